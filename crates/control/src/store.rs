@@ -1,0 +1,132 @@
+//! The registry's storage contract: namespaces, apps, revisions and audit events.
+//!
+//! The embedded default is `store-sqlite`; PostgreSQL will implement the same trait.
+//! Every method takes the tenant (namespace) explicitly: there is no query by app name alone.
+
+use async_trait::async_trait;
+use deployment::{AppKey, Deployment};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("namespace {namespace:?} does not exist")]
+    UnknownNamespace { namespace: String },
+    #[error("namespace {namespace:?} already exists")]
+    NamespaceExists { namespace: String },
+    #[error("app {app} does not exist")]
+    UnknownApp { app: AppKey },
+    #[error("app {app} has no revision {revision}")]
+    UnknownRevision { app: AppKey, revision: i64 },
+    #[error("revision {revision} of {app} was written concurrently; deploy again")]
+    Conflict { app: AppKey, revision: i64 },
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamespaceRow {
+    pub name: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub n_apps: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppRow {
+    pub app: AppKey,
+    pub owner: String,
+    pub runtime: String,
+    pub description: Option<String>,
+    pub active_revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RevisionRow {
+    pub revision: i64,
+    pub digest: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub n_files: u64,
+    pub size_bytes: u64,
+}
+
+/// A revision to write. Its `deployment.revision` is the number it will get.
+#[derive(Clone, Debug)]
+pub struct NewRevision {
+    pub deployment: Deployment,
+    pub owner: String,
+    pub runtime: String,
+    pub description: Option<String>,
+    /// The manifest as the builder wrote it, kept for `apps get` and audits.
+    pub manifest_source: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub size_bytes: u64,
+    /// Create the namespace in the same transaction if it does not exist yet.
+    pub create_namespace: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAuditEvent {
+    pub time: String,
+    pub principal: String,
+    pub action: String,
+    pub namespace: Option<String>,
+    pub app: Option<String>,
+    pub revision: Option<i64>,
+    pub outcome: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub event: NewAuditEvent,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub namespace: Option<String>,
+    pub app: Option<String>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait RegistryStore: Send + Sync + 'static {
+    async fn create_namespace(
+        &self,
+        name: &str,
+        created_by: &str,
+        audit: NewAuditEvent,
+    ) -> Result<NamespaceRow, StoreError>;
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceRow>, StoreError>;
+
+    /// The number the next revision of `app` gets (1 for a new app).
+    async fn next_revision(&self, app: &AppKey) -> Result<i64, StoreError>;
+    /// In one transaction: the namespace if asked, the app row, the revision, the active
+    /// pointer and the audit event. Fails with `Conflict` if the revision number is taken.
+    async fn insert_revision(
+        &self,
+        revision: NewRevision,
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Moves the active pointer to an existing revision and records the audit event, atomically.
+    async fn set_active_revision(
+        &self,
+        app: &AppKey,
+        revision: i64,
+        audit: NewAuditEvent,
+    ) -> Result<Deployment, StoreError>;
+    /// Removes the app and its revisions (blobs stay until collected) and records the audit event.
+    async fn delete_app(&self, app: &AppKey, audit: NewAuditEvent) -> Result<(), StoreError>;
+
+    async fn list_apps(&self, namespace: Option<&str>) -> Result<Vec<AppRow>, StoreError>;
+    async fn get_app(&self, app: &AppKey) -> Result<AppRow, StoreError>;
+    async fn list_revisions(&self, app: &AppKey) -> Result<Vec<RevisionRow>, StoreError>;
+    /// The active deployment of every app: what the gateway serves after a restart.
+    async fn active_deployments(&self) -> Result<Vec<Deployment>, StoreError>;
+
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<(), StoreError>;
+    async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRow>, StoreError>;
+}
