@@ -1,0 +1,154 @@
+//! Responses the platform itself writes: error pages that say what happened and what to do.
+//! Internal details never appear here; they go to the log with the request id.
+
+use axum::body::Body;
+use deployment::AppKey;
+use http::{Response, StatusCode, header};
+
+fn page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    request_id: Option<&str>,
+) -> Response<Body> {
+    let id_line = request_id
+        .map(|id| format!("<p><small>Request id: <code>{id}</code></small></p>"))
+        .unwrap_or_default();
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}\
+         code{{background:#f3f3f3;padding:0 .2em}}</style></head>\
+         <body><h1>{title}</h1><p>{message}</p>{id_line}<p><small>Terrarium</small></p></body></html>\n"
+    );
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store");
+    if let Some(id) = request_id {
+        response = response.header("x-request-id", id);
+    }
+    response
+        .body(Body::from(html))
+        .expect("static headers are valid")
+}
+
+/// Escapes text for HTML. App and namespace names are validated labels, but keep the habit.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn unknown_app(app: &AppKey, request_id: &str) -> Response<Body> {
+    page(
+        StatusCode::NOT_FOUND,
+        "No such app",
+        &format!(
+            "No app named <code>{}</code> is deployed in namespace <code>{}</code>. \
+             Check the address, or list deployed apps with <code>terrarium apps list</code>.",
+            escape(&app.name),
+            escape(&app.namespace)
+        ),
+        Some(request_id),
+    )
+}
+
+pub fn not_found_in_app(app: &AppKey, path: &str, request_id: &str) -> Response<Body> {
+    page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        &format!(
+            "The app <code>{}</code> has no page at <code>{}</code>.",
+            escape(&app.to_string()),
+            escape(path)
+        ),
+        Some(request_id),
+    )
+}
+
+pub fn function_failed(app: &AppKey, status: u16, request_id: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let what = match status {
+        StatusCode::SERVICE_UNAVAILABLE => "The app could not answer within its limits.",
+        _ => "The app failed while answering this request.",
+    };
+    page(
+        status,
+        "The app had a problem",
+        &format!(
+            "{what} Its owner can see why with <code>terrarium logs {}</code> and this request id.",
+            escape(&app.to_string())
+        ),
+        Some(request_id),
+    )
+}
+
+pub fn method_not_allowed() -> Response<Body> {
+    let mut response = page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "Static files answer GET and HEAD only.",
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
+pub fn payload_too_large(limit: usize) -> Response<Body> {
+    page(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request too large",
+        &format!("Request bodies are limited to {limit} bytes."),
+        None,
+    )
+}
+
+pub fn redirect(location: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::PERMANENT_REDIRECT)
+        .header(header::LOCATION, location)
+        .body(Body::empty())
+        .expect("a redirect to a validated path is a valid response")
+}
+
+pub fn internal_error() -> Response<Body> {
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "Terrarium failed while handling this request. The platform team can find it in the server log.",
+        None,
+    )
+}
+
+pub fn internal_error_with_id(request_id: &str) -> Response<Body> {
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal error",
+        "Terrarium failed while handling this request. The platform team can find it in the server log with this request id.",
+        Some(request_id),
+    )
+}
+
+pub fn overloaded(error: &tower::BoxError) -> Response<Body> {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        return page(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Timed out",
+            "The request took longer than the platform allows.",
+            None,
+        );
+    }
+    let mut response = page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy",
+        "The platform is handling too many requests right now. Try again in a moment.",
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
+}

@@ -1,0 +1,64 @@
+//! The in-memory routing table: app key → the app's active deployment, swapped atomically.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use deployment::{AppKey, Deployment};
+use runtime::LoadedApp;
+
+/// An app as the gateway serves it: its active deployment and, when it has functions, the
+/// loaded code.
+pub struct LiveApp {
+    pub deployment: Arc<Deployment>,
+    pub functions: Option<Arc<dyn LoadedApp>>,
+}
+
+/// Readers never block: a lookup is one atomic load. Writers copy the map under a mutex,
+/// which is fine because deploys are rare next to requests.
+#[derive(Default)]
+pub struct RoutingTable {
+    apps: ArcSwap<HashMap<AppKey, Arc<LiveApp>>>,
+    write_lock: Mutex<()>,
+}
+
+impl RoutingTable {
+    pub fn new() -> RoutingTable {
+        RoutingTable::default()
+    }
+
+    pub fn get(&self, app: &AppKey) -> Option<Arc<LiveApp>> {
+        self.apps.load().get(app).cloned()
+    }
+
+    /// Makes `app` the active deployment of its app; requests already running keep the old one.
+    pub fn insert(&self, app: LiveApp) {
+        self.update(|apps| {
+            apps.insert(app.deployment.app.clone(), Arc::new(app));
+        });
+    }
+
+    pub fn remove(&self, app: &AppKey) {
+        self.update(|apps| {
+            apps.remove(app);
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.apps.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn update(&self, change: impl FnOnce(&mut HashMap<AppKey, Arc<LiveApp>>)) {
+        let _guard = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut apps = HashMap::clone(&self.apps.load());
+        change(&mut apps);
+        self.apps.store(Arc::new(apps));
+    }
+}
