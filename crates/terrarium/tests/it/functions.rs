@@ -1,0 +1,165 @@
+//! Edge functions: env, isolation, logs, and every limit contained while neighbours answer.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use crate::support::{Server, client, fixture};
+
+fn neighbour_answers(server: &Server) {
+    let response = server.get("it", "neighbour", "/api/ping");
+    assert_eq!(response.status(), 200, "the neighbour app must keep answering");
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(body["greeting"], "hi there");
+    assert_eq!(server.get("it", "neighbour", "/").status(), 200);
+}
+
+#[test]
+fn every_limit_is_contained() {
+    let server = Server::start("");
+    server.deploy(&fixture("limits"));
+    server.deploy(&fixture("neighbour"));
+    neighbour_answers(&server);
+    assert_eq!(server.get("it", "limits", "/hello").text().unwrap(), "hello");
+
+    for (path, status) in [
+        ("/loop", 503),
+        ("/bomb", 503),
+        ("/recurse", 500),
+        ("/huge", 500),
+        ("/throw", 500),
+        ("/bad-return", 500),
+    ] {
+        let response = server.get("it", "limits", path);
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let page = response.text().unwrap();
+        assert!(page.contains(&request_id), "{path}: the error page names the request id");
+        assert!(!page.contains("boom from the app"), "{path}: app internals stay out of the page");
+        neighbour_answers(&server);
+        // The misbehaving app itself recovers for its next request.
+        assert_eq!(server.get("it", "limits", "/hello").text().unwrap(), "hello", "after {path}");
+    }
+
+    // The reasons are in the app's log, with request ids.
+    let logs = server.cli_ok(&["logs", "it/limits", "--tail", "200"]);
+    for expected in ["hello from limits", "boom from the app", "CPU", "memory", "stack", "larger than"] {
+        assert!(logs.to_lowercase().contains(&expected.to_lowercase()), "missing {expected:?} in logs:\n{logs}");
+    }
+
+    // No state crosses apps: a global of one app is invisible to another.
+    let global: serde_json::Value = server.get("it", "neighbour", "/api/global").json().unwrap();
+    assert_eq!(global["leakedLimitsGlobal"], "undefined");
+}
+
+#[test]
+fn egress_is_denied_by_default() {
+    let upstream = Upstream::start();
+    let server = Server::start("");
+    server.deploy(&fixture("limits"));
+    server.deploy(&fixture("neighbour"));
+    let fetch = |url: &str| {
+        let response = client()
+            .get(server.app_url("it", "limits", "/fetch"))
+            .query(&[("url", url)])
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().unwrap())
+    };
+    let local = format!("http://127.0.0.1:{}/", upstream.port);
+    for url in [
+        "http://not-allowed.example.com/",
+        local.as_str(),
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        &format!("http://localhost:{}/", upstream.port),
+        &format!("http://2130706433:{}/", upstream.port),
+        &format!("http://[::ffff:127.0.0.1]:{}/", upstream.port),
+        "file:///etc/passwd",
+    ] {
+        let (status, body) = fetch(url);
+        assert_eq!(status, 502, "{url}: {body}");
+        assert_eq!(body["ok"], false, "{url}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("denied") || error.contains("not allowed"), "{url}: {error}");
+        neighbour_answers(&server);
+    }
+    assert_eq!(upstream.hits(), 0, "nothing reached the upstream");
+}
+
+#[test]
+fn operator_may_allow_an_internal_upstream() {
+    let upstream = Upstream::start();
+    let server = Server::start("[egress]\nallow_internal = [\"127.0.0.1/32\"]\n");
+    server.deploy(&fixture("upstream"));
+    let response = client()
+        .get(server.app_url("it", "upstream", "/"))
+        .query(&[("url", format!("http://127.0.0.1:{}/hello", upstream.port))])
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().unwrap(), "upstream says hi");
+    assert_eq!(upstream.hits(), 1);
+
+    // The operator range does not open other internal addresses.
+    let response = client()
+        .get(server.app_url("it", "upstream", "/"))
+        .query(&[("url", "http://169.254.169.254/")])
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 502);
+}
+
+#[test]
+fn logs_follow_streams_new_lines() {
+    let server = Server::start("");
+    server.deploy(&fixture("limits"));
+    let mut follower = std::process::Command::new(crate::support::BIN)
+        .args(["logs", "it/limits", "--follow", "--server", &server.url, "--token", &server.token])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let response = server.get("it", "limits", "/hello");
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    assert!(line.contains("hello from limits") && line.contains(&request_id), "{line}");
+    follower.kill().unwrap();
+    let _ = follower.wait();
+}
+
+/// A tiny HTTP server on 127.0.0.1 standing in for an internal service; counts its requests.
+struct Upstream {
+    port: u16,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Upstream {
+    fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let body = "upstream says hi";
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Upstream { port, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,154 @@
+//! Starts the real `terrarium` binary on an ephemeral 127.0.0.1 port with its own data
+//! directory, and runs CLI commands against it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_terrarium");
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/apps").join(name)
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub port: u16,
+    pub token: String,
+    pub data_dir: PathBuf,
+    _config_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server with `config` as its terrarium.toml in a fresh data directory.
+    pub fn start(config: &str) -> Server {
+        let data_dir = tempfile::tempdir().unwrap().keep();
+        Server::start_in(config, &data_dir, &[])
+    }
+
+    pub fn start_in(config: &str, data_dir: &Path, extra: &[&str]) -> Server {
+        let config_dir = tempfile::tempdir().unwrap();
+        let config_path = config_dir.path().join("terrarium.toml");
+        std::fs::write(&config_path, format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}")).unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--log", "warn", "--config"])
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the terrarium binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("the server prints its address").unwrap();
+            if let Some(rest) = line.strip_prefix("Terrarium is serving on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let port = url.rsplit(':').next().unwrap().parse().unwrap();
+        let token = std::fs::read_to_string(data_dir.join("admin-token")).unwrap().trim().to_owned();
+        let server = Server { child, url, port, token, data_dir: data_dir.to_owned(), _config_dir: config_dir };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(response) = client().get(format!("{}/readyz", self.url)).send()
+                && response.status() == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not become ready");
+    }
+
+    /// Runs `terrarium ARGS --server URL --token TOKEN` and returns its output.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .args(["--server", &self.url, "--token", &self.token])
+            .env_remove("TERRARIUM_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    /// Like [`Server::cli`], asserting success, returning stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(output.status.success(), "terrarium {args:?} failed:\n{}\n{}", stdout(&output), stderr(&output));
+        stdout(&output)
+    }
+
+    pub fn deploy(&self, dir: &Path) -> serde_json::Value {
+        let out = self.cli_ok(&["deploy", dir.to_str().unwrap(), "--output", "json"]);
+        serde_json::from_str(&out).unwrap_or_else(|_| panic!("deploy prints JSON, got {out}"))
+    }
+
+    pub fn app_url(&self, namespace: &str, app: &str, path: &str) -> String {
+        format!("{}/apps/{namespace}/{app}{path}", self.url)
+    }
+
+    pub fn get(&self, namespace: &str, app: &str, path: &str) -> reqwest::blocking::Response {
+        client().get(self.app_url(namespace, app, path)).send().unwrap()
+    }
+
+    /// Stops the server as a crash would (SIGKILL), keeping its data directory.
+    pub fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data_dir.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Copies a fixture app into a temporary folder so a test can edit it.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let target = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(name), target.path());
+    target
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
