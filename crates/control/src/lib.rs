@@ -1,1 +1,385 @@
+//! The control plane: the deploy pipeline, the registry, rollbacks, deletes and the audit log.
+//!
+//! A deploy goes: unpack the upload ([`bundle`]) → validate the manifest again (never trust
+//! the client) → [`plan`] the deployment → store blobs content-addressed → compile the
+//! functions ([`AppLoader`]) → write revision + audit event in one transaction → swap the
+//! gateway's routing table. A failure at any step leaves the previous revision serving.
+
+pub mod blobs;
+pub mod logs;
+pub mod plan;
 pub mod store;
+
+use std::sync::Arc;
+
+use api_types::{AppDetail, AppSummary, AuditEvent, DeployResponse, NamespaceInfo, RevisionInfo};
+use bundle::{Bundle, BundleError, BundleLimits, MANIFEST_FILE};
+use deployment::{AppKey, Deployment};
+use futures::future::BoxFuture;
+use gateway::{LiveApp, RoutingTable};
+
+use crate::blobs::LocalBlobStore;
+use crate::logs::LogHub;
+use crate::plan::PlatformDefaults;
+use crate::store::{AppRow, AuditFilter, NewAuditEvent, NewRevision, RegistryStore, StoreError};
+
+/// Who is calling. Until the identity work lands, the only principal is the admin token holder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub subject: String,
+    pub is_admin: bool,
+}
+
+/// Turns a deployment into what the gateway serves: compiles its functions ahead of the
+/// first request. Implemented by the binary, which owns the engines and capabilities.
+pub trait AppLoader: Send + Sync + 'static {
+    fn load(&self, deployment: Arc<Deployment>) -> BoxFuture<'_, Result<LiveApp, String>>;
+}
+
+/// Every way a control-plane call can fail, each with what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("the bundle was refused: {0}")]
+    Bundle(#[from] BundleError),
+    #[error("{MANIFEST_FILE} has {} problem(s)", .0.len())]
+    InvalidManifest(Vec<String>),
+    #[error("the app cannot be deployed as it is")]
+    Unplannable(Vec<String>),
+    #[error("the app's code does not load: {0}")]
+    Load(String),
+    #[error("namespace {namespace:?} does not exist; create it with `terrarium namespaces create {namespace}`")]
+    UnknownNamespace { namespace: String },
+    #[error("namespace {namespace:?} already exists")]
+    NamespaceExists { namespace: String },
+    #[error("app {app} does not exist; list apps with `terrarium apps list`")]
+    UnknownApp { app: AppKey },
+    #[error("app {app} has no revision {revision}; see its revisions with `terrarium apps get {app}`")]
+    UnknownRevision { app: AppKey, revision: i64 },
+    #[error("app {app} has no earlier revision to roll back to")]
+    NothingToRollBack { app: AppKey },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("only an admin may do this")]
+    Forbidden,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ControlError {
+    fn from(error: StoreError) -> ControlError {
+        match error {
+            StoreError::UnknownNamespace { namespace } => ControlError::UnknownNamespace { namespace },
+            StoreError::NamespaceExists { namespace } => ControlError::NamespaceExists { namespace },
+            StoreError::UnknownApp { app } => ControlError::UnknownApp { app },
+            StoreError::UnknownRevision { app, revision } => ControlError::UnknownRevision { app, revision },
+            conflict @ StoreError::Conflict { .. } => ControlError::Conflict(conflict.to_string()),
+            StoreError::Backend(message) => ControlError::Internal(message),
+        }
+    }
+}
+
+/// Settings of the control plane, spelled out by the binary.
+#[derive(Clone, Debug)]
+pub struct ControlSettings {
+    pub defaults: PlatformDefaults,
+    pub bundle_limits: BundleLimits,
+    /// Base URL of this server as users reach it (`http://127.0.0.1:8080`).
+    pub public_url: String,
+    pub apps_domain: String,
+    /// Port of the apps' host-based URLs (`http://<app>.<ns>.<domain>:<port>/`).
+    pub port: u16,
+}
+
+pub struct ControlPlane {
+    store: Arc<dyn RegistryStore>,
+    blobs: Arc<LocalBlobStore>,
+    loader: Arc<dyn AppLoader>,
+    routes: Arc<RoutingTable>,
+    pub logs: Arc<LogHub>,
+    settings: ControlSettings,
+    /// Deploys, rollbacks and deletes run one at a time: they are rare, and it keeps the
+    /// revision numbering and the routing table in step with the database.
+    change_lock: tokio::sync::Mutex<()>,
+}
+
+/// Now as RFC 3339 UTC with second precision.
+pub fn now() -> String {
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("zero nanoseconds is valid");
+    now.format(&time::format_description::well_known::Rfc3339).expect("RFC 3339 formatting of a UTC time")
+}
+
+fn audit(principal: &Principal, action: &str, app: &AppKey, revision: Option<i64>, detail: String) -> NewAuditEvent {
+    NewAuditEvent {
+        time: now(),
+        principal: principal.subject.clone(),
+        action: action.to_owned(),
+        namespace: Some(app.namespace.clone()),
+        app: Some(app.name.clone()),
+        revision,
+        outcome: "success".to_owned(),
+        detail,
+    }
+}
+
+impl ControlPlane {
+    pub fn new(
+        store: Arc<dyn RegistryStore>,
+        blobs: Arc<LocalBlobStore>,
+        loader: Arc<dyn AppLoader>,
+        routes: Arc<RoutingTable>,
+        logs: Arc<LogHub>,
+        settings: ControlSettings,
+    ) -> ControlPlane {
+        ControlPlane { store, blobs, loader, routes, logs, settings, change_lock: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Loads every app's active revision into the routing table (at start). An app whose code
+    /// no longer loads is logged and skipped; the others serve.
+    pub async fn load_active(&self) -> Result<usize, ControlError> {
+        let deployments = self.store.active_deployments().await?;
+        let mut n_loaded = 0;
+        for deployment in deployments {
+            let app = deployment.app.clone();
+            match self.loader.load(Arc::new(deployment)).await {
+                Ok(live) => {
+                    self.routes.insert(live);
+                    n_loaded += 1;
+                }
+                Err(error) => tracing::error!(namespace = %app.namespace, app = %app.name, %error, "app failed to load"),
+            }
+        }
+        Ok(n_loaded)
+    }
+
+    /// The deploy pipeline, from the uploaded archive to the switched routing table.
+    pub async fn deploy(&self, principal: &Principal, archive: &[u8]) -> Result<DeployResponse, ControlError> {
+        let bundle = Bundle::from_tar(archive, &self.settings.bundle_limits)?;
+        let source = std::str::from_utf8(bundle.manifest()?)
+            .map_err(|_| ControlError::InvalidManifest(vec![format!("{MANIFEST_FILE} is not UTF-8 text")]))?;
+        let validated = manifest::load(MANIFEST_FILE, source)
+            .map_err(|diagnostics| ControlError::InvalidManifest(diagnostics.iter().map(|d| d.to_string()).collect()))?;
+        let warnings: Vec<String> = validated.warnings().iter().map(|warning| warning.to_string()).collect();
+        let app = AppKey::new(&validated.manifest().metadata.namespace, &validated.manifest().metadata.name);
+        if !principal.is_admin {
+            return Err(ControlError::Forbidden);
+        }
+
+        let _guard = self.change_lock.lock().await;
+        let revision = self.store.next_revision(&app).await?;
+        let deployment = plan::plan(&validated, &bundle, revision, &self.settings.defaults)
+            .map_err(ControlError::Unplannable)?;
+        let urls = self.urls(&app);
+
+        // An identical bundle is not a new revision: deploying twice changes nothing.
+        if let Some(live) = self.routes.get(&app)
+            && live.deployment.bundle_digest == deployment.bundle_digest
+        {
+            return Ok(DeployResponse {
+                namespace: app.namespace,
+                name: app.name,
+                revision: live.deployment.revision,
+                digest: deployment.bundle_digest,
+                changed: false,
+                urls,
+                warnings,
+            });
+        }
+
+        for contents in bundle.files().values() {
+            self.blobs.put(contents).await.map_err(|error| ControlError::Internal(format!("storing a blob: {error}")))?;
+        }
+        let deployment = Arc::new(deployment);
+        let live = self.loader.load(deployment.clone()).await.map_err(ControlError::Load)?;
+
+        let spec = &validated.manifest().spec;
+        let new = NewRevision {
+            deployment: Deployment::clone(&deployment),
+            owner: spec.owner.to_string(),
+            runtime: spec.runtime.to_string(),
+            description: spec.description.clone(),
+            manifest_source: source.to_owned(),
+            created_by: principal.subject.clone(),
+            created_at: now(),
+            size_bytes: bundle.total_bytes(),
+            create_namespace: principal.is_admin,
+        };
+        let detail = format!("digest {}, {} files", deployment.bundle_digest, deployment.files.len());
+        self.store.insert_revision(new, audit(principal, "app.deploy", &app, Some(revision), detail)).await?;
+        self.routes.insert(live);
+        tracing::info!(namespace = %app.namespace, app = %app.name, revision, "deployed");
+        Ok(DeployResponse {
+            namespace: app.namespace,
+            name: app.name,
+            revision,
+            digest: deployment.bundle_digest.clone(),
+            changed: true,
+            urls,
+            warnings,
+        })
+    }
+
+    /// Makes an earlier revision active again (the one before the active one by default).
+    pub async fn rollback(&self, principal: &Principal, app: &AppKey, to: Option<i64>) -> Result<AppDetail, ControlError> {
+        if !principal.is_admin {
+            return Err(ControlError::Forbidden);
+        }
+        let _guard = self.change_lock.lock().await;
+        let row = self.store.get_app(app).await?;
+        let target = match to {
+            Some(revision) => revision,
+            None => self
+                .store
+                .list_revisions(app)
+                .await?
+                .into_iter()
+                .map(|revision| revision.revision)
+                .filter(|&revision| revision < row.active_revision)
+                .max()
+                .ok_or_else(|| ControlError::NothingToRollBack { app: app.clone() })?,
+        };
+        // Load first: a revision whose code no longer loads must not become active.
+        let deployment = self.store.get_deployment(app, target).await?;
+        let live = self.loader.load(Arc::new(deployment)).await.map_err(ControlError::Load)?;
+        let detail = format!("from revision {} to {target}", row.active_revision);
+        self.store.set_active_revision(app, target, audit(principal, "app.rollback", app, Some(target), detail)).await?;
+        self.routes.insert(live);
+        self.get_app(app).await
+    }
+
+    pub async fn delete(&self, principal: &Principal, app: &AppKey) -> Result<(), ControlError> {
+        if !principal.is_admin {
+            return Err(ControlError::Forbidden);
+        }
+        let _guard = self.change_lock.lock().await;
+        self.store.delete_app(app, audit(principal, "app.delete", app, None, String::new())).await?;
+        self.routes.remove(app);
+        self.logs.forget(app);
+        Ok(())
+    }
+
+    pub async fn create_namespace(&self, principal: &Principal, name: &str) -> Result<NamespaceInfo, ControlError> {
+        if !principal.is_admin {
+            return Err(ControlError::Forbidden);
+        }
+        if !is_dns_label(name) {
+            return Err(ControlError::InvalidName(format!(
+                "{name:?} is not a valid namespace name: use 1 to 40 lowercase letters, digits and '-', not at the start or end"
+            )));
+        }
+        let event = NewAuditEvent {
+            time: now(),
+            principal: principal.subject.clone(),
+            action: "namespace.create".to_owned(),
+            namespace: Some(name.to_owned()),
+            app: None,
+            revision: None,
+            outcome: "success".to_owned(),
+            detail: String::new(),
+        };
+        let row = self.store.create_namespace(name, &principal.subject, event).await?;
+        Ok(NamespaceInfo { name: row.name, created_at: row.created_at, created_by: row.created_by, n_apps: row.n_apps })
+    }
+
+    pub async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>, ControlError> {
+        Ok(self
+            .store
+            .list_namespaces()
+            .await?
+            .into_iter()
+            .map(|row| NamespaceInfo { name: row.name, created_at: row.created_at, created_by: row.created_by, n_apps: row.n_apps })
+            .collect())
+    }
+
+    pub async fn list_apps(&self, namespace: Option<&str>) -> Result<Vec<AppSummary>, ControlError> {
+        Ok(self.store.list_apps(namespace).await?.into_iter().map(|row| self.summary(row)).collect())
+    }
+
+    pub async fn get_app(&self, app: &AppKey) -> Result<AppDetail, ControlError> {
+        let row = self.store.get_app(app).await?;
+        let revisions = self.store.list_revisions(app).await?;
+        let active = row.active_revision;
+        Ok(AppDetail {
+            description: row.description.clone(),
+            created_at: row.created_at.clone(),
+            summary: self.summary(row),
+            revisions: revisions
+                .into_iter()
+                .map(|revision| RevisionInfo {
+                    active: revision.revision == active,
+                    revision: revision.revision,
+                    digest: revision.digest,
+                    created_at: revision.created_at,
+                    created_by: revision.created_by,
+                    n_files: revision.n_files,
+                    size_bytes: revision.size_bytes,
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn list_audit(&self, namespace: Option<String>, app: Option<String>, limit: u32) -> Result<Vec<AuditEvent>, ControlError> {
+        let rows = self.store.list_audit(AuditFilter { namespace, app, limit }).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AuditEvent {
+                id: row.id,
+                time: row.event.time,
+                principal: row.event.principal,
+                action: row.event.action,
+                namespace: row.event.namespace,
+                app: row.event.app,
+                revision: row.event.revision,
+                outcome: row.event.outcome,
+                detail: row.event.detail,
+            })
+            .collect())
+    }
+
+    /// Records a refused control-plane call, so every denial is in the audit log.
+    pub async fn audit_denial(&self, principal: &str, action: &str, detail: String) {
+        let event = NewAuditEvent {
+            time: now(),
+            principal: principal.to_owned(),
+            action: action.to_owned(),
+            namespace: None,
+            app: None,
+            revision: None,
+            outcome: "denied".to_owned(),
+            detail,
+        };
+        if let Err(error) = self.store.append_audit(event).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
+    }
+
+    /// The app's URLs: path-based on this server, and host-based under the apps domain.
+    pub fn urls(&self, app: &AppKey) -> Vec<String> {
+        let public_url = self.settings.public_url.trim_end_matches('/');
+        vec![
+            format!("{public_url}/apps/{}/{}/", app.namespace, app.name),
+            format!("http://{}.{}.{}:{}/", app.name, app.namespace, self.settings.apps_domain, self.settings.port),
+        ]
+    }
+
+    fn summary(&self, row: AppRow) -> AppSummary {
+        AppSummary {
+            urls: self.urls(&row.app),
+            namespace: row.app.namespace,
+            name: row.app.name,
+            owner: row.owner,
+            runtime: row.runtime,
+            active_revision: row.active_revision,
+            phase: "Active".to_owned(),
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+fn is_dns_label(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}

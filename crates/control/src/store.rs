@@ -111,6 +111,8 @@ pub trait RegistryStore: Send + Sync + 'static {
         revision: NewRevision,
         audit: NewAuditEvent,
     ) -> Result<(), StoreError>;
+    /// The stored deployment record of one revision.
+    async fn get_deployment(&self, app: &AppKey, revision: i64) -> Result<Deployment, StoreError>;
     /// Moves the active pointer to an existing revision and records the audit event, atomically.
     async fn set_active_revision(
         &self,

@@ -33,7 +33,10 @@ pub struct GatewayConfig {
     pub apps_domain: String,
     /// Upper bound on any one request, whatever the app's own limits.
     pub request_timeout: Duration,
+    /// Cap on any request body (the control API's bundle uploads are the largest).
     pub max_request_body_bytes: usize,
+    /// Cap on the body of a request to an app's function.
+    pub max_app_body_bytes: usize,
     /// Requests in flight across all apps before new ones are shed with 503.
     pub max_in_flight: usize,
 }
@@ -253,9 +256,9 @@ async fn invoke(
     request_id: &str,
 ) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, state.config.max_request_body_bytes).await {
+    let body = match axum::body::to_bytes(body, state.config.max_app_body_bytes).await {
         Ok(body) => body,
-        Err(_) => return pages::payload_too_large(state.config.max_request_body_bytes),
+        Err(_) => return pages::payload_too_large(state.config.max_app_body_bytes),
     };
     let query = parts
         .uri

@@ -1,0 +1,291 @@
+//! `terrarium-bench`: starts the release binary, deploys fixtures, drives load on 127.0.0.1
+//! and prints one table, every row measured in the same run.
+//!
+//! Rows: a static file, a hello-world function, a bare hyper server (the baseline), Bun's bare
+//! server when `bench/run` could install it; then density: N apps deployed, each sent its first
+//! request, with first-request latency and resident memory per app.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+#[derive(Parser)]
+struct Args {
+    /// The terrarium binary to measure.
+    #[arg(long, default_value = "target/release/terrarium")]
+    terrarium: PathBuf,
+    /// The baseline server binary.
+    #[arg(long, default_value = "target/release/hello-hyper")]
+    hyper: PathBuf,
+    /// Bun's binary, if installed (bench/run installs @oven/bun-linux-x64 from npm).
+    #[arg(long)]
+    bun: Option<PathBuf>,
+    /// Open connections per load run.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds per load run.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Apps deployed for the density measurement.
+    #[arg(long, default_value_t = 1000)]
+    apps: usize,
+}
+
+struct Process {
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a server and reads its address from the first stdout line containing `marker`.
+fn start(mut command: Command, marker: &str) -> anyhow::Result<(Process, SocketAddr)> {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("starting a server")?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let process = Process { child };
+    loop {
+        let Some(line) = lines.next() else { bail!("the server exited before printing {marker:?}") };
+        let line = line?;
+        if let Some(rest) = line.split(marker).nth(1) {
+            let address = rest.trim().trim_start_matches("http://").split(['/', ' ']).next().unwrap_or_default().to_owned();
+            std::thread::spawn(move || for _ in lines {});
+            return Ok((process, address.parse().with_context(|| format!("no address in {line:?}"))?));
+        }
+    }
+}
+
+struct LoadResult {
+    requests_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    errors: u64,
+}
+
+/// Closed-loop load: `connections` keep-alive HTTP/1.1 connections, each sending the next
+/// request when the previous answer is read, for `duration`.
+async fn load(address: SocketAddr, host: &str, path: &str, connections: usize, duration: Duration) -> anyhow::Result<LoadResult> {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let host = host.to_owned();
+        let path = path.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let stream = tokio::net::TcpStream::connect(address).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            while Instant::now() < deadline {
+                let request = Request::get(&path).header("host", &host).body(Empty::<Bytes>::new())?;
+                let started = Instant::now();
+                let response = sender.send_request(request).await?;
+                let ok = response.status().is_success();
+                response.into_body().collect().await?;
+                latencies.push(started.elapsed());
+                if !ok {
+                    errors += 1;
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut part, part_errors) = task.await??;
+        latencies.append(&mut part);
+        errors += part_errors;
+    }
+    latencies.sort();
+    let n = latencies.len().max(1);
+    Ok(LoadResult {
+        requests_per_second: latencies.len() as f64 / duration.as_secs_f64(),
+        p50: latencies.get(n / 2).copied().unwrap_or_default(),
+        p99: latencies.get(n * 99 / 100).copied().unwrap_or_default(),
+        errors,
+    })
+}
+
+/// One request on a fresh connection; returns the latency and status.
+async fn one_request(address: SocketAddr, path: &str) -> anyhow::Result<(Duration, u16)> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = Request::get(path).header("host", "127.0.0.1").body(Empty::<Bytes>::new())?;
+    let started = Instant::now();
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    response.into_body().collect().await?;
+    Ok((started.elapsed(), status))
+}
+
+async fn deploy(address: SocketAddr, token: &str, files: &[(&str, String)]) -> anyhow::Result<()> {
+    let limits = bundle::BundleLimits { max_total_bytes: 1 << 20, max_files: 100 };
+    let mut app = bundle::Bundle::new();
+    for (path, contents) in files {
+        app.insert(path, contents.clone().into_bytes(), &limits)?;
+    }
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = Request::post("/api/v1/deploy")
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/x-tar")
+        .body(Full::new(Bytes::from(app.to_tar())))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("deploy failed with {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(())
+}
+
+fn manifest(name: &str, runtime: &str) -> String {
+    let mut text = format!(
+        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: bench\nspec:\n  owner: user:bench\n  runtime: {runtime}\n"
+    );
+    if runtime != "function" {
+        text.push_str("  static:\n    dir: public\n");
+    }
+    if runtime != "static" {
+        text.push_str("  functions:\n    - route: /*\n      entry: fn.js\n");
+    }
+    text
+}
+
+const HELLO_JS: &str = "export default { fetch() { return new Response(\"Hello, world!\"); } };\n";
+
+fn resident_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+}
+
+fn row(name: &str, result: &LoadResult, ratio: Option<f64>) {
+    println!(
+        "| {name:<32} | {:>10.0} | {:>8.3} | {:>8.3} | {:>6} | {:>8} |",
+        result.requests_per_second,
+        result.p50.as_secs_f64() * 1e3,
+        result.p99.as_secs_f64() * 1e3,
+        result.errors,
+        ratio.map(|r| format!("{r:.2}")).unwrap_or_default()
+    );
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted.get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let duration = Duration::from_secs(args.seconds);
+    let data_dir = tempfile::tempdir()?;
+    let config_dir = tempfile::tempdir()?;
+    let config = config_dir.path().join("terrarium.toml");
+    // Generous engine and gateway limits so the measurement is of the path, not of shedding.
+    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n")?;
+    let mut command = Command::new(&args.terrarium);
+    command.args(["serve", "--log", "warn", "--config"]).arg(&config).arg("--data-dir").arg(data_dir.path());
+    let (terrarium, address) = start(command, "Terrarium is serving on ")?;
+    let token = std::fs::read_to_string(data_dir.path().join("admin-token"))?.trim().to_owned();
+
+    deploy(address, &token, &[("terrarium.yaml", manifest("static", "static")), ("public/index.html", "Hello, world!".into())]).await?;
+    deploy(address, &token, &[("terrarium.yaml", manifest("hello", "function")), ("fn.js", HELLO_JS.into())]).await?;
+
+    let (_hyper, hyper_address) = start(Command::new(&args.hyper), "listening on ")?;
+    let bun = match &args.bun {
+        Some(bun) => {
+            let mut command = Command::new(bun);
+            command.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bun-hello.js"));
+            Some(start(command, "listening on ")?)
+        }
+        None => None,
+    };
+
+    // Warm up every target once, then measure.
+    for (target, path) in [(address, "/apps/bench/static/"), (address, "/apps/bench/hello/"), (hyper_address, "/")] {
+        load(target, "127.0.0.1", path, args.connections, Duration::from_millis(500)).await?;
+    }
+    let static_file = load(address, "127.0.0.1", "/apps/bench/static/", args.connections, duration).await?;
+    let function = load(address, "127.0.0.1", "/apps/bench/hello/", args.connections, duration).await?;
+    let baseline = load(hyper_address, "127.0.0.1", "/", args.connections, duration).await?;
+    let bun_result = match &bun {
+        Some((_, bun_address)) => {
+            load(*bun_address, "127.0.0.1", "/", args.connections, Duration::from_millis(500)).await?;
+            Some(load(*bun_address, "127.0.0.1", "/", args.connections, duration).await?)
+        }
+        None => None,
+    };
+
+    println!();
+    println!("Throughput and latency: {} connections, {} s each, loopback, same run", args.connections, args.seconds);
+    println!("| {:<32} | {:>10} | {:>8} | {:>8} | {:>6} | {:>8} |", "target", "req/s", "p50 ms", "p99 ms", "errors", "÷ hyper");
+    println!("|{:-<34}|{:->12}|{:->10}|{:->10}|{:->8}|{:->10}|", "", "", "", "", "", "");
+    let ratio = |result: &LoadResult| Some(result.requests_per_second / baseline.requests_per_second);
+    row("(a) terrarium static file", &static_file, ratio(&static_file));
+    row("(b) terrarium hello function", &function, ratio(&function));
+    row("(c) bare hyper hello (baseline)", &baseline, Some(1.0));
+    if let Some(bun) = &bun_result {
+        row("(d) bun hello (Bun.serve)", bun, ratio(bun));
+        println!("(b) ÷ (d) bun: {:.2}", function.requests_per_second / bun.requests_per_second);
+    }
+    println!("(b) ÷ (c) hyper: {:.2}", function.requests_per_second / baseline.requests_per_second);
+
+    // Density: deploy N function apps, then send each its first request.
+    let pid = terrarium.child.id();
+    let rss_before = resident_kib(pid)?;
+    let deploy_started = Instant::now();
+    let token = Arc::new(token);
+    for index in 0..args.apps {
+        let name = format!("app-{index}");
+        deploy(address, &token, &[("terrarium.yaml", manifest(&name, "function")), ("fn.js", HELLO_JS.into())]).await?;
+    }
+    let deploy_elapsed = deploy_started.elapsed();
+    let rss_deployed = resident_kib(pid)?;
+    let mut first = Vec::with_capacity(args.apps);
+    for index in 0..args.apps {
+        let (latency, status) = one_request(address, &format!("/apps/bench/app-{index}/")).await?;
+        if status != 200 {
+            bail!("app-{index} answered {status} to its first request");
+        }
+        first.push(latency);
+    }
+    let rss_warm = resident_kib(pid)?;
+    first.sort();
+    println!();
+    println!("Density: {} function apps", args.apps);
+    println!("| deploys/s | first request p50 ms | p99 ms | RSS before | after deploy | all warm | per warm app |");
+    println!("|-----------|----------------------|--------|------------|--------------|----------|--------------|");
+    println!(
+        "| {:>9.0} | {:>20.3} | {:>6.3} | {:>7} MiB | {:>8} MiB | {:>4} MiB | {:>9.1} KiB |",
+        args.apps as f64 / deploy_elapsed.as_secs_f64(),
+        percentile(&first, 50).as_secs_f64() * 1e3,
+        percentile(&first, 99).as_secs_f64() * 1e3,
+        rss_before / 1024,
+        rss_deployed / 1024,
+        rss_warm / 1024,
+        (rss_warm.saturating_sub(rss_before)) as f64 / args.apps as f64
+    );
+    println!("First-request latency is measured at the client on a new loopback connection: server time plus connect.");
+    drop(terrarium);
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Resolving a validated manifest and its bundle into a [`Deployment`]. Pure.
+//!
+//! The CLI runs this offline before uploading and the server runs it again on the upload,
+//! so a builder learns about a missing entry file before anything leaves their machine.
+
+use std::collections::BTreeMap;
+
+use bundle::{Bundle, file_digest};
+use deployment::{AppKey, BundleFile, Deployment, FunctionLimits, FunctionRoute, StaticSite};
+use manifest::{Runtime, ValidatedManifest};
+
+/// Limits an app gets when its manifest leaves them out. Chosen by the operator; no `Default`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformDefaults {
+    pub cpu_ms_per_request: u64,
+    pub memory_mib: u64,
+    pub stack_kib: u64,
+    pub wall_timeout_ms: u64,
+    pub max_response_bytes: u64,
+    pub max_outbound_requests: u32,
+}
+
+/// Builds the deployment record, or every reason the bundle cannot be deployed.
+pub fn plan(
+    validated: &ValidatedManifest,
+    bundle: &Bundle,
+    revision: i64,
+    defaults: &PlatformDefaults,
+) -> Result<Deployment, Vec<String>> {
+    let manifest = validated.manifest();
+    let spec = &manifest.spec;
+    let mut problems = Vec::new();
+
+    match spec.runtime {
+        Runtime::Static | Runtime::StaticEdge | Runtime::Function => {}
+        Runtime::Wasm | Runtime::Container => problems.push(format!(
+            "spec.runtime: {} apps are not supported by this Terrarium server yet; use static, static+edge or function",
+            spec.runtime
+        )),
+    }
+
+    let static_site = spec.static_site.as_ref().map(|site| StaticSite {
+        dir: site.dir.trim_matches('/').trim_start_matches("./").to_owned(),
+        spa: site.spa.unwrap_or(false),
+    });
+    if let Some(site) = &static_site {
+        let prefix = format!("{}/", site.dir);
+        if !site.dir.is_empty() && !bundle.files().keys().any(|path| path.starts_with(&prefix)) {
+            problems.push(format!(
+                "spec.static.dir: the folder {:?} is missing or empty; put the app's web pages in it",
+                site.dir
+            ));
+        }
+    }
+
+    let mut functions = Vec::new();
+    for (index, function) in spec.functions.iter().flatten().enumerate() {
+        let entry = bundle::normalize_path(&function.entry).unwrap_or_else(|_| function.entry.clone());
+        if bundle.get(&entry).is_none() {
+            problems.push(format!(
+                "spec.functions[{index}].entry: the file {entry:?} is not in the app folder; create it or fix the path"
+            ));
+        }
+        functions.push(FunctionRoute { route: function.route.clone(), entry });
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    let files = bundle
+        .files()
+        .iter()
+        .map(|(path, contents)| {
+            (path.clone(), BundleFile { digest: file_digest(contents), size: contents.len() as u64 })
+        })
+        .collect();
+    let quotas = spec.quotas.as_ref();
+    let cpu_ms = quotas.and_then(|q| q.cpu_ms_per_request).map_or(defaults.cpu_ms_per_request, u64::from);
+    let memory_mib = quotas.and_then(|q| q.memory_mib).map_or(defaults.memory_mib, u64::from);
+    Ok(Deployment {
+        app: AppKey::new(&manifest.metadata.namespace, &manifest.metadata.name),
+        revision,
+        bundle_digest: bundle.digest(),
+        static_site,
+        files,
+        functions,
+        vars: spec.vars.clone().unwrap_or_else(BTreeMap::new),
+        allowed_egress: spec.allowed_egress.clone().unwrap_or_default(),
+        limits: FunctionLimits {
+            cpu_ms_per_request: cpu_ms,
+            memory_bytes: memory_mib * 1024 * 1024,
+            stack_bytes: defaults.stack_kib * 1024,
+            wall_timeout_ms: defaults.wall_timeout_ms,
+            max_response_bytes: defaults.max_response_bytes,
+            max_outbound_requests: defaults.max_outbound_requests,
+        },
+    })
+}

@@ -1,0 +1,153 @@
+//! `terrarium.toml`: the operator's platform configuration. Unknown keys are an error.
+//!
+//! Every key has a documented default, so `terrarium serve` runs with no file at all.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformConfig {
+    pub server: ServerConfig,
+    pub gateway: GatewaySection,
+    pub limits: LimitsConfig,
+    pub egress: EgressConfig,
+    pub engine: EngineConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the platform listens on (apps, control API, health).
+    pub listen: SocketAddr,
+    /// Base URL users reach this server at; derived from `listen` when absent.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Apps are also served at `<app>.<namespace>.<apps_domain>`.
+    pub apps_domain: String,
+    pub request_timeout_secs: u64,
+    pub max_in_flight: usize,
+    pub max_app_body_bytes: usize,
+}
+
+/// Limits an app gets when its manifest does not set them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub cpu_ms_per_request: u64,
+    pub memory_mib: u64,
+    pub stack_kib: u64,
+    pub wall_timeout_ms: u64,
+    pub max_response_bytes: u64,
+    pub max_outbound_requests: u32,
+    pub max_bundle_bytes: u64,
+    pub max_bundle_files: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Internal ranges apps may reach despite the built-in deny list (on-premises services),
+    /// as CIDRs like `10.20.0.0/16`. Empty by default: loopback, private, link-local and
+    /// metadata addresses are denied.
+    pub allow_internal: Vec<String>,
+    pub timeout_secs: u64,
+    pub max_response_bytes: u64,
+    pub max_redirects: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Threads running JavaScript; 0 means one per CPU core.
+    pub workers: usize,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> PlatformConfig {
+        PlatformConfig {
+            server: ServerConfig::default(),
+            gateway: GatewaySection::default(),
+            limits: LimitsConfig::default(),
+            egress: EgressConfig::default(),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None }
+    }
+}
+
+impl Default for GatewaySection {
+    fn default() -> GatewaySection {
+        GatewaySection {
+            apps_domain: "localhost".to_owned(),
+            request_timeout_secs: 60,
+            max_in_flight: 10_000,
+            max_app_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            cpu_ms_per_request: 50,
+            memory_mib: 64,
+            stack_kib: 512,
+            wall_timeout_ms: 10_000,
+            max_response_bytes: 10 * 1024 * 1024,
+            max_outbound_requests: 50,
+            max_bundle_bytes: 25 * 1024 * 1024,
+            max_bundle_files: 2000,
+        }
+    }
+}
+
+impl Default for EgressConfig {
+    fn default() -> EgressConfig {
+        EgressConfig { allow_internal: Vec::new(), timeout_secs: 10, max_response_bytes: 10 * 1024 * 1024, max_redirects: 5 }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig { workers: 0 }
+    }
+}
+
+impl PlatformConfig {
+    /// Reads the file if it exists; `required` makes a missing file an error (an explicit `--config`).
+    pub fn load(path: &Path, required: bool) -> anyhow::Result<PlatformConfig> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => return Ok(PlatformConfig::default()),
+            Err(error) => return Err(error).with_context(|| format!("failed to read {}", path.display())),
+        };
+        toml::from_str(&text).with_context(|| format!("{} is not a valid Terrarium configuration", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors_and_defaults_fill_in() {
+        let config: PlatformConfig = toml::from_str("[egress]\nallow_internal = [\"127.0.0.1/32\"]\n").unwrap();
+        assert_eq!(config.egress.allow_internal, ["127.0.0.1/32"]);
+        assert_eq!(config.gateway.apps_domain, "localhost");
+        let error = toml::from_str::<PlatformConfig>("[gateway]\napps_domian = \"x\"\n").unwrap_err();
+        assert!(error.to_string().contains("apps_domian"), "{error}");
+    }
+}

@@ -1,0 +1,112 @@
+//! The `terrarium` binary: `serve` runs the platform; every other subcommand is a client.
+
+mod client;
+mod config;
+mod init;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "terrarium", version, about = "Host and govern micro apps", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the CLI finds the control API and how it prints.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ClientArgs {
+    /// Base URL of the Terrarium server.
+    #[arg(long, env = "TERRARIUM_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// Admin token; by default read from TERRARIUM_TOKEN or ./.terrarium/admin-token.
+    #[arg(long, env = "TERRARIUM_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform: control API, gateway and runtime in one process.
+    Serve(serve::ServeArgs),
+    /// Create a new app folder from a template.
+    Init(init::InitArgs),
+    /// Check an app folder's terrarium.yaml without deploying.
+    Validate {
+        /// The app folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Validate, pack and upload an app folder; prints the app's URLs.
+    Deploy {
+        /// The app folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List, inspect, roll back and delete apps.
+    Apps {
+        #[command(subcommand)]
+        command: client::AppsCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List and create namespaces (tenants).
+    Namespaces {
+        #[command(subcommand)]
+        command: client::NamespacesCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show an app's console output and errors.
+    Logs {
+        /// The app, as NAMESPACE/NAME.
+        app: String,
+        /// Keep printing new lines as they arrive.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How many recent lines to show first.
+        #[arg(long, default_value_t = 100)]
+        tail: usize,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print the JSON Schema of terrarium.yaml (for editors).
+    Schema,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&manifest::json_schema()).expect("schema is JSON"));
+            Ok(())
+        }
+        Command::Validate { dir } => client::validate(&dir),
+        Command::Deploy { dir, client } => client::deploy(&client, &dir),
+        Command::Apps { command, client } => client::apps(&client, command),
+        Command::Namespaces { command, client } => client::namespaces(&client, command),
+        Command::Logs { app, follow, tail, client } => client::logs(&client, &app, follow, tail),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

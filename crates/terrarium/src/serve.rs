@@ -1,0 +1,264 @@
+//! `terrarium serve`: composes the platform from its parts and runs it.
+//!
+//! This is the only place that picks concrete backends: SQLite and local disk for storage,
+//! QuickJS for functions, the egress-checking HTTP client for `fetch`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use bundle::BundleLimits;
+use capability_http::{OutboundConfig, OutboundHttpFactory};
+use control::blobs::LocalBlobStore;
+use control::logs::LogHub;
+use control::plan::PlatformDefaults;
+use control::{AppLoader, ControlPlane, ControlSettings, Principal};
+use deployment::Deployment;
+use futures::future::BoxFuture;
+use gateway::{GatewayConfig, GatewayState, LiveApp, RoutingTable};
+use runtime::{AppCode, Engine, HostServices};
+
+use crate::config::PlatformConfig;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; overrides `server.listen` in terrarium.toml.
+    #[arg(long, env = "TERRARIUM_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Where the database, blobs and the admin token live.
+    #[arg(long, env = "TERRARIUM_DATA_DIR", default_value = ".terrarium")]
+    data_dir: PathBuf,
+    /// The platform configuration file.
+    #[arg(long, env = "TERRARIUM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Deploy the demo apps (where2eat, status) on start.
+    #[arg(long)]
+    demo: bool,
+    /// Log filter, like `info` or `terrarium=debug,info`.
+    #[arg(long, env = "TERRARIUM_LOG", default_value = "info")]
+    log: String,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match &args.config {
+        Some(path) => PlatformConfig::load(path, true)?,
+        None => PlatformConfig::load(Path::new("terrarium.toml"), false)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")?;
+    runtime.block_on(serve(args, config))
+}
+
+/// Loads a deployment's JavaScript and compiles it, with the app's capabilities.
+struct Loader {
+    engine: Arc<dyn Engine>,
+    outbound: OutboundHttpFactory,
+    blobs: Arc<LocalBlobStore>,
+    logs: Arc<LogHub>,
+}
+
+impl AppLoader for Loader {
+    fn load(&self, deployment: Arc<Deployment>) -> BoxFuture<'_, Result<LiveApp, String>> {
+        Box::pin(async move {
+            if deployment.functions.is_empty() {
+                return Ok(LiveApp { deployment, functions: None });
+            }
+            let mut modules = BTreeMap::new();
+            for (path, file) in &deployment.files {
+                if path.ends_with(".js") || path.ends_with(".mjs") {
+                    let bytes = self.blobs.get(&file.digest).await.map_err(|error| format!("reading {path}: {error}"))?;
+                    let source = String::from_utf8(bytes.to_vec()).map_err(|_| format!("{path} is not UTF-8 text"))?;
+                    modules.insert(path.clone(), Arc::from(source));
+                }
+            }
+            let outbound = self.outbound.for_deployment(&deployment).map_err(|errors| {
+                let reasons: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
+                format!("spec.allowedEgress: {}", reasons.join("; "))
+            })?;
+            let code = AppCode { deployment: deployment.clone(), modules, host: HostServices { outbound, log: self.logs.clone() } };
+            let functions = self.engine.load(code).map_err(|error| error.to_string())?;
+            Ok(LiveApp { deployment, functions: Some(functions) })
+        })
+    }
+}
+
+async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
+    let data_dir = args.data_dir;
+    create_private_dir(&data_dir)?;
+    let admin_token = admin_token(&data_dir)?;
+
+    let store = store_sqlite::SqliteStore::open(&data_dir.join("terrarium.db"))
+        .await
+        .with_context(|| format!("failed to open the database in {}", data_dir.display()))?;
+    let blobs = Arc::new(LocalBlobStore::new(&data_dir));
+    let logs = Arc::new(LogHub::new());
+    let routes = Arc::new(RoutingTable::new());
+
+    let allow_internal = config
+        .egress
+        .allow_internal
+        .iter()
+        .map(|cidr| cidr.parse().with_context(|| format!("egress.allow_internal: {cidr:?} is not a CIDR like 10.0.0.0/8")))
+        .collect::<anyhow::Result<Vec<ipnet::IpNet>>>()?;
+    let outbound = OutboundHttpFactory::new(
+        OutboundConfig {
+            allowed_internal: allow_internal,
+            timeout: Duration::from_secs(config.egress.timeout_secs),
+            max_response_bytes: config.egress.max_response_bytes,
+            max_redirects: config.egress.max_redirects,
+            user_agent: concat!("terrarium/", env!("CARGO_PKG_VERSION")).to_owned(),
+        },
+        tokio::runtime::Handle::current(),
+    )
+    .context("failed to build the outbound HTTP client")?;
+    let workers = match config.engine.workers {
+        0 => std::thread::available_parallelism().map_or(2, usize::from),
+        n => n,
+    };
+    let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(engine_js::JsEngineConfig { workers }));
+    let loader = Arc::new(Loader { engine, outbound, blobs: blobs.clone(), logs: logs.clone() });
+
+    let listener = tokio::net::TcpListener::bind(args.listen.unwrap_or(config.server.listen))
+        .await
+        .with_context(|| format!("failed to listen on {}", args.listen.unwrap_or(config.server.listen)))?;
+    let local = listener.local_addr()?;
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| {
+        let host = if local.ip().is_unspecified() { "localhost".to_owned() } else { local.ip().to_string() };
+        format!("http://{host}:{}", local.port())
+    });
+    let bundle_limits = BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
+    let control = Arc::new(ControlPlane::new(
+        Arc::new(store),
+        blobs.clone(),
+        loader,
+        routes.clone(),
+        logs,
+        ControlSettings {
+            defaults: PlatformDefaults {
+                cpu_ms_per_request: config.limits.cpu_ms_per_request,
+                memory_mib: config.limits.memory_mib,
+                stack_kib: config.limits.stack_kib,
+                wall_timeout_ms: config.limits.wall_timeout_ms,
+                max_response_bytes: config.limits.max_response_bytes,
+                max_outbound_requests: config.limits.max_outbound_requests,
+            },
+            bundle_limits,
+            public_url: public_url.clone(),
+            apps_domain: config.gateway.apps_domain.clone(),
+            port: local.port(),
+        },
+    ));
+
+    let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
+    let api = control_api::router(Arc::new(control_api::ApiState { control: control.clone(), admin_token }), max_upload);
+    let state = Arc::new(GatewayState::new(
+        GatewayConfig {
+            apps_domain: config.gateway.apps_domain.clone(),
+            request_timeout: Duration::from_secs(config.gateway.request_timeout_secs),
+            max_request_body_bytes: max_upload,
+            max_app_body_bytes: config.gateway.max_app_body_bytes,
+            max_in_flight: config.gateway.max_in_flight,
+        },
+        routes,
+        blobs,
+    ));
+    let app = gateway::build_stack(state.clone(), api);
+
+    // Serve at once (health answers, readiness waits), then load what was deployed before.
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+    });
+    let n_loaded = control.load_active().await?;
+    if args.demo {
+        deploy_demo_apps(&control).await?;
+    }
+    state.ready.store(true, Ordering::Release);
+
+    let mut banner = std::io::stdout().lock();
+    writeln!(banner, "Terrarium is serving on {public_url} ({n_loaded} apps loaded from {})", data_dir.display())?;
+    for app in control.list_apps(None).await? {
+        writeln!(banner, "  {}/{}  {}", app.namespace, app.name, app.urls.join("  "))?;
+    }
+    writeln!(banner, "Control API: {public_url}/api/v1  (admin token in {})", data_dir.join("admin-token").display())?;
+    drop(banner);
+
+    server.await.context("the server task failed")?.context("the server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn deploy_demo_apps(control: &ControlPlane) -> anyhow::Result<()> {
+    let admin = Principal { subject: "terrarium-demo".to_owned(), is_admin: true };
+    for (_, bundle) in crate::init::demo_apps()? {
+        let deployed = control.deploy(&admin, &bundle.to_tar()).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+        tracing::info!(namespace = %deployed.namespace, app = %deployed.name, revision = deployed.revision, "demo app deployed");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("failed to create the data directory {}", dir.display()))?;
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), "the data directory is readable by other users; chmod 700 it");
+    }
+    Ok(())
+}
+
+/// The admin token of the placeholder auth: created on first start with mode 0600 and
+/// printed once; later starts read it.
+fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("admin-token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => anyhow::bail!("{} is empty; delete it to have a new token created", path.display()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("failed to read {}", path.display())),
+    }
+    let token = format!("trm_{}", hex::encode(rand::random::<[u8; 32]>()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("failed to create {}", path.display()))?;
+    writeln!(file, "{token}")?;
+    file.sync_all()?;
+    println!("Created the admin token (shown once; also saved in {} with mode 0600):\n  {token}", path.display());
+    Ok(token)
+}
