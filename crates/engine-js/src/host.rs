@@ -1,0 +1,409 @@
+//! The host functions the prelude may call, and the per-request state they read and write.
+//!
+//! App code never sees these functions: they are handed to the prelude's `install(host)` only.
+//! Everything here runs on the instance's worker thread while JavaScript is running, so it reaches
+//! the request through an `Rc` and records work for the event loop instead of doing I/O itself.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use deployment::{AppKey, FunctionLimits};
+use rand::RngCore;
+use rquickjs::function::Opt;
+use rquickjs::{Ctx, Exception, Function, Object, TypedArray, Value};
+use runtime::{AppLog, InvokeError, LogLevel, LogLine, OutboundHttp, OutboundRequest};
+
+use crate::errors::JsException;
+
+/// State shared by the host functions, the interrupt handler and the event loop of one instance.
+pub(crate) struct InstanceShared {
+    pub app: AppKey,
+    pub limits: FunctionLimits,
+    /// When the running JavaScript must stop; `None` while no JavaScript runs for a request.
+    pub deadline: Cell<Option<Instant>>,
+    /// Set by the interrupt handler when it stopped JavaScript at the deadline.
+    pub interrupted: Cell<bool>,
+    pub request: RefCell<RequestState>,
+}
+
+/// What one request has asked of the host so far.
+pub(crate) struct RequestState {
+    /// False between requests (and while an app is checked at load time): I/O is refused then.
+    pub active: bool,
+    pub request_id: String,
+    pub started: Instant,
+    pub log: Option<Arc<dyn AppLog>>,
+    pub outbound: Option<Arc<dyn OutboundHttp>>,
+    pub outbound_left: u32,
+    pub next_fetch_id: u32,
+    /// Fetches started by JavaScript that the event loop has not picked up yet.
+    pub new_fetches: Vec<(u32, OutboundRequest)>,
+    /// Timers started by JavaScript that the event loop has not picked up yet.
+    pub new_timers: Vec<(u32, Duration)>,
+    /// A streamed response body, collected up to the limit.
+    pub streamed_body: Vec<u8>,
+    pub streamed_too_large: bool,
+    /// The response or the failure, once the handler has produced one.
+    pub outcome: Option<Result<runtime::FunctionResponse, InvokeError>>,
+    /// The handler and every `ctx.waitUntil` promise have settled.
+    pub finished: bool,
+}
+
+impl RequestState {
+    pub(crate) fn idle() -> RequestState {
+        RequestState {
+            active: false,
+            request_id: String::new(),
+            started: Instant::now(),
+            log: None,
+            outbound: None,
+            outbound_left: 0,
+            next_fetch_id: 1,
+            new_fetches: Vec::new(),
+            new_timers: Vec::new(),
+            streamed_body: Vec::new(),
+            streamed_too_large: false,
+            outcome: None,
+            finished: false,
+        }
+    }
+}
+
+impl InstanceShared {
+    /// Writes one line to the app's log, tagged with the current request id.
+    pub(crate) fn log(&self, level: LogLevel, message: String) {
+        let request = self.request.borrow();
+        if let Some(log) = &request.log {
+            log.write(LogLine { app: self.app.clone(), request_id: request.request_id.clone(), level, message });
+        }
+    }
+
+    fn set_outcome(&self, outcome: Result<runtime::FunctionResponse, InvokeError>) {
+        let mut request = self.request.borrow_mut();
+        if request.outcome.is_none() {
+            request.outcome = Some(outcome);
+        }
+    }
+}
+
+/// Copies the bytes of a typed array out of the JavaScript heap.
+#[allow(unsafe_code)]
+pub(crate) fn copy_bytes(array: &TypedArray<'_, u8>) -> Vec<u8> {
+    // SAFETY: the slice is copied into a Vec at once, and no JavaScript runs while it is borrowed,
+    // so the engine cannot detach or resize the buffer underneath it.
+    unsafe { array.as_bytes() }.map(<[u8]>::to_vec).unwrap_or_default()
+}
+
+/// A response body the prelude hands over: a string, a Uint8Array, or nothing.
+fn body_bytes(value: &Value<'_>) -> rquickjs::Result<Option<Vec<u8>>> {
+    if value.is_null() || value.is_undefined() {
+        return Ok(None);
+    }
+    if let Some(text) = value.as_string() {
+        return Ok(Some(text.to_string()?.into_bytes()));
+    }
+    match TypedArray::<u8>::from_value(value.clone()) {
+        Ok(array) => Ok(Some(copy_bytes(&array))),
+        Err(_) => Err(Exception::throw_type(value.ctx(), "a body chunk must be a string or a Uint8Array")),
+    }
+}
+
+/// The URL's components in the order the prelude expects: href, origin, protocol, username,
+/// password, host, hostname, port, pathname, search, hash.
+fn url_parts(url: &url::Url) -> Vec<String> {
+    use url::quirks;
+    vec![
+        quirks::href(url).to_owned(),
+        quirks::origin(url),
+        quirks::protocol(url).to_owned(),
+        quirks::username(url).to_owned(),
+        quirks::password(url).to_owned(),
+        quirks::host(url).to_owned(),
+        quirks::hostname(url).to_owned(),
+        quirks::port(url).to_owned(),
+        quirks::pathname(url).to_owned(),
+        quirks::search(url).to_owned(),
+        quirks::hash(url).to_owned(),
+    ]
+}
+
+fn flat_pairs(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut pairs = Vec::with_capacity(flat.len() / 2);
+    let mut items = flat.into_iter();
+    while let (Some(name), Some(value)) = (items.next(), items.next()) {
+        pairs.push((name, value));
+    }
+    pairs
+}
+
+/// Forgiving base64, as `atob` specifies: ASCII whitespace is ignored and padding is optional.
+fn forgiving_base64_decode(input: &str) -> Option<Vec<u8>> {
+    let mut compact: String = input.chars().filter(|c| !matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ')).collect();
+    if compact.len() % 4 == 0 {
+        for _ in 0..2 {
+            if compact.ends_with('=') {
+                compact.pop();
+            }
+        }
+    }
+    if compact.len() % 4 == 1 || compact.contains('=') {
+        return None;
+    }
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
+            .with_decode_allow_trailing_bits(true),
+    );
+    engine.decode(compact).ok()
+}
+
+fn log_level(level: i32) -> LogLevel {
+    match level {
+        0 => LogLevel::Debug,
+        1 => LogLevel::Info,
+        2 => LogLevel::Warn,
+        _ => LogLevel::Error,
+    }
+}
+
+/// Builds the `host` object handed to the prelude.
+pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<Object<'js>> {
+    let host = Object::new(ctx.clone())?;
+
+    let state = shared.clone();
+    host.set("log", Function::new(ctx.clone(), move |level: i32, message: String| state.log(log_level(level), message))?)?;
+
+    host.set(
+        "urlParse",
+        Function::new(ctx.clone(), |input: String, base: Opt<String>| {
+            let parsed = match base.0 {
+                Some(base) => url::Url::parse(&base).and_then(|base| base.join(&input)),
+                None => url::Url::parse(&input),
+            };
+            parsed.ok().map(|url| url_parts(&url))
+        })?,
+    )?;
+
+    host.set(
+        "urlSet",
+        Function::new(ctx.clone(), |href: String, field: String, value: String| {
+            use url::quirks;
+            let mut url = url::Url::parse(&href).ok()?;
+            // Setters that refuse a value leave the URL unchanged, as the URL Standard says.
+            let _ = match field.as_str() {
+                "protocol" => quirks::set_protocol(&mut url, &value),
+                "username" => quirks::set_username(&mut url, &value),
+                "password" => quirks::set_password(&mut url, &value),
+                "host" => quirks::set_host(&mut url, &value),
+                "hostname" => quirks::set_hostname(&mut url, &value),
+                "port" => quirks::set_port(&mut url, &value),
+                "pathname" => Ok(quirks::set_pathname(&mut url, &value)),
+                "search" => Ok(quirks::set_search(&mut url, &value)),
+                "hash" => Ok(quirks::set_hash(&mut url, &value)),
+                _ => Err(()),
+            };
+            Some(url_parts(&url))
+        })?,
+    )?;
+
+    host.set(
+        "formParse",
+        Function::new(ctx.clone(), |query: String| {
+            let mut flat = Vec::new();
+            for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                flat.push(name.into_owned());
+                flat.push(value.into_owned());
+            }
+            flat
+        })?,
+    )?;
+
+    host.set(
+        "formSerialize",
+        Function::new(ctx.clone(), |flat: Vec<String>| {
+            let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+            for (name, value) in flat_pairs(flat) {
+                serializer.append_pair(&name, &value);
+            }
+            serializer.finish()
+        })?,
+    )?;
+
+    host.set(
+        "encodeUtf8",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| TypedArray::<u8>::new(ctx, text.into_bytes()))?,
+    )?;
+
+    host.set(
+        "decodeUtf8",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>, fatal: bool, ignore_bom: bool| {
+            let bytes = copy_bytes(&bytes);
+            let bytes = match (ignore_bom, bytes.strip_prefix(b"\xEF\xBB\xBF")) {
+                (false, Some(rest)) => rest,
+                _ => &bytes[..],
+            };
+            match (fatal, std::str::from_utf8(bytes)) {
+                (_, Ok(text)) => Ok(text.to_owned()),
+                (false, Err(_)) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+                (true, Err(_)) => Err(Exception::throw_type(&ctx, "TextDecoder: the data is not valid UTF-8")),
+            }
+        })?,
+    )?;
+
+    host.set(
+        "btoa",
+        Function::new(ctx.clone(), |text: String| {
+            let bytes: Option<Vec<u8>> = text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+            bytes.map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes))
+        })?,
+    )?;
+
+    host.set(
+        "atob",
+        Function::new(ctx.clone(), |text: String| {
+            forgiving_base64_decode(&text).map(|bytes| bytes.into_iter().map(char::from).collect::<String>())
+        })?,
+    )?;
+
+    host.set("randomUUID", Function::new(ctx.clone(), || uuid::Uuid::new_v4().to_string())?)?;
+
+    host.set(
+        "randomBytes",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, length: usize| {
+            let mut bytes = vec![0u8; length.min(65536)];
+            rand::rng().fill_bytes(&mut bytes);
+            TypedArray::<u8>::new(ctx, bytes)
+        })?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
+        "now",
+        Function::new(ctx.clone(), move || state.request.borrow().started.elapsed().as_secs_f64() * 1000.0)?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
+        "fetch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, method: String, url: String, headers: Vec<String>, body: Opt<TypedArray<'js, u8>>| {
+                let mut request = state.request.borrow_mut();
+                if !request.active || request.outbound.is_none() {
+                    return Err(Exception::throw_type(&ctx, "fetch() can only be called while handling a request"));
+                }
+                if request.outbound_left == 0 {
+                    let limit = state.limits.max_outbound_requests;
+                    let message = format!("fetch(): this request already made its {limit} outbound requests, the limit");
+                    return Err(Exception::throw_type(&ctx, &message));
+                }
+                request.outbound_left -= 1;
+                let id = request.next_fetch_id;
+                request.next_fetch_id += 1;
+                let body = body.0.map(|array| Bytes::from(copy_bytes(&array))).unwrap_or_default();
+                let request_id = request.request_id.clone();
+                let outbound = OutboundRequest { method, url, headers: flat_pairs(headers), body, request_id };
+                request.new_fetches.push((id, outbound));
+                Ok(id)
+            },
+        )?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
+        "timer",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: u32, delay_ms: f64| {
+            let mut request = state.request.borrow_mut();
+            if !request.active {
+                return Err(Exception::throw_type(&ctx, "timers can only be used while handling a request"));
+            }
+            let delay = Duration::from_secs_f64(delay_ms.clamp(0.0, 86_400_000.0) / 1000.0);
+            request.new_timers.push((id, delay));
+            Ok(())
+        })?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
+        "chunk",
+        Function::new(ctx.clone(), move |chunk: Value<'js>| -> rquickjs::Result<bool> {
+            let bytes = body_bytes(&chunk)?.unwrap_or_default();
+            let mut request = state.request.borrow_mut();
+            if request.streamed_body.len() as u64 + bytes.len() as u64 > state.limits.max_response_bytes {
+                request.streamed_too_large = true;
+                return Ok(false);
+            }
+            request.streamed_body.extend_from_slice(&bytes);
+            Ok(true)
+        })?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
+        "respond",
+        Function::new(ctx.clone(), move |status: u16, headers: Vec<String>, body: Value<'js>| -> rquickjs::Result<()> {
+            let limit_bytes = state.limits.max_response_bytes;
+            let body = {
+                let mut request = state.request.borrow_mut();
+                if body.is_undefined() {
+                    // The body was streamed through `chunk`.
+                    if request.streamed_too_large {
+                        drop(request);
+                        state.set_outcome(Err(InvokeError::ResponseTooLarge { limit_bytes }));
+                        return Ok(());
+                    }
+                    std::mem::take(&mut request.streamed_body)
+                } else {
+                    drop(request);
+                    body_bytes(&body)?.unwrap_or_default()
+                }
+            };
+            let outcome = match body.len() as u64 > limit_bytes {
+                true => Err(InvokeError::ResponseTooLarge { limit_bytes }),
+                false => Ok(runtime::FunctionResponse { status, headers: flat_pairs(headers), body: Bytes::from(body) }),
+            };
+            state.set_outcome(outcome);
+            Ok(())
+        })?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
+        "badReturn",
+        Function::new(ctx.clone(), move |message: String| state.set_outcome(Err(InvokeError::BadReturn { message })))?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
+        "fail",
+        Function::new(ctx.clone(), move |error: Value<'js>| {
+            let error = JsException::from_value(error).classify(state.interrupted.get(), &state.limits);
+            state.set_outcome(Err(error));
+        })?,
+    )?;
+
+    let state = shared.clone();
+    host.set("finished", Function::new(ctx.clone(), move || state.request.borrow_mut().finished = true)?)?;
+
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgiving_base64() {
+        assert_eq!(forgiving_base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(forgiving_base64_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(forgiving_base64_decode(" aGVs\nbG8= ").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(forgiving_base64_decode("a"), None);
+        assert_eq!(forgiving_base64_decode("aG=VsbG8"), None);
+        assert_eq!(forgiving_base64_decode("***"), None);
+    }
+}

@@ -1,0 +1,356 @@
+//! One instance of an app (its own QuickJS runtime and context) and the event loop of one request.
+//!
+//! An instance serves one request at a time. The event loop runs JavaScript in short entries
+//! (the handler call, then one entry per completed fetch or timer) and measures the CPU time of
+//! each, so time spent awaiting I/O is not charged to the request's CPU limit.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::future::BoxFuture;
+use rquickjs::{Array, Context, Ctx, Error, Function, Module, Object, Persistent, Runtime, TypedArray, Value};
+use runtime::{InvokeError, LoadError, LogLevel, OutboundError, OutboundResponse};
+
+use crate::errors::{discards_instance, JsException};
+use crate::host::{host_object, InstanceShared, RequestState};
+use crate::modules::{load_bytecode, prelude_bytecode, BundleModules};
+use crate::worker::InvokeJob;
+use crate::AppImage;
+
+/// CPU time one request may still spend running JavaScript.
+pub(crate) struct CpuBudget {
+    limit: Duration,
+    used: Duration,
+}
+
+impl CpuBudget {
+    pub(crate) fn new(limit_ms: u64) -> CpuBudget {
+        CpuBudget { limit: Duration::from_millis(limit_ms), used: Duration::ZERO }
+    }
+
+    fn remaining(&self) -> Duration {
+        self.limit.saturating_sub(self.used)
+    }
+
+    fn exhausted(&self) -> bool {
+        self.used > self.limit
+    }
+}
+
+/// What to do with an instance after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Disposition {
+    Keep,
+    Discard,
+}
+
+/// The prelude's functions the engine calls.
+struct EntryPoints {
+    invoke: Persistent<Function<'static>>,
+    settle_fetch: Persistent<Function<'static>>,
+    fire_timer: Persistent<Function<'static>>,
+}
+
+pub(crate) struct Instance {
+    // JavaScript handles come first: fields drop in order, and these must be released before the
+    // context and the runtime that own them.
+    entry_points: EntryPoints,
+    env: Persistent<Object<'static>>,
+    handlers: HashMap<String, Persistent<Object<'static>>>,
+    context: Context,
+    _runtime: Runtime,
+    shared: Rc<InstanceShared>,
+}
+
+/// Runs JavaScript under the budget's deadline, then the promise reactions it queued, and charges
+/// the time to the budget.
+fn run_js<R>(context: &Context, shared: &InstanceShared, budget: &mut CpuBudget, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+    let started = Instant::now();
+    shared.deadline.set(Some(started + budget.remaining()));
+    let result = context.with(|ctx| {
+        let result = f(&ctx);
+        while !shared.interrupted.get() && ctx.execute_pending_job() {}
+        result
+    });
+    shared.deadline.set(None);
+    budget.used += started.elapsed();
+    result
+}
+
+/// The `InvokeError` for a failed call into JavaScript.
+fn js_error(ctx: &Ctx<'_>, shared: &InstanceShared, error: Error) -> InvokeError {
+    if shared.interrupted.get() {
+        return InvokeError::CpuLimit { limit_ms: shared.limits.cpu_ms_per_request };
+    }
+    match error {
+        Error::Exception => JsException::from_value(ctx.catch()).classify(false, &shared.limits),
+        Error::Allocation => InvokeError::MemoryLimit { limit_bytes: shared.limits.memory_bytes },
+        other => InvokeError::Exception { message: other.to_string() },
+    }
+}
+
+impl Instance {
+    /// Creates a runtime and context with the app's limits and evaluates the prelude.
+    /// The app's modules are evaluated later, on the first request for each entry.
+    pub(crate) fn new(image: &AppImage, budget: &mut CpuBudget) -> Result<Instance, InvokeError> {
+        let internal = |error: Error| InvokeError::Exception { message: format!("the engine could not create an instance: {error}") };
+        let runtime = Runtime::new().map_err(internal)?;
+        runtime.set_memory_limit(usize::try_from(image.limits.memory_bytes).unwrap_or(usize::MAX));
+        runtime.set_max_stack_size(usize::try_from(image.limits.stack_bytes).unwrap_or(usize::MAX));
+        runtime.set_loader(BundleModules(image.modules.clone()), BundleModules(image.modules.clone()));
+        let shared = Rc::new(InstanceShared {
+            app: image.key.clone(),
+            limits: image.limits,
+            deadline: Cell::new(None),
+            interrupted: Cell::new(false),
+            request: RefCell::new(RequestState::idle()),
+        });
+        let interrupt_state = shared.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || match interrupt_state.deadline.get() {
+            Some(deadline) if Instant::now() >= deadline => {
+                interrupt_state.interrupted.set(true);
+                true
+            }
+            _ => false,
+        })));
+        let context = Context::full(&runtime).map_err(internal)?;
+
+        let installed = run_js(&context, &shared, budget, |ctx| -> Result<_, InvokeError> {
+            let prelude_failed = |error: Error| match js_error(ctx, &shared, error) {
+                InvokeError::Exception { message } => InvokeError::Exception { message: format!("the engine's prelude failed: {message}") },
+                limit => limit,
+            };
+            let (prelude, _evaluated) = load_bytecode(ctx, prelude_bytecode()).and_then(Module::eval).map_err(prelude_failed)?;
+            let install: Function = prelude.get("default").map_err(prelude_failed)?;
+            let host = host_object(ctx, &shared).map_err(prelude_failed)?;
+            let points: Object = install.call((host,)).map_err(prelude_failed)?;
+            let entry_point = |name: &str| points.get::<_, Function>(name).map(|function| Persistent::save(ctx, function));
+            let entry_points = EntryPoints {
+                invoke: entry_point("invoke").map_err(prelude_failed)?,
+                settle_fetch: entry_point("settleFetch").map_err(prelude_failed)?,
+                fire_timer: entry_point("fireTimer").map_err(prelude_failed)?,
+            };
+            let env = Object::new(ctx.clone()).map_err(prelude_failed)?;
+            for (name, value) in &image.vars {
+                env.set(name.as_str(), value.as_str()).map_err(prelude_failed)?;
+            }
+            let freeze: Function = ctx.globals().get::<_, Object>("Object").and_then(|object| object.get("freeze")).map_err(prelude_failed)?;
+            freeze.call::<_, ()>((env.clone(),)).map_err(prelude_failed)?;
+            Ok((entry_points, Persistent::save(ctx, env)))
+        });
+        let (entry_points, env) = installed?;
+        Ok(Instance { entry_points, env, handlers: HashMap::new(), context, _runtime: runtime, shared })
+    }
+
+    /// Evaluates the app's entry module and checks its default export, as the first request would.
+    /// Used at load time, with no request: I/O and timers are refused.
+    pub(crate) fn check_entry(&mut self, entry: &str, image: &AppImage) -> Result<(), LoadError> {
+        let mut budget = CpuBudget::new(image.limits.cpu_ms_per_request);
+        {
+            let mut request = self.shared.request.borrow_mut();
+            request.request_id = "load".to_owned();
+            request.log = Some(image.host.log.clone());
+        }
+        let Instance { context, shared, handlers, .. } = self;
+        let result = run_js(context, shared, &mut budget, |ctx| load_handler(ctx, shared, handlers, entry).map(|_| ()));
+        *self.shared.request.borrow_mut() = RequestState::idle();
+        result.map_err(|error| {
+            let message = match error {
+                InvokeError::Load(error) => return error,
+                InvokeError::Exception { message } => format!("the module threw while loading: {message}"),
+                InvokeError::CpuLimit { limit_ms } => format!("the module's top-level code ran longer than {limit_ms} ms"),
+                other => other.to_string(),
+            };
+            LoadError { entry: entry.to_owned(), message }
+        })
+    }
+
+    /// Serves one request: calls the handler, drives its fetches and timers, replies as soon as the
+    /// response is complete, then keeps driving `ctx.waitUntil` work until it settles or time is up.
+    pub(crate) async fn serve(&mut self, job: InvokeJob, mut budget: CpuBudget) -> Disposition {
+        let InvokeJob { app, entry, request, deadline, mut reply } = job;
+        {
+            let mut state = self.shared.request.borrow_mut();
+            *state = RequestState::idle();
+            state.active = true;
+            state.request_id = request.request_id.clone();
+            state.log = Some(app.host.log.clone());
+            state.outbound = Some(app.host.outbound.clone());
+            state.outbound_left = app.limits.max_outbound_requests;
+        }
+        self.shared.interrupted.set(false);
+
+        let Instance { context, shared, handlers, entry_points, env, .. } = self;
+        let started = run_js(context, shared, &mut budget, |ctx| {
+            let handler = load_handler(ctx, shared, handlers, &entry)?;
+            let call = || -> rquickjs::Result<()> {
+                let invoke = entry_points.invoke.clone().restore(ctx)?;
+                let headers = Array::new(ctx.clone())?;
+                for (index, (name, value)) in request.headers.iter().enumerate() {
+                    headers.set(2 * index, name.as_str())?;
+                    headers.set(2 * index + 1, value.as_str())?;
+                }
+                let body = match request.body.is_empty() {
+                    true => Value::new_null(ctx.clone()),
+                    false => TypedArray::<u8>::new_copy(ctx.clone(), &request.body)?.into_value(),
+                };
+                let env = env.clone().restore(ctx)?;
+                invoke.call::<_, ()>((handler, request.method.as_str(), request.url.as_str(), headers, body, env))
+            };
+            call().map_err(|error| js_error(ctx, shared, error))
+        });
+
+        let mut fetches: FuturesUnordered<BoxFuture<'static, (u32, String, Result<OutboundResponse, OutboundError>)>> = FuturesUnordered::new();
+        let mut timers: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
+        let mut failure = started.err();
+        let disposition = loop {
+            if failure.is_none() && (shared.interrupted.get() || budget.exhausted()) {
+                failure = Some(InvokeError::CpuLimit { limit_ms: shared.limits.cpu_ms_per_request });
+            }
+            if let Some(error) = failure.take() {
+                let disposition = if discards_instance(&error) { Disposition::Discard } else { Disposition::Keep };
+                match reply.is_pending() {
+                    true => reply.send(Err(error)),
+                    false => shared.log(LogLevel::Error, format!("after the response was sent ({}): {error}", error.code())),
+                }
+                break disposition;
+            }
+            let (outcome, finished) = {
+                let mut state = shared.request.borrow_mut();
+                for (id, outbound_request) in state.new_fetches.drain(..) {
+                    let url = outbound_request.url.clone();
+                    let future = app.host.outbound.fetch(outbound_request);
+                    fetches.push(Box::pin(async move { (id, url, future.await) }));
+                }
+                let now = Instant::now();
+                for (id, delay) in state.new_timers.drain(..) {
+                    timers.push(Reverse((now + delay, id)));
+                }
+                (state.outcome.take(), state.finished)
+            };
+            if let Some(outcome) = outcome {
+                if let Err(error) = &outcome {
+                    if discards_instance(error) {
+                        reply.send(outcome);
+                        break Disposition::Discard;
+                    }
+                }
+                reply.send(outcome);
+            }
+            if finished {
+                break Disposition::Keep;
+            }
+            if fetches.is_empty() && timers.is_empty() {
+                if reply.is_pending() {
+                    let message = "the handler's promise never settled: it awaits something that no fetch or timer will complete".to_owned();
+                    failure = Some(InvokeError::Exception { message });
+                    continue;
+                }
+                // Only `ctx.waitUntil` promises are left, and nothing can settle them.
+                break Disposition::Keep;
+            }
+            let next_timer = timers.peek().map(|Reverse((at, _))| *at);
+            tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    failure = Some(InvokeError::WallTimeout { limit_ms: shared.limits.wall_timeout_ms });
+                }
+                Some((id, url, result)) = fetches.next(), if !fetches.is_empty() => {
+                    let settled = run_js(context, shared, &mut budget, |ctx| {
+                        settle_fetch(ctx, entry_points, id, &url, result).map_err(|error| js_error(ctx, shared, error))
+                    });
+                    failure = settled.err();
+                }
+                () = tokio::time::sleep_until(next_timer.unwrap_or(deadline).into()), if next_timer.is_some() => {
+                    let now = Instant::now();
+                    let mut due = Vec::new();
+                    while let Some(Reverse((at, id))) = timers.peek().copied() {
+                        if at > now {
+                            break;
+                        }
+                        timers.pop();
+                        due.push(id);
+                    }
+                    let fired = run_js(context, shared, &mut budget, |ctx| {
+                        let fire = || -> rquickjs::Result<()> {
+                            let fire_timer = entry_points.fire_timer.clone().restore(ctx)?;
+                            due.into_iter().try_for_each(|id| fire_timer.call::<_, ()>((id,)))
+                        };
+                        fire().map_err(|error| js_error(ctx, shared, error))
+                    });
+                    failure = fired.err();
+                }
+            }
+        };
+        *self.shared.request.borrow_mut() = RequestState::idle();
+        disposition
+    }
+}
+
+/// The default export of an entry module, evaluating the module on first use in this instance.
+fn load_handler<'js>(
+    ctx: &Ctx<'js>,
+    shared: &InstanceShared,
+    handlers: &mut HashMap<String, Persistent<Object<'static>>>,
+    entry: &str,
+) -> Result<Object<'js>, InvokeError> {
+    if let Some(handler) = handlers.get(entry) {
+        return handler.clone().restore(ctx).map_err(|error| js_error(ctx, shared, error));
+    }
+    let promise = Module::import(ctx, entry).map_err(|error| js_error(ctx, shared, error))?;
+    // Evaluation, including any top-level await, runs as promise jobs.
+    while !shared.interrupted.get() && ctx.execute_pending_job() {}
+    let namespace: Object = match promise.result::<Object>() {
+        Some(Ok(namespace)) => namespace,
+        Some(Err(error)) => return Err(js_error(ctx, shared, error)),
+        None if shared.interrupted.get() => return Err(InvokeError::CpuLimit { limit_ms: shared.limits.cpu_ms_per_request }),
+        None => {
+            let message = "the module's top-level await never finished".to_owned();
+            return Err(InvokeError::Load(LoadError { entry: entry.to_owned(), message }));
+        }
+    };
+    let missing = |what: &str| {
+        let message = format!("{what}: the module must `export default {{ async fetch(request, env, ctx) {{ … }} }}`");
+        InvokeError::Load(LoadError { entry: entry.to_owned(), message })
+    };
+    let handler: Value = namespace.get("default").map_err(|error| js_error(ctx, shared, error))?;
+    let Some(handler) = handler.into_object() else { return Err(missing("there is no default export object")) };
+    let fetch: Value = handler.get("fetch").map_err(|error| js_error(ctx, shared, error))?;
+    if !fetch.is_function() {
+        return Err(missing("the default export has no fetch function"));
+    }
+    handlers.insert(entry.to_owned(), Persistent::save(ctx, handler.clone()));
+    Ok(handler)
+}
+
+/// Hands a completed outbound fetch to the prelude, which resolves or rejects the app's promise.
+fn settle_fetch(
+    ctx: &Ctx<'_>,
+    entry_points: &EntryPoints,
+    id: u32,
+    requested_url: &str,
+    result: Result<OutboundResponse, OutboundError>,
+) -> rquickjs::Result<()> {
+    let settle = entry_points.settle_fetch.clone().restore(ctx)?;
+    match result {
+        Ok(response) => {
+            let headers = Array::new(ctx.clone())?;
+            for (index, (name, value)) in response.headers.iter().enumerate() {
+                headers.set(2 * index, name.as_str())?;
+                headers.set(2 * index + 1, value.as_str())?;
+            }
+            let value = Array::new(ctx.clone())?;
+            value.set(0, response.status)?;
+            value.set(1, headers)?;
+            value.set(2, response.url.as_str())?;
+            value.set(3, TypedArray::<u8>::new_copy(ctx.clone(), &response.body)?)?;
+            value.set(4, response.url != requested_url)?;
+            settle.call((id, true, value))
+        }
+        Err(error) => settle.call((id, false, error.to_string())),
+    }
+}

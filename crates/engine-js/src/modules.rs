@@ -1,0 +1,183 @@
+//! Compiling an app's ES modules to bytecode, and resolving and loading them inside an instance.
+//!
+//! Modules come only from the deployment's module map: relative imports resolve within it and
+//! everything else (bare specifiers, URLs, `std`/`os`, the file system) is an error. Each module is
+//! parsed once when the app is loaded; instances read the bytecode, which is faster than parsing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::{Declared, WriteOptions};
+use rquickjs::{Context, Ctx, Error, Module, Runtime};
+
+/// Name under which the prelude module is evaluated; it never goes through the resolver.
+pub(crate) const PRELUDE_NAME: &str = "terrarium:prelude";
+
+const PRELUDE_SOURCE: &str = include_str!("prelude.js");
+
+/// Bytecode of every module of one app, by bundle path.
+pub(crate) struct CompiledModules {
+    by_path: HashMap<String, Vec<u8>>,
+}
+
+impl CompiledModules {
+    /// Compiles every module; the error names the first file that does not compile.
+    pub(crate) fn compile<'a>(sources: impl Iterator<Item = (&'a str, &'a str)>) -> Result<CompiledModules, (String, String)> {
+        let runtime = Runtime::new().map_err(|error| (String::new(), error.to_string()))?;
+        let context = Context::full(&runtime).map_err(|error| (String::new(), error.to_string()))?;
+        let mut by_path = HashMap::new();
+        context.with(|ctx| {
+            for (path, source) in sources {
+                let bytecode = compile_module(&ctx, path, source).map_err(|message| (path.to_owned(), message))?;
+                by_path.insert(path.to_owned(), bytecode);
+            }
+            Ok::<_, (String, String)>(())
+        })?;
+        Ok(CompiledModules { by_path })
+    }
+
+    pub(crate) fn contains(&self, path: &str) -> bool {
+        self.by_path.contains_key(path)
+    }
+
+    /// Resolves `specifier` imported from the module `base` to a bundle path.
+    /// An empty `base` is the host importing an entry by its exact path.
+    pub(crate) fn resolve(&self, base: &str, specifier: &str) -> Result<String, String> {
+        if base.is_empty() {
+            return match self.contains(specifier) {
+                true => Ok(specifier.to_owned()),
+                false => Err(format!("the module {specifier} is not in the bundle")),
+            };
+        }
+        let relative = specifier.starts_with("./") || specifier.starts_with("../");
+        if !relative && !specifier.starts_with('/') {
+            return Err(format!(
+                "only relative imports of the app's own files are supported (like \"./util.js\"), not \"{specifier}\""
+            ));
+        }
+        let joined = match specifier.strip_prefix('/') {
+            Some(absolute) => absolute.to_owned(),
+            None => match base.rsplit_once('/') {
+                Some((directory, _)) => format!("{directory}/{specifier}"),
+                None => specifier.to_owned(),
+            },
+        };
+        let mut segments: Vec<&str> = Vec::new();
+        for segment in joined.split('/') {
+            match segment {
+                "" | "." => {}
+                ".." => {
+                    if segments.pop().is_none() {
+                        return Err(format!("\"{specifier}\" points outside of the app's bundle"));
+                    }
+                }
+                segment => segments.push(segment),
+            }
+        }
+        let path = segments.join("/");
+        let candidates = [path.clone(), format!("{path}.js"), format!("{path}.mjs"), format!("{path}/index.js")];
+        match candidates.into_iter().find(|candidate| self.contains(candidate)) {
+            Some(found) => Ok(found),
+            None => Err(format!("cannot find \"{specifier}\" (looked for {path}) in the app's bundle")),
+        }
+    }
+}
+
+/// Parses one module and returns its bytecode, or the syntax error.
+fn compile_module(ctx: &Ctx<'_>, path: &str, source: &str) -> Result<Vec<u8>, String> {
+    let module = match Module::declare(ctx.clone(), path, source) {
+        Ok(module) => module,
+        Err(Error::Exception) => return Err(crate::errors::describe_exception(ctx, ctx.catch())),
+        Err(error) => return Err(error.to_string()),
+    };
+    // Line numbers stay for stack traces; the source text itself is not kept in memory.
+    let options = WriteOptions { strip_source: true, ..WriteOptions::default() };
+    module.write(options).map_err(|error| error.to_string())
+}
+
+/// The prelude's bytecode, compiled once per process.
+pub(crate) fn prelude_bytecode() -> &'static [u8] {
+    static PRELUDE: OnceLock<Vec<u8>> = OnceLock::new();
+    PRELUDE.get_or_init(|| {
+        let runtime = Runtime::new().expect("a QuickJS runtime for compiling the prelude");
+        let context = Context::full(&runtime).expect("a QuickJS context for compiling the prelude");
+        context.with(|ctx| compile_module(&ctx, PRELUDE_NAME, PRELUDE_SOURCE)).expect("the prelude compiles")
+    })
+}
+
+/// Reads a module from bytecode this process compiled.
+#[allow(unsafe_code)]
+pub(crate) fn load_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Module<'js, Declared>> {
+    // SAFETY: every bytecode buffer comes from `compile_module` in this process, written by the same
+    // QuickJS build that reads it here, and is never modified; untrusted bytes never reach this call.
+    unsafe { Module::load(ctx.clone(), bytecode) }
+}
+
+/// The resolver and loader of one instance, both reading the app's compiled modules.
+pub(crate) struct BundleModules(pub(crate) Arc<CompiledModules>);
+
+impl Resolver for BundleModules {
+    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str, _attributes: Option<ImportAttributes<'js>>) -> rquickjs::Result<String> {
+        self.0.resolve(base, name).map_err(|message| Error::new_resolving_message(base, name, message))
+    }
+}
+
+impl Loader for BundleModules {
+    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _attributes: Option<ImportAttributes<'js>>) -> rquickjs::Result<Module<'js, Declared>> {
+        match self.0.by_path.get(name) {
+            Some(bytecode) => load_bytecode(ctx, bytecode),
+            None => Err(Error::new_loading_message(name, "not in the app's bundle")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn modules(paths: &[&str]) -> CompiledModules {
+        CompiledModules::compile(paths.iter().map(|path| (*path, "export default 1;"))).unwrap()
+    }
+
+    fn check(base: &str, specifier: &str, expect: Result<&str, &str>) {
+        let modules = modules(&["functions/api.js", "functions/lib/util.js", "shared/data.js", "functions/lib/index.js"]);
+        let got = modules.resolve(base, specifier);
+        match expect {
+            Ok(path) => assert_eq!(got.as_deref(), Ok(path), "{base} imports {specifier}"),
+            Err(fragment) => {
+                let message = got.expect_err(specifier);
+                assert!(message.contains(fragment), "{message:?} should contain {fragment:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn resolution() {
+        check("functions/api.js", "./lib/util.js", Ok("functions/lib/util.js"));
+        check("functions/api.js", "./lib/util", Ok("functions/lib/util.js"));
+        check("functions/api.js", "./lib", Ok("functions/lib/index.js"));
+        check("functions/lib/util.js", "../../shared/data.js", Ok("shared/data.js"));
+        check("functions/api.js", "/shared/data.js", Ok("shared/data.js"));
+        check("", "functions/api.js", Ok("functions/api.js"));
+        check("functions/api.js", "lodash", Err("only relative imports"));
+        check("functions/api.js", "std", Err("only relative imports"));
+        check("functions/api.js", "https://example.com/x.js", Err("only relative imports"));
+        check("functions/api.js", "../../../etc/passwd", Err("outside of the app's bundle"));
+        check("functions/api.js", "./missing.js", Err("cannot find"));
+        check("", "functions/missing.js", Err("not in the bundle"));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let sources = [("functions/ok.js", "export default {}"), ("functions/bad.js", "export default {")];
+        let Err((path, message)) = CompiledModules::compile(sources.into_iter()) else { panic!("should fail") };
+        assert_eq!(path, "functions/bad.js");
+        assert!(message.contains("SyntaxError"), "{message}");
+    }
+
+    #[test]
+    fn prelude_compiles() {
+        assert!(!prelude_bytecode().is_empty());
+    }
+}

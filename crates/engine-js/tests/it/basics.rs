@@ -1,0 +1,232 @@
+//! Hello world, env, console, ctx.waitUntil, timers, fetch, concurrency and isolation.
+
+use std::time::{Duration, Instant};
+
+use runtime::{InvokeError, LogLevel};
+
+use crate::support::{app, engine, header, request, AppBuilder};
+
+#[tokio::test]
+async fn hello_world() {
+    let engine = engine();
+    let hello = app(&engine, "hello", r#"export default { async fetch(request) { return new Response("Hello, world!"); } };"#);
+    let response = hello.get("/").await.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(&response.body[..], b"Hello, world!");
+    assert_eq!(header(&response, "content-type"), Some("text/plain;charset=UTF-8"));
+    // The warm instance answers again.
+    assert_eq!(hello.text("/").await, "Hello, world!");
+}
+
+#[tokio::test]
+async fn env_holds_the_deployment_vars() {
+    let engine = engine();
+    let source = r#"export default { fetch(request, env) { return Response.json({ greeting: env.GREETING, missing: env.MISSING ?? null, frozen: Object.isFrozen(env) }); } };"#;
+    let app = AppBuilder::new("vars", source).var("GREETING", "hoi").load(&engine).unwrap();
+    assert_eq!(app.json("/").await, serde_json::json!({ "greeting": "hoi", "missing": null, "frozen": true }));
+}
+
+#[tokio::test]
+async fn console_goes_to_the_log_with_the_request_id() {
+    let engine = engine();
+    let source = r#"
+        export default {
+            fetch() {
+                console.log("plain", 42, { a: [1, 2] }, null, undefined);
+                console.info("info %s has %d items", "list", 3);
+                console.warn("careful");
+                console.error(new TypeError("bad thing"));
+                console.debug("details");
+                const cycle = { name: "loop" }; cycle.self = cycle;
+                console.log(cycle);
+                return new Response("ok");
+            }
+        };
+    "#;
+    let app = app(&engine, "console", source);
+    let request = request("GET", "/");
+    let request_id = request.request_id.clone();
+    app.call(request).await.unwrap();
+    let log = &app.log;
+    assert!(log.has(&request_id, LogLevel::Info, r#"plain 42 {"a":[1,2]} null undefined"#), "{:#?}", log.lines());
+    assert!(log.has(&request_id, LogLevel::Info, "info list has 3 items"));
+    assert!(log.has(&request_id, LogLevel::Warn, "careful"));
+    assert!(log.has(&request_id, LogLevel::Error, "TypeError: bad thing"));
+    assert!(log.has(&request_id, LogLevel::Debug, "details"));
+    assert!(log.has(&request_id, LogLevel::Info, r#"{"name":"loop","self":"[Circular]"}"#));
+    assert!(log.lines().iter().all(|line| line.app.name == "console"));
+}
+
+#[tokio::test]
+async fn timers_run_and_waiting_is_not_cpu_time() {
+    let engine = engine();
+    let source = r#"
+        const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+        export default {
+            async fetch() {
+                const order = [];
+                const cancelled = setTimeout(() => order.push("cancelled"), 10);
+                clearTimeout(cancelled);
+                setTimeout((word) => order.push(word), 20, "second");
+                setTimeout(() => order.push("first"), 5);
+                let ticks = 0;
+                await new Promise((resolve) => { const id = setInterval(() => { if (++ticks === 3) { clearInterval(id); resolve(); } }, 5); });
+                // 300 ms of waiting with a CPU limit of 100 ms.
+                await sleep(300);
+                return Response.json({ order, ticks });
+            }
+        };
+    "#;
+    let app = app(&engine, "timers", source);
+    let started = Instant::now();
+    assert_eq!(app.json("/").await, serde_json::json!({ "order": ["first", "second"], "ticks": 3 }));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn wait_until_runs_after_the_response() {
+    let engine = engine();
+    let source = r#"
+        export default {
+            fetch(request, env, ctx) {
+                ctx.passThroughOnException();
+                ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 200)).then(() => console.log("background done")));
+                ctx.waitUntil(Promise.reject(new Error("background failed")));
+                return new Response("sent");
+            }
+        };
+    "#;
+    let app = app(&engine, "wait-until", source);
+    let request = request("GET", "/");
+    let request_id = request.request_id.clone();
+    let started = Instant::now();
+    let response = app.call(request).await.unwrap();
+    assert_eq!(&response.body[..], b"sent");
+    assert!(started.elapsed() < Duration::from_millis(150), "the response waited for waitUntil");
+    assert!(!app.log.has(&request_id, LogLevel::Info, "background done"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(app.log.has(&request_id, LogLevel::Info, "background done"), "{:#?}", app.log.lines());
+    assert!(app.log.has(&request_id, LogLevel::Error, "background failed"));
+}
+
+#[tokio::test]
+async fn fetch_goes_through_the_outbound_capability() {
+    let engine = engine();
+    let source = r#"
+        export default {
+            async fetch(request) {
+                const path = new URL(request.url).pathname;
+                if (path === "/echo") {
+                    const response = await fetch("https://api.example.test/items?x=1", {
+                        method: "POST", headers: { "X-Token": "t" }, body: JSON.stringify({ a: 1 }),
+                    });
+                    const data = await response.json();
+                    return Response.json({ status: response.status, ok: response.ok, upstream: response.headers.get("x-upstream"), url: response.url, data });
+                }
+                if (path === "/request-object") {
+                    const response = await fetch(new Request("https://api.example.test/r", { method: "PUT", body: "raw" }));
+                    return new Response(response.body, { headers: { "content-type": "application/json" } });
+                }
+                if (path === "/denied") {
+                    try { await fetch("https://denied.test/"); return new Response("no error"); }
+                    catch (error) { return Response.json({ name: error.name, message: error.message }); }
+                }
+                if (path === "/failing") {
+                    try { await fetch("https://failing.test/"); return new Response("no error"); }
+                    catch (error) { return Response.json({ name: error.name, message: error.message }); }
+                }
+                if (path === "/too-many") {
+                    const results = [];
+                    for (let i = 0; i < 4; i++) {
+                        try { await fetch("https://api.example.test/" + i); results.push("ok"); }
+                        catch (error) { results.push(error.message); }
+                    }
+                    return Response.json(results);
+                }
+                if (path === "/bad-scheme") {
+                    try { await fetch("file:///etc/passwd"); return new Response("no error"); }
+                    catch (error) { return new Response(error.message); }
+                }
+                return new Response("unknown", { status: 404 });
+            }
+        };
+    "#;
+    let app = app(&engine, "fetcher", source);
+    let echoed = app.json("/echo").await;
+    assert_eq!(echoed["status"], 200);
+    assert_eq!(echoed["ok"], true);
+    assert_eq!(echoed["upstream"], "api.example.test");
+    assert_eq!(echoed["url"], "https://api.example.test/items?x=1");
+    assert_eq!(echoed["data"]["method"], "POST");
+    assert_eq!(echoed["data"]["body"], r#"{"a":1}"#);
+    let sent_headers = echoed["data"]["headers"].as_array().unwrap();
+    assert!(sent_headers.contains(&serde_json::json!(["x-token", "t"])), "{sent_headers:?}");
+    assert!(sent_headers.contains(&serde_json::json!(["content-type", "text/plain;charset=UTF-8"])));
+    assert!(echoed["data"]["request_id"].as_str().unwrap().starts_with("req-"));
+
+    let forwarded = app.json("/request-object").await;
+    assert_eq!(forwarded["method"], "PUT");
+    assert_eq!(forwarded["body"], "raw");
+
+    let denied = app.json("/denied").await;
+    assert_eq!(denied["name"], "TypeError");
+    assert_eq!(denied["message"], "egress to denied.test is not allowed: add it to spec.allowedEgress");
+    assert_eq!(app.json("/failing").await["message"], "connection refused");
+
+    let limited = app.json("/too-many").await;
+    assert_eq!(limited[0], "ok");
+    assert_eq!(limited[2], "ok");
+    assert!(limited[3].as_str().unwrap().contains("outbound requests"), "{limited}");
+    assert!(app.text("/bad-scheme").await.contains("not supported"));
+}
+
+#[tokio::test]
+async fn awaiting_a_slow_fetch_is_not_cpu_time_and_requests_overlap() {
+    let engine = engine();
+    let source = r#"
+        let counter = 0;
+        export default {
+            async fetch() {
+                const response = await fetch("https://slow.test/");
+                return Response.json({ status: response.status, counter: ++counter });
+            }
+        };
+    "#;
+    let app = app(&engine, "slow", source);
+    let started = Instant::now();
+    let calls = (0..4).map(|_| app.get("/"));
+    let results = futures::future::join_all(calls).await;
+    for result in results {
+        assert_eq!(result.unwrap().status, 200);
+    }
+    // Four requests of 300 ms each on four instances: together well under 4 × 300 ms.
+    assert!(started.elapsed() < Duration::from_millis(900), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn globals_of_one_app_are_invisible_to_another() {
+    let engine = engine();
+    let writer = app(&engine, "writer", r#"
+        globalThis.secret = "from A";
+        Object.prototype.polluted = "yes";
+        export default { fetch() { globalThis.count = (globalThis.count ?? 0) + 1; return new Response(String(globalThis.count)); } };
+    "#);
+    let reader = app(&engine, "reader", r#"
+        export default { fetch() { return Response.json({ secret: globalThis.secret ?? null, polluted: ({}).polluted ?? null, count: globalThis.count ?? null }); } };
+    "#);
+    assert_eq!(writer.text("/").await, "1");
+    assert_eq!(writer.text("/").await, "2");
+    assert_eq!(reader.json("/").await, serde_json::json!({ "secret": null, "polluted": null, "count": null }));
+}
+
+#[tokio::test]
+async fn unknown_entries_and_dropped_apps() {
+    let engine = engine();
+    let hello = app(&engine, "entries", r#"export default { fetch() { return new Response("hi"); } };"#);
+    let error = hello.app.invoke("functions/other.js", request("GET", "/")).await.unwrap_err();
+    assert!(matches!(error, InvokeError::Load(_)), "{error:?}");
+    // A request in flight keeps working when the app is dropped meanwhile.
+    let pending = hello.app.invoke(crate::support::ENTRY, request("GET", "/"));
+    drop(hello);
+    assert_eq!(&pending.await.unwrap().body[..], b"hi");
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the JavaScript engine: real apps as JavaScript source, run through the
+//! `runtime::Engine` contract exactly as the gateway runs them.
+
+mod support;
+
+mod basics;
+mod limits;
+mod measure;
+mod modules;
+mod web_apis;
