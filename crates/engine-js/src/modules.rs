@@ -4,7 +4,9 @@
 //! everything else (bare specifiers, URLs, `std`/`os`, the file system) is an error. Each module is
 //! parsed once when the app is loaded; instances read the bytecode, which is faster than parsing.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
@@ -23,18 +25,33 @@ pub(crate) struct CompiledModules {
 
 impl CompiledModules {
     /// Compiles every module; the error names the first file that does not compile.
+    ///
+    /// QuickJS resolves a module's imports while compiling it, so the imported files are compiled
+    /// then too, through [`SourceLoader`], and a missing import is found here, before any request.
     pub(crate) fn compile<'a>(sources: impl Iterator<Item = (&'a str, &'a str)>) -> Result<CompiledModules, (String, String)> {
+        let sources: HashMap<String, Arc<str>> = sources.map(|(path, source)| (path.to_owned(), Arc::from(source))).collect();
+        let state = Rc::new(CompileState { sources, compiled: RefCell::new(HashMap::new()), failure: RefCell::new(None) });
         let runtime = Runtime::new().map_err(|error| (String::new(), error.to_string()))?;
+        runtime.set_loader(SourceLoader(state.clone()), SourceLoader(state.clone()));
         let context = Context::full(&runtime).map_err(|error| (String::new(), error.to_string()))?;
-        let mut by_path = HashMap::new();
+        let mut paths: Vec<&String> = state.sources.keys().collect();
+        paths.sort();
         context.with(|ctx| {
-            for (path, source) in sources {
-                let bytecode = compile_module(&ctx, path, source).map_err(|message| (path.to_owned(), message))?;
-                by_path.insert(path.to_owned(), bytecode);
+            for path in paths {
+                if state.compiled.borrow().contains_key(path.as_str()) {
+                    continue;
+                }
+                if let Err(message) = state.compile(&ctx, path) {
+                    // A failure inside an imported file names that file.
+                    return Err(state.failure.borrow_mut().take().unwrap_or((path.clone(), message)));
+                }
             }
-            Ok::<_, (String, String)>(())
+            Ok(())
         })?;
-        Ok(CompiledModules { by_path })
+        drop(context);
+        drop(runtime);
+        let compiled = Rc::try_unwrap(state).ok().expect("the compile runtime is gone").compiled.into_inner();
+        Ok(CompiledModules { by_path: compiled })
     }
 
     pub(crate) fn contains(&self, path: &str) -> bool {
@@ -42,56 +59,105 @@ impl CompiledModules {
     }
 
     /// Resolves `specifier` imported from the module `base` to a bundle path.
-    /// An empty `base` is the host importing an entry by its exact path.
     pub(crate) fn resolve(&self, base: &str, specifier: &str) -> Result<String, String> {
-        if base.is_empty() {
-            return match self.contains(specifier) {
-                true => Ok(specifier.to_owned()),
-                false => Err(format!("the module {specifier} is not in the bundle")),
-            };
-        }
-        let relative = specifier.starts_with("./") || specifier.starts_with("../");
-        if !relative && !specifier.starts_with('/') {
-            return Err(format!(
-                "only relative imports of the app's own files are supported (like \"./util.js\"), not \"{specifier}\""
-            ));
-        }
-        let joined = match specifier.strip_prefix('/') {
-            Some(absolute) => absolute.to_owned(),
-            None => match base.rsplit_once('/') {
-                Some((directory, _)) => format!("{directory}/{specifier}"),
-                None => specifier.to_owned(),
-            },
-        };
-        let mut segments: Vec<&str> = Vec::new();
-        for segment in joined.split('/') {
-            match segment {
-                "" | "." => {}
-                ".." => {
-                    if segments.pop().is_none() {
-                        return Err(format!("\"{specifier}\" points outside of the app's bundle"));
-                    }
-                }
-                segment => segments.push(segment),
-            }
-        }
-        let path = segments.join("/");
-        let candidates = [path.clone(), format!("{path}.js"), format!("{path}.mjs"), format!("{path}/index.js")];
-        match candidates.into_iter().find(|candidate| self.contains(candidate)) {
-            Some(found) => Ok(found),
-            None => Err(format!("cannot find \"{specifier}\" (looked for {path}) in the app's bundle")),
-        }
+        resolve_specifier(|path| self.contains(path), base, specifier)
     }
 }
 
-/// Parses one module and returns its bytecode, or the syntax error.
-fn compile_module(ctx: &Ctx<'_>, path: &str, source: &str) -> Result<Vec<u8>, String> {
-    let module = match Module::declare(ctx.clone(), path, source) {
-        Ok(module) => module,
-        Err(Error::Exception) => return Err(crate::errors::describe_exception(ctx, ctx.catch())),
-        Err(error) => return Err(error.to_string()),
+/// Resolves `specifier` imported from the module `base` to a bundle path for which `exists` holds.
+/// An empty `base` is the host importing an entry by its exact path.
+fn resolve_specifier(exists: impl Fn(&str) -> bool, base: &str, specifier: &str) -> Result<String, String> {
+    if base.is_empty() {
+        return match exists(specifier) {
+            true => Ok(specifier.to_owned()),
+            false => Err(format!("the module {specifier} is not in the bundle")),
+        };
+    }
+    let relative = specifier.starts_with("./") || specifier.starts_with("../");
+    if !relative && !specifier.starts_with('/') {
+        return Err(format!(
+            "only relative imports of the app's own files are supported (like \"./util.js\"), not \"{specifier}\""
+        ));
+    }
+    let joined = match specifier.strip_prefix('/') {
+        Some(absolute) => absolute.to_owned(),
+        None => match base.rsplit_once('/') {
+            Some((directory, _)) => format!("{directory}/{specifier}"),
+            None => specifier.to_owned(),
+        },
     };
-    // Line numbers stay for stack traces; the source text itself is not kept in memory.
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in joined.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if segments.pop().is_none() {
+                    return Err(format!("\"{specifier}\" points outside of the app's bundle"));
+                }
+            }
+            segment => segments.push(segment),
+        }
+    }
+    let path = segments.join("/");
+    let candidates = [path.clone(), format!("{path}.js"), format!("{path}.mjs"), format!("{path}/index.js")];
+    match candidates.into_iter().find(|candidate| exists(candidate)) {
+        Some(found) => Ok(found),
+        None => Err(format!("cannot find \"{specifier}\" (looked for {path}) in the app's bundle")),
+    }
+}
+
+/// The sources of one app while it compiles, and the bytecode compiled so far.
+struct CompileState {
+    sources: HashMap<String, Arc<str>>,
+    compiled: RefCell<HashMap<String, Vec<u8>>>,
+    /// The first file that failed while being imported, with its error.
+    failure: RefCell<Option<(String, String)>>,
+}
+
+impl CompileState {
+    /// Compiles one module (and, through the loader, its imports) and records its bytecode.
+    fn compile<'js>(&self, ctx: &Ctx<'js>, path: &str) -> Result<Module<'js, Declared>, String> {
+        let source = self.sources.get(path).ok_or_else(|| format!("the module {path} is not in the bundle"))?;
+        let module = declare_module(ctx, path, source)?;
+        let bytecode = write_module(&module)?;
+        self.compiled.borrow_mut().insert(path.to_owned(), bytecode);
+        Ok(module)
+    }
+}
+
+/// Resolves and loads imports from source while an app compiles.
+struct SourceLoader(Rc<CompileState>);
+
+impl Resolver for SourceLoader {
+    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str, _attributes: Option<ImportAttributes<'js>>) -> rquickjs::Result<String> {
+        resolve_specifier(|path| self.0.sources.contains_key(path), base, name).map_err(|message| {
+            self.0.failure.borrow_mut().get_or_insert_with(|| (base.to_owned(), format!("cannot import \"{name}\": {message}")));
+            Error::new_resolving_message(base, name, message)
+        })
+    }
+}
+
+impl Loader for SourceLoader {
+    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _attributes: Option<ImportAttributes<'js>>) -> rquickjs::Result<Module<'js, Declared>> {
+        self.0.compile(ctx, name).map_err(|message| {
+            self.0.failure.borrow_mut().get_or_insert_with(|| (name.to_owned(), message.clone()));
+            Error::new_loading_message(name, message)
+        })
+    }
+}
+
+/// Parses one module, or returns the syntax error.
+fn declare_module<'js>(ctx: &Ctx<'js>, path: &str, source: &str) -> Result<Module<'js, Declared>, String> {
+    match Module::declare(ctx.clone(), path, source) {
+        Ok(module) => Ok(module),
+        Err(Error::Exception) => Err(crate::errors::describe_exception(ctx, ctx.catch())),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// The bytecode of a declared module. Line numbers stay for stack traces; the source text is not
+/// kept, which saves memory in every instance.
+fn write_module(module: &Module<'_, Declared>) -> Result<Vec<u8>, String> {
     let options = WriteOptions { strip_source: true, ..WriteOptions::default() };
     module.write(options).map_err(|error| error.to_string())
 }
@@ -102,14 +168,14 @@ pub(crate) fn prelude_bytecode() -> &'static [u8] {
     PRELUDE.get_or_init(|| {
         let runtime = Runtime::new().expect("a QuickJS runtime for compiling the prelude");
         let context = Context::full(&runtime).expect("a QuickJS context for compiling the prelude");
-        context.with(|ctx| compile_module(&ctx, PRELUDE_NAME, PRELUDE_SOURCE)).expect("the prelude compiles")
+        context.with(|ctx| declare_module(&ctx, PRELUDE_NAME, PRELUDE_SOURCE).and_then(|module| write_module(&module))).expect("the prelude compiles")
     })
 }
 
 /// Reads a module from bytecode this process compiled.
 #[allow(unsafe_code)]
 pub(crate) fn load_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Module<'js, Declared>> {
-    // SAFETY: every bytecode buffer comes from `compile_module` in this process, written by the same
+    // SAFETY: every bytecode buffer comes from `write_module` in this process, written by the same
     // QuickJS build that reads it here, and is never modified; untrusted bytes never reach this call.
     unsafe { Module::load(ctx.clone(), bytecode) }
 }

@@ -353,16 +353,18 @@ export default function install(host) {
 
   let urlSetSearchFromParams;
 
+  const parseUrl = (url, base) => (base === undefined ? host.urlParse(String(url)) : host.urlParse(String(url), String(base)));
+
   class URL {
     #parts;
     #searchParams = null;
     constructor(url, base) {
-      const parts = host.urlParse(String(url), base === undefined ? undefined : String(base));
+      const parts = parseUrl(url, base);
       if (parts == null) throw new TypeError(`Invalid URL: ${String(url)}${base === undefined ? "" : ` (base ${String(base)})`}`);
       this.#parts = parts;
     }
     static canParse(url, base) {
-      return host.urlParse(String(url), base === undefined ? undefined : String(base)) != null;
+      return parseUrl(url, base) != null;
     }
     static parse(url, base) {
       try { return new URL(url, base); } catch { return null; }
@@ -993,7 +995,7 @@ export default function install(host) {
     if (source !== null) body = new Uint8Array(await request.arrayBuffer());
     const flat = [];
     for (const [name, value] of headersList(request.headers)) flat.push(name, value);
-    const id = host.fetch(request.method, request.url, flat, body);
+    const id = body === undefined ? host.fetch(request.method, request.url, flat) : host.fetch(request.method, request.url, flat, body);
     const { promise, resolve, reject } = Promise.withResolvers();
     pendingFetches.set(id, { resolve, reject });
     return promise;

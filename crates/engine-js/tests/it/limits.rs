@@ -79,7 +79,7 @@ async fn memory_bomb_hits_the_memory_limit() {
 #[tokio::test]
 async fn string_bomb_hits_the_memory_limit() {
     check_contained(
-        r#"let text = "x"; while (true) { text = text + text; }"#,
+        r#"const kept = []; for (let n = 1; ; n *= 2) { kept.push("x".repeat(n)); }"#,
         |error| matches!(error, InvokeError::MemoryLimit { .. }),
     )
     .await;

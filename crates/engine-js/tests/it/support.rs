@@ -177,7 +177,7 @@ pub fn app(engine: &JsEngine, name: &str, source: &str) -> TestApp {
 pub fn request(method: &str, path: &str) -> FunctionRequest {
     FunctionRequest {
         method: method.to_owned(),
-        url: format!("http://localhost:8080/apps/test/app{path}"),
+        url: format!("http://app.test.localhost:8080{path}"),
         headers: vec![("host".to_owned(), "localhost:8080".to_owned()), ("user-agent".to_owned(), "it".to_owned())],
         body: Bytes::new(),
         request_id: format!("req-{}", uuid::Uuid::new_v4()),

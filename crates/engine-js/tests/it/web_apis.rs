@@ -60,7 +60,7 @@ async fn request_properties_and_bodies() {
 
     let result = json(call("/json?q=hi", "application/json", br#"{"a":[1,2]}"#).await.unwrap());
     assert_eq!(result["method"], "POST");
-    assert_eq!(result["path"], "/apps/test/app/json");
+    assert_eq!(result["path"], "/json");
     assert_eq!(result["query"], "hi");
     assert_eq!(result["agent"], "it");
     assert_eq!(result["type"], "application/json");
