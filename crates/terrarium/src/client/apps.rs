@@ -1,0 +1,321 @@
+//! `terrarium apps` and `terrarium namespaces`: list, inspect, roll back and delete apps; list and create namespaces.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, bail};
+use api_types::{AppDetail, AppSummary, CreateNamespaceRequest, NamespaceInfo, RollbackRequest};
+use comfy_table::{Table, presets};
+
+use super::deploy::{human_size, short_digest};
+use super::http::{ApiClient, is_plain_name, parse_app_ref};
+use crate::{ClientArgs, Output};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AppsCommand {
+    /// List apps with their active revision, phase, owner and address.
+    List {
+        /// Only the apps of this namespace.
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
+    /// Show one app and all its revisions.
+    Get {
+        /// The app, as NAMESPACE/NAME.
+        app: String,
+    },
+    /// Make an earlier revision active again.
+    Rollback {
+        /// The app, as NAMESPACE/NAME.
+        app: String,
+        /// The revision to bring back; by default the one before the active one.
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Delete an app and all its revisions; its address stops working.
+    Delete {
+        /// The app, as NAMESPACE/NAME.
+        app: String,
+        /// Do not ask for confirmation (needed when not run in a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum NamespacesCommand {
+    /// List namespaces and how many apps each holds.
+    List,
+    /// Create a namespace (deploying into a new namespace as admin also creates it).
+    Create {
+        /// The namespace's name: lowercase letters, digits and dashes.
+        name: String,
+    },
+}
+
+pub fn apps(args: &ClientArgs, command: AppsCommand) -> anyhow::Result<()> {
+    match command {
+        AppsCommand::List { namespace } => list_apps(args, namespace.as_deref()),
+        AppsCommand::Get { app } => get_app(args, &app),
+        AppsCommand::Rollback { app, to } => rollback_app(args, &app, to),
+        AppsCommand::Delete { app, yes } => delete_app(args, &app, yes),
+    }
+}
+
+pub fn namespaces(args: &ClientArgs, command: NamespacesCommand) -> anyhow::Result<()> {
+    match command {
+        NamespacesCommand::List => list_namespaces(args),
+        NamespacesCommand::Create { name } => create_namespace(args, &name),
+    }
+}
+
+fn list_apps(args: &ClientArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    let client = ApiClient::new(args)?;
+    let path = match namespace {
+        Some(namespace) if is_plain_name(namespace) => format!("/apps?namespace={namespace}"),
+        Some(namespace) => {
+            bail!("{namespace:?} is not a namespace name; namespaces are lowercase letters, digits and dashes")
+        }
+        None => "/apps".to_owned(),
+    };
+    let mut apps: Vec<AppSummary> = client.get_json(&path)?;
+    // Filter here too, so the flag works whether or not the server filters.
+    if let Some(namespace) = namespace {
+        apps.retain(|app| app.namespace == namespace);
+    }
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&apps)?);
+        return Ok(());
+    }
+    if apps.is_empty() {
+        match namespace {
+            Some(namespace) => println!("No apps in namespace {namespace}."),
+            None => println!("No apps yet. Create one with `terrarium init NAME`, then `terrarium deploy NAME`."),
+        }
+        return Ok(());
+    }
+    println!("{}", apps_table(&apps));
+    Ok(())
+}
+
+/// The `apps list` table: one row per app, its first address in the URL column.
+pub fn apps_table(apps: &[AppSummary]) -> String {
+    let rows = apps.iter().map(|app| {
+        vec![
+            app.namespace.clone(),
+            app.name.clone(),
+            app.active_revision.to_string(),
+            app.phase.clone(),
+            app.owner.clone(),
+            app.urls.first().cloned().unwrap_or_default(),
+        ]
+    });
+    plain_table(&["NAMESPACE", "NAME", "REVISION", "PHASE", "OWNER", "URL"], rows)
+}
+
+fn get_app(args: &ClientArgs, app: &str) -> anyhow::Result<()> {
+    let (namespace, name) = parse_app_ref(app)?;
+    let client = ApiClient::new(args)?;
+    let detail: AppDetail = client.get_json(&format!("/apps/{namespace}/{name}"))?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+        return Ok(());
+    }
+    println!("{}", describe_app(&detail));
+    Ok(())
+}
+
+/// The `apps get` text: a summary block, then the revisions newest first.
+pub fn describe_app(detail: &AppDetail) -> String {
+    let summary = &detail.summary;
+    let mut lines = vec![
+        format!("App:          {}/{}", summary.namespace, summary.name),
+        format!("Owner:        {}", summary.owner),
+        format!("Runtime:      {}", summary.runtime),
+        format!("Phase:        {}", summary.phase),
+        format!("Revision:     {}", summary.active_revision),
+    ];
+    if let Some(description) = detail.description.as_deref().filter(|text| !text.is_empty()) {
+        lines.push(format!("Description:  {description}"));
+    }
+    lines.push(format!("Created:      {}", detail.created_at));
+    lines.push(format!("Updated:      {}", summary.updated_at));
+    for (url_idx, url) in summary.urls.iter().enumerate() {
+        let label = if url_idx == 0 { "URLs:" } else { "" };
+        lines.push(format!("{label:<14}{url}"));
+    }
+    let mut revisions: Vec<_> = detail.revisions.iter().collect();
+    revisions.sort_by_key(|revision| std::cmp::Reverse(revision.revision));
+    let rows = revisions.into_iter().map(|revision| {
+        vec![
+            revision.revision.to_string(),
+            if revision.active { "*".to_owned() } else { String::new() },
+            short_digest(&revision.digest),
+            revision.n_files.to_string(),
+            human_size(revision.size_bytes),
+            revision.created_at.clone(),
+            revision.created_by.clone(),
+        ]
+    });
+    let table = plain_table(&["REVISION", "ACTIVE", "DIGEST", "FILES", "SIZE", "CREATED", "BY"], rows);
+    format!("{}\n\n{table}", lines.join("\n"))
+}
+
+fn rollback_app(args: &ClientArgs, app: &str, to: Option<i64>) -> anyhow::Result<()> {
+    let (namespace, name) = parse_app_ref(app)?;
+    let client = ApiClient::new(args)?;
+    let request = RollbackRequest { revision: to };
+    let detail: AppDetail = client
+        .post_json(&format!("/apps/{namespace}/{name}/rollback"), &request)
+        .with_context(|| format!("the rollback of {namespace}/{name} failed"))?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+        return Ok(());
+    }
+    println!("Rolled back {namespace}/{name}: revision {} is active", detail.summary.active_revision);
+    for url in &detail.summary.urls {
+        println!("  {url}");
+    }
+    Ok(())
+}
+
+fn delete_app(args: &ClientArgs, app: &str, yes: bool) -> anyhow::Result<()> {
+    let (namespace, name) = parse_app_ref(app)?;
+    if !yes {
+        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        if !interactive {
+            bail!("refusing to delete {namespace}/{name} without confirmation; add --yes to delete it from a script");
+        }
+        let question = format!("Delete {namespace}/{name} and all its revisions? Its address stops working. [y/N] ");
+        if !confirm(&question)? {
+            eprintln!("Nothing was deleted.");
+            return Ok(());
+        }
+    }
+    let client = ApiClient::new(args)?;
+    client
+        .send(client.delete(&format!("/apps/{namespace}/{name}")))
+        .with_context(|| format!("the delete of {namespace}/{name} failed"))?;
+    match args.output {
+        Output::Json => println!("{}", serde_json::json!({ "namespace": namespace, "name": name, "deleted": true })),
+        Output::Table => println!("Deleted {namespace}/{name}"),
+    }
+    Ok(())
+}
+
+/// Asks a yes/no question on the terminal; only `y` or `yes` count as yes.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).context("failed to read the answer")?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+fn list_namespaces(args: &ClientArgs) -> anyhow::Result<()> {
+    let client = ApiClient::new(args)?;
+    let namespaces: Vec<NamespaceInfo> = client.get_json("/namespaces")?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&namespaces)?);
+        return Ok(());
+    }
+    if namespaces.is_empty() {
+        println!("No namespaces yet. Create one with `terrarium namespaces create NAME`, or deploy an app into one.");
+        return Ok(());
+    }
+    let rows = namespaces.iter().map(|namespace| {
+        vec![
+            namespace.name.clone(),
+            namespace.n_apps.to_string(),
+            namespace.created_at.clone(),
+            namespace.created_by.clone(),
+        ]
+    });
+    println!("{}", plain_table(&["NAME", "APPS", "CREATED", "BY"], rows));
+    Ok(())
+}
+
+fn create_namespace(args: &ClientArgs, name: &str) -> anyhow::Result<()> {
+    let client = ApiClient::new(args)?;
+    let request = CreateNamespaceRequest { name: name.to_owned() };
+    let response = client
+        .send(client.post("/namespaces").json(&request))
+        .with_context(|| format!("the namespace {name} could not be created"))?;
+    // The body is informative only: print it as JSON when asked, otherwise a sentence.
+    let body = response.text().unwrap_or_default();
+    match args.output {
+        Output::Json => match serde_json::from_str::<serde_json::Value>(&body) {
+            Ok(value) => println!("{}", serde_json::to_string_pretty(&value)?),
+            Err(_) => println!("{}", serde_json::json!({ "name": name })),
+        },
+        Output::Table => println!("Created namespace {name}"),
+    }
+    Ok(())
+}
+
+/// A borderless table with two spaces between columns, like `kubectl get`.
+fn plain_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING).set_header(header.to_vec());
+    for row in rows {
+        table.add_row(row);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table.trim_fmt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api_types::RevisionInfo;
+
+    fn summary() -> AppSummary {
+        AppSummary {
+            namespace: "growth".into(),
+            name: "where2eat".into(),
+            owner: "user:ana".into(),
+            runtime: "static+edge".into(),
+            active_revision: 2,
+            phase: "Active".into(),
+            updated_at: "2026-11-01T10:00:00Z".into(),
+            urls: vec!["http://127.0.0.1:8080/apps/growth/where2eat/".into()],
+        }
+    }
+
+    #[test]
+    fn the_list_table_has_one_row_per_app() {
+        let table = apps_table(&[summary()]);
+        let lines: Vec<_> = table.lines().collect();
+        assert_eq!(lines.len(), 2, "{table}");
+        for word in ["NAMESPACE", "NAME", "REVISION", "PHASE", "OWNER", "URL"] {
+            assert!(lines[0].contains(word), "{table}");
+        }
+        assert!(lines[1].starts_with("growth") && lines[1].contains("http://127.0.0.1:8080/apps/growth/where2eat/"));
+    }
+
+    #[test]
+    fn get_shows_the_summary_and_revisions_newest_first() {
+        let revision = |revision, active| RevisionInfo {
+            revision,
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            created_at: "2026-11-01T10:00:00Z".into(),
+            created_by: "admin".into(),
+            n_files: 3,
+            size_bytes: 2048,
+            active,
+        };
+        let detail = AppDetail {
+            summary: summary(),
+            description: Some("Pick a lunch place".into()),
+            created_at: "2026-10-01T10:00:00Z".into(),
+            revisions: vec![revision(1, false), revision(2, true)],
+        };
+        let text = describe_app(&detail);
+        assert!(text.contains("App:          growth/where2eat"), "{text}");
+        assert!(text.contains("Description:  Pick a lunch place"), "{text}");
+        let revision_lines: Vec<_> = text.lines().skip_while(|line| !line.starts_with("REVISION")).collect();
+        assert!(revision_lines[1].starts_with("2") && revision_lines[1].contains('*'), "{text}");
+        assert!(revision_lines[2].starts_with("1") && revision_lines[2].contains("2.0 KB"), "{text}");
+    }
+}

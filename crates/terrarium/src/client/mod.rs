@@ -1,0 +1,15 @@
+//! The command-line client: `validate`, `deploy`, `apps`, `namespaces` and `logs`.
+//!
+//! Every command but `validate` talks to the control API (see `api_types`) over HTTP with the
+//! admin token. [`pack_app_dir`] and [`BUNDLE_LIMITS`] are shared with `serve`.
+
+mod apps;
+mod deploy;
+mod http;
+mod logs;
+mod pack;
+
+pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
+pub use deploy::{deploy, validate};
+pub use logs::logs;
+pub use pack::{BUNDLE_LIMITS, pack_app_dir, pack_files};
