@@ -410,24 +410,18 @@ pub(crate) fn container_image(value: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Checks the shape of `spec.allowedEgress` entries: today only that each one is a single word.
-///
-/// Returns the index of each entry with a problem. FIXME: wire this to the `egress` crate's
-/// `AllowList::parse`, which knows the full syntax (schemes, ports, wildcards) and refuses entries
-/// that would allow far more than intended, so that `terrarium deploy` reports them here too.
+/// `allowedEgress`: every entry must parse as an egress rule (the `egress` crate owns the
+/// syntax: hosts, `*.domain`, optional scheme and port), so `terrarium validate` refuses the same
+/// entries the server would. Returns the index of each entry with a problem.
 pub(crate) fn validate_egress_entries(entries: &[String]) -> Vec<(usize, Problem)> {
-    let mut problems = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
-        if let Err(problem) = word(entry, "host") {
-            problems.push((
-                index,
-                problem.hint(
-                    "write one host per line, like api.example.com or https://maps.example.com",
-                ),
-            ));
-        }
+    match egress::AllowList::parse(entries) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .into_iter()
+            // The egress messages already say what to write instead.
+            .map(|error| (error.index, Problem::new(error.problem.to_string())))
+            .collect(),
     }
-    problems
 }
 
 /// `slo.availability`: a percentage above 0 and below 100.

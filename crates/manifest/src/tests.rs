@@ -1099,10 +1099,17 @@ fn allowed_egress() {
     check(
         &app("allowedEgress:\n  - api.example.com\n  - \"\"\n  - maps example com"),
         r#"
-        terrarium.yaml:13:7: spec.allowedEgress[1]: the host is empty
-          hint: write one host per line, like api.example.com or https://maps.example.com
-        terrarium.yaml:14:7: spec.allowedEgress[2]: "maps example com" contains a space; a host is a single word
-          hint: write one host per line, like api.example.com or https://maps.example.com
+        terrarium.yaml:13:7: spec.allowedEgress[1]: the entry is empty; write a host such as "api.example.com"
+        terrarium.yaml:14:7: spec.allowedEgress[2]: the entry contains spaces or control characters; write only the host, such as "api.example.com"
+        "#,
+    );
+    // The egress crate's foot-gun refusals surface at validation time, on the builder's machine.
+    check(
+        &app("allowedEgress:\n  - \"*\"\n  - \"*.com\"\n  - ftp://files.example.com"),
+        r#"
+        terrarium.yaml:12:7: spec.allowedEgress[0]: "*" would allow every host on the internet; list the hosts the app calls, such as "api.example.com" or "*.example.com"
+        terrarium.yaml:13:7: spec.allowedEgress[1]: "*.com" would allow every host under ".com"; name the domain, such as "*.example.com"
+        terrarium.yaml:14:7: spec.allowedEgress[2]: only http and https are supported, not "ftp"; write "https://files.example.com" or just the host
         "#,
     );
     check(
