@@ -68,6 +68,14 @@ pub struct EgressConfig {
 pub struct EngineConfig {
     /// Threads running JavaScript; 0 means one per CPU core.
     pub workers: usize,
+    /// Native stack of each JavaScript thread; an app's stack limit stays below it.
+    pub worker_stack_kib: usize,
+    /// Calls waiting for one JavaScript thread before new ones are refused with 503.
+    pub queue_capacity_per_worker: usize,
+    /// Instances of one app serving at once (a call awaiting `fetch` holds its instance).
+    pub max_instances_per_app: usize,
+    /// Warm instances kept per app between requests.
+    pub idle_instances_per_app: usize,
 }
 
 impl Default for PlatformConfig {
@@ -122,7 +130,13 @@ impl Default for EgressConfig {
 
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
-        EngineConfig { workers: 0 }
+        EngineConfig {
+            workers: 0,
+            worker_stack_kib: 8 * 1024,
+            queue_capacity_per_worker: 1024,
+            max_instances_per_app: 4,
+            idle_instances_per_app: 1,
+        }
     }
 }
 

@@ -123,7 +123,13 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(2, usize::from),
         n => n,
     };
-    let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(engine_js::JsEngineConfig { workers }));
+    let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(engine_js::JsEngineConfig {
+        worker_threads: workers,
+        worker_stack_bytes: config.engine.worker_stack_kib * 1024,
+        queue_capacity_per_worker: config.engine.queue_capacity_per_worker,
+        max_instances_per_app: config.engine.max_instances_per_app,
+        idle_instances_per_app: config.engine.idle_instances_per_app,
+    }));
     let loader = Arc::new(Loader { engine, outbound, blobs: blobs.clone(), logs: logs.clone() });
 
     let listener = tokio::net::TcpListener::bind(args.listen.unwrap_or(config.server.listen))
