@@ -159,11 +159,12 @@ impl fmt::Display for ServerError {
             None if self.body.is_empty() => write!(f, "the server answered {}", self.status)?,
             None => write!(f, "the server answered {}: {}", self.status, self.body)?,
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        // The server's own 401 message says how to fix it; add a hint only when it sent none.
+        if self.status == StatusCode::UNAUTHORIZED && self.api_error.is_none() {
             write!(
                 f,
                 "\n(the server did not accept the admin token: check --token or TERRARIUM_TOKEN; \
-                 the server keeps its token in .terrarium/admin-token inside its data directory)"
+                 the server keeps its token in the file admin-token of its data directory)"
             )?;
         }
         Ok(())
