@@ -9,7 +9,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use deployment::{AppKey, FunctionLimits};
 use rand::RngCore;
@@ -18,6 +17,7 @@ use rquickjs::{Ctx, Exception, Function, Object, TypedArray, Value};
 use runtime::{AppLog, InvokeError, LogLevel, LogLine, OutboundHttp, OutboundRequest};
 
 use crate::errors::JsException;
+use crate::modules::{load_bytecode, prelude_part};
 
 /// State shared by the host functions, the interrupt handler and the event loop of one instance.
 pub(crate) struct InstanceShared {
@@ -35,7 +35,6 @@ pub(crate) struct RequestState {
     /// False between requests (and while an app is checked at load time): I/O is refused then.
     pub active: bool,
     pub request_id: String,
-    pub started: Instant,
     pub log: Option<Arc<dyn AppLog>>,
     pub outbound: Option<Arc<dyn OutboundHttp>>,
     pub outbound_left: u32,
@@ -58,7 +57,6 @@ impl RequestState {
         RequestState {
             active: false,
             request_id: String::new(),
-            started: Instant::now(),
             log: None,
             outbound: None,
             outbound_left: 0,
@@ -140,28 +138,6 @@ fn flat_pairs(flat: Vec<String>) -> Vec<(String, String)> {
     pairs
 }
 
-/// Forgiving base64, as `atob` specifies: ASCII whitespace is ignored and padding is optional.
-fn forgiving_base64_decode(input: &str) -> Option<Vec<u8>> {
-    let mut compact: String = input.chars().filter(|c| !matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' ')).collect();
-    if compact.len() % 4 == 0 {
-        for _ in 0..2 {
-            if compact.ends_with('=') {
-                compact.pop();
-            }
-        }
-    }
-    if compact.len() % 4 == 1 || compact.contains('=') {
-        return None;
-    }
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
-            .with_decode_allow_trailing_bits(true),
-    );
-    engine.decode(compact).ok()
-}
-
 fn log_level(level: i32) -> LogLevel {
     match level {
         0 => LogLevel::Debug,
@@ -174,6 +150,17 @@ fn log_level(level: i32) -> LogLevel {
 /// Builds the `host` object handed to the prelude.
 pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<Object<'js>> {
     let host = Object::new(ctx.clone())?;
+
+    host.set(
+        "loadPart",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, name: String| -> rquickjs::Result<Function<'js>> {
+            let Some(bytecode) = prelude_part(&name) else {
+                return Err(Exception::throw_internal(&ctx, &format!("no prelude part {name}")));
+            };
+            let (module, _evaluated) = load_bytecode(&ctx, bytecode)?.eval()?;
+            module.get("default")
+        })?,
+    )?;
 
     let state = shared.clone();
     host.set("log", Function::new(ctx.clone(), move |level: i32, message: String| state.log(log_level(level), message))?)?;
@@ -255,21 +242,6 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
         })?,
     )?;
 
-    host.set(
-        "btoa",
-        Function::new(ctx.clone(), |text: String| {
-            let bytes: Option<Vec<u8>> = text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
-            bytes.map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes))
-        })?,
-    )?;
-
-    host.set(
-        "atob",
-        Function::new(ctx.clone(), |text: String| {
-            forgiving_base64_decode(&text).map(|bytes| bytes.into_iter().map(char::from).collect::<String>())
-        })?,
-    )?;
-
     host.set("randomUUID", Function::new(ctx.clone(), || uuid::Uuid::new_v4().to_string())?)?;
 
     host.set(
@@ -279,12 +251,6 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
             rand::rng().fill_bytes(&mut bytes);
             TypedArray::<u8>::new(ctx, bytes)
         })?,
-    )?;
-
-    let state = shared.clone();
-    host.set(
-        "now",
-        Function::new(ctx.clone(), move || state.request.borrow().started.elapsed().as_secs_f64() * 1000.0)?,
     )?;
 
     let state = shared.clone();
@@ -391,19 +357,4 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     host.set("finished", Function::new(ctx.clone(), move || state.request.borrow_mut().finished = true)?)?;
 
     Ok(host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forgiving_base64() {
-        assert_eq!(forgiving_base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(forgiving_base64_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(forgiving_base64_decode(" aGVs\nbG8= ").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(forgiving_base64_decode("a"), None);
-        assert_eq!(forgiving_base64_decode("aG=VsbG8"), None);
-        assert_eq!(forgiving_base64_decode("***"), None);
-    }
 }

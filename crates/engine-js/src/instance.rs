@@ -17,7 +17,7 @@ use runtime::{InvokeError, LoadError, LogLevel, OutboundError, OutboundResponse}
 
 use crate::errors::{discards_instance, JsException};
 use crate::host::{host_object, InstanceShared, RequestState};
-use crate::modules::{load_bytecode, prelude_bytecode, BundleModules};
+use crate::modules::{load_bytecode, prelude_part, BundleModules};
 use crate::worker::InvokeJob;
 use crate::AppImage;
 
@@ -124,7 +124,7 @@ impl Instance {
                 InvokeError::Exception { message } => InvokeError::Exception { message: format!("the engine's prelude failed: {message}") },
                 limit => limit,
             };
-            let (prelude, _evaluated) = load_bytecode(ctx, prelude_bytecode()).and_then(Module::eval).map_err(prelude_failed)?;
+            let (prelude, _evaluated) = load_bytecode(ctx, prelude_part("core").expect("the core prelude")).and_then(Module::eval).map_err(prelude_failed)?;
             let install: Function = prelude.get("default").map_err(prelude_failed)?;
             let host = host_object(ctx, &shared).map_err(prelude_failed)?;
             let points: Object = install.call((host,)).map_err(prelude_failed)?;
@@ -352,5 +352,28 @@ fn settle_fetch(
             settle.call((id, true, value))
         }
         Err(error) => settle.call((id, false, error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Prints how much of QuickJS's heap each stage of an instance takes.
+    #[test]
+    fn memory_of_an_instance() {
+        let runtime = Runtime::new().unwrap();
+        let empty = runtime.memory_usage().malloc_size;
+        let context = Context::full(&runtime).unwrap();
+        let with_context = runtime.memory_usage().malloc_size;
+        context.with(|ctx| {
+            let (prelude, _) = load_bytecode(&ctx, prelude_part("core").unwrap()).and_then(Module::eval).unwrap();
+            let _: Function = prelude.get("default").unwrap();
+        });
+        let with_prelude_module = runtime.memory_usage().malloc_size;
+        runtime.run_gc();
+        let after_gc = runtime.memory_usage().malloc_size;
+        println!("runtime {empty} B, + context {} B, + prelude module {} B, after gc {after_gc} B; core prelude bytecode {} B",
+            with_context - empty, with_prelude_module - with_context, prelude_part("core").unwrap().len());
     }
 }

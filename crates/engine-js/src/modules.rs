@@ -13,10 +13,17 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::{Declared, WriteOptions};
 use rquickjs::{Context, Ctx, Error, Module, Runtime};
 
-/// Name under which the prelude module is evaluated; it never goes through the resolver.
-pub(crate) const PRELUDE_NAME: &str = "terrarium:prelude";
-
-const PRELUDE_SOURCE: &str = include_str!("prelude.js");
+/// The parts of the prelude, by name: `core` is evaluated in every instance, the others when app
+/// code first touches one of their globals. Their module names start with `terrarium:`, which the
+/// resolver never produces, so app code cannot import them.
+const PRELUDE_PARTS: [(&str, &str); 6] = [
+    ("core", include_str!("prelude/core.js")),
+    ("url", include_str!("prelude/url.js")),
+    ("streams", include_str!("prelude/streams.js")),
+    ("encoding", include_str!("prelude/encoding.js")),
+    ("console", include_str!("prelude/console.js")),
+    ("extras", include_str!("prelude/extras.js")),
+];
 
 /// Bytecode of every module of one app, by bundle path.
 pub(crate) struct CompiledModules {
@@ -119,7 +126,7 @@ impl CompileState {
     fn compile<'js>(&self, ctx: &Ctx<'js>, path: &str) -> Result<Module<'js, Declared>, String> {
         let source = self.sources.get(path).ok_or_else(|| format!("the module {path} is not in the bundle"))?;
         let module = declare_module(ctx, path, source)?;
-        let bytecode = write_module(&module)?;
+        let bytecode = write_module(&module, false)?;
         self.compiled.borrow_mut().insert(path.to_owned(), bytecode);
         Ok(module)
     }
@@ -157,19 +164,32 @@ fn declare_module<'js>(ctx: &Ctx<'js>, path: &str, source: &str) -> Result<Modul
 
 /// The bytecode of a declared module. Line numbers stay for stack traces; the source text is not
 /// kept, which saves memory in every instance.
-fn write_module(module: &Module<'_, Declared>) -> Result<Vec<u8>, String> {
-    let options = WriteOptions { strip_source: true, ..WriteOptions::default() };
+fn write_module(module: &Module<'_, Declared>, strip_debug: bool) -> Result<Vec<u8>, String> {
+    let options = WriteOptions { strip_source: true, strip_debug, ..WriteOptions::default() };
     module.write(options).map_err(|error| error.to_string())
 }
 
-/// The prelude's bytecode, compiled once per process.
-pub(crate) fn prelude_bytecode() -> &'static [u8] {
-    static PRELUDE: OnceLock<Vec<u8>> = OnceLock::new();
-    PRELUDE.get_or_init(|| {
+/// The bytecode of one part of the prelude; every part is compiled once per process.
+pub(crate) fn prelude_part(name: &str) -> Option<&'static [u8]> {
+    static PARTS: OnceLock<HashMap<&'static str, Vec<u8>>> = OnceLock::new();
+    let parts = PARTS.get_or_init(|| {
         let runtime = Runtime::new().expect("a QuickJS runtime for compiling the prelude");
         let context = Context::full(&runtime).expect("a QuickJS context for compiling the prelude");
-        context.with(|ctx| declare_module(&ctx, PRELUDE_NAME, PRELUDE_SOURCE).and_then(|module| write_module(&module))).expect("the prelude compiles")
-    })
+        context.with(|ctx| {
+            PRELUDE_PARTS
+                .iter()
+                .map(|(name, source)| {
+                    let module_name = format!("terrarium:prelude/{name}");
+                    // Stack traces inside the prelude lose their line numbers; every instance saves the memory.
+                    let bytecode = declare_module(&ctx, &module_name, source)
+                        .and_then(|module| write_module(&module, true))
+                        .unwrap_or_else(|message| panic!("the prelude part {name} compiles: {message}"));
+                    (*name, bytecode)
+                })
+                .collect()
+        })
+    });
+    parts.get(name).map(Vec::as_slice)
 }
 
 /// Reads a module from bytecode this process compiled.
@@ -244,6 +264,8 @@ mod tests {
 
     #[test]
     fn prelude_compiles() {
-        assert!(!prelude_bytecode().is_empty());
+        for (name, _) in PRELUDE_PARTS {
+            assert!(!prelude_part(name).unwrap().is_empty());
+        }
     }
 }
