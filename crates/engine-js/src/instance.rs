@@ -357,7 +357,26 @@ fn settle_fetch(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use deployment::{AppKey, FunctionLimits};
+    use runtime::{AppLog, FunctionRequest, HostServices, LogLine, OutboundHttp, OutboundRequest};
+
     use super::*;
+    use crate::modules::CompiledModules;
+    use crate::worker::Reply;
+
+    struct NoLog;
+    impl AppLog for NoLog {
+        fn write(&self, _line: LogLine) {}
+    }
+    struct NoOutbound;
+    impl OutboundHttp for NoOutbound {
+        fn fetch(&self, _request: OutboundRequest) -> BoxFuture<'static, Result<OutboundResponse, OutboundError>> {
+            Box::pin(async { Err(OutboundError::Denied { message: "no".to_owned() }) })
+        }
+    }
 
     /// Prints how much of QuickJS's heap each stage of an instance takes.
     #[test]
@@ -371,9 +390,53 @@ mod tests {
             let _: Function = prelude.get("default").unwrap();
         });
         let with_prelude_module = runtime.memory_usage().malloc_size;
-        runtime.run_gc();
-        let after_gc = runtime.memory_usage().malloc_size;
-        println!("runtime {empty} B, + context {} B, + prelude module {} B, after gc {after_gc} B; core prelude bytecode {} B",
-            with_context - empty, with_prelude_module - with_context, prelude_part("core").unwrap().len());
+        println!(
+            "runtime {empty} B, + context {} B, + core prelude module {} B; core prelude bytecode {} B",
+            with_context - empty,
+            with_prelude_module - with_context,
+            prelude_part("core").unwrap().len()
+        );
+
+        let source = r#"export default { async fetch(request) { return new Response("Hello, world!"); } };"#;
+        let modules = CompiledModules::compile([("index.js", source)].into_iter()).unwrap();
+        let limits = FunctionLimits {
+            cpu_ms_per_request: 1000,
+            memory_bytes: 64 << 20,
+            stack_bytes: 256 << 10,
+            wall_timeout_ms: 1000,
+            max_response_bytes: 1 << 20,
+            max_outbound_requests: 1,
+        };
+        let image = Arc::new(AppImage {
+            id: 1,
+            key: AppKey::new("t", "memory"),
+            modules: Arc::new(modules),
+            vars: BTreeMap::new(),
+            limits,
+            host: HostServices { outbound: Arc::new(NoOutbound), log: Arc::new(NoLog) },
+        });
+        let mut instance = Instance::new(&image, &mut CpuBudget::new(1000)).unwrap();
+        let installed = instance._runtime.memory_usage().malloc_size;
+        let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let serve_once = |instance: &mut Instance| {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let request = FunctionRequest { method: "GET".into(), url: "http://a/".into(), headers: vec![("a".into(), "b".into())], body: Default::default(), request_id: "r".into() };
+            let reply = Reply { sender: Some(sender), app: image.clone(), request_id: "r".into() };
+            let job = InvokeJob { app: image.clone(), entry: "index.js".into(), request, deadline: Instant::now() + Duration::from_secs(1), reply };
+            tokio.block_on(instance.serve(job, CpuBudget::new(1000)));
+            assert_eq!(tokio.block_on(receiver).unwrap().unwrap().status, 200);
+        };
+        serve_once(&mut instance);
+        let first = instance._runtime.memory_usage().malloc_size;
+        for _ in 0..100 {
+            serve_once(&mut instance);
+        }
+        let hundred = instance._runtime.memory_usage().malloc_size;
+        instance._runtime.run_gc();
+        let collected = instance._runtime.memory_usage();
+        println!(
+            "instance installed {installed} B, after 1 request {first} B, after 101 requests {hundred} B, after gc {} B in {} allocations",
+            collected.malloc_size, collected.malloc_count
+        );
     }
 }
