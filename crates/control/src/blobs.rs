@@ -12,14 +12,26 @@ pub struct LocalBlobStore {
 
 impl LocalBlobStore {
     pub fn new(data_dir: &Path) -> LocalBlobStore {
-        LocalBlobStore { root: data_dir.join("blobs") }
+        LocalBlobStore {
+            root: data_dir.join("blobs"),
+        }
     }
 
     fn path_of(&self, digest: &str) -> io::Result<PathBuf> {
         let hex = digest
             .strip_prefix("sha256:")
-            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("not a sha256 digest: {digest:?}")))?;
+            .filter(|hex| {
+                hex.len() == 64
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            })
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("not a sha256 digest: {digest:?}"),
+                )
+            })?;
         Ok(self.root.join("sha256").join(&hex[..2]).join(hex))
     }
 
@@ -53,7 +65,11 @@ impl LocalBlobStore {
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl gateway::BlobReader for LocalBlobStore {

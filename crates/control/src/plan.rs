@@ -39,30 +39,21 @@ pub fn plan(
         )),
     }
 
+    problems.extend(missing_files(validated, bundle));
     let static_site = spec.static_site.as_ref().map(|site| StaticSite {
-        dir: site.dir.trim_matches('/').trim_start_matches("./").to_owned(),
+        dir: bundle::normalize_path(&site.dir).unwrap_or_else(|_| site.dir.clone()),
         spa: site.spa.unwrap_or(false),
     });
-    if let Some(site) = &static_site {
-        let prefix = format!("{}/", site.dir);
-        if !site.dir.is_empty() && !bundle.files().keys().any(|path| path.starts_with(&prefix)) {
-            problems.push(format!(
-                "spec.static.dir: the folder {:?} is missing or empty; put the app's web pages in it",
-                site.dir
-            ));
-        }
-    }
-
-    let mut functions = Vec::new();
-    for (index, function) in spec.functions.iter().flatten().enumerate() {
-        let entry = bundle::normalize_path(&function.entry).unwrap_or_else(|_| function.entry.clone());
-        if bundle.get(&entry).is_none() {
-            problems.push(format!(
-                "spec.functions[{index}].entry: the file {entry:?} is not in the app folder; create it or fix the path"
-            ));
-        }
-        functions.push(FunctionRoute { route: function.route.clone(), entry });
-    }
+    let functions: Vec<FunctionRoute> = spec
+        .functions
+        .iter()
+        .flatten()
+        .map(|function| FunctionRoute {
+            route: function.route.clone(),
+            entry: bundle::normalize_path(&function.entry)
+                .unwrap_or_else(|_| function.entry.clone()),
+        })
+        .collect();
 
     if !problems.is_empty() {
         return Err(problems);
@@ -72,12 +63,22 @@ pub fn plan(
         .files()
         .iter()
         .map(|(path, contents)| {
-            (path.clone(), BundleFile { digest: file_digest(contents), size: contents.len() as u64 })
+            (
+                path.clone(),
+                BundleFile {
+                    digest: file_digest(contents),
+                    size: contents.len() as u64,
+                },
+            )
         })
         .collect();
     let quotas = spec.quotas.as_ref();
-    let cpu_ms = quotas.and_then(|q| q.cpu_ms_per_request).map_or(defaults.cpu_ms_per_request, u64::from);
-    let memory_mib = quotas.and_then(|q| q.memory_mib).map_or(defaults.memory_mib, u64::from);
+    let cpu_ms = quotas
+        .and_then(|q| q.cpu_ms_per_request)
+        .map_or(defaults.cpu_ms_per_request, u64::from);
+    let memory_mib = quotas
+        .and_then(|q| q.memory_mib)
+        .map_or(defaults.memory_mib, u64::from);
     Ok(Deployment {
         app: AppKey::new(&manifest.metadata.namespace, &manifest.metadata.name),
         revision,
@@ -96,4 +97,35 @@ pub fn plan(
             max_outbound_requests: defaults.max_outbound_requests,
         },
     })
+}
+
+/// The files the manifest names that are not in the bundle, as sentences a builder can act on:
+/// every `spec.functions[].entry`, and a non-empty `spec.static.dir`.
+pub fn missing_files(validated: &ValidatedManifest, bundle: &Bundle) -> Vec<String> {
+    let spec = &validated.manifest().spec;
+    let mut problems = Vec::new();
+    for (index, function) in spec.functions.iter().flatten().enumerate() {
+        let field = format!("spec.functions[{index}].entry");
+        match bundle::normalize_path(&function.entry) {
+            Ok(path) if bundle.get(&path).is_some() => {}
+            Ok(path) => problems.push(format!(
+                "{path} ({field}) is not in the app folder; create it or fix the path"
+            )),
+            Err(error) => problems.push(format!("{field}: {error}")),
+        }
+    }
+    if let Some(site) = &spec.static_site {
+        match bundle::normalize_path(&site.dir) {
+            Ok(dir) => {
+                let prefix = format!("{dir}/");
+                if !bundle.files().keys().any(|path| path.starts_with(&prefix)) {
+                    problems.push(format!(
+                        "{dir}/ (spec.static.dir) is not in the app folder or has no files; create it with at least an index.html"
+                    ));
+                }
+            }
+            Err(error) => problems.push(format!("spec.static.dir: {error}")),
+        }
+    }
+    problems
 }

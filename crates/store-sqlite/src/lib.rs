@@ -266,15 +266,19 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn get_deployment(&self, app: &AppKey, revision: i64) -> Result<Deployment, StoreError> {
-        let json: Option<String> =
-            sqlx::query_scalar("SELECT deployment FROM revisions WHERE namespace = ? AND app = ? AND revision = ?")
-                .bind(&app.namespace)
-                .bind(&app.name)
-                .bind(revision)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-        let json = json.ok_or_else(|| StoreError::UnknownRevision { app: app.clone(), revision })?;
+        let json: Option<String> = sqlx::query_scalar(
+            "SELECT deployment FROM revisions WHERE namespace = ? AND app = ? AND revision = ?",
+        )
+        .bind(&app.namespace)
+        .bind(&app.name)
+        .bind(revision)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let json = json.ok_or_else(|| StoreError::UnknownRevision {
+            app: app.clone(),
+            revision,
+        })?;
         parse_deployment(&json)
     }
 

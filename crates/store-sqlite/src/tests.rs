@@ -97,8 +97,14 @@ async fn revisions_activation_and_restart() {
     ));
     assert_eq!(store.get_app(&app).await.unwrap().active_revision, 2);
 
-    assert_eq!(store.get_deployment(&app, 1).await.unwrap().bundle_digest, "sha256:1");
-    assert!(matches!(store.get_deployment(&app, 7).await, Err(StoreError::UnknownRevision { .. })));
+    assert_eq!(
+        store.get_deployment(&app, 1).await.unwrap().bundle_digest,
+        "sha256:1"
+    );
+    assert!(matches!(
+        store.get_deployment(&app, 7).await,
+        Err(StoreError::UnknownRevision { .. })
+    ));
     let rolled_back = store
         .set_active_revision(&app, 1, audit("rollback"))
         .await

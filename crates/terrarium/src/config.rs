@@ -92,7 +92,10 @@ impl Default for PlatformConfig {
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None }
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+        }
     }
 }
 
@@ -116,15 +119,21 @@ impl Default for LimitsConfig {
             wall_timeout_ms: 10_000,
             max_response_bytes: 10 * 1024 * 1024,
             max_outbound_requests: 50,
-            max_bundle_bytes: 25 * 1024 * 1024,
-            max_bundle_files: 2000,
+            // The same caps the CLI applies before uploading.
+            max_bundle_bytes: crate::client::BUNDLE_LIMITS.max_total_bytes,
+            max_bundle_files: crate::client::BUNDLE_LIMITS.max_files,
         }
     }
 }
 
 impl Default for EgressConfig {
     fn default() -> EgressConfig {
-        EgressConfig { allow_internal: Vec::new(), timeout_secs: 10, max_response_bytes: 10 * 1024 * 1024, max_redirects: 5 }
+        EgressConfig {
+            allow_internal: Vec::new(),
+            timeout_secs: 10,
+            max_response_bytes: 10 * 1024 * 1024,
+            max_redirects: 5,
+        }
     }
 }
 
@@ -145,10 +154,15 @@ impl PlatformConfig {
     pub fn load(path: &Path, required: bool) -> anyhow::Result<PlatformConfig> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => return Ok(PlatformConfig::default()),
-            Err(error) => return Err(error).with_context(|| format!("failed to read {}", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(PlatformConfig::default());
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("failed to read {}", path.display()));
+            }
         };
-        toml::from_str(&text).with_context(|| format!("{} is not a valid Terrarium configuration", path.display()))
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid Terrarium configuration", path.display()))
     }
 }
 
@@ -158,10 +172,12 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_and_defaults_fill_in() {
-        let config: PlatformConfig = toml::from_str("[egress]\nallow_internal = [\"127.0.0.1/32\"]\n").unwrap();
+        let config: PlatformConfig =
+            toml::from_str("[egress]\nallow_internal = [\"127.0.0.1/32\"]\n").unwrap();
         assert_eq!(config.egress.allow_internal, ["127.0.0.1/32"]);
         assert_eq!(config.gateway.apps_domain, "localhost");
-        let error = toml::from_str::<PlatformConfig>("[gateway]\napps_domian = \"x\"\n").unwrap_err();
+        let error =
+            toml::from_str::<PlatformConfig>("[gateway]\napps_domian = \"x\"\n").unwrap_err();
         assert!(error.to_string().contains("apps_domian"), "{error}");
     }
 }

@@ -46,14 +46,19 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
     let config = match &args.config {
         Some(path) => PlatformConfig::load(path, true)?,
         None => PlatformConfig::load(Path::new("terrarium.toml"), false)?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
     runtime.block_on(serve(args, config))
 }
 
@@ -69,23 +74,45 @@ impl AppLoader for Loader {
     fn load(&self, deployment: Arc<Deployment>) -> BoxFuture<'_, Result<LiveApp, String>> {
         Box::pin(async move {
             if deployment.functions.is_empty() {
-                return Ok(LiveApp { deployment, functions: None });
+                return Ok(LiveApp {
+                    deployment,
+                    functions: None,
+                });
             }
             let mut modules = BTreeMap::new();
             for (path, file) in &deployment.files {
                 if path.ends_with(".js") || path.ends_with(".mjs") {
-                    let bytes = self.blobs.get(&file.digest).await.map_err(|error| format!("reading {path}: {error}"))?;
-                    let source = String::from_utf8(bytes.to_vec()).map_err(|_| format!("{path} is not UTF-8 text"))?;
+                    let bytes = self
+                        .blobs
+                        .get(&file.digest)
+                        .await
+                        .map_err(|error| format!("reading {path}: {error}"))?;
+                    let source = String::from_utf8(bytes.to_vec())
+                        .map_err(|_| format!("{path} is not UTF-8 text"))?;
                     modules.insert(path.clone(), Arc::from(source));
                 }
             }
-            let outbound = self.outbound.for_deployment(&deployment).map_err(|errors| {
-                let reasons: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
-                format!("spec.allowedEgress: {}", reasons.join("; "))
-            })?;
-            let code = AppCode { deployment: deployment.clone(), modules, host: HostServices { outbound, log: self.logs.clone() } };
+            let outbound = self
+                .outbound
+                .for_deployment(&deployment)
+                .map_err(|errors| {
+                    let reasons: Vec<String> =
+                        errors.iter().map(|error| error.to_string()).collect();
+                    format!("spec.allowedEgress: {}", reasons.join("; "))
+                })?;
+            let code = AppCode {
+                deployment: deployment.clone(),
+                modules,
+                host: HostServices {
+                    outbound,
+                    log: self.logs.clone(),
+                },
+            };
             let functions = self.engine.load(code).map_err(|error| error.to_string())?;
-            Ok(LiveApp { deployment, functions: Some(functions) })
+            Ok(LiveApp {
+                deployment,
+                functions: Some(functions),
+            })
         })
     }
 }
@@ -106,7 +133,11 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         .egress
         .allow_internal
         .iter()
-        .map(|cidr| cidr.parse().with_context(|| format!("egress.allow_internal: {cidr:?} is not a CIDR like 10.0.0.0/8")))
+        .map(|cidr| {
+            cidr.parse().with_context(|| {
+                format!("egress.allow_internal: {cidr:?} is not a CIDR like 10.0.0.0/8")
+            })
+        })
         .collect::<anyhow::Result<Vec<ipnet::IpNet>>>()?;
     let outbound = OutboundHttpFactory::new(
         OutboundConfig {
@@ -130,17 +161,34 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         max_instances_per_app: config.engine.max_instances_per_app,
         idle_instances_per_app: config.engine.idle_instances_per_app,
     }));
-    let loader = Arc::new(Loader { engine, outbound, blobs: blobs.clone(), logs: logs.clone() });
+    let loader = Arc::new(Loader {
+        engine,
+        outbound,
+        blobs: blobs.clone(),
+        logs: logs.clone(),
+    });
 
     let listener = tokio::net::TcpListener::bind(args.listen.unwrap_or(config.server.listen))
         .await
-        .with_context(|| format!("failed to listen on {}", args.listen.unwrap_or(config.server.listen)))?;
+        .with_context(|| {
+            format!(
+                "failed to listen on {}",
+                args.listen.unwrap_or(config.server.listen)
+            )
+        })?;
     let local = listener.local_addr()?;
     let public_url = config.server.public_url.clone().unwrap_or_else(|| {
-        let host = if local.ip().is_unspecified() { "localhost".to_owned() } else { local.ip().to_string() };
+        let host = if local.ip().is_unspecified() {
+            "localhost".to_owned()
+        } else {
+            local.ip().to_string()
+        };
         format!("http://{host}:{}", local.port())
     });
-    let bundle_limits = BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
+    let bundle_limits = BundleLimits {
+        max_total_bytes: config.limits.max_bundle_bytes,
+        max_files: config.limits.max_bundle_files,
+    };
     let control = Arc::new(ControlPlane::new(
         Arc::new(store),
         blobs.clone(),
@@ -163,8 +211,16 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         },
     ));
 
-    let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
-    let api = control_api::router(Arc::new(control_api::ApiState { control: control.clone(), admin_token }), max_upload);
+    let max_upload = (bundle_limits.max_total_bytes as usize)
+        .saturating_mul(2)
+        .saturating_add(1 << 20);
+    let api = control_api::router(
+        Arc::new(control_api::ApiState {
+            control: control.clone(),
+            admin_token,
+        }),
+        max_upload,
+    );
     let state = Arc::new(GatewayState::new(
         GatewayConfig {
             apps_domain: config.gateway.apps_domain.clone(),
@@ -180,7 +236,9 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
 
     // Serve at once (health answers, readiness waits), then load what was deployed before.
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
     });
     let n_loaded = control.load_active().await?;
     if args.demo {
@@ -189,22 +247,45 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     state.ready.store(true, Ordering::Release);
 
     let mut banner = std::io::stdout().lock();
-    writeln!(banner, "Terrarium is serving on {public_url} ({n_loaded} apps loaded from {})", data_dir.display())?;
+    writeln!(
+        banner,
+        "Terrarium is serving on {public_url} ({n_loaded} apps loaded from {})",
+        data_dir.display()
+    )?;
     for app in control.list_apps(None).await? {
-        writeln!(banner, "  {}/{}  {}", app.namespace, app.name, app.urls.join("  "))?;
+        writeln!(
+            banner,
+            "  {}/{}  {}",
+            app.namespace,
+            app.name,
+            app.urls.join("  ")
+        )?;
     }
-    writeln!(banner, "Control API: {public_url}/api/v1  (admin token in {})", data_dir.join("admin-token").display())?;
+    writeln!(
+        banner,
+        "Control API: {public_url}/api/v1  (admin token in {})",
+        data_dir.join("admin-token").display()
+    )?;
     drop(banner);
 
-    server.await.context("the server task failed")?.context("the server failed")?;
+    server
+        .await
+        .context("the server task failed")?
+        .context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
 
 async fn deploy_demo_apps(control: &ControlPlane) -> anyhow::Result<()> {
-    let admin = Principal { subject: "terrarium-demo".to_owned(), is_admin: true };
+    let admin = Principal {
+        subject: "terrarium-demo".to_owned(),
+        is_admin: true,
+    };
     for (_, bundle) in crate::init::demo_apps()? {
-        let deployed = control.deploy(&admin, &bundle.to_tar()).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+        let deployed = control
+            .deploy(&admin, &bundle.to_tar())
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
         tracing::info!(namespace = %deployed.namespace, app = %deployed.name, revision = deployed.revision, "demo app deployed");
     }
     Ok(())
@@ -252,9 +333,14 @@ fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("admin-token");
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
-        Ok(_) => anyhow::bail!("{} is empty; delete it to have a new token created", path.display()),
+        Ok(_) => anyhow::bail!(
+            "{} is empty; delete it to have a new token created",
+            path.display()
+        ),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => return Err(error).with_context(|| format!("failed to read {}", path.display())),
+        Err(error) => {
+            return Err(error).with_context(|| format!("failed to read {}", path.display()));
+        }
     }
     let token = format!("trm_{}", hex::encode(rand::random::<[u8; 32]>()));
     let mut file = std::fs::OpenOptions::new()
@@ -265,6 +351,9 @@ fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("failed to create {}", path.display()))?;
     writeln!(file, "{token}")?;
     file.sync_all()?;
-    println!("Created the admin token (shown once; also saved in {} with mode 0600):\n  {token}", path.display());
+    println!(
+        "Created the admin token (shown once; also saved in {} with mode 0600):\n  {token}",
+        path.display()
+    );
     Ok(token)
 }

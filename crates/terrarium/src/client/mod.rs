@@ -1,7 +1,7 @@
 //! The command-line client: `validate`, `deploy`, `apps`, `namespaces` and `logs`.
 //!
 //! Every command but `validate` talks to the control API (see `api_types`) over HTTP with the
-//! admin token. [`pack_app_dir`] and [`BUNDLE_LIMITS`] are shared with `serve`.
+//! admin token. [`pack_files`] and [`BUNDLE_LIMITS`] are shared with `init` and `serve`.
 
 mod apps;
 mod deploy;
@@ -12,4 +12,6 @@ mod pack;
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
 pub use deploy::{deploy, validate};
 pub use logs::logs;
-pub use pack::{BUNDLE_LIMITS, pack_app_dir, pack_files};
+#[cfg(test)]
+pub use pack::pack_app_dir;
+pub use pack::{BUNDLE_LIMITS, pack_files};

@@ -8,7 +8,10 @@ use bundle::{Bundle, BundleLimits, MANIFEST_FILE};
 use manifest::ValidatedManifest;
 
 /// Caps on one app bundle, shared by the CLI (before uploading) and the server (on receipt).
-pub const BUNDLE_LIMITS: BundleLimits = BundleLimits { max_total_bytes: 25 * 1024 * 1024, max_files: 2000 };
+pub const BUNDLE_LIMITS: BundleLimits = BundleLimits {
+    max_total_bytes: 25 * 1024 * 1024,
+    max_files: 2000,
+};
 
 /// Folders that are never part of an app, besides every name starting with a dot
 /// (`.git`, `.env`, `.terrarium`): they hold tools' files, not the app's.
@@ -23,11 +26,20 @@ pub fn pack_app_dir(dir: &Path) -> anyhow::Result<(ValidatedManifest, Bundle)> {
     let manifest_path = dir.join(MANIFEST_FILE);
     match std::fs::metadata(dir) {
         Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => bail!("{} is a file, not an app folder; give the folder that holds terrarium.yaml", dir.display()),
+        Ok(_) => bail!(
+            "{} is a file, not an app folder; give the folder that holds terrarium.yaml",
+            dir.display()
+        ),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            bail!("the folder {} does not exist; create an app with `terrarium init NAME`", dir.display())
+            bail!(
+                "the folder {} does not exist; create an app with `terrarium init NAME`",
+                dir.display()
+            )
         }
-        Err(error) => return Err(error).with_context(|| format!("failed to open the app folder {}", dir.display())),
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("failed to open the app folder {}", dir.display()));
+        }
     }
     if !manifest_path.is_file() {
         bail!(
@@ -41,12 +53,16 @@ pub fn pack_app_dir(dir: &Path) -> anyhow::Result<(ValidatedManifest, Bundle)> {
 
 /// Validates the manifest among `files` (paths relative to the app folder) and builds the bundle.
 /// `manifest_label` names the manifest in messages (`hello/terrarium.yaml`).
-pub fn pack_files(manifest_label: &str, files: Vec<(String, Vec<u8>)>) -> anyhow::Result<(ValidatedManifest, Bundle)> {
+pub fn pack_files(
+    manifest_label: &str,
+    files: Vec<(String, Vec<u8>)>,
+) -> anyhow::Result<(ValidatedManifest, Bundle)> {
     let Some((_, source)) = files.iter().find(|(path, _)| path == MANIFEST_FILE) else {
         bail!("the app has no {MANIFEST_FILE} at its root");
     };
-    let source = std::str::from_utf8(source)
-        .with_context(|| format!("{manifest_label} is not a text file (UTF-8); save it as UTF-8 text"))?;
+    let source = std::str::from_utf8(source).with_context(|| {
+        format!("{manifest_label} is not a text file (UTF-8); save it as UTF-8 text")
+    })?;
     let validated = match manifest::load(manifest_label, source) {
         Ok(validated) => validated,
         Err(diagnostics) => bail!("{}", describe_diagnostics(manifest_label, &diagnostics)),
@@ -59,11 +75,14 @@ pub fn pack_files(manifest_label: &str, files: Vec<(String, Vec<u8>)>) -> anyhow
             .with_context(|| format!("cannot add {path} to the app bundle"))?;
     }
 
-    let problems = missing_files(&validated, &bundle);
+    let problems = control::plan::missing_files(&validated, &bundle);
     match problems.len() {
         0 => Ok((validated, bundle)),
         1 => bail!("{}", problems[0]),
-        n => bail!("{n} files named in {manifest_label} are missing:\n  {}", problems.join("\n  ")),
+        n => bail!(
+            "{n} files named in {manifest_label} are missing:\n  {}",
+            problems.join("\n  ")
+        ),
     }
 }
 
@@ -80,35 +99,6 @@ fn describe_diagnostics(manifest_label: &str, diagnostics: &manifest::Diagnostic
     text
 }
 
-/// The files the manifest refers to that are not in the bundle, as sentences.
-fn missing_files(validated: &ValidatedManifest, bundle: &Bundle) -> Vec<String> {
-    let app = validated.manifest();
-    let mut problems = Vec::new();
-    for (function_idx, function) in app.spec.functions.iter().flatten().enumerate() {
-        let field = format!("spec.functions[{function_idx}].entry");
-        match bundle::normalize_path(&function.entry) {
-            Ok(path) if bundle.get(&path).is_some() => {}
-            Ok(path) => problems.push(format!("{path} ({field}) is not in the app folder; create it or fix the path")),
-            Err(error) => problems.push(format!("{field}: {error}")),
-        }
-    }
-    if let Some(static_site) = &app.spec.static_site {
-        let field = "spec.static.dir";
-        match bundle::normalize_path(&static_site.dir) {
-            Ok(dir) => {
-                let prefix = format!("{dir}/");
-                if !bundle.files().keys().any(|path| path.starts_with(&prefix)) {
-                    problems.push(format!(
-                        "{dir}/ ({field}) is not in the app folder or has no files; create it with at least an index.html"
-                    ));
-                }
-            }
-            Err(error) => problems.push(format!("{field}: {error}")),
-        }
-    }
-    problems
-}
-
 /// Reads every file under `dir` as (relative path with `/`, contents), in sorted order.
 fn read_app_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
@@ -123,14 +113,19 @@ fn read_app_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         for entry in entries {
             let path = entry.path();
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                bail!("{} has a name that is not valid text (UTF-8); rename it", path.display());
+                bail!(
+                    "{} has a name that is not valid text (UTF-8); rename it",
+                    path.display()
+                );
             };
             if name.starts_with('.') || SKIPPED_NAMES.contains(&name.as_str()) {
                 continue;
             }
             let relative = format!("{prefix}{name}");
             // The entry's own type: a symbolic link is reported as a link, not followed.
-            let file_type = entry.file_type().with_context(|| format!("failed to inspect {}", path.display()))?;
+            let file_type = entry
+                .file_type()
+                .with_context(|| format!("failed to inspect {}", path.display()))?;
             if file_type.is_symlink() {
                 bail!(
                     "{} is a symbolic link; Terrarium does not follow links. Copy the file or folder into the app folder instead",
@@ -154,7 +149,10 @@ fn read_app_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
                     BUNDLE_LIMITS.max_files
                 );
             }
-            let size = entry.metadata().with_context(|| format!("failed to inspect {}", path.display()))?.len();
+            let size = entry
+                .metadata()
+                .with_context(|| format!("failed to inspect {}", path.display()))?
+                .len();
             total_bytes += size;
             if total_bytes > BUNDLE_LIMITS.max_total_bytes {
                 bail!(
@@ -166,7 +164,8 @@ fn read_app_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
                     size.div_ceil(1024)
                 );
             }
-            let contents = std::fs::read(&path).with_context(|| format!("failed to read {}", path.display()))?;
+            let contents = std::fs::read(&path)
+                .with_context(|| format!("failed to read {}", path.display()))?;
             files.push((relative, contents));
         }
     }
@@ -209,7 +208,10 @@ spec:
         app_dir(&[
             ("terrarium.yaml", MANIFEST),
             ("public/index.html", "<h1>hi</h1>"),
-            ("functions/api.js", "export default { fetch() { return new Response('hi') } }"),
+            (
+                "functions/api.js",
+                "export default { fetch() { return new Response('hi') } }",
+            ),
         ])
     }
 
@@ -222,13 +224,22 @@ spec:
         let dir = complete_app();
         let (_, bundle) = pack_app_dir(dir.path()).unwrap();
         let paths: Vec<_> = bundle.files().keys().cloned().collect();
-        assert_eq!(paths, ["functions/api.js", "public/index.html", "terrarium.yaml"]);
+        assert_eq!(
+            paths,
+            ["functions/api.js", "public/index.html", "terrarium.yaml"]
+        );
     }
 
     #[test]
     fn skips_dotfiles_dot_folders_and_node_modules() {
         let dir = complete_app();
-        for path in [".env", ".git/config", ".terrarium/admin-token", "public/.DS_Store", "node_modules/x/index.js"] {
+        for path in [
+            ".env",
+            ".git/config",
+            ".terrarium/admin-token",
+            "public/.DS_Store",
+            "node_modules/x/index.js",
+        ] {
             let path = dir.path().join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "secret").unwrap();
@@ -243,12 +254,18 @@ spec:
         let dir = complete_app();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("public/passwd")).unwrap();
         let error = error_of(dir.path());
-        assert!(error.contains("public/passwd") && error.contains("symbolic link"), "{error}");
+        assert!(
+            error.contains("public/passwd") && error.contains("symbolic link"),
+            "{error}"
+        );
 
         let dir = complete_app();
         std::os::unix::fs::symlink("/etc", dir.path().join("public/etc")).unwrap();
         let error = error_of(dir.path());
-        assert!(error.contains("public/etc") && error.contains("symbolic link"), "{error}");
+        assert!(
+            error.contains("public/etc") && error.contains("symbolic link"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -256,7 +273,10 @@ spec:
         let dir = complete_app();
         std::fs::remove_file(dir.path().join("functions/api.js")).unwrap();
         let error = error_of(dir.path());
-        assert!(error.contains("functions/api.js (spec.functions[0].entry) is not in the app folder"), "{error}");
+        assert!(
+            error.contains("functions/api.js (spec.functions[0].entry) is not in the app folder"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -264,27 +284,37 @@ spec:
         let dir = complete_app();
         std::fs::remove_dir_all(dir.path().join("public")).unwrap();
         let error = error_of(dir.path());
-        assert!(error.contains("public/ (spec.static.dir) is not in the app folder"), "{error}");
+        assert!(
+            error.contains("public/ (spec.static.dir) is not in the app folder"),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_folder_without_a_manifest_says_how_to_start() {
         let dir = app_dir(&[("index.html", "hi")]);
         let error = error_of(dir.path());
-        assert!(error.contains("has no terrarium.yaml") && error.contains("terrarium init"), "{error}");
+        assert!(
+            error.contains("has no terrarium.yaml") && error.contains("terrarium init"),
+            "{error}"
+        );
         let error = error_of(&dir.path().join("nope"));
         assert!(error.contains("does not exist"), "{error}");
     }
 
     #[test]
     fn manifest_problems_are_all_reported() {
-        let broken =
-            MANIFEST.replace("name: hello", "name: Hello_World").replace("runtime: static+edge", "runtime: lambda");
+        let broken = MANIFEST
+            .replace("name: hello", "name: Hello_World")
+            .replace("runtime: static+edge", "runtime: lambda");
         let dir = complete_app();
         std::fs::write(dir.path().join("terrarium.yaml"), broken).unwrap();
         let error = error_of(dir.path());
         assert!(error.contains("2 problems"), "{error}");
-        assert!(error.contains("metadata.name") && error.contains("spec.runtime"), "{error}");
+        assert!(
+            error.contains("metadata.name") && error.contains("spec.runtime"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -304,6 +334,9 @@ spec:
         std::fs::write(dir.path().join("public/a.bin"), &big).unwrap();
         std::fs::write(dir.path().join("public/b.bin"), &big).unwrap();
         let error = error_of(dir.path());
-        assert!(error.contains("more than 25 MiB") && error.contains("public/b.bin"), "{error}");
+        assert!(
+            error.contains("more than 25 MiB") && error.contains("public/b.bin"),
+            "{error}"
+        );
     }
 }
