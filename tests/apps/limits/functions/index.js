@@ -16,12 +16,15 @@ export default {
         while (true) {}
       case "/bomb": {
         const hoard = [];
-        while (true) hoard.push("x".repeat(1024 * 1024) + hoard.length);
+        while (true) hoard.push(new Uint8Array(8 * 1024 * 1024));
       }
       case "/recurse":
         return new Response(String(recurse(0)));
-      case "/huge":
-        return new Response("x".repeat(100 * 1024 * 1024));
+      case "/huge": {
+        // An endless stream of 1 MiB chunks: the platform's response cap must stop it.
+        const chunk = new TextEncoder().encode("x".repeat(1024 * 1024));
+        return new Response(new ReadableStream({ pull(controller) { controller.enqueue(chunk); } }));
+      }
       case "/throw":
         throw new Error("boom from the app");
       case "/bad-return":
