@@ -21,15 +21,22 @@ use crate::modules::{load_bytecode, prelude_part, BundleModules};
 use crate::worker::InvokeJob;
 use crate::AppImage;
 
-/// CPU time one request may still spend running JavaScript.
+/// CPU time one request may still spend running JavaScript, and the wall-clock deadline that
+/// stops running JavaScript too.
 pub(crate) struct CpuBudget {
     limit: Duration,
     used: Duration,
+    wall_deadline: Option<Instant>,
 }
 
 impl CpuBudget {
     pub(crate) fn new(limit_ms: u64) -> CpuBudget {
-        CpuBudget { limit: Duration::from_millis(limit_ms), used: Duration::ZERO }
+        CpuBudget { limit: Duration::from_millis(limit_ms), used: Duration::ZERO, wall_deadline: None }
+    }
+
+    pub(crate) fn with_wall_deadline(mut self, deadline: Instant) -> CpuBudget {
+        self.wall_deadline = Some(deadline);
+        self
     }
 
     fn remaining(&self) -> Duration {
@@ -70,7 +77,8 @@ pub(crate) struct Instance {
 /// the time to the budget.
 fn run_js<R>(context: &Context, shared: &InstanceShared, budget: &mut CpuBudget, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
     let started = Instant::now();
-    shared.deadline.set(Some(started + budget.remaining()));
+    let cpu_deadline = started + budget.remaining();
+    shared.deadline.set(Some(budget.wall_deadline.map_or(cpu_deadline, |wall| wall.min(cpu_deadline))));
     let result = context.with(|ctx| {
         let result = f(&ctx);
         while !shared.interrupted.get() && ctx.execute_pending_job() {}
@@ -210,6 +218,10 @@ impl Instance {
         let disposition = loop {
             if failure.is_none() && (shared.interrupted.get() || budget.exhausted()) {
                 failure = Some(InvokeError::CpuLimit { limit_ms: shared.limits.cpu_ms_per_request });
+            }
+            // JavaScript stopped at the wall-clock deadline rather than at the end of its CPU time.
+            if matches!(failure, Some(InvokeError::CpuLimit { .. })) && !budget.exhausted() && Instant::now() >= deadline {
+                failure = Some(InvokeError::WallTimeout { limit_ms: shared.limits.wall_timeout_ms });
             }
             if let Some(error) = failure.take() {
                 let disposition = if discards_instance(&error) { Disposition::Discard } else { Disposition::Keep };

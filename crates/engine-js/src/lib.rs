@@ -42,7 +42,8 @@ pub struct JsEngineConfig {
     /// of 512 KiB, so deep recursion ends in a `RangeError`, never in a crashed process.
     /// At least 1 MiB.
     pub worker_stack_bytes: usize,
-    /// Invocations that may wait in one worker's queue; beyond it `invoke` fails with `Overloaded`.
+    /// Invocations that may wait in one worker's queue, and for one app's instances to become
+    /// free; beyond it `invoke` fails with `Overloaded`.
     pub queue_capacity_per_worker: usize,
     /// Instances of one app that may serve requests at the same time on its worker (a request
     /// awaiting `fetch` holds its instance); further requests wait for one to become free.
@@ -71,6 +72,7 @@ impl JsEngine {
         let pool = PoolLimits {
             max_instances_per_app: config.max_instances_per_app,
             idle_instances_per_app: config.idle_instances_per_app,
+            max_waiting_per_app: config.queue_capacity_per_worker,
         };
         let workers = (0..config.worker_threads)
             .map(|index| worker::spawn_worker(index, config.worker_stack_bytes, config.queue_capacity_per_worker, pool))

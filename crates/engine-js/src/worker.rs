@@ -102,6 +102,8 @@ impl WorkerHandle {
 pub(crate) struct PoolLimits {
     pub max_instances_per_app: usize,
     pub idle_instances_per_app: usize,
+    /// Invocations of one app that may wait for a free instance.
+    pub max_waiting_per_app: usize,
 }
 
 /// Starts one worker thread.
@@ -159,6 +161,7 @@ fn run_worker(mut receiver: mpsc::UnboundedReceiver<Job>, queued: Arc<AtomicUsiz
 fn dispatch(state: &Rc<RefCell<WorkerState>>, job: InvokeJob) {
     let mut worker = state.borrow_mut();
     let max_instances = worker.pool.max_instances_per_app;
+    let max_waiting = worker.pool.max_waiting_per_app;
     let slot = worker.apps.entry(job.app.id).or_default();
     if let Some(instance) = slot.idle.pop() {
         slot.busy += 1;
@@ -166,8 +169,11 @@ fn dispatch(state: &Rc<RefCell<WorkerState>>, job: InvokeJob) {
     } else if slot.busy < max_instances {
         slot.busy += 1;
         tokio::task::spawn_local(serve(state.clone(), None, job));
-    } else {
+    } else if slot.waiting.len() < max_waiting {
         slot.waiting.push_back(job);
+    } else {
+        let mut job = job;
+        job.reply.send(Err(InvokeError::Overloaded));
     }
 }
 
@@ -178,7 +184,7 @@ async fn serve(state: Rc<RefCell<WorkerState>>, instance: Option<Instance>, mut 
         release(&state, app_id, instance);
         return;
     }
-    let mut budget = CpuBudget::new(job.app.limits.cpu_ms_per_request);
+    let mut budget = CpuBudget::new(job.app.limits.cpu_ms_per_request).with_wall_deadline(job.deadline);
     let mut instance = match instance {
         Some(instance) => instance,
         None => match Instance::new(&job.app, &mut budget) {

@@ -173,7 +173,9 @@ async fn fetch_goes_through_the_outbound_capability() {
     assert_eq!(denied["message"], "egress to denied.test is not allowed: add it to spec.allowedEgress");
     assert_eq!(app.json("/failing").await["message"], "connection refused");
 
+    let before = app.outbound.requests.lock().unwrap().len();
     let limited = app.json("/too-many").await;
+    assert_eq!(app.outbound.requests.lock().unwrap().len() - before, 3, "the fourth fetch never reaches the capability");
     assert_eq!(limited[0], "ok");
     assert_eq!(limited[2], "ok");
     assert!(limited[3].as_str().unwrap().contains("outbound requests"), "{limited}");

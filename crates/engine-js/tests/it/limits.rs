@@ -179,3 +179,16 @@ async fn a_looping_app_does_not_stall_apps_on_other_workers() {
     assert!(fast >= 1, "apps on the other worker must answer while one loops");
     assert!(matches!(looping.await.unwrap(), Err(InvokeError::CpuLimit { limit_ms: 1500 })));
 }
+
+#[tokio::test]
+async fn the_wall_timeout_also_stops_running_javascript() {
+    let engine = engine();
+    let mut lopsided = limits();
+    lopsided.cpu_ms_per_request = 10_000;
+    lopsided.wall_timeout_ms = 200;
+    let app = AppBuilder::new("spinner", r#"export default { fetch() { while (true) {} } };"#).limits(lopsided).load(&engine).unwrap();
+    let started = Instant::now();
+    let error = app.get("/").await.unwrap_err();
+    assert!(matches!(error, InvokeError::WallTimeout { limit_ms: 200 }), "{error:?}");
+    assert!(started.elapsed() < Duration::from_millis(1000), "took {:?}", started.elapsed());
+}
