@@ -429,6 +429,16 @@ mod tests {
         });
         let mut instance = Instance::new(&image, &mut CpuBudget::new(1000)).unwrap();
         let installed = instance._runtime.memory_usage().malloc_size;
+        let usage = |runtime: &Runtime| {
+            let u = runtime.memory_usage();
+            format!(
+                "malloc {} in {}; atoms {} ({} B), strings {} ({} B), objects {} ({} B), props {} ({} B), shapes {} ({} B), js functions {} ({} B, code {} B), c functions {}",
+                u.malloc_size, u.malloc_count, u.atom_count, u.atom_size, u.str_count, u.str_size, u.obj_count, u.obj_size,
+                u.prop_count, u.prop_size, u.shape_count, u.shape_size, u.js_func_count, u.js_func_size, u.js_func_code_size, u.c_func_count
+            )
+        };
+        println!("bare context: {}", usage(&runtime));
+        println!("installed instance: {}", usage(&instance._runtime));
         let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let serve_once = |instance: &mut Instance| {
             let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -450,5 +460,34 @@ mod tests {
             "instance installed {installed} B, after 1 request {first} B, after 101 requests {hundred} B, after gc {} B in {} allocations",
             collected.malloc_size, collected.malloc_count
         );
+    }
+}
+
+#[cfg(test)]
+mod context_size {
+    use rquickjs::context::intrinsic::*;
+    use rquickjs::{Context, Runtime};
+
+    fn size<I: rquickjs::context::Intrinsic>() -> i64 {
+        let runtime = Runtime::new().unwrap();
+        let before = runtime.memory_usage().malloc_size;
+        let _context = Context::custom::<I>(&runtime).unwrap();
+        runtime.memory_usage().malloc_size - before
+    }
+
+    #[test]
+    fn sizes_of_intrinsics() {
+        println!("base {}", size::<()>());
+        println!("date {}", size::<(Date,)>() - size::<()>());
+        println!("regexp {}", size::<(RegExp, RegExpCompiler)>() - size::<()>());
+        println!("json {}", size::<(Json,)>() - size::<()>());
+        println!("proxy {}", size::<(Proxy,)>() - size::<()>());
+        println!("mapset {}", size::<(MapSet,)>() - size::<()>());
+        println!("typed arrays {}", size::<(TypedArrays,)>() - size::<()>());
+        println!("promise {}", size::<(Promise,)>() - size::<()>());
+        println!("weakref {}", size::<(WeakRef,)>() - size::<()>());
+        println!("performance {}", size::<(Performance,)>() - size::<()>());
+        println!("dom exception {}", size::<(DOMException,)>() - size::<()>());
+        println!("all {}", size::<All>());
     }
 }

@@ -50,6 +50,10 @@ pub struct JsEngineConfig {
     pub max_instances_per_app: usize,
     /// Warm instances kept per app between requests.
     pub idle_instances_per_app: usize,
+    /// Warm instances unused for this long are dropped, so memory follows the apps in use rather
+    /// than every app ever called; the next request creates a new one (well under a millisecond).
+    /// `None` keeps them until the app is dropped.
+    pub idle_instance_timeout: Option<Duration>,
 }
 
 /// The JavaScript engine. Cheap to share behind an `Arc`; its worker threads end when the engine
@@ -73,6 +77,7 @@ impl JsEngine {
             max_instances_per_app: config.max_instances_per_app,
             idle_instances_per_app: config.idle_instances_per_app,
             max_waiting_per_app: config.queue_capacity_per_worker,
+            idle_instance_timeout: config.idle_instance_timeout,
         };
         let workers = (0..config.worker_threads)
             .map(|index| worker::spawn_worker(index, config.worker_stack_bytes, config.queue_capacity_per_worker, pool))

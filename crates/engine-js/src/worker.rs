@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use runtime::{FunctionRequest, FunctionResponse, InvokeError, LogLevel, LogLine};
 use tokio::sync::{mpsc, oneshot};
@@ -104,6 +104,8 @@ pub(crate) struct PoolLimits {
     pub idle_instances_per_app: usize,
     /// Invocations of one app that may wait for a free instance.
     pub max_waiting_per_app: usize,
+    /// Idle instances older than this are dropped; `None` keeps them until the app is dropped.
+    pub idle_instance_timeout: Option<Duration>,
 }
 
 /// Starts one worker thread.
@@ -122,7 +124,8 @@ pub(crate) fn spawn_worker(index: usize, stack_bytes: usize, queue_capacity: usi
 /// The instances of one app on this worker.
 #[derive(Default)]
 struct AppSlot {
-    idle: Vec<Instance>,
+    /// Warm instances with the time each last finished a request.
+    idle: Vec<(Instance, Instant)>,
     /// Instances serving a request right now.
     busy: usize,
     /// Invocations waiting for an instance because `busy` is at the limit.
@@ -142,19 +145,37 @@ fn run_worker(mut receiver: mpsc::UnboundedReceiver<Job>, queued: Arc<AtomicUsiz
     let local = tokio::task::LocalSet::new();
     let state = Rc::new(RefCell::new(WorkerState { apps: HashMap::new(), pool }));
     local.block_on(&runtime, async move {
-        while let Some(job) = receiver.recv().await {
-            match job {
-                Job::Invoke(job) => {
-                    queued.fetch_sub(1, Ordering::AcqRel);
-                    dispatch(&state, job);
-                }
-                Job::Unload { app_id } => {
-                    // Idle instances are dropped here; busy ones when their request ends.
-                    state.borrow_mut().apps.remove(&app_id);
-                }
+        // Without a timeout the sweep never fires: an hour is as good as never.
+        let sweep_every = pool.idle_instance_timeout.map_or(Duration::from_secs(3600), |timeout| (timeout / 2).max(Duration::from_millis(100)));
+        let mut sweep = tokio::time::interval(sweep_every);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                job = receiver.recv() => match job {
+                    Some(Job::Invoke(job)) => {
+                        queued.fetch_sub(1, Ordering::AcqRel);
+                        dispatch(&state, job);
+                    }
+                    Some(Job::Unload { app_id }) => {
+                        // Idle instances are dropped here; busy ones when their request ends.
+                        state.borrow_mut().apps.remove(&app_id);
+                    }
+                    None => break,
+                },
+                _ = sweep.tick(), if pool.idle_instance_timeout.is_some() => drop_stale_instances(&state),
             }
         }
     });
+}
+
+/// Drops instances that have been idle longer than the pool's timeout.
+fn drop_stale_instances(state: &Rc<RefCell<WorkerState>>) {
+    let mut worker = state.borrow_mut();
+    let Some(timeout) = worker.pool.idle_instance_timeout else { return };
+    let now = Instant::now();
+    for slot in worker.apps.values_mut() {
+        slot.idle.retain(|(_, idle_since)| now.duration_since(*idle_since) < timeout);
+    }
 }
 
 /// Starts an invocation on an idle or new instance, or queues it behind the app's busy ones.
@@ -163,7 +184,7 @@ fn dispatch(state: &Rc<RefCell<WorkerState>>, job: InvokeJob) {
     let max_instances = worker.pool.max_instances_per_app;
     let max_waiting = worker.pool.max_waiting_per_app;
     let slot = worker.apps.entry(job.app.id).or_default();
-    if let Some(instance) = slot.idle.pop() {
+    if let Some((instance, _)) = slot.idle.pop() {
         slot.busy += 1;
         tokio::task::spawn_local(serve(state.clone(), Some(instance), job));
     } else if slot.busy < max_instances {
@@ -213,7 +234,7 @@ fn release(state: &Rc<RefCell<WorkerState>>, app_id: u64, instance: Option<Insta
     slot.busy -= 1;
     if let Some(instance) = instance {
         if slot.idle.len() < idle_limit {
-            slot.idle.push(instance);
+            slot.idle.push((instance, Instant::now()));
         }
     }
 }

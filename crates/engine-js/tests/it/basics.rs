@@ -232,3 +232,20 @@ async fn unknown_entries_and_dropped_apps() {
     drop(hello);
     assert_eq!(&pending.await.unwrap().body[..], b"hi");
 }
+
+#[tokio::test]
+async fn idle_instances_are_dropped_after_the_timeout() {
+    let engine = engine_js::JsEngine::new(engine_js::JsEngineConfig {
+        worker_threads: 1,
+        worker_stack_bytes: 4 * 1024 * 1024,
+        queue_capacity_per_worker: 16,
+        max_instances_per_app: 1,
+        idle_instances_per_app: 1,
+        idle_instance_timeout: Some(Duration::from_millis(200)),
+    });
+    let counter = app(&engine, "counter", r#"let count = 0; export default { fetch() { return new Response(String(++count)); } };"#);
+    assert_eq!(counter.text("/").await, "1");
+    assert_eq!(counter.text("/").await, "2", "the warm instance is reused");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(counter.text("/").await, "1", "a fresh instance after the idle timeout");
+}

@@ -33,6 +33,7 @@ async fn measure_first_and_hot_calls_and_memory() {
         queue_capacity_per_worker: 4096,
         max_instances_per_app: 1,
         idle_instances_per_app: 1,
+        idle_instance_timeout: None,
     });
     // Warm the process: the prelude is compiled once, the worker thread exists.
     let warmup = AppBuilder::new("warmup", HELLO).load(&engine).unwrap();

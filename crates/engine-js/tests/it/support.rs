@@ -23,6 +23,7 @@ pub fn engine() -> JsEngine {
         queue_capacity_per_worker: 1024,
         max_instances_per_app: 4,
         idle_instances_per_app: 1,
+        idle_instance_timeout: None,
     })
 }
 
