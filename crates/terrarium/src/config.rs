@@ -76,6 +76,9 @@ pub struct EngineConfig {
     pub max_instances_per_app: usize,
     /// Warm instances kept per app between requests.
     pub idle_instances_per_app: usize,
+    /// Warm instances unused this long are dropped, so memory follows the apps in use;
+    /// 0 keeps them until the app is redeployed or deleted.
+    pub idle_instance_timeout_secs: u64,
 }
 
 impl Default for PlatformConfig {
@@ -145,6 +148,7 @@ impl Default for EngineConfig {
             queue_capacity_per_worker: 1024,
             max_instances_per_app: 4,
             idle_instances_per_app: 1,
+            idle_instance_timeout_secs: 300,
         }
     }
 }

@@ -160,6 +160,10 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         queue_capacity_per_worker: config.engine.queue_capacity_per_worker,
         max_instances_per_app: config.engine.max_instances_per_app,
         idle_instances_per_app: config.engine.idle_instances_per_app,
+        idle_instance_timeout: match config.engine.idle_instance_timeout_secs {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
+        },
     }));
     let loader = Arc::new(Loader {
         engine,
