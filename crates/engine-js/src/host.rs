@@ -242,6 +242,21 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
         })?,
     )?;
 
+    host.set(
+        "digest",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, algorithm: String, data: TypedArray<'js, u8>| {
+            use sha2::Digest;
+            let data = copy_bytes(&data);
+            let digest = match algorithm.as_str() {
+                "sha256" => sha2::Sha256::digest(&data).to_vec(),
+                "sha384" => sha2::Sha384::digest(&data).to_vec(),
+                "sha512" => sha2::Sha512::digest(&data).to_vec(),
+                _ => return Err(Exception::throw_type(&ctx, "unsupported digest")),
+            };
+            TypedArray::<u8>::new(ctx, digest)
+        })?,
+    )?;
+
     host.set("randomUUID", Function::new(ctx.clone(), || uuid::Uuid::new_v4().to_string())?)?;
 
     host.set(

@@ -454,6 +454,11 @@ mod tests {
             serve_once(&mut instance);
         }
         let hundred = instance._runtime.memory_usage().malloc_size;
+        let started = Instant::now();
+        for _ in 0..1000 {
+            serve_once(&mut instance);
+        }
+        println!("one request served in the worker, no thread hop: {:?}", started.elapsed() / 1000);
         instance._runtime.run_gc();
         let collected = instance._runtime.memory_usage();
         println!(

@@ -15,6 +15,7 @@ export default function install(host) {
     isFormData: () => false,
     isURL: () => false,
     isStream: () => false,
+    isAbortSignal: () => false,
     define(name, value) {
       Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
     },
@@ -50,7 +51,7 @@ export default function install(host) {
   lazy("streams", ["ReadableStream", "ReadableStreamDefaultReader"]);
   lazy("encoding", ["TextEncoder", "TextDecoder"]);
   lazy("console", ["console"]);
-  lazy("extras", ["crypto", "structuredClone"]);
+  lazy("extras", ["crypto", "structuredClone", "Event", "EventTarget", "AbortSignal", "AbortController"]);
   internal.describe = (value, depth) => internal.load("console").describe(value, depth);
 
   // ---------------------------------------------------------------------------------------------
@@ -449,9 +450,17 @@ export default function install(host) {
     if (source !== null) body = new Uint8Array(await request.arrayBuffer());
     const flat = [];
     for (const [name, value] of headersList(request.headers)) flat.push(name, value);
+    const signal = request.signal;
+    if (internal.isAbortSignal(signal)) signal.throwIfAborted();
     const id = body === undefined ? host.fetch(request.method, request.url, flat) : host.fetch(request.method, request.url, flat, body);
     const { promise, resolve, reject } = Promise.withResolvers();
     pendingFetches.set(id, { resolve, reject });
+    // An abort rejects the app's promise at once; the host's answer, when it comes, is ignored.
+    if (internal.isAbortSignal(signal)) {
+      signal.addEventListener("abort", () => {
+        if (pendingFetches.delete(id)) reject(signal.reason);
+      }, { once: true });
+    }
     return promise;
   }
 

@@ -1,11 +1,24 @@
-// crypto.randomUUID, crypto.getRandomValues and structuredClone.
+// crypto (randomUUID, getRandomValues, subtle.digest), structuredClone, and AbortController with
+// the small EventTarget it needs.
 //
 // A part of the prelude: compiled to bytecode once per process and evaluated in an instance only
 // when app code first touches one of its globals, which keeps instances small and quick to create.
 
 export default function install(host, internal) {
+  const DIGESTS = { "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
+
+  const subtle = {
+    async digest(algorithm, data) {
+      const name = String(typeof algorithm === "object" && algorithm !== null ? algorithm.name : algorithm).toUpperCase();
+      const digest = DIGESTS[name];
+      if (digest === undefined) throw new DOMException(`crypto.subtle.digest: ${name} is not supported (SHA-256, SHA-384, SHA-512 are)`, "NotSupportedError");
+      if (!internal.isBufferSource(data)) throw new TypeError("crypto.subtle.digest: data must be an ArrayBuffer or a view of one");
+      return host.digest(digest, internal.viewBytes(data)).buffer;
+    },
+  };
 
   const crypto = {
+    subtle,
     randomUUID: () => host.randomUUID(),
     getRandomValues(array) {
       if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView) {
@@ -74,6 +87,87 @@ export default function install(host, internal) {
     return clone(value);
   }
 
+  class Event {
+    #type; #defaultPrevented = false;
+    constructor(type) { this.#type = String(type); }
+    get type() { return this.#type; }
+    get defaultPrevented() { return this.#defaultPrevented; }
+    preventDefault() { this.#defaultPrevented = true; }
+  }
+
+  class EventTarget {
+    #listeners = new Map();
+    addEventListener(type, listener, options = {}) {
+      if (typeof listener !== "function" && typeof listener?.handleEvent !== "function") return;
+      const list = this.#listeners.get(type) ?? [];
+      if (list.some((entry) => entry.listener === listener)) return;
+      list.push({ listener, once: Boolean(options?.once) });
+      this.#listeners.set(type, list);
+    }
+    removeEventListener(type, listener) {
+      const list = this.#listeners.get(type);
+      if (list) this.#listeners.set(type, list.filter((entry) => entry.listener !== listener));
+    }
+    dispatchEvent(event) {
+      for (const entry of [...(this.#listeners.get(event.type) ?? [])]) {
+        if (entry.once) this.removeEventListener(event.type, entry.listener);
+        if (typeof entry.listener === "function") entry.listener.call(this, event);
+        else entry.listener.handleEvent(event);
+      }
+      return !event.defaultPrevented;
+    }
+  }
+
+  let abortSignal;
+
+  class AbortSignal extends EventTarget {
+    #aborted = false;
+    #reason = undefined;
+    onabort = null;
+    static {
+      abortSignal = (signal, reason) => {
+        if (signal.#aborted) return;
+        signal.#aborted = true;
+        signal.#reason = reason === undefined ? new DOMException("This operation was aborted", "AbortError") : reason;
+        const event = new Event("abort");
+        if (typeof signal.onabort === "function") signal.onabort(event);
+        signal.dispatchEvent(event);
+      };
+    }
+    get aborted() { return this.#aborted; }
+    get reason() { return this.#reason; }
+    throwIfAborted() { if (this.#aborted) throw this.#reason; }
+    static abort(reason) {
+      const signal = new AbortSignal();
+      abortSignal(signal, reason);
+      return signal;
+    }
+    static timeout(ms) {
+      const signal = new AbortSignal();
+      setTimeout(() => abortSignal(signal, new DOMException("The operation timed out", "TimeoutError")), ms);
+      return signal;
+    }
+    static any(signals) {
+      const combined = new AbortSignal();
+      for (const signal of signals) {
+        if (signal.aborted) { abortSignal(combined, signal.reason); break; }
+        signal.addEventListener("abort", () => abortSignal(combined, signal.reason), { once: true });
+      }
+      return combined;
+    }
+  }
+
+  class AbortController {
+    #signal = new AbortSignal();
+    get signal() { return this.#signal; }
+    abort(reason) { abortSignal(this.#signal, reason); }
+  }
+
   internal.define("crypto", crypto);
   internal.define("structuredClone", structuredClone);
+  internal.define("Event", Event);
+  internal.define("EventTarget", EventTarget);
+  internal.define("AbortSignal", AbortSignal);
+  internal.define("AbortController", AbortController);
+  internal.isAbortSignal = (value) => value instanceof AbortSignal;
 }

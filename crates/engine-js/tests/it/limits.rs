@@ -3,12 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use deployment::FunctionLimits;
 use runtime::{InvokeError, LogLevel};
 
 use crate::support::{app, engine, limits, request, AppBuilder, TestApp};
 
 /// An app that misbehaves on `/bad` and answers "fine" everywhere else.
-fn misbehaving(engine: &engine_js::JsEngine, name: &str, bad: &str) -> TestApp {
+fn misbehaving(engine: &engine_js::JsEngine, name: &str, bad: &str, limits: FunctionLimits) -> TestApp {
     let source = format!(
         r#"
         export default {{
@@ -19,14 +20,18 @@ fn misbehaving(engine: &engine_js::JsEngine, name: &str, bad: &str) -> TestApp {
         }};
         "#
     );
-    AppBuilder::new(name, &source).load(engine).unwrap_or_else(|error| panic!("{name}: {error}"))
+    AppBuilder::new(name, &source).limits(limits).load(engine).unwrap_or_else(|error| panic!("{name}: {error}"))
 }
 
 /// Runs `/bad`, checks the error with `expect`, then that everything still works.
 async fn check_contained(bad: &str, expect: impl Fn(&InvokeError) -> bool) -> InvokeError {
+    check_contained_with(limits(), bad, expect).await
+}
+
+async fn check_contained_with(limits: FunctionLimits, bad: &str, expect: impl Fn(&InvokeError) -> bool) -> InvokeError {
     let engine = engine();
     let bystander = app(&engine, "bystander", r#"export default { fetch() { return new Response("still here"); } };"#);
-    let culprit = misbehaving(&engine, "culprit", bad);
+    let culprit = misbehaving(&engine, "culprit", bad, limits);
     // Warm the culprit first, so the failure hits a reused instance.
     assert_eq!(culprit.text("/").await, "fine");
 
@@ -69,7 +74,10 @@ async fn infinite_loop_in_a_timer_hits_the_cpu_limit() {
 
 #[tokio::test]
 async fn memory_bomb_hits_the_memory_limit() {
-    check_contained(
+    let mut roomy = limits();
+    roomy.cpu_ms_per_request = 5000;
+    check_contained_with(
+        roomy,
         "const hoard = []; while (true) { hoard.push(new Array(100000).fill(hoard.length)); }",
         |error| matches!(error, InvokeError::MemoryLimit { limit_bytes } if *limit_bytes == limits().memory_bytes),
     )
@@ -78,7 +86,11 @@ async fn memory_bomb_hits_the_memory_limit() {
 
 #[tokio::test]
 async fn string_bomb_hits_the_memory_limit() {
-    check_contained(
+    // Copying megabytes in an unoptimised build takes a while: give the CPU limit room.
+    let mut roomy = limits();
+    roomy.cpu_ms_per_request = 5000;
+    check_contained_with(
+        roomy,
         r#"const kept = []; for (let n = 1; ; n *= 2) { kept.push("x".repeat(n)); }"#,
         |error| matches!(error, InvokeError::MemoryLimit { .. }),
     )

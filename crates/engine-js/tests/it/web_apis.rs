@@ -317,3 +317,29 @@ async fn misc_globals() {
         "noOs": "undefined", "noRequire": "undefined",
     }));
 }
+
+#[tokio::test]
+async fn digest_and_abort_controller() {
+    let result = eval(r#"
+        const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc"));
+        const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+        let unsupported = null;
+        try { await crypto.subtle.digest("MD5", new Uint8Array(1)); } catch (error) { unsupported = error.name; }
+        const controller = new AbortController();
+        const seen = [];
+        controller.signal.addEventListener("abort", (event) => seen.push(event.type));
+        const pending = fetch("https://slow.test/", { signal: controller.signal });
+        controller.abort();
+        let aborted = null;
+        try { await pending; } catch (error) { aborted = error.name; }
+        let timedOut = null;
+        try { await fetch("https://slow.test/", { signal: AbortSignal.timeout(20) }); } catch (error) { timedOut = error.name; }
+        let early = null;
+        try { await fetch("https://api.example.test/", { signal: AbortSignal.abort() }); } catch (error) { early = error.name; }
+        return { hex, unsupported, seen, aborted, timedOut, early, flag: controller.signal.aborted };
+    "#).await;
+    assert_eq!(result, serde_json::json!({
+        "hex": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "unsupported": "NotSupportedError",
+        "seen": ["abort"], "aborted": "AbortError", "timedOut": "TimeoutError", "early": "AbortError", "flag": true,
+    }));
+}
