@@ -1,12 +1,25 @@
 //! JavaScript edge functions on QuickJS: the [`JsEngine`] implementation of `runtime::Engine`.
 //!
-//! Every app runs in instances of its own (one QuickJS runtime and context each, with the app's
-//! memory and stack limits), so no state is shared between apps. Instances live on a small pool of
-//! worker threads; an app is pinned to one worker by a hash of its key, and `invoke` sends the
-//! request there over a channel, so callers can be any tokio task on any thread.
-//!
-//! The Web APIs (`Request`, `Response`, `fetch`, `URL`, …) are a JavaScript prelude over a few host
-//! functions (`prelude.js`, `host.rs`); it is compiled to bytecode once per process.
+//! - **Isolation.** Every app runs in instances of its own: one QuickJS runtime and context each,
+//!   with the app's memory and stack limits, so no state is shared between apps. An instance serves
+//!   one request at a time, so every limit is charged to exactly one request and a limit that
+//!   discards an instance never takes another request down with it.
+//! - **Threads.** Instances live on a small pool of worker threads, each with a current-thread tokio
+//!   runtime. An app is pinned to one worker by a hash of its key; `invoke` sends the request there
+//!   over a channel and awaits a oneshot, so callers can be any tokio task on any thread.
+//! - **Loading.** `Engine::load` compiles every module to bytecode, resolving imports within the
+//!   bundle, and evaluates each function's entry once to check its `export default { fetch }`,
+//!   so every fault a builder can make shows up at deploy time with the file's name.
+//! - **Instances** are created on the first request (well under a millisecond in a release build),
+//!   kept warm for the next, and recreated after a limit was hit.
+//! - **Limits.** CPU time is measured around each entry into JavaScript, so awaiting a slow `fetch`
+//!   costs nothing; an interrupt handler stops JavaScript at the deadline. Memory and stack are
+//!   QuickJS's own per-runtime limits. The wall-clock deadline covers queueing, running and
+//!   collecting a streamed body.
+//! - **Web APIs** (`Request`, `Response`, `fetch`, `URL`, streams, …) are a JavaScript prelude over a
+//!   few host functions (`prelude/`, `host.rs`). Only its core is evaluated in every instance; the
+//!   other parts load when app code first touches one of their globals, which cuts the prelude's
+//!   share of an instance's heap roughly in half. Every part is compiled to bytecode once per process.
 
 mod errors;
 mod host;
