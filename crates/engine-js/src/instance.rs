@@ -410,7 +410,7 @@ mod tests {
         );
 
         let source = r#"export default { async fetch(request) { return new Response("Hello, world!"); } };"#;
-        let modules = CompiledModules::compile([("index.js", source)].into_iter()).unwrap();
+        let modules = CompiledModules::compile([("index.js", source)].into_iter(), 1 << 24).unwrap();
         let limits = FunctionLimits {
             cpu_ms_per_request: 1000,
             memory_bytes: 64 << 20,

@@ -143,7 +143,9 @@ impl Engine for JsEngine {
 /// Compiles every module and checks that each function's entry module loads and exports a handler.
 fn prepare(code: AppCode, limits: FunctionLimits, id: u64) -> Result<AppImage, LoadError> {
     let sources = code.modules.iter().map(|(path, source)| (path.as_str(), &**source));
-    let modules = CompiledModules::compile(sources).map_err(|(entry, message)| LoadError { entry, message })?;
+    // Compiling gets the same heap as an instance, and at least enough for a large bundle.
+    let memory_limit = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX).max(32 << 20);
+    let modules = CompiledModules::compile(sources, memory_limit).map_err(|(entry, message)| LoadError { entry, message })?;
     let image = AppImage {
         id,
         key: code.deployment.app.clone(),

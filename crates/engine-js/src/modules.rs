@@ -35,11 +35,12 @@ impl CompiledModules {
     ///
     /// QuickJS resolves a module's imports while compiling it, so the imported files are compiled
     /// then too, through [`SourceLoader`], and a missing import is found here, before any request.
-    pub(crate) fn compile<'a>(sources: impl Iterator<Item = (&'a str, &'a str)>) -> Result<CompiledModules, (String, String)> {
+    pub(crate) fn compile<'a>(sources: impl Iterator<Item = (&'a str, &'a str)>, memory_limit: usize) -> Result<CompiledModules, (String, String)> {
         let sources: HashMap<String, Arc<str>> = sources.map(|(path, source)| (path.to_owned(), Arc::from(source))).collect();
         let state = Rc::new(CompileState { sources, compiled: RefCell::new(HashMap::new()), failure: RefCell::new(None) });
         let runtime = Runtime::new().map_err(|error| (String::new(), error.to_string()))?;
         runtime.set_loader(SourceLoader(state.clone()), SourceLoader(state.clone()));
+        runtime.set_memory_limit(memory_limit);
         let context = Context::full(&runtime).map_err(|error| (String::new(), error.to_string()))?;
         let mut paths: Vec<&String> = state.sources.keys().collect();
         paths.sort();
@@ -223,7 +224,7 @@ mod tests {
     use super::*;
 
     fn modules(paths: &[&str]) -> CompiledModules {
-        CompiledModules::compile(paths.iter().map(|path| (*path, "export default 1;"))).unwrap()
+        CompiledModules::compile(paths.iter().map(|path| (*path, "export default 1;")), 1 << 24).unwrap()
     }
 
     fn check(base: &str, specifier: &str, expect: Result<&str, &str>) {
@@ -257,7 +258,7 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_file() {
         let sources = [("functions/ok.js", "export default {}"), ("functions/bad.js", "export default {")];
-        let Err((path, message)) = CompiledModules::compile(sources.into_iter()) else { panic!("should fail") };
+        let Err((path, message)) = CompiledModules::compile(sources.into_iter(), 1 << 24) else { panic!("should fail") };
         assert_eq!(path, "functions/bad.js");
         assert!(message.contains("SyntaxError"), "{message}");
     }
