@@ -19,6 +19,13 @@ use runtime::{AppLog, InvokeError, LogLevel, LogLine, OutboundHttp, OutboundRequ
 use crate::errors::JsException;
 use crate::modules::{load_bytecode, prelude_part};
 
+/// Timers one request may start, so a loop of `setTimeout` cannot grow the host's queue unbounded.
+const MAX_TIMERS_PER_REQUEST: u32 = 10_000;
+
+/// Log lines one request may write, and the longest line kept.
+const MAX_LOG_LINES_PER_REQUEST: u32 = 1_000;
+const MAX_LOG_LINE_BYTES: usize = 16 * 1024;
+
 /// State shared by the host functions, the interrupt handler and the event loop of one instance.
 pub(crate) struct InstanceShared {
     pub app: AppKey,
@@ -43,6 +50,9 @@ pub(crate) struct RequestState {
     pub new_fetches: Vec<(u32, OutboundRequest)>,
     /// Timers started by JavaScript that the event loop has not picked up yet.
     pub new_timers: Vec<(u32, Duration)>,
+    /// Timers this request may still start, and log lines it may still write.
+    pub timers_left: u32,
+    pub log_lines_left: u32,
     /// A streamed response body, collected up to the limit.
     pub streamed_body: Vec<u8>,
     pub streamed_too_large: bool,
@@ -63,6 +73,8 @@ impl RequestState {
             next_fetch_id: 1,
             new_fetches: Vec::new(),
             new_timers: Vec::new(),
+            timers_left: MAX_TIMERS_PER_REQUEST,
+            log_lines_left: MAX_LOG_LINES_PER_REQUEST,
             streamed_body: Vec::new(),
             streamed_too_large: false,
             outcome: None,
@@ -72,12 +84,28 @@ impl RequestState {
 }
 
 impl InstanceShared {
-    /// Writes one line to the app's log, tagged with the current request id.
-    pub(crate) fn log(&self, level: LogLevel, message: String) {
-        let request = self.request.borrow();
-        if let Some(log) = &request.log {
-            log.write(LogLine { app: self.app.clone(), request_id: request.request_id.clone(), level, message });
+    /// Writes one line to the app's log, tagged with the current request id, up to the per-request
+    /// number of lines and line length.
+    pub(crate) fn log(&self, level: LogLevel, mut message: String) {
+        let mut request = self.request.borrow_mut();
+        let Some(log) = request.log.clone() else { return };
+        match request.log_lines_left {
+            0 => return,
+            1 => message = format!("(further log lines of this request are dropped: at most {MAX_LOG_LINES_PER_REQUEST} per request)"),
+            _ => {}
         }
+        request.log_lines_left -= 1;
+        if message.len() > MAX_LOG_LINE_BYTES {
+            let mut end = MAX_LOG_LINE_BYTES;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str(" … (truncated)");
+        }
+        let request_id = request.request_id.clone();
+        drop(request);
+        log.write(LogLine { app: self.app.clone(), request_id, level, message });
     }
 
     fn set_outcome(&self, outcome: Result<runtime::FunctionResponse, InvokeError>) {
@@ -303,7 +331,13 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
             if !request.active {
                 return Err(Exception::throw_type(&ctx, "timers can only be used while handling a request"));
             }
-            let delay = Duration::from_secs_f64(delay_ms.clamp(0.0, 86_400_000.0) / 1000.0);
+            if request.timers_left == 0 {
+                let message = format!("setTimeout(): this request already started {MAX_TIMERS_PER_REQUEST} timers, the limit");
+                return Err(Exception::throw_type(&ctx, &message));
+            }
+            request.timers_left -= 1;
+            let delay_ms = if delay_ms.is_finite() { delay_ms.clamp(0.0, 86_400_000.0) } else { 0.0 };
+            let delay = Duration::from_secs_f64(delay_ms / 1000.0);
             request.new_timers.push((id, delay));
             Ok(())
         })?,

@@ -8,16 +8,20 @@
 export default function install(host) {
   const LOG_ERROR = 3;
 
+  // Built-ins the prelude relies on, taken before app code runs and can replace them.
+  const { defineProperty } = Object;
+
   // Shared between the parts of the prelude. A part's checks stay false until it is loaded:
-  // no URL can exist before the URL part defines the class.
-  const internal = {
+  // no URL can exist before the URL part defines the class. It has no prototype, so app code
+  // that changes Object.prototype cannot observe it.
+  const internal = { __proto__: null,
     isSearchParams: () => false,
     isFormData: () => false,
     isURL: () => false,
     isStream: () => false,
     isAbortSignal: () => false,
     define(name, value) {
-      Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+      defineProperty(globalThis, name, { __proto__: null, value, writable: true, configurable: true, enumerable: false });
     },
   };
 
@@ -34,7 +38,8 @@ export default function install(host) {
   // Globals that load their part when first read; assigning one first simply replaces it.
   const lazy = (part, names) => {
     for (const name of names) {
-      Object.defineProperty(globalThis, name, {
+      defineProperty(globalThis, name, {
+        __proto__: null,
         configurable: true,
         enumerable: false,
         get() {
@@ -84,7 +89,8 @@ export default function install(host) {
     return out;
   }
 
-  Object.assign(internal, { isBufferSource, viewBytes });
+  internal.isBufferSource = isBufferSource;
+  internal.viewBytes = viewBytes;
 
   // ---------------------------------------------------------------------------------------------
   // Headers.

@@ -69,7 +69,7 @@ export default function install(host, internal) {
         seen.set(input, output);
         for (const key of ["message", "stack", "cause"]) {
           if (Object.prototype.hasOwnProperty.call(input, key)) {
-            Object.defineProperty(output, key, { value: clone(input[key]), writable: true, configurable: true });
+            Object.defineProperty(output, key, { __proto__: null, value: clone(input[key]), writable: true, configurable: true });
           }
         }
         return output;

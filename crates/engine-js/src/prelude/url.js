@@ -115,7 +115,7 @@ export default function install(host, internal) {
       };
       for (let index = 0; index < URL_FIELDS.length; index++) {
         const field = URL_FIELDS[index];
-        const descriptor = { get() { return this.#parts[index]; }, configurable: true, enumerable: true };
+        const descriptor = { __proto__: null, get() { return this.#parts[index]; }, configurable: true, enumerable: true };
         if (field !== "origin") {
           descriptor.set = function (value) {
             if (field === "href") {
@@ -171,7 +171,9 @@ export default function install(host, internal) {
   internal.define("URL", URL);
   internal.define("URLSearchParams", URLSearchParams);
   internal.define("FormData", FormData);
-  Object.assign(internal, { URL, URLSearchParams, FormData });
+  internal.URL = URL;
+  internal.URLSearchParams = URLSearchParams;
+  internal.FormData = FormData;
   internal.isURL = (value) => value instanceof URL;
   internal.isSearchParams = (value) => value instanceof URLSearchParams;
   internal.isFormData = (value) => value instanceof FormData;

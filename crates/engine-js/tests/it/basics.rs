@@ -249,3 +249,60 @@ async fn idle_instances_are_dropped_after_the_timeout() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(counter.text("/").await, "1", "a fresh instance after the idle timeout");
 }
+
+#[tokio::test]
+async fn log_lines_and_timers_per_request_are_bounded() {
+    let engine = engine();
+    let source = r#"
+        export default {
+            fetch(request) {
+                if (request.url.endsWith("/timers")) { for (let i = 0; i < 20000; i++) setTimeout(() => {}, 1000); }
+                for (let i = 0; i < 2000; i++) console.log("line", i);
+                console.log("x".repeat(100000));
+                return new Response("ok");
+            }
+        };
+    "#;
+    // Twenty thousand timers take a while in an unoptimised build: give the CPU limit room.
+    let mut roomy = crate::support::limits();
+    roomy.cpu_ms_per_request = 5000;
+    let app = AppBuilder::new("chatty", source).limits(roomy).load(&engine).unwrap();
+    let request = request("GET", "/");
+    let request_id = request.request_id.clone();
+    app.call(request).await.unwrap();
+    let lines: Vec<_> = app.log.lines().into_iter().filter(|line| line.request_id == request_id).collect();
+    assert_eq!(lines.len(), 1000);
+    assert!(lines[999].message.contains("further log lines of this request are dropped"), "{}", lines[999].message);
+
+    let error = app.get("/timers").await.unwrap_err();
+    assert!(error.to_string().contains("timers, the limit"), "{error}");
+}
+
+#[tokio::test]
+async fn long_log_lines_are_truncated() {
+    let engine = engine();
+    let app = app(&engine, "verbose", r#"export default { fetch() { console.log("é".repeat(20000)); return new Response("ok"); } };"#);
+    let request = request("GET", "/");
+    let request_id = request.request_id.clone();
+    app.call(request).await.unwrap();
+    let line = app.log.lines().into_iter().find(|line| line.request_id == request_id).unwrap();
+    assert!(line.message.len() < 17 * 1024 && line.message.ends_with("(truncated)"), "{}", line.message.len());
+}
+
+#[tokio::test]
+async fn changing_object_prototype_does_not_break_the_prelude() {
+    let engine = engine();
+    let source = r#"
+        let seen = 0;
+        Object.defineProperty(Object.prototype, "isStream", { get() { seen++; return () => true; }, configurable: true });
+        Object.defineProperty(Object.prototype, "value", { get() { seen++; return "hijacked"; }, set(v) {}, configurable: true });
+        Object.assign = () => { throw new Error("replaced"); };
+        export default { async fetch() {
+            const url = new URL("https://example.com/?a=1");
+            const response = new Response(new ReadableStream({ start(c) { c.enqueue("streamed " + url.searchParams.get("a")); c.close(); } }));
+            return new Response(await response.text() + " " + seen);
+        } };
+    "#;
+    let app = app(&engine, "polluter", source);
+    assert_eq!(app.text("/").await, "streamed 1 0");
+}
