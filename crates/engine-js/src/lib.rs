@@ -218,7 +218,12 @@ impl LoadedApp for JsApp {
             drop(handle);
             match outcome {
                 Ok(Ok(result)) => result,
-                Ok(Err(_)) => Err(InvokeError::Overloaded),
+                // The worker dropped the invocation without an answer: it is shutting down or the
+                // invocation's task panicked.
+                Ok(Err(_)) => {
+                    log_failure(&image, &request_id, &InvokeError::Overloaded);
+                    Err(InvokeError::Overloaded)
+                }
                 Err(_) => {
                     let error = InvokeError::WallTimeout { limit_ms: image.limits.wall_timeout_ms };
                     log_failure(&image, &request_id, &error);
