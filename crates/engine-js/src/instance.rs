@@ -454,6 +454,30 @@ mod tests {
             serve_once(&mut instance);
         }
         let hundred = instance._runtime.memory_usage().malloc_size;
+        let resident = || {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            status.lines().find_map(|line| line.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok()).unwrap_or(0) * 1024
+        };
+        // QuickJS serves small allocations from 4 KiB arenas per size class and runtime, so resident
+        // memory exceeds the heap it reports by the arenas' unused room.
+        let before = resident();
+        let bare: Vec<(Context, Runtime)> = (0..300)
+            .map(|_| {
+                let runtime = Runtime::new().unwrap();
+                (Context::full(&runtime).unwrap(), runtime)
+            })
+            .collect();
+        let bare_heap: i64 = bare.iter().map(|(_, runtime)| runtime.memory_usage().malloc_size).sum();
+        println!("300 bare runtimes + contexts: resident {} B each, QuickJS heap {} B each", (resident() - before) / 300, bare_heap / 300);
+        let before = resident();
+        let mut warm = Vec::new();
+        for _ in 0..300 {
+            let mut extra = Instance::new(&image, &mut CpuBudget::new(1000)).unwrap();
+            serve_once(&mut extra);
+            warm.push(extra);
+        }
+        let heap: i64 = warm.iter().map(|extra| extra._runtime.memory_usage().malloc_size).sum();
+        println!("300 warm instances: resident {} B each, QuickJS heap {} B each", (resident() - before) / 300, heap / 300);
         let started = Instant::now();
         for _ in 0..1000 {
             serve_once(&mut instance);
