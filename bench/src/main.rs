@@ -36,6 +36,9 @@ struct Args {
     /// Seconds per load run.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// JavaScript worker threads of the server (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    engine_workers: usize,
     /// Apps deployed for the density measurement.
     #[arg(long, default_value_t = 1000)]
     apps: usize,
@@ -54,33 +57,17 @@ impl Drop for Process {
 
 /// Starts a server and reads its address from the first stdout line containing `marker`.
 fn start(mut command: Command, marker: &str) -> anyhow::Result<(Process, SocketAddr)> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting a server")?;
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("starting a server")?;
     let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
     let process = Process { child };
     loop {
-        let Some(line) = lines.next() else {
-            bail!("the server exited before printing {marker:?}")
-        };
+        let Some(line) = lines.next() else { bail!("the server exited before printing {marker:?}") };
         let line = line?;
         if let Some(rest) = line.split(marker).nth(1) {
-            let address = rest
-                .trim()
-                .trim_start_matches("http://")
-                .split(['/', ' '])
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let address =
+                rest.trim().trim_start_matches("http://").split(['/', ' ']).next().unwrap_or_default().to_owned();
             std::thread::spawn(move || for _ in lines {});
-            return Ok((
-                process,
-                address
-                    .parse()
-                    .with_context(|| format!("no address in {line:?}"))?,
-            ));
+            return Ok((process, address.parse().with_context(|| format!("no address in {line:?}"))?));
         }
     }
 }
@@ -111,13 +98,10 @@ async fn load(
             let mut errors = 0u64;
             let stream = tokio::net::TcpStream::connect(address).await?;
             stream.set_nodelay(true)?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(connection);
             while Instant::now() < deadline {
-                let request = Request::get(&path)
-                    .header("host", &host)
-                    .body(Empty::<Bytes>::new())?;
+                let request = Request::get(&path).header("host", &host).body(Empty::<Bytes>::new())?;
                 let started = Instant::now();
                 let response = sender.send_request(request).await?;
                 let ok = response.status().is_success();
@@ -151,12 +135,9 @@ async fn load(
 async fn one_request(address: SocketAddr, path: &str) -> anyhow::Result<(Duration, u16)> {
     let stream = tokio::net::TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = Request::get(path)
-        .header("host", "127.0.0.1")
-        .body(Empty::<Bytes>::new())?;
+    let request = Request::get(path).header("host", "127.0.0.1").body(Empty::<Bytes>::new())?;
     let started = Instant::now();
     let response = sender.send_request(request).await?;
     let status = response.status().as_u16();
@@ -165,17 +146,13 @@ async fn one_request(address: SocketAddr, path: &str) -> anyhow::Result<(Duratio
 }
 
 async fn deploy(address: SocketAddr, token: &str, files: &[(&str, String)]) -> anyhow::Result<()> {
-    let limits = bundle::BundleLimits {
-        max_total_bytes: 1 << 20,
-        max_files: 100,
-    };
+    let limits = bundle::BundleLimits { max_total_bytes: 1 << 20, max_files: 100 };
     let mut app = bundle::Bundle::new();
     for (path, contents) in files {
         app.insert(path, contents.clone().into_bytes(), &limits)?;
     }
     let stream = tokio::net::TcpStream::connect(address).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let request = Request::post("/api/v1/deploy")
         .header("host", "127.0.0.1")
@@ -186,10 +163,7 @@ async fn deploy(address: SocketAddr, token: &str, files: &[(&str, String)]) -> a
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     if !status.is_success() {
-        bail!(
-            "deploy failed with {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
+        bail!("deploy failed with {status}: {}", String::from_utf8_lossy(&body));
     }
     Ok(())
 }
@@ -211,15 +185,8 @@ const HELLO_JS: &str = "export default { fetch() { return new Response(\"Hello, 
 
 fn resident_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))
-        .context("no VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmRSS value")?
-        .parse()?)
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
 }
 
 fn row(name: &str, result: &LoadResult, ratio: Option<f64>) {
@@ -234,10 +201,7 @@ fn row(name: &str, result: &LoadResult, ratio: Option<f64>) {
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted
-        .get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default()
+    sorted.get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
 }
 
 #[tokio::main]
@@ -248,36 +212,22 @@ async fn main() -> anyhow::Result<()> {
     let config_dir = tempfile::tempdir()?;
     let config = config_dir.path().join("terrarium.toml");
     // Generous engine and gateway limits so the measurement is of the path, not of shedding.
-    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n")?;
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"127.0.0.1:0\"\n[engine]\nworkers = {}\n", args.engine_workers),
+    )?;
     let mut command = Command::new(&args.terrarium);
-    command
-        .args(["serve", "--log", "warn", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(data_dir.path());
+    command.args(["serve", "--log", "warn", "--config"]).arg(&config).arg("--data-dir").arg(data_dir.path());
     let (terrarium, address) = start(command, "Terrarium is serving on ")?;
-    let token = std::fs::read_to_string(data_dir.path().join("admin-token"))?
-        .trim()
-        .to_owned();
+    let token = std::fs::read_to_string(data_dir.path().join("admin-token"))?.trim().to_owned();
 
     deploy(
         address,
         &token,
-        &[
-            ("terrarium.yaml", manifest("static", "static")),
-            ("public/index.html", "Hello, world!".into()),
-        ],
+        &[("terrarium.yaml", manifest("static", "static")), ("public/index.html", "Hello, world!".into())],
     )
     .await?;
-    deploy(
-        address,
-        &token,
-        &[
-            ("terrarium.yaml", manifest("hello", "function")),
-            ("fn.js", HELLO_JS.into()),
-        ],
-    )
-    .await?;
+    deploy(address, &token, &[("terrarium.yaml", manifest("hello", "function")), ("fn.js", HELLO_JS.into())]).await?;
 
     let (_hyper, hyper_address) = start(Command::new(&args.hyper), "listening on ")?;
     let bun = match &args.bun {
@@ -290,85 +240,36 @@ async fn main() -> anyhow::Result<()> {
     };
 
     // Warm up every target once, then measure.
-    for (target, path) in [
-        (address, "/apps/bench/static/"),
-        (address, "/apps/bench/hello/"),
-        (hyper_address, "/"),
-    ] {
-        load(
-            target,
-            "127.0.0.1",
-            path,
-            args.connections,
-            Duration::from_millis(500),
-        )
-        .await?;
+    for (target, path) in [(address, "/apps/bench/static/"), (address, "/apps/bench/hello/"), (hyper_address, "/")] {
+        load(target, "127.0.0.1", path, args.connections, Duration::from_millis(500)).await?;
     }
-    let static_file = load(
-        address,
-        "127.0.0.1",
-        "/apps/bench/static/",
-        args.connections,
-        duration,
-    )
-    .await?;
-    let function = load(
-        address,
-        "127.0.0.1",
-        "/apps/bench/hello/",
-        args.connections,
-        duration,
-    )
-    .await?;
+    let static_file = load(address, "127.0.0.1", "/apps/bench/static/", args.connections, duration).await?;
+    let function = load(address, "127.0.0.1", "/apps/bench/hello/", args.connections, duration).await?;
     let baseline = load(hyper_address, "127.0.0.1", "/", args.connections, duration).await?;
     let bun_result = match &bun {
         Some((_, bun_address)) => {
-            load(
-                *bun_address,
-                "127.0.0.1",
-                "/",
-                args.connections,
-                Duration::from_millis(500),
-            )
-            .await?;
+            load(*bun_address, "127.0.0.1", "/", args.connections, Duration::from_millis(500)).await?;
             Some(load(*bun_address, "127.0.0.1", "/", args.connections, duration).await?)
         }
         None => None,
     };
 
     println!();
-    println!(
-        "Throughput and latency: {} connections, {} s each, loopback, same run",
-        args.connections, args.seconds
-    );
+    println!("Throughput and latency: {} connections, {} s each, loopback, same run", args.connections, args.seconds);
     println!(
         "| {:<32} | {:>10} | {:>8} | {:>8} | {:>6} | {:>8} |",
         "target", "req/s", "p50 ms", "p99 ms", "errors", "÷ hyper"
     );
-    println!(
-        "|{:-<34}|{:->12}|{:->10}|{:->10}|{:->8}|{:->10}|",
-        "", "", "", "", "", ""
-    );
-    let ratio =
-        |result: &LoadResult| Some(result.requests_per_second / baseline.requests_per_second);
-    row(
-        "(a) terrarium static file",
-        &static_file,
-        ratio(&static_file),
-    );
+    println!("|{:-<34}|{:->12}|{:->10}|{:->10}|{:->8}|{:->10}|", "", "", "", "", "", "");
+    let ratio = |result: &LoadResult| Some(result.requests_per_second / baseline.requests_per_second);
+    row("(a) terrarium static file", &static_file, ratio(&static_file));
     row("(b) terrarium hello function", &function, ratio(&function));
     row("(c) bare hyper hello (baseline)", &baseline, Some(1.0));
     if let Some(bun) = &bun_result {
         row("(d) bun hello (Bun.serve)", bun, ratio(bun));
-        println!(
-            "(b) ÷ (d) bun: {:.2}",
-            function.requests_per_second / bun.requests_per_second
-        );
+        println!("(b) ÷ (d) bun: {:.2}", function.requests_per_second / bun.requests_per_second);
     }
-    println!(
-        "(b) ÷ (c) hyper: {:.2}",
-        function.requests_per_second / baseline.requests_per_second
-    );
+    println!("(b) ÷ (c) hyper: {:.2}", function.requests_per_second / baseline.requests_per_second);
 
     // Density: deploy N function apps, then send each its first request.
     let pid = terrarium.child.id();
@@ -377,15 +278,7 @@ async fn main() -> anyhow::Result<()> {
     let token = Arc::new(token);
     for index in 0..args.apps {
         let name = format!("app-{index}");
-        deploy(
-            address,
-            &token,
-            &[
-                ("terrarium.yaml", manifest(&name, "function")),
-                ("fn.js", HELLO_JS.into()),
-            ],
-        )
-        .await?;
+        deploy(address, &token, &[("terrarium.yaml", manifest(&name, "function")), ("fn.js", HELLO_JS.into())]).await?;
     }
     let deploy_elapsed = deploy_started.elapsed();
     let rss_deployed = resident_kib(pid)?;
@@ -401,12 +294,8 @@ async fn main() -> anyhow::Result<()> {
     first.sort();
     println!();
     println!("Density: {} function apps", args.apps);
-    println!(
-        "| deploys/s | first request p50 ms | p99 ms | RSS before | after deploy | all warm | per warm app |"
-    );
-    println!(
-        "|-----------|----------------------|--------|------------|--------------|----------|--------------|"
-    );
+    println!("| deploys/s | first request p50 ms | p99 ms | RSS before | after deploy | all warm | per warm app |");
+    println!("|-----------|----------------------|--------|------------|--------------|----------|--------------|");
     println!(
         "| {:>9.0} | {:>20.3} | {:>6.3} | {:>7} MiB | {:>8} MiB | {:>4} MiB | {:>9.1} KiB |",
         args.apps as f64 / deploy_elapsed.as_secs_f64(),
@@ -417,9 +306,7 @@ async fn main() -> anyhow::Result<()> {
         rss_warm / 1024,
         (rss_warm.saturating_sub(rss_before)) as f64 / args.apps as f64
     );
-    println!(
-        "First-request latency is measured at the client on a new loopback connection: server time plus connect."
-    );
+    println!("First-request latency is measured at the client on a new loopback connection: server time plus connect.");
     drop(terrarium);
     Ok(())
 }

@@ -18,13 +18,9 @@ async fn main() -> std::io::Result<()> {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
             let service = service_fn(|_request: Request<hyper::body::Incoming>| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
-                    b"Hello, world!",
-                ))))
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"Hello, world!"))))
             });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }

@@ -112,9 +112,7 @@ impl Bundle {
             header.set_mtime(0);
             header.set_entry_type(tar::EntryType::Regular);
             // Writing into a Vec cannot fail, and every path was normalised on insert.
-            builder
-                .append_data(&mut header, path, contents.as_slice())
-                .expect("writing a tar entry into memory");
+            builder.append_data(&mut header, path, contents.as_slice()).expect("writing a tar entry into memory");
         }
         builder.into_inner().expect("finishing a tar archive in memory")
     }

@@ -65,18 +65,16 @@ pub(crate) enum FetchOutcome {
         redirects: u32,
     },
     /// A denial on a later hop, or a failure; the code is bounded.
-    Error { error_code: &'static str },
+    Error {
+        error_code: &'static str,
+    },
 }
 
 impl FetchFinished<'_> {
     pub(crate) fn emit(&self) {
         let duration_ms = self.duration.as_millis() as u64;
         match self.outcome {
-            FetchOutcome::Response {
-                status,
-                bytes,
-                redirects,
-            } => tracing::info!(
+            FetchOutcome::Response { status, bytes, redirects } => tracing::info!(
                 namespace = %self.app.namespace,
                 app = %self.app.name,
                 request_id = %self.request_id,

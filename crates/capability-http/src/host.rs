@@ -70,18 +70,12 @@ impl Failure {
             Some(previous_host) => format!("{denied} (redirected from {previous_host:?})"),
             None => denied.to_string(),
         };
-        Failure {
-            code: denied.code(),
-            error: OutboundError::Denied { message },
-        }
+        Failure { code: denied.code(), error: OutboundError::Denied { message } }
     }
 
     fn failed(code: &'static str, host: &str, reason: impl std::fmt::Display) -> Failure {
         let message = format!("fetch to {host:?} failed: {reason}");
-        Failure {
-            code,
-            error: OutboundError::Failed { message },
-        }
+        Failure { code, error: OutboundError::Failed { message } }
     }
 }
 
@@ -102,45 +96,24 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 ];
 
 /// Headers that describe a request body, removed when a redirect turns the request into a GET.
-const BODY_HEADERS: [HeaderName; 4] = [
-    header::CONTENT_TYPE,
-    header::CONTENT_ENCODING,
-    header::CONTENT_LANGUAGE,
-    header::CONTENT_LOCATION,
-];
+const BODY_HEADERS: [HeaderName; 4] =
+    [header::CONTENT_TYPE, header::CONTENT_ENCODING, header::CONTENT_LANGUAGE, header::CONTENT_LOCATION];
 
 /// Credentials that must not follow a redirect to another origin.
-const CREDENTIAL_HEADERS: [HeaderName; 3] = [
-    header::AUTHORIZATION,
-    header::COOKIE,
-    header::PROXY_AUTHORIZATION,
-];
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
 
 impl AppOutbound {
     pub(crate) fn new(app: AppKey, allow_list: AllowList, shared: Arc<Shared>) -> AppOutbound {
-        AppOutbound {
-            inner: Arc::new(AppInner {
-                app,
-                allow_list,
-                shared,
-            }),
-        }
+        AppOutbound { inner: Arc::new(AppInner { app, allow_list, shared }) }
     }
 }
 
 impl OutboundHttp for AppOutbound {
-    fn fetch(
-        &self,
-        request: OutboundRequest,
-    ) -> BoxFuture<'static, Result<OutboundResponse, OutboundError>> {
+    fn fetch(&self, request: OutboundRequest) -> BoxFuture<'static, Result<OutboundResponse, OutboundError>> {
         // The I/O runs on the platform's runtime, so the caller may await this from any thread
         // or executor (the JavaScript engine runs on threads of its own).
         let inner = Arc::clone(&self.inner);
-        let task = self
-            .inner
-            .shared
-            .runtime
-            .spawn(async move { inner.fetch(request).await });
+        let task = self.inner.shared.runtime.spawn(async move { inner.fetch(request).await });
         // An app that stops waiting (its request timed out) also stops the I/O, even when it
         // drops the future before polling it.
         let abort_on_drop = AbortOnDrop(task.abort_handle());
@@ -148,9 +121,9 @@ impl OutboundHttp for AppOutbound {
             let _abort_on_drop = abort_on_drop;
             match task.await {
                 Ok(result) => result,
-                Err(error) if error.is_cancelled() => Err(OutboundError::Failed {
-                    message: "fetch failed: the platform is shutting down".to_owned(),
-                }),
+                Err(error) if error.is_cancelled() => {
+                    Err(OutboundError::Failed { message: "fetch failed: the platform is shutting down".to_owned() })
+                }
                 Err(_) => Err(OutboundError::Failed {
                     message: "fetch failed because of an internal error in the platform".to_owned(),
                 }),
@@ -170,28 +143,18 @@ impl Drop for AbortOnDrop {
 impl AppInner {
     async fn fetch(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let started = Instant::now();
-        let call = Call {
-            app: &self.app,
-            request_id: &request.request_id,
-            method: method_for_log(&request.method),
-        };
+        let call = Call { app: &self.app, request_id: &request.request_id, method: method_for_log(&request.method) };
 
         // The app's own URL is checked before anything else, so a denial costs no I/O.
-        let url = self
-            .check_hop(&call, &request.url, 0, None)
-            .map_err(|failure| failure.error)?;
+        let url = self.check_hop(&call, &request.url, 0, None).map_err(|failure| failure.error)?;
         let first_host = url.host_str().unwrap_or_default().to_owned();
 
         let result = self.fetch_checked(&call, url, &request).await;
         let outcome = match &result {
-            Ok((response, redirects)) => FetchOutcome::Response {
-                status: response.status,
-                bytes: response.body.len(),
-                redirects: *redirects,
-            },
-            Err(failure) => FetchOutcome::Error {
-                error_code: failure.code,
-            },
+            Ok((response, redirects)) => {
+                FetchOutcome::Response { status: response.status, bytes: response.body.len(), redirects: *redirects }
+            }
+            Err(failure) => FetchOutcome::Error { error_code: failure.code },
         };
         FetchFinished {
             app: call.app,
@@ -202,9 +165,7 @@ impl AppInner {
             duration: started.elapsed(),
         }
         .emit();
-        result
-            .map(|(response, _)| response)
-            .map_err(|failure| failure.error)
+        result.map(|(response, _)| response).map_err(|failure| failure.error)
     }
 
     /// Runs a call whose first URL passed the checks, under the call's deadline.
@@ -235,11 +196,7 @@ impl AppInner {
     }
 
     /// Sends the request and follows redirects by hand, checking every new URL and its addresses.
-    async fn follow_redirects(
-        &self,
-        call: &Call<'_>,
-        mut hop: Hop,
-    ) -> Result<(OutboundResponse, u32), Failure> {
+    async fn follow_redirects(&self, call: &Call<'_>, mut hop: Hop) -> Result<(OutboundResponse, u32), Failure> {
         let max_redirects = self.shared.config.max_redirects;
         loop {
             let host = hop.url.host_str().unwrap_or_default().to_owned();
@@ -251,8 +208,7 @@ impl AppInner {
             };
             // A redirect without a Location header is an ordinary response, as in browsers.
             let Some(location) = location else {
-                let (body, headers) =
-                    read_body(response, self.shared.config.max_response_bytes, &host).await?;
+                let (body, headers) = read_body(response, self.shared.config.max_response_bytes, &host).await?;
                 let response = OutboundResponse {
                     status: status.as_u16(),
                     headers: response_headers(&headers),
@@ -272,18 +228,13 @@ impl AppInner {
                 .ok()
                 .and_then(|location| hop.url.join(location).ok())
                 .ok_or_else(|| {
-                    Failure::failed(
-                        "bad_redirect",
-                        &host,
-                        "the redirect's Location header is not a valid URL",
-                    )
+                    Failure::failed("bad_redirect", &host, "the redirect's Location header is not a valid URL")
                 })?;
             let next_url = self.check_hop(call, next_url.as_str(), hop.number + 1, Some(&host))?;
 
             // Like fetch: 303 turns anything but HEAD into a GET, and 301/302 turn a POST into a GET.
             let becomes_get = (status == StatusCode::SEE_OTHER && hop.method != Method::HEAD)
-                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
-                    && hop.method == Method::POST);
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND) && hop.method == Method::POST);
             if becomes_get {
                 hop.method = Method::GET;
                 hop.body = Bytes::new();
@@ -314,12 +265,7 @@ impl AppInner {
         let result = self.check_url(raw_url);
         // An allowed URL is logged once its addresses have passed too, in `send`.
         if let Err(denied) = &result {
-            self.decision(
-                call,
-                denied.host.as_deref().unwrap_or_default(),
-                hop,
-                Some(denied.code()),
-            );
+            self.decision(call, denied.host.as_deref().unwrap_or_default(), hop, Some(denied.code()));
         }
         result.map_err(|denied| Failure::denied(&denied, redirected_from))
     }
@@ -339,11 +285,7 @@ impl AppInner {
     async fn send(&self, call: &Call<'_>, hop: &Hop) -> Result<reqwest::Response, Failure> {
         let host = hop.url.host_str().unwrap_or_default();
         let redirected_from = hop.redirected_from.as_deref();
-        let mut builder = self
-            .shared
-            .client
-            .request(hop.method.clone(), hop.url.clone())
-            .headers(hop.headers.clone());
+        let mut builder = self.shared.client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers.clone());
         if !hop.body.is_empty() {
             builder = builder.body(hop.body.clone());
         }
@@ -373,24 +315,13 @@ impl AppInner {
     }
 
     fn decision(&self, call: &Call<'_>, host: &str, hop: u32, denied: Option<&'static str>) {
-        EgressDecision {
-            app: call.app,
-            request_id: call.request_id,
-            method: &call.method,
-            host,
-            hop,
-            denied,
-        }
-        .emit();
+        EgressDecision { app: call.app, request_id: call.request_id, method: &call.method, host, hop, denied }.emit();
     }
 }
 
 /// The method as a bounded log field: an app controls the string, so anything odd is logged as `invalid`.
 fn method_for_log(method: &str) -> String {
-    match method.len() <= 16
-        && !method.is_empty()
-        && method.bytes().all(|byte| byte.is_ascii_alphabetic())
-    {
+    match method.len() <= 16 && !method.is_empty() && method.bytes().all(|byte| byte.is_ascii_alphabetic()) {
         true => method.to_ascii_uppercase(),
         false => "invalid".to_owned(),
     }
@@ -405,38 +336,22 @@ fn is_redirect(status: StatusCode) -> bool {
 pub(crate) fn parse_method(method: &str, host: &str) -> Result<Method, Failure> {
     let uppercase = method.to_ascii_uppercase();
     if matches!(uppercase.as_str(), "CONNECT" | "TRACE" | "TRACK") {
-        return Err(Failure::failed(
-            "forbidden_method",
-            host,
-            format_args!("the method {uppercase} is not allowed"),
-        ));
+        return Err(Failure::failed("forbidden_method", host, format_args!("the method {uppercase} is not allowed")));
     }
     let normalised = match uppercase.as_str() {
         "DELETE" | "GET" | "HEAD" | "OPTIONS" | "POST" | "PUT" => uppercase.as_str(),
         _ => method,
     };
-    Method::from_bytes(normalised.as_bytes()).map_err(|_| {
-        Failure::failed(
-            "invalid_method",
-            host,
-            "the request method is not a valid HTTP method",
-        )
-    })
+    Method::from_bytes(normalised.as_bytes())
+        .map_err(|_| Failure::failed("invalid_method", host, "the request method is not a valid HTTP method"))
 }
 
 /// The app's headers as an HTTP header map. Messages name a bad header but never show its value.
-pub(crate) fn request_headers(
-    headers: &[(String, String)],
-    host: &str,
-) -> Result<HeaderMap, Failure> {
+pub(crate) fn request_headers(headers: &[(String, String)], host: &str) -> Result<HeaderMap, Failure> {
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            return Err(Failure::failed(
-                "invalid_header",
-                host,
-                "a request header has an invalid name",
-            ));
+            return Err(Failure::failed("invalid_header", host, "a request header has an invalid name"));
         };
         if DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
             continue;
@@ -445,10 +360,7 @@ pub(crate) fn request_headers(
             return Err(Failure::failed(
                 "invalid_header",
                 host,
-                format_args!(
-                    "the value of request header {:?} is not valid",
-                    name.as_str()
-                ),
+                format_args!("the value of request header {:?} is not valid", name.as_str()),
             ));
         };
         map.append(name, value);
@@ -458,22 +370,11 @@ pub(crate) fn request_headers(
 
 /// Reads the whole body, failing as soon as it exceeds `limit` bytes. Returns the body and the
 /// response's headers.
-async fn read_body(
-    mut response: reqwest::Response,
-    limit: u64,
-    host: &str,
-) -> Result<(Bytes, HeaderMap), Failure> {
+async fn read_body(mut response: reqwest::Response, limit: u64, host: &str) -> Result<(Bytes, HeaderMap), Failure> {
     let too_large = || {
-        Failure::failed(
-            "too_large",
-            host,
-            format_args!("the response body is larger than the limit of {limit} bytes"),
-        )
+        Failure::failed("too_large", host, format_args!("the response body is larger than the limit of {limit} bytes"))
     };
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit)
-    {
+    if response.content_length().is_some_and(|length| length > limit) {
         return Err(too_large());
     }
     let headers = std::mem::take(response.headers_mut());
@@ -499,12 +400,7 @@ async fn read_body(
 fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect()
 }
 

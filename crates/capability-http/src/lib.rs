@@ -57,25 +57,14 @@ impl OutboundHttpFactory {
     ) -> Result<OutboundHttpFactory, BuildError> {
         let policy = Arc::new(AddressPolicy::new(config.allowed_internal.clone()));
         let client = build_client(&config, Arc::clone(&policy), resolver)?;
-        let shared = Shared {
-            client,
-            policy,
-            config,
-            runtime,
-        };
-        Ok(OutboundHttpFactory {
-            shared: Arc::new(shared),
-        })
+        let shared = Shared { client, policy, config, runtime };
+        Ok(OutboundHttpFactory { shared: Arc::new(shared) })
     }
 
     /// Parses the deployment's `spec.allowedEgress` once and returns the app's `fetch`.
-    pub fn for_deployment(
-        &self,
-        deployment: &Deployment,
-    ) -> Result<Arc<dyn OutboundHttp>, Vec<RuleError>> {
+    pub fn for_deployment(&self, deployment: &Deployment) -> Result<Arc<dyn OutboundHttp>, Vec<RuleError>> {
         let allow_list = AllowList::parse(&deployment.allowed_egress)?;
-        let outbound =
-            AppOutbound::new(deployment.app.clone(), allow_list, Arc::clone(&self.shared));
+        let outbound = AppOutbound::new(deployment.app.clone(), allow_list, Arc::clone(&self.shared));
         Ok(Arc::new(outbound))
     }
 }
@@ -90,10 +79,7 @@ fn build_client(
 ) -> Result<reqwest::Client, BuildError> {
     reqwest::Client::builder()
         // Every name goes through our resolver, which checks each address before anything connects.
-        .dns_resolver(Arc::new(CheckedResolver {
-            names: resolver,
-            policy,
-        }))
+        .dns_resolver(Arc::new(CheckedResolver { names: resolver, policy }))
         // Redirects are followed by hand in `host.rs`, so that every hop is checked again.
         .redirect(reqwest::redirect::Policy::none())
         // A proxy from the environment would connect to addresses we never checked.

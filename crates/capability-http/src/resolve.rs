@@ -62,10 +62,7 @@ impl Resolve for CheckedResolver {
                 }
                 Ok(addresses) => addresses,
                 Err(error) => {
-                    return Err(Box::new(ResolveFailed {
-                        host,
-                        reason: error.to_string(),
-                    }) as _);
+                    return Err(Box::new(ResolveFailed { host, reason: error.to_string() }) as _);
                 }
             };
             // One blocked address denies the whole name: a host that mixes public and internal
@@ -76,11 +73,7 @@ impl Resolve for CheckedResolver {
                 }
             }
             // Port 0 is replaced by the URL's port when reqwest connects.
-            let socket_addresses: Addrs = Box::new(
-                addresses
-                    .into_iter()
-                    .map(|address| SocketAddr::new(address, 0)),
-            );
+            let socket_addresses: Addrs = Box::new(addresses.into_iter().map(|address| SocketAddr::new(address, 0)));
             Ok(socket_addresses)
         })
     }

@@ -3,9 +3,7 @@
 use crate::host::{parse_method, request_headers};
 
 fn check_method(method: &str, expect: Result<&str, &str>) {
-    let got = parse_method(method, "api.example.com")
-        .map(|method| method.to_string())
-        .map_err(|failure| failure.code);
+    let got = parse_method(method, "api.example.com").map(|method| method.to_string()).map_err(|failure| failure.code);
     assert_eq!(got.as_deref().map_err(|code| *code), expect, "{method}");
 }
 
@@ -41,8 +39,7 @@ fn framing_and_hop_by_hop_headers_are_dropped() {
     ]
     .map(|(name, value)| (name.to_owned(), value.to_owned()))
     .to_vec();
-    let map =
-        request_headers(&headers, "api.example.com").unwrap_or_else(|_| panic!("valid headers"));
+    let map = request_headers(&headers, "api.example.com").unwrap_or_else(|_| panic!("valid headers"));
     let mut names: Vec<&str> = map.keys().map(|name| name.as_str()).collect();
     names.sort();
     assert_eq!(names, ["authorization", "x-custom"]);
@@ -51,19 +48,11 @@ fn framing_and_hop_by_hop_headers_are_dropped() {
 
 #[test]
 fn invalid_headers_are_refused_without_showing_the_value() {
-    let bad_value = [(
-        "Authorization".to_owned(),
-        "Bearer secret\nInjected: yes".to_owned(),
-    )];
-    let failure = request_headers(&bad_value, "api.example.com")
-        .err()
-        .expect("refused");
+    let bad_value = [("Authorization".to_owned(), "Bearer secret\nInjected: yes".to_owned())];
+    let failure = request_headers(&bad_value, "api.example.com").err().expect("refused");
     let message = failure.error.to_string();
     assert_eq!(failure.code, "invalid_header");
-    assert!(
-        message.contains("authorization") && !message.contains("secret"),
-        "{message}"
-    );
+    assert!(message.contains("authorization") && !message.contains("secret"), "{message}");
     let bad_name = [("Bad Name".to_owned(), "x".to_owned())];
     assert!(request_headers(&bad_name, "api.example.com").is_err());
 }

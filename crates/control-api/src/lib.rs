@@ -25,21 +25,12 @@ pub struct ApiState {
 /// The control API routes, to be mounted by the gateway as platform routes.
 pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
     axum::Router::new()
-        .route(
-            "/api/v1/deploy",
-            post(deploy).layer(DefaultBodyLimit::max(max_upload_bytes)),
-        )
+        .route("/api/v1/deploy", post(deploy).layer(DefaultBodyLimit::max(max_upload_bytes)))
         .route("/api/v1/apps", get(list_apps))
-        .route(
-            "/api/v1/apps/{namespace}/{name}",
-            get(get_app).delete(delete_app),
-        )
+        .route("/api/v1/apps/{namespace}/{name}", get(get_app).delete(delete_app))
         .route("/api/v1/apps/{namespace}/{name}/rollback", post(rollback))
         .route("/api/v1/apps/{namespace}/{name}/logs", get(logs))
-        .route(
-            "/api/v1/namespaces",
-            get(list_namespaces).post(create_namespace),
-        )
+        .route("/api/v1/namespaces", get(list_namespaces).post(create_namespace))
         .route("/api/v1/audit", get(list_audit))
         .fallback(not_found)
         .with_state(state)
@@ -52,73 +43,43 @@ impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         let mut response = (self.0, Json(self.1)).into_response();
         if self.0 == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"terrarium\""),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"terrarium\""));
         }
         response
     }
 }
 
-fn failure(
-    status: StatusCode,
-    code: &str,
-    message: impl Into<String>,
-    details: Vec<String>,
-) -> ApiFailure {
-    ApiFailure(
-        status,
-        ApiError {
-            code: code.to_owned(),
-            message: message.into(),
-            details,
-        },
-    )
+fn failure(status: StatusCode, code: &str, message: impl Into<String>, details: Vec<String>) -> ApiFailure {
+    ApiFailure(status, ApiError { code: code.to_owned(), message: message.into(), details })
 }
 
 impl From<ControlError> for ApiFailure {
     fn from(error: ControlError) -> ApiFailure {
         let message = error.to_string();
         match error {
-            ControlError::Bundle(_) => {
-                failure(StatusCode::BAD_REQUEST, "invalid_bundle", message, vec![])
-            }
+            ControlError::Bundle(_) => failure(StatusCode::BAD_REQUEST, "invalid_bundle", message, vec![]),
             ControlError::InvalidManifest(details) => failure(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_manifest",
                 format!("{message}; fix them and deploy again"),
                 details,
             ),
-            ControlError::Unplannable(details) => failure(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_app",
-                message,
-                details,
-            ),
-            ControlError::Load(_) => failure(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "load_failed",
-                message,
-                vec![],
-            ),
+            ControlError::Unplannable(details) => {
+                failure(StatusCode::UNPROCESSABLE_ENTITY, "invalid_app", message, details)
+            }
+            ControlError::Load(_) => failure(StatusCode::UNPROCESSABLE_ENTITY, "load_failed", message, vec![]),
             ControlError::UnknownNamespace { .. }
             | ControlError::UnknownApp { .. }
-            | ControlError::UnknownRevision { .. } => {
-                failure(StatusCode::NOT_FOUND, "not_found", message, vec![])
+            | ControlError::UnknownRevision { .. } => failure(StatusCode::NOT_FOUND, "not_found", message, vec![]),
+            ControlError::NothingToRollBack { .. } => {
+                failure(StatusCode::CONFLICT, "nothing_to_roll_back", message, vec![])
             }
-            ControlError::NothingToRollBack { .. } => failure(
-                StatusCode::CONFLICT,
-                "nothing_to_roll_back",
-                message,
-                vec![],
-            ),
             ControlError::NamespaceExists { .. } | ControlError::Conflict(_) => {
                 failure(StatusCode::CONFLICT, "conflict", message, vec![])
             }
-            ControlError::InvalidName(_) => {
-                failure(StatusCode::BAD_REQUEST, "invalid_name", message, vec![])
-            }
+            ControlError::InvalidName(_) => failure(StatusCode::BAD_REQUEST, "invalid_name", message, vec![]),
             ControlError::Forbidden => failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]),
             ControlError::Internal(detail) => {
                 // Internal details go to the server log, never to the caller.
@@ -145,20 +106,14 @@ async fn authenticate(state: &ApiState, headers: &HeaderMap, action: &str) -> Ap
         .map(str::trim);
     match presented {
         Some(token) if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) => {
-            Ok(Principal {
-                subject: "admin".to_owned(),
-                is_admin: true,
-            })
+            Ok(Principal { subject: "admin".to_owned(), is_admin: true })
         }
         presented => {
             let detail = match presented {
                 Some(_) => "wrong token",
                 None => "no token",
             };
-            state
-                .control
-                .audit_denial("anonymous", action, detail.to_owned())
-                .await;
+            state.control.audit_denial("anonymous", action, detail.to_owned()).await;
             Err(failure(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -177,18 +132,10 @@ fn app_key(namespace: String, name: String) -> AppKey {
     AppKey::new(namespace, name)
 }
 
-async fn deploy(
-    State(state): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn deploy(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "app.deploy").await?;
     let response = state.control.deploy(&principal, &body).await?;
-    let status = if response.changed {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if response.changed { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(response)).into_response())
 }
 
@@ -221,10 +168,7 @@ async fn delete_app(
     Path((namespace, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "app.delete").await?;
-    state
-        .control
-        .delete(&principal, &app_key(namespace, name))
-        .await?;
+    state.control.delete(&principal, &app_key(namespace, name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -246,13 +190,7 @@ async fn rollback(
             )
         })?,
     };
-    Ok(Json(
-        state
-            .control
-            .rollback(&principal, &app_key(namespace, name), request.revision)
-            .await?,
-    )
-    .into_response())
+    Ok(Json(state.control.rollback(&principal, &app_key(namespace, name), request.revision).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -308,32 +246,17 @@ async fn logs(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
-async fn list_namespaces(
-    State(state): State<Arc<ApiState>>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
+async fn list_namespaces(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
     authenticate(&state, &headers, "namespace.list").await?;
     Ok(Json(state.control.list_namespaces().await?).into_response())
 }
 
-async fn create_namespace(
-    State(state): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn create_namespace(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "namespace.create").await?;
     let request: CreateNamespaceRequest = serde_json::from_slice(&body).map_err(|error| {
-        failure(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("expected {{\"name\": \"...\"}}: {error}"),
-            vec![],
-        )
+        failure(StatusCode::BAD_REQUEST, "invalid_request", format!("expected {{\"name\": \"...\"}}: {error}"), vec![])
     })?;
-    let created = state
-        .control
-        .create_namespace(&principal, &request.name)
-        .await?;
+    let created = state.control.create_namespace(&principal, &request.name).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -352,13 +275,7 @@ async fn list_audit(
 ) -> ApiResult<Response> {
     authenticate(&state, &headers, "audit.list").await?;
     let limit = query.limit.clamp(1, 10_000) as u32;
-    Ok(Json(
-        state
-            .control
-            .list_audit(query.namespace, query.app, limit)
-            .await?,
-    )
-    .into_response())
+    Ok(Json(state.control.list_audit(query.namespace, query.app, limit).await?).into_response())
 }
 
 async fn not_found() -> ApiFailure {

@@ -8,30 +8,30 @@ use futures::future::BoxFuture;
 
 pub struct LocalBlobStore {
     root: PathBuf,
+    /// Small blobs (static files) read recently, so hot files are served from memory. Keys are
+    /// content digests: a cached blob can never be stale, and identical files of different
+    /// tenants share one entry without one tenant being able to name another's file.
+    hot: moka::sync::Cache<String, Bytes>,
 }
 
+/// Blobs larger than this are always read from disk.
+const MAX_CACHED_BLOB_BYTES: usize = 1024 * 1024;
+
 impl LocalBlobStore {
-    pub fn new(data_dir: &Path) -> LocalBlobStore {
-        LocalBlobStore {
-            root: data_dir.join("blobs"),
-        }
+    /// `cache_bytes` bounds the memory of the hot-blob cache.
+    pub fn new(data_dir: &Path, cache_bytes: u64) -> LocalBlobStore {
+        let hot = moka::sync::Cache::builder()
+            .max_capacity(cache_bytes)
+            .weigher(|_digest: &String, bytes: &Bytes| u32::try_from(bytes.len()).unwrap_or(u32::MAX))
+            .build();
+        LocalBlobStore { root: data_dir.join("blobs"), hot }
     }
 
     fn path_of(&self, digest: &str) -> io::Result<PathBuf> {
         let hex = digest
             .strip_prefix("sha256:")
-            .filter(|hex| {
-                hex.len() == 64
-                    && hex
-                        .bytes()
-                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-            })
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("not a sha256 digest: {digest:?}"),
-                )
-            })?;
+            .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("not a sha256 digest: {digest:?}")))?;
         Ok(self.root.join("sha256").join(&hex[..2]).join(hex))
     }
 
@@ -65,17 +65,24 @@ impl LocalBlobStore {
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 impl gateway::BlobReader for LocalBlobStore {
     fn read(&self, digest: &str) -> BoxFuture<'static, io::Result<Bytes>> {
+        if let Some(bytes) = self.hot.get(digest) {
+            return Box::pin(std::future::ready(Ok(bytes)));
+        }
         let path = self.path_of(digest);
-        Box::pin(async move { tokio::fs::read(path?).await.map(Bytes::from) })
+        let hot = self.hot.clone();
+        let digest = digest.to_owned();
+        Box::pin(async move {
+            let bytes = Bytes::from(tokio::fs::read(path?).await?);
+            if bytes.len() <= MAX_CACHED_BLOB_BYTES {
+                hot.insert(digest, bytes.clone());
+            }
+            Ok(bytes)
+        })
     }
 }
 
@@ -86,12 +93,17 @@ mod tests {
     #[tokio::test]
     async fn put_get_and_refuse_bad_digests() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalBlobStore::new(dir.path());
+        let store = LocalBlobStore::new(dir.path(), 1 << 20);
         let digest = store.put(b"hello").await.unwrap();
         assert_eq!(digest, bundle::file_digest(b"hello"));
         assert_eq!(store.put(b"hello").await.unwrap(), digest);
         assert_eq!(&store.get(&digest).await.unwrap()[..], b"hello");
         assert!(store.get("sha256:../../etc/passwd").await.is_err());
         assert!(store.get("md5:abc").await.is_err());
+        // Reads through the gateway's interface are cached and stay correct.
+        use gateway::BlobReader;
+        assert_eq!(&store.read(&digest).await.unwrap()[..], b"hello");
+        assert_eq!(&store.read(&digest).await.unwrap()[..], b"hello");
+        assert!(store.read("sha256:../../etc/passwd").await.is_err());
     }
 }

@@ -47,17 +47,13 @@ pub enum ControlError {
     Unplannable(Vec<String>),
     #[error("the app's code does not load: {0}")]
     Load(String),
-    #[error(
-        "namespace {namespace:?} does not exist; create it with `terrarium namespaces create {namespace}`"
-    )]
+    #[error("namespace {namespace:?} does not exist; create it with `terrarium namespaces create {namespace}`")]
     UnknownNamespace { namespace: String },
     #[error("namespace {namespace:?} already exists")]
     NamespaceExists { namespace: String },
     #[error("app {app} does not exist; list apps with `terrarium apps list`")]
     UnknownApp { app: AppKey },
-    #[error(
-        "app {app} has no revision {revision}; see its revisions with `terrarium apps get {app}`"
-    )]
+    #[error("app {app} has no revision {revision}; see its revisions with `terrarium apps get {app}`")]
     UnknownRevision { app: AppKey, revision: i64 },
     #[error("app {app} has no earlier revision to roll back to")]
     NothingToRollBack { app: AppKey },
@@ -74,16 +70,10 @@ pub enum ControlError {
 impl From<StoreError> for ControlError {
     fn from(error: StoreError) -> ControlError {
         match error {
-            StoreError::UnknownNamespace { namespace } => {
-                ControlError::UnknownNamespace { namespace }
-            }
-            StoreError::NamespaceExists { namespace } => {
-                ControlError::NamespaceExists { namespace }
-            }
+            StoreError::UnknownNamespace { namespace } => ControlError::UnknownNamespace { namespace },
+            StoreError::NamespaceExists { namespace } => ControlError::NamespaceExists { namespace },
             StoreError::UnknownApp { app } => ControlError::UnknownApp { app },
-            StoreError::UnknownRevision { app, revision } => {
-                ControlError::UnknownRevision { app, revision }
-            }
+            StoreError::UnknownRevision { app, revision } => ControlError::UnknownRevision { app, revision },
             conflict @ StoreError::Conflict { .. } => ControlError::Conflict(conflict.to_string()),
             StoreError::Backend(message) => ControlError::Internal(message),
         }
@@ -116,20 +106,11 @@ pub struct ControlPlane {
 
 /// Now as RFC 3339 UTC with second precision.
 pub fn now() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("zero nanoseconds is valid");
-    now.format(&time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339 formatting of a UTC time")
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("zero nanoseconds is valid");
+    now.format(&time::format_description::well_known::Rfc3339).expect("RFC 3339 formatting of a UTC time")
 }
 
-fn audit(
-    principal: &Principal,
-    action: &str,
-    app: &AppKey,
-    revision: Option<i64>,
-    detail: String,
-) -> NewAuditEvent {
+fn audit(principal: &Principal, action: &str, app: &AppKey, revision: Option<i64>, detail: String) -> NewAuditEvent {
     NewAuditEvent {
         time: now(),
         principal: principal.subject.clone(),
@@ -151,15 +132,7 @@ impl ControlPlane {
         logs: Arc<LogHub>,
         settings: ControlSettings,
     ) -> ControlPlane {
-        ControlPlane {
-            store,
-            blobs,
-            loader,
-            routes,
-            logs,
-            settings,
-            change_lock: tokio::sync::Mutex::new(()),
-        }
+        ControlPlane { store, blobs, loader, routes, logs, settings, change_lock: tokio::sync::Mutex::new(()) }
     }
 
     /// Loads every app's active revision into the routing table (at start). An app whose code
@@ -183,35 +156,23 @@ impl ControlPlane {
     }
 
     /// The deploy pipeline, from the uploaded archive to the switched routing table.
-    pub async fn deploy(
-        &self,
-        principal: &Principal,
-        archive: &[u8],
-    ) -> Result<DeployResponse, ControlError> {
+    pub async fn deploy(&self, principal: &Principal, archive: &[u8]) -> Result<DeployResponse, ControlError> {
         let bundle = Bundle::from_tar(archive, &self.settings.bundle_limits)?;
-        let source = std::str::from_utf8(bundle.manifest()?).map_err(|_| {
-            ControlError::InvalidManifest(vec![format!("{MANIFEST_FILE} is not UTF-8 text")])
-        })?;
+        let source = std::str::from_utf8(bundle.manifest()?)
+            .map_err(|_| ControlError::InvalidManifest(vec![format!("{MANIFEST_FILE} is not UTF-8 text")]))?;
         let validated = manifest::load(MANIFEST_FILE, source).map_err(|diagnostics| {
             ControlError::InvalidManifest(diagnostics.iter().map(|d| d.to_string()).collect())
         })?;
-        let warnings: Vec<String> = validated
-            .warnings()
-            .iter()
-            .map(|warning| warning.to_string())
-            .collect();
-        let app = AppKey::new(
-            &validated.manifest().metadata.namespace,
-            &validated.manifest().metadata.name,
-        );
+        let warnings: Vec<String> = validated.warnings().iter().map(|warning| warning.to_string()).collect();
+        let app = AppKey::new(&validated.manifest().metadata.namespace, &validated.manifest().metadata.name);
         if !principal.is_admin {
             return Err(ControlError::Forbidden);
         }
 
         let _guard = self.change_lock.lock().await;
         let revision = self.store.next_revision(&app).await?;
-        let deployment = plan::plan(&validated, &bundle, revision, &self.settings.defaults)
-            .map_err(ControlError::Unplannable)?;
+        let deployment =
+            plan::plan(&validated, &bundle, revision, &self.settings.defaults).map_err(ControlError::Unplannable)?;
         let urls = self.urls(&app);
 
         // An identical bundle is not a new revision: deploying twice changes nothing.
@@ -236,11 +197,7 @@ impl ControlPlane {
                 .map_err(|error| ControlError::Internal(format!("storing a blob: {error}")))?;
         }
         let deployment = Arc::new(deployment);
-        let live = self
-            .loader
-            .load(deployment.clone())
-            .await
-            .map_err(ControlError::Load)?;
+        let live = self.loader.load(deployment.clone()).await.map_err(ControlError::Load)?;
 
         let spec = &validated.manifest().spec;
         let new = NewRevision {
@@ -254,17 +211,8 @@ impl ControlPlane {
             size_bytes: bundle.total_bytes(),
             create_namespace: principal.is_admin,
         };
-        let detail = format!(
-            "digest {}, {} files",
-            deployment.bundle_digest,
-            deployment.files.len()
-        );
-        self.store
-            .insert_revision(
-                new,
-                audit(principal, "app.deploy", &app, Some(revision), detail),
-            )
-            .await?;
+        let detail = format!("digest {}, {} files", deployment.bundle_digest, deployment.files.len());
+        self.store.insert_revision(new, audit(principal, "app.deploy", &app, Some(revision), detail)).await?;
         self.routes.insert(live);
         tracing::info!(namespace = %app.namespace, app = %app.name, revision, "deployed");
         Ok(DeployResponse {
@@ -304,18 +252,10 @@ impl ControlPlane {
         };
         // Load first: a revision whose code no longer loads must not become active.
         let deployment = self.store.get_deployment(app, target).await?;
-        let live = self
-            .loader
-            .load(Arc::new(deployment))
-            .await
-            .map_err(ControlError::Load)?;
+        let live = self.loader.load(Arc::new(deployment)).await.map_err(ControlError::Load)?;
         let detail = format!("from revision {} to {target}", row.active_revision);
         self.store
-            .set_active_revision(
-                app,
-                target,
-                audit(principal, "app.rollback", app, Some(target), detail),
-            )
+            .set_active_revision(app, target, audit(principal, "app.rollback", app, Some(target), detail))
             .await?;
         self.routes.insert(live);
         self.get_app(app).await
@@ -326,22 +266,13 @@ impl ControlPlane {
             return Err(ControlError::Forbidden);
         }
         let _guard = self.change_lock.lock().await;
-        self.store
-            .delete_app(
-                app,
-                audit(principal, "app.delete", app, None, String::new()),
-            )
-            .await?;
+        self.store.delete_app(app, audit(principal, "app.delete", app, None, String::new())).await?;
         self.routes.remove(app);
         self.logs.forget(app);
         Ok(())
     }
 
-    pub async fn create_namespace(
-        &self,
-        principal: &Principal,
-        name: &str,
-    ) -> Result<NamespaceInfo, ControlError> {
+    pub async fn create_namespace(&self, principal: &Principal, name: &str) -> Result<NamespaceInfo, ControlError> {
         if !principal.is_admin {
             return Err(ControlError::Forbidden);
         }
@@ -360,16 +291,8 @@ impl ControlPlane {
             outcome: "success".to_owned(),
             detail: String::new(),
         };
-        let row = self
-            .store
-            .create_namespace(name, &principal.subject, event)
-            .await?;
-        Ok(NamespaceInfo {
-            name: row.name,
-            created_at: row.created_at,
-            created_by: row.created_by,
-            n_apps: row.n_apps,
-        })
+        let row = self.store.create_namespace(name, &principal.subject, event).await?;
+        Ok(NamespaceInfo { name: row.name, created_at: row.created_at, created_by: row.created_by, n_apps: row.n_apps })
     }
 
     pub async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>, ControlError> {
@@ -387,17 +310,8 @@ impl ControlPlane {
             .collect())
     }
 
-    pub async fn list_apps(
-        &self,
-        namespace: Option<&str>,
-    ) -> Result<Vec<AppSummary>, ControlError> {
-        Ok(self
-            .store
-            .list_apps(namespace)
-            .await?
-            .into_iter()
-            .map(|row| self.summary(row))
-            .collect())
+    pub async fn list_apps(&self, namespace: Option<&str>) -> Result<Vec<AppSummary>, ControlError> {
+        Ok(self.store.list_apps(namespace).await?.into_iter().map(|row| self.summary(row)).collect())
     }
 
     pub async fn get_app(&self, app: &AppKey) -> Result<AppDetail, ControlError> {
@@ -429,14 +343,7 @@ impl ControlPlane {
         app: Option<String>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, ControlError> {
-        let rows = self
-            .store
-            .list_audit(AuditFilter {
-                namespace,
-                app,
-                limit,
-            })
-            .await?;
+        let rows = self.store.list_audit(AuditFilter { namespace, app, limit }).await?;
         Ok(rows
             .into_iter()
             .map(|row| AuditEvent {
@@ -475,10 +382,7 @@ impl ControlPlane {
         let public_url = self.settings.public_url.trim_end_matches('/');
         vec![
             format!("{public_url}/apps/{}/{}/", app.namespace, app.name),
-            format!(
-                "http://{}.{}.{}:{}/",
-                app.name, app.namespace, self.settings.apps_domain, self.settings.port
-            ),
+            format!("http://{}.{}.{}:{}/", app.name, app.namespace, self.settings.apps_domain, self.settings.port),
         ]
     }
 
@@ -498,9 +402,7 @@ impl ControlPlane {
 
 fn is_dns_label(name: &str) -> bool {
     (1..=40).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }

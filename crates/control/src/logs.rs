@@ -21,10 +21,7 @@ pub struct LogHub {
 
 impl Default for LogHub {
     fn default() -> LogHub {
-        LogHub {
-            recent: Mutex::new(HashMap::new()),
-            live: broadcast::channel(4096).0,
-        }
+        LogHub { recent: Mutex::new(HashMap::new()), live: broadcast::channel(4096).0 }
     }
 }
 
@@ -35,18 +32,11 @@ impl LogHub {
 
     /// The last `n` lines of one app, oldest first.
     pub fn tail(&self, app: &AppKey, n: usize) -> Vec<LogEntry> {
-        let recent = self
-            .recent
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(lines) = recent.get(app) else {
             return Vec::new();
         };
-        lines
-            .iter()
-            .skip(lines.len().saturating_sub(n))
-            .cloned()
-            .collect()
+        lines.iter().skip(lines.len().saturating_sub(n)).cloned().collect()
     }
 
     /// New lines of every app as they are written; followers filter by app.
@@ -56,10 +46,7 @@ impl LogHub {
 
     /// Forgets a deleted app's lines.
     pub fn forget(&self, app: &AppKey) {
-        self.recent
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(app);
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(app);
     }
 }
 
@@ -83,10 +70,7 @@ impl AppLog for LogHub {
             message,
         };
         {
-            let mut recent = self
-                .recent
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let lines = recent.entry(line.app.clone()).or_default();
             if lines.len() == LINES_PER_APP {
                 lines.pop_front();
@@ -105,12 +89,7 @@ mod tests {
     use super::*;
 
     fn line(app: &AppKey, message: String) -> LogLine {
-        LogLine {
-            app: app.clone(),
-            request_id: "r1".into(),
-            level: LogLevel::Info,
-            message,
-        }
+        LogLine { app: app.clone(), request_id: "r1".into(), level: LogLevel::Info, message }
     }
 
     #[test]
@@ -124,10 +103,7 @@ mod tests {
         }
         hub.write(line(&b, "x".repeat(MAX_MESSAGE_BYTES + 10)));
         let tail = hub.tail(&a, 2);
-        assert_eq!(
-            tail.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
-            ["line 1003", "line 1004"]
-        );
+        assert_eq!(tail.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["line 1003", "line 1004"]);
         assert_eq!(hub.tail(&a, usize::MAX).len(), LINES_PER_APP);
         assert!(hub.tail(&b, 1)[0].message.ends_with("(truncated)"));
         assert_eq!(hub.tail(&b, 1)[0].namespace, "team-b");

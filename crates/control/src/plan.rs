@@ -50,8 +50,7 @@ pub fn plan(
         .flatten()
         .map(|function| FunctionRoute {
             route: function.route.clone(),
-            entry: bundle::normalize_path(&function.entry)
-                .unwrap_or_else(|_| function.entry.clone()),
+            entry: bundle::normalize_path(&function.entry).unwrap_or_else(|_| function.entry.clone()),
         })
         .collect();
 
@@ -63,22 +62,12 @@ pub fn plan(
         .files()
         .iter()
         .map(|(path, contents)| {
-            (
-                path.clone(),
-                BundleFile {
-                    digest: file_digest(contents),
-                    size: contents.len() as u64,
-                },
-            )
+            (path.clone(), BundleFile { digest: file_digest(contents), size: contents.len() as u64 })
         })
         .collect();
     let quotas = spec.quotas.as_ref();
-    let cpu_ms = quotas
-        .and_then(|q| q.cpu_ms_per_request)
-        .map_or(defaults.cpu_ms_per_request, u64::from);
-    let memory_mib = quotas
-        .and_then(|q| q.memory_mib)
-        .map_or(defaults.memory_mib, u64::from);
+    let cpu_ms = quotas.and_then(|q| q.cpu_ms_per_request).map_or(defaults.cpu_ms_per_request, u64::from);
+    let memory_mib = quotas.and_then(|q| q.memory_mib).map_or(defaults.memory_mib, u64::from);
     Ok(Deployment {
         app: AppKey::new(&manifest.metadata.namespace, &manifest.metadata.name),
         revision,
@@ -108,9 +97,7 @@ pub fn missing_files(validated: &ValidatedManifest, bundle: &Bundle) -> Vec<Stri
         let field = format!("spec.functions[{index}].entry");
         match bundle::normalize_path(&function.entry) {
             Ok(path) if bundle.get(&path).is_some() => {}
-            Ok(path) => problems.push(format!(
-                "{path} ({field}) is not in the app folder; create it or fix the path"
-            )),
+            Ok(path) => problems.push(format!("{path} ({field}) is not in the app folder; create it or fix the path")),
             Err(error) => problems.push(format!("{field}: {error}")),
         }
     }

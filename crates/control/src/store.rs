@@ -106,11 +106,7 @@ pub trait RegistryStore: Send + Sync + 'static {
     async fn next_revision(&self, app: &AppKey) -> Result<i64, StoreError>;
     /// In one transaction: the namespace if asked, the app row, the revision, the active
     /// pointer and the audit event. Fails with `Conflict` if the revision number is taken.
-    async fn insert_revision(
-        &self,
-        revision: NewRevision,
-        audit: NewAuditEvent,
-    ) -> Result<(), StoreError>;
+    async fn insert_revision(&self, revision: NewRevision, audit: NewAuditEvent) -> Result<(), StoreError>;
     /// The stored deployment record of one revision.
     async fn get_deployment(&self, app: &AppKey, revision: i64) -> Result<Deployment, StoreError>;
     /// Moves the active pointer to an existing revision and records the audit event, atomically.

@@ -54,9 +54,7 @@ impl AddressClass {
     pub fn description(self) -> &'static str {
         match self {
             AddressClass::CloudMetadata => "a cloud metadata address",
-            AddressClass::Unspecified => {
-                "an unspecified address (it reaches the platform's own machine)"
-            }
+            AddressClass::Unspecified => "an unspecified address (it reaches the platform's own machine)",
             AddressClass::Loopback => "a loopback address (the platform's own machine)",
             AddressClass::Private => "a private network address (RFC 1918)",
             AddressClass::CarrierGradeNat => "a carrier-grade NAT address (100.64.0.0/10)",
@@ -76,10 +74,7 @@ impl AddressClass {
     pub fn is_never_allowed(self) -> bool {
         matches!(
             self,
-            AddressClass::CloudMetadata
-                | AddressClass::Unspecified
-                | AddressClass::Multicast
-                | AddressClass::Broadcast
+            AddressClass::CloudMetadata | AddressClass::Unspecified | AddressClass::Multicast | AddressClass::Broadcast
         )
     }
 
@@ -123,22 +118,14 @@ impl AddressPolicy {
             return Ok(());
         };
         let in_operator_range = self.allowed_internal.iter().any(|range| {
-            range.contains(&address)
-                || blocked
-                    .embedded
-                    .is_some_and(|embedded| range.contains(&IpAddr::V4(embedded)))
+            range.contains(&address) || blocked.embedded.is_some_and(|embedded| range.contains(&IpAddr::V4(embedded)))
         });
         if in_operator_range && !blocked.class.is_never_allowed() {
             return Ok(());
         }
         Err(Denied {
             host: Some(address.to_string()),
-            reason: DenyReason::Address {
-                address,
-                embedded: blocked.embedded,
-                class: blocked.class,
-                resolved: false,
-            },
+            reason: DenyReason::Address { address, embedded: blocked.embedded, class: blocked.class, resolved: false },
         })
     }
 }
@@ -146,29 +133,18 @@ impl AddressPolicy {
 /// Classifies an address: `None` for a public unicast address, otherwise why it is blocked by default.
 pub fn classify(address: IpAddr) -> Option<BlockedAddress> {
     match address {
-        IpAddr::V4(address) => classify_v4(address).map(|class| BlockedAddress {
-            class,
-            embedded: None,
-        }),
+        IpAddr::V4(address) => classify_v4(address).map(|class| BlockedAddress { class, embedded: None }),
         IpAddr::V6(address) => classify_v6(address),
     }
 }
 
 fn classify_v4(address: Ipv4Addr) -> Option<AddressClass> {
     let address = IpAddr::V4(address);
-    BLOCKED_V4
-        .iter()
-        .find(|(range, _)| range.contains(&address))
-        .map(|(_, class)| *class)
+    BLOCKED_V4.iter().find(|(range, _)| range.contains(&address)).map(|(_, class)| *class)
 }
 
 fn classify_v6(address: Ipv6Addr) -> Option<BlockedAddress> {
-    let not_embedded = |class| {
-        Some(BlockedAddress {
-            class,
-            embedded: None,
-        })
-    };
+    let not_embedded = |class| Some(BlockedAddress { class, embedded: None });
     if address.is_unspecified() {
         return not_embedded(AddressClass::Unspecified);
     }
@@ -176,10 +152,7 @@ fn classify_v6(address: Ipv6Addr) -> Option<BlockedAddress> {
         return not_embedded(AddressClass::Loopback);
     }
     if let Some(embedded) = embedded_ipv4(address) {
-        return classify_v4(embedded).map(|class| BlockedAddress {
-            class,
-            embedded: Some(embedded),
-        });
+        return classify_v4(embedded).map(|class| BlockedAddress { class, embedded: Some(embedded) });
     }
     let full = IpAddr::V6(address);
     if let Some((_, class)) = BLOCKED_V6.iter().find(|(range, _)| range.contains(&full)) {
@@ -198,12 +171,8 @@ fn classify_v6(address: Ipv6Addr) -> Option<BlockedAddress> {
 /// `64:ff9b:1::/48`) and 6to4 (`2002:aabb:ccdd::/48`).
 fn embedded_ipv4(address: Ipv6Addr) -> Option<Ipv4Addr> {
     let segments = address.segments();
-    let low_32 = Ipv4Addr::new(
-        (segments[6] >> 8) as u8,
-        segments[6] as u8,
-        (segments[7] >> 8) as u8,
-        segments[7] as u8,
-    );
+    let low_32 =
+        Ipv4Addr::new((segments[6] >> 8) as u8, segments[6] as u8, (segments[7] >> 8) as u8, segments[7] as u8);
     let first_five_zero = segments[..5].iter().all(|segment| *segment == 0);
     match segments {
         // IPv4-mapped and IPv4-compatible (`::` and `::1` are handled before this is called).
@@ -215,26 +184,13 @@ fn embedded_ipv4(address: Ipv6Addr) -> Option<Ipv4Addr> {
         // NAT64 local-use prefix: the IPv4 address sits in the low 32 bits of its /96 subnets.
         [0x64, 0xff9b, 1, ..] => Some(low_32),
         // 6to4.
-        [0x2002, high, low, ..] => Some(Ipv4Addr::new(
-            (high >> 8) as u8,
-            high as u8,
-            (low >> 8) as u8,
-            low as u8,
-        )),
+        [0x2002, high, low, ..] => Some(Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8)),
         _ => None,
     }
 }
 
 fn parse_ranges(ranges: &[(&str, AddressClass)]) -> Vec<(IpNet, AddressClass)> {
-    ranges
-        .iter()
-        .map(|(range, class)| {
-            (
-                range.parse().expect("the built-in ranges are valid CIDR"),
-                *class,
-            )
-        })
-        .collect()
+    ranges.iter().map(|(range, class)| (range.parse().expect("the built-in ranges are valid CIDR"), *class)).collect()
 }
 
 /// IPv4 ranges in match order: exact metadata addresses before the ranges that contain them.

@@ -29,11 +29,7 @@ pub enum DenyReason {
     /// No entry matches the host.
     NotAllowed { suggestion: String },
     /// An entry matches the host, but not with this scheme or port.
-    PortOrSchemeNotAllowed {
-        scheme: Scheme,
-        port: u16,
-        suggestion: String,
-    },
+    PortOrSchemeNotAllowed { scheme: Scheme, port: u16, suggestion: String },
     /// The address (in the URL, or one the host resolves to) is internal.
     Address {
         address: IpAddr,
@@ -49,23 +45,12 @@ impl Denied {
     /// The same denial for an address that `host` resolved to.
     pub fn resolved_from(self, host: &str) -> Denied {
         let reason = match self.reason {
-            DenyReason::Address {
-                address,
-                embedded,
-                class,
-                ..
-            } => DenyReason::Address {
-                address,
-                embedded,
-                class,
-                resolved: true,
-            },
+            DenyReason::Address { address, embedded, class, .. } => {
+                DenyReason::Address { address, embedded, class, resolved: true }
+            }
             other => other,
         };
-        Denied {
-            host: Some(host.to_owned()),
-            reason,
-        }
+        Denied { host: Some(host.to_owned()), reason }
     }
 
     /// A bounded code for logs and metrics.
@@ -74,9 +59,7 @@ impl Denied {
             DenyReason::InvalidUrl { .. } => "invalid_url",
             DenyReason::Scheme { .. } => "scheme",
             DenyReason::Userinfo => "userinfo",
-            DenyReason::NoEgressAllowed { .. } | DenyReason::NotAllowed { .. } => {
-                "host_not_allowed"
-            }
+            DenyReason::NoEgressAllowed { .. } | DenyReason::NotAllowed { .. } => "host_not_allowed",
             DenyReason::PortOrSchemeNotAllowed { .. } => "port_or_scheme_not_allowed",
             DenyReason::Address { .. } => "blocked_address",
         }
@@ -109,10 +92,9 @@ impl fmt::Display for DenyReason {
                 "this app has no spec.allowedEgress, so it may not make outbound requests; \
                  add {suggestion:?} to allowedEgress in terrarium.yaml"
             ),
-            DenyReason::NotAllowed { suggestion } => write!(
-                f,
-                "host not in spec.allowedEgress; add {suggestion:?} to allowedEgress in terrarium.yaml"
-            ),
+            DenyReason::NotAllowed { suggestion } => {
+                write!(f, "host not in spec.allowedEgress; add {suggestion:?} to allowedEgress in terrarium.yaml")
+            }
             DenyReason::PortOrSchemeNotAllowed { scheme, port, suggestion } => write!(
                 f,
                 "the host is in spec.allowedEgress, but not for {scheme} on port {port}; \
@@ -121,15 +103,11 @@ impl fmt::Display for DenyReason {
             DenyReason::Address { address, embedded, class, resolved } => {
                 match (resolved, embedded) {
                     (false, None) => write!(f, "the address is {}", class.description())?,
-                    (false, Some(embedded)) => {
-                        write!(f, "the address embeds {embedded}, {}", class.description())?
-                    }
+                    (false, Some(embedded)) => write!(f, "the address embeds {embedded}, {}", class.description())?,
                     (true, None) => write!(f, "it resolves to {address}, {}", class.description())?,
-                    (true, Some(embedded)) => write!(
-                        f,
-                        "it resolves to {address}, which embeds {embedded}, {}",
-                        class.description()
-                    )?,
+                    (true, Some(embedded)) => {
+                        write!(f, "it resolves to {address}, which embeds {embedded}, {}", class.description())?
+                    }
                 }
                 match class.is_never_allowed() {
                     true => f.write_str(", which apps may never reach"),

@@ -83,9 +83,7 @@ pub struct RuleError {
 pub enum RuleProblem {
     #[error("the entry is empty; write a host such as \"api.example.com\"")]
     Empty,
-    #[error(
-        "the entry contains spaces or control characters; write only the host, such as \"api.example.com\""
-    )]
+    #[error("the entry contains spaces or control characters; write only the host, such as \"api.example.com\"")]
     Whitespace,
     #[error(
         "\"*\" would allow every host on the internet; list the hosts the app calls, such as \"api.example.com\" or \"*.example.com\""
@@ -101,9 +99,7 @@ pub enum RuleProblem {
     WildcardTooBroad { suffix: String },
     #[error("a wildcard only applies to domain names, not IP addresses; list each address")]
     WildcardOnAddress,
-    #[error(
-        "only http and https are supported, not {scheme:?}; write \"https://{rest}\" or just the host"
-    )]
+    #[error("only http and https are supported, not {scheme:?}; write \"https://{rest}\" or just the host")]
     UnsupportedScheme { scheme: String, rest: String },
     #[error("backslashes are not allowed; write the host alone, such as \"api.example.com\"")]
     Backslash,
@@ -135,11 +131,7 @@ impl AllowList {
         for (index, entry) in entries.iter().enumerate() {
             match parse_entry(entry) {
                 Ok(rule) => rules.push(rule),
-                Err(problem) => errors.push(RuleError {
-                    index,
-                    entry: entry.clone(),
-                    problem,
-                }),
+                Err(problem) => errors.push(RuleError { index, entry: entry.clone(), problem }),
             }
         }
         match errors.is_empty() {
@@ -169,18 +161,9 @@ impl AllowList {
         let checked = checked_parts(url)?;
         let host = normalise_host(checked.host);
         let host_text = url.host_str().unwrap_or_default().to_owned();
-        let deny = |reason| {
-            Err(Denied {
-                host: Some(host_text.clone()),
-                reason,
-            })
-        };
+        let deny = |reason| Err(Denied { host: Some(host_text.clone()), reason });
 
-        if self
-            .rules
-            .iter()
-            .any(|rule| rule.matches(checked.scheme, &host, checked.port))
-        {
+        if self.rules.iter().any(|rule| rule.matches(checked.scheme, &host, checked.port)) {
             return Ok(());
         }
         let suggestion = match checked.port == checked.scheme.default_port() {
@@ -192,11 +175,7 @@ impl AllowList {
         }
         if self.rules.iter().any(|rule| rule.host.matches(&host)) {
             let suggestion = format!("{}://{suggestion}", checked.scheme);
-            return deny(DenyReason::PortOrSchemeNotAllowed {
-                scheme: checked.scheme,
-                port: checked.port,
-                suggestion,
-            });
+            return deny(DenyReason::PortOrSchemeNotAllowed { scheme: checked.scheme, port: checked.port, suggestion });
         }
         deny(DenyReason::NotAllowed { suggestion })
     }
@@ -229,12 +208,8 @@ impl HostPattern {
 /// Parses a URL an app wants to fetch, as a browser would, and refuses anything but plain
 /// `http`/`https` URLs without a user name or password.
 pub fn parse_url(url: &str) -> Result<Url, Denied> {
-    let url = Url::parse(url).map_err(|error| Denied {
-        host: None,
-        reason: DenyReason::InvalidUrl {
-            problem: error.to_string(),
-        },
-    })?;
+    let url = Url::parse(url)
+        .map_err(|error| Denied { host: None, reason: DenyReason::InvalidUrl { problem: error.to_string() } })?;
     checked_parts(&url)?;
     Ok(url)
 }
@@ -255,35 +230,19 @@ struct CheckedParts {
 }
 
 fn checked_parts(url: &Url) -> Result<CheckedParts, Denied> {
-    let host_text = url
-        .host_str()
-        .filter(|host| !host.is_empty())
-        .map(str::to_owned);
-    let deny = |reason| {
-        Err(Denied {
-            host: host_text.clone(),
-            reason,
-        })
-    };
+    let host_text = url.host_str().filter(|host| !host.is_empty()).map(str::to_owned);
+    let deny = |reason| Err(Denied { host: host_text.clone(), reason });
     let Some(scheme) = Scheme::parse(url.scheme()) else {
-        return deny(DenyReason::Scheme {
-            scheme: url.scheme().to_owned(),
-        });
+        return deny(DenyReason::Scheme { scheme: url.scheme().to_owned() });
     };
     if !url.username().is_empty() || url.password().is_some() {
         return deny(DenyReason::Userinfo);
     }
     let Some(host) = url.host() else {
-        return deny(DenyReason::InvalidUrl {
-            problem: "the URL has no host".to_owned(),
-        });
+        return deny(DenyReason::InvalidUrl { problem: "the URL has no host".to_owned() });
     };
     let port = url.port_or_known_default().unwrap_or(scheme.default_port());
-    Ok(CheckedParts {
-        scheme,
-        host: host.to_owned(),
-        port,
-    })
+    Ok(CheckedParts { scheme, host: host.to_owned(), port })
 }
 
 /// Drops one trailing dot of a domain: `example.com.` and `example.com` are the same DNS name.
@@ -316,11 +275,7 @@ fn parse_entry(entry: &str) -> Result<Rule, RuleProblem> {
                 None => {
                     return Err(RuleProblem::UnsupportedScheme {
                         scheme,
-                        rest: rest
-                            .split(['/', '?', '#'])
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
+                        rest: rest.split(['/', '?', '#']).next().unwrap_or_default().to_owned(),
                     });
                 }
             }
@@ -350,10 +305,7 @@ fn parse_entry(entry: &str) -> Result<Rule, RuleProblem> {
 }
 
 /// Splits `host`, `host:port`, `[v6]` and `[v6]:port`.
-fn split_host_port(
-    authority: &str,
-    may_be_missing_slashes: bool,
-) -> Result<(&str, Option<u16>), RuleProblem> {
+fn split_host_port(authority: &str, may_be_missing_slashes: bool) -> Result<(&str, Option<u16>), RuleProblem> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(bracketed) => {
             let Some(close) = bracketed.find(']') else {
@@ -380,14 +332,8 @@ fn split_host_port(
     };
     // `https:api.example.com` is a scheme without `//`, not a host with a port.
     let lowercase_host = host.to_ascii_lowercase();
-    if may_be_missing_slashes
-        && Scheme::parse(&lowercase_host).is_some()
-        && port.parse::<u16>().is_err()
-    {
-        return Err(RuleProblem::MissingSlashes {
-            scheme: lowercase_host,
-            rest: port.to_owned(),
-        });
+    if may_be_missing_slashes && Scheme::parse(&lowercase_host).is_some() && port.parse::<u16>().is_err() {
+        return Err(RuleProblem::MissingSlashes { scheme: lowercase_host, rest: port.to_owned() });
     }
     // `u16::from_str` accepts a leading `+`, so check for digits first.
     if port.is_empty() || !port.bytes().all(|byte| byte.is_ascii_digit()) {
@@ -416,10 +362,8 @@ fn parse_host_pattern(host: &str) -> Result<HostPattern, RuleProblem> {
     if domain.is_empty() {
         return Err(RuleProblem::MissingHost);
     }
-    let parsed = Host::parse(domain).map_err(|error| RuleProblem::InvalidHost {
-        host: host.to_owned(),
-        reason: error.to_string(),
-    })?;
+    let parsed = Host::parse(domain)
+        .map_err(|error| RuleProblem::InvalidHost { host: host.to_owned(), reason: error.to_string() })?;
     let parsed = normalise_host(parsed);
     if !is_wildcard {
         return Ok(HostPattern::Exact(parsed));

@@ -5,15 +5,9 @@ use axum::body::Body;
 use deployment::AppKey;
 use http::{Response, StatusCode, header};
 
-fn page(
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    request_id: Option<&str>,
-) -> Response<Body> {
-    let id_line = request_id
-        .map(|id| format!("<p><small>Request id: <code>{id}</code></small></p>"))
-        .unwrap_or_default();
+fn page(status: StatusCode, title: &str, message: &str, request_id: Option<&str>) -> Response<Body> {
+    let id_line =
+        request_id.map(|id| format!("<p><small>Request id: <code>{id}</code></small></p>")).unwrap_or_default();
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}\
@@ -27,17 +21,12 @@ fn page(
     if let Some(id) = request_id {
         response = response.header("x-request-id", id);
     }
-    response
-        .body(Body::from(html))
-        .expect("static headers are valid")
+    response.body(Body::from(html)).expect("static headers are valid")
 }
 
 /// Escapes text for HTML. App and namespace names are validated labels, but keep the habit.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 pub fn unknown_app(app: &AppKey, request_id: &str) -> Response<Body> {
@@ -58,11 +47,7 @@ pub fn not_found_in_app(app: &AppKey, path: &str, request_id: &str) -> Response<
     page(
         StatusCode::NOT_FOUND,
         "Not found",
-        &format!(
-            "The app <code>{}</code> has no page at <code>{}</code>.",
-            escape(&app.to_string()),
-            escape(path)
-        ),
+        &format!("The app <code>{}</code> has no page at <code>{}</code>.", escape(&app.to_string()), escape(path)),
         Some(request_id),
     )
 }
@@ -85,15 +70,9 @@ pub fn function_failed(app: &AppKey, status: u16, request_id: &str) -> Response<
 }
 
 pub fn method_not_allowed() -> Response<Body> {
-    let mut response = page(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "Method not allowed",
-        "Static files answer GET and HEAD only.",
-        None,
-    );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    let mut response =
+        page(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "Static files answer GET and HEAD only.", None);
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
     response
 }
 
@@ -147,8 +126,6 @@ pub fn overloaded(error: &tower::BoxError) -> Response<Body> {
         "The platform is handling too many requests right now. Try again in a moment.",
         None,
     );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     response
 }

@@ -32,15 +32,8 @@ pub fn resolve_path(path: &str) -> Option<AppAddress> {
     if !is_label(namespace) || !is_label(name) {
         return None;
     }
-    let inner = parts
-        .next()
-        .map(|inner| format!("/{inner}"))
-        .unwrap_or_else(|| "/".to_owned());
-    Some(AppAddress {
-        app: AppKey::new(namespace, name),
-        path: inner,
-        mount: format!("/apps/{namespace}/{name}"),
-    })
+    let inner = parts.next().map(|inner| format!("/{inner}")).unwrap_or_else(|| "/".to_owned());
+    Some(AppAddress { app: AppKey::new(namespace, name), path: inner, mount: format!("/apps/{namespace}/{name}") })
 }
 
 fn strip_port(host: &str) -> &str {
@@ -57,9 +50,7 @@ fn strip_port(host: &str) -> &str {
 fn is_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 63
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
 }
@@ -71,11 +62,7 @@ mod tests {
     #[test]
     fn host_routing() {
         let check = |host: &str, expect: Option<(&str, &str)>| {
-            assert_eq!(
-                resolve_host(host, "localhost"),
-                expect.map(|(ns, name)| AppKey::new(ns, name)),
-                "{host}"
-            );
+            assert_eq!(resolve_host(host, "localhost"), expect.map(|(ns, name)| AppKey::new(ns, name)), "{host}");
         };
         check("where2eat.demo.localhost:8080", Some(("demo", "where2eat")));
         check("where2eat.demo.localhost", Some(("demo", "where2eat")));

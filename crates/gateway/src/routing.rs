@@ -53,10 +53,7 @@ impl RoutingTable {
     }
 
     fn update(&self, change: impl FnOnce(&mut HashMap<AppKey, Arc<LiveApp>>)) {
-        let _guard = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.write_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut apps = HashMap::clone(&self.apps.load());
         change(&mut apps);
         self.apps.store(Arc::new(apps));

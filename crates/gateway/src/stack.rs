@@ -14,9 +14,7 @@ use http::{Request, Response, StatusCode};
 use runtime::FunctionRequest;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::compression::CompressionLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::pages;
@@ -55,17 +53,8 @@ pub struct GatewayState {
 }
 
 impl GatewayState {
-    pub fn new(
-        config: GatewayConfig,
-        routes: Arc<RoutingTable>,
-        blobs: Arc<dyn BlobReader>,
-    ) -> GatewayState {
-        GatewayState {
-            config,
-            routes,
-            blobs,
-            ready: AtomicBool::new(false),
-        }
+    pub fn new(config: GatewayConfig, routes: Arc<RoutingTable>, blobs: Arc<dyn BlobReader>) -> GatewayState {
+        GatewayState { config, routes, blobs, ready: AtomicBool::new(false) }
     }
 }
 
@@ -76,9 +65,7 @@ struct MakeRequestUuid;
 impl MakeRequestId for MakeRequestUuid {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         let id = uuid::Uuid::now_v7().to_string();
-        Some(RequestId::new(
-            HeaderValue::from_str(&id).expect("a uuid is a valid header value"),
-        ))
+        Some(RequestId::new(HeaderValue::from_str(&id).expect("a uuid is a valid header value")))
     }
 }
 
@@ -87,10 +74,7 @@ impl MakeRequestId for MakeRequestUuid {
 pub fn build_stack(state: Arc<GatewayState>, platform: axum::Router) -> axum::Router {
     let platform = platform
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-        .route(
-            "/readyz",
-            axum::routing::get(readyz).with_state(state.clone()),
-        );
+        .route("/readyz", axum::routing::get(readyz).with_state(state.clone()));
     let config = state.config.clone();
     let inner = tower::service_fn(move |request: Request<tower_http::body::Limited<Body>>| {
         let state = state.clone();
@@ -103,91 +87,55 @@ pub fn build_stack(state: Arc<GatewayState>, platform: axum::Router) -> axum::Ro
             request.headers_mut().remove(&X_REQUEST_ID);
             request
         })
-        .layer(SetRequestIdLayer::new(
-            X_REQUEST_ID.clone(),
-            MakeRequestUuid,
-        ))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
         // accept: credentials never reach a log line, even at trace level.
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         // accept: a panic in one request becomes a 500 for that request only.
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            pages::internal_error()
-        }))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| pages::internal_error()))
         // accept: global load shedding, never an unbounded queue.
-        .layer(axum::error_handling::HandleErrorLayer::<_, ()>::new(
-            |error: tower::BoxError| async move { pages::overloaded(&error) },
-        ))
+        .layer(axum::error_handling::HandleErrorLayer::<_, ()>::new(|error: tower::BoxError| async move {
+            pages::overloaded(&error)
+        }))
         .load_shed()
         .concurrency_limit(config.max_in_flight)
         // accept: a global deadline for any one request.
         .timeout(config.request_timeout)
         // accept: request bodies beyond the cap are refused with 413.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            config.max_request_body_bytes,
-        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(config.max_request_body_bytes))
         // dispatch: responses are compressed with gzip or brotli when the client accepts it.
         .layer(CompressionLayer::new())
         .service(inner);
     axum::Router::new().fallback_service(stack.map_response(|response| response.map(Body::new)))
 }
 
-async fn readyz(
-    axum::extract::State(state): axum::extract::State<Arc<GatewayState>>,
-) -> (StatusCode, &'static str) {
+async fn readyz(axum::extract::State(state): axum::extract::State<Arc<GatewayState>>) -> (StatusCode, &'static str) {
     match state.ready.load(Ordering::Acquire) {
         true => (StatusCode::OK, "ready\n"),
-        false => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "starting: loading deployed apps\n",
-        ),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "starting: loading deployed apps\n"),
     }
 }
 
 /// One request through the phases: resolve, dispatch, account.
-async fn handle(
-    state: Arc<GatewayState>,
-    platform: axum::Router,
-    request: Request<Body>,
-) -> Response<Body> {
+async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Request<Body>) -> Response<Body> {
     let started = Instant::now();
-    let request_id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id =
+        request.headers().get(&X_REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
 
     // resolve: host first (`<app>.<ns>.<domain>`), then path (`/apps/<ns>/<app>/…`).
-    let host = request_header(&request, header::HOST)
-        .unwrap_or_default()
-        .to_owned();
+    let host = request_header(&request, header::HOST).unwrap_or_default().to_owned();
     let address = match resolve_host(&host, &state.config.apps_domain) {
-        Some(app) => AppAddress {
-            app,
-            path: request.uri().path().to_owned(),
-            mount: String::new(),
-        },
+        Some(app) => AppAddress { app, path: request.uri().path().to_owned(), mount: String::new() },
         None => match resolve_path(request.uri().path()) {
             Some(address) => address,
             None => {
-                return platform
-                    .oneshot(request)
-                    .await
-                    .unwrap_or_else(|never| match never {});
+                return platform.oneshot(request).await.unwrap_or_else(|never| match never {});
             }
         },
     };
     if !address.mount.is_empty() && request.uri().path() == address.mount {
         // `/apps/ns/app` → `/apps/ns/app/`, so the app's relative links resolve inside it.
-        let query = request
-            .uri()
-            .query()
-            .map(|query| format!("?{query}"))
-            .unwrap_or_default();
+        let query = request.uri().query().map(|query| format!("?{query}")).unwrap_or_default();
         return pages::redirect(&format!("{}/{query}", address.mount));
     }
     let Some(live) = state.routes.get(&address.app) else {
@@ -218,32 +166,11 @@ async fn dispatch(
     request: Request<Body>,
     request_id: &str,
 ) -> Response<Body> {
-    let decoded_path = percent_encoding::percent_decode_str(&address.path)
-        .decode_utf8_lossy()
-        .into_owned();
-    if let (Some(route), Some(functions)) =
-        (live.deployment.function_for(&decoded_path), &live.functions)
-    {
-        return invoke(
-            state,
-            functions.as_ref(),
-            &route.entry,
-            address,
-            host,
-            request,
-            request_id,
-        )
-        .await;
+    let decoded_path = percent_encoding::percent_decode_str(&address.path).decode_utf8_lossy().into_owned();
+    if let (Some(route), Some(functions)) = (live.deployment.function_for(&decoded_path), &live.functions) {
+        return invoke(state, functions.as_ref(), &route.entry, address, host, request, request_id).await;
     }
-    static_files::serve(
-        state,
-        live,
-        &decoded_path,
-        request.method(),
-        request.headers(),
-        request_id,
-    )
-    .await
+    static_files::serve(state, live, &decoded_path, request.method(), request.headers(), request_id).await
 }
 
 async fn invoke(
@@ -260,20 +187,14 @@ async fn invoke(
         Ok(body) => body,
         Err(_) => return pages::payload_too_large(state.config.max_app_body_bytes),
     };
-    let query = parts
-        .uri
-        .query()
-        .map(|query| format!("?{query}"))
-        .unwrap_or_default();
+    let query = parts.uri.query().map(|query| format!("?{query}")).unwrap_or_default();
     let host = if host.is_empty() { "localhost" } else { host };
     // The function sees its own paths (`/api/pick`) whatever the mount; the mount is a header.
     let url = format!("http://{host}{}{query}", address.path);
     let mut headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect();
     if !address.mount.is_empty() {
         headers.push(("x-forwarded-prefix".to_owned(), address.mount.clone()));
@@ -306,10 +227,7 @@ fn function_response(response: runtime::FunctionResponse, request_id: &str) -> R
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = Response::builder().status(status);
     for (name, value) in &response.headers {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) else {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) else {
             continue;
         };
         if is_platform_owned(&name) {
@@ -318,9 +236,7 @@ fn function_response(response: runtime::FunctionResponse, request_id: &str) -> R
         builder = builder.header(name, value);
     }
     builder = builder.header(&X_REQUEST_ID, request_id);
-    builder
-        .body(Body::from(response.body))
-        .unwrap_or_else(|_| pages::internal_error())
+    builder.body(Body::from(response.body)).unwrap_or_else(|_| pages::internal_error())
 }
 
 fn is_platform_owned(name: &HeaderName) -> bool {
@@ -338,8 +254,5 @@ fn is_platform_owned(name: &HeaderName) -> bool {
 }
 
 fn request_header<B>(request: &Request<B>, name: header::HeaderName) -> Option<&str> {
-    request
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
+    request.headers().get(name).and_then(|value| value.to_str().ok())
 }

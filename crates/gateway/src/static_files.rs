@@ -39,19 +39,11 @@ pub async fn serve(
         .header(header::CACHE_CONTROL, cache_control)
         .header("x-request-id", request_id);
     if if_none_match(headers, &etag) {
-        return base
-            .status(StatusCode::NOT_MODIFIED)
-            .body(Body::empty())
-            .expect("valid headers");
+        return base.status(StatusCode::NOT_MODIFIED).body(Body::empty()).expect("valid headers");
     }
-    let base = base
-        .header(header::CONTENT_TYPE, content_type)
-        .header("x-content-type-options", "nosniff");
+    let base = base.header(header::CONTENT_TYPE, content_type).header("x-content-type-options", "nosniff");
     if method == Method::HEAD {
-        return base
-            .header(header::CONTENT_LENGTH, file.size)
-            .body(Body::empty())
-            .expect("valid headers");
+        return base.header(header::CONTENT_LENGTH, file.size).body(Body::empty()).expect("valid headers");
     }
     match state.blobs.read(&file.digest).await {
         Ok(bytes) => base.body(Body::from(bytes)).expect("valid headers"),
@@ -93,11 +85,7 @@ fn lookup(
     }
     let index = join(&format!(
         "{}index.html",
-        if relative.is_empty() || relative.ends_with('/') {
-            relative.to_owned()
-        } else {
-            format!("{relative}/")
-        }
+        if relative.is_empty() || relative.ends_with('/') { relative.to_owned() } else { format!("{relative}/") }
     ));
     if deployment.files.contains_key(&index) {
         return Some(index);
@@ -106,21 +94,14 @@ fn lookup(
         .get(header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"))
-        || !relative
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .contains('.');
+        || !relative.rsplit('/').next().unwrap_or_default().contains('.');
     let root_index = join("index.html");
     (spa && wants_page && deployment.files.contains_key(&root_index)).then_some(root_index)
 }
 
 fn content_type(path: &str) -> String {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
-    match mime.type_() == mime_guess::mime::TEXT
-        || mime.subtype() == "javascript"
-        || mime.subtype() == "json"
-    {
+    match mime.type_() == mime_guess::mime::TEXT || mime.subtype() == "javascript" || mime.subtype() == "json" {
         true => format!("{mime}; charset=utf-8"),
         false => mime.to_string(),
     }
@@ -149,21 +130,10 @@ mod tests {
             app: AppKey::new("demo", "site"),
             revision: 1,
             bundle_digest: "sha256:0".into(),
-            static_site: Some(StaticSite {
-                dir: "public".into(),
-                spa: true,
-            }),
+            static_site: Some(StaticSite { dir: "public".into(), spa: true }),
             files: files
                 .iter()
-                .map(|path| {
-                    (
-                        path.to_string(),
-                        BundleFile {
-                            digest: "sha256:ab".into(),
-                            size: 1,
-                        },
-                    )
-                })
+                .map(|path| (path.to_string(), BundleFile { digest: "sha256:ab".into(), size: 1 }))
                 .collect::<BTreeMap<_, _>>(),
             functions: vec![],
             vars: BTreeMap::new(),
@@ -181,19 +151,10 @@ mod tests {
 
     #[test]
     fn lookup_rules() {
-        let d = deployment(&[
-            "public/index.html",
-            "public/app.js",
-            "public/docs/index.html",
-            "terrarium.yaml",
-        ]);
+        let d = deployment(&["public/index.html", "public/app.js", "public/docs/index.html", "terrarium.yaml"]);
         let html = HeaderMap::new();
         let check = |path: &str, spa: bool, expect: Option<&str>| {
-            assert_eq!(
-                lookup(&d, "public", path, spa, &html).as_deref(),
-                expect,
-                "{path} spa={spa}"
-            );
+            assert_eq!(lookup(&d, "public", path, spa, &html).as_deref(), expect, "{path} spa={spa}");
         };
         check("/", false, Some("public/index.html"));
         check("/app.js", false, Some("public/app.js"));

@@ -14,8 +14,8 @@ use saphyr::{MarkedYaml, Scalar, YamlData};
 
 use crate::diagnostic::{Position, Report};
 use crate::model::{
-    Access, Ai, Choice, Container, Data, DataClass, Function, Metadata, MicroApp, MonthlyBudget,
-    Owner, Quotas, Runtime, SecretsRef, Slo, Spec, Sql, StaticSite, Vectors, Wasm,
+    Access, Ai, Choice, Container, Data, DataClass, Function, Metadata, MicroApp, MonthlyBudget, Owner, Quotas,
+    Runtime, SecretsRef, Slo, Spec, Sql, StaticSite, Vectors, Wasm,
 };
 use crate::rules::{self, Problem};
 
@@ -28,10 +28,7 @@ pub(crate) fn decode(root: &Node<'_>, report: &mut Report) -> Option<MicroApp> {
 /// The path of field `key` inside `parent`: `spec.quotas`, or `metadata.labels["example.com/team"]`
 /// when the key is not a plain word.
 pub(crate) fn child_path(parent: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     match (parent.is_empty(), plain) {
         (true, true) => key.to_owned(),
         (false, true) => format!("{parent}.{key}"),
@@ -44,14 +41,8 @@ fn item_path(parent: &str, index: usize) -> String {
 }
 
 /// Fields written by the control plane that `kubectl get -o yaml` includes: ignored, with a warning.
-const CONTROL_PLANE_METADATA: [&str; 6] = [
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "managedFields",
-    "selfLink",
-];
+const CONTROL_PLANE_METADATA: [&str; 6] =
+    ["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"];
 
 pub(crate) const SPEC_FIELDS: [&str; 17] = [
     "owner",
@@ -73,15 +64,8 @@ pub(crate) const SPEC_FIELDS: [&str; 17] = [
     "slo",
 ];
 
-const QUOTA_FIELDS: [&str; 7] = [
-    "requestsPerSecond",
-    "burst",
-    "concurrency",
-    "monthlyRequests",
-    "cpuMsPerRequest",
-    "memoryMiB",
-    "monthlyBudget",
-];
+const QUOTA_FIELDS: [&str; 7] =
+    ["requestsPerSecond", "burst", "concurrency", "monthlyRequests", "cpuMsPerRequest", "memoryMiB", "monthlyBudget"];
 
 /// The largest whole number most quotas may hold.
 const U32_MAX: i64 = u32::MAX as i64;
@@ -105,18 +89,12 @@ impl<'n, 'i> Fields<'n, 'i> {
     }
 
     fn get_even_if_empty(&self, name: &str) -> Option<&'n Node<'i>> {
-        self.entries
-            .iter()
-            .find(|(key, _, _)| *key == name)
-            .map(|(_, _, value)| *value)
+        self.entries.iter().find(|(key, _, _)| *key == name).map(|(_, _, value)| *value)
     }
 
     /// The key of field `name`, where messages about the field as a whole point.
     fn key(&self, name: &str) -> Option<&'n Node<'i>> {
-        self.entries
-            .iter()
-            .find(|(key, _, _)| *key == name)
-            .map(|(_, key, _)| *key)
+        self.entries.iter().find(|(key, _, _)| *key == name).map(|(_, key, _)| *key)
     }
 }
 
@@ -124,67 +102,26 @@ impl Decoder<'_> {
     // ----- The manifest, top-down. -----
 
     fn micro_app(&mut self, node: &Node<'_>) -> Option<MicroApp> {
-        let fields = self.fields(
-            node,
-            "",
-            &["apiVersion", "kind", "metadata", "spec"],
-            &["status"],
-        )?;
-        let api_version = self.required(
-            &fields,
-            "apiVersion",
-            "apiVersion: terrarium.dev/v1",
-            Self::choice,
-        );
+        let fields = self.fields(node, "", &["apiVersion", "kind", "metadata", "spec"], &["status"])?;
+        let api_version = self.required(&fields, "apiVersion", "apiVersion: terrarium.dev/v1", Self::choice);
         let kind = self.required(&fields, "kind", "kind: MicroApp", Self::choice);
-        let metadata = self.required(
-            &fields,
-            "metadata",
-            "metadata: with name and namespace below it",
-            Self::metadata,
-        );
-        let spec = self.required(
-            &fields,
-            "spec",
-            "spec: with owner and runtime below it",
-            Self::spec,
-        );
-        Some(MicroApp {
-            api_version: api_version?,
-            kind: kind?,
-            metadata: metadata?,
-            spec: spec?,
-        })
+        let metadata = self.required(&fields, "metadata", "metadata: with name and namespace below it", Self::metadata);
+        let spec = self.required(&fields, "spec", "spec: with owner and runtime below it", Self::spec);
+        Some(MicroApp { api_version: api_version?, kind: kind?, metadata: metadata?, spec: spec? })
     }
 
     fn metadata(&mut self, node: &Node<'_>, path: &str) -> Option<Metadata> {
-        let fields = self.fields(
-            node,
-            path,
-            &["name", "namespace", "labels", "annotations"],
-            &CONTROL_PLANE_METADATA,
-        )?;
+        let fields =
+            self.fields(node, path, &["name", "namespace", "labels", "annotations"], &CONTROL_PLANE_METADATA)?;
         let name = self.required(&fields, "name", "name: where2eat", |d, node, path| {
             d.checked_text(node, path, |name| rules::dns_label(name, "name"))
         });
-        let namespace = self.required(
-            &fields,
-            "namespace",
-            "namespace: growth",
-            |d, node, path| {
-                d.checked_text(node, path, |namespace| {
-                    rules::dns_label(namespace, "namespace")
-                })
-            },
-        );
+        let namespace = self.required(&fields, "namespace", "namespace: growth", |d, node, path| {
+            d.checked_text(node, path, |namespace| rules::dns_label(namespace, "namespace"))
+        });
         let labels = self.optional(&fields, "labels", Self::labels);
         let annotations = self.optional(&fields, "annotations", Self::annotations);
-        Some(Metadata {
-            name: name?,
-            namespace: namespace?,
-            labels,
-            annotations,
-        })
+        Some(Metadata { name: name?, namespace: namespace?, labels, annotations })
     }
 
     fn labels(&mut self, node: &Node<'_>, path: &str) -> Option<BTreeMap<String, String>> {
@@ -194,9 +131,9 @@ impl Decoder<'_> {
             let label_path = child_path(path, key);
             valid &= self.check(key_node, &label_path, rules::label_key(key));
             let value = match key {
-                Metadata::DATA_CLASS_LABEL => self
-                    .choice::<DataClass>(value_node, &label_path)
-                    .map(|class| class.as_str().to_owned()),
+                Metadata::DATA_CLASS_LABEL => {
+                    self.choice::<DataClass>(value_node, &label_path).map(|class| class.as_str().to_owned())
+                }
                 _ => self.checked_text(value_node, &label_path, rules::label_value),
             };
             match value {
@@ -227,17 +164,11 @@ impl Decoder<'_> {
 
     fn spec(&mut self, node: &Node<'_>, path: &str) -> Option<Spec> {
         let fields = self.fields(node, path, &SPEC_FIELDS, &[])?;
-        let owner = self.required(
-            &fields,
-            "owner",
-            "owner: user:<your user name>",
-            Self::owner,
-        );
+        let owner = self.required(&fields, "owner", "owner: user:<your user name>", Self::owner);
         let description = self.optional(&fields, "description", Self::text);
         let runtime = self.required(&fields, "runtime", "runtime: static", Self::choice);
-        let template_ref = self.optional(&fields, "templateRef", |d, node, path| {
-            d.checked_text(node, path, rules::template_ref)
-        });
+        let template_ref =
+            self.optional(&fields, "templateRef", |d, node, path| d.checked_text(node, path, rules::template_ref));
         let static_site = self.optional(&fields, "static", Self::static_site);
         let functions = self.optional(&fields, "functions", Self::functions);
         let wasm = self.optional(&fields, "wasm", Self::wasm);
@@ -245,9 +176,7 @@ impl Decoder<'_> {
         let vars = self.optional(&fields, "vars", Self::vars);
         let access = self.optional(&fields, "access", Self::access);
         let secrets_ref = self.optional(&fields, "secretsRef", Self::secrets_ref);
-        let ttl_days = self.optional(&fields, "ttlDays", |d, node, path| {
-            d.whole_number(node, path, "days", 1, 3650)
-        });
+        let ttl_days = self.optional(&fields, "ttlDays", |d, node, path| d.whole_number(node, path, "days", 1, 3650));
         let allowed_egress = self.optional(&fields, "allowedEgress", Self::allowed_egress);
         let quotas = self.optional(&fields, "quotas", Self::quotas);
         let data = self.optional(&fields, "data", Self::data);
@@ -291,24 +220,13 @@ impl Decoder<'_> {
         };
         for section in ["static", "functions", "wasm", "container"] {
             // An empty list of functions counts as no functions.
-            let written = fields
-                .get(section)
-                .is_some_and(|value| !is_empty_sequence(value));
+            let written = fields.get(section).is_some_and(|value| !is_empty_sequence(value));
             let is_needed = needed.contains(&section);
             if is_needed && !written {
                 let (what, example) = match section {
-                    "static" => (
-                        "a static section with the folder of files to serve",
-                        "static: { dir: public }",
-                    ),
-                    "functions" => (
-                        "at least one function",
-                        "functions: [{ route: /api/*, entry: functions/api.js }]",
-                    ),
-                    "wasm" => (
-                        "a wasm section with the component to run",
-                        "wasm: { component: app.wasm }",
-                    ),
+                    "static" => ("a static section with the folder of files to serve", "static: { dir: public }"),
+                    "functions" => ("at least one function", "functions: [{ route: /api/*, entry: functions/api.js }]"),
+                    "wasm" => ("a wasm section with the component to run", "wasm: { component: app.wasm }"),
                     _ => (
                         "a container section with the image to run",
                         "container: { image: registry.example.com/team/app:1.0, port: 8080 }",
@@ -324,25 +242,17 @@ impl Decoder<'_> {
                     "functions" => "function or static+edge",
                     other => other,
                 };
-                let message = format!(
-                    "runtime \"{runtime}\" does not use {section}; only runtime {used_by} does"
-                );
+                let message = format!("runtime \"{runtime}\" does not use {section}; only runtime {used_by} does");
                 let hint = "remove this section or change spec.runtime";
-                self.error(
-                    key,
-                    &child_path(&fields.path, section),
-                    message,
-                    Some(hint.into()),
-                );
+                self.error(key, &child_path(&fields.path, section), message, Some(hint.into()));
             }
         }
     }
 
     fn static_site(&mut self, node: &Node<'_>, path: &str) -> Option<StaticSite> {
         let fields = self.fields(node, path, &["dir", "spa"], &[])?;
-        let dir = self.required(&fields, "dir", "dir: public", |d, node, path| {
-            d.checked_text(node, path, rules::relative_path)
-        });
+        let dir = self
+            .required(&fields, "dir", "dir: public", |d, node, path| d.checked_text(node, path, rules::relative_path));
         let spa = self.optional(&fields, "spa", Self::boolean);
         Some(StaticSite { dir: dir?, spa })
     }
@@ -369,10 +279,7 @@ impl Decoder<'_> {
                     self.error(
                         route_node,
                         &route_path,
-                        format!(
-                            "the route \"{}\" is already used by {earlier_path}",
-                            route.as_str()
-                        ),
+                        format!("the route \"{}\" is already used by {earlier_path}", route.as_str()),
                         Some("each route may appear once; change or remove one of them".into()),
                     );
                     valid = false;
@@ -392,36 +299,18 @@ impl Decoder<'_> {
                 }
             }
         }
-        valid.then(|| {
-            functions
-                .into_iter()
-                .map(|(_, function, _)| function)
-                .collect()
-        })
+        valid.then(|| functions.into_iter().map(|(_, function, _)| function).collect())
     }
 
     /// One function, and the node of its route for messages about routes.
-    fn function<'n, 'i>(
-        &mut self,
-        node: &'n Node<'i>,
-        path: &str,
-    ) -> Option<(Function, &'n Node<'i>)> {
+    fn function<'n, 'i>(&mut self, node: &'n Node<'i>, path: &str) -> Option<(Function, &'n Node<'i>)> {
         let fields = self.fields(node, path, &["route", "entry"], &[])?;
         let route = self.required(&fields, "route", "route: /api/*", Self::route);
-        let entry = self.required(
-            &fields,
-            "entry",
-            "entry: functions/api.js",
-            |d, node, path| d.checked_text(node, path, rules::function_entry),
-        );
+        let entry = self.required(&fields, "entry", "entry: functions/api.js", |d, node, path| {
+            d.checked_text(node, path, rules::function_entry)
+        });
         let route_node = fields.get("route")?;
-        Some((
-            Function {
-                route: route?,
-                entry: entry?,
-            },
-            route_node,
-        ))
+        Some((Function { route: route?, entry: entry? }, route_node))
     }
 
     fn route(&mut self, node: &Node<'_>, path: &str) -> Option<RoutePattern> {
@@ -438,32 +327,20 @@ impl Decoder<'_> {
 
     fn wasm(&mut self, node: &Node<'_>, path: &str) -> Option<Wasm> {
         let fields = self.fields(node, path, &["component"], &[])?;
-        let component = self.required(
-            &fields,
-            "component",
-            "component: app.wasm",
-            |d, node, path| d.checked_text(node, path, rules::wasm_component),
-        );
-        Some(Wasm {
-            component: component?,
-        })
+        let component = self.required(&fields, "component", "component: app.wasm", |d, node, path| {
+            d.checked_text(node, path, rules::wasm_component)
+        });
+        Some(Wasm { component: component? })
     }
 
     fn container(&mut self, node: &Node<'_>, path: &str) -> Option<Container> {
         let fields = self.fields(node, path, &["image", "port"], &[])?;
-        let image = self.required(
-            &fields,
-            "image",
-            "image: registry.example.com/team/app:1.0",
-            |d, node, path| d.checked_text(node, path, rules::container_image),
-        );
-        let port = self.required(&fields, "port", "port: 8080", |d, node, path| {
-            d.whole_number(node, path, "", 1, 65535)
+        let image = self.required(&fields, "image", "image: registry.example.com/team/app:1.0", |d, node, path| {
+            d.checked_text(node, path, rules::container_image)
         });
-        Some(Container {
-            image: image?,
-            port: port?,
-        })
+        let port =
+            self.required(&fields, "port", "port: 8080", |d, node, path| d.whole_number(node, path, "", 1, 65535));
+        Some(Container { image: image?, port: port? })
     }
 
     /// Variables are text; numbers and true/false are accepted and kept as written.
@@ -482,28 +359,16 @@ impl Decoder<'_> {
                 );
             }
             let value = match scalar(value_node) {
-                Some((
-                    raw,
-                    Scalar::String(_)
-                    | Scalar::Integer(_)
-                    | Scalar::FloatingPoint(_)
-                    | Scalar::Boolean(_),
-                )) => Some(raw.to_owned()),
+                Some((raw, Scalar::String(_) | Scalar::Integer(_) | Scalar::FloatingPoint(_) | Scalar::Boolean(_))) => {
+                    Some(raw.to_owned())
+                }
                 Some((_, Scalar::Null)) => {
                     let hint = format!("write {name}: \"\" for an empty value");
-                    self.error(
-                        value_node,
-                        &var_path,
-                        "the variable has no value".into(),
-                        Some(hint),
-                    );
+                    self.error(value_node, &var_path, "the variable has no value".into(), Some(hint));
                     None
                 }
                 _ => {
-                    let message = format!(
-                        "expected text, a number or true/false, found {}",
-                        describe(value_node)
-                    );
+                    let message = format!("expected text, a number or true/false, found {}", describe(value_node));
                     self.error(value_node, &var_path, message, None);
                     None
                 }
@@ -522,9 +387,7 @@ impl Decoder<'_> {
         let fields = self.fields(node, path, &["visibility", "groups"], &[])?;
         let visibility = self.optional(&fields, "visibility", Self::choice);
         let groups = self.optional(&fields, "groups", |d, node, path| {
-            d.list(node, path, |d, node, path| {
-                d.checked_text(node, path, |group| rules::word(group, "group name"))
-            })
+            d.list(node, path, |d, node, path| d.checked_text(node, path, |group| rules::word(group, "group name")))
         });
         Some(Access { visibility, groups })
     }
@@ -545,21 +408,15 @@ impl Decoder<'_> {
         let raw = match scalar(node) {
             Some((raw, Scalar::String(_))) => raw,
             Some((_, Scalar::Null)) | None => {
-                let message = format!(
-                    "expected a reference like terrarium://<namespace>/<app>, found {}",
-                    describe(node)
-                );
+                let message =
+                    format!("expected a reference like terrarium://<namespace>/<app>, found {}", describe(node));
                 self.error(node, path, message, None);
                 return None;
             }
             Some(_) => {
-                let message = "expected a reference like terrarium://<namespace>/<app>, found a number or true/false".into();
-                self.error(
-                    node,
-                    path,
-                    message,
-                    Some("it names where secrets are kept, never a secret value".into()),
-                );
+                let message =
+                    "expected a reference like terrarium://<namespace>/<app>, found a number or true/false".into();
+                self.error(node, path, message, Some("it names where secrets are kept, never a secret value".into()));
                 return None;
             }
         };
@@ -584,9 +441,7 @@ impl Decoder<'_> {
 
     fn quotas(&mut self, node: &Node<'_>, path: &str) -> Option<Quotas> {
         let fields = self.fields(node, path, &QUOTA_FIELDS, &[])?;
-        let requests = |d: &mut Self, node: &Node<'_>, path: &str| {
-            d.whole_number(node, path, "requests", 1, U32_MAX)
-        };
+        let requests = |d: &mut Self, node: &Node<'_>, path: &str| d.whole_number(node, path, "requests", 1, U32_MAX);
         Some(Quotas {
             requests_per_second: self.optional(&fields, "requestsPerSecond", requests),
             burst: self.optional(&fields, "burst", requests),
@@ -597,9 +452,8 @@ impl Decoder<'_> {
             cpu_ms_per_request: self.optional(&fields, "cpuMsPerRequest", |d, node, path| {
                 d.whole_number(node, path, "milliseconds", 1, 60_000)
             }),
-            memory_mib: self.optional(&fields, "memoryMiB", |d, node, path| {
-                d.whole_number(node, path, "MiB", 16, 4096)
-            }),
+            memory_mib: self
+                .optional(&fields, "memoryMiB", |d, node, path| d.whole_number(node, path, "MiB", 16, 4096)),
             monthly_budget: self.optional(&fields, "monthlyBudget", Self::monthly_budget),
         })
     }
@@ -607,16 +461,12 @@ impl Decoder<'_> {
     fn monthly_budget(&mut self, node: &Node<'_>, path: &str) -> Option<MonthlyBudget> {
         let fields = self.fields(node, path, &["amount", "currency"], &[])?;
         let amount = self.required(&fields, "amount", "amount: 25", |d, node, path| {
-            d.number(node, path)
-                .filter(|amount| d.check(node, path, rules::budget_amount(*amount)))
+            d.number(node, path).filter(|amount| d.check(node, path, rules::budget_amount(*amount)))
         });
         let currency = self.required(&fields, "currency", "currency: USD", |d, node, path| {
             d.checked_text(node, path, rules::currency)
         });
-        Some(MonthlyBudget {
-            amount: amount?,
-            currency: currency?,
-        })
+        Some(MonthlyBudget { amount: amount?, currency: currency? })
     }
 
     fn data(&mut self, node: &Node<'_>, path: &str) -> Option<Data> {
@@ -624,17 +474,13 @@ impl Decoder<'_> {
         let kv = self.optional(&fields, "kv", Self::boolean);
         let sql = self.optional(&fields, "sql", |d, node, path| {
             let fields = d.fields(node, path, &["isolation"], &[])?;
-            Some(Sql {
-                isolation: d.optional(&fields, "isolation", Self::choice),
-            })
+            Some(Sql { isolation: d.optional(&fields, "isolation", Self::choice) })
         });
         let vectors = self.optional(&fields, "vectors", |d, node, path| {
             let fields = d.fields(node, path, &["piiRedaction", "ttlDays"], &[])?;
             Some(Vectors {
                 pii_redaction: d.optional(&fields, "piiRedaction", Self::boolean),
-                ttl_days: d.optional(&fields, "ttlDays", |d, node, path| {
-                    d.whole_number(node, path, "days", 1, 3650)
-                }),
+                ttl_days: d.optional(&fields, "ttlDays", |d, node, path| d.whole_number(node, path, "days", 1, 3650)),
             })
         });
         Some(Data { kv, sql, vectors })
@@ -643,9 +489,7 @@ impl Decoder<'_> {
     fn ai(&mut self, node: &Node<'_>, path: &str) -> Option<Ai> {
         let fields = self.fields(node, path, &["models", "pii"], &[])?;
         let models = self.optional(&fields, "models", |d, node, path| {
-            d.list(node, path, |d, node, path| {
-                d.checked_text(node, path, |model| rules::word(model, "model name"))
-            })
+            d.list(node, path, |d, node, path| d.checked_text(node, path, |model| rules::word(model, "model name")))
         });
         let pii = self.optional(&fields, "pii", Self::choice);
         Some(Ai { models, pii })
@@ -654,16 +498,11 @@ impl Decoder<'_> {
     fn slo(&mut self, node: &Node<'_>, path: &str) -> Option<Slo> {
         let fields = self.fields(node, path, &["availability", "latencyP95Ms"], &[])?;
         let availability = self.optional(&fields, "availability", |d, node, path| {
-            d.number(node, path)
-                .filter(|availability| d.check(node, path, rules::availability(*availability)))
+            d.number(node, path).filter(|availability| d.check(node, path, rules::availability(*availability)))
         });
-        let latency_p95_ms = self.optional(&fields, "latencyP95Ms", |d, node, path| {
-            d.whole_number(node, path, "milliseconds", 1, U32_MAX)
-        });
-        Some(Slo {
-            availability,
-            latency_p95_ms,
-        })
+        let latency_p95_ms = self
+            .optional(&fields, "latencyP95Ms", |d, node, path| d.whole_number(node, path, "milliseconds", 1, U32_MAX));
+        Some(Slo { availability, latency_p95_ms })
     }
 
     // ----- Groups of fields and lists. -----
@@ -678,11 +517,7 @@ impl Decoder<'_> {
         ignored: &[&str],
     ) -> Option<Fields<'n, 'i>> {
         let at = position(node);
-        let entries = self.entries_or_expected(
-            node,
-            path,
-            &format!("a group of fields ({})", some_of(allowed)),
-        )?;
+        let entries = self.entries_or_expected(node, path, &format!("a group of fields ({})", some_of(allowed)))?;
         let mut known = Vec::new();
         for (key, key_node, value) in entries {
             let field_path = child_path(path, key);
@@ -694,12 +529,7 @@ impl Decoder<'_> {
                 self.warning(key_node, &field_path, message, Some(hint.into()));
             } else if key == "<<" {
                 let hint = "write the fields out in full";
-                self.error(
-                    key_node,
-                    &field_path,
-                    "merge keys (<<) are not supported".into(),
-                    Some(hint.into()),
-                );
+                self.error(key_node, &field_path, "merge keys (<<) are not supported".into(), Some(hint.into()));
             } else {
                 let hint = match rules::did_you_mean(key, allowed) {
                     Some(close) => format!("did you mean \"{close}\"?"),
@@ -708,19 +538,10 @@ impl Decoder<'_> {
                     }
                     None => format!("the fields allowed in {path} are: {}", allowed.join(", ")),
                 };
-                self.error(
-                    key_node,
-                    &field_path,
-                    format!("unknown field \"{}\"", shorten(key)),
-                    Some(hint),
-                );
+                self.error(key_node, &field_path, format!("unknown field \"{}\"", shorten(key)), Some(hint));
             }
         }
-        Some(Fields {
-            path: path.to_owned(),
-            at,
-            entries: known,
-        })
+        Some(Fields { path: path.to_owned(), at, entries: known })
     }
 
     /// The entries of a group whose keys are names chosen by the author (labels, vars).
@@ -740,12 +561,7 @@ impl Decoder<'_> {
     ) -> Option<Vec<(&'n str, &'n Node<'i>, &'n Node<'i>)>> {
         let YamlData::Mapping(mapping) = &untagged(node).data else {
             let hint = "write the fields on the lines below, each indented by two more spaces";
-            self.error(
-                node,
-                path,
-                format!("expected {expected}, found {}", describe(node)),
-                Some(hint.into()),
-            );
+            self.error(node, path, format!("expected {expected}, found {}", describe(node)), Some(hint.into()));
             return None;
         };
         let mut entries = Vec::new();
@@ -753,19 +569,11 @@ impl Decoder<'_> {
             match scalar(key) {
                 Some((
                     name,
-                    Scalar::String(_)
-                    | Scalar::Integer(_)
-                    | Scalar::FloatingPoint(_)
-                    | Scalar::Boolean(_),
+                    Scalar::String(_) | Scalar::Integer(_) | Scalar::FloatingPoint(_) | Scalar::Boolean(_),
                 )) => {
                     entries.push((name, key, value));
                 }
-                _ => self.error(
-                    key,
-                    path,
-                    format!("expected a field name, found {}", describe(key)),
-                    None,
-                ),
+                _ => self.error(key, path, format!("expected a field name, found {}", describe(key)), None),
             }
         }
         Some(entries)
@@ -775,14 +583,8 @@ impl Decoder<'_> {
         match &untagged(node).data {
             YamlData::Sequence(items) => Some(items),
             _ => {
-                let hint =
-                    "write each item on its own line starting with \"- \", or as [first, second]";
-                self.error(
-                    node,
-                    path,
-                    format!("expected a list, found {}", describe(node)),
-                    Some(hint.into()),
-                );
+                let hint = "write each item on its own line starting with \"- \", or as [first, second]";
+                self.error(node, path, format!("expected a list, found {}", describe(node)), Some(hint.into()));
                 None
             }
         }
@@ -796,11 +598,8 @@ impl Decoder<'_> {
         mut decode_item: impl FnMut(&mut Self, &Node<'_>, &str) -> Option<T>,
     ) -> Option<Vec<T>> {
         let items = self.sequence(node, path)?;
-        let decoded: Vec<Option<T>> = items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| decode_item(self, item, &item_path(path, index)))
-            .collect();
+        let decoded: Vec<Option<T>> =
+            items.iter().enumerate().map(|(index, item)| decode_item(self, item, &item_path(path, index))).collect();
         decoded.into_iter().collect()
     }
 
@@ -817,8 +616,7 @@ impl Decoder<'_> {
             None => {
                 let message = format!("the required field \"{name}\" is missing");
                 let hint = format!("add it, for example: {example}");
-                self.report
-                    .error(fields.at, &fields.path, message, Some(hint));
+                self.report.error(fields.at, &fields.path, message, Some(hint));
                 None
             }
         }
@@ -844,21 +642,11 @@ impl Decoder<'_> {
             Some((raw, Scalar::String(_))) => Some(raw.to_owned()),
             Some((_, Scalar::Integer(_) | Scalar::FloatingPoint(_) | Scalar::Boolean(_))) => {
                 let hint = "put quotes around it so it is read as text";
-                self.error(
-                    node,
-                    path,
-                    format!("expected text, found {}", describe(node)),
-                    Some(hint.into()),
-                );
+                self.error(node, path, format!("expected text, found {}", describe(node)), Some(hint.into()));
                 None
             }
             _ => {
-                self.error(
-                    node,
-                    path,
-                    format!("expected text, found {}", describe(node)),
-                    None,
-                );
+                self.error(node, path, format!("expected text, found {}", describe(node)), None);
                 None
             }
         }
@@ -892,21 +680,11 @@ impl Decoder<'_> {
             Some((_, Scalar::Integer(number))) => number,
             Some((raw, Scalar::String(_))) if raw.trim().parse::<i64>().is_ok() => {
                 let hint = "remove the quotes so it is read as a number";
-                self.error(
-                    node,
-                    path,
-                    format!("expected {expected}, found text \"{raw}\""),
-                    Some(hint.into()),
-                );
+                self.error(node, path, format!("expected {expected}, found text \"{raw}\""), Some(hint.into()));
                 return None;
             }
             _ => {
-                self.error(
-                    node,
-                    path,
-                    format!("expected {expected}, found {}", describe(node)),
-                    None,
-                );
+                self.error(node, path, format!("expected {expected}, found {}", describe(node)), None);
                 return None;
             }
         };
@@ -938,12 +716,7 @@ impl Decoder<'_> {
                 None
             }
             _ => {
-                self.error(
-                    node,
-                    path,
-                    format!("expected a number, found {}", describe(node)),
-                    None,
-                );
+                self.error(node, path, format!("expected a number, found {}", describe(node)), None);
                 None
             }
         }
@@ -966,11 +739,7 @@ impl Decoder<'_> {
         let raw = match scalar(node) {
             Some((raw, Scalar::String(_))) => raw,
             _ => {
-                let message = format!(
-                    "expected one of: {}, found {}",
-                    spellings.join(", "),
-                    describe(node)
-                );
+                let message = format!("expected one of: {}, found {}", spellings.join(", "), describe(node));
                 self.error(node, path, message, None);
                 return None;
             }
@@ -978,14 +747,8 @@ impl Decoder<'_> {
         if let Some(choice) = T::ALL.iter().find(|choice| choice.as_str() == raw) {
             return Some(*choice);
         }
-        let message = format!(
-            "\"{}\" is not a valid {}; use one of: {}",
-            shorten(raw),
-            T::WHAT,
-            spellings.join(", ")
-        );
-        let hint =
-            rules::did_you_mean(raw, &spellings).map(|close| format!("did you mean \"{close}\"?"));
+        let message = format!("\"{}\" is not a valid {}; use one of: {}", shorten(raw), T::WHAT, spellings.join(", "));
+        let hint = rules::did_you_mean(raw, &spellings).map(|close| format!("did you mean \"{close}\"?"));
         self.error(node, path, message, hint);
         None
     }
@@ -1030,11 +793,7 @@ fn untagged<'n, 'i>(node: &'n Node<'i>) -> &'n Node<'i> {
 fn scalar<'n>(node: &'n Node<'_>) -> Option<(&'n str, Scalar<'n>)> {
     match &untagged(node).data {
         YamlData::Representation(raw, style, tag) => {
-            let value = Scalar::parse_from_cow_and_metadata(
-                Cow::Borrowed(raw.as_ref()),
-                *style,
-                tag.as_ref(),
-            )?;
+            let value = Scalar::parse_from_cow_and_metadata(Cow::Borrowed(raw.as_ref()), *style, tag.as_ref())?;
             Some((raw.as_ref(), value))
         }
         _ => None,

@@ -79,15 +79,11 @@ impl Diagnostics {
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.items
-            .iter()
-            .filter(|diagnostic| diagnostic.severity == Severity::Error)
+        self.items.iter().filter(|diagnostic| diagnostic.severity == Severity::Error)
     }
 
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.items
-            .iter()
-            .filter(|diagnostic| diagnostic.severity == Severity::Warning)
+        self.items.iter().filter(|diagnostic| diagnostic.severity == Severity::Warning)
     }
 
     pub fn has_errors(&self) -> bool {
@@ -127,10 +123,7 @@ impl Position {
 
     /// saphyr counts lines from 1 and columns from 0.
     pub fn from_marker(marker: saphyr::Marker) -> Position {
-        Position {
-            line: marker.line().max(1),
-            column: marker.col() + 1,
-        }
+        Position { line: marker.line().max(1), column: marker.col() + 1 }
     }
 }
 
@@ -142,10 +135,7 @@ pub(crate) struct Report {
 
 impl Report {
     pub fn new(file: &str) -> Report {
-        Report {
-            file: file.to_owned(),
-            items: Vec::new(),
-        }
+        Report { file: file.to_owned(), items: Vec::new() }
     }
 
     pub fn error(&mut self, at: Position, path: &str, message: String, hint: Option<String>) {
@@ -156,14 +146,7 @@ impl Report {
         self.push(Severity::Warning, at, path, message, hint);
     }
 
-    fn push(
-        &mut self,
-        severity: Severity,
-        at: Position,
-        path: &str,
-        message: String,
-        hint: Option<String>,
-    ) {
+    fn push(&mut self, severity: Severity, at: Position, path: &str, message: String, hint: Option<String>) {
         self.items.push(Diagnostic {
             severity,
             file: self.file.clone(),
@@ -176,9 +159,7 @@ impl Report {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items
-            .iter()
-            .any(|diagnostic| diagnostic.severity == Severity::Error)
+        self.items.iter().any(|diagnostic| diagnostic.severity == Severity::Error)
     }
 
     pub fn finish(self) -> Diagnostics {

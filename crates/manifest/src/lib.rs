@@ -32,9 +32,8 @@ use deployment::AppKey;
 
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use crate::model::{
-    Access, Ai, ApiVersion, Container, Data, DataClass, Function, Kind, Metadata, MicroApp,
-    MonthlyBudget, Owner, PiiMode, Quotas, Runtime, SecretsRef, Slo, Spec, Sql, SqlIsolation,
-    StaticSite, Vectors, Visibility, Wasm,
+    Access, Ai, ApiVersion, Container, Data, DataClass, Function, Kind, Metadata, MicroApp, MonthlyBudget, Owner,
+    PiiMode, Quotas, Runtime, SecretsRef, Slo, Spec, Sql, SqlIsolation, StaticSite, Vectors, Visibility, Wasm,
 };
 pub use crate::rules::{MAX_NAME_LEN, Problem};
 pub use crate::schema::json_schema;
@@ -66,10 +65,7 @@ impl ValidatedManifest {
 
     /// The app's namespace and name.
     pub fn app_key(&self) -> AppKey {
-        AppKey::new(
-            &self.manifest.metadata.namespace,
-            &self.manifest.metadata.name,
-        )
+        AppKey::new(&self.manifest.metadata.namespace, &self.manifest.metadata.name)
     }
 }
 
@@ -80,13 +76,9 @@ impl ValidatedManifest {
 /// position.
 pub fn load(file: &str, source: &str) -> Result<ValidatedManifest, Diagnostics> {
     let mut report = diagnostic::Report::new(file);
-    let manifest = yaml::read_document(source, &mut report)
-        .and_then(|root| decode::decode(&root, &mut report));
+    let manifest = yaml::read_document(source, &mut report).and_then(|root| decode::decode(&root, &mut report));
     match manifest {
-        Some(manifest) if !report.has_errors() => Ok(ValidatedManifest {
-            manifest,
-            warnings: report.finish(),
-        }),
+        Some(manifest) if !report.has_errors() => Ok(ValidatedManifest { manifest, warnings: report.finish() }),
         _ => Err(report.finish()),
     }
 }

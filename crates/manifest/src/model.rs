@@ -46,17 +46,11 @@ pub enum Kind {
 pub struct Metadata {
     /// The app's name, unique within its namespace: lowercase letters, digits and `-`, 1 to 40
     /// characters, not starting or ending with `-`.
-    #[schemars(
-        length(min = 1, max = 40),
-        regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
     pub name: String,
     /// The tenant the app belongs to (a team or business unit); quotas, budgets and access rules
     /// attach here. Same spelling rules as `name`.
-    #[schemars(
-        length(min = 1, max = 40),
-        regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 40), regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
     pub namespace: String,
     /// Free-form labels in Kubernetes syntax, used to filter apps. The label `dataClass`
     /// (`public`, `internal`, `confidential` or `restricted`) is read by policy.
@@ -76,10 +70,7 @@ impl Metadata {
     /// label holds a known value.
     pub fn data_class(&self) -> Option<DataClass> {
         let value = self.labels.as_ref()?.get(Self::DATA_CLASS_LABEL)?;
-        DataClass::ALL
-            .iter()
-            .copied()
-            .find(|class| class.as_str() == value)
+        DataClass::ALL.iter().copied().find(|class| class.as_str() == value)
     }
 }
 

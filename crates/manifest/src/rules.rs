@@ -15,10 +15,7 @@ pub struct Problem {
 
 impl Problem {
     pub(crate) fn new(message: impl Into<String>) -> Problem {
-        Problem {
-            message: message.into(),
-            hint: None,
-        }
+        Problem { message: message.into(), hint: None }
     }
 
     pub(crate) fn hint(mut self, hint: impl Into<String>) -> Problem {
@@ -89,17 +86,11 @@ pub(crate) fn parse_owner(raw: &str) -> Result<Owner, Problem> {
         return Err(Problem::new("the owner is empty").hint(example));
     }
     let Some((kind, name)) = raw.split_once(':') else {
-        return Err(Problem::new(format!(
-            "\"{raw}\" does not say whether the owner is a user or a group"
-        ))
-        .hint(format!(
-            "write user:{raw} for a person or group:{raw} for a group"
-        )));
+        return Err(Problem::new(format!("\"{raw}\" does not say whether the owner is a user or a group"))
+            .hint(format!("write user:{raw} for a person or group:{raw} for a group")));
     };
     if name.is_empty() {
-        return Err(
-            Problem::new(format!("the owner's name is missing after \"{kind}:\"")).hint(example),
-        );
+        return Err(Problem::new(format!("the owner's name is missing after \"{kind}:\"")).hint(example));
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Problem::new(format!("the owner \"{raw}\" contains a space")).hint(example));
@@ -108,9 +99,8 @@ pub(crate) fn parse_owner(raw: &str) -> Result<Owner, Problem> {
         "user" => Ok(Owner::User(name.to_owned())),
         "group" => Ok(Owner::Group(name.to_owned())),
         _ => {
-            let problem = Problem::new(format!(
-                "\"{kind}:\" is not a kind of owner; an owner is user:<subject> or group:<name>"
-            ));
+            let problem =
+                Problem::new(format!("\"{kind}:\" is not a kind of owner; an owner is user:<subject> or group:<name>"));
             match did_you_mean(kind, &["user", "group"]) {
                 Some(close) => Err(problem.hint(format!("did you mean \"{close}:{name}\"?"))),
                 None => Err(problem.hint(example)),
@@ -162,25 +152,14 @@ pub(crate) fn parse_secrets_ref(raw: &str) -> Result<SecretsRef, Problem> {
             }
             Ok(SecretsRef::Vault { mount: parts[0].to_owned(), path: parts[1..].join("/") })
         }
-        _ => Err(Problem::new(format!("secretsRef must be {forms}")).hint(
-            "it names where secrets are kept and never holds a secret value, a password or a connection string",
-        )),
+        _ => Err(Problem::new(format!("secretsRef must be {forms}"))
+            .hint("it names where secrets are kept and never holds a secret value, a password or a connection string")),
     }
 }
 
 /// Whether a value has the look of a password, token or key rather than of a name.
 fn looks_like_secret(value: &str) -> bool {
-    const PREFIXES: [&str; 9] = [
-        "sk-",
-        "sk_",
-        "ghp_",
-        "gho_",
-        "github_pat_",
-        "xox",
-        "AKIA",
-        "eyJ",
-        "-----BEGIN",
-    ];
+    const PREFIXES: [&str; 9] = ["sk-", "sk_", "ghp_", "gho_", "github_pat_", "xox", "AKIA", "eyJ", "-----BEGIN"];
     if PREFIXES.iter().any(|prefix| value.starts_with(prefix)) {
         return true;
     }
@@ -198,36 +177,27 @@ pub(crate) fn relative_path(value: &str) -> Result<(), Problem> {
         return Err(Problem::new("the path contains a control character"));
     }
     if value.contains('\\') {
-        return Err(Problem::new(format!(
-            "\"{value}\" uses \"\\\"; paths use \"/\" between folders"
-        ))
-        .hint(format!("write it as \"{}\"", value.replace('\\', "/"))));
+        return Err(Problem::new(format!("\"{value}\" uses \"\\\"; paths use \"/\" between folders"))
+            .hint(format!("write it as \"{}\"", value.replace('\\', "/"))));
     }
     if value.split('/').any(|part| part == "..") {
         return Err(Problem::new(format!(
             "\"{value}\" uses \"..\" to leave the app's folder; paths must stay inside it"
         )));
     }
-    let clean = value
-        .split('/')
-        .filter(|part| !part.is_empty() && *part != ".")
-        .collect::<Vec<_>>()
-        .join("/");
+    let clean = value.split('/').filter(|part| !part.is_empty() && *part != ".").collect::<Vec<_>>().join("/");
     if clean.is_empty() {
-        return Err(Problem::new(format!(
-            "\"{value}\" does not name anything inside the app's folder"
-        ))
-        .hint("name a folder or file inside it, like public or functions/api.js"));
+        return Err(Problem::new(format!("\"{value}\" does not name anything inside the app's folder"))
+            .hint("name a folder or file inside it, like public or functions/api.js"));
     }
     if value.starts_with('/') {
-        return Err(Problem::new(format!(
-            "\"{value}\" starts with \"/\"; paths are relative to the app's folder"
-        ))
-        .hint(format!("write it as \"{clean}\"")));
+        return Err(Problem::new(format!("\"{value}\" starts with \"/\"; paths are relative to the app's folder"))
+            .hint(format!("write it as \"{clean}\"")));
     }
     if clean != value {
-        return Err(Problem::new(format!("\"{value}\" is not written plainly"))
-            .hint(format!("write it as \"{clean}\"")));
+        return Err(
+            Problem::new(format!("\"{value}\" is not written plainly")).hint(format!("write it as \"{clean}\""))
+        );
     }
     Ok(())
 }
@@ -238,13 +208,9 @@ pub(crate) fn function_entry(value: &str) -> Result<(), Problem> {
     if value.ends_with(".js") || value.ends_with(".mjs") {
         return Ok(());
     }
-    let problem = Problem::new(format!(
-        "\"{value}\" is not a JavaScript module; the entry must end in .js or .mjs"
-    ));
+    let problem = Problem::new(format!("\"{value}\" is not a JavaScript module; the entry must end in .js or .mjs"));
     if value.ends_with(".ts") || value.ends_with(".mts") {
-        return Err(
-            problem.hint("compile TypeScript to JavaScript first and point to the .js file")
-        );
+        return Err(problem.hint("compile TypeScript to JavaScript first and point to the .js file"));
     }
     Err(problem)
 }
@@ -255,9 +221,7 @@ pub(crate) fn wasm_component(value: &str) -> Result<(), Problem> {
     if value.ends_with(".wasm") {
         return Ok(());
     }
-    Err(Problem::new(format!(
-        "\"{value}\" is not a WebAssembly file; it must end in .wasm"
-    )))
+    Err(Problem::new(format!("\"{value}\" is not a WebAssembly file; it must end in .wasm")))
 }
 
 /// A name given to functions as `env.NAME`: letters, digits and `_`, not starting with a digit.
@@ -268,10 +232,7 @@ pub(crate) fn var_name(name: &str) -> Result<(), Problem> {
     let problem = Problem::new(format!(
         "\"{name}\" is not a valid variable name; use letters, digits and \"_\", not starting with a digit"
     ));
-    let fixed: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let fixed: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     if is_var_name(&fixed) {
         return Err(problem.hint(format!("write it as \"{fixed}\"")));
     }
@@ -280,22 +241,12 @@ pub(crate) fn var_name(name: &str) -> Result<(), Problem> {
 
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    let valid_first = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let valid_first = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     valid_first && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Words that suggest a variable holds a secret.
-const SECRET_WORDS: [&str; 7] = [
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "TOKEN",
-    "API_KEY",
-    "APIKEY",
-    "PRIVATE_KEY",
-];
+const SECRET_WORDS: [&str; 7] = ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY"];
 
 /// Whether a variable's name suggests it holds a secret, which belongs in the secret store.
 pub(crate) fn var_name_suggests_secret(name: &str) -> bool {
@@ -315,10 +266,8 @@ pub(crate) fn label_key(key: &str) -> Result<(), Problem> {
     if let Some(prefix) = prefix {
         let valid_prefix = prefix.len() <= 253 && prefix.split('.').all(|part| dns_label_63(part));
         if !valid_prefix {
-            return Err(Problem::new(format!(
-                "the prefix \"{prefix}\" of \"{key}\" is not a domain name"
-            ))
-            .hint("a prefix is a lowercase domain name like example.com"));
+            return Err(Problem::new(format!("the prefix \"{prefix}\" of \"{key}\" is not a domain name"))
+                .hint("a prefix is a lowercase domain name like example.com"));
         }
     }
     if name.is_empty() || name.len() > 63 || !is_label_word(name) {
@@ -333,17 +282,15 @@ pub(crate) fn label_value(value: &str) -> Result<(), Problem> {
     if value.is_empty() || (value.len() <= 63 && is_label_word(value)) {
         return Ok(());
     }
-    Err(Problem::new(format!("\"{value}\" is not a valid label value"))
-        .hint("label values are up to 63 letters, digits, \"-\", \"_\" and \".\", starting and ending with a letter or digit"))
+    Err(Problem::new(format!("\"{value}\" is not a valid label value")).hint(
+        "label values are up to 63 letters, digits, \"-\", \"_\" and \".\", starting and ending with a letter or digit",
+    ))
 }
 
 fn is_label_word(word: &str) -> bool {
-    let alphanumeric_ends = word.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && word.ends_with(|c: char| c.is_ascii_alphanumeric());
-    alphanumeric_ends
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    let alphanumeric_ends =
+        word.starts_with(|c: char| c.is_ascii_alphanumeric()) && word.ends_with(|c: char| c.is_ascii_alphanumeric());
+    alphanumeric_ends && word.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn dns_label_63(part: &str) -> bool {
@@ -365,10 +312,8 @@ pub(crate) fn template_ref(value: &str) -> Result<(), Problem> {
     if valid {
         return Ok(());
     }
-    Err(
-        Problem::new(format!("\"{value}\" is not a template reference"))
-            .hint("write <template>@<version>, like static-edge@1"),
-    )
+    Err(Problem::new(format!("\"{value}\" is not a template reference"))
+        .hint("write <template>@<version>, like static-edge@1"))
 }
 
 /// A currency as a three-letter ISO 4217 code.
@@ -376,9 +321,8 @@ pub(crate) fn currency(value: &str) -> Result<(), Problem> {
     if value.len() == 3 && value.chars().all(|c| c.is_ascii_uppercase()) {
         return Ok(());
     }
-    let problem = Problem::new(format!(
-        "\"{value}\" is not a currency code; use three capital letters like USD or EUR"
-    ));
+    let problem =
+        Problem::new(format!("\"{value}\" is not a currency code; use three capital letters like USD or EUR"));
     if value.len() == 3 && value.chars().all(|c| c.is_ascii_alphabetic()) {
         return Err(problem.hint(format!("write it as \"{}\"", value.to_ascii_uppercase())));
     }
@@ -391,9 +335,7 @@ pub(crate) fn word(value: &str, what: &str) -> Result<(), Problem> {
         return Err(Problem::new(format!("the {what} is empty")));
     }
     if value.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err(Problem::new(format!(
-            "\"{value}\" contains a space; a {what} is a single word"
-        )));
+        return Err(Problem::new(format!("\"{value}\" contains a space; a {what} is a single word")));
     }
     Ok(())
 }
@@ -402,10 +344,8 @@ pub(crate) fn word(value: &str, what: &str) -> Result<(), Problem> {
 pub(crate) fn container_image(value: &str) -> Result<(), Problem> {
     word(value, "container image")?;
     if value.contains("://") {
-        return Err(
-            Problem::new(format!("\"{value}\" is a URL, not an image reference"))
-                .hint("leave out the scheme, like registry.example.com/team/app:1.2"),
-        );
+        return Err(Problem::new(format!("\"{value}\" is a URL, not an image reference"))
+            .hint("leave out the scheme, like registry.example.com/team/app:1.2"));
     }
     Ok(())
 }
@@ -429,9 +369,7 @@ pub(crate) fn availability(value: f64) -> Result<(), Problem> {
     if value > 0.0 && value < 100.0 {
         return Ok(());
     }
-    Err(Problem::new(format!(
-        "must be more than 0 and less than 100 (a percentage like 99.5), found {value}"
-    )))
+    Err(Problem::new(format!("must be more than 0 and less than 100 (a percentage like 99.5), found {value}")))
 }
 
 /// `quotas.monthlyBudget.amount`: 0 or more.
@@ -475,9 +413,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let replace_cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + replace_cost);
+            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + replace_cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(rows[i - 2][j - 2] + 1);
             }

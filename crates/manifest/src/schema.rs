@@ -11,10 +11,7 @@ use crate::model::{DataClass, MicroApp};
 /// from `kubectl get -o yaml`) but it is ignored with a warning.
 pub fn json_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(MicroApp);
-    if let Some(properties) = schema
-        .get_mut("properties")
-        .and_then(|value| value.as_object_mut())
-    {
+    if let Some(properties) = schema.get_mut("properties").and_then(|value| value.as_object_mut()) {
         properties.insert(
             "status".into(),
             serde_json::json!({

@@ -2,10 +2,7 @@
 //! hostile input, the rendering of problems, and the JSON Schema.
 
 use crate::model::Choice;
-use crate::{
-    DataClass, Kind, Owner, PiiMode, Runtime, SecretsRef, SqlIsolation, Visibility, json_schema,
-    load,
-};
+use crate::{DataClass, Kind, Owner, PiiMode, Runtime, SecretsRef, SqlIsolation, Visibility, json_schema, load};
 
 /// The full example of `manifest.md`, with its comments and its `status`.
 const FULL_EXAMPLE: &str = r#"apiVersion: terrarium.dev/v1
@@ -72,9 +69,7 @@ status:                           # written by the control plane
 
 /// The full example without its `status`.
 fn full_example_without_status() -> &'static str {
-    let end = FULL_EXAMPLE
-        .find("\nstatus:")
-        .expect("the example has a status");
+    let end = FULL_EXAMPLE.find("\nstatus:").expect("the example has a status");
     &FULL_EXAMPLE[..end + 1]
 }
 
@@ -107,18 +102,12 @@ fn dedent(text: &str) -> String {
         .map(|line| line.len() - line.trim_start().len())
         .min()
         .unwrap_or(0);
-    text.lines()
-        .map(|line| line.get(indent..).unwrap_or("").trim_end())
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|line| line.get(indent..).unwrap_or("").trim_end()).collect::<Vec<_>>().join("\n")
 }
 
 fn indent(lines: &str, by: usize) -> String {
     let padding = " ".repeat(by);
-    dedent(lines)
-        .lines()
-        .map(|line| format!("{padding}{line}\n"))
-        .collect()
+    dedent(lines).lines().map(|line| format!("{padding}{line}\n")).collect()
 }
 
 /// A manifest for `where2eat` in `growth` owned by `user:beckayu`, with `spec_lines` after the
@@ -132,18 +121,15 @@ fn spec(spec_lines: &str) -> String {
 
 /// A valid static app with `extra` at the end of `spec`: it starts on line 11, column 3.
 fn app(extra: &str) -> String {
-    spec(&format!(
-        "runtime: static\nstatic:\n  dir: public\n{}",
-        dedent(extra)
-    ))
+    spec(&format!("runtime: static\nstatic:\n  dir: public\n{}", dedent(extra)))
 }
 
 // ----- Whole manifests. -----
 
 #[test]
 fn full_example_loads() {
-    let validated = load("terrarium.yaml", full_example_without_status())
-        .unwrap_or_else(|problems| panic!("{problems}"));
+    let validated =
+        load("terrarium.yaml", full_example_without_status()).unwrap_or_else(|problems| panic!("{problems}"));
     assert!(validated.warnings().is_empty(), "{}", validated.warnings());
     let manifest = validated.manifest();
     assert_eq!(validated.app_key().to_string(), "growth/where2eat");
@@ -155,31 +141,14 @@ fn full_example_loads() {
     assert_eq!(functions[0].entry, "functions/api.js");
     assert_eq!(
         manifest.spec.secrets_ref,
-        Some(SecretsRef::Vault {
-            mount: "microapp".into(),
-            path: "where2eat".into()
-        })
+        Some(SecretsRef::Vault { mount: "microapp".into(), path: "where2eat".into() })
     );
     let quotas = manifest.spec.quotas.as_ref().unwrap();
     assert_eq!(quotas.memory_mib, Some(64));
     assert_eq!(quotas.monthly_budget.as_ref().unwrap().amount, 25.0);
-    assert_eq!(
-        manifest
-            .spec
-            .data
-            .as_ref()
-            .unwrap()
-            .sql
-            .as_ref()
-            .unwrap()
-            .isolation,
-        Some(SqlIsolation::Isolated)
-    );
+    assert_eq!(manifest.spec.data.as_ref().unwrap().sql.as_ref().unwrap().isolation, Some(SqlIsolation::Isolated));
     assert_eq!(manifest.spec.ai.as_ref().unwrap().pii, Some(PiiMode::Mask));
-    assert_eq!(
-        manifest.spec.access.as_ref().unwrap().visibility,
-        Some(Visibility::Org)
-    );
+    assert_eq!(manifest.spec.access.as_ref().unwrap().visibility, Some(Visibility::Org));
     assert_eq!(manifest.spec.slo.as_ref().unwrap().availability, Some(99.5));
     insta::assert_json_snapshot!("full_example_as_json", manifest);
 }
@@ -220,10 +189,7 @@ spec:
       hint: did you mean "burst"?
     "#);
     let first = problems.iter().next().unwrap();
-    assert_eq!(
-        (first.line, first.column, first.path.as_str()),
-        (4, 9, "metadata.name")
-    );
+    assert_eq!((first.line, first.column, first.path.as_str()), (4, 9, "metadata.name"));
 }
 
 #[test]
@@ -259,15 +225,8 @@ spec:
 
 #[test]
 fn diagnostics_are_sorted_and_typed() {
-    let problems = load(
-        "apps/where2eat/terrarium.yaml",
-        &app("ttlDays: 0\nburst: 4"),
-    )
-    .unwrap_err();
-    let positions: Vec<(usize, usize)> = problems
-        .iter()
-        .map(|problem| (problem.line, problem.column))
-        .collect();
+    let problems = load("apps/where2eat/terrarium.yaml", &app("ttlDays: 0\nburst: 4")).unwrap_err();
+    let positions: Vec<(usize, usize)> = problems.iter().map(|problem| (problem.line, problem.column)).collect();
     assert_eq!(positions, [(11, 12), (12, 3)]);
     assert!(problems.has_errors());
     assert_eq!(problems.errors().count(), 2);
@@ -277,11 +236,7 @@ fn diagnostics_are_sorted_and_typed() {
     assert_eq!(first.path, "spec.ttlDays");
     assert_eq!(first.hint, None);
     let error: &dyn std::error::Error = &problems;
-    assert!(
-        error
-            .to_string()
-            .starts_with("apps/where2eat/terrarium.yaml:11:12: spec.ttlDays: ")
-    );
+    assert!(error.to_string().starts_with("apps/where2eat/terrarium.yaml:11:12: spec.ttlDays: "));
     insta::assert_json_snapshot!(problems.iter().nth(1).unwrap(), @r#"
     {
       "severity": "error",
@@ -300,10 +255,7 @@ fn minimal_manifest_leaves_the_rest_to_policy() {
     let validated = load("terrarium.yaml", &app("")).unwrap();
     let spec = &validated.manifest().spec;
     assert_eq!(spec.static_site.as_ref().unwrap().dir, "public");
-    assert_eq!(
-        (spec.quotas.as_ref(), spec.ttl_days, spec.access.as_ref()),
-        (None, None, None)
-    );
+    assert_eq!((spec.quotas.as_ref(), spec.ttl_days, spec.access.as_ref()), (None, None, None));
     assert_eq!(validated.manifest().metadata.data_class(), None);
 }
 
@@ -386,18 +338,10 @@ fn tags_and_merge_keys_are_refused() {
 
 #[test]
 fn aliases_work_within_limits() {
-    check(
-        &app(
-            "ai:\n  models: &models [chat-default]\ndata:\n  kv: true\nvars:\n  MODEL: chat-default",
-        ),
-        "ok",
-    );
+    check(&app("ai:\n  models: &models [chat-default]\ndata:\n  kv: true\nvars:\n  MODEL: chat-default"), "ok");
     let yaml = app("allowedEgress: &hosts [a.example.com]\nai:\n  models: *hosts");
     let validated = load("terrarium.yaml", &yaml).unwrap();
-    assert_eq!(
-        validated.manifest().spec.ai.as_ref().unwrap().models,
-        Some(vec!["a.example.com".to_owned()])
-    );
+    assert_eq!(validated.manifest().spec.ai.as_ref().unwrap().models, Some(vec!["a.example.com".to_owned()]));
 }
 
 #[test]
@@ -405,10 +349,7 @@ fn billion_laughs_is_refused() {
     let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..10 {
         let previous = format!("*a{}", level - 1);
-        yaml.push_str(&format!(
-            "a{level}: &a{level} [{}]\n",
-            vec![previous; 10].join(", ")
-        ));
+        yaml.push_str(&format!("a{level}: &a{level} [{}]\n", vec![previous; 10].join(", ")));
     }
     check(
         &yaml,
@@ -424,16 +365,10 @@ fn aliases_hidden_in_keys_are_counted() {
     let mut yaml = String::from("k0: &k0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..8 {
         let previous = format!("*k{}", level - 1);
-        yaml.push_str(&format!(
-            "k{level}: &k{level} {{ ? [{}] : x }}\n",
-            vec![previous; 10].join(", ")
-        ));
+        yaml.push_str(&format!("k{level}: &k{level} {{ ? [{}] : x }}\n", vec![previous; 10].join(", ")));
     }
     let problems = load("terrarium.yaml", &yaml).unwrap_err();
-    assert!(
-        problems.to_string().contains("more than 20000 values"),
-        "{problems}"
-    );
+    assert!(problems.to_string().contains("more than 20000 values"), "{problems}");
 }
 
 #[test]
@@ -506,10 +441,7 @@ fn unknown_fields() {
 #[test]
 fn control_plane_fields_are_ignored_with_a_warning() {
     check(
-        &app("").replace(
-            "metadata:\n",
-            "metadata:\n  uid: 0b4f\n  resourceVersion: \"42\"\n",
-        ),
+        &app("").replace("metadata:\n", "metadata:\n  uid: 0b4f\n  resourceVersion: \"42\"\n"),
         r#"
         ok
         terrarium.yaml:4:3: warning: metadata.uid: uid is written by the control plane and is ignored here
@@ -537,10 +469,7 @@ fn wrong_types() {
         &app("ttlDays: 2.5"),
         "terrarium.yaml:11:12: spec.ttlDays: expected a whole number of days, found the number 2.5",
     );
-    check(
-        &app("ttlDays: [30]"),
-        "terrarium.yaml:11:12: spec.ttlDays: expected a whole number of days, found a list",
-    );
+    check(&app("ttlDays: [30]"), "terrarium.yaml:11:12: spec.ttlDays: expected a whole number of days, found a list");
     check(
         &app("description: 42"),
         r#"
@@ -548,10 +477,7 @@ fn wrong_types() {
           hint: put quotes around it so it is read as text
         "#,
     );
-    check(
-        &app("data:\n  kv: yes"),
-        r#"terrarium.yaml:12:9: spec.data.kv: expected true or false, found text "yes""#,
-    );
+    check(&app("data:\n  kv: yes"), r#"terrarium.yaml:12:9: spec.data.kv: expected true or false, found text "yes""#);
     check(
         &app("quotas: 20"),
         r#"
@@ -575,27 +501,18 @@ fn wrong_types() {
         "terrarium.yaml:12:17: spec.access.visibility: expected one of: private, team, org, public, found the number 3",
     );
     check(
-        &app("").replace(
-            "metadata:\n  name: where2eat\n  namespace: growth\n",
-            "metadata:\n",
-        ),
+        &app("").replace("metadata:\n  name: where2eat\n  namespace: growth\n", "metadata:\n"),
         r#"
         terrarium.yaml:3:9: metadata: expected a group of fields (name, namespace, labels, annotations), found nothing
           hint: write the fields on the lines below, each indented by two more spaces
         "#,
     );
-    check(
-        &app("{ ttlDays: 30 }: x"),
-        "terrarium.yaml:11:3: spec: expected a field name, found a group of fields",
-    );
+    check(&app("{ ttlDays: 30 }: x"), "terrarium.yaml:11:3: spec: expected a field name, found a group of fields");
 }
 
 #[test]
 fn empty_optional_fields_count_as_left_out() {
-    check(
-        &app("description:\nquotas:\nvars: {}\nallowedEgress: []"),
-        "ok",
-    );
+    check(&app("description:\nquotas:\nvars: {}\nallowedEgress: []"), "ok");
 }
 
 #[test]
@@ -673,8 +590,7 @@ fn names_and_namespaces_are_dns_labels() {
 
 #[test]
 fn owner() {
-    let with_owner =
-        |owner: &str| app("").replace("owner: user:beckayu", &format!("owner: {owner}"));
+    let with_owner = |owner: &str| app("").replace("owner: user:beckayu", &format!("owner: {owner}"));
     check(&with_owner("group:growth-admins"), "ok");
     check(&with_owner("user:00u1abcd@example.com"), "ok");
     check(
@@ -712,22 +628,11 @@ fn runtimes_and_their_sections() {
     let functions = "functions:\n  - route: /api/*\n    entry: functions/api.js";
     let static_site = "static:\n  dir: public";
     check(&spec(&format!("runtime: static\n{static_site}")), "ok");
-    check(
-        &spec(&format!("runtime: static+edge\n{static_site}\n{functions}")),
-        "ok",
-    );
+    check(&spec(&format!("runtime: static+edge\n{static_site}\n{functions}")), "ok");
     check(&spec(&format!("runtime: function\n{functions}")), "ok");
     check(&spec("runtime: wasm\nwasm:\n  component: app.wasm"), "ok");
-    check(
-        &spec(
-            "runtime: container\ncontainer:\n  image: registry.example.com/team/app:1.0\n  port: 8080",
-        ),
-        "ok",
-    );
-    check(
-        &spec(&format!("runtime: static\n{static_site}\nfunctions: []")),
-        "ok",
-    );
+    check(&spec("runtime: container\ncontainer:\n  image: registry.example.com/team/app:1.0\n  port: 8080"), "ok");
+    check(&spec(&format!("runtime: static\n{static_site}\nfunctions: []")), "ok");
     check(
         &spec(&format!("runtime: static\n{static_site}\n{functions}")),
         r#"
@@ -804,16 +709,8 @@ fn runtimes_and_their_sections() {
 
 #[test]
 fn routes() {
-    let with_functions = |functions: &str| {
-        spec(&format!(
-            "runtime: function\nfunctions:\n{}",
-            indent(functions, 2)
-        ))
-    };
-    check(
-        &with_functions("- { route: /api/pick, entry: a.js }\n- { route: /api/*, entry: b.mjs }"),
-        "ok",
-    );
+    let with_functions = |functions: &str| spec(&format!("runtime: function\nfunctions:\n{}", indent(functions, 2)));
+    check(&with_functions("- { route: /api/pick, entry: a.js }\n- { route: /api/*, entry: b.mjs }"), "ok");
     check(
         &with_functions("- { route: api, entry: a.js }"),
         r#"
@@ -858,11 +755,7 @@ fn routes() {
 
 #[test]
 fn paths_are_relative_and_plain() {
-    let with_entry = |entry: &str| {
-        spec(&format!(
-            "runtime: function\nfunctions:\n  - route: /*\n    entry: {entry}"
-        ))
-    };
+    let with_entry = |entry: &str| spec(&format!("runtime: function\nfunctions:\n  - route: /*\n    entry: {entry}"));
     for good in ["api.js", "functions/api.mjs", "a/b/c.js"] {
         check(&with_entry(good), "ok");
     }
@@ -895,11 +788,7 @@ fn paths_are_relative_and_plain() {
         &with_entry("functions/api.py"),
         r#"terrarium.yaml:11:14: spec.functions[0].entry: "functions/api.py" is not a JavaScript module; the entry must end in .js or .mjs"#,
     );
-    let with_dir = |dir: &str| {
-        spec(&format!(
-            "runtime: static\nstatic:\n  dir: {dir}\n  spa: true"
-        ))
-    };
+    let with_dir = |dir: &str| spec(&format!("runtime: static\nstatic:\n  dir: {dir}\n  spa: true"));
     check(&with_dir("site/public"), "ok");
     check(
         &with_dir("public/"),
@@ -915,10 +804,7 @@ fn paths_are_relative_and_plain() {
           hint: name a folder or file inside it, like public or functions/api.js
         "#,
     );
-    check(
-        &with_dir("\"\""),
-        r#"terrarium.yaml:10:10: spec.static.dir: the path is empty"#,
-    );
+    check(&with_dir("\"\""), r#"terrarium.yaml:10:10: spec.static.dir: the path is empty"#);
 }
 
 #[test]
@@ -932,9 +818,7 @@ fn wasm_and_container() {
         r#"terrarium.yaml:10:16: spec.wasm.component: "../app.wasm" uses ".." to leave the app's folder; paths must stay inside it"#,
     );
     check(
-        &spec(
-            "runtime: container\ncontainer:\n  image: https://registry.example.com/app\n  port: 0",
-        ),
+        &spec("runtime: container\ncontainer:\n  image: https://registry.example.com/app\n  port: 0"),
         r#"
         terrarium.yaml:10:12: spec.container.image: "https://registry.example.com/app" is a URL, not an image reference
           hint: leave out the scheme, like registry.example.com/team/app:1.2
@@ -956,26 +840,12 @@ fn wasm_and_container() {
 
 #[test]
 fn vars() {
-    let validated = load(
-        "terrarium.yaml",
-        &app("vars:\n  CITY: Lisbon\n  _LIMIT: 10\n  RATIO: 1.50\n  DEBUG: false\n  CODE: 007"),
-    )
-    .unwrap();
+    let validated =
+        load("terrarium.yaml", &app("vars:\n  CITY: Lisbon\n  _LIMIT: 10\n  RATIO: 1.50\n  DEBUG: false\n  CODE: 007"))
+            .unwrap();
     let vars = validated.manifest().spec.vars.as_ref().unwrap();
-    let pairs: Vec<(&str, &str)> = vars
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .collect();
-    assert_eq!(
-        pairs,
-        [
-            ("CITY", "Lisbon"),
-            ("CODE", "007"),
-            ("DEBUG", "false"),
-            ("RATIO", "1.50"),
-            ("_LIMIT", "10")
-        ]
-    );
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    assert_eq!(pairs, [("CITY", "Lisbon"), ("CODE", "007"), ("DEBUG", "false"), ("RATIO", "1.50"), ("_LIMIT", "10")]);
     check(
         &app("vars:\n  default-city: Lisbon\n  9LIVES: x"),
         r#"
@@ -1009,11 +879,7 @@ fn vars() {
 #[test]
 fn secrets_ref() {
     let with_ref = |value: &str| app(&format!("secretsRef: {value}"));
-    for good in [
-        "terrarium://growth/where2eat",
-        "vault://microapp/where2eat",
-        "vault://kv/teams/growth/where2eat",
-    ] {
+    for good in ["terrarium://growth/where2eat", "vault://microapp/where2eat", "vault://kv/teams/growth/where2eat"] {
         check(&with_ref(good), "ok");
     }
     check(
@@ -1076,26 +942,14 @@ fn secret_values_never_appear_in_messages() {
 fn ttl_days() {
     check(&app("ttlDays: 1"), "ok");
     check(&app("ttlDays: 3650"), "ok");
-    check(
-        &app("ttlDays: 0"),
-        "terrarium.yaml:11:12: spec.ttlDays: must be from 1 to 3650 days, found 0",
-    );
-    check(
-        &app("ttlDays: 3651"),
-        "terrarium.yaml:11:12: spec.ttlDays: must be from 1 to 3650 days, found 3651",
-    );
-    check(
-        &app("ttlDays: -5"),
-        "terrarium.yaml:11:12: spec.ttlDays: must be from 1 to 3650 days, found -5",
-    );
+    check(&app("ttlDays: 0"), "terrarium.yaml:11:12: spec.ttlDays: must be from 1 to 3650 days, found 0");
+    check(&app("ttlDays: 3651"), "terrarium.yaml:11:12: spec.ttlDays: must be from 1 to 3650 days, found 3651");
+    check(&app("ttlDays: -5"), "terrarium.yaml:11:12: spec.ttlDays: must be from 1 to 3650 days, found -5");
 }
 
 #[test]
 fn allowed_egress() {
-    check(
-        &app("allowedEgress:\n  - api.example.com\n  - https://maps.example.com:8443"),
-        "ok",
-    );
+    check(&app("allowedEgress:\n  - api.example.com\n  - https://maps.example.com:8443"), "ok");
     check(
         &app("allowedEgress:\n  - api.example.com\n  - \"\"\n  - maps example com"),
         r#"
@@ -1127,9 +981,7 @@ fn quotas() {
         "ok",
     );
     check(
-        &app(
-            "quotas:\n  memoryMiB: 16\n  cpuMsPerRequest: 1\n  monthlyBudget: { amount: 12.50, currency: USD }",
-        ),
+        &app("quotas:\n  memoryMiB: 16\n  cpuMsPerRequest: 1\n  monthlyBudget: { amount: 12.50, currency: USD }"),
         "ok",
     );
     check(
@@ -1188,12 +1040,8 @@ fn slo() {
 
 #[test]
 fn labels_and_annotations() {
-    let with_metadata = |lines: &str| {
-        app("").replace(
-            "  namespace: growth\n",
-            &format!("  namespace: growth\n{}", indent(lines, 2)),
-        )
-    };
+    let with_metadata =
+        |lines: &str| app("").replace("  namespace: growth\n", &format!("  namespace: growth\n{}", indent(lines, 2)));
     check(
         &with_metadata(
             "labels:\n  dataClass: restricted\n  app.kubernetes.io/part-of: lunch\n  tier: \"\"\nannotations:\n  example.com/notes: \"Anything, even: this.\"",
@@ -1214,9 +1062,7 @@ fn labels_and_annotations() {
         "#,
     );
     check(
-        &with_metadata(
-            "labels:\n  team name: growth\n  Example.com/x: y\n  cost-center: \"12 34\"\n  enabled: true",
-        ),
+        &with_metadata("labels:\n  team name: growth\n  Example.com/x: y\n  cost-center: \"12 34\"\n  enabled: true"),
         r#"
         terrarium.yaml:7:5: metadata.labels["team name"]: "team name" is not a valid key
           hint: keys are up to 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit, optionally after a prefix like example.com/
@@ -1254,10 +1100,7 @@ fn enums() {
         r#"terrarium.yaml:12:17: spec.access.visibility: "everyone" is not a valid visibility; use one of: private, team, org, public"#,
     );
     for isolation in ["shared", "schema", "isolated"] {
-        check(
-            &app(&format!("data:\n  sql: {{ isolation: {isolation} }}")),
-            "ok",
-        );
+        check(&app(&format!("data:\n  sql: {{ isolation: {isolation} }}")), "ok");
     }
     check(
         &app("data:\n  sql: { isolation: isolate }"),
@@ -1277,12 +1120,7 @@ fn enums() {
 
 #[test]
 fn words_in_lists() {
-    check(
-        &app(
-            "access:\n  groups: [growth-admins, lunch]\nai:\n  models: [chat-default, embed-small]",
-        ),
-        "ok",
-    );
+    check(&app("access:\n  groups: [growth-admins, lunch]\nai:\n  models: [chat-default, embed-small]"), "ok");
     check(
         &app("access:\n  groups: [growth admins]\nai:\n  models: [\"\"]"),
         r#"
@@ -1295,9 +1133,7 @@ fn words_in_lists() {
 #[test]
 fn data_and_template_ref() {
     check(
-        &app(
-            "templateRef: static-edge@1\ndata:\n  kv: false\n  vectors: { piiRedaction: false, ttlDays: 3650 }",
-        ),
+        &app("templateRef: static-edge@1\ndata:\n  kv: false\n  vectors: { piiRedaction: false, ttlDays: 3650 }"),
         "ok",
     );
     check(
@@ -1330,9 +1166,7 @@ fn spellings_match_serde() {
 
 #[test]
 fn manifest_round_trips_through_json() {
-    let manifest = load("terrarium.yaml", FULL_EXAMPLE)
-        .unwrap()
-        .into_manifest();
+    let manifest = load("terrarium.yaml", FULL_EXAMPLE).unwrap().into_manifest();
     let json = serde_json::to_value(&manifest).unwrap();
     assert_eq!(json["spec"]["owner"], "user:beckayu");
     assert_eq!(json["spec"]["secretsRef"], "vault://microapp/where2eat");
@@ -1343,16 +1177,10 @@ fn manifest_round_trips_through_json() {
     assert_eq!(back, manifest);
     assert!(serde_json::from_value::<Owner>(serde_json::json!("beckayu")).is_err());
     assert!(serde_json::from_value::<SecretsRef>(serde_json::json!("hunter2")).is_err());
-    assert_eq!(
-        "group:growth".parse::<Owner>(),
-        Ok(Owner::Group("growth".into()))
-    );
+    assert_eq!("group:growth".parse::<Owner>(), Ok(Owner::Group("growth".into())));
     assert_eq!(
         "terrarium://growth/where2eat".parse::<SecretsRef>(),
-        Ok(SecretsRef::Terrarium {
-            namespace: "growth".into(),
-            app: "where2eat".into()
-        })
+        Ok(SecretsRef::Terrarium { namespace: "growth".into(), app: "where2eat".into() })
     );
 }
 
@@ -1361,10 +1189,7 @@ fn schema_is_strict_and_documented() {
     let schema = json_schema();
     assert_eq!(schema["title"], "MicroApp");
     assert_eq!(schema["additionalProperties"], false);
-    assert_eq!(
-        schema["required"],
-        serde_json::json!(["apiVersion", "kind", "metadata", "spec"])
-    );
+    assert_eq!(schema["required"], serde_json::json!(["apiVersion", "kind", "metadata", "spec"]));
     assert_eq!(schema["properties"]["status"]["deprecated"], true);
     // Every object with fixed properties refuses unknown ones.
     let definitions = schema["$defs"].as_object().unwrap();
@@ -1374,12 +1199,7 @@ fn schema_is_strict_and_documented() {
         }
     }
     let quotas = &definitions["Quotas"]["properties"];
-    assert!(
-        quotas["burst"]["description"]
-            .as_str()
-            .unwrap()
-            .contains("burst")
-    );
+    assert!(quotas["burst"]["description"].as_str().unwrap().contains("burst"));
     assert!(quotas.get("memoryMiB").is_some());
     let spec = &definitions["Spec"]["properties"];
     assert!(spec.get("static").is_some() && spec.get("vars").is_some());
@@ -1389,11 +1209,7 @@ fn schema_is_strict_and_documented() {
 #[test]
 fn schema_knows_every_field_the_decoder_knows() {
     let schema = json_schema();
-    let spec_fields: Vec<&String> = schema["$defs"]["Spec"]["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .collect();
+    let spec_fields: Vec<&String> = schema["$defs"]["Spec"]["properties"].as_object().unwrap().keys().collect();
     let mut expected: Vec<&str> = crate::decode::SPEC_FIELDS.to_vec();
     expected.sort_unstable();
     let mut actual: Vec<&str> = spec_fields.iter().map(|field| field.as_str()).collect();
@@ -1437,10 +1253,7 @@ fn damaged_manifests_never_panic() {
         if let Err(problems) = load("terrarium.yaml", &yaml) {
             assert!(problems.has_errors(), "{yaml}");
             for problem in &problems {
-                assert!(
-                    problem.line >= 1 && problem.column >= 1,
-                    "{yaml}\n{problem}"
-                );
+                assert!(problem.line >= 1 && problem.column >= 1, "{yaml}\n{problem}");
                 assert!(!problem.message.is_empty());
             }
         }

@@ -25,10 +25,7 @@ pub const MAX_NODES: usize = 20_000;
 ///
 /// Problems that leave a usable tree (a duplicated key, a tag, a second document) are reported
 /// and the tree of the first document is still returned.
-pub(crate) fn read_document<'input>(
-    source: &'input str,
-    report: &mut Report,
-) -> Option<MarkedYaml<'input>> {
+pub(crate) fn read_document<'input>(source: &'input str, report: &mut Report) -> Option<MarkedYaml<'input>> {
     if source.len() > MAX_MANIFEST_BYTES {
         report.error(
             Position::START,
@@ -72,12 +69,7 @@ pub(crate) fn read_document<'input>(
         loader.on_event(event, span);
     }
     if let Some(error) = loader.error() {
-        report.error(
-            Position::from_marker(*error.marker()),
-            "",
-            error.info().to_owned(),
-            None,
-        );
+        report.error(Position::from_marker(*error.marker()), "", error.info().to_owned(), None);
         return None;
     }
 
@@ -131,26 +123,17 @@ struct NewNodes {
 
 impl NewNodes {
     fn scalar() -> NewNodes {
-        NewNodes {
-            in_parent: 1,
-            in_file: 1,
-        }
+        NewNodes { in_parent: 1, in_file: 1 }
     }
 
     /// A list or group of fields of `size` nodes, whose content was counted as it came.
     fn collection(size: usize) -> NewNodes {
-        NewNodes {
-            in_parent: size,
-            in_file: 1,
-        }
+        NewNodes { in_parent: size, in_file: 1 }
     }
 
     /// An alias is a full copy of its anchor of `size` nodes.
     fn alias(size: usize) -> NewNodes {
-        NewNodes {
-            in_parent: size,
-            in_file: size,
-        }
+        NewNodes { in_parent: size, in_file: size }
     }
 }
 
@@ -176,12 +159,7 @@ enum CollectionKind {
 }
 
 impl Guard {
-    fn inspect(
-        &mut self,
-        event: &Event<'_>,
-        span: Span,
-        report: &mut Report,
-    ) -> Result<(), Refusal> {
+    fn inspect(&mut self, event: &Event<'_>, span: Span, report: &mut Report) -> Result<(), Refusal> {
         let at = Position::from_marker(span.start);
         match event {
             Event::DocumentStart(_) => {
@@ -190,8 +168,7 @@ impl Guard {
                     report.error(
                         at,
                         "",
-                        "the file holds more than one YAML document; only the first one is read"
-                            .into(),
+                        "the file holds more than one YAML document; only the first one is read".into(),
                         Some("keep one app per terrarium.yaml and remove the line with ---".into()),
                     );
                 }
@@ -203,25 +180,15 @@ impl Guard {
                     return Err(Refusal {
                         at,
                         path,
-                        message: format!(
-                            "the file nests lists and fields more than {MAX_NESTING_DEPTH} levels deep"
-                        ),
+                        message: format!("the file nests lists and fields more than {MAX_NESTING_DEPTH} levels deep"),
                         hint: "a manifest needs only a few levels; check the indentation",
                     });
                 }
                 let kind = match event {
-                    Event::MappingStart(..) => CollectionKind::Mapping {
-                        pending_key: None,
-                        seen_keys: HashMap::new(),
-                    },
+                    Event::MappingStart(..) => CollectionKind::Mapping { pending_key: None, seen_keys: HashMap::new() },
                     _ => CollectionKind::Sequence { n_items: 0 },
                 };
-                self.open.push(Collection {
-                    path,
-                    kind,
-                    n_nodes: 0,
-                    anchor_id: *anchor_id,
-                });
+                self.open.push(Collection { path, kind, n_nodes: 0, anchor_id: *anchor_id });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 let Some(collection) = self.open.pop() else {
@@ -257,14 +224,9 @@ impl Guard {
         };
         match &parent.kind {
             CollectionKind::Sequence { n_items } => format!("{}[{n_items}]", parent.path),
-            CollectionKind::Mapping {
-                pending_key: Some(key),
-                ..
-            } => child_path(&parent.path, key),
+            CollectionKind::Mapping { pending_key: Some(key), .. } => child_path(&parent.path, key),
             // A key is a node too; problems in it belong to the group of fields it is in.
-            CollectionKind::Mapping {
-                pending_key: None, ..
-            } => parent.path.clone(),
+            CollectionKind::Mapping { pending_key: None, .. } => parent.path.clone(),
         }
     }
 
@@ -274,12 +236,7 @@ impl Guard {
         if tag.is_yaml_core_schema() {
             return;
         }
-        report.error(
-            at,
-            path,
-            format!("YAML tags like \"{tag}\" are not supported"),
-            Some("remove the tag".into()),
-        );
+        report.error(at, path, format!("YAML tags like \"{tag}\" are not supported"), Some("remove the tag".into()));
     }
 
     /// Counts a finished node into its parent; `key_text` is a scalar's text.
@@ -307,14 +264,8 @@ impl Guard {
         parent.n_nodes = parent.n_nodes.saturating_add(new_nodes.in_parent);
         match &mut parent.kind {
             CollectionKind::Sequence { n_items } => *n_items += 1,
-            CollectionKind::Mapping {
-                pending_key: pending_key @ Some(_),
-                ..
-            } => *pending_key = None,
-            CollectionKind::Mapping {
-                pending_key: pending_key @ None,
-                seen_keys,
-            } => {
+            CollectionKind::Mapping { pending_key: pending_key @ Some(_), .. } => *pending_key = None,
+            CollectionKind::Mapping { pending_key: pending_key @ None, seen_keys } => {
                 // Keys that are not plain text are refused later, by the decoder.
                 let key = key_text.unwrap_or_default().to_owned();
                 if key_text.is_some() {
@@ -323,10 +274,7 @@ impl Guard {
                             at,
                             &child_path(&parent.path, &key),
                             format!("the field \"{key}\" appears twice here"),
-                            Some(format!(
-                                "it is already set on line {}; keep only one of them",
-                                first.line
-                            )),
+                            Some(format!("it is already set on line {}; keep only one of them", first.line)),
                         ),
                         None => {
                             seen_keys.insert(key.clone(), at);

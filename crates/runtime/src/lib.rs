@@ -22,7 +22,11 @@ pub trait Engine: Send + Sync + 'static {
 /// One deployment, ready to serve. Dropping the last reference releases its instances.
 pub trait LoadedApp: Send + Sync + 'static {
     /// Runs the function whose module is `entry` (a bundle path) for one request.
-    fn invoke(&self, entry: &str, request: FunctionRequest) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>>;
+    fn invoke(
+        &self,
+        entry: &str,
+        request: FunctionRequest,
+    ) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>>;
 }
 
 /// The code and capabilities of one deployment.

@@ -9,21 +9,14 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use control::store::{
-    AppRow, AuditFilter, AuditRow, NamespaceRow, NewAuditEvent, NewRevision, RegistryStore,
-    RevisionRow, StoreError,
+    AppRow, AuditFilter, AuditRow, NamespaceRow, NewAuditEvent, NewRevision, RegistryStore, RevisionRow, StoreError,
 };
 use deployment::{AppKey, Deployment};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../migrations/0001_registry.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "registry", include_str!("../migrations/0001_registry.sql"))];
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -45,11 +38,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(backend)?;
         let migrations = MIGRATIONS
             .iter()
             .map(|&(version, description, sql)| {
@@ -62,10 +51,7 @@ impl SqliteStore {
                 )
             })
             .collect();
-        Migrator::with_migrations(migrations)
-            .run(&pool)
-            .await
-            .map_err(backend)?;
+        Migrator::with_migrations(migrations).run(&pool).await.map_err(backend)?;
         Ok(SqliteStore { pool })
     }
 
@@ -74,10 +60,7 @@ impl SqliteStore {
     }
 }
 
-async fn insert_audit(
-    tx: &mut Transaction<'static, Sqlite>,
-    event: &NewAuditEvent,
-) -> Result<(), StoreError> {
+async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, event: &NewAuditEvent) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_events (time, principal, action, namespace, app, revision, outcome, detail)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -98,10 +81,7 @@ async fn insert_audit(
 
 fn app_row(row: &SqliteRow) -> AppRow {
     AppRow {
-        app: AppKey::new(
-            row.get::<String, _>("namespace"),
-            row.get::<String, _>("name"),
-        ),
+        app: AppKey::new(row.get::<String, _>("namespace"), row.get::<String, _>("name")),
         owner: row.get("owner"),
         runtime: row.get("runtime"),
         description: row.get("description"),
@@ -112,8 +92,7 @@ fn app_row(row: &SqliteRow) -> AppRow {
 }
 
 fn parse_deployment(json: &str) -> Result<Deployment, StoreError> {
-    serde_json::from_str(json)
-        .map_err(|error| StoreError::Backend(format!("stored deployment is unreadable: {error}")))
+    serde_json::from_str(json).map_err(|error| StoreError::Backend(format!("stored deployment is unreadable: {error}")))
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -129,29 +108,21 @@ impl RegistryStore for SqliteStore {
         audit: NewAuditEvent,
     ) -> Result<NamespaceRow, StoreError> {
         let mut tx = self.begin().await?;
-        let result =
-            sqlx::query("INSERT INTO namespaces (name, created_at, created_by) VALUES (?, ?, ?)")
-                .bind(name)
-                .bind(&audit.time)
-                .bind(created_by)
-                .execute(&mut *tx)
-                .await;
+        let result = sqlx::query("INSERT INTO namespaces (name, created_at, created_by) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(&audit.time)
+            .bind(created_by)
+            .execute(&mut *tx)
+            .await;
         match result {
             Err(error) if is_unique_violation(&error) => {
-                return Err(StoreError::NamespaceExists {
-                    namespace: name.to_owned(),
-                });
+                return Err(StoreError::NamespaceExists { namespace: name.to_owned() });
             }
             other => other.map_err(backend)?,
         };
         insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(NamespaceRow {
-            name: name.to_owned(),
-            created_at: audit.time,
-            created_by: created_by.to_owned(),
-            n_apps: 0,
-        })
+        Ok(NamespaceRow { name: name.to_owned(), created_at: audit.time, created_by: created_by.to_owned(), n_apps: 0 })
     }
 
     async fn list_namespaces(&self) -> Result<Vec<NamespaceRow>, StoreError> {
@@ -175,47 +146,37 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn next_revision(&self, app: &AppKey) -> Result<i64, StoreError> {
-        let max: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(revision) FROM revisions WHERE namespace = ? AND app = ?",
-        )
-        .bind(&app.namespace)
-        .bind(&app.name)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(revision) FROM revisions WHERE namespace = ? AND app = ?")
+                .bind(&app.namespace)
+                .bind(&app.name)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(max.unwrap_or(0) + 1)
     }
 
-    async fn insert_revision(
-        &self,
-        new: NewRevision,
-        audit: NewAuditEvent,
-    ) -> Result<(), StoreError> {
+    async fn insert_revision(&self, new: NewRevision, audit: NewAuditEvent) -> Result<(), StoreError> {
         let deployment = &new.deployment;
         let app = &deployment.app;
         let deployment_json = serde_json::to_string(deployment).map_err(backend)?;
         let mut tx = self.begin().await?;
         if new.create_namespace {
-            sqlx::query(
-                "INSERT OR IGNORE INTO namespaces (name, created_at, created_by) VALUES (?, ?, ?)",
-            )
-            .bind(&app.namespace)
-            .bind(&new.created_at)
-            .bind(&new.created_by)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            sqlx::query("INSERT OR IGNORE INTO namespaces (name, created_at, created_by) VALUES (?, ?, ?)")
+                .bind(&app.namespace)
+                .bind(&new.created_at)
+                .bind(&new.created_by)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
         } else {
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT name FROM namespaces WHERE name = ?")
-                    .bind(&app.namespace)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
+            let exists: Option<String> = sqlx::query_scalar("SELECT name FROM namespaces WHERE name = ?")
+                .bind(&app.namespace)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
             if exists.is_none() {
-                return Err(StoreError::UnknownNamespace {
-                    namespace: app.namespace.clone(),
-                });
+                return Err(StoreError::UnknownNamespace { namespace: app.namespace.clone() });
             }
         }
         sqlx::query(
@@ -254,10 +215,7 @@ impl RegistryStore for SqliteStore {
         .await;
         match inserted {
             Err(error) if is_unique_violation(&error) => {
-                return Err(StoreError::Conflict {
-                    app: app.clone(),
-                    revision: deployment.revision,
-                });
+                return Err(StoreError::Conflict { app: app.clone(), revision: deployment.revision });
             }
             other => other.map_err(backend)?,
         };
@@ -266,19 +224,15 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn get_deployment(&self, app: &AppKey, revision: i64) -> Result<Deployment, StoreError> {
-        let json: Option<String> = sqlx::query_scalar(
-            "SELECT deployment FROM revisions WHERE namespace = ? AND app = ? AND revision = ?",
-        )
-        .bind(&app.namespace)
-        .bind(&app.name)
-        .bind(revision)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let json = json.ok_or_else(|| StoreError::UnknownRevision {
-            app: app.clone(),
-            revision,
-        })?;
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT deployment FROM revisions WHERE namespace = ? AND app = ? AND revision = ?")
+                .bind(&app.namespace)
+                .bind(&app.name)
+                .bind(revision)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        let json = json.ok_or_else(|| StoreError::UnknownRevision { app: app.clone(), revision })?;
         parse_deployment(&json)
     }
 
@@ -289,31 +243,25 @@ impl RegistryStore for SqliteStore {
         audit: NewAuditEvent,
     ) -> Result<Deployment, StoreError> {
         let mut tx = self.begin().await?;
-        let json: Option<String> = sqlx::query_scalar(
-            "SELECT deployment FROM revisions WHERE namespace = ? AND app = ? AND revision = ?",
-        )
-        .bind(&app.namespace)
-        .bind(&app.name)
-        .bind(revision)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT deployment FROM revisions WHERE namespace = ? AND app = ? AND revision = ?")
+                .bind(&app.namespace)
+                .bind(&app.name)
+                .bind(revision)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
         let Some(json) = json else {
-            return Err(StoreError::UnknownRevision {
-                app: app.clone(),
-                revision,
-            });
+            return Err(StoreError::UnknownRevision { app: app.clone(), revision });
         };
-        sqlx::query(
-            "UPDATE apps SET active_revision = ?, updated_at = ? WHERE namespace = ? AND name = ?",
-        )
-        .bind(revision)
-        .bind(&audit.time)
-        .bind(&app.namespace)
-        .bind(&app.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        sqlx::query("UPDATE apps SET active_revision = ?, updated_at = ? WHERE namespace = ? AND name = ?")
+            .bind(revision)
+            .bind(&audit.time)
+            .bind(&app.namespace)
+            .bind(&app.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(backend)?;
         parse_deployment(&json)
@@ -335,13 +283,11 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn list_apps(&self, namespace: Option<&str>) -> Result<Vec<AppRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM apps WHERE (?1 IS NULL OR namespace = ?1) ORDER BY namespace, name",
-        )
-        .bind(namespace)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query("SELECT * FROM apps WHERE (?1 IS NULL OR namespace = ?1) ORDER BY namespace, name")
+            .bind(namespace)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(rows.iter().map(app_row).collect())
     }
 
@@ -352,9 +298,7 @@ impl RegistryStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.as_ref()
-            .map(app_row)
-            .ok_or_else(|| StoreError::UnknownApp { app: app.clone() })
+        row.as_ref().map(app_row).ok_or_else(|| StoreError::UnknownApp { app: app.clone() })
     }
 
     async fn list_revisions(&self, app: &AppKey) -> Result<Vec<RevisionRow>, StoreError> {

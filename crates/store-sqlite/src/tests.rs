@@ -25,10 +25,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             app: AppKey::new("growth", "where2eat"),
             revision,
             bundle_digest: format!("sha256:{revision}"),
-            static_site: Some(StaticSite {
-                dir: "public".into(),
-                spa: false,
-            }),
+            static_site: Some(StaticSite { dir: "public".into(), spa: false }),
             files: BTreeMap::new(),
             functions: vec![],
             vars: BTreeMap::new(),
@@ -62,53 +59,24 @@ async fn revisions_activation_and_restart() {
 
     // Without the namespace and without permission to create it, nothing is written.
     assert!(matches!(
-        store
-            .insert_revision(revision(1, false), audit("deploy"))
-            .await,
+        store.insert_revision(revision(1, false), audit("deploy")).await,
         Err(StoreError::UnknownNamespace { .. })
     ));
-    assert_eq!(
-        store
-            .list_audit(AuditFilter {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(store.list_audit(AuditFilter { limit: 10, ..Default::default() }).await.unwrap().len(), 0);
 
     assert_eq!(store.next_revision(&app).await.unwrap(), 1);
-    store
-        .insert_revision(revision(1, true), audit("deploy"))
-        .await
-        .unwrap();
+    store.insert_revision(revision(1, true), audit("deploy")).await.unwrap();
     assert_eq!(store.next_revision(&app).await.unwrap(), 2);
-    store
-        .insert_revision(revision(2, false), audit("deploy"))
-        .await
-        .unwrap();
+    store.insert_revision(revision(2, false), audit("deploy")).await.unwrap();
     assert!(matches!(
-        store
-            .insert_revision(revision(2, false), audit("deploy"))
-            .await,
+        store.insert_revision(revision(2, false), audit("deploy")).await,
         Err(StoreError::Conflict { .. })
     ));
     assert_eq!(store.get_app(&app).await.unwrap().active_revision, 2);
 
-    assert_eq!(
-        store.get_deployment(&app, 1).await.unwrap().bundle_digest,
-        "sha256:1"
-    );
-    assert!(matches!(
-        store.get_deployment(&app, 7).await,
-        Err(StoreError::UnknownRevision { .. })
-    ));
-    let rolled_back = store
-        .set_active_revision(&app, 1, audit("rollback"))
-        .await
-        .unwrap();
+    assert_eq!(store.get_deployment(&app, 1).await.unwrap().bundle_digest, "sha256:1");
+    assert!(matches!(store.get_deployment(&app, 7).await, Err(StoreError::UnknownRevision { .. })));
+    let rolled_back = store.set_active_revision(&app, 1, audit("rollback")).await.unwrap();
     assert_eq!(rolled_back.revision, 1);
     assert!(matches!(
         store.set_active_revision(&app, 9, audit("rollback")).await,
@@ -123,11 +91,7 @@ async fn revisions_activation_and_restart() {
     assert_eq!(active[0].revision, 1);
     assert_eq!(store.list_revisions(&app).await.unwrap().len(), 2);
     let actions: Vec<String> = store
-        .list_audit(AuditFilter {
-            namespace: Some("growth".into()),
-            limit: 10,
-            ..Default::default()
-        })
+        .list_audit(AuditFilter { namespace: Some("growth".into()), limit: 10, ..Default::default() })
         .await
         .unwrap()
         .into_iter()
@@ -137,29 +101,18 @@ async fn revisions_activation_and_restart() {
     assert_eq!(store.list_namespaces().await.unwrap()[0].n_apps, 1);
 
     store.delete_app(&app, audit("delete")).await.unwrap();
-    assert!(matches!(
-        store.get_app(&app).await,
-        Err(StoreError::UnknownApp { .. })
-    ));
+    assert!(matches!(store.get_app(&app).await, Err(StoreError::UnknownApp { .. })));
     assert!(store.active_deployments().await.unwrap().is_empty());
-    assert!(matches!(
-        store.delete_app(&app, audit("delete")).await,
-        Err(StoreError::UnknownApp { .. })
-    ));
+    assert!(matches!(store.delete_app(&app, audit("delete")).await, Err(StoreError::UnknownApp { .. })));
 }
 
 #[tokio::test]
 async fn namespaces_are_unique() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    store
-        .create_namespace("growth", "admin", audit("namespace.create"))
-        .await
-        .unwrap();
+    store.create_namespace("growth", "admin", audit("namespace.create")).await.unwrap();
     assert!(matches!(
-        store
-            .create_namespace("growth", "admin", audit("namespace.create"))
-            .await,
+        store.create_namespace("growth", "admin", audit("namespace.create")).await,
         Err(StoreError::NamespaceExists { .. })
     ));
     assert_eq!(store.list_namespaces().await.unwrap().len(), 1);

@@ -35,6 +35,8 @@ pub struct GatewaySection {
     pub request_timeout_secs: u64,
     pub max_in_flight: usize,
     pub max_app_body_bytes: usize,
+    /// Memory for static files served often (files up to 1 MiB each).
+    pub blob_cache_mib: u64,
 }
 
 /// Limits an app gets when its manifest does not set them.
@@ -74,7 +76,9 @@ pub struct EngineConfig {
     pub queue_capacity_per_worker: usize,
     /// Instances of one app serving at once (a call awaiting `fetch` holds its instance).
     pub max_instances_per_app: usize,
-    /// Warm instances kept per app between requests.
+    /// Warm instances kept per app between requests. Equal to `max_instances_per_app` by
+    /// default: a busy app that needed several instances keeps them (until the idle timeout)
+    /// instead of paying for new ones on every burst.
     pub idle_instances_per_app: usize,
     /// Warm instances unused this long are dropped, so memory follows the apps in use;
     /// 0 keeps them until the app is redeployed or deleted.
@@ -95,10 +99,7 @@ impl Default for PlatformConfig {
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-        }
+        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None }
     }
 }
 
@@ -109,6 +110,7 @@ impl Default for GatewaySection {
             request_timeout_secs: 60,
             max_in_flight: 10_000,
             max_app_body_bytes: 10 * 1024 * 1024,
+            blob_cache_mib: 64,
         }
     }
 }
@@ -147,7 +149,7 @@ impl Default for EngineConfig {
             worker_stack_kib: 8 * 1024,
             queue_capacity_per_worker: 1024,
             max_instances_per_app: 4,
-            idle_instances_per_app: 1,
+            idle_instances_per_app: 4,
             idle_instance_timeout_secs: 300,
         }
     }
@@ -165,8 +167,7 @@ impl PlatformConfig {
                 return Err(error).with_context(|| format!("failed to read {}", path.display()));
             }
         };
-        toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid Terrarium configuration", path.display()))
+        toml::from_str(&text).with_context(|| format!("{} is not a valid Terrarium configuration", path.display()))
     }
 }
 
@@ -176,12 +177,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_and_defaults_fill_in() {
-        let config: PlatformConfig =
-            toml::from_str("[egress]\nallow_internal = [\"127.0.0.1/32\"]\n").unwrap();
+        let config: PlatformConfig = toml::from_str("[egress]\nallow_internal = [\"127.0.0.1/32\"]\n").unwrap();
         assert_eq!(config.egress.allow_internal, ["127.0.0.1/32"]);
         assert_eq!(config.gateway.apps_domain, "localhost");
-        let error =
-            toml::from_str::<PlatformConfig>("[gateway]\napps_domian = \"x\"\n").unwrap_err();
+        let error = toml::from_str::<PlatformConfig>("[gateway]\napps_domian = \"x\"\n").unwrap_err();
         assert!(error.to_string().contains("apps_domian"), "{error}");
     }
 }

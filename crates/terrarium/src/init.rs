@@ -54,10 +54,7 @@ impl Template {
 pub fn run(args: InitArgs) -> anyhow::Result<()> {
     let owner = args.owner.clone().unwrap_or_else(default_owner);
     let Some(name) = args.name.file_name().and_then(|name| name.to_str()) else {
-        bail!(
-            "{:?} is not a usable app name; give a name such as hello",
-            args.name
-        );
+        bail!("{:?} is not a usable app name; give a name such as hello", args.name);
     };
     check_app_name(name)?;
     let files = render_template(args.template, name, &args.namespace, &owner)?;
@@ -65,10 +62,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
     write_files(&args.name, &files)?;
 
     let folder = args.name.display();
-    println!(
-        "Created {folder}/ from the {} template:",
-        args.template.folder()
-    );
+    println!("Created {folder}/ from the {} template:", args.template.folder());
     for (path, _) in &files {
         println!("  {folder}/{path}");
     }
@@ -87,24 +81,18 @@ pub fn render_template(
     namespace: &str,
     owner: &str,
 ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let folder = TEMPLATES
-        .get_dir(template.folder())
-        .expect("every template folder is embedded");
+    let folder = TEMPLATES.get_dir(template.folder()).expect("every template folder is embedded");
     let files = embedded_files(folder)
         .into_iter()
         .map(|(path, contents)| {
             let text = String::from_utf8(contents).expect("template files are UTF-8 text");
-            let text = text
-                .replace("{{name}}", name)
-                .replace("{{namespace}}", namespace)
-                .replace("{{owner}}", owner);
+            let text = text.replace("{{name}}", name).replace("{{namespace}}", namespace).replace("{{owner}}", owner);
             (path, text.into_bytes())
         })
         .collect::<Vec<_>>();
     // Validate what would be written, so a bad --namespace or --owner fails before any file exists.
-    pack_files(&format!("{name}/terrarium.yaml"), files.clone()).context(
-        "the app cannot be created with these settings; fix the name, --namespace or --owner",
-    )?;
+    pack_files(&format!("{name}/terrarium.yaml"), files.clone())
+        .context("the app cannot be created with these settings; fix the name, --namespace or --owner")?;
     Ok(files)
 }
 
@@ -127,14 +115,8 @@ fn embedded_files(folder: &Dir<'static>) -> Vec<(String, Vec<u8>)> {
     while let Some(dir) = pending.pop() {
         pending.extend(dir.dirs());
         for file in dir.files() {
-            let relative = file
-                .path()
-                .strip_prefix(folder.path())
-                .expect("embedded files are below their folder");
-            let relative = relative
-                .to_str()
-                .expect("embedded paths are UTF-8")
-                .replace('\\', "/");
+            let relative = file.path().strip_prefix(folder.path()).expect("embedded files are below their folder");
+            let relative = relative.to_str().expect("embedded paths are UTF-8").replace('\\', "/");
             files.push((relative, file.contents().to_vec()));
         }
     }
@@ -143,9 +125,7 @@ fn embedded_files(folder: &Dir<'static>) -> Vec<(String, Vec<u8>)> {
 }
 
 fn default_owner() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_default();
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default();
     match user.trim() {
         "" => "user:unknown".to_owned(),
         user => format!("user:{user}"),
@@ -154,9 +134,7 @@ fn default_owner() -> String {
 
 /// App names become part of web addresses: lowercase letters, digits and dashes, at most 40.
 fn check_app_name(name: &str) -> anyhow::Result<()> {
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let valid_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     let valid_ends = !name.starts_with('-') && !name.ends_with('-');
     if name.is_empty() || name.len() > 40 || !valid_chars || !valid_ends {
         bail!(
@@ -180,10 +158,7 @@ fn check_folder_is_free(folder: &Path) -> anyhow::Result<()> {
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(_) if folder.exists() => {
-            bail!(
-                "{} already exists and is not a folder; choose another name",
-                folder.display()
-            )
+            bail!("{} already exists and is not a folder; choose another name", folder.display())
         }
         Err(error) => Err(error).with_context(|| format!("failed to look at {}", folder.display())),
     }
@@ -196,8 +171,7 @@ fn write_files(folder: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()>
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("failed to create the folder {}", parent.display()))?;
         }
-        std::fs::write(&target, contents)
-            .with_context(|| format!("failed to write {}", target.display()))?;
+        std::fs::write(&target, contents).with_context(|| format!("failed to write {}", target.display()))?;
     }
     Ok(())
 }
@@ -221,8 +195,7 @@ mod tests {
         for template in [Template::Static, Template::StaticEdge, Template::Function] {
             let name = format!("app-{}", template.folder());
             init_in(parent.path(), &name, template).unwrap();
-            let (validated, bundle) =
-                crate::client::pack_app_dir(&parent.path().join(&name)).unwrap();
+            let (validated, bundle) = crate::client::pack_app_dir(&parent.path().join(&name)).unwrap();
             let app = validated.manifest();
             assert_eq!(app.metadata.name, name);
             assert_eq!(app.metadata.namespace, "default");
@@ -232,29 +205,17 @@ mod tests {
             assert_eq!(has_page, template != Template::Function, "{template:?}");
             for (path, contents) in bundle.files() {
                 let text = String::from_utf8_lossy(contents);
-                assert!(
-                    !text.contains("{{"),
-                    "{path} of {template:?} still has a placeholder"
-                );
+                assert!(!text.contains("{{"), "{path} of {template:?} still has a placeholder");
             }
         }
     }
 
     #[test]
     fn the_static_edge_page_calls_its_function() {
-        let files =
-            render_template(Template::StaticEdge, "hello", "default", "user:tester").unwrap();
-        let script = &files
-            .iter()
-            .find(|(path, _)| path == "public/app.js")
-            .unwrap()
-            .1;
+        let files = render_template(Template::StaticEdge, "hello", "default", "user:tester").unwrap();
+        let script = &files.iter().find(|(path, _)| path == "public/app.js").unwrap().1;
         assert!(String::from_utf8_lossy(script).contains("fetch(`api/hello"));
-        let function = &files
-            .iter()
-            .find(|(path, _)| path == "functions/api.js")
-            .unwrap()
-            .1;
+        let function = &files.iter().find(|(path, _)| path == "functions/api.js").unwrap().1;
         assert!(String::from_utf8_lossy(function).contains("export default {"));
     }
 
@@ -263,14 +224,9 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         std::fs::create_dir(parent.path().join("taken")).unwrap();
         std::fs::write(parent.path().join("taken/notes.txt"), "mine").unwrap();
-        let error = init_in(parent.path(), "taken", Template::Static)
-            .unwrap_err()
-            .to_string();
+        let error = init_in(parent.path(), "taken", Template::Static).unwrap_err().to_string();
         assert!(error.contains("already exists and is not empty"), "{error}");
-        assert_eq!(
-            std::fs::read_to_string(parent.path().join("taken/notes.txt")).unwrap(),
-            "mine"
-        );
+        assert_eq!(std::fs::read_to_string(parent.path().join("taken/notes.txt")).unwrap(), "mine");
 
         // An empty folder is fine.
         std::fs::create_dir(parent.path().join("empty")).unwrap();
@@ -280,9 +236,7 @@ mod tests {
     #[test]
     fn bad_names_and_settings_fail_before_writing_anything() {
         let parent = tempfile::tempdir().unwrap();
-        let error = init_in(parent.path(), "Hello World", Template::Static)
-            .unwrap_err()
-            .to_string();
+        let error = init_in(parent.path(), "Hello World", Template::Static).unwrap_err().to_string();
         assert!(error.contains("cannot be an app name"), "{error}");
         let error = run(InitArgs {
             name: parent.path().join("hello"),
@@ -291,10 +245,7 @@ mod tests {
             owner: Some("user:tester".into()),
         })
         .unwrap_err();
-        assert!(
-            format!("{error:#}").contains("metadata.namespace"),
-            "{error:#}"
-        );
+        assert!(format!("{error:#}").contains("metadata.namespace"), "{error:#}");
         assert!(!parent.path().join("hello").exists());
     }
 
@@ -310,10 +261,8 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["demo/status", "demo/where2eat"]);
-        let (_, where2eat) = apps
-            .iter()
-            .find(|(validated, _)| validated.manifest().metadata.name == "where2eat")
-            .unwrap();
+        let (_, where2eat) =
+            apps.iter().find(|(validated, _)| validated.manifest().metadata.name == "where2eat").unwrap();
         let pick = String::from_utf8_lossy(where2eat.get("functions/pick.js").unwrap());
         assert!(pick.contains("cuisine") && pick.contains("status: 404"));
     }

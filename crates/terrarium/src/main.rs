@@ -10,12 +10,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(
-    name = "terrarium",
-    version,
-    about = "Host and govern micro apps",
-    propagate_version = true
-)]
+#[command(name = "terrarium", version, about = "Host and govern micro apps", propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,12 +20,7 @@ struct Cli {
 #[derive(clap::Args, Clone, Debug)]
 pub struct ClientArgs {
     /// Base URL of the Terrarium server.
-    #[arg(
-        long,
-        env = "TERRARIUM_SERVER",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "TERRARIUM_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
     pub server: String,
     /// Admin token; by default read from TERRARIUM_TOKEN or ./.terrarium/admin-token.
     #[arg(long, env = "TERRARIUM_TOKEN", hide_env_values = true, global = true)]
@@ -103,22 +93,14 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Init(args) => init::run(args),
         Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&manifest::json_schema()).expect("schema is JSON")
-            );
+            println!("{}", serde_json::to_string_pretty(&manifest::json_schema()).expect("schema is JSON"));
             Ok(())
         }
         Command::Validate { dir } => client::validate(&dir),
         Command::Deploy { dir, client } => client::deploy(&client, &dir),
         Command::Apps { command, client } => client::apps(&client, command),
         Command::Namespaces { command, client } => client::namespaces(&client, command),
-        Command::Logs {
-            app,
-            follow,
-            tail,
-            client,
-        } => client::logs(&client, &app, follow, tail),
+        Command::Logs { app, follow, tail, client } => client::logs(&client, &app, follow, tail),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

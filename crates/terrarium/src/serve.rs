@@ -46,9 +46,7 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
         .with_writer(std::io::stderr)
         .init();
     let config = match &args.config {
@@ -74,45 +72,33 @@ impl AppLoader for Loader {
     fn load(&self, deployment: Arc<Deployment>) -> BoxFuture<'_, Result<LiveApp, String>> {
         Box::pin(async move {
             if deployment.functions.is_empty() {
-                return Ok(LiveApp {
-                    deployment,
-                    functions: None,
-                });
+                return Ok(LiveApp { deployment, functions: None });
             }
+            // Function modules only: the static site's scripts are browser code, not modules the
+            // engine should compile (they may import from a CDN or use browser-only syntax).
+            let static_prefix = deployment.static_site.as_ref().map(|site| format!("{}/", site.dir));
+            let is_static =
+                |path: &str| static_prefix.as_deref().is_some_and(|prefix| prefix != "/" && path.starts_with(prefix));
             let mut modules = BTreeMap::new();
             for (path, file) in &deployment.files {
-                if path.ends_with(".js") || path.ends_with(".mjs") {
-                    let bytes = self
-                        .blobs
-                        .get(&file.digest)
-                        .await
-                        .map_err(|error| format!("reading {path}: {error}"))?;
-                    let source = String::from_utf8(bytes.to_vec())
-                        .map_err(|_| format!("{path} is not UTF-8 text"))?;
+                if (path.ends_with(".js") || path.ends_with(".mjs")) && !is_static(path) {
+                    let bytes =
+                        self.blobs.get(&file.digest).await.map_err(|error| format!("reading {path}: {error}"))?;
+                    let source = String::from_utf8(bytes.to_vec()).map_err(|_| format!("{path} is not UTF-8 text"))?;
                     modules.insert(path.clone(), Arc::from(source));
                 }
             }
-            let outbound = self
-                .outbound
-                .for_deployment(&deployment)
-                .map_err(|errors| {
-                    let reasons: Vec<String> =
-                        errors.iter().map(|error| error.to_string()).collect();
-                    format!("spec.allowedEgress: {}", reasons.join("; "))
-                })?;
+            let outbound = self.outbound.for_deployment(&deployment).map_err(|errors| {
+                let reasons: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
+                format!("spec.allowedEgress: {}", reasons.join("; "))
+            })?;
             let code = AppCode {
                 deployment: deployment.clone(),
                 modules,
-                host: HostServices {
-                    outbound,
-                    log: self.logs.clone(),
-                },
+                host: HostServices { outbound, log: self.logs.clone() },
             };
             let functions = self.engine.load(code).map_err(|error| error.to_string())?;
-            Ok(LiveApp {
-                deployment,
-                functions: Some(functions),
-            })
+            Ok(LiveApp { deployment, functions: Some(functions) })
         })
     }
 }
@@ -125,7 +111,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let store = store_sqlite::SqliteStore::open(&data_dir.join("terrarium.db"))
         .await
         .with_context(|| format!("failed to open the database in {}", data_dir.display()))?;
-    let blobs = Arc::new(LocalBlobStore::new(&data_dir));
+    let blobs = Arc::new(LocalBlobStore::new(&data_dir, config.gateway.blob_cache_mib * 1024 * 1024));
     let logs = Arc::new(LogHub::new());
     let routes = Arc::new(RoutingTable::new());
 
@@ -134,9 +120,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         .allow_internal
         .iter()
         .map(|cidr| {
-            cidr.parse().with_context(|| {
-                format!("egress.allow_internal: {cidr:?} is not a CIDR like 10.0.0.0/8")
-            })
+            cidr.parse().with_context(|| format!("egress.allow_internal: {cidr:?} is not a CIDR like 10.0.0.0/8"))
         })
         .collect::<anyhow::Result<Vec<ipnet::IpNet>>>()?;
     let outbound = OutboundHttpFactory::new(
@@ -165,34 +149,18 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             secs => Some(Duration::from_secs(secs)),
         },
     }));
-    let loader = Arc::new(Loader {
-        engine,
-        outbound,
-        blobs: blobs.clone(),
-        logs: logs.clone(),
-    });
+    let loader = Arc::new(Loader { engine, outbound, blobs: blobs.clone(), logs: logs.clone() });
 
     let listener = tokio::net::TcpListener::bind(args.listen.unwrap_or(config.server.listen))
         .await
-        .with_context(|| {
-            format!(
-                "failed to listen on {}",
-                args.listen.unwrap_or(config.server.listen)
-            )
-        })?;
+        .with_context(|| format!("failed to listen on {}", args.listen.unwrap_or(config.server.listen)))?;
     let local = listener.local_addr()?;
     let public_url = config.server.public_url.clone().unwrap_or_else(|| {
-        let host = if local.ip().is_unspecified() {
-            "localhost".to_owned()
-        } else {
-            local.ip().to_string()
-        };
+        let host = if local.ip().is_unspecified() { "localhost".to_owned() } else { local.ip().to_string() };
         format!("http://{host}:{}", local.port())
     });
-    let bundle_limits = BundleLimits {
-        max_total_bytes: config.limits.max_bundle_bytes,
-        max_files: config.limits.max_bundle_files,
-    };
+    let bundle_limits =
+        BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
     let control = Arc::new(ControlPlane::new(
         Arc::new(store),
         blobs.clone(),
@@ -215,16 +183,9 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         },
     ));
 
-    let max_upload = (bundle_limits.max_total_bytes as usize)
-        .saturating_mul(2)
-        .saturating_add(1 << 20);
-    let api = control_api::router(
-        Arc::new(control_api::ApiState {
-            control: control.clone(),
-            admin_token,
-        }),
-        max_upload,
-    );
+    let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
+    let api =
+        control_api::router(Arc::new(control_api::ApiState { control: control.clone(), admin_token }), max_upload);
     let state = Arc::new(GatewayState::new(
         GatewayConfig {
             apps_domain: config.gateway.apps_domain.clone(),
@@ -239,11 +200,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let app = gateway::build_stack(state.clone(), api);
 
     // Serve at once (health answers, readiness waits), then load what was deployed before.
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-    });
+    let server =
+        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await });
     let n_loaded = control.load_active().await?;
     if args.demo {
         deploy_demo_apps(&control).await?;
@@ -251,45 +209,22 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     state.ready.store(true, Ordering::Release);
 
     let mut banner = std::io::stdout().lock();
-    writeln!(
-        banner,
-        "Terrarium is serving on {public_url} ({n_loaded} apps loaded from {})",
-        data_dir.display()
-    )?;
+    writeln!(banner, "Terrarium is serving on {public_url} ({n_loaded} apps loaded from {})", data_dir.display())?;
     for app in control.list_apps(None).await? {
-        writeln!(
-            banner,
-            "  {}/{}  {}",
-            app.namespace,
-            app.name,
-            app.urls.join("  ")
-        )?;
+        writeln!(banner, "  {}/{}  {}", app.namespace, app.name, app.urls.join("  "))?;
     }
-    writeln!(
-        banner,
-        "Control API: {public_url}/api/v1  (admin token in {})",
-        data_dir.join("admin-token").display()
-    )?;
+    writeln!(banner, "Control API: {public_url}/api/v1  (admin token in {})", data_dir.join("admin-token").display())?;
     drop(banner);
 
-    server
-        .await
-        .context("the server task failed")?
-        .context("the server failed")?;
+    server.await.context("the server task failed")?.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
 
 async fn deploy_demo_apps(control: &ControlPlane) -> anyhow::Result<()> {
-    let admin = Principal {
-        subject: "terrarium-demo".to_owned(),
-        is_admin: true,
-    };
+    let admin = Principal { subject: "terrarium-demo".to_owned(), is_admin: true };
     for (_, bundle) in crate::init::demo_apps()? {
-        let deployed = control
-            .deploy(&admin, &bundle.to_tar())
-            .await
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let deployed = control.deploy(&admin, &bundle.to_tar()).await.map_err(|error| anyhow::anyhow!("{error}"))?;
         tracing::info!(namespace = %deployed.namespace, app = %deployed.name, revision = deployed.revision, "demo app deployed");
     }
     Ok(())
@@ -337,10 +272,7 @@ fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("admin-token");
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
-        Ok(_) => anyhow::bail!(
-            "{} is empty; delete it to have a new token created",
-            path.display()
-        ),
+        Ok(_) => anyhow::bail!("{} is empty; delete it to have a new token created", path.display()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => {
             return Err(error).with_context(|| format!("failed to read {}", path.display()));
@@ -355,9 +287,6 @@ fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("failed to create {}", path.display()))?;
     writeln!(file, "{token}")?;
     file.sync_all()?;
-    println!(
-        "Created the admin token (shown once; also saved in {} with mode 0600):\n  {token}",
-        path.display()
-    );
+    println!("Created the admin token (shown once; also saved in {} with mode 0600):\n  {token}", path.display());
     Ok(token)
 }

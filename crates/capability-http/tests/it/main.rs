@@ -36,15 +36,7 @@ impl TestResolver {
         ];
         let names = table
             .iter()
-            .map(|(name, addresses)| {
-                (
-                    *name,
-                    addresses
-                        .iter()
-                        .map(|address| address.parse().unwrap())
-                        .collect(),
-                )
-            })
+            .map(|(name, addresses)| (*name, addresses.iter().map(|address| address.parse().unwrap()).collect()))
             .collect();
         TestResolver { names }
     }
@@ -63,10 +55,7 @@ impl NameResolver for TestResolver {
 /// Limits generous enough for every test; tests that exercise a limit override it.
 fn config(allowed_internal: &[&str]) -> OutboundConfig {
     OutboundConfig {
-        allowed_internal: allowed_internal
-            .iter()
-            .map(|range| range.parse().unwrap())
-            .collect(),
+        allowed_internal: allowed_internal.iter().map(|range| range.parse().unwrap()).collect(),
         timeout: Duration::from_secs(10),
         max_response_bytes: 1024 * 1024,
         max_redirects: 5,
@@ -113,19 +102,13 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Out
     OutboundRequest {
         method: method.to_owned(),
         url: url.to_owned(),
-        headers: headers
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect(),
+        headers: headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
         body: Bytes::from(body.to_owned()),
         request_id: "req-test-1".to_owned(),
     }
 }
 
-async fn get(
-    outbound: &Arc<dyn OutboundHttp>,
-    url: &str,
-) -> Result<OutboundResponse, OutboundError> {
+async fn get(outbound: &Arc<dyn OutboundHttp>, url: &str) -> Result<OutboundResponse, OutboundError> {
     outbound.fetch(request("GET", url, &[], "")).await
 }
 

@@ -9,11 +9,7 @@ async fn loopback_is_denied_without_the_operator_range() {
     let port = upstream.port;
     let outbound = outbound(
         config(&[]),
-        &entries(&[
-            &format!("127.0.0.1:{port}"),
-            &format!("upstream.test:{port}"),
-            &format!("localhost:{port}"),
-        ]),
+        &entries(&[&format!("127.0.0.1:{port}"), &format!("upstream.test:{port}"), &format!("localhost:{port}")]),
     );
 
     let url = format!("http://127.0.0.1:{port}/hello");
@@ -73,15 +69,12 @@ async fn every_encoding_of_loopback_is_denied() {
     }
 
     // The operator allows loopback, but the app lists only a name: no spelling of the address matches.
-    let outbound_with_range = outbound(
-        config(&["127.0.0.0/8", "::1/128"]),
-        &entries(&[&format!("upstream.test:{port}")]),
-    );
+    let outbound_with_range =
+        outbound(config(&["127.0.0.0/8", "::1/128"]), &entries(&[&format!("upstream.test:{port}")]));
     for url in &urls {
         let message = denied(url, get(&outbound_with_range, url).await);
         assert!(
-            message.contains("host not in spec.allowedEgress")
-                || message.contains("an unspecified address"),
+            message.contains("host not in spec.allowedEgress") || message.contains("an unspecified address"),
             "{url}: {message}"
         );
     }
@@ -119,10 +112,7 @@ async fn every_encoding_of_the_metadata_address_is_denied_even_with_a_broad_oper
         let outbound = outbound(config(ranges), &listed);
         for url in urls {
             let message = denied(url, get(&outbound, url).await);
-            assert!(
-                message.contains("a cloud metadata address, which apps may never reach"),
-                "{url}: {message}"
-            );
+            assert!(message.contains("a cloud metadata address, which apps may never reach"), "{url}: {message}");
         }
     }
     let outbound = outbound(config(&[]), &listed);
@@ -139,31 +129,18 @@ async fn every_encoding_of_the_metadata_address_is_denied_even_with_a_broad_oper
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_addresses_are_denied() {
-    let listed = entries(&[
-        "10.0.0.1",
-        "172.16.0.1",
-        "192.168.1.1",
-        "100.64.0.1",
-        "169.254.1.1",
-        "[fd12::1]",
-        "private.test",
-    ]);
+    let listed =
+        entries(&["10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.1.1", "[fd12::1]", "private.test"]);
     let outbound = outbound(config(&[]), &listed);
     for (url, class) in [
         ("http://10.0.0.1/", "a private network address (RFC 1918)"),
         ("http://172.16.0.1/", "a private network address (RFC 1918)"),
-        (
-            "http://192.168.1.1/",
-            "a private network address (RFC 1918)",
-        ),
+        ("http://192.168.1.1/", "a private network address (RFC 1918)"),
         ("http://0xc0a80101/", "a private network address (RFC 1918)"),
         ("http://100.64.0.1/", "a carrier-grade NAT address"),
         ("http://169.254.1.1/", "a link-local address"),
         ("http://[fd12::1]/", "a unique-local IPv6 address"),
-        (
-            "http://private.test/",
-            "it resolves to 10.0.0.7, a private network address (RFC 1918)",
-        ),
+        ("http://private.test/", "it resolves to 10.0.0.7, a private network address (RFC 1918)"),
     ] {
         let message = denied(url, get(&outbound, url).await);
         assert!(message.contains(class), "{url}: {message}");
@@ -181,26 +158,14 @@ async fn names_resolving_to_internal_addresses_are_denied() {
     ]);
     let outbound = outbound(config(&[]), &listed);
     for (host, expect) in [
-        (
-            "upstream.test",
-            "it resolves to 127.0.0.1, a loopback address",
-        ),
+        ("upstream.test", "it resolves to 127.0.0.1, a loopback address"),
         // One internal address among public ones is enough to deny the name.
-        (
-            "public-and-loopback.test",
-            "it resolves to 127.0.0.1, a loopback address",
-        ),
-        (
-            "mapped-loopback.test",
-            "it resolves to ::ffff:127.0.0.1, which embeds 127.0.0.1, a loopback address",
-        ),
+        ("public-and-loopback.test", "it resolves to 127.0.0.1, a loopback address"),
+        ("mapped-loopback.test", "it resolves to ::ffff:127.0.0.1, which embeds 127.0.0.1, a loopback address"),
     ] {
         let url = format!("http://{host}:{port}/hello");
         let message = denied(&url, get(&outbound, &url).await);
-        assert!(
-            message.starts_with(&format!("fetch to \"{host}\" denied: {expect}")),
-            "{url}: {message}"
-        );
+        assert!(message.starts_with(&format!("fetch to \"{host}\" denied: {expect}")), "{url}: {message}");
     }
     assert_eq!(upstream.hits(), 0);
 }
@@ -211,61 +176,26 @@ async fn a_redirect_to_a_denied_destination_is_denied() {
     let port = upstream.port;
     let outbound = outbound(
         config(&["127.0.0.1/32"]),
-        &entries(&[
-            &format!("upstream.test:{port}"),
-            "169.254.169.254",
-            "metadata.test",
-            "private.test",
-        ]),
+        &entries(&[&format!("upstream.test:{port}"), "169.254.169.254", "metadata.test", "private.test"]),
     );
     let cases = [
-        (
-            format!("http://other.test:{port}/hello"),
-            "fetch to \"other.test\" denied: host not in spec.allowedEgress",
-        ),
-        (
-            "http://169.254.169.254/latest/meta-data/".to_owned(),
-            "a cloud metadata address",
-        ),
+        (format!("http://other.test:{port}/hello"), "fetch to \"other.test\" denied: host not in spec.allowedEgress"),
+        ("http://169.254.169.254/latest/meta-data/".to_owned(), "a cloud metadata address"),
         ("http://0xa9fea9fe/".to_owned(), "a cloud metadata address"),
-        (
-            "http://metadata.test/".to_owned(),
-            "it resolves to 169.254.169.254, a cloud metadata address",
-        ),
-        (
-            "http://private.test/".to_owned(),
-            "it resolves to 10.0.0.7, a private network address",
-        ),
-        (
-            format!("http://127.0.0.1:{port}/hello"),
-            "fetch to \"127.0.0.1\" denied: host not in spec.allowedEgress",
-        ),
+        ("http://metadata.test/".to_owned(), "it resolves to 169.254.169.254, a cloud metadata address"),
+        ("http://private.test/".to_owned(), "it resolves to 10.0.0.7, a private network address"),
+        (format!("http://127.0.0.1:{port}/hello"), "fetch to \"127.0.0.1\" denied: host not in spec.allowedEgress"),
         (format!("http://[::1]:{port}/hello"), "a loopback address"),
-        (
-            format!("http://upstream.test:{port}@other.test:{port}/hello"),
-            "user name or password",
-        ),
-        (
-            "file:///etc/passwd".to_owned(),
-            "only http and https URLs may be fetched, not file",
-        ),
-        (
-            "gopher://upstream.test/".to_owned(),
-            "only http and https URLs may be fetched, not gopher",
-        ),
+        (format!("http://upstream.test:{port}@other.test:{port}/hello"), "user name or password"),
+        ("file:///etc/passwd".to_owned(), "only http and https URLs may be fetched, not file"),
+        ("gopher://upstream.test/".to_owned(), "only http and https URLs may be fetched, not gopher"),
     ];
     for (to, expect) in &cases {
         for status in [301, 302, 303, 307, 308] {
-            let url = format!(
-                "http://upstream.test:{port}/redirect?status={status}&to={}",
-                percent_encode(to)
-            );
+            let url = format!("http://upstream.test:{port}/redirect?status={status}&to={}", percent_encode(to));
             let message = denied(&url, get(&outbound, &url).await);
             assert!(message.contains(expect), "{to} via {status}: {message}");
-            assert!(
-                message.ends_with("(redirected from \"upstream.test\")"),
-                "{to} via {status}: {message}"
-            );
+            assert!(message.ends_with("(redirected from \"upstream.test\")"), "{to} via {status}: {message}");
         }
     }
     // Only the redirecting requests reached the upstream; no denied destination did.
@@ -285,9 +215,7 @@ async fn schemes_other_than_http_and_https_are_denied() {
     ] {
         let message = denied(url, get(&outbound, url).await);
         assert!(
-            message.ends_with(&format!(
-                "only http and https URLs may be fetched, not {scheme}"
-            )),
+            message.ends_with(&format!("only http and https URLs may be fetched, not {scheme}")),
             "{url}: {message}"
         );
     }
@@ -297,10 +225,7 @@ async fn schemes_other_than_http_and_https_are_denied() {
 async fn userinfo_and_backslash_tricks_are_denied() {
     let upstream = upstream::start().await;
     let port = upstream.port;
-    let outbound = outbound(
-        config(&["127.0.0.1/32"]),
-        &entries(&[&format!("upstream.test:{port}")]),
-    );
+    let outbound = outbound(config(&["127.0.0.1/32"]), &entries(&[&format!("upstream.test:{port}")]));
     let cases = [
         // The real host is other.test; upstream.test is a user name.
         (
@@ -325,21 +250,12 @@ async fn userinfo_and_backslash_tricks_are_denied() {
             "fetch to \"other.test\" denied: host not in",
         ),
         // The host is allowed on its listed port only.
-        (
-            format!("http://upstream.test:{}/hello", port + 1),
-            "but not for http on port",
-        ),
-        (
-            "http://upstream.test/hello".to_owned(),
-            "but not for http on port 80",
-        ),
+        (format!("http://upstream.test:{}/hello", port + 1), "but not for http on port"),
+        ("http://upstream.test/hello".to_owned(), "but not for http on port 80"),
     ];
     for (url, expect) in &cases {
         let message = denied(url, get(&outbound, url).await);
-        assert!(
-            message.starts_with(expect) || message.contains(expect),
-            "{url}: {message}"
-        );
+        assert!(message.starts_with(expect) || message.contains(expect), "{url}: {message}");
     }
     assert_eq!(upstream.hits(), 0);
 }
@@ -360,9 +276,7 @@ fn percent_encode(value: &str) -> String {
     value
         .bytes()
         .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
             _ => format!("%{byte:02X}"),
         })
         .collect()

@@ -54,10 +54,7 @@ pub async fn start() -> Upstream {
 /// Describes the request it received, one `name=value` per line.
 async fn echo(method: Method, headers: HeaderMap, body: Bytes) -> String {
     let header = |name: header::HeaderName| {
-        headers
-            .get(&name)
-            .map(|value| value.to_str().unwrap().to_owned())
-            .unwrap_or_else(|| "-".to_owned())
+        headers.get(&name).map(|value| value.to_str().unwrap().to_owned()).unwrap_or_else(|| "-".to_owned())
     };
     format!(
         "method={method}\nhost={}\nauthorization={}\ncookie={}\ncontent-type={}\nuser-agent={}\nx-custom={}\nbody={}\n",
@@ -84,25 +81,16 @@ async fn stream(Path(bytes): Path<usize>) -> Body {
 
 /// Redirects to `?to=` with `?status=` (302 by default).
 async fn redirect(Query(query): Query<HashMap<String, String>>) -> Response {
-    let status = query
-        .get("status")
-        .map_or(302, |status| status.parse().unwrap());
+    let status = query.get("status").map_or(302, |status| status.parse().unwrap());
     let status = StatusCode::from_u16(status).unwrap();
     (status, [(header::LOCATION, query["to"].clone())]).into_response()
 }
 
 /// `/loop/n?until=m` redirects to `/loop/n+1` until n reaches m.
-async fn redirect_loop(
-    Path(n): Path<u32>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
+async fn redirect_loop(Path(n): Path<u32>, Query(query): Query<HashMap<String, String>>) -> Response {
     let until: u32 = query["until"].parse().unwrap();
     match n < until {
-        true => (
-            StatusCode::FOUND,
-            [(header::LOCATION, format!("/loop/{}?until={until}", n + 1))],
-        )
-            .into_response(),
+        true => (StatusCode::FOUND, [(header::LOCATION, format!("/loop/{}?until={until}", n + 1))]).into_response(),
         false => format!("done after {n} redirects").into_response(),
     }
 }

@@ -73,9 +73,7 @@ fn list_apps(args: &ClientArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let path = match namespace {
         Some(namespace) if is_plain_name(namespace) => format!("/apps?namespace={namespace}"),
         Some(namespace) => {
-            bail!(
-                "{namespace:?} is not a namespace name; namespaces are lowercase letters, digits and dashes"
-            )
+            bail!("{namespace:?} is not a namespace name; namespaces are lowercase letters, digits and dashes")
         }
         None => "/apps".to_owned(),
     };
@@ -91,9 +89,7 @@ fn list_apps(args: &ClientArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     if apps.is_empty() {
         match namespace {
             Some(namespace) => println!("No apps in namespace {namespace}."),
-            None => println!(
-                "No apps yet. Create one with `terrarium init NAME`, then `terrarium deploy NAME`."
-            ),
+            None => println!("No apps yet. Create one with `terrarium init NAME`, then `terrarium deploy NAME`."),
         }
         return Ok(());
     }
@@ -113,10 +109,7 @@ pub fn apps_table(apps: &[AppSummary]) -> String {
             app.urls.first().cloned().unwrap_or_default(),
         ]
     });
-    plain_table(
-        &["NAMESPACE", "NAME", "REVISION", "PHASE", "OWNER", "URL"],
-        rows,
-    )
+    plain_table(&["NAMESPACE", "NAME", "REVISION", "PHASE", "OWNER", "URL"], rows)
 }
 
 fn get_app(args: &ClientArgs, app: &str) -> anyhow::Result<()> {
@@ -141,11 +134,7 @@ pub fn describe_app(detail: &AppDetail) -> String {
         format!("Phase:        {}", summary.phase),
         format!("Revision:     {}", summary.active_revision),
     ];
-    if let Some(description) = detail
-        .description
-        .as_deref()
-        .filter(|text| !text.is_empty())
-    {
+    if let Some(description) = detail.description.as_deref().filter(|text| !text.is_empty()) {
         lines.push(format!("Description:  {description}"));
     }
     lines.push(format!("Created:      {}", detail.created_at));
@@ -159,11 +148,7 @@ pub fn describe_app(detail: &AppDetail) -> String {
     let rows = revisions.into_iter().map(|revision| {
         vec![
             revision.revision.to_string(),
-            if revision.active {
-                "*".to_owned()
-            } else {
-                String::new()
-            },
+            if revision.active { "*".to_owned() } else { String::new() },
             short_digest(&revision.digest),
             revision.n_files.to_string(),
             human_size(revision.size_bytes),
@@ -171,12 +156,7 @@ pub fn describe_app(detail: &AppDetail) -> String {
             revision.created_by.clone(),
         ]
     });
-    let table = plain_table(
-        &[
-            "REVISION", "ACTIVE", "DIGEST", "FILES", "SIZE", "CREATED", "BY",
-        ],
-        rows,
-    );
+    let table = plain_table(&["REVISION", "ACTIVE", "DIGEST", "FILES", "SIZE", "CREATED", "BY"], rows);
     format!("{}\n\n{table}", lines.join("\n"))
 }
 
@@ -191,10 +171,7 @@ fn rollback_app(args: &ClientArgs, app: &str, to: Option<i64>) -> anyhow::Result
         println!("{}", serde_json::to_string_pretty(&detail)?);
         return Ok(());
     }
-    println!(
-        "Rolled back {namespace}/{name}: revision {} is active",
-        detail.summary.active_revision
-    );
+    println!("Rolled back {namespace}/{name}: revision {} is active", detail.summary.active_revision);
     for url in &detail.summary.urls {
         println!("  {url}");
     }
@@ -206,13 +183,9 @@ fn delete_app(args: &ClientArgs, app: &str, yes: bool) -> anyhow::Result<()> {
     if !yes {
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         if !interactive {
-            bail!(
-                "refusing to delete {namespace}/{name} without confirmation; add --yes to delete it from a script"
-            );
+            bail!("refusing to delete {namespace}/{name} without confirmation; add --yes to delete it from a script");
         }
-        let question = format!(
-            "Delete {namespace}/{name} and all its revisions? Its address stops working. [y/N] "
-        );
+        let question = format!("Delete {namespace}/{name} and all its revisions? Its address stops working. [y/N] ");
         if !confirm(&question)? {
             eprintln!("Nothing was deleted.");
             return Ok(());
@@ -223,10 +196,7 @@ fn delete_app(args: &ClientArgs, app: &str, yes: bool) -> anyhow::Result<()> {
         .send(client.delete(&format!("/apps/{namespace}/{name}")))
         .with_context(|| format!("the delete of {namespace}/{name} failed"))?;
     match args.output {
-        Output::Json => println!(
-            "{}",
-            serde_json::json!({ "namespace": namespace, "name": name, "deleted": true })
-        ),
+        Output::Json => println!("{}", serde_json::json!({ "namespace": namespace, "name": name, "deleted": true })),
         Output::Table => println!("Deleted {namespace}/{name}"),
     }
     Ok(())
@@ -237,14 +207,8 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     eprint!("{question}");
     std::io::stderr().flush()?;
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("failed to read the answer")?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    std::io::stdin().lock().read_line(&mut answer).context("failed to read the answer")?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
 fn list_namespaces(args: &ClientArgs) -> anyhow::Result<()> {
@@ -255,9 +219,7 @@ fn list_namespaces(args: &ClientArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if namespaces.is_empty() {
-        println!(
-            "No namespaces yet. Create one with `terrarium namespaces create NAME`, or deploy an app into one."
-        );
+        println!("No namespaces yet. Create one with `terrarium namespaces create NAME`, or deploy an app into one.");
         return Ok(());
     }
     let rows = namespaces.iter().map(|namespace| {
@@ -274,9 +236,7 @@ fn list_namespaces(args: &ClientArgs) -> anyhow::Result<()> {
 
 fn create_namespace(args: &ClientArgs, name: &str) -> anyhow::Result<()> {
     let client = ApiClient::new(args)?;
-    let request = CreateNamespaceRequest {
-        name: name.to_owned(),
-    };
+    let request = CreateNamespaceRequest { name: name.to_owned() };
     let response = client
         .send(client.post("/namespaces").json(&request))
         .with_context(|| format!("the namespace {name} could not be created"))?;
@@ -295,9 +255,7 @@ fn create_namespace(args: &ClientArgs, name: &str) -> anyhow::Result<()> {
 /// A borderless table with two spaces between columns, like `kubectl get`.
 fn plain_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_header(header.to_vec());
+    table.load_preset(presets::NOTHING).set_header(header.to_vec());
     for row in rows {
         table.add_row(row);
     }
@@ -333,10 +291,7 @@ mod tests {
         for word in ["NAMESPACE", "NAME", "REVISION", "PHASE", "OWNER", "URL"] {
             assert!(lines[0].contains(word), "{table}");
         }
-        assert!(
-            lines[1].starts_with("growth")
-                && lines[1].contains("http://127.0.0.1:8080/apps/growth/where2eat/")
-        );
+        assert!(lines[1].starts_with("growth") && lines[1].contains("http://127.0.0.1:8080/apps/growth/where2eat/"));
     }
 
     #[test]
@@ -359,17 +314,8 @@ mod tests {
         let text = describe_app(&detail);
         assert!(text.contains("App:          growth/where2eat"), "{text}");
         assert!(text.contains("Description:  Pick a lunch place"), "{text}");
-        let revision_lines: Vec<_> = text
-            .lines()
-            .skip_while(|line| !line.starts_with("REVISION"))
-            .collect();
-        assert!(
-            revision_lines[1].starts_with("2") && revision_lines[1].contains('*'),
-            "{text}"
-        );
-        assert!(
-            revision_lines[2].starts_with("1") && revision_lines[2].contains("2.0 KB"),
-            "{text}"
-        );
+        let revision_lines: Vec<_> = text.lines().skip_while(|line| !line.starts_with("REVISION")).collect();
+        assert!(revision_lines[1].starts_with("2") && revision_lines[1].contains('*'), "{text}");
+        assert!(revision_lines[2].starts_with("1") && revision_lines[2].contains("2.0 KB"), "{text}");
     }
 }

@@ -48,23 +48,14 @@ pub fn deploy(args: &ClientArgs, dir: &Path) -> anyhow::Result<()> {
     let archive = bundle.to_tar();
     let n_bytes = archive.len() as u64;
     let label = format!("{}/{}", app.metadata.namespace, app.metadata.name);
-    progress.println(format!(
-        "Packed {label}: {} files, {}",
-        bundle.files().len(),
-        human_size(bundle.total_bytes())
-    ));
+    progress.println(format!("Packed {label}: {} files, {}", bundle.files().len(), human_size(bundle.total_bytes())));
 
     // The spinner covers the upload and the server's checks: bundles are small and the
     // server answers only once the new revision is active.
     progress.say(format!("Uploading {label} ({})", human_size(n_bytes)));
-    let request = client
-        .post("/deploy")
-        .timeout(DEPLOY_TIMEOUT)
-        .header(CONTENT_TYPE, BUNDLE_CONTENT_TYPE)
-        .body(archive);
-    let result = client
-        .send(request)
-        .and_then(|response| client.read_json::<DeployResponse>(response));
+    let request =
+        client.post("/deploy").timeout(DEPLOY_TIMEOUT).header(CONTENT_TYPE, BUNDLE_CONTENT_TYPE).body(archive);
+    let result = client.send(request).and_then(|response| client.read_json::<DeployResponse>(response));
     progress.finish();
     let deployed = result.with_context(|| format!("the deploy of {label} failed"))?;
 
@@ -88,10 +79,7 @@ pub fn describe_deploy(deployed: &DeployResponse) -> String {
     let digest = short_digest(&deployed.digest);
     match deployed.changed {
         true => format!("Deployed {app} revision {} ({digest})", deployed.revision),
-        false => format!(
-            "No changes: {app} revision {} already has these files ({digest})",
-            deployed.revision
-        ),
+        false => format!("No changes: {app} revision {} already has these files ({digest})", deployed.revision),
     }
 }
 
@@ -183,14 +171,8 @@ mod tests {
 
     #[test]
     fn the_summary_names_the_app_revision_and_short_digest() {
-        assert_eq!(
-            describe_deploy(&response(true)),
-            "Deployed growth/where2eat revision 3 (sha256:abcdef012345…)"
-        );
-        assert!(
-            describe_deploy(&response(false))
-                .starts_with("No changes: growth/where2eat revision 3")
-        );
+        assert_eq!(describe_deploy(&response(true)), "Deployed growth/where2eat revision 3 (sha256:abcdef012345…)");
+        assert!(describe_deploy(&response(false)).starts_with("No changes: growth/where2eat revision 3"));
     }
 
     #[test]

@@ -43,11 +43,7 @@ impl ApiClient {
             ),
         }
         let data_dir = std::env::var_os("TERRARIUM_DATA_DIR").map(PathBuf::from);
-        let token = resolve_token(
-            args.token.as_deref(),
-            data_dir.as_deref(),
-            Path::new(DEFAULT_DATA_DIR),
-        )?;
+        let token = resolve_token(args.token.as_deref(), data_dir.as_deref(), Path::new(DEFAULT_DATA_DIR))?;
         let http = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // Each request sets its own deadline: a followed log stream has none.
@@ -55,11 +51,7 @@ impl ApiClient {
             .user_agent(concat!("terrarium-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("failed to set up the HTTP client")?;
-        Ok(ApiClient {
-            server,
-            token,
-            http,
-        })
+        Ok(ApiClient { server, token, http })
     }
 
     pub fn server(&self) -> &str {
@@ -92,10 +84,7 @@ impl ApiClient {
 
     /// Sends a request with the token and returns the response when its status is 2xx.
     pub fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .map_err(|error| self.transport_error(error))?;
+        let response = request.bearer_auth(&self.token).send().map_err(|error| self.transport_error(error))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -109,20 +98,14 @@ impl ApiClient {
         self.read_json(response)
     }
 
-    pub fn post_json<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> anyhow::Result<T> {
+    pub fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
         let response = self.send(self.post(path).json(body))?;
         self.read_json(response)
     }
 
     pub fn read_json<T: DeserializeOwned>(&self, response: Response) -> anyhow::Result<T> {
         let url = response.url().to_string();
-        let bytes = response
-            .bytes()
-            .map_err(|error| self.transport_error(error))?;
+        let bytes = response.bytes().map_err(|error| self.transport_error(error))?;
         serde_json::from_slice(&bytes).with_context(|| {
             format!("the server's answer to {url} is not what this version of terrarium expects; is the server the same version?")
         })
@@ -137,15 +120,9 @@ impl ApiClient {
             );
         }
         if error.is_timeout() {
-            return anyhow!(
-                "the Terrarium server at {} did not answer in time; try again in a moment",
-                self.server
-            );
+            return anyhow!("the Terrarium server at {} did not answer in time; try again in a moment", self.server);
         }
-        anyhow!(error).context(format!(
-            "the connection to the Terrarium server at {} failed",
-            self.server
-        ))
+        anyhow!(error).context(format!("the connection to the Terrarium server at {} failed", self.server))
     }
 }
 
@@ -162,18 +139,11 @@ impl ServerError {
         let api_error = serde_json::from_str::<ApiError>(body).ok();
         let mut body = body.trim().to_owned();
         if body.len() > 500 {
-            let cut = (0..=500)
-                .rev()
-                .find(|&index| body.is_char_boundary(index))
-                .unwrap_or(0);
+            let cut = (0..=500).rev().find(|&index| body.is_char_boundary(index)).unwrap_or(0);
             body.truncate(cut);
             body.push('…');
         }
-        ServerError {
-            status,
-            api_error,
-            body,
-        }
+        ServerError { status, api_error, body }
     }
 }
 
@@ -205,18 +175,11 @@ impl std::error::Error for ServerError {}
 
 /// Finds the admin token: the flag or `TERRARIUM_TOKEN` first, then the `admin-token` file
 /// in `$TERRARIUM_DATA_DIR`, then in `./.terrarium`.
-pub fn resolve_token(
-    flag: Option<&str>,
-    data_dir: Option<&Path>,
-    default_data_dir: &Path,
-) -> anyhow::Result<String> {
+pub fn resolve_token(flag: Option<&str>, data_dir: Option<&Path>, default_data_dir: &Path) -> anyhow::Result<String> {
     if let Some(token) = flag.map(str::trim).filter(|token| !token.is_empty()) {
         return Ok(token.to_owned());
     }
-    let candidates = data_dir
-        .into_iter()
-        .chain([default_data_dir])
-        .map(|dir| dir.join(ADMIN_TOKEN_FILE));
+    let candidates = data_dir.into_iter().chain([default_data_dir]).map(|dir| dir.join(ADMIN_TOKEN_FILE));
     for path in candidates {
         match std::fs::read_to_string(&path) {
             Ok(contents) if !contents.trim().is_empty() => return Ok(contents.trim().to_owned()),
@@ -226,9 +189,7 @@ pub fn resolve_token(
             ),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => {
-                return Err(error).with_context(|| {
-                    format!("failed to read the admin token from {}", path.display())
-                });
+                return Err(error).with_context(|| format!("failed to read the admin token from {}", path.display()));
             }
         }
     }
@@ -244,18 +205,14 @@ pub fn resolve_token(
 pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// Splits `NAMESPACE/NAME` and checks both parts, so they are safe inside a URL path.
 pub fn parse_app_ref(app: &str) -> anyhow::Result<(String, String)> {
     let is_label = is_plain_name;
     match app.split_once('/') {
-        Some((namespace, name)) if is_label(namespace) && is_label(name) => {
-            Ok((namespace.to_owned(), name.to_owned()))
-        }
+        Some((namespace, name)) if is_label(namespace) && is_label(name) => Ok((namespace.to_owned(), name.to_owned())),
         _ => bail!(
             "{app:?} is not an app name; write it as NAMESPACE/NAME in lowercase, for example demo/where2eat \
              (`terrarium apps list` shows every app)"
@@ -271,42 +228,25 @@ mod tests {
     fn the_flag_wins_then_the_data_dir_then_the_default() {
         let data_dir = tempfile::tempdir().unwrap();
         let default_dir = tempfile::tempdir().unwrap();
-        assert_eq!(
-            resolve_token(Some(" abc \n"), None, default_dir.path()).unwrap(),
-            "abc"
-        );
+        assert_eq!(resolve_token(Some(" abc \n"), None, default_dir.path()).unwrap(), "abc");
 
         std::fs::write(default_dir.path().join("admin-token"), "from-default\n").unwrap();
-        assert_eq!(
-            resolve_token(None, Some(data_dir.path()), default_dir.path()).unwrap(),
-            "from-default"
-        );
+        assert_eq!(resolve_token(None, Some(data_dir.path()), default_dir.path()).unwrap(), "from-default");
 
         std::fs::write(data_dir.path().join("admin-token"), "from-data-dir\n").unwrap();
-        assert_eq!(
-            resolve_token(None, Some(data_dir.path()), default_dir.path()).unwrap(),
-            "from-data-dir"
-        );
+        assert_eq!(resolve_token(None, Some(data_dir.path()), default_dir.path()).unwrap(), "from-data-dir");
     }
 
     #[test]
     fn a_missing_token_says_how_to_get_one() {
         let empty = tempfile::tempdir().unwrap();
-        let error = resolve_token(None, None, empty.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("--token") && error.contains("TERRARIUM_TOKEN"),
-            "{error}"
-        );
+        let error = resolve_token(None, None, empty.path()).unwrap_err().to_string();
+        assert!(error.contains("--token") && error.contains("TERRARIUM_TOKEN"), "{error}");
     }
 
     #[test]
     fn app_refs_are_namespace_slash_name() {
-        assert_eq!(
-            parse_app_ref("demo/where2eat").unwrap(),
-            ("demo".into(), "where2eat".into())
-        );
+        assert_eq!(parse_app_ref("demo/where2eat").unwrap(), ("demo".into(), "where2eat".into()));
         for bad in ["where2eat", "demo/", "/x", "a/b/c", "Demo/x", "a/b?c=1"] {
             assert!(parse_app_ref(bad).is_err(), "{bad}");
         }
@@ -318,9 +258,6 @@ mod tests {
         let error = ServerError::from_body(StatusCode::BAD_REQUEST, body);
         assert_eq!(error.to_string(), "the manifest has 2 problems\n  a\n  b");
         let error = ServerError::from_body(StatusCode::BAD_GATEWAY, "upstream down");
-        assert_eq!(
-            error.to_string(),
-            "the server answered 502 Bad Gateway: upstream down"
-        );
+        assert_eq!(error.to_string(), "the server answered 502 Bad Gateway: upstream down");
     }
 }

@@ -18,9 +18,7 @@ pub fn logs(args: &ClientArgs, app: &str, follow: bool, tail: usize) -> anyhow::
         true => client.get_without_deadline(&path),
         false => client.get(&path),
     };
-    let response = client
-        .send(request)
-        .with_context(|| format!("cannot read the logs of {namespace}/{name}"))?;
+    let response = client.send(request).with_context(|| format!("cannot read the logs of {namespace}/{name}"))?;
 
     // The body is NDJSON: one LogEntry per line, flushed by the server as lines happen.
     let mut stdout = std::io::stdout().lock();
@@ -52,11 +50,7 @@ pub fn logs(args: &ClientArgs, app: &str, follow: bool, tail: usize) -> anyhow::
 
 /// `TIME LEVEL [request_id] message`; lines outside a request show `[-]`.
 pub fn format_entry(entry: &LogEntry) -> String {
-    let request_id = if entry.request_id.is_empty() {
-        "-"
-    } else {
-        &entry.request_id
-    };
+    let request_id = if entry.request_id.is_empty() { "-" } else { &entry.request_id };
     let level = entry.level.to_ascii_uppercase();
     format!("{} {level:<5} [{request_id}] {}", entry.time, entry.message)
 }
@@ -75,15 +69,9 @@ mod tests {
             level: "info".into(),
             message: "picked Taco Loco".into(),
         };
-        assert_eq!(
-            format_entry(&entry),
-            "2026-11-01T10:00:00.123Z INFO  [01J9ZK] picked Taco Loco"
-        );
+        assert_eq!(format_entry(&entry), "2026-11-01T10:00:00.123Z INFO  [01J9ZK] picked Taco Loco");
         entry.request_id.clear();
         entry.level = "error".into();
-        assert_eq!(
-            format_entry(&entry),
-            "2026-11-01T10:00:00.123Z ERROR [-] picked Taco Loco"
-        );
+        assert_eq!(format_entry(&entry), "2026-11-01T10:00:00.123Z ERROR [-] picked Taco Loco");
     }
 }

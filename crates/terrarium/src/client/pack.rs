@@ -8,10 +8,7 @@ use bundle::{Bundle, BundleLimits, MANIFEST_FILE};
 use manifest::ValidatedManifest;
 
 /// Caps on one app bundle, shared by the CLI (before uploading) and the server (on receipt).
-pub const BUNDLE_LIMITS: BundleLimits = BundleLimits {
-    max_total_bytes: 25 * 1024 * 1024,
-    max_files: 2000,
-};
+pub const BUNDLE_LIMITS: BundleLimits = BundleLimits { max_total_bytes: 25 * 1024 * 1024, max_files: 2000 };
 
 /// Folders that are never part of an app, besides every name starting with a dot
 /// (`.git`, `.env`, `.terrarium`): they hold tools' files, not the app's.
@@ -26,19 +23,12 @@ pub fn pack_app_dir(dir: &Path) -> anyhow::Result<(ValidatedManifest, Bundle)> {
     let manifest_path = dir.join(MANIFEST_FILE);
     match std::fs::metadata(dir) {
         Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => bail!(
-            "{} is a file, not an app folder; give the folder that holds terrarium.yaml",
-            dir.display()
-        ),
+        Ok(_) => bail!("{} is a file, not an app folder; give the folder that holds terrarium.yaml", dir.display()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            bail!(
-                "the folder {} does not exist; create an app with `terrarium init NAME`",
-                dir.display()
-            )
+            bail!("the folder {} does not exist; create an app with `terrarium init NAME`", dir.display())
         }
         Err(error) => {
-            return Err(error)
-                .with_context(|| format!("failed to open the app folder {}", dir.display()));
+            return Err(error).with_context(|| format!("failed to open the app folder {}", dir.display()));
         }
     }
     if !manifest_path.is_file() {
@@ -53,16 +43,12 @@ pub fn pack_app_dir(dir: &Path) -> anyhow::Result<(ValidatedManifest, Bundle)> {
 
 /// Validates the manifest among `files` (paths relative to the app folder) and builds the bundle.
 /// `manifest_label` names the manifest in messages (`hello/terrarium.yaml`).
-pub fn pack_files(
-    manifest_label: &str,
-    files: Vec<(String, Vec<u8>)>,
-) -> anyhow::Result<(ValidatedManifest, Bundle)> {
+pub fn pack_files(manifest_label: &str, files: Vec<(String, Vec<u8>)>) -> anyhow::Result<(ValidatedManifest, Bundle)> {
     let Some((_, source)) = files.iter().find(|(path, _)| path == MANIFEST_FILE) else {
         bail!("the app has no {MANIFEST_FILE} at its root");
     };
-    let source = std::str::from_utf8(source).with_context(|| {
-        format!("{manifest_label} is not a text file (UTF-8); save it as UTF-8 text")
-    })?;
+    let source = std::str::from_utf8(source)
+        .with_context(|| format!("{manifest_label} is not a text file (UTF-8); save it as UTF-8 text"))?;
     let validated = match manifest::load(manifest_label, source) {
         Ok(validated) => validated,
         Err(diagnostics) => bail!("{}", describe_diagnostics(manifest_label, &diagnostics)),
@@ -79,10 +65,7 @@ pub fn pack_files(
     match problems.len() {
         0 => Ok((validated, bundle)),
         1 => bail!("{}", problems[0]),
-        n => bail!(
-            "{n} files named in {manifest_label} are missing:\n  {}",
-            problems.join("\n  ")
-        ),
+        n => bail!("{n} files named in {manifest_label} are missing:\n  {}", problems.join("\n  ")),
     }
 }
 
@@ -113,19 +96,14 @@ fn read_app_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         for entry in entries {
             let path = entry.path();
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                bail!(
-                    "{} has a name that is not valid text (UTF-8); rename it",
-                    path.display()
-                );
+                bail!("{} has a name that is not valid text (UTF-8); rename it", path.display());
             };
             if name.starts_with('.') || SKIPPED_NAMES.contains(&name.as_str()) {
                 continue;
             }
             let relative = format!("{prefix}{name}");
             // The entry's own type: a symbolic link is reported as a link, not followed.
-            let file_type = entry
-                .file_type()
-                .with_context(|| format!("failed to inspect {}", path.display()))?;
+            let file_type = entry.file_type().with_context(|| format!("failed to inspect {}", path.display()))?;
             if file_type.is_symlink() {
                 bail!(
                     "{} is a symbolic link; Terrarium does not follow links. Copy the file or folder into the app folder instead",
@@ -149,10 +127,7 @@ fn read_app_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
                     BUNDLE_LIMITS.max_files
                 );
             }
-            let size = entry
-                .metadata()
-                .with_context(|| format!("failed to inspect {}", path.display()))?
-                .len();
+            let size = entry.metadata().with_context(|| format!("failed to inspect {}", path.display()))?.len();
             total_bytes += size;
             if total_bytes > BUNDLE_LIMITS.max_total_bytes {
                 bail!(
@@ -164,8 +139,7 @@ fn read_app_dir(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
                     size.div_ceil(1024)
                 );
             }
-            let contents = std::fs::read(&path)
-                .with_context(|| format!("failed to read {}", path.display()))?;
+            let contents = std::fs::read(&path).with_context(|| format!("failed to read {}", path.display()))?;
             files.push((relative, contents));
         }
     }
@@ -208,10 +182,7 @@ spec:
         app_dir(&[
             ("terrarium.yaml", MANIFEST),
             ("public/index.html", "<h1>hi</h1>"),
-            (
-                "functions/api.js",
-                "export default { fetch() { return new Response('hi') } }",
-            ),
+            ("functions/api.js", "export default { fetch() { return new Response('hi') } }"),
         ])
     }
 
@@ -224,22 +195,13 @@ spec:
         let dir = complete_app();
         let (_, bundle) = pack_app_dir(dir.path()).unwrap();
         let paths: Vec<_> = bundle.files().keys().cloned().collect();
-        assert_eq!(
-            paths,
-            ["functions/api.js", "public/index.html", "terrarium.yaml"]
-        );
+        assert_eq!(paths, ["functions/api.js", "public/index.html", "terrarium.yaml"]);
     }
 
     #[test]
     fn skips_dotfiles_dot_folders_and_node_modules() {
         let dir = complete_app();
-        for path in [
-            ".env",
-            ".git/config",
-            ".terrarium/admin-token",
-            "public/.DS_Store",
-            "node_modules/x/index.js",
-        ] {
+        for path in [".env", ".git/config", ".terrarium/admin-token", "public/.DS_Store", "node_modules/x/index.js"] {
             let path = dir.path().join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "secret").unwrap();
@@ -254,18 +216,12 @@ spec:
         let dir = complete_app();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("public/passwd")).unwrap();
         let error = error_of(dir.path());
-        assert!(
-            error.contains("public/passwd") && error.contains("symbolic link"),
-            "{error}"
-        );
+        assert!(error.contains("public/passwd") && error.contains("symbolic link"), "{error}");
 
         let dir = complete_app();
         std::os::unix::fs::symlink("/etc", dir.path().join("public/etc")).unwrap();
         let error = error_of(dir.path());
-        assert!(
-            error.contains("public/etc") && error.contains("symbolic link"),
-            "{error}"
-        );
+        assert!(error.contains("public/etc") && error.contains("symbolic link"), "{error}");
     }
 
     #[test]
@@ -273,10 +229,7 @@ spec:
         let dir = complete_app();
         std::fs::remove_file(dir.path().join("functions/api.js")).unwrap();
         let error = error_of(dir.path());
-        assert!(
-            error.contains("functions/api.js (spec.functions[0].entry) is not in the app folder"),
-            "{error}"
-        );
+        assert!(error.contains("functions/api.js (spec.functions[0].entry) is not in the app folder"), "{error}");
     }
 
     #[test]
@@ -284,37 +237,27 @@ spec:
         let dir = complete_app();
         std::fs::remove_dir_all(dir.path().join("public")).unwrap();
         let error = error_of(dir.path());
-        assert!(
-            error.contains("public/ (spec.static.dir) is not in the app folder"),
-            "{error}"
-        );
+        assert!(error.contains("public/ (spec.static.dir) is not in the app folder"), "{error}");
     }
 
     #[test]
     fn a_folder_without_a_manifest_says_how_to_start() {
         let dir = app_dir(&[("index.html", "hi")]);
         let error = error_of(dir.path());
-        assert!(
-            error.contains("has no terrarium.yaml") && error.contains("terrarium init"),
-            "{error}"
-        );
+        assert!(error.contains("has no terrarium.yaml") && error.contains("terrarium init"), "{error}");
         let error = error_of(&dir.path().join("nope"));
         assert!(error.contains("does not exist"), "{error}");
     }
 
     #[test]
     fn manifest_problems_are_all_reported() {
-        let broken = MANIFEST
-            .replace("name: hello", "name: Hello_World")
-            .replace("runtime: static+edge", "runtime: lambda");
+        let broken =
+            MANIFEST.replace("name: hello", "name: Hello_World").replace("runtime: static+edge", "runtime: lambda");
         let dir = complete_app();
         std::fs::write(dir.path().join("terrarium.yaml"), broken).unwrap();
         let error = error_of(dir.path());
         assert!(error.contains("2 problems"), "{error}");
-        assert!(
-            error.contains("metadata.name") && error.contains("spec.runtime"),
-            "{error}"
-        );
+        assert!(error.contains("metadata.name") && error.contains("spec.runtime"), "{error}");
     }
 
     #[test]
@@ -334,9 +277,6 @@ spec:
         std::fs::write(dir.path().join("public/a.bin"), &big).unwrap();
         std::fs::write(dir.path().join("public/b.bin"), &big).unwrap();
         let error = error_of(dir.path());
-        assert!(
-            error.contains("more than 25 MiB") && error.contains("public/b.bin"),
-            "{error}"
-        );
+        assert!(error.contains("more than 25 MiB") && error.contains("public/b.bin"), "{error}");
     }
 }

@@ -21,40 +21,23 @@ fn init_deploy_edit_redeploy_rollback() {
     assert_eq!(first["changed"], true);
     let urls: Vec<String> = serde_json::from_value(first["urls"].clone()).unwrap();
     let namespace = first["namespace"].as_str().unwrap().to_owned();
-    assert!(
-        urls[0].ends_with(&format!("/apps/{namespace}/hello/")),
-        "{urls:?}"
-    );
+    assert!(urls[0].ends_with(&format!("/apps/{namespace}/hello/")), "{urls:?}");
     let page = client().get(&urls[0]).send().unwrap();
     assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 
     // The function answers; then a new version of it is served after a deploy, no restart.
     let functions_dir = app_dir.join("functions");
-    let entry = std::fs::read_dir(&functions_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let entry = std::fs::read_dir(&functions_dir).unwrap().next().unwrap().unwrap().path();
     let route_probe = |body: &str| {
-        let source =
-            format!("export default {{ async fetch() {{ return new Response({body:?}); }} }};\n");
+        let source = format!("export default {{ async fetch() {{ return new Response({body:?}); }} }};\n");
         std::fs::write(&entry, source).unwrap();
     };
     route_probe("version two");
     let second = server.deploy(&app_dir);
     assert_eq!(second["revision"], 2);
     let api_url = function_url(&server, &app_dir, &namespace);
-    assert_eq!(
-        client().get(&api_url).send().unwrap().text().unwrap(),
-        "version two"
-    );
+    assert_eq!(client().get(&api_url).send().unwrap().text().unwrap(), "version two");
 
     // Deploying the same folder again changes nothing.
     let same = server.deploy(&app_dir);
@@ -65,40 +48,22 @@ fn init_deploy_edit_redeploy_rollback() {
     server.cli_ok(&["apps", "rollback", &format!("{namespace}/hello")]);
     let body = client().get(&api_url).send().unwrap().text().unwrap();
     assert_ne!(body, "version two");
-    let detail: serde_json::Value = serde_json::from_str(&server.cli_ok(&[
-        "apps",
-        "get",
-        &format!("{namespace}/hello"),
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let detail: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["apps", "get", &format!("{namespace}/hello"), "--output", "json"]))
+            .unwrap();
     assert_eq!(detail["active_revision"], 1);
     assert_eq!(detail["revisions"].as_array().unwrap().len(), 2);
 
     // Roll forward to an explicit revision, then delete.
-    server.cli_ok(&[
-        "apps",
-        "rollback",
-        &format!("{namespace}/hello"),
-        "--to",
-        "2",
-    ]);
-    assert_eq!(
-        client().get(&api_url).send().unwrap().text().unwrap(),
-        "version two"
-    );
+    server.cli_ok(&["apps", "rollback", &format!("{namespace}/hello"), "--to", "2"]);
+    assert_eq!(client().get(&api_url).send().unwrap().text().unwrap(), "version two");
     let table = server.cli_ok(&["apps", "list"]);
     assert!(table.contains("hello"), "{table}");
     server.cli_ok(&["apps", "delete", &format!("{namespace}/hello"), "--yes"]);
     assert_eq!(client().get(&urls[0]).send().unwrap().status(), 404);
     let missing = server.cli(&["apps", "get", &format!("{namespace}/hello")]);
     assert!(!missing.status.success());
-    assert!(
-        stderr(&missing).contains("does not exist"),
-        "{}",
-        stderr(&missing)
-    );
+    assert!(stderr(&missing).contains("does not exist"), "{}", stderr(&missing));
 
     // Every change is in the audit log with its principal.
     let audit: serde_json::Value = client()
@@ -108,22 +73,8 @@ fn init_deploy_edit_redeploy_rollback() {
         .unwrap()
         .json()
         .unwrap();
-    let actions: Vec<&str> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions,
-        [
-            "app.delete",
-            "app.rollback",
-            "app.rollback",
-            "app.deploy",
-            "app.deploy"
-        ]
-    );
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["app.delete", "app.rollback", "app.rollback", "app.deploy", "app.deploy"]);
 }
 
 /// The URL of the template's first function route, with any `*` replaced.
@@ -174,44 +125,28 @@ fn refusals_from_cli_and_server() {
     std::os::unix::fs::symlink("/etc/passwd", linked.path().join("public/passwd")).unwrap();
     let output = server.cli(&["deploy", linked.path().to_str().unwrap()]);
     assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("symbolic link"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("symbolic link"), "{}", stderr(&output));
 
     // A missing entry file is caught offline.
     let missing = copy_fixture("neighbour");
     std::fs::remove_file(missing.path().join("functions/api.js")).unwrap();
     let output = server.cli(&["deploy", missing.path().to_str().unwrap()]);
     assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("functions/api.js"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("functions/api.js"), "{}", stderr(&output));
 
     // The server enforces its own caps on size and file count.
     let big = copy_fixture("site");
     std::fs::write(big.path().join("public/big.bin"), vec![7u8; 200_000]).unwrap();
     let output = server.cli(&["deploy", big.path().to_str().unwrap()]);
     assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("larger than 100000 bytes"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("larger than 100000 bytes"), "{}", stderr(&output));
     let many = copy_fixture("site");
     for i in 0..30 {
         std::fs::write(many.path().join(format!("public/f{i}.txt")), "x").unwrap();
     }
     let output = server.cli(&["deploy", many.path().to_str().unwrap()]);
     assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("more than 20 files"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("more than 20 files"), "{}", stderr(&output));
 
     // Hand-made uploads the CLI would never send: traversal, absolute path, symlink, no manifest.
     let upload = |archive: Vec<u8>| {
@@ -231,10 +166,7 @@ fn refusals_from_cli_and_server() {
         let response = upload(raw_tar(path, kind));
         assert_eq!(response.status(), 400, "{path}");
         let body: serde_json::Value = response.json().unwrap();
-        assert!(
-            body["message"].as_str().unwrap().contains(expected),
-            "{path}: {body}"
-        );
+        assert!(body["message"].as_str().unwrap().contains(expected), "{path}: {body}");
     }
     let response = upload(raw_tar("public/index.html", tar_kind::FILE));
     assert_eq!(response.status(), 400);
@@ -242,55 +174,24 @@ fn refusals_from_cli_and_server() {
 
     // The server checks the entry file again, whatever the client did.
     let mut files = bundle::Bundle::new();
-    let limits = bundle::BundleLimits {
-        max_total_bytes: 100_000,
-        max_files: 20,
-    };
+    let limits = bundle::BundleLimits { max_total_bytes: 100_000, max_files: 20 };
     files
-        .insert(
-            "terrarium.yaml",
-            std::fs::read(fixture("neighbour").join("terrarium.yaml")).unwrap(),
-            &limits,
-        )
+        .insert("terrarium.yaml", std::fs::read(fixture("neighbour").join("terrarium.yaml")).unwrap(), &limits)
         .unwrap();
-    files
-        .insert("public/index.html", b"<h1>x</h1>".to_vec(), &limits)
-        .unwrap();
+    files.insert("public/index.html", b"<h1>x</h1>".to_vec(), &limits).unwrap();
     let response = upload(files.to_tar());
     assert_eq!(response.status(), 422);
     let body: serde_json::Value = response.json().unwrap();
-    assert!(
-        body["details"][0]
-            .as_str()
-            .unwrap()
-            .contains("functions/api.js"),
-        "{body}"
-    );
+    assert!(body["details"][0].as_str().unwrap().contains("functions/api.js"), "{body}");
 
     // Without the admin token nothing is deployed, and the denial is audited.
-    let anonymous = client()
-        .post(format!("{}/api/v1/deploy", server.url))
-        .body(files.to_tar())
-        .send()
-        .unwrap();
+    let anonymous = client().post(format!("{}/api/v1/deploy", server.url)).body(files.to_tar()).send().unwrap();
     assert_eq!(anonymous.status(), 401);
     assert!(anonymous.headers().contains_key("www-authenticate"));
-    let audit: serde_json::Value = client()
-        .get(format!("{}/api/v1/audit", server.url))
-        .bearer_auth(&server.token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(
-        audit
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["outcome"] == "denied" && e["action"] == "app.deploy")
-    );
-    let apps: serde_json::Value =
-        serde_json::from_str(&server.cli_ok(&["apps", "list", "--output", "json"])).unwrap();
+    let audit: serde_json::Value =
+        client().get(format!("{}/api/v1/audit", server.url)).bearer_auth(&server.token).send().unwrap().json().unwrap();
+    assert!(audit.as_array().unwrap().iter().any(|e| e["outcome"] == "denied" && e["action"] == "app.deploy"));
+    let apps: serde_json::Value = serde_json::from_str(&server.cli_ok(&["apps", "list", "--output", "json"])).unwrap();
     assert_eq!(apps.as_array().unwrap().len(), 0);
 }
 
@@ -333,11 +234,7 @@ fn namespaces_and_restart_keep_everything() {
     assert!(stderr(&again).contains("already exists"));
     let bad = server.cli(&["namespaces", "create", "Not_Valid"]);
     assert!(!bad.status.success());
-    assert!(
-        stderr(&bad).contains("not a valid namespace name"),
-        "{}",
-        stderr(&bad)
-    );
+    assert!(stderr(&bad).contains("not a valid namespace name"), "{}", stderr(&bad));
 
     server.deploy(&fixture("site"));
     let neighbour = server.deploy(&fixture("neighbour"));
@@ -347,16 +244,12 @@ fn namespaces_and_restart_keep_everything() {
     // A killed server restarts on the same data and serves the same revisions.
     let server = Server::start_in("", &data_dir, &[]);
     let namespaces = server.cli_ok(&["namespaces", "list"]);
-    assert!(
-        namespaces.contains("growth") && namespaces.contains("it"),
-        "{namespaces}"
-    );
+    assert!(namespaces.contains("growth") && namespaces.contains("it"), "{namespaces}");
     assert_eq!(server.get("it", "site", "/").status(), 200);
     let after = server.get("it", "neighbour", "/api/x");
     assert_eq!(after.status(), 200);
     assert_eq!(after.text().unwrap(), before);
     let detail: serde_json::Value =
-        serde_json::from_str(&server.cli_ok(&["apps", "get", "it/neighbour", "--output", "json"]))
-            .unwrap();
+        serde_json::from_str(&server.cli_ok(&["apps", "get", "it/neighbour", "--output", "json"])).unwrap();
     assert_eq!(detail["active_revision"], neighbour["revision"]);
 }

@@ -8,11 +8,7 @@ use crate::support::{Server, client, fixture};
 
 fn neighbour_answers(server: &Server) {
     let response = server.get("it", "neighbour", "/api/ping");
-    assert_eq!(
-        response.status(),
-        200,
-        "the neighbour app must keep answering"
-    );
+    assert_eq!(response.status(), 200, "the neighbour app must keep answering");
     let body: serde_json::Value = response.json().unwrap();
     assert_eq!(body["greeting"], "hi there");
     assert_eq!(server.get("it", "neighbour", "/").status(), 200);
@@ -24,57 +20,26 @@ fn every_limit_is_contained() {
     server.deploy(&fixture("limits"));
     server.deploy(&fixture("neighbour"));
     neighbour_answers(&server);
-    assert_eq!(
-        server.get("it", "limits", "/hello").text().unwrap(),
-        "hello"
-    );
+    assert_eq!(server.get("it", "limits", "/hello").text().unwrap(), "hello");
 
-    for (path, status) in [
-        ("/loop", 503),
-        ("/bomb", 503),
-        ("/recurse", 500),
-        ("/huge", 500),
-        ("/throw", 500),
-        ("/bad-return", 500),
-    ] {
+    for (path, status) in
+        [("/loop", 503), ("/bomb", 503), ("/recurse", 500), ("/huge", 500), ("/throw", 500), ("/bad-return", 500)]
+    {
         let response = server.get("it", "limits", path);
         assert_eq!(response.status().as_u16(), status, "{path}");
-        let request_id = response.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
         let page = response.text().unwrap();
-        assert!(
-            page.contains(&request_id),
-            "{path}: the error page names the request id"
-        );
-        assert!(
-            !page.contains("boom from the app"),
-            "{path}: app internals stay out of the page"
-        );
+        assert!(page.contains(&request_id), "{path}: the error page names the request id");
+        assert!(!page.contains("boom from the app"), "{path}: app internals stay out of the page");
         neighbour_answers(&server);
         // The misbehaving app itself recovers for its next request.
-        assert_eq!(
-            server.get("it", "limits", "/hello").text().unwrap(),
-            "hello",
-            "after {path}"
-        );
+        assert_eq!(server.get("it", "limits", "/hello").text().unwrap(), "hello", "after {path}");
     }
 
     // The reasons are in the app's log, with request ids.
     let logs = server.cli_ok(&["logs", "it/limits", "--tail", "200"]);
-    for expected in [
-        "hello from limits",
-        "boom from the app",
-        "CPU",
-        "memory",
-        "stack",
-        "larger than",
-    ] {
-        assert!(
-            logs.to_lowercase().contains(&expected.to_lowercase()),
-            "missing {expected:?} in logs:\n{logs}"
-        );
+    for expected in ["hello from limits", "boom from the app", "CPU", "memory", "stack", "larger than"] {
+        assert!(logs.to_lowercase().contains(&expected.to_lowercase()), "missing {expected:?} in logs:\n{logs}");
     }
 
     // No state crosses apps: a global of one app is invisible to another.
@@ -89,11 +54,7 @@ fn egress_is_denied_by_default() {
     server.deploy(&fixture("limits"));
     server.deploy(&fixture("neighbour"));
     let fetch = |url: &str| {
-        let response = client()
-            .get(server.app_url("it", "limits", "/fetch"))
-            .query(&[("url", url)])
-            .send()
-            .unwrap();
+        let response = client().get(server.app_url("it", "limits", "/fetch")).query(&[("url", url)]).send().unwrap();
         let status = response.status().as_u16();
         (status, response.json::<serde_json::Value>().unwrap())
     };
@@ -112,12 +73,7 @@ fn egress_is_denied_by_default() {
         assert_eq!(status, 502, "{url}: {body}");
         assert_eq!(body["ok"], false, "{url}: {body}");
         let error = body["error"].as_str().unwrap();
-        assert!(
-            ["denied", "not allowed", "not supported"]
-                .iter()
-                .any(|word| error.contains(word)),
-            "{url}: {error}"
-        );
+        assert!(["denied", "not allowed", "not supported"].iter().any(|word| error.contains(word)), "{url}: {error}");
         neighbour_answers(&server);
     }
     assert_eq!(upstream.hits(), 0, "nothing reached the upstream");
@@ -131,11 +87,7 @@ fn operator_may_allow_an_internal_upstream() {
     let app = crate::support::copy_fixture("upstream");
     let manifest_path = app.path().join("terrarium.yaml");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
-    std::fs::write(
-        &manifest_path,
-        manifest.replace("- 127.0.0.1", &format!("- 127.0.0.1:{}", upstream.port)),
-    )
-    .unwrap();
+    std::fs::write(&manifest_path, manifest.replace("- 127.0.0.1", &format!("- 127.0.0.1:{}", upstream.port))).unwrap();
     server.deploy(app.path());
     let response = client()
         .get(server.app_url("it", "upstream", "/"))
@@ -160,30 +112,16 @@ fn logs_follow_streams_new_lines() {
     let server = Server::start("");
     server.deploy(&fixture("limits"));
     let mut follower = std::process::Command::new(crate::support::BIN)
-        .args([
-            "logs",
-            "it/limits",
-            "--follow",
-            "--server",
-            &server.url,
-            "--token",
-            &server.token,
-        ])
+        .args(["logs", "it/limits", "--follow", "--server", &server.url, "--token", &server.token])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let response = server.get("it", "limits", "/hello");
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
     let line = lines.next().unwrap().unwrap();
-    assert!(
-        line.contains("hello from limits") && line.contains(&request_id),
-        "{line}"
-    );
+    assert!(line.contains("hello from limits") && line.contains(&request_id), "{line}");
     follower.kill().unwrap();
     let _ = follower.wait();
 }

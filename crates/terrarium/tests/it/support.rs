@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_terrarium");
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/apps")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/apps").join(name)
 }
 
 pub struct Server {
@@ -33,11 +31,7 @@ impl Server {
     pub fn start_in(config: &str, data_dir: &Path, extra: &[&str]) -> Server {
         let config_dir = tempfile::tempdir().unwrap();
         let config_path = config_dir.path().join("terrarium.toml");
-        std::fs::write(
-            &config_path,
-            format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}"),
-        )
-        .unwrap();
+        std::fs::write(&config_path, format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}")).unwrap();
         let mut child = Command::new(BIN)
             .args(["serve", "--log", "warn", "--config"])
             .arg(&config_path)
@@ -51,10 +45,7 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
-            let line = lines
-                .next()
-                .expect("the server prints its address")
-                .unwrap();
+            let line = lines.next().expect("the server prints its address").unwrap();
             if let Some(rest) = line.strip_prefix("Terrarium is serving on ") {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
@@ -62,18 +53,8 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let port = url.rsplit(':').next().unwrap().parse().unwrap();
-        let token = std::fs::read_to_string(data_dir.join("admin-token"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        let server = Server {
-            child,
-            url,
-            port,
-            token,
-            data_dir: data_dir.to_owned(),
-            _config_dir: config_dir,
-        };
+        let token = std::fs::read_to_string(data_dir.join("admin-token")).unwrap().trim().to_owned();
+        let server = Server { child, url, port, token, data_dir: data_dir.to_owned(), _config_dir: config_dir };
         server.wait_ready();
         server
     }
@@ -104,12 +85,7 @@ impl Server {
     /// Like [`Server::cli`], asserting success, returning stdout.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let output = self.cli(args);
-        assert!(
-            output.status.success(),
-            "terrarium {args:?} failed:\n{}\n{}",
-            stdout(&output),
-            stderr(&output)
-        );
+        assert!(output.status.success(), "terrarium {args:?} failed:\n{}\n{}", stdout(&output), stderr(&output));
         stdout(&output)
     }
 
@@ -123,10 +99,7 @@ impl Server {
     }
 
     pub fn get(&self, namespace: &str, app: &str, path: &str) -> reqwest::blocking::Response {
-        client()
-            .get(self.app_url(namespace, app, path))
-            .send()
-            .unwrap()
+        client().get(self.app_url(namespace, app, path)).send().unwrap()
     }
 
     /// Stops the server as a crash would (SIGKILL), keeping its data directory.
