@@ -16,7 +16,10 @@ impl JsException {
     pub(crate) fn from_value(value: Value<'_>) -> JsException {
         let Some(object) = value.as_object() else {
             // `throw "text"` or `throw 42`: no name, no stack.
-            let message = value.get::<Coerced<String>>().map(|text| text.0).unwrap_or_else(|_| "(a value that cannot be printed)".to_owned());
+            let message = value
+                .get::<Coerced<String>>()
+                .map(|text| text.0)
+                .unwrap_or_else(|_| "(a value that cannot be printed)".to_owned());
             return JsException { name: String::new(), message, stack: String::new() };
         };
         JsException {
@@ -68,7 +71,10 @@ pub(crate) fn describe_exception(_ctx: &Ctx<'_>, value: Value<'_>) -> String {
 /// after a limit its heap or stack may be in any state.
 pub(crate) fn discards_instance(error: &InvokeError) -> bool {
     match error {
-        InvokeError::CpuLimit { .. } | InvokeError::MemoryLimit { .. } | InvokeError::StackOverflow | InvokeError::WallTimeout { .. } => true,
+        InvokeError::CpuLimit { .. }
+        | InvokeError::MemoryLimit { .. }
+        | InvokeError::StackOverflow
+        | InvokeError::WallTimeout { .. } => true,
         InvokeError::Exception { .. }
         | InvokeError::ResponseTooLarge { .. }
         | InvokeError::BadReturn { .. }

@@ -91,7 +91,11 @@ impl InstanceShared {
         let Some(log) = request.log.clone() else { return };
         match request.log_lines_left {
             0 => return,
-            1 => message = format!("(further log lines of this request are dropped: at most {MAX_LOG_LINES_PER_REQUEST} per request)"),
+            1 => {
+                message = format!(
+                    "(further log lines of this request are dropped: at most {MAX_LOG_LINES_PER_REQUEST} per request)"
+                )
+            }
             _ => {}
         }
         request.log_lines_left -= 1;
@@ -191,7 +195,10 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     )?;
 
     let state = shared.clone();
-    host.set("log", Function::new(ctx.clone(), move |level: i32, message: String| state.log(log_level(level), message))?)?;
+    host.set(
+        "log",
+        Function::new(ctx.clone(), move |level: i32, message: String| state.log(log_level(level), message))?,
+    )?;
 
     host.set(
         "urlParse",
@@ -308,7 +315,8 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
                 }
                 if request.outbound_left == 0 {
                     let limit = state.limits.max_outbound_requests;
-                    let message = format!("fetch(): this request already made its {limit} outbound requests, the limit");
+                    let message =
+                        format!("fetch(): this request already made its {limit} outbound requests, the limit");
                     return Err(Exception::throw_type(&ctx, &message));
                 }
                 request.outbound_left -= 1;
@@ -332,7 +340,8 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
                 return Err(Exception::throw_type(&ctx, "timers can only be used while handling a request"));
             }
             if request.timers_left == 0 {
-                let message = format!("setTimeout(): this request already started {MAX_TIMERS_PER_REQUEST} timers, the limit");
+                let message =
+                    format!("setTimeout(): this request already started {MAX_TIMERS_PER_REQUEST} timers, the limit");
                 return Err(Exception::throw_type(&ctx, &message));
             }
             request.timers_left -= 1;
@@ -361,30 +370,35 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     let state = shared.clone();
     host.set(
         "respond",
-        Function::new(ctx.clone(), move |status: u16, headers: Vec<String>, body: Value<'js>| -> rquickjs::Result<()> {
-            let limit_bytes = state.limits.max_response_bytes;
-            let body = {
-                let mut request = state.request.borrow_mut();
-                if body.is_undefined() {
-                    // The body was streamed through `chunk`.
-                    if request.streamed_too_large {
+        Function::new(
+            ctx.clone(),
+            move |status: u16, headers: Vec<String>, body: Value<'js>| -> rquickjs::Result<()> {
+                let limit_bytes = state.limits.max_response_bytes;
+                let body = {
+                    let mut request = state.request.borrow_mut();
+                    if body.is_undefined() {
+                        // The body was streamed through `chunk`.
+                        if request.streamed_too_large {
+                            drop(request);
+                            state.set_outcome(Err(InvokeError::ResponseTooLarge { limit_bytes }));
+                            return Ok(());
+                        }
+                        std::mem::take(&mut request.streamed_body)
+                    } else {
                         drop(request);
-                        state.set_outcome(Err(InvokeError::ResponseTooLarge { limit_bytes }));
-                        return Ok(());
+                        body_bytes(&body)?.unwrap_or_default()
                     }
-                    std::mem::take(&mut request.streamed_body)
-                } else {
-                    drop(request);
-                    body_bytes(&body)?.unwrap_or_default()
-                }
-            };
-            let outcome = match body.len() as u64 > limit_bytes {
-                true => Err(InvokeError::ResponseTooLarge { limit_bytes }),
-                false => Ok(runtime::FunctionResponse { status, headers: flat_pairs(headers), body: Bytes::from(body) }),
-            };
-            state.set_outcome(outcome);
-            Ok(())
-        })?,
+                };
+                let outcome = match body.len() as u64 > limit_bytes {
+                    true => Err(InvokeError::ResponseTooLarge { limit_bytes }),
+                    false => {
+                        Ok(runtime::FunctionResponse { status, headers: flat_pairs(headers), body: Bytes::from(body) })
+                    }
+                };
+                state.set_outcome(outcome);
+                Ok(())
+            },
+        )?,
     )?;
 
     let state = shared.clone();

@@ -4,22 +4,22 @@
 //! (the handler call, then one entry per completed fetch or timer) and measures the CPU time of
 //! each, so time spent awaiting I/O is not charged to the request's CPU limit.
 
+use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
-use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use rquickjs::{Array, Context, Ctx, Error, Function, Module, Object, Persistent, Runtime, TypedArray, Value};
 use runtime::{InvokeError, LoadError, LogLevel, OutboundError, OutboundResponse};
 
-use crate::errors::{discards_instance, JsException};
-use crate::host::{host_object, InstanceShared, RequestState};
-use crate::modules::{load_bytecode, prelude_part, BundleModules};
-use crate::worker::InvokeJob;
 use crate::AppImage;
+use crate::errors::{JsException, discards_instance};
+use crate::host::{InstanceShared, RequestState, host_object};
+use crate::modules::{BundleModules, load_bytecode, prelude_part};
+use crate::worker::InvokeJob;
 
 /// CPU time one request may still spend running JavaScript, and the wall-clock deadline that
 /// stops running JavaScript too.
@@ -105,7 +105,9 @@ impl Instance {
     /// Creates a runtime and context with the app's limits and evaluates the prelude.
     /// The app's modules are evaluated later, on the first request for each entry.
     pub(crate) fn new(image: &AppImage, budget: &mut CpuBudget) -> Result<Instance, InvokeError> {
-        let internal = |error: Error| InvokeError::Exception { message: format!("the engine could not create an instance: {error}") };
+        let internal = |error: Error| InvokeError::Exception {
+            message: format!("the engine could not create an instance: {error}"),
+        };
         let runtime = Runtime::new().map_err(internal)?;
         runtime.set_memory_limit(usize::try_from(image.limits.memory_bytes).unwrap_or(usize::MAX));
         runtime.set_max_stack_size(usize::try_from(image.limits.stack_bytes).unwrap_or(usize::MAX));
@@ -129,14 +131,19 @@ impl Instance {
 
         let installed = run_js(&context, &shared, budget, |ctx| -> Result<_, InvokeError> {
             let prelude_failed = |error: Error| match js_error(ctx, &shared, error) {
-                InvokeError::Exception { message } => InvokeError::Exception { message: format!("the engine's prelude failed: {message}") },
+                InvokeError::Exception { message } => {
+                    InvokeError::Exception { message: format!("the engine's prelude failed: {message}") }
+                }
                 limit => limit,
             };
-            let (prelude, _evaluated) = load_bytecode(ctx, prelude_part("core").expect("the core prelude")).and_then(Module::eval).map_err(prelude_failed)?;
+            let (prelude, _evaluated) = load_bytecode(ctx, prelude_part("core").expect("the core prelude"))
+                .and_then(Module::eval)
+                .map_err(prelude_failed)?;
             let install: Function = prelude.get("default").map_err(prelude_failed)?;
             let host = host_object(ctx, &shared).map_err(prelude_failed)?;
             let points: Object = install.call((host,)).map_err(prelude_failed)?;
-            let entry_point = |name: &str| points.get::<_, Function>(name).map(|function| Persistent::save(ctx, function));
+            let entry_point =
+                |name: &str| points.get::<_, Function>(name).map(|function| Persistent::save(ctx, function));
             let entry_points = EntryPoints {
                 invoke: entry_point("invoke").map_err(prelude_failed)?,
                 settle_fetch: entry_point("settleFetch").map_err(prelude_failed)?,
@@ -146,7 +153,11 @@ impl Instance {
             for (name, value) in &image.vars {
                 env.set(name.as_str(), value.as_str()).map_err(prelude_failed)?;
             }
-            let freeze: Function = ctx.globals().get::<_, Object>("Object").and_then(|object| object.get("freeze")).map_err(prelude_failed)?;
+            let freeze: Function = ctx
+                .globals()
+                .get::<_, Object>("Object")
+                .and_then(|object| object.get("freeze"))
+                .map_err(prelude_failed)?;
             freeze.call::<_, ()>((env.clone(),)).map_err(prelude_failed)?;
             Ok((entry_points, Persistent::save(ctx, env)))
         });
@@ -170,7 +181,9 @@ impl Instance {
             let message = match error {
                 InvokeError::Load(error) => return error,
                 InvokeError::Exception { message } => format!("the module threw while loading: {message}"),
-                InvokeError::CpuLimit { limit_ms } => format!("the module's top-level code ran longer than {limit_ms} ms"),
+                InvokeError::CpuLimit { limit_ms } => {
+                    format!("the module's top-level code ran longer than {limit_ms} ms")
+                }
                 other => other.to_string(),
             };
             LoadError { entry: entry.to_owned(), message }
@@ -212,7 +225,8 @@ impl Instance {
             call().map_err(|error| js_error(ctx, shared, error))
         });
 
-        let mut fetches: FuturesUnordered<BoxFuture<'static, (u32, String, Result<OutboundResponse, OutboundError>)>> = FuturesUnordered::new();
+        let mut fetches: FuturesUnordered<BoxFuture<'static, (u32, String, Result<OutboundResponse, OutboundError>)>> =
+            FuturesUnordered::new();
         let mut timers: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
         let mut failure = started.err();
         let disposition = loop {
@@ -220,14 +234,19 @@ impl Instance {
                 failure = Some(InvokeError::CpuLimit { limit_ms: shared.limits.cpu_ms_per_request });
             }
             // JavaScript stopped at the wall-clock deadline rather than at the end of its CPU time.
-            if matches!(failure, Some(InvokeError::CpuLimit { .. })) && !budget.exhausted() && Instant::now() >= deadline {
+            if matches!(failure, Some(InvokeError::CpuLimit { .. }))
+                && !budget.exhausted()
+                && Instant::now() >= deadline
+            {
                 failure = Some(InvokeError::WallTimeout { limit_ms: shared.limits.wall_timeout_ms });
             }
             if let Some(error) = failure.take() {
                 let disposition = if discards_instance(&error) { Disposition::Discard } else { Disposition::Keep };
                 match reply.is_pending() {
                     true => reply.send(Err(error)),
-                    false => shared.log(LogLevel::Error, format!("after the response was sent ({}): {error}", error.code())),
+                    false => {
+                        shared.log(LogLevel::Error, format!("after the response was sent ({}): {error}", error.code()))
+                    }
                 }
                 break disposition;
             }
@@ -258,7 +277,9 @@ impl Instance {
             }
             if fetches.is_empty() && timers.is_empty() {
                 if reply.is_pending() {
-                    let message = "the handler's promise never settled: it awaits something that no fetch or timer will complete".to_owned();
+                    let message =
+                        "the handler's promise never settled: it awaits something that no fetch or timer will complete"
+                            .to_owned();
                     failure = Some(InvokeError::Exception { message });
                     continue;
                 }
@@ -319,7 +340,9 @@ fn load_handler<'js>(
     let namespace: Object = match promise.result::<Object>() {
         Some(Ok(namespace)) => namespace,
         Some(Err(error)) => return Err(js_error(ctx, shared, error)),
-        None if shared.interrupted.get() => return Err(InvokeError::CpuLimit { limit_ms: shared.limits.cpu_ms_per_request }),
+        None if shared.interrupted.get() => {
+            return Err(InvokeError::CpuLimit { limit_ms: shared.limits.cpu_ms_per_request });
+        }
         None => {
             let message = "the module's top-level await never finished".to_owned();
             return Err(InvokeError::Load(LoadError { entry: entry.to_owned(), message }));
@@ -433,8 +456,22 @@ mod tests {
             let u = runtime.memory_usage();
             format!(
                 "malloc {} in {}; atoms {} ({} B), strings {} ({} B), objects {} ({} B), props {} ({} B), shapes {} ({} B), js functions {} ({} B, code {} B), c functions {}",
-                u.malloc_size, u.malloc_count, u.atom_count, u.atom_size, u.str_count, u.str_size, u.obj_count, u.obj_size,
-                u.prop_count, u.prop_size, u.shape_count, u.shape_size, u.js_func_count, u.js_func_size, u.js_func_code_size, u.c_func_count
+                u.malloc_size,
+                u.malloc_count,
+                u.atom_count,
+                u.atom_size,
+                u.str_count,
+                u.str_size,
+                u.obj_count,
+                u.obj_size,
+                u.prop_count,
+                u.prop_size,
+                u.shape_count,
+                u.shape_size,
+                u.js_func_count,
+                u.js_func_size,
+                u.js_func_code_size,
+                u.c_func_count
             )
         };
         println!("bare context: {}", usage(&runtime));
@@ -442,9 +479,21 @@ mod tests {
         let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let serve_once = |instance: &mut Instance| {
             let (sender, receiver) = tokio::sync::oneshot::channel();
-            let request = FunctionRequest { method: "GET".into(), url: "http://a/".into(), headers: vec![("a".into(), "b".into())], body: Default::default(), request_id: "r".into() };
+            let request = FunctionRequest {
+                method: "GET".into(),
+                url: "http://a/".into(),
+                headers: vec![("a".into(), "b".into())],
+                body: Default::default(),
+                request_id: "r".into(),
+            };
             let reply = Reply { sender: Some(sender), app: image.clone(), request_id: "r".into() };
-            let job = InvokeJob { app: image.clone(), entry: "index.js".into(), request, deadline: Instant::now() + Duration::from_secs(1), reply };
+            let job = InvokeJob {
+                app: image.clone(),
+                entry: "index.js".into(),
+                request,
+                deadline: Instant::now() + Duration::from_secs(1),
+                reply,
+            };
             tokio.block_on(instance.serve(job, CpuBudget::new(1000)));
             assert_eq!(tokio.block_on(receiver).unwrap().unwrap().status, 200);
         };
@@ -456,7 +505,12 @@ mod tests {
         let hundred = instance._runtime.memory_usage().malloc_size;
         let resident = || {
             let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            status.lines().find_map(|line| line.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok()).unwrap_or(0) * 1024
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+                .unwrap_or(0)
+                * 1024
         };
         // QuickJS serves small allocations from 4 KiB arenas per size class and runtime, so resident
         // memory exceeds the heap it reports by the arenas' unused room.
@@ -468,7 +522,11 @@ mod tests {
             })
             .collect();
         let bare_heap: i64 = bare.iter().map(|(_, runtime)| runtime.memory_usage().malloc_size).sum();
-        println!("300 bare runtimes + contexts: resident {} B each, QuickJS heap {} B each", (resident() - before) / 300, bare_heap / 300);
+        println!(
+            "300 bare runtimes + contexts: resident {} B each, QuickJS heap {} B each",
+            (resident() - before) / 300,
+            bare_heap / 300
+        );
         let before = resident();
         let mut warm = Vec::new();
         for _ in 0..300 {
@@ -477,7 +535,11 @@ mod tests {
             warm.push(extra);
         }
         let heap: i64 = warm.iter().map(|extra| extra._runtime.memory_usage().malloc_size).sum();
-        println!("300 warm instances: resident {} B each, QuickJS heap {} B each", (resident() - before) / 300, heap / 300);
+        println!(
+            "300 warm instances: resident {} B each, QuickJS heap {} B each",
+            (resident() - before) / 300,
+            heap / 300
+        );
         let started = Instant::now();
         for _ in 0..1000 {
             serve_once(&mut instance);

@@ -29,8 +29,8 @@ mod worker;
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use deployment::{AppKey, FunctionLimits};
@@ -40,7 +40,7 @@ use tokio::sync::oneshot;
 
 use crate::instance::{CpuBudget, Instance};
 use crate::modules::CompiledModules;
-use crate::worker::{log_failure, InvokeJob, PoolLimits, Reply, WorkerHandle};
+use crate::worker::{InvokeJob, PoolLimits, Reply, WorkerHandle, log_failure};
 
 /// Native stack kept free below an app's JavaScript stack limit on a worker thread, for the
 /// engine's own frames and native code between QuickJS's stack checks.
@@ -130,7 +130,10 @@ impl Engine for JsEngine {
             .name("js-load".to_owned())
             .stack_size(stack_bytes)
             .spawn(move || prepare(code, limits, NEXT_APP_ID.fetch_add(1, Ordering::Relaxed)))
-            .map_err(|error| LoadError { entry: String::new(), message: format!("could not start the loader thread: {error}") })?
+            .map_err(|error| LoadError {
+                entry: String::new(),
+                message: format!("could not start the loader thread: {error}"),
+            })?
             .join()
             .map_err(|_| LoadError { entry: String::new(), message: "the loader thread panicked".to_owned() })??;
         let image = Arc::new(image);
@@ -145,7 +148,8 @@ fn prepare(code: AppCode, limits: FunctionLimits, id: u64) -> Result<AppImage, L
     let sources = code.modules.iter().map(|(path, source)| (path.as_str(), &**source));
     // Compiling gets the same heap as an instance, and at least enough for a large bundle.
     let memory_limit = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX).max(32 << 20);
-    let modules = CompiledModules::compile(sources, memory_limit).map_err(|(entry, message)| LoadError { entry, message })?;
+    let modules =
+        CompiledModules::compile(sources, memory_limit).map_err(|(entry, message)| LoadError { entry, message })?;
     let image = AppImage {
         id,
         key: code.deployment.app.clone(),
@@ -191,7 +195,11 @@ struct JsApp {
 }
 
 impl LoadedApp for JsApp {
-    fn invoke(&self, entry: &str, request: FunctionRequest) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>> {
+    fn invoke(
+        &self,
+        entry: &str,
+        request: FunctionRequest,
+    ) -> BoxFuture<'static, Result<FunctionResponse, InvokeError>> {
         let image = self.image.clone();
         if !image.modules.contains(entry) {
             let message = "no such module in this deployment".to_owned();

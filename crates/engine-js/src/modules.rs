@@ -35,9 +35,14 @@ impl CompiledModules {
     ///
     /// QuickJS resolves a module's imports while compiling it, so the imported files are compiled
     /// then too, through [`SourceLoader`], and a missing import is found here, before any request.
-    pub(crate) fn compile<'a>(sources: impl Iterator<Item = (&'a str, &'a str)>, memory_limit: usize) -> Result<CompiledModules, (String, String)> {
-        let sources: HashMap<String, Arc<str>> = sources.map(|(path, source)| (path.to_owned(), Arc::from(source))).collect();
-        let state = Rc::new(CompileState { sources, compiled: RefCell::new(HashMap::new()), failure: RefCell::new(None) });
+    pub(crate) fn compile<'a>(
+        sources: impl Iterator<Item = (&'a str, &'a str)>,
+        memory_limit: usize,
+    ) -> Result<CompiledModules, (String, String)> {
+        let sources: HashMap<String, Arc<str>> =
+            sources.map(|(path, source)| (path.to_owned(), Arc::from(source))).collect();
+        let state =
+            Rc::new(CompileState { sources, compiled: RefCell::new(HashMap::new()), failure: RefCell::new(None) });
         let runtime = Runtime::new().map_err(|error| (String::new(), error.to_string()))?;
         runtime.set_loader(SourceLoader(state.clone()), SourceLoader(state.clone()));
         runtime.set_memory_limit(memory_limit);
@@ -137,16 +142,30 @@ impl CompileState {
 struct SourceLoader(Rc<CompileState>);
 
 impl Resolver for SourceLoader {
-    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str, _attributes: Option<ImportAttributes<'js>>) -> rquickjs::Result<String> {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
         resolve_specifier(|path| self.0.sources.contains_key(path), base, name).map_err(|message| {
-            self.0.failure.borrow_mut().get_or_insert_with(|| (base.to_owned(), format!("cannot import \"{name}\": {message}")));
+            self.0
+                .failure
+                .borrow_mut()
+                .get_or_insert_with(|| (base.to_owned(), format!("cannot import \"{name}\": {message}")));
             Error::new_resolving_message(base, name, message)
         })
     }
 }
 
 impl Loader for SourceLoader {
-    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _attributes: Option<ImportAttributes<'js>>) -> rquickjs::Result<Module<'js, Declared>> {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
         self.0.compile(ctx, name).map_err(|message| {
             self.0.failure.borrow_mut().get_or_insert_with(|| (name.to_owned(), message.clone()));
             Error::new_loading_message(name, message)
@@ -205,13 +224,24 @@ pub(crate) fn load_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::R
 pub(crate) struct BundleModules(pub(crate) Arc<CompiledModules>);
 
 impl Resolver for BundleModules {
-    fn resolve<'js>(&mut self, _ctx: &Ctx<'js>, base: &str, name: &str, _attributes: Option<ImportAttributes<'js>>) -> rquickjs::Result<String> {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
         self.0.resolve(base, name).map_err(|message| Error::new_resolving_message(base, name, message))
     }
 }
 
 impl Loader for BundleModules {
-    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _attributes: Option<ImportAttributes<'js>>) -> rquickjs::Result<Module<'js, Declared>> {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
         match self.0.by_path.get(name) {
             Some(bytecode) => load_bytecode(ctx, bytecode),
             None => Err(Error::new_loading_message(name, "not in the app's bundle")),
@@ -228,7 +258,8 @@ mod tests {
     }
 
     fn check(base: &str, specifier: &str, expect: Result<&str, &str>) {
-        let modules = modules(&["functions/api.js", "functions/lib/util.js", "shared/data.js", "functions/lib/index.js"]);
+        let modules =
+            modules(&["functions/api.js", "functions/lib/util.js", "shared/data.js", "functions/lib/index.js"]);
         let got = modules.resolve(base, specifier);
         match expect {
             Ok(path) => assert_eq!(got.as_deref(), Ok(path), "{base} imports {specifier}"),
@@ -258,7 +289,9 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_file() {
         let sources = [("functions/ok.js", "export default {}"), ("functions/bad.js", "export default {")];
-        let Err((path, message)) = CompiledModules::compile(sources.into_iter(), 1 << 24) else { panic!("should fail") };
+        let Err((path, message)) = CompiledModules::compile(sources.into_iter(), 1 << 24) else {
+            panic!("should fail")
+        };
         assert_eq!(path, "functions/bad.js");
         assert!(message.contains("SyntaxError"), "{message}");
     }

@@ -4,21 +4,23 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use runtime::{FunctionRequest, FunctionResponse, InvokeError, LogLevel, LogLine};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::instance::{CpuBudget, Disposition, Instance};
 use crate::AppImage;
+use crate::instance::{CpuBudget, Disposition, Instance};
 
 /// A message to a worker.
 pub(crate) enum Job {
     Invoke(InvokeJob),
     /// The app was dropped: release its instances.
-    Unload { app_id: u64 },
+    Unload {
+        app_id: u64,
+    },
 }
 
 pub(crate) struct InvokeJob {
@@ -146,7 +148,9 @@ fn run_worker(mut receiver: mpsc::UnboundedReceiver<Job>, queued: Arc<AtomicUsiz
     let state = Rc::new(RefCell::new(WorkerState { apps: HashMap::new(), pool }));
     local.block_on(&runtime, async move {
         // Without a timeout the sweep never fires: an hour is as good as never.
-        let sweep_every = pool.idle_instance_timeout.map_or(Duration::from_secs(3600), |timeout| (timeout / 2).max(Duration::from_millis(100)));
+        let sweep_every = pool
+            .idle_instance_timeout
+            .map_or(Duration::from_secs(3600), |timeout| (timeout / 2).max(Duration::from_millis(100)));
         let mut sweep = tokio::time::interval(sweep_every);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

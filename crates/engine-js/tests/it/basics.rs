@@ -4,12 +4,13 @@ use std::time::{Duration, Instant};
 
 use runtime::{InvokeError, LogLevel};
 
-use crate::support::{app, engine, header, request, AppBuilder};
+use crate::support::{AppBuilder, app, engine, header, request};
 
 #[tokio::test]
 async fn hello_world() {
     let engine = engine();
-    let hello = app(&engine, "hello", r#"export default { async fetch(request) { return new Response("Hello, world!"); } };"#);
+    let hello =
+        app(&engine, "hello", r#"export default { async fetch(request) { return new Response("Hello, world!"); } };"#);
     let response = hello.get("/").await.unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(&response.body[..], b"Hello, world!");
@@ -175,7 +176,11 @@ async fn fetch_goes_through_the_outbound_capability() {
 
     let before = app.outbound.requests.lock().unwrap().len();
     let limited = app.json("/too-many").await;
-    assert_eq!(app.outbound.requests.lock().unwrap().len() - before, 3, "the fourth fetch never reaches the capability");
+    assert_eq!(
+        app.outbound.requests.lock().unwrap().len() - before,
+        3,
+        "the fourth fetch never reaches the capability"
+    );
     assert_eq!(limited[0], "ok");
     assert_eq!(limited[2], "ok");
     assert!(limited[3].as_str().unwrap().contains("outbound requests"), "{limited}");
@@ -208,14 +213,22 @@ async fn awaiting_a_slow_fetch_is_not_cpu_time_and_requests_overlap() {
 #[tokio::test]
 async fn globals_of_one_app_are_invisible_to_another() {
     let engine = engine();
-    let writer = app(&engine, "writer", r#"
+    let writer = app(
+        &engine,
+        "writer",
+        r#"
         globalThis.secret = "from A";
         Object.prototype.polluted = "yes";
         export default { fetch() { globalThis.count = (globalThis.count ?? 0) + 1; return new Response(String(globalThis.count)); } };
-    "#);
-    let reader = app(&engine, "reader", r#"
+    "#,
+    );
+    let reader = app(
+        &engine,
+        "reader",
+        r#"
         export default { fetch() { return Response.json({ secret: globalThis.secret ?? null, polluted: ({}).polluted ?? null, count: globalThis.count ?? null }); } };
-    "#);
+    "#,
+    );
     assert_eq!(writer.text("/").await, "1");
     assert_eq!(writer.text("/").await, "2");
     assert_eq!(reader.json("/").await, serde_json::json!({ "secret": null, "polluted": null, "count": null }));
@@ -243,7 +256,11 @@ async fn idle_instances_are_dropped_after_the_timeout() {
         idle_instances_per_app: 1,
         idle_instance_timeout: Some(Duration::from_millis(200)),
     });
-    let counter = app(&engine, "counter", r#"let count = 0; export default { fetch() { return new Response(String(++count)); } };"#);
+    let counter = app(
+        &engine,
+        "counter",
+        r#"let count = 0; export default { fetch() { return new Response(String(++count)); } };"#,
+    );
     assert_eq!(counter.text("/").await, "1");
     assert_eq!(counter.text("/").await, "2", "the warm instance is reused");
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -281,7 +298,11 @@ async fn log_lines_and_timers_per_request_are_bounded() {
 #[tokio::test]
 async fn long_log_lines_are_truncated() {
     let engine = engine();
-    let app = app(&engine, "verbose", r#"export default { fetch() { console.log("é".repeat(20000)); return new Response("ok"); } };"#);
+    let app = app(
+        &engine,
+        "verbose",
+        r#"export default { fetch() { console.log("é".repeat(20000)); return new Response("ok"); } };"#,
+    );
     let request = request("GET", "/");
     let request_id = request.request_id.clone();
     app.call(request).await.unwrap();

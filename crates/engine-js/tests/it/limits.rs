@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use deployment::FunctionLimits;
 use runtime::{InvokeError, LogLevel};
 
-use crate::support::{app, engine, limits, request, AppBuilder, TestApp};
+use crate::support::{AppBuilder, TestApp, app, engine, limits, request};
 
 /// An app that misbehaves on `/bad` and answers "fine" everywhere else.
 fn misbehaving(engine: &engine_js::JsEngine, name: &str, bad: &str, limits: FunctionLimits) -> TestApp {
@@ -54,7 +54,8 @@ async fn check_contained_with(limits: FunctionLimits, bad: &str, expect: impl Fn
 
 #[tokio::test]
 async fn infinite_loop_hits_the_cpu_limit() {
-    let error = check_contained("while (true) {}", |error| matches!(error, InvokeError::CpuLimit { limit_ms: 100 })).await;
+    let error =
+        check_contained("while (true) {}", |error| matches!(error, InvokeError::CpuLimit { limit_ms: 100 })).await;
     assert_eq!(error.status(), 503);
 }
 
@@ -65,10 +66,9 @@ async fn infinite_loop_in_a_promise_job_hits_the_cpu_limit() {
 
 #[tokio::test]
 async fn infinite_loop_in_a_timer_hits_the_cpu_limit() {
-    check_contained(
-        "await new Promise((resolve) => setTimeout(() => { while (true) {} }, 1));",
-        |error| matches!(error, InvokeError::CpuLimit { .. }),
-    )
+    check_contained("await new Promise((resolve) => setTimeout(() => { while (true) {} }, 1));", |error| {
+        matches!(error, InvokeError::CpuLimit { .. })
+    })
     .await;
 }
 
@@ -99,7 +99,10 @@ async fn string_bomb_hits_the_memory_limit() {
 
 #[tokio::test]
 async fn infinite_recursion_overflows_the_stack() {
-    let error = check_contained("const down = (n) => down(n + 1) + 1; down(0);", |error| matches!(error, InvokeError::StackOverflow)).await;
+    let error = check_contained("const down = (n) => down(n + 1) + 1; down(0);", |error| {
+        matches!(error, InvokeError::StackOverflow)
+    })
+    .await;
     assert_eq!(error.status(), 500);
 }
 
@@ -119,12 +122,16 @@ async fn huge_streamed_response_is_too_large() {
 
 #[tokio::test]
 async fn huge_string_response_is_too_large() {
-    check_contained(r#"return new Response("x".repeat(2 * 1024 * 1024));"#, |error| matches!(error, InvokeError::ResponseTooLarge { .. })).await;
+    check_contained(r#"return new Response("x".repeat(2 * 1024 * 1024));"#, |error| {
+        matches!(error, InvokeError::ResponseTooLarge { .. })
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn thrown_exception_is_reported_with_message_and_stack() {
-    let error = check_contained(r#"throw new Error("boom");"#, |error| matches!(error, InvokeError::Exception { .. })).await;
+    let error =
+        check_contained(r#"throw new Error("boom");"#, |error| matches!(error, InvokeError::Exception { .. })).await;
     let InvokeError::Exception { message } = error else { unreachable!() };
     assert!(message.starts_with("Error: boom"), "{message}");
     assert!(message.contains("functions/index.js:"), "the stack names the file: {message}");
@@ -150,7 +157,11 @@ async fn returning_nothing_is_a_bad_return() {
 
 #[tokio::test]
 async fn a_promise_that_never_settles_fails_fast() {
-    check_contained("await new Promise(() => {});", |error| matches!(error, InvokeError::Exception { message } if message.contains("never settled"))).await;
+    check_contained(
+        "await new Promise(() => {});",
+        |error| matches!(error, InvokeError::Exception { message } if message.contains("never settled")),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -174,7 +185,11 @@ async fn a_looping_app_does_not_stall_apps_on_other_workers() {
     let source = r#"export default { fetch() { while (true) {} } };"#;
     // With two workers, some of these apps share a worker with the looper and some do not.
     let looper = AppBuilder::new("looper", source).limits(generous).load(&engine).unwrap();
-    let others: Vec<TestApp> = (0..6).map(|index| app(&engine, &format!("other-{index}"), r#"export default { fetch() { return new Response("ok"); } };"#)).collect();
+    let others: Vec<TestApp> = (0..6)
+        .map(|index| {
+            app(&engine, &format!("other-{index}"), r#"export default { fetch() { return new Response("ok"); } };"#)
+        })
+        .collect();
     for other in &others {
         other.text("/").await;
     }
@@ -198,7 +213,10 @@ async fn the_wall_timeout_also_stops_running_javascript() {
     let mut lopsided = limits();
     lopsided.cpu_ms_per_request = 10_000;
     lopsided.wall_timeout_ms = 200;
-    let app = AppBuilder::new("spinner", r#"export default { fetch() { while (true) {} } };"#).limits(lopsided).load(&engine).unwrap();
+    let app = AppBuilder::new("spinner", r#"export default { fetch() { while (true) {} } };"#)
+        .limits(lopsided)
+        .load(&engine)
+        .unwrap();
     let started = Instant::now();
     let error = app.get("/").await.unwrap_err();
     assert!(matches!(error, InvokeError::WallTimeout { limit_ms: 200 }), "{error:?}");

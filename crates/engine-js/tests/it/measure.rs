@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{request, AppBuilder, ENTRY};
+use crate::support::{AppBuilder, ENTRY, request};
 use engine_js::{JsEngine, JsEngineConfig};
 
 const HELLO: &str = r#"export default { async fetch(request) { return new Response("Hello, world!"); } };"#;
@@ -26,7 +26,8 @@ fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
 
 #[tokio::test]
 async fn measure_first_and_hot_calls_and_memory() {
-    let n_apps: usize = std::env::var("ENGINE_JS_MEASURE_APPS").ok().and_then(|value| value.parse().ok()).unwrap_or(1000);
+    let n_apps: usize =
+        std::env::var("ENGINE_JS_MEASURE_APPS").ok().and_then(|value| value.parse().ok()).unwrap_or(1000);
     let engine = JsEngine::new(JsEngineConfig {
         worker_threads: 1,
         worker_stack_bytes: 4 * 1024 * 1024,
@@ -41,7 +42,8 @@ async fn measure_first_and_hot_calls_and_memory() {
 
     let before_load = resident_bytes();
     let started = Instant::now();
-    let apps: Vec<_> = (0..n_apps).map(|index| AppBuilder::new(&format!("app-{index}"), HELLO).load(&engine).unwrap()).collect();
+    let apps: Vec<_> =
+        (0..n_apps).map(|index| AppBuilder::new(&format!("app-{index}"), HELLO).load(&engine).unwrap()).collect();
     let load_time = started.elapsed();
     let after_load = resident_bytes();
 
@@ -69,10 +71,21 @@ async fn measure_first_and_hot_calls_and_memory() {
     let pipelined = hot_started.elapsed();
 
     let per_app = |bytes: u64| bytes as f64 / n_apps as f64 / 1024.0;
-    println!("engine-js measurements ({} build, {n_apps} hello-world apps, 1 worker thread):", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "engine-js measurements ({} build, {n_apps} hello-world apps, 1 worker thread):",
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
     println!("  load (compile + check) per app:      {:?}", load_time / n_apps as u32);
-    println!("  first call (new instance) p50 / p99:  {:?} / {:?}", percentile(&mut first_calls, 0.5), percentile(&mut first_calls, 0.99));
-    println!("  hot call round trip p50 / p99:        {:?} / {:?}", percentile(&mut hot_calls, 0.5), percentile(&mut hot_calls, 0.99));
+    println!(
+        "  first call (new instance) p50 / p99:  {:?} / {:?}",
+        percentile(&mut first_calls, 0.5),
+        percentile(&mut first_calls, 0.99)
+    );
+    println!(
+        "  hot call round trip p50 / p99:        {:?} / {:?}",
+        percentile(&mut hot_calls, 0.5),
+        percentile(&mut hot_calls, 0.99)
+    );
     println!("  hot calls, 2000 in flight at once:    {:?} per call", pipelined / 2000);
     println!("  resident per loaded app (no instance): {:.1} KiB", per_app(after_load.saturating_sub(before_load)));
     println!("  resident per warm app (with instance): {:.1} KiB", per_app(after_warm.saturating_sub(before_load)));

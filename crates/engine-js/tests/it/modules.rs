@@ -1,7 +1,7 @@
 //! Module loading: imports between the app's files, and load errors that name the file.
 
-use crate::support::{AppBuilder, ENTRY};
 use crate::support::engine;
+use crate::support::{AppBuilder, ENTRY};
 
 #[tokio::test]
 async fn imports_between_files() {
@@ -26,11 +26,12 @@ async fn imports_between_files() {
 #[tokio::test]
 async fn syntax_error_names_the_file() {
     let engine = engine();
-    let error = AppBuilder::new("syntax", r#"import "./broken.js"; export default { fetch() { return new Response("x"); } };"#)
-        .module("functions/broken.js", "export const x = {;")
-        .load(&engine)
-        .err()
-        .expect("a syntax error fails the load");
+    let error =
+        AppBuilder::new("syntax", r#"import "./broken.js"; export default { fetch() { return new Response("x"); } };"#)
+            .module("functions/broken.js", "export const x = {;")
+            .load(&engine)
+            .err()
+            .expect("a syntax error fails the load");
     assert_eq!(error.entry, "functions/broken.js");
     assert!(error.message.contains("SyntaxError"), "{error}");
     assert!(error.to_string().starts_with("functions/broken.js: "), "{error}");
@@ -40,7 +41,8 @@ async fn syntax_error_names_the_file() {
 async fn load_errors() {
     let engine = engine();
     let check = |source: &str, fragment: &str| {
-        let error = AppBuilder::new("broken", source).load(&engine).err().unwrap_or_else(|| panic!("{source} should not load"));
+        let error =
+            AppBuilder::new("broken", source).load(&engine).err().unwrap_or_else(|| panic!("{source} should not load"));
         assert_eq!(error.entry, ENTRY, "{error}");
         assert!(error.message.contains(fragment), "{:?} should contain {fragment:?}", error.message);
     };
@@ -51,7 +53,10 @@ async fn load_errors() {
     check(r#"export default { get() {} };"#, "no fetch function");
     check(r#"throw new Error("at top level"); export default { fetch() {} };"#, "at top level");
     check(r#"while (true) {} export default { fetch() {} };"#, "top-level code ran longer");
-    check(r#"await fetch("https://example.test/"); export default { fetch() {} };"#, "only be called while handling a request");
+    check(
+        r#"await fetch("https://example.test/"); export default { fetch() {} };"#,
+        "only be called while handling a request",
+    );
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use deployment::{AppKey, Deployment, FunctionLimits, FunctionRoute, RoutePattern
 use engine_js::{JsEngine, JsEngineConfig};
 use futures::future::BoxFuture;
 use runtime::{
-    AppCode, AppLog, Engine, FunctionRequest, FunctionResponse, HostServices, InvokeError, LoadError, LoadedApp, LogLevel,
-    LogLine, OutboundError, OutboundHttp, OutboundRequest, OutboundResponse,
+    AppCode, AppLog, Engine, FunctionRequest, FunctionResponse, HostServices, InvokeError, LoadError, LoadedApp,
+    LogLevel, LogLine, OutboundError, OutboundHttp, OutboundRequest, OutboundResponse,
 };
 
 pub const ENTRY: &str = "functions/index.js";
@@ -57,7 +57,9 @@ impl TestLog {
 
     /// Whether a line of this level for this request contains `fragment`.
     pub fn has(&self, request_id: &str, level: LogLevel, fragment: &str) -> bool {
-        self.lines().iter().any(|line| line.request_id == request_id && line.level == level && line.message.contains(fragment))
+        self.lines()
+            .iter()
+            .any(|line| line.request_id == request_id && line.level == level && line.message.contains(fragment))
     }
 }
 
@@ -90,7 +92,10 @@ impl OutboundHttp for TestOutbound {
                     });
                     Ok(OutboundResponse {
                         status: 200,
-                        headers: vec![("content-type".to_owned(), "application/json".to_owned()), ("x-upstream".to_owned(), host.to_owned())],
+                        headers: vec![
+                            ("content-type".to_owned(), "application/json".to_owned()),
+                            ("x-upstream".to_owned(), host.to_owned()),
+                        ],
                         body: Bytes::from(body.to_string()),
                         url: request.url,
                     })
@@ -196,7 +201,10 @@ impl TestApp {
 
     /// GETs `path` and returns the body as text, panicking on a failure.
     pub async fn text(&self, path: &str) -> String {
-        let response = self.get(path).await.unwrap_or_else(|error| panic!("GET {path} failed: {error}; log: {:#?}", self.log.lines()));
+        let response = self
+            .get(path)
+            .await
+            .unwrap_or_else(|error| panic!("GET {path} failed: {error}; log: {:#?}", self.log.lines()));
         String::from_utf8(response.body.to_vec()).unwrap()
     }
 

@@ -56,7 +56,8 @@ async fn request_properties_and_bodies() {
         request.body = Bytes::from_static(body);
         app.call(request)
     };
-    let json = |response: runtime::FunctionResponse| serde_json::from_slice::<serde_json::Value>(&response.body).unwrap();
+    let json =
+        |response: runtime::FunctionResponse| serde_json::from_slice::<serde_json::Value>(&response.body).unwrap();
 
     let result = json(call("/json?q=hi", "application/json", br#"{"a":[1,2]}"#).await.unwrap());
     assert_eq!(result["method"], "POST");
@@ -73,7 +74,8 @@ async fn request_properties_and_bodies() {
     let result = json(call("/bytes", "application/octet-stream", &[0, 1, 255]).await.unwrap());
     assert_eq!(result["bytes"], serde_json::json!([0, 1, 255]));
 
-    let result = json(call("/form", "application/x-www-form-urlencoded", b"name=Ada+L%C3%B6w&tag=a&tag=b").await.unwrap());
+    let result =
+        json(call("/form", "application/x-www-form-urlencoded", b"name=Ada+L%C3%B6w&tag=a&tag=b").await.unwrap());
     assert_eq!(result["form"], serde_json::json!({ "name": "Ada Löw", "tags": ["a", "b"] }));
 
     let result = json(call("/used", "text/plain", b"x").await.unwrap());
@@ -143,7 +145,8 @@ async fn response_constructors() {
 
 #[tokio::test]
 async fn headers() {
-    let result = eval(r#"
+    let result = eval(
+        r#"
         const headers = new Headers({ "Content-Type": "text/html" });
         headers.append("Accept", "a/b");
         headers.append("accept", "c/d");
@@ -162,12 +165,17 @@ async fn headers() {
             padded: headers.get("x-new"), invalid, fromPairs: new Headers([["a", "1"]]).get("A"),
             copy: new Headers(headers).get("accept"),
         };
-    "#).await;
+    "#,
+    )
+    .await;
     assert_eq!(result["accept"], "a/b, c/d");
     assert_eq!(result["before"], true);
     assert_eq!(result["after"], false);
     assert_eq!(result["missing"], serde_json::Value::Null);
-    assert_eq!(result["seen"], serde_json::json!(["accept=a/b, c/d", "content-type=text/html", "set-cookie=a=1", "set-cookie=b=2"]));
+    assert_eq!(
+        result["seen"],
+        serde_json::json!(["accept=a/b, c/d", "content-type=text/html", "set-cookie=a=1", "set-cookie=b=2"])
+    );
     assert_eq!(result["keys"], serde_json::json!(["accept", "set-cookie", "set-cookie", "x-new"]));
     assert_eq!(result["cookies"], serde_json::json!(["a=1", "b=2"]));
     assert_eq!(result["padded"], "padded");
@@ -199,11 +207,14 @@ async fn url_and_search_params() {
             idn: new URL("https://bücher.example/").hostname, search: new URL("http://a/?q=%20x").searchParams.get("q"),
         };
     "#).await;
-    assert_eq!(result["parts"], serde_json::json!({
-        "href": "https://user:pw@example.com:8443/a/b/c?x=1&y=two#frag", "origin": "https://example.com:8443", "protocol": "https:",
-        "username": "user", "password": "pw", "host": "example.com:8443", "hostname": "example.com", "port": "8443",
-        "pathname": "/a/b/c", "search": "?x=1&y=two", "hash": "#frag",
-    }));
+    assert_eq!(
+        result["parts"],
+        serde_json::json!({
+            "href": "https://user:pw@example.com:8443/a/b/c?x=1&y=two#frag", "origin": "https://example.com:8443", "protocol": "https:",
+            "username": "user", "password": "pw", "host": "example.com:8443", "hostname": "example.com", "port": "8443",
+            "pathname": "/a/b/c", "search": "?x=1&y=two", "hash": "#frag",
+        })
+    );
     assert_eq!(result["afterParams"], "https://user:pw@example.com:8443/a/b/c?y=two&z=a+b%26c#frag");
     assert_eq!(result["edited"], "https://user:pw@example.com/new%20path?y=two&z=a+b%26c");
     assert_eq!(result["sorted"], "a=1&b=2&b=3");
@@ -272,11 +283,14 @@ async fn crypto_and_structured_clone() {
             sameMap: copy.map === original.map, set: copy.set.has(1), bytes: [...copy.bytes], untouched: original.nested.a, uncloneable,
         };
     "#).await;
-    assert_eq!(result, serde_json::json!({
-        "uuid": true, "distinct": true, "nonZero": true, "wordsLength": 4, "tooMany": "QuotaExceededError",
-        "cycle": true, "date": true, "deep": [1, 2], "sameMap": false, "set": true, "bytes": [1, 2], "untouched": 1,
-        "uncloneable": "DataCloneError",
-    }));
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "uuid": true, "distinct": true, "nonZero": true, "wordsLength": 4, "tooMany": "QuotaExceededError",
+            "cycle": true, "date": true, "deep": [1, 2], "sameMap": false, "set": true, "bytes": [1, 2], "untouched": 1,
+            "uncloneable": "DataCloneError",
+        })
+    );
 }
 
 #[tokio::test]
@@ -298,24 +312,33 @@ async fn streams_readers_and_iteration() {
         const text = await new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("stream ")); c.enqueue("text"); c.close(); } })).text();
         return { first, locked, rest, failed, fromIterable, text };
     "#).await;
-    assert_eq!(result, serde_json::json!({
-        "first": { "value": 1, "done": false }, "locked": "TypeError", "rest": [2], "failed": "broken",
-        "fromIterable": ["x", "y"], "text": "stream text",
-    }));
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "first": { "value": 1, "done": false }, "locked": "TypeError", "rest": [2], "failed": "broken",
+            "fromIterable": ["x", "y"], "text": "stream text",
+        })
+    );
 }
 
 #[tokio::test]
 async fn misc_globals() {
-    let result = eval(r#"
+    let result = eval(
+        r#"
         const start = performance.now();
         await new Promise((resolve) => queueMicrotask(resolve));
         return { perf: typeof start, self: self === globalThis, domException: new DOMException("m", "AbortError").name,
                  noHost: typeof host, noStd: typeof std, noOs: typeof os, noRequire: typeof require };
-    "#).await;
-    assert_eq!(result, serde_json::json!({
-        "perf": "number", "self": true, "domException": "AbortError", "noHost": "undefined", "noStd": "undefined",
-        "noOs": "undefined", "noRequire": "undefined",
-    }));
+    "#,
+    )
+    .await;
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "perf": "number", "self": true, "domException": "AbortError", "noHost": "undefined", "noStd": "undefined",
+            "noOs": "undefined", "noRequire": "undefined",
+        })
+    );
 }
 
 #[tokio::test]
@@ -338,8 +361,11 @@ async fn digest_and_abort_controller() {
         try { await fetch("https://api.example.test/", { signal: AbortSignal.abort() }); } catch (error) { early = error.name; }
         return { hex, unsupported, seen, aborted, timedOut, early, flag: controller.signal.aborted };
     "#).await;
-    assert_eq!(result, serde_json::json!({
-        "hex": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "unsupported": "NotSupportedError",
-        "seen": ["abort"], "aborted": "AbortError", "timedOut": "TimeoutError", "early": "AbortError", "flag": true,
-    }));
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "hex": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "unsupported": "NotSupportedError",
+            "seen": ["abort"], "aborted": "AbortError", "timedOut": "TimeoutError", "early": "AbortError", "flag": true,
+        })
+    );
 }
