@@ -36,6 +36,20 @@ fn every_limit_is_contained() {
         assert_eq!(server.get("it", "limits", "/hello").text().unwrap(), "hello", "after {path}");
     }
 
+    // While one app loops on every request, its neighbour keeps answering.
+    let looping = {
+        let url = server.app_url("it", "limits", "/loop");
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                assert_eq!(client().get(&url).send().unwrap().status(), 503);
+            }
+        })
+    };
+    for _ in 0..20 {
+        neighbour_answers(&server);
+    }
+    looping.join().unwrap();
+
     // The reasons are in the app's log, with request ids.
     let logs = server.cli_ok(&["logs", "it/limits", "--tail", "200"]);
     for expected in ["hello from limits", "boom from the app", "CPU", "memory", "stack", "larger than"] {
