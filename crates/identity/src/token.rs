@@ -108,7 +108,7 @@ pub struct TokenClaims {
 }
 
 /// The claims of a token that passed every check. Only [`TokenIssuer::verify`] makes one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct VerifiedClaims {
     pub iss: String,
@@ -119,6 +119,18 @@ pub struct VerifiedClaims {
     pub jti: String,
     #[serde(flatten)]
     pub claims: TokenClaims,
+}
+
+/// The full claim set of a token whose signature is good but whose claims are not checked yet.
+#[derive(Deserialize)]
+struct SignedClaims {
+    iss: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    jti: String,
+    #[serde(flatten)]
+    claims: TokenClaims,
 }
 
 /// The full claim set of a token being minted.
@@ -188,6 +200,9 @@ impl TokenIssuer {
             return Err(TokenError::Malformed);
         };
         let kid = check_header(header)?;
+        // The same header as jsonwebtoken will read it: this refuses, for one, duplicate members,
+        // which the check above would have read as the last of them.
+        jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if signature.is_empty() {
             return Err(TokenError::EmptySignature);
         }
@@ -202,31 +217,38 @@ impl TokenIssuer {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         install_crypto_provider();
-        let verified =
-            jsonwebtoken::decode::<VerifiedClaims>(token, key, &validation).map_err(|error| match error.kind() {
+        let token_data =
+            jsonwebtoken::decode::<SignedClaims>(token, key, &validation).map_err(|error| match error.kind() {
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
                 ErrorKind::Json(_) => TokenError::InvalidClaims,
                 _ => TokenError::Malformed,
             })?;
-        let claims = verified.claims;
+        let signed = token_data.claims;
 
-        if claims.iss != self.issuer {
+        if signed.iss != self.issuer {
             return Err(TokenError::WrongIssuer);
         }
-        if claims.claims.aud != expected_audience {
+        if signed.claims.aud != expected_audience {
             return Err(TokenError::WrongAudience { expected: expected_audience.to_owned() });
         }
         let now = now.unix_timestamp();
-        if now >= claims.exp.saturating_add(LEEWAY_SECONDS) {
+        if now >= signed.exp.saturating_add(LEEWAY_SECONDS) {
             return Err(TokenError::Expired);
         }
-        if now.saturating_add(LEEWAY_SECONDS) < claims.nbf {
+        if now.saturating_add(LEEWAY_SECONDS) < signed.nbf {
             return Err(TokenError::NotYetValid);
         }
-        if now.saturating_add(LEEWAY_SECONDS) < claims.iat {
+        if now.saturating_add(LEEWAY_SECONDS) < signed.iat {
             return Err(TokenError::IssuedInFuture);
         }
-        Ok(claims)
+        Ok(VerifiedClaims {
+            iss: signed.iss,
+            iat: signed.iat,
+            nbf: signed.nbf,
+            exp: signed.exp,
+            jti: signed.jti,
+            claims: signed.claims,
+        })
     }
 
     /// The platform's public keys as a JWKS, served at `/.well-known/jwks.json`.

@@ -71,7 +71,12 @@ fn with_signature(header: &Value, payload: &Value, signature: &[u8]) -> String {
 
 /// Signs with an Ed25519 private key given as a PKCS#8 document.
 fn sign_ed25519(pkcs8: &[u8], header: &Value, payload: &Value) -> String {
-    let signing_input = format!("{}.{}", part(header), part(payload));
+    sign_ed25519_header_text(pkcs8, &header.to_string(), payload)
+}
+
+/// Signs a header written as text, for headers that JSON values cannot hold (duplicate members).
+fn sign_ed25519_header_text(pkcs8: &[u8], header: &str, payload: &Value) -> String {
+    let signing_input = format!("{}.{}", b64(header.as_bytes()), part(payload));
     let key_pair = Ed25519KeyPair::from_pkcs8(pkcs8).unwrap();
     format!("{signing_input}.{}", b64(key_pair.sign(signing_input.as_bytes()).as_ref()))
 }
@@ -139,6 +144,23 @@ fn attack_cases(issuer: &TokenIssuer) -> Vec<Case> {
         let header = json!({ "alg": alg });
         cases.push(case(format!("alg {alg}, no kid"), unsigned(&header, &payload), TokenError::AlgorithmNone));
     }
+
+    // Duplicate members, read one way by a lenient parser and another way by a strict one.
+    let platform_pkcs8 = issuer.ring.signing_key().1.as_bytes();
+    let header = format!(r#"{{"alg":"none","alg":"EdDSA","kid":"{kid}"}}"#);
+    cases.push(case(
+        "alg none then EdDSA",
+        sign_ed25519_header_text(platform_pkcs8, &header, &payload),
+        TokenError::Malformed,
+    ));
+    let header = format!(r#"{{"alg":"EdDSA","alg":"none","kid":"{kid}"}}"#);
+    cases.push(case(
+        "alg EdDSA then none",
+        sign_ed25519_header_text(platform_pkcs8, &header, &payload),
+        TokenError::AlgorithmNone,
+    ));
+    let header = format!(r#"{{"alg":"EdDSA","kid":"../../etc/passwd","kid":"{kid}"}}"#);
+    cases.push(case("two kids", sign_ed25519_header_text(platform_pkcs8, &header, &payload), TokenError::Malformed));
 
     // The right algorithm and kid, but no signature.
     cases.push(case("empty signature", unsigned(&genuine_header, &payload), TokenError::EmptySignature));
