@@ -145,6 +145,28 @@ async fn one_request(address: SocketAddr, path: &str) -> anyhow::Result<(Duratio
     Ok((started.elapsed(), status))
 }
 
+const BENCH_ADMIN_PASSWORD: &str = "bench admin password";
+
+/// Signs in as the first admin and returns the platform token.
+async fn login(address: SocketAddr) -> anyhow::Result<String> {
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let body = serde_json::json!({ "username": "admin", "password": BENCH_ADMIN_PASSWORD }).to_string();
+    let request = Request::post("/auth/login")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("sign-in failed with {status}: {}", String::from_utf8_lossy(&body));
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&body)?;
+    Ok(answer["access_token"].as_str().context("no access_token in the sign-in answer")?.to_owned())
+}
+
 async fn deploy(address: SocketAddr, token: &str, files: &[(&str, String)]) -> anyhow::Result<()> {
     let limits = bundle::BundleLimits { max_total_bytes: 1 << 20, max_files: 100 };
     let mut app = bundle::Bundle::new();
@@ -217,9 +239,14 @@ async fn main() -> anyhow::Result<()> {
         format!("[server]\nlisten = \"127.0.0.1:0\"\n[engine]\nworkers = {}\n", args.engine_workers),
     )?;
     let mut command = Command::new(&args.terrarium);
-    command.args(["serve", "--log", "warn", "--config"]).arg(&config).arg("--data-dir").arg(data_dir.path());
+    command
+        .env("TERRARIUM_ADMIN_PASSWORD", BENCH_ADMIN_PASSWORD)
+        .args(["serve", "--log", "warn", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data_dir.path());
     let (terrarium, address) = start(command, "Terrarium is serving on ")?;
-    let token = std::fs::read_to_string(data_dir.path().join("admin-token"))?.trim().to_owned();
+    let token = login(address).await?;
 
     deploy(
         address,

@@ -113,3 +113,78 @@ pub struct ApiError {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
 }
+
+/// `POST /auth/login` body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// A platform access token (`POST /auth/login`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub user: String,
+}
+
+/// `GET /api/v1/whoami`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub user: String,
+    pub groups: Vec<String>,
+    /// `namespace:role` pairs; `*` is every namespace.
+    pub roles: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub disabled: bool,
+    /// A local account (with a password), as opposed to one from an identity provider.
+    pub local: bool,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// `POST /api/v1/users`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateUserRequest {
+    pub name: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// The new user and its one-time password, shown once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateUserResponse {
+    pub user: UserInfo,
+    pub password: String,
+}
+
+/// `PATCH /api/v1/users/{name}`.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct UpdateUserRequest {
+    pub disabled: Option<bool>,
+    pub groups: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleBindingInfo {
+    pub namespace: String,
+    pub subject: String,
+    pub role: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// `POST /api/v1/roles` (grant) and `DELETE /api/v1/roles` (revoke).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleBindingRequest {
+    pub namespace: String,
+    pub subject: String,
+    pub role: String,
+}

@@ -3,23 +3,25 @@
 
 use std::sync::Arc;
 
-use api_types::{ApiError, CreateNamespaceRequest, RollbackRequest};
+use api_types::{
+    ApiError, CreateNamespaceRequest, CreateUserRequest, CreateUserResponse, LoginRequest, RoleBindingRequest,
+    RollbackRequest, UpdateUserRequest, WhoAmI,
+};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use control::{ControlError, ControlPlane, Principal};
+use control::store::UserChange;
+use control::{ControlError, ControlPlane, Principal, Role};
 use deployment::AppKey;
 use futures::StreamExt;
 use serde::Deserialize;
 
-/// What the routes need: the control plane and the credential that proves an admin.
+/// What the routes need.
 pub struct ApiState {
     pub control: Arc<ControlPlane>,
-    /// The admin token of the placeholder auth, until the identity work lands.
-    pub admin_token: String,
 }
 
 /// The control API routes, to be mounted by the gateway as platform routes.
@@ -32,6 +34,13 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/apps/{namespace}/{name}/logs", get(logs))
         .route("/api/v1/namespaces", get(list_namespaces).post(create_namespace))
         .route("/api/v1/audit", get(list_audit))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/{name}", axum::routing::patch(update_user))
+        .route("/api/v1/roles", get(list_roles).post(grant_role).delete(revoke_role))
+        .route("/auth/login", post(login))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(discovery))
         .fallback(not_found)
         .with_state(state)
 }
@@ -80,7 +89,11 @@ impl From<ControlError> for ApiFailure {
                 failure(StatusCode::CONFLICT, "conflict", message, vec![])
             }
             ControlError::InvalidName(_) => failure(StatusCode::BAD_REQUEST, "invalid_name", message, vec![]),
-            ControlError::Forbidden => failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]),
+            ControlError::Forbidden(_) => failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]),
+            ControlError::Unauthenticated(_) => failure(StatusCode::UNAUTHORIZED, "unauthenticated", message, vec![]),
+            ControlError::UnknownUser { .. } | ControlError::NotFound(_) => {
+                failure(StatusCode::NOT_FOUND, "not_found", message, vec![])
+            }
             ControlError::Internal(detail) => {
                 // Internal details go to the server log, never to the caller.
                 tracing::error!(error = %detail, "control plane internal error");
@@ -97,35 +110,35 @@ impl From<ControlError> for ApiFailure {
 
 type ApiResult<T> = Result<T, ApiFailure>;
 
-/// Every route but the fallback requires the admin token.
+/// Every `/api/v1` route requires a platform access token (`terrarium login`).
 async fn authenticate(state: &ApiState, headers: &HeaderMap, action: &str) -> ApiResult<Principal> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) => {
-            Ok(Principal { subject: "admin".to_owned(), is_admin: true })
-        }
-        presented => {
-            let detail = match presented {
-                Some(_) => "wrong token",
-                None => "no token",
-            };
-            state.control.audit_denial("anonymous", action, detail.to_owned()).await;
+        .map(str::trim)
+        .filter(|token| !token.is_empty());
+    let Some(token) = presented else {
+        state.control.audit_denial("anonymous", action, "no token".to_owned()).await;
+        return Err(failure(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in first: run `terrarium login` (or pass a token with --token / TERRARIUM_TOKEN)",
+            vec![],
+        ));
+    };
+    match state.control.authenticate(token).await {
+        Ok(principal) => Ok(principal),
+        Err(error) => {
+            state.control.audit_denial("anonymous", action, error.to_string()).await;
             Err(failure(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
-                "this call needs the admin token: pass --token or set TERRARIUM_TOKEN (the server printed it on first start and keeps it in <data-dir>/admin-token)",
+                format!("{error}; sign in again with `terrarium login`"),
                 vec![],
             ))
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn app_key(namespace: String, name: String) -> AppKey {
@@ -149,8 +162,14 @@ async fn list_apps(
     headers: HeaderMap,
     Query(query): Query<ListAppsQuery>,
 ) -> ApiResult<Response> {
-    authenticate(&state, &headers, "app.list").await?;
-    Ok(Json(state.control.list_apps(query.namespace.as_deref()).await?).into_response())
+    let principal = authenticate(&state, &headers, "app.list").await?;
+    if let Some(namespace) = &query.namespace {
+        state.control.authorize_read(&principal, namespace, "app.list").await?;
+    }
+    let mut apps = state.control.list_apps(query.namespace.as_deref()).await?;
+    // Only the namespaces the caller may read.
+    apps.retain(|app| principal.has_role(&app.namespace, Role::Viewer));
+    Ok(Json(apps).into_response())
 }
 
 async fn get_app(
@@ -158,7 +177,8 @@ async fn get_app(
     headers: HeaderMap,
     Path((namespace, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    authenticate(&state, &headers, "app.get").await?;
+    let principal = authenticate(&state, &headers, "app.get").await?;
+    state.control.authorize_read(&principal, &namespace, "app.get").await?;
     Ok(Json(state.control.get_app(&app_key(namespace, name)).await?).into_response())
 }
 
@@ -212,7 +232,8 @@ async fn logs(
     Path((namespace, name)): Path<(String, String)>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Response> {
-    authenticate(&state, &headers, "app.logs").await?;
+    let principal = authenticate(&state, &headers, "app.logs").await?;
+    state.control.authorize_read(&principal, &namespace, "app.logs").await?;
     let app = app_key(namespace, name);
     // Fails with 404 for an app that does not exist, rather than streaming nothing.
     state.control.get_app(&app).await?;
@@ -247,8 +268,10 @@ async fn logs(
 }
 
 async fn list_namespaces(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
-    authenticate(&state, &headers, "namespace.list").await?;
-    Ok(Json(state.control.list_namespaces().await?).into_response())
+    let principal = authenticate(&state, &headers, "namespace.list").await?;
+    let mut namespaces = state.control.list_namespaces().await?;
+    namespaces.retain(|namespace| principal.has_role(&namespace.name, Role::Viewer));
+    Ok(Json(namespaces).into_response())
 }
 
 async fn create_namespace(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
@@ -273,9 +296,112 @@ async fn list_audit(
     headers: HeaderMap,
     Query(query): Query<AuditQuery>,
 ) -> ApiResult<Response> {
-    authenticate(&state, &headers, "audit.list").await?;
+    let principal = authenticate(&state, &headers, "audit.list").await?;
+    // The whole log for platform admins; one namespace's events for its operators.
+    let allowed = match &query.namespace {
+        Some(namespace) => principal.has_role(namespace, Role::Operator),
+        None => principal.is_platform_admin(),
+    };
+    if !allowed {
+        let message =
+            "reading the audit log needs the operator role in the namespace (pass --namespace) or platform admin"
+                .to_owned();
+        return Err(state
+            .control
+            .deny(&principal, "audit.list", query.namespace.as_deref(), None, message)
+            .await
+            .into());
+    }
     let limit = query.limit.clamp(1, 10_000) as u32;
     Ok(Json(state.control.list_audit(query.namespace, query.app, limit).await?).into_response())
+}
+
+async fn login(State(state): State<Arc<ApiState>>, body: Bytes) -> ApiResult<Response> {
+    let request: LoginRequest = parse_json(&body, "{\"username\": \"...\", \"password\": \"...\"}")?;
+    Ok(Json(state.control.login(&request.username, &request.password).await?).into_response())
+}
+
+async fn whoami(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "auth.whoami").await?;
+    let roles = principal.roles.iter().map(|(namespace, role)| format!("{namespace}:{role}")).collect();
+    Ok(Json(WhoAmI { user: principal.subject, groups: principal.groups, roles }).into_response())
+}
+
+async fn list_users(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "user.list").await?;
+    Ok(Json(state.control.list_users(&principal).await?).into_response())
+}
+
+async fn create_user(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "user.create").await?;
+    let request: CreateUserRequest = parse_json(&body, "{\"name\": \"...\", \"groups\": [...]}")?;
+    let (user, password) = state.control.create_user(&principal, &request.name, request.groups, None).await?;
+    let password = password.expect("a generated password is returned");
+    Ok((StatusCode::CREATED, Json(CreateUserResponse { user, password })).into_response())
+}
+
+async fn update_user(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "user.update").await?;
+    let request: UpdateUserRequest = parse_json(&body, "{\"disabled\": true} or {\"groups\": [...]}")?;
+    let change = UserChange { disabled: request.disabled, groups: request.groups, password_hash: None };
+    Ok(Json(state.control.update_user(&principal, &name, change).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct RolesQuery {
+    namespace: Option<String>,
+}
+
+async fn list_roles(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(query): Query<RolesQuery>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "role.list").await?;
+    Ok(Json(state.control.list_roles(&principal, query.namespace.as_deref()).await?).into_response())
+}
+
+fn parse_binding(body: &Bytes) -> ApiResult<(RoleBindingRequest, Role)> {
+    let request: RoleBindingRequest =
+        parse_json(body, "{\"namespace\": \"...\", \"subject\": \"user:...\", \"role\": \"builder\"}")?;
+    let role = request
+        .role
+        .parse::<Role>()
+        .map_err(|message| failure(StatusCode::BAD_REQUEST, "invalid_role", message, vec![]))?;
+    Ok((request, role))
+}
+
+async fn grant_role(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "role.grant").await?;
+    let (request, role) = parse_binding(&body)?;
+    let binding = state.control.grant_role(&principal, &request.namespace, &request.subject, role).await?;
+    Ok((StatusCode::CREATED, Json(binding)).into_response())
+}
+
+async fn revoke_role(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "role.revoke").await?;
+    let (request, role) = parse_binding(&body)?;
+    state.control.revoke_role(&principal, &request.namespace, &request.subject, role).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn jwks(State(state): State<Arc<ApiState>>) -> Response {
+    Json(state.control.tokens.jwks()).into_response()
+}
+
+async fn discovery(State(state): State<Arc<ApiState>>) -> Response {
+    Json(state.control.tokens.discovery()).into_response()
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes, expected: &str) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|error| {
+        failure(StatusCode::BAD_REQUEST, "invalid_request", format!("expected {expected}: {error}"), vec![])
+    })
 }
 
 async fn not_found() -> ApiFailure {

@@ -5,10 +5,13 @@
 //! functions ([`AppLoader`]) → write revision + audit event in one transaction → swap the
 //! gateway's routing table. A failure at any step leaves the previous revision serving.
 
+pub mod access;
+mod accounts;
 pub mod blobs;
 pub mod logs;
 pub mod plan;
 pub mod store;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -23,12 +26,7 @@ use crate::logs::LogHub;
 use crate::plan::PlatformDefaults;
 use crate::store::{AppRow, AuditFilter, NewAuditEvent, NewRevision, RegistryStore, StoreError};
 
-/// Who is calling. Until the identity work lands, the only principal is the admin token holder.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    pub subject: String,
-    pub is_admin: bool,
-}
+pub use crate::access::{Principal, Role};
 
 /// Turns a deployment into what the gateway serves: compiles its functions ahead of the
 /// first request. Implemented by the binary, which owns the engines and capabilities.
@@ -61,8 +59,16 @@ pub enum ControlError {
     Conflict(String),
     #[error("{0}")]
     InvalidName(String),
-    #[error("only an admin may do this")]
-    Forbidden,
+    #[error("user {name:?} does not exist; list users with `terrarium users list`")]
+    UnknownUser { name: String },
+    #[error("{0}")]
+    NotFound(String),
+    /// No valid credential: the message says why, without echoing the credential.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but lacks the role; the message says which role, where, and who grants it.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -75,6 +81,9 @@ impl From<StoreError> for ControlError {
             StoreError::UnknownApp { app } => ControlError::UnknownApp { app },
             StoreError::UnknownRevision { app, revision } => ControlError::UnknownRevision { app, revision },
             conflict @ StoreError::Conflict { .. } => ControlError::Conflict(conflict.to_string()),
+            StoreError::UnknownUser { name } => ControlError::UnknownUser { name },
+            StoreError::UserExists { name } => ControlError::Conflict(format!("user {name:?} already exists")),
+            unknown @ StoreError::UnknownBinding { .. } => ControlError::NotFound(unknown.to_string()),
             StoreError::Backend(message) => ControlError::Internal(message),
         }
     }
@@ -98,6 +107,9 @@ pub struct ControlPlane {
     loader: Arc<dyn AppLoader>,
     routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
+    pub tokens: Arc<tokens::PlatformTokens>,
+    /// An argon2 hash checked when a sign-in names no user, so both cost the same time.
+    decoy_hash: String,
     settings: ControlSettings,
     /// Deploys, rollbacks and deletes run one at a time: they are rare, and it keeps the
     /// revision numbering and the routing table in step with the database.
@@ -130,9 +142,22 @@ impl ControlPlane {
         loader: Arc<dyn AppLoader>,
         routes: Arc<RoutingTable>,
         logs: Arc<LogHub>,
+        tokens: Arc<tokens::PlatformTokens>,
         settings: ControlSettings,
-    ) -> ControlPlane {
-        ControlPlane { store, blobs, loader, routes, logs, settings, change_lock: tokio::sync::Mutex::new(()) }
+    ) -> Result<ControlPlane, ControlError> {
+        let decoy_hash = identity::hash_password(&identity::generate_password())
+            .map_err(|error| ControlError::Internal(format!("password hashing: {error}")))?;
+        Ok(ControlPlane {
+            store,
+            blobs,
+            loader,
+            routes,
+            logs,
+            tokens,
+            decoy_hash,
+            settings,
+            change_lock: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Loads every app's active revision into the routing table (at start). An app whose code
@@ -165,11 +190,9 @@ impl ControlPlane {
         })?;
         let warnings: Vec<String> = validated.warnings().iter().map(|warning| warning.to_string()).collect();
         let app = AppKey::new(&validated.manifest().metadata.namespace, &validated.manifest().metadata.name);
-        if !principal.is_admin {
-            return Err(ControlError::Forbidden);
-        }
 
         let _guard = self.change_lock.lock().await;
+        self.authorize_deploy(principal, &app, &validated.manifest().spec.owner.to_string()).await?;
         let revision = self.store.next_revision(&app).await?;
         let deployment =
             plan::plan(&validated, &bundle, revision, &self.settings.defaults).map_err(ControlError::Unplannable)?;
@@ -209,7 +232,7 @@ impl ControlPlane {
             created_by: principal.subject.clone(),
             created_at: now(),
             size_bytes: bundle.total_bytes(),
-            create_namespace: principal.is_admin,
+            create_namespace: principal.is_platform_admin(),
         };
         let detail = format!("digest {}, {} files", deployment.bundle_digest, deployment.files.len());
         self.store.insert_revision(new, audit(principal, "app.deploy", &app, Some(revision), detail)).await?;
@@ -233,11 +256,8 @@ impl ControlPlane {
         app: &AppKey,
         to: Option<i64>,
     ) -> Result<AppDetail, ControlError> {
-        if !principal.is_admin {
-            return Err(ControlError::Forbidden);
-        }
         let _guard = self.change_lock.lock().await;
-        let row = self.store.get_app(app).await?;
+        let row = self.authorize_change(principal, app, "app.rollback").await?;
         let target = match to {
             Some(revision) => revision,
             None => self
@@ -262,10 +282,8 @@ impl ControlPlane {
     }
 
     pub async fn delete(&self, principal: &Principal, app: &AppKey) -> Result<(), ControlError> {
-        if !principal.is_admin {
-            return Err(ControlError::Forbidden);
-        }
         let _guard = self.change_lock.lock().await;
+        self.authorize_change(principal, app, "app.delete").await?;
         self.store.delete_app(app, audit(principal, "app.delete", app, None, String::new())).await?;
         self.routes.remove(app);
         self.logs.forget(app);
@@ -273,8 +291,11 @@ impl ControlPlane {
     }
 
     pub async fn create_namespace(&self, principal: &Principal, name: &str) -> Result<NamespaceInfo, ControlError> {
-        if !principal.is_admin {
-            return Err(ControlError::Forbidden);
+        if !principal.is_platform_admin() {
+            let message = format!(
+                "only a platform admin may create namespaces; ask one to run `terrarium namespaces create {name}`"
+            );
+            return Err(self.deny(principal, "namespace.create", Some(name), None, message).await);
         }
         if !is_dns_label(name) {
             return Err(ControlError::InvalidName(format!(
@@ -375,6 +396,106 @@ impl ControlPlane {
         if let Err(error) = self.store.append_audit(event).await {
             tracing::error!(%error, "audit event could not be written");
         }
+    }
+
+    /// A builder deploys new apps it owns into its namespaces; changing an existing app needs its
+    /// owner or an operator. Only a platform admin's first deploy creates a namespace.
+    async fn authorize_deploy(&self, principal: &Principal, app: &AppKey, new_owner: &str) -> Result<(), ControlError> {
+        let namespace = &app.namespace;
+        if !principal.has_role(namespace, Role::Builder) {
+            let message = format!(
+                "{} may not deploy into namespace {namespace:?}: that needs the builder role there; an admin grants it with `terrarium roles grant {namespace} user:{} builder`",
+                principal.subject, principal.subject
+            );
+            return Err(self.deny(principal, "app.deploy", Some(namespace), Some(&app.name), message).await);
+        }
+        if principal.has_role(namespace, Role::Operator) {
+            return Ok(());
+        }
+        if !principal.is_owner(new_owner) {
+            let message = format!(
+                "spec.owner is {new_owner:?}, but you are user:{}: builders deploy apps they own; set spec.owner to user:{} or one of your groups",
+                principal.subject, principal.subject
+            );
+            return Err(self.deny(principal, "app.deploy", Some(namespace), Some(&app.name), message).await);
+        }
+        match self.store.get_app(app).await {
+            Ok(existing) if !principal.is_owner(&existing.owner) => {
+                let message = format!(
+                    "app {app} belongs to {}; only its owner or an operator of {namespace:?} may change it",
+                    existing.owner
+                );
+                Err(self.deny(principal, "app.deploy", Some(namespace), Some(&app.name), message).await)
+            }
+            Ok(_) | Err(StoreError::UnknownApp { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Rollback and delete: the app's owner (with at least builder) or an operator.
+    async fn authorize_change(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        action: &str,
+    ) -> Result<AppRow, ControlError> {
+        let namespace = &app.namespace;
+        if !principal.has_role(namespace, Role::Viewer) {
+            // Someone with no role there learns nothing about the namespace's apps.
+            let message = format!("{} has no role in namespace {namespace:?}", principal.subject);
+            return Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await);
+        }
+        let row = self.store.get_app(app).await?;
+        let allowed = principal.has_role(namespace, Role::Operator)
+            || (principal.has_role(namespace, Role::Builder) && principal.is_owner(&row.owner));
+        if !allowed {
+            let message = format!(
+                "app {app} belongs to {}; only its owner or an operator of {namespace:?} may change it",
+                row.owner
+            );
+            return Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await);
+        }
+        Ok(row)
+    }
+
+    /// Reading a namespace's apps, revisions and logs needs at least the viewer role there.
+    pub async fn authorize_read(
+        &self,
+        principal: &Principal,
+        namespace: &str,
+        action: &str,
+    ) -> Result<(), ControlError> {
+        if principal.has_role(namespace, Role::Viewer) {
+            return Ok(());
+        }
+        let message =
+            format!("{} may not read namespace {namespace:?}: that needs the viewer role there", principal.subject);
+        Err(self.deny(principal, action, Some(namespace), None, message).await)
+    }
+
+    /// Records a refused call in the audit log and returns the error for the caller.
+    pub async fn deny(
+        &self,
+        principal: &Principal,
+        action: &str,
+        namespace: Option<&str>,
+        app: Option<&str>,
+        message: String,
+    ) -> ControlError {
+        let event = NewAuditEvent {
+            time: now(),
+            principal: principal.subject.clone(),
+            action: action.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            app: app.map(str::to_owned),
+            revision: None,
+            outcome: "denied".to_owned(),
+            detail: message.clone(),
+        };
+        if let Err(error) = self.store.append_audit(event).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
+        ControlError::Forbidden(message)
     }
 
     /// The app's URLs: path-based on this server, and host-based under the apps domain.

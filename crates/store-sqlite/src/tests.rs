@@ -117,3 +117,62 @@ async fn namespaces_are_unique() {
     ));
     assert_eq!(store.list_namespaces().await.unwrap().len(), 1);
 }
+
+fn user(name: &str) -> control::store::UserRow {
+    control::store::UserRow {
+        name: name.into(),
+        password_hash: Some("$argon2id$fake".into()),
+        display_name: None,
+        email: None,
+        groups: vec!["growth".into()],
+        disabled: false,
+        created_at: "2026-11-22T00:00:00Z".into(),
+        created_by: "admin".into(),
+    }
+}
+
+fn binding(namespace: &str, subject: &str, role: &str) -> control::store::RoleBindingRow {
+    control::store::RoleBindingRow {
+        namespace: namespace.into(),
+        subject: subject.into(),
+        role: role.into(),
+        created_at: "2026-11-22T00:00:00Z".into(),
+        created_by: "admin".into(),
+    }
+}
+
+#[tokio::test]
+async fn users_and_role_bindings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    store.create_user(user("ana"), audit("user.create")).await.unwrap();
+    assert!(matches!(store.create_user(user("ana"), audit("user.create")).await, Err(StoreError::UserExists { .. })));
+    assert_eq!(store.get_user("ana").await.unwrap().groups, ["growth"]);
+    assert!(matches!(store.get_user("bob").await, Err(StoreError::UnknownUser { .. })));
+
+    let change = control::store::UserChange { disabled: Some(true), groups: Some(vec![]), ..Default::default() };
+    let changed = store.update_user("ana", change, audit("user.update")).await.unwrap();
+    assert!(changed.disabled);
+    assert!(changed.groups.is_empty());
+    assert_eq!(changed.password_hash.as_deref(), Some("$argon2id$fake"), "fields left out stay");
+
+    store.grant_role(binding("growth", "user:ana", "builder"), audit("role.grant")).await.unwrap();
+    store.grant_role(binding("growth", "user:ana", "builder"), audit("role.grant")).await.unwrap();
+    store.grant_role(binding("*", "group:ops", "operator"), audit("role.grant")).await.unwrap();
+    store.grant_role(binding("other", "user:bob", "viewer"), audit("role.grant")).await.unwrap();
+    assert!(store.grant_role(binding("growth", "user:ana", "superuser"), audit("role.grant")).await.is_err());
+    let of_ana = store.bindings_of(&["user:ana".into(), "group:ops".into()]).await.unwrap();
+    assert_eq!(of_ana.len(), 2);
+    assert_eq!(
+        store.list_role_bindings(Some("growth")).await.unwrap().len(),
+        2,
+        "growth's own and the platform-wide one"
+    );
+    assert_eq!(store.list_role_bindings(None).await.unwrap().len(), 3);
+    store.revoke_role("growth", "user:ana", "builder", audit("role.revoke")).await.unwrap();
+    assert!(matches!(
+        store.revoke_role("growth", "user:ana", "builder", audit("role.revoke")).await,
+        Err(StoreError::UnknownBinding { .. })
+    ));
+}

@@ -22,7 +22,7 @@ pub struct ClientArgs {
     /// Base URL of the Terrarium server.
     #[arg(long, env = "TERRARIUM_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
     pub server: String,
-    /// Admin token; by default read from TERRARIUM_TOKEN or ./.terrarium/admin-token.
+    /// A platform access token; by default the one `terrarium login` keeps for this server.
     #[arg(long, env = "TERRARIUM_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// Output format.
@@ -85,6 +85,41 @@ enum Command {
     },
     /// Print the JSON Schema of terrarium.yaml (for editors).
     Schema,
+    /// Sign in to a Terrarium server and keep the token for later commands.
+    Login {
+        /// Sign in with a local account's user name and password.
+        #[arg(long)]
+        password: bool,
+        /// The user name (asked for on a terminal when left out).
+        #[arg(long, short = 'u')]
+        username: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Forget the token kept for a server.
+    Logout {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show who you are signed in as, your groups and roles.
+    Whoami {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Manage local accounts (platform admins).
+    Users {
+        #[command(subcommand)]
+        command: client::UsersCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Grant, revoke and list roles per namespace.
+    Roles {
+        #[command(subcommand)]
+        command: client::RolesCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -101,6 +136,11 @@ fn main() -> std::process::ExitCode {
         Command::Apps { command, client } => client::apps(&client, command),
         Command::Namespaces { command, client } => client::namespaces(&client, command),
         Command::Logs { app, follow, tail, client } => client::logs(&client, &app, follow, tail),
+        Command::Login { password, username, client } => client::login(&client, password, username),
+        Command::Logout { client } => client::logout(&client),
+        Command::Whoami { client } => client::whoami(&client),
+        Command::Users { command, client } => client::users(&client, command),
+        Command::Roles { command, client } => client::roles(&client, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -30,7 +30,7 @@ pub struct ServeArgs {
     /// Address to listen on; overrides `server.listen` in terrarium.toml.
     #[arg(long, env = "TERRARIUM_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Where the database, blobs and the admin token live.
+    /// Where the database, blobs and signing keys live.
     #[arg(long, env = "TERRARIUM_DATA_DIR", default_value = ".terrarium")]
     data_dir: PathBuf,
     /// The platform configuration file.
@@ -106,7 +106,7 @@ impl AppLoader for Loader {
 async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let data_dir = args.data_dir;
     create_private_dir(&data_dir)?;
-    let admin_token = admin_token(&data_dir)?;
+    let key_ring = signing_keys(&data_dir)?;
 
     let store = store_sqlite::SqliteStore::open(&data_dir.join("terrarium.db"))
         .await
@@ -161,12 +161,14 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     });
     let bundle_limits =
         BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
+    let tokens = Arc::new(control::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring)));
     let control = Arc::new(ControlPlane::new(
         Arc::new(store),
         blobs.clone(),
         loader,
         routes.clone(),
         logs,
+        tokens,
         ControlSettings {
             defaults: PlatformDefaults {
                 cpu_ms_per_request: config.limits.cpu_ms_per_request,
@@ -181,11 +183,11 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             apps_domain: config.gateway.apps_domain.clone(),
             port: local.port(),
         },
-    ));
+    )?);
+    let first_admin_password = control.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
 
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
-    let api =
-        control_api::router(Arc::new(control_api::ApiState { control: control.clone(), admin_token }), max_upload);
+    let api = control_api::router(Arc::new(control_api::ApiState { control: control.clone() }), max_upload);
     let state = Arc::new(GatewayState::new(
         GatewayConfig {
             apps_domain: config.gateway.apps_domain.clone(),
@@ -209,11 +211,17 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     state.ready.store(true, Ordering::Release);
 
     let mut banner = std::io::stdout().lock();
+    if let Some(password) = first_admin_password {
+        writeln!(
+            banner,
+            "Created the platform admin account (shown once):\n  user: admin\n  password: {password}\nSign in with: terrarium login --password --server {public_url}"
+        )?;
+    }
     writeln!(banner, "Terrarium is serving on {public_url} ({n_loaded} apps loaded from {})", data_dir.display())?;
     for app in control.list_apps(None).await? {
         writeln!(banner, "  {}/{}  {}", app.namespace, app.name, app.urls.join("  "))?;
     }
-    writeln!(banner, "Control API: {public_url}/api/v1  (admin token in {})", data_dir.join("admin-token").display())?;
+    writeln!(banner, "Control API: {public_url}/api/v1  (sign in with `terrarium login --password`)")?;
     drop(banner);
 
     server.await.context("the server task failed")?.context("the server failed")?;
@@ -222,7 +230,11 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
 }
 
 async fn deploy_demo_apps(control: &ControlPlane) -> anyhow::Result<()> {
-    let admin = Principal { subject: "terrarium-demo".to_owned(), is_admin: true };
+    let admin = Principal {
+        subject: "terrarium-demo".to_owned(),
+        groups: Vec::new(),
+        roles: vec![(control::access::ALL_NAMESPACES.to_owned(), control::Role::Admin)],
+    };
     for (_, bundle) in crate::init::demo_apps()? {
         let deployed = control.deploy(&admin, &bundle.to_tar()).await.map_err(|error| anyhow::anyhow!("{error}"))?;
         tracing::info!(namespace = %deployed.namespace, app = %deployed.name, revision = deployed.revision, "demo app deployed");
@@ -265,28 +277,27 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The admin token of the placeholder auth: created on first start with mode 0600 and
-/// printed once; later starts read it.
-fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
+/// The platform's token signing keys: created on first start in `signing-keys.json` (mode 0600),
+/// read on later starts so tokens survive a restart.
+fn signing_keys(data_dir: &Path) -> anyhow::Result<identity::KeyRing> {
     use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join("admin-token");
+    let path = data_dir.join("signing-keys.json");
     match std::fs::read_to_string(&path) {
-        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
-        Ok(_) => anyhow::bail!("{} is empty; delete it to have a new token created", path.display()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => {
-            return Err(error).with_context(|| format!("failed to read {}", path.display()));
+        Ok(document) => {
+            return identity::KeyRing::from_json(&document)
+                .with_context(|| format!("{} is not a valid key ring; restore it from a backup", path.display()));
         }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("failed to read {}", path.display())),
     }
-    let token = format!("trm_{}", hex::encode(rand::random::<[u8; 32]>()));
+    let ring = identity::KeyRing::generate().context("failed to generate the platform signing key")?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("failed to create {}", path.display()))?;
-    writeln!(file, "{token}")?;
+    file.write_all(ring.to_json().as_bytes())?;
     file.sync_all()?;
-    println!("Created the admin token (shown once; also saved in {} with mode 0600):\n  {token}", path.display());
-    Ok(token)
+    Ok(ring)
 }

@@ -1,8 +1,7 @@
-//! The CLI's connection to the control API: finds the server and the admin token, sends
+//! The CLI's connection to the control API: finds the server and the caller's token, sends
 //! requests and turns every failure into a sentence that says what to do.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -19,12 +18,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long connecting to the server may take before we say it cannot be reached.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The file in the server's data directory that holds the admin token.
-const ADMIN_TOKEN_FILE: &str = "admin-token";
-/// The server's default data directory, relative to where it was started.
-const DEFAULT_DATA_DIR: &str = ".terrarium";
-
-/// A client for one Terrarium server, authenticated with the admin token.
+/// A client for one Terrarium server, authenticated with the caller's platform token.
 pub struct ApiClient {
     server: String,
     token: String,
@@ -32,18 +26,18 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// Checks the server address and finds the admin token; does not contact the server yet.
+    /// Checks the server address and finds the caller's token; does not contact the server yet.
     pub fn new(args: &ClientArgs) -> anyhow::Result<ApiClient> {
-        let server = args.server.trim_end_matches('/').to_owned();
-        match reqwest::Url::parse(&server) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            _ => bail!(
-                "--server {:?} is not a web address; give the server's base URL, for example http://127.0.0.1:8080",
-                args.server
-            ),
-        }
-        let data_dir = std::env::var_os("TERRARIUM_DATA_DIR").map(PathBuf::from);
-        let token = resolve_token(args.token.as_deref(), data_dir.as_deref(), Path::new(DEFAULT_DATA_DIR))?;
+        let server = server_url(&args.server)?;
+        let token = match args.token.as_deref().map(str::trim).filter(|token| !token.is_empty()) {
+            Some(token) => token.to_owned(),
+            None => crate::client::credentials::Credentials::load()?.token_for(&server)?,
+        };
+        ApiClient::with_token(server, token)
+    }
+
+    /// A client that sends `token` (possibly empty, for sign-in itself).
+    pub fn with_token(server: String, token: String) -> anyhow::Result<ApiClient> {
         let http = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // Each request sets its own deadline: a followed log stream has none.
@@ -60,7 +54,14 @@ impl ApiClient {
 
     /// The full URL of a control API path such as `/apps`.
     fn url(&self, path: &str) -> String {
-        format!("{}{API_PREFIX}{path}", self.server)
+        match path.starts_with("/auth/") {
+            true => format!("{}{path}", self.server),
+            false => format!("{}{API_PREFIX}{path}", self.server),
+        }
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.http.patch(self.url(path)).timeout(REQUEST_TIMEOUT)
     }
 
     /// A GET request with the standard deadline; pass it to [`ApiClient::send`].
@@ -84,7 +85,11 @@ impl ApiClient {
 
     /// Sends a request with the token and returns the response when its status is 2xx.
     pub fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
-        let response = request.bearer_auth(&self.token).send().map_err(|error| self.transport_error(error))?;
+        let request = match self.token.is_empty() {
+            true => request,
+            false => request.bearer_auth(&self.token),
+        };
+        let response = request.send().map_err(|error| self.transport_error(error))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -161,11 +166,7 @@ impl fmt::Display for ServerError {
         }
         // The server's own 401 message says how to fix it; add a hint only when it sent none.
         if self.status == StatusCode::UNAUTHORIZED && self.api_error.is_none() {
-            write!(
-                f,
-                "\n(the server did not accept the admin token: check --token or TERRARIUM_TOKEN; \
-                 the server keeps its token in the file admin-token of its data directory)"
-            )?;
+            write!(f, "\n(the server did not accept your token: sign in again with `terrarium login`)")?;
         }
         Ok(())
     }
@@ -173,31 +174,15 @@ impl fmt::Display for ServerError {
 
 impl std::error::Error for ServerError {}
 
-/// Finds the admin token: the flag or `TERRARIUM_TOKEN` first, then the `admin-token` file
-/// in `$TERRARIUM_DATA_DIR`, then in `./.terrarium`.
-pub fn resolve_token(flag: Option<&str>, data_dir: Option<&Path>, default_data_dir: &Path) -> anyhow::Result<String> {
-    if let Some(token) = flag.map(str::trim).filter(|token| !token.is_empty()) {
-        return Ok(token.to_owned());
+/// Checks and normalises a server base URL (`http://127.0.0.1:8080`, no trailing slash).
+pub fn server_url(server: &str) -> anyhow::Result<String> {
+    let trimmed = server.trim_end_matches('/').to_owned();
+    match reqwest::Url::parse(&trimmed) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(trimmed),
+        _ => bail!(
+            "--server {server:?} is not a web address; give the server's base URL, for example http://127.0.0.1:8080"
+        ),
     }
-    let candidates = data_dir.into_iter().chain([default_data_dir]).map(|dir| dir.join(ADMIN_TOKEN_FILE));
-    for path in candidates {
-        match std::fs::read_to_string(&path) {
-            Ok(contents) if !contents.trim().is_empty() => return Ok(contents.trim().to_owned()),
-            Ok(_) => bail!(
-                "the admin token file {} is empty; delete it and restart `terrarium serve` to create a new one",
-                path.display()
-            ),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => {
-                return Err(error).with_context(|| format!("failed to read the admin token from {}", path.display()));
-            }
-        }
-    }
-    bail!(
-        "no admin token: pass --token or set TERRARIUM_TOKEN. `terrarium serve` prints the token when it first starts \
-         and keeps it in the file admin-token of its data directory (./.terrarium unless it was started with --data-dir); \
-         run this command from the folder where the server runs, or set TERRARIUM_DATA_DIR to that directory"
-    )
 }
 
 /// Whether `name` can be a namespace or app name: lowercase letters, digits and dashes.
@@ -225,23 +210,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_flag_wins_then_the_data_dir_then_the_default() {
-        let data_dir = tempfile::tempdir().unwrap();
-        let default_dir = tempfile::tempdir().unwrap();
-        assert_eq!(resolve_token(Some(" abc \n"), None, default_dir.path()).unwrap(), "abc");
-
-        std::fs::write(default_dir.path().join("admin-token"), "from-default\n").unwrap();
-        assert_eq!(resolve_token(None, Some(data_dir.path()), default_dir.path()).unwrap(), "from-default");
-
-        std::fs::write(data_dir.path().join("admin-token"), "from-data-dir\n").unwrap();
-        assert_eq!(resolve_token(None, Some(data_dir.path()), default_dir.path()).unwrap(), "from-data-dir");
-    }
-
-    #[test]
-    fn a_missing_token_says_how_to_get_one() {
-        let empty = tempfile::tempdir().unwrap();
-        let error = resolve_token(None, None, empty.path()).unwrap_err().to_string();
-        assert!(error.contains("--token") && error.contains("TERRARIUM_TOKEN"), "{error}");
+    fn server_urls_are_checked_and_normalised() {
+        assert_eq!(server_url("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
+        assert!(server_url("127.0.0.1:8080").is_err());
+        assert!(server_url("ftp://x").is_err());
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The command-line client: `validate`, `deploy`, `apps`, `namespaces` and `logs`.
 //!
 //! Every command but `validate` talks to the control API (see `api_types`) over HTTP with the
-//! admin token. [`pack_files`] and [`BUNDLE_LIMITS`] are shared with `init` and `serve`.
+//! caller's platform token (`terrarium login`). [`pack_files`] and [`BUNDLE_LIMITS`] are shared with `init` and `serve`.
 
+mod accounts;
 mod apps;
+pub mod credentials;
 mod deploy;
 mod http;
 mod logs;
 mod pack;
 
+pub use accounts::{RolesCommand, UsersCommand, login, logout, roles, users, whoami};
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
 pub use deploy::{deploy, validate};
 pub use logs::logs;

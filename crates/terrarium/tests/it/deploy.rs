@@ -184,7 +184,7 @@ fn refusals_from_cli_and_server() {
     let body: serde_json::Value = response.json().unwrap();
     assert!(body["details"][0].as_str().unwrap().contains("functions/api.js"), "{body}");
 
-    // Without the admin token nothing is deployed, and the denial is audited.
+    // Without a token nothing is deployed, and the denial is audited.
     let anonymous = client().post(format!("{}/api/v1/deploy", server.url)).body(files.to_tar()).send().unwrap();
     assert_eq!(anonymous.status(), 401);
     assert!(anonymous.headers().contains_key("www-authenticate"));

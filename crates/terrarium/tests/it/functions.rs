@@ -127,6 +127,7 @@ fn logs_follow_streams_new_lines() {
     server.deploy(&fixture("limits"));
     let mut follower = std::process::Command::new(crate::support::BIN)
         .args(["logs", "it/limits", "--follow", "--server", &server.url, "--token", &server.token])
+        .env_remove("TERRARIUM_TOKEN")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

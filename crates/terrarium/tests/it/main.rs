@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `terrarium` binary on an ephemeral loopback port, spoken to over
 //! HTTP and through its own CLI.
 
+mod access;
 mod demo;
 mod deploy;
 mod functions;

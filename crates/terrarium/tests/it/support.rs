@@ -12,12 +12,18 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/apps").join(name)
 }
 
+/// The first admin's password in every test server.
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
 pub struct Server {
     child: Child,
     pub url: String,
     pub port: u16,
+    /// The admin's platform token, as `terrarium login` stored it.
     pub token: String,
     pub data_dir: PathBuf,
+    /// The CLI's config home (`XDG_CONFIG_HOME`): where `terrarium login` keeps tokens.
+    pub cli_home: tempfile::TempDir,
     _config_dir: tempfile::TempDir,
 }
 
@@ -33,6 +39,7 @@ impl Server {
         let config_path = config_dir.path().join("terrarium.toml");
         std::fs::write(&config_path, format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}")).unwrap();
         let mut child = Command::new(BIN)
+            .env("TERRARIUM_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .args(["serve", "--log", "warn", "--config"])
             .arg(&config_path)
             .arg("--data-dir")
@@ -53,10 +60,46 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let port = url.rsplit(':').next().unwrap().parse().unwrap();
-        let token = std::fs::read_to_string(data_dir.join("admin-token")).unwrap().trim().to_owned();
-        let server = Server { child, url, port, token, data_dir: data_dir.to_owned(), _config_dir: config_dir };
+        let mut server = Server {
+            child,
+            url,
+            port,
+            token: String::new(),
+            data_dir: data_dir.to_owned(),
+            cli_home: tempfile::tempdir().unwrap(),
+            _config_dir: config_dir,
+        };
         server.wait_ready();
+        server.login("admin", ADMIN_PASSWORD);
+        server.token = server.stored_token();
         server
+    }
+
+    /// `terrarium login --password` as `user`, the password on standard input, like a script would.
+    pub fn login(&self, user: &str, password: &str) -> Output {
+        let mut child = Command::new(BIN)
+            .args(["login", "--password", "--username", user, "--server", &self.url])
+            .env("XDG_CONFIG_HOME", self.cli_home.path())
+            .env_remove("TERRARIUM_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let output = child.wait_with_output().unwrap();
+        if user == "admin" {
+            assert!(output.status.success(), "admin login failed: {}", stderr(&output));
+        }
+        output
+    }
+
+    /// The token `terrarium login` stored for this server.
+    pub fn stored_token(&self) -> String {
+        let path = self.cli_home.path().join("terrarium/credentials.json");
+        let credentials: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        credentials["servers"][&self.url]["access_token"].as_str().unwrap().to_owned()
     }
 
     fn wait_ready(&self) {
@@ -72,11 +115,12 @@ impl Server {
         panic!("the server did not become ready");
     }
 
-    /// Runs `terrarium ARGS --server URL --token TOKEN` and returns its output.
+    /// Runs `terrarium ARGS --server URL` as whoever last signed in with [`Server::login`].
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(BIN)
             .args(args)
-            .args(["--server", &self.url, "--token", &self.token])
+            .args(["--server", &self.url])
+            .env("XDG_CONFIG_HOME", self.cli_home.path())
             .env_remove("TERRARIUM_TOKEN")
             .output()
             .unwrap()

@@ -1,0 +1,324 @@
+//! Local accounts, sign-in, platform tokens and role bindings.
+//!
+//! Sign-in checks a password (argon2id) and answers a short-lived platform token signed with the
+//! platform's key (`identity`); every control API call presents it and is resolved to a
+//! [`Principal`] with the roles bound to the user and their groups, read fresh on every call so a
+//! disabled user or a revoked role takes effect at once.
+
+use std::time::Duration;
+
+use api_types::{LoginResponse, RoleBindingInfo, UserInfo};
+
+use crate::access::{ALL_NAMESPACES, Principal, Role};
+use crate::store::{NewAuditEvent, RoleBindingRow, StoreError, UserChange, UserRow};
+use crate::{ControlError, ControlPlane, now};
+
+/// The audience of platform access tokens (the control API).
+pub const PLATFORM_AUDIENCE: &str = "terrarium";
+/// How long a sign-in lasts.
+pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+/// The account created on first start.
+pub const FIRST_ADMIN: &str = "admin";
+
+fn event(principal: &str, action: &str, namespace: Option<&str>, outcome: &str, detail: String) -> NewAuditEvent {
+    NewAuditEvent {
+        time: now(),
+        principal: principal.to_owned(),
+        action: action.to_owned(),
+        namespace: namespace.map(str::to_owned),
+        app: None,
+        revision: None,
+        outcome: outcome.to_owned(),
+        detail,
+    }
+}
+
+fn user_info(row: UserRow) -> UserInfo {
+    UserInfo {
+        name: row.name,
+        groups: row.groups,
+        disabled: row.disabled,
+        local: row.password_hash.is_some(),
+        created_at: row.created_at,
+        created_by: row.created_by,
+    }
+}
+
+/// User and group names: what role bindings and owners (`user:<name>`) can name.
+fn check_name(name: &str, what: &str) -> Result<(), ControlError> {
+    let valid = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    match valid {
+        true => Ok(()),
+        false => Err(ControlError::InvalidName(format!(
+            "{name:?} is not a valid {what} name: use 1 to 64 letters, digits, '-', '_', '.' or '@', starting with a letter or digit"
+        ))),
+    }
+}
+
+async fn hash(password: String) -> Result<String, ControlError> {
+    tokio::task::spawn_blocking(move || identity::hash_password(&password))
+        .await
+        .map_err(|error| ControlError::Internal(format!("password hashing task: {error}")))?
+        .map_err(|error| ControlError::Internal(format!("password hashing: {error}")))
+}
+
+impl ControlPlane {
+    /// On a platform with no users, creates the `admin` account (platform-wide admin) with
+    /// `password`, or a generated one that is returned so the caller can show it once.
+    pub async fn ensure_first_admin(&self, password: Option<String>) -> Result<Option<String>, ControlError> {
+        if self.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let generated = password.is_none();
+        let password = password.unwrap_or_else(identity::generate_password);
+        let row = UserRow {
+            name: FIRST_ADMIN.to_owned(),
+            password_hash: Some(hash(password.clone()).await?),
+            display_name: Some("Platform admin".to_owned()),
+            email: None,
+            groups: Vec::new(),
+            disabled: false,
+            created_at: now(),
+            created_by: "terrarium".to_owned(),
+        };
+        self.store.create_user(row, event("terrarium", "user.create", None, "success", FIRST_ADMIN.to_owned())).await?;
+        let binding = RoleBindingRow {
+            namespace: ALL_NAMESPACES.to_owned(),
+            subject: format!("user:{FIRST_ADMIN}"),
+            role: Role::Admin.as_str().to_owned(),
+            created_at: now(),
+            created_by: "terrarium".to_owned(),
+        };
+        let detail = format!("user:{FIRST_ADMIN} admin on *");
+        self.store
+            .grant_role(binding, event("terrarium", "role.grant", Some(ALL_NAMESPACES), "success", detail))
+            .await?;
+        Ok(generated.then_some(password))
+    }
+
+    /// Checks a user name and password and answers a platform access token.
+    pub async fn login(&self, name: &str, password: &str) -> Result<LoginResponse, ControlError> {
+        let refused = || ControlError::Unauthenticated("wrong user name or password".to_owned());
+        let user = match self.store.get_user(name).await {
+            Ok(user) => Some(user),
+            Err(StoreError::UnknownUser { .. }) => None,
+            Err(error) => return Err(error.into()),
+        };
+        // An unknown user costs the same argon2 work as a wrong password: no user enumeration by timing.
+        let phc = user.as_ref().and_then(|user| user.password_hash.clone()).unwrap_or_else(|| self.decoy_hash.clone());
+        let password = password.to_owned();
+        let matches = tokio::task::spawn_blocking(move || identity::verify_password(&password, &phc))
+            .await
+            .map_err(|error| ControlError::Internal(format!("password check task: {error}")))?;
+        let outcome = match &user {
+            None => Err("unknown user"),
+            Some(_) if !matches => Err("wrong password"),
+            Some(user) if user.disabled => Err("user disabled"),
+            Some(user) if user.password_hash.is_none() => Err("not a local account"),
+            Some(_) => Ok(()),
+        };
+        if let Err(reason) = outcome {
+            self.audit_denial(name, "auth.login", reason.to_owned()).await;
+            return Err(refused());
+        }
+        let user = user.expect("a successful login has a user");
+        let token = self
+            .tokens
+            .mint_access_token(&user.name, &user.groups, PLATFORM_AUDIENCE, ACCESS_TOKEN_LIFETIME)
+            .map_err(|error| ControlError::Internal(format!("minting a token: {error}")))?;
+        self.store.append_audit(event(&user.name, "auth.login", None, "success", String::new())).await?;
+        Ok(LoginResponse {
+            access_token: token,
+            token_type: "Bearer".to_owned(),
+            expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+            user: user.name,
+        })
+    }
+
+    /// Resolves a bearer token to the caller, with their current groups and roles.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, ControlError> {
+        let subject = self
+            .tokens
+            .verify_access_token(token, PLATFORM_AUDIENCE)
+            .map_err(|error| ControlError::Unauthenticated(format!("the token was refused: {error}")))?;
+        let user = match self.store.get_user(&subject).await {
+            Ok(user) if !user.disabled => user,
+            Ok(_) => return Err(ControlError::Unauthenticated(format!("user {subject:?} is disabled"))),
+            Err(StoreError::UnknownUser { .. }) => {
+                return Err(ControlError::Unauthenticated(format!("user {subject:?} no longer exists")));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let bindings = self.store.bindings_of(&Principal::binding_subjects(&user.name, &user.groups)).await?;
+        let roles = bindings
+            .into_iter()
+            .filter_map(|binding| Some((binding.namespace, binding.role.parse::<Role>().ok()?)))
+            .collect();
+        Ok(Principal { subject: user.name, groups: user.groups, roles })
+    }
+
+    fn require_platform_admin(&self, principal: &Principal, what: &str) -> Result<(), String> {
+        match principal.is_platform_admin() {
+            true => Ok(()),
+            false => Err(format!("only a platform admin may {what}")),
+        }
+    }
+
+    /// Creates a local account; answers its one-time password when none was given.
+    pub async fn create_user(
+        &self,
+        principal: &Principal,
+        name: &str,
+        groups: Vec<String>,
+        password: Option<String>,
+    ) -> Result<(UserInfo, Option<String>), ControlError> {
+        if let Err(message) = self.require_platform_admin(principal, "add users") {
+            return Err(self.deny(principal, "user.create", None, None, message).await);
+        }
+        check_name(name, "user")?;
+        for group in &groups {
+            check_name(group, "group")?;
+        }
+        let generated = password.is_none();
+        let password = password.unwrap_or_else(identity::generate_password);
+        if password.chars().count() < 12 {
+            return Err(ControlError::InvalidName("a password needs at least 12 characters".to_owned()));
+        }
+        let row = UserRow {
+            name: name.to_owned(),
+            password_hash: Some(hash(password.clone()).await?),
+            display_name: None,
+            email: None,
+            groups,
+            disabled: false,
+            created_at: now(),
+            created_by: principal.subject.clone(),
+        };
+        self.store
+            .create_user(row.clone(), event(&principal.subject, "user.create", None, "success", name.to_owned()))
+            .await?;
+        Ok((user_info(row), generated.then_some(password)))
+    }
+
+    pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, ControlError> {
+        if let Err(message) = self.require_platform_admin(principal, "list users") {
+            return Err(self.deny(principal, "user.list", None, None, message).await);
+        }
+        Ok(self.store.list_users().await?.into_iter().map(user_info).collect())
+    }
+
+    /// Disables or enables an account, or replaces its groups.
+    pub async fn update_user(
+        &self,
+        principal: &Principal,
+        name: &str,
+        change: UserChange,
+    ) -> Result<UserInfo, ControlError> {
+        if let Err(message) = self.require_platform_admin(principal, "change users") {
+            return Err(self.deny(principal, "user.update", None, None, message).await);
+        }
+        for group in change.groups.iter().flatten() {
+            check_name(group, "group")?;
+        }
+        if change.disabled == Some(true) && name == principal.subject {
+            return Err(ControlError::Conflict("you cannot disable your own account".to_owned()));
+        }
+        let detail = format!("{name}: disabled={:?} groups={:?}", change.disabled, change.groups);
+        let row = self
+            .store
+            .update_user(name, change, event(&principal.subject, "user.update", None, "success", detail))
+            .await?;
+        Ok(user_info(row))
+    }
+
+    /// Grants `role` in `namespace` (or `*`) to `subject` (`user:<name>` or `group:<name>`).
+    pub async fn grant_role(
+        &self,
+        principal: &Principal,
+        namespace: &str,
+        subject: &str,
+        role: Role,
+    ) -> Result<RoleBindingInfo, ControlError> {
+        self.authorize_role_change(principal, namespace, "role.grant").await?;
+        check_subject(subject)?;
+        let binding = RoleBindingRow {
+            namespace: namespace.to_owned(),
+            subject: subject.to_owned(),
+            role: role.as_str().to_owned(),
+            created_at: now(),
+            created_by: principal.subject.clone(),
+        };
+        let detail = format!("{subject} {role} on {namespace}");
+        self.store
+            .grant_role(binding.clone(), event(&principal.subject, "role.grant", Some(namespace), "success", detail))
+            .await?;
+        Ok(binding_info(binding))
+    }
+
+    pub async fn revoke_role(
+        &self,
+        principal: &Principal,
+        namespace: &str,
+        subject: &str,
+        role: Role,
+    ) -> Result<(), ControlError> {
+        self.authorize_role_change(principal, namespace, "role.revoke").await?;
+        let detail = format!("{subject} {role} on {namespace}");
+        let audit = event(&principal.subject, "role.revoke", Some(namespace), "success", detail);
+        Ok(self.store.revoke_role(namespace, subject, role.as_str(), audit).await?)
+    }
+
+    pub async fn list_roles(
+        &self,
+        principal: &Principal,
+        namespace: Option<&str>,
+    ) -> Result<Vec<RoleBindingInfo>, ControlError> {
+        match namespace {
+            Some(namespace) => self.authorize_read(principal, namespace, "role.list").await?,
+            None => {
+                if let Err(message) = self.require_platform_admin(principal, "list the roles of every namespace") {
+                    return Err(self.deny(principal, "role.list", None, None, message).await);
+                }
+            }
+        }
+        Ok(self.store.list_role_bindings(namespace).await?.into_iter().map(binding_info).collect())
+    }
+
+    async fn authorize_role_change(
+        &self,
+        principal: &Principal,
+        namespace: &str,
+        action: &str,
+    ) -> Result<(), ControlError> {
+        let allowed = match namespace {
+            ALL_NAMESPACES => principal.is_platform_admin(),
+            namespace => principal.has_role(namespace, Role::Admin),
+        };
+        if allowed {
+            return Ok(());
+        }
+        let message =
+            format!("{} may not change roles in {namespace:?}: that needs the admin role there", principal.subject);
+        Err(self.deny(principal, action, Some(namespace), None, message).await)
+    }
+}
+
+fn check_subject(subject: &str) -> Result<(), ControlError> {
+    match subject.split_once(':') {
+        Some(("user", name)) => check_name(name, "user"),
+        Some(("group", name)) => check_name(name, "group"),
+        _ => Err(ControlError::InvalidName(format!("{subject:?} is not a subject: write user:<name> or group:<name>"))),
+    }
+}
+
+fn binding_info(row: RoleBindingRow) -> RoleBindingInfo {
+    RoleBindingInfo {
+        namespace: row.namespace,
+        subject: row.subject,
+        role: row.role,
+        created_at: row.created_at,
+        created_by: row.created_by,
+    }
+}
