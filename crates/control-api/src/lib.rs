@@ -22,6 +22,10 @@ use serde::Deserialize;
 /// What the routes need.
 pub struct ApiState {
     pub control: Arc<ControlPlane>,
+    /// This server's base URL; a sign-in may only return to it or to an app under `apps_domain`.
+    pub public_url: String,
+    pub apps_domain: String,
+    pub secure_cookies: bool,
 }
 
 /// The control API routes, to be mounted by the gateway as platform routes.
@@ -38,7 +42,8 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/users", get(list_users).post(create_user))
         .route("/api/v1/users/{name}", axum::routing::patch(update_user))
         .route("/api/v1/roles", get(list_roles).post(grant_role).delete(revoke_role))
-        .route("/auth/login", post(login))
+        .route("/auth/login", get(login_page).post(login))
+        .route("/auth/logout", post(logout))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
         .fallback(not_found)
@@ -316,9 +321,137 @@ async fn list_audit(
     Ok(Json(state.control.list_audit(query.namespace, query.app, limit).await?).into_response())
 }
 
-async fn login(State(state): State<Arc<ApiState>>, body: Bytes) -> ApiResult<Response> {
-    let request: LoginRequest = parse_json(&body, "{\"username\": \"...\", \"password\": \"...\"}")?;
-    Ok(Json(state.control.login(&request.username, &request.password).await?).into_response())
+/// JSON in, token out (the CLI); or the browser's form in, session cookie and redirect out.
+async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        let request: LoginRequest = parse_json(&body, "{\"username\": \"...\", \"password\": \"...\"}")?;
+        return Ok(Json(state.control.login(&request.username, &request.password).await?).into_response());
+    }
+    let form: LoginForm = serde_urlencoded_form(&body)?;
+    let return_to = form.return_to.unwrap_or_default();
+    let signed_in = match state.control.login(&form.username, &form.password).await {
+        Ok(signed_in) => signed_in,
+        Err(ControlError::Unauthenticated(message)) => {
+            return Ok((StatusCode::UNAUTHORIZED, login_html(&return_to, Some(&message))).into_response());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let cookie = gateway::session_cookie_header(&signed_in.access_token, state.secure_cookies);
+    let location = match safe_return(&state, &return_to) {
+        ReturnTo::Here(path) => path,
+        ReturnTo::AppHost { origin, host, path } => {
+            let ticket = state
+                .control
+                .tokens
+                .mint_ticket(&signed_in.user, &[], &host)
+                .map_err(|error| ControlError::Internal(format!("minting a ticket: {error}")))?;
+            format!("{origin}{}?ticket={ticket}&return_to={}", gateway::SESSION_PATH, encode(&path))
+        }
+    };
+    Ok(Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::SET_COOKIE, cookie)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::empty())
+        .expect("valid redirect"))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginPageQuery {
+    return_to: Option<String>,
+}
+
+async fn login_page(Query(query): Query<LoginPageQuery>) -> Response {
+    login_html(query.return_to.as_deref().unwrap_or_default(), None).into_response()
+}
+
+async fn logout(State(state): State<Arc<ApiState>>) -> Response {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, "/auth/login")
+        .header(
+            header::SET_COOKIE,
+            format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", gateway::SESSION_COOKIE),
+        )
+        .body(Body::empty())
+        .expect("valid redirect")
+}
+
+/// Where a sign-in may send the browser back to: this server, or an app under the apps domain.
+enum ReturnTo {
+    Here(String),
+    AppHost { origin: String, host: String, path: String },
+}
+
+fn safe_return(state: &ApiState, return_to: &str) -> ReturnTo {
+    if return_to.starts_with('/') && !return_to.starts_with("//") && !return_to.contains('\\') {
+        return ReturnTo::Here(return_to.to_owned());
+    }
+    let Ok(url) = url::Url::parse(return_to) else { return ReturnTo::Here("/".to_owned()) };
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let same_server = url::Url::parse(&state.public_url).ok().is_some_and(|public| {
+        public.host_str() == url.host_str() && public.port_or_known_default() == url.port_or_known_default()
+    });
+    if same_server {
+        return ReturnTo::Here(path);
+    }
+    let under_apps_domain = host.strip_suffix(&state.apps_domain).is_some_and(|prefix| prefix.ends_with('.'));
+    if matches!(url.scheme(), "http" | "https") && under_apps_domain && url.username().is_empty() {
+        let origin = url.origin().ascii_serialization();
+        return ReturnTo::AppHost { origin, host, path };
+    }
+    // Anywhere else would be an open redirect.
+    ReturnTo::Here("/".to_owned())
+}
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn login_html(return_to: &str, error: Option<&str>) -> axum::response::Html<String> {
+    let error = error.map(|message| format!("<p class=\"error\">{}</p>", escape_html(message))).unwrap_or_default();
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · Terrarium</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem;color:#222}}\
+         label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}}\
+         button{{margin-top:1rem;padding:.5rem 1rem;font:inherit}}.error{{color:#a00}}</style></head>\
+         <body><h1>Sign in</h1>{error}<form method=\"post\" action=\"/auth/login\">\
+         <label for=\"username\">User</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
+         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <input type=\"hidden\" name=\"return_to\" value=\"{}\"><button type=\"submit\">Sign in</button></form></body></html>\n",
+        escape_html(return_to)
+    ))
+}
+
+fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    let pairs: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(body)
+        .map(|(name, value)| (name.into_owned(), serde_json::Value::String(value.into_owned())))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(pairs)).map_err(|error| {
+        failure(StatusCode::BAD_REQUEST, "invalid_request", format!("the sign-in form is incomplete: {error}"), vec![])
+    })
 }
 
 async fn whoami(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {

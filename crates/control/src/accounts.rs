@@ -305,6 +305,68 @@ impl ControlPlane {
     }
 }
 
+impl gateway::AccessControl for ControlPlane {
+    fn signed_in(&self, token: &str) -> futures::future::BoxFuture<'_, Option<gateway::SignedIn>> {
+        let token = token.to_owned();
+        Box::pin(async move {
+            let principal = self.authenticate(&token).await.ok()?;
+            let member_of = principal.roles.iter().map(|(namespace, _)| namespace.clone()).collect();
+            Some(gateway::SignedIn {
+                visitor: deployment::Visitor { subject: principal.subject, groups: principal.groups, member_of },
+                email: None,
+                name: None,
+            })
+        })
+    }
+
+    fn app_token(&self, user: &gateway::SignedIn, app: &deployment::AppKey) -> Option<String> {
+        // The roles are not in SignedIn; the app sees membership, which is what visibility used.
+        let roles = user
+            .visitor
+            .member_of
+            .iter()
+            .any(|namespace| namespace == &app.namespace || namespace == ALL_NAMESPACES)
+            .then(|| vec!["member".to_owned()])
+            .unwrap_or_default();
+        match self.tokens.mint_app_token(&user.visitor.subject, &user.visitor.groups, &app.namespace, &app.name, roles)
+        {
+            Ok(token) => Some(token),
+            Err(error) => {
+                tracing::error!(%error, "minting an app token failed");
+                None
+            }
+        }
+    }
+
+    fn record_denial(
+        &self,
+        user: &gateway::SignedIn,
+        app: &deployment::AppKey,
+        request_id: &str,
+    ) -> futures::future::BoxFuture<'_, ()> {
+        let event = NewAuditEvent {
+            time: now(),
+            principal: user.visitor.subject.clone(),
+            action: "app.access".to_owned(),
+            namespace: Some(app.namespace.clone()),
+            app: Some(app.name.clone()),
+            revision: None,
+            outcome: "denied".to_owned(),
+            detail: format!("request {request_id}: not shared with this user"),
+        };
+        Box::pin(async move {
+            if let Err(error) = self.store.append_audit(event).await {
+                tracing::error!(%error, "audit event could not be written");
+            }
+        })
+    }
+
+    fn redeem_ticket(&self, ticket: &str, host: &str) -> Option<String> {
+        let subject = self.tokens.verify_ticket(ticket, host).ok()?;
+        self.tokens.mint_access_token(&subject, &[], PLATFORM_AUDIENCE, ACCESS_TOKEN_LIFETIME).ok()
+    }
+}
+
 fn check_subject(subject: &str) -> Result<(), ControlError> {
     match subject.split_once(':') {
         Some(("user", name)) => check_name(name, "user"),

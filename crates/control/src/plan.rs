@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use bundle::{Bundle, file_digest};
-use deployment::{AppKey, BundleFile, Deployment, FunctionLimits, FunctionRoute, StaticSite};
+use deployment::{AppAccess, AppKey, BundleFile, Deployment, FunctionLimits, FunctionRoute, StaticSite, Visibility};
 use manifest::{Runtime, ValidatedManifest};
 
 /// Limits an app gets when its manifest leaves them out. Chosen by the operator; no `Default`.
@@ -18,6 +18,8 @@ pub struct PlatformDefaults {
     pub wall_timeout_ms: u64,
     pub max_response_bytes: u64,
     pub max_outbound_requests: u32,
+    /// Who may use an app whose manifest sets no `spec.access.visibility`.
+    pub default_visibility: Visibility,
 }
 
 /// Builds the deployment record, or every reason the bundle cannot be deployed.
@@ -77,6 +79,15 @@ pub fn plan(
         functions,
         vars: spec.vars.clone().unwrap_or_else(BTreeMap::new),
         allowed_egress: spec.allowed_egress.clone().unwrap_or_default(),
+        access: AppAccess {
+            owner: spec.owner.to_string(),
+            visibility: spec
+                .access
+                .as_ref()
+                .and_then(|access| access.visibility)
+                .map_or(defaults.default_visibility, visibility),
+            groups: spec.access.as_ref().and_then(|access| access.groups.clone()).unwrap_or_default(),
+        },
         limits: FunctionLimits {
             cpu_ms_per_request: cpu_ms,
             memory_bytes: memory_mib * 1024 * 1024,
@@ -86,6 +97,15 @@ pub fn plan(
             max_outbound_requests: defaults.max_outbound_requests,
         },
     })
+}
+
+fn visibility(visibility: manifest::Visibility) -> Visibility {
+    match visibility {
+        manifest::Visibility::Private => Visibility::Private,
+        manifest::Visibility::Team => Visibility::Team,
+        manifest::Visibility::Org => Visibility::Org,
+        manifest::Visibility::Public => Visibility::Public,
+    }
 }
 
 /// The files the manifest names that are not in the bundle, as sentences a builder can act on:

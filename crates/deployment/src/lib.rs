@@ -47,6 +47,77 @@ pub struct Deployment {
     /// The raw `spec.allowedEgress` entries; the outbound HTTP capability parses them once per deployment.
     pub allowed_egress: Vec<String>,
     pub limits: FunctionLimits,
+    /// Who may use the app, enforced by the gateway.
+    pub access: AppAccess,
+}
+
+/// Who may use an app: its owner, its visibility and extra groups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppAccess {
+    /// `user:<name>` or `group:<name>`, from `spec.owner`.
+    pub owner: String,
+    pub visibility: Visibility,
+    /// Groups let in besides what the visibility allows (`spec.access.groups`).
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// The owner only.
+    Private,
+    /// Members of the app's namespace (anyone with a role there).
+    Team,
+    /// Any signed-in user.
+    Org,
+    /// Anyone, signed in or not.
+    Public,
+}
+
+/// A signed-in user as the gateway sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Visitor {
+    pub subject: String,
+    pub groups: Vec<String>,
+    /// Namespaces (or `*`) where the user holds any role.
+    pub member_of: Vec<String>,
+}
+
+/// The gateway's decision for one request to one app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessDecision {
+    Allow,
+    /// Not signed in and the app is not public: sign in first.
+    SignInRequired,
+    /// Signed in, but not let in.
+    Forbidden,
+}
+
+impl AppAccess {
+    /// Whether `visitor` (None: anonymous) may use the app of namespace `namespace`.
+    pub fn decide(&self, namespace: &str, visitor: Option<&Visitor>) -> AccessDecision {
+        if self.visibility == Visibility::Public {
+            return AccessDecision::Allow;
+        }
+        let Some(visitor) = visitor else { return AccessDecision::SignInRequired };
+        let is_owner = match self.owner.split_once(':') {
+            Some(("user", name)) => name == visitor.subject,
+            Some(("group", group)) => visitor.groups.iter().any(|mine| mine == group),
+            _ => false,
+        };
+        let in_extra_group = visitor.groups.iter().any(|group| self.groups.contains(group));
+        let allowed = is_owner
+            || in_extra_group
+            || match self.visibility {
+                Visibility::Private => false,
+                Visibility::Team => visitor.member_of.iter().any(|member| member == namespace || member == "*"),
+                Visibility::Org | Visibility::Public => true,
+            };
+        match allowed {
+            true => AccessDecision::Allow,
+            false => AccessDecision::Forbidden,
+        }
+    }
 }
 
 /// A file of the bundle, stored content-addressed.
@@ -192,6 +263,39 @@ mod tests {
         for bad in ["api", "/a/*/b", "/a*", "/a//b", "/a/../b", "/a b", "/a?x"] {
             assert!(RoutePattern::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn visibility_matrix() {
+        let visitor = |subject: &str, groups: &[&str], member_of: &[&str]| Visitor {
+            subject: subject.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            member_of: member_of.iter().map(|m| m.to_string()).collect(),
+        };
+        let owner = visitor("ana", &[], &["growth"]);
+        let member = visitor("bea", &[], &["growth"]);
+        let outsider = visitor("carl", &[], &["finance"]);
+        let extra = visitor("dan", &["auditors"], &[]);
+        use AccessDecision::*;
+        for (visibility, expect) in [
+            (Visibility::Private, [SignInRequired, Allow, Forbidden, Forbidden, Allow]),
+            (Visibility::Team, [SignInRequired, Allow, Allow, Forbidden, Allow]),
+            (Visibility::Org, [SignInRequired, Allow, Allow, Allow, Allow]),
+            (Visibility::Public, [Allow, Allow, Allow, Allow, Allow]),
+        ] {
+            let access = AppAccess { owner: "user:ana".into(), visibility, groups: vec!["auditors".into()] };
+            let got = [
+                access.decide("growth", None),
+                access.decide("growth", Some(&owner)),
+                access.decide("growth", Some(&member)),
+                access.decide("growth", Some(&outsider)),
+                access.decide("growth", Some(&extra)),
+            ];
+            assert_eq!(got, expect, "{visibility:?}");
+        }
+        let by_group = AppAccess { owner: "group:growth-team".into(), visibility: Visibility::Private, groups: vec![] };
+        assert_eq!(by_group.decide("growth", Some(&visitor("eve", &["growth-team"], &[]))), Allow);
+        assert_eq!(by_group.decide("growth", Some(&visitor("eve", &["other"], &[]))), Forbidden);
     }
 
     #[test]

@@ -220,7 +220,24 @@ impl Instance {
                     false => TypedArray::<u8>::new_copy(ctx.clone(), &request.body)?.into_value(),
                 };
                 let env = env.clone().restore(ctx)?;
-                invoke.call::<_, ()>((handler, request.method.as_str(), request.url.as_str(), headers, body, env))
+                // `env.USER`: the signed-in user as a frozen object, or null; the prelude adds it to
+                // a per-call copy of the frozen env.
+                let user = match &request.user {
+                    None => Value::new_null(ctx.clone()),
+                    Some(user) => {
+                        let object = Object::new(ctx.clone())?;
+                        object.set("sub", user.subject.as_str())?;
+                        object.set("email", user.email.as_deref())?;
+                        object.set("name", user.name.as_deref())?;
+                        let groups = Array::new(ctx.clone())?;
+                        for (index, group) in user.groups.iter().enumerate() {
+                            groups.set(index, group.as_str())?;
+                        }
+                        object.set("groups", groups)?;
+                        object.into_value()
+                    }
+                };
+                invoke.call::<_, ()>((handler, request.method.as_str(), request.url.as_str(), headers, body, env, user))
             };
             call().map_err(|error| js_error(ctx, shared, error))
         });
@@ -485,6 +502,7 @@ mod tests {
                 headers: vec![("a".into(), "b".into())],
                 body: Default::default(),
                 request_id: "r".into(),
+                user: None,
             };
             let reply = Reply { sender: Some(sender), app: image.clone(), request_id: "r".into() };
             let job = InvokeJob {

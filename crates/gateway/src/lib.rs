@@ -13,4 +13,7 @@ mod static_files;
 
 pub use resolve::{AppAddress, resolve_host};
 pub use routing::{LiveApp, RoutingTable};
-pub use stack::{BlobReader, GatewayConfig, GatewayState, build_stack};
+pub use stack::{
+    AccessControl, BlobReader, GatewayConfig, GatewayState, SESSION_COOKIE, SESSION_PATH, SignedIn,
+    X_TERRARIUM_IDENTITY, build_stack, session_cookie_header,
+};

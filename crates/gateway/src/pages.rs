@@ -69,6 +69,33 @@ pub fn function_failed(app: &AppKey, status: u16, request_id: &str) -> Response<
     )
 }
 
+pub fn forbidden(app: &AppKey, owner: &str, request_id: &str) -> Response<Body> {
+    page(
+        StatusCode::FORBIDDEN,
+        "No access",
+        &format!(
+            "You are signed in, but <code>{}</code> is not shared with you. Ask its owner, <code>{}</code>, for access.",
+            escape(&app.to_string()),
+            escape(owner)
+        ),
+        Some(request_id),
+    )
+}
+
+pub fn sign_in_required(request_id: &str) -> Response<Body> {
+    let request_id = (!request_id.is_empty()).then_some(request_id);
+    let mut response = page(
+        StatusCode::UNAUTHORIZED,
+        "Sign in required",
+        "This app is only for signed-in users. Send a platform token as <code>Authorization: Bearer …</code>, or open the app in a browser to sign in.",
+        request_id,
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"terrarium\""));
+    response
+}
+
 pub fn method_not_allowed() -> Response<Body> {
     let mut response =
         page(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "Static files answer GET and HEAD only.", None);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
+use deployment::AccessDecision;
 use futures::future::BoxFuture;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -37,6 +38,37 @@ pub struct GatewayConfig {
     pub max_app_body_bytes: usize,
     /// Requests in flight across all apps before new ones are shed with 503.
     pub max_in_flight: usize,
+    /// Where the sign-in page is (`{public_url}/auth/login`).
+    pub public_url: String,
+    /// Session cookies get `Secure` (the platform is served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+/// The name of the platform's session cookie; never forwarded to apps.
+pub const SESSION_COOKIE: &str = "terrarium_session";
+/// The header carrying an app-scoped token to a function; a client-sent one is dropped.
+pub static X_TERRARIUM_IDENTITY: HeaderName = HeaderName::from_static("x-terrarium-identity");
+/// Path on a host-routed app where a sign-in ticket becomes that host's session cookie.
+pub const SESSION_PATH: &str = "/.terrarium/session";
+
+/// A signed-in caller, as resolved from a platform token.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub visitor: deployment::Visitor,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Identity for the gateway's authenticate and authorize phases, implemented by the control plane.
+pub trait AccessControl: Send + Sync + 'static {
+    /// The user a platform token names, or `None` when it is not a valid platform token.
+    fn signed_in(&self, token: &str) -> BoxFuture<'_, Option<SignedIn>>;
+    /// The short-lived token one function call of `app` receives (audience `app:<ns>/<name>`).
+    fn app_token(&self, user: &SignedIn, app: &deployment::AppKey) -> Option<String>;
+    /// Records a signed-in user's refused request in the audit log.
+    fn record_denial(&self, user: &SignedIn, app: &deployment::AppKey, request_id: &str) -> BoxFuture<'_, ()>;
+    /// A session token for `host` in exchange for a sign-in ticket minted for that host.
+    fn redeem_ticket(&self, ticket: &str, host: &str) -> Option<String>;
 }
 
 /// Reads a stored blob (a static file) by its digest.
@@ -48,13 +80,19 @@ pub struct GatewayState {
     pub config: GatewayConfig,
     pub routes: Arc<RoutingTable>,
     pub blobs: Arc<dyn BlobReader>,
+    pub access: Arc<dyn AccessControl>,
     /// Set once the active deployments are loaded after start; `/readyz` reports it.
     pub ready: AtomicBool,
 }
 
 impl GatewayState {
-    pub fn new(config: GatewayConfig, routes: Arc<RoutingTable>, blobs: Arc<dyn BlobReader>) -> GatewayState {
-        GatewayState { config, routes, blobs, ready: AtomicBool::new(false) }
+    pub fn new(
+        config: GatewayConfig,
+        routes: Arc<RoutingTable>,
+        blobs: Arc<dyn BlobReader>,
+        access: Arc<dyn AccessControl>,
+    ) -> GatewayState {
+        GatewayState { config, routes, blobs, access, ready: AtomicBool::new(false) }
     }
 }
 
@@ -85,6 +123,7 @@ pub fn build_stack(state: Arc<GatewayState>, platform: axum::Router) -> axum::Ro
         // accept: a request id we make ourselves; a client-sent one is dropped so logs cannot be forged.
         .map_request(|mut request: Request<Body>| {
             request.headers_mut().remove(&X_REQUEST_ID);
+            request.headers_mut().remove(&X_TERRARIUM_IDENTITY);
             request
         })
         .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeRequestUuid))
@@ -138,12 +177,31 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         let query = request.uri().query().map(|query| format!("?{query}")).unwrap_or_default();
         return pages::redirect(&format!("{}/{query}", address.mount));
     }
+    if address.mount.is_empty() && request.uri().path() == SESSION_PATH {
+        return redeem_ticket(&state, &host, &request);
+    }
     let Some(live) = state.routes.get(&address.app) else {
         return pages::unknown_app(&address.app, &request_id);
     };
 
+    // authenticate: the session cookie or a bearer platform token; anything else is anonymous.
+    let (user, credential) = authenticate(&state, request.headers()).await;
+    // authorize: the app's visibility, owner and extra groups.
+    match live.deployment.access.decide(&address.app.namespace, user.as_ref().map(|user| &user.visitor)) {
+        AccessDecision::Allow => {}
+        AccessDecision::SignInRequired => return sign_in_required(&state, &request, &host, &request_id),
+        AccessDecision::Forbidden => {
+            let user = user.expect("only a signed-in user is forbidden");
+            state.access.record_denial(&user, &address.app, &request_id).await;
+            return pages::forbidden(&address.app, &live.deployment.access.owner, &request_id);
+        }
+    }
+    // The user's own credential never reaches the app.
+    let mut request = request;
+    strip_credential(request.headers_mut(), credential);
+
     // dispatch: a function whose route matches, else a static file.
-    let response = dispatch(&state, &live, &address, &host, request, &request_id).await;
+    let response = dispatch(&state, &live, &address, &host, request, user.as_ref(), &request_id).await;
 
     // account: one access log line tagged with the tenant and the app.
     tracing::info!(
@@ -164,11 +222,12 @@ async fn dispatch(
     address: &AppAddress,
     host: &str,
     request: Request<Body>,
+    user: Option<&SignedIn>,
     request_id: &str,
 ) -> Response<Body> {
     let decoded_path = percent_encoding::percent_decode_str(&address.path).decode_utf8_lossy().into_owned();
     if let (Some(route), Some(functions)) = (live.deployment.function_for(&decoded_path), &live.functions) {
-        return invoke(state, functions.as_ref(), &route.entry, address, host, request, request_id).await;
+        return invoke(state, functions.as_ref(), &route.entry, address, host, request, user, request_id).await;
     }
     static_files::serve(state, live, &decoded_path, request.method(), request.headers(), request_id).await
 }
@@ -180,6 +239,7 @@ async fn invoke(
     address: &AppAddress,
     host: &str,
     request: Request<Body>,
+    user: Option<&SignedIn>,
     request_id: &str,
 ) -> Response<Body> {
     let (parts, body) = request.into_parts();
@@ -199,12 +259,22 @@ async fn invoke(
     if !address.mount.is_empty() {
         headers.push(("x-forwarded-prefix".to_owned(), address.mount.clone()));
     }
+    // The caller's identity reaches the app as a short-lived token for this app only.
+    if let Some(token) = user.and_then(|user| state.access.app_token(user, &address.app)) {
+        headers.push((X_TERRARIUM_IDENTITY.as_str().to_owned(), token));
+    }
     let call = FunctionRequest {
         method: parts.method.as_str().to_owned(),
         url,
         headers,
         body,
         request_id: request_id.to_owned(),
+        user: user.map(|user| runtime::FunctionUser {
+            subject: user.visitor.subject.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            groups: user.visitor.groups.clone(),
+        }),
     };
     match functions.invoke(entry, call).await {
         Ok(response) => function_response(response, request_id),
@@ -237,6 +307,121 @@ fn function_response(response: runtime::FunctionResponse, request_id: &str) -> R
     }
     builder = builder.header(&X_REQUEST_ID, request_id);
     builder.body(Body::from(response.body)).unwrap_or_else(|_| pages::internal_error())
+}
+
+/// Where a request's platform credential came from, so it can be taken out before dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Credential {
+    None,
+    Cookie,
+    Bearer,
+}
+
+async fn authenticate(state: &GatewayState, headers: &http::HeaderMap) -> (Option<SignedIn>, Credential) {
+    if let Some(token) = session_cookie(headers)
+        && let Some(user) = state.access.signed_in(token).await
+    {
+        return (Some(user), Credential::Cookie);
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if let Some(token) = bearer
+        && let Some(user) = state.access.signed_in(token.trim()).await
+    {
+        return (Some(user), Credential::Bearer);
+    }
+    // A bearer token that is not ours (an app's own API key) is the app's business and stays.
+    (None, Credential::None)
+}
+
+fn session_cookie(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(name, value)| (name == SESSION_COOKIE).then_some(value))
+}
+
+/// Removes the platform session cookie (keeping the app's own cookies) and, when it was ours,
+/// the bearer token.
+fn strip_credential(headers: &mut http::HeaderMap, credential: Credential) {
+    let cookies: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && pair.split_once('=').map(|(name, _)| name) != Some(SESSION_COOKIE))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !cookies.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        headers.insert(header::COOKIE, value);
+    }
+    if credential == Credential::Bearer {
+        headers.remove(header::AUTHORIZATION);
+    }
+}
+
+/// Browsers go to the sign-in page and come back; API clients get 401 with a challenge.
+fn sign_in_required(state: &GatewayState, request: &Request<Body>, host: &str, request_id: &str) -> Response<Body> {
+    let wants_page = request.method() == http::Method::GET
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_page {
+        return pages::sign_in_required(request_id);
+    }
+    let return_to = format!("http://{host}{}", request.uri().path_and_query().map_or("/", |pq| pq.as_str()));
+    let encoded: String =
+        percent_encoding::utf8_percent_encode(&return_to, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let location = format!("{}/auth/login?return_to={encoded}", state.config.public_url.trim_end_matches('/'));
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::empty())
+        .unwrap_or_else(|_| pages::internal_error())
+}
+
+/// `/.terrarium/session?ticket=…&return_to=/path` on a host-routed app: sets that host's
+/// session cookie from a one-use-minute ticket and goes on to the page.
+fn redeem_ticket(state: &GatewayState, host: &str, request: &Request<Body>) -> Response<Body> {
+    let query = request.uri().query().unwrap_or_default();
+    let param = |wanted: &str| {
+        query.split('&').filter_map(|pair| pair.split_once('=')).find(|(name, _)| *name == wanted).map(|(_, value)| {
+            percent_encoding::percent_decode_str(&value.replace('+', " ")).decode_utf8_lossy().into_owned()
+        })
+    };
+    let hostname = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let Some(session) = param("ticket").and_then(|ticket| state.access.redeem_ticket(&ticket, hostname)) else {
+        return pages::sign_in_required("");
+    };
+    // Only a path on this same host: never an open redirect.
+    let return_to = param("return_to")
+        .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+        .unwrap_or_else(|| "/".to_owned());
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, return_to)
+        .header(header::SET_COOKIE, session_cookie_header(&session, state.config.secure_cookies))
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::empty())
+        .unwrap_or_else(|_| pages::internal_error())
+}
+
+/// The `Set-Cookie` value of a platform session: HTTP-only, same-site, host-only.
+pub fn session_cookie_header(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200{secure}")
 }
 
 fn is_platform_owned(name: &HeaderName) -> bool {

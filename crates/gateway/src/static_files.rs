@@ -138,6 +138,11 @@ mod tests {
             functions: vec![],
             vars: BTreeMap::new(),
             allowed_egress: vec![],
+            access: deployment::AppAccess {
+                owner: "user:tester".into(),
+                visibility: deployment::Visibility::Public,
+                groups: vec![],
+            },
             limits: FunctionLimits {
                 cpu_ms_per_request: 1,
                 memory_bytes: 1,

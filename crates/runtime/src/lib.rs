@@ -56,6 +56,17 @@ pub struct FunctionRequest {
     pub body: Bytes,
     /// The platform's request id, also in every log line of this request.
     pub request_id: String,
+    /// The signed-in user, given to the function as `env.USER` (null when anonymous).
+    pub user: Option<FunctionUser>,
+}
+
+/// Who is calling, as the app's code sees it (`env.USER`). Never a credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionUser {
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
 }
 
 /// A complete response from a function; the engine collects streamed bodies up to the limit.

@@ -30,6 +30,11 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             functions: vec![],
             vars: BTreeMap::new(),
             allowed_egress: vec![],
+            access: deployment::AppAccess {
+                owner: "user:tester".into(),
+                visibility: deployment::Visibility::Public,
+                groups: vec![],
+            },
             limits: FunctionLimits {
                 cpu_ms_per_request: 50,
                 memory_bytes: 1 << 26,

@@ -16,6 +16,21 @@ pub struct PlatformConfig {
     pub limits: LimitsConfig,
     pub egress: EgressConfig,
     pub engine: EngineConfig,
+    pub access: AccessConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Who may use an app whose manifest sets no visibility: private, team, org or public.
+    pub default_visibility: deployment::Visibility,
+}
+
+impl Default for AccessConfig {
+    fn default() -> AccessConfig {
+        // Behind the company's sign-in unless the app or the operator says otherwise.
+        AccessConfig { default_visibility: deployment::Visibility::Org }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +108,7 @@ impl Default for PlatformConfig {
             limits: LimitsConfig::default(),
             egress: EgressConfig::default(),
             engine: EngineConfig::default(),
+            access: AccessConfig::default(),
         }
     }
 }

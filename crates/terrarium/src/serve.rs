@@ -177,6 +177,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
                 wall_timeout_ms: config.limits.wall_timeout_ms,
                 max_response_bytes: config.limits.max_response_bytes,
                 max_outbound_requests: config.limits.max_outbound_requests,
+                default_visibility: config.access.default_visibility,
             },
             bundle_limits,
             public_url: public_url.clone(),
@@ -187,7 +188,16 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let first_admin_password = control.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
 
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
-    let api = control_api::router(Arc::new(control_api::ApiState { control: control.clone() }), max_upload);
+    let secure_cookies = public_url.starts_with("https://");
+    let api = control_api::router(
+        Arc::new(control_api::ApiState {
+            control: control.clone(),
+            public_url: public_url.clone(),
+            apps_domain: config.gateway.apps_domain.clone(),
+            secure_cookies,
+        }),
+        max_upload,
+    );
     let state = Arc::new(GatewayState::new(
         GatewayConfig {
             apps_domain: config.gateway.apps_domain.clone(),
@@ -195,9 +205,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             max_request_body_bytes: max_upload,
             max_app_body_bytes: config.gateway.max_app_body_bytes,
             max_in_flight: config.gateway.max_in_flight,
+            public_url: public_url.clone(),
+            secure_cookies,
         },
         routes,
         blobs,
+        control.clone(),
     ));
     let app = gateway::build_stack(state.clone(), api);
 

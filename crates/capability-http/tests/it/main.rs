@@ -79,6 +79,11 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         functions: Vec::new(),
         vars: Default::default(),
         allowed_egress: allowed_egress.to_vec(),
+        access: deployment::AppAccess {
+            owner: "user:tester".into(),
+            visibility: deployment::Visibility::Public,
+            groups: vec![],
+        },
         limits: FunctionLimits {
             cpu_ms_per_request: 50,
             memory_bytes: 64 << 20,

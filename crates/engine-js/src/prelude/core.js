@@ -9,7 +9,7 @@ export default function install(host) {
   const LOG_ERROR = 3;
 
   // Built-ins the prelude relies on, taken before app code runs and can replace them.
-  const { defineProperty } = Object;
+  const { defineProperty, freeze, assign } = Object;
 
   // Shared between the parts of the prelude. A part's checks stay false until it is loaded:
   // no URL can exist before the URL part defines the class. It has no prototype, so app code
@@ -507,7 +507,7 @@ export default function install(host) {
   }
 
   // Runs one request through the app's handler and reports the outcome to the host.
-  async function invoke(handler, method, url, flatHeaders, body, env) {
+  async function invoke(handler, method, url, flatHeaders, body, baseEnv, user) {
     // A reused instance starts clean: nothing an earlier request left pending can fire now.
     pendingFetches.clear();
     activeTimers.clear();
@@ -520,6 +520,12 @@ export default function install(host) {
     };
     try {
       const request = new Request(INCOMING, [method, url, flatHeaders, body]);
+      // env.USER is the platform's: it wins over a var of the same name, and is null when anonymous.
+      if (user !== null) {
+        freeze(user.groups);
+        freeze(user);
+      }
+      const env = freeze(assign({}, baseEnv, { USER: user }));
       const response = await handler.fetch(request, env, ctx);
       if (!(response instanceof Response)) {
         host.badReturn(describeReturn(response));

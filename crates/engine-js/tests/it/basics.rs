@@ -327,3 +327,39 @@ async fn changing_object_prototype_does_not_break_the_prelude() {
     let app = app(&engine, "polluter", source);
     assert_eq!(app.text("/").await, "streamed 1 0");
 }
+
+#[tokio::test]
+async fn env_user_is_the_signed_in_user_or_null() {
+    let engine = engine();
+    let app = AppBuilder::new(
+        "user",
+        r#"export default { async fetch(request, env) {
+            let frozen = true;
+            try { env.USER.sub = "someone else"; frozen = env.USER.sub !== "someone else"; } catch (e) {}
+            return Response.json({ user: env.USER, city: env.CITY, frozen });
+        } };"#,
+    )
+    .var("CITY", "Lisbon")
+    .var("USER", "a var cannot pose as the user")
+    .load(&engine)
+    .unwrap();
+    let anonymous = app.call(request("GET", "/")).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&anonymous.body).unwrap();
+    assert_eq!(body["user"], serde_json::Value::Null);
+    assert_eq!(body["city"], "Lisbon");
+
+    let mut signed_in = request("GET", "/");
+    signed_in.user = Some(runtime::FunctionUser {
+        subject: "ana".into(),
+        email: Some("ana@example.com".into()),
+        name: None,
+        groups: vec!["growth".into()],
+    });
+    let answer = app.call(signed_in).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(
+        body["user"],
+        serde_json::json!({"sub": "ana", "email": "ana@example.com", "name": null, "groups": ["growth"]})
+    );
+    assert_eq!(body["frozen"], true);
+}

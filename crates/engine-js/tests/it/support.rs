@@ -164,6 +164,11 @@ impl AppBuilder {
             vars: self.vars,
             allowed_egress: Vec::new(),
             limits: self.limits,
+            access: deployment::AppAccess {
+                owner: "user:tester".into(),
+                visibility: deployment::Visibility::Public,
+                groups: vec![],
+            },
         };
         let code = AppCode {
             deployment: Arc::new(deployment),
@@ -187,6 +192,7 @@ pub fn request(method: &str, path: &str) -> FunctionRequest {
         headers: vec![("host".to_owned(), "localhost:8080".to_owned()), ("user-agent".to_owned(), "it".to_owned())],
         body: Bytes::new(),
         request_id: format!("req-{}", uuid::Uuid::new_v4()),
+        user: None,
     }
 }
 

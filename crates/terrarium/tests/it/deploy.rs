@@ -22,7 +22,9 @@ fn init_deploy_edit_redeploy_rollback() {
     let urls: Vec<String> = serde_json::from_value(first["urls"].clone()).unwrap();
     let namespace = first["namespace"].as_str().unwrap().to_owned();
     assert!(urls[0].ends_with(&format!("/apps/{namespace}/hello/")), "{urls:?}");
-    let page = client().get(&urls[0]).send().unwrap();
+    // The template leaves the visibility to the platform default: signed-in users only.
+    assert_eq!(client().get(&urls[0]).send().unwrap().status(), 401);
+    let page = client().get(&urls[0]).bearer_auth(&server.token).send().unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 
@@ -37,7 +39,7 @@ fn init_deploy_edit_redeploy_rollback() {
     let second = server.deploy(&app_dir);
     assert_eq!(second["revision"], 2);
     let api_url = function_url(&server, &app_dir, &namespace);
-    assert_eq!(client().get(&api_url).send().unwrap().text().unwrap(), "version two");
+    assert_eq!(client().get(&api_url).bearer_auth(&server.token).send().unwrap().text().unwrap(), "version two");
 
     // Deploying the same folder again changes nothing.
     let same = server.deploy(&app_dir);
@@ -46,7 +48,7 @@ fn init_deploy_edit_redeploy_rollback() {
 
     // Rollback brings the first version back.
     server.cli_ok(&["apps", "rollback", &format!("{namespace}/hello")]);
-    let body = client().get(&api_url).send().unwrap().text().unwrap();
+    let body = client().get(&api_url).bearer_auth(&server.token).send().unwrap().text().unwrap();
     assert_ne!(body, "version two");
     let detail: serde_json::Value =
         serde_json::from_str(&server.cli_ok(&["apps", "get", &format!("{namespace}/hello"), "--output", "json"]))
@@ -56,11 +58,11 @@ fn init_deploy_edit_redeploy_rollback() {
 
     // Roll forward to an explicit revision, then delete.
     server.cli_ok(&["apps", "rollback", &format!("{namespace}/hello"), "--to", "2"]);
-    assert_eq!(client().get(&api_url).send().unwrap().text().unwrap(), "version two");
+    assert_eq!(client().get(&api_url).bearer_auth(&server.token).send().unwrap().text().unwrap(), "version two");
     let table = server.cli_ok(&["apps", "list"]);
     assert!(table.contains("hello"), "{table}");
     server.cli_ok(&["apps", "delete", &format!("{namespace}/hello"), "--yes"]);
-    assert_eq!(client().get(&urls[0]).send().unwrap().status(), 404);
+    assert_eq!(client().get(&urls[0]).bearer_auth(&server.token).send().unwrap().status(), 404);
     let missing = server.cli(&["apps", "get", &format!("{namespace}/hello")]);
     assert!(!missing.status.success());
     assert!(stderr(&missing).contains("does not exist"), "{}", stderr(&missing));

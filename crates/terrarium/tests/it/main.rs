@@ -7,3 +7,4 @@ mod deploy;
 mod functions;
 mod gateway;
 mod support;
+mod visibility;
