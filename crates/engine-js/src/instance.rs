@@ -227,8 +227,17 @@ impl Instance {
                     Some(user) => {
                         let object = Object::new(ctx.clone())?;
                         object.set("sub", user.subject.as_str())?;
-                        object.set("email", user.email.as_deref())?;
-                        object.set("name", user.name.as_deref())?;
+                        // Unknown email or name is null, not undefined: the shape is always the same.
+                        let text_or_null = |text: &Option<String>| -> rquickjs::Result<Value> {
+                            match text {
+                                Some(text) => {
+                                    rquickjs::String::from_str(ctx.clone(), text).map(|text| text.into_value())
+                                }
+                                None => Ok(Value::new_null(ctx.clone())),
+                            }
+                        };
+                        object.set("email", text_or_null(&user.email)?)?;
+                        object.set("name", text_or_null(&user.name)?)?;
                         let groups = Array::new(ctx.clone())?;
                         for (index, group) in user.groups.iter().enumerate() {
                             groups.set(index, group.as_str())?;
