@@ -185,11 +185,17 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
     };
 
     // authenticate: the session cookie or a bearer platform token; anything else is anonymous.
-    let (user, credential) = authenticate(&state, request.headers()).await;
+    // Path-routed apps share one origin, where one app's browser code could call another app
+    // with the visitor's cookie: there, only bearer tokens count, and browsers are sent to the
+    // app's own host for a sign-in.
+    let by_host = address.mount.is_empty();
+    let (user, credential) = authenticate(&state, request.headers(), by_host).await;
     // authorize: the app's visibility, owner and extra groups.
     match live.deployment.access.decide(&address.app.namespace, user.as_ref().map(|user| &user.visitor)) {
         AccessDecision::Allow => {}
-        AccessDecision::SignInRequired => return sign_in_required(&state, &request, &host, &request_id),
+        AccessDecision::SignInRequired => {
+            return sign_in_required(&state, &request, &host, &address, &request_id);
+        }
         AccessDecision::Forbidden => {
             let user = user.expect("only a signed-in user is forbidden");
             state.access.record_denial(&user, &address.app, &request_id).await;
@@ -317,8 +323,13 @@ enum Credential {
     Bearer,
 }
 
-async fn authenticate(state: &GatewayState, headers: &http::HeaderMap) -> (Option<SignedIn>, Credential) {
-    if let Some(token) = session_cookie(headers)
+async fn authenticate(
+    state: &GatewayState,
+    headers: &http::HeaderMap,
+    by_host: bool,
+) -> (Option<SignedIn>, Credential) {
+    if by_host
+        && let Some(token) = session_cookie(headers)
         && let Some(user) = state.access.signed_in(token).await
     {
         return (Some(user), Credential::Cookie);
@@ -369,8 +380,15 @@ fn strip_credential(headers: &mut http::HeaderMap, credential: Credential) {
     }
 }
 
-/// Browsers go to the sign-in page and come back; API clients get 401 with a challenge.
-fn sign_in_required(state: &GatewayState, request: &Request<Body>, host: &str, request_id: &str) -> Response<Body> {
+/// Browsers go to the sign-in page and come back (to the app's own host); API clients get 401
+/// with a challenge.
+fn sign_in_required(
+    state: &GatewayState,
+    request: &Request<Body>,
+    host: &str,
+    address: &AppAddress,
+    request_id: &str,
+) -> Response<Body> {
     let wants_page = request.method() == http::Method::GET
         && request
             .headers()
@@ -380,7 +398,16 @@ fn sign_in_required(state: &GatewayState, request: &Request<Body>, host: &str, r
     if !wants_page {
         return pages::sign_in_required(request_id);
     }
-    let return_to = format!("http://{host}{}", request.uri().path_and_query().map_or("/", |pq| pq.as_str()));
+    let query = request.uri().query().map(|query| format!("?{query}")).unwrap_or_default();
+    let return_to = match address.mount.is_empty() {
+        true => format!("http://{host}{}{query}", address.path),
+        false => {
+            // The same page on the app's own host: `<app>.<ns>.<apps-domain>`, on this port.
+            let port = host.rsplit_once(':').map(|(_, port)| format!(":{port}")).unwrap_or_default();
+            let app = &address.app;
+            format!("http://{}.{}.{}{port}{}{query}", app.name, app.namespace, state.config.apps_domain, address.path)
+        }
+    };
     let encoded: String =
         percent_encoding::utf8_percent_encode(&return_to, percent_encoding::NON_ALPHANUMERIC).to_string();
     let location = format!("{}/auth/login?return_to={encoded}", state.config.public_url.trim_end_matches('/'));

@@ -97,17 +97,21 @@ fn browser_sign_in_and_what_the_app_sees() {
     server.cli_ok(&["roles", "grant", "growth", "user:ana", "builder"]);
     server.deploy(whoami_app("whoami", "private").path());
     let app_url = server.app_url("growth", "whoami", "/page?x=1");
+    let host = format!("whoami.growth.localhost:{}", server.port);
+    let on_host = |path: &str| client().get(format!("{}{path}", server.url)).header("host", &host);
 
-    // A browser is sent to the sign-in page, which knows where to come back to.
+    // A browser is sent to the sign-in page, which will send it back to the app's own host:
+    // path-routed apps share one origin, so cookies only count on an app's host.
     let first = client().get(&app_url).header("accept", "text/html").send().unwrap();
     assert_eq!(first.status(), 302);
     let login_url = first.headers()["location"].to_str().unwrap().to_owned();
-    assert!(login_url.starts_with(&format!("{}/auth/login?return_to=", server.url)), "{login_url}");
+    let return_to = format!("http://{host}/page?x=1");
+    assert_eq!(login_url, format!("{}/auth/login?return_to={}", server.url, encode(&return_to)));
     let form = client().get(&login_url).send().unwrap().text().unwrap();
     assert!(form.contains("name=\"password\""));
 
-    // A wrong password shows the form again; the right one sets the session cookie and returns.
-    let return_to = format!("http://127.0.0.1:{}/apps/growth/whoami/page?x=1", server.port);
+    // A wrong password shows the form again; the right one sets the session cookie and hands
+    // the app host a one-minute ticket.
     let wrong = client()
         .post(format!("{}/auth/login", server.url))
         .form(&[("username", "ana"), ("password", "nope, not it"), ("return_to", &return_to)])
@@ -121,15 +125,19 @@ fn browser_sign_in_and_what_the_app_sees() {
         .send()
         .unwrap();
     assert_eq!(signed_in.status(), 303);
-    assert_eq!(signed_in.headers()["location"], "/apps/growth/whoami/page?x=1");
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    let session = cookie.split(';').next().unwrap().to_owned();
+    let platform_cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(platform_cookie.contains("HttpOnly") && platform_cookie.contains("SameSite=Lax"), "{platform_cookie}");
+    let location = signed_in.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("http://{host}/.terrarium/session?ticket=")), "{location}");
+    let ticket_path = location.trim_start_matches(&format!("http://{host}")).to_owned();
+    let redeemed = on_host(&ticket_path).send().unwrap();
+    assert_eq!(redeemed.status(), 303);
+    assert_eq!(redeemed.headers()["location"], "/page?x=1");
+    let session = redeemed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
 
-    // With the cookie the app answers; it sees env.USER and an app-scoped token, never the
-    // session cookie, while its own cookies pass through.
-    let seen: serde_json::Value = client()
-        .get(&app_url)
+    // With the cookie the app answers on its host; it sees env.USER and an app-scoped token,
+    // never the session cookie, while its own cookies pass through.
+    let seen: serde_json::Value = on_host("/page?x=1")
         .header("cookie", format!("theme=dark; {session}"))
         .header("x-terrarium-identity", "forged")
         .send()
@@ -138,16 +146,25 @@ fn browser_sign_in_and_what_the_app_sees() {
         .unwrap();
     assert_eq!(seen["user"]["sub"], "ana");
     assert_eq!(seen["cookie"], "theme=dark");
-    let identity = seen["identity"].as_str().unwrap();
+    let identity = seen["identity"].as_str().unwrap().to_owned();
     assert_ne!(identity, "forged");
-    let claims = jwt_claims(identity);
+    let claims = jwt_claims(&identity);
     assert_eq!(claims["aud"], "app:growth/whoami");
     assert_eq!(claims["sub"], "ana");
     assert_eq!(claims["act"]["sub"], "terrarium-gateway");
     assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 600, "minutes, not hours");
     // The app token is for this app only: the control API refuses it.
-    let replayed = client().get(format!("{}/api/v1/whoami", server.url)).bearer_auth(identity).send().unwrap();
+    let replayed = client().get(format!("{}/api/v1/whoami", server.url)).bearer_auth(&identity).send().unwrap();
     assert_eq!(replayed.status(), 401);
+    // The same cookie does not open the app on the shared origin; the ticket is for its host only.
+    let shared_origin = client().get(&app_url).header("cookie", &session).send().unwrap();
+    assert_eq!(shared_origin.status(), 401);
+    let elsewhere = client()
+        .get(format!("{}{ticket_path}", server.url))
+        .header("host", format!("open.growth.localhost:{}", server.port))
+        .send()
+        .unwrap();
+    assert_eq!(elsewhere.status(), 401);
 
     // A platform bearer token is taken out before the app; an app's own scheme passes through.
     let ana_token = token_of(&server, "ana", &ana_password);
@@ -160,37 +177,6 @@ fn browser_sign_in_and_what_the_app_sees() {
     assert_eq!(seen["authorization"], "Bearer app-api-key");
     assert_eq!(seen["user"], serde_json::Value::Null);
 
-    // Host-routed apps get their own cookie through a one-minute ticket.
-    let host = format!("whoami.growth.localhost:{}", server.port);
-    let signed_in = client()
-        .post(format!("{}/auth/login", server.url))
-        .form(&[("username", "ana"), ("password", ana_password.as_str()), ("return_to", &format!("http://{host}/x"))])
-        .send()
-        .unwrap();
-    let location = signed_in.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with(&format!("http://{host}/.terrarium/session?ticket=")), "{location}");
-    let path = location.trim_start_matches(&format!("http://{host}"));
-    let redeemed = client().get(format!("{}{path}", server.url)).header("host", &host).send().unwrap();
-    assert_eq!(redeemed.status(), 303);
-    assert_eq!(redeemed.headers()["location"], "/x");
-    let host_cookie = redeemed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let seen: serde_json::Value = client()
-        .get(format!("{}/x", server.url))
-        .header("host", &host)
-        .header("cookie", &host_cookie)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(seen["user"]["sub"], "ana");
-    // The ticket is for that host only.
-    let elsewhere = client()
-        .get(format!("{}{path}", server.url))
-        .header("host", format!("open.growth.localhost:{}", server.port))
-        .send()
-        .unwrap();
-    assert_eq!(elsewhere.status(), 401);
-
     // A sign-in never sends the browser to a foreign site.
     let open_redirect = client()
         .post(format!("{}/auth/login", server.url))
@@ -199,6 +185,15 @@ fn browser_sign_in_and_what_the_app_sees() {
         .unwrap();
     assert_eq!(open_redirect.headers()["location"], "/");
     let _ = ADMIN_PASSWORD;
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b.is_ascii_alphanumeric() {
+            true => (b as char).to_string(),
+            false => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn jwt_claims(token: &str) -> serde_json::Value {
