@@ -170,3 +170,99 @@ fn base64_url_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// Hostile tokens at the control API and at an app: each refused with 401 and audited.
+#[test]
+fn jwt_attacks_are_refused_and_audited() {
+    let server = Server::start("");
+    let parts: Vec<&str> = server.token.split('.').collect();
+    let header: serde_json::Value = serde_json::from_slice(&base64_url_decode(parts[0])).unwrap();
+    let kid = header["kid"].as_str().unwrap().to_owned();
+    let claims: serde_json::Value = serde_json::from_slice(&base64_url_decode(parts[1])).unwrap();
+    let jwks: serde_json::Value =
+        client().get(format!("{}/.well-known/jwks.json", server.url)).send().unwrap().json().unwrap();
+    let public_key = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+    let encode_json = |value: &serde_json::Value| base64_url_encode(value.to_string().as_bytes());
+    let with = |header: serde_json::Value, claims: &serde_json::Value, signature: &str| {
+        format!("{}.{}.{signature}", encode_json(&header), encode_json(claims))
+    };
+    let mut expired = claims.clone();
+    expired["exp"] = serde_json::json!(1_000_000_000);
+    expired["iat"] = serde_json::json!(999_999_000);
+    expired["nbf"] = serde_json::json!(999_999_000);
+    let mut future = claims.clone();
+    future["nbf"] = serde_json::json!(4_000_000_000i64);
+    let mut other_issuer = claims.clone();
+    other_issuer["iss"] = serde_json::json!("https://evil.example");
+    let mut other_audience = claims.clone();
+    other_audience["aud"] = serde_json::json!("app:growth/payroll");
+    let attacks = [
+        ("alg none", with(serde_json::json!({"alg": "none", "kid": kid}), &claims, "")),
+        ("alg NoNe", with(serde_json::json!({"alg": "NoNe", "kid": kid}), &claims, "")),
+        ("empty signature", with(serde_json::json!({"alg": "EdDSA", "kid": kid}), &claims, "")),
+        ("HS256 with the public key", with(serde_json::json!({"alg": "HS256", "kid": kid}), &claims, &public_key)),
+        (
+            "embedded jwk",
+            with(serde_json::json!({"alg": "EdDSA", "kid": kid, "jwk": jwks["keys"][0]}), &claims, parts[2]),
+        ),
+        (
+            "jku elsewhere",
+            with(
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "jku": "https://evil.example/jwks"}),
+                &claims,
+                parts[2],
+            ),
+        ),
+        (
+            "x5u elsewhere",
+            with(
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "x5u": "https://evil.example/cert"}),
+                &claims,
+                parts[2],
+            ),
+        ),
+        (
+            "kid traversal",
+            with(serde_json::json!({"alg": "EdDSA", "kid": "../../../../etc/passwd"}), &claims, parts[2]),
+        ),
+        ("kid injection", with(serde_json::json!({"alg": "EdDSA", "kid": "x' OR '1'='1"}), &claims, parts[2])),
+        ("expired", with(header.clone(), &expired, parts[2])),
+        ("not yet valid", with(header.clone(), &future, parts[2])),
+        ("wrong issuer", with(header.clone(), &other_issuer, parts[2])),
+        ("wrong audience", with(header.clone(), &other_audience, parts[2])),
+    ];
+    for (name, token) in &attacks {
+        let control = client().get(format!("{}/api/v1/whoami", server.url)).bearer_auth(token).send().unwrap();
+        assert_eq!(control.status(), 401, "{name} at the control API");
+    }
+    let audit: serde_json::Value = client()
+        .get(format!("{}/api/v1/audit?limit=100", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let refusals = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["action"] == "auth.whoami" && event["outcome"] == "denied")
+        .count();
+    assert_eq!(refusals, attacks.len(), "every refused token is audited");
+
+    // At an app, a forged token is no identity at all: a signed-in-only app answers 401.
+    let app = copy_fixture("site");
+    let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml"))
+        .unwrap()
+        .replace("visibility: public", "visibility: org");
+    std::fs::write(app.path().join("terrarium.yaml"), manifest).unwrap();
+    server.deploy(app.path());
+    for (name, token) in &attacks {
+        let response = client().get(server.app_url("it", "site", "/")).bearer_auth(token).send().unwrap();
+        assert_eq!(response.status(), 401, "{name} at an app");
+    }
+    assert_eq!(
+        client().get(server.app_url("it", "site", "/")).bearer_auth(&server.token).send().unwrap().status(),
+        200
+    );
+}
