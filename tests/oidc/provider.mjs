@@ -1,7 +1,8 @@
 // A real OpenID provider for Terrarium's tests: the certified `oidc-provider` package with one
 // confidential client, two users and a login form a test can submit over plain HTTP.
 //
-//   node tests/oidc/provider.mjs        (PORT=0 by default, REDIRECT_URIS=uri1,uri2)
+//   node tests/oidc/provider.mjs    (env: PORT, 0 by default; REDIRECT_URIS=uri1,uri2;
+//                                    DEVICE_CODE_TTL in seconds, 600 by default)
 //
 // Prints one line, `oidc provider listening on http://127.0.0.1:PORT`, and serves:
 // - the provider itself: discovery, JWKS, /auth (code + PKCE S256), /device/auth and /device
@@ -67,7 +68,15 @@ function buildProvider(issuer) {
     cookies: { keys: cookieKeys },
     pkce: { required: () => true },
     // Lifetimes in seconds, spelled out (the defaults print a notice each).
-    ttl: { AccessToken: 3600, AuthorizationCode: 60, DeviceCode: 600, Grant: 3600, IdToken: 3600, Interaction: 600, Session: 3600 },
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 60,
+      DeviceCode: Number(process.env.DEVICE_CODE_TTL || 600),
+      Grant: 3600,
+      IdToken: 3600,
+      Interaction: 600,
+      Session: 3600,
+    },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
     // Scope-requested claims go into the ID token too, so the relying party needs no userinfo call.
     conformIdTokenClaims: false,

@@ -31,8 +31,8 @@ pub enum OidcError {
     NoUsableAlgorithm,
     #[error("the identity provider does not offer the device authorization grant")]
     DeviceFlowUnsupported,
-    #[error("the identity provider's token endpoint refused the request with the error {error}")]
-    TokenRefused { error: String },
+    #[error("the identity provider's {endpoint} refused the request with the error {error}")]
+    Refused { endpoint: &'static str, error: String },
     #[error("the token response has no ID token")]
     MissingIdToken,
 

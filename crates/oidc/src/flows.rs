@@ -13,6 +13,8 @@ use crate::http::{self, ClientAuth};
 use crate::{ExternalIdentity, OidcError, OidcProvider};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+const TOKEN_ENDPOINT: &str = "token endpoint";
+const DEVICE_ENDPOINT: &str = "device authorization endpoint";
 
 /// RFC 8628, section 3.2: without an `interval`, clients wait 5 seconds between polls.
 const DEFAULT_POLL_INTERVAL_SECONDS: u64 = 5;
@@ -94,16 +96,11 @@ impl OidcProvider {
             ("redirect_uri", redirect_uri),
             ("code_verifier", pkce_verifier),
         ];
-        let (status, body) = http::post_form(
-            &self.client,
-            &self.metadata.token_endpoint,
-            "token endpoint",
-            &self.client_auth(),
-            &fields,
-        )
-        .await?;
+        let (status, body) =
+            http::post_form(&self.client, &self.metadata.token_endpoint, TOKEN_ENDPOINT, &self.client_auth(), &fields)
+                .await?;
         if status != 200 {
-            return Err(refusal(&body, status));
+            return Err(refusal(TOKEN_ENDPOINT, &body, status));
         }
         let id_token = id_token(&body)?;
         self.validate_id_token(id_token, Some(expected_nonce)).await
@@ -111,15 +108,14 @@ impl OidcProvider {
 
     /// Starts a device sign-in with the configured scopes.
     pub async fn start_device_authorization(&self) -> Result<DeviceAuthorization, OidcError> {
-        const ENDPOINT: &str = "device authorization endpoint";
         let url = self.metadata.device_authorization_endpoint.as_ref().ok_or(OidcError::DeviceFlowUnsupported)?;
         let scope = self.config.scope_parameter();
         let (status, body) =
-            http::post_form(&self.client, url, ENDPOINT, &self.client_auth(), &[("scope", &scope)]).await?;
+            http::post_form(&self.client, url, DEVICE_ENDPOINT, &self.client_auth(), &[("scope", &scope)]).await?;
         if status != 200 {
-            return Err(refusal(&body, status));
+            return Err(refusal(DEVICE_ENDPOINT, &body, status));
         }
-        let invalid = || OidcError::InvalidResponse { endpoint: ENDPOINT };
+        let invalid = || OidcError::InvalidResponse { endpoint: DEVICE_ENDPOINT };
         let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
         let seconds = |name: &str| body.get(name).and_then(Value::as_u64);
         Ok(DeviceAuthorization {
@@ -135,14 +131,9 @@ impl OidcProvider {
     /// Asks the token endpoint once whether the user has finished the device sign-in.
     pub async fn poll_device_token(&self, device_code: &str) -> Result<DevicePoll, OidcError> {
         let fields = [("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code)];
-        let (status, body) = http::post_form(
-            &self.client,
-            &self.metadata.token_endpoint,
-            "token endpoint",
-            &self.client_auth(),
-            &fields,
-        )
-        .await?;
+        let (status, body) =
+            http::post_form(&self.client, &self.metadata.token_endpoint, TOKEN_ENDPOINT, &self.client_auth(), &fields)
+                .await?;
         if status == 200 {
             // No nonce travels in the device flow.
             let identity = self.validate_id_token(id_token(&body)?, None).await?;
@@ -153,7 +144,7 @@ impl OidcProvider {
             Some("slow_down") => Ok(DevicePoll::SlowDown),
             Some("access_denied") => Ok(DevicePoll::Denied),
             Some("expired_token") => Ok(DevicePoll::Expired),
-            _ => Err(refusal(&body, status)),
+            _ => Err(refusal(TOKEN_ENDPOINT, &body, status)),
         }
     }
 
@@ -169,13 +160,13 @@ fn id_token(body: &Value) -> Result<&str, OidcError> {
 
 /// The error of a refused token or device request. Only the OAuth error code is kept, and only
 /// if it looks like one: `error_description` is free text from the provider.
-fn refusal(body: &Value, status: u16) -> OidcError {
+pub(crate) fn refusal(endpoint: &'static str, body: &Value, status: u16) -> OidcError {
     let code = body.get("error").and_then(Value::as_str).filter(|code| {
         !code.is_empty() && code.len() <= 64 && code.bytes().all(|byte| byte.is_ascii_lowercase() || byte == b'_')
     });
     match code {
-        Some(code) => OidcError::TokenRefused { error: code.to_owned() },
-        None => OidcError::Status { endpoint: "token endpoint", status },
+        Some(code) => OidcError::Refused { endpoint, error: code.to_owned() },
+        None => OidcError::Status { endpoint, status },
     }
 }
 

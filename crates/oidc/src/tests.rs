@@ -307,3 +307,19 @@ fn scopes_start_with_openid_and_debug_hides_the_secret() {
     assert!(!debug.contains("terrarium-secret"), "{debug}");
     assert!(debug.contains("<redacted>"), "{debug}");
 }
+
+#[test]
+fn refusals_keep_only_a_well_formed_oauth_error_code() {
+    let check = |body: Value, expect: &str| {
+        assert_eq!(crate::flows::refusal("token endpoint", &body, 400).to_string(), expect, "body {body}");
+    };
+    check(
+        json!({ "error": "invalid_grant", "error_description": "code ABC for ana@example.test is used" }),
+        "the identity provider's token endpoint refused the request with the error invalid_grant",
+    );
+    check(
+        json!({ "error": "<script>alert(1)</script>" }),
+        "the identity provider's token endpoint answered with HTTP status 400",
+    );
+    check(json!({}), "the identity provider's token endpoint answered with HTTP status 400");
+}

@@ -44,6 +44,11 @@ pub struct TestProvider {
 
 impl TestProvider {
     pub fn start() -> TestProvider {
+        TestProvider::start_with(&[])
+    }
+
+    /// Starts the provider with extra environment variables (`DEVICE_CODE_TTL`).
+    pub fn start_with(env: &[(&str, &str)]) -> TestProvider {
         install_provider_packages();
         let stderr = match std::env::var_os("OIDC_PROVIDER_LOG") {
             Some(_) => Stdio::inherit(),
@@ -53,6 +58,7 @@ impl TestProvider {
             .arg(provider_dir().join("provider.mjs"))
             .env("PORT", "0")
             .env("REDIRECT_URIS", REDIRECT_URI)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
