@@ -188,3 +188,20 @@ pub struct RoleBindingRequest {
     pub subject: String,
     pub role: String,
 }
+
+/// `POST /auth/device`: a device sign-in started at the identity provider.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceStart {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_in: u64,
+    pub interval: u64,
+}
+
+/// `POST /auth/device/token`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DevicePoll {
+    pub device_code: String,
+}

@@ -1,6 +1,7 @@
 //! The control plane's HTTP routes (`/api/v1/...`), and the one place where control errors
 //! become status codes. Bodies are the `api-types` shapes the CLI shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use api_types::{
@@ -44,6 +45,11 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/roles", get(list_roles).post(grant_role).delete(revoke_role))
         .route("/auth/login", get(login_page).post(login))
         .route("/auth/logout", post(logout))
+        .route("/auth/oidc/start", get(oidc_start))
+        .route("/auth/oidc/callback", get(oidc_callback))
+        .route("/auth/device", post(device_start))
+        .route("/auth/device/token", post(device_token))
+        .route("/oauth/token", post(oauth_token))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
         .fallback(not_found)
@@ -336,12 +342,35 @@ async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Byt
     let signed_in = match state.control.login(&form.username, &form.password).await {
         Ok(signed_in) => signed_in,
         Err(ControlError::Unauthenticated(message)) => {
-            return Ok((StatusCode::UNAUTHORIZED, login_html(&return_to, Some(&message))).into_response());
+            let provider = state.control.federation().map(|federation| federation.display_name.as_str());
+            return Ok((StatusCode::UNAUTHORIZED, login_html(&return_to, Some(&message), provider)).into_response());
         }
         Err(error) => return Err(error.into()),
     };
+    signed_in_redirect(&state, &signed_in, &return_to)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginPageQuery {
+    return_to: Option<String>,
+}
+
+async fn login_page(State(state): State<Arc<ApiState>>, Query(query): Query<LoginPageQuery>) -> Response {
+    let provider = state.control.federation().map(|federation| federation.display_name.as_str());
+    login_html(query.return_to.as_deref().unwrap_or_default(), None, provider).into_response()
+}
+
+/// The session cookie and the redirect back, after any successful browser sign-in.
+fn signed_in_redirect(state: &ApiState, signed_in: &api_types::LoginResponse, return_to: &str) -> ApiResult<Response> {
     let cookie = gateway::session_cookie_header(&signed_in.access_token, state.secure_cookies);
-    let location = match safe_return(&state, &return_to) {
+    let location = match safe_return(state, return_to) {
         ReturnTo::Here(path) => path,
         ReturnTo::AppHost { origin, host, path } => {
             let ticket = state
@@ -361,20 +390,123 @@ async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Byt
         .expect("valid redirect"))
 }
 
-#[derive(Deserialize)]
-struct LoginForm {
-    username: String,
-    password: String,
-    return_to: Option<String>,
+/// `GET /auth/oidc/start?return_to=…`: off to the identity provider (code flow with PKCE).
+async fn oidc_start(State(state): State<Arc<ApiState>>, Query(query): Query<LoginPageQuery>) -> ApiResult<Response> {
+    let Some(federation) = state.control.federation() else {
+        return Err(failure(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no identity provider is configured on this server",
+            vec![],
+        ));
+    };
+    let redirect_uri = format!("{}/auth/oidc/callback", state.public_url.trim_end_matches('/'));
+    let location = federation.start(&redirect_uri, query.return_to.unwrap_or_default());
+    Ok(Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::empty())
+        .expect("valid redirect"))
 }
 
 #[derive(Deserialize)]
-struct LoginPageQuery {
-    return_to: Option<String>,
+struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
 }
 
-async fn login_page(Query(query): Query<LoginPageQuery>) -> Response {
-    login_html(query.return_to.as_deref().unwrap_or_default(), None).into_response()
+/// `GET /auth/oidc/callback?code=…&state=…`: back from the provider, signed in.
+async fn oidc_callback(State(state): State<Arc<ApiState>>, Query(query): Query<CallbackQuery>) -> ApiResult<Response> {
+    let Some(federation) = state.control.federation() else {
+        return Err(failure(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no identity provider is configured on this server",
+            vec![],
+        ));
+    };
+    let (Some(flow_state), Some(code)) = (query.state, query.code) else {
+        // The provider's own error code (access_denied, ...) is a bounded OAuth vocabulary word.
+        let reason = query.error.filter(|error| error.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        let message = format!("the identity provider did not sign you in ({})", reason.as_deref().unwrap_or("no code"));
+        return Ok(
+            (StatusCode::UNAUTHORIZED, login_html("", Some(&message), Some(&federation.display_name))).into_response()
+        );
+    };
+    let (identity, return_to) = federation.finish(&flow_state, &code).await?;
+    let signed_in = state.control.sign_in_external(identity, "oidc").await?;
+    signed_in_redirect(&state, &signed_in, &return_to)
+}
+
+/// `POST /auth/device`: the CLI's device sign-in starts (the platform is the provider's client).
+async fn device_start(State(state): State<Arc<ApiState>>) -> ApiResult<Response> {
+    let authorization = state.control.start_device_login().await?;
+    Ok(Json(api_types::DeviceStart {
+        device_code: authorization.device_code,
+        user_code: authorization.user_code,
+        verification_uri: authorization.verification_uri,
+        verification_uri_complete: authorization.verification_uri_complete,
+        expires_in: authorization.expires_in,
+        interval: authorization.interval,
+    })
+    .into_response())
+}
+
+/// `POST /auth/device/token {device_code}`: 200 with a token once the user approved, else
+/// 400 with the RFC 8628 error code (`authorization_pending`, `slow_down`, ...).
+async fn device_token(State(state): State<Arc<ApiState>>, body: Bytes) -> ApiResult<Response> {
+    let request: api_types::DevicePoll = parse_json(&body, "{\"device_code\": \"...\"}")?;
+    let pending = |code: &str, message: &str| failure(StatusCode::BAD_REQUEST, code, message, vec![]);
+    match state.control.poll_device_login(&request.device_code).await? {
+        control::federation::DeviceOutcome::Granted(signed_in) => Ok(Json(signed_in).into_response()),
+        control::federation::DeviceOutcome::Pending => {
+            Err(pending("authorization_pending", "waiting for you to approve the sign-in"))
+        }
+        control::federation::DeviceOutcome::SlowDown => Err(pending("slow_down", "polling too fast")),
+        control::federation::DeviceOutcome::Denied => Err(pending("access_denied", "the sign-in was denied")),
+        control::federation::DeviceOutcome::Expired => {
+            Err(pending("expired_token", "the sign-in expired; run `terrarium login` again"))
+        }
+    }
+}
+
+/// `POST /oauth/token` (RFC 8693 token exchange): an identity-provider access token in, a
+/// platform access token out. Answers in OAuth's own error shape.
+async fn oauth_token(State(state): State<Arc<ApiState>>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let oauth_error = |status: StatusCode, error: &str, description: &str| {
+        (status, Json(serde_json::json!({ "error": error, "error_description": description }))).into_response()
+    };
+    if form.get("grant_type").map(String::as_str) != Some(identity::TOKEN_EXCHANGE_GRANT_TYPE) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only token exchange (RFC 8693) is supported",
+        );
+    }
+    let accepted_types = ["urn:ietf:params:oauth:token-type:access_token", "urn:ietf:params:oauth:token-type:jwt"];
+    if !form.get("subject_token_type").is_some_and(|kind| accepted_types.contains(&kind.as_str())) {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "subject_token_type must be an access token");
+    }
+    let Some(subject_token) = form.get("subject_token").filter(|token| !token.is_empty()) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "subject_token is missing");
+    };
+    match state.control.exchange_token(subject_token).await {
+        Ok(signed_in) => Json(serde_json::json!({
+            "access_token": signed_in.access_token,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer",
+            "expires_in": signed_in.expires_in,
+        }))
+        .into_response(),
+        Err(ControlError::Unauthenticated(message)) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &message),
+        Err(ControlError::NotFound(message)) => {
+            oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &message)
+        }
+        Err(error) => ApiFailure::from(error).into_response(),
+    }
 }
 
 async fn logout(State(state): State<Arc<ApiState>>) -> Response {
@@ -429,15 +561,24 @@ fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn login_html(return_to: &str, error: Option<&str>) -> axum::response::Html<String> {
+fn login_html(return_to: &str, error: Option<&str>, provider: Option<&str>) -> axum::response::Html<String> {
     let error = error.map(|message| format!("<p class=\"error\">{}</p>", escape_html(message))).unwrap_or_default();
+    let provider = provider
+        .map(|name| {
+            format!(
+                "<p><a class=\"provider\" href=\"/auth/oidc/start?return_to={}\">Sign in with {}</a></p><p>or with a local account:</p>",
+                encode(return_to),
+                escape_html(name)
+            )
+        })
+        .unwrap_or_default();
     axum::response::Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · Terrarium</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem;color:#222}}\
          label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}}\
          button{{margin-top:1rem;padding:.5rem 1rem;font:inherit}}.error{{color:#a00}}</style></head>\
-         <body><h1>Sign in</h1>{error}<form method=\"post\" action=\"/auth/login\">\
+         <body><h1>Sign in</h1>{error}{provider}<form method=\"post\" action=\"/auth/login\">\
          <label for=\"username\">User</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
          <input type=\"hidden\" name=\"return_to\" value=\"{}\"><button type=\"submit\">Sign in</button></form></body></html>\n",

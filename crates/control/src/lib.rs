@@ -8,6 +8,7 @@
 pub mod access;
 mod accounts;
 pub mod blobs;
+pub mod federation;
 pub mod logs;
 pub mod plan;
 pub mod store;
@@ -108,6 +109,8 @@ pub struct ControlPlane {
     routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
     pub tokens: Arc<tokens::PlatformTokens>,
+    /// The company's OpenID provider, when one is configured.
+    federation: Option<Arc<federation::Federation>>,
     /// An argon2 hash checked when a sign-in names no user, so both cost the same time.
     decoy_hash: String,
     settings: ControlSettings,
@@ -143,6 +146,7 @@ impl ControlPlane {
         routes: Arc<RoutingTable>,
         logs: Arc<LogHub>,
         tokens: Arc<tokens::PlatformTokens>,
+        federation: Option<Arc<federation::Federation>>,
         settings: ControlSettings,
     ) -> Result<ControlPlane, ControlError> {
         let decoy_hash = identity::hash_password(&identity::generate_password())
@@ -154,6 +158,7 @@ impl ControlPlane {
             routes,
             logs,
             tokens,
+            federation,
             decoy_hash,
             settings,
             change_lock: tokio::sync::Mutex::new(()),

@@ -71,21 +71,24 @@ pub(crate) async fn post_form(
     auth: &ClientAuth<'_>,
     fields: &[(&str, &str)],
 ) -> Result<(u16, serde_json::Value), OidcError> {
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.extend_pairs(fields);
     let mut request = client
         .post(url.as_str())
         .header(ACCEPT, "application/json")
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-    match auth.basic_header() {
-        Some(header) => request = request.header(AUTHORIZATION, header),
-        // A public client names itself in the body.
-        None => {
+    if let Some(header) = auth.basic_header() {
+        request = request.header(AUTHORIZATION, header);
+    }
+    // Built in its own scope: the serializer is not Send, and callers' futures must be.
+    let body = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.extend_pairs(fields);
+        if auth.basic_header().is_none() {
+            // A public client names itself in the body.
             form.append_pair("client_id", auth.client_id);
         }
-    }
-    let response =
-        request.body(form.finish()).send().await.map_err(|source| OidcError::Request { endpoint, source })?;
+        form.finish()
+    };
+    let response = request.body(body).send().await.map_err(|source| OidcError::Request { endpoint, source })?;
     let status = response.status().as_u16();
     let body = read_capped(response, endpoint).await?;
     match serde_json::from_slice(&body) {

@@ -17,6 +17,57 @@ pub struct PlatformConfig {
     pub egress: EgressConfig,
     pub engine: EngineConfig,
     pub access: AccessConfig,
+    pub identity: IdentityConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// The company's OpenID provider (Keycloak, Okta, Entra ID, ...); local accounts only when absent.
+    pub oidc: Option<OidcSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSection {
+    /// The issuer URL, exactly as the provider's discovery document spells it.
+    pub issuer: String,
+    /// This platform's client id at the provider.
+    pub client_id: String,
+    /// The environment variable holding the client secret (never the secret itself in this file).
+    #[serde(default = "default_client_secret_env")]
+    pub client_secret_env: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim carrying the user's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// The audience of the provider's access tokens accepted at `/oauth/token`.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// What the sign-in page's button says.
+    #[serde(default = "default_display_name")]
+    pub display_name: String,
+}
+
+fn default_client_secret_env() -> String {
+    "TERRARIUM_OIDC_CLIENT_SECRET".to_owned()
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email", "groups"].map(str::to_owned).to_vec()
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
+}
+
+fn default_audience() -> String {
+    "terrarium".to_owned()
+}
+
+fn default_display_name() -> String {
+    "your company account".to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +160,7 @@ impl Default for PlatformConfig {
             egress: EgressConfig::default(),
             engine: EngineConfig::default(),
             access: AccessConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }

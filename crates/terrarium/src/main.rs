@@ -85,9 +85,10 @@ enum Command {
     },
     /// Print the JSON Schema of terrarium.yaml (for editors).
     Schema,
-    /// Sign in to a Terrarium server and keep the token for later commands.
+    /// Sign in to a Terrarium server and keep the token for later commands: through the
+    /// company's identity provider (a code to confirm in a browser), or with --password.
     Login {
-        /// Sign in with a local account's user name and password.
+        /// Sign in with a local account's user name and password instead.
         #[arg(long)]
         password: bool,
         /// The user name (asked for on a terminal when left out).

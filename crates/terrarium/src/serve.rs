@@ -162,6 +162,23 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let bundle_limits =
         BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
     let tokens = Arc::new(control::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring)));
+    let federation = match &config.identity.oidc {
+        None => None,
+        Some(section) => {
+            let oidc_config = oidc::OidcConfig {
+                issuer: section.issuer.clone(),
+                client_id: section.client_id.clone(),
+                client_secret: std::env::var(&section.client_secret_env).ok().filter(|secret| !secret.is_empty()),
+                scopes: section.scopes.clone(),
+                groups_claim: section.groups_claim.clone(),
+                audience: section.audience.clone(),
+            };
+            let provider = oidc::OidcProvider::discover(oidc_config).await.with_context(|| {
+                format!("identity.oidc: the OpenID provider at {} could not be used", section.issuer)
+            })?;
+            Some(Arc::new(control::federation::Federation::new(provider, section.display_name.clone())))
+        }
+    };
     let control = Arc::new(ControlPlane::new(
         Arc::new(store),
         blobs.clone(),
@@ -169,6 +186,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         routes.clone(),
         logs,
         tokens,
+        federation,
         ControlSettings {
             defaults: PlatformDefaults {
                 cpu_ms_per_request: config.limits.cpu_ms_per_request,

@@ -4,8 +4,8 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 use api_types::{
-    CreateUserRequest, CreateUserResponse, LoginRequest, LoginResponse, RoleBindingInfo, RoleBindingRequest,
-    UpdateUserRequest, UserInfo, WhoAmI,
+    CreateUserRequest, CreateUserResponse, DevicePoll, DeviceStart, LoginRequest, LoginResponse, RoleBindingInfo,
+    RoleBindingRequest, UpdateUserRequest, UserInfo, WhoAmI,
 };
 use comfy_table::{Table, presets};
 
@@ -46,15 +46,30 @@ pub enum RolesCommand {
     Revoke { namespace: String, subject: String, role: String },
 }
 
-/// Signs in with a local account and keeps the token for this server.
+/// Signs in and keeps the token for this server: with a local account's password, or through
+/// the company's identity provider with the device flow (RFC 8628).
 pub fn login(args: &ClientArgs, password_flow: bool, username: Option<String>) -> anyhow::Result<()> {
-    if !password_flow {
-        bail!(
-            "this version signs in with local accounts only: run `terrarium login --password` \
-             (sign-in through your company's identity provider is not available yet)"
-        );
-    }
     let server = server_url(&args.server)?;
+    let client = ApiClient::with_token(server.clone(), String::new())?;
+    let answer = match password_flow {
+        true => password_login(&client, username)?,
+        false => device_login(&client)?,
+    };
+    let mut credentials = Credentials::load()?;
+    credentials.set(
+        &server,
+        Credential {
+            user: answer.user.clone(),
+            access_token: answer.access_token,
+            expires_at: Credentials::expires_at(answer.expires_in),
+        },
+    );
+    let path = credentials.save()?;
+    println!("Signed in to {server} as {} (token kept in {})", answer.user, path.display());
+    Ok(())
+}
+
+fn password_login(client: &ApiClient, username: Option<String>) -> anyhow::Result<LoginResponse> {
     let interactive = std::io::stdin().is_terminal();
     let username = match username {
         Some(name) => name,
@@ -70,20 +85,36 @@ pub fn login(args: &ClientArgs, password_flow: bool, username: Option<String>) -
             line.trim_end_matches(['\n', '\r']).to_owned()
         }
     };
-    let client = ApiClient::with_token(server.clone(), String::new())?;
-    let answer: LoginResponse = client.post_json("/auth/login", &LoginRequest { username, password })?;
-    let mut credentials = Credentials::load()?;
-    credentials.set(
-        &server,
-        Credential {
-            user: answer.user.clone(),
-            access_token: answer.access_token,
-            expires_at: Credentials::expires_at(answer.expires_in),
-        },
-    );
-    let path = credentials.save()?;
-    println!("Signed in to {server} as {} (token kept in {})", answer.user, path.display());
-    Ok(())
+    client.post_json("/auth/login", &LoginRequest { username, password })
+}
+
+/// Shows a code to confirm in a browser, then waits for the identity provider's answer.
+fn device_login(client: &ApiClient) -> anyhow::Result<LoginResponse> {
+    let started: DeviceStart = client.post_json("/auth/device", &serde_json::json!({})).map_err(|error| {
+        error.context("this server offers no sign-in through an identity provider; use `terrarium login --password`")
+    })?;
+    match &started.verification_uri_complete {
+        Some(uri) => println!("Open {uri}\nand confirm the code {} to sign in.", started.user_code),
+        None => println!("Open {} and enter the code {} to sign in.", started.verification_uri, started.user_code),
+    }
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(started.expires_in.max(1));
+    let mut interval = std::time::Duration::from_secs(started.interval.max(1));
+    loop {
+        if std::time::Instant::now() >= deadline {
+            bail!("the sign-in expired before it was confirmed; run `terrarium login` again");
+        }
+        std::thread::sleep(interval);
+        let request = client.post("/auth/device/token").json(&DevicePoll { device_code: started.device_code.clone() });
+        match client.send(request) {
+            Ok(response) => return client.read_json(response),
+            Err(error) => match error.downcast_ref::<super::http::ServerError>().and_then(|e| e.api_error.as_ref()) {
+                Some(api_error) if api_error.code == "authorization_pending" => continue,
+                Some(api_error) if api_error.code == "slow_down" => interval += std::time::Duration::from_secs(5),
+                _ => return Err(error),
+            },
+        }
+    }
 }
 
 pub fn logout(args: &ClientArgs) -> anyhow::Result<()> {

@@ -1,0 +1,221 @@
+//! Sign-in through the company's OpenID provider: the browser's authorization code flow with
+//! PKCE, the CLI's device flow, and token exchange (RFC 8693). Every path ends like a local
+//! sign-in: the user's row (created on first sign-in, groups refreshed from the provider each
+//! time) and a platform access token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use api_types::LoginResponse;
+use oidc::{DevicePoll, ExternalIdentity, OidcProvider};
+
+use crate::accounts::{ACCESS_TOKEN_LIFETIME, PLATFORM_AUDIENCE};
+use crate::store::{NewAuditEvent, StoreError, UserChange, UserRow};
+use crate::{ControlError, ControlPlane, now};
+
+/// How long a browser may take between leaving for the provider and coming back.
+const PENDING_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Sign-ins in progress at once; beyond it the oldest are forgotten (bounded memory).
+const MAX_PENDING: usize = 10_000;
+
+/// A browser sign-in between the redirect to the provider and the callback.
+struct Pending {
+    nonce: String,
+    pkce_verifier: String,
+    redirect_uri: String,
+    return_to: String,
+    started: Instant,
+}
+
+/// The configured OpenID provider and the browser sign-ins in flight.
+pub struct Federation {
+    provider: OidcProvider,
+    /// What the sign-in page's button says (`Sign in with Company account`).
+    pub display_name: String,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+/// What the device flow answers the CLI, and what it polls with.
+pub use oidc::DeviceAuthorization;
+
+/// The state of a device sign-in, as the CLI sees it.
+pub enum DeviceOutcome {
+    Pending,
+    SlowDown,
+    Granted(LoginResponse),
+    Denied,
+    Expired,
+}
+
+impl Federation {
+    pub fn new(provider: OidcProvider, display_name: String) -> Federation {
+        Federation { provider, display_name, pending: Mutex::new(HashMap::new()) }
+    }
+
+    /// Starts a browser sign-in: where to send the browser.
+    pub fn start(&self, redirect_uri: &str, return_to: String) -> String {
+        let request = self.provider.authorization_request(redirect_uri);
+        let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pending.retain(|_, login| login.started.elapsed() < PENDING_LIFETIME);
+        if pending.len() >= MAX_PENDING {
+            let oldest = pending.iter().min_by_key(|(_, login)| login.started).map(|(state, _)| state.clone());
+            if let Some(oldest) = oldest {
+                pending.remove(&oldest);
+            }
+        }
+        pending.insert(
+            request.state.clone(),
+            Pending {
+                nonce: request.nonce,
+                pkce_verifier: request.pkce_verifier,
+                redirect_uri: redirect_uri.to_owned(),
+                return_to,
+                started: Instant::now(),
+            },
+        );
+        request.url
+    }
+
+    /// The provider's answer to a browser sign-in: the identity and where the browser was going.
+    pub async fn finish(&self, state: &str, code: &str) -> Result<(ExternalIdentity, String), ControlError> {
+        let pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(state);
+        let Some(pending) = pending.filter(|login| login.started.elapsed() < PENDING_LIFETIME) else {
+            return Err(ControlError::Unauthenticated(
+                "this sign-in expired or was already used; start again from the sign-in page".to_owned(),
+            ));
+        };
+        let identity = self
+            .provider
+            .exchange_code(code, &pending.pkce_verifier, &pending.redirect_uri, &pending.nonce)
+            .await
+            .map_err(|error| {
+                ControlError::Unauthenticated(format!("the identity provider's answer was refused: {error}"))
+            })?;
+        Ok((identity, pending.return_to))
+    }
+}
+
+impl ControlPlane {
+    pub fn federation(&self) -> Option<&Federation> {
+        self.federation.as_deref()
+    }
+
+    fn require_federation(&self) -> Result<&Federation, ControlError> {
+        self.federation().ok_or_else(|| {
+            ControlError::NotFound(
+                "no identity provider is configured on this server; sign in with `terrarium login --password`"
+                    .to_owned(),
+            )
+        })
+    }
+
+    /// Signs in a user the provider vouched for: creates the row on first sign-in, refreshes
+    /// the groups every time, refuses disabled users and names taken by local accounts.
+    pub async fn sign_in_external(&self, identity: ExternalIdentity, via: &str) -> Result<LoginResponse, ControlError> {
+        let name = identity.subject.clone();
+        let audit = |outcome: &str, detail: String| NewAuditEvent {
+            time: now(),
+            principal: name.clone(),
+            action: "auth.login".to_owned(),
+            namespace: None,
+            app: None,
+            revision: None,
+            outcome: outcome.to_owned(),
+            detail,
+        };
+        match self.store.get_user(&name).await {
+            Ok(existing) if existing.password_hash.is_some() => {
+                self.audit_denial(&name, "auth.login", format!("{via}: name taken by a local account")).await;
+                return Err(ControlError::Unauthenticated(format!(
+                    "the identity provider's user {name:?} has the name of a local account; an admin must rename one of them"
+                )));
+            }
+            Ok(existing) if existing.disabled => {
+                self.audit_denial(&name, "auth.login", format!("{via}: user disabled")).await;
+                return Err(ControlError::Unauthenticated(format!("user {name:?} is disabled")));
+            }
+            Ok(_) => {
+                let change = UserChange { groups: Some(identity.groups.clone()), ..UserChange::default() };
+                self.store.update_user(&name, change, audit("success", format!("{via}: groups refreshed"))).await?;
+            }
+            Err(StoreError::UnknownUser { .. }) => {
+                let row = UserRow {
+                    name: name.clone(),
+                    password_hash: None,
+                    display_name: identity.name.clone(),
+                    email: identity.email.clone(),
+                    groups: identity.groups.clone(),
+                    disabled: false,
+                    created_at: now(),
+                    created_by: via.to_owned(),
+                };
+                self.store.create_user(row, audit("success", format!("{via}: first sign-in"))).await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let token = self
+            .tokens
+            .mint_access_token(&name, &identity.groups, PLATFORM_AUDIENCE, ACCESS_TOKEN_LIFETIME)
+            .map_err(|error| ControlError::Internal(format!("minting a token: {error}")))?;
+        Ok(LoginResponse {
+            access_token: token,
+            token_type: "Bearer".to_owned(),
+            expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+            user: name,
+        })
+    }
+
+    /// Starts the CLI's device sign-in at the provider.
+    pub async fn start_device_login(&self) -> Result<DeviceAuthorization, ControlError> {
+        let federation = self.require_federation()?;
+        federation
+            .provider
+            .start_device_authorization()
+            .await
+            .map_err(|error| ControlError::Internal(format!("device authorization at the identity provider: {error}")))
+    }
+
+    /// One poll of a device sign-in.
+    pub async fn poll_device_login(&self, device_code: &str) -> Result<DeviceOutcome, ControlError> {
+        let federation = self.require_federation()?;
+        let poll = federation.provider.poll_device_token(device_code).await.map_err(|error| {
+            ControlError::Unauthenticated(format!("the identity provider refused the sign-in: {error}"))
+        })?;
+        Ok(match poll {
+            DevicePoll::Pending => DeviceOutcome::Pending,
+            DevicePoll::SlowDown => DeviceOutcome::SlowDown,
+            DevicePoll::Denied => DeviceOutcome::Denied,
+            DevicePoll::Expired => DeviceOutcome::Expired,
+            DevicePoll::Granted(identity) => DeviceOutcome::Granted(self.sign_in_external(identity, "device").await?),
+        })
+    }
+
+    /// RFC 8693: a valid access token of the identity provider for a platform access token.
+    pub async fn exchange_token(&self, subject_token: &str) -> Result<LoginResponse, ControlError> {
+        let federation = self.require_federation()?;
+        let identity =
+            match federation.provider.validate_access_token(subject_token, &federation.provider.audience()).await {
+                Ok(identity) => identity,
+                Err(error) => {
+                    self.audit_denial("anonymous", "auth.token_exchange", error.to_string()).await;
+                    return Err(ControlError::Unauthenticated(format!("the subject token was refused: {error}")));
+                }
+            };
+        self.sign_in_external(identity, "token exchange").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn assert_send<T: Send>(_: T) {}
+
+    /// The control API's handlers await these: they must be Send (axum needs it).
+    #[allow(dead_code)]
+    fn futures_are_send(plane: &crate::ControlPlane, federation: &super::Federation) {
+        assert_send(plane.start_device_login());
+        assert_send(plane.poll_device_login("x"));
+        assert_send(plane.exchange_token("x"));
+        assert_send(federation.finish("a", "b"));
+    }
+}
