@@ -2,13 +2,11 @@
 //! `oidc-provider` package on Node) started on 127.0.0.1 for each test: discovery, the browser's
 //! code flow with PKCE, the device flow, group mapping, key rotation and hostile tokens.
 
-mod support;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oidc::{DevicePoll, ExternalIdentity, OidcError, OidcProvider};
 use serde_json::{Value, json};
-use support::{Browser, Form, Outcome, REDIRECT_URI, TestProvider};
+use test_support::oidc::{Browser, Form, Outcome, REDIRECT_URI, TestProvider};
 use url::Url;
 
 fn ana() -> ExternalIdentity {

@@ -4,6 +4,7 @@
 mod access;
 mod demo;
 mod deploy;
+mod federation;
 mod functions;
 mod gateway;
 mod support;

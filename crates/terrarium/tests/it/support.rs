@@ -35,10 +35,20 @@ impl Server {
     }
 
     pub fn start_in(config: &str, data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with(config, data_dir, extra, &[])
+    }
+
+    /// Starts a server; `config` may set its own `[server]` (a fixed port), `envs` adds variables.
+    pub fn start_with(config: &str, data_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let config_dir = tempfile::tempdir().unwrap();
         let config_path = config_dir.path().join("terrarium.toml");
-        std::fs::write(&config_path, format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}")).unwrap();
+        let config = match config.contains("[server]") {
+            true => config.to_owned(),
+            false => format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}"),
+        };
+        std::fs::write(&config_path, config).unwrap();
         let mut child = Command::new(BIN)
+            .envs(envs.iter().copied())
             .env("TERRARIUM_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .args(["serve", "--log", "warn", "--config"])
             .arg(&config_path)

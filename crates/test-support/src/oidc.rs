@@ -11,8 +11,8 @@ use oidc::{OidcConfig, OidcProvider};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use url::Url;
 
-/// The redirect URI registered for the `terrarium` client. Nothing listens there: the browser
-/// stops at the redirect and the test reads the code from it.
+/// The redirect URI registered for the `terrarium` client unless a test registers its own.
+/// Nothing listens there: the browser stops at the redirect and the test reads the code from it.
 pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 
 /// The provider's packages live beside it; `npm ci` runs once per test binary when missing.
@@ -58,6 +58,7 @@ impl TestProvider {
             .arg(provider_dir().join("provider.mjs"))
             .env("PORT", "0")
             .env("REDIRECT_URIS", REDIRECT_URI)
+            // A test's own REDIRECT_URIS (a Terrarium server's callback) replaces the default.
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -180,7 +181,7 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 
 /// How a scripted sign-in ended.
 pub enum Outcome {
-    /// Redirected to [`REDIRECT_URI`]: the code flow's answer.
+    /// Redirected to the client's callback: the code flow's answer.
     Redirected(Url),
     /// A page with no form: the device flow's success page, or an error page.
     Page(Page),
@@ -240,10 +241,15 @@ impl Browser {
     /// (hidden fields as they are, `login` and `password` where the login form asks), until the
     /// provider redirects to [`REDIRECT_URI`] or shows a page without a form.
     pub async fn sign_in(&mut self, start: &str, login: &str) -> Outcome {
+        self.sign_in_until(start, login, REDIRECT_URI).await
+    }
+
+    /// Like [`Browser::sign_in`], stopping at a redirect to `stop_at` (a client's callback).
+    pub async fn sign_in_until(&mut self, start: &str, login: &str, stop_at: &str) -> Outcome {
         let mut page = self.get(&Url::parse(start).unwrap()).await;
         for _ in 0..20 {
             if let Some(location) = page.location.clone() {
-                if location.as_str().starts_with(REDIRECT_URI) {
+                if location.as_str().starts_with(stop_at) {
                     return Outcome::Redirected(location);
                 }
                 page = self.get(&location).await;

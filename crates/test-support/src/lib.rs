@@ -1,0 +1,3 @@
+//! Helpers for integration tests: real external services started on loopback, never mocks.
+
+pub mod oidc;
