@@ -163,15 +163,16 @@ async fn deploy(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: By
     Ok((status, Json(response)).into_response())
 }
 
+/// `?namespace=…`: one namespace, or all the caller may see.
 #[derive(Deserialize)]
-struct ListAppsQuery {
+struct NamespaceQuery {
     namespace: Option<String>,
 }
 
 async fn list_apps(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
-    Query(query): Query<ListAppsQuery>,
+    Query(query): Query<NamespaceQuery>,
 ) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "app.list").await?;
     if let Some(namespace) = &query.namespace {
@@ -212,14 +213,7 @@ async fn rollback(
     let principal = authenticate(&state, &headers, "app.rollback").await?;
     let request: RollbackRequest = match body.is_empty() {
         true => RollbackRequest::default(),
-        false => serde_json::from_slice(&body).map_err(|error| {
-            failure(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("the rollback request is not valid JSON: {error}"),
-                vec![],
-            )
-        })?,
+        false => parse_json(&body, "{\"revision\": 3} or an empty body")?,
     };
     Ok(Json(state.control.rollback(&principal, &app_key(namespace, name), request.revision).await?).into_response())
 }
@@ -287,9 +281,7 @@ async fn list_namespaces(State(state): State<Arc<ApiState>>, headers: HeaderMap)
 
 async fn create_namespace(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "namespace.create").await?;
-    let request: CreateNamespaceRequest = serde_json::from_slice(&body).map_err(|error| {
-        failure(StatusCode::BAD_REQUEST, "invalid_request", format!("expected {{\"name\": \"...\"}}: {error}"), vec![])
-    })?;
+    let request: CreateNamespaceRequest = parse_json(&body, "{\"name\": \"...\"}")?;
     let created = state.control.create_namespace(&principal, &request.name).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -626,15 +618,10 @@ async fn update_user(
     Ok(Json(state.control.update_user(&principal, &name, change).await?).into_response())
 }
 
-#[derive(Deserialize)]
-struct RolesQuery {
-    namespace: Option<String>,
-}
-
 async fn list_roles(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
-    Query(query): Query<RolesQuery>,
+    Query(query): Query<NamespaceQuery>,
 ) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "role.list").await?;
     Ok(Json(state.control.list_roles(&principal, query.namespace.as_deref()).await?).into_response())
