@@ -373,33 +373,31 @@ fn signed_in_redirect(state: &ApiState, signed_in: &api_types::LoginResponse, re
             format!("{origin}{}?ticket={ticket}&return_to={}", gateway::SESSION_PATH, encode(&path))
         }
     };
-    Ok(Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, location)
-        .header(header::SET_COOKIE, cookie)
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::empty())
-        .expect("valid redirect"))
+    Ok(redirect(StatusCode::SEE_OTHER, &location, Some(cookie)))
+}
+
+fn configured_federation(state: &ApiState) -> ApiResult<&control::federation::Federation> {
+    state.control.federation().ok_or_else(|| {
+        failure(StatusCode::NOT_FOUND, "not_found", "no identity provider is configured on this server", vec![])
+    })
+}
+
+/// A redirect the browser must not cache, optionally setting a cookie.
+fn redirect(status: StatusCode, location: &str, cookie: Option<String>) -> Response {
+    let mut response =
+        Response::builder().status(status).header(header::LOCATION, location).header(header::CACHE_CONTROL, "no-store");
+    if let Some(cookie) = cookie {
+        response = response.header(header::SET_COOKIE, cookie);
+    }
+    response.body(Body::empty()).expect("a redirect to a checked location is a valid response")
 }
 
 /// `GET /auth/oidc/start?return_to=…`: off to the identity provider (code flow with PKCE).
 async fn oidc_start(State(state): State<Arc<ApiState>>, Query(query): Query<LoginPageQuery>) -> ApiResult<Response> {
-    let Some(federation) = state.control.federation() else {
-        return Err(failure(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no identity provider is configured on this server",
-            vec![],
-        ));
-    };
+    let federation = configured_federation(&state)?;
     let redirect_uri = format!("{}/auth/oidc/callback", state.public_url.trim_end_matches('/'));
     let location = federation.start(&redirect_uri, query.return_to.unwrap_or_default());
-    Ok(Response::builder()
-        .status(StatusCode::FOUND)
-        .header(header::LOCATION, location)
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::empty())
-        .expect("valid redirect"))
+    Ok(redirect(StatusCode::FOUND, &location, None))
 }
 
 #[derive(Deserialize)]
@@ -411,14 +409,7 @@ struct CallbackQuery {
 
 /// `GET /auth/oidc/callback?code=…&state=…`: back from the provider, signed in.
 async fn oidc_callback(State(state): State<Arc<ApiState>>, Query(query): Query<CallbackQuery>) -> ApiResult<Response> {
-    let Some(federation) = state.control.federation() else {
-        return Err(failure(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no identity provider is configured on this server",
-            vec![],
-        ));
-    };
+    let federation = configured_federation(&state)?;
     let (Some(flow_state), Some(code)) = (query.state, query.code) else {
         // The provider's own error code (access_denied, ...) is a bounded OAuth vocabulary word.
         let reason = query.error.filter(|error| error.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
@@ -503,15 +494,8 @@ async fn oauth_token(State(state): State<Arc<ApiState>>, body: Bytes) -> Respons
 
 async fn logout(State(state): State<Arc<ApiState>>) -> Response {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, "/auth/login")
-        .header(
-            header::SET_COOKIE,
-            format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", gateway::SESSION_COOKIE),
-        )
-        .body(Body::empty())
-        .expect("valid redirect")
+    let cleared = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", gateway::SESSION_COOKIE);
+    redirect(StatusCode::SEE_OTHER, "/auth/login", Some(cleared))
 }
 
 /// Where a sign-in may send the browser back to: this server, or an app under the apps domain.
