@@ -139,6 +139,12 @@ impl ControlPlane {
 
     /// Resolves a bearer token to the caller, with their current groups and roles.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, ControlError> {
+        Ok(self.resolve_token(token).await?.0)
+    }
+
+    /// The caller a token names and their user row, read fresh: a disabled user or a revoked
+    /// role takes effect at once.
+    async fn resolve_token(&self, token: &str) -> Result<(Principal, UserRow), ControlError> {
         let subject = self
             .tokens
             .verify_access_token(token, PLATFORM_AUDIENCE)
@@ -156,7 +162,7 @@ impl ControlPlane {
             .into_iter()
             .filter_map(|binding| Some((binding.namespace, binding.role.parse::<Role>().ok()?)))
             .collect();
-        Ok(Principal { subject: user.name, groups: user.groups, roles })
+        Ok((Principal { subject: user.name.clone(), groups: user.groups.clone(), roles }, user))
     }
 
     fn require_platform_admin(&self, principal: &Principal, what: &str) -> Result<(), String> {
@@ -309,25 +315,27 @@ impl gateway::AccessControl for ControlPlane {
     fn signed_in(&self, token: &str) -> futures::future::BoxFuture<'_, Option<gateway::SignedIn>> {
         let token = token.to_owned();
         Box::pin(async move {
-            let principal = self.authenticate(&token).await.ok()?;
+            let (principal, user) = self.resolve_token(&token).await.ok()?;
             let member_of = principal.roles.iter().map(|(namespace, _)| namespace.clone()).collect();
+            let roles =
+                principal.roles.iter().map(|(namespace, role)| (namespace.clone(), role.as_str().to_owned())).collect();
             Some(gateway::SignedIn {
                 visitor: deployment::Visitor { subject: principal.subject, groups: principal.groups, member_of },
-                email: None,
-                name: None,
+                email: user.email,
+                name: user.display_name,
+                roles,
             })
         })
     }
 
     fn app_token(&self, user: &gateway::SignedIn, app: &deployment::AppKey) -> Option<String> {
-        // The roles are not in SignedIn; the app sees membership, which is what visibility used.
+        // The caller's roles where the app lives (its namespace, or platform-wide).
         let roles = user
-            .visitor
-            .member_of
+            .roles
             .iter()
-            .any(|namespace| namespace == &app.namespace || namespace == ALL_NAMESPACES)
-            .then(|| vec!["member".to_owned()])
-            .unwrap_or_default();
+            .filter(|(namespace, _)| namespace == &app.namespace || namespace == ALL_NAMESPACES)
+            .map(|(_, role)| role.clone())
+            .collect();
         match self.tokens.mint_app_token(&user.visitor.subject, &user.visitor.groups, &app.namespace, &app.name, roles)
         {
             Ok(token) => Some(token),
@@ -340,19 +348,20 @@ impl gateway::AccessControl for ControlPlane {
 
     fn record_denial(
         &self,
-        user: &gateway::SignedIn,
+        user: Option<&gateway::SignedIn>,
         app: &deployment::AppKey,
         request_id: &str,
+        reason: &'static str,
     ) -> futures::future::BoxFuture<'_, ()> {
         let event = NewAuditEvent {
             time: now(),
-            principal: user.visitor.subject.clone(),
+            principal: user.map_or_else(|| "anonymous".to_owned(), |user| user.visitor.subject.clone()),
             action: "app.access".to_owned(),
             namespace: Some(app.namespace.clone()),
             app: Some(app.name.clone()),
             revision: None,
             outcome: "denied".to_owned(),
-            detail: format!("request {request_id}: not shared with this user"),
+            detail: format!("request {request_id}: {reason}"),
         };
         Box::pin(async move {
             if let Err(error) = self.store.append_audit(event).await {

@@ -57,6 +57,8 @@ pub struct SignedIn {
     pub visitor: deployment::Visitor,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// (namespace or `*`, role name): what the app token says about the caller's roles.
+    pub roles: Vec<(String, String)>,
 }
 
 /// Identity for the gateway's authenticate and authorize phases, implemented by the control plane.
@@ -65,8 +67,15 @@ pub trait AccessControl: Send + Sync + 'static {
     fn signed_in(&self, token: &str) -> BoxFuture<'_, Option<SignedIn>>;
     /// The short-lived token one function call of `app` receives (audience `app:<ns>/<name>`).
     fn app_token(&self, user: &SignedIn, app: &deployment::AppKey) -> Option<String>;
-    /// Records a signed-in user's refused request in the audit log.
-    fn record_denial(&self, user: &SignedIn, app: &deployment::AppKey, request_id: &str) -> BoxFuture<'_, ()>;
+    /// Records a refused request in the audit log: a signed-in user not let in, or (`user`
+    /// None) a presented token that was not valid.
+    fn record_denial(
+        &self,
+        user: Option<&SignedIn>,
+        app: &deployment::AppKey,
+        request_id: &str,
+        reason: &'static str,
+    ) -> BoxFuture<'_, ()>;
     /// A session token for `host` in exchange for a sign-in ticket minted for that host.
     fn redeem_ticket(&self, ticket: &str, host: &str) -> Option<String>;
 }
@@ -194,11 +203,14 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
     match live.deployment.access.decide(&address.app.namespace, user.as_ref().map(|user| &user.visitor)) {
         AccessDecision::Allow => {}
         AccessDecision::SignInRequired => {
+            if credential == Credential::Invalid {
+                state.access.record_denial(None, &address.app, &request_id, "the presented token is not valid").await;
+            }
             return sign_in_required(&state, &request, &host, &address, &request_id);
         }
         AccessDecision::Forbidden => {
             let user = user.expect("only a signed-in user is forbidden");
-            state.access.record_denial(&user, &address.app, &request_id).await;
+            state.access.record_denial(Some(&user), &address.app, &request_id, "not shared with this user").await;
             return pages::forbidden(&address.app, &live.deployment.access.owner, &request_id);
         }
     }
@@ -321,6 +333,8 @@ enum Credential {
     None,
     Cookie,
     Bearer,
+    /// A session cookie or bearer token was presented but is not a valid platform token.
+    Invalid,
 }
 
 async fn authenticate(
@@ -343,8 +357,12 @@ async fn authenticate(
     {
         return (Some(user), Credential::Bearer);
     }
-    // A bearer token that is not ours (an app's own API key) is the app's business and stays.
-    (None, Credential::None)
+    // A bearer token that is not ours (an app's own API key) is the app's business and stays;
+    // it only counts as a refused credential where the app needs a sign-in.
+    match session_cookie(headers).is_some() || bearer.is_some() {
+        true => (None, Credential::Invalid),
+        false => (None, Credential::None),
+    }
 }
 
 fn session_cookie(headers: &http::HeaderMap) -> Option<&str> {

@@ -261,6 +261,20 @@ fn jwt_attacks_are_refused_and_audited() {
         let response = client().get(server.app_url("it", "site", "/")).bearer_auth(token).send().unwrap();
         assert_eq!(response.status(), 401, "{name} at an app");
     }
+    let audit: serde_json::Value = client()
+        .get(format!("{}/api/v1/audit?namespace=it&limit=100", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let refused_at_app = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["action"] == "app.access" && event["outcome"] == "denied")
+        .count();
+    assert_eq!(refused_at_app, attacks.len(), "every refused token at the app is audited");
     assert_eq!(
         client().get(server.app_url("it", "site", "/")).bearer_auth(&server.token).send().unwrap().status(),
         200

@@ -153,9 +153,15 @@ fn browser_sign_in_and_what_the_app_sees() {
     assert_eq!(claims["sub"], "ana");
     assert_eq!(claims["act"]["sub"], "terrarium-gateway");
     assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 600, "minutes, not hours");
-    // The app token is for this app only: the control API refuses it.
+    assert_eq!(claims["namespace"], "growth");
+    assert_eq!(claims["roles"], serde_json::json!(["builder"]));
+    assert_eq!(claims["groups"], serde_json::Value::Null, "ana has no groups; empty lists are left out");
+    // The app token is for this app only: the control API and another app refuse it.
     let replayed = client().get(format!("{}/api/v1/whoami", server.url)).bearer_auth(&identity).send().unwrap();
     assert_eq!(replayed.status(), 401);
+    server.deploy(whoami_app("other", "org").path());
+    let other_app = client().get(server.app_url("growth", "other", "/")).bearer_auth(&identity).send().unwrap();
+    assert_eq!(other_app.status(), 401);
     // The same cookie does not open the app on the shared origin; the ticket is for its host only.
     let shared_origin = client().get(&app_url).header("cookie", &session).send().unwrap();
     assert_eq!(shared_origin.status(), 401);
