@@ -43,6 +43,7 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/users", get(list_users).post(create_user))
         .route("/api/v1/users/{name}", axum::routing::patch(update_user))
         .route("/api/v1/roles", get(list_roles).post(grant_role).delete(revoke_role))
+        .route("/api/v1/keys/rotate", post(rotate_keys))
         .route("/auth/login", get(login_page).post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/oidc/start", get(oidc_start))
@@ -633,6 +634,13 @@ async fn revoke_role(State(state): State<Arc<ApiState>>, headers: HeaderMap, bod
     let (request, role) = parse_binding(&body)?;
     state.control.revoke_role(&principal, &request.namespace, &request.subject, role).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v1/keys/rotate`: a new platform signing key; answers the kids that verify.
+async fn rotate_keys(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "keys.rotate").await?;
+    let kids = state.control.rotate_signing_key(&principal).await?;
+    Ok(Json(serde_json::json!({ "active_kid": kids[0], "kids": kids })).into_response())
 }
 
 async fn jwks(State(state): State<Arc<ApiState>>) -> Response {

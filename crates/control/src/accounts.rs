@@ -292,6 +292,17 @@ impl ControlPlane {
         Ok(self.store.list_role_bindings(namespace).await?.into_iter().map(binding_info).collect())
     }
 
+    /// Rotates the platform's token signing key (platform admins).
+    pub async fn rotate_signing_key(&self, principal: &Principal) -> Result<Vec<String>, ControlError> {
+        if let Err(message) = self.require_platform_admin(principal, "rotate the platform's signing key") {
+            return Err(self.deny(principal, "keys.rotate", None, None, message).await);
+        }
+        let kids = self.tokens.rotate().map_err(ControlError::Internal)?;
+        let detail = format!("new active key {}", kids[0]);
+        self.store.append_audit(event(&principal.subject, "keys.rotate", None, "success", detail)).await?;
+        Ok(kids)
+    }
+
     async fn authorize_role_change(
         &self,
         principal: &Principal,

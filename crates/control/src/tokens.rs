@@ -1,22 +1,51 @@
 //! The platform's token service as the control plane uses it: access tokens for signed-in
 //! users, verified on every call, and the public keys anyone can verify them with.
 
+use std::sync::RwLock;
 use std::time::Duration;
 
-use identity::{TokenClaims, TokenIssuer, TokenUse};
+use identity::{KeyRing, TokenClaims, TokenIssuer, TokenUse};
 
 /// How long an app-scoped token lives: minutes, enough for one call and its outbound requests.
 pub const APP_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// How long a sign-in ticket for an app host lives.
 pub const TICKET_LIFETIME: Duration = Duration::from_secs(60);
 
+/// A retired key keeps verifying this long: longer than any token it signed lives.
+const RETIRED_KEY_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Stores the key ring durably (the binary writes `signing-keys.json`, mode 0600).
+pub type SaveKeys = Box<dyn Fn(&KeyRing) -> std::io::Result<()> + Send + Sync>;
+
 pub struct PlatformTokens {
-    issuer: TokenIssuer,
+    /// Read on every mint and verify; written only by a key rotation.
+    issuer: RwLock<TokenIssuer>,
+    save: SaveKeys,
 }
 
 impl PlatformTokens {
-    pub fn new(issuer: TokenIssuer) -> PlatformTokens {
-        PlatformTokens { issuer }
+    pub fn new(issuer: TokenIssuer, save: SaveKeys) -> PlatformTokens {
+        PlatformTokens { issuer: RwLock::new(issuer), save }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, TokenIssuer> {
+        self.issuer.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new signing key: new tokens are signed with it, tokens signed with the previous key
+    /// keep verifying for a day, keys retired longer ago are dropped. Saved before it is used.
+    /// Returns the kids that verify, the new active one first.
+    pub fn rotate(&self) -> Result<Vec<String>, String> {
+        let mut issuer = self.issuer.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Rotate a copy: if it cannot be saved, the ring in use stays as it was.
+        let mut ring =
+            KeyRing::from_json(&issuer.ring.to_json()).map_err(|error| format!("copying the key ring: {error}"))?;
+        ring.rotate().map_err(|error| format!("generating a key: {error}"))?;
+        let cutoff = time::OffsetDateTime::now_utc() - RETIRED_KEY_LIFETIME;
+        ring.prune_retired_before(cutoff);
+        (self.save)(&ring).map_err(|error| format!("saving the key ring: {error}"))?;
+        issuer.ring = ring;
+        Ok(issuer.ring.kids().into_iter().map(str::to_owned).collect())
     }
 
     pub fn mint_access_token(
@@ -37,12 +66,12 @@ impl PlatformTokens {
             name: None,
             act: None,
         };
-        self.issuer.mint(claims, lifetime)
+        self.read().mint(claims, lifetime)
     }
 
     /// The subject of a valid access token for `audience`.
     pub fn verify_access_token(&self, token: &str, audience: &str) -> Result<String, identity::TokenError> {
-        let verified = self.issuer.verify(token, audience, time::OffsetDateTime::now_utc())?;
+        let verified = self.read().verify(token, audience, time::OffsetDateTime::now_utc())?;
         match verified.claims.token_use {
             TokenUse::Access => Ok(verified.claims.sub),
             _ => Err(identity::TokenError::InvalidClaims),
@@ -70,7 +99,7 @@ impl PlatformTokens {
             name: None,
             act: Some(identity::Actor { sub: "terrarium-gateway".to_owned() }),
         };
-        self.issuer.mint(claims, APP_TOKEN_LIFETIME)
+        self.read().mint(claims, APP_TOKEN_LIFETIME)
     }
 
     /// A one-minute ticket that signs `subject` in on the app host `host` (host-routed apps have
@@ -85,10 +114,10 @@ impl PlatformTokens {
     }
 
     pub fn jwks(&self) -> serde_json::Value {
-        self.issuer.jwks()
+        self.read().jwks()
     }
 
     pub fn discovery(&self) -> serde_json::Value {
-        self.issuer.discovery_document()
+        self.read().discovery_document()
     }
 }

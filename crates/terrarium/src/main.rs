@@ -114,6 +114,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Rotate the platform's token signing key (platform admins).
+    Keys {
+        #[command(subcommand)]
+        command: client::KeysCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Grant, revoke and list roles per namespace.
     Roles {
         #[command(subcommand)]
@@ -142,6 +149,7 @@ fn main() -> std::process::ExitCode {
         Command::Whoami { client } => client::whoami(&client),
         Command::Users { command, client } => client::users(&client, command),
         Command::Roles { command, client } => client::roles(&client, command),
+        Command::Keys { command, client } => client::keys(&client, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -161,7 +161,11 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     });
     let bundle_limits =
         BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
-    let tokens = Arc::new(control::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring)));
+    let keys_path = data_dir.join(SIGNING_KEYS_FILE);
+    let save_keys: control::tokens::SaveKeys =
+        Box::new(move |ring| write_private_file(&keys_path, ring.to_json().as_bytes()));
+    let tokens =
+        Arc::new(control::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring), save_keys));
     let federation = match &config.identity.oidc {
         None => None,
         Some(section) => {
@@ -308,11 +312,12 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+const SIGNING_KEYS_FILE: &str = "signing-keys.json";
+
 /// The platform's token signing keys: created on first start in `signing-keys.json` (mode 0600),
 /// read on later starts so tokens survive a restart.
 fn signing_keys(data_dir: &Path) -> anyhow::Result<identity::KeyRing> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join("signing-keys.json");
+    let path = data_dir.join(SIGNING_KEYS_FILE);
     match std::fs::read_to_string(&path) {
         Ok(document) => {
             return identity::KeyRing::from_json(&document)
@@ -322,13 +327,18 @@ fn signing_keys(data_dir: &Path) -> anyhow::Result<identity::KeyRing> {
         Err(error) => return Err(error).with_context(|| format!("failed to read {}", path.display())),
     }
     let ring = identity::KeyRing::generate().context("failed to generate the platform signing key")?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("failed to create {}", path.display()))?;
-    file.write_all(ring.to_json().as_bytes())?;
-    file.sync_all()?;
+    write_private_file(&path, ring.to_json().as_bytes())
+        .with_context(|| format!("failed to write {}", path.display()))?;
     Ok(ring)
+}
+
+/// Writes `contents` to `path` with mode 0600: to a temporary file, synced, then renamed, so a
+/// crash leaves the old file or the new one.
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
 }

@@ -46,6 +46,28 @@ pub enum RolesCommand {
     Revoke { namespace: String, subject: String, role: String },
 }
 
+#[derive(clap::Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Start signing tokens with a new key; tokens signed with the old one keep working for a day.
+    Rotate,
+}
+
+pub fn keys(args: &ClientArgs, command: KeysCommand) -> anyhow::Result<()> {
+    let client = ApiClient::new(args)?;
+    match command {
+        KeysCommand::Rotate => {
+            let answer: serde_json::Value = client.post_json("/keys/rotate", &serde_json::json!({}))?;
+            print(args.output, &answer, || {
+                format!(
+                    "New signing key {}; keys that verify: {}",
+                    answer["active_kid"].as_str().unwrap_or_default(),
+                    answer["kids"].as_array().map_or(0, Vec::len)
+                )
+            })
+        }
+    }
+}
+
 /// Signs in and keeps the token for this server: with a local account's password, or through
 /// the company's identity provider with the device flow (RFC 8628).
 pub fn login(args: &ClientArgs, password_flow: bool, username: Option<String>) -> anyhow::Result<()> {

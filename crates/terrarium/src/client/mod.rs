@@ -11,7 +11,7 @@ mod http;
 mod logs;
 mod pack;
 
-pub use accounts::{RolesCommand, UsersCommand, login, logout, roles, users, whoami};
+pub use accounts::{KeysCommand, RolesCommand, UsersCommand, keys, login, logout, roles, users, whoami};
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
 pub use deploy::{deploy, validate};
 pub use logs::logs;

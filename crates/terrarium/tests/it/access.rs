@@ -280,3 +280,44 @@ fn jwt_attacks_are_refused_and_audited() {
         200
     );
 }
+
+/// The platform's own signing key rotates without downtime and the ring survives a restart.
+#[test]
+fn platform_key_rotation() {
+    let server = Server::start("");
+    let kid_of = |token: &str| -> String {
+        let header: serde_json::Value =
+            serde_json::from_slice(&base64_url_decode(token.split('.').next().unwrap())).unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    };
+    let jwks_kids = |server: &Server| -> Vec<String> {
+        let jwks: serde_json::Value =
+            client().get(format!("{}/.well-known/jwks.json", server.url)).send().unwrap().json().unwrap();
+        jwks["keys"].as_array().unwrap().iter().map(|key| key["kid"].as_str().unwrap().to_owned()).collect()
+    };
+    let old_token = server.token.clone();
+    let old_kid = kid_of(&old_token);
+    let rotated: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["keys", "rotate", "--output", "json"])).unwrap();
+    let new_kid = rotated["active_kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(jwks_kids(&server), [new_kid.clone(), old_kid.clone()]);
+
+    // Tokens signed before keep working; new ones are signed with the new key.
+    let status = client().get(format!("{}/api/v1/whoami", server.url)).bearer_auth(&old_token).send().unwrap().status();
+    assert_eq!(status, 200);
+    server.login("admin", crate::support::ADMIN_PASSWORD);
+    assert_eq!(kid_of(&server.stored_token()), new_kid);
+
+    // Only platform admins rotate.
+    let added: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["users", "add", "bea", "--output", "json"])).unwrap();
+    server.login("bea", added["password"].as_str().unwrap());
+    let refused = server.cli(&["keys", "rotate"]);
+    assert!(stderr(&refused).contains("platform admin"), "{}", stderr(&refused));
+
+    // The rotated ring is what a restarted server publishes.
+    let data_dir = server.kill();
+    let server = Server::start_in("", &data_dir, &[]);
+    assert_eq!(jwks_kids(&server), [new_kid, old_kid]);
+}
