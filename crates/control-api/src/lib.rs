@@ -72,6 +72,13 @@ impl IntoResponse for ApiFailure {
     }
 }
 
+/// 429 with `Retry-After`, for a user name locked after failed sign-ins.
+fn too_many_attempts(message: String, retry_after_secs: u64) -> Response {
+    let mut response = failure(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message, vec![]).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs));
+    response
+}
+
 fn failure(status: StatusCode, code: &str, message: impl Into<String>, details: Vec<String>) -> ApiFailure {
     ApiFailure(status, ApiError { code: code.to_owned(), message: message.into(), details })
 }
@@ -103,6 +110,9 @@ impl From<ControlError> for ApiFailure {
             ControlError::InvalidName(_) => failure(StatusCode::BAD_REQUEST, "invalid_name", message, vec![]),
             ControlError::Forbidden(_) => failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]),
             ControlError::Unauthenticated(_) => failure(StatusCode::UNAUTHORIZED, "unauthenticated", message, vec![]),
+            ControlError::TooManyAttempts { .. } => {
+                failure(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message, vec![])
+            }
             ControlError::UnknownUser { .. } | ControlError::NotFound(_) => {
                 failure(StatusCode::NOT_FOUND, "not_found", message, vec![])
             }
@@ -328,13 +338,20 @@ async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Byt
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
         let request: LoginRequest = parse_json(&body, "{\"username\": \"...\", \"password\": \"...\"}")?;
-        return Ok(Json(state.control.login(&request.username, &request.password).await?).into_response());
+        return match state.control.login(&request.username, &request.password).await {
+            Ok(signed_in) => Ok(Json(signed_in).into_response()),
+            Err(error @ ControlError::TooManyAttempts { retry_after_secs }) => {
+                Ok(too_many_attempts(error.to_string(), retry_after_secs))
+            }
+            Err(error) => Err(error.into()),
+        };
     }
     let form: LoginForm = serde_urlencoded_form(&body)?;
     let return_to = form.return_to.unwrap_or_default();
     let signed_in = match state.control.login(&form.username, &form.password).await {
         Ok(signed_in) => signed_in,
-        Err(ControlError::Unauthenticated(message)) => {
+        Err(error @ (ControlError::Unauthenticated(_) | ControlError::TooManyAttempts { .. })) => {
+            let message = error.to_string();
             let provider = state.control.federation().map(|federation| federation.display_name.as_str());
             return Ok((StatusCode::UNAUTHORIZED, login_html(&return_to, Some(&message), provider)).into_response());
         }

@@ -13,6 +13,52 @@ use crate::access::{ALL_NAMESPACES, Principal, Role};
 use crate::store::{NewAuditEvent, RoleBindingRow, StoreError, UserChange, UserRow};
 use crate::{ControlError, ControlPlane, now};
 
+/// Failed password sign-ins per user name: after [`FREE_FAILURES`] in a row, the name is
+/// locked for a time that doubles with each further failure, up to [`MAX_LOCK`]. In memory:
+/// a restart forgives, which is fine for a speed bump against guessing.
+#[derive(Default)]
+pub struct SignInThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
+}
+
+struct Failures {
+    count: u32,
+    locked_until: Option<std::time::Instant>,
+}
+
+const FREE_FAILURES: u32 = 5;
+const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+/// Names tracked at once; beyond it, names that are not locked are forgotten.
+const MAX_TRACKED: usize = 100_000;
+
+impl SignInThrottle {
+    /// How long `name` stays locked, if it is.
+    pub fn locked(&self, name: &str) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let until = failures.get(name)?.locked_until?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    pub fn failed(&self, name: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if failures.len() >= MAX_TRACKED {
+            let now = std::time::Instant::now();
+            failures.retain(|_, entry| entry.locked_until.is_some_and(|until| until > now));
+        }
+        let entry = failures.entry(name.to_owned()).or_insert(Failures { count: 0, locked_until: None });
+        entry.count += 1;
+        if entry.count >= FREE_FAILURES {
+            let doublings = (entry.count - FREE_FAILURES).min(16);
+            let lock = Duration::from_secs(1u64 << doublings).min(MAX_LOCK);
+            entry.locked_until = Some(std::time::Instant::now() + lock);
+        }
+    }
+
+    pub fn succeeded(&self, name: &str) {
+        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(name);
+    }
+}
+
 /// The audience of platform access tokens (the control API).
 pub const PLATFORM_AUDIENCE: &str = "terrarium";
 /// How long a sign-in lasts.
@@ -101,6 +147,11 @@ impl ControlPlane {
     /// Checks a user name and password and answers a platform access token.
     pub async fn login(&self, name: &str, password: &str) -> Result<LoginResponse, ControlError> {
         let refused = || ControlError::Unauthenticated("wrong user name or password".to_owned());
+        // A locked name costs nothing: no argon2 work while someone guesses.
+        if let Some(retry_after) = self.throttle.locked(name) {
+            self.audit_denial(name, "auth.login", "locked after repeated failures".to_owned()).await;
+            return Err(ControlError::TooManyAttempts { retry_after_secs: retry_after.as_secs().max(1) });
+        }
         let user = match self.store.get_user(name).await {
             Ok(user) => Some(user),
             Err(StoreError::UnknownUser { .. }) => None,
@@ -120,9 +171,11 @@ impl ControlPlane {
             Some(_) => Ok(()),
         };
         if let Err(reason) = outcome {
+            self.throttle.failed(name);
             self.audit_denial(name, "auth.login", reason.to_owned()).await;
             return Err(refused());
         }
+        self.throttle.succeeded(name);
         let user = user.expect("a successful login has a user");
         let token = self
             .tokens
@@ -384,6 +437,32 @@ impl gateway::AccessControl for ControlPlane {
     fn redeem_ticket(&self, ticket: &str, host: &str) -> Option<String> {
         let subject = self.tokens.verify_ticket(ticket, host).ok()?;
         self.tokens.mint_access_token(&subject, &[], PLATFORM_AUDIENCE, ACCESS_TOKEN_LIFETIME).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_locks_after_free_failures_and_success_resets() {
+        let throttle = SignInThrottle::default();
+        for _ in 0..FREE_FAILURES - 1 {
+            throttle.failed("ana");
+            assert_eq!(throttle.locked("ana"), None);
+        }
+        throttle.failed("ana");
+        let first = throttle.locked("ana").expect("locked after the free failures");
+        assert!(first <= Duration::from_secs(1));
+        throttle.failed("ana");
+        assert!(throttle.locked("ana").unwrap() > first, "each failure doubles the lock");
+        assert_eq!(throttle.locked("bob"), None, "per name");
+        throttle.succeeded("ana");
+        assert_eq!(throttle.locked("ana"), None);
+        for _ in 0..40 {
+            throttle.failed("eve");
+        }
+        assert!(throttle.locked("eve").unwrap() <= MAX_LOCK);
     }
 }
 

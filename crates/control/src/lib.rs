@@ -64,6 +64,8 @@ pub enum ControlError {
     UnknownUser { name: String },
     #[error("{0}")]
     NotFound(String),
+    #[error("too many failed sign-ins for this user; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// No valid credential: the message says why, without echoing the credential.
     #[error("{0}")]
     Unauthenticated(String),
@@ -111,6 +113,8 @@ pub struct ControlPlane {
     pub tokens: Arc<tokens::PlatformTokens>,
     /// The company's OpenID provider, when one is configured.
     federation: Option<Arc<federation::Federation>>,
+    /// Failed password sign-ins per user name.
+    throttle: accounts::SignInThrottle,
     /// An argon2 hash checked when a sign-in names no user, so both cost the same time.
     decoy_hash: String,
     settings: ControlSettings,
@@ -159,6 +163,7 @@ impl ControlPlane {
             logs,
             tokens,
             federation,
+            throttle: accounts::SignInThrottle::default(),
             decoy_hash,
             settings,
             change_lock: tokio::sync::Mutex::new(()),

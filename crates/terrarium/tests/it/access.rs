@@ -321,3 +321,33 @@ fn platform_key_rotation() {
     let server = Server::start_in("", &data_dir, &[]);
     assert_eq!(jwks_kids(&server), [new_kid, old_kid]);
 }
+
+/// Guessing a password locks the name for a while (429 with Retry-After), audited; the right
+/// password after the lock works.
+#[test]
+fn password_guessing_is_throttled() {
+    let server = Server::start("");
+    let attempt = |password: &str| {
+        client()
+            .post(format!("{}/auth/login", server.url))
+            .json(&serde_json::json!({"username": "admin", "password": password}))
+            .send()
+            .unwrap()
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("guess").status(), 401);
+    }
+    let locked = attempt(crate::support::ADMIN_PASSWORD);
+    assert_eq!(locked.status(), 429, "even the right password waits out the lock");
+    assert!(locked.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(attempt(crate::support::ADMIN_PASSWORD).status(), 200);
+    let audit: serde_json::Value = client()
+        .get(format!("{}/api/v1/audit?limit=50", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(audit.as_array().unwrap().iter().any(|event| event["detail"] == "locked after repeated failures"));
+}
