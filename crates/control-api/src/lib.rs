@@ -346,6 +346,19 @@ async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Byt
             Err(error) => Err(error.into()),
         };
     }
+    // Login CSRF: a form posted from another site would sign the victim in as the attacker.
+    // Browsers name the page's origin on a cross-site POST; it must be this server.
+    let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
+    if let Some(origin) = origin
+        && origin != state.public_url.trim_end_matches('/')
+    {
+        return Err(failure(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "sign in from this server's own sign-in page",
+            vec![],
+        ));
+    }
     let form: LoginForm = serde_urlencoded_form(&body)?;
     let return_to = form.return_to.unwrap_or_default();
     let signed_in = match state.control.login(&form.username, &form.password).await {

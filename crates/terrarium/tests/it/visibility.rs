@@ -183,6 +183,22 @@ fn browser_sign_in_and_what_the_app_sees() {
     assert_eq!(seen["authorization"], "Bearer app-api-key");
     assert_eq!(seen["user"], serde_json::Value::Null);
 
+    // A sign-in form posted from another site is refused (login CSRF); from this server it works.
+    let cross_site = client()
+        .post(format!("{}/auth/login", server.url))
+        .header("origin", "https://evil.example")
+        .form(&[("username", "ana"), ("password", ana_password.as_str()), ("return_to", "/")])
+        .send()
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    let same_site = client()
+        .post(format!("{}/auth/login", server.url))
+        .header("origin", &server.url)
+        .form(&[("username", "ana"), ("password", ana_password.as_str()), ("return_to", "/")])
+        .send()
+        .unwrap();
+    assert_eq!(same_site.status(), 303);
+
     // A sign-in never sends the browser to a foreign site.
     let open_redirect = client()
         .post(format!("{}/auth/login", server.url))
