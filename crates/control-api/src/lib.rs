@@ -192,6 +192,7 @@ async fn list_apps(
     let mut apps = state.control.list_apps(query.namespace.as_deref()).await?;
     // Only the namespaces the caller may read.
     apps.retain(|app| principal.has_role(&app.namespace, Role::Viewer));
+    state.control.audit_read(&principal, "app.list", query.namespace.as_deref()).await;
     Ok(Json(apps).into_response())
 }
 
@@ -202,7 +203,9 @@ async fn get_app(
 ) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "app.get").await?;
     state.control.authorize_read(&principal, &namespace, "app.get").await?;
-    Ok(Json(state.control.get_app(&app_key(namespace, name)).await?).into_response())
+    let detail = state.control.get_app(&app_key(namespace.clone(), name)).await?;
+    state.control.audit_read(&principal, "app.get", Some(&namespace)).await;
+    Ok(Json(detail).into_response())
 }
 
 async fn delete_app(
@@ -262,6 +265,7 @@ async fn logs(
     };
     let recent_lines: Vec<_> = recent.iter().map(to_line).collect();
     let head = futures::stream::iter(recent_lines);
+    state.control.audit_read(&principal, "app.logs", Some(&app.namespace)).await;
     let body = match live {
         None => Body::from_stream(head),
         Some(receiver) => {
@@ -287,6 +291,7 @@ async fn list_namespaces(State(state): State<Arc<ApiState>>, headers: HeaderMap)
     let principal = authenticate(&state, &headers, "namespace.list").await?;
     let mut namespaces = state.control.list_namespaces().await?;
     namespaces.retain(|namespace| principal.has_role(&namespace.name, Role::Viewer));
+    state.control.audit_read(&principal, "namespace.list", None).await;
     Ok(Json(namespaces).into_response())
 }
 
@@ -327,6 +332,7 @@ async fn list_audit(
             .into());
     }
     let limit = query.limit.clamp(1, 10_000) as u32;
+    state.control.audit_read(&principal, "audit.list", query.namespace.as_deref()).await;
     Ok(Json(state.control.list_audit(query.namespace, query.app, limit).await?).into_response())
 }
 
@@ -605,12 +611,15 @@ fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiRes
 async fn whoami(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "auth.whoami").await?;
     let roles = principal.roles.iter().map(|(namespace, role)| format!("{namespace}:{role}")).collect();
+    state.control.audit_read(&principal, "auth.whoami", None).await;
     Ok(Json(WhoAmI { user: principal.subject, groups: principal.groups, roles }).into_response())
 }
 
 async fn list_users(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "user.list").await?;
-    Ok(Json(state.control.list_users(&principal).await?).into_response())
+    let users = state.control.list_users(&principal).await?;
+    state.control.audit_read(&principal, "user.list", None).await;
+    Ok(Json(users).into_response())
 }
 
 async fn create_user(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
@@ -639,7 +648,9 @@ async fn list_roles(
     Query(query): Query<NamespaceQuery>,
 ) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "role.list").await?;
-    Ok(Json(state.control.list_roles(&principal, query.namespace.as_deref()).await?).into_response())
+    let roles = state.control.list_roles(&principal, query.namespace.as_deref()).await?;
+    state.control.audit_read(&principal, "role.list", query.namespace.as_deref()).await;
+    Ok(Json(roles).into_response())
 }
 
 fn parse_binding(body: &Bytes) -> ApiResult<(RoleBindingRequest, Role)> {

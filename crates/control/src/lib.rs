@@ -483,6 +483,24 @@ impl ControlPlane {
         Err(self.deny(principal, action, Some(namespace), None, message).await)
     }
 
+    /// Records an allowed read (listing apps, reading logs, ...) with its principal, so the audit
+    /// log shows who looked at what, not only who changed it.
+    pub async fn audit_read(&self, principal: &Principal, action: &str, namespace: Option<&str>) {
+        let event = NewAuditEvent {
+            time: now(),
+            principal: principal.subject.clone(),
+            action: action.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            app: None,
+            revision: None,
+            outcome: "success".to_owned(),
+            detail: String::new(),
+        };
+        if let Err(error) = self.store.append_audit(event).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
+    }
+
     /// Records a refused call in the audit log and returns the error for the caller.
     pub async fn deny(
         &self,
