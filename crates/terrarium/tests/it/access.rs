@@ -146,8 +146,12 @@ fn tokens_are_checked_and_keys_published() {
     assert_eq!(discovery["issuer"], server.url);
     assert_eq!(discovery["jwks_uri"], format!("{}/.well-known/jwks.json", server.url));
 
-    // Tokens survive a restart: the signing keys are kept in the data directory (mode 0600).
+    // The CLI keeps its token readable by the user only.
     use std::os::unix::fs::PermissionsExt;
+    let credentials = server.cli_home.path().join("terrarium/credentials.json");
+    assert_eq!(std::fs::metadata(&credentials).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // Tokens survive a restart: the signing keys are kept in the data directory (mode 0600).
     let mode = std::fs::metadata(server.data_dir.join("signing-keys.json")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let token = server.token.clone();
