@@ -192,7 +192,7 @@ async fn deploy(address: SocketAddr, token: &str, files: &[(&str, String)]) -> a
 
 fn manifest(name: &str, runtime: &str) -> String {
     let mut text = format!(
-        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: bench\nspec:\n  owner: user:bench\n  access:\n    visibility: public\n  runtime: {runtime}\n"
+        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: bench\nspec:\n  owner: user:bench\n  access:\n    visibility: public\n  quotas:\n    requestsPerSecond: 10000000\n    burst: 10000000\n    concurrency: 100000\n  runtime: {runtime}\n"
     );
     if runtime != "function" {
         text.push_str("  static:\n    dir: public\n");

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use bundle::{Bundle, file_digest};
-use deployment::{AppAccess, AppKey, BundleFile, Deployment, FunctionLimits, FunctionRoute, StaticSite, Visibility};
+use deployment::{
+    Admission, AppAccess, AppKey, BundleFile, Deployment, FunctionLimits, FunctionRoute, StaticSite, Visibility,
+};
 use manifest::{Runtime, ValidatedManifest};
 
 /// Limits an app gets when its manifest leaves them out. Chosen by the operator; no `Default`.
@@ -20,6 +22,10 @@ pub struct PlatformDefaults {
     pub max_outbound_requests: u32,
     /// Who may use an app whose manifest sets no `spec.access.visibility`.
     pub default_visibility: Visibility,
+    /// Admission when `spec.quotas` leaves it out.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub concurrency: u32,
 }
 
 /// Builds the deployment record, or every reason the bundle cannot be deployed.
@@ -79,6 +85,15 @@ pub fn plan(
         functions,
         vars: spec.vars.clone().unwrap_or_else(BTreeMap::new),
         allowed_egress: spec.allowed_egress.clone().unwrap_or_default(),
+        // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
+        admission: Admission {
+            requests_per_second: quotas
+                .and_then(|q| q.requests_per_second)
+                .unwrap_or(defaults.requests_per_second)
+                .max(1),
+            burst: quotas.and_then(|q| q.burst).unwrap_or(defaults.burst).max(1),
+            concurrency: quotas.and_then(|q| q.concurrency).unwrap_or(defaults.concurrency).max(1),
+        },
         access: AppAccess {
             owner: spec.owner.to_string(),
             visibility: spec

@@ -49,6 +49,19 @@ pub struct Deployment {
     pub limits: FunctionLimits,
     /// Who may use the app, enforced by the gateway.
     pub access: AppAccess,
+    /// How much traffic the gateway admits for the app.
+    pub admission: Admission,
+}
+
+/// The gateway's per-app admission limits, from `spec.quotas` or the platform defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admission {
+    /// Sustained requests per second (GCRA).
+    pub requests_per_second: u32,
+    /// Requests that may arrive at once above the sustained rate.
+    pub burst: u32,
+    /// Requests in flight at once; more are refused at once with 503, never queued.
+    pub concurrency: u32,
 }
 
 /// Who may use an app: its owner, its visibility and extra groups.

@@ -5,6 +5,7 @@
 //! Apps are found in a [`RoutingTable`] that the deploy pipeline updates atomically; the
 //! gateway reads only [`deployment::Deployment`] records and never a manifest.
 
+mod admission;
 mod pages;
 mod resolve;
 mod routing;

@@ -96,6 +96,46 @@ pub fn sign_in_required(request_id: &str) -> Response<Body> {
     response
 }
 
+/// 429 over the app's rate (with `Retry-After` and `RateLimit-*`), 503 when all its
+/// concurrency slots are taken.
+pub fn admission_refused(
+    app: &AppKey,
+    refusal: &crate::admission::Refusal,
+    limits: deployment::Admission,
+    request_id: &str,
+) -> Response<Body> {
+    let (status, title, message, retry_after) = match refusal {
+        crate::admission::Refusal::RateLimited { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            format!(
+                "<code>{}</code> takes {} requests per second (bursts of {}). Try again in a moment.",
+                escape(&app.to_string()),
+                limits.requests_per_second,
+                limits.burst
+            ),
+            retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        ),
+        crate::admission::Refusal::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            format!(
+                "<code>{}</code> is answering {} requests at once, its limit. Try again in a moment.",
+                escape(&app.to_string()),
+                limits.concurrency
+            ),
+            1,
+        ),
+    };
+    let mut response = page(status, title, &message, Some(request_id));
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    headers.insert("ratelimit-limit", header::HeaderValue::from(limits.burst));
+    headers.insert("ratelimit-remaining", header::HeaderValue::from(0u32));
+    headers.insert("ratelimit-reset", header::HeaderValue::from(retry_after));
+    response
+}
+
 pub fn method_not_allowed() -> Response<Body> {
     let mut response =
         page(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "Static files answer GET and HEAD only.", None);

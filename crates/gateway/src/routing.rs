@@ -7,11 +7,22 @@ use arc_swap::ArcSwap;
 use deployment::{AppKey, Deployment};
 use runtime::LoadedApp;
 
+use crate::admission::AppAdmission;
+
 /// An app as the gateway serves it: its active deployment and, when it has functions, the
 /// loaded code.
 pub struct LiveApp {
     pub deployment: Arc<Deployment>,
     pub functions: Option<Arc<dyn LoadedApp>>,
+    /// Rate limit and concurrency bulkhead; a new deployment starts with a fresh one.
+    pub admission: AppAdmission,
+}
+
+impl LiveApp {
+    pub fn new(deployment: Arc<Deployment>, functions: Option<Arc<dyn LoadedApp>>) -> LiveApp {
+        let admission = AppAdmission::new(deployment.admission);
+        LiveApp { deployment, functions, admission }
+    }
 }
 
 /// Readers never block: a lookup is one atomic load. Writers copy the map under a mutex,

@@ -18,6 +18,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+use crate::admission::Refusal;
 use crate::pages;
 use crate::resolve::{AppAddress, resolve_host, resolve_path};
 use crate::routing::{LiveApp, RoutingTable};
@@ -214,12 +215,32 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
             return pages::forbidden(&address.app, &live.deployment.access.owner, &request_id);
         }
     }
+    // admit: the app's rate limit, then its concurrency bulkhead; never a queue.
+    let admitted = match live.admission.admit() {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let limits = live.admission.limits();
+            tracing::info!(
+                namespace = %address.app.namespace,
+                app = %address.app.name,
+                request_id = %request_id,
+                error_code = match refusal { Refusal::RateLimited { .. } => "rate_limited", Refusal::Busy => "busy" },
+                "app request refused by admission"
+            );
+            return pages::admission_refused(&address.app, &refusal, limits, &request_id);
+        }
+    };
     // The user's own credential never reaches the app.
     let mut request = request;
     strip_credential(request.headers_mut(), credential);
 
     // dispatch: a function whose route matches, else a static file.
-    let response = dispatch(&state, &live, &address, &host, request, user.as_ref(), &request_id).await;
+    let mut response = dispatch(&state, &live, &address, &host, request, user.as_ref(), &request_id).await;
+    let limits = live.admission.limits();
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(limits.burst));
+    headers.insert("ratelimit-remaining", HeaderValue::from(admitted.remaining));
+    drop(admitted);
 
     // account: one access log line tagged with the tenant and the app.
     tracing::info!(

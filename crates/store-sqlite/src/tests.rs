@@ -30,6 +30,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             functions: vec![],
             vars: BTreeMap::new(),
             allowed_egress: vec![],
+            admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

@@ -117,6 +117,10 @@ pub struct LimitsConfig {
     pub max_outbound_requests: u32,
     pub max_bundle_bytes: u64,
     pub max_bundle_files: usize,
+    /// Admission per app when its manifest sets no `spec.quotas`.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub concurrency: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +199,9 @@ impl Default for LimitsConfig {
             // The same caps the CLI applies before uploading.
             max_bundle_bytes: crate::client::BUNDLE_LIMITS.max_total_bytes,
             max_bundle_files: crate::client::BUNDLE_LIMITS.max_files,
+            requests_per_second: 100,
+            burst: 200,
+            concurrency: 32,
         }
     }
 }

@@ -72,7 +72,7 @@ impl AppLoader for Loader {
     fn load(&self, deployment: Arc<Deployment>) -> BoxFuture<'_, Result<LiveApp, String>> {
         Box::pin(async move {
             if deployment.functions.is_empty() {
-                return Ok(LiveApp { deployment, functions: None });
+                return Ok(LiveApp::new(deployment, None));
             }
             // Function modules only: the static site's scripts are browser code, not modules the
             // engine should compile (they may import from a CDN or use browser-only syntax).
@@ -98,7 +98,7 @@ impl AppLoader for Loader {
                 host: HostServices { outbound, log: self.logs.clone() },
             };
             let functions = self.engine.load(code).map_err(|error| error.to_string())?;
-            Ok(LiveApp { deployment, functions: Some(functions) })
+            Ok(LiveApp::new(deployment, Some(functions)))
         })
     }
 }
@@ -200,6 +200,9 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
                 max_response_bytes: config.limits.max_response_bytes,
                 max_outbound_requests: config.limits.max_outbound_requests,
                 default_visibility: config.access.default_visibility,
+                requests_per_second: config.limits.requests_per_second,
+                burst: config.limits.burst,
+                concurrency: config.limits.concurrency,
             },
             bundle_limits,
             public_url: public_url.clone(),

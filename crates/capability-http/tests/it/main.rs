@@ -79,6 +79,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         functions: Vec::new(),
         vars: Default::default(),
         allowed_egress: allowed_egress.to_vec(),
+        admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
         access: deployment::AppAccess {
             owner: "user:tester".into(),
             visibility: deployment::Visibility::Public,

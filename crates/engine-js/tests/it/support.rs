@@ -164,6 +164,7 @@ impl AppBuilder {
             vars: self.vars,
             allowed_egress: Vec::new(),
             limits: self.limits,
+            admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

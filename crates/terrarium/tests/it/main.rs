@@ -2,6 +2,7 @@
 //! HTTP and through its own CLI.
 
 mod access;
+mod admission;
 mod demo;
 mod deploy;
 mod federation;
