@@ -102,6 +102,75 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+/// One secret of an app, as listings show it: never its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretInfo {
+    pub namespace: String,
+    pub app: String,
+    pub name: String,
+    pub version: i64,
+    pub n_versions: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+    pub last_read_at: Option<String>,
+    /// Set when the secret should be rotated, with why (its app changed owner, ...).
+    pub rotation_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretVersionInfo {
+    pub version: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+}
+
+/// The body of `PUT .../secrets/{name}`. The value travels only in request bodies, never in URLs.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SetSecret {
+    pub value: String,
+    /// RFC 3339 time after which the secret should be replaced; reminders start 14 days before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl std::fmt::Debug for SetSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetSecret").field("value", &"<redacted>").field("expires_at", &self.expires_at).finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSet {
+    pub namespace: String,
+    pub app: String,
+    pub name: String,
+    pub version: i64,
+    /// Whether the running app was reloaded with the new value.
+    pub reloaded: bool,
+}
+
+/// One outbound request of an app, from the egress log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressEntry {
+    pub id: i64,
+    pub time: String,
+    pub namespace: String,
+    pub app: String,
+    pub request_id: String,
+    pub method: String,
+    pub host: String,
+    pub address: Option<String>,
+    /// `allowed`, `denied` or `failed`.
+    pub decision: String,
+    pub code: Option<String>,
+    pub status: Option<u16>,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub duration_ms: u64,
+}
+
 /// The body of every error response.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use bundle::{Bundle, file_digest};
 use deployment::{
-    Admission, AppAccess, AppKey, BundleFile, Deployment, FunctionLimits, FunctionRoute, StaticSite, Visibility,
+    Admission, AppAccess, AppKey, BundleFile, Deployment, FunctionLimits, FunctionRoute, SecretsSource, StaticSite,
+    Visibility,
 };
-use manifest::{Runtime, ValidatedManifest};
+use manifest::{Runtime, SecretsRef, ValidatedManifest};
 
 /// Limits an app gets when its manifest leaves them out. Chosen by the operator; no `Default`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +49,15 @@ pub fn plan(
     }
 
     problems.extend(missing_files(validated, bundle));
+    let secrets = spec.secrets_ref.as_ref().map(|secrets_ref| secrets_source(secrets_ref, manifest));
+    let secrets = match secrets {
+        None => None,
+        Some(Ok(source)) => Some(source),
+        Some(Err(problem)) => {
+            problems.push(problem);
+            None
+        }
+    };
     let static_site = spec.static_site.as_ref().map(|site| StaticSite {
         dir: bundle::normalize_path(&site.dir).unwrap_or_else(|_| site.dir.clone()),
         spa: site.spa.unwrap_or(false),
@@ -85,6 +95,7 @@ pub fn plan(
         functions,
         vars: spec.vars.clone().unwrap_or_else(BTreeMap::new),
         allowed_egress: spec.allowed_egress.clone().unwrap_or_default(),
+        secrets,
         // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
         admission: Admission {
             requests_per_second: quotas
@@ -112,6 +123,28 @@ pub fn plan(
             max_outbound_requests: defaults.max_outbound_requests,
         },
     })
+}
+
+/// An app reads only its own secrets: `terrarium://` names exactly this app, and a Vault path
+/// lies under the app's namespace, so one tenant cannot name another's secrets.
+fn secrets_source(secrets_ref: &SecretsRef, manifest: &manifest::MicroApp) -> Result<SecretsSource, String> {
+    let namespace = &manifest.metadata.namespace;
+    let name = &manifest.metadata.name;
+    match secrets_ref {
+        SecretsRef::Terrarium { namespace: ref_namespace, app } if ref_namespace == namespace && app == name => {
+            Ok(SecretsSource::Terrarium { namespace: namespace.clone(), app: name.clone() })
+        }
+        SecretsRef::Terrarium { .. } => Err(format!(
+            "spec.secretsRef: {secrets_ref} names another app's secrets; an app reads only its own, so write terrarium://{namespace}/{name}"
+        )),
+        SecretsRef::Vault { mount, path } if path.starts_with(&format!("{namespace}/")) => {
+            Ok(SecretsSource::Vault { mount: mount.clone(), path: path.clone() })
+        }
+        SecretsRef::Vault { mount, path } => Err(format!(
+            "spec.secretsRef: {secrets_ref} is outside the namespace's part of Vault; Vault paths start with the namespace, as in vault://{mount}/{namespace}/{}",
+            path.rsplit('/').next().unwrap_or(name)
+        )),
+    }
 }
 
 fn visibility(visibility: manifest::Visibility) -> Visibility {

@@ -184,3 +184,22 @@ pub trait RegistryStore: Send + Sync + 'static {
     async fn append_audit(&self, event: NewAuditEvent) -> Result<(), StoreError>;
     async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRow>, StoreError>;
 }
+
+/// Which egress log entries to list, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct EgressFilter {
+    pub namespace: Option<String>,
+    pub app: Option<String>,
+    /// Only denied and failed calls.
+    pub denied_only: bool,
+    pub limit: u32,
+}
+
+/// The egress log: every outbound request of every app. `id` of appended entries is ignored.
+#[async_trait]
+pub trait EgressLogStore: Send + Sync + 'static {
+    async fn append_egress(&self, entries: &[api_types::EgressEntry]) -> Result<(), StoreError>;
+    async fn list_egress(&self, filter: EgressFilter) -> Result<Vec<api_types::EgressEntry>, StoreError>;
+    /// Keeps the newest `keep` entries and deletes the rest.
+    async fn prune_egress(&self, keep: u64) -> Result<u64, StoreError>;
+}

@@ -51,6 +51,28 @@ pub struct Deployment {
     pub access: AppAccess,
     /// How much traffic the gateway admits for the app.
     pub admission: Admission,
+    /// Where the app's secrets come from (`spec.secretsRef`); `None` when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<SecretsSource>,
+}
+
+/// Where an app's secrets are kept: the platform's own store or a Vault KV v2 secret.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SecretsSource {
+    /// `terrarium://<namespace>/<app>`; always the app's own namespace and name.
+    Terrarium { namespace: String, app: String },
+    /// `vault://<mount>/<path>`: every key of that KV v2 secret becomes one binding.
+    Vault { mount: String, path: String },
+}
+
+impl fmt::Display for SecretsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretsSource::Terrarium { namespace, app } => write!(f, "terrarium://{namespace}/{app}"),
+            SecretsSource::Vault { mount, path } => write!(f, "vault://{mount}/{path}"),
+        }
+    }
 }
 
 /// The gateway's per-app admission limits, from `spec.quotas` or the platform defaults.

@@ -153,6 +153,9 @@ impl Instance {
             for (name, value) in &image.vars {
                 env.set(name.as_str(), value.as_str()).map_err(prelude_failed)?;
             }
+            for (name, value) in &image.secrets {
+                env.set(name.as_str(), value.expose()).map_err(prelude_failed)?;
+            }
             let freeze: Function = ctx
                 .globals()
                 .get::<_, Object>("Object")
@@ -473,6 +476,7 @@ mod tests {
             key: AppKey::new("t", "memory"),
             modules: Arc::new(modules),
             vars: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             limits,
             host: HostServices { outbound: Arc::new(NoOutbound), log: Arc::new(NoLog) },
         });

@@ -113,6 +113,8 @@ pub(crate) struct AppImage {
     pub key: AppKey,
     pub modules: Arc<CompiledModules>,
     pub vars: BTreeMap<String, String>,
+    /// The app's secrets, set on `env` after the vars.
+    pub secrets: BTreeMap<String, runtime::SecretValue>,
     /// The deployment's limits, with the stack capped to what the worker threads can hold.
     pub limits: FunctionLimits,
     pub host: HostServices,
@@ -155,6 +157,7 @@ fn prepare(code: AppCode, limits: FunctionLimits, id: u64) -> Result<AppImage, L
         key: code.deployment.app.clone(),
         modules: Arc::new(modules),
         vars: code.deployment.vars.clone(),
+        secrets: code.secrets.clone(),
         limits,
         host: code.host.clone(),
     };

@@ -139,6 +139,7 @@ mod tests {
             vars: BTreeMap::new(),
             allowed_egress: vec![],
             admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
+            secrets: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

@@ -37,6 +37,31 @@ pub struct AppCode {
     /// Relative imports between them resolve inside this map and nowhere else.
     pub modules: BTreeMap<String, Arc<str>>,
     pub host: HostServices,
+    /// The app's secrets, resolved from `spec.secretsRef`, given to functions as `env.NAME`
+    /// beside `spec.vars`. Never logged, never part of an error.
+    pub secrets: BTreeMap<String, SecretValue>,
+}
+
+/// A secret's value. Its `Debug` output is redacted and its memory is wiped when dropped, so a
+/// stray `{:?}` or a core dump of freed memory does not reveal it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(zeroize::Zeroizing<String>);
+
+impl SecretValue {
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(zeroize::Zeroizing::new(value))
+    }
+
+    /// The value itself: only for handing it to the app or encrypting it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
 }
 
 /// What the app's code may call, already scoped to this one app.
@@ -208,4 +233,49 @@ impl LogLevel {
             LogLevel::Error => "error",
         }
     }
+}
+
+/// One outbound call of an app, allowed or not: what the egress log and the metrics record.
+/// Hosts and addresses only, never paths, queries, headers or bodies, which may carry secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressRecord {
+    pub time: std::time::SystemTime,
+    pub app: AppKey,
+    pub request_id: String,
+    pub method: String,
+    /// The host of the last hop tried: the app's own, or the redirect target that was refused.
+    pub host: String,
+    /// The address connected to, when a connection was made.
+    pub address: Option<std::net::IpAddr>,
+    pub decision: EgressDecision,
+    /// Why it was denied or failed: a bounded code (`blocked_address`, `host_not_allowed`, `timeout`).
+    pub code: Option<&'static str>,
+    pub status: Option<u16>,
+    /// Request body bytes sent and response body bytes received.
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub duration: std::time::Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EgressDecision {
+    Allowed,
+    Denied,
+    /// Allowed, but it failed (DNS, connect, timeout, too large).
+    Failed,
+}
+
+impl EgressDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EgressDecision::Allowed => "allowed",
+            EgressDecision::Denied => "denied",
+            EgressDecision::Failed => "failed",
+        }
+    }
+}
+
+/// Where outbound calls are recorded. Must not block: it is called on the request path.
+pub trait EgressRecorder: Send + Sync + 'static {
+    fn record(&self, record: EgressRecord);
 }

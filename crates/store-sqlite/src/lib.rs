@@ -20,13 +20,15 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../migrations/0001_registry.sql")),
     (2, "identity", include_str!("../migrations/0002_identity.sql")),
+    (3, "secrets", include_str!("../migrations/0003_secrets.sql")),
+    (4, "egress_log", include_str!("../migrations/0004_egress_log.sql")),
 ];
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
-fn backend(error: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
@@ -538,6 +540,9 @@ impl RegistryStore for SqliteStore {
             .collect())
     }
 }
+
+mod egress_log;
+mod secrets;
 
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             vars: BTreeMap::new(),
             allowed_egress: vec![],
             admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
+            secrets: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,
@@ -181,4 +182,70 @@ async fn users_and_role_bindings() {
         store.revoke_role("growth", "user:ana", "builder", audit("role.revoke")).await,
         Err(StoreError::UnknownBinding { .. })
     ));
+}
+
+mod secret_store {
+    use std::sync::Arc;
+
+    use secrets::kek::KeyFile;
+    use secrets::{RotationEvent, SecretName, SecretStore, SecretValue};
+
+    use crate::SqliteStore;
+
+    fn name(namespace: &str, app: &str, name: &str) -> SecretName {
+        SecretName { namespace: namespace.to_owned(), app: app.to_owned(), name: name.to_owned() }
+    }
+
+    #[tokio::test]
+    async fn secrets_are_sealed_versioned_read_and_rewrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+        let kek = Arc::new(KeyFile::open_or_create(&dir.path().join("kek.json")).unwrap());
+        let store = SecretStore::new(db.clone(), kek.clone());
+        let now = "2026-11-22T10:00:00Z";
+        let key = name("growth", "where2eat", "MAPS_KEY");
+        let v1 = SecretValue::new("maps-value-one".to_owned());
+        let v2 = SecretValue::new("maps-value-two".to_owned());
+        assert_eq!(store.set(&key, &v1, None, "ana", now).await.unwrap(), 1);
+        assert_eq!(store.set(&key, &v2, Some("2027-01-01T00:00:00Z".into()), "ana", now).await.unwrap(), 2);
+        store.set(&name("finance", "where2eat", "MAPS_KEY"), &v1, None, "bo", now).await.unwrap();
+
+        // The database holds no value in clear.
+        drop(store);
+        let raw = std::fs::read(dir.path().join("t.db")).unwrap();
+        let wal = std::fs::read(dir.path().join("t.db-wal")).unwrap_or_default();
+        for bytes in [&raw, &wal] {
+            assert!(!bytes.windows(9).any(|window| window == b"maps-valu"), "a value is stored in clear");
+        }
+        let store = SecretStore::new(db.clone(), kek.clone());
+
+        let opened = store.open_app("growth", "where2eat", "2026-11-22T11:00:00Z").await.unwrap();
+        assert_eq!(opened["MAPS_KEY"].expose(), "maps-value-two");
+        assert!(store.open_app("growth", "other", now).await.unwrap().is_empty());
+        let listed = store.list("growth", Some("where2eat")).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].version, listed[0].n_versions), (2, 2));
+        assert_eq!(listed[0].last_read_at.as_deref(), Some("2026-11-22T11:00:00Z"));
+        assert_eq!(listed[0].expires_at.as_deref(), Some("2027-01-01T00:00:00Z"));
+        assert_eq!(store.versions(&key).await.unwrap().len(), 2);
+
+        assert_eq!(store.flag_for_rotation("growth", "where2eat", "owner changed").await.unwrap(), ["MAPS_KEY"]);
+        assert_eq!(store.list("growth", None).await.unwrap()[0].rotation_reason.as_deref(), Some("owner changed"));
+        store.set(&key, &v1, None, "ana", now).await.unwrap();
+        assert_eq!(store.list("growth", None).await.unwrap()[0].rotation_reason, None);
+
+        let mut events = Vec::new();
+        let rewrapped = store.rotate_kek(false, &mut |event| events.push(event)).await.unwrap();
+        assert_eq!(rewrapped, 2, "one data key per namespace");
+        assert!(matches!(events.last(), Some(RotationEvent::Finished { rewrapped: 2 })));
+        assert_eq!(kek.key_count(), 1);
+        // A fresh process (no cached data keys) opens everything under the new KEK.
+        let reopened = SecretStore::new(db.clone(), Arc::new(KeyFile::open_or_create(&dir.path().join("kek.json")).unwrap()));
+        assert_eq!(reopened.open_app("finance", "where2eat", now).await.unwrap()["MAPS_KEY"].expose(), "maps-value-one");
+        assert!(!reopened.rotation_pending().await.unwrap());
+
+        assert_eq!(store.remove(&key).await.unwrap(), 3);
+        assert!(store.remove(&key).await.is_err());
+        assert!(store.open_app("growth", "where2eat", now).await.unwrap().is_empty());
+    }
 }

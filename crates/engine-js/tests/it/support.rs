@@ -117,6 +117,7 @@ pub struct AppBuilder {
     pub modules: BTreeMap<String, Arc<str>>,
     pub functions: Vec<(String, String)>,
     pub vars: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, runtime::SecretValue>,
     pub limits: FunctionLimits,
 }
 
@@ -127,6 +128,7 @@ impl AppBuilder {
             modules: BTreeMap::from([(ENTRY.to_owned(), Arc::from(source))]),
             functions: vec![("/*".to_owned(), ENTRY.to_owned())],
             vars: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             limits: limits(),
         }
     }
@@ -138,6 +140,11 @@ impl AppBuilder {
 
     pub fn var(mut self, name: &str, value: &str) -> AppBuilder {
         self.vars.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    pub fn secret(mut self, name: &str, value: &str) -> AppBuilder {
+        self.secrets.insert(name.to_owned(), runtime::SecretValue::new(value.to_owned()));
         self
     }
 
@@ -165,6 +172,7 @@ impl AppBuilder {
             allowed_egress: Vec::new(),
             limits: self.limits,
             admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
+            secrets: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,
@@ -175,6 +183,7 @@ impl AppBuilder {
             deployment: Arc::new(deployment),
             modules: self.modules,
             host: HostServices { outbound: outbound.clone(), log: log.clone() },
+            secrets: self.secrets,
         };
         let app = engine.load(code)?;
         Ok(TestApp { app, log, outbound })
