@@ -44,6 +44,11 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/users/{name}", axum::routing::patch(update_user))
         .route("/api/v1/roles", get(list_roles).post(grant_role).delete(revoke_role))
         .route("/api/v1/keys/rotate", post(rotate_keys))
+        .route("/api/v1/apps/{namespace}/{name}/secrets", get(list_app_secrets))
+        .route("/api/v1/apps/{namespace}/{name}/secrets/{secret}", axum::routing::put(set_secret).delete(remove_secret))
+        .route("/api/v1/apps/{namespace}/{name}/secrets/{secret}/versions", get(secret_versions))
+        .route("/api/v1/secrets", get(list_secrets))
+        .route("/api/v1/secrets/rotate-kek", post(rotate_kek))
         .route("/auth/login", get(login_page).post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/oidc/start", get(oidc_start))
@@ -682,6 +687,101 @@ async fn rotate_keys(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> 
     let principal = authenticate(&state, &headers, "keys.rotate").await?;
     let kids = state.control.rotate_signing_key(&principal).await?;
     Ok(Json(serde_json::json!({ "active_kid": kids[0], "kids": kids })).into_response())
+}
+
+async fn list_app_secrets(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "secret.list").await?;
+    Ok(Json(state.control.list_secrets(&principal, &namespace, Some(&name)).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct SecretsQuery {
+    namespace: String,
+    app: Option<String>,
+}
+
+async fn list_secrets(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    query: Result<Query<SecretsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "secret.list").await?;
+    let Ok(Query(query)) = query else {
+        return Err(failure(StatusCode::BAD_REQUEST, "invalid_request", "pass ?namespace=<namespace>", vec![]));
+    };
+    Ok(Json(state.control.list_secrets(&principal, &query.namespace, query.app.as_deref()).await?).into_response())
+}
+
+/// `PUT .../secrets/{secret}` with `{"value": "...", "expires_at": "..."}`. A malformed body is
+/// refused without repeating any of it: it may hold the secret.
+async fn set_secret(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((namespace, name, secret)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "secret.set").await?;
+    let request: api_types::SetSecret = serde_json::from_slice(&body).map_err(|_| {
+        failure(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "expected {\"value\": \"...\"} with an optional \"expires_at\" (RFC 3339); the value must be a JSON string",
+            vec![],
+        )
+    })?;
+    let set = state.control.set_secret(&principal, &app_key(namespace, name), &secret, request).await?;
+    Ok((StatusCode::CREATED, Json(set)).into_response())
+}
+
+async fn remove_secret(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((namespace, name, secret)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "secret.remove").await?;
+    let reloaded = state.control.remove_secret(&principal, &app_key(namespace, name), &secret).await?;
+    Ok(Json(serde_json::json!({ "removed": secret, "reloaded": reloaded })).into_response())
+}
+
+async fn secret_versions(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((namespace, name, secret)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "secret.versions").await?;
+    Ok(Json(state.control.secret_versions(&principal, &app_key(namespace, name), &secret).await?).into_response())
+}
+
+/// `POST /api/v1/secrets/rotate-kek`: an NDJSON stream of the rotation's progress. The rotation
+/// runs to its end even if the client leaves.
+async fn rotate_kek(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "secrets.rotate_kek").await?;
+    if !principal.is_platform_admin() {
+        let message = "only a platform admin may rotate the key-encryption key".to_owned();
+        return Err(state.control.deny(&principal, "secrets.rotate_kek", None, None, message).await.into());
+    }
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let control = state.control.clone();
+    tokio::spawn(async move {
+        let progress_sender = sender.clone();
+        let mut progress = move |event: secrets::RotationEvent| {
+            let _ = progress_sender.send(serde_json::to_value(event).unwrap_or_default());
+        };
+        if let Err(error) = control.rotate_kek(&principal, false, &mut progress).await {
+            let message = ApiFailure::from(error).1.message;
+            let _ = sender.send(serde_json::json!({ "event": "error", "message": message }));
+        }
+    });
+    let lines = tokio_stream::wrappers::UnboundedReceiverStream::new(receiver).map(|event| {
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(Bytes::from(line))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
 }
 
 async fn jwks(State(state): State<Arc<ApiState>>) -> Response {

@@ -7,6 +7,7 @@
 
 pub mod access;
 mod accounts;
+pub mod app_secrets;
 pub mod blobs;
 pub mod federation;
 pub mod logs;
@@ -111,6 +112,8 @@ pub struct ControlPlane {
     routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
     pub tokens: Arc<tokens::PlatformTokens>,
+    /// Apps' secrets: the built-in store and Vault.
+    pub secrets: Arc<app_secrets::AppSecrets>,
     /// The company's OpenID provider, when one is configured.
     federation: Option<Arc<federation::Federation>>,
     /// Failed password sign-ins per user name.
@@ -150,6 +153,7 @@ impl ControlPlane {
         routes: Arc<RoutingTable>,
         logs: Arc<LogHub>,
         tokens: Arc<tokens::PlatformTokens>,
+        secrets: Arc<app_secrets::AppSecrets>,
         federation: Option<Arc<federation::Federation>>,
         settings: ControlSettings,
     ) -> Result<ControlPlane, ControlError> {
@@ -162,6 +166,7 @@ impl ControlPlane {
             routes,
             logs,
             tokens,
+            secrets,
             federation,
             throttle: accounts::SignInThrottle::default(),
             decoy_hash,
@@ -198,7 +203,7 @@ impl ControlPlane {
         let validated = manifest::load(MANIFEST_FILE, source).map_err(|diagnostics| {
             ControlError::InvalidManifest(diagnostics.iter().map(|d| d.to_string()).collect())
         })?;
-        let warnings: Vec<String> = validated.warnings().iter().map(|warning| warning.to_string()).collect();
+        let mut warnings: Vec<String> = validated.warnings().iter().map(|warning| warning.to_string()).collect();
         let app = AppKey::new(&validated.manifest().metadata.namespace, &validated.manifest().metadata.name);
 
         let _guard = self.change_lock.lock().await;
@@ -245,8 +250,19 @@ impl ControlPlane {
             create_namespace: principal.is_platform_admin(),
         };
         let detail = format!("digest {}, {} files", deployment.bundle_digest, deployment.files.len());
+        let previous_owner = match self.store.get_app(&app).await {
+            Ok(row) => Some(row.owner),
+            Err(StoreError::UnknownApp { .. }) => None,
+            Err(error) => return Err(error.into()),
+        };
         self.store.insert_revision(new, audit(principal, "app.deploy", &app, Some(revision), detail)).await?;
         self.routes.insert(live);
+        let new_owner = spec.owner.to_string();
+        if let Some(previous_owner) = previous_owner.filter(|previous| *previous != new_owner)
+            && let Some(warning) = self.flag_secrets_on_owner_change(principal, &app, &previous_owner, &new_owner).await
+        {
+            warnings.push(warning);
+        }
         tracing::info!(namespace = %app.namespace, app = %app.name, revision, "deployed");
         Ok(DeployResponse {
             namespace: app.namespace,
@@ -297,6 +313,7 @@ impl ControlPlane {
         self.store.delete_app(app, audit(principal, "app.delete", app, None, String::new())).await?;
         self.routes.remove(app);
         self.logs.forget(app);
+        self.remove_app_secrets(principal, app).await;
         Ok(())
     }
 

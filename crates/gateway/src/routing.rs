@@ -55,6 +55,11 @@ impl RoutingTable {
         });
     }
 
+    /// Every live app, at one instant.
+    pub fn all(&self) -> Vec<Arc<LiveApp>> {
+        self.apps.load().values().cloned().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.apps.load().len()
     }

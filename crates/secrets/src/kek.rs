@@ -93,7 +93,8 @@ pub struct KeyFile {
 impl KeyFile {
     /// Opens the key file, creating it with one new key (mode 0600) if it does not exist.
     pub fn open_or_create(path: &Path) -> Result<KeyFile, SecretError> {
-        let file_error = |error: std::io::Error| SecretError::KeyFile { path: path.to_owned(), reason: error.to_string() };
+        let file_error =
+            |error: std::io::Error| SecretError::KeyFile { path: path.to_owned(), reason: error.to_string() };
         let keys = match std::fs::read_to_string(path) {
             Ok(document) => parse_key_file(path, &document)?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -124,9 +125,8 @@ impl KeyFile {
 fn new_ring_key() -> Result<(RingKey, String), SecretError> {
     let key = Key::generate()?;
     let id = format!("local:{}", fingerprint(&key));
-    let created_at = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let created_at =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     Ok((RingKey { id, key }, created_at))
 }
 
@@ -247,9 +247,9 @@ impl EnvKeys {
             .filter(|part| !part.is_empty())
             .enumerate()
             .map(|(index, part)| {
-                let bytes = STANDARD
-                    .decode(part.as_bytes())
-                    .map_err(|_| bad(format!("key {} is not base64 (make one with `openssl rand -base64 32`)", index + 1)))?;
+                let bytes = STANDARD.decode(part.as_bytes()).map_err(|_| {
+                    bad(format!("key {} is not base64 (make one with `openssl rand -base64 32`)", index + 1))
+                })?;
                 let key = Key::from_bytes(&bytes).ok_or_else(|| {
                     bad(format!("key {} is not 32 bytes (make one with `openssl rand -base64 32`)", index + 1))
                 })?;

@@ -133,7 +133,12 @@ impl SecretStore {
     }
 
     /// Flags every secret of an app for rotation (its owner changed, its TTL ended); returns their names.
-    pub async fn flag_for_rotation(&self, namespace: &str, app: &str, reason: &str) -> Result<Vec<String>, SecretError> {
+    pub async fn flag_for_rotation(
+        &self,
+        namespace: &str,
+        app: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, SecretError> {
         self.records.flag_rotation(namespace, app, reason).await
     }
 

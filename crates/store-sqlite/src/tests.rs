@@ -240,8 +240,12 @@ mod secret_store {
         assert!(matches!(events.last(), Some(RotationEvent::Finished { rewrapped: 2 })));
         assert_eq!(kek.key_count(), 1);
         // A fresh process (no cached data keys) opens everything under the new KEK.
-        let reopened = SecretStore::new(db.clone(), Arc::new(KeyFile::open_or_create(&dir.path().join("kek.json")).unwrap()));
-        assert_eq!(reopened.open_app("finance", "where2eat", now).await.unwrap()["MAPS_KEY"].expose(), "maps-value-one");
+        let reopened =
+            SecretStore::new(db.clone(), Arc::new(KeyFile::open_or_create(&dir.path().join("kek.json")).unwrap()));
+        assert_eq!(
+            reopened.open_app("finance", "where2eat", now).await.unwrap()["MAPS_KEY"].expose(),
+            "maps-value-one"
+        );
         assert!(!reopened.rotation_pending().await.unwrap());
 
         assert_eq!(store.remove(&key).await.unwrap(), 3);

@@ -18,6 +18,87 @@ pub struct PlatformConfig {
     pub engine: EngineConfig,
     pub access: AccessConfig,
     pub identity: IdentityConfig,
+    pub secrets: SecretsConfig,
+}
+
+/// Where the key-encryption key comes from, and the Vault server for `vault://` references.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// `file` (a key file in the data directory, mode 0600), `env` (base64 keys in
+    /// `kek_env`, active first) or `vault-transit` (Vault's transit engine; needs `[secrets.vault]`).
+    pub kek: KekSource,
+    /// The environment variable with the keys when `kek = "env"`.
+    pub kek_env: String,
+    /// The transit mount and key name when `kek = "vault-transit"`.
+    pub transit_mount: String,
+    pub transit_key: String,
+    /// Days before a secret's expiry when reminders start.
+    pub expiry_reminder_days: i64,
+    pub vault: Option<VaultSection>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KekSource {
+    File,
+    Env,
+    VaultTransit,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> SecretsConfig {
+        SecretsConfig {
+            kek: KekSource::File,
+            kek_env: "TERRARIUM_SECRETS_KEK".to_owned(),
+            transit_mount: "transit".to_owned(),
+            transit_key: "terrarium".to_owned(),
+            expiry_reminder_days: 14,
+            vault: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// `https://vault.example.com:8200`.
+    pub address: String,
+    /// `token` (from `token_env`) or `approle` (`role_id` here, the secret id from `secret_id_env`).
+    #[serde(default = "default_vault_auth")]
+    pub auth: String,
+    #[serde(default = "default_vault_token_env")]
+    pub token_env: String,
+    #[serde(default = "default_approle_mount")]
+    pub approle_mount: String,
+    pub role_id: Option<String>,
+    #[serde(default = "default_secret_id_env")]
+    pub secret_id_env: String,
+    /// Vault Enterprise namespace, if any.
+    pub namespace: Option<String>,
+    /// How long a read secret is reused; running apps pick up a new version within this time.
+    #[serde(default = "default_vault_cache_secs")]
+    pub cache_secs: u64,
+}
+
+fn default_vault_auth() -> String {
+    "token".to_owned()
+}
+
+fn default_vault_token_env() -> String {
+    "VAULT_TOKEN".to_owned()
+}
+
+fn default_approle_mount() -> String {
+    "approle".to_owned()
+}
+
+fn default_secret_id_env() -> String {
+    "TERRARIUM_VAULT_SECRET_ID".to_owned()
+}
+
+fn default_vault_cache_secs() -> u64 {
+    300
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,9 +211,27 @@ pub struct EgressConfig {
     /// as CIDRs like `10.20.0.0/16`. Empty by default: loopback, private, link-local and
     /// metadata addresses are denied.
     pub allow_internal: Vec<String>,
+    /// Internal ranges only the apps of one namespace may reach: `namespace = ["10.20.0.0/16"]`.
+    pub allow_internal_by_namespace: std::collections::BTreeMap<String, Vec<String>>,
+    /// Internal services that authenticate apps by the platform's token: for a request to one
+    /// of these hosts, the platform sets `Authorization: Bearer <app token>` itself.
+    pub internal_apis: Vec<InternalApiSection>,
+    /// Outbound response bytes one incoming request may read in total, over all its fetches.
+    pub max_bytes_per_request: u64,
+    /// Newest egress log entries kept; older ones are deleted.
+    pub log_keep_entries: u64,
     pub timeout_secs: u64,
     pub max_response_bytes: u64,
     pub max_redirects: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalApiSection {
+    /// The host, exactly (`billing.internal.example.com`). Apps still list it in allowedEgress.
+    pub host: String,
+    /// The `aud` of the tokens the platform attaches; the service checks it.
+    pub audience: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +264,7 @@ impl Default for PlatformConfig {
             engine: EngineConfig::default(),
             access: AccessConfig::default(),
             identity: IdentityConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -210,6 +310,10 @@ impl Default for EgressConfig {
     fn default() -> EgressConfig {
         EgressConfig {
             allow_internal: Vec::new(),
+            allow_internal_by_namespace: std::collections::BTreeMap::new(),
+            internal_apis: Vec::new(),
+            max_bytes_per_request: 32 * 1024 * 1024,
+            log_keep_entries: 1_000_000,
             timeout_secs: 10,
             max_response_bytes: 10 * 1024 * 1024,
             max_redirects: 5,

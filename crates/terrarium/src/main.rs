@@ -121,6 +121,20 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Set, list, version and remove apps' secrets; rotate the key-encryption key.
+    Secrets {
+        #[command(subcommand)]
+        command: client::SecretsCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Apps' outbound requests: the egress log.
+    Egress {
+        #[command(subcommand)]
+        command: client::EgressCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Grant, revoke and list roles per namespace.
     Roles {
         #[command(subcommand)]
@@ -150,6 +164,8 @@ fn main() -> std::process::ExitCode {
         Command::Users { command, client } => client::users(&client, command),
         Command::Roles { command, client } => client::roles(&client, command),
         Command::Keys { command, client } => client::keys(&client, command),
+        Command::Secrets { command, client } => client::secrets(&client, command),
+        Command::Egress { command, client } => client::egress(&client, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -66,6 +66,7 @@ struct Loader {
     outbound: OutboundHttpFactory,
     blobs: Arc<LocalBlobStore>,
     logs: Arc<LogHub>,
+    secrets: Arc<control::app_secrets::AppSecrets>,
 }
 
 impl AppLoader for Loader {
@@ -92,10 +93,12 @@ impl AppLoader for Loader {
                 let reasons: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
                 format!("spec.allowedEgress: {}", reasons.join("; "))
             })?;
+            let secrets = self.secrets.resolve(&deployment).await?;
             let code = AppCode {
                 deployment: deployment.clone(),
                 modules,
                 host: HostServices { outbound, log: self.logs.clone() },
+                secrets,
             };
             let functions = self.engine.load(code).map_err(|error| error.to_string())?;
             Ok(LiveApp::new(deployment, Some(functions)))
@@ -108,9 +111,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     create_private_dir(&data_dir)?;
     let key_ring = signing_keys(&data_dir)?;
 
-    let store = store_sqlite::SqliteStore::open(&data_dir.join("terrarium.db"))
-        .await
-        .with_context(|| format!("failed to open the database in {}", data_dir.display()))?;
+    let store = Arc::new(
+        store_sqlite::SqliteStore::open(&data_dir.join("terrarium.db"))
+            .await
+            .with_context(|| format!("failed to open the database in {}", data_dir.display()))?,
+    );
+    let vault = vault_client(&config)?;
     let blobs = Arc::new(LocalBlobStore::new(&data_dir, config.gateway.blob_cache_mib * 1024 * 1024));
     let logs = Arc::new(LogHub::new());
     let routes = Arc::new(RoutingTable::new());
@@ -149,7 +155,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             secs => Some(Duration::from_secs(secs)),
         },
     }));
-    let loader = Arc::new(Loader { engine, outbound, blobs: blobs.clone(), logs: logs.clone() });
+    let app_secrets = Arc::new(control::app_secrets::AppSecrets::new(
+        Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?)),
+        vault,
+    ));
+    let loader =
+        Arc::new(Loader { engine, outbound, blobs: blobs.clone(), logs: logs.clone(), secrets: app_secrets.clone() });
 
     let listener = tokio::net::TcpListener::bind(args.listen.unwrap_or(config.server.listen))
         .await
@@ -184,12 +195,13 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         }
     };
     let control = Arc::new(ControlPlane::new(
-        Arc::new(store),
+        store.clone(),
         blobs.clone(),
         loader,
         routes.clone(),
         logs,
         tokens,
+        app_secrets,
         federation,
         ControlSettings {
             defaults: PlatformDefaults {
@@ -247,6 +259,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         deploy_demo_apps(&control).await?;
     }
     state.ready.store(true, Ordering::Release);
+    spawn_background_tasks(control.clone(), &config);
 
     let mut banner = std::io::stdout().lock();
     if let Some(password) = first_admin_password {
@@ -265,6 +278,95 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     server.await.context("the server task failed")?.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Periodic work: finishing an interrupted key rotation, secret expiry reminders, picking up
+/// new versions of Vault secrets.
+fn spawn_background_tasks(control: Arc<ControlPlane>, config: &PlatformConfig) {
+    let resume = control.clone();
+    tokio::spawn(async move {
+        if let Err(error) = resume.resume_kek_rotation().await {
+            tracing::error!(%error, "the interrupted key-encryption key rotation could not be finished; run `terrarium secrets rotate-kek`");
+        }
+    });
+    let sweeper = control.clone();
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            if let Err(error) = sweeper.sweep_secret_expiry(time::OffsetDateTime::now_utc()).await {
+                tracing::error!(%error, "secret expiry sweep failed");
+            }
+        }
+    });
+    if let Some(vault) = &config.secrets.vault {
+        let period = Duration::from_secs((vault.cache_secs / 2).max(1));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                control.refresh_vault_secrets().await;
+            }
+        });
+    }
+}
+
+/// The Vault client for `vault://` references and the transit KEK, when `[secrets.vault]` is set.
+fn vault_client(config: &PlatformConfig) -> anyhow::Result<Option<Arc<vault::VaultClient>>> {
+    let Some(section) = &config.secrets.vault else {
+        return Ok(None);
+    };
+    let from_env = |variable: &str, what: &str| {
+        std::env::var(variable).ok().filter(|value| !value.is_empty()).map(runtime::SecretValue::new).with_context(
+            || format!("secrets.vault: {what} is read from the environment variable {variable}, which is not set"),
+        )
+    };
+    let auth = match section.auth.as_str() {
+        "token" => vault::VaultAuth::Token(from_env(&section.token_env, "the Vault token")?),
+        "approle" => vault::VaultAuth::AppRole {
+            mount: section.approle_mount.clone(),
+            role_id: section.role_id.clone().context("secrets.vault: auth = \"approle\" needs role_id = \"...\"")?,
+            secret_id: from_env(&section.secret_id_env, "the AppRole secret id")?,
+        },
+        other => anyhow::bail!("secrets.vault.auth: {other:?} is not supported; use \"token\" or \"approle\""),
+    };
+    let address = section.address.parse().with_context(|| {
+        format!("secrets.vault.address: {:?} is not a URL like https://vault:8200", section.address)
+    })?;
+    let client = vault::VaultClient::new(vault::VaultConfig {
+        address,
+        auth,
+        namespace: section.namespace.clone(),
+        cache_ttl: Duration::from_secs(section.cache_secs),
+        timeout: Duration::from_secs(10),
+    })?;
+    Ok(Some(Arc::new(client)))
+}
+
+const KEK_FILE: &str = "secrets-kek.json";
+
+/// The key-encryption key of the secret store, as `[secrets] kek` says.
+fn key_encryption_key(
+    config: &PlatformConfig,
+    data_dir: &Path,
+    vault: Option<Arc<vault::VaultClient>>,
+) -> anyhow::Result<Arc<dyn secrets::kek::KeyEncryptionKey>> {
+    use crate::config::KekSource;
+    Ok(match config.secrets.kek {
+        KekSource::File => Arc::new(secrets::kek::KeyFile::open_or_create(&data_dir.join(KEK_FILE))?),
+        KekSource::Env => {
+            let variable = &config.secrets.kek_env;
+            let value = std::env::var(variable).with_context(|| {
+                format!("secrets.kek is \"env\", but {variable} is not set; set it to a key made with `openssl rand -base64 32`")
+            })?;
+            Arc::new(secrets::kek::EnvKeys::from_value(variable, &value)?)
+        }
+        KekSource::VaultTransit => {
+            let vault = vault.context("secrets.kek is \"vault-transit\", which needs a [secrets.vault] section")?;
+            Arc::new(vault::TransitKek::new(vault, &config.secrets.transit_mount, &config.secrets.transit_key))
+        }
+    })
 }
 
 async fn deploy_demo_apps(control: &ControlPlane) -> anyhow::Result<()> {

@@ -159,7 +159,8 @@ fn handle(request: &Request, state: &Mutex<VaultState>) -> (u16, Value) {
     let path = request.path.strip_prefix("/v1/").unwrap_or_default().to_owned();
     if request.method == "POST" && path.starts_with("auth/") && path.ends_with("/login") {
         count(&mut state, "login");
-        let good = request.body["role_id"] == state.role_id.as_str() && request.body["secret_id"] == state.secret_id.as_str();
+        let good =
+            request.body["role_id"] == state.role_id.as_str() && request.body["secret_id"] == state.secret_id.as_str();
         if !good {
             return (400, errors("invalid role or secret ID"));
         }
@@ -167,7 +168,11 @@ fn handle(request: &Request, state: &Mutex<VaultState>) -> (u16, Value) {
     }
     // Every other call needs a valid token.
     let now = Instant::now();
-    let valid = request.token.as_ref().and_then(|token| state.tokens.get(token)).is_some_and(|expires| expires.is_none_or(|at| at > now));
+    let valid = request
+        .token
+        .as_ref()
+        .and_then(|token| state.tokens.get(token))
+        .is_some_and(|expires| expires.is_none_or(|at| at > now));
     if !valid {
         count(&mut state, "denied");
         return (403, errors("permission denied"));
@@ -177,7 +182,10 @@ fn handle(request: &Request, state: &Mutex<VaultState>) -> (u16, Value) {
         let lease = state.token_lease;
         let token = request.token.clone().unwrap_or_default();
         state.tokens.insert(token.clone(), Some(now + lease));
-        return (200, json!({ "auth": { "client_token": token, "lease_duration": lease.as_secs(), "renewable": true } }));
+        return (
+            200,
+            json!({ "auth": { "client_token": token, "lease_duration": lease.as_secs(), "renewable": true } }),
+        );
     }
     if let Some(rest) = path.strip_prefix("transit/") {
         return transit(&mut state, &request.method, rest, &request.body);
@@ -237,7 +245,9 @@ fn transit(state: &mut VaultState, method: &str, rest: &str, body: &Value) -> (u
             (204, Value::Null)
         }
         ("GET", ["keys", key]) => match state.transit_keys.get(*key) {
-            Some(version) => (200, json!({ "data": { "name": key, "latest_version": version, "type": "aes256-gcm96" } })),
+            Some(version) => {
+                (200, json!({ "data": { "name": key, "latest_version": version, "type": "aes256-gcm96" } }))
+            }
             None => (404, errors("")),
         },
         _ => (404, errors("unsupported transit path")),

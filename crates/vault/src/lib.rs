@@ -169,7 +169,12 @@ impl VaultClient {
                 return Err(VaultError::NotFound { reference, mount: mount.to_owned(), path: path.to_owned() });
             }
             403 => {
-                return Err(VaultError::Forbidden { reference, mount: mount.to_owned(), path: path.to_owned(), status });
+                return Err(VaultError::Forbidden {
+                    reference,
+                    mount: mount.to_owned(),
+                    path: path.to_owned(),
+                    status,
+                });
             }
             status => return Err(VaultError::Status { what: reference, status }),
         }
@@ -214,7 +219,10 @@ impl VaultClient {
                 request = request.json(body);
             }
             let response = request.send().await.map_err(|error| self.unreachable(error))?;
-            if response.status().as_u16() == 403 && attempt == 0 && matches!(self.config.auth, VaultAuth::AppRole { .. }) {
+            if response.status().as_u16() == 403
+                && attempt == 0
+                && matches!(self.config.auth, VaultAuth::AppRole { .. })
+            {
                 *self.token.lock().await = None;
                 continue;
             }

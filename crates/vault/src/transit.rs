@@ -36,9 +36,10 @@ impl TransitKek {
         if status == 204 {
             return Ok(Value::Null);
         }
-        response.json().await.map_err(|_| {
-            provider(VaultError::Protocol { what, reason: "the body is not JSON".to_owned() })
-        })
+        response
+            .json()
+            .await
+            .map_err(|_| provider(VaultError::Protocol { what, reason: "the body is not JSON".to_owned() }))
     }
 
     async fn latest_version(&self) -> Result<u64, SecretError> {

@@ -182,7 +182,11 @@ fn users_table(users: &[UserInfo]) -> String {
     table.to_string()
 }
 
-fn print<T: serde::Serialize>(output: Output, value: &T, table: impl FnOnce() -> String) -> anyhow::Result<()> {
+pub(crate) fn print<T: serde::Serialize>(
+    output: Output,
+    value: &T,
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Output::Table => println!("{}", table()),

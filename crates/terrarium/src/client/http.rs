@@ -79,6 +79,15 @@ impl ApiClient {
         self.http.post(self.url(path)).timeout(REQUEST_TIMEOUT)
     }
 
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.http.put(self.url(path)).timeout(REQUEST_TIMEOUT)
+    }
+
+    /// A POST request that may last as long as the server works, for streamed progress.
+    pub fn post_without_deadline(&self, path: &str) -> RequestBuilder {
+        self.http.post(self.url(path))
+    }
+
     pub fn delete(&self, path: &str) -> RequestBuilder {
         self.http.delete(self.url(path)).timeout(REQUEST_TIMEOUT)
     }

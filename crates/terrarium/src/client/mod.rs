@@ -10,6 +10,7 @@ mod deploy;
 mod http;
 mod logs;
 mod pack;
+mod secrets;
 
 pub use accounts::{KeysCommand, RolesCommand, UsersCommand, keys, login, logout, roles, users, whoami};
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
@@ -18,3 +19,4 @@ pub use logs::logs;
 #[cfg(test)]
 pub use pack::pack_app_dir;
 pub use pack::{BUNDLE_LIMITS, pack_files};
+pub use secrets::{EgressCommand, SecretsCommand, egress, secrets};

@@ -1,0 +1,439 @@
+//! Apps' secrets in the control plane: who may set, list and remove them, how a deployment's
+//! `secretsRef` is resolved for its functions, rotation of the key-encryption key, expiry
+//! reminders, and refreshing apps whose Vault secret changed.
+//!
+//! A secret's value goes from the request body into the store and from the store into the app's
+//! functions; it is never in a response, an audit event, a log line or an error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use api_types::{SecretInfo, SecretSet, SecretVersionInfo, SetSecret};
+use deployment::{AppKey, Deployment, SecretsSource};
+use runtime::SecretValue;
+use secrets::{RotationEvent, SecretError, SecretName, SecretStore};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::store::{NewAuditEvent, StoreError};
+use crate::{ControlError, ControlPlane, Principal, Role, audit, now};
+
+/// Reminders start this long before a secret expires.
+pub const EXPIRY_REMINDER_DAYS: i64 = 14;
+
+/// Resolves deployments' `secretsRef` into the values their functions get.
+pub struct AppSecrets {
+    store: Arc<SecretStore>,
+    vault: Option<Arc<vault::VaultClient>>,
+    /// The Vault secret version each live app was loaded with, to reload it when it changes.
+    vault_versions: Mutex<HashMap<AppKey, u64>>,
+}
+
+impl AppSecrets {
+    pub fn new(store: Arc<SecretStore>, vault: Option<Arc<vault::VaultClient>>) -> AppSecrets {
+        AppSecrets { store, vault, vault_versions: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn store(&self) -> &SecretStore {
+        &self.store
+    }
+
+    /// The secrets of one deployment, checked against its `spec.vars`. An error fails the load,
+    /// so an app never starts without the secrets it names.
+    pub async fn resolve(&self, deployment: &Deployment) -> Result<BTreeMap<String, SecretValue>, String> {
+        let values = match &deployment.secrets {
+            None => return Ok(BTreeMap::new()),
+            Some(SecretsSource::Terrarium { namespace, app }) => {
+                self.store.open_app(namespace, app, &now()).await.map_err(|error| {
+                    tracing::error!(%namespace, %app, %error, "secrets could not be opened");
+                    format!("the secrets of terrarium://{namespace}/{app} could not be opened: {error}")
+                })?
+            }
+            Some(source @ SecretsSource::Vault { mount, path }) => {
+                let Some(vault) = &self.vault else {
+                    return Err(format!(
+                        "spec.secretsRef is {source}, but this server has no Vault configured; ask the platform operator to set [secrets.vault] in terrarium.toml, or keep the secrets in terrarium://{}/{}",
+                        deployment.app.namespace, deployment.app.name
+                    ));
+                };
+                let secret = vault.read_kv(mount, path).await.map_err(|error| error.to_string())?;
+                for name in secret.values.keys() {
+                    secrets::check_name(name).map_err(|error| format!("{source}: {error}"))?;
+                }
+                let mut versions = self.vault_versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                versions.insert(deployment.app.clone(), secret.version);
+                secret.values
+            }
+        };
+        if let Some(name) = values.keys().find(|name| deployment.vars.contains_key(*name)) {
+            return Err(format!(
+                "env.{name} is both in spec.vars and a secret of {}; rename one of them",
+                deployment.secrets.as_ref().map(ToString::to_string).unwrap_or_default()
+            ));
+        }
+        Ok(values)
+    }
+
+    /// Whether the app's Vault secret has a version other than the one it was loaded with.
+    async fn vault_changed(&self, deployment: &Deployment) -> bool {
+        let (Some(vault), Some(SecretsSource::Vault { mount, path })) = (&self.vault, &deployment.secrets) else {
+            return false;
+        };
+        let loaded = {
+            let versions = self.vault_versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            versions.get(&deployment.app).copied()
+        };
+        match vault.read_kv(mount, path).await {
+            Ok(secret) => loaded != Some(secret.version),
+            Err(error) => {
+                // The app keeps its current values until Vault answers again.
+                tracing::warn!(namespace = %deployment.app.namespace, app = %deployment.app.name, %error, "Vault secret refresh failed");
+                false
+            }
+        }
+    }
+}
+
+impl From<SecretError> for ControlError {
+    fn from(error: SecretError) -> ControlError {
+        match error {
+            SecretError::InvalidName { .. }
+            | SecretError::ReservedName { .. }
+            | SecretError::TooLarge { .. }
+            | SecretError::Empty => ControlError::InvalidName(error.to_string()),
+            SecretError::NotFound { .. } => ControlError::NotFound(error.to_string()),
+            other => {
+                tracing::error!(error = %other, "secret store failure");
+                ControlError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+fn info(row: secrets::records::SecretRow) -> SecretInfo {
+    SecretInfo {
+        namespace: row.namespace,
+        app: row.app,
+        name: row.name,
+        version: row.version,
+        n_versions: row.n_versions,
+        created_at: row.created_at,
+        created_by: row.created_by,
+        expires_at: row.expires_at,
+        last_read_at: row.last_read_at,
+        rotation_reason: row.rotation_reason,
+    }
+}
+
+fn secret_name(app: &AppKey, name: &str) -> SecretName {
+    SecretName { namespace: app.namespace.clone(), app: app.name.clone(), name: name.to_owned() }
+}
+
+impl ControlPlane {
+    /// Stores a new version of one of an app's secrets and reloads the app if it is running.
+    pub async fn set_secret(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        name: &str,
+        body: SetSecret,
+    ) -> Result<SecretSet, ControlError> {
+        self.authorize_secret_change(principal, app, "secret.set").await?;
+        let expires_at = match body.expires_at {
+            None => None,
+            Some(text) => {
+                let at = OffsetDateTime::parse(&text, &Rfc3339).map_err(|_| {
+                    ControlError::InvalidName(format!(
+                        "expires_at {text:?} is not an RFC 3339 time like 2027-03-01T00:00:00Z"
+                    ))
+                })?;
+                Some(at.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or(text))
+            }
+        };
+        let value = SecretValue::new(body.value);
+        let version =
+            self.secrets.store().set(&secret_name(app, name), &value, expires_at, &principal.subject, &now()).await?;
+        drop(value);
+        let detail = format!("secret {name} version {version}");
+        self.append_audit(audit(principal, "secret.set", app, None, detail)).await;
+        let reloaded = self.reload_for_secrets(app).await;
+        Ok(SecretSet {
+            namespace: app.namespace.clone(),
+            app: app.name.clone(),
+            name: name.to_owned(),
+            version,
+            reloaded,
+        })
+    }
+
+    /// Deletes every version of a secret and reloads the app if it is running.
+    pub async fn remove_secret(&self, principal: &Principal, app: &AppKey, name: &str) -> Result<bool, ControlError> {
+        self.authorize_secret_change(principal, app, "secret.remove").await?;
+        let removed = self.secrets.store().remove(&secret_name(app, name)).await?;
+        let detail = format!("secret {name}, {removed} version(s) destroyed");
+        self.append_audit(audit(principal, "secret.remove", app, None, detail)).await;
+        Ok(self.reload_for_secrets(app).await)
+    }
+
+    /// Names, versions and dates of a namespace's (or one app's) secrets: never values.
+    pub async fn list_secrets(
+        &self,
+        principal: &Principal,
+        namespace: &str,
+        app: Option<&str>,
+    ) -> Result<Vec<SecretInfo>, ControlError> {
+        self.authorize_read(principal, namespace, "secret.list").await?;
+        Ok(self.secrets.store().list(namespace, app).await?.into_iter().map(info).collect())
+    }
+
+    pub async fn secret_versions(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        name: &str,
+    ) -> Result<Vec<SecretVersionInfo>, ControlError> {
+        self.authorize_read(principal, &app.namespace, "secret.versions").await?;
+        Ok(self
+            .secrets
+            .store()
+            .versions(&secret_name(app, name))
+            .await?
+            .into_iter()
+            .map(|row| SecretVersionInfo {
+                version: row.version,
+                created_at: row.created_at,
+                created_by: row.created_by,
+                expires_at: row.expires_at,
+            })
+            .collect())
+    }
+
+    /// Rewraps every data key under a new key-encryption key (or finishes an interrupted
+    /// rotation with `resume`). Platform admins only. Apps keep serving throughout.
+    pub async fn rotate_kek(
+        &self,
+        principal: &Principal,
+        resume: bool,
+        progress: &mut (dyn FnMut(RotationEvent) + Send),
+    ) -> Result<usize, ControlError> {
+        if !principal.is_platform_admin() {
+            let message = "only a platform admin may rotate the key-encryption key".to_owned();
+            return Err(self.deny(principal, "secrets.rotate_kek", None, None, message).await);
+        }
+        self.append_audit(platform_event(
+            principal,
+            "secrets.rotate_kek",
+            "started",
+            self.secrets.store().kek_description(),
+        ))
+        .await;
+        let result = self.secrets.store().rotate_kek(resume, progress).await;
+        let (outcome, detail) = match &result {
+            Ok(rewrapped) => ("success", format!("{rewrapped} data key(s) rewrapped")),
+            Err(error) => ("failure", error.to_string()),
+        };
+        self.append_audit(platform_event(principal, "secrets.rotate_kek", outcome, detail)).await;
+        Ok(result?)
+    }
+
+    /// At start: finishes a rotation that a crash or stop interrupted.
+    pub async fn resume_kek_rotation(&self) -> Result<(), ControlError> {
+        if !self.secrets.store().rotation_pending().await? {
+            return Ok(());
+        }
+        tracing::warn!("a key-encryption key rotation was interrupted; finishing it");
+        let system = system_principal();
+        let rewrapped =
+            self.rotate_kek(&system, true, &mut |event| tracing::info!(?event, "key-encryption key rotation")).await?;
+        tracing::info!(rewrapped, "key-encryption key rotation finished");
+        Ok(())
+    }
+
+    /// Records an audit event and a warning for secrets that expire within
+    /// [`EXPIRY_REMINDER_DAYS`] or have expired, once per version and stage.
+    pub async fn sweep_secret_expiry(&self, now: OffsetDateTime) -> Result<usize, ControlError> {
+        let soon = now + time::Duration::days(EXPIRY_REMINDER_DAYS);
+        let mut reminders = 0;
+        for row in self.secrets.store().list_all().await? {
+            let Some(expires_at) = row.expires_at.as_deref().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+            else {
+                continue;
+            };
+            let notice = match row.expiry_notice.as_deref() {
+                _ if expires_at > soon => continue,
+                Some("expired") => continue,
+                Some("expiring") if expires_at > now => continue,
+                _ if expires_at <= now => "expired",
+                _ => "expiring",
+            };
+            let app = AppKey::new(&row.namespace, &row.app);
+            let detail = format!(
+                "secret {} version {} {} at {}; set a new value with `terrarium secrets set {app} {}`",
+                row.name,
+                row.version,
+                if notice == "expired" { "expired" } else { "expires" },
+                row.expires_at.as_deref().unwrap_or_default(),
+                row.name
+            );
+            tracing::warn!(namespace = %row.namespace, app = %row.app, secret = %row.name, notice, "{detail}");
+            self.append_audit(audit(&system_principal(), &format!("secret.{notice}"), &app, None, detail)).await;
+            self.secrets.store().set_expiry_notice(&row, notice).await?;
+            reminders += 1;
+        }
+        Ok(reminders)
+    }
+
+    /// Reloads live apps whose Vault secret has a new version. Runs periodically.
+    pub async fn refresh_vault_secrets(&self) {
+        for live in self.routes.all() {
+            if self.secrets.vault_changed(&live.deployment).await {
+                let app = live.deployment.app.clone();
+                if self.reload(&app).await {
+                    tracing::info!(namespace = %app.namespace, app = %app.name, "reloaded with its new Vault secret");
+                }
+            }
+        }
+    }
+
+    /// Flags the app's secrets for rotation when its owner changes; returns a warning for the deployer.
+    pub(crate) async fn flag_secrets_on_owner_change(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        previous_owner: &str,
+        new_owner: &str,
+    ) -> Option<String> {
+        let reason = format!("the owner changed from {previous_owner} to {new_owner} on {}", now());
+        let names = match self.secrets.store().flag_for_rotation(&app.namespace, &app.name, &reason).await {
+            Ok(names) if names.is_empty() => return None,
+            Ok(names) => names,
+            Err(error) => {
+                tracing::error!(%error, "secrets could not be flagged for rotation");
+                return None;
+            }
+        };
+        let detail = format!("{}: {reason}", names.join(", "));
+        self.append_audit(audit(principal, "secret.flag_rotation", app, None, detail)).await;
+        Some(format!(
+            "{new_owner} now owns {app}, whose secrets {} were known to {previous_owner}: they are flagged for rotation; set new values with `terrarium secrets set {app} NAME`",
+            names.join(", ")
+        ))
+    }
+
+    /// Destroys an app's secrets when the app is deleted, so a later app of the same name
+    /// never inherits them.
+    pub(crate) async fn remove_app_secrets(&self, principal: &Principal, app: &AppKey) {
+        let rows = match self.secrets.store().list(&app.namespace, Some(&app.name)).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::error!(%error, "the deleted app's secrets could not be listed");
+                return;
+            }
+        };
+        for row in rows {
+            if let Err(error) = self.secrets.store().remove(&secret_name(app, &row.name)).await {
+                tracing::error!(%error, secret = %row.name, "a deleted app's secret could not be removed");
+                continue;
+            }
+            let detail = format!("secret {}: its app was deleted", row.name);
+            self.append_audit(audit(principal, "secret.remove", app, None, detail)).await;
+        }
+    }
+
+    /// Setting and removing secrets: an operator of the namespace, or the owner of an existing
+    /// app (a builder). Only an operator may set secrets before the app's first deploy, so no one
+    /// can plant values for an app another builder is about to create.
+    async fn authorize_secret_change(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        action: &str,
+    ) -> Result<(), ControlError> {
+        let namespace = &app.namespace;
+        if principal.has_role(namespace, Role::Operator) {
+            return Ok(());
+        }
+        if !principal.has_role(namespace, Role::Builder) {
+            let message = format!(
+                "{} may not change secrets in namespace {namespace:?}: that needs the app's owner (with the builder role) or an operator",
+                principal.subject
+            );
+            return Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await);
+        }
+        match self.store.get_app(app).await {
+            Ok(row) if principal.is_owner(&row.owner) => Ok(()),
+            Ok(row) => {
+                let message = format!(
+                    "app {app} belongs to {}; only its owner or an operator of {namespace:?} may change its secrets",
+                    row.owner
+                );
+                Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await)
+            }
+            Err(StoreError::UnknownApp { .. }) => {
+                let message = format!(
+                    "app {app} does not exist yet: deploy it first with `terrarium deploy`, then set its secrets (an operator of {namespace:?} may set them before the first deploy)"
+                );
+                Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Reloads the app if it is live and reads its secrets from the built-in store.
+    async fn reload_for_secrets(&self, app: &AppKey) -> bool {
+        let Some(live) = self.routes.get(app) else {
+            return false;
+        };
+        match &live.deployment.secrets {
+            Some(SecretsSource::Terrarium { .. }) => self.reload(app).await,
+            _ => false,
+        }
+    }
+
+    /// Loads the app's active deployment again (with fresh secrets) and swaps it in. On failure
+    /// the running version keeps serving.
+    async fn reload(&self, app: &AppKey) -> bool {
+        let _guard = self.change_lock.lock().await;
+        let Some(live) = self.routes.get(app) else {
+            return false;
+        };
+        match self.loader.load(live.deployment.clone()).await {
+            Ok(reloaded) => {
+                self.routes.insert(reloaded);
+                true
+            }
+            Err(error) => {
+                tracing::error!(namespace = %app.namespace, app = %app.name, %error, "reload with new secrets failed; the app keeps its previous values");
+                false
+            }
+        }
+    }
+
+    async fn append_audit(&self, event: NewAuditEvent) {
+        if let Err(error) = self.store.append_audit(event).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
+    }
+}
+
+fn platform_event(principal: &Principal, action: &str, outcome: &str, detail: String) -> NewAuditEvent {
+    NewAuditEvent {
+        time: now(),
+        principal: principal.subject.clone(),
+        action: action.to_owned(),
+        namespace: None,
+        app: None,
+        revision: None,
+        outcome: outcome.to_owned(),
+        detail,
+    }
+}
+
+/// The platform itself, for actions it takes on its own (resuming a rotation, reminders).
+fn system_principal() -> Principal {
+    Principal {
+        subject: "terrarium".to_owned(),
+        groups: Vec::new(),
+        roles: vec![(crate::access::ALL_NAMESPACES.to_owned(), Role::Admin)],
+    }
+}
