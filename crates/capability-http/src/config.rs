@@ -1,5 +1,6 @@
 //! The operator's settings for apps' outbound HTTP.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -12,6 +13,11 @@ pub struct OutboundConfig {
     /// Empty means none. Cloud metadata, unspecified, multicast and broadcast addresses stay
     /// blocked whatever this says.
     pub allowed_internal: Vec<IpNet>,
+    /// Internal ranges only the apps of one namespace may reach, besides `allowed_internal`.
+    pub allowed_internal_by_namespace: BTreeMap<String, Vec<IpNet>>,
+    /// Internal services that authenticate apps with the platform's token: on a request to one
+    /// of these hosts, the platform sets `Authorization: Bearer <token>` itself.
+    pub internal_apis: Vec<InternalApi>,
     /// Wall-clock budget of one `fetch`: connecting, every redirect hop and the whole response body.
     pub timeout: Duration,
     /// Largest response body one `fetch` may read; a larger one fails the call.
@@ -20,4 +26,13 @@ pub struct OutboundConfig {
     pub max_redirects: u32,
     /// Sent when the app sets no `User-Agent` of its own.
     pub user_agent: String,
+}
+
+/// An internal service that accepts apps' platform tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalApi {
+    /// The host, compared exactly (lowercase, no port).
+    pub host: String,
+    /// The tokens' `aud`.
+    pub audience: String,
 }

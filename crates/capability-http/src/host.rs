@@ -1,6 +1,7 @@
 //! What an app's code calls: `fetch`, checked on every hop, with redirects followed by hand and a
 //! cap on the response body.
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,10 +12,11 @@ use egress::{AddressPolicy, AllowList, Denied};
 use futures::future::BoxFuture;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
-use runtime::{OutboundError, OutboundHttp, OutboundRequest, OutboundResponse};
+use runtime::{EgressRecord, EgressRecorder, OutboundError, OutboundHttp, OutboundRequest, OutboundResponse};
 use tokio::runtime::Handle;
 use url::Url;
 
+use crate::AppTokens;
 use crate::config::OutboundConfig;
 use crate::events::{EgressDecision, FetchFinished, FetchOutcome};
 use crate::resolve::{ResolveDenied, ResolveFailed};
@@ -22,10 +24,19 @@ use crate::resolve::{ResolveDenied, ResolveFailed};
 /// What every app's outbound HTTP shares: the client, the address policy, the limits and the
 /// runtime that does the I/O.
 pub(crate) struct Shared {
-    pub(crate) client: reqwest::Client,
-    pub(crate) policy: Arc<AddressPolicy>,
+    /// The client and address policy of apps whose namespace has no internal ranges of its own.
+    pub(crate) default_network: Arc<Network>,
+    pub(crate) by_namespace: HashMap<String, Arc<Network>>,
     pub(crate) config: OutboundConfig,
     pub(crate) runtime: Handle,
+    pub(crate) recorder: Option<Arc<dyn EgressRecorder>>,
+    pub(crate) app_tokens: Option<Arc<dyn AppTokens>>,
+}
+
+/// An HTTP client whose resolver enforces one address policy, and that policy.
+pub(crate) struct Network {
+    pub(crate) client: reqwest::Client,
+    pub(crate) policy: Arc<AddressPolicy>,
 }
 
 /// One deployment's `fetch`: its allow list, parsed once, and the shared parts.
@@ -36,7 +47,17 @@ pub(crate) struct AppOutbound {
 struct AppInner {
     app: AppKey,
     allow_list: AllowList,
+    network: Arc<Network>,
     shared: Arc<Shared>,
+}
+
+/// What the egress log learns about a call as it goes.
+#[derive(Default)]
+struct Trace {
+    /// The host of the last hop tried.
+    host: String,
+    /// The address of the last connection.
+    address: Option<std::net::IpAddr>,
 }
 
 /// The state of one `fetch` call, for checks and log lines.
@@ -62,6 +83,8 @@ struct Hop {
 pub(crate) struct Failure {
     pub(crate) code: &'static str,
     pub(crate) error: OutboundError,
+    /// The host the failure is about, for the egress log.
+    pub(crate) host: Option<String>,
 }
 
 impl Failure {
@@ -70,12 +93,17 @@ impl Failure {
             Some(previous_host) => format!("{denied} (redirected from {previous_host:?})"),
             None => denied.to_string(),
         };
-        Failure { code: denied.code(), error: OutboundError::Denied { message } }
+        Failure { code: denied.code(), error: OutboundError::Denied { message }, host: denied.host.clone() }
     }
 
     fn failed(code: &'static str, host: &str, reason: impl std::fmt::Display) -> Failure {
         let message = format!("fetch to {host:?} failed: {reason}");
-        Failure { code, error: OutboundError::Failed { message } }
+        Failure { code, error: OutboundError::Failed { message }, host: Some(host.to_owned()) }
+    }
+
+    /// The bounded code, and whether policy denied the call (rather than the network failing it).
+    fn code_and_kind(&self) -> (&'static str, bool) {
+        (self.code, matches!(self.error, OutboundError::Denied { .. }))
     }
 }
 
@@ -103,8 +131,8 @@ const BODY_HEADERS: [HeaderName; 4] =
 const CREDENTIAL_HEADERS: [HeaderName; 3] = [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
 
 impl AppOutbound {
-    pub(crate) fn new(app: AppKey, allow_list: AllowList, shared: Arc<Shared>) -> AppOutbound {
-        AppOutbound { inner: Arc::new(AppInner { app, allow_list, shared }) }
+    pub(crate) fn new(app: AppKey, allow_list: AllowList, network: Arc<Network>, shared: Arc<Shared>) -> AppOutbound {
+        AppOutbound { inner: Arc::new(AppInner { app, allow_list, network, shared }) }
     }
 }
 
@@ -144,12 +172,21 @@ impl AppInner {
     async fn fetch(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let started = Instant::now();
         let call = Call { app: &self.app, request_id: &request.request_id, method: method_for_log(&request.method) };
+        let mut trace = Trace::default();
 
         // The app's own URL is checked before anything else, so a denial costs no I/O.
-        let url = self.check_hop(&call, &request.url, 0, None).map_err(|failure| failure.error)?;
+        let url = match self.check_hop(&call, &request.url, 0, None) {
+            Ok(url) => url,
+            Err(failure) => {
+                trace.host = failure.host.clone().unwrap_or_default();
+                self.record(&call, &request, &trace, &Err(failure.code_and_kind()), started);
+                return Err(failure.error);
+            }
+        };
         let first_host = url.host_str().unwrap_or_default().to_owned();
+        trace.host = first_host.clone();
 
-        let result = self.fetch_checked(&call, url, &request).await;
+        let result = self.fetch_checked(&call, url, &request, &mut trace).await;
         let outcome = match &result {
             Ok((response, redirects)) => {
                 FetchOutcome::Response { status: response.status, bytes: response.body.len(), redirects: *redirects }
@@ -165,7 +202,45 @@ impl AppInner {
             duration: started.elapsed(),
         }
         .emit();
+        let summary = match &result {
+            Ok((response, _)) => Ok((response.status, response.body.len() as u64)),
+            Err(failure) => Err(failure.code_and_kind()),
+        };
+        self.record(&call, &request, &trace, &summary, started);
         result.map(|(response, _)| response).map_err(|failure| failure.error)
+    }
+
+    /// Hands the call to the egress log and metrics: hosts and addresses, never paths or bodies.
+    fn record(
+        &self,
+        call: &Call<'_>,
+        request: &OutboundRequest,
+        trace: &Trace,
+        summary: &Result<(u16, u64), (&'static str, bool)>,
+        started: Instant,
+    ) {
+        let Some(recorder) = &self.shared.recorder else {
+            return;
+        };
+        let (decision, code, status, bytes_in) = match *summary {
+            Ok((status, bytes)) => (runtime::EgressDecision::Allowed, None, Some(status), bytes),
+            Err((code, true)) => (runtime::EgressDecision::Denied, Some(code), None, 0),
+            Err((code, false)) => (runtime::EgressDecision::Failed, Some(code), None, 0),
+        };
+        recorder.record(EgressRecord {
+            time: std::time::SystemTime::now(),
+            app: call.app.clone(),
+            request_id: call.request_id.to_owned(),
+            method: call.method.clone(),
+            host: trace.host.clone(),
+            address: trace.address,
+            decision,
+            code,
+            status,
+            bytes_out: request.body.len() as u64,
+            bytes_in,
+            duration: started.elapsed(),
+        });
     }
 
     /// Runs a call whose first URL passed the checks, under the call's deadline.
@@ -174,6 +249,7 @@ impl AppInner {
         call: &Call<'_>,
         url: Url,
         request: &OutboundRequest,
+        trace: &mut Trace,
     ) -> Result<(OutboundResponse, u32), Failure> {
         let host = url.host_str().unwrap_or_default().to_owned();
         let first_hop = Hop {
@@ -185,7 +261,7 @@ impl AppInner {
             redirected_from: None,
         };
         let timeout = self.shared.config.timeout;
-        match tokio::time::timeout(timeout, self.follow_redirects(call, first_hop)).await {
+        match tokio::time::timeout(timeout, self.follow_redirects(call, first_hop, trace)).await {
             Ok(result) => result,
             Err(_) => Err(Failure::failed(
                 "timeout",
@@ -196,11 +272,18 @@ impl AppInner {
     }
 
     /// Sends the request and follows redirects by hand, checking every new URL and its addresses.
-    async fn follow_redirects(&self, call: &Call<'_>, mut hop: Hop) -> Result<(OutboundResponse, u32), Failure> {
+    async fn follow_redirects(
+        &self,
+        call: &Call<'_>,
+        mut hop: Hop,
+        trace: &mut Trace,
+    ) -> Result<(OutboundResponse, u32), Failure> {
         let max_redirects = self.shared.config.max_redirects;
         loop {
             let host = hop.url.host_str().unwrap_or_default().to_owned();
+            trace.host = host.clone();
             let response = self.send(call, &hop).await?;
+            trace.address = response.remote_addr().map(|address| address.ip());
             let status = response.status();
             let location = match is_redirect(status) {
                 true => response.headers().get(header::LOCATION).cloned(),
@@ -230,7 +313,10 @@ impl AppInner {
                 .ok_or_else(|| {
                     Failure::failed("bad_redirect", &host, "the redirect's Location header is not a valid URL")
                 })?;
-            let next_url = self.check_hop(call, next_url.as_str(), hop.number + 1, Some(&host))?;
+            let next_url =
+                self.check_hop(call, next_url.as_str(), hop.number + 1, Some(&host)).inspect_err(|failure| {
+                    trace.host = failure.host.clone().unwrap_or_default();
+                })?;
 
             // Like fetch: 303 turns anything but HEAD into a GET, and 301/302 turn a POST into a GET.
             let becomes_get = (status == StatusCode::SEE_OTHER && hop.method != Method::HEAD)
@@ -275,7 +361,7 @@ impl AppInner {
         // An IP literal is checked first: its message is the more precise one, and listing the
         // address in allowedEgress would not help anyway.
         if let Some(address) = egress::ip_literal(&url) {
-            self.shared.policy.check_ip(address)?;
+            self.network.policy.check_ip(address)?;
         }
         self.allow_list.check(&url)?;
         Ok(url)
@@ -285,7 +371,19 @@ impl AppInner {
     async fn send(&self, call: &Call<'_>, hop: &Hop) -> Result<reqwest::Response, Failure> {
         let host = hop.url.host_str().unwrap_or_default();
         let redirected_from = hop.redirected_from.as_deref();
-        let mut builder = self.shared.client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers.clone());
+        let mut headers = hop.headers.clone();
+        if let Some(api) = self.shared.config.internal_apis.iter().find(|api| api.host.eq_ignore_ascii_case(host)) {
+            // The platform vouches for the app; whatever Authorization the app set is replaced.
+            let tokens = self.shared.app_tokens.as_ref().ok_or_else(|| {
+                Failure::failed("app_token", host, "the platform cannot mint tokens for internal APIs")
+            })?;
+            let token =
+                tokens.token(&self.app, &api.audience).map_err(|reason| Failure::failed("app_token", host, reason))?;
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| Failure::failed("app_token", host, "the platform token is not a valid header value"))?;
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        let mut builder = self.network.client.request(hop.method.clone(), hop.url.clone()).headers(headers);
         if !hop.body.is_empty() {
             builder = builder.body(hop.body.clone());
         }

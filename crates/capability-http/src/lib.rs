@@ -13,17 +13,18 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use deployment::Deployment;
+use deployment::{AppKey, Deployment};
 use egress::{AddressPolicy, AllowList, RuleError};
-use runtime::OutboundHttp;
+use runtime::{EgressRecorder, OutboundHttp};
 use tokio::runtime::Handle;
 
-pub use config::OutboundConfig;
+pub use config::{InternalApi, OutboundConfig};
 pub use resolve::{NameResolver, SystemResolver};
 
-use host::{AppOutbound, Shared};
+use host::{AppOutbound, Network, Shared};
 use resolve::CheckedResolver;
 
 /// Builds each deployment's outbound HTTP. Create one per process and keep it.
@@ -55,18 +56,54 @@ impl OutboundHttpFactory {
         runtime: Handle,
         resolver: Arc<dyn NameResolver>,
     ) -> Result<OutboundHttpFactory, BuildError> {
-        let policy = Arc::new(AddressPolicy::new(config.allowed_internal.clone()));
-        let client = build_client(&config, Arc::clone(&policy), resolver)?;
-        let shared = Shared { client, policy, config, runtime };
+        let network = |ranges: Vec<ipnet::IpNet>| -> Result<Arc<Network>, BuildError> {
+            let policy = Arc::new(AddressPolicy::new(ranges));
+            let client = build_client(&config, Arc::clone(&policy), Arc::clone(&resolver))?;
+            Ok(Arc::new(Network { client, policy }))
+        };
+        let default_network = network(config.allowed_internal.clone())?;
+        // A namespace with ranges of its own gets a client whose resolver allows them; the
+        // others share the default client.
+        let mut by_namespace = HashMap::new();
+        for (namespace, ranges) in &config.allowed_internal_by_namespace {
+            let mut all = config.allowed_internal.clone();
+            all.extend(ranges.iter().copied());
+            by_namespace.insert(namespace.clone(), network(all)?);
+        }
+        let shared = Shared { default_network, by_namespace, config, runtime, recorder: None, app_tokens: None };
         Ok(OutboundHttpFactory { shared: Arc::new(shared) })
+    }
+
+    /// Records every outbound call (allowed, denied, failed) with `recorder`.
+    pub fn with_recorder(mut self, recorder: Arc<dyn EgressRecorder>) -> OutboundHttpFactory {
+        self.shared_mut().recorder = Some(recorder);
+        self
+    }
+
+    /// Mints the tokens attached to requests to the configured internal APIs.
+    pub fn with_app_tokens(mut self, app_tokens: Arc<dyn AppTokens>) -> OutboundHttpFactory {
+        self.shared_mut().app_tokens = Some(app_tokens);
+        self
+    }
+
+    fn shared_mut(&mut self) -> &mut Shared {
+        Arc::get_mut(&mut self.shared).expect("the factory is configured before any deployment uses it")
     }
 
     /// Parses the deployment's `spec.allowedEgress` once and returns the app's `fetch`.
     pub fn for_deployment(&self, deployment: &Deployment) -> Result<Arc<dyn OutboundHttp>, Vec<RuleError>> {
         let allow_list = AllowList::parse(&deployment.allowed_egress)?;
-        let outbound = AppOutbound::new(deployment.app.clone(), allow_list, Arc::clone(&self.shared));
+        let network = self.shared.by_namespace.get(&deployment.app.namespace).unwrap_or(&self.shared.default_network);
+        let outbound =
+            AppOutbound::new(deployment.app.clone(), allow_list, Arc::clone(network), Arc::clone(&self.shared));
         Ok(Arc::new(outbound))
     }
+}
+
+/// Mints the platform token that identifies an app to an internal API (`aud` = the API's audience).
+pub trait AppTokens: Send + Sync + 'static {
+    /// A short-lived token for `app`; an error is a bounded message without the token.
+    fn token(&self, app: &AppKey, audience: &str) -> Result<String, String>;
 }
 
 /// The one HTTP client of the process, shared by every app: its connection pool holds only

@@ -202,3 +202,72 @@ async fn messages_never_contain_paths_queries_headers_or_bodies() {
         assert!(!message.contains("hunter2") && !message.contains("secret-path"), "{message}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_range_can_be_allowed_for_one_namespace_only() {
+    let upstream = upstream::start().await;
+    let port = upstream.port;
+    let mut config = config(&[]);
+    config.allowed_internal_by_namespace.insert("growth".to_owned(), vec!["127.0.0.1/32".parse().unwrap()]);
+    let factory = factory(config);
+    let listed = entries(&[&format!("upstream.test:{port}")]);
+    let mut growth = deployment(&listed);
+    let growth_fetch = factory.for_deployment(&growth).unwrap();
+    let url = format!("http://upstream.test:{port}/hello");
+    let response = get(&growth_fetch, &url).await.unwrap();
+    assert_eq!(response.status, 200);
+
+    growth.app = ::deployment::AppKey::new("finance", "where2eat");
+    let finance_fetch = factory.for_deployment(&growth).unwrap();
+    let request = request("GET", &url, &[], "");
+    let message = crate::denied(&url, finance_fetch.fetch(request).await);
+    assert!(message.contains("loopback"), "{message}");
+    assert_eq!(upstream.hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_calls_are_recorded_with_the_address_status_and_sizes() {
+    let upstream = upstream::start().await;
+    let port = upstream.port;
+    let outbound = outbound(config(&["127.0.0.1/32"]), &entries(&[&format!("upstream.test:{port}")]));
+    let request = request("POST", &format!("http://upstream.test:{port}/big/1234"), &[], "12345");
+    let request_id = request.request_id.clone();
+    outbound.fetch(request).await.unwrap();
+    let record = crate::record_of(&request_id);
+    assert_eq!(record.host, "upstream.test");
+    assert_eq!(record.address, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!((record.status, record.bytes_out, record.bytes_in), (Some(200), 5, 1234));
+    assert_eq!(record.method, "POST");
+}
+
+/// Mints a recognisable token per app and audience.
+struct FixedTokens;
+
+impl capability_http::AppTokens for FixedTokens {
+    fn token(&self, app: &::deployment::AppKey, audience: &str) -> Result<String, String> {
+        Ok(format!("token-for-{}-{}-{audience}", app.namespace, app.name))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_apis_get_the_platform_token_and_never_the_apps_own() {
+    let upstream = upstream::start().await;
+    let port = upstream.port;
+    let mut config = config(&["127.0.0.1/32"]);
+    config.internal_apis =
+        vec![capability_http::InternalApi { host: "upstream.test".into(), audience: "billing".into() }];
+    let factory = factory(config).with_app_tokens(std::sync::Arc::new(FixedTokens));
+    let listed = entries(&[&format!("upstream.test:{port}"), &format!("other.test:{port}")]);
+    let outbound = factory.for_deployment(&deployment(&listed)).unwrap();
+    let headers = [("Authorization", "Bearer forged-by-the-app")];
+    let response =
+        outbound.fetch(request("GET", &format!("http://upstream.test:{port}/echo"), &headers, "")).await.unwrap();
+    let echo = body_text(&response);
+    assert!(echo.contains("authorization=Bearer token-for-growth-where2eat-billing\n"), "{echo}");
+    assert!(!echo.contains("forged"), "{echo}");
+    // Another host gets what the app sent, and never the platform's token.
+    let response =
+        outbound.fetch(request("GET", &format!("http://other.test:{port}/echo"), &headers, "")).await.unwrap();
+    let echo = body_text(&response);
+    assert!(echo.contains("authorization=Bearer forged-by-the-app\n") && !echo.contains("token-for"), "{echo}");
+}

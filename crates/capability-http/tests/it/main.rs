@@ -17,7 +17,9 @@ use bytes::Bytes;
 use capability_http::{NameResolver, OutboundConfig, OutboundHttpFactory};
 use deployment::{AppKey, Deployment, FunctionLimits};
 use futures::future::BoxFuture;
-use runtime::{OutboundError, OutboundHttp, OutboundRequest, OutboundResponse};
+use runtime::{
+    EgressDecision, EgressRecord, EgressRecorder, OutboundError, OutboundHttp, OutboundRequest, OutboundResponse,
+};
 
 /// Maps made-up host names to addresses; any other name does not resolve.
 struct TestResolver {
@@ -56,6 +58,8 @@ impl NameResolver for TestResolver {
 fn config(allowed_internal: &[&str]) -> OutboundConfig {
     OutboundConfig {
         allowed_internal: allowed_internal.iter().map(|range| range.parse().unwrap()).collect(),
+        allowed_internal_by_namespace: Default::default(),
+        internal_apis: Vec::new(),
         timeout: Duration::from_secs(10),
         max_response_bytes: 1024 * 1024,
         max_redirects: 5,
@@ -66,7 +70,29 @@ fn config(allowed_internal: &[&str]) -> OutboundConfig {
 /// A factory on the test's runtime, with the test resolver.
 fn factory(config: OutboundConfig) -> OutboundHttpFactory {
     let runtime = tokio::runtime::Handle::current();
-    OutboundHttpFactory::with_resolver(config, runtime, Arc::new(TestResolver::new())).unwrap()
+    OutboundHttpFactory::with_resolver(config, runtime, Arc::new(TestResolver::new()))
+        .unwrap()
+        .with_recorder(Arc::new(GlobalRecorder))
+}
+
+/// Every egress record of the test process, so each call can check that it was logged.
+static RECORDS: std::sync::LazyLock<std::sync::Mutex<Vec<EgressRecord>>> = std::sync::LazyLock::new(Default::default);
+
+struct GlobalRecorder;
+
+impl EgressRecorder for GlobalRecorder {
+    fn record(&self, record: EgressRecord) {
+        RECORDS.lock().unwrap().push(record);
+    }
+}
+
+/// The egress record of one call, by its request id.
+fn record_of(request_id: &str) -> EgressRecord {
+    let records = RECORDS.lock().unwrap();
+    let mut matching = records.iter().filter(|record| record.request_id == request_id);
+    let record = matching.next().unwrap_or_else(|| panic!("no egress record for {request_id}")).clone();
+    assert!(matching.next().is_none(), "one record per call");
+    record
 }
 
 fn deployment(allowed_egress: &[String]) -> Deployment {
@@ -111,12 +137,30 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Out
         url: url.to_owned(),
         headers: headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
         body: Bytes::from(body.to_owned()),
-        request_id: "req-test-1".to_owned(),
+        request_id: format!("req-test-{}", NEXT_REQUEST.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
     }
 }
 
+static NEXT_REQUEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// GETs `url` and checks that the egress log recorded the call with the right decision.
 async fn get(outbound: &Arc<dyn OutboundHttp>, url: &str) -> Result<OutboundResponse, OutboundError> {
-    outbound.fetch(request("GET", url, &[], "")).await
+    let request = request("GET", url, &[], "");
+    let request_id = request.request_id.clone();
+    let result = outbound.fetch(request).await;
+    let record = record_of(&request_id);
+    let expected = match &result {
+        Ok(_) => EgressDecision::Allowed,
+        Err(OutboundError::Denied { .. }) => EgressDecision::Denied,
+        Err(OutboundError::Failed { .. }) => EgressDecision::Failed,
+    };
+    assert_eq!(record.decision, expected, "{url}: {record:?}");
+    assert_eq!(record.app, AppKey::new("growth", "where2eat"));
+    assert!(!format!("{record:?}").contains("/hello"), "paths never reach the egress log: {record:?}");
+    if expected != EgressDecision::Allowed {
+        assert!(record.code.is_some(), "{url}: a denial or failure has a code");
+    }
+    result
 }
 
 /// The message of a policy denial; panics on anything else.
