@@ -48,6 +48,8 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/apps/{namespace}/{name}/secrets/{secret}", axum::routing::put(set_secret).delete(remove_secret))
         .route("/api/v1/apps/{namespace}/{name}/secrets/{secret}/versions", get(secret_versions))
         .route("/api/v1/secrets", get(list_secrets))
+        .route("/api/v1/egress", get(list_egress))
+        .route("/metrics", get(metrics))
         .route("/api/v1/secrets/rotate-kek", post(rotate_kek))
         .route("/auth/login", get(login_page).post(login))
         .route("/auth/logout", post(logout))
@@ -782,6 +784,50 @@ async fn rotate_kek(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> A
         Ok::<_, std::convert::Infallible>(Bytes::from(line))
     });
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
+}
+
+#[derive(Deserialize)]
+struct EgressQuery {
+    namespace: String,
+    app: Option<String>,
+    #[serde(default)]
+    denied: bool,
+    #[serde(default = "default_egress_limit")]
+    limit: u32,
+}
+
+fn default_egress_limit() -> u32 {
+    50
+}
+
+async fn list_egress(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    query: Result<Query<EgressQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "egress.list").await?;
+    let Ok(Query(query)) = query else {
+        return Err(failure(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "pass ?namespace=<namespace> and optionally app=<name>, denied=true, limit=<n>",
+            vec![],
+        ));
+    };
+    let filter = control::store::EgressFilter {
+        namespace: Some(query.namespace),
+        app: query.app,
+        denied_only: query.denied,
+        limit: query.limit.clamp(1, 10_000),
+    };
+    Ok(Json(state.control.list_egress(&principal, filter).await?).into_response())
+}
+
+/// `GET /metrics`: Prometheus text exposition, for a platform-wide viewer's token.
+async fn metrics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "metrics.read").await?;
+    let text = state.control.metrics_text(&principal).await?;
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }
 
 async fn jwks(State(state): State<Arc<ApiState>>) -> Response {

@@ -9,6 +9,7 @@ pub mod access;
 mod accounts;
 pub mod app_secrets;
 pub mod blobs;
+pub mod egress_log;
 pub mod federation;
 pub mod logs;
 pub mod plan;
@@ -114,6 +115,10 @@ pub struct ControlPlane {
     pub tokens: Arc<tokens::PlatformTokens>,
     /// Apps' secrets: the built-in store and Vault.
     pub secrets: Arc<app_secrets::AppSecrets>,
+    /// Apps' outbound requests, as the egress log stored them.
+    egress_store: Arc<dyn store::EgressLogStore>,
+    /// The platform's Prometheus metrics (`/metrics`).
+    pub metrics: Arc<egress_log::Metrics>,
     /// The company's OpenID provider, when one is configured.
     federation: Option<Arc<federation::Federation>>,
     /// Failed password sign-ins per user name.
@@ -154,6 +159,8 @@ impl ControlPlane {
         logs: Arc<LogHub>,
         tokens: Arc<tokens::PlatformTokens>,
         secrets: Arc<app_secrets::AppSecrets>,
+        egress_store: Arc<dyn store::EgressLogStore>,
+        metrics: Arc<egress_log::Metrics>,
         federation: Option<Arc<federation::Federation>>,
         settings: ControlSettings,
     ) -> Result<ControlPlane, ControlError> {
@@ -167,6 +174,8 @@ impl ControlPlane {
             logs,
             tokens,
             secrets,
+            egress_store,
+            metrics,
             federation,
             throttle: accounts::SignInThrottle::default(),
             decoy_hash,
@@ -406,6 +415,28 @@ impl ControlPlane {
                 detail: row.event.detail,
             })
             .collect())
+    }
+
+    /// The egress log of a namespace (or one app), newest first. Needs the viewer role there.
+    pub async fn list_egress(
+        &self,
+        principal: &Principal,
+        filter: store::EgressFilter,
+    ) -> Result<Vec<api_types::EgressEntry>, ControlError> {
+        let namespace = filter.namespace.clone().unwrap_or_default();
+        self.authorize_read(principal, &namespace, "egress.list").await?;
+        let entries = self.egress_store.list_egress(filter).await?;
+        self.audit_read(principal, "egress.list", Some(&namespace)).await;
+        Ok(entries)
+    }
+
+    /// The Prometheus exposition. Needs a platform-wide role (the metrics name every app).
+    pub async fn metrics_text(&self, principal: &Principal) -> Result<String, ControlError> {
+        if !principal.has_role(access::ALL_NAMESPACES, Role::Viewer) {
+            let message = "/metrics names every app: it needs a platform-wide viewer role (`terrarium roles grant '*' user:NAME viewer`)".to_owned();
+            return Err(self.deny(principal, "metrics.read", None, None, message).await);
+        }
+        Ok(self.metrics.encode())
     }
 
     /// Records a refused control-plane call, so every denial is in the audit log.

@@ -21,6 +21,8 @@ pub struct PlatformDefaults {
     pub wall_timeout_ms: u64,
     pub max_response_bytes: u64,
     pub max_outbound_requests: u32,
+    /// Body bytes one request may send and receive over all its `fetch` calls.
+    pub max_outbound_bytes: u64,
     /// Who may use an app whose manifest sets no `spec.access.visibility`.
     pub default_visibility: Visibility,
     /// Admission when `spec.quotas` leaves it out.
@@ -121,6 +123,7 @@ pub fn plan(
             wall_timeout_ms: defaults.wall_timeout_ms,
             max_response_bytes: defaults.max_response_bytes,
             max_outbound_requests: defaults.max_outbound_requests,
+            max_outbound_bytes: defaults.max_outbound_bytes,
         },
     })
 }

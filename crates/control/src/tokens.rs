@@ -102,6 +102,28 @@ impl PlatformTokens {
         self.read().mint(claims, APP_TOKEN_LIFETIME)
     }
 
+    /// The token that identifies an app to an internal API: subject `app:<namespace>/<name>`,
+    /// audience the API's, the platform as the actor.
+    pub fn mint_service_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audience: &str,
+    ) -> Result<String, identity::KeyError> {
+        let claims = TokenClaims {
+            sub: format!("app:{namespace}/{name}"),
+            aud: audience.to_owned(),
+            token_use: TokenUse::Service,
+            namespace: Some(namespace.to_owned()),
+            groups: Vec::new(),
+            roles: Vec::new(),
+            email: None,
+            name: None,
+            act: Some(identity::Actor { sub: "terrarium-gateway".to_owned() }),
+        };
+        self.read().mint(claims, APP_TOKEN_LIFETIME)
+    }
+
     /// A one-minute ticket that signs `subject` in on the app host `host` (host-routed apps have
     /// their own cookies, so the sign-in page hands them a ticket rather than its cookie).
     pub fn mint_ticket(&self, subject: &str, groups: &[String], host: &str) -> Result<String, identity::KeyError> {

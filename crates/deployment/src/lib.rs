@@ -194,6 +194,14 @@ pub struct FunctionLimits {
     pub max_response_bytes: u64,
     /// Outbound `fetch` calls one request may make.
     pub max_outbound_requests: u32,
+    /// Body bytes one request may send and receive over all its `fetch` calls.
+    #[serde(default = "default_max_outbound_bytes")]
+    pub max_outbound_bytes: u64,
+}
+
+/// For deployments recorded before the limit existed.
+fn default_max_outbound_bytes() -> u64 {
+    32 * 1024 * 1024
 }
 
 /// A route inside an app: an exact path (`/api/pick`) or a prefix ending in `/*` (`/api/*`).

@@ -45,6 +45,8 @@ pub(crate) struct RequestState {
     pub log: Option<Arc<dyn AppLog>>,
     pub outbound: Option<Arc<dyn OutboundHttp>>,
     pub outbound_left: u32,
+    /// Body bytes the request may still send and receive through `fetch`.
+    pub outbound_bytes_left: u64,
     pub next_fetch_id: u32,
     /// Fetches started by JavaScript that the event loop has not picked up yet.
     pub new_fetches: Vec<(u32, OutboundRequest)>,
@@ -70,6 +72,7 @@ impl RequestState {
             log: None,
             outbound: None,
             outbound_left: 0,
+            outbound_bytes_left: 0,
             next_fetch_id: 1,
             new_fetches: Vec::new(),
             new_timers: Vec::new(),
@@ -319,10 +322,18 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
                         format!("fetch(): this request already made its {limit} outbound requests, the limit");
                     return Err(Exception::throw_type(&ctx, &message));
                 }
+                let body = body.0.map(|array| Bytes::from(copy_bytes(&array))).unwrap_or_default();
+                if body.len() as u64 > request.outbound_bytes_left {
+                    let limit = state.limits.max_outbound_bytes;
+                    let message = format!(
+                        "fetch(): this request already sent and received {limit} bytes through fetch, the limit"
+                    );
+                    return Err(Exception::throw_type(&ctx, &message));
+                }
+                request.outbound_bytes_left -= body.len() as u64;
                 request.outbound_left -= 1;
                 let id = request.next_fetch_id;
                 request.next_fetch_id += 1;
-                let body = body.0.map(|array| Bytes::from(copy_bytes(&array))).unwrap_or_default();
                 let request_id = request.request_id.clone();
                 let outbound = OutboundRequest { method, url, headers: flat_pairs(headers), body, request_id };
                 request.new_fetches.push((id, outbound));

@@ -205,6 +205,7 @@ impl Instance {
             state.log = Some(app.host.log.clone());
             state.outbound = Some(app.host.outbound.clone());
             state.outbound_left = app.limits.max_outbound_requests;
+            state.outbound_bytes_left = app.limits.max_outbound_bytes;
         }
         self.shared.interrupted.set(false);
 
@@ -322,6 +323,7 @@ impl Instance {
                     failure = Some(InvokeError::WallTimeout { limit_ms: shared.limits.wall_timeout_ms });
                 }
                 Some((id, url, result)) = fetches.next(), if !fetches.is_empty() => {
+                    let result = charge_outbound_bytes(shared, &url, result);
                     let settled = run_js(context, shared, &mut budget, |ctx| {
                         settle_fetch(ctx, entry_points, id, &url, result).map_err(|error| js_error(ctx, shared, error))
                     });
@@ -392,6 +394,29 @@ fn load_handler<'js>(
 }
 
 /// Hands a completed outbound fetch to the prelude, which resolves or rejects the app's promise.
+/// Counts a response body against the request's outbound byte budget; past it, the fetch fails.
+fn charge_outbound_bytes(
+    shared: &InstanceShared,
+    url: &str,
+    result: Result<OutboundResponse, OutboundError>,
+) -> Result<OutboundResponse, OutboundError> {
+    let response = result?;
+    let mut state = shared.request.borrow_mut();
+    let size = response.body.len() as u64;
+    if size > state.outbound_bytes_left {
+        state.outbound_bytes_left = 0;
+        let host = url::Url::parse(url).ok().and_then(|url| url.host_str().map(str::to_owned)).unwrap_or_default();
+        let limit = shared.limits.max_outbound_bytes;
+        return Err(OutboundError::Failed {
+            message: format!(
+                "fetch to {host:?} failed: this request sent and received more than {limit} bytes through fetch, the limit"
+            ),
+        });
+    }
+    state.outbound_bytes_left -= size;
+    Ok(response)
+}
+
 fn settle_fetch(
     ctx: &Ctx<'_>,
     entry_points: &EntryPoints,
@@ -470,6 +495,7 @@ mod tests {
             wall_timeout_ms: 1000,
             max_response_bytes: 1 << 20,
             max_outbound_requests: 1,
+            max_outbound_bytes: 1 << 20,
         };
         let image = Arc::new(AppImage {
             id: 1,

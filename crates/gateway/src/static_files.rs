@@ -152,6 +152,7 @@ mod tests {
                 wall_timeout_ms: 1,
                 max_response_bytes: 1,
                 max_outbound_requests: 1,
+                max_outbound_bytes: 1 << 20,
             },
         }
     }

@@ -78,6 +78,9 @@ pub enum TokenUse {
     Access,
     /// A token the gateway hands to one app for one call; its audience is `app:<namespace>/<name>`.
     App,
+    /// A token the platform attaches to an app's request to an internal API: the subject is the
+    /// app (`app:<namespace>/<name>`), the audience the API's.
+    Service,
 }
 
 /// The party acting on the subject's behalf (RFC 8693 `act`), such as the gateway.

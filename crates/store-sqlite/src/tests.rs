@@ -44,6 +44,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
                 wall_timeout_ms: 1000,
                 max_response_bytes: 1 << 20,
                 max_outbound_requests: 10,
+                max_outbound_bytes: 1 << 20,
             },
         },
         owner: "user:ana".into(),

@@ -121,17 +121,41 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let logs = Arc::new(LogHub::new());
     let routes = Arc::new(RoutingTable::new());
 
-    let allow_internal = config
+    let listener = tokio::net::TcpListener::bind(args.listen.unwrap_or(config.server.listen))
+        .await
+        .with_context(|| format!("failed to listen on {}", args.listen.unwrap_or(config.server.listen)))?;
+    let local = listener.local_addr()?;
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| {
+        let host = if local.ip().is_unspecified() { "localhost".to_owned() } else { local.ip().to_string() };
+        format!("http://{host}:{}", local.port())
+    });
+    let bundle_limits =
+        BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
+    let keys_path = data_dir.join(SIGNING_KEYS_FILE);
+    let save_keys: control::tokens::SaveKeys =
+        Box::new(move |ring| write_private_file(&keys_path, ring.to_json().as_bytes()));
+    let tokens =
+        Arc::new(control::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring), save_keys));
+    let allow_internal = parse_ranges("egress.allow_internal", &config.egress.allow_internal)?;
+    let mut allow_internal_by_namespace = BTreeMap::new();
+    for (namespace, ranges) in &config.egress.allow_internal_by_namespace {
+        let key = format!("egress.allow_internal_by_namespace.{namespace}");
+        allow_internal_by_namespace.insert(namespace.clone(), parse_ranges(&key, ranges)?);
+    }
+    let internal_apis = config
         .egress
-        .allow_internal
+        .internal_apis
         .iter()
-        .map(|cidr| {
-            cidr.parse().with_context(|| format!("egress.allow_internal: {cidr:?} is not a CIDR like 10.0.0.0/8"))
-        })
-        .collect::<anyhow::Result<Vec<ipnet::IpNet>>>()?;
+        .map(|api| capability_http::InternalApi { host: api.host.to_ascii_lowercase(), audience: api.audience.clone() })
+        .collect();
+    let metrics = Arc::new(control::egress_log::Metrics::new());
+    let egress_log =
+        control::egress_log::EgressLog::start(store.clone(), metrics.clone(), config.egress.log_keep_entries);
     let outbound = OutboundHttpFactory::new(
         OutboundConfig {
             allowed_internal: allow_internal,
+            allowed_internal_by_namespace: allow_internal_by_namespace,
+            internal_apis,
             timeout: Duration::from_secs(config.egress.timeout_secs),
             max_response_bytes: config.egress.max_response_bytes,
             max_redirects: config.egress.max_redirects,
@@ -139,7 +163,9 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         },
         tokio::runtime::Handle::current(),
     )
-    .context("failed to build the outbound HTTP client")?;
+    .context("failed to build the outbound HTTP client")?
+    .with_recorder(egress_log)
+    .with_app_tokens(Arc::new(ServiceTokens::new(tokens.clone())));
     let workers = match config.engine.workers {
         0 => std::thread::available_parallelism().map_or(2, usize::from),
         n => n,
@@ -162,21 +188,6 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let loader =
         Arc::new(Loader { engine, outbound, blobs: blobs.clone(), logs: logs.clone(), secrets: app_secrets.clone() });
 
-    let listener = tokio::net::TcpListener::bind(args.listen.unwrap_or(config.server.listen))
-        .await
-        .with_context(|| format!("failed to listen on {}", args.listen.unwrap_or(config.server.listen)))?;
-    let local = listener.local_addr()?;
-    let public_url = config.server.public_url.clone().unwrap_or_else(|| {
-        let host = if local.ip().is_unspecified() { "localhost".to_owned() } else { local.ip().to_string() };
-        format!("http://{host}:{}", local.port())
-    });
-    let bundle_limits =
-        BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
-    let keys_path = data_dir.join(SIGNING_KEYS_FILE);
-    let save_keys: control::tokens::SaveKeys =
-        Box::new(move |ring| write_private_file(&keys_path, ring.to_json().as_bytes()));
-    let tokens =
-        Arc::new(control::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring), save_keys));
     let federation = match &config.identity.oidc {
         None => None,
         Some(section) => {
@@ -202,6 +213,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         logs,
         tokens,
         app_secrets,
+        store.clone(),
+        metrics,
         federation,
         ControlSettings {
             defaults: PlatformDefaults {
@@ -211,6 +224,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
                 wall_timeout_ms: config.limits.wall_timeout_ms,
                 max_response_bytes: config.limits.max_response_bytes,
                 max_outbound_requests: config.limits.max_outbound_requests,
+                max_outbound_bytes: config.egress.max_bytes_per_request,
                 default_visibility: config.access.default_visibility,
                 requests_per_second: config.limits.requests_per_second,
                 burst: config.limits.burst,
@@ -278,6 +292,45 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     server.await.context("the server task failed")?.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn parse_ranges(key: &str, ranges: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    ranges
+        .iter()
+        .map(|cidr| cidr.parse().with_context(|| format!("{key}: {cidr:?} is not a CIDR like 10.0.0.0/8")))
+        .collect()
+}
+
+/// The tokens that identify apps to internal APIs, reused until a minute before they expire.
+struct ServiceTokens {
+    tokens: Arc<control::tokens::PlatformTokens>,
+    cache: std::sync::Mutex<std::collections::HashMap<(deployment::AppKey, String), (String, std::time::Instant)>>,
+}
+
+impl ServiceTokens {
+    fn new(tokens: Arc<control::tokens::PlatformTokens>) -> ServiceTokens {
+        ServiceTokens { tokens, cache: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+}
+
+impl capability_http::AppTokens for ServiceTokens {
+    fn token(&self, app: &deployment::AppKey, audience: &str) -> Result<String, String> {
+        let key = (app.clone(), audience.to_owned());
+        let now = std::time::Instant::now();
+        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((token, renew_at)) = cache.get(&key)
+            && *renew_at > now
+        {
+            return Ok(token.clone());
+        }
+        let token = self
+            .tokens
+            .mint_service_token(&app.namespace, &app.name, audience)
+            .map_err(|_| "the platform could not sign a token for the internal API".to_owned())?;
+        let renew_at = now + control::tokens::APP_TOKEN_LIFETIME - Duration::from_secs(60);
+        cache.insert(key, (token.clone(), renew_at));
+        Ok(token)
+    }
 }
 
 /// Periodic work: finishing an interrupted key rotation, secret expiry reminders, picking up

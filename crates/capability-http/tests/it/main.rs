@@ -119,6 +119,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
             wall_timeout_ms: 10_000,
             max_response_bytes: 1 << 20,
             max_outbound_requests: 10,
+            max_outbound_bytes: 1 << 20,
         },
     }
 }

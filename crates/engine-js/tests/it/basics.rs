@@ -363,3 +363,15 @@ async fn env_user_is_the_signed_in_user_or_null() {
     );
     assert_eq!(body["frozen"], true);
 }
+
+#[tokio::test]
+async fn env_holds_the_apps_secrets_beside_its_vars() {
+    let engine = engine();
+    let source = r#"export default { fetch(request, env) { return Response.json({ token: env.API_TOKEN, city: env.CITY, names: Object.keys(env).sort() }); } };"#;
+    let app =
+        AppBuilder::new("secrets", source).var("CITY", "Lisbon").secret("API_TOKEN", "tok-123").load(&engine).unwrap();
+    assert_eq!(
+        app.json("/").await,
+        serde_json::json!({ "token": "tok-123", "city": "Lisbon", "names": ["API_TOKEN", "CITY", "USER"] })
+    );
+}

@@ -222,3 +222,30 @@ async fn the_wall_timeout_also_stops_running_javascript() {
     assert!(matches!(error, InvokeError::WallTimeout { limit_ms: 200 }), "{error:?}");
     assert!(started.elapsed() < Duration::from_millis(1000), "took {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn outbound_bytes_per_request_are_capped() {
+    let engine = engine();
+    let mut limits = limits();
+    limits.max_outbound_bytes = 300;
+    limits.max_outbound_requests = 10;
+    // Each echo answer is a little over 200 bytes; a later one pushes the request past 300.
+    let source = r#"export default { async fetch() {
+        const results = [];
+        for (let i = 0; i < 4; i++) {
+            try { await (await fetch("https://api.test/" + i)).text(); results.push("ok"); }
+            catch (error) { results.push(String(error.message)); }
+        }
+        return Response.json(results);
+    } };"#;
+    let app = AppBuilder::new("bytes", source).limits(limits).load(&engine).unwrap();
+    let results = app.json("/").await;
+    let results = results.as_array().unwrap();
+    assert_eq!(results[0], "ok");
+    let first_failure = results.iter().position(|result| result != "ok").expect("the budget ran out");
+    let message = results[first_failure].as_str().unwrap();
+    assert!(
+        message.contains("more than 300 bytes through fetch, the limit") && message.contains("api.test"),
+        "{message}"
+    );
+}

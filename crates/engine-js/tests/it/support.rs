@@ -35,6 +35,7 @@ pub fn limits() -> FunctionLimits {
         wall_timeout_ms: 3000,
         max_response_bytes: 1024 * 1024,
         max_outbound_requests: 3,
+        max_outbound_bytes: 1 << 20,
     }
 }
 

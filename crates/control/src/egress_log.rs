@@ -1,0 +1,175 @@
+//! The egress log and the platform's metrics.
+//!
+//! Every outbound call of every app arrives here from the outbound HTTP capability, on the
+//! request path: it is counted at once (Prometheus counters) and queued for the database, where
+//! a writer stores it in batches. A full queue drops entries rather than slow apps down, and the
+//! drops are counted too (`terrarium_egress_log_dropped_total`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::UNIX_EPOCH;
+
+use api_types::EgressEntry;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use runtime::{EgressRecord, EgressRecorder};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc;
+
+use crate::store::EgressLogStore;
+
+/// Entries waiting for the database; beyond this they are dropped and counted.
+const QUEUE_CAPACITY: usize = 16_384;
+/// Entries written in one transaction.
+const BATCH: usize = 512;
+/// Prune the log after this many batches.
+const PRUNE_EVERY_BATCHES: u64 = 200;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EgressLabels {
+    namespace: String,
+    app: String,
+    decision: &'static str,
+    /// The denial or failure code (bounded), empty when allowed.
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EgressBytesLabels {
+    namespace: String,
+    app: String,
+    /// `out` (request bodies) or `in` (response bodies).
+    direction: &'static str,
+}
+
+/// The platform's Prometheus registry. Label sets are bounded: namespaces and apps are the
+/// registered ones, decisions and codes are fixed lists.
+pub struct Metrics {
+    registry: Registry,
+    egress_requests: Family<EgressLabels, Counter>,
+    egress_bytes: Family<EgressBytesLabels, Counter>,
+    egress_log_dropped: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("terrarium");
+        let egress_requests = Family::<EgressLabels, Counter>::default();
+        registry.register(
+            "egress_requests",
+            "Outbound requests of apps by decision (allowed, denied, failed)",
+            egress_requests.clone(),
+        );
+        let egress_bytes = Family::<EgressBytesLabels, Counter>::default();
+        registry.register("egress_bytes", "Body bytes of apps' outbound requests and responses", egress_bytes.clone());
+        let egress_log_dropped = Counter::default();
+        registry.register(
+            "egress_log_dropped",
+            "Egress log entries dropped because the database writer fell behind",
+            egress_log_dropped.clone(),
+        );
+        Metrics { registry, egress_requests, egress_bytes, egress_log_dropped }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String never fails");
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+/// Receives egress records from apps' `fetch` and feeds the metrics and the egress log.
+pub struct EgressLog {
+    metrics: Arc<Metrics>,
+    queue: mpsc::Sender<EgressEntry>,
+    dropped: AtomicU64,
+}
+
+impl EgressLog {
+    /// Starts the database writer on the current tokio runtime; it keeps the newest `keep` entries.
+    pub fn start(store: Arc<dyn EgressLogStore>, metrics: Arc<Metrics>, keep: u64) -> Arc<EgressLog> {
+        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(write_batches(store, receiver, keep));
+        Arc::new(EgressLog { metrics, queue, dropped: AtomicU64::new(0) })
+    }
+
+    /// Entries dropped because the queue was full, since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl EgressRecorder for EgressLog {
+    fn record(&self, record: EgressRecord) {
+        let namespace = record.app.namespace.clone();
+        let app = record.app.name.clone();
+        let labels = EgressLabels {
+            namespace: namespace.clone(),
+            app: app.clone(),
+            decision: record.decision.as_str(),
+            code: record.code.unwrap_or(""),
+        };
+        self.metrics.egress_requests.get_or_create(&labels).inc();
+        for (direction, bytes) in [("out", record.bytes_out), ("in", record.bytes_in)] {
+            if bytes > 0 {
+                let labels = EgressBytesLabels { namespace: namespace.clone(), app: app.clone(), direction };
+                self.metrics.egress_bytes.get_or_create(&labels).inc_by(bytes);
+            }
+        }
+        let entry = EgressEntry {
+            id: 0,
+            time: rfc3339(record.time),
+            namespace,
+            app,
+            request_id: record.request_id,
+            method: record.method,
+            host: record.host,
+            address: record.address.map(|address| address.to_string()),
+            decision: record.decision.as_str().to_owned(),
+            code: record.code.map(str::to_owned),
+            status: record.status,
+            bytes_out: record.bytes_out,
+            bytes_in: record.bytes_in,
+            duration_ms: record.duration.as_millis() as u64,
+        };
+        if self.queue.try_send(entry).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.metrics.egress_log_dropped.inc();
+        }
+    }
+}
+
+fn rfc3339(time: std::time::SystemTime) -> String {
+    let nanos = time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos());
+    let time = OffsetDateTime::from_unix_timestamp_nanos(nanos as i128).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    // Milliseconds: calls of one request are often within the same second.
+    let time = time.replace_nanosecond(time.millisecond() as u32 * 1_000_000).unwrap_or(time);
+    time.format(&Rfc3339).unwrap_or_default()
+}
+
+async fn write_batches(store: Arc<dyn EgressLogStore>, mut receiver: mpsc::Receiver<EgressEntry>, keep: u64) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut batches = 0u64;
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(error) = store.append_egress(&batch).await {
+            tracing::error!(%error, entries = batch.len(), "egress log entries could not be written");
+        }
+        batch.clear();
+        batches += 1;
+        if batches.is_multiple_of(PRUNE_EVERY_BATCHES)
+            && let Err(error) = store.prune_egress(keep).await
+        {
+            tracing::error!(%error, "the egress log could not be pruned");
+        }
+    }
+}
