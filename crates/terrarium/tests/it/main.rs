@@ -8,5 +8,6 @@ mod deploy;
 mod federation;
 mod functions;
 mod gateway;
+mod secrets;
 mod support;
 mod visibility;

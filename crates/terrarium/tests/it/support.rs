@@ -24,6 +24,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// The CLI's config home (`XDG_CONFIG_HOME`): where `terrarium login` keeps tokens.
     pub cli_home: tempfile::TempDir,
+    /// Where the server's standard error goes, when the test captures it.
+    pub stderr_log: Option<PathBuf>,
     _config_dir: tempfile::TempDir,
 }
 
@@ -40,6 +42,17 @@ impl Server {
 
     /// Starts a server; `config` may set its own `[server]` (a fixed port), `envs` adds variables.
     pub fn start_with(config: &str, data_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::start_full(config, data_dir, extra, envs, false)
+    }
+
+    /// Like [`Server::start_with`]; with `capture_stderr`, the server's log goes to [`Server::stderr_log`].
+    pub fn start_full(
+        config: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+        capture_stderr: bool,
+    ) -> Server {
         let config_dir = tempfile::tempdir().unwrap();
         let config_path = config_dir.path().join("terrarium.toml");
         let config = match config.contains("[server]") {
@@ -47,16 +60,21 @@ impl Server {
             false => format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}"),
         };
         std::fs::write(&config_path, config).unwrap();
+        let stderr_log = capture_stderr.then(|| config_dir.path().join("stderr.log"));
         let mut child = Command::new(BIN)
             .envs(envs.iter().copied())
             .env("TERRARIUM_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .args(["serve", "--log", "warn", "--config"])
+            // A captured log is for grepping, so it holds everything.
+            .args(["serve", "--log", if capture_stderr { "debug" } else { "warn" }, "--config"])
             .arg(&config_path)
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match &stderr_log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("the terrarium binary starts");
         let stdout = child.stdout.take().unwrap();
@@ -77,6 +95,7 @@ impl Server {
             token: String::new(),
             data_dir: data_dir.to_owned(),
             cli_home: tempfile::tempdir().unwrap(),
+            stderr_log,
             _config_dir: config_dir,
         };
         server.wait_ready();

@@ -1,0 +1,295 @@
+//! Secrets end to end: `terrarium secrets`, functions reading `env.NAME`, Vault references,
+//! key-encryption key rotation surviving kill -9, and no value leaking anywhere.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{BIN, Server, client, stderr, stdout};
+
+/// An app whose function reports which env names it has and, for `?name=`, that value; with
+/// `?call=URL` it calls URL with its API_TOKEN as a bearer token.
+fn write_app(dir: &Path, namespace: &str, name: &str, owner: &str, secrets_ref: &str, egress: &[String]) {
+    let egress = match egress.is_empty() {
+        true => String::new(),
+        false => format!(
+            "  allowedEgress:\n{}",
+            egress.iter().map(|entry| format!("    - \"{entry}\"\n")).collect::<String>()
+        ),
+    };
+    let manifest = format!(
+        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  owner: {owner}\n  access:\n    visibility: public\n  runtime: function\n  secretsRef: {secrets_ref}\n  vars:\n    CITY: Lisbon\n  functions:\n    - route: /*\n      entry: functions/index.js\n{egress}"
+    );
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(dir.join("terrarium.yaml"), manifest).unwrap();
+    std::fs::write(
+        dir.join("functions/index.js"),
+        r#"export default {
+  async fetch(request, env) {
+    const params = new URL(request.url).searchParams;
+    const call = params.get("call");
+    if (call) {
+      try {
+        const response = await fetch(call, { headers: { authorization: "Bearer " + env.API_TOKEN } });
+        return Response.json({ status: response.status });
+      } catch (error) {
+        return Response.json({ error: String(error.message) }, { status: 502 });
+      }
+    }
+    const name = params.get("name");
+    console.log("serving a request for", name);
+    return Response.json({ names: Object.keys(env).sort(), value: name ? (env[name] ?? null) : null });
+  },
+};
+"#,
+    )
+    .unwrap();
+}
+
+/// `terrarium secrets set APP NAME` with the value on standard input, as a script would.
+fn set_secret(server: &Server, app: &str, name: &str, value: &str, extra: &[&str]) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(["secrets", "set", app, name, "--server", &server.url])
+        .args(extra)
+        .env("XDG_CONFIG_HOME", server.cli_home.path())
+        .env_remove("TERRARIUM_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn value_of(server: &Server, namespace: &str, app: &str, name: &str) -> serde_json::Value {
+    let response = server.get(namespace, app, &format!("/?name={name}"));
+    assert_eq!(response.status(), 200);
+    response.json::<serde_json::Value>().unwrap()["value"].clone()
+}
+
+fn api_get(server: &Server, path: &str) -> String {
+    let response = client().get(format!("{}{path}", server.url)).bearer_auth(&server.token).send().unwrap();
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.text().unwrap()
+}
+
+/// A plain HTTP upstream on 127.0.0.1 that answers 200 and keeps every request's head.
+fn start_upstream() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            record.lock().unwrap().push(head);
+            let mut stream = stream;
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn secrets_reach_only_their_app_and_their_values_never_leak() {
+    const VALUE: &str = "s3cr3t-VALUE-4f9a1c";
+    const SECOND: &str = "s3cr3t-SECOND-77b2e0";
+    let (upstream_port, upstream_seen) = start_upstream();
+    let config = "[egress]\nallow_internal = [\"127.0.0.1/32\"]\n";
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let server = Server::start_full(config, &data_dir, &[], &[], true);
+    let apps = tempfile::tempdir().unwrap();
+    let upstream = format!("127.0.0.1:{upstream_port}");
+    write_app(&apps.path().join("a"), "it", "vaulted", "user:admin", "terrarium://it/vaulted", &[upstream.clone()]);
+    write_app(&apps.path().join("b"), "it", "neighbour", "user:admin", "terrarium://it/neighbour", &[]);
+    server.deploy(&apps.path().join("a"));
+    server.deploy(&apps.path().join("b"));
+    assert_eq!(value_of(&server, "it", "vaulted", "API_TOKEN"), serde_json::Value::Null);
+
+    // Set: the running app is reloaded with the value; the neighbour never sees it.
+    let output = set_secret(&server, "it/vaulted", "API_TOKEN", VALUE, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("Set API_TOKEN of it/vaulted (version 1); the app was reloaded"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(value_of(&server, "it", "vaulted", "API_TOKEN"), VALUE);
+    assert_eq!(value_of(&server, "it", "vaulted", "CITY"), "Lisbon", "vars stay beside secrets");
+    assert_eq!(value_of(&server, "it", "neighbour", "API_TOKEN"), serde_json::Value::Null);
+    let names = server.get("it", "neighbour", "/").json::<serde_json::Value>().unwrap()["names"].clone();
+    assert_eq!(names, serde_json::json!(["CITY", "USER"]));
+
+    // A new version replaces the value; versions and listing show names and dates only.
+    assert!(
+        set_secret(&server, "it/vaulted", "API_TOKEN", SECOND, &["--expires", "2030-01-01T00:00:00Z"]).status.success()
+    );
+    assert_eq!(value_of(&server, "it", "vaulted", "API_TOKEN"), SECOND);
+    let listed = server.cli_ok(&["secrets", "list", "it/vaulted"]);
+    assert!(
+        listed.contains("API_TOKEN") && listed.contains("2 of 2") && listed.contains("2030-01-01T00:00:00Z"),
+        "{listed}"
+    );
+    assert!(server.cli_ok(&["secrets", "versions", "it/vaulted", "API_TOKEN"]).contains("admin"));
+    let listed: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["secrets", "list", "it", "-o", "json"])).unwrap();
+    assert!(listed[0]["last_read_at"].is_string(), "the reload read it: {listed}");
+
+    // Bad input: clear errors that never repeat the value.
+    let bad_name = set_secret(&server, "it/vaulted", "API-TOKEN", VALUE, &[]);
+    assert!(!bad_name.status.success());
+    assert!(
+        stderr(&bad_name).contains("is not a valid secret name") && !stderr(&bad_name).contains(VALUE),
+        "{}",
+        stderr(&bad_name)
+    );
+    let bad_body = client()
+        .put(format!("{}/api/v1/apps/it/vaulted/secrets/OTHER", server.url))
+        .bearer_auth(&server.token)
+        .body(format!("{{\"value\": {VALUE}}}"))
+        .send()
+        .unwrap();
+    assert_eq!(bad_body.status(), 400);
+    assert!(!bad_body.text().unwrap().contains(VALUE));
+    // An app cannot name another app's secrets.
+    write_app(&apps.path().join("c"), "it", "thief", "user:admin", "terrarium://it/vaulted", &[]);
+    let stolen = server.cli(&["deploy", apps.path().join("c").to_str().unwrap()]);
+    assert!(!stolen.status.success());
+    assert!(stderr(&stolen).contains("names another app's secrets"), "{}", stderr(&stolen));
+
+    // The secret travels to the allowed upstream in a header; a denied fetch with it in the URL is refused.
+    let called = server
+        .get("it", "vaulted", &format!("/?call=http://127.0.0.1:{upstream_port}/hook"))
+        .json::<serde_json::Value>()
+        .unwrap();
+    assert_eq!(called["status"], 200);
+    assert!(upstream_seen.lock().unwrap().iter().any(|head| head.contains(&format!("Bearer {SECOND}"))));
+    let denied = server.get("it", "vaulted", &format!("/?call=http://169.254.169.254/latest?k={SECOND}"));
+    let denied = denied.json::<serde_json::Value>().unwrap();
+    let message = denied["error"].as_str().unwrap();
+    assert!(message.contains("a cloud metadata address") && !message.contains(SECOND), "{message}");
+
+    // Both calls are in the egress log, with the upstream's address; the denial with its code.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = server.cli_ok(&["egress", "log", "it/vaulted", "-o", "json"]);
+        let entries: serde_json::Value = serde_json::from_str(&log).unwrap();
+        if entries.as_array().unwrap().len() >= 2 || Instant::now() > deadline {
+            break entries;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let entries = log.as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|entry| entry["decision"] == "allowed" && entry["address"] == "127.0.0.1" && entry["status"] == 200),
+        "{log}"
+    );
+    assert!(
+        entries.iter().any(|entry| entry["decision"] == "denied"
+            && entry["code"] == "blocked_address"
+            && entry["host"] == "169.254.169.254"),
+        "{log}"
+    );
+    let denied_only = server.cli_ok(&["egress", "log", "it", "--denied"]);
+    assert!(denied_only.contains("denied (blocked_address)") && !denied_only.contains("allowed "), "{denied_only}");
+    let metrics = api_get(&server, "/metrics");
+    assert!(
+        metrics
+            .contains(r#"terrarium_egress_requests_total{namespace="it",app="vaulted",decision="allowed",code=""} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"terrarium_egress_requests_total{namespace="it",app="vaulted",decision="denied",code="blocked_address"} 1"#), "{metrics}");
+
+    // Removing destroys every version and reloads the app.
+    assert!(server.cli_ok(&["secrets", "rm", "it/vaulted", "API_TOKEN"]).contains("Removed API_TOKEN"));
+    assert_eq!(value_of(&server, "it", "vaulted", "API_TOKEN"), serde_json::Value::Null);
+    assert!(!server.cli(&["secrets", "rm", "it/vaulted", "API_TOKEN"]).status.success());
+
+    // Now grep everything the platform wrote or answered.
+    let mut surfaces = vec![
+        ("audit log", api_get(&server, "/api/v1/audit?limit=10000")),
+        ("egress log", api_get(&server, "/api/v1/egress?namespace=it&limit=10000")),
+        ("metrics", api_get(&server, "/metrics")),
+        ("secret listing", api_get(&server, "/api/v1/secrets?namespace=it")),
+        ("app detail", api_get(&server, "/api/v1/apps/it/vaulted")),
+        ("app logs", server.cli_ok(&["logs", "it/vaulted"])),
+    ];
+    let server_log = std::fs::read_to_string(server.stderr_log.as_ref().unwrap()).unwrap();
+    assert!(server_log.contains("outbound fetch"), "the captured log is the server's");
+    drop(server);
+    surfaces.push(("server log", server_log));
+    for file in ["terrarium.db", "terrarium.db-wal", "secrets-kek.json", "signing-keys.json"] {
+        let mut bytes = Vec::new();
+        if let Ok(mut opened) = std::fs::File::open(data_dir.join(file)) {
+            opened.read_to_end(&mut bytes).unwrap();
+        }
+        surfaces.push((file, String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    for (surface, text) in &surfaces {
+        for value in [VALUE, SECOND] {
+            assert!(!text.contains(value), "a secret value appears in the {surface}");
+        }
+    }
+    let audit = &surfaces[0].1;
+    for action in ["secret.set", "secret.remove"] {
+        assert!(audit.contains(action), "{action} is audited");
+    }
+}
+
+#[test]
+fn only_owners_and_operators_change_secrets_and_an_owner_change_flags_them() {
+    let server = Server::start("");
+    server.cli_ok(&["users", "add", "bob", "--groups", "growth"]);
+    server.cli_ok(&["roles", "grant", "it", "user:bob", "builder"]);
+    let apps = tempfile::tempdir().unwrap();
+    write_app(&apps.path().join("a"), "it", "owned", "user:admin", "terrarium://it/owned", &[]);
+    server.deploy(&apps.path().join("a"));
+    assert!(set_secret(&server, "it/owned", "KEY", "owned-value-1", &[]).status.success());
+
+    // Bob (a builder, not the owner) may neither set nor remove; nor plant secrets for an app not yet deployed.
+    let bob_password = {
+        let created: serde_json::Value =
+            serde_json::from_str(&server.cli_ok(&["users", "add", "bob2", "-o", "json"])).unwrap();
+        server.cli_ok(&["roles", "grant", "it", "user:bob2", "builder"]);
+        created["password"].as_str().unwrap().to_owned()
+    };
+    let admin_home = server.cli_home.path().join("terrarium/credentials.json");
+    let admin_credentials = std::fs::read(&admin_home).unwrap();
+    assert!(server.login("bob2", &bob_password).status.success());
+    let refused = set_secret(&server, "it/owned", "KEY", "bob-value", &[]);
+    assert!(stderr(&refused).contains("belongs to user:admin"), "{}", stderr(&refused));
+    let refused = set_secret(&server, "it/not-yet", "KEY", "bob-value", &[]);
+    assert!(stderr(&refused).contains("deploy it first"), "{}", stderr(&refused));
+    assert!(!server.cli(&["secrets", "rm", "it/owned", "KEY"]).status.success());
+    // Reading names is fine for anyone with a role there.
+    assert!(server.cli_ok(&["secrets", "list", "it"]).contains("KEY"));
+    std::fs::write(&admin_home, admin_credentials).unwrap();
+
+    // A new owner: the secrets are flagged for rotation and the deployer is told.
+    write_app(&apps.path().join("a"), "it", "owned", "user:bob2", "terrarium://it/owned", &[]);
+    let deployed = server.deploy(&apps.path().join("a"));
+    let warnings = deployed["warnings"].to_string();
+    assert!(warnings.contains("flagged for rotation") && warnings.contains("KEY"), "{warnings}");
+    let listed = server.cli_ok(&["secrets", "list", "it/owned"]);
+    assert!(listed.contains("rotate: the owner changed from user:admin to user:bob2"), "{listed}");
+    assert!(set_secret(&server, "it/owned", "KEY", "owned-value-2", &[]).status.success());
+    assert!(!server.cli_ok(&["secrets", "list", "it/owned"]).contains("rotate:"), "a new value clears the flag");
+
+    // Deleting the app destroys its secrets: a later app of that name starts without them.
+    server.cli_ok(&["apps", "delete", "it/owned", "--yes"]);
+    assert!(server.cli_ok(&["secrets", "list", "it"]).contains("No secrets"));
+}
