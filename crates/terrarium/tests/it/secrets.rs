@@ -293,3 +293,133 @@ fn only_owners_and_operators_change_secrets_and_an_owner_change_flags_them() {
     server.cli_ok(&["apps", "delete", "it/owned", "--yes"]);
     assert!(server.cli_ok(&["secrets", "list", "it"]).contains("No secrets"));
 }
+
+#[test]
+fn vault_references_are_read_and_refreshed() {
+    use test_support::vault::VaultShapedServer;
+    let vault = VaultShapedServer::start("hvs.root", "role-1", "secret-id-1", Duration::from_secs(60));
+    vault.put_kv("kv", "it/vaulty", serde_json::json!({ "API_TOKEN": "from-vault-1", "DB_URL": "postgres://db" }));
+    let config = format!(
+        "[secrets.vault]\naddress = \"{}\"\nauth = \"approle\"\nrole_id = \"role-1\"\nsecret_id_env = \"TEST_VAULT_SECRET_ID\"\ncache_secs = 1\n",
+        vault.url()
+    );
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let server = Server::start_with(&config, &data_dir, &[], &[("TEST_VAULT_SECRET_ID", "secret-id-1")]);
+    let apps = tempfile::tempdir().unwrap();
+    write_app(&apps.path().join("a"), "it", "vaulty", "user:admin", "vault://kv/it/vaulty", &[]);
+    server.deploy(&apps.path().join("a"));
+    assert_eq!(value_of(&server, "it", "vaulty", "API_TOKEN"), "from-vault-1");
+    assert_eq!(value_of(&server, "it", "vaulty", "DB_URL"), "postgres://db");
+    assert_eq!(vault.calls("login"), 1, "AppRole sign-in, once");
+
+    // A new version in Vault reaches the running app within the cache time.
+    vault.put_kv("kv", "it/vaulty", serde_json::json!({ "API_TOKEN": "from-vault-2" }));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while value_of(&server, "it", "vaulty", "API_TOKEN") != "from-vault-2" {
+        assert!(Instant::now() < deadline, "the app did not pick up the new Vault version");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(value_of(&server, "it", "vaulty", "DB_URL"), serde_json::Value::Null);
+
+    // Another namespace's Vault path, and a missing secret, are refused at deploy with a way out.
+    write_app(&apps.path().join("b"), "it", "other", "user:admin", "vault://kv/finance/payroll", &[]);
+    let refused = server.cli(&["deploy", apps.path().join("b").to_str().unwrap()]);
+    assert!(stderr(&refused).contains("vault://kv/it/payroll"), "{}", stderr(&refused));
+    write_app(&apps.path().join("b"), "it", "other", "user:admin", "vault://kv/it/missing", &[]);
+    let refused = server.cli(&["deploy", apps.path().join("b").to_str().unwrap()]);
+    assert!(stderr(&refused).contains("vault kv put kv/it/missing"), "{}", stderr(&refused));
+}
+
+#[test]
+fn a_server_without_vault_refuses_vault_references_clearly() {
+    let server = Server::start("");
+    let apps = tempfile::tempdir().unwrap();
+    write_app(&apps.path().join("a"), "it", "vaulty", "user:admin", "vault://kv/it/vaulty", &[]);
+    let refused = server.cli(&["deploy", apps.path().join("a").to_str().unwrap()]);
+    assert!(stderr(&refused).contains("this server has no Vault configured"), "{}", stderr(&refused));
+}
+
+/// Opens every namespace's secret straight from the data directory, as a restarted server would.
+fn every_secret_decrypts(data_dir: &Path, namespaces: usize) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let db = Arc::new(store_sqlite::SqliteStore::open(&data_dir.join("terrarium.db")).await.unwrap());
+        let kek = Arc::new(secrets::kek::KeyFile::open_or_create(&data_dir.join("secrets-kek.json")).unwrap());
+        let key_count = kek.key_count();
+        let store = secrets::SecretStore::new(db, kek);
+        for index in 0..namespaces {
+            let opened = store.open_app(&format!("ns{index}"), "app", "2026-11-22T00:00:00Z").await.unwrap();
+            assert_eq!(opened["KEY"].expose(), format!("value-of-ns{index}"), "ns{index}");
+        }
+        key_count
+    })
+}
+
+#[test]
+fn kek_rotation_survives_kill_9_at_any_point() {
+    const NAMESPACES: usize = 60;
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let server = Server::start_in("", &data_dir, &[]);
+    let http = client();
+    for index in 0..NAMESPACES {
+        let response = http
+            .put(format!("{}/api/v1/apps/ns{index}/app/secrets/KEY", server.url))
+            .bearer_auth(&server.token)
+            .json(&serde_json::json!({ "value": format!("value-of-ns{index}") }))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    // One secret already past its expiry: the sweep at start reminds about it.
+    let expired = http
+        .put(format!("{}/api/v1/apps/ns0/app/secrets/OLD", server.url))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({ "value": "old-value", "expires_at": "2026-01-01T00:00:00Z" }))
+        .send()
+        .unwrap();
+    assert_eq!(expired.status(), 201);
+
+    let mut server = Some(server);
+    let mut interrupted = 0;
+    // Kill right after the rotation starts, part-way, and near the end.
+    for lines_before_kill in [1, 15, 45] {
+        let running = server.take().unwrap_or_else(|| Server::start_in("", &data_dir, &[]));
+        let response =
+            http.post(format!("{}/api/v1/secrets/rotate-kek", running.url)).bearer_auth(&running.token).send().unwrap();
+        assert_eq!(response.status(), 200);
+        let mut lines = BufReader::new(response).lines();
+        for _ in 0..lines_before_kill {
+            if lines.next().is_none() {
+                break;
+            }
+        }
+        running.kill();
+        let keys_left = every_secret_decrypts(&data_dir, NAMESPACES);
+        if keys_left > 1 {
+            interrupted += 1;
+        }
+    }
+    assert!(interrupted >= 1, "at least one kill landed in the middle of a rotation");
+
+    // A restart finishes the interrupted rotation by itself; apps read their secrets.
+    let server = Server::start_in("", &data_dir, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let kek: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(data_dir.join("secrets-kek.json")).unwrap()).unwrap();
+        if kek["keys"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the interrupted rotation was not finished after a restart");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let apps = tempfile::tempdir().unwrap();
+    write_app(&apps.path().join("a"), "ns7", "app", "user:admin", "terrarium://ns7/app", &[]);
+    server.deploy(&apps.path().join("a"));
+    assert_eq!(value_of(&server, "ns7", "app", "KEY"), "value-of-ns7");
+    let audit = api_get(&server, "/api/v1/audit?limit=10000");
+    assert!(audit.contains("secrets.rotate_kek") && audit.contains("secret.expired"), "{audit}");
+    assert!(!audit.contains("value-of-ns"), "no value in the audit log");
+    drop(server);
+    assert_eq!(every_secret_decrypts(&data_dir, NAMESPACES), 1);
+}
