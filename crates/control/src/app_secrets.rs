@@ -18,9 +18,6 @@ use time::format_description::well_known::Rfc3339;
 use crate::store::{NewAuditEvent, StoreError};
 use crate::{ControlError, ControlPlane, Principal, Role, audit, now};
 
-/// Reminders start this long before a secret expires.
-pub const EXPIRY_REMINDER_DAYS: i64 = 14;
-
 /// Resolves deployments' `secretsRef` into the values their functions get.
 pub struct AppSecrets {
     store: Arc<SecretStore>,
@@ -249,10 +246,10 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// Records an audit event and a warning for secrets that expire within
-    /// [`EXPIRY_REMINDER_DAYS`] or have expired, once per version and stage.
-    pub async fn sweep_secret_expiry(&self, now: OffsetDateTime) -> Result<usize, ControlError> {
-        let soon = now + time::Duration::days(EXPIRY_REMINDER_DAYS);
+    /// Records an audit event and a warning for secrets that expire within `reminder_days` or
+    /// have expired, once per version and stage.
+    pub async fn sweep_secret_expiry(&self, now: OffsetDateTime, reminder_days: i64) -> Result<usize, ControlError> {
+        let soon = now + time::Duration::days(reminder_days);
         let mut reminders = 0;
         for row in self.secrets.store().list_all().await? {
             let Some(expires_at) = row.expires_at.as_deref().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())

@@ -343,11 +343,12 @@ fn spawn_background_tasks(control: Arc<ControlPlane>, config: &PlatformConfig) {
         }
     });
     let sweeper = control.clone();
+    let reminder_days = config.secrets.expiry_reminder_days;
     tokio::spawn(async move {
         let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every_hour.tick().await;
-            if let Err(error) = sweeper.sweep_secret_expiry(time::OffsetDateTime::now_utc()).await {
+            if let Err(error) = sweeper.sweep_secret_expiry(time::OffsetDateTime::now_utc(), reminder_days).await {
                 tracing::error!(%error, "secret expiry sweep failed");
             }
         }

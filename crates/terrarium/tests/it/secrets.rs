@@ -423,3 +423,59 @@ fn kek_rotation_survives_kill_9_at_any_point() {
     drop(server);
     assert_eq!(every_secret_decrypts(&data_dir, NAMESPACES), 1);
 }
+
+#[test]
+fn internal_apis_receive_a_platform_token_they_can_verify() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (port, seen) = start_upstream();
+    let config = "[egress]\nallow_internal = [\"127.0.0.1/32\"]\n\n[[egress.internal_apis]]\nhost = \"127.0.0.1\"\naudience = \"billing\"\n";
+    let server = Server::start(config);
+    let apps = tempfile::tempdir().unwrap();
+    write_app(
+        &apps.path().join("a"),
+        "it",
+        "caller",
+        "user:admin",
+        "terrarium://it/caller",
+        &[format!("127.0.0.1:{port}")],
+    );
+    server.deploy(&apps.path().join("a"));
+    assert!(set_secret(&server, "it/caller", "API_TOKEN", "app-pasted-key", &[]).status.success());
+    let called = server
+        .get("it", "caller", &format!("/?call=http://127.0.0.1:{port}/invoices"))
+        .json::<serde_json::Value>()
+        .unwrap();
+    assert_eq!(called["status"], 200);
+
+    let head = seen.lock().unwrap().last().cloned().unwrap();
+    assert!(!head.contains("app-pasted-key"), "the app's own credential is replaced: {head}");
+    let token = head
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("authorization: Bearer ").or_else(|| line.strip_prefix("Authorization: Bearer "))
+        })
+        .unwrap_or_else(|| panic!("no bearer token: {head}"))
+        .trim()
+        .to_owned();
+    let parts: Vec<&str> = token.split('.').collect();
+    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(claims["sub"], "app:it/caller");
+    assert_eq!(claims["aud"], "billing");
+    assert_eq!(claims["token_use"], "service");
+    assert_eq!(claims["iss"], server.url.as_str());
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 300, "short-lived");
+
+    // The service verifies the signature with the platform's published keys.
+    let jwks: serde_json::Value =
+        client().get(format!("{}/.well-known/jwks.json", server.url)).send().unwrap().json().unwrap();
+    let key =
+        jwks["keys"].as_array().unwrap().iter().find(|key| key["kid"] == header["kid"]).expect("the kid is published");
+    let public_key = URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &public_key)
+        .verify(signed.as_bytes(), &signature)
+        .expect("the token verifies against the JWKS");
+}
