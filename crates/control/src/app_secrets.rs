@@ -280,6 +280,40 @@ impl ControlPlane {
         Ok(reminders)
     }
 
+    /// Flags the secrets of apps whose TTL (`spec.ttlDays` after their last deploy) has ended:
+    /// whoever inherits or revives the app should not keep using them. Once per app.
+    pub async fn flag_secrets_of_expired_apps(&self, now: OffsetDateTime) -> Result<usize, ControlError> {
+        let mut flagged = 0;
+        for row in self.store.list_apps(None).await? {
+            let Some(ttl_days) = self.routes.get(&row.app).and_then(|live| live.deployment.ttl_days) else {
+                continue;
+            };
+            let Ok(renewed) = OffsetDateTime::parse(&row.updated_at, &Rfc3339) else {
+                continue;
+            };
+            let ended = renewed + time::Duration::days(i64::from(ttl_days));
+            if ended > now {
+                continue;
+            }
+            let secrets = self.secrets.store().list(&row.app.namespace, Some(&row.app.name)).await?;
+            let already =
+                |reason: &Option<String>| reason.as_deref().is_some_and(|reason| reason.starts_with("the app's TTL"));
+            if secrets.is_empty() || secrets.iter().all(|secret| already(&secret.rotation_reason)) {
+                continue;
+            }
+            let reason = format!(
+                "the app's TTL of {ttl_days} days ended on {} without a new deploy",
+                ended.format(&Rfc3339).unwrap_or_default()
+            );
+            let names = self.secrets.store().flag_for_rotation(&row.app.namespace, &row.app.name, &reason).await?;
+            let detail = format!("{}: {reason}", names.join(", "));
+            tracing::warn!(namespace = %row.app.namespace, app = %row.app.name, owner = %row.owner, "secrets flagged for rotation: {detail}");
+            self.append_audit(audit(&system_principal(), "secret.flag_rotation", &row.app, None, detail)).await;
+            flagged += 1;
+        }
+        Ok(flagged)
+    }
+
     /// Reloads live apps whose Vault secret has a new version. Runs periodically.
     pub async fn refresh_vault_secrets(&self) {
         for live in self.routes.all() {

@@ -98,6 +98,7 @@ pub fn plan(
         vars: spec.vars.clone().unwrap_or_else(BTreeMap::new),
         allowed_egress: spec.allowed_egress.clone().unwrap_or_default(),
         secrets,
+        ttl_days: spec.ttl_days,
         // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
         admission: Admission {
             requests_per_second: quotas

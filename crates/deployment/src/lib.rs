@@ -54,6 +54,9 @@ pub struct Deployment {
     /// Where the app's secrets come from (`spec.secretsRef`); `None` when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<SecretsSource>,
+    /// `spec.ttlDays`: the app expires this many days after its last deploy unless renewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_days: Option<u32>,
 }
 
 /// Where an app's secrets are kept: the platform's own store or a Vault KV v2 secret.

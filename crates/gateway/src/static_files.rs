@@ -140,6 +140,7 @@ mod tests {
             allowed_egress: vec![],
             admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
             secrets: None,
+            ttl_days: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

@@ -32,6 +32,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             allowed_egress: vec![],
             admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
             secrets: None,
+            ttl_days: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

@@ -348,8 +348,12 @@ fn spawn_background_tasks(control: Arc<ControlPlane>, config: &PlatformConfig) {
         let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every_hour.tick().await;
-            if let Err(error) = sweeper.sweep_secret_expiry(time::OffsetDateTime::now_utc(), reminder_days).await {
+            let now = time::OffsetDateTime::now_utc();
+            if let Err(error) = sweeper.sweep_secret_expiry(now, reminder_days).await {
                 tracing::error!(%error, "secret expiry sweep failed");
+            }
+            if let Err(error) = sweeper.flag_secrets_of_expired_apps(now).await {
+                tracing::error!(%error, "the sweep of apps past their TTL failed");
             }
         }
     });

@@ -107,6 +107,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         allowed_egress: allowed_egress.to_vec(),
         admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
         secrets: None,
+        ttl_days: None,
         access: deployment::AppAccess {
             owner: "user:tester".into(),
             visibility: deployment::Visibility::Public,

@@ -174,6 +174,7 @@ impl AppBuilder {
             limits: self.limits,
             admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
             secrets: None,
+            ttl_days: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

@@ -479,3 +479,44 @@ fn internal_apis_receive_a_platform_token_they_can_verify() {
         .verify(signed.as_bytes(), &signature)
         .expect("the token verifies against the JWKS");
 }
+
+#[test]
+fn secrets_of_an_app_past_its_ttl_are_flagged_for_rotation() {
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let server = Server::start_in("", &data_dir, &[]);
+    let apps = tempfile::tempdir().unwrap();
+    let dir = apps.path().join("a");
+    write_app(&dir, "it", "aging", "user:admin", "terrarium://it/aging", &[]);
+    let manifest = std::fs::read_to_string(dir.join("terrarium.yaml")).unwrap();
+    std::fs::write(
+        dir.join("terrarium.yaml"),
+        manifest.replace("  runtime: function\n", "  runtime: function\n  ttlDays: 30\n"),
+    )
+    .unwrap();
+    server.deploy(&dir);
+    assert!(set_secret(&server, "it/aging", "KEY", "aging-value", &[]).status.success());
+    let data_dir = server.kill();
+
+    // Last deployed 40 days ago: its 30-day TTL has ended.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite:{}", data_dir.join("terrarium.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE apps SET updated_at = '2026-10-01T00:00:00Z' WHERE name = 'aging'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let server = Server::start_in("", &data_dir, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = server.cli_ok(&["secrets", "list", "it/aging"]);
+        if listed.contains("rotate: the app's TTL of 30 days ended on 2026-10-31") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not flagged: {listed}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(api_get(&server, "/api/v1/audit?limit=1000").contains("secret.flag_rotation"));
+}
