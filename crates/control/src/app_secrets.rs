@@ -381,6 +381,11 @@ impl ControlPlane {
         action: &str,
     ) -> Result<(), ControlError> {
         let namespace = &app.namespace;
+        if !crate::is_dns_label(namespace) || !crate::is_dns_label(&app.name) {
+            return Err(ControlError::InvalidName(format!(
+                "{app} is not an app name: namespace and app are 1 to 40 lowercase letters, digits and '-'"
+            )));
+        }
         if principal.has_role(namespace, Role::Operator) {
             return Ok(());
         }

@@ -420,6 +420,9 @@ fn kek_rotation_survives_kill_9_at_any_point() {
     let audit = api_get(&server, "/api/v1/audit?limit=10000");
     assert!(audit.contains("secrets.rotate_kek") && audit.contains("secret.expired"), "{audit}");
     assert!(!audit.contains("value-of-ns"), "no value in the audit log");
+    // The CLI shows the progress of a rotation.
+    let rotated = server.cli_ok(&["secrets", "rotate-kek"]);
+    assert!(rotated.contains("60 data key(s) to re-wrap") && rotated.contains("Done"), "{rotated}");
     drop(server);
     assert_eq!(every_secret_decrypts(&data_dir, NAMESPACES), 1);
 }
