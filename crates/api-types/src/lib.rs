@@ -171,6 +171,25 @@ pub struct EgressEntry {
     pub duration_ms: u64,
 }
 
+/// An app's usage in one period (an hour, a day, or a whole month), from the metering roll-ups.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageEntry {
+    pub namespace: String,
+    pub app: String,
+    /// The period's start (RFC 3339 UTC); the month's start for monthly totals.
+    pub start: String,
+    pub requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    /// Refused with 429 (over the rate limit) and 503 (over the concurrency cap).
+    pub rate_limited: u64,
+    pub busy: u64,
+    pub cpu_seconds: f64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub mean_duration_ms: f64,
+}
+
 /// The body of every error response.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -49,6 +49,7 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/apps/{namespace}/{name}/secrets/{secret}/versions", get(secret_versions))
         .route("/api/v1/secrets", get(list_secrets))
         .route("/api/v1/egress", get(list_egress))
+        .route("/api/v1/usage", get(usage))
         .route("/metrics", get(metrics))
         .route("/api/v1/secrets/rotate-kek", post(rotate_kek))
         .route("/auth/login", get(login_page).post(login))
@@ -821,6 +822,30 @@ async fn list_egress(
         limit: query.limit.clamp(1, 10_000),
     };
     Ok(Json(state.control.list_egress(&principal, filter).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    namespace: Option<String>,
+    app: Option<String>,
+    month: Option<String>,
+    #[serde(default = "default_usage_by")]
+    by: String,
+}
+
+fn default_usage_by() -> String {
+    "app".to_owned()
+}
+
+async fn usage(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(query): Query<UsageQuery>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "usage.read").await?;
+    let entries =
+        state.control.usage(&principal, query.namespace, query.app, query.month.as_deref(), &query.by).await?;
+    Ok(Json(entries).into_response())
 }
 
 /// `GET /metrics`: Prometheus text exposition, for a platform-wide viewer's token.

@@ -10,15 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use api_types::EgressEntry;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
 use runtime::{EgressRecord, EgressRecorder};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
+use crate::metrics::{EgressBytesLabels, EgressLabels, Metrics};
 use crate::store::EgressLogStore;
 
 /// Entries waiting for the database; beyond this they are dropped and counted.
@@ -27,66 +24,6 @@ const QUEUE_CAPACITY: usize = 16_384;
 const BATCH: usize = 512;
 /// Prune the log after this many batches.
 const PRUNE_EVERY_BATCHES: u64 = 200;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EgressLabels {
-    namespace: String,
-    app: String,
-    decision: &'static str,
-    /// The denial or failure code (bounded), empty when allowed.
-    code: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EgressBytesLabels {
-    namespace: String,
-    app: String,
-    /// `out` (request bodies) or `in` (response bodies).
-    direction: &'static str,
-}
-
-/// The platform's Prometheus registry. Label sets are bounded: namespaces and apps are the
-/// registered ones, decisions and codes are fixed lists.
-pub struct Metrics {
-    registry: Registry,
-    egress_requests: Family<EgressLabels, Counter>,
-    egress_bytes: Family<EgressBytesLabels, Counter>,
-    egress_log_dropped: Counter,
-}
-
-impl Metrics {
-    pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("terrarium");
-        let egress_requests = Family::<EgressLabels, Counter>::default();
-        registry.register(
-            "egress_requests",
-            "Outbound requests of apps by decision (allowed, denied, failed)",
-            egress_requests.clone(),
-        );
-        let egress_bytes = Family::<EgressBytesLabels, Counter>::default();
-        registry.register("egress_bytes", "Body bytes of apps' outbound requests and responses", egress_bytes.clone());
-        let egress_log_dropped = Counter::default();
-        registry.register(
-            "egress_log_dropped",
-            "Egress log entries dropped because the database writer fell behind",
-            egress_log_dropped.clone(),
-        );
-        Metrics { registry, egress_requests, egress_bytes, egress_log_dropped }
-    }
-
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String never fails");
-        text
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Metrics {
-        Metrics::new()
-    }
-}
 
 /// Receives egress records from apps' `fetch` and feeds the metrics and the egress log.
 pub struct EgressLog {

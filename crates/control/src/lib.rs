@@ -12,6 +12,8 @@ pub mod blobs;
 pub mod egress_log;
 pub mod federation;
 pub mod logs;
+pub mod metering;
+pub mod metrics;
 pub mod plan;
 pub mod store;
 pub mod tokens;
@@ -118,7 +120,9 @@ pub struct ControlPlane {
     /// Apps' outbound requests, as the egress log stored them.
     egress_store: Arc<dyn store::EgressLogStore>,
     /// The platform's Prometheus metrics (`/metrics`).
-    pub metrics: Arc<egress_log::Metrics>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Metering roll-ups per app per hour and day.
+    usage_store: Arc<dyn store::UsageStore>,
     /// The company's OpenID provider, when one is configured.
     federation: Option<Arc<federation::Federation>>,
     /// Failed password sign-ins per user name.
@@ -160,7 +164,8 @@ impl ControlPlane {
         tokens: Arc<tokens::PlatformTokens>,
         secrets: Arc<app_secrets::AppSecrets>,
         egress_store: Arc<dyn store::EgressLogStore>,
-        metrics: Arc<egress_log::Metrics>,
+        metrics: Arc<metrics::Metrics>,
+        usage_store: Arc<dyn store::UsageStore>,
         federation: Option<Arc<federation::Federation>>,
         settings: ControlSettings,
     ) -> Result<ControlPlane, ControlError> {
@@ -176,6 +181,7 @@ impl ControlPlane {
             secrets,
             egress_store,
             metrics,
+            usage_store,
             federation,
             throttle: accounts::SignInThrottle::default(),
             decoy_hash,
@@ -430,6 +436,69 @@ impl ControlPlane {
         Ok(entries)
     }
 
+    /// Usage of a month (`YYYY-MM`, this month by default) per app, per day or per hour. One
+    /// namespace needs its viewer role; all namespaces need a platform-wide viewer.
+    pub async fn usage(
+        &self,
+        principal: &Principal,
+        namespace: Option<String>,
+        app: Option<String>,
+        month: Option<&str>,
+        by: &str,
+    ) -> Result<Vec<api_types::UsageEntry>, ControlError> {
+        match &namespace {
+            Some(namespace) => self.authorize_read(principal, namespace, "usage.read").await?,
+            None if principal.has_role(access::ALL_NAMESPACES, Role::Viewer) => {}
+            None => {
+                let message = "usage of every namespace needs a platform-wide viewer role; pass --namespace".to_owned();
+                return Err(self.deny(principal, "usage.read", None, None, message).await);
+            }
+        }
+        let (from, to) = month_range(month)?;
+        let period = match by {
+            "hour" => store::UsagePeriod::Hour,
+            "day" | "app" => store::UsagePeriod::Day,
+            other => {
+                return Err(ControlError::InvalidName(format!("by={other:?}: use app, day or hour")));
+            }
+        };
+        let rows =
+            self.usage_store.usage(store::UsageFilter { namespace, app, period, from: from.clone(), to }).await?;
+        let mut entries: Vec<(AppKey, String, store::UsageCounts)> =
+            rows.into_iter().map(|row| (row.app, row.start, row.counts)).collect();
+        if by == "app" {
+            // Whole-month totals per app.
+            let mut totals: Vec<(AppKey, String, store::UsageCounts)> = Vec::new();
+            for (app, _, counts) in entries {
+                match totals.last_mut() {
+                    Some((last, _, total)) if *last == app => total.add(&counts),
+                    _ => totals.push((app, from.clone(), counts)),
+                }
+            }
+            entries = totals;
+        }
+        Ok(entries
+            .into_iter()
+            .map(|(app, start, counts)| api_types::UsageEntry {
+                namespace: app.namespace,
+                app: app.name,
+                start,
+                requests: counts.requests,
+                client_errors: counts.client_errors,
+                server_errors: counts.server_errors,
+                rate_limited: counts.rate_limited,
+                busy: counts.busy,
+                cpu_seconds: counts.cpu_us as f64 / 1e6,
+                bytes_in: counts.bytes_in,
+                bytes_out: counts.bytes_out,
+                mean_duration_ms: match counts.requests + counts.rate_limited + counts.busy {
+                    0 => 0.0,
+                    n => counts.duration_us as f64 / n as f64 / 1000.0,
+                },
+            })
+            .collect())
+    }
+
     /// The Prometheus exposition. Needs a platform-wide role (the metrics name every app).
     pub async fn metrics_text(&self, principal: &Principal) -> Result<String, ControlError> {
         if !principal.has_role(access::ALL_NAMESPACES, Role::Viewer) {
@@ -595,6 +664,26 @@ impl ControlPlane {
             updated_at: row.updated_at,
         }
     }
+}
+
+/// `YYYY-MM` (or this month) as [start, next month's start) in RFC 3339 UTC.
+fn month_range(month: Option<&str>) -> Result<(String, String), ControlError> {
+    let (year, month) = match month {
+        None => {
+            let now = time::OffsetDateTime::now_utc();
+            (now.year(), u8::from(now.month()))
+        }
+        Some(text) => {
+            let parsed = text.split_once('-').and_then(|(year, month)| {
+                let year: i32 = year.parse().ok().filter(|year| (2000..=9999).contains(year))?;
+                let month: u8 = month.parse().ok().filter(|month| (1..=12).contains(month))?;
+                (text.len() == 7).then_some((year, month))
+            });
+            parsed.ok_or_else(|| ControlError::InvalidName(format!("month {text:?} is not YYYY-MM, like 2026-11")))?
+        }
+    };
+    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    Ok((format!("{year:04}-{month:02}-01T00:00:00Z"), format!("{next_year:04}-{next_month:02}-01T00:00:00Z")))
 }
 
 fn is_dns_label(name: &str) -> bool {

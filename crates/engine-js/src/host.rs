@@ -402,9 +402,12 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
                 };
                 let outcome = match body.len() as u64 > limit_bytes {
                     true => Err(InvokeError::ResponseTooLarge { limit_bytes }),
-                    false => {
-                        Ok(runtime::FunctionResponse { status, headers: flat_pairs(headers), body: Bytes::from(body) })
-                    }
+                    false => Ok(runtime::FunctionResponse {
+                        status,
+                        headers: flat_pairs(headers),
+                        body: Bytes::from(body),
+                        cpu: Duration::ZERO,
+                    }),
                 };
                 state.set_outcome(outcome);
                 Ok(())

@@ -293,7 +293,10 @@ impl Instance {
                 }
                 (state.outcome.take(), state.finished)
             };
-            if let Some(outcome) = outcome {
+            if let Some(mut outcome) = outcome {
+                if let Ok(response) = &mut outcome {
+                    response.cpu = budget.used;
+                }
                 if let Err(error) = &outcome {
                     if discards_instance(error) {
                         reply.send(outcome);

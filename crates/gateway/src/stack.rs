@@ -81,6 +81,31 @@ pub trait AccessControl: Send + Sync + 'static {
     fn redeem_ticket(&self, ticket: &str, host: &str) -> Option<String>;
 }
 
+/// What the account phase reports about one app request, to metering and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestUsage {
+    pub app: deployment::AppKey,
+    pub status: u16,
+    /// From the request's arrival to its response's head.
+    pub duration: std::time::Duration,
+    /// CPU time the app's function spent (zero for static files and refusals).
+    pub cpu: std::time::Duration,
+    /// Request body bytes (as announced) and response body bytes (when known).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// `rate_limited` or `busy` when admission refused the request.
+    pub refused: Option<&'static str>,
+}
+
+/// Receives every app request's usage. Must not block: it is called on the request path.
+pub trait Meter: Send + Sync + 'static {
+    fn record(&self, usage: RequestUsage);
+}
+
+/// The CPU time of a function's response, carried from dispatch to the account phase.
+#[derive(Clone, Copy, Debug)]
+struct FunctionCpu(std::time::Duration);
+
 /// Reads a stored blob (a static file) by its digest.
 pub trait BlobReader: Send + Sync + 'static {
     fn read(&self, digest: &str) -> BoxFuture<'static, std::io::Result<Bytes>>;
@@ -91,6 +116,7 @@ pub struct GatewayState {
     pub routes: Arc<RoutingTable>,
     pub blobs: Arc<dyn BlobReader>,
     pub access: Arc<dyn AccessControl>,
+    pub meter: Arc<dyn Meter>,
     /// Set once the active deployments are loaded after start; `/readyz` reports it.
     pub ready: AtomicBool,
 }
@@ -101,8 +127,9 @@ impl GatewayState {
         routes: Arc<RoutingTable>,
         blobs: Arc<dyn BlobReader>,
         access: Arc<dyn AccessControl>,
+        meter: Arc<dyn Meter>,
     ) -> GatewayState {
-        GatewayState { config, routes, blobs, access, ready: AtomicBool::new(false) }
+        GatewayState { config, routes, blobs, access, meter, ready: AtomicBool::new(false) }
     }
 }
 
@@ -216,10 +243,28 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         }
     }
     // admit: the app's rate limit, then its concurrency bulkhead; never a queue.
+    let bytes_in = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
     let admitted = match live.admission.admit() {
         Ok(admitted) => admitted,
         Err(refusal) => {
             let limits = live.admission.limits();
+            let (refused, status) = match refusal {
+                Refusal::RateLimited { .. } => ("rate_limited", 429),
+                Refusal::Busy => ("busy", 503),
+            };
+            state.meter.record(RequestUsage {
+                app: address.app.clone(),
+                status,
+                duration: started.elapsed(),
+                cpu: std::time::Duration::ZERO,
+                bytes_in,
+                bytes_out: 0,
+                refused: Some(refused),
+            });
             tracing::info!(
                 namespace = %address.app.namespace,
                 app = %address.app.name,
@@ -242,7 +287,17 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
     headers.insert("ratelimit-remaining", HeaderValue::from(admitted.remaining));
     drop(admitted);
 
-    // account: one access log line tagged with the tenant and the app.
+    // account: usage for metering and metrics, and one access log line tagged with the tenant and the app.
+    let cpu = response.extensions().get::<FunctionCpu>().map_or(std::time::Duration::ZERO, |cpu| cpu.0);
+    state.meter.record(RequestUsage {
+        app: address.app.clone(),
+        status: response.status().as_u16(),
+        duration: started.elapsed(),
+        cpu,
+        bytes_in,
+        bytes_out: http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
+        refused: None,
+    });
     tracing::info!(
         namespace = %address.app.namespace,
         app = %address.app.name,
@@ -345,6 +400,10 @@ fn function_response(response: runtime::FunctionResponse, request_id: &str) -> R
         builder = builder.header(name, value);
     }
     builder = builder.header(&X_REQUEST_ID, request_id);
+    // The function's CPU time, for the caller's developer tools and for metering.
+    let cpu_ms = response.cpu.as_secs_f64() * 1000.0;
+    builder = builder.header("server-timing", format!("cpu;dur={cpu_ms:.3}"));
+    builder = builder.extension(FunctionCpu(response.cpu));
     builder.body(Body::from(response.body)).unwrap_or_else(|_| pages::internal_error())
 }
 

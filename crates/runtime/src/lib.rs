@@ -100,6 +100,8 @@ pub struct FunctionResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// CPU time the app's code spent on the request until its response was complete.
+    pub cpu: std::time::Duration,
 }
 
 /// Why a module failed to load (syntax error, missing import, missing default export).

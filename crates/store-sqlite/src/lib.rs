@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "identity", include_str!("../migrations/0002_identity.sql")),
     (3, "secrets", include_str!("../migrations/0003_secrets.sql")),
     (4, "egress_log", include_str!("../migrations/0004_egress_log.sql")),
+    (5, "usage", include_str!("../migrations/0005_usage.sql")),
 ];
 
 pub struct SqliteStore {
@@ -543,6 +544,7 @@ impl RegistryStore for SqliteStore {
 
 mod egress_log;
 mod secrets;
+mod usage;
 
 #[cfg(test)]
 mod tests;

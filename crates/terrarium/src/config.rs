@@ -19,6 +19,20 @@ pub struct PlatformConfig {
     pub access: AccessConfig,
     pub identity: IdentityConfig,
     pub secrets: SecretsConfig,
+    pub metering: MeteringConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeteringConfig {
+    /// How often counted usage is written to the roll-ups: at most this much is lost in a crash.
+    pub flush_secs: u64,
+}
+
+impl Default for MeteringConfig {
+    fn default() -> MeteringConfig {
+        MeteringConfig { flush_secs: 5 }
+    }
 }
 
 /// Where the key-encryption key comes from, and the Vault server for `vault://` references.
@@ -265,6 +279,7 @@ impl Default for PlatformConfig {
             access: AccessConfig::default(),
             identity: IdentityConfig::default(),
             secrets: SecretsConfig::default(),
+            metering: MeteringConfig::default(),
         }
     }
 }

@@ -128,6 +128,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Requests, refusals, CPU time and bytes per app, per month, day or hour.
+    Usage {
+        #[command(flatten)]
+        usage: client::UsageArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Apps' outbound requests: the egress log.
     Egress {
         #[command(subcommand)]
@@ -166,6 +173,7 @@ fn main() -> std::process::ExitCode {
         Command::Keys { command, client } => client::keys(&client, command),
         Command::Secrets { command, client } => client::secrets(&client, command),
         Command::Egress { command, client } => client::egress(&client, command),
+        Command::Usage { usage, client } => client::usage(&client, usage),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -148,7 +148,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         .iter()
         .map(|api| capability_http::InternalApi { host: api.host.to_ascii_lowercase(), audience: api.audience.clone() })
         .collect();
-    let metrics = Arc::new(control::egress_log::Metrics::new());
+    let metrics = Arc::new(control::metrics::Metrics::new());
+    let metering = control::metering::Metering::start(
+        store.clone(),
+        metrics.clone(),
+        Duration::from_secs(config.metering.flush_secs.max(1)),
+    );
     let egress_log =
         control::egress_log::EgressLog::start(store.clone(), metrics.clone(), config.egress.log_keep_entries);
     let outbound = OutboundHttpFactory::new(
@@ -214,7 +219,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         tokens,
         app_secrets,
         store.clone(),
-        metrics,
+        metrics.clone(),
+        store.clone(),
         federation,
         ControlSettings {
             defaults: PlatformDefaults {
@@ -262,6 +268,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         routes,
         blobs,
         control.clone(),
+        metering.clone(),
     ));
     let app = gateway::build_stack(state.clone(), api);
 
@@ -290,6 +297,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     drop(banner);
 
     server.await.context("the server task failed")?.context("the server failed")?;
+    // What was counted since the last flush.
+    metering.flush().await;
     tracing::info!("stopped");
     Ok(())
 }

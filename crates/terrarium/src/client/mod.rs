@@ -11,6 +11,7 @@ mod http;
 mod logs;
 mod pack;
 mod secrets;
+mod usage;
 
 pub use accounts::{KeysCommand, RolesCommand, UsersCommand, keys, login, logout, roles, users, whoami};
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
@@ -20,3 +21,4 @@ pub use logs::logs;
 pub use pack::pack_app_dir;
 pub use pack::{BUNDLE_LIMITS, pack_files};
 pub use secrets::{EgressCommand, SecretsCommand, egress, secrets};
+pub use usage::{UsageArgs, usage};

@@ -10,4 +10,5 @@ mod functions;
 mod gateway;
 mod secrets;
 mod support;
+mod usage;
 mod visibility;

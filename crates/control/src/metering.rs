@@ -1,0 +1,121 @@
+//! Metering: every app request's usage, counted in memory and flushed to hourly and daily
+//! roll-ups in the store every few seconds, so a crash loses at most one flush interval of
+//! counts and never a whole period. The same usage feeds the Prometheus metrics at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deployment::AppKey;
+use gateway::{Meter, RequestUsage};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::metrics::{AppCodeLabels, AppLabels, AppRefusedLabels, Metrics};
+use crate::store::{UsageCounts, UsageDelta, UsageStore};
+
+pub struct Metering {
+    metrics: Arc<Metrics>,
+    /// Counts not yet in the store, by app and hour (Unix seconds of the hour's start).
+    pending: Mutex<HashMap<(AppKey, i64), UsageCounts>>,
+    store: Arc<dyn UsageStore>,
+}
+
+impl Metering {
+    /// Starts the flusher on the current tokio runtime.
+    pub fn start(store: Arc<dyn UsageStore>, metrics: Arc<Metrics>, flush_every: Duration) -> Arc<Metering> {
+        let metering = Arc::new(Metering { metrics, pending: Mutex::new(HashMap::new()), store });
+        let flusher = Arc::clone(&metering);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(flush_every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                flusher.flush().await;
+            }
+        });
+        metering
+    }
+
+    /// Writes the pending counts; on failure they are kept for the next flush.
+    pub async fn flush(&self) {
+        let pending = std::mem::take(&mut *self.lock());
+        if pending.is_empty() {
+            return;
+        }
+        let deltas: Vec<UsageDelta> = pending
+            .iter()
+            .map(|((app, hour), counts)| UsageDelta { app: app.clone(), hour: hour_start(*hour), counts: *counts })
+            .collect();
+        if let Err(error) = self.store.add_usage(&deltas).await {
+            tracing::error!(%error, "usage could not be written; retrying at the next flush");
+            let mut current = self.lock();
+            for (key, counts) in pending {
+                current.entry(key).or_default().add(&counts);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AppKey, i64), UsageCounts>> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn hour_start(unix_hour: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix_hour)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+impl Meter for Metering {
+    fn record(&self, usage: RequestUsage) {
+        let app_labels = AppLabels { namespace: usage.app.namespace.clone(), app: usage.app.name.clone() };
+        let mut counts = UsageCounts {
+            bytes_in: usage.bytes_in,
+            bytes_out: usage.bytes_out,
+            duration_us: usage.duration.as_micros() as u64,
+            ..UsageCounts::default()
+        };
+        match usage.refused {
+            Some(reason) => {
+                let labels =
+                    AppRefusedLabels { namespace: app_labels.namespace.clone(), app: app_labels.app.clone(), reason };
+                self.metrics.app_refused.get_or_create(&labels).inc();
+                match reason {
+                    "rate_limited" => counts.rate_limited = 1,
+                    _ => counts.busy = 1,
+                }
+            }
+            None => {
+                let code = status_class(usage.status);
+                let labels =
+                    AppCodeLabels { namespace: app_labels.namespace.clone(), app: app_labels.app.clone(), code };
+                self.metrics.app_requests.get_or_create(&labels).inc();
+                self.metrics.app_duration.get_or_create(&app_labels).observe(usage.duration.as_secs_f64());
+                if !usage.cpu.is_zero() {
+                    self.metrics.app_cpu_seconds.get_or_create(&app_labels).inc_by(usage.cpu.as_secs_f64());
+                }
+                counts.requests = 1;
+                counts.cpu_us = usage.cpu.as_micros() as u64;
+                match code {
+                    "4xx" => counts.client_errors = 1,
+                    "5xx" => counts.server_errors = 1,
+                    _ => {}
+                }
+            }
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let hour = now - now.rem_euclid(3600);
+        self.lock().entry((usage.app, hour)).or_default().add(&counts);
+    }
+}

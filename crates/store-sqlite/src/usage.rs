@@ -1,0 +1,107 @@
+//! Usage roll-ups in SQLite: each flush adds its counts to the hour and the day, in one transaction.
+
+use async_trait::async_trait;
+use control::store::{StoreError, UsageCounts, UsageDelta, UsageFilter, UsagePeriod, UsageRow, UsageStore};
+use deployment::AppKey;
+use sqlx::Row;
+
+use crate::{SqliteStore, backend};
+
+/// The upsert of one period's counts into `$table`, adding to what is there.
+macro_rules! upsert {
+    ($table:literal) => {
+        concat!(
+            "INSERT INTO ", $table, " (namespace, app, start, requests, client_errors, server_errors, rate_limited, busy,
+                                       cpu_us, bytes_in, bytes_out, duration_us)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (namespace, app, start) DO UPDATE SET
+               requests = requests + excluded.requests, client_errors = client_errors + excluded.client_errors,
+               server_errors = server_errors + excluded.server_errors, rate_limited = rate_limited + excluded.rate_limited,
+               busy = busy + excluded.busy, cpu_us = cpu_us + excluded.cpu_us, bytes_in = bytes_in + excluded.bytes_in,
+               bytes_out = bytes_out + excluded.bytes_out, duration_us = duration_us + excluded.duration_us"
+        )
+    };
+}
+
+/// The rows of `$table` in a range.
+macro_rules! select {
+    ($table:literal) => {
+        concat!(
+            "SELECT * FROM ",
+            $table,
+            " WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR app = ?2)
+             AND start >= ?3 AND start < ?4 ORDER BY namespace, app, start"
+        )
+    };
+}
+
+fn values(counts: &UsageCounts) -> [u64; 9] {
+    [
+        counts.requests,
+        counts.client_errors,
+        counts.server_errors,
+        counts.rate_limited,
+        counts.busy,
+        counts.cpu_us,
+        counts.bytes_in,
+        counts.bytes_out,
+        counts.duration_us,
+    ]
+}
+
+#[async_trait]
+impl UsageStore for SqliteStore {
+    async fn add_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {
+        let hourly: &'static str = upsert!("usage_hourly");
+        let daily: &'static str = upsert!("usage_daily");
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for delta in deltas {
+            // `2026-11-22T06:00:00Z` → its day `2026-11-22T00:00:00Z`.
+            let day = format!("{}T00:00:00Z", delta.hour.get(..10).unwrap_or_default());
+            for (sql, start) in [(hourly, &delta.hour), (daily, &day)] {
+                let mut query = sqlx::query(sql).bind(&delta.app.namespace).bind(&delta.app.name).bind(start);
+                for value in values(&delta.counts) {
+                    query = query.bind(i64::try_from(value).unwrap_or(i64::MAX));
+                }
+                query.execute(&mut *tx).await.map_err(backend)?;
+            }
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn usage(&self, filter: UsageFilter) -> Result<Vec<UsageRow>, StoreError> {
+        let sql: &'static str = match filter.period {
+            UsagePeriod::Hour => select!("usage_hourly"),
+            UsagePeriod::Day => select!("usage_daily"),
+        };
+        let rows = sqlx::query(sql)
+            .bind(&filter.namespace)
+            .bind(&filter.app)
+            .bind(&filter.from)
+            .bind(&filter.to)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let get = |column: &str| row.get::<i64, _>(column).max(0) as u64;
+                UsageRow {
+                    app: AppKey::new(row.get::<String, _>("namespace"), row.get::<String, _>("app")),
+                    start: row.get("start"),
+                    counts: UsageCounts {
+                        requests: get("requests"),
+                        client_errors: get("client_errors"),
+                        server_errors: get("server_errors"),
+                        rate_limited: get("rate_limited"),
+                        busy: get("busy"),
+                        cpu_us: get("cpu_us"),
+                        bytes_in: get("bytes_in"),
+                        bytes_out: get("bytes_out"),
+                        duration_us: get("duration_us"),
+                    },
+                }
+            })
+            .collect())
+    }
+}

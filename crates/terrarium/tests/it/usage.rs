@@ -1,0 +1,174 @@
+//! Metering end to end: usage roll-ups that match the requests sent, survive kill -9, and the
+//! metrics that name them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::Server;
+
+const CONFIG: &str =
+    "[metering]\nflush_secs = 1\n\n[limits]\nrequests_per_second = 1000000\nburst = 1000000\nconcurrency = 1000\n";
+
+/// A function app that burns a little CPU, so CPU time is measurable.
+fn write_app(dir: &Path, namespace: &str, name: &str, quotas: &str) {
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(
+        dir.join("terrarium.yaml"),
+        format!(
+            "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  owner: user:admin\n  access:\n    visibility: public\n  runtime: function\n  functions:\n    - route: /*\n      entry: functions/index.js\n{quotas}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("functions/index.js"),
+        "export default { fetch(request) { let x = 0; for (let i = 0; i < 2000; i++) { x += Math.sqrt(i); } return new Response(String(x)); } };\n",
+    )
+    .unwrap();
+}
+
+/// Sends `per_app` requests to each app from `threads` threads; returns (status counts, CPU ms summed from Server-Timing).
+fn load(server: &Server, apps: &[String], per_app: usize, threads: usize) -> (Vec<(String, usize)>, f64) {
+    let chunks: Vec<Vec<String>> = apps.chunks(apps.len().div_ceil(threads)).map(|chunk| chunk.to_vec()).collect();
+    let handles: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let base = server.url.clone();
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+                let mut counts = Vec::new();
+                let mut cpu_ms = 0.0;
+                for app in &chunk {
+                    let mut ok = 0;
+                    for _ in 0..per_app {
+                        let response = client.get(format!("{base}/apps/{app}/")).send().unwrap();
+                        if response.status() == 200 {
+                            ok += 1;
+                        }
+                        let timing = response.headers()["server-timing"].to_str().unwrap().to_owned();
+                        cpu_ms += timing.strip_prefix("cpu;dur=").unwrap().parse::<f64>().unwrap();
+                        response.bytes().unwrap();
+                    }
+                    counts.push((app.clone(), ok));
+                }
+                (counts, cpu_ms)
+            })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    let mut cpu_ms = 0.0;
+    for handle in handles {
+        let (chunk_counts, chunk_cpu) = handle.join().unwrap();
+        counts.extend(chunk_counts);
+        cpu_ms += chunk_cpu;
+    }
+    (counts, cpu_ms)
+}
+
+fn usage_by_app(server: &Server) -> serde_json::Value {
+    serde_json::from_str(&server.cli_ok(&["usage", "--by", "app", "-o", "json"])).unwrap()
+}
+
+/// Waits until the roll-ups hold `expected` requests in total.
+fn wait_for_total(server: &Server, expected: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let usage = usage_by_app(server);
+        let total: u64 = usage.as_array().unwrap().iter().map(|entry| entry["requests"].as_u64().unwrap()).sum();
+        if total >= expected || Instant::now() > deadline {
+            return usage;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn usage_matches_the_requests_sent_and_survives_kill_9() {
+    const APPS: usize = 200;
+    const PER_APP: usize = 500;
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let server = Server::start_in(CONFIG, &data_dir, &[]);
+    let folders = tempfile::tempdir().unwrap();
+    let mut apps = Vec::new();
+    for index in 0..APPS {
+        let namespace = format!("team{}", index % 10);
+        let name = format!("app{index}");
+        let dir = folders.path().join(&name);
+        write_app(&dir, &namespace, &name, "");
+        server.deploy(&dir);
+        apps.push(format!("{namespace}/{name}"));
+    }
+    let started = Instant::now();
+    let (counts, cpu_ms) = load(&server, &apps, PER_APP, 4);
+    eprintln!("{} requests in {:?}", APPS * PER_APP, started.elapsed());
+    assert!(counts.iter().all(|(_, ok)| *ok == PER_APP), "every request answered 200");
+
+    let usage = wait_for_total(&server, (APPS * PER_APP) as u64);
+    let check = |usage: &serde_json::Value| {
+        let entries = usage.as_array().unwrap();
+        assert_eq!(entries.len(), APPS);
+        for entry in entries {
+            assert_eq!(entry["requests"], PER_APP as u64, "{entry}");
+            assert_eq!(entry["server_errors"], 0);
+        }
+        let cpu_seconds: f64 = entries.iter().map(|entry| entry["cpu_seconds"].as_f64().unwrap()).sum();
+        let expected = cpu_ms / 1000.0;
+        assert!(
+            (cpu_seconds - expected).abs() <= expected * 0.01,
+            "CPU {cpu_seconds} s metered, {expected} s reported"
+        );
+    };
+    check(&usage);
+
+    // Counted usage is durable: a kill -9 after a flush loses nothing.
+    let data_dir = server.kill();
+    let server = Server::start_in(CONFIG, &data_dir, &[]);
+    check(&usage_by_app(&server));
+    let by_day: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--app", "team3/app3", "--by", "day", "-o", "json"])).unwrap();
+    assert_eq!(by_day.as_array().unwrap().len(), 1);
+    assert_eq!(by_day[0]["requests"], PER_APP as u64);
+    let by_hour = server.cli_ok(&["usage", "--namespace", "team3", "--by", "hour"]);
+    assert!(by_hour.contains("team3/app3"), "{by_hour}");
+}
+
+#[test]
+fn refusals_are_metered_and_metrics_name_every_series() {
+    let server = Server::start(CONFIG);
+    let folders = tempfile::tempdir().unwrap();
+    write_app(&folders.path().join("a"), "it", "busy", "");
+    write_app(&folders.path().join("b"), "it", "tight", "  quotas:\n    requestsPerSecond: 1\n    burst: 2\n");
+    server.deploy(&folders.path().join("a"));
+    server.deploy(&folders.path().join("b"));
+    let http = crate::support::client();
+    for _ in 0..3 {
+        assert_eq!(http.get(server.app_url("it", "busy", "/")).send().unwrap().status(), 200);
+    }
+    let statuses: Vec<u16> =
+        (0..5).map(|_| http.get(server.app_url("it", "tight", "/")).send().unwrap().status().as_u16()).collect();
+    let refused = statuses.iter().filter(|status| **status == 429).count();
+    assert!(refused >= 2, "{statuses:?}");
+
+    let usage = wait_for_total(&server, 3 + (5 - refused) as u64);
+    let tight = usage.as_array().unwrap().iter().find(|entry| entry["app"] == "tight").unwrap();
+    assert_eq!(tight["rate_limited"], refused as u64);
+    assert_eq!(tight["requests"], (5 - refused) as u64);
+
+    let response = http.get(format!("{}/metrics", server.url)).bearer_auth(&server.token).send().unwrap();
+    assert_eq!(response.status(), 200);
+    let metrics = response.text().unwrap();
+    for expected in [
+        "# TYPE terrarium_app_requests counter".to_owned(),
+        r#"terrarium_app_requests_total{namespace="it",app="busy",code="2xx"} 3"#.to_owned(),
+        format!(r#"terrarium_app_refused_total{{namespace="it",app="tight",reason="rate_limited"}} {refused}"#),
+        "# TYPE terrarium_app_request_duration_seconds histogram".to_owned(),
+        r#"terrarium_app_request_duration_seconds_count{namespace="it",app="busy"} 3"#.to_owned(),
+        r#"terrarium_app_request_duration_seconds_bucket{le="+Inf",namespace="it",app="busy"} 3"#.to_owned(),
+        "# TYPE terrarium_app_cpu_seconds counter".to_owned(),
+        "# TYPE terrarium_egress_log_dropped counter".to_owned(),
+        "# EOF".to_owned(),
+    ] {
+        assert!(metrics.contains(&expected), "missing {expected}:\n{metrics}");
+    }
+    // Anonymous scrapes are refused.
+    assert_eq!(http.get(format!("{}/metrics", server.url)).send().unwrap().status(), 401);
+}
