@@ -27,6 +27,9 @@ pub struct ApiState {
     pub public_url: String,
     pub apps_domain: String,
     pub secure_cookies: bool,
+    /// Prices and budgets, for chargeback exports.
+    pub budgets: Arc<control::budgets::Budgets>,
+    pub notifier: Arc<control::notify::Notifier>,
 }
 
 /// The control API routes, to be mounted by the gateway as platform routes.
@@ -50,6 +53,8 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/secrets", get(list_secrets))
         .route("/api/v1/egress", get(list_egress))
         .route("/api/v1/usage", get(usage))
+        .route("/api/v1/chargeback", get(chargeback))
+        .route("/api/v1/notifications", get(notifications))
         .route("/metrics", get(metrics))
         .route("/api/v1/secrets/rotate-kek", post(rotate_kek))
         .route("/auth/login", get(login_page).post(login))
@@ -846,6 +851,61 @@ async fn usage(
     let entries =
         state.control.usage(&principal, query.namespace, query.app, query.month.as_deref(), &query.by).await?;
     Ok(Json(entries).into_response())
+}
+
+#[derive(Deserialize)]
+struct ChargebackQuery {
+    month: Option<String>,
+    #[serde(default = "default_chargeback_by")]
+    by: String,
+}
+
+fn default_chargeback_by() -> String {
+    "namespace".to_owned()
+}
+
+/// Cost per namespace or owner for a month: platform-wide viewers (finance) only.
+async fn chargeback(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(query): Query<ChargebackQuery>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "chargeback.read").await?;
+    if !principal.has_role(control::access::ALL_NAMESPACES, Role::Viewer) {
+        let message = "chargeback covers every namespace: it needs a platform-wide viewer role".to_owned();
+        return Err(state.control.deny(&principal, "chargeback.read", None, None, message).await.into());
+    }
+    let by_owner = match query.by.as_str() {
+        "namespace" => false,
+        "owner" => true,
+        other => {
+            let message = format!("by={other:?}: use namespace or owner");
+            return Err(failure(StatusCode::BAD_REQUEST, "invalid_request", message, vec![]));
+        }
+    };
+    let rows = state.budgets.chargeback(query.month.as_deref(), by_owner).await?;
+    state.control.audit_read(&principal, "chargeback.read", None).await;
+    Ok(Json(rows).into_response())
+}
+
+/// What the notifier sent to whom: platform admins only.
+async fn notifications(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "notification.list").await?;
+    if !principal.is_platform_admin() {
+        let message = "the notification record needs platform admin".to_owned();
+        return Err(state.control.deny(&principal, "notification.list", None, None, message).await.into());
+    }
+    let rows = state.notifier.recent(1000).await.map_err(control::ControlError::from)?;
+    let rows: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|row| {
+            serde_json::json!({
+                "time": row.time, "channel": row.channel, "target": row.target, "key": row.key,
+                "subject": row.subject, "status": row.status, "attempts": row.attempts, "error": row.error,
+            })
+        })
+        .collect();
+    Ok(Json(rows).into_response())
 }
 
 /// `GET /metrics`: Prometheus text exposition, for a platform-wide viewer's token.

@@ -436,6 +436,7 @@ impl ControlPlane {
         match self.loader.load(live.deployment.clone()).await {
             Ok(reloaded) => {
                 self.routes.insert(reloaded);
+                self.changed.notify_one();
                 true
             }
             Err(error) => {

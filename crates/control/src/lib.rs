@@ -9,11 +9,13 @@ pub mod access;
 mod accounts;
 pub mod app_secrets;
 pub mod blobs;
+pub mod budgets;
 pub mod egress_log;
 pub mod federation;
 pub mod logs;
 pub mod metering;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod store;
 pub mod tokens;
@@ -130,6 +132,9 @@ pub struct ControlPlane {
     /// An argon2 hash checked when a sign-in names no user, so both cost the same time.
     decoy_hash: String,
     settings: ControlSettings,
+    /// Signalled whenever the routing table changes (deploy, rollback, reload), so budgets and
+    /// quotas of a new revision apply at once.
+    pub changed: Arc<tokio::sync::Notify>,
     /// Deploys, rollbacks and deletes run one at a time: they are rare, and it keeps the
     /// revision numbering and the routing table in step with the database.
     change_lock: tokio::sync::Mutex<()>,
@@ -186,6 +191,7 @@ impl ControlPlane {
             throttle: accounts::SignInThrottle::default(),
             decoy_hash,
             settings,
+            changed: Arc::new(tokio::sync::Notify::new()),
             change_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -272,6 +278,7 @@ impl ControlPlane {
         };
         self.store.insert_revision(new, audit(principal, "app.deploy", &app, Some(revision), detail)).await?;
         self.routes.insert(live);
+        self.changed.notify_one();
         let new_owner = spec.owner.to_string();
         if let Some(previous_owner) = previous_owner.filter(|previous| *previous != new_owner)
             && let Some(warning) = self.flag_secrets_on_owner_change(principal, &app, &previous_owner, &new_owner).await
@@ -319,6 +326,7 @@ impl ControlPlane {
             .set_active_revision(app, target, audit(principal, "app.rollback", app, Some(target), detail))
             .await?;
         self.routes.insert(live);
+        self.changed.notify_one();
         self.get_app(app).await
     }
 

@@ -56,6 +56,15 @@ impl Metering {
         }
     }
 
+    /// Counts not flushed yet, per app (every hour summed).
+    pub fn pending(&self) -> HashMap<AppKey, UsageCounts> {
+        let mut per_app: HashMap<AppKey, UsageCounts> = HashMap::new();
+        for ((app, _), counts) in self.lock().iter() {
+            per_app.entry(app.clone()).or_default().add(counts);
+        }
+        per_app
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AppKey, i64), UsageCounts>> {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -93,7 +102,9 @@ impl Meter for Metering {
                 self.metrics.app_refused.get_or_create(&labels).inc();
                 match reason {
                     "rate_limited" => counts.rate_limited = 1,
-                    _ => counts.busy = 1,
+                    "busy" => counts.busy = 1,
+                    // A stopped app's refusals cost nothing and count toward nothing.
+                    _ => return,
                 }
             }
             None => {

@@ -99,6 +99,10 @@ pub fn plan(
         allowed_egress: spec.allowed_egress.clone().unwrap_or_default(),
         secrets,
         ttl_days: spec.ttl_days,
+        monthly_budget: quotas
+            .and_then(|q| q.monthly_budget.as_ref())
+            .map(|budget| deployment::Budget { amount: budget.amount, currency: budget.currency.clone() }),
+        monthly_requests: quotas.and_then(|q| q.monthly_requests),
         // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
         admission: Admission {
             requests_per_second: quotas

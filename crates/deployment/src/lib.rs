@@ -57,6 +57,20 @@ pub struct Deployment {
     /// `spec.ttlDays`: the app expires this many days after its last deploy unless renewed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_days: Option<u32>,
+    /// `spec.quotas.monthlyBudget`: spending limit per calendar month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_budget: Option<Budget>,
+    /// `spec.quotas.monthlyRequests`: requests per calendar month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_requests: Option<u64>,
+}
+
+/// An amount of money per calendar month.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub amount: f64,
+    /// ISO 4217, like `USD`.
+    pub currency: String,
 }
 
 /// Where an app's secrets are kept: the platform's own store or a Vault KV v2 secret.

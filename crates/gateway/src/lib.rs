@@ -15,6 +15,6 @@ mod static_files;
 pub use resolve::{AppAddress, resolve_host};
 pub use routing::{LiveApp, RoutingTable};
 pub use stack::{
-    AccessControl, BlobReader, GatewayConfig, GatewayState, Meter, RequestUsage, SESSION_COOKIE, SESSION_PATH,
-    SignedIn, X_TERRARIUM_IDENTITY, build_stack, session_cookie_header,
+    AccessControl, Allowance, BlobReader, GatewayConfig, GatewayState, Meter, RequestUsage, SESSION_COOKIE,
+    SESSION_PATH, SignedIn, Suspension, Suspensions, X_TERRARIUM_IDENTITY, build_stack, session_cookie_header,
 };

@@ -136,6 +136,22 @@ pub fn admission_refused(
     response
 }
 
+/// An app stopped by the platform: its monthly budget (402) or request quota (429) is used up.
+pub fn suspended(app: &AppKey, suspension: &crate::Suspension, request_id: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(suspension.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let title = match status {
+        StatusCode::PAYMENT_REQUIRED => "Budget used up",
+        StatusCode::TOO_MANY_REQUESTS => "Monthly quota used up",
+        _ => "Suspended",
+    };
+    let message = format!("<code>{}</code> is stopped: {}", escape(&app.to_string()), escape(&suspension.reason));
+    let mut response = page(status, title, &message, Some(request_id));
+    if let Some(retry_after) = suspension.retry_after_secs {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    }
+    response
+}
+
 pub fn method_not_allowed() -> Response<Body> {
     let mut response =
         page(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "Static files answer GET and HEAD only.", None);

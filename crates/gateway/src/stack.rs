@@ -102,6 +102,60 @@ pub trait Meter: Send + Sync + 'static {
     fn record(&self, usage: RequestUsage);
 }
 
+/// Why an app is stopped, decided by the control plane (budgets, quotas).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suspension {
+    /// 402 (budget used up) or 429 (monthly request quota used up).
+    pub status: u16,
+    /// What happened and how to lift it, for the page.
+    pub reason: String,
+    pub retry_after_secs: Option<u64>,
+}
+
+/// Requests an app may still serve this month, counted down by the gateway on every admitted
+/// request and set again by the control plane from metered usage.
+pub struct Allowance {
+    pub remaining: std::sync::atomic::AtomicI64,
+    /// The answer once `remaining` is used up.
+    pub exhausted: Suspension,
+}
+
+/// The apps stopped right now, and the allowances of apps with a monthly quota; each replaced
+/// whole by the control plane, read on every request.
+#[derive(Default)]
+pub struct Suspensions {
+    apps: arc_swap::ArcSwap<std::collections::HashMap<deployment::AppKey, Suspension>>,
+    allowances: arc_swap::ArcSwap<std::collections::HashMap<deployment::AppKey, Arc<Allowance>>>,
+}
+
+impl Suspensions {
+    pub fn replace_allowances(&self, allowances: std::collections::HashMap<deployment::AppKey, Arc<Allowance>>) {
+        self.allowances.store(Arc::new(allowances));
+    }
+
+    /// Takes one request from the app's allowance; the suspension to answer with when none is left.
+    fn take_one(&self, app: &deployment::AppKey) -> Option<Suspension> {
+        let allowances = self.allowances.load();
+        let allowance = allowances.get(app)?;
+        match allowance.remaining.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) {
+            remaining if remaining > 0 => None,
+            _ => Some(allowance.exhausted.clone()),
+        }
+    }
+
+    pub fn get(&self, app: &deployment::AppKey) -> Option<Suspension> {
+        self.apps.load().get(app).cloned()
+    }
+
+    pub fn replace(&self, apps: std::collections::HashMap<deployment::AppKey, Suspension>) {
+        self.apps.store(Arc::new(apps));
+    }
+
+    pub fn all(&self) -> Arc<std::collections::HashMap<deployment::AppKey, Suspension>> {
+        self.apps.load_full()
+    }
+}
+
 /// The CPU time of a function's response, carried from dispatch to the account phase.
 #[derive(Clone, Copy, Debug)]
 struct FunctionCpu(std::time::Duration);
@@ -117,6 +171,7 @@ pub struct GatewayState {
     pub blobs: Arc<dyn BlobReader>,
     pub access: Arc<dyn AccessControl>,
     pub meter: Arc<dyn Meter>,
+    pub suspensions: Arc<Suspensions>,
     /// Set once the active deployments are loaded after start; `/readyz` reports it.
     pub ready: AtomicBool,
 }
@@ -128,8 +183,9 @@ impl GatewayState {
         blobs: Arc<dyn BlobReader>,
         access: Arc<dyn AccessControl>,
         meter: Arc<dyn Meter>,
+        suspensions: Arc<Suspensions>,
     ) -> GatewayState {
-        GatewayState { config, routes, blobs, access, meter, ready: AtomicBool::new(false) }
+        GatewayState { config, routes, blobs, access, meter, suspensions, ready: AtomicBool::new(false) }
     }
 }
 
@@ -248,6 +304,19 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
         .unwrap_or(0);
+    // A stopped app (budget or monthly quota used up) answers before it costs anything.
+    if let Some(suspension) = state.suspensions.get(&address.app).or_else(|| state.suspensions.take_one(&address.app)) {
+        state.meter.record(RequestUsage {
+            app: address.app.clone(),
+            status: suspension.status,
+            duration: started.elapsed(),
+            cpu: std::time::Duration::ZERO,
+            bytes_in,
+            bytes_out: 0,
+            refused: Some("suspended"),
+        });
+        return pages::suspended(&address.app, &suspension, &request_id);
+    }
     let admitted = match live.admission.admit() {
         Ok(admitted) => admitted,
         Err(refusal) => {

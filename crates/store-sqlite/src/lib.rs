@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "secrets", include_str!("../migrations/0003_secrets.sql")),
     (4, "egress_log", include_str!("../migrations/0004_egress_log.sql")),
     (5, "usage", include_str!("../migrations/0005_usage.sql")),
+    (6, "notifications", include_str!("../migrations/0006_notifications.sql")),
 ];
 
 pub struct SqliteStore {
@@ -543,6 +544,7 @@ impl RegistryStore for SqliteStore {
 }
 
 mod egress_log;
+mod notifications;
 mod secrets;
 mod usage;
 

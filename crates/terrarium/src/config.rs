@@ -20,6 +20,76 @@ pub struct PlatformConfig {
     pub identity: IdentityConfig,
     pub secrets: SecretsConfig,
     pub metering: MeteringConfig,
+    pub pricing: PricingConfig,
+    pub budgets: BudgetsConfig,
+    pub notify: NotifyConfig,
+}
+
+/// What usage costs; `terrarium usage` and budgets use it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PricingConfig {
+    pub currency: String,
+    pub per_million_requests: f64,
+    pub per_cpu_second: f64,
+    /// Per GB of response bodies apps send.
+    pub per_gb_out: f64,
+}
+
+impl Default for PricingConfig {
+    fn default() -> PricingConfig {
+        PricingConfig {
+            currency: "USD".to_owned(),
+            per_million_requests: 0.40,
+            per_cpu_second: 0.00002,
+            per_gb_out: 0.09,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetsConfig {
+    /// Alerts at these percentages of a budget.
+    pub thresholds: Vec<u32>,
+    /// Stop an app (402) once a budget covering it is used up.
+    pub hard_stop: bool,
+    /// How often budgets and monthly quotas are evaluated.
+    pub evaluate_secs: u64,
+    /// Monthly budgets per namespace (`growth = 50.0`) and per owner (`"user:ana" = 20.0`).
+    pub namespaces: std::collections::BTreeMap<String, f64>,
+    pub owners: std::collections::BTreeMap<String, f64>,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> BudgetsConfig {
+        BudgetsConfig {
+            thresholds: vec![50, 80, 100],
+            hard_stop: true,
+            evaluate_secs: 5,
+            namespaces: Default::default(),
+            owners: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    pub webhooks: Vec<WebhookSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    pub url: String,
+    /// `json` (kind, subject, text, details) or `slack` (text only).
+    #[serde(default = "default_webhook_format")]
+    pub format: String,
+}
+
+fn default_webhook_format() -> String {
+    "json".to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +350,9 @@ impl Default for PlatformConfig {
             identity: IdentityConfig::default(),
             secrets: SecretsConfig::default(),
             metering: MeteringConfig::default(),
+            pricing: PricingConfig::default(),
+            budgets: BudgetsConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }

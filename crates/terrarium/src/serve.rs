@@ -244,6 +244,44 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     )?);
     let first_admin_password = control.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
 
+    let suspensions = Arc::new(gateway::Suspensions::default());
+    let webhooks = config
+        .notify
+        .webhooks
+        .iter()
+        .map(|webhook| {
+            let format = match webhook.format.as_str() {
+                "json" => control::notify::WebhookFormat::Json,
+                "slack" => control::notify::WebhookFormat::Slack,
+                other => anyhow::bail!("notify.webhooks: format {other:?} is not supported; use \"json\" or \"slack\""),
+            };
+            Ok(control::notify::Webhook { url: webhook.url.clone(), format })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let notifier = Arc::new(control::notify::Notifier::new(webhooks, store.clone()));
+    let pricing = &config.pricing;
+    let mut thresholds = config.budgets.thresholds.clone();
+    thresholds.sort_unstable();
+    let budgets = Arc::new(control::budgets::Budgets::new(
+        control::budgets::BudgetSettings {
+            pricing: control::budgets::Pricing {
+                currency: pricing.currency.clone(),
+                per_million_requests: pricing.per_million_requests,
+                per_cpu_second: pricing.per_cpu_second,
+                per_gb_out: pricing.per_gb_out,
+            },
+            thresholds,
+            hard_stop: config.budgets.hard_stop,
+            namespaces: config.budgets.namespaces.clone(),
+            owners: config.budgets.owners.clone(),
+        },
+        store.clone(),
+        store.clone(),
+        metering.clone(),
+        routes.clone(),
+        suspensions.clone(),
+        notifier.clone(),
+    ));
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
     let secure_cookies = public_url.starts_with("https://");
     let api = control_api::router(
@@ -252,6 +290,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             public_url: public_url.clone(),
             apps_domain: config.gateway.apps_domain.clone(),
             secure_cookies,
+            budgets: budgets.clone(),
+            notifier,
         }),
         max_upload,
     );
@@ -269,6 +309,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         blobs,
         control.clone(),
         metering.clone(),
+        suspensions,
     ));
     let app = gateway::build_stack(state.clone(), api);
 
@@ -281,6 +322,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     }
     state.ready.store(true, Ordering::Release);
     spawn_background_tasks(control.clone(), &config);
+    budgets.start(Duration::from_secs(config.budgets.evaluate_secs.max(1)), control.changed.clone());
 
     let mut banner = std::io::stdout().lock();
     if let Some(password) = first_admin_password {

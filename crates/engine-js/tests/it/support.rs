@@ -175,6 +175,8 @@ impl AppBuilder {
             admission: deployment::Admission { requests_per_second: 1000, burst: 1000, concurrency: 100 },
             secrets: None,
             ttl_days: None,
+            monthly_budget: None,
+            monthly_requests: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

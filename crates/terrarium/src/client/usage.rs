@@ -22,10 +22,19 @@ pub struct UsageArgs {
     /// Totals per app for the month, or rows per day or per hour.
     #[arg(long, default_value = "app", value_parser = ["app", "day", "hour"])]
     by: String,
+    /// Instead: cost per namespace or per owner for the month (platform-wide viewers).
+    #[arg(long, value_parser = ["namespace", "owner"], conflicts_with_all = ["namespace", "app", "by"])]
+    chargeback: Option<String>,
+    /// With --chargeback: print CSV, for spreadsheets and finance systems.
+    #[arg(long, requires = "chargeback")]
+    csv: bool,
 }
 
 pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
     let client = ApiClient::new(args)?;
+    if let Some(by) = &usage.chargeback {
+        return chargeback(args, &client, by, usage.month.as_deref(), usage.csv);
+    }
     let mut query = vec![format!("by={}", usage.by)];
     if let Some(namespace) = &usage.namespace {
         if !is_plain_name(namespace) {
@@ -74,4 +83,66 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
         }
         table.to_string()
     })
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChargebackRow {
+    key: String,
+    apps: u64,
+    requests: u64,
+    cpu_seconds: f64,
+    bytes_out: u64,
+    cost: f64,
+    currency: String,
+}
+
+fn chargeback(args: &ClientArgs, client: &ApiClient, by: &str, month: Option<&str>, csv: bool) -> anyhow::Result<()> {
+    let month_query = month.map(|month| format!("&month={month}")).unwrap_or_default();
+    let rows: Vec<ChargebackRow> = client.get_json(&format!("/chargeback?by={by}{month_query}"))?;
+    if csv {
+        println!("{by},apps,requests,cpu_seconds,bytes_out,cost,currency");
+        for row in &rows {
+            println!(
+                "{},{},{},{:.6},{},{:.6},{}",
+                csv_field(&row.key),
+                row.apps,
+                row.requests,
+                row.cpu_seconds,
+                row.bytes_out,
+                row.cost,
+                row.currency
+            );
+        }
+        return Ok(());
+    }
+    print(args.output, &rows, || {
+        let mut table = Table::new();
+        table.load_preset(presets::NOTHING).set_header([
+            by.to_uppercase().as_str(),
+            "APPS",
+            "REQUESTS",
+            "CPU S",
+            "OUT",
+            "COST",
+        ]);
+        for row in &rows {
+            table.add_row([
+                row.key.clone(),
+                row.apps.to_string(),
+                row.requests.to_string(),
+                format!("{:.3}", row.cpu_seconds),
+                row.bytes_out.to_string(),
+                format!("{:.4} {}", row.cost, row.currency),
+            ]);
+        }
+        table.to_string()
+    })
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+fn csv_field(value: &str) -> String {
+    match value.contains([',', '"', '\n']) {
+        true => format!("\"{}\"", value.replace('"', "\"\"")),
+        false => value.to_owned(),
+    }
 }

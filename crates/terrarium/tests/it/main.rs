@@ -3,6 +3,7 @@
 
 mod access;
 mod admission;
+mod budgets;
 mod demo;
 mod deploy;
 mod federation;

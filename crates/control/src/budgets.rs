@@ -1,0 +1,357 @@
+//! Cost and budgets: the operator's price table turns metered usage into money; budgets per
+//! app (`spec.quotas.monthlyBudget`), per namespace and per owner raise alerts at thresholds and,
+//! with a hard stop, suspend apps (402) until the budget is raised or the month ends. Monthly
+//! request quotas (`spec.quotas.monthlyRequests`) suspend with 429 the same way.
+//!
+//! Evaluated every few seconds from the roll-ups plus the counts not flushed yet, so a stop
+//! lands within one evaluation of the limit being reached, never a whole period late.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deployment::AppKey;
+use gateway::{Allowance, RoutingTable, Suspension, Suspensions};
+use time::OffsetDateTime;
+
+use crate::metering::Metering;
+use crate::notify::{Notification, Notifier};
+use crate::store::{NewAuditEvent, RegistryStore, UsageCounts, UsageFilter, UsagePeriod, UsageStore};
+use crate::{ControlError, month_range, now};
+
+/// The operator's prices, from `terrarium.toml`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pricing {
+    /// ISO 4217; budgets in another currency are ignored with a warning.
+    pub currency: String,
+    pub per_million_requests: f64,
+    pub per_cpu_second: f64,
+    /// Per GB (10^9 bytes) of response bodies sent by apps.
+    pub per_gb_out: f64,
+}
+
+impl Pricing {
+    pub fn cost(&self, counts: &UsageCounts) -> f64 {
+        counts.requests as f64 / 1e6 * self.per_million_requests
+            + counts.cpu_us as f64 / 1e6 * self.per_cpu_second
+            + counts.bytes_out as f64 / 1e9 * self.per_gb_out
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetSettings {
+    pub pricing: Pricing,
+    /// Alert thresholds in percent of a budget, ascending (default 50, 80, 100).
+    pub thresholds: Vec<u32>,
+    /// Suspend an app (402) once a budget that covers it is used up.
+    pub hard_stop: bool,
+    /// Monthly budgets per namespace and per owner (`user:ana`, `group:growth`).
+    pub namespaces: BTreeMap<String, f64>,
+    pub owners: BTreeMap<String, f64>,
+}
+
+/// A budget and what it covers, for one evaluation.
+struct Scope {
+    /// `app:it/x`, `namespace:it`, `owner:user:ana`.
+    name: String,
+    amount: f64,
+    spent: f64,
+    apps: Vec<AppKey>,
+}
+
+/// One row of a chargeback export.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChargebackRow {
+    /// The namespace or the owner.
+    pub key: String,
+    pub apps: u64,
+    pub requests: u64,
+    pub cpu_seconds: f64,
+    pub bytes_out: u64,
+    pub cost: f64,
+    pub currency: String,
+}
+
+pub struct Budgets {
+    settings: BudgetSettings,
+    usage: Arc<dyn UsageStore>,
+    registry: Arc<dyn RegistryStore>,
+    metering: Arc<Metering>,
+    routes: Arc<RoutingTable>,
+    suspensions: Arc<Suspensions>,
+    notifier: Arc<Notifier>,
+}
+
+impl Budgets {
+    pub fn new(
+        settings: BudgetSettings,
+        usage: Arc<dyn UsageStore>,
+        registry: Arc<dyn RegistryStore>,
+        metering: Arc<Metering>,
+        routes: Arc<RoutingTable>,
+        suspensions: Arc<Suspensions>,
+        notifier: Arc<Notifier>,
+    ) -> Budgets {
+        Budgets { settings, usage, registry, metering, routes, suspensions, notifier }
+    }
+
+    /// Evaluates budgets and quotas every `period`, and at once when `changed` is signalled
+    /// (a deploy brings a new budget or quota).
+    pub fn start(self: &Arc<Self>, period: Duration, changed: Arc<tokio::sync::Notify>) {
+        let budgets = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = changed.notified() => {}
+                }
+                if let Err(error) = budgets.evaluate(OffsetDateTime::now_utc()).await {
+                    tracing::error!(%error, "budget evaluation failed");
+                }
+            }
+        });
+    }
+
+    pub fn currency(&self) -> &str {
+        &self.settings.pricing.currency
+    }
+
+    /// Month-to-date usage per app: the roll-ups plus what is not flushed yet.
+    async fn month_to_date(&self, month: Option<&str>) -> Result<HashMap<AppKey, UsageCounts>, ControlError> {
+        let (from, to) = month_range(month)?;
+        let filter = UsageFilter { namespace: None, app: None, period: UsagePeriod::Day, from, to };
+        let mut per_app: HashMap<AppKey, UsageCounts> = HashMap::new();
+        for row in self.usage.usage(filter).await? {
+            per_app.entry(row.app).or_default().add(&row.counts);
+        }
+        if month.is_none() {
+            for (app, counts) in self.metering.pending() {
+                per_app.entry(app).or_default().add(&counts);
+            }
+        }
+        Ok(per_app)
+    }
+
+    /// One evaluation: alerts for thresholds crossed, and the set of suspended apps.
+    pub async fn evaluate(&self, now_time: OffsetDateTime) -> Result<(), ControlError> {
+        let month = format!("{:04}-{:02}", now_time.year(), u8::from(now_time.month()));
+        let usage = self.month_to_date(None).await?;
+        let pricing = &self.settings.pricing;
+        let cost_of = |app: &AppKey| usage.get(app).map_or(0.0, |counts| pricing.cost(counts));
+
+        let live = self.routes.all();
+        let mut scopes: Vec<Scope> = Vec::new();
+        let mut namespace_apps: BTreeMap<String, Vec<AppKey>> = BTreeMap::new();
+        let mut owner_apps: BTreeMap<String, Vec<AppKey>> = BTreeMap::new();
+        let mut suspended: HashMap<AppKey, Suspension> = HashMap::new();
+        let mut allowances: HashMap<AppKey, Arc<Allowance>> = HashMap::new();
+        let seconds_to_next_month = seconds_until_next_month(now_time);
+        for app in &live {
+            let deployment = &app.deployment;
+            let key = deployment.app.clone();
+            namespace_apps.entry(key.namespace.clone()).or_default().push(key.clone());
+            owner_apps.entry(deployment.access.owner.clone()).or_default().push(key.clone());
+            if let Some(budget) = &deployment.monthly_budget {
+                if budget.currency == pricing.currency {
+                    scopes.push(Scope {
+                        name: format!("app:{key}@{}", budget.amount),
+                        amount: budget.amount,
+                        spent: cost_of(&key),
+                        apps: vec![key.clone()],
+                    });
+                } else {
+                    tracing::warn!(namespace = %key.namespace, app = %key.name, "spec.quotas.monthlyBudget is in {}, but prices are in {}; the budget is not enforced", budget.currency, pricing.currency);
+                }
+            }
+            if let Some(quota) = deployment.monthly_requests {
+                let requests = usage.get(&key).map_or(0, |counts| counts.requests);
+                let exhausted = Suspension {
+                    status: 429,
+                    reason: format!(
+                        "its monthly quota of {quota} requests is used up in {month}; it resets at the start of next month, or raise spec.quotas.monthlyRequests and deploy again"
+                    ),
+                    retry_after_secs: Some(seconds_to_next_month),
+                };
+                if requests >= quota {
+                    suspended.insert(key.clone(), exhausted.clone());
+                }
+                // The gateway counts down between evaluations, so the quota holds to the request.
+                let remaining = i64::try_from(quota.saturating_sub(requests)).unwrap_or(i64::MAX);
+                allowances.insert(
+                    key.clone(),
+                    Arc::new(Allowance { remaining: std::sync::atomic::AtomicI64::new(remaining), exhausted }),
+                );
+            }
+        }
+        for (namespace, amount) in &self.settings.namespaces {
+            let apps = namespace_apps.get(namespace).cloned().unwrap_or_default();
+            let spent = apps.iter().map(cost_of).sum();
+            scopes.push(Scope { name: format!("namespace:{namespace}@{amount}"), amount: *amount, spent, apps });
+        }
+        for (owner, amount) in &self.settings.owners {
+            let apps = owner_apps.get(owner).cloned().unwrap_or_default();
+            let spent = apps.iter().map(cost_of).sum();
+            scopes.push(Scope { name: format!("owner:{owner}@{amount}"), amount: *amount, spent, apps });
+        }
+
+        for scope in &scopes {
+            let percent = if scope.amount > 0.0 { scope.spent / scope.amount * 100.0 } else { f64::INFINITY };
+            for &threshold in &self.settings.thresholds {
+                if percent < f64::from(threshold) {
+                    continue;
+                }
+                let key = format!("budget.threshold {} {month} {threshold}", scope.name);
+                let (what, _) = scope.name.split_once('@').unwrap_or((&scope.name, ""));
+                let subject = format!(
+                    "{what} has used {threshold} % of its monthly budget ({:.2} of {:.2} {})",
+                    scope.spent, scope.amount, pricing.currency
+                );
+                let text = format!(
+                    "In {month}, {what} has spent {:.4} {} of its {:.2} {} budget.{}",
+                    scope.spent,
+                    pricing.currency,
+                    scope.amount,
+                    pricing.currency,
+                    match (threshold >= 100, self.settings.hard_stop) {
+                        (true, true) => " Its apps are stopped until the budget is raised or the month ends.",
+                        _ => "",
+                    }
+                );
+                let details = serde_json::json!({
+                    "scope": what, "month": month, "threshold": threshold,
+                    "spent": scope.spent, "budget": scope.amount, "currency": pricing.currency,
+                    "apps": scope.apps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                });
+                self.notifier
+                    .notify_once(&key, Notification { kind: "budget.threshold", subject, text, details })
+                    .await;
+            }
+            if self.settings.hard_stop && scope.spent >= scope.amount {
+                let (what, _) = scope.name.split_once('@').unwrap_or((&scope.name, ""));
+                for app in &scope.apps {
+                    suspended.entry(app.clone()).or_insert_with(|| Suspension {
+                        status: 402,
+                        reason: format!(
+                            "the monthly budget of {what} ({:.2} {}) is used up; it is lifted when the budget is raised or at the start of next month",
+                            scope.amount, pricing.currency
+                        ),
+                        retry_after_secs: None,
+                    });
+                }
+            }
+        }
+        self.suspensions.replace_allowances(allowances);
+        self.apply(suspended, &month).await;
+        Ok(())
+    }
+
+    /// Swaps in the new set of suspended apps, auditing what changed.
+    async fn apply(&self, suspended: HashMap<AppKey, Suspension>, month: &str) {
+        let before = self.suspensions.all();
+        for (app, suspension) in &suspended {
+            if before.get(app) != Some(suspension) {
+                self.audit(app, "app.suspend", &suspension.reason).await;
+                let key = format!("app.suspended {app} {month} {}", suspension.status);
+                let notification = Notification {
+                    kind: "app.suspended",
+                    subject: format!("{app} is stopped"),
+                    text: format!("{app} is stopped: {}", suspension.reason),
+                    details: serde_json::json!({ "app": app.to_string(), "status": suspension.status }),
+                };
+                self.notifier.notify_once(&key, notification).await;
+            }
+        }
+        for app in before.keys() {
+            if !suspended.contains_key(app) {
+                self.audit(app, "app.resume", "its budget or quota allows requests again").await;
+            }
+        }
+        self.suspensions.replace(suspended);
+    }
+
+    async fn audit(&self, app: &AppKey, action: &str, detail: &str) {
+        let event = NewAuditEvent {
+            time: now(),
+            principal: "terrarium".to_owned(),
+            action: action.to_owned(),
+            namespace: Some(app.namespace.clone()),
+            app: Some(app.name.clone()),
+            revision: None,
+            outcome: "success".to_owned(),
+            detail: detail.to_owned(),
+        };
+        if let Err(error) = self.registry.append_audit(event).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
+    }
+
+    /// Cost per namespace or per owner for a month (`YYYY-MM`, this month by default).
+    pub async fn chargeback(&self, month: Option<&str>, by_owner: bool) -> Result<Vec<ChargebackRow>, ControlError> {
+        let usage = self.month_to_date(month).await?;
+        let owners: HashMap<AppKey, String> =
+            self.registry.list_apps(None).await?.into_iter().map(|row| (row.app, row.owner)).collect();
+        let mut rows: BTreeMap<String, (u64, UsageCounts)> = BTreeMap::new();
+        for (app, counts) in &usage {
+            let key = match by_owner {
+                true => owners.get(app).cloned().unwrap_or_else(|| "(deleted app)".to_owned()),
+                false => app.namespace.clone(),
+            };
+            let entry = rows.entry(key).or_default();
+            entry.0 += 1;
+            entry.1.add(counts);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(key, (apps, counts))| ChargebackRow {
+                key,
+                apps,
+                requests: counts.requests,
+                cpu_seconds: counts.cpu_us as f64 / 1e6,
+                bytes_out: counts.bytes_out,
+                cost: self.settings.pricing.cost(&counts),
+                currency: self.settings.pricing.currency.clone(),
+            })
+            .collect())
+    }
+}
+
+fn seconds_until_next_month(now: OffsetDateTime) -> u64 {
+    let (year, month) = match u8::from(now.month()) {
+        12 => (now.year() + 1, 1),
+        month => (now.year(), month + 1),
+    };
+    let next = time::Date::from_calendar_date(year, time::Month::try_from(month).unwrap_or(time::Month::January), 1)
+        .map(|date| date.midnight().assume_utc())
+        .unwrap_or(now);
+    (next - now).whole_seconds().max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_turns_into_money_by_the_price_table() {
+        let pricing =
+            Pricing { currency: "USD".into(), per_million_requests: 0.40, per_cpu_second: 0.00002, per_gb_out: 0.09 };
+        let counts = UsageCounts {
+            requests: 2_000_000,
+            cpu_us: 500_000_000,
+            bytes_out: 10_000_000_000,
+            ..UsageCounts::default()
+        };
+        let cost = pricing.cost(&counts);
+        assert!((cost - (0.80 + 0.01 + 0.90)).abs() < 1e-9, "{cost}");
+    }
+
+    #[test]
+    fn the_next_month_starts_at_midnight_utc() {
+        let at = |month, day, hour, minute| {
+            time::Date::from_calendar_date(2026, month, day).unwrap().with_hms(hour, minute, 0).unwrap().assume_utc()
+        };
+        assert_eq!(seconds_until_next_month(at(time::Month::December, 31, 23, 59)), 60);
+        assert_eq!(seconds_until_next_month(at(time::Month::November, 30, 0, 0)), 86_400);
+    }
+}

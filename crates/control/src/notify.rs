@@ -1,0 +1,164 @@
+//! The notifier: one place that tells people what happened (budget thresholds, suspended
+//! apps), through the operator's webhooks, with retries and a record of every delivery.
+//!
+//! A webhook gets JSON: `{"kind", "subject", "text", "details"}`; with `format = "slack"` it gets
+//! `{"text"}` only, which Slack's and most chat tools' incoming webhooks accept. Deduplication is
+//! the caller's: [`Notifier::notify_once`] sends an event key at most once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::now;
+use crate::store::{NotificationRow, NotificationStore};
+
+/// Attempts per delivery: the first and up to three retries with doubling pauses.
+const ATTEMPTS: u32 = 4;
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookFormat {
+    Json,
+    Slack,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Webhook {
+    pub url: String,
+    pub format: WebhookFormat,
+}
+
+/// Something to tell people about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// `budget.threshold`, `app.suspended`, `app.resumed`.
+    pub kind: &'static str,
+    pub subject: String,
+    pub text: String,
+    pub details: serde_json::Value,
+}
+
+pub struct Notifier {
+    http: reqwest::Client,
+    webhooks: Vec<Webhook>,
+    store: Arc<dyn NotificationStore>,
+}
+
+impl Notifier {
+    pub fn new(webhooks: Vec<Webhook>, store: Arc<dyn NotificationStore>) -> Notifier {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Notifier { http, webhooks, store }
+    }
+
+    /// Sends the notification to every webhook unless `key` was notified before. Returns at once;
+    /// delivery and its retries run in the background.
+    pub async fn notify_once(self: &Arc<Self>, key: &str, notification: Notification) {
+        match self.store.first_time(key, &now()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::error!(%error, key, "could not record a notification; not sending it");
+                return;
+            }
+        }
+        tracing::info!(kind = notification.kind, key, "{}", notification.subject);
+        for webhook in &self.webhooks {
+            let notifier = Arc::clone(self);
+            let webhook = webhook.clone();
+            let notification = notification.clone();
+            let key = key.to_owned();
+            tokio::spawn(async move { notifier.deliver(&webhook, &key, &notification).await });
+        }
+    }
+
+    /// The most recent deliveries, newest first.
+    pub async fn recent(&self, limit: u32) -> Result<Vec<NotificationRow>, crate::store::StoreError> {
+        self.store.list_notifications(limit).await
+    }
+
+    async fn deliver(&self, webhook: &Webhook, key: &str, notification: &Notification) {
+        let body = match webhook.format {
+            WebhookFormat::Json => serde_json::json!({
+                "kind": notification.kind,
+                "subject": notification.subject,
+                "text": notification.text,
+                "details": notification.details,
+            }),
+            WebhookFormat::Slack => {
+                serde_json::json!({ "text": format!("*{}*\n{}", notification.subject, notification.text) })
+            }
+        };
+        let mut pause = FIRST_PAUSE;
+        let mut last_error = None;
+        let mut attempts = 0;
+        while attempts < ATTEMPTS {
+            attempts += 1;
+            match self.http.post(&webhook.url).json(&body).send().await {
+                Ok(response) if response.status().is_success() => {
+                    last_error = None;
+                    break;
+                }
+                Ok(response) => last_error = Some(format!("the webhook answered {}", response.status())),
+                // Only the cause: the webhook URL may carry a token.
+                Err(error) => {
+                    last_error = Some(match error.is_timeout() {
+                        true => "timed out".to_owned(),
+                        false => "could not connect".to_owned(),
+                    })
+                }
+            }
+            if attempts < ATTEMPTS {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+        let status = if last_error.is_none() { "sent" } else { "failed" };
+        if let Some(error) = &last_error {
+            tracing::warn!(kind = notification.kind, key, attempts, %error, "a webhook notification failed");
+        }
+        let row = NotificationRow {
+            id: 0,
+            time: now(),
+            channel: "webhook".to_owned(),
+            target: redact_url(&webhook.url),
+            key: key.to_owned(),
+            subject: notification.subject.clone(),
+            status: status.to_owned(),
+            attempts,
+            error: last_error,
+        };
+        if let Err(error) = self.store.record_notification(row).await {
+            tracing::error!(%error, "a notification could not be recorded");
+        }
+    }
+}
+
+/// The webhook as the record shows it: scheme, host and path without the query, which often
+/// holds a token (Slack-style URLs keep theirs in the path, so only the first segment is kept).
+fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => {
+            let first = parsed.path_segments().and_then(|mut segments| segments.next()).unwrap_or_default();
+            let port = parsed.port().map(|port| format!(":{port}")).unwrap_or_default();
+            format!("{}://{}{port}/{first}/…", parsed.scheme(), parsed.host_str().unwrap_or_default())
+        }
+        Err(_) => "(invalid URL)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn recorded_targets_hide_tokens_in_paths_and_queries() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
+            "https://hooks.slack.com/services/…"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9000/hook?token=abc"), "http://127.0.0.1:9000/hook/…");
+    }
+}

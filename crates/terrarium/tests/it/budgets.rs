@@ -1,0 +1,172 @@
+//! Budgets as a new user meets them: a budget of a few cents, an 80 % alert on a local webhook,
+//! the app stopped at 100 %, the budget raised and the app back. Monthly quotas and chargeback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{Server, client};
+
+/// A webhook receiver on 127.0.0.1 that fails its first delivery (500) and accepts the rest.
+fn start_receiver() -> (u16, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let record = received.clone();
+    std::thread::spawn(move || {
+        let mut deliveries = 0;
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            deliveries += 1;
+            let mut stream = stream;
+            if deliveries == 1 {
+                let _ = stream.write_all(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
+            record.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, received)
+}
+
+fn write_app(dir: &Path, name: &str, quotas: &str) {
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(
+        dir.join("terrarium.yaml"),
+        format!(
+            "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: it\nspec:\n  owner: user:admin\n  access:\n    visibility: public\n  runtime: function\n  functions:\n    - route: /*\n      entry: functions/index.js\n  quotas:\n{quotas}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("functions/index.js"), "export default { fetch() { return new Response(\"hi\"); } };\n")
+        .unwrap();
+}
+
+fn config(webhook_port: u16) -> String {
+    format!(
+        "[metering]\nflush_secs = 1\n\n[pricing]\ncurrency = \"USD\"\nper_million_requests = 10000.0\nper_cpu_second = 0.0\nper_gb_out = 0.0\n\n[budgets]\nevaluate_secs = 1\n\n[[notify.webhooks]]\nurl = \"http://127.0.0.1:{webhook_port}/hook?token=abc\"\n"
+    )
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_budget_alerts_at_80_percent_stops_the_app_at_100_and_raising_it_brings_it_back() {
+    let (port, received) = start_receiver();
+    let server = Server::start(&config(port));
+    let folder = tempfile::tempdir().unwrap();
+    // One request costs one cent: a budget of ten cents lasts ten requests.
+    write_app(folder.path(), "lunch", "    monthlyBudget: { amount: 0.10, currency: USD }\n");
+    server.deploy(folder.path());
+    let http = client();
+    let url = server.app_url("it", "lunch", "/");
+    for _ in 0..8 {
+        assert_eq!(http.get(&url).send().unwrap().status(), 200);
+    }
+    let has_alert = |threshold: u64| {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|body| body["kind"] == "budget.threshold" && body["details"]["threshold"] == threshold)
+    };
+    wait_until("the 80 % alert arrives", || has_alert(80));
+    wait_until("the 50 % alert arrives (its first delivery failed)", || has_alert(50));
+    assert!(!has_alert(100));
+    let alert = received.lock().unwrap().iter().find(|body| body["details"]["threshold"] == 80).cloned().unwrap();
+    assert!(alert["subject"].as_str().unwrap().contains("app:it/lunch has used 80 % of its monthly budget"), "{alert}");
+    assert_eq!(alert["details"]["currency"], "USD");
+
+    // Past 100 %: the app answers 402 with a page that says why.
+    let mut stopped = None;
+    for _ in 0..40 {
+        let response = http.get(&url).send().unwrap();
+        if response.status() == 402 {
+            stopped = Some(response.text().unwrap());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page = stopped.expect("the app stops once its budget is used up");
+    assert!(page.contains("monthly budget") && page.contains("0.10 USD"), "{page}");
+    wait_until("the 100 % alert arrives", || has_alert(100));
+
+    // Raise the budget: the app comes back.
+    write_app(folder.path(), "lunch", "    monthlyBudget: { amount: 5.00, currency: USD }\n");
+    server.deploy(folder.path());
+    wait_until("the app answers again", || http.get(&url).send().unwrap().status() == 200);
+
+    // Every delivery is recorded, the first one after a retry, and the URL's token is not kept.
+    let notifications: serde_json::Value = client()
+        .get(format!("{}/api/v1/notifications", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let rows = notifications.as_array().unwrap();
+    assert!(rows.iter().all(|row| row["status"] == "sent"), "{notifications}");
+    assert!(rows.iter().any(|row| row["attempts"].as_u64().unwrap() >= 2), "a retry after the 500: {notifications}");
+    assert!(!notifications.to_string().contains("token=abc"));
+    let audit = client()
+        .get(format!("{}/api/v1/audit?limit=1000", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(audit.contains("app.suspend") && audit.contains("app.resume"), "{audit}");
+
+    // The month's cost per namespace, as CSV for finance.
+    let csv = server.cli_ok(&["usage", "--chargeback", "namespace", "--csv"]);
+    let line = csv.lines().find(|line| line.starts_with("it,")).unwrap_or_else(|| panic!("{csv}"));
+    let fields: Vec<&str> = line.split(',').collect();
+    let requests: u64 = fields[2].parse().unwrap();
+    let cost: f64 = fields[5].parse().unwrap();
+    assert!((cost - requests as f64 * 0.01).abs() < 1e-6, "{line}");
+}
+
+#[test]
+fn a_monthly_request_quota_stops_the_app_with_429_until_next_month() {
+    let (port, _received) = start_receiver();
+    let server = Server::start(&config(port));
+    let folder = tempfile::tempdir().unwrap();
+    write_app(folder.path(), "quota", "    monthlyRequests: 3\n");
+    server.deploy(folder.path());
+    let http = client();
+    let url = server.app_url("it", "quota", "/");
+    for _ in 0..3 {
+        assert_eq!(http.get(&url).send().unwrap().status(), 200);
+    }
+    wait_until("the quota stops the app", || {
+        let response = http.get(&url).send().unwrap();
+        response.status() == 429 && response.headers().get("retry-after").is_some()
+    });
+    let usage = || -> serde_json::Value {
+        serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/quota", "-o", "json"])).unwrap()
+    };
+    wait_until("the usage is flushed", || !usage().as_array().unwrap().is_empty());
+    let usage = usage();
+    assert_eq!(usage[0]["requests"], 3, "exactly the quota was served; refusals are not usage: {usage}");
+}
