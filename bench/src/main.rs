@@ -42,6 +42,16 @@ struct Args {
     /// Apps deployed for the density measurement.
     #[arg(long, default_value_t = 1000)]
     apps: usize,
+    /// Run the noisy-neighbour scenario instead: a quiet app under steady load, alone and then
+    /// while a second app is flooded at 20 times its rate limit.
+    #[arg(long)]
+    noisy: bool,
+    /// The quiet app's steady rate in the noisy-neighbour scenario, requests per second.
+    #[arg(long, default_value_t = 500)]
+    quiet_rate: u32,
+    /// The flooded app's rate limit (requests per second); the flood is 20 times it.
+    #[arg(long, default_value_t = 100)]
+    noisy_limit: u32,
 }
 
 struct Process {
@@ -129,6 +139,125 @@ async fn load(
         p99: latencies.get(n * 99 / 100).copied().unwrap_or_default(),
         errors,
     })
+}
+
+/// What an open-loop run saw: latencies of every answer and how many had each status.
+struct PacedResult {
+    latencies: Vec<Duration>,
+    ok: u64,
+    rate_limited: u64,
+    busy: u64,
+    other: u64,
+}
+
+/// Open-loop load: `rate` requests per second spread over `connections` keep-alive connections,
+/// each sending on its own schedule whether or not the server keeps up, for `duration`.
+async fn paced_load(
+    address: SocketAddr,
+    path: &str,
+    rate: u32,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<PacedResult> {
+    let interval = Duration::from_secs_f64(connections as f64 / f64::from(rate.max(1)));
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for index in 0..connections {
+        let path = path.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(address).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            // Stagger the connections so the rate is smooth.
+            tokio::time::sleep(interval.mul_f64(index as f64 / connections as f64)).await;
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut result = PacedResult { latencies: Vec::new(), ok: 0, rate_limited: 0, busy: 0, other: 0 };
+            while Instant::now() < deadline {
+                ticks.tick().await;
+                let request = Request::get(&path).header("host", "127.0.0.1").body(Empty::<Bytes>::new())?;
+                let started = Instant::now();
+                let response = sender.send_request(request).await?;
+                let status = response.status().as_u16();
+                response.into_body().collect().await?;
+                result.latencies.push(started.elapsed());
+                match status {
+                    200 => result.ok += 1,
+                    429 => result.rate_limited += 1,
+                    503 => result.busy += 1,
+                    _ => result.other += 1,
+                }
+            }
+            anyhow::Ok(result)
+        }));
+    }
+    let mut total = PacedResult { latencies: Vec::new(), ok: 0, rate_limited: 0, busy: 0, other: 0 };
+    for task in tasks {
+        let mut part = task.await??;
+        total.latencies.append(&mut part.latencies);
+        total.ok += part.ok;
+        total.rate_limited += part.rate_limited;
+        total.busy += part.busy;
+        total.other += part.other;
+    }
+    total.latencies.sort();
+    Ok(total)
+}
+
+/// The noisy-neighbour scenario: the quiet app's latency alone, then beside a flood.
+async fn noisy_neighbour(args: &Args, address: SocketAddr, token: &str) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(args.seconds);
+    let quiet = manifest("quiet", "function");
+    let noisy = manifest("noisy", "function").replace(
+        "    requestsPerSecond: 10000000\n    burst: 10000000\n    concurrency: 100000\n",
+        &format!("    requestsPerSecond: {0}\n    burst: {0}\n    concurrency: 8\n", args.noisy_limit),
+    );
+    deploy(address, token, &[("terrarium.yaml", quiet), ("fn.js", HELLO_JS.into())]).await?;
+    deploy(address, token, &[("terrarium.yaml", noisy), ("fn.js", HELLO_JS.into())]).await?;
+    let flood_rate = args.noisy_limit * 20;
+    paced_load(address, "/apps/bench/quiet/", args.quiet_rate, 8, Duration::from_millis(500)).await?;
+
+    let alone = paced_load(address, "/apps/bench/quiet/", args.quiet_rate, 8, duration).await?;
+    let (beside, flood) = tokio::join!(
+        paced_load(address, "/apps/bench/quiet/", args.quiet_rate, 8, duration),
+        paced_load(address, "/apps/bench/noisy/", flood_rate, 32, duration),
+    );
+    let (beside, flood) = (beside?, flood?);
+
+    println!();
+    println!(
+        "Noisy neighbour: quiet app at {} req/s (open loop, 8 connections), {} s per phase; noisy app limited to {} req/s, flooded at {} req/s (32 connections)",
+        args.quiet_rate, args.seconds, args.noisy_limit, flood_rate
+    );
+    println!("| quiet app                | answered | non-200 | p50 ms | p99 ms |");
+    println!("|--------------------------|----------|---------|--------|--------|");
+    for (name, result) in [("alone", &alone), ("beside the flood", &beside)] {
+        println!(
+            "| {name:<24} | {:>8} | {:>7} | {:>6.3} | {:>6.3} |",
+            result.latencies.len(),
+            result.rate_limited + result.busy + result.other,
+            percentile(&result.latencies, 50).as_secs_f64() * 1e3,
+            percentile(&result.latencies, 99).as_secs_f64() * 1e3,
+        );
+    }
+    let sent = flood.latencies.len() as f64;
+    println!(
+        "Flood: {} answered; 200: {} ({:.1} %), 429: {} ({:.1} %), 503: {} ({:.1} %), other: {}",
+        flood.latencies.len(),
+        flood.ok,
+        flood.ok as f64 / sent * 100.0,
+        flood.rate_limited,
+        flood.rate_limited as f64 / sent * 100.0,
+        flood.busy,
+        flood.busy as f64 / sent * 100.0,
+        flood.other
+    );
+    println!(
+        "Quiet p99 beside the flood ÷ alone: {:.2}",
+        percentile(&beside.latencies, 99).as_secs_f64() / percentile(&alone.latencies, 99).as_secs_f64()
+    );
+    Ok(())
 }
 
 /// One request on a fresh connection; returns the latency and status.
@@ -247,6 +376,9 @@ async fn main() -> anyhow::Result<()> {
         .arg(data_dir.path());
     let (terrarium, address) = start(command, "Terrarium is serving on ")?;
     let token = login(address).await?;
+    if args.noisy {
+        return noisy_neighbour(&args, address, &token).await;
+    }
 
     deploy(
         address,
