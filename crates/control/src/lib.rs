@@ -108,6 +108,8 @@ pub struct ControlSettings {
     pub apps_domain: String,
     /// Port of the apps' host-based URLs (`http://<app>.<ns>.<domain>:<port>/`).
     pub port: u16,
+    /// Namespaces' tiers: the most an app's quotas may ask.
+    pub tiers: plan::Tiers,
 }
 
 pub struct ControlPlane {
@@ -232,6 +234,10 @@ impl ControlPlane {
         let revision = self.store.next_revision(&app).await?;
         let deployment =
             plan::plan(&validated, &bundle, revision, &self.settings.defaults).map_err(ControlError::Unplannable)?;
+        let over_tier = self.settings.tiers.check(&deployment);
+        if !over_tier.is_empty() {
+            return Err(ControlError::Unplannable(over_tier));
+        }
         let urls = self.urls(&app);
 
         // An identical bundle is not a new revision: deploying twice changes nothing.

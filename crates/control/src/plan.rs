@@ -192,3 +192,52 @@ pub fn missing_files(validated: &ValidatedManifest, bundle: &Bundle) -> Vec<Stri
     }
     problems
 }
+
+/// A namespace's tier: a ceiling its apps share, and the most one app's `spec.quotas` may ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tier {
+    pub name: String,
+    pub ceiling: Admission,
+    pub max_app_requests_per_second: Option<u32>,
+    pub max_app_burst: Option<u32>,
+    pub max_app_concurrency: Option<u32>,
+}
+
+/// Which tier each namespace is in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tiers {
+    pub default: Option<Tier>,
+    pub by_namespace: BTreeMap<String, Tier>,
+}
+
+impl Tiers {
+    pub fn for_namespace(&self, namespace: &str) -> Option<&Tier> {
+        self.by_namespace.get(namespace).or(self.default.as_ref())
+    }
+
+    /// Every way the deployment's admission asks for more than its namespace's tier allows.
+    pub fn check(&self, deployment: &Deployment) -> Vec<String> {
+        let namespace = &deployment.app.namespace;
+        let Some(tier) = self.for_namespace(namespace) else {
+            return Vec::new();
+        };
+        let asked = deployment.admission;
+        let checks = [
+            ("requestsPerSecond", asked.requests_per_second, tier.max_app_requests_per_second),
+            ("burst", asked.burst, tier.max_app_burst),
+            ("concurrency", asked.concurrency, tier.max_app_concurrency),
+        ];
+        checks
+            .into_iter()
+            .filter_map(|(field, asked, max)| {
+                let max = max?;
+                (asked > max).then(|| {
+                    format!(
+                        "spec.quotas.{field}: {asked} is over the {max} that namespace {namespace:?} (tier {}) allows an app; ask for at most {max}, or ask a platform operator to move the namespace to a larger tier",
+                        tier.name
+                    )
+                })
+            })
+            .collect()
+    }
+}

@@ -67,6 +67,47 @@ impl AppAdmission {
     }
 }
 
+/// Ceilings shared by all the apps of a namespace, from its tier: built on first use per
+/// namespace, and refused before the app's own limits are checked.
+pub struct NamespaceCeilings {
+    /// The ceiling of namespaces without a tier of their own; `None` for no ceiling.
+    default: Option<Admission>,
+    by_namespace: std::collections::HashMap<String, Admission>,
+    live: arc_swap::ArcSwap<std::collections::HashMap<String, Arc<AppAdmission>>>,
+    insert: std::sync::Mutex<()>,
+}
+
+impl NamespaceCeilings {
+    pub fn new(
+        default: Option<Admission>,
+        by_namespace: std::collections::HashMap<String, Admission>,
+    ) -> NamespaceCeilings {
+        NamespaceCeilings { default, by_namespace, live: Default::default(), insert: std::sync::Mutex::new(()) }
+    }
+
+    /// No ceilings at all.
+    pub fn none() -> NamespaceCeilings {
+        NamespaceCeilings::new(None, std::collections::HashMap::new())
+    }
+
+    /// The namespace's shared admission state, if it has a ceiling.
+    pub fn for_namespace(&self, namespace: &str) -> Option<Arc<AppAdmission>> {
+        if let Some(found) = self.live.load().get(namespace) {
+            return Some(Arc::clone(found));
+        }
+        let limits = self.by_namespace.get(namespace).copied().or(self.default)?;
+        let _guard = self.insert.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(found) = self.live.load().get(namespace) {
+            return Some(Arc::clone(found));
+        }
+        let admission = Arc::new(AppAdmission::new(limits));
+        let mut next = std::collections::HashMap::clone(&self.live.load());
+        next.insert(namespace.to_owned(), Arc::clone(&admission));
+        self.live.store(Arc::new(next));
+        Some(admission)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! gateway reads only [`deployment::Deployment`] records and never a manifest.
 
 mod admission;
+pub use admission::NamespaceCeilings;
 mod pages;
 mod resolve;
 mod routing;

@@ -98,8 +98,9 @@ pub fn sign_in_required(request_id: &str) -> Response<Body> {
 
 /// 429 over the app's rate (with `Retry-After` and `RateLimit-*`), 503 when all its
 /// concurrency slots are taken.
+/// `scope` is what the limits belong to: `growth/lunch` (the app) or `namespace growth`.
 pub fn admission_refused(
-    app: &AppKey,
+    scope: &str,
     refusal: &crate::admission::Refusal,
     limits: deployment::Admission,
     request_id: &str,
@@ -110,7 +111,7 @@ pub fn admission_refused(
             "Too many requests",
             format!(
                 "<code>{}</code> takes {} requests per second (bursts of {}). Try again in a moment.",
-                escape(&app.to_string()),
+                escape(scope),
                 limits.requests_per_second,
                 limits.burst
             ),
@@ -121,7 +122,7 @@ pub fn admission_refused(
             "Busy",
             format!(
                 "<code>{}</code> is answering {} requests at once, its limit. Try again in a moment.",
-                escape(&app.to_string()),
+                escape(scope),
                 limits.concurrency
             ),
             1,

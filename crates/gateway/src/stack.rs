@@ -172,6 +172,8 @@ pub struct GatewayState {
     pub access: Arc<dyn AccessControl>,
     pub meter: Arc<dyn Meter>,
     pub suspensions: Arc<Suspensions>,
+    /// Ceilings per namespace, from its tier.
+    pub ceilings: Arc<crate::admission::NamespaceCeilings>,
     /// Set once the active deployments are loaded after start; `/readyz` reports it.
     pub ready: AtomicBool,
 }
@@ -184,8 +186,9 @@ impl GatewayState {
         access: Arc<dyn AccessControl>,
         meter: Arc<dyn Meter>,
         suspensions: Arc<Suspensions>,
+        ceilings: Arc<crate::admission::NamespaceCeilings>,
     ) -> GatewayState {
-        GatewayState { config, routes, blobs, access, meter, suspensions, ready: AtomicBool::new(false) }
+        GatewayState { config, routes, blobs, access, meter, suspensions, ceilings, ready: AtomicBool::new(false) }
     }
 }
 
@@ -317,31 +320,39 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         });
         return pages::suspended(&address.app, &suspension, &request_id);
     }
+    // The namespace's ceiling (its tier), shared by all its apps, then the app's own limits.
+    let ceiling = state.ceilings.for_namespace(&address.app.namespace);
+    let namespace_admitted = match ceiling.as_ref().map(|ceiling| ceiling.admit()) {
+        None => None,
+        Some(Ok(admitted)) => Some(admitted),
+        Some(Err(refusal)) => {
+            let limits = ceiling.as_ref().map(|ceiling| ceiling.limits()).unwrap_or(live.deployment.admission);
+            return refuse(
+                &state,
+                &address,
+                &refusal,
+                limits,
+                &format!("namespace {}", address.app.namespace),
+                bytes_in,
+                started,
+                &request_id,
+            );
+        }
+    };
     let admitted = match live.admission.admit() {
         Ok(admitted) => admitted,
         Err(refusal) => {
             let limits = live.admission.limits();
-            let (refused, status) = match refusal {
-                Refusal::RateLimited { .. } => ("rate_limited", 429),
-                Refusal::Busy => ("busy", 503),
-            };
-            state.meter.record(RequestUsage {
-                app: address.app.clone(),
-                status,
-                duration: started.elapsed(),
-                cpu: std::time::Duration::ZERO,
+            return refuse(
+                &state,
+                &address,
+                &refusal,
+                limits,
+                &address.app.to_string(),
                 bytes_in,
-                bytes_out: 0,
-                refused: Some(refused),
-            });
-            tracing::info!(
-                namespace = %address.app.namespace,
-                app = %address.app.name,
-                request_id = %request_id,
-                error_code = match refusal { Refusal::RateLimited { .. } => "rate_limited", Refusal::Busy => "busy" },
-                "app request refused by admission"
+                started,
+                &request_id,
             );
-            return pages::admission_refused(&address.app, &refusal, limits, &request_id);
         }
     };
     // The user's own credential never reaches the app.
@@ -355,6 +366,7 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
     headers.insert("ratelimit-limit", HeaderValue::from(limits.burst));
     headers.insert("ratelimit-remaining", HeaderValue::from(admitted.remaining));
     drop(admitted);
+    drop(namespace_admitted);
 
     // account: usage for metering and metrics, and one access log line tagged with the tenant and the app.
     let cpu = response.extensions().get::<FunctionCpu>().map_or(std::time::Duration::ZERO, |cpu| cpu.0);
@@ -377,6 +389,42 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         "app request"
     );
     response
+}
+
+/// A request refused by admission (the namespace's ceiling or the app's limits): metered,
+/// logged, answered with 429 or 503.
+#[allow(clippy::too_many_arguments)]
+fn refuse(
+    state: &GatewayState,
+    address: &AppAddress,
+    refusal: &Refusal,
+    limits: deployment::Admission,
+    scope: &str,
+    bytes_in: u64,
+    started: Instant,
+    request_id: &str,
+) -> Response<Body> {
+    let (refused, status) = match refusal {
+        Refusal::RateLimited { .. } => ("rate_limited", 429),
+        Refusal::Busy => ("busy", 503),
+    };
+    state.meter.record(RequestUsage {
+        app: address.app.clone(),
+        status,
+        duration: started.elapsed(),
+        cpu: std::time::Duration::ZERO,
+        bytes_in,
+        bytes_out: 0,
+        refused: Some(refused),
+    });
+    tracing::info!(
+        namespace = %address.app.namespace,
+        app = %address.app.name,
+        request_id = %request_id,
+        error_code = refused,
+        "app request refused by admission"
+    );
+    pages::admission_refused(scope, refusal, limits, request_id)
 }
 
 async fn dispatch(

@@ -23,6 +23,31 @@ pub struct PlatformConfig {
     pub pricing: PricingConfig,
     pub budgets: BudgetsConfig,
     pub notify: NotifyConfig,
+    /// Tiers by name: a ceiling shared by a namespace's apps and the most one app may ask.
+    pub tiers: std::collections::BTreeMap<String, TierSection>,
+    pub namespaces: NamespacesSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSection {
+    /// Namespace-wide: all its apps together.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub concurrency: u32,
+    /// The most one app's spec.quotas may ask; deploys asking more are refused.
+    pub max_app_requests_per_second: Option<u32>,
+    pub max_app_burst: Option<u32>,
+    pub max_app_concurrency: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamespacesSection {
+    /// The tier of namespaces not listed in `tiers`; none means no ceiling.
+    pub default_tier: Option<String>,
+    /// Namespace → tier name.
+    pub tiers: std::collections::BTreeMap<String, String>,
 }
 
 /// What usage costs; `terrarium usage` and budgets use it.
@@ -353,6 +378,8 @@ impl Default for PlatformConfig {
             pricing: PricingConfig::default(),
             budgets: BudgetsConfig::default(),
             notify: NotifyConfig::default(),
+            tiers: Default::default(),
+            namespaces: NamespacesSection::default(),
         }
     }
 }

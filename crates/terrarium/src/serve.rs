@@ -129,6 +129,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         let host = if local.ip().is_unspecified() { "localhost".to_owned() } else { local.ip().to_string() };
         format!("http://{host}:{}", local.port())
     });
+    let tiers = namespace_tiers(&config)?;
     let bundle_limits =
         BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
     let keys_path = data_dir.join(SIGNING_KEYS_FILE);
@@ -240,6 +241,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             public_url: public_url.clone(),
             apps_domain: config.gateway.apps_domain.clone(),
             port: local.port(),
+            tiers: tiers.clone(),
         },
     )?);
     let first_admin_password = control.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
@@ -310,6 +312,10 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         control.clone(),
         metering.clone(),
         suspensions,
+        Arc::new(gateway::NamespaceCeilings::new(
+            tiers.default.as_ref().map(|tier| tier.ceiling),
+            tiers.by_namespace.iter().map(|(namespace, tier)| (namespace.clone(), tier.ceiling)).collect(),
+        )),
     ));
     let app = gateway::build_stack(state.clone(), api);
 
@@ -343,6 +349,36 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     metering.flush().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Each namespace's tier from `[tiers.*]` and `[namespaces]`; an unknown tier name is an error.
+fn namespace_tiers(config: &PlatformConfig) -> anyhow::Result<control::plan::Tiers> {
+    let tier = |name: &str, key: &str| -> anyhow::Result<control::plan::Tier> {
+        let section = config.tiers.get(name).with_context(|| {
+            let known: Vec<&str> = config.tiers.keys().map(String::as_str).collect();
+            format!("{key}: there is no [tiers.{name}] (tiers: {})", known.join(", "))
+        })?;
+        Ok(control::plan::Tier {
+            name: name.to_owned(),
+            ceiling: deployment::Admission {
+                requests_per_second: section.requests_per_second.max(1),
+                burst: section.burst.max(1),
+                concurrency: section.concurrency.max(1),
+            },
+            max_app_requests_per_second: section.max_app_requests_per_second,
+            max_app_burst: section.max_app_burst,
+            max_app_concurrency: section.max_app_concurrency,
+        })
+    };
+    let default = match &config.namespaces.default_tier {
+        Some(name) => Some(tier(name, "namespaces.default_tier")?),
+        None => None,
+    };
+    let mut by_namespace = BTreeMap::new();
+    for (namespace, name) in &config.namespaces.tiers {
+        by_namespace.insert(namespace.clone(), tier(name, &format!("namespaces.tiers.{namespace}"))?);
+    }
+    Ok(control::plan::Tiers { default, by_namespace })
 }
 
 fn parse_ranges(key: &str, ranges: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {

@@ -172,3 +172,37 @@ fn refusals_are_metered_and_metrics_name_every_series() {
     // Anonymous scrapes are refused.
     assert_eq!(http.get(format!("{}/metrics", server.url)).send().unwrap().status(), 401);
 }
+
+#[test]
+fn a_namespace_tier_caps_its_apps_together_and_bounds_what_one_may_ask() {
+    let config = "[tiers.small]\nrequests_per_second = 1\nburst = 4\nconcurrency = 50\nmax_app_requests_per_second = 10\n\n[namespaces]\ndefault_tier = \"small\"\n";
+    let server = Server::start(config);
+    let folders = tempfile::tempdir().unwrap();
+    write_app(&folders.path().join("a"), "it", "first", "  quotas:\n    requestsPerSecond: 10\n    burst: 10\n");
+    write_app(&folders.path().join("b"), "it", "second", "  quotas:\n    requestsPerSecond: 10\n    burst: 10\n");
+    server.deploy(&folders.path().join("a"));
+    server.deploy(&folders.path().join("b"));
+
+    // Each app alone could take 10 at once; together the namespace takes a burst of 4.
+    let http = crate::support::client();
+    let mut statuses = Vec::new();
+    for index in 0..8 {
+        let app = if index % 2 == 0 { "first" } else { "second" };
+        let response = http.get(server.app_url("it", app, "/")).send().unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            assert!(response.headers().get("retry-after").is_some());
+            assert!(response.text().unwrap().contains("namespace it"), "the page names the namespace's ceiling");
+        }
+    }
+    assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 4, "{statuses:?}");
+
+    // An app asking more than the tier allows is refused at deploy, with what to do.
+    write_app(&folders.path().join("c"), "it", "greedy", "  quotas:\n    requestsPerSecond: 50\n");
+    let refused = server.cli(&["deploy", folders.path().join("c").to_str().unwrap()]);
+    let message = crate::support::stderr(&refused);
+    assert!(
+        message.contains("spec.quotas.requestsPerSecond: 50 is over the 10") && message.contains("tier small"),
+        "{message}"
+    );
+}
