@@ -47,6 +47,31 @@ pub struct AppDetail {
     pub description: Option<String>,
     pub created_at: String,
     pub revisions: Vec<RevisionInfo>,
+    /// How the app meets its `spec.slo`, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SloStatus {
+    pub objectives: Vec<SloObjective>,
+}
+
+/// One objective over rolling windows: the share of good requests, and how fast the error
+/// budget burns (1.0 spends it exactly over the window).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SloObjective {
+    /// `availability` or `latency`.
+    pub name: String,
+    /// In words: `99.5 % succeed`, `95 % within 300 ms`.
+    pub target: String,
+    /// `None` without traffic in the window.
+    pub good_percent_1h: Option<f64>,
+    pub good_percent_6h: Option<f64>,
+    pub burn_rate_1h: f64,
+    pub burn_rate_6h: f64,
+    /// `ok`, `slow_burn` (6 h and 30 min windows over 6×) or `fast_burn` (1 h and 5 min over 14.4×).
+    pub alert: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

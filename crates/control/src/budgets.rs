@@ -80,6 +80,7 @@ pub struct Budgets {
     routes: Arc<RoutingTable>,
     suspensions: Arc<Suspensions>,
     notifier: Arc<Notifier>,
+    slo: Arc<crate::slo::SloTracker>,
 }
 
 impl Budgets {
@@ -91,8 +92,9 @@ impl Budgets {
         routes: Arc<RoutingTable>,
         suspensions: Arc<Suspensions>,
         notifier: Arc<Notifier>,
+        slo: Arc<crate::slo::SloTracker>,
     ) -> Budgets {
-        Budgets { settings, usage, registry, metering, routes, suspensions, notifier }
+        Budgets { settings, usage, registry, metering, routes, suspensions, notifier, slo }
     }
 
     /// Evaluates budgets and quotas every `period`, and at once when `changed` is signalled
@@ -142,6 +144,19 @@ impl Budgets {
         let cost_of = |app: &AppKey| usage.get(app).map_or(0.0, |counts| pricing.cost(counts));
 
         let live = self.routes.all();
+        // SLOs are evaluated on the same beat: objectives from the live deployments, then alerts.
+        let objectives = live
+            .iter()
+            .filter_map(|app| {
+                let slo = app.deployment.slo?;
+                Some((
+                    app.deployment.app.clone(),
+                    crate::slo::Objectives { availability: slo.availability, latency_p95_ms: slo.latency_p95_ms },
+                ))
+            })
+            .collect();
+        self.slo.set_objectives(objectives);
+        self.slo.alert(&self.notifier).await;
         let mut scopes: Vec<Scope> = Vec::new();
         let mut namespace_apps: BTreeMap<String, Vec<AppKey>> = BTreeMap::new();
         let mut owner_apps: BTreeMap<String, Vec<AppKey>> = BTreeMap::new();

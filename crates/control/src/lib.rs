@@ -17,6 +17,7 @@ pub mod metering;
 pub mod metrics;
 pub mod notify;
 pub mod plan;
+pub mod slo;
 pub mod store;
 pub mod tokens;
 
@@ -134,6 +135,8 @@ pub struct ControlPlane {
     /// An argon2 hash checked when a sign-in names no user, so both cost the same time.
     decoy_hash: String,
     settings: ControlSettings,
+    /// Apps' SLO windows, for `apps get`; set once at start.
+    pub slo: std::sync::OnceLock<Arc<slo::SloTracker>>,
     /// Signalled whenever the routing table changes (deploy, rollback, reload), so budgets and
     /// quotas of a new revision apply at once.
     pub changed: Arc<tokio::sync::Notify>,
@@ -193,6 +196,7 @@ impl ControlPlane {
             throttle: accounts::SignInThrottle::default(),
             decoy_hash,
             settings,
+            slo: std::sync::OnceLock::new(),
             changed: Arc::new(tokio::sync::Notify::new()),
             change_lock: tokio::sync::Mutex::new(()),
         })
@@ -395,7 +399,9 @@ impl ControlPlane {
         let row = self.store.get_app(app).await?;
         let revisions = self.store.list_revisions(app).await?;
         let active = row.active_revision;
+        let slo = self.slo.get().and_then(|tracker| tracker.status(app));
         Ok(AppDetail {
+            slo,
             description: row.description.clone(),
             created_at: row.created_at.clone(),
             summary: self.summary(row),

@@ -16,6 +16,7 @@ use crate::store::{UsageCounts, UsageDelta, UsageStore};
 
 pub struct Metering {
     metrics: Arc<Metrics>,
+    slo: Arc<crate::slo::SloTracker>,
     /// Counts not yet in the store, by app and hour (Unix seconds of the hour's start).
     pending: Mutex<HashMap<(AppKey, i64), UsageCounts>>,
     store: Arc<dyn UsageStore>,
@@ -23,8 +24,13 @@ pub struct Metering {
 
 impl Metering {
     /// Starts the flusher on the current tokio runtime.
-    pub fn start(store: Arc<dyn UsageStore>, metrics: Arc<Metrics>, flush_every: Duration) -> Arc<Metering> {
-        let metering = Arc::new(Metering { metrics, pending: Mutex::new(HashMap::new()), store });
+    pub fn start(
+        store: Arc<dyn UsageStore>,
+        metrics: Arc<Metrics>,
+        slo: Arc<crate::slo::SloTracker>,
+        flush_every: Duration,
+    ) -> Arc<Metering> {
+        let metering = Arc::new(Metering { metrics, slo, pending: Mutex::new(HashMap::new()), store });
         let flusher = Arc::clone(&metering);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(flush_every);
@@ -102,7 +108,11 @@ impl Meter for Metering {
                 self.metrics.app_refused.get_or_create(&labels).inc();
                 match reason {
                     "rate_limited" => counts.rate_limited = 1,
-                    "busy" => counts.busy = 1,
+                    "busy" => {
+                        // Overload is a failure as the app's users see it.
+                        self.slo.observe(&usage.app, 503, usage.duration);
+                        counts.busy = 1;
+                    }
                     // A stopped app's refusals cost nothing and count toward nothing.
                     _ => return,
                 }
@@ -116,6 +126,7 @@ impl Meter for Metering {
                 if !usage.cpu.is_zero() {
                     self.metrics.app_cpu_seconds.get_or_create(&app_labels).inc_by(usage.cpu.as_secs_f64());
                 }
+                self.slo.observe(&usage.app, usage.status, usage.duration);
                 counts.requests = 1;
                 counts.cpu_us = usage.cpu.as_micros() as u64;
                 match code {

@@ -103,6 +103,10 @@ pub fn plan(
             .and_then(|q| q.monthly_budget.as_ref())
             .map(|budget| deployment::Budget { amount: budget.amount, currency: budget.currency.clone() }),
         monthly_requests: quotas.and_then(|q| q.monthly_requests),
+        slo: spec
+            .slo
+            .as_ref()
+            .map(|slo| deployment::SloTarget { availability: slo.availability, latency_p95_ms: slo.latency_p95_ms }),
         // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
         admission: Admission {
             requests_per_second: quotas

@@ -63,6 +63,15 @@ pub struct Deployment {
     /// `spec.quotas.monthlyRequests`: requests per calendar month.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monthly_requests: Option<u64>,
+    /// `spec.slo`: availability (percent) and p95 latency targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloTarget>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SloTarget {
+    pub availability: Option<f64>,
+    pub latency_p95_ms: Option<u32>,
 }
 
 /// An amount of money per calendar month.

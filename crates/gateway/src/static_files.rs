@@ -143,6 +143,7 @@ mod tests {
             ttl_days: None,
             monthly_budget: None,
             monthly_requests: None,
+            slo: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

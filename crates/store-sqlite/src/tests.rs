@@ -35,6 +35,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             ttl_days: None,
             monthly_budget: None,
             monthly_requests: None,
+            slo: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

@@ -150,9 +150,11 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         .map(|api| capability_http::InternalApi { host: api.host.to_ascii_lowercase(), audience: api.audience.clone() })
         .collect();
     let metrics = Arc::new(control::metrics::Metrics::new());
+    let slo = Arc::new(control::slo::SloTracker::default());
     let metering = control::metering::Metering::start(
         store.clone(),
         metrics.clone(),
+        slo.clone(),
         Duration::from_secs(config.metering.flush_secs.max(1)),
     );
     let egress_log =
@@ -283,7 +285,9 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         routes.clone(),
         suspensions.clone(),
         notifier.clone(),
+        slo.clone(),
     ));
+    let _ = control.slo.set(slo);
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
     let secure_cookies = public_url.starts_with("https://");
     let api = control_api::router(

@@ -110,6 +110,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         ttl_days: None,
         monthly_budget: None,
         monthly_requests: None,
+        slo: None,
         access: deployment::AppAccess {
             owner: "user:tester".into(),
             visibility: deployment::Visibility::Public,

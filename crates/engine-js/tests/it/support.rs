@@ -177,6 +177,7 @@ impl AppBuilder {
             ttl_days: None,
             monthly_budget: None,
             monthly_requests: None,
+            slo: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

@@ -143,6 +143,25 @@ pub fn describe_app(detail: &AppDetail) -> String {
         let label = if url_idx == 0 { "URLs:" } else { "" };
         lines.push(format!("{label:<14}{url}"));
     }
+    for (index, objective) in detail.slo.iter().flat_map(|slo| &slo.objectives).enumerate() {
+        let label = if index == 0 { "SLO:" } else { "" };
+        let good =
+            |percent: Option<f64>| percent.map_or_else(|| "no traffic".to_owned(), |percent| format!("{percent:.2} %"));
+        let alert = match objective.alert.as_str() {
+            "fast_burn" => "FAST BURN",
+            "slow_burn" => "slow burn",
+            _ => "ok",
+        };
+        lines.push(format!(
+            "{label:<14}{}: {}; last hour {}, 6 h {}; burn {:.1}× (1 h), {:.1}× (6 h): {alert}",
+            objective.name,
+            objective.target,
+            good(objective.good_percent_1h),
+            good(objective.good_percent_6h),
+            objective.burn_rate_1h,
+            objective.burn_rate_6h
+        ));
+    }
     let mut revisions: Vec<_> = detail.revisions.iter().collect();
     revisions.sort_by_key(|revision| std::cmp::Reverse(revision.revision));
     let rows = revisions.into_iter().map(|revision| {

@@ -170,3 +170,47 @@ fn a_monthly_request_quota_stops_the_app_with_429_until_next_month() {
     let usage = usage();
     assert_eq!(usage[0]["requests"], 3, "exactly the quota was served; refusals are not usage: {usage}");
 }
+
+#[test]
+fn an_app_failing_its_slo_shows_a_fast_burn_and_alerts() {
+    let (port, received) = start_receiver();
+    let server = Server::start(&config(port));
+    let folder = tempfile::tempdir().unwrap();
+    write_app(
+        folder.path(),
+        "flaky",
+        "    requestsPerSecond: 1000\n    burst: 1000\n  slo:\n    availability: 99.0\n    latencyP95Ms: 2000\n",
+    );
+    std::fs::write(
+        folder.path().join("functions/index.js"),
+        "export default { fetch(request) { return new Response(\"x\", { status: new URL(request.url).searchParams.has(\"fail\") ? 500 : 200 }); } };\n",
+    )
+    .unwrap();
+    server.deploy(folder.path());
+    let shown = server.cli_ok(&["apps", "get", "it/flaky"]);
+    assert!(shown.contains("availability: 99 % succeed; last hour no traffic") && shown.contains(": ok"), "{shown}");
+
+    let http = client();
+    for index in 0..40 {
+        let path = if index % 4 == 0 { "/?fail" } else { "/" };
+        http.get(server.app_url("it", "flaky", path)).send().unwrap();
+    }
+    // A quarter failing against a 1 % budget burns it 25 times too fast: a fast burn.
+    let shown = server.cli_ok(&["apps", "get", "it/flaky"]);
+    assert!(
+        shown.contains("last hour 75.00 %") && shown.contains("burn 25.0× (1 h)") && shown.contains("FAST BURN"),
+        "{shown}"
+    );
+    assert!(shown.contains("latency: 95 % within 2000 ms; last hour 100.00 %"), "{shown}");
+    let has_alert = || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|body| body["kind"] == "slo.burn" && body["details"]["alert"] == "fast_burn")
+    };
+    wait_until("the fast-burn alert arrives", has_alert);
+    let detail: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["apps", "get", "it/flaky", "-o", "json"])).unwrap();
+    assert_eq!(detail["slo"]["objectives"][0]["alert"], "fast_burn");
+}
