@@ -236,7 +236,12 @@ mod tests {
         }
         let status = tracker.status(&app).unwrap();
         assert_eq!(status.objectives[0].alert, "fast_burn");
-        assert_eq!(status.objectives[1].alert, "fast_burn", "half the answers were slow against a 5 % budget");
+        assert_eq!(status.objectives[1].alert, "slow_burn", "half the answers were slow: 10 times a 5 % budget");
+        for _ in 0..200 {
+            tracker.observe(&app, 200, Duration::from_millis(500));
+        }
+        let status = tracker.status(&app).unwrap();
+        assert_eq!(status.objectives[1].alert, "fast_burn", "three quarters slow: 15 times the budget");
         assert!(tracker.status(&AppKey::new("it", "other")).is_none());
     }
 }
