@@ -329,6 +329,7 @@ mod tests {
             description: Some("Pick a lunch place".into()),
             created_at: "2026-10-01T10:00:00Z".into(),
             revisions: vec![revision(1, false), revision(2, true)],
+            slo: None,
         };
         let text = describe_app(&detail);
         assert!(text.contains("App:          growth/where2eat"), "{text}");
