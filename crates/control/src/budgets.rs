@@ -116,14 +116,12 @@ impl Budgets {
         });
     }
 
-    pub fn currency(&self) -> &str {
-        &self.settings.pricing.currency
-    }
-
     /// Month-to-date usage per app: the roll-ups plus what is not flushed yet.
     async fn month_to_date(&self, month: Option<&str>) -> Result<HashMap<AppKey, UsageCounts>, ControlError> {
         let (from, to) = month_range(month)?;
         let filter = UsageFilter { namespace: None, app: None, period: UsagePeriod::Day, from, to };
+        // No flush may move counts from memory to the store between the two reads.
+        let _no_flush = self.metering.flush_lock.lock().await;
         let mut per_app: HashMap<AppKey, UsageCounts> = HashMap::new();
         for row in self.usage.usage(filter).await? {
             per_app.entry(row.app).or_default().add(&row.counts);
@@ -200,14 +198,28 @@ impl Budgets {
                 );
             }
         }
+        // Namespace and owner budgets count every app's spending this month, including apps
+        // deleted since (by namespace) and apps not serving; they stop the live ones.
+        let owners: HashMap<AppKey, String> = match self.settings.owners.is_empty() {
+            true => HashMap::new(),
+            false => self.registry.list_apps(None).await?.into_iter().map(|row| (row.app, row.owner)).collect(),
+        };
         for (namespace, amount) in &self.settings.namespaces {
             let apps = namespace_apps.get(namespace).cloned().unwrap_or_default();
-            let spent = apps.iter().map(cost_of).sum();
+            let spent = usage
+                .iter()
+                .filter(|(app, _)| app.namespace == *namespace)
+                .map(|(_, counts)| pricing.cost(counts))
+                .sum();
             scopes.push(Scope { name: format!("namespace:{namespace}@{amount}"), amount: *amount, spent, apps });
         }
         for (owner, amount) in &self.settings.owners {
             let apps = owner_apps.get(owner).cloned().unwrap_or_default();
-            let spent = apps.iter().map(cost_of).sum();
+            let spent = usage
+                .iter()
+                .filter(|(app, _)| owners.get(*app).is_some_and(|app_owner| app_owner == owner))
+                .map(|(_, counts)| pricing.cost(counts))
+                .sum();
             scopes.push(Scope { name: format!("owner:{owner}@{amount}"), amount: *amount, spent, apps });
         }
 

@@ -6,7 +6,6 @@
 //! drops are counted too (`terrarium_egress_log_dropped_total`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use api_types::EgressEntry;
@@ -29,7 +28,6 @@ const PRUNE_EVERY_BATCHES: u64 = 200;
 pub struct EgressLog {
     metrics: Arc<Metrics>,
     queue: mpsc::Sender<EgressEntry>,
-    dropped: AtomicU64,
 }
 
 impl EgressLog {
@@ -37,12 +35,7 @@ impl EgressLog {
     pub fn start(store: Arc<dyn EgressLogStore>, metrics: Arc<Metrics>, keep: u64) -> Arc<EgressLog> {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(write_batches(store, receiver, keep));
-        Arc::new(EgressLog { metrics, queue, dropped: AtomicU64::new(0) })
-    }
-
-    /// Entries dropped because the queue was full, since start.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        Arc::new(EgressLog { metrics, queue })
     }
 }
 
@@ -80,7 +73,6 @@ impl EgressRecorder for EgressLog {
             duration_ms: record.duration.as_millis() as u64,
         };
         if self.queue.try_send(entry).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
             self.metrics.egress_log_dropped.inc();
         }
     }

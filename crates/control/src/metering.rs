@@ -19,6 +19,9 @@ pub struct Metering {
     slo: Arc<crate::slo::SloTracker>,
     /// Counts not yet in the store, by app and hour (Unix seconds of the hour's start).
     pending: Mutex<HashMap<(AppKey, i64), UsageCounts>>,
+    /// Held by a flush from taking the counts to their commit. A reader that holds it sees every
+    /// count exactly once: either in the store or in `pending`.
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
     store: Arc<dyn UsageStore>,
 }
 
@@ -30,7 +33,13 @@ impl Metering {
         slo: Arc<crate::slo::SloTracker>,
         flush_every: Duration,
     ) -> Arc<Metering> {
-        let metering = Arc::new(Metering { metrics, slo, pending: Mutex::new(HashMap::new()), store });
+        let metering = Arc::new(Metering {
+            metrics,
+            slo,
+            pending: Mutex::new(HashMap::new()),
+            flush_lock: tokio::sync::Mutex::new(()),
+            store,
+        });
         let flusher = Arc::clone(&metering);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(flush_every);
@@ -45,6 +54,7 @@ impl Metering {
 
     /// Writes the pending counts; on failure they are kept for the next flush.
     pub async fn flush(&self) {
+        let _one_at_a_time = self.flush_lock.lock().await;
         let pending = std::mem::take(&mut *self.lock());
         if pending.is_empty() {
             return;
@@ -62,7 +72,8 @@ impl Metering {
         }
     }
 
-    /// Counts not flushed yet, per app (every hour summed).
+    /// Counts not flushed yet, per app (every hour summed). Hold `flush_lock` while reading this
+    /// and the store together.
     pub fn pending(&self) -> HashMap<AppKey, UsageCounts> {
         let mut per_app: HashMap<AppKey, UsageCounts> = HashMap::new();
         for ((app, _), counts) in self.lock().iter() {

@@ -396,7 +396,6 @@ fn load_handler<'js>(
     Ok(handler)
 }
 
-/// Hands a completed outbound fetch to the prelude, which resolves or rejects the app's promise.
 /// Counts a response body against the request's outbound byte budget; past it, the fetch fails.
 fn charge_outbound_bytes(
     shared: &InstanceShared,
@@ -420,6 +419,7 @@ fn charge_outbound_bytes(
     Ok(response)
 }
 
+/// Hands a completed outbound fetch to the prelude, which resolves or rejects the app's promise.
 fn settle_fetch(
     ctx: &Ctx<'_>,
     entry_points: &EntryPoints,

@@ -85,11 +85,6 @@ impl NamespaceCeilings {
         NamespaceCeilings { default, by_namespace, live: Default::default(), insert: std::sync::Mutex::new(()) }
     }
 
-    /// No ceilings at all.
-    pub fn none() -> NamespaceCeilings {
-        NamespaceCeilings::new(None, std::collections::HashMap::new())
-    }
-
     /// The namespace's shared admission state, if it has a ceiling.
     pub fn for_namespace(&self, namespace: &str) -> Option<Arc<AppAdmission>> {
         if let Some(found) = self.live.load().get(namespace) {

@@ -308,53 +308,32 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
         .unwrap_or(0);
     // A stopped app (budget or monthly quota used up) answers before it costs anything.
-    if let Some(suspension) = state.suspensions.get(&address.app).or_else(|| state.suspensions.take_one(&address.app)) {
-        state.meter.record(RequestUsage {
-            app: address.app.clone(),
-            status: suspension.status,
-            duration: started.elapsed(),
-            cpu: std::time::Duration::ZERO,
-            bytes_in,
-            bytes_out: 0,
-            refused: Some("suspended"),
-        });
-        return pages::suspended(&address.app, &suspension, &request_id);
+    if let Some(suspension) = state.suspensions.get(&address.app) {
+        return suspended(&state, &address, &suspension, bytes_in, started, &request_id);
     }
-    // The namespace's ceiling (its tier), shared by all its apps, then the app's own limits.
-    let ceiling = state.ceilings.for_namespace(&address.app.namespace);
-    let namespace_admitted = match ceiling.as_ref().map(|ceiling| ceiling.admit()) {
-        None => None,
-        Some(Ok(admitted)) => Some(admitted),
-        Some(Err(refusal)) => {
-            let limits = ceiling.as_ref().map(|ceiling| ceiling.limits()).unwrap_or(live.deployment.admission);
-            return refuse(
-                &state,
-                &address,
-                &refusal,
-                limits,
-                &format!("namespace {}", address.app.namespace),
-                bytes_in,
-                started,
-                &request_id,
-            );
-        }
-    };
+    // The app's own limits first, so a flood its limits refuse never drains what its
+    // namespace's other apps share; then the namespace's ceiling (its tier).
     let admitted = match live.admission.admit() {
         Ok(admitted) => admitted,
         Err(refusal) => {
             let limits = live.admission.limits();
-            return refuse(
-                &state,
-                &address,
-                &refusal,
-                limits,
-                &address.app.to_string(),
-                bytes_in,
-                started,
-                &request_id,
-            );
+            let scope = address.app.to_string();
+            return refuse(&state, &address, &refusal, limits, &scope, bytes_in, started, &request_id);
         }
     };
+    let ceiling = state.ceilings.for_namespace(&address.app.namespace);
+    let namespace_admitted = match ceiling.as_ref().map(|ceiling| (ceiling.admit(), ceiling.limits())) {
+        None => None,
+        Some((Ok(admitted), _)) => Some(admitted),
+        Some((Err(refusal), limits)) => {
+            let scope = format!("namespace {}", address.app.namespace);
+            return refuse(&state, &address, &refusal, limits, &scope, bytes_in, started, &request_id);
+        }
+    };
+    // Only an admitted request takes one from the monthly quota.
+    if let Some(suspension) = state.suspensions.take_one(&address.app) {
+        return suspended(&state, &address, &suspension, bytes_in, started, &request_id);
+    }
     // The user's own credential never reaches the app.
     let mut request = request;
     strip_credential(request.headers_mut(), credential);
@@ -389,6 +368,27 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         "app request"
     );
     response
+}
+
+/// A request to a stopped app: not usage (it costs nothing), but counted in the metrics.
+fn suspended(
+    state: &GatewayState,
+    address: &AppAddress,
+    suspension: &Suspension,
+    bytes_in: u64,
+    started: Instant,
+    request_id: &str,
+) -> Response<Body> {
+    state.meter.record(RequestUsage {
+        app: address.app.clone(),
+        status: suspension.status,
+        duration: started.elapsed(),
+        cpu: std::time::Duration::ZERO,
+        bytes_in,
+        bytes_out: 0,
+        refused: Some("suspended"),
+    });
+    pages::suspended(&address.app, suspension, request_id)
 }
 
 /// A request refused by admission (the namespace's ceiling or the app's limits): metered,

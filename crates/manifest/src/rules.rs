@@ -139,15 +139,17 @@ pub(crate) fn parse_secrets_ref(raw: &str) -> Result<SecretsRef, Problem> {
         }
         "vault" => {
             let parts: Vec<&str> = rest.split('/').collect();
+            // Only plain names: no percent-encoding or backslash that a URL parser would turn
+            // into `..` or `/`, so the path Vault sees is exactly the one checked.
             let clean_part = |part: &&str| {
                 !part.is_empty()
                     && *part != "."
                     && *part != ".."
-                    && part.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '?' && c != '#')
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
             };
             if parts.len() < 2 || !parts.iter().all(clean_part) {
                 let message = "a vault:// reference names a mount and a path, like vault://microapp/where2eat";
-                let hint = "parts are separated by single \"/\" and contain no spaces, \".\" or \"..\"";
+                let hint = "parts are separated by single \"/\" and use only letters, digits, '_', '-' and '.' (not \".\" or \"..\")";
                 return Err(Problem::new(message).hint(hint));
             }
             Ok(SecretsRef::Vault { mount: parts[0].to_owned(), path: parts[1..].join("/") })

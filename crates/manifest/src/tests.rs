@@ -907,13 +907,16 @@ fn secrets_ref() {
         &with_ref("terrarium://growth"),
         r#"terrarium.yaml:11:15: spec.secretsRef: a terrarium:// reference names a namespace and an app, like terrarium://growth/where2eat"#,
     );
-    check(
-        &with_ref("vault://microapp/../root"),
-        r#"
+    for traversal in ["vault://microapp/../root", "vault://kv/growth/%2e%2e/finance", "vault://kv/growth\\..\\finance"]
+    {
+        check(
+            &with_ref(traversal),
+            r#"
         terrarium.yaml:11:15: spec.secretsRef: a vault:// reference names a mount and a path, like vault://microapp/where2eat
-          hint: parts are separated by single "/" and contain no spaces, "." or ".."
+          hint: parts are separated by single "/" and use only letters, digits, '_', '-' and '.' (not "." or "..")
         "#,
-    );
+        );
+    }
     check(
         &with_ref("123456789012"),
         r#"

@@ -36,13 +36,14 @@ pub struct SecretStore {
     kek: Arc<dyn KeyEncryptionKey>,
     /// Unwrapped data keys by namespace. A rotation changes only their wrapping, never the keys.
     data_keys: Mutex<HashMap<String, (i64, Key)>>,
-    /// One rotation at a time.
-    rotation: tokio::sync::Mutex<()>,
+    /// A rotation holds it exclusively from start to finish; creating a data key holds it shared,
+    /// so no key is wrapped under a KEK that a rotation is about to retire.
+    rotation: tokio::sync::RwLock<()>,
 }
 
 impl SecretStore {
     pub fn new(records: Arc<dyn SecretRecords>, kek: Arc<dyn KeyEncryptionKey>) -> SecretStore {
-        SecretStore { records, kek, data_keys: Mutex::new(HashMap::new()), rotation: tokio::sync::Mutex::new(()) }
+        SecretStore { records, kek, data_keys: Mutex::new(HashMap::new()), rotation: tokio::sync::RwLock::new(()) }
     }
 
     pub fn kek_description(&self) -> String {
@@ -171,7 +172,7 @@ impl SecretStore {
         resume: bool,
         progress: &mut (dyn FnMut(RotationEvent) + Send),
     ) -> Result<usize, SecretError> {
-        let _rotation = self.rotation.lock().await;
+        let _rotation = self.rotation.write().await;
         if !resume {
             self.kek.begin_rotation().await?;
         }
@@ -204,6 +205,7 @@ impl SecretStore {
         let stored = match self.records.data_key(namespace).await? {
             Some(stored) => stored,
             None => {
+                let _no_rotation = self.rotation.read().await;
                 let key = Key::generate()?;
                 let wrapped = self.kek.wrap(&key, &data_key_aad(namespace, 1)).await?;
                 let new =

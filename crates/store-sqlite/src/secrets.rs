@@ -82,30 +82,24 @@ impl SecretRecords for SqliteStore {
 
     async fn insert_version(&self, row: NewSecretVersion) -> Result<i64, SecretError> {
         let mut tx = self.pool.begin().await.map_err(storage)?;
+        // One statement picks the next number and inserts it, so concurrent sets of one secret
+        // are ordered by SQLite's write lock rather than racing on a read.
         let version: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM secret_versions WHERE namespace = ? AND app = ? AND name = ?",
-        )
-        .bind(&row.namespace)
-        .bind(&row.app)
-        .bind(&row.name)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(storage)?;
-        sqlx::query(
             "INSERT INTO secret_versions (namespace, app, name, version, data_key_version, sealed, created_at,
                                           created_by, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?1, ?2, ?3, COALESCE(MAX(version), 0) + 1, ?4, ?5, ?6, ?7, ?8
+             FROM secret_versions WHERE namespace = ?1 AND app = ?2 AND name = ?3
+             RETURNING version",
         )
         .bind(&row.namespace)
         .bind(&row.app)
         .bind(&row.name)
-        .bind(version)
         .bind(row.data_key_version)
         .bind(&row.sealed)
         .bind(&row.created_at)
         .bind(&row.created_by)
         .bind(&row.expires_at)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(storage)?;
         // A new value is the rotation the flag asked for.

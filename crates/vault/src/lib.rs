@@ -137,8 +137,22 @@ impl VaultClient {
         &self.config.address
     }
 
-    /// Reads a KV v2 secret, from the cache while it is fresh.
+    /// Reads a KV v2 secret, from the cache while it is fresh. Mount and path must be plain
+    /// names separated by `/` (letters, digits, `_`, `-`, `.`; never `.` or `..` alone), so the
+    /// URL Vault receives names exactly the secret that was asked for.
     pub async fn read_kv(&self, mount: &str, path: &str) -> Result<KvSecret, VaultError> {
+        let plain = |part: &str| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        };
+        if !plain(mount) || !path.split('/').all(plain) {
+            return Err(VaultError::Protocol {
+                what: format!("vault://{mount}/{path}"),
+                reason: "mount and path may only hold letters, digits, '_', '-' and '.' between single '/'".to_owned(),
+            });
+        }
         let key = (mount.to_owned(), path.to_owned());
         {
             let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -114,3 +114,17 @@ async fn transit_wraps_data_keys_and_rotation_rewraps_them() {
     let fresh = SecretStore::new(db, kek);
     assert_eq!(fresh.open_app("growth", "app", "2026-11-22T00:00:00Z").await.unwrap()["TOKEN"].expose(), "tok-1");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_that_a_url_parser_would_rewrite_are_refused() {
+    let server = VaultShapedServer::start(ROOT, "role-1", "secret-id-1", Duration::from_secs(60));
+    server.put_kv("kv", "finance/db", json!({ "PASSWORD": "finance-only" }));
+    let vault = client(&server, VaultAuth::Token(SecretValue::new(ROOT.to_owned())), Duration::ZERO);
+    for path in
+        ["growth/%2e%2e/finance/db", "growth/../finance/db", "growth\\..\\finance/db", "growth//db", "growth/./db"]
+    {
+        let error = vault.read_kv("kv", path).await.unwrap_err();
+        assert!(matches!(error, VaultError::Protocol { .. }), "{path}: {error}");
+    }
+    assert_eq!(server.calls("kv_read"), 0, "nothing reached Vault");
+}
