@@ -213,6 +213,14 @@ pub struct UsageEntry {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub mean_duration_ms: f64,
+    /// Outbound `fetch` calls and their body bytes (sent and received).
+    #[serde(default)]
+    pub outbound_requests: u64,
+    #[serde(default)]
+    pub outbound_bytes: u64,
+    /// The largest function heap at the end of a request in the period.
+    #[serde(default)]
+    pub heap_bytes_max: u64,
 }
 
 /// The body of every error response.

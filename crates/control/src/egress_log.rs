@@ -27,15 +27,21 @@ const PRUNE_EVERY_BATCHES: u64 = 200;
 /// Receives egress records from apps' `fetch` and feeds the metrics and the egress log.
 pub struct EgressLog {
     metrics: Arc<Metrics>,
+    metering: Arc<crate::metering::Metering>,
     queue: mpsc::Sender<EgressEntry>,
 }
 
 impl EgressLog {
     /// Starts the database writer on the current tokio runtime; it keeps the newest `keep` entries.
-    pub fn start(store: Arc<dyn EgressLogStore>, metrics: Arc<Metrics>, keep: u64) -> Arc<EgressLog> {
+    pub fn start(
+        store: Arc<dyn EgressLogStore>,
+        metrics: Arc<Metrics>,
+        metering: Arc<crate::metering::Metering>,
+        keep: u64,
+    ) -> Arc<EgressLog> {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(write_batches(store, receiver, keep));
-        Arc::new(EgressLog { metrics, queue })
+        Arc::new(EgressLog { metrics, metering, queue })
     }
 }
 
@@ -50,6 +56,7 @@ impl EgressRecorder for EgressLog {
             code: record.code.unwrap_or(""),
         };
         self.metrics.egress_requests.get_or_create(&labels).inc();
+        self.metering.record_outbound(&record.app, record.bytes_out + record.bytes_in);
         for (direction, bytes) in [("out", record.bytes_out), ("in", record.bytes_in)] {
             if bytes > 0 {
                 let labels = EgressBytesLabels { namespace: namespace.clone(), app: app.clone(), direction };

@@ -515,6 +515,9 @@ impl ControlPlane {
                     0 => 0.0,
                     n => counts.duration_us as f64 / n as f64 / 1000.0,
                 },
+                outbound_requests: counts.outbound_requests,
+                outbound_bytes: counts.outbound_bytes,
+                heap_bytes_max: counts.heap_bytes_max,
             })
             .collect())
     }

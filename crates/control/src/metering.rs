@@ -82,6 +82,18 @@ impl Metering {
         per_app
     }
 
+    /// Counts an app's outbound call (from the egress log).
+    pub fn record_outbound(&self, app: &AppKey, bytes: u64) {
+        let counts = UsageCounts { outbound_requests: 1, outbound_bytes: bytes, ..UsageCounts::default() };
+        self.add(app.clone(), &counts);
+    }
+
+    fn add(&self, app: AppKey, counts: &UsageCounts) {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let hour = now - now.rem_euclid(3600);
+        self.lock().entry((app, hour)).or_default().add(counts);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AppKey, i64), UsageCounts>> {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -140,6 +152,7 @@ impl Meter for Metering {
                 self.slo.observe(&usage.app, usage.status, usage.duration);
                 counts.requests = 1;
                 counts.cpu_us = usage.cpu.as_micros() as u64;
+                counts.heap_bytes_max = usage.heap_bytes;
                 match code {
                     "4xx" => counts.client_errors = 1,
                     "5xx" => counts.server_errors = 1,
@@ -147,8 +160,6 @@ impl Meter for Metering {
                 }
             }
         }
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let hour = now - now.rem_euclid(3600);
-        self.lock().entry((usage.app, hour)).or_default().add(&counts);
+        self.add(usage.app, &counts);
     }
 }

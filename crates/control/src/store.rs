@@ -204,7 +204,8 @@ pub trait EgressLogStore: Send + Sync + 'static {
     async fn prune_egress(&self, keep: u64) -> Result<u64, StoreError>;
 }
 
-/// Counts of app requests in one period. Sums: adding two periods adds every field.
+/// Counts of app requests in one period: adding two periods adds every field (the heap
+/// high-water mark takes the larger).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UsageCounts {
     /// Requests admitted and answered, whatever their status.
@@ -219,6 +220,11 @@ pub struct UsageCounts {
     pub bytes_out: u64,
     /// Sum of request durations, for the mean.
     pub duration_us: u64,
+    /// Outbound `fetch` calls and their body bytes (sent and received).
+    pub outbound_requests: u64,
+    pub outbound_bytes: u64,
+    /// The largest function heap at the end of a request in the period (a maximum, not a sum).
+    pub heap_bytes_max: u64,
 }
 
 impl UsageCounts {
@@ -232,6 +238,9 @@ impl UsageCounts {
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
         self.duration_us += other.duration_us;
+        self.outbound_requests += other.outbound_requests;
+        self.outbound_bytes += other.outbound_bytes;
+        self.heap_bytes_max = self.heap_bytes_max.max(other.heap_bytes_max);
     }
 }
 

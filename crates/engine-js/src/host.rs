@@ -407,6 +407,7 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
                         headers: flat_pairs(headers),
                         body: Bytes::from(body),
                         cpu: Duration::ZERO,
+                        heap_bytes: 0,
                     }),
                 };
                 state.set_outcome(outcome);

@@ -209,7 +209,7 @@ impl Instance {
         }
         self.shared.interrupted.set(false);
 
-        let Instance { context, shared, handlers, entry_points, env, .. } = self;
+        let Instance { context, shared, handlers, entry_points, env, _runtime: runtime } = self;
         let started = run_js(context, shared, &mut budget, |ctx| {
             let handler = load_handler(ctx, shared, handlers, &entry)?;
             let call = || -> rquickjs::Result<()> {
@@ -296,6 +296,7 @@ impl Instance {
             if let Some(mut outcome) = outcome {
                 if let Ok(response) = &mut outcome {
                     response.cpu = budget.used;
+                    response.heap_bytes = u64::try_from(runtime.memory_usage().malloc_size).unwrap_or(0);
                 }
                 if let Err(error) = &outcome {
                     if discards_instance(error) {

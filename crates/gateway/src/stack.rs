@@ -90,6 +90,8 @@ pub struct RequestUsage {
     pub duration: std::time::Duration,
     /// CPU time the app's function spent (zero for static files and refusals).
     pub cpu: std::time::Duration,
+    /// The function instance's heap when its response was complete (zero for static files).
+    pub heap_bytes: u64,
     /// Request body bytes (as announced) and response body bytes (when known).
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -156,9 +158,12 @@ impl Suspensions {
     }
 }
 
-/// The CPU time of a function's response, carried from dispatch to the account phase.
+/// What a function's response cost, carried from dispatch to the account phase.
 #[derive(Clone, Copy, Debug)]
-struct FunctionCpu(std::time::Duration);
+struct FunctionCost {
+    cpu: std::time::Duration,
+    heap_bytes: u64,
+}
 
 /// Reads a stored blob (a static file) by its digest.
 pub trait BlobReader: Send + Sync + 'static {
@@ -348,12 +353,17 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
     drop(namespace_admitted);
 
     // account: usage for metering and metrics, and one access log line tagged with the tenant and the app.
-    let cpu = response.extensions().get::<FunctionCpu>().map_or(std::time::Duration::ZERO, |cpu| cpu.0);
+    let cost = response
+        .extensions()
+        .get::<FunctionCost>()
+        .copied()
+        .unwrap_or(FunctionCost { cpu: std::time::Duration::ZERO, heap_bytes: 0 });
     state.meter.record(RequestUsage {
         app: address.app.clone(),
         status: response.status().as_u16(),
         duration: started.elapsed(),
-        cpu,
+        cpu: cost.cpu,
+        heap_bytes: cost.heap_bytes,
         bytes_in,
         bytes_out: http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
         refused: None,
@@ -384,6 +394,7 @@ fn suspended(
         status: suspension.status,
         duration: started.elapsed(),
         cpu: std::time::Duration::ZERO,
+        heap_bytes: 0,
         bytes_in,
         bytes_out: 0,
         refused: Some("suspended"),
@@ -413,6 +424,7 @@ fn refuse(
         status,
         duration: started.elapsed(),
         cpu: std::time::Duration::ZERO,
+        heap_bytes: 0,
         bytes_in,
         bytes_out: 0,
         refused: Some(refused),
@@ -520,7 +532,7 @@ fn function_response(response: runtime::FunctionResponse, request_id: &str) -> R
     // The function's CPU time, for the caller's developer tools and for metering.
     let cpu_ms = response.cpu.as_secs_f64() * 1000.0;
     builder = builder.header("server-timing", format!("cpu;dur={cpu_ms:.3}"));
-    builder = builder.extension(FunctionCpu(response.cpu));
+    builder = builder.extension(FunctionCost { cpu: response.cpu, heap_bytes: response.heap_bytes });
     builder.body(Body::from(response.body)).unwrap_or_else(|_| pages::internal_error())
 }
 

@@ -102,6 +102,8 @@ pub struct FunctionResponse {
     pub body: Bytes,
     /// CPU time the app's code spent on the request until its response was complete.
     pub cpu: std::time::Duration,
+    /// The instance's heap in use when the response was complete, in bytes.
+    pub heap_bytes: u64,
 }
 
 /// Why a module failed to load (syntax error, missing import, missing default export).

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "egress_log", include_str!("../migrations/0004_egress_log.sql")),
     (5, "usage", include_str!("../migrations/0005_usage.sql")),
     (6, "notifications", include_str!("../migrations/0006_notifications.sql")),
+    (7, "usage_outbound_heap", include_str!("../migrations/0007_usage_outbound_heap.sql")),
 ];
 
 pub struct SqliteStore {

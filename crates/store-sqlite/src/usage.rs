@@ -12,13 +12,17 @@ macro_rules! upsert {
     ($table:literal) => {
         concat!(
             "INSERT INTO ", $table, " (namespace, app, start, requests, client_errors, server_errors, rate_limited, busy,
-                                       cpu_us, bytes_in, bytes_out, duration_us)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       cpu_us, bytes_in, bytes_out, duration_us, outbound_requests, outbound_bytes,
+                                       heap_bytes_max)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (namespace, app, start) DO UPDATE SET
                requests = requests + excluded.requests, client_errors = client_errors + excluded.client_errors,
                server_errors = server_errors + excluded.server_errors, rate_limited = rate_limited + excluded.rate_limited,
                busy = busy + excluded.busy, cpu_us = cpu_us + excluded.cpu_us, bytes_in = bytes_in + excluded.bytes_in,
-               bytes_out = bytes_out + excluded.bytes_out, duration_us = duration_us + excluded.duration_us"
+               bytes_out = bytes_out + excluded.bytes_out, duration_us = duration_us + excluded.duration_us,
+               outbound_requests = outbound_requests + excluded.outbound_requests,
+               outbound_bytes = outbound_bytes + excluded.outbound_bytes,
+               heap_bytes_max = MAX(heap_bytes_max, excluded.heap_bytes_max)"
         )
     };
 }
@@ -35,7 +39,7 @@ macro_rules! select {
     };
 }
 
-fn values(counts: &UsageCounts) -> [u64; 9] {
+fn values(counts: &UsageCounts) -> [u64; 12] {
     [
         counts.requests,
         counts.client_errors,
@@ -46,6 +50,9 @@ fn values(counts: &UsageCounts) -> [u64; 9] {
         counts.bytes_in,
         counts.bytes_out,
         counts.duration_us,
+        counts.outbound_requests,
+        counts.outbound_bytes,
+        counts.heap_bytes_max,
     ]
 }
 
@@ -99,6 +106,9 @@ impl UsageStore for SqliteStore {
                         bytes_in: get("bytes_in"),
                         bytes_out: get("bytes_out"),
                         duration_us: get("duration_us"),
+                        outbound_requests: get("outbound_requests"),
+                        outbound_bytes: get("outbound_bytes"),
+                        heap_bytes_max: get("heap_bytes_max"),
                     },
                 }
             })

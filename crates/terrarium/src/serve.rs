@@ -157,8 +157,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         slo.clone(),
         Duration::from_secs(config.metering.flush_secs.max(1)),
     );
-    let egress_log =
-        control::egress_log::EgressLog::start(store.clone(), metrics.clone(), config.egress.log_keep_entries);
+    let egress_log = control::egress_log::EgressLog::start(
+        store.clone(),
+        metrics.clone(),
+        metering.clone(),
+        config.egress.log_keep_entries,
+    );
     let outbound = OutboundHttpFactory::new(
         OutboundConfig {
             allowed_internal: allow_internal,

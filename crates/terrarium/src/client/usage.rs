@@ -59,9 +59,22 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
         }
         let mut table = Table::new();
         let first = if usage.by == "app" { "MONTH" } else { "FROM" };
-        table
-            .load_preset(presets::NOTHING)
-            .set_header(["APP", first, "REQUESTS", "4XX", "5XX", "429", "503", "CPU S", "IN", "OUT", "MEAN MS"]);
+        table.load_preset(presets::NOTHING).set_header([
+            "APP",
+            first,
+            "REQUESTS",
+            "4XX",
+            "5XX",
+            "429",
+            "503",
+            "CPU S",
+            "IN",
+            "OUT",
+            "MEAN MS",
+            "FETCHES",
+            "FETCH BYTES",
+            "HEAP MAX",
+        ]);
         for entry in &entries {
             let start = match usage.by.as_str() {
                 "app" => entry.start.get(..7).unwrap_or_default().to_owned(),
@@ -79,6 +92,9 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
                 entry.bytes_in.to_string(),
                 entry.bytes_out.to_string(),
                 format!("{:.2}", entry.mean_duration_ms),
+                entry.outbound_requests.to_string(),
+                entry.outbound_bytes.to_string(),
+                format!("{} KiB", entry.heap_bytes_max / 1024),
             ]);
         }
         table.to_string()

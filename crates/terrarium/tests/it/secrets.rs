@@ -214,6 +214,20 @@ fn secrets_reach_only_their_app_and_their_values_never_leak() {
     );
     assert!(metrics.contains(r#"terrarium_egress_requests_total{namespace="it",app="vaulted",decision="denied",code="blocked_address"} 1"#), "{metrics}");
 
+    // The calls are in the app's usage too, with the function's heap high-water mark.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let usage = loop {
+        let usage: serde_json::Value =
+            serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/vaulted", "-o", "json"])).unwrap();
+        if usage[0]["outbound_requests"] == 2 || Instant::now() > deadline {
+            break usage;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(usage[0]["outbound_requests"], 2, "{usage}");
+    assert!(usage[0]["outbound_bytes"].as_u64().unwrap() > 0, "{usage}");
+    assert!(usage[0]["heap_bytes_max"].as_u64().unwrap() > 0, "{usage}");
+
     // Removing destroys every version and reloads the app.
     assert!(server.cli_ok(&["secrets", "rm", "it/vaulted", "API_TOKEN"]).contains("Removed API_TOKEN"));
     assert_eq!(value_of(&server, "it", "vaulted", "API_TOKEN"), serde_json::Value::Null);
