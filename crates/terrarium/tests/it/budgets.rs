@@ -214,3 +214,40 @@ fn an_app_failing_its_slo_shows_a_fast_burn_and_alerts() {
         serde_json::from_str(&server.cli_ok(&["apps", "get", "it/flaky", "-o", "json"])).unwrap();
     assert_eq!(detail["slo"]["objectives"][0]["alert"], "fast_burn");
 }
+
+#[test]
+fn a_monthly_quota_counts_only_this_months_requests() {
+    let (port, _received) = start_receiver();
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let server = Server::start_in(&config(port), &data_dir, &[]);
+    let folder = tempfile::tempdir().unwrap();
+    write_app(folder.path(), "monthly", "    monthlyRequests: 3\n");
+    server.deploy(folder.path());
+    let data_dir = server.kill();
+
+    // A past month used far more than the quota: it does not count against this month.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite:{}", data_dir.join("terrarium.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        for table in ["usage_daily", "usage_hourly"] {
+            let sql = match table {
+                "usage_daily" => "INSERT INTO usage_daily (namespace, app, start, requests) VALUES ('it', 'monthly', '2026-01-15T00:00:00Z', 100)",
+                _ => "INSERT INTO usage_hourly (namespace, app, start, requests) VALUES ('it', 'monthly', '2026-01-15T10:00:00Z', 100)",
+            };
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    });
+    let server = Server::start_in(&config(port), &data_dir, &[]);
+    let http = client();
+    let url = server.app_url("it", "monthly", "/");
+    for _ in 0..3 {
+        assert_eq!(http.get(&url).send().unwrap().status(), 200, "last month's requests do not count");
+    }
+    wait_until("this month's quota stops the app", || http.get(&url).send().unwrap().status() == 429);
+    let january: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/monthly", "--month", "2026-01", "-o", "json"]))
+            .unwrap();
+    assert_eq!(january[0]["requests"], 100);
+}
