@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -104,6 +105,11 @@ pub trait Meter: Send + Sync + 'static {
     fn record(&self, usage: RequestUsage);
 }
 
+/// An app request's span without traces: its fields still reach the log lines inside it.
+pub fn default_request_span(request_id: &str) -> tracing::Span {
+    tracing::info_span!(target: "gateway", "app request", request_id = %request_id, namespace = tracing::field::Empty, app = tracing::field::Empty, status = tracing::field::Empty)
+}
+
 /// Why an app is stopped, decided by the control plane (budgets, quotas).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Suspension {
@@ -179,6 +185,9 @@ pub struct GatewayState {
     pub suspensions: Arc<Suspensions>,
     /// Ceilings per namespace, from its tier.
     pub ceilings: Arc<crate::admission::NamespaceCeilings>,
+    /// Makes the span of one app request from its request id (the binary's makes the request
+    /// id the trace id when traces are exported).
+    pub request_span: fn(&str) -> tracing::Span,
     /// Set once the active deployments are loaded after start; `/readyz` reports it.
     pub ready: AtomicBool,
 }
@@ -193,7 +202,17 @@ impl GatewayState {
         suspensions: Arc<Suspensions>,
         ceilings: Arc<crate::admission::NamespaceCeilings>,
     ) -> GatewayState {
-        GatewayState { config, routes, blobs, access, meter, suspensions, ceilings, ready: AtomicBool::new(false) }
+        GatewayState {
+            config,
+            routes,
+            blobs,
+            access,
+            meter,
+            suspensions,
+            ceilings,
+            request_span: default_request_span,
+            ready: AtomicBool::new(false),
+        }
     }
 }
 
@@ -258,9 +277,25 @@ async fn readyz(axum::extract::State(state): axum::extract::State<Arc<GatewaySta
 
 /// One request through the phases: resolve, dispatch, account.
 async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Request<Body>) -> Response<Body> {
-    let started = Instant::now();
     let request_id =
         request.headers().get(&X_REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
+    // resolve: a request for the platform's own routes is not an app request.
+    let host = request_header(&request, header::HOST).unwrap_or_default().to_owned();
+    if resolve_host(&host, &state.config.apps_domain).is_none() && resolve_path(request.uri().path()).is_none() {
+        return platform.oneshot(request).await.unwrap_or_else(|never| match never {});
+    }
+    let span = (state.request_span)(&request_id);
+    handle_app_request(state, platform, request, request_id).instrument(span).await
+}
+
+/// An app request through the phases, inside its request span.
+async fn handle_app_request(
+    state: Arc<GatewayState>,
+    platform: axum::Router,
+    request: Request<Body>,
+    request_id: String,
+) -> Response<Body> {
+    let started = Instant::now();
 
     // resolve: host first (`<app>.<ns>.<domain>`), then path (`/apps/<ns>/<app>/…`).
     let host = request_header(&request, header::HOST).unwrap_or_default().to_owned();
@@ -290,7 +325,12 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
     // with the visitor's cookie: there, only bearer tokens count, and browsers are sent to the
     // app's own host for a sign-in.
     let by_host = address.mount.is_empty();
-    let (user, credential) = authenticate(&state, request.headers(), by_host).await;
+    tracing::Span::current()
+        .record("namespace", address.app.namespace.as_str())
+        .record("app", address.app.name.as_str());
+    let (user, credential) = authenticate(&state, request.headers(), by_host)
+        .instrument(tracing::info_span!(target: "gateway", "authenticate"))
+        .await;
     // authorize: the app's visibility, owner and extra groups.
     match live.deployment.access.decide(&address.app.namespace, user.as_ref().map(|user| &user.visitor)) {
         AccessDecision::Allow => {}
@@ -312,6 +352,7 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
         .unwrap_or(0);
+    let admit_span = tracing::info_span!(target: "gateway", "admit").entered();
     // A stopped app (budget or monthly quota used up) answers before it costs anything.
     if let Some(suspension) = state.suspensions.get(&address.app) {
         return suspended(&state, &address, &suspension, bytes_in, started, &request_id);
@@ -339,12 +380,16 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
     if let Some(suspension) = state.suspensions.take_one(&address.app) {
         return suspended(&state, &address, &suspension, bytes_in, started, &request_id);
     }
+    drop(admit_span);
     // The user's own credential never reaches the app.
     let mut request = request;
     strip_credential(request.headers_mut(), credential);
 
     // dispatch: a function whose route matches, else a static file.
-    let mut response = dispatch(&state, &live, &address, &host, request, user.as_ref(), &request_id).await;
+    let mut response = dispatch(&state, &live, &address, &host, request, user.as_ref(), &request_id)
+        .instrument(tracing::info_span!(target: "gateway", "dispatch"))
+        .await;
+    tracing::Span::current().record("status", response.status().as_u16());
     let limits = live.admission.limits();
     let headers = response.headers_mut();
     headers.insert("ratelimit-limit", HeaderValue::from(limits.burst));

@@ -26,6 +26,23 @@ pub struct PlatformConfig {
     /// Tiers by name: a ceiling shared by a namespace's apps and the most one app may ask.
     pub tiers: std::collections::BTreeMap<String, TierSection>,
     pub namespaces: NamespacesSection,
+    pub telemetry: TelemetrySection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// An OTLP/HTTP collector (`http://otel-collector:4318`) to send traces to; none by default.
+    pub otlp_endpoint: Option<String>,
+    pub service_name: String,
+    /// How often finished spans are sent, in milliseconds.
+    pub export_every_ms: u64,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> TelemetrySection {
+        TelemetrySection { otlp_endpoint: None, service_name: "terrarium".to_owned(), export_every_ms: 5000 }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -380,6 +397,7 @@ impl Default for PlatformConfig {
             notify: NotifyConfig::default(),
             tiers: Default::default(),
             namespaces: NamespacesSection::default(),
+            telemetry: TelemetrySection::default(),
         }
     }
 }

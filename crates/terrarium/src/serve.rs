@@ -45,14 +45,17 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
-        .with_writer(std::io::stderr)
-        .init();
     let config = match &args.config {
         Some(path) => PlatformConfig::load(path, true)?,
         None => PlatformConfig::load(Path::new("terrarium.toml"), false)?,
     };
+    // Sends the last spans when `run` returns.
+    let _telemetry = telemetry::init(telemetry::TelemetryConfig {
+        log_filter: args.log.clone(),
+        otlp_endpoint: config.telemetry.otlp_endpoint.clone(),
+        service_name: config.telemetry.service_name.clone(),
+        export_every: Duration::from_millis(config.telemetry.export_every_ms.max(100)),
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -305,7 +308,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         }),
         max_upload,
     );
-    let state = Arc::new(GatewayState::new(
+    let mut state = GatewayState::new(
         GatewayConfig {
             apps_domain: config.gateway.apps_domain.clone(),
             request_timeout: Duration::from_secs(config.gateway.request_timeout_secs),
@@ -324,7 +327,11 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             tiers.default.as_ref().map(|tier| tier.ceiling),
             tiers.by_namespace.iter().map(|(namespace, tier)| (namespace.clone(), tier.ceiling)).collect(),
         )),
-    ));
+    );
+    if config.telemetry.otlp_endpoint.is_some() {
+        state.request_span = telemetry::request_span;
+    }
+    let state = Arc::new(state);
     let app = gateway::build_stack(state.clone(), api);
 
     // Serve at once (health answers, readiness waits), then load what was deployed before.

@@ -206,3 +206,82 @@ fn a_namespace_tier_caps_its_apps_together_and_bounds_what_one_may_ask() {
         "{message}"
     );
 }
+
+/// An OTLP/HTTP receiver on 127.0.0.1 that keeps every JSON export sent to /v1/traces.
+fn start_otlp_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    if request_line.starts_with("POST /v1/traces") {
+                        record.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+                    }
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+#[test]
+fn app_requests_are_traced_over_otlp_with_the_request_id_as_trace_id() {
+    let (port, received) = start_otlp_receiver();
+    let config = format!("[telemetry]\notlp_endpoint = \"http://127.0.0.1:{port}\"\nexport_every_ms = 200\n");
+    let server = Server::start(&config);
+    let folder = tempfile::tempdir().unwrap();
+    write_app(folder.path(), "it", "traced", "");
+    server.deploy(folder.path());
+    let response = crate::support::client().get(server.app_url("it", "traced", "/")).send().unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let trace_id = request_id.replace('-', "");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let names = loop {
+        let mut names = Vec::new();
+        for export in received.lock().unwrap().iter() {
+            for resource in export["resourceSpans"].as_array().into_iter().flatten() {
+                for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                    for span in scope["spans"].as_array().into_iter().flatten() {
+                        if span["traceId"].as_str() == Some(trace_id.as_str()) {
+                            names.push(span["name"].as_str().unwrap_or_default().to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        if names.len() >= 4 || Instant::now() > deadline {
+            break names;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for phase in ["app request", "authenticate", "admit", "dispatch"] {
+        assert!(names.iter().any(|name| name == phase), "no {phase:?} span in trace {trace_id}: {names:?}");
+    }
+}
