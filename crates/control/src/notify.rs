@@ -1,5 +1,6 @@
 //! The notifier: one place that tells people what happened (budget thresholds, suspended
-//! apps), through the operator's webhooks, with retries and a record of every delivery.
+//! apps, SLO burn), through the operator's webhooks and by e-mail (SMTP), with retries and a
+//! record of every delivery.
 //!
 //! A webhook gets JSON: `{"kind", "subject", "text", "details"}`; with `format = "slack"` it gets
 //! `{"text"}` only, which Slack's and most chat tools' incoming webhooks accept. Deduplication is
@@ -37,20 +38,85 @@ pub struct Notification {
     pub details: serde_json::Value,
 }
 
+/// How to reach the mail server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain SMTP: only for a relay on the same host or network.
+    None,
+    /// STARTTLS after connecting (port 587).
+    StartTls,
+    /// TLS from the start (port 465).
+    Tls,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// Sign-in, when the server wants one; the password comes from the environment.
+    pub credentials: Option<(String, String)>,
+    /// `Terrarium <terrarium@example.com>`.
+    pub from: String,
+    /// Who is told: the platform team's addresses.
+    pub to: Vec<String>,
+}
+
+/// An e-mail channel, ready to send.
+struct Mail {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    to: Vec<lettre::message::Mailbox>,
+}
+
 pub struct Notifier {
     http: reqwest::Client,
     webhooks: Vec<Webhook>,
+    mail: Option<Mail>,
     store: Arc<dyn NotificationStore>,
 }
 
+fn build_mail(settings: SmtpSettings) -> Result<Mail, String> {
+    use lettre::transport::smtp::authentication::Credentials;
+    let parse = |address: &str, key: &str| {
+        address
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|error| format!("notify.smtp.{key}: {address:?} is not an e-mail address ({error})"))
+    };
+    let from = parse(&settings.from, "from")?;
+    let to = settings.to.iter().map(|address| parse(address, "to")).collect::<Result<Vec<_>, _>>()?;
+    if to.is_empty() {
+        return Err("notify.smtp.to: list at least one address to tell".to_owned());
+    }
+    type Transport = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+    let builder = match settings.security {
+        SmtpSecurity::None => Transport::builder_dangerous(&settings.host),
+        SmtpSecurity::StartTls => Transport::starttls_relay(&settings.host)
+            .map_err(|error| format!("notify.smtp.host {:?}: {error}", settings.host))?,
+        SmtpSecurity::Tls => Transport::relay(&settings.host)
+            .map_err(|error| format!("notify.smtp.host {:?}: {error}", settings.host))?,
+    };
+    let mut builder = builder.port(settings.port).timeout(Some(Duration::from_secs(10)));
+    if let Some((user, password)) = settings.credentials {
+        builder = builder.credentials(Credentials::new(user, password));
+    }
+    Ok(Mail { transport: builder.build(), from, to })
+}
+
 impl Notifier {
-    pub fn new(webhooks: Vec<Webhook>, store: Arc<dyn NotificationStore>) -> Notifier {
+    /// Fails when the SMTP settings are not usable (bad addresses or host).
+    pub fn new(
+        webhooks: Vec<Webhook>,
+        smtp: Option<SmtpSettings>,
+        store: Arc<dyn NotificationStore>,
+    ) -> Result<Notifier, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Notifier { http, webhooks, store }
+        let mail = smtp.map(build_mail).transpose()?;
+        Ok(Notifier { http, webhooks, mail, store })
     }
 
     /// Sends the notification to every webhook unless `key` was notified before. Returns at once;
@@ -71,6 +137,63 @@ impl Notifier {
             let notification = notification.clone();
             let key = key.to_owned();
             tokio::spawn(async move { notifier.deliver(&webhook, &key, &notification).await });
+        }
+        if self.mail.is_some() {
+            let notifier = Arc::clone(self);
+            let key = key.to_owned();
+            tokio::spawn(async move { notifier.deliver_mail(&key, &notification).await });
+        }
+    }
+
+    async fn deliver_mail(&self, key: &str, notification: &Notification) {
+        let Some(mail) = &self.mail else { return };
+        let mut builder = lettre::Message::builder()
+            .from(mail.from.clone())
+            .subject(format!("[Terrarium] {}", notification.subject))
+            .header(lettre::message::header::ContentType::TEXT_PLAIN);
+        for to in &mail.to {
+            builder = builder.to(to.clone());
+        }
+        let body = format!("{}\n\nDetails: {}\n", notification.text, notification.details);
+        let (status, attempts, error) = match builder.body(body) {
+            Err(error) => ("failed", 0, Some(format!("the message could not be built: {error}"))),
+            Ok(message) => {
+                let mut pause = FIRST_PAUSE;
+                let mut attempts = 0;
+                let mut last_error = None;
+                while attempts < ATTEMPTS {
+                    attempts += 1;
+                    match lettre::AsyncTransport::send(&mail.transport, message.clone()).await {
+                        Ok(_) => {
+                            last_error = None;
+                            break;
+                        }
+                        Err(error) => last_error = Some(error.to_string()),
+                    }
+                    if attempts < ATTEMPTS {
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                }
+                (if last_error.is_none() { "sent" } else { "failed" }, attempts, last_error)
+            }
+        };
+        if let Some(error) = &error {
+            tracing::warn!(kind = notification.kind, key, attempts, %error, "an e-mail notification failed");
+        }
+        let row = NotificationRow {
+            id: 0,
+            time: now(),
+            channel: "email".to_owned(),
+            target: mail.to.iter().map(|to| to.email.to_string()).collect::<Vec<_>>().join(", "),
+            key: key.to_owned(),
+            subject: notification.subject.clone(),
+            status: status.to_owned(),
+            attempts,
+            error,
+        };
+        if let Err(error) = self.store.record_notification(row).await {
+            tracing::error!(%error, "a notification could not be recorded");
         }
     }
 

@@ -119,6 +119,38 @@ impl Default for BudgetsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     pub webhooks: Vec<WebhookSection>,
+    pub smtp: Option<SmtpSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `starttls` (default), `tls`, or `none` (a relay on the same host or network only).
+    #[serde(default = "default_smtp_security")]
+    pub security: String,
+    pub username: Option<String>,
+    /// The environment variable with the password (never the password in this file).
+    #[serde(default = "default_smtp_password_env")]
+    pub password_env: String,
+    /// `Terrarium <terrarium@example.com>`.
+    pub from: String,
+    /// Who is told.
+    pub to: Vec<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_security() -> String {
+    "starttls".to_owned()
+}
+
+fn default_smtp_password_env() -> String {
+    "TERRARIUM_SMTP_PASSWORD".to_owned()
 }
 
 #[derive(Debug, Deserialize)]

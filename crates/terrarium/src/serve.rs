@@ -269,7 +269,40 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             Ok(control::notify::Webhook { url: webhook.url.clone(), format })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let notifier = Arc::new(control::notify::Notifier::new(webhooks, store.clone()));
+    let smtp = match &config.notify.smtp {
+        None => None,
+        Some(section) => {
+            let security = match section.security.as_str() {
+                "starttls" => control::notify::SmtpSecurity::StartTls,
+                "tls" => control::notify::SmtpSecurity::Tls,
+                "none" => control::notify::SmtpSecurity::None,
+                other => anyhow::bail!("notify.smtp.security: {other:?} is not supported; use starttls, tls or none"),
+            };
+            let credentials = match &section.username {
+                None => None,
+                Some(user) => {
+                    let password = std::env::var(&section.password_env).with_context(|| {
+                        format!(
+                            "notify.smtp.username is set, but the password variable {} is not",
+                            section.password_env
+                        )
+                    })?;
+                    Some((user.clone(), password))
+                }
+            };
+            Some(control::notify::SmtpSettings {
+                host: section.host.clone(),
+                port: section.port,
+                security,
+                credentials,
+                from: section.from.clone(),
+                to: section.to.clone(),
+            })
+        }
+    };
+    let notifier = Arc::new(
+        control::notify::Notifier::new(webhooks, smtp, store.clone()).map_err(|error| anyhow::anyhow!(error))?,
+    );
     let pricing = &config.pricing;
     let mut thresholds = config.budgets.thresholds.clone();
     thresholds.sort_unstable();

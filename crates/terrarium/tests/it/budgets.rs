@@ -251,3 +251,84 @@ fn a_monthly_quota_counts_only_this_months_requests() {
             .unwrap();
     assert_eq!(january[0]["requests"], 100);
 }
+
+/// A real SMTP server (aiosmtpd from tests/smtp/.venv, installed by scripts/test) on 127.0.0.1,
+/// printing every message it receives; the lines are collected here.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    output: Arc<Mutex<String>>,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_smtp() -> SmtpServer {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/.venv/bin/python");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(python)
+        .args(["-u", "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Debugging", "-l", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("aiosmtpd starts (scripts/test installs it in tests/smtp/.venv)");
+    let output = Arc::new(Mutex::new(String::new()));
+    let sink = output.clone();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    SmtpServer { child, port, output }
+}
+
+#[test]
+fn budget_alerts_are_mailed_to_the_platform_team() {
+    let smtp = start_smtp();
+    let config = format!(
+        "[metering]\nflush_secs = 1\n\n[pricing]\ncurrency = \"USD\"\nper_million_requests = 10000.0\nper_cpu_second = 0.0\nper_gb_out = 0.0\n\n[budgets]\nevaluate_secs = 1\n\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Terrarium <terrarium@test.example>\"\nto = [\"platform@test.example\"]\n",
+        smtp.port
+    );
+    let server = Server::start(&config);
+    let folder = tempfile::tempdir().unwrap();
+    write_app(folder.path(), "mailed", "    monthlyBudget: { amount: 0.10, currency: USD }\n");
+    server.deploy(folder.path());
+    let http = client();
+    for _ in 0..6 {
+        assert_eq!(http.get(server.app_url("it", "mailed", "/")).send().unwrap().status(), 200);
+    }
+    wait_until("the 50 % alert is mailed", || {
+        smtp.output.lock().unwrap().contains("Subject: [Terrarium] app:it/mailed has used 50 % of its monthly budget")
+    });
+    let text = smtp.output.lock().unwrap().clone();
+    assert!(
+        text.contains("From: Terrarium <terrarium@test.example>") && text.contains("To: platform@test.example"),
+        "{text}"
+    );
+    assert!(text.contains("has spent 0.0"), "{text}");
+    wait_until("the delivery is recorded", || {
+        let rows: serde_json::Value = client()
+            .get(format!("{}/api/v1/notifications", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["channel"] == "email" && row["status"] == "sent" && row["target"] == "platform@test.example")
+    });
+}
