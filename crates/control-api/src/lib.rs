@@ -833,6 +833,7 @@ async fn list_egress(
 struct UsageQuery {
     namespace: Option<String>,
     app: Option<String>,
+    owner: Option<String>,
     month: Option<String>,
     #[serde(default = "default_usage_by")]
     by: String,
@@ -848,8 +849,10 @@ async fn usage(
     Query(query): Query<UsageQuery>,
 ) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "usage.read").await?;
-    let entries =
-        state.control.usage(&principal, query.namespace, query.app, query.month.as_deref(), &query.by).await?;
+    let entries = state
+        .control
+        .usage(&principal, query.namespace, query.app, query.owner.as_deref(), query.month.as_deref(), &query.by)
+        .await?;
     Ok(Json(entries).into_response())
 }
 

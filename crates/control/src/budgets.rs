@@ -81,6 +81,7 @@ pub struct Budgets {
     suspensions: Arc<Suspensions>,
     notifier: Arc<Notifier>,
     slo: Arc<crate::slo::SloTracker>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Budgets {
@@ -93,8 +94,9 @@ impl Budgets {
         suspensions: Arc<Suspensions>,
         notifier: Arc<Notifier>,
         slo: Arc<crate::slo::SloTracker>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Budgets {
-        Budgets { settings, usage, registry, metering, routes, suspensions, notifier, slo }
+        Budgets { settings, usage, registry, metering, routes, suspensions, notifier, slo, metrics }
     }
 
     /// Evaluates budgets and quotas every `period`, and at once when `changed` is signalled
@@ -142,6 +144,14 @@ impl Budgets {
         let cost_of = |app: &AppKey| usage.get(app).map_or(0.0, |counts| pricing.cost(counts));
 
         let live = self.routes.all();
+        self.metrics.apps_live.set(live.len() as i64);
+        for app in &live {
+            let labels = crate::metrics::AppLabels {
+                namespace: app.deployment.app.namespace.clone(),
+                app: app.deployment.app.name.clone(),
+            };
+            self.metrics.app_spend.get_or_create(&labels).set(cost_of(&app.deployment.app));
+        }
         // SLOs are evaluated on the same beat: objectives from the live deployments, then alerts.
         let objectives = live
             .iter()
@@ -295,6 +305,7 @@ impl Budgets {
                 self.audit(app, "app.resume", "its budget or quota allows requests again").await;
             }
         }
+        self.metrics.apps_suspended.set(suspended.len() as i64);
         self.suspensions.replace(suspended);
     }
 

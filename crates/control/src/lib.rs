@@ -463,10 +463,16 @@ impl ControlPlane {
         principal: &Principal,
         namespace: Option<String>,
         app: Option<String>,
+        owner: Option<&str>,
         month: Option<&str>,
         by: &str,
     ) -> Result<Vec<api_types::UsageEntry>, ControlError> {
         match &namespace {
+            // An owner's apps span namespaces: like all namespaces, that needs a platform-wide viewer.
+            Some(_) | None if owner.is_some() && !principal.has_role(access::ALL_NAMESPACES, Role::Viewer) => {
+                let message = "usage by owner spans namespaces: it needs a platform-wide viewer role".to_owned();
+                return Err(self.deny(principal, "usage.read", None, None, message).await);
+            }
             Some(namespace) => self.authorize_read(principal, namespace, "usage.read").await?,
             None if principal.has_role(access::ALL_NAMESPACES, Role::Viewer) => {}
             None => {
@@ -482,8 +488,19 @@ impl ControlPlane {
                 return Err(ControlError::InvalidName(format!("by={other:?}: use app, day or hour")));
             }
         };
-        let rows =
+        let mut rows =
             self.usage_store.usage(store::UsageFilter { namespace, app, period, from: from.clone(), to }).await?;
+        if let Some(owner) = owner {
+            let owned: std::collections::HashSet<AppKey> = self
+                .store
+                .list_apps(None)
+                .await?
+                .into_iter()
+                .filter(|row| row.owner == owner)
+                .map(|row| row.app)
+                .collect();
+            rows.retain(|row| owned.contains(&row.app));
+        }
         let mut entries: Vec<(AppKey, String, store::UsageCounts)> =
             rows.into_iter().map(|row| (row.app, row.start, row.counts)).collect();
         if by == "app" {

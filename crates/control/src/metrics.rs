@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -58,6 +59,11 @@ pub struct Metrics {
     pub(crate) app_refused: Family<AppRefusedLabels, Counter>,
     pub(crate) app_duration: Family<AppLabels, Histogram>,
     pub(crate) app_cpu_seconds: Family<AppLabels, Counter<f64, AtomicU64>>,
+    /// Month-to-date cost per app, in the price table's currency.
+    pub(crate) app_spend: Family<AppLabels, Gauge<f64, AtomicU64>>,
+    /// Platform health: apps serving, apps stopped by budgets or quotas, up since.
+    pub(crate) apps_live: Gauge,
+    pub(crate) apps_suspended: Gauge,
 }
 
 impl Metrics {
@@ -99,6 +105,31 @@ impl Metrics {
         );
         let app_cpu_seconds = Family::<AppLabels, Counter<f64, AtomicU64>>::default();
         registry.register("app_cpu_seconds", "CPU time spent in apps' functions", app_cpu_seconds.clone());
+        let app_spend = Family::<AppLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "app_spend",
+            "Month-to-date cost of each app in the price table's currency",
+            app_spend.clone(),
+        );
+        let apps_live = Gauge::default();
+        registry.register("apps_live", "Apps the gateway serves", apps_live.clone());
+        let apps_suspended = Gauge::default();
+        registry.register(
+            "apps_suspended",
+            "Apps stopped because a budget or monthly quota is used up",
+            apps_suspended.clone(),
+        );
+        let start_time_seconds: Gauge = Gauge::default();
+        start_time_seconds.set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs() as i64),
+        );
+        registry.register(
+            "process_start_time_seconds",
+            "When this server started, in Unix seconds",
+            start_time_seconds.clone(),
+        );
         Metrics {
             registry,
             egress_requests,
@@ -108,6 +139,9 @@ impl Metrics {
             app_refused,
             app_duration,
             app_cpu_seconds,
+            app_spend,
+            apps_live,
+            apps_suspended,
         }
     }
 

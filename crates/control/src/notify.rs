@@ -60,6 +60,19 @@ pub struct SmtpSettings {
     pub from: String,
     /// Who is told: the platform team's addresses.
     pub to: Vec<String>,
+    /// The message's subject and body, with `{kind}`, `{subject}`, `{text}` and `{details}`
+    /// replaced (defaults: `[Terrarium] {subject}` and `{text}` then the details).
+    pub subject_template: String,
+    pub body_template: String,
+}
+
+/// Fills a template's placeholders.
+fn fill(template: &str, notification: &Notification) -> String {
+    template
+        .replace("{kind}", notification.kind)
+        .replace("{subject}", &notification.subject)
+        .replace("{text}", &notification.text)
+        .replace("{details}", &notification.details.to_string())
 }
 
 /// An e-mail channel, ready to send.
@@ -67,6 +80,8 @@ struct Mail {
     transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
     from: lettre::message::Mailbox,
     to: Vec<lettre::message::Mailbox>,
+    subject_template: String,
+    body_template: String,
 }
 
 pub struct Notifier {
@@ -100,7 +115,13 @@ fn build_mail(settings: SmtpSettings) -> Result<Mail, String> {
     if let Some((user, password)) = settings.credentials {
         builder = builder.credentials(Credentials::new(user, password));
     }
-    Ok(Mail { transport: builder.build(), from, to })
+    Ok(Mail {
+        transport: builder.build(),
+        from,
+        to,
+        subject_template: settings.subject_template,
+        body_template: settings.body_template,
+    })
 }
 
 impl Notifier {
@@ -149,12 +170,12 @@ impl Notifier {
         let Some(mail) = &self.mail else { return };
         let mut builder = lettre::Message::builder()
             .from(mail.from.clone())
-            .subject(format!("[Terrarium] {}", notification.subject))
+            .subject(fill(&mail.subject_template, notification))
             .header(lettre::message::header::ContentType::TEXT_PLAIN);
         for to in &mail.to {
             builder = builder.to(to.clone());
         }
-        let body = format!("{}\n\nDetails: {}\n", notification.text, notification.details);
+        let body = fill(&mail.body_template, notification);
         let (status, attempts, error) = match builder.body(body) {
             Err(error) => ("failed", 0, Some(format!("the message could not be built: {error}"))),
             Ok(message) => {

@@ -139,6 +139,19 @@ pub struct SmtpSection {
     pub from: String,
     /// Who is told.
     pub to: Vec<String>,
+    /// Templates with `{kind}`, `{subject}`, `{text}` and `{details}`.
+    #[serde(default = "default_subject_template")]
+    pub subject_template: String,
+    #[serde(default = "default_body_template")]
+    pub body_template: String,
+}
+
+fn default_subject_template() -> String {
+    "[Terrarium] {subject}".to_owned()
+}
+
+fn default_body_template() -> String {
+    "{text}\n\nDetails: {details}\n".to_owned()
 }
 
 fn default_smtp_port() -> u16 {

@@ -297,6 +297,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
                 credentials,
                 from: section.from.clone(),
                 to: section.to.clone(),
+                subject_template: section.subject_template.clone(),
+                body_template: section.body_template.clone(),
             })
         }
     };
@@ -326,6 +328,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         suspensions.clone(),
         notifier.clone(),
         slo.clone(),
+        metrics.clone(),
     ));
     let _ = control.slo.set(slo);
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);

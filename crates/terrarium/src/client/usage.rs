@@ -16,6 +16,9 @@ pub struct UsageArgs {
     /// One app, as NAMESPACE/NAME.
     #[arg(long)]
     app: Option<String>,
+    /// The apps of one owner (`user:ana`, `group:growth`), in every namespace.
+    #[arg(long)]
+    owner: Option<String>,
     /// The month, as YYYY-MM; this month by default.
     #[arg(long)]
     month: Option<String>,
@@ -23,7 +26,7 @@ pub struct UsageArgs {
     #[arg(long, default_value = "app", value_parser = ["app", "day", "hour"])]
     by: String,
     /// Instead: cost per namespace or per owner for the month (platform-wide viewers).
-    #[arg(long, value_parser = ["namespace", "owner"], conflicts_with_all = ["namespace", "app", "by"])]
+    #[arg(long, value_parser = ["namespace", "owner"], conflicts_with_all = ["namespace", "app", "owner", "by"])]
     chargeback: Option<String>,
     /// With --chargeback: print CSV, for spreadsheets and finance systems.
     #[arg(long, requires = "chargeback")]
@@ -45,6 +48,17 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
     if let Some(app) = &usage.app {
         let (namespace, name) = parse_app_ref(app)?;
         query.push(format!("namespace={namespace}&app={name}"));
+    }
+    if let Some(owner) = &usage.owner {
+        let valid = owner.split_once(':').is_some_and(|(kind, name)| {
+            matches!(kind, "user" | "group")
+                && !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+        });
+        if !valid {
+            bail!("--owner {owner:?} is not an owner; write user:NAME or group:NAME");
+        }
+        query.push(format!("owner={owner}"));
     }
     if let Some(month) = &usage.month {
         if month.len() != 7 || !month.chars().all(|c| c.is_ascii_digit() || c == '-') {

@@ -129,6 +129,12 @@ fn usage_matches_the_requests_sent_and_survives_kill_9() {
     assert_eq!(by_day[0]["requests"], PER_APP as u64);
     let by_hour = server.cli_ok(&["usage", "--namespace", "team3", "--by", "hour"]);
     assert!(by_hour.contains("team3/app3"), "{by_hour}");
+    let by_owner: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--owner", "user:admin", "-o", "json"])).unwrap();
+    assert_eq!(by_owner.as_array().unwrap().len(), APPS, "every app is the admin's");
+    let nobody: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--owner", "user:nobody", "-o", "json"])).unwrap();
+    assert!(nobody.as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -165,6 +171,11 @@ fn refusals_are_metered_and_metrics_name_every_series() {
         r#"terrarium_app_request_duration_seconds_bucket{le="+Inf",namespace="it",app="busy"} 3"#.to_owned(),
         "# TYPE terrarium_app_cpu_seconds counter".to_owned(),
         "# TYPE terrarium_egress_log_dropped counter".to_owned(),
+        "# TYPE terrarium_apps_live gauge".to_owned(),
+        "terrarium_apps_live 2".to_owned(),
+        "terrarium_apps_suspended 0".to_owned(),
+        r#"terrarium_app_spend{namespace="it",app="busy"}"#.to_owned(),
+        "# TYPE terrarium_process_start_time_seconds gauge".to_owned(),
         "# EOF".to_owned(),
     ] {
         assert!(metrics.contains(&expected), "missing {expected}:\n{metrics}");
