@@ -1,0 +1,324 @@
+//! Secret detection for bundles, before they ship: rules in the gitleaks configuration format
+//! (so a team can bring its own `gitleaks.toml`), a built-in rule set for cloud keys, source
+//! control and LLM provider tokens, chat and payment tokens, private keys, JWTs and generic
+//! high-entropy assignments, and allow-list comments for false positives. Pure: text in,
+//! findings out. Findings carry the secret masked, never whole.
+
+use std::fmt;
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// The rules Terrarium ships with.
+pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
+
+/// A line containing one of these is never reported.
+pub const ALLOW_MARKERS: [&str; 2] = ["terrarium:allow-secret", "gitleaks:allow"];
+
+/// Files larger than this are not scanned (bundles hold code and assets, not data dumps).
+const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("the rules are not a valid gitleaks configuration: {0}")]
+    Toml(String),
+    #[error("rule {rule:?}: {problem}")]
+    Rule { rule: String, problem: String },
+}
+
+/// A likely secret in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub rule_id: String,
+    pub description: String,
+    pub path: String,
+    /// 1-based line and column (in characters).
+    pub line: usize,
+    pub column: usize,
+    /// The secret with all but its first few characters hidden.
+    pub masked: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {} ({}): {}",
+            self.path, self.line, self.column, self.description, self.rule_id, self.masked
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    allowlist: Option<AllowlistConfig>,
+    #[serde(default)]
+    allowlists: Vec<AllowlistConfig>,
+    #[serde(default)]
+    rules: Vec<RuleConfig>,
+    #[serde(default)]
+    extend: Option<ExtendConfig>,
+}
+
+#[derive(Deserialize)]
+struct ExtendConfig {
+    #[serde(default, rename = "useDefault")]
+    use_default: bool,
+}
+
+#[derive(Default, Deserialize)]
+struct AllowlistConfig {
+    #[serde(default)]
+    regexes: Vec<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    stopwords: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RuleConfig {
+    id: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default, rename = "secretGroup")]
+    secret_group: Option<usize>,
+    #[serde(default)]
+    entropy: Option<f64>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    allowlist: Option<AllowlistConfig>,
+    #[serde(default)]
+    allowlists: Vec<AllowlistConfig>,
+}
+
+struct Allowlist {
+    regexes: Vec<Regex>,
+    paths: Vec<Regex>,
+    stopwords: Vec<String>,
+}
+
+impl Allowlist {
+    fn compile(configs: impl IntoIterator<Item = AllowlistConfig>, rule: &str) -> Result<Allowlist, ScanError> {
+        let mut allowlist = Allowlist { regexes: Vec::new(), paths: Vec::new(), stopwords: Vec::new() };
+        for config in configs {
+            for pattern in config.regexes {
+                allowlist.regexes.push(compile(&pattern, rule)?);
+            }
+            for pattern in config.paths {
+                allowlist.paths.push(compile(&pattern, rule)?);
+            }
+            allowlist.stopwords.extend(config.stopwords.into_iter().map(|word| word.to_lowercase()));
+        }
+        Ok(allowlist)
+    }
+
+    fn allows_secret(&self, secret: &str) -> bool {
+        let lowercase = secret.to_lowercase();
+        self.regexes.iter().any(|regex| regex.is_match(secret))
+            || self.stopwords.iter().any(|word| lowercase.contains(word.as_str()))
+    }
+
+    fn allows_path(&self, path: &str) -> bool {
+        self.paths.iter().any(|regex| regex.is_match(path))
+    }
+}
+
+struct Rule {
+    id: String,
+    description: String,
+    regex: Option<Regex>,
+    path: Option<Regex>,
+    secret_group: usize,
+    entropy: Option<f64>,
+    /// Lowercase; a line must contain one (none: every line).
+    keywords: Vec<String>,
+    allowlist: Allowlist,
+}
+
+fn compile(pattern: &str, rule: &str) -> Result<Regex, ScanError> {
+    Regex::new(pattern).map_err(|error| ScanError::Rule { rule: rule.to_owned(), problem: error.to_string() })
+}
+
+/// Compiled rules, ready to scan many files.
+pub struct Scanner {
+    rules: Vec<Rule>,
+    allowlist: Allowlist,
+}
+
+impl Scanner {
+    /// The built-in rules.
+    pub fn builtin() -> Scanner {
+        Scanner::from_toml(DEFAULT_RULES).expect("the built-in rules compile")
+    }
+
+    /// Rules from a gitleaks configuration. With `[extend] useDefault = true` they are added
+    /// to the built-in rules; otherwise they replace them.
+    pub fn from_toml(text: &str) -> Result<Scanner, ScanError> {
+        let config: ConfigFile = toml::from_str(text).map_err(|error| ScanError::Toml(error.to_string()))?;
+        let mut scanner = match config.extend.as_ref().is_some_and(|extend| extend.use_default) {
+            true => Scanner::builtin(),
+            false => Scanner { rules: Vec::new(), allowlist: Allowlist::compile([], "allowlist")? },
+        };
+        let global = Allowlist::compile(config.allowlist.into_iter().chain(config.allowlists), "allowlist")?;
+        scanner.allowlist.regexes.extend(global.regexes);
+        scanner.allowlist.paths.extend(global.paths);
+        scanner.allowlist.stopwords.extend(global.stopwords);
+        for rule in config.rules {
+            if rule.regex.is_none() && rule.path.is_none() {
+                return Err(ScanError::Rule { rule: rule.id, problem: "it has neither regex nor path".to_owned() });
+            }
+            let id = rule.id.clone();
+            scanner.rules.retain(|existing| existing.id != id);
+            scanner.rules.push(Rule {
+                description: rule.description.unwrap_or_else(|| rule.id.clone()),
+                regex: rule.regex.as_deref().map(|pattern| compile(pattern, &id)).transpose()?,
+                path: rule.path.as_deref().map(|pattern| compile(pattern, &id)).transpose()?,
+                secret_group: rule.secret_group.unwrap_or(0),
+                entropy: rule.entropy,
+                keywords: rule.keywords.iter().map(|keyword| keyword.to_lowercase()).collect(),
+                allowlist: Allowlist::compile(rule.allowlist.into_iter().chain(rule.allowlists), &id)?,
+                id,
+            });
+        }
+        Ok(scanner)
+    }
+
+    /// The findings in one file. Binary and very large files are skipped.
+    pub fn scan(&self, path: &str, contents: &[u8]) -> Vec<Finding> {
+        if contents.len() > MAX_FILE_BYTES || contents.contains(&0) || self.allowlist.allows_path(path) {
+            return Vec::new();
+        }
+        let text = String::from_utf8_lossy(contents);
+        // (rule position, finding): earlier rules are the more specific ones.
+        let mut findings: Vec<(usize, Finding)> = Vec::new();
+        for (position, rule) in self.rules.iter().enumerate() {
+            if rule.allowlist.allows_path(path) {
+                continue;
+            }
+            let path_matches = rule.path.as_ref().is_none_or(|pattern| pattern.is_match(path));
+            if !path_matches {
+                continue;
+            }
+            let Some(regex) = &rule.regex else {
+                // A path-only rule: the file itself is the finding (a key file, a .env).
+                findings.push((
+                    position,
+                    Finding {
+                        rule_id: rule.id.clone(),
+                        description: rule.description.clone(),
+                        path: path.to_owned(),
+                        line: 1,
+                        column: 1,
+                        masked: "(the whole file)".to_owned(),
+                    },
+                ));
+                continue;
+            };
+            for (index, line) in text.lines().enumerate() {
+                if ALLOW_MARKERS.iter().any(|marker| line.contains(marker)) {
+                    continue;
+                }
+                if !rule.keywords.is_empty() {
+                    let lowercase = line.to_lowercase();
+                    if !rule.keywords.iter().any(|keyword| lowercase.contains(keyword.as_str())) {
+                        continue;
+                    }
+                }
+                for captures in regex.captures_iter(line) {
+                    let Some(secret) = captures.get(rule.secret_group).or_else(|| captures.get(0)) else { continue };
+                    let value = secret.as_str();
+                    if rule.entropy.is_some_and(|minimum| shannon_entropy(value) < minimum)
+                        || rule.allowlist.allows_secret(value)
+                        || self.allowlist.allows_secret(value)
+                    {
+                        continue;
+                    }
+                    findings.push((
+                        position,
+                        Finding {
+                            rule_id: rule.id.clone(),
+                            description: rule.description.clone(),
+                            path: path.to_owned(),
+                            line: index + 1,
+                            column: line[..secret.start()].chars().count() + 1,
+                            masked: mask(value),
+                        },
+                    ));
+                }
+            }
+        }
+        findings.sort_by_key(|(position, finding)| (finding.line, finding.column, *position));
+        // One report per place, by the rule listed first (the more specific one).
+        findings.dedup_by(|later, earlier| later.1.line == earlier.1.line && later.1.column == earlier.1.column);
+        findings.into_iter().map(|(_, finding)| finding).collect()
+    }
+}
+
+/// Shannon entropy in bits per character.
+pub fn shannon_entropy(text: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut total = 0usize;
+    for c in text.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    counts
+        .values()
+        .map(|&count| {
+            let p = count as f64 / total as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The first few characters (at most a quarter of the secret, and at most four), then stars.
+pub fn mask(secret: &str) -> String {
+    let length = secret.chars().count();
+    let shown = (length / 4).min(4);
+    let visible: String = secret.chars().take(shown).collect();
+    format!("{visible}{} ({length} characters)", "*".repeat((length - shown).min(12)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_show_at_most_four_characters() {
+        let masked = mask("AKIAIOSFODNN7EXAMPLQ");
+        assert_eq!(masked, "AKIA************ (20 characters)");
+        assert_eq!(mask("abc"), "*** (3 characters)");
+    }
+
+    #[test]
+    fn entropy_separates_words_from_keys() {
+        assert!(shannon_entropy("passwordpassword") < 3.0);
+        assert!(shannon_entropy("q8Zr1xT4vB9mK2pL7sW3") > 4.0);
+    }
+
+    #[test]
+    fn allow_markers_and_bad_rules() {
+        let scanner = Scanner::builtin();
+        let line = b"const k = \"ghp_0123456789abcdefghijABCDEFGHIJ012345\"; // terrarium:allow-secret";
+        assert!(scanner.scan("a.js", line).is_empty());
+        let error = Scanner::from_toml("[[rules]]\nid = \"broken\"\nregex = \"(\"\n").err().unwrap().to_string();
+        assert!(error.contains("broken"), "{error}");
+        let custom = Scanner::from_toml("[[rules]]\nid = \"acme\"\nregex = '''acme_[a-z]{10}'''\n").unwrap();
+        assert_eq!(custom.scan("x.txt", b"token acme_abcdefghij")[0].rule_id, "acme");
+        assert!(custom.scan("x.txt", b"ghp_0123456789abcdefghijABCDEFGHIJ012345").is_empty(), "custom rules replace");
+        let extended =
+            Scanner::from_toml("[extend]\nuseDefault = true\n[[rules]]\nid = \"acme\"\nregex = '''acme_[a-z]{10}'''\n")
+                .unwrap();
+        assert_eq!(extended.scan("x.txt", b"ghp_0123456789abcdefghijABCDEFGHIJ012345").len(), 1);
+    }
+}
