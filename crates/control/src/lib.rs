@@ -51,6 +51,9 @@ pub enum ControlError {
     InvalidManifest(Vec<String>),
     #[error("the app cannot be deployed as it is")]
     Unplannable(Vec<String>),
+    /// Likely secrets in the bundle (masked), and what to do instead.
+    #[error("the bundle holds {} likely secret(s); the deploy was stopped", .0.len())]
+    SecretsFound(Vec<String>),
     #[error("the app's code does not load: {0}")]
     Load(String),
     #[error("namespace {namespace:?} does not exist; create it with `terrarium namespaces create {namespace}`")]
@@ -109,6 +112,10 @@ pub struct ControlSettings {
     pub apps_domain: String,
     /// Port of the apps' host-based URLs (`http://<app>.<ns>.<domain>:<port>/`).
     pub port: u16,
+    /// Secret detection run on every uploaded bundle.
+    pub scanner: Arc<scan::Scanner>,
+    /// Whether a finding stops the deploy (the default) or only warns.
+    pub block_on_secrets: bool,
     /// Namespaces' tiers: the most an app's quotas may ask.
     pub tiers: plan::Tiers,
 }
@@ -235,6 +242,22 @@ impl ControlPlane {
 
         let _guard = self.change_lock.lock().await;
         self.authorize_deploy(principal, &app, &validated.manifest().spec.owner.to_string()).await?;
+        // Scanned again here whatever the client did: a bundle may come from anywhere.
+        let findings = plan::secret_findings(&self.settings.scanner, &bundle);
+        if !findings.is_empty() {
+            let mut details: Vec<String> = findings.iter().map(ToString::to_string).collect();
+            let detail = format!("{} likely secret(s): {}", findings.len(), details.join("; "));
+            if self.settings.block_on_secrets {
+                let mut event = audit(principal, "app.deploy", &app, None, detail);
+                event.outcome = "refused".to_owned();
+                if let Err(error) = self.store.append_audit(event).await {
+                    tracing::error!(%error, "audit event could not be written");
+                }
+                details.push(plan::secrets_hint(&app.namespace, &app.name));
+                return Err(ControlError::SecretsFound(details));
+            }
+            warnings.extend(details.into_iter().map(|finding| format!("likely secret: {finding}")));
+        }
         let revision = self.store.next_revision(&app).await?;
         let deployment =
             plan::plan(&validated, &bundle, revision, &self.settings.defaults).map_err(ControlError::Unplannable)?;

@@ -245,3 +245,15 @@ impl Tiers {
             .collect()
     }
 }
+
+/// Likely secrets in the bundle's files, as the scanner reports them (masked).
+pub fn secret_findings(scanner: &scan::Scanner, bundle: &Bundle) -> Vec<scan::Finding> {
+    bundle.files().iter().flat_map(|(path, contents)| scanner.scan(path, contents)).collect()
+}
+
+/// What to do about secrets found in an app's files.
+pub fn secrets_hint(namespace: &str, app: &str) -> String {
+    format!(
+        "keep secrets out of the code: `printf %s \"$VALUE\" | terrarium secrets set {namespace}/{app} NAME`, set `spec.secretsRef: terrarium://{namespace}/{app}` and read `env.NAME` in the function; if a line is not a secret, add the comment `terrarium:allow-secret` to it"
+    )
+}

@@ -152,6 +152,13 @@ pub struct Scanner {
     allowlist: Allowlist,
 }
 
+impl fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.rules.iter().map(|rule| rule.id.as_str()).collect();
+        f.debug_struct("Scanner").field("rules", &ids).finish_non_exhaustive()
+    }
+}
+
 impl Scanner {
     /// The built-in rules.
     pub fn builtin() -> Scanner {

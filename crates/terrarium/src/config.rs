@@ -27,6 +27,24 @@ pub struct PlatformConfig {
     pub tiers: std::collections::BTreeMap<String, TierSection>,
     pub namespaces: NamespacesSection,
     pub telemetry: TelemetrySection,
+    pub scan: ScanSection,
+}
+
+/// Secret detection on every uploaded bundle.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanSection {
+    /// A gitleaks.toml of your own: it replaces the built-in rules, or adds to them with
+    /// `[extend] useDefault = true`.
+    pub rules_file: Option<std::path::PathBuf>,
+    /// Stop a deploy whose files hold a likely secret (true), or deploy it with warnings.
+    pub block: bool,
+}
+
+impl Default for ScanSection {
+    fn default() -> ScanSection {
+        ScanSection { rules_file: None, block: true }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -443,6 +461,7 @@ impl Default for PlatformConfig {
             tiers: Default::default(),
             namespaces: NamespacesSection::default(),
             telemetry: TelemetrySection::default(),
+            scan: ScanSection::default(),
         }
     }
 }

@@ -251,6 +251,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             apps_domain: config.gateway.apps_domain.clone(),
             port: local.port(),
             tiers: tiers.clone(),
+            scanner: Arc::new(secret_scanner(&config)?),
+            block_on_secrets: config.scan.block,
         },
     )?);
     let first_admin_password = control.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
@@ -400,6 +402,16 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     metering.flush().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The secret scanner: the built-in rules, or the operator's gitleaks.toml.
+fn secret_scanner(config: &PlatformConfig) -> anyhow::Result<scan::Scanner> {
+    let Some(path) = &config.scan.rules_file else {
+        return Ok(scan::Scanner::builtin());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("scan.rules_file: cannot read {}", path.display()))?;
+    scan::Scanner::from_toml(&text).with_context(|| format!("scan.rules_file: {}", path.display()))
 }
 
 /// Each namespace's tier from `[tiers.*]` and `[namespaces]`; an unknown tier name is an error.

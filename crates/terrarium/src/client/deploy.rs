@@ -21,6 +21,7 @@ const DEPLOY_TIMEOUT: Duration = Duration::from_secs(300);
 pub fn validate(dir: &Path) -> anyhow::Result<()> {
     let (validated, bundle) = pack_app_dir(dir)?;
     print_warnings(&validated);
+    refuse_secrets(&validated, &bundle)?;
     let app = validated.manifest();
     println!(
         "{} is valid: {}/{} ({}), {} files, {}",
@@ -42,6 +43,7 @@ pub fn deploy(args: &ClientArgs, dir: &Path) -> anyhow::Result<()> {
     for warning in validated.warnings() {
         progress.warn(warning.to_string());
     }
+    refuse_secrets(&validated, &bundle).inspect_err(|_| progress.finish())?;
 
     let client = ApiClient::new(args).inspect_err(|_| progress.finish())?;
     let app = validated.manifest();
@@ -102,6 +104,24 @@ pub fn human_size(n_bytes: u64) -> String {
 }
 
 /// Prints the manifest's warnings; each reads `file:line:col: warning: field: message`.
+/// Stops before anything leaves the machine when a file holds a likely secret. The server
+/// checks again with the operator's rules.
+fn refuse_secrets(validated: &ValidatedManifest, bundle: &bundle::Bundle) -> anyhow::Result<()> {
+    let findings = control::plan::secret_findings(&scan::Scanner::builtin(), bundle);
+    if findings.is_empty() {
+        return Ok(());
+    }
+    for finding in &findings {
+        eprintln!("error: likely secret: {finding}");
+    }
+    let metadata = &validated.manifest().metadata;
+    anyhow::bail!(
+        "{} likely secret(s) in the app's files, so nothing was uploaded; {}",
+        findings.len(),
+        control::plan::secrets_hint(&metadata.namespace, &metadata.name)
+    )
+}
+
 fn print_warnings(validated: &ValidatedManifest) {
     for warning in validated.warnings() {
         eprintln!("{warning}");

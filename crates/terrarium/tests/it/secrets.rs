@@ -537,3 +537,52 @@ fn secrets_of_an_app_past_its_ttl_are_flagged_for_rotation() {
     }
     assert!(api_get(&server, "/api/v1/audit?limit=1000").contains("secret.flag_rotation"));
 }
+
+#[test]
+fn a_pasted_key_stops_the_deploy_on_the_laptop_and_on_the_server() {
+    // A GitHub-format token, built here so no literal token lives in the repository.
+    let token = format!("ghp_{}", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8");
+    let rules = tempfile::tempdir().unwrap();
+    let rules_file = rules.path().join("gitleaks.toml");
+    std::fs::write(
+        &rules_file,
+        "[extend]\nuseDefault = true\n\n[[rules]]\nid = \"acme-internal-key\"\ndescription = \"ACME internal API key\"\nregex = '''acme_[a-z0-9]{24}'''\nkeywords = [\"acme_\"]\n",
+    )
+    .unwrap();
+    let server = Server::start(&format!("[scan]\nrules_file = \"{}\"\n", rules_file.display()));
+    let apps = tempfile::tempdir().unwrap();
+    let dir = apps.path().join("a");
+    write_app(&dir, "it", "leaky", "user:admin", "terrarium://it/leaky", &[]);
+    let source = std::fs::read_to_string(dir.join("functions/index.js")).unwrap();
+    std::fs::write(dir.join("functions/index.js"), format!("const GITHUB = \"{token}\";\n{source}")).unwrap();
+
+    // On the laptop: nothing is uploaded; the finding names file and line, masked, with a way out.
+    let refused = server.cli(&["deploy", dir.to_str().unwrap()]);
+    let message = stderr(&refused);
+    assert!(!refused.status.success());
+    assert!(message.contains("functions/index.js:1:17") && message.contains("github-token"), "{message}");
+    assert!(message.contains("ghp_") && !message.contains(&token), "masked: {message}");
+    assert!(
+        message.contains("terrarium secrets set it/leaky NAME") && message.contains("terrarium:allow-secret"),
+        "{message}"
+    );
+    assert!(!server.cli(&["validate", dir.to_str().unwrap()]).status.success(), "validate says so too");
+    assert!(!server.cli_ok(&["apps", "list"]).contains("leaky"), "nothing was deployed");
+
+    // An allow comment for a false positive lets it through.
+    std::fs::write(
+        dir.join("functions/index.js"),
+        format!("const GITHUB = \"{token}\"; // terrarium:allow-secret\n{source}"),
+    )
+    .unwrap();
+    server.deploy(&dir);
+
+    // On the server: the operator's own rule catches what the built-in rules on the laptop do not.
+    let internal = format!("acme_{}", "k3j4h5g6f7d8s9a0q1w2e3r4");
+    std::fs::write(dir.join("functions/index.js"), format!("const INTERNAL = \"{internal}\";\n{source}")).unwrap();
+    let refused = server.cli(&["deploy", dir.to_str().unwrap()]);
+    let message = stderr(&refused);
+    assert!(message.contains("acme-internal-key") && !message.contains(&internal), "{message}");
+    let audit = api_get(&server, "/api/v1/audit?limit=100");
+    assert!(audit.contains("\"refused\"") && audit.contains("likely secret") && !audit.contains(&internal), "{audit}");
+}
