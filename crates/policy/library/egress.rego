@@ -1,0 +1,46 @@
+# Egress entries name hosts: no IP literals, no bare wildcards, no metadata or private hosts.
+package terrarium.policies.egress
+
+entries := object.get(input.manifest.spec, "allowedEgress", [])
+
+# The host of an entry, without scheme and port.
+host(entry) := h if {
+	without_scheme := regex.replace(entry, `^[a-z]+://`, "")
+	h := lower(regex.replace(without_scheme, `:[0-9]+$`, ""))
+}
+
+deny contains msg if {
+	some entry in entries
+	regex.match(`^\[?[0-9a-fA-F:.]+\]?$`, host(entry))
+	regex.match(`[0-9]`, host(entry))
+	msg := sprintf("allowedEgress entry %q is an IP address; name the host instead, so the allow list survives address changes", [entry])
+}
+
+deny contains msg if {
+	some entry in entries
+	host(entry) in {"*", "*.*"}
+	msg := sprintf("allowedEgress entry %q allows every host; list the hosts the app calls", [entry])
+}
+
+metadata_hosts := {"metadata.google.internal", "metadata", "instance-data", "metadata.azure.com"}
+
+deny contains msg if {
+	some entry in entries
+	host(entry) in metadata_hosts
+	msg := sprintf("allowedEgress entry %q is a cloud metadata service; apps may never call it", [entry])
+}
+
+deny contains msg if {
+	some entry in entries
+	h := host(entry)
+	some suffix in {".local", ".localhost", ".internal", ".lan", ".home.arpa"}
+	endswith(h, suffix)
+	not h in metadata_hosts
+	msg := sprintf("allowedEgress entry %q is a private host; internal services are reached through an operator-declared internal API", [entry])
+}
+
+deny contains msg if {
+	some entry in entries
+	host(entry) == "localhost"
+	msg := sprintf("allowedEgress entry %q is this machine; apps may not call it", [entry])
+}

@@ -1,0 +1,328 @@
+//! Policy as code: Rego v1 evaluated in-process with regorus.
+//!
+//! A policy is a Rego package under `terrarium.policies.<name>` with any of three rule sets,
+//! each a set of messages:
+//!
+//! - `deny`: the app may not be deployed as it is;
+//! - `warn`: it may, but the builder should know;
+//! - `elevated`: it asks for more than the default (public visibility, quotas over the tier);
+//!   a person must approve it.
+//!
+//! Each policy runs in a mode set by the operator, Gatekeeper-style: `deny` (enforce), `warn`
+//! (report denials as warnings) or `dryrun` (record only). The input is the manifest
+//! (`input.manifest`, as in terrarium.yaml), the bundle's files and scan findings, the
+//! principal, the namespace's settings and, on the server, the directory of known owners.
+//! Packages ending in `_test` hold Rego tests (`test_*` rules), run by [`PolicySet::run_tests`].
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+use regorus::utils::limits::ExecutionTimerConfig;
+use serde::Serialize;
+
+/// The bundled policy library, readable in `crates/policy/library/`.
+pub const LIBRARY: &[(&str, &str)] = &[
+    ("owner.rego", include_str!("../library/owner.rego")),
+    ("owner_test.rego", include_str!("../library/owner_test.rego")),
+    ("ttl.rego", include_str!("../library/ttl.rego")),
+    ("ttl_test.rego", include_str!("../library/ttl_test.rego")),
+    ("egress.rego", include_str!("../library/egress.rego")),
+    ("egress_test.rego", include_str!("../library/egress_test.rego")),
+    ("secrets_ref.rego", include_str!("../library/secrets_ref.rego")),
+    ("secrets_ref_test.rego", include_str!("../library/secrets_ref_test.rego")),
+    ("quotas.rego", include_str!("../library/quotas.rego")),
+    ("quotas_test.rego", include_str!("../library/quotas_test.rego")),
+    ("exposure.rego", include_str!("../library/exposure.rego")),
+    ("exposure_test.rego", include_str!("../library/exposure_test.rego")),
+    ("restricted_data.rego", include_str!("../library/restricted_data.rego")),
+    ("restricted_data_test.rego", include_str!("../library/restricted_data_test.rego")),
+    ("runtime.rego", include_str!("../library/runtime.rego")),
+    ("runtime_test.rego", include_str!("../library/runtime_test.rego")),
+];
+
+/// Largest total size of a policy set's Rego sources.
+pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
+
+/// How long one evaluation may run before it is stopped.
+pub const EVALUATION_LIMIT: Duration = Duration::from_millis(250);
+
+const ROOT: &str = "data.terrarium.policies";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("the policies are {size} bytes; at most {MAX_POLICY_BYTES} are allowed")]
+    TooLarge { size: usize },
+    #[error("policy evaluation failed: {0}")]
+    Evaluation(String),
+    #[error("cannot read policies from {path}: {message}")]
+    Read { path: String, message: String },
+}
+
+/// What a policy's mode does with its `deny` messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Deny,
+    Warn,
+    Dryrun,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Mode, String> {
+        match text {
+            "deny" => Ok(Mode::Deny),
+            "warn" => Ok(Mode::Warn),
+            "dryrun" => Ok(Mode::Dryrun),
+            other => Err(format!("{other:?} is not a policy mode; use deny, warn or dryrun")),
+        }
+    }
+}
+
+/// Which rule set a message came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Deny,
+    Warn,
+    Elevated,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The policy's name: the last part of its package (`egress`).
+    pub policy: String,
+    pub kind: Kind,
+    pub mode: Mode,
+    pub message: String,
+}
+
+/// Every message of every policy for one input.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub violations: Vec<Violation>,
+}
+
+impl Decision {
+    /// Denials of policies in `deny` mode: the deploy is refused.
+    pub fn denials(&self) -> impl Iterator<Item = &Violation> {
+        self.violations.iter().filter(|v| v.kind == Kind::Deny && v.mode == Mode::Deny)
+    }
+
+    /// Warnings, and denials of policies in `warn` mode.
+    pub fn warnings(&self) -> impl Iterator<Item = &Violation> {
+        self.violations.iter().filter(|v| v.kind == Kind::Warn || (v.kind == Kind::Deny && v.mode == Mode::Warn))
+    }
+
+    /// Elevated requests: a person must approve them (not in `dryrun` mode).
+    pub fn elevated(&self) -> impl Iterator<Item = &Violation> {
+        self.violations.iter().filter(|v| v.kind == Kind::Elevated && v.mode != Mode::Dryrun)
+    }
+
+    pub fn allowed(&self) -> bool {
+        self.denials().next().is_none()
+    }
+}
+
+/// A Rego test and how it went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TestResult {
+    /// `terrarium.policies.egress_test.test_ip_literals_are_denied`.
+    pub name: String,
+    pub passed: bool,
+    pub error: Option<String>,
+}
+
+/// Compiled policies, cloned for each evaluation.
+#[derive(Clone)]
+pub struct PolicySet {
+    engine: regorus::Engine,
+    /// (package, test rule) of every Rego test.
+    tests: Vec<(String, String)>,
+    files: Vec<String>,
+}
+
+impl std::fmt::Debug for PolicySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicySet").field("files", &self.files).finish_non_exhaustive()
+    }
+}
+
+impl PolicySet {
+    /// The bundled library.
+    pub fn builtin() -> PolicySet {
+        let sources = LIBRARY.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())).collect();
+        PolicySet::from_sources(sources).expect("the bundled policy library compiles")
+    }
+
+    /// Every `.rego` file of a directory (not its subdirectories), in name order.
+    pub fn from_dir(dir: &Path) -> Result<PolicySet, PolicyError> {
+        let read_error =
+            |error: std::io::Error| PolicyError::Read { path: dir.display().to_string(), message: error.to_string() };
+        let mut sources = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read_error)? {
+            let path = entry.map_err(read_error)?.path();
+            if path.extension().is_some_and(|extension| extension == "rego") {
+                let text = std::fs::read_to_string(&path).map_err(read_error)?;
+                let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+                sources.push((name, text));
+            }
+        }
+        sources.sort();
+        PolicySet::from_sources(sources)
+    }
+
+    /// Compiles (file name, Rego source) pairs.
+    pub fn from_sources(sources: Vec<(String, String)>) -> Result<PolicySet, PolicyError> {
+        let size: usize = sources.iter().map(|(_, text)| text.len()).sum();
+        if size > MAX_POLICY_BYTES {
+            return Err(PolicyError::TooLarge { size });
+        }
+        let mut engine = regorus::Engine::new();
+        engine.set_execution_timer_config(ExecutionTimerConfig {
+            limit: EVALUATION_LIMIT,
+            check_interval: NonZeroU32::new(64).expect("nonzero"),
+        });
+        let mut tests = Vec::new();
+        let mut files = Vec::new();
+        for (file, text) in sources {
+            let package = engine
+                .add_policy(file.clone(), text.clone())
+                .map_err(|error| PolicyError::Parse { file: file.clone(), message: error.to_string() })?;
+            let package = package.trim_start_matches("data.").to_owned();
+            for line in text.lines() {
+                let Some(rest) = line.strip_prefix("test_") else { continue };
+                let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                tests.push((package.clone(), format!("test_{name}")));
+            }
+            files.push(file);
+        }
+        Ok(PolicySet { engine, tests, files })
+    }
+
+    /// The decision for one input, with each policy in the mode `modes` gives it (`deny` by default).
+    pub fn evaluate(&self, input: &serde_json::Value, modes: &BTreeMap<String, Mode>) -> Result<Decision, PolicyError> {
+        let mut engine = self.engine.clone();
+        let input = regorus::Value::from_json_str(&input.to_string())
+            .map_err(|error| PolicyError::Evaluation(error.to_string()))?;
+        engine.set_input(input);
+        let answer =
+            engine.eval_query(ROOT.to_owned(), false).map_err(|error| PolicyError::Evaluation(error.to_string()))?;
+        let value = answer
+            .result
+            .first()
+            .and_then(|result| result.expressions.first())
+            .map(|expression| expression.value.clone())
+            .unwrap_or(regorus::Value::Undefined);
+        let results: serde_json::Value = match value {
+            regorus::Value::Undefined => serde_json::Value::Null,
+            value => {
+                serde_json::from_str(&value.to_json_str().map_err(|error| PolicyError::Evaluation(error.to_string()))?)
+                    .map_err(|error| PolicyError::Evaluation(error.to_string()))?
+            }
+        };
+        let mut decision = Decision::default();
+        for (policy, rules) in results.as_object().into_iter().flatten() {
+            if policy.ends_with("_test") {
+                continue;
+            }
+            let mode = modes.get(policy).copied().unwrap_or_default();
+            for (rule, kind) in [("deny", Kind::Deny), ("warn", Kind::Warn), ("elevated", Kind::Elevated)] {
+                for message in rules[rule].as_array().into_iter().flatten() {
+                    let message = match message {
+                        serde_json::Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    decision.violations.push(Violation { policy: policy.clone(), kind, mode, message });
+                }
+            }
+        }
+        Ok(decision)
+    }
+
+    /// Runs every `test_*` rule of the `_test` packages.
+    pub fn run_tests(&self) -> Vec<TestResult> {
+        self.tests
+            .iter()
+            .map(|(package, rule)| {
+                let name = format!("{package}.{rule}");
+                let mut engine = self.engine.clone();
+                match engine.eval_rule(format!("data.{name}")) {
+                    Ok(value) if value == regorus::Value::Bool(true) => TestResult { name, passed: true, error: None },
+                    Ok(_) => TestResult { name, passed: false, error: None },
+                    Err(error) => TestResult { name, passed: false, error: Some(error.to_string()) },
+                }
+            })
+            .collect()
+    }
+
+    /// The names of the policies (not tests) in the set.
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_policy_test_passes() {
+        let results = PolicySet::builtin().run_tests();
+        assert!(results.len() >= 20, "{} tests", results.len());
+        let failed: Vec<&TestResult> = results.iter().filter(|result| !result.passed).collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+    }
+
+    #[test]
+    fn modes_decide_what_a_denial_does() {
+        let policies = PolicySet::builtin();
+        let input = serde_json::json!({
+            "manifest": {
+                "metadata": { "namespace": "growth", "name": "lunch" },
+                "spec": { "owner": "user:ana", "runtime": "function", "ttlDays": 400, "allowedEgress": ["10.0.0.1"],
+                          "access": { "visibility": "public" } }
+            }
+        });
+        let enforced = policies.evaluate(&input, &BTreeMap::new()).unwrap();
+        let denied: Vec<&str> = enforced.denials().map(|v| v.policy.as_str()).collect();
+        assert_eq!(denied, ["egress", "ttl"]);
+        assert!(!enforced.allowed());
+        assert_eq!(enforced.elevated().count(), 1);
+
+        let modes = BTreeMap::from([("ttl".to_owned(), Mode::Warn), ("egress".to_owned(), Mode::Dryrun)]);
+        let relaxed = policies.evaluate(&input, &modes).unwrap();
+        assert!(relaxed.allowed());
+        let warned: Vec<&str> = relaxed.warnings().map(|v| v.policy.as_str()).collect();
+        assert_eq!(warned, ["ttl"]);
+        // Dry-run denials are still in the decision, for the record.
+        assert!(relaxed.violations.iter().any(|v| v.policy == "egress" && v.mode == Mode::Dryrun));
+    }
+
+    #[test]
+    fn bad_policies_are_refused_with_the_file() {
+        let error = PolicySet::from_sources(vec![("broken.rego".into(), "package x\ndeny contains if {".into())])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.starts_with("broken.rego:"), "{error}");
+        let huge = "# x\n".repeat(MAX_POLICY_BYTES / 4 + 1);
+        assert!(matches!(
+            PolicySet::from_sources(vec![("big.rego".into(), format!("package big\n{huge}"))]),
+            Err(PolicyError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_runaway_policy_is_stopped() {
+        let looping = "package terrarium.policies.slow\n\ndeny contains msg if {\n\tsome i in numbers.range(1, 5000000)\n\ti < 0\n\tmsg := \"never\"\n}\n";
+        let policies = PolicySet::from_sources(vec![("slow.rego".into(), looping.into())]).unwrap();
+        let error = policies.evaluate(&serde_json::json!({}), &BTreeMap::new()).err().expect("stopped");
+        assert!(matches!(error, PolicyError::Evaluation(_)), "{error}");
+    }
+}
