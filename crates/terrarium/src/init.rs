@@ -266,4 +266,23 @@ mod tests {
         let pick = String::from_utf8_lossy(where2eat.get("functions/pick.js").unwrap());
         assert!(pick.contains("cuisine") && pick.contains("status: 404"));
     }
+
+    #[test]
+    fn templates_and_demo_apps_pass_the_bundled_policies_and_hold_no_secrets() {
+        let policies = policy::PolicySet::builtin();
+        let scanner = scan::Scanner::builtin();
+        let parent = tempfile::tempdir().unwrap();
+        let mut apps = demo_apps().unwrap();
+        for template in [Template::Static, Template::StaticEdge, Template::Function] {
+            let name = format!("app-{}", template.folder());
+            init_in(parent.path(), &name, template).unwrap();
+            apps.push(crate::client::pack_app_dir(&parent.path().join(&name)).unwrap());
+        }
+        for (validated, bundle) in &apps {
+            let decision = crate::client::policy::evaluate_offline(&policies, validated.manifest()).unwrap();
+            let app = &validated.manifest().metadata.name;
+            assert!(decision.allowed(), "{app}: {decision:?}");
+            assert!(control::plan::secret_findings(&scanner, bundle).is_empty(), "{app}");
+        }
+    }
 }

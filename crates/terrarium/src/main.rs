@@ -135,6 +135,14 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Run the policies' Rego tests, or see what they decide about an app (offline).
+    Policy {
+        #[command(subcommand)]
+        command: client::PolicyCommand,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, global = true)]
+        output: Output,
+    },
     /// Apps' outbound requests: the egress log.
     Egress {
         #[command(subcommand)]
@@ -173,6 +181,7 @@ fn main() -> std::process::ExitCode {
         Command::Keys { command, client } => client::keys(&client, command),
         Command::Secrets { command, client } => client::secrets(&client, command),
         Command::Egress { command, client } => client::egress(&client, command),
+        Command::Policy { command, output } => client::policy(output, command),
         Command::Usage { usage, client } => client::usage(&client, usage),
     };
     match result {

@@ -22,6 +22,19 @@ pub fn validate(dir: &Path) -> anyhow::Result<()> {
     let (validated, bundle) = pack_app_dir(dir)?;
     print_warnings(&validated);
     refuse_secrets(&validated, &bundle)?;
+    // The bundled policies, as the builder's machine knows them; the server decides with its own.
+    let decision = super::policy::evaluate_offline(&policy::PolicySet::builtin(), validated.manifest())?;
+    for violation in decision.warnings() {
+        eprintln!("warning: policy {}: {}", violation.policy, violation.message);
+    }
+    for violation in decision.elevated() {
+        eprintln!("note: policy {}: needs an operator's approval: {}", violation.policy, violation.message);
+    }
+    let denials: Vec<String> =
+        decision.denials().map(|violation| format!("policy {}: {}", violation.policy, violation.message)).collect();
+    if !denials.is_empty() {
+        anyhow::bail!("{}", denials.join("\n"));
+    }
     let app = validated.manifest();
     println!(
         "{} is valid: {}/{} ({}), {} files, {}",

@@ -10,6 +10,7 @@ mod deploy;
 mod http;
 mod logs;
 mod pack;
+pub(crate) mod policy;
 mod secrets;
 mod usage;
 
@@ -20,5 +21,6 @@ pub use logs::logs;
 #[cfg(test)]
 pub use pack::pack_app_dir;
 pub use pack::{BUNDLE_LIMITS, pack_files};
+pub use policy::{PolicyCommand, policy};
 pub use secrets::{EgressCommand, SecretsCommand, egress, secrets};
 pub use usage::{UsageArgs, usage};

@@ -259,3 +259,64 @@ fn namespaces_and_restart_keep_everything() {
         serde_json::from_str(&server.cli_ok(&["apps", "get", "it/neighbour", "--output", "json"])).unwrap();
     assert_eq!(detail["active_revision"], neighbour["revision"]);
 }
+
+#[test]
+fn policy_test_and_eval_work_offline() {
+    let run = |args: &[&str]| std::process::Command::new(crate::support::BIN).args(args).output().unwrap();
+    let tested = run(&["policy", "test"]);
+    let out = crate::support::stdout(&tested);
+    assert!(
+        tested.status.success()
+            && out.contains("policy tests passed")
+            && out.contains("PASS  terrarium.policies.egress_test"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("terrarium.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: lunch\n  namespace: growth\nspec:\n  owner: user:ana\n  runtime: function\n  ttlDays: 120\n  access:\n    visibility: public\n  allowedEgress:\n    - 10.0.0.7\n  functions:\n    - route: /*\n      entry: functions/index.js\n",
+    )
+    .unwrap();
+    let evaluated = run(&["policy", "eval", "-f", manifest.to_str().unwrap()]);
+    let out = crate::support::stdout(&evaluated);
+    assert!(!evaluated.status.success());
+    assert!(
+        out.contains("deny      egress:") && out.contains("deny      ttl:") && out.contains("approval  exposure:"),
+        "{out}"
+    );
+
+    // A policy directory of the team's own: a failing Rego test fails the command.
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("names.rego"),
+        "package terrarium.policies.names\n\ndeny contains \"app names start with the team\" if {\n\tnot startswith(input.manifest.metadata.name, input.manifest.metadata.namespace)\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        policies.path().join("names_test.rego"),
+        "package terrarium.policies.names_test\n\nimport data.terrarium.policies.names\n\ntest_prefixed if {\n\tcount(names.deny) == 0 with input as {\"manifest\": {\"metadata\": {\"name\": \"growth-x\", \"namespace\": \"growth\"}}}\n}\n\ntest_wrong_on_purpose if {\n\tcount(names.deny) == 0 with input as {\"manifest\": {\"metadata\": {\"name\": \"x\", \"namespace\": \"growth\"}}}\n}\n",
+    )
+    .unwrap();
+    let tested = run(&["policy", "test", policies.path().to_str().unwrap()]);
+    let out = crate::support::stdout(&tested);
+    assert!(
+        !tested.status.success()
+            && out.contains("PASS  terrarium.policies.names_test.test_prefixed")
+            && out.contains("FAIL  terrarium.policies.names_test.test_wrong_on_purpose"),
+        "{out}"
+    );
+    let evaluated = run(&[
+        "policy",
+        "eval",
+        "-f",
+        manifest.to_str().unwrap(),
+        "--policies",
+        policies.path().to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let decision: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
+    assert_eq!(decision["violations"][0]["policy"], "names");
+}
