@@ -141,7 +141,10 @@ pub struct TestResult {
 /// Compiled policies, cloned for each evaluation.
 #[derive(Clone)]
 pub struct PolicySet {
+    /// The policies alone: what a decision evaluates.
     engine: regorus::Engine,
+    /// The policies and their tests: what `run_tests` evaluates.
+    with_tests: regorus::Engine,
     /// (package, test rule) of every Rego test.
     tests: Vec<(String, String)>,
     files: Vec<String>,
@@ -183,18 +186,29 @@ impl PolicySet {
         if size > MAX_POLICY_BYTES {
             return Err(PolicyError::TooLarge { size });
         }
-        let mut engine = regorus::Engine::new();
-        engine.set_execution_timer_config(ExecutionTimerConfig {
-            limit: EVALUATION_LIMIT,
-            check_interval: NonZeroU32::new(64).expect("nonzero"),
-        });
+        let new_engine = || {
+            let mut engine = regorus::Engine::new();
+            engine.set_execution_timer_config(ExecutionTimerConfig {
+                limit: EVALUATION_LIMIT,
+                check_interval: NonZeroU32::new(64).expect("nonzero"),
+            });
+            engine
+        };
+        let mut engine = new_engine();
+        let mut with_tests = new_engine();
         let mut tests = Vec::new();
         let mut files = Vec::new();
         for (file, text) in sources {
-            let package = engine
+            let package = with_tests
                 .add_policy(file.clone(), text.clone())
                 .map_err(|error| PolicyError::Parse { file: file.clone(), message: error.to_string() })?;
             let package = package.trim_start_matches("data.").to_owned();
+            // Tests stay out of decisions: evaluating the policies' root would run them all.
+            if !package.ends_with("_test") {
+                engine
+                    .add_policy(file.clone(), text.clone())
+                    .map_err(|error| PolicyError::Parse { file: file.clone(), message: error.to_string() })?;
+            }
             for line in text.lines() {
                 let Some(rest) = line.strip_prefix("test_") else { continue };
                 let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
@@ -202,7 +216,10 @@ impl PolicySet {
             }
             files.push(file);
         }
-        Ok(PolicySet { engine, tests, files })
+        // Evaluating once analyses and schedules the policies; every clone then starts prepared.
+        engine.set_input(regorus::Value::new_object());
+        let _ = engine.eval_query(ROOT.to_owned(), false);
+        Ok(PolicySet { engine, with_tests, tests, files })
     }
 
     /// The decision for one input, with each policy in the mode `modes` gives it (`deny` by default).
@@ -251,7 +268,7 @@ impl PolicySet {
             .iter()
             .map(|(package, rule)| {
                 let name = format!("{package}.{rule}");
-                let mut engine = self.engine.clone();
+                let mut engine = self.with_tests.clone();
                 match engine.eval_rule(format!("data.{name}")) {
                     Ok(value) if value == regorus::Value::Bool(true) => TestResult { name, passed: true, error: None },
                     Ok(_) => TestResult { name, passed: false, error: None },
