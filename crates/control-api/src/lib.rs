@@ -110,7 +110,7 @@ impl From<ControlError> for ApiFailure {
             ControlError::Unplannable(details) => {
                 failure(StatusCode::UNPROCESSABLE_ENTITY, "invalid_app", message, details)
             }
-            ControlError::SecretsFound(details) => {
+            ControlError::SecretsFound { details, .. } => {
                 failure(StatusCode::UNPROCESSABLE_ENTITY, "secrets_found", message, details)
             }
             ControlError::Load(_) => failure(StatusCode::UNPROCESSABLE_ENTITY, "load_failed", message, vec![]),

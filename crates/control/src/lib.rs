@@ -52,8 +52,8 @@ pub enum ControlError {
     #[error("the app cannot be deployed as it is")]
     Unplannable(Vec<String>),
     /// Likely secrets in the bundle (masked), and what to do instead.
-    #[error("the bundle holds {} likely secret(s); the deploy was stopped", .0.len())]
-    SecretsFound(Vec<String>),
+    #[error("the bundle holds {count} likely secret(s); the deploy was stopped")]
+    SecretsFound { count: usize, details: Vec<String> },
     #[error("the app's code does not load: {0}")]
     Load(String),
     #[error("namespace {namespace:?} does not exist; create it with `terrarium namespaces create {namespace}`")]
@@ -253,8 +253,9 @@ impl ControlPlane {
                 if let Err(error) = self.store.append_audit(event).await {
                     tracing::error!(%error, "audit event could not be written");
                 }
+                let count = details.len();
                 details.push(plan::secrets_hint(&app.namespace, &app.name));
-                return Err(ControlError::SecretsFound(details));
+                return Err(ControlError::SecretsFound { count, details });
             }
             warnings.extend(details.into_iter().map(|finding| format!("likely secret: {finding}")));
         }

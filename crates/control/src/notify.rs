@@ -49,7 +49,7 @@ pub enum SmtpSecurity {
     Tls,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
@@ -64,6 +64,19 @@ pub struct SmtpSettings {
     /// replaced (defaults: `[Terrarium] {subject}` and `{text}` then the details).
     pub subject_template: String,
     pub body_template: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Fills a template's placeholders.
@@ -102,6 +115,12 @@ fn build_mail(settings: SmtpSettings) -> Result<Mail, String> {
     let to = settings.to.iter().map(|address| parse(address, "to")).collect::<Result<Vec<_>, _>>()?;
     if to.is_empty() {
         return Err("notify.smtp.to: list at least one address to tell".to_owned());
+    }
+    if settings.security == SmtpSecurity::None && settings.credentials.is_some() {
+        return Err(
+            "notify.smtp: a username with security = \"none\" would send the password in clear text; use starttls or tls"
+                .to_owned(),
+        );
     }
     type Transport = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
     let builder = match settings.security {

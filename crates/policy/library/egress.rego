@@ -13,17 +13,21 @@ host(entry) := lower(substring(rest, 0, indexof(rest, "]") + 1)) if {
 	startswith(rest, "[")
 }
 
-host(entry) := lower(split(rest, ":")[0]) if {
+host(entry) := trim_suffix(lower(split(rest, ":")[0]), ".") if {
 	rest := after_scheme(entry)
 	not startswith(rest, "[")
 }
 
 ip_literal(h) if startswith(h, "[")
 
+# Dotted, decimal (2130706433) and octal spellings: digits and dots only.
 ip_literal(h) if {
+	h != ""
 	trim(h, "0123456789.") == ""
-	contains(h, ".")
 }
+
+# Hexadecimal spellings (0x7f000001, 0x7f.0.0.1).
+ip_literal(h) if startswith(h, "0x")
 
 deny contains msg if {
 	some entry in entries

@@ -18,6 +18,10 @@ pub const ALLOW_MARKERS: [&str; 2] = ["terrarium:allow-secret", "gitleaks:allow"
 /// Files larger than this are not scanned (bundles hold code and assets, not data dumps).
 const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 
+/// Findings reported per file at most: enough to act on, and a crafted file cannot make the
+/// scan or its report grow without bound.
+pub const MAX_FINDINGS_PER_FILE: usize = 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error("the rules are not a valid gitleaks configuration: {0}")]
@@ -203,6 +207,8 @@ impl Scanner {
             return Vec::new();
         }
         let text = String::from_utf8_lossy(contents);
+        // Each line with its lowercase form, made once for every rule's keyword filter.
+        let lines: Vec<(&str, String)> = text.lines().map(|line| (line, line.to_lowercase())).collect();
         // (rule position, finding): earlier rules are the more specific ones.
         let mut findings: Vec<(usize, Finding)> = Vec::new();
         for (position, rule) in self.rules.iter().enumerate() {
@@ -228,18 +234,27 @@ impl Scanner {
                 ));
                 continue;
             };
-            for (index, line) in text.lines().enumerate() {
+            for (index, (line, lowercase)) in lines.iter().enumerate() {
+                if findings.len() >= MAX_FINDINGS_PER_FILE {
+                    break;
+                }
                 if ALLOW_MARKERS.iter().any(|marker| line.contains(marker)) {
                     continue;
                 }
-                if !rule.keywords.is_empty() {
-                    let lowercase = line.to_lowercase();
-                    if !rule.keywords.iter().any(|keyword| lowercase.contains(keyword.as_str())) {
-                        continue;
-                    }
+                if !rule.keywords.is_empty()
+                    && !rule.keywords.iter().any(|keyword| lowercase.contains(keyword.as_str()))
+                {
+                    continue;
                 }
+                // Columns are counted from the previous match on, never from the line's start again.
+                let (mut counted_bytes, mut counted_chars) = (0, 0);
                 for captures in regex.captures_iter(line) {
-                    let Some(secret) = captures.get(rule.secret_group).or_else(|| captures.get(0)) else { continue };
+                    if findings.len() >= MAX_FINDINGS_PER_FILE {
+                        break;
+                    }
+                    let Some(secret) = captures.get(rule.secret_group).or_else(|| captures.get(0)) else {
+                        continue;
+                    };
                     let value = secret.as_str();
                     if rule.entropy.is_some_and(|minimum| shannon_entropy(value) < minimum)
                         || rule.allowlist.allows_secret(value)
@@ -254,7 +269,11 @@ impl Scanner {
                             description: rule.description.clone(),
                             path: path.to_owned(),
                             line: index + 1,
-                            column: line[..secret.start()].chars().count() + 1,
+                            column: {
+                                counted_chars += line[counted_bytes..secret.start()].chars().count();
+                                counted_bytes = secret.start();
+                                counted_chars + 1
+                            },
                             masked: mask(value),
                         },
                     ));
@@ -305,6 +324,15 @@ mod tests {
         let masked = mask("AKIAIOSFODNN7EXAMPLQ");
         assert_eq!(masked, "AKIA************ (20 characters)");
         assert_eq!(mask("abc"), "*** (3 characters)");
+    }
+
+    #[test]
+    fn a_file_full_of_keys_is_reported_briefly() {
+        let key = "AKIA0123456789ABCDEF ";
+        let line = key.repeat(150_000);
+        let findings = Scanner::builtin().scan("dump.txt", line.as_bytes());
+        assert_eq!(findings.len(), MAX_FINDINGS_PER_FILE);
+        assert_eq!(findings[1].column, key.len() + 1, "columns count characters from the line's start");
     }
 
     #[test]

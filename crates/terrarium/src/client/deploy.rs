@@ -116,7 +116,6 @@ pub fn human_size(n_bytes: u64) -> String {
     }
 }
 
-/// Prints the manifest's warnings; each reads `file:line:col: warning: field: message`.
 /// Stops before anything leaves the machine when a file holds a likely secret. The server
 /// checks again with the operator's rules.
 fn refuse_secrets(validated: &ValidatedManifest, bundle: &bundle::Bundle) -> anyhow::Result<()> {
@@ -135,6 +134,7 @@ fn refuse_secrets(validated: &ValidatedManifest, bundle: &bundle::Bundle) -> any
     )
 }
 
+/// Prints the manifest's warnings; each reads `file:line:col: warning: field: message`.
 fn print_warnings(validated: &ValidatedManifest) {
     for warning in validated.warnings() {
         eprintln!("{warning}");
