@@ -273,6 +273,18 @@ impl ControlPlane {
                 row.name
             );
             tracing::warn!(namespace = %row.namespace, app = %row.app, secret = %row.name, notice, "{detail}");
+            let subject = format!(
+                "secret {} of {app} {}",
+                row.name,
+                if notice == "expired" { "has expired" } else { "expires soon" }
+            );
+            self.notify(
+                &format!("secret.{notice} {app} {} {}", row.name, row.version),
+                "secret.expiry",
+                subject,
+                &detail,
+            )
+            .await;
             self.append_audit(audit(&system_principal(), &format!("secret.{notice}"), &app, None, detail)).await;
             self.secrets.store().set_expiry_notice(&row, notice).await?;
             reminders += 1;
@@ -308,6 +320,8 @@ impl ControlPlane {
             let names = self.secrets.store().flag_for_rotation(&row.app.namespace, &row.app.name, &reason).await?;
             let detail = format!("{}: {reason}", names.join(", "));
             tracing::warn!(namespace = %row.app.namespace, app = %row.app.name, owner = %row.owner, "secrets flagged for rotation: {detail}");
+            let subject = format!("the secrets of {} should be rotated", row.app);
+            self.notify(&format!("secret.rotation {} {reason}", row.app), "secret.rotation", subject, &detail).await;
             self.append_audit(audit(&system_principal(), "secret.flag_rotation", &row.app, None, detail)).await;
             flagged += 1;
         }
@@ -344,6 +358,8 @@ impl ControlPlane {
             }
         };
         let detail = format!("{}: {reason}", names.join(", "));
+        let subject = format!("the secrets of {app} should be rotated: its owner changed");
+        self.notify(&format!("secret.rotation {app} {reason}"), "secret.rotation", subject, &detail).await;
         self.append_audit(audit(principal, "secret.flag_rotation", app, None, detail)).await;
         Some(format!(
             "{new_owner} now owns {app}, whose secrets {} were known to {previous_owner}: they are flagged for rotation; set new values with `terrarium secrets set {app} NAME`",
@@ -443,6 +459,19 @@ impl ControlPlane {
                 tracing::error!(namespace = %app.namespace, app = %app.name, %error, "reload with new secrets failed; the app keeps its previous values");
                 false
             }
+        }
+    }
+
+    /// Through the notifier, once per `key`, when one is configured. Names and dates only.
+    async fn notify(&self, key: &str, kind: &'static str, subject: String, text: &str) {
+        if let Some(notifier) = self.notifier.get() {
+            let notification = crate::notify::Notification {
+                kind,
+                subject,
+                text: text.to_owned(),
+                details: serde_json::json!({ "kind": kind }),
+            };
+            notifier.notify_once(key, notification).await;
         }
     }
 

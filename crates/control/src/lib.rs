@@ -144,6 +144,8 @@ pub struct ControlPlane {
     settings: ControlSettings,
     /// Apps' SLO windows, for `apps get`; set once at start.
     pub slo: std::sync::OnceLock<Arc<slo::SloTracker>>,
+    /// Tells people about secrets that expire or need rotating; set once at start.
+    pub notifier: std::sync::OnceLock<Arc<notify::Notifier>>,
     /// Signalled whenever the routing table changes (deploy, rollback, reload), so budgets and
     /// quotas of a new revision apply at once.
     pub changed: Arc<tokio::sync::Notify>,
@@ -204,6 +206,7 @@ impl ControlPlane {
             decoy_hash,
             settings,
             slo: std::sync::OnceLock::new(),
+            notifier: std::sync::OnceLock::new(),
             changed: Arc::new(tokio::sync::Notify::new()),
             change_lock: tokio::sync::Mutex::new(()),
         })

@@ -333,6 +333,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         metrics.clone(),
     ));
     let _ = control.slo.set(slo);
+    let _ = control.notifier.set(notifier.clone());
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
     let secure_cookies = public_url.starts_with("https://");
     let api = control_api::router(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Server, client};
 
 /// A webhook receiver on 127.0.0.1 that fails its first delivery (500) and accepts the rest.
-fn start_receiver() -> (u16, Arc<Mutex<Vec<serde_json::Value>>>) {
+pub(crate) fn start_receiver() -> (u16, Arc<Mutex<Vec<serde_json::Value>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Vec::new()));

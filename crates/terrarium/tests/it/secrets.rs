@@ -499,8 +499,10 @@ fn internal_apis_receive_a_platform_token_they_can_verify() {
 
 #[test]
 fn secrets_of_an_app_past_its_ttl_are_flagged_for_rotation() {
+    let (port, received) = crate::budgets::start_receiver();
+    let config = format!("[[notify.webhooks]]\nurl = \"http://127.0.0.1:{port}/hook\"\n");
     let data_dir = tempfile::tempdir().unwrap().keep();
-    let server = Server::start_in("", &data_dir, &[]);
+    let server = Server::start_in(&config, &data_dir, &[]);
     let apps = tempfile::tempdir().unwrap();
     let dir = apps.path().join("a");
     write_app(&dir, "it", "aging", "user:admin", "terrarium://it/aging", &[]);
@@ -525,7 +527,7 @@ fn secrets_of_an_app_past_its_ttl_are_flagged_for_rotation() {
             .unwrap();
         pool.close().await;
     });
-    let server = Server::start_in("", &data_dir, &[]);
+    let server = Server::start_in(&config, &data_dir, &[]);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let listed = server.cli_ok(&["secrets", "list", "it/aging"]);
@@ -536,6 +538,17 @@ fn secrets_of_an_app_past_its_ttl_are_flagged_for_rotation() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(api_get(&server, "/api/v1/audit?limit=1000").contains("secret.flag_rotation"));
+    // The platform team is told through the notifier, with names only.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !received.lock().unwrap().iter().any(|body| body["kind"] == "secret.rotation") {
+        assert!(Instant::now() < deadline, "no rotation notification");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = received.lock().unwrap().iter().find(|body| body["kind"] == "secret.rotation").cloned().unwrap();
+    assert!(
+        sent["subject"].as_str().unwrap().contains("it/aging") && !sent.to_string().contains("aging-value"),
+        "{sent}"
+    );
 }
 
 #[test]
