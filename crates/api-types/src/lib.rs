@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod policy;
+
 pub const API_PREFIX: &str = "/api/v1";
 pub const BUNDLE_CONTENT_TYPE: &str = "application/x-tar";
 
@@ -26,6 +28,10 @@ pub struct DeployResponse {
     pub changed: bool,
     pub urls: Vec<String>,
     pub warnings: Vec<String>,
+    /// Set when the revision asks for something a person must approve: it waits in this
+    /// request, and the previous revision (if any) keeps serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_approval: Option<policy::ApprovalRequest>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +56,15 @@ pub struct AppDetail {
     /// How the app meets its `spec.slo`, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloStatus>,
+    /// What the last policy audit found in the active revision, in full.
+    #[serde(default)]
+    pub violations: Vec<policy::StoredViolation>,
+    /// Revisions waiting for approval.
+    #[serde(default)]
+    pub pending_approvals: Vec<policy::ApprovalRequest>,
+    /// Active exceptions to policies.
+    #[serde(default)]
+    pub exceptions: Vec<policy::PolicyException>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -55,6 +55,14 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/usage", get(usage))
         .route("/api/v1/chargeback", get(chargeback))
         .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/policy", get(policy_status))
+        .route("/api/v1/policy/reload", post(reload_policies))
+        .route("/api/v1/policy/violations", get(list_violations))
+        .route("/api/v1/policy/exceptions", get(list_exceptions).post(add_exception))
+        .route("/api/v1/policy/exceptions/{id}", axum::routing::delete(remove_exception))
+        .route("/api/v1/approvals", get(list_approvals))
+        .route("/api/v1/approvals/{id}", get(get_approval))
+        .route("/api/v1/approvals/{id}/{decision}", post(vote))
         .route("/metrics", get(metrics))
         .route("/api/v1/secrets/rotate-kek", post(rotate_kek))
         .route("/auth/login", get(login_page).post(login))
@@ -112,6 +120,15 @@ impl From<ControlError> for ApiFailure {
             }
             ControlError::SecretsFound { details, .. } => {
                 failure(StatusCode::UNPROCESSABLE_ENTITY, "secrets_found", message, details)
+            }
+            ControlError::PolicyDenied { details } => failure(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy_denied",
+                "the platform's policies refuse this app; change what each names and deploy again (or ask an operator for an exception)",
+                details,
+            ),
+            ControlError::PolicyFailed(_) => {
+                failure(StatusCode::SERVICE_UNAVAILABLE, "policy_unavailable", message, vec![])
             }
             ControlError::Load(_) => failure(StatusCode::UNPROCESSABLE_ENTITY, "load_failed", message, vec![]),
             ControlError::UnknownNamespace { .. }
@@ -186,7 +203,11 @@ fn app_key(namespace: String, name: String) -> AppKey {
 async fn deploy(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "app.deploy").await?;
     let response = state.control.deploy(&principal, &body).await?;
-    let status = if response.changed { StatusCode::CREATED } else { StatusCode::OK };
+    let status = match (&response.pending_approval, response.changed) {
+        (Some(_), _) => StatusCode::ACCEPTED,
+        (None, true) => StatusCode::CREATED,
+        (None, false) => StatusCode::OK,
+    };
     Ok((status, Json(response)).into_response())
 }
 
@@ -942,4 +963,100 @@ async fn not_found() -> ApiFailure {
         "nothing here: apps are served at /apps/<namespace>/<app>/ and the control API under /api/v1",
         vec![],
     )
+}
+
+async fn policy_status(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    authenticate(&state, &headers, "policy.status").await?;
+    Ok(Json(state.control.policy_status()).into_response())
+}
+
+async fn reload_policies(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "policy.reload").await?;
+    Ok(Json(state.control.reload_policies(&principal).await?).into_response())
+}
+
+/// `?namespace=&app=&policy=&state=`: filters of the governance listings.
+#[derive(Deserialize)]
+struct GovernanceQuery {
+    namespace: Option<String>,
+    app: Option<String>,
+    policy: Option<String>,
+    state: Option<String>,
+}
+
+async fn list_violations(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(query): Query<GovernanceQuery>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "policy.violations").await?;
+    let violations = state
+        .control
+        .list_violations(&principal, query.namespace.as_deref(), query.app.as_deref(), query.policy.as_deref())
+        .await?;
+    Ok(Json(violations).into_response())
+}
+
+async fn list_exceptions(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(query): Query<GovernanceQuery>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "policy.exception.list").await?;
+    Ok(Json(state.control.list_exceptions(&principal, query.namespace.as_deref()).await?).into_response())
+}
+
+async fn add_exception(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "policy.exception.add").await?;
+    let request: api_types::policy::NewPolicyException = parse_json(
+        &body,
+        r#"{"namespace": "growth", "app": "lunch", "policy": "egress", "reason": "...", "expires_at": "2026-12-31T00:00:00Z"}"#,
+    )?;
+    let exception = state.control.add_exception(&principal, request).await?;
+    Ok((StatusCode::CREATED, Json(exception)).into_response())
+}
+
+async fn remove_exception(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "policy.exception.remove").await?;
+    Ok(Json(state.control.remove_exception(&principal, id).await?).into_response())
+}
+
+async fn list_approvals(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(query): Query<GovernanceQuery>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "approval.list").await?;
+    let approvals =
+        state.control.list_approvals(&principal, query.namespace.as_deref(), query.state.as_deref()).await?;
+    Ok(Json(approvals).into_response())
+}
+
+async fn get_approval(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "approval.show").await?;
+    Ok(Json(state.control.get_approval(&principal, id).await?).into_response())
+}
+
+async fn vote(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((id, decision)): Path<(i64, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => return Err(failure(StatusCode::NOT_FOUND, "not_found", "use /approve or /deny", vec![])),
+    };
+    let principal = authenticate(&state, &headers, "approval.vote").await?;
+    let request: api_types::policy::ApprovalVoteRequest = parse_json(&body, r#"{"reason": "why"}"#)?;
+    Ok(Json(state.control.vote(&principal, id, approve, &request.reason).await?).into_response())
 }

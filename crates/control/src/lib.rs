@@ -12,6 +12,7 @@ pub mod blobs;
 pub mod budgets;
 pub mod egress_log;
 pub mod federation;
+pub mod governance;
 pub mod logs;
 pub mod metering;
 pub mod metrics;
@@ -54,6 +55,12 @@ pub enum ControlError {
     /// Likely secrets in the bundle (masked), and what to do instead.
     #[error("the bundle holds {count} likely secret(s); the deploy was stopped")]
     SecretsFound { count: usize, details: Vec<String> },
+    /// Policies in `deny` mode refused the app; each detail names its policy.
+    #[error("the policies refuse this app: {}", .details.join("; "))]
+    PolicyDenied { details: Vec<String> },
+    /// The policies could not be evaluated; deploys fail closed.
+    #[error("the policies could not be evaluated, so nothing was deployed: {0}")]
+    PolicyFailed(String),
     #[error("the app's code does not load: {0}")]
     Load(String),
     #[error("namespace {namespace:?} does not exist; create it with `terrarium namespaces create {namespace}`")]
@@ -97,6 +104,7 @@ impl From<StoreError> for ControlError {
             StoreError::UnknownUser { name } => ControlError::UnknownUser { name },
             StoreError::UserExists { name } => ControlError::Conflict(format!("user {name:?} already exists")),
             unknown @ StoreError::UnknownBinding { .. } => ControlError::NotFound(unknown.to_string()),
+            StoreError::Refused(message) => ControlError::Conflict(message),
             StoreError::Backend(message) => ControlError::Internal(message),
         }
     }
@@ -137,6 +145,8 @@ pub struct ControlPlane {
     usage_store: Arc<dyn store::UsageStore>,
     /// The company's OpenID provider, when one is configured.
     federation: Option<Arc<federation::Federation>>,
+    /// Policies, approvals, exceptions and the policy audit.
+    governance: Arc<governance::Governance>,
     /// Failed password sign-ins per user name.
     throttle: accounts::SignInThrottle,
     /// An argon2 hash checked when a sign-in names no user, so both cost the same time.
@@ -186,6 +196,7 @@ impl ControlPlane {
         metrics: Arc<metrics::Metrics>,
         usage_store: Arc<dyn store::UsageStore>,
         federation: Option<Arc<federation::Federation>>,
+        governance: Arc<governance::Governance>,
         settings: ControlSettings,
     ) -> Result<ControlPlane, ControlError> {
         let decoy_hash = identity::hash_password(&identity::generate_password())
@@ -202,6 +213,7 @@ impl ControlPlane {
             metrics,
             usage_store,
             federation,
+            governance,
             throttle: accounts::SignInThrottle::default(),
             decoy_hash,
             settings,
@@ -232,8 +244,24 @@ impl ControlPlane {
         Ok(n_loaded)
     }
 
-    /// The deploy pipeline, from the uploaded archive to the switched routing table.
+    /// The deploy pipeline, from the uploaded archive to the switched routing table (or to an
+    /// approval request, when the revision asks for more than the app was granted).
     pub async fn deploy(&self, principal: &Principal, archive: &[u8]) -> Result<DeployResponse, ControlError> {
+        self.deploy_with(principal, archive, true).await
+    }
+
+    /// Deploys apps that ship inside the binary (`serve --demo`): trusted content, so policies
+    /// are not consulted at admission (the background audit still reports on them).
+    pub async fn deploy_bundled(&self, principal: &Principal, archive: &[u8]) -> Result<DeployResponse, ControlError> {
+        self.deploy_with(principal, archive, false).await
+    }
+
+    async fn deploy_with(
+        &self,
+        principal: &Principal,
+        archive: &[u8],
+        govern: bool,
+    ) -> Result<DeployResponse, ControlError> {
         let bundle = Bundle::from_tar(archive, &self.settings.bundle_limits)?;
         let source = std::str::from_utf8(bundle.manifest()?)
             .map_err(|_| ControlError::InvalidManifest(vec![format!("{MANIFEST_FILE} is not UTF-8 text")]))?;
@@ -251,11 +279,7 @@ impl ControlPlane {
             let mut details: Vec<String> = findings.iter().map(ToString::to_string).collect();
             let detail = format!("{} likely secret(s): {}", findings.len(), details.join("; "));
             if self.settings.block_on_secrets {
-                let mut event = audit(principal, "app.deploy", &app, None, detail);
-                event.outcome = "refused".to_owned();
-                if let Err(error) = self.store.append_audit(event).await {
-                    tracing::error!(%error, "audit event could not be written");
-                }
+                self.audit_refusal(principal, &app, detail).await;
                 let count = details.len();
                 details.push(plan::secrets_hint(&app.namespace, &app.name));
                 return Err(ControlError::SecretsFound { count, details });
@@ -265,10 +289,6 @@ impl ControlPlane {
         let revision = self.store.next_revision(&app).await?;
         let deployment =
             plan::plan(&validated, &bundle, revision, &self.settings.defaults).map_err(ControlError::Unplannable)?;
-        let over_tier = self.settings.tiers.check(&deployment);
-        if !over_tier.is_empty() {
-            return Err(ControlError::Unplannable(over_tier));
-        }
         let urls = self.urls(&app);
 
         // An identical bundle is not a new revision: deploying twice changes nothing.
@@ -283,7 +303,28 @@ impl ControlPlane {
                 changed: false,
                 urls,
                 warnings,
+                pending_approval: None,
             });
+        }
+
+        let mut ungranted = Vec::new();
+        let mut dryrun = Vec::new();
+        if govern {
+            let admission = self.admit(principal, validated.manifest(), &bundle, &findings, &app).await?;
+            let denials: Vec<String> = admission.decision.denials().map(ToString::to_string).collect();
+            if !denials.is_empty() {
+                self.audit_refusal(principal, &app, format!("policies: {}", denials.join("; "))).await;
+                return Err(ControlError::PolicyDenied { details: denials });
+            }
+            warnings.extend(admission.decision.warnings().map(|violation| format!("policy {violation}")));
+            dryrun = admission
+                .decision
+                .violations
+                .iter()
+                .filter(|v| v.mode == api_types::policy::Mode::Dryrun)
+                .map(ToString::to_string)
+                .collect();
+            ungranted = admission.ungranted;
         }
 
         for contents in bundle.files().values() {
@@ -293,6 +334,8 @@ impl ControlPlane {
                 .map_err(|error| ControlError::Internal(format!("storing a blob: {error}")))?;
         }
         let deployment = Arc::new(deployment);
+        // Compiled before anything is recorded, also for a revision that waits for approval:
+        // code that does not load fails now, not when an operator approves it.
         let live = self.loader.load(deployment.clone()).await.map_err(ControlError::Load)?;
 
         let spec = &validated.manifest().spec;
@@ -307,7 +350,25 @@ impl ControlPlane {
             size_bytes: bundle.total_bytes(),
             create_namespace: principal.is_platform_admin(),
         };
-        let detail = format!("digest {}, {} files", deployment.bundle_digest, deployment.files.len());
+        if !ungranted.is_empty() {
+            drop(live);
+            let request = self.request_approval(principal, new, ungranted).await?;
+            let serving = self.routes.get(&app).map_or(0, |live| live.deployment.revision);
+            return Ok(DeployResponse {
+                namespace: app.namespace,
+                name: app.name,
+                revision: serving,
+                digest: deployment.bundle_digest.clone(),
+                changed: false,
+                urls,
+                warnings,
+                pending_approval: Some(request),
+            });
+        }
+        let mut detail = format!("digest {}, {} files", deployment.bundle_digest, deployment.files.len());
+        if !dryrun.is_empty() {
+            detail.push_str(&format!("; dryrun policies: {}", dryrun.join("; ")));
+        }
         let previous_owner = match self.store.get_app(&app).await {
             Ok(row) => Some(row.owner),
             Err(StoreError::UnknownApp { .. }) => None,
@@ -316,6 +377,9 @@ impl ControlPlane {
         self.store.insert_revision(new, audit(principal, "app.deploy", &app, Some(revision), detail)).await?;
         self.routes.insert(live);
         self.changed.notify_one();
+        if govern {
+            self.supersede_pending(principal, &app, revision).await;
+        }
         let new_owner = spec.owner.to_string();
         if let Some(previous_owner) = previous_owner.filter(|previous| *previous != new_owner)
             && let Some(warning) = self.flag_secrets_on_owner_change(principal, &app, &previous_owner, &new_owner).await
@@ -331,7 +395,17 @@ impl ControlPlane {
             changed: true,
             urls,
             warnings,
+            pending_approval: None,
         })
+    }
+
+    /// Records a deploy the platform refused (secrets, policies).
+    async fn audit_refusal(&self, principal: &Principal, app: &AppKey, detail: String) {
+        let mut event = audit(principal, "app.deploy", app, None, detail);
+        event.outcome = "refused".to_owned();
+        if let Err(error) = self.store.append_audit(event).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
     }
 
     /// Makes an earlier revision active again (the one before the active one by default).
@@ -423,12 +497,22 @@ impl ControlPlane {
     }
 
     pub async fn get_app(&self, app: &AppKey) -> Result<AppDetail, ControlError> {
-        let row = self.store.get_app(app).await?;
+        let row = match self.store.get_app(app).await {
+            Ok(row) => row,
+            Err(StoreError::UnknownApp { app }) => {
+                return Err(self.pending_first_revision(&app).await.unwrap_or(ControlError::UnknownApp { app }));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let (violations, pending_approvals, exceptions) = self.governance_of(app).await?;
         let revisions = self.store.list_revisions(app).await?;
         let active = row.active_revision;
         let slo = self.slo.get().and_then(|tracker| tracker.status(app));
         Ok(AppDetail {
             slo,
+            violations,
+            pending_approvals,
+            exceptions,
             description: row.description.clone(),
             created_at: row.created_at.clone(),
             summary: self.summary(row),

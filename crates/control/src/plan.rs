@@ -218,32 +218,6 @@ impl Tiers {
     pub fn for_namespace(&self, namespace: &str) -> Option<&Tier> {
         self.by_namespace.get(namespace).or(self.default.as_ref())
     }
-
-    /// Every way the deployment's admission asks for more than its namespace's tier allows.
-    pub fn check(&self, deployment: &Deployment) -> Vec<String> {
-        let namespace = &deployment.app.namespace;
-        let Some(tier) = self.for_namespace(namespace) else {
-            return Vec::new();
-        };
-        let asked = deployment.admission;
-        let checks = [
-            ("requestsPerSecond", asked.requests_per_second, tier.max_app_requests_per_second),
-            ("burst", asked.burst, tier.max_app_burst),
-            ("concurrency", asked.concurrency, tier.max_app_concurrency),
-        ];
-        checks
-            .into_iter()
-            .filter_map(|(field, asked, max)| {
-                let max = max?;
-                (asked > max).then(|| {
-                    format!(
-                        "spec.quotas.{field}: {asked} is over the {max} that namespace {namespace:?} (tier {}) allows an app; ask for at most {max}, or ask a platform operator to move the namespace to a larger tier",
-                        tier.name
-                    )
-                })
-            })
-            .collect()
-    }
 }
 
 /// Likely secrets in the bundle's files, as the scanner reports them (masked).

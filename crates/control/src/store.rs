@@ -24,6 +24,9 @@ pub enum StoreError {
     UserExists { name: String },
     #[error("{subject} has no {role} role in namespace {namespace:?}")]
     UnknownBinding { namespace: String, subject: String, role: String },
+    /// The change conflicts with the stored state (a request no longer pending, a second vote).
+    #[error("{0}")]
+    Refused(String),
     #[error("storage failed: {0}")]
     Backend(String),
 }
@@ -88,8 +91,9 @@ pub struct RevisionRow {
     pub size_bytes: u64,
 }
 
-/// A revision to write. Its `deployment.revision` is the number it will get.
-#[derive(Clone, Debug)]
+/// A revision to write. Its `deployment.revision` is the number it will get. Serialized while
+/// it waits for approval.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NewRevision {
     pub deployment: Deployment,
     pub owner: String,
@@ -311,4 +315,109 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn first_time(&self, key: &str, time: &str) -> Result<bool, StoreError>;
     async fn record_notification(&self, row: NotificationRow) -> Result<(), StoreError>;
     async fn list_notifications(&self, limit: u32) -> Result<Vec<NotificationRow>, StoreError>;
+}
+
+/// An approval request as stored, with the revision waiting in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApprovalRow {
+    /// Ignored when creating: the store numbers requests.
+    pub id: i64,
+    pub app: AppKey,
+    pub state: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub expires_at: String,
+    pub digest: String,
+    pub requests: Vec<api_types::policy::Violation>,
+    pub required: u32,
+    pub approvers: Vec<String>,
+    pub votes: Vec<api_types::policy::ApprovalVote>,
+    pub revision: Option<i64>,
+    pub decided_at: Option<String>,
+    pub outcome: Option<String>,
+    /// The revision to write once approved, as JSON (`control::governance::PendingRevision`).
+    pub pending: String,
+}
+
+/// How a pending approval request ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApprovalEnd {
+    /// `approved`, `denied` or `superseded`.
+    pub state: String,
+    pub outcome: String,
+    pub decided_at: String,
+    pub revision: Option<i64>,
+    /// Grants minted with an approval: (policy, message) the app may ask for from now on.
+    pub grants: Vec<(String, String)>,
+}
+
+/// An operator's exception to a policy, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExceptionRow {
+    pub id: i64,
+    pub app: AppKey,
+    pub policy: String,
+    pub reason: String,
+    pub granted_by: String,
+    pub granted_at: String,
+    pub expires_at: String,
+    pub removed_at: Option<String>,
+}
+
+/// Policy governance: approval requests and their grants, exceptions, and the violations the
+/// background audit found. Deleting an app (`RegistryStore::delete_app`) removes its rows here
+/// too and supersedes its pending requests.
+#[async_trait]
+pub trait GovernanceStore: Send + Sync + 'static {
+    /// Stores a new pending request and supersedes the app's older pending ones, with the audit
+    /// event, in one transaction. Returns the new request's id.
+    async fn create_approval(&self, row: ApprovalRow, audit: NewAuditEvent) -> Result<i64, StoreError>;
+    async fn get_approval(&self, id: i64) -> Result<Option<ApprovalRow>, StoreError>;
+    /// Newest first; `state` filters (`pending`, ...).
+    async fn list_approvals(
+        &self,
+        namespace: Option<&str>,
+        app: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<Vec<ApprovalRow>, StoreError>;
+    /// Records a vote on a pending request. `Conflict` when the request is no longer pending or
+    /// the approver has voted already.
+    async fn add_vote(
+        &self,
+        id: i64,
+        vote: api_types::policy::ApprovalVote,
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Ends a pending request and mints its grants, with the audit event, in one transaction.
+    /// `false` (and nothing written) when it was no longer pending.
+    async fn finish_approval(&self, id: i64, end: ApprovalEnd, audit: NewAuditEvent) -> Result<bool, StoreError>;
+    /// (policy, message) pairs the app was granted.
+    async fn grants(&self, app: &AppKey) -> Result<Vec<(String, String)>, StoreError>;
+    /// The manifest a revision was deployed with, as the builder wrote it.
+    async fn manifest_source(&self, app: &AppKey, revision: i64) -> Result<String, StoreError>;
+    /// Replaces the app's stored violations with what an audit of `revision` found at `time`;
+    /// one found again keeps its first-seen time.
+    async fn replace_violations(
+        &self,
+        app: &AppKey,
+        revision: i64,
+        violations: &[api_types::policy::Violation],
+        time: &str,
+    ) -> Result<(), StoreError>;
+    async fn list_violations(
+        &self,
+        namespace: Option<&str>,
+        app: Option<&str>,
+        policy: Option<&str>,
+    ) -> Result<Vec<api_types::policy::StoredViolation>, StoreError>;
+    async fn add_exception(&self, row: ExceptionRow, audit: NewAuditEvent) -> Result<i64, StoreError>;
+    /// Exceptions, removed ones included, newest first.
+    async fn list_exceptions(&self, namespace: Option<&str>) -> Result<Vec<ExceptionRow>, StoreError>;
+    /// Marks an exception removed at `time`; `None` when there is no such exception.
+    async fn remove_exception(
+        &self,
+        id: i64,
+        time: &str,
+        audit: NewAuditEvent,
+    ) -> Result<Option<ExceptionRow>, StoreError>;
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use regorus::utils::limits::ExecutionTimerConfig;
 use serde::Serialize;
+use sha2::Digest;
 
 /// The bundled policy library, readable in `crates/policy/library/`.
 pub const LIBRARY: &[(&str, &str)] = &[
@@ -30,6 +31,8 @@ pub const LIBRARY: &[(&str, &str)] = &[
     ("ttl_test.rego", include_str!("../library/ttl_test.rego")),
     ("egress.rego", include_str!("../library/egress.rego")),
     ("egress_test.rego", include_str!("../library/egress_test.rego")),
+    ("egress_hosts.rego", include_str!("../library/egress_hosts.rego")),
+    ("egress_hosts_test.rego", include_str!("../library/egress_hosts_test.rego")),
     ("secrets_ref.rego", include_str!("../library/secrets_ref.rego")),
     ("secrets_ref_test.rego", include_str!("../library/secrets_ref_test.rego")),
     ("quotas.rego", include_str!("../library/quotas.rego")),
@@ -62,72 +65,7 @@ pub enum PolicyError {
     Read { path: String, message: String },
 }
 
-/// What a policy's mode does with its `deny` messages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Deny,
-    Warn,
-    Dryrun,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Mode, String> {
-        match text {
-            "deny" => Ok(Mode::Deny),
-            "warn" => Ok(Mode::Warn),
-            "dryrun" => Ok(Mode::Dryrun),
-            other => Err(format!("{other:?} is not a policy mode; use deny, warn or dryrun")),
-        }
-    }
-}
-
-/// Which rule set a message came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Deny,
-    Warn,
-    Elevated,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    /// The policy's name: the last part of its package (`egress`).
-    pub policy: String,
-    pub kind: Kind,
-    pub mode: Mode,
-    pub message: String,
-}
-
-/// Every message of every policy for one input.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Decision {
-    pub violations: Vec<Violation>,
-}
-
-impl Decision {
-    /// Denials of policies in `deny` mode: the deploy is refused.
-    pub fn denials(&self) -> impl Iterator<Item = &Violation> {
-        self.violations.iter().filter(|v| v.kind == Kind::Deny && v.mode == Mode::Deny)
-    }
-
-    /// Warnings, and denials of policies in `warn` mode.
-    pub fn warnings(&self) -> impl Iterator<Item = &Violation> {
-        self.violations.iter().filter(|v| v.kind == Kind::Warn || (v.kind == Kind::Deny && v.mode == Mode::Warn))
-    }
-
-    /// Elevated requests: a person must approve them (not in `dryrun` mode).
-    pub fn elevated(&self) -> impl Iterator<Item = &Violation> {
-        self.violations.iter().filter(|v| v.kind == Kind::Elevated && v.mode != Mode::Dryrun)
-    }
-
-    pub fn allowed(&self) -> bool {
-        self.denials().next().is_none()
-    }
-}
+pub use api_types::policy::{Decision, Kind, Mode, Violation};
 
 /// A Rego test and how it went.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -148,6 +86,10 @@ pub struct PolicySet {
     /// (package, test rule) of every Rego test.
     tests: Vec<(String, String)>,
     files: Vec<String>,
+    /// SHA-256 over every file's name and text.
+    version: String,
+    /// The names of the policies (`egress`): packages under `terrarium.policies`, tests aside.
+    policies: Vec<String>,
 }
 
 impl std::fmt::Debug for PolicySet {
@@ -165,19 +107,13 @@ impl PolicySet {
 
     /// Every `.rego` file of a directory (not its subdirectories), in name order.
     pub fn from_dir(dir: &Path) -> Result<PolicySet, PolicyError> {
-        let read_error =
-            |error: std::io::Error| PolicyError::Read { path: dir.display().to_string(), message: error.to_string() };
-        let mut sources = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(read_error)? {
-            let path = entry.map_err(read_error)?.path();
-            if path.extension().is_some_and(|extension| extension == "rego") {
-                let text = std::fs::read_to_string(&path).map_err(read_error)?;
-                let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-                sources.push((name, text));
-            }
-        }
-        sources.sort();
-        PolicySet::from_sources(sources)
+        PolicySet::from_sources(read_dir(dir)?)
+    }
+
+    /// The bundled library (when `bundled`) and the `.rego` files of `dir`; a file of `dir`
+    /// named like a bundled one replaces it.
+    pub fn load(bundled: bool, dir: Option<&Path>) -> Result<PolicySet, PolicyError> {
+        PolicySet::from_sources(sources(bundled, dir)?)
     }
 
     /// Compiles (file name, Rego source) pairs.
@@ -194,6 +130,8 @@ impl PolicySet {
             });
             engine
         };
+        let version = version_of(&sources);
+        let mut policies = Vec::new();
         let mut engine = new_engine();
         let mut with_tests = new_engine();
         let mut tests = Vec::new();
@@ -205,6 +143,9 @@ impl PolicySet {
             let package = package.trim_start_matches("data.").to_owned();
             // Tests stay out of decisions: evaluating the policies' root would run them all.
             if !package.ends_with("_test") {
+                if let Some(name) = package.strip_prefix("terrarium.policies.") {
+                    policies.push(name.to_owned());
+                }
                 engine
                     .add_policy(file.clone(), text.clone())
                     .map_err(|error| PolicyError::Parse { file: file.clone(), message: error.to_string() })?;
@@ -219,7 +160,9 @@ impl PolicySet {
         // Evaluating once analyses and schedules the policies; every clone then starts prepared.
         engine.set_input(regorus::Value::new_object());
         let _ = engine.eval_query(ROOT.to_owned(), false);
-        Ok(PolicySet { engine, with_tests, tests, files })
+        policies.sort();
+        policies.dedup();
+        Ok(PolicySet { engine, with_tests, tests, files, version, policies })
     }
 
     /// The decision for one input, with each policy in the mode `modes` gives it (`deny` by default).
@@ -278,10 +221,60 @@ impl PolicySet {
             .collect()
     }
 
-    /// The names of the policies (not tests) in the set.
+    /// The files of the set, tests included.
     pub fn files(&self) -> &[String] {
         &self.files
     }
+
+    /// SHA-256 (hex) over every file's name and text: equal sets have equal versions.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The names of the policies, as modes and exceptions name them.
+    pub fn policies(&self) -> &[String] {
+        &self.policies
+    }
+}
+
+/// The sources [`PolicySet::load`] compiles: read them to learn, cheaply, whether a set changed.
+pub fn sources(bundled: bool, dir: Option<&Path>) -> Result<Vec<(String, String)>, PolicyError> {
+    let mut sources: BTreeMap<String, String> = BTreeMap::new();
+    if bundled {
+        sources.extend(LIBRARY.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())));
+    }
+    if let Some(dir) = dir {
+        sources.extend(read_dir(dir)?);
+    }
+    Ok(sources.into_iter().collect())
+}
+
+/// SHA-256 (hex) over every file's name and text.
+pub fn version_of(sources: &[(String, String)]) -> String {
+    let mut hasher = sha2::Sha256::new();
+    for (file, text) in sources {
+        for part in [file.as_bytes(), b"\0", text.as_bytes(), b"\0"] {
+            hasher.update(part);
+        }
+    }
+    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// (file name, text) of every `.rego` file of `dir`, in name order.
+fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, PolicyError> {
+    let read_error =
+        |error: std::io::Error| PolicyError::Read { path: dir.display().to_string(), message: error.to_string() };
+    let mut sources = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let path = entry.map_err(read_error)?.path();
+        if path.extension().is_some_and(|extension| extension == "rego") {
+            let text = std::fs::read_to_string(&path).map_err(read_error)?;
+            let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+            sources.push((name, text));
+        }
+    }
+    sources.sort();
+    Ok(sources)
 }
 
 #[cfg(test)]

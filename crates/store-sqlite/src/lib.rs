@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "usage", include_str!("../migrations/0005_usage.sql")),
     (6, "notifications", include_str!("../migrations/0006_notifications.sql")),
     (7, "usage_outbound_heap", include_str!("../migrations/0007_usage_outbound_heap.sql")),
+    (8, "governance", include_str!("../migrations/0008_governance.sql")),
 ];
 
 pub struct SqliteStore {
@@ -311,6 +312,24 @@ impl RegistryStore for SqliteStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::UnknownApp { app: app.clone() });
         }
+        // A later app of the same name starts without this one's grants, exceptions or findings.
+        for delete in [
+            "DELETE FROM policy_grants WHERE namespace = ? AND app = ?",
+            "DELETE FROM policy_exceptions WHERE namespace = ? AND app = ?",
+            "DELETE FROM policy_violations WHERE namespace = ? AND app = ?",
+        ] {
+            sqlx::query(delete).bind(&app.namespace).bind(&app.name).execute(&mut *tx).await.map_err(backend)?;
+        }
+        sqlx::query(
+            "UPDATE approvals SET state = 'superseded', decided_at = ?, outcome = 'the app was deleted'
+             WHERE namespace = ? AND app = ? AND state = 'pending'",
+        )
+        .bind(&audit.time)
+        .bind(&app.namespace)
+        .bind(&app.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(backend)
     }
@@ -545,6 +564,7 @@ impl RegistryStore for SqliteStore {
 }
 
 mod egress_log;
+mod governance;
 mod notifications;
 mod secrets;
 mod usage;

@@ -28,6 +28,61 @@ pub struct PlatformConfig {
     pub namespaces: NamespacesSection,
     pub telemetry: TelemetrySection,
     pub scan: ScanSection,
+    pub policy: PolicySection,
+    pub approvals: ApprovalsSection,
+}
+
+/// Policy as code: which policies run, in which mode, and how often everything is audited.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// Run the bundled library (`terrarium policy test` shows it).
+    pub bundled: bool,
+    /// A directory of your own `.rego` files, added to the bundled ones (a file named like a
+    /// bundled one replaces it). Read again every `reload_secs` and on `terrarium policy reload`.
+    pub dir: Option<std::path::PathBuf>,
+    /// Policy name → `deny` (the default), `warn` or `dryrun`.
+    pub modes: std::collections::BTreeMap<String, String>,
+    pub reload_secs: u64,
+    /// Every running app is evaluated again this often (and at start, on policy change, and
+    /// when an exception lapses).
+    pub audit_secs: u64,
+}
+
+impl Default for PolicySection {
+    fn default() -> PolicySection {
+        PolicySection { bundled: true, dir: None, modes: Default::default(), reload_secs: 10, audit_secs: 3600 }
+    }
+}
+
+/// Approvals of elevated requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsSection {
+    /// A request without enough approvals is denied after this long.
+    pub timeout_secs: u64,
+    /// Per namespace: who approves and how many must (one operator of the namespace otherwise).
+    pub namespaces: std::collections::BTreeMap<String, ApproversSection>,
+}
+
+impl Default for ApprovalsSection {
+    fn default() -> ApprovalsSection {
+        ApprovalsSection { timeout_secs: 72 * 3600, namespaces: Default::default() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproversSection {
+    /// `user:NAME` or `group:NAME`; each must also be an operator of the namespace.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    #[serde(default = "one")]
+    pub required: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Secret detection on every uploaded bundle.
@@ -83,6 +138,22 @@ pub struct NamespacesSection {
     pub default_tier: Option<String>,
     /// Namespace → tier name.
     pub tiers: std::collections::BTreeMap<String, String>,
+    /// The longest `spec.ttlDays` an app may ask (90 when unset).
+    pub max_ttl_days: Option<u32>,
+    /// Hosts (or `*.domain`) every namespace's apps may call without approval.
+    pub allowed_egress: Vec<String>,
+    /// Runtimes apps may use; every supported one when unset.
+    pub approved_runtimes: Option<Vec<String>>,
+    /// Per namespace: its own maximum TTL, runtimes, and hosts added to `allowed_egress`.
+    pub settings: std::collections::BTreeMap<String, NamespaceSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamespaceSettings {
+    pub max_ttl_days: Option<u32>,
+    pub allowed_egress: Vec<String>,
+    pub approved_runtimes: Option<Vec<String>>,
 }
 
 /// What usage costs; `terrarium usage` and budgets use it.
@@ -462,6 +533,8 @@ impl Default for PlatformConfig {
             namespaces: NamespacesSection::default(),
             telemetry: TelemetrySection::default(),
             scan: ScanSection::default(),
+            policy: PolicySection::default(),
+            approvals: ApprovalsSection::default(),
         }
     }
 }

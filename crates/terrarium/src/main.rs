@@ -3,6 +3,7 @@
 mod client;
 mod config;
 mod init;
+mod policies;
 mod serve;
 
 use std::path::PathBuf;
@@ -135,13 +136,20 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Run the policies' Rego tests, or see what they decide about an app (offline).
+    /// Policies: run their Rego tests or evaluate an app offline; on the server, the loaded
+    /// policies, violations the audit found, and exceptions.
     Policy {
         #[command(subcommand)]
         command: client::PolicyCommand,
-        /// Output format.
-        #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, global = true)]
-        output: Output,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revisions waiting for an operator's approval: list, show, approve, deny.
+    Approvals {
+        #[command(subcommand)]
+        command: client::ApprovalsCommand,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Apps' outbound requests: the egress log.
     Egress {
@@ -181,7 +189,8 @@ fn main() -> std::process::ExitCode {
         Command::Keys { command, client } => client::keys(&client, command),
         Command::Secrets { command, client } => client::secrets(&client, command),
         Command::Egress { command, client } => client::egress(&client, command),
-        Command::Policy { command, output } => client::policy(output, command),
+        Command::Policy { command, client } => client::policy(&client, command),
+        Command::Approvals { command, client } => client::approvals(&client, command),
         Command::Usage { usage, client } => client::usage(&client, usage),
     };
     match result {

@@ -220,6 +220,11 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             Some(Arc::new(control::federation::Federation::new(provider, section.display_name.clone())))
         }
     };
+    let governance = Arc::new(control::governance::Governance::new(
+        Arc::new(crate::policies::Policies::load(&config.policy)?),
+        store.clone(),
+        governance_settings(&config)?,
+    ));
     let control = Arc::new(ControlPlane::new(
         store.clone(),
         blobs.clone(),
@@ -232,6 +237,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         metrics.clone(),
         store.clone(),
         federation,
+        governance,
         ControlSettings {
             defaults: PlatformDefaults {
                 cpu_ms_per_request: config.limits.cpu_ms_per_request,
@@ -415,6 +421,65 @@ fn secret_scanner(config: &PlatformConfig) -> anyhow::Result<scan::Scanner> {
     scan::Scanner::from_toml(&text).with_context(|| format!("scan.rules_file: {}", path.display()))
 }
 
+/// Namespaces' policy settings and approvers from `[namespaces]`, `[policy]` and `[approvals]`.
+fn governance_settings(config: &PlatformConfig) -> anyhow::Result<control::governance::GovernanceSettings> {
+    use control::governance::{Approvers, GovernanceSettings, NamespacePolicy};
+    let namespaces = &config.namespaces;
+    let default = NamespacePolicy {
+        max_ttl_days: namespaces.max_ttl_days.unwrap_or(90),
+        allowed_egress: namespaces.allowed_egress.clone(),
+        approved_runtimes: namespaces.approved_runtimes.clone(),
+    };
+    let by_namespace = namespaces
+        .settings
+        .iter()
+        .map(|(name, settings)| {
+            let mut allowed_egress = default.allowed_egress.clone();
+            allowed_egress.extend(settings.allowed_egress.iter().cloned());
+            let policy = NamespacePolicy {
+                max_ttl_days: settings.max_ttl_days.unwrap_or(default.max_ttl_days),
+                allowed_egress,
+                approved_runtimes: settings.approved_runtimes.clone().or_else(|| default.approved_runtimes.clone()),
+            };
+            (name.clone(), policy)
+        })
+        .collect();
+    let mut approvers = std::collections::BTreeMap::new();
+    for (namespace, section) in &config.approvals.namespaces {
+        if section.required == 0 {
+            anyhow::bail!("approvals.namespaces.{namespace}.required is 0; at least one approval is needed");
+        }
+        if !section.approvers.is_empty() && section.required as usize > section.approvers.len() {
+            anyhow::bail!(
+                "approvals.namespaces.{namespace}: required = {} but only {} approvers are listed",
+                section.required,
+                section.approvers.len()
+            );
+        }
+        if let Some(bad) =
+            section.approvers.iter().find(|subject| !subject.starts_with("user:") && !subject.starts_with("group:"))
+        {
+            anyhow::bail!("approvals.namespaces.{namespace}.approvers: {bad:?} is neither user:NAME nor group:NAME");
+        }
+        approvers
+            .insert(namespace.clone(), Approvers { subjects: section.approvers.clone(), required: section.required });
+    }
+    let secs = |value: u64, key: &str| {
+        if value == 0 {
+            anyhow::bail!("{key} is 0; give a number of seconds");
+        }
+        Ok(std::time::Duration::from_secs(value))
+    };
+    Ok(GovernanceSettings {
+        namespace_default: default,
+        namespaces: by_namespace,
+        approvers,
+        approval_timeout: secs(config.approvals.timeout_secs, "approvals.timeout_secs")?,
+        audit_every: secs(config.policy.audit_secs, "policy.audit_secs")?,
+        reload_every: secs(config.policy.reload_secs, "policy.reload_secs")?,
+    })
+}
+
 /// Each namespace's tier from `[tiers.*]` and `[namespaces]`; an unknown tier name is an error.
 fn namespace_tiers(config: &PlatformConfig) -> anyhow::Result<control::plan::Tiers> {
     let tier = |name: &str, key: &str| -> anyhow::Result<control::plan::Tier> {
@@ -485,8 +550,9 @@ impl capability_http::AppTokens for ServiceTokens {
 }
 
 /// Periodic work: finishing an interrupted key rotation, secret expiry reminders, picking up
-/// new versions of Vault secrets.
+/// new versions of Vault secrets, and governance (policy reloads, audits, approval timeouts).
 fn spawn_background_tasks(control: Arc<ControlPlane>, config: &PlatformConfig) {
+    tokio::spawn(control.clone().run_governance());
     let resume = control.clone();
     tokio::spawn(async move {
         if let Err(error) = resume.resume_kek_rotation().await {
@@ -585,7 +651,8 @@ async fn deploy_demo_apps(control: &ControlPlane) -> anyhow::Result<()> {
         roles: vec![(control::access::ALL_NAMESPACES.to_owned(), control::Role::Admin)],
     };
     for (_, bundle) in crate::init::demo_apps()? {
-        let deployed = control.deploy(&admin, &bundle.to_tar()).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+        let deployed =
+            control.deploy_bundled(&admin, &bundle.to_tar()).await.map_err(|error| anyhow::anyhow!("{error}"))?;
         tracing::info!(namespace = %deployed.namespace, app = %deployed.name, revision = deployed.revision, "demo app deployed");
     }
     Ok(())

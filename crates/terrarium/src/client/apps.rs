@@ -162,6 +162,36 @@ pub fn describe_app(detail: &AppDetail) -> String {
             objective.burn_rate_6h
         ));
     }
+    for (index, request) in detail.pending_approvals.iter().enumerate() {
+        let label = if index == 0 { "Pending:" } else { "" };
+        let asked: Vec<String> = request.requests.iter().map(ToString::to_string).collect();
+        lines.push(format!(
+            "{label:<14}approval request {} by {} (until {}): {}",
+            request.id,
+            request.requested_by,
+            request.expires_at,
+            asked.join("; ")
+        ));
+    }
+    for (index, stored) in detail.violations.iter().enumerate() {
+        let label = if index == 0 { "Violations:" } else { "" };
+        let violation = &stored.violation;
+        lines.push(format!(
+            "{label:<14}{} {} ({} mode, since {}): {}",
+            violation.kind.as_str(),
+            violation.policy,
+            violation.mode.as_str(),
+            stored.first_seen,
+            violation.message
+        ));
+    }
+    for (index, exception) in detail.exceptions.iter().enumerate() {
+        let label = if index == 0 { "Exceptions:" } else { "" };
+        lines.push(format!(
+            "{label:<14}{} until {} (by {}): {}",
+            exception.policy, exception.expires_at, exception.granted_by, exception.reason
+        ));
+    }
     let mut revisions: Vec<_> = detail.revisions.iter().collect();
     revisions.sort_by_key(|revision| std::cmp::Reverse(revision.revision));
     let rows = revisions.into_iter().map(|revision| {
@@ -272,7 +302,7 @@ fn create_namespace(args: &ClientArgs, name: &str) -> anyhow::Result<()> {
 }
 
 /// A borderless table with two spaces between columns, like `kubectl get`.
-fn plain_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+pub(crate) fn plain_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING).set_header(header.to_vec());
     for row in rows {
@@ -330,6 +360,9 @@ mod tests {
             created_at: "2026-10-01T10:00:00Z".into(),
             revisions: vec![revision(1, false), revision(2, true)],
             slo: None,
+            violations: vec![],
+            pending_approvals: vec![],
+            exceptions: vec![],
         };
         let text = describe_app(&detail);
         assert!(text.contains("App:          growth/where2eat"), "{text}");

@@ -82,6 +82,9 @@ pub fn deploy(args: &ClientArgs, dir: &Path) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     println!("{}", describe_deploy(&deployed));
+    if deployed.pending_approval.is_some() {
+        return Ok(());
+    }
     for url in &deployed.urls {
         println!("  {url}");
     }
@@ -92,6 +95,23 @@ pub fn deploy(args: &ClientArgs, dir: &Path) -> anyhow::Result<()> {
 pub fn describe_deploy(deployed: &DeployResponse) -> String {
     let app = format!("{}/{}", deployed.namespace, deployed.name);
     let digest = short_digest(&deployed.digest);
+    if let Some(request) = &deployed.pending_approval {
+        let mut text = format!("Waiting for approval: {app} ({digest}) asks for more than it was granted:\n");
+        for asked in &request.requests {
+            text.push_str(&format!("  - {}: {}\n", asked.policy, asked.message));
+        }
+        let serving = match deployed.revision {
+            0 => "The app goes live once it is approved.".to_owned(),
+            revision => format!("Revision {revision} keeps serving until then."),
+        };
+        text.push_str(&format!(
+            "Approval request {id}: an operator of {namespace} approves it with `terrarium approvals approve {id} --reason \"...\"`. {serving}\nSee it with `terrarium approvals show {id}`; it is denied if not decided by {expires}.",
+            id = request.id,
+            namespace = deployed.namespace,
+            expires = request.expires_at,
+        ));
+        return text;
+    }
     match deployed.changed {
         true => format!("Deployed {app} revision {} ({digest})", deployed.revision),
         false => format!("No changes: {app} revision {} already has these files ({digest})", deployed.revision),
@@ -199,6 +219,7 @@ mod tests {
             changed,
             urls: vec![],
             warnings: vec![],
+            pending_approval: None,
         }
     }
 

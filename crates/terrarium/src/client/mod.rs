@@ -4,6 +4,7 @@
 //! caller's platform token (`terrarium login`). [`pack_files`] and [`BUNDLE_LIMITS`] are shared with `init` and `serve`.
 
 mod accounts;
+mod approvals;
 mod apps;
 pub mod credentials;
 mod deploy;
@@ -15,6 +16,7 @@ mod secrets;
 mod usage;
 
 pub use accounts::{KeysCommand, RolesCommand, UsersCommand, keys, login, logout, roles, users, whoami};
+pub use approvals::{ApprovalsCommand, approvals};
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
 pub use deploy::{deploy, validate};
 pub use logs::logs;

@@ -12,6 +12,12 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/apps").join(name)
 }
 
+/// Policy modes of test servers that do not configure `[policy]`: the fixtures call
+/// 127.0.0.1, are public and are owned by `user:tester`, which the bundled policies refuse or
+/// send for approval. `governance.rs` tests the policies as they ship.
+pub const RELAXED_POLICIES: &str =
+    "\n[policy.modes]\negress = \"warn\"\negress_hosts = \"dryrun\"\nexposure = \"dryrun\"\nowner = \"warn\"\n";
+
 /// The first admin's password in every test server.
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
@@ -55,10 +61,13 @@ impl Server {
     ) -> Server {
         let config_dir = tempfile::tempdir().unwrap();
         let config_path = config_dir.path().join("terrarium.toml");
-        let config = match config.contains("[server]") {
+        let mut config = match config.contains("[server]") {
             true => config.to_owned(),
             false => format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}"),
         };
+        if !config.contains("[policy") {
+            config.push_str(RELAXED_POLICIES);
+        }
         std::fs::write(&config_path, config).unwrap();
         let stderr_log = capture_stderr.then(|| config_dir.path().join("stderr.log"));
         let mut child = Command::new(BIN)

@@ -208,14 +208,14 @@ fn a_namespace_tier_caps_its_apps_together_and_bounds_what_one_may_ask() {
     }
     assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 4, "{statuses:?}");
 
-    // An app asking more than the tier allows is refused at deploy, with what to do.
+    // An app asking more than the tier allows waits for an operator's approval, told why.
     write_app(&folders.path().join("c"), "it", "greedy", "  quotas:\n    requestsPerSecond: 50\n");
-    let refused = server.cli(&["deploy", folders.path().join("c").to_str().unwrap()]);
-    let message = crate::support::stderr(&refused);
+    let pending = server.cli_ok(&["deploy", folders.path().join("c").to_str().unwrap()]);
     assert!(
-        message.contains("spec.quotas.requestsPerSecond: 50 is over the 10") && message.contains("tier small"),
-        "{message}"
+        pending.contains("Waiting for approval") && pending.contains("spec.quotas.requestsPerSecond 50 is over the 10"),
+        "{pending}"
     );
+    assert_eq!(server.get("it", "greedy", "/").status(), 404, "not live before it is approved");
 }
 
 /// An OTLP/HTTP receiver on 127.0.0.1 that keeps every JSON export sent to /v1/traces.

@@ -1,0 +1,984 @@
+//! Policy as code applied by the control plane: deploy admission, approvals of elevated
+//! requests, exceptions, and the background audit of every running app.
+//!
+//! The policies themselves (Rego, regorus) live in the `policy` leaf crate; the binary wraps
+//! them in a [`PolicyEngine`], which applies the configured modes. Here:
+//!
+//! - **admission**: every deploy is evaluated with the manifest, the bundle's files and scan
+//!   findings, the principal, the namespace's settings and the directory of known owners.
+//!   Denials refuse it; warnings go back to the builder; elevated requests not yet granted to
+//!   the app put the revision in an approval request while the previous revision keeps serving.
+//! - **approvals**: operators of the namespace (or its configured approvers) approve or deny with
+//!   a reason; never their own request. Enough approvals write the revision, swap it live and
+//!   mint grants for exactly what was asked; a later revision asking for more needs a new
+//!   approval. Requests without a decision are denied when they time out.
+//! - **exceptions**: an operator lets one app break one policy until a given time.
+//! - **audit**: on a schedule, when the policies change and when an exception lapses, every
+//!   app's active revision is evaluated again and its violations stored in full.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api_types::policy::{
+    ApprovalRequest, ApprovalVote, Decision, Kind, NewPolicyException, PolicyException, PolicyStatus, StoredViolation,
+    Violation,
+};
+use bundle::Bundle;
+use deployment::AppKey;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::store::{ApprovalEnd, ApprovalRow, ExceptionRow, GovernanceStore, NewAuditEvent, NewRevision};
+use crate::{ControlError, ControlPlane, Principal, Role, access, now};
+
+/// Compiled policies with their modes; implemented by the binary over the `policy` crate.
+pub trait PolicyEngine: Send + Sync + 'static {
+    /// Every policy's messages for one input, each with its policy's mode.
+    fn evaluate(&self, input: &serde_json::Value) -> Result<Decision, String>;
+    /// What is loaded (the audit fields are filled in by the control plane).
+    fn status(&self) -> PolicyStatus;
+    /// Reads the policies again; `Ok(true)` when they changed. On error the old ones stay.
+    fn reload(&self) -> Result<bool, String>;
+    /// The names of the loaded policies (`egress`, `ttl`, ...).
+    fn policies(&self) -> Vec<String>;
+}
+
+/// What policies know about a namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespacePolicy {
+    /// The longest `spec.ttlDays` allowed.
+    pub max_ttl_days: u32,
+    /// Hosts (or `*.domain` patterns) its apps may call without approval.
+    pub allowed_egress: Vec<String>,
+    /// Runtimes its apps may use; every supported one when `None`.
+    pub approved_runtimes: Option<Vec<String>>,
+}
+
+impl Default for NamespacePolicy {
+    fn default() -> NamespacePolicy {
+        NamespacePolicy { max_ttl_days: 90, allowed_egress: Vec::new(), approved_runtimes: None }
+    }
+}
+
+/// Who approves a namespace's requests, and how many of them must.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approvers {
+    /// `user:NAME` or `group:NAME`; operators of the namespace when empty.
+    pub subjects: Vec<String>,
+    pub required: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct GovernanceSettings {
+    /// Namespaces not listed in `namespaces`.
+    pub namespace_default: NamespacePolicy,
+    pub namespaces: BTreeMap<String, NamespacePolicy>,
+    /// Per namespace; one operator of the namespace otherwise.
+    pub approvers: BTreeMap<String, Approvers>,
+    /// A pending request is denied after this long.
+    pub approval_timeout: Duration,
+    /// How often every app is audited (also at start, on policy change and when an exception lapses).
+    pub audit_every: Duration,
+    /// How often the policies are read again.
+    pub reload_every: Duration,
+}
+
+impl Default for GovernanceSettings {
+    fn default() -> GovernanceSettings {
+        GovernanceSettings {
+            namespace_default: NamespacePolicy::default(),
+            namespaces: BTreeMap::new(),
+            approvers: BTreeMap::new(),
+            approval_timeout: Duration::from_secs(72 * 3600),
+            audit_every: Duration::from_secs(3600),
+            reload_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The policy engine, its storage and settings, and the audit loop's state.
+pub struct Governance {
+    pub engine: Arc<dyn PolicyEngine>,
+    pub store: Arc<dyn GovernanceStore>,
+    pub settings: GovernanceSettings,
+    /// Wakes the audit loop for an audit now (an exception came or went, policies reloaded).
+    audit_now: tokio::sync::Notify,
+    state: Mutex<AuditState>,
+}
+
+#[derive(Default)]
+struct AuditState {
+    last_audit: Option<String>,
+    audited_apps: u64,
+    /// Unix time of the earliest lapse of an active exception: the audit runs again then.
+    next_lapse: Option<i64>,
+    /// Unix time of the earliest timeout of a pending request.
+    next_timeout: Option<i64>,
+}
+
+impl Governance {
+    pub fn new(
+        engine: Arc<dyn PolicyEngine>,
+        store: Arc<dyn GovernanceStore>,
+        settings: GovernanceSettings,
+    ) -> Governance {
+        Governance {
+            engine,
+            store,
+            settings,
+            audit_now: tokio::sync::Notify::new(),
+            state: Mutex::new(AuditState::default()),
+        }
+    }
+
+    fn namespace(&self, namespace: &str) -> &NamespacePolicy {
+        self.settings.namespaces.get(namespace).unwrap_or(&self.settings.namespace_default)
+    }
+
+    fn approvers(&self, namespace: &str) -> Approvers {
+        self.settings.approvers.get(namespace).cloned().unwrap_or(Approvers { subjects: Vec::new(), required: 1 })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, AuditState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What admission decided about one revision.
+pub(crate) struct Admission {
+    /// Every message, exceptions applied.
+    pub decision: Decision,
+    /// Elevated requests the app has no grant for: they need approval.
+    pub ungranted: Vec<Violation>,
+}
+
+fn unix(time: &str) -> Option<i64> {
+    OffsetDateTime::parse(time, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
+}
+
+fn format_time(time: OffsetDateTime) -> String {
+    time.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .expect("zero nanoseconds is valid")
+        .format(&Rfc3339)
+        .expect("RFC 3339 formatting of a UTC time")
+}
+
+fn is_active(exception: &ExceptionRow, now: i64) -> bool {
+    exception.removed_at.is_none() && unix(&exception.expires_at).is_some_and(|expires| expires > now)
+}
+
+/// Drops the deny and warn messages of policies the app has an active exception to.
+fn apply_exceptions(decision: &mut Decision, app: &AppKey, exceptions: &[ExceptionRow], now: i64) {
+    let excepted: HashSet<&str> = exceptions
+        .iter()
+        .filter(|exception| exception.app == *app && is_active(exception, now))
+        .map(|exception| exception.policy.as_str())
+        .collect();
+    decision.violations.retain(|v| v.kind == Kind::Elevated || !excepted.contains(v.policy.as_str()));
+}
+
+fn event(principal: &str, action: &str, app: &AppKey, outcome: &str, detail: String) -> NewAuditEvent {
+    NewAuditEvent {
+        time: now(),
+        principal: principal.to_owned(),
+        action: action.to_owned(),
+        namespace: Some(app.namespace.clone()),
+        app: Some(app.name.clone()),
+        revision: None,
+        outcome: outcome.to_owned(),
+        detail,
+    }
+}
+
+fn approval_info(row: ApprovalRow) -> ApprovalRequest {
+    ApprovalRequest {
+        id: row.id,
+        namespace: row.app.namespace,
+        app: row.app.name,
+        state: row.state,
+        requested_by: row.requested_by,
+        requested_at: row.requested_at,
+        expires_at: row.expires_at,
+        digest: row.digest,
+        requests: row.requests,
+        required: row.required,
+        approvers: row.approvers,
+        votes: row.votes,
+        revision: row.revision,
+        decided_at: row.decided_at,
+        outcome: row.outcome,
+    }
+}
+
+fn exception_info(row: ExceptionRow, now: i64) -> PolicyException {
+    PolicyException {
+        active: is_active(&row, now),
+        id: row.id,
+        namespace: row.app.namespace,
+        app: row.app.name,
+        policy: row.policy,
+        reason: row.reason,
+        granted_by: row.granted_by,
+        granted_at: row.granted_at,
+        expires_at: row.expires_at,
+    }
+}
+
+/// A reason an operator gives: required, one paragraph at most.
+fn checked_reason(reason: &str) -> Result<String, ControlError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ControlError::InvalidName("a reason is required: say why, with --reason \"...\"".to_owned()));
+    }
+    if reason.chars().count() > 2000 {
+        return Err(ControlError::InvalidName("the reason is over 2000 characters; keep it to a paragraph".to_owned()));
+    }
+    Ok(reason.to_owned())
+}
+
+impl ControlPlane {
+    /// Everyone an app may be owned by: enabled users, their groups, and groups given roles.
+    async fn directory(&self) -> Result<Vec<String>, ControlError> {
+        let mut owners = std::collections::BTreeSet::new();
+        for user in self.store.list_users().await? {
+            if !user.disabled {
+                owners.insert(format!("user:{}", user.name));
+                owners.extend(user.groups.iter().map(|group| format!("group:{group}")));
+            }
+        }
+        for binding in self.store.list_role_bindings(None).await? {
+            if binding.subject.starts_with("group:") {
+                owners.insert(binding.subject);
+            }
+        }
+        Ok(owners.into_iter().collect())
+    }
+
+    /// The input policies see: `manifest`, `bundle`, `principal` (at deploy), `namespace`, `directory`.
+    async fn policy_input(
+        &self,
+        manifest: &manifest::MicroApp,
+        files: Vec<&str>,
+        findings: &[scan::Finding],
+        principal: Option<&Principal>,
+        directory: &[String],
+        apps_in_namespace: usize,
+    ) -> Result<serde_json::Value, ControlError> {
+        let namespace_name = &manifest.metadata.namespace;
+        let settings = self.governance.namespace(namespace_name);
+        let mut namespace = serde_json::json!({
+            "name": namespace_name,
+            "maxTtlDays": settings.max_ttl_days,
+            "allowedEgress": settings.allowed_egress,
+            "apps": apps_in_namespace,
+        });
+        if let Some(runtimes) = &settings.approved_runtimes {
+            namespace["approvedRuntimes"] = serde_json::json!(runtimes);
+        }
+        if let Some(tier) = self.settings.tiers.for_namespace(namespace_name) {
+            let mut json = serde_json::json!({
+                "name": tier.name,
+                "requestsPerSecond": tier.ceiling.requests_per_second,
+                "burst": tier.ceiling.burst,
+                "concurrency": tier.ceiling.concurrency,
+            });
+            for (key, value) in [
+                ("maxAppRequestsPerSecond", tier.max_app_requests_per_second),
+                ("maxAppBurst", tier.max_app_burst),
+                ("maxAppConcurrency", tier.max_app_concurrency),
+            ] {
+                if let Some(value) = value {
+                    json[key] = value.into();
+                }
+            }
+            namespace["tier"] = json;
+        }
+        let findings: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|finding| serde_json::json!({ "rule": finding.rule_id, "file": finding.path, "line": finding.line }))
+            .collect();
+        let mut input = serde_json::json!({
+            "manifest": serde_json::to_value(manifest).map_err(|error| ControlError::Internal(error.to_string()))?,
+            "bundle": { "files": files, "findings": findings },
+            "namespace": namespace,
+            "directory": { "owners": directory },
+        });
+        if let Some(principal) = principal {
+            let roles: Vec<serde_json::Value> = principal
+                .roles
+                .iter()
+                .map(|(namespace, role)| serde_json::json!({ "namespace": namespace, "role": role.as_str() }))
+                .collect();
+            input["principal"] =
+                serde_json::json!({ "subject": principal.subject, "groups": principal.groups, "roles": roles });
+        }
+        Ok(input)
+    }
+
+    fn evaluate(&self, input: &serde_json::Value) -> Result<Decision, ControlError> {
+        self.governance.engine.evaluate(input).map_err(ControlError::PolicyFailed)
+    }
+
+    /// The policies' decision about a revision being deployed, with exceptions and grants applied.
+    pub(crate) async fn admit(
+        &self,
+        principal: &Principal,
+        manifest: &manifest::MicroApp,
+        bundle: &Bundle,
+        findings: &[scan::Finding],
+        app: &AppKey,
+    ) -> Result<Admission, ControlError> {
+        let directory = self.directory().await?;
+        let apps = self.store.list_apps(Some(&app.namespace)).await?.len();
+        let files = bundle.files().keys().map(String::as_str).collect();
+        let input = self.policy_input(manifest, files, findings, Some(principal), &directory, apps).await?;
+        let mut decision = self.evaluate(&input)?;
+        let exceptions = self.governance.store.list_exceptions(Some(&app.namespace)).await?;
+        apply_exceptions(&mut decision, app, &exceptions, OffsetDateTime::now_utc().unix_timestamp());
+        let grants: HashSet<(String, String)> = self.governance.store.grants(app).await?.into_iter().collect();
+        let ungranted =
+            decision.elevated().filter(|v| !grants.contains(&(v.policy.clone(), v.message.clone()))).cloned().collect();
+        Ok(Admission { decision, ungranted })
+    }
+
+    /// Puts a revision that asks for more than the app was granted into an approval request.
+    /// A pending request for the same bundle is returned as it is.
+    pub(crate) async fn request_approval(
+        &self,
+        principal: &Principal,
+        new: NewRevision,
+        requests: Vec<Violation>,
+    ) -> Result<ApprovalRequest, ControlError> {
+        let app = new.deployment.app.clone();
+        let pending =
+            self.governance.store.list_approvals(Some(&app.namespace), Some(&app.name), Some("pending")).await?;
+        if let Some(same) =
+            pending.into_iter().find(|row| row.digest == new.deployment.bundle_digest && row.requests == requests)
+        {
+            return Ok(approval_info(same));
+        }
+        let approvers = self.governance.approvers(&app.namespace);
+        let requested_at = OffsetDateTime::now_utc();
+        let timeout =
+            time::Duration::try_from(self.governance.settings.approval_timeout).unwrap_or(time::Duration::days(3650));
+        let expires_at = requested_at + timeout;
+        let detail = format!(
+            "digest {} asks for: {}",
+            new.deployment.bundle_digest,
+            requests.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        );
+        let row = ApprovalRow {
+            id: 0,
+            app: app.clone(),
+            state: "pending".to_owned(),
+            requested_by: principal.subject.clone(),
+            requested_at: format_time(requested_at),
+            expires_at: format_time(expires_at),
+            digest: new.deployment.bundle_digest.clone(),
+            requests,
+            required: approvers.required.max(1),
+            approvers: approvers.subjects,
+            votes: Vec::new(),
+            revision: None,
+            decided_at: None,
+            outcome: None,
+            pending: serde_json::to_string(&new).map_err(|error| ControlError::Internal(error.to_string()))?,
+        };
+        let id = self
+            .governance
+            .store
+            .create_approval(row, event(&principal.subject, "approval.request", &app, "success", detail))
+            .await?;
+        {
+            let mut state = self.governance.state();
+            let expires = expires_at.unix_timestamp();
+            state.next_timeout = Some(state.next_timeout.map_or(expires, |next| next.min(expires)));
+        }
+        tracing::info!(namespace = %app.namespace, app = %app.name, id, "revision waits for approval");
+        self.get_approval_row(id).await.map(approval_info)
+    }
+
+    /// Marks the app's pending requests superseded by a revision that went live without approval.
+    pub(crate) async fn supersede_pending(&self, principal: &Principal, app: &AppKey, revision: i64) {
+        let pending =
+            match self.governance.store.list_approvals(Some(&app.namespace), Some(&app.name), Some("pending")).await {
+                Ok(pending) => pending,
+                Err(error) => return tracing::error!(%error, "listing pending approvals"),
+            };
+        for row in pending {
+            let end = ApprovalEnd {
+                state: "superseded".to_owned(),
+                outcome: format!("revision {revision} was deployed instead"),
+                decided_at: now(),
+                revision: None,
+                grants: Vec::new(),
+            };
+            let detail = format!("request {} superseded by revision {revision}", row.id);
+            let audit = event(&principal.subject, "approval.supersede", app, "success", detail);
+            if let Err(error) = self.governance.store.finish_approval(row.id, end, audit).await {
+                tracing::error!(%error, "superseding an approval request");
+            }
+        }
+    }
+
+    async fn get_approval_row(&self, id: i64) -> Result<ApprovalRow, ControlError> {
+        self.governance.store.get_approval(id).await?.ok_or_else(|| {
+            ControlError::NotFound(format!(
+                "approval request {id} does not exist; list them with `terrarium approvals list`"
+            ))
+        })
+    }
+
+    /// Denies every pending request whose time is up. Takes the change lock.
+    pub async fn expire_approvals(&self) -> Result<(), ControlError> {
+        let _guard = self.change_lock.lock().await;
+        self.expire_due().await
+    }
+
+    async fn expire_due(&self) -> Result<(), ControlError> {
+        let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+        let pending = self.governance.store.list_approvals(None, None, Some("pending")).await?;
+        let mut next_timeout = None;
+        for row in pending {
+            let expires = unix(&row.expires_at).unwrap_or(0);
+            if expires > now_unix {
+                next_timeout = Some(next_timeout.map_or(expires, |next: i64| next.min(expires)));
+                continue;
+            }
+            let timeout = self.governance.settings.approval_timeout.as_secs();
+            let outcome = format!(
+                "timed out: {} of {} approvals within {}; deploy again to ask anew",
+                row.votes.iter().filter(|vote| vote.decision == "approve").count(),
+                row.required,
+                humanize(timeout)
+            );
+            let end = ApprovalEnd {
+                state: "denied".to_owned(),
+                outcome: outcome.clone(),
+                decided_at: now(),
+                revision: None,
+                grants: Vec::new(),
+            };
+            let audit =
+                event("terrarium", "approval.expire", &row.app, "denied", format!("request {}: {outcome}", row.id));
+            self.governance.store.finish_approval(row.id, end, audit).await?;
+        }
+        self.governance.state().next_timeout = next_timeout;
+        Ok(())
+    }
+
+    /// Approval requests the principal may see (a namespace's viewers see its requests).
+    pub async fn list_approvals(
+        &self,
+        principal: &Principal,
+        namespace: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<Vec<ApprovalRequest>, ControlError> {
+        if let Some(namespace) = namespace {
+            self.authorize_read(principal, namespace, "approval.list").await?;
+        }
+        self.expire_approvals().await?;
+        let state = state.filter(|state| *state != "all");
+        let rows = self.governance.store.list_approvals(namespace, None, state).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| principal.has_role(&row.app.namespace, Role::Viewer))
+            .map(approval_info)
+            .collect())
+    }
+
+    pub async fn get_approval(&self, principal: &Principal, id: i64) -> Result<ApprovalRequest, ControlError> {
+        self.expire_approvals().await?;
+        let row = self.get_approval_row(id).await?;
+        if !principal.has_role(&row.app.namespace, Role::Viewer) {
+            return Err(ControlError::NotFound(format!(
+                "approval request {id} does not exist; list them with `terrarium approvals list`"
+            )));
+        }
+        Ok(approval_info(row))
+    }
+
+    /// An approver's vote. A denial ends the request; the last approval needed writes the
+    /// revision, makes it live and mints the grants.
+    pub async fn vote(
+        &self,
+        principal: &Principal,
+        id: i64,
+        approve: bool,
+        reason: &str,
+    ) -> Result<ApprovalRequest, ControlError> {
+        let reason = checked_reason(reason)?;
+        let action = if approve { "approval.approve" } else { "approval.deny" };
+        let _guard = self.change_lock.lock().await;
+        self.expire_due().await?;
+        let row = self.get_approval_row(id).await?;
+        let app = row.app.clone();
+        let namespace = &app.namespace;
+        if !principal.has_role(namespace, Role::Operator) {
+            let message = format!(
+                "deciding approval requests in namespace {namespace:?} needs its operator role; an admin grants it with `terrarium roles grant {namespace} user:{} operator`",
+                principal.subject
+            );
+            return Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await);
+        }
+        if row.state != "pending" {
+            let outcome = row.outcome.as_deref().unwrap_or("");
+            return Err(ControlError::Conflict(format!("approval request {id} is {} already: {outcome}", row.state)));
+        }
+        let new: NewRevision =
+            serde_json::from_str(&row.pending).map_err(|error| ControlError::Internal(error.to_string()))?;
+        if row.requested_by == principal.subject || new.owner == format!("user:{}", principal.subject) {
+            let message = format!(
+                "you cannot decide approval request {id}: you asked for it or own the app; another operator of {namespace:?} must"
+            );
+            return Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await);
+        }
+        if !row.approvers.is_empty() && !row.approvers.iter().any(|subject| principal.is_owner(subject)) {
+            let message = format!(
+                "approval requests in namespace {namespace:?} are decided by {}; you are not one of them",
+                row.approvers.join(", ")
+            );
+            return Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await);
+        }
+        if row.votes.iter().any(|vote| vote.approver == principal.subject) {
+            return Err(ControlError::Conflict(format!("you have voted on approval request {id} already")));
+        }
+        let vote = ApprovalVote {
+            approver: principal.subject.clone(),
+            decision: if approve { "approve" } else { "deny" }.to_owned(),
+            reason: reason.clone(),
+            time: now(),
+        };
+        let detail = format!("request {id}: {} ({reason})", vote.decision);
+        self.governance
+            .store
+            .add_vote(id, vote, event(&principal.subject, "approval.vote", &app, "success", detail))
+            .await?;
+        let row = self.get_approval_row(id).await?;
+        if !approve {
+            let outcome = format!("denied by {}: {reason}", principal.subject);
+            let end = ApprovalEnd {
+                state: "denied".to_owned(),
+                outcome: outcome.clone(),
+                decided_at: now(),
+                revision: None,
+                grants: Vec::new(),
+            };
+            let audit = event(&principal.subject, action, &app, "success", format!("request {id}: {outcome}"));
+            self.governance.store.finish_approval(id, end, audit).await?;
+        } else {
+            let approvals: Vec<&str> =
+                row.votes.iter().filter(|vote| vote.decision == "approve").map(|vote| vote.approver.as_str()).collect();
+            if approvals.len() as u32 >= row.required {
+                let by = approvals.join(", ");
+                self.activate_approved(principal, &row, new, &by).await?;
+            }
+        }
+        self.get_approval_row(id).await.map(approval_info)
+    }
+
+    /// Writes an approved revision, makes it live and mints its grants. Holds the change lock.
+    async fn activate_approved(
+        &self,
+        principal: &Principal,
+        row: &ApprovalRow,
+        mut new: NewRevision,
+        approved_by: &str,
+    ) -> Result<(), ControlError> {
+        let app = &row.app;
+        let revision = self.store.next_revision(app).await?;
+        new.deployment.revision = revision;
+        new.created_at = now();
+        let deployment = std::sync::Arc::new(new.deployment.clone());
+        let live = self.loader.load(deployment).await.map_err(ControlError::Load)?;
+        let mut deploy_event = event(
+            &row.requested_by,
+            "app.deploy",
+            app,
+            "success",
+            format!("digest {}, approved in request {} by {approved_by}", row.digest, row.id),
+        );
+        deploy_event.revision = Some(revision);
+        self.store.insert_revision(new, deploy_event).await?;
+        self.routes.insert(live);
+        self.changed.notify_one();
+        let outcome = format!("approved by {approved_by}; live as revision {revision}");
+        let end = ApprovalEnd {
+            state: "approved".to_owned(),
+            outcome: outcome.clone(),
+            decided_at: now(),
+            revision: Some(revision),
+            grants: row.requests.iter().map(|v| (v.policy.clone(), v.message.clone())).collect(),
+        };
+        let mut audit =
+            event(&principal.subject, "approval.approve", app, "success", format!("request {}: {outcome}", row.id));
+        audit.revision = Some(revision);
+        self.governance.store.finish_approval(row.id, end, audit).await?;
+        tracing::info!(namespace = %app.namespace, app = %app.name, revision, "approved revision deployed");
+        Ok(())
+    }
+
+    /// Lets `app` break `policy` until the exception expires. Needs the namespace's operator role.
+    pub async fn add_exception(
+        &self,
+        principal: &Principal,
+        request: NewPolicyException,
+    ) -> Result<PolicyException, ControlError> {
+        let app = AppKey::new(&request.namespace, &request.app);
+        if !principal.has_role(&app.namespace, Role::Operator) {
+            let message = format!("granting exceptions in namespace {:?} needs its operator role", app.namespace);
+            return Err(self
+                .deny(principal, "policy.exception.add", Some(&app.namespace), Some(&app.name), message)
+                .await);
+        }
+        let reason = checked_reason(&request.reason)?;
+        let policies = self.governance.engine.policies();
+        if !policies.contains(&request.policy) {
+            return Err(ControlError::InvalidName(format!(
+                "there is no policy named {:?}; the policies are {}",
+                request.policy,
+                policies.join(", ")
+            )));
+        }
+        let expires = OffsetDateTime::parse(&request.expires_at, &Rfc3339).map_err(|_| {
+            ControlError::InvalidName(format!(
+                "expiry {:?} is not an RFC 3339 time like 2026-12-31T00:00:00Z (or use --for 7d)",
+                request.expires_at
+            ))
+        })?;
+        let now_time = OffsetDateTime::now_utc();
+        if expires <= now_time || expires > now_time + time::Duration::days(366) {
+            return Err(ControlError::InvalidName(
+                "an exception must expire in the future and within a year; exceptions are temporary by design"
+                    .to_owned(),
+            ));
+        }
+        self.store.get_app(&app).await?;
+        let row = ExceptionRow {
+            id: 0,
+            app: app.clone(),
+            policy: request.policy.clone(),
+            reason: reason.clone(),
+            granted_by: principal.subject.clone(),
+            granted_at: now(),
+            expires_at: format_time(expires),
+            removed_at: None,
+        };
+        let detail = format!("policy {} until {}: {reason}", request.policy, row.expires_at);
+        let audit = event(&principal.subject, "policy.exception.add", &app, "success", detail);
+        let id = self.governance.store.add_exception(row.clone(), audit).await?;
+        self.governance.audit_now.notify_one();
+        Ok(exception_info(ExceptionRow { id, ..row }, now_time.unix_timestamp()))
+    }
+
+    /// Exceptions of a namespace (its viewers may look), or of every namespace the principal sees.
+    pub async fn list_exceptions(
+        &self,
+        principal: &Principal,
+        namespace: Option<&str>,
+    ) -> Result<Vec<PolicyException>, ControlError> {
+        if let Some(namespace) = namespace {
+            self.authorize_read(principal, namespace, "policy.exception.list").await?;
+        }
+        let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+        Ok(self
+            .governance
+            .store
+            .list_exceptions(namespace)
+            .await?
+            .into_iter()
+            .filter(|row| principal.has_role(&row.app.namespace, Role::Viewer))
+            .map(|row| exception_info(row, now_unix))
+            .collect())
+    }
+
+    pub async fn remove_exception(&self, principal: &Principal, id: i64) -> Result<PolicyException, ControlError> {
+        let unknown = || {
+            ControlError::NotFound(format!(
+                "exception {id} does not exist; list them with `terrarium policy exceptions list`"
+            ))
+        };
+        let rows = self.governance.store.list_exceptions(None).await?;
+        let row = rows.into_iter().find(|row| row.id == id).ok_or_else(unknown)?;
+        if !principal.has_role(&row.app.namespace, Role::Operator) {
+            let message = format!("removing exceptions in namespace {:?} needs its operator role", row.app.namespace);
+            return Err(self
+                .deny(principal, "policy.exception.remove", Some(&row.app.namespace), Some(&row.app.name), message)
+                .await);
+        }
+        let audit = event(
+            &principal.subject,
+            "policy.exception.remove",
+            &row.app,
+            "success",
+            format!("exception {id} to policy {}", row.policy),
+        );
+        let removed = self.governance.store.remove_exception(id, &now(), audit).await?.ok_or_else(unknown)?;
+        self.governance.audit_now.notify_one();
+        Ok(exception_info(removed, OffsetDateTime::now_utc().unix_timestamp()))
+    }
+
+    /// Stored violations the principal may see, filtered by namespace, app and policy.
+    pub async fn list_violations(
+        &self,
+        principal: &Principal,
+        namespace: Option<&str>,
+        app: Option<&str>,
+        policy: Option<&str>,
+    ) -> Result<Vec<StoredViolation>, ControlError> {
+        if let Some(namespace) = namespace {
+            self.authorize_read(principal, namespace, "policy.violations").await?;
+        }
+        Ok(self
+            .governance
+            .store
+            .list_violations(namespace, app, policy)
+            .await?
+            .into_iter()
+            .filter(|violation| principal.has_role(&violation.namespace, Role::Viewer))
+            .collect())
+    }
+
+    /// The loaded policies and the last audit. Any signed-in user may look: rules are not secret.
+    pub fn policy_status(&self) -> PolicyStatus {
+        let mut status = self.governance.engine.status();
+        let state = self.governance.state();
+        status.last_audit = state.last_audit.clone();
+        status.audited_apps = state.audited_apps;
+        status
+    }
+
+    /// Reads the policies again now (a platform operator's call); an audit follows a change.
+    pub async fn reload_policies(&self, principal: &Principal) -> Result<PolicyStatus, ControlError> {
+        if !principal.has_role(access::ALL_NAMESPACES, Role::Operator) {
+            let message = "reloading policies needs a platform-wide operator role".to_owned();
+            return Err(self.deny(principal, "policy.reload", None, None, message).await);
+        }
+        self.reload_policies_now(&principal.subject).await?;
+        Ok(self.policy_status())
+    }
+
+    async fn reload_policies_now(&self, by: &str) -> Result<bool, ControlError> {
+        let result = self.governance.engine.reload();
+        let (outcome, detail) = match &result {
+            Ok(true) => ("success", format!("policies {}", short(&self.governance.engine.status().version))),
+            Ok(false) => return Ok(false),
+            Err(error) => ("failed", format!("the previous policies keep running: {error}")),
+        };
+        let audit = NewAuditEvent {
+            time: now(),
+            principal: by.to_owned(),
+            action: "policy.reload".to_owned(),
+            namespace: None,
+            app: None,
+            revision: None,
+            outcome: outcome.to_owned(),
+            detail,
+        };
+        if let Err(error) = self.store.append_audit(audit).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
+        match result {
+            Ok(changed) => {
+                self.governance.audit_now.notify_one();
+                Ok(changed)
+            }
+            Err(error) => Err(ControlError::PolicyFailed(error)),
+        }
+    }
+
+    /// Evaluates every app's active revision and stores what it violates. Returns the number of apps.
+    pub async fn audit_policies(&self) -> Result<u64, ControlError> {
+        let directory = self.directory().await?;
+        let apps = self.store.list_apps(None).await?;
+        let exceptions = self.governance.store.list_exceptions(None).await?;
+        let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+        let time = now();
+        let mut per_namespace: BTreeMap<&str, usize> = BTreeMap::new();
+        for row in &apps {
+            *per_namespace.entry(row.app.namespace.as_str()).or_default() += 1;
+        }
+        let mut n_violations = 0;
+        for row in &apps {
+            let app = &row.app;
+            let violations = match self
+                .audit_app(
+                    app,
+                    row.active_revision,
+                    &directory,
+                    per_namespace[app.namespace.as_str()],
+                    &exceptions,
+                    now_unix,
+                )
+                .await
+            {
+                Ok(violations) => violations,
+                Err(error) => {
+                    tracing::error!(namespace = %app.namespace, app = %app.name, %error, "policy audit failed");
+                    vec![Violation {
+                        policy: "audit".to_owned(),
+                        kind: Kind::Warn,
+                        mode: api_types::policy::Mode::Warn,
+                        message: format!("the policies could not be evaluated: {error}"),
+                    }]
+                }
+            };
+            n_violations += violations.len();
+            self.governance.store.replace_violations(app, row.active_revision, &violations, &time).await?;
+        }
+        let next_lapse = exceptions
+            .iter()
+            .filter(|exception| is_active(exception, now_unix))
+            .filter_map(|exception| unix(&exception.expires_at))
+            .min();
+        {
+            let mut state = self.governance.state();
+            state.last_audit = Some(time.clone());
+            state.audited_apps = apps.len() as u64;
+            state.next_lapse = next_lapse;
+        }
+        let audit = NewAuditEvent {
+            time,
+            principal: "terrarium".to_owned(),
+            action: "policy.audit".to_owned(),
+            namespace: None,
+            app: None,
+            revision: None,
+            outcome: "success".to_owned(),
+            detail: format!(
+                "{} apps, {n_violations} violations, policies {}",
+                apps.len(),
+                short(&self.governance.engine.status().version)
+            ),
+        };
+        if let Err(error) = self.store.append_audit(audit).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
+        Ok(apps.len() as u64)
+    }
+
+    async fn audit_app(
+        &self,
+        app: &AppKey,
+        revision: i64,
+        directory: &[String],
+        apps_in_namespace: usize,
+        exceptions: &[ExceptionRow],
+        now_unix: i64,
+    ) -> Result<Vec<Violation>, ControlError> {
+        let source = self.governance.store.manifest_source(app, revision).await?;
+        let validated = match manifest::load(bundle::MANIFEST_FILE, &source) {
+            Ok(validated) => validated,
+            Err(diagnostics) => {
+                // The manifest was valid when deployed; rules got stricter since.
+                return Ok(diagnostics
+                    .iter()
+                    .map(|diagnostic| Violation {
+                        policy: "manifest".to_owned(),
+                        kind: Kind::Deny,
+                        mode: api_types::policy::Mode::Deny,
+                        message: diagnostic.to_string(),
+                    })
+                    .collect());
+            }
+        };
+        let deployment = self.store.get_deployment(app, revision).await?;
+        let files = deployment.files.keys().map(String::as_str).collect();
+        let input = self.policy_input(validated.manifest(), files, &[], None, directory, apps_in_namespace).await?;
+        let mut decision = self.evaluate(&input)?;
+        apply_exceptions(&mut decision, app, exceptions, now_unix);
+        let grants: HashSet<(String, String)> = self.governance.store.grants(app).await?.into_iter().collect();
+        decision
+            .violations
+            .retain(|v| v.kind != Kind::Elevated || !grants.contains(&(v.policy.clone(), v.message.clone())));
+        Ok(decision.violations)
+    }
+
+    /// The governance loop: reloads policies, audits every app (at start, every `audit_every`,
+    /// on policy change and when an exception lapses) and denies requests that timed out.
+    pub async fn run_governance(self: Arc<Self>) {
+        let settings = self.governance.settings.clone();
+        let mut next_audit = tokio::time::Instant::now();
+        let mut next_reload = tokio::time::Instant::now() + settings.reload_every;
+        loop {
+            let now_instant = tokio::time::Instant::now();
+            if now_instant >= next_reload {
+                if let Err(error) = self.reload_policies_now("terrarium").await {
+                    tracing::error!(%error, "policy reload failed");
+                }
+                next_reload = now_instant + settings.reload_every;
+            }
+            let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+            let (lapsed, timed_out) = {
+                let state = self.governance.state();
+                (
+                    state.next_lapse.is_some_and(|lapse| lapse <= now_unix),
+                    state.next_timeout.is_some_and(|timeout| timeout <= now_unix),
+                )
+            };
+            if now_instant >= next_audit || lapsed {
+                if let Err(error) = self.audit_policies().await {
+                    tracing::error!(%error, "policy audit failed");
+                }
+                next_audit = now_instant + settings.audit_every;
+            }
+            if timed_out && let Err(error) = self.expire_approvals().await {
+                tracing::error!(%error, "expiring approval requests failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = self.governance.audit_now.notified() => next_audit = tokio::time::Instant::now(),
+            }
+        }
+    }
+
+    /// The app's stored violations, pending requests and active exceptions, for `apps get`.
+    pub(crate) async fn governance_of(
+        &self,
+        app: &AppKey,
+    ) -> Result<(Vec<StoredViolation>, Vec<ApprovalRequest>, Vec<PolicyException>), ControlError> {
+        let store = &self.governance.store;
+        let violations = store.list_violations(Some(&app.namespace), Some(&app.name), None).await?;
+        let pending = store
+            .list_approvals(Some(&app.namespace), Some(&app.name), Some("pending"))
+            .await?
+            .into_iter()
+            .map(approval_info)
+            .collect();
+        let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+        let exceptions = store
+            .list_exceptions(Some(&app.namespace))
+            .await?
+            .into_iter()
+            .filter(|row| row.app == *app && is_active(row, now_unix))
+            .map(|row| exception_info(row, now_unix))
+            .collect();
+        Ok((violations, pending, exceptions))
+    }
+
+    /// When `app` does not exist yet but its first revision waits for approval, says so.
+    pub(crate) async fn pending_first_revision(&self, app: &AppKey) -> Option<ControlError> {
+        let pending =
+            self.governance.store.list_approvals(Some(&app.namespace), Some(&app.name), Some("pending")).await.ok()?;
+        let row = pending.first()?;
+        Some(ControlError::NotFound(format!(
+            "app {app} is not live yet: its first revision waits for approval in request {} (`terrarium approvals show {}`)",
+            row.id, row.id
+        )))
+    }
+}
+
+fn short(version: &str) -> &str {
+    &version[..version.len().min(12)]
+}
+
+/// `72 h`, `2 s`.
+fn humanize(secs: u64) -> String {
+    match secs {
+        secs if secs >= 3600 && secs % 3600 == 0 => format!("{} h", secs / 3600),
+        secs if secs >= 60 && secs % 60 == 0 => format!("{} min", secs / 60),
+        secs => format!("{secs} s"),
+    }
+}
