@@ -756,15 +756,19 @@ impl ControlPlane {
             let message = "reloading policies needs a platform-wide operator role".to_owned();
             return Err(self.deny(principal, "policy.reload", None, None, message).await);
         }
-        self.reload_policies_now(&principal.subject).await?;
+        self.reload_policies_now(&principal.subject, false).await?;
         Ok(self.policy_status())
     }
 
-    async fn reload_policies_now(&self, by: &str) -> Result<bool, ControlError> {
+    /// With `quiet_repeats`, a failure equal to the last one is neither audited nor returned
+    /// (the background reload retries every few seconds).
+    async fn reload_policies_now(&self, by: &str, quiet_repeats: bool) -> Result<bool, ControlError> {
+        let previous_error = self.governance.engine.status().reload_error;
         let result = self.governance.engine.reload();
         let (outcome, detail) = match &result {
             Ok(true) => ("success", format!("policies {}", short(&self.governance.engine.status().version))),
             Ok(false) => return Ok(false),
+            Err(error) if quiet_repeats && previous_error.as_ref() == Some(error) => return Ok(false),
             Err(error) => ("failed", format!("the previous policies keep running: {error}")),
         };
         let audit = NewAuditEvent {
@@ -905,7 +909,7 @@ impl ControlPlane {
         loop {
             let now_instant = tokio::time::Instant::now();
             if now_instant >= next_reload {
-                if let Err(error) = self.reload_policies_now("terrarium").await {
+                if let Err(error) = self.reload_policies_now("terrarium", true).await {
                     tracing::error!(%error, "policy reload failed");
                 }
                 next_reload = now_instant + settings.reload_every;

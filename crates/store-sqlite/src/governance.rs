@@ -244,12 +244,25 @@ impl GovernanceStore for SqliteStore {
         time: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        // First-seen times of what was found before; everything else of the app goes.
+        let earlier = sqlx::query(
+            "DELETE FROM policy_violations WHERE namespace = ? AND app = ? RETURNING policy, kind, message, first_seen",
+        )
+        .bind(&app.namespace)
+        .bind(&app.name)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let first_seen: std::collections::HashMap<(String, String, String), String> = earlier
+            .iter()
+            .map(|row| ((row.get("policy"), row.get("kind"), row.get("message")), row.get("first_seen")))
+            .collect();
         for violation in violations {
+            let key = (violation.policy.clone(), violation.kind.as_str().to_owned(), violation.message.clone());
             sqlx::query(
-                "INSERT INTO policy_violations (namespace, app, revision, policy, kind, mode, message, first_seen, last_seen)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (namespace, app, policy, kind, message) DO UPDATE SET
-                    revision = excluded.revision, mode = excluded.mode, last_seen = excluded.last_seen",
+                "INSERT OR IGNORE INTO policy_violations
+                    (namespace, app, revision, policy, kind, mode, message, first_seen, last_seen)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&app.namespace)
             .bind(&app.name)
@@ -258,20 +271,12 @@ impl GovernanceStore for SqliteStore {
             .bind(violation.kind.as_str())
             .bind(violation.mode.as_str())
             .bind(&violation.message)
-            .bind(time)
+            .bind(first_seen.get(&key).map_or(time, String::as_str))
             .bind(time)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         }
-        // What this audit did not find again is gone.
-        sqlx::query("DELETE FROM policy_violations WHERE namespace = ? AND app = ? AND last_seen <> ?")
-            .bind(&app.namespace)
-            .bind(&app.name)
-            .bind(time)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 

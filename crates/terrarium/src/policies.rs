@@ -106,13 +106,7 @@ impl PolicyEngine for Policies {
 
     fn reload(&self) -> Result<bool, String> {
         let result = self.try_reload();
-        let mut last_error = self.reload_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match &result {
-            // The same failure every few seconds is reported once.
-            Err(error) if last_error.as_deref() == Some(error.as_str()) => return Ok(false),
-            Err(error) => *last_error = Some(error.clone()),
-            Ok(_) => *last_error = None,
-        }
+        *self.reload_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = result.as_ref().err().cloned();
         result
     }
 

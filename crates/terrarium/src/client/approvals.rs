@@ -45,7 +45,7 @@ pub fn approvals(args: &ClientArgs, command: ApprovalsCommand) -> anyhow::Result
             match args.output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&requests)?),
                 Output::Table if requests.is_empty() => println!("No approval requests ({state})."),
-                Output::Table => print!("{}", approvals_table(&requests)),
+                Output::Table => println!("{}", approvals_table(&requests)),
             }
             return Ok(());
         }

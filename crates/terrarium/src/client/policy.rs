@@ -112,7 +112,7 @@ pub fn policy(args: &ClientArgs, command: PolicyCommand) -> anyhow::Result<()> {
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&violations)?),
                 Output::Table if violations.is_empty() => println!("No violations found."),
-                Output::Table => print!("{}", violations_table(&violations)),
+                Output::Table => println!("{}", violations_table(&violations)),
             }
             Ok(())
         }
@@ -241,7 +241,7 @@ fn exceptions(args: &ClientArgs, command: ExceptionsCommand) -> anyhow::Result<(
                     exception.reason.clone(),
                 ]
             });
-            print!("{}", plain_table(&["ID", "APP", "POLICY", "STATE", "EXPIRES", "GRANTED BY", "REASON"], rows));
+            println!("{}", plain_table(&["ID", "APP", "POLICY", "STATE", "EXPIRES", "GRANTED BY", "REASON"], rows));
         }
     }
     Ok(())

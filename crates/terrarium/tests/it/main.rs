@@ -9,6 +9,7 @@ mod deploy;
 mod federation;
 mod functions;
 mod gateway;
+mod governance;
 mod secrets;
 mod support;
 mod usage;

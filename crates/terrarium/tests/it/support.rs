@@ -164,6 +164,35 @@ impl Server {
             .unwrap()
     }
 
+    /// Runs `terrarium ARGS` with `token` (a user's platform token) instead of the stored login.
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .args(["--server", &self.url, "--token", token])
+            .env("XDG_CONFIG_HOME", self.cli_home.path())
+            .env_remove("TERRARIUM_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    /// Adds user `name` with `grants` (`namespace:role`) as the admin, and returns a token of theirs.
+    pub fn user_token(&self, name: &str, grants: &[&str]) -> String {
+        let added: serde_json::Value =
+            serde_json::from_str(&self.cli_ok(&["users", "add", name, "--output", "json"])).unwrap();
+        for grant in grants {
+            let (namespace, role) = grant.split_once(':').unwrap();
+            self.cli_ok(&["roles", "grant", namespace, &format!("user:{name}"), role]);
+        }
+        let response: serde_json::Value = client()
+            .post(format!("{}/auth/login", self.url))
+            .json(&serde_json::json!({ "username": name, "password": added["password"] }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        response["access_token"].as_str().expect("a token").to_owned()
+    }
+
     /// Like [`Server::cli`], asserting success, returning stdout.
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let output = self.cli(args);
