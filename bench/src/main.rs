@@ -52,6 +52,10 @@ struct Args {
     /// The flooded app's rate limit (requests per second); the flood is 20 times it.
     #[arg(long, default_value_t = 100)]
     noisy_limit: u32,
+    /// Measure deploy admission instead: this many deploys of new revisions, each timed end to
+    /// end, with the server's own time for the policy decision.
+    #[arg(long)]
+    admission: Option<usize>,
 }
 
 struct Process {
@@ -296,7 +300,7 @@ async fn login(address: SocketAddr) -> anyhow::Result<String> {
     Ok(answer["access_token"].as_str().context("no access_token in the sign-in answer")?.to_owned())
 }
 
-async fn deploy(address: SocketAddr, token: &str, files: &[(&str, String)]) -> anyhow::Result<()> {
+async fn deploy(address: SocketAddr, token: &str, files: &[(&str, String)]) -> anyhow::Result<serde_json::Value> {
     let limits = bundle::BundleLimits { max_total_bytes: 1 << 20, max_files: 100 };
     let mut app = bundle::Bundle::new();
     for (path, contents) in files {
@@ -316,6 +320,50 @@ async fn deploy(address: SocketAddr, token: &str, files: &[(&str, String)]) -> a
     if !status.is_success() {
         bail!("deploy failed with {status}: {}", String::from_utf8_lossy(&body));
     }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Deploy admission: `n` deploys, each a new revision of one of 20 apps that pass every bundled
+/// policy (so each is evaluated in full and goes live). Prints the end-to-end deploy latency and
+/// the server's time for the policy decision, p50 and p99, from the same run.
+async fn admission(address: SocketAddr, token: &str, n: usize) -> anyhow::Result<()> {
+    let mut deploys = Vec::with_capacity(n);
+    let mut decisions = Vec::with_capacity(n);
+    for index in 0..n + 20 {
+        let name = format!("app{}", index % 20);
+        let manifest = format!(
+            "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: bench\nspec:\n  owner: user:admin\n  description: Revision {index}\n  ttlDays: 60\n  access:\n    visibility: org\n  allowedEgress:\n    - api.example.com\n    - \"*.maps.example.com\"\n  quotas:\n    requestsPerSecond: 20\n    burst: 40\n  runtime: function\n  functions:\n    - route: /*\n      entry: fn.js\n"
+        );
+        let started = Instant::now();
+        let answer = deploy(address, token, &[("terrarium.yaml", manifest), ("fn.js", HELLO_JS.into())]).await?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(answer["changed"] == true, "every deploy should be a new live revision: {answer}");
+        // The first 20 create the apps; the rest are the measurement.
+        if index >= 20 {
+            deploys.push(elapsed);
+            let ms = answer["admission_ms"].as_f64().context("the server reports admission_ms")?;
+            decisions.push(Duration::from_secs_f64(ms / 1e3));
+        }
+    }
+    deploys.sort();
+    decisions.sort();
+    println!();
+    println!("Deploy admission: {n} deploys of new revisions (20 apps, bundled policies in deny mode), loopback");
+    println!("| {:<40} | {:>8} | {:>8} |", "", "p50 ms", "p99 ms");
+    println!("|{:-<42}|{:-<10}|{:-<10}|", "", "", "");
+    for (label, samples) in
+        [("whole deploy (client's view)", &deploys), ("policy decision (server's admission_ms)", &decisions)]
+    {
+        println!(
+            "| {label:<40} | {:>8.3} | {:>8.3} |",
+            percentile(samples, 50).as_secs_f64() * 1e3,
+            percentile(samples, 99).as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "Policy decision ÷ whole deploy at p50: {:.3}",
+        percentile(&decisions, 50).as_secs_f64() / percentile(&deploys, 50).as_secs_f64()
+    );
     Ok(())
 }
 
@@ -365,7 +413,12 @@ async fn main() -> anyhow::Result<()> {
     // Generous engine and gateway limits so the measurement is of the path, not of shedding.
     std::fs::write(
         &config,
-        format!("[server]\nlisten = \"127.0.0.1:0\"\n[engine]\nworkers = {}\n", args.engine_workers),
+        // The throughput fixtures are public and owned by no real user: those two policies only
+        // record them here. The admission apps call hosts on the namespace's list.
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[engine]\nworkers = {}\n[policy.modes]\nexposure = \"dryrun\"\nowner = \"dryrun\"\n[namespaces]\nallowed_egress = [\"api.example.com\", \"*.maps.example.com\"]\n",
+            args.engine_workers
+        ),
     )?;
     let mut command = Command::new(&args.terrarium);
     command
@@ -378,6 +431,9 @@ async fn main() -> anyhow::Result<()> {
     let token = login(address).await?;
     if args.noisy {
         return noisy_neighbour(&args, address, &token).await;
+    }
+    if let Some(n) = args.admission {
+        return admission(address, &token, n).await;
     }
 
     deploy(

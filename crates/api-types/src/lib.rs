@@ -32,6 +32,10 @@ pub struct DeployResponse {
     /// request, and the previous revision (if any) keeps serving.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_approval: Option<policy::ApprovalRequest>,
+    /// How long the policies took to decide (milliseconds): building their input from the
+    /// registry, evaluating every policy, applying exceptions and grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

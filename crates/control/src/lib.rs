@@ -304,13 +304,17 @@ impl ControlPlane {
                 urls,
                 warnings,
                 pending_approval: None,
+                admission_ms: None,
             });
         }
 
         let mut ungranted = Vec::new();
         let mut dryrun = Vec::new();
+        let mut admission_ms = None;
         if govern {
+            let started = std::time::Instant::now();
             let admission = self.admit(principal, validated.manifest(), &bundle, &findings, &app).await?;
+            admission_ms = Some(started.elapsed().as_secs_f64() * 1e3);
             let denials: Vec<String> = admission.decision.denials().map(ToString::to_string).collect();
             if !denials.is_empty() {
                 self.audit_refusal(principal, &app, format!("policies: {}", denials.join("; "))).await;
@@ -363,6 +367,7 @@ impl ControlPlane {
                 urls,
                 warnings,
                 pending_approval: Some(request),
+                admission_ms,
             });
         }
         let mut detail = format!("digest {}, {} files", deployment.bundle_digest, deployment.files.len());
@@ -396,6 +401,7 @@ impl ControlPlane {
             urls,
             warnings,
             pending_approval: None,
+            admission_ms,
         })
     }
 

@@ -25,7 +25,9 @@ pub struct InitArgs {
     /// The namespace (team space) the app will be deployed into.
     #[arg(long, short = 'n', default_value = "default")]
     pub namespace: String,
-    /// Who is responsible for the app, as user:<login> or group:<team>; by default user:$USER.
+    /// Who is responsible for the app, as user:<login> or group:<team>; by default the user you
+    /// signed in as with `terrarium login` (the platform checks the owner is a known account),
+    /// else user:$USER.
     #[arg(long)]
     pub owner: Option<String>,
 }
@@ -125,6 +127,11 @@ fn embedded_files(folder: &Dir<'static>) -> Vec<(String, Vec<u8>)> {
 }
 
 fn default_owner() -> String {
+    if let Ok(credentials) = crate::client::credentials::Credentials::load()
+        && let [user] = credentials.users().as_slice()
+    {
+        return format!("user:{user}");
+    }
     let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default();
     match user.trim() {
         "" => "user:unknown".to_owned(),

@@ -39,6 +39,14 @@ impl Credentials {
         Ok(config_home.join("terrarium").join("credentials.json"))
     }
 
+    /// The user names this machine is signed in as, once each.
+    pub fn users(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.servers.values().map(|credential| credential.user.clone()).collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+
     pub fn load() -> anyhow::Result<Credentials> {
         let path = Credentials::path()?;
         match std::fs::read_to_string(&path) {

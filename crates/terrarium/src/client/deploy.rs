@@ -220,6 +220,7 @@ mod tests {
             urls: vec![],
             warnings: vec![],
             pending_approval: None,
+            admission_ms: None,
         }
     }
 

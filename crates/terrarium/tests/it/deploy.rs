@@ -6,10 +6,13 @@ use crate::support::{Server, client, copy_fixture, fixture, stderr, stdout};
 
 #[test]
 fn init_deploy_edit_redeploy_rollback() {
-    let server = Server::start("");
+    // The README's tour, under the policies as they ship: `init` makes the signed-in user the
+    // owner, a known account, so the first deploy passes them.
+    let server = Server::start("[policy]\nbundled = true\n");
     let work = tempfile::tempdir().unwrap();
     let init = std::process::Command::new(crate::support::BIN)
         .args(["init", "--template", "static-edge", "hello"])
+        .env("XDG_CONFIG_HOME", server.cli_home.path())
         .current_dir(work.path())
         .output()
         .unwrap();
