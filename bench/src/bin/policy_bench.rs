@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 
 fn main() -> anyhow::Result<()> {
     let seconds: u64 = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(5);
-    let policies = policy::PolicySet::builtin();
+    // An optional directory of policies to measure instead of the bundled library.
+    let policies = match std::env::args().nth(2) {
+        Some(dir) => policy::PolicySet::from_dir(std::path::Path::new(&dir))?,
+        None => policy::PolicySet::builtin(),
+    };
     let input = serde_json::json!({
         "manifest": {
             "apiVersion": "terrarium.dev/v1",
@@ -44,7 +48,11 @@ fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     latencies.sort();
     let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
-    println!("Policy decisions, bundled library ({} policy files), one thread, {seconds} s:", policies.files().len());
+    println!(
+        "Policy decisions, {} policies ({} files), one thread, {seconds} s:",
+        policies.policies().len(),
+        policies.files().len()
+    );
     println!("| decisions/s | p50 µs | p99 µs |");
     println!("|-------------|--------|--------|");
     println!(

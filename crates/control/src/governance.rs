@@ -516,10 +516,15 @@ impl ControlPlane {
         let row = self.get_approval_row(id).await?;
         let app = row.app.clone();
         let namespace = &app.namespace;
+        if !principal.has_role(namespace, Role::Viewer) {
+            // Someone with no role there learns nothing, not even that the request exists.
+            return Err(ControlError::NotFound(format!(
+                "approval request {id} does not exist; list them with `terrarium approvals list`"
+            )));
+        }
         if !principal.has_role(namespace, Role::Operator) {
             let message = format!(
-                "deciding approval requests in namespace {namespace:?} needs its operator role; an admin grants it with `terrarium roles grant {namespace} user:{} operator`",
-                principal.subject
+                "only operators of namespace {namespace:?} decide its approval requests; ask one of them to review request {id} (`terrarium approvals show {id}`)"
             );
             return Err(self.deny(principal, action, Some(namespace), Some(&app.name), message).await);
         }
@@ -701,7 +706,10 @@ impl ControlPlane {
             ))
         };
         let rows = self.governance.store.list_exceptions(None).await?;
-        let row = rows.into_iter().find(|row| row.id == id).ok_or_else(unknown)?;
+        let row = rows
+            .into_iter()
+            .find(|row| row.id == id && principal.has_role(&row.app.namespace, Role::Viewer))
+            .ok_or_else(unknown)?;
         if !principal.has_role(&row.app.namespace, Role::Operator) {
             let message = format!("removing exceptions in namespace {:?} needs its operator role", row.app.namespace);
             return Err(self
@@ -984,5 +992,79 @@ fn humanize(secs: u64) -> String {
         secs if secs >= 3600 && secs % 3600 == 0 => format!("{} h", secs / 3600),
         secs if secs >= 60 && secs % 60 == 0 => format!("{} min", secs / 60),
         secs => format!("{secs} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use api_types::policy::Mode;
+
+    use super::*;
+
+    fn violation(policy: &str, kind: Kind) -> Violation {
+        Violation { policy: policy.to_owned(), kind, mode: Mode::Deny, message: format!("{policy} says no") }
+    }
+
+    fn exception(app: &AppKey, policy: &str, expires_at: &str, removed: bool) -> ExceptionRow {
+        ExceptionRow {
+            id: 1,
+            app: app.clone(),
+            policy: policy.to_owned(),
+            reason: "migrating".to_owned(),
+            granted_by: "olu".to_owned(),
+            granted_at: "2026-11-01T00:00:00Z".to_owned(),
+            expires_at: expires_at.to_owned(),
+            removed_at: removed.then(|| "2026-11-02T00:00:00Z".to_owned()),
+        }
+    }
+
+    #[test]
+    fn an_exception_lifts_one_policy_for_one_app_until_it_lapses() {
+        let lunch = AppKey::new("growth", "lunch");
+        let other = AppKey::new("growth", "other");
+        let now = unix("2026-11-22T10:00:00Z").unwrap();
+        let decision = || Decision {
+            violations: vec![
+                violation("ttl", Kind::Deny),
+                violation("ttl", Kind::Warn),
+                violation("egress", Kind::Deny),
+                violation("exposure", Kind::Elevated),
+            ],
+        };
+        let policies = |decision: &Decision| -> Vec<(String, Kind)> {
+            decision.violations.iter().map(|v| (v.policy.clone(), v.kind)).collect()
+        };
+
+        let mut excepted = decision();
+        let active = [exception(&lunch, "ttl", "2026-11-23T00:00:00Z", false)];
+        apply_exceptions(&mut excepted, &lunch, &active, now);
+        assert_eq!(policies(&excepted), [("egress".into(), Kind::Deny), ("exposure".into(), Kind::Elevated)]);
+
+        // Another app's exception, a lapsed one, a removed one and an elevated ask change nothing.
+        for exceptions in [
+            [exception(&other, "ttl", "2026-11-23T00:00:00Z", false)],
+            [exception(&lunch, "ttl", "2026-11-22T10:00:00Z", false)],
+            [exception(&lunch, "ttl", "2026-11-23T00:00:00Z", true)],
+            [exception(&lunch, "exposure", "2026-11-23T00:00:00Z", false)],
+        ] {
+            let mut unchanged = decision();
+            apply_exceptions(&mut unchanged, &lunch, &exceptions, now);
+            assert_eq!(unchanged, decision(), "{exceptions:?}");
+        }
+    }
+
+    #[test]
+    fn reasons_are_required_and_bounded() {
+        assert!(checked_reason("  ").is_err());
+        assert!(checked_reason(&"x".repeat(2001)).is_err());
+        assert_eq!(checked_reason("  vetted API  ").unwrap(), "vetted API");
+    }
+
+    #[test]
+    fn times_read_well() {
+        assert_eq!(humanize(259_200), "72 h");
+        assert_eq!(humanize(120), "2 min");
+        assert_eq!(humanize(2), "2 s");
+        assert_eq!(format_time(OffsetDateTime::from_unix_timestamp(1_795_338_483).unwrap()), "2026-11-22T09:08:03Z");
     }
 }

@@ -514,14 +514,20 @@ impl ControlPlane {
         let revisions = self.store.list_revisions(app).await?;
         let active = row.active_revision;
         let slo = self.slo.get().and_then(|tracker| tracker.status(app));
+        let description = row.description.clone();
+        let created_at = row.created_at.clone();
+        let mut summary = self.summary(row);
+        if !pending_approvals.is_empty() {
+            summary.phase = "Active, approval pending".to_owned();
+        }
         Ok(AppDetail {
             slo,
             violations,
             pending_approvals,
             exceptions,
-            description: row.description.clone(),
-            created_at: row.created_at.clone(),
-            summary: self.summary(row),
+            description,
+            created_at,
+            summary,
             revisions: revisions
                 .into_iter()
                 .map(|revision| RevisionInfo {

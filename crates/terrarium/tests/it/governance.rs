@@ -108,7 +108,7 @@ fn a_new_egress_host_waits_for_an_operator_then_goes_live() {
 
     // Bea cannot approve (no operator role), and nobody approves without a reason.
     let own = server.cli_as(&bea, &["approvals", "approve", &id, "--reason", "I need it"]);
-    assert!(stderr(&own).contains("needs its operator role"), "{}", stderr(&own));
+    assert!(stderr(&own).contains("only operators of namespace"), "{}", stderr(&own));
     let unreasoned = crate::support::client()
         .post(format!("{}/api/v1/approvals/{id}/approve", server.url))
         .bearer_auth(&olu)
