@@ -258,3 +258,94 @@ mod secret_store {
         assert!(store.open_app("growth", "where2eat", now).await.unwrap().is_empty());
     }
 }
+
+mod governance {
+    use api_types::policy::{ApprovalVote, Kind, Mode, Violation};
+    use control::store::{ApprovalEnd, ApprovalRow, GovernanceStore};
+
+    use super::*;
+
+    fn violation(policy: &str, message: &str) -> Violation {
+        Violation { policy: policy.into(), kind: Kind::Elevated, mode: Mode::Deny, message: message.into() }
+    }
+
+    fn request(digest: &str) -> ApprovalRow {
+        ApprovalRow {
+            id: 0,
+            app: AppKey::new("growth", "where2eat"),
+            state: "pending".into(),
+            requested_by: "bea".into(),
+            requested_at: "2026-11-22T00:00:00Z".into(),
+            expires_at: "2026-11-25T00:00:00Z".into(),
+            digest: digest.into(),
+            requests: vec![violation("egress_hosts", "egress to api.weather.dev")],
+            required: 1,
+            approvers: vec![],
+            votes: vec![],
+            revision: None,
+            decided_at: None,
+            outcome: None,
+            pending: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_votes_grants_and_violations() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("terrarium.db")).await.unwrap();
+        let app = AppKey::new("growth", "where2eat");
+
+        // A newer request supersedes the pending one.
+        let first = store.create_approval(request("sha256:1"), audit("approval.request")).await.unwrap();
+        let second = store.create_approval(request("sha256:2"), audit("approval.request")).await.unwrap();
+        assert_eq!(store.get_approval(first).await.unwrap().unwrap().state, "superseded");
+        let pending = store.list_approvals(Some("growth"), Some("where2eat"), Some("pending")).await.unwrap();
+        assert_eq!(pending.iter().map(|row| row.id).collect::<Vec<_>>(), [second]);
+
+        // One vote per approver, only while pending; ending mints the grants exactly once.
+        let vote = |approver: &str| ApprovalVote {
+            approver: approver.into(),
+            decision: "approve".into(),
+            reason: "vetted".into(),
+            time: "2026-11-22T01:00:00Z".into(),
+        };
+        store.add_vote(second, vote("olu"), audit("approval.vote")).await.unwrap();
+        assert!(matches!(
+            store.add_vote(second, vote("olu"), audit("approval.vote")).await,
+            Err(StoreError::Refused(_))
+        ));
+        let end = ApprovalEnd {
+            state: "approved".into(),
+            outcome: "approved by olu".into(),
+            decided_at: "2026-11-22T01:00:00Z".into(),
+            revision: Some(2),
+            grants: vec![("egress_hosts".into(), "egress to api.weather.dev".into())],
+        };
+        assert!(store.finish_approval(second, end.clone(), audit("approval.approve")).await.unwrap());
+        assert!(!store.finish_approval(second, end, audit("approval.approve")).await.unwrap(), "not twice");
+        assert!(matches!(
+            store.add_vote(second, vote("pat"), audit("approval.vote")).await,
+            Err(StoreError::Refused(_))
+        ));
+        assert_eq!(
+            store.grants(&app).await.unwrap(),
+            [("egress_hosts".to_owned(), "egress to api.weather.dev".to_owned())]
+        );
+        assert!(store.grants(&AppKey::new("other", "where2eat")).await.unwrap().is_empty(), "grants are per namespace");
+
+        // An audit replaces what the previous one found (even within the same second) and keeps
+        // the first-seen time of what it finds again.
+        let found = [violation("ttl", "too long"), violation("owner", "unknown owner")];
+        store.replace_violations(&app, 1, &found, "2026-11-22T02:00:00Z").await.unwrap();
+        store.replace_violations(&app, 1, &found[..1], "2026-11-22T02:00:00Z").await.unwrap();
+        store.replace_violations(&app, 2, &found[..1], "2026-11-22T03:00:00Z").await.unwrap();
+        let stored = store.list_violations(Some("growth"), None, None).await.unwrap();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        assert_eq!(
+            (stored[0].first_seen.as_str(), stored[0].last_seen.as_str()),
+            ("2026-11-22T02:00:00Z", "2026-11-22T03:00:00Z")
+        );
+        assert_eq!(stored[0].revision, 2);
+        assert!(store.list_violations(None, None, Some("owner")).await.unwrap().is_empty());
+    }
+}
