@@ -16,7 +16,7 @@
 //! - **audit**: on a schedule, when the policies change and when an exception lapses, every
 //!   app's active revision is evaluated again and its violations stored in full.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -145,6 +145,33 @@ impl Governance {
     }
 }
 
+/// What policies see of current usage (`input.usage` and `input.namespace.apps`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    apps_in_namespace: usize,
+    /// Requests this month, from the metering roll-ups.
+    app_month_requests: u64,
+    namespace_month_requests: u64,
+}
+
+/// Apps per namespace and requests this month per app.
+#[derive(Default)]
+struct UsageIndex {
+    apps: HashMap<String, usize>,
+    requests: HashMap<AppKey, u64>,
+    namespace_requests: HashMap<String, u64>,
+}
+
+impl UsageIndex {
+    fn of(&self, app: &AppKey) -> Usage {
+        Usage {
+            apps_in_namespace: self.apps.get(&app.namespace).copied().unwrap_or(0),
+            app_month_requests: self.requests.get(app).copied().unwrap_or(0),
+            namespace_month_requests: self.namespace_requests.get(&app.namespace).copied().unwrap_or(0),
+        }
+    }
+}
+
 /// What admission decided about one revision.
 pub(crate) struct Admission {
     /// Every message, exceptions applied.
@@ -264,7 +291,7 @@ impl ControlPlane {
         findings: &[scan::Finding],
         principal: Option<&Principal>,
         directory: &[String],
-        apps_in_namespace: usize,
+        usage: Usage,
     ) -> Result<serde_json::Value, ControlError> {
         let namespace_name = &manifest.metadata.namespace;
         let settings = self.governance.namespace(namespace_name);
@@ -272,7 +299,7 @@ impl ControlPlane {
             "name": namespace_name,
             "maxTtlDays": settings.max_ttl_days,
             "allowedEgress": settings.allowed_egress,
-            "apps": apps_in_namespace,
+            "apps": usage.apps_in_namespace,
         });
         if let Some(runtimes) = &settings.approved_runtimes {
             namespace["approvedRuntimes"] = serde_json::json!(runtimes);
@@ -304,6 +331,10 @@ impl ControlPlane {
             "bundle": { "files": files, "findings": findings },
             "namespace": namespace,
             "directory": { "owners": directory },
+            "usage": {
+                "monthRequests": usage.app_month_requests,
+                "namespaceMonthRequests": usage.namespace_month_requests,
+            },
         });
         if let Some(principal) = principal {
             let roles: Vec<serde_json::Value> = principal
@@ -315,6 +346,27 @@ impl ControlPlane {
                 serde_json::json!({ "subject": principal.subject, "groups": principal.groups, "roles": roles });
         }
         Ok(input)
+    }
+
+    /// Apps per namespace and this month's requests per app, of one namespace or all.
+    async fn usage_index(&self, namespace: Option<&str>) -> Result<UsageIndex, ControlError> {
+        let mut index = UsageIndex::default();
+        for row in self.store.list_apps(namespace).await? {
+            *index.apps.entry(row.app.namespace).or_default() += 1;
+        }
+        let (from, to) = crate::month_range(None)?;
+        let filter = crate::store::UsageFilter {
+            namespace: namespace.map(str::to_owned),
+            app: None,
+            period: crate::store::UsagePeriod::Day,
+            from,
+            to,
+        };
+        for row in self.usage_store.usage(filter).await? {
+            *index.namespace_requests.entry(row.app.namespace.clone()).or_default() += row.counts.requests;
+            *index.requests.entry(row.app).or_default() += row.counts.requests;
+        }
+        Ok(index)
     }
 
     fn evaluate(&self, input: &serde_json::Value) -> Result<Decision, ControlError> {
@@ -331,9 +383,9 @@ impl ControlPlane {
         app: &AppKey,
     ) -> Result<Admission, ControlError> {
         let directory = self.directory().await?;
-        let apps = self.store.list_apps(Some(&app.namespace)).await?.len();
+        let usage = self.usage_index(Some(&app.namespace)).await?.of(app);
         let files = bundle.files().keys().map(String::as_str).collect();
-        let input = self.policy_input(manifest, files, findings, Some(principal), &directory, apps).await?;
+        let input = self.policy_input(manifest, files, findings, Some(principal), &directory, usage).await?;
         let mut decision = self.evaluate(&input)?;
         let exceptions = self.governance.store.list_exceptions(Some(&app.namespace)).await?;
         apply_exceptions(&mut decision, app, &exceptions, OffsetDateTime::now_utc().unix_timestamp());
@@ -818,22 +870,12 @@ impl ControlPlane {
         let exceptions = self.governance.store.list_exceptions(None).await?;
         let now_unix = OffsetDateTime::now_utc().unix_timestamp();
         let time = now();
-        let mut per_namespace: BTreeMap<&str, usize> = BTreeMap::new();
-        for row in &apps {
-            *per_namespace.entry(row.app.namespace.as_str()).or_default() += 1;
-        }
+        let usage = self.usage_index(None).await?;
         let mut n_violations = 0;
         for row in &apps {
             let app = &row.app;
             let violations = match self
-                .audit_app(
-                    app,
-                    row.active_revision,
-                    &directory,
-                    per_namespace[app.namespace.as_str()],
-                    &exceptions,
-                    now_unix,
-                )
+                .audit_app(app, row.active_revision, &directory, usage.of(app), &exceptions, now_unix)
                 .await
             {
                 Ok(violations) => violations,
@@ -886,7 +928,7 @@ impl ControlPlane {
         app: &AppKey,
         revision: i64,
         directory: &[String],
-        apps_in_namespace: usize,
+        usage: Usage,
         exceptions: &[ExceptionRow],
         now_unix: i64,
     ) -> Result<Vec<Violation>, ControlError> {
@@ -908,7 +950,7 @@ impl ControlPlane {
         };
         let deployment = self.store.get_deployment(app, revision).await?;
         let files = deployment.files.keys().map(String::as_str).collect();
-        let input = self.policy_input(validated.manifest(), files, &[], None, directory, apps_in_namespace).await?;
+        let input = self.policy_input(validated.manifest(), files, &[], None, directory, usage).await?;
         let mut decision = self.evaluate(&input)?;
         apply_exceptions(&mut decision, app, exceptions, now_unix);
         let grants: HashSet<(String, String)> = self.governance.store.grants(app).await?.into_iter().collect();
