@@ -964,6 +964,10 @@ impl ControlPlane {
     /// on policy change and when an exception lapses) and denies requests that timed out.
     pub async fn run_governance(self: Arc<Self>) {
         let settings = self.governance.settings.clone();
+        // Requests left pending by an earlier run: expire the overdue, learn the next timeout.
+        if let Err(error) = self.expire_approvals().await {
+            tracing::error!(%error, "expiring approval requests failed");
+        }
         let mut next_audit = tokio::time::Instant::now();
         let mut next_reload = tokio::time::Instant::now() + settings.reload_every;
         loop {

@@ -204,16 +204,29 @@ fn a_new_egress_host_waits_for_an_operator_then_goes_live() {
 
 #[test]
 fn an_undecided_request_is_denied_when_it_times_out() {
-    let server = Server::start("[policy]\nbundled = true\n\n[approvals]\ntimeout_secs = 2\n");
+    let config = "[policy]\nbundled = true\n\n[approvals]\ntimeout_secs = 2\n";
+    let server = Server::start(config);
     let folder = tempfile::tempdir().unwrap();
     write_app(folder.path(), "it", "slowpoke", "user:admin", "v1", &egress(&["api.example.com"]));
     let asked = server.deploy(folder.path());
     let id = asked["pending_approval"]["id"].as_i64().unwrap().to_string();
+
+    // The server restarts before the timeout; the request still times out, with nobody reading
+    // it (the audit log does not look at requests).
+    let data_dir = server.kill();
+    let server = Server::start_in(config, &data_dir, &[]);
     wait_for("the request to time out", || {
-        let shown = json(&server.cli(&["approvals", "show", &id, "-o", "json"]));
-        shown["state"] == "denied"
+        let audit: serde_json::Value = crate::support::client()
+            .get(format!("{}/api/v1/audit?namespace=it", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        audit.as_array().unwrap().iter().any(|event| event["action"] == "approval.expire")
     });
     let shown = server.cli_ok(&["approvals", "show", &id]);
+    assert!(shown.contains("State:        denied"), "{shown}");
     assert!(shown.contains("timed out: 0 of 1 approvals within 2 s"), "{shown}");
     let late = server.cli(&["approvals", "approve", &id, "--reason", "too late"]);
     assert!(stderr(&late).contains("is denied already"), "{}", stderr(&late));
