@@ -130,6 +130,9 @@ impl From<ControlError> for ApiFailure {
             ControlError::PolicyFailed(_) => {
                 failure(StatusCode::SERVICE_UNAVAILABLE, "policy_unavailable", message, vec![])
             }
+            ControlError::PolicyInvalid(_) => {
+                failure(StatusCode::UNPROCESSABLE_ENTITY, "policy_invalid", message, vec![])
+            }
             ControlError::Load(_) => failure(StatusCode::UNPROCESSABLE_ENTITY, "load_failed", message, vec![]),
             ControlError::UnknownNamespace { .. }
             | ControlError::UnknownApp { .. }

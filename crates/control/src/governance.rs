@@ -859,7 +859,7 @@ impl ControlPlane {
                 self.governance.audit_now.notify_one();
                 Ok(changed)
             }
-            Err(error) => Err(ControlError::PolicyFailed(error)),
+            Err(error) => Err(ControlError::PolicyInvalid(error)),
         }
     }
 

@@ -61,6 +61,9 @@ pub enum ControlError {
     /// The policies could not be evaluated; deploys fail closed.
     #[error("the policies could not be evaluated, so nothing was deployed: {0}")]
     PolicyFailed(String),
+    /// New policies were refused; the previous ones keep running.
+    #[error("the new policies cannot be used, so the previous ones keep running: {0}")]
+    PolicyInvalid(String),
     #[error("the app's code does not load: {0}")]
     Load(String),
     #[error("namespace {namespace:?} does not exist; create it with `terrarium namespaces create {namespace}`")]

@@ -328,6 +328,7 @@ fn modes_exceptions_audit_and_reload_without_restart() {
         .unwrap();
     let reload = server.cli(&["policy", "reload"]);
     assert!(!reload.status.success() && stderr(&reload).contains("broken.rego"), "{}", stderr(&reload));
+    assert!(stderr(&reload).contains("the previous ones keep running"), "{}", stderr(&reload));
     let status = server.cli_ok(&["policy", "status"]);
     assert!(status.contains("Reload error:") && status.contains("describe.rego"), "{status}");
     assert!(
