@@ -460,13 +460,7 @@ impl ControlPlane {
                 Err(error) => return tracing::error!(%error, "listing pending approvals"),
             };
         for row in pending {
-            let end = ApprovalEnd {
-                state: "superseded".to_owned(),
-                outcome: format!("revision {revision} was deployed instead"),
-                decided_at: now(),
-                revision: None,
-                grants: Vec::new(),
-            };
+            let end = ApprovalEnd::closed("superseded", format!("revision {revision} was deployed instead"), now());
             let detail = format!("request {} superseded by revision {revision}", row.id);
             let audit = event(&principal.subject, "approval.supersede", app, "success", detail);
             if let Err(error) = self.governance.store.finish_approval(row.id, end, audit).await {
@@ -506,13 +500,7 @@ impl ControlPlane {
                 row.required,
                 humanize(timeout)
             );
-            let end = ApprovalEnd {
-                state: "denied".to_owned(),
-                outcome: outcome.clone(),
-                decided_at: now(),
-                revision: None,
-                grants: Vec::new(),
-            };
+            let end = ApprovalEnd::closed("denied", outcome.clone(), now());
             let audit =
                 event("terrarium", "approval.expire", &row.app, "denied", format!("request {}: {outcome}", row.id));
             self.governance.store.finish_approval(row.id, end, audit).await?;
@@ -616,13 +604,7 @@ impl ControlPlane {
         let row = self.get_approval_row(id).await?;
         if !approve {
             let outcome = format!("denied by {}: {reason}", principal.subject);
-            let end = ApprovalEnd {
-                state: "denied".to_owned(),
-                outcome: outcome.clone(),
-                decided_at: now(),
-                revision: None,
-                grants: Vec::new(),
-            };
+            let end = ApprovalEnd::closed("denied", outcome.clone(), now());
             let audit = event(&principal.subject, action, &app, "success", format!("request {id}: {outcome}"));
             self.governance.store.finish_approval(id, end, audit).await?;
         } else {

@@ -351,6 +351,13 @@ pub struct ApprovalEnd {
     pub grants: Vec<(String, String)>,
 }
 
+impl ApprovalEnd {
+    /// An end that writes no revision and mints nothing: denied, timed out or superseded.
+    pub fn closed(state: &str, outcome: String, decided_at: String) -> ApprovalEnd {
+        ApprovalEnd { state: state.to_owned(), outcome, decided_at, revision: None, grants: Vec::new() }
+    }
+}
+
 /// An operator's exception to a policy, as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExceptionRow {

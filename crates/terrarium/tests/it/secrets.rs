@@ -4,11 +4,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{BIN, Server, client, stderr, stdout};
+use crate::support::{Server, client, stderr, stdout};
 
 /// An app whose function reports which env names it has and, for `?name=`, that value; with
 /// `?call=URL` it calls URL with its API_TOKEN as a bearer token.
@@ -51,11 +51,9 @@ fn write_app(dir: &Path, namespace: &str, name: &str, owner: &str, secrets_ref: 
 
 /// `terrarium secrets set APP NAME` with the value on standard input, as a script would.
 fn set_secret(server: &Server, app: &str, name: &str, value: &str, extra: &[&str]) -> std::process::Output {
-    let mut child = Command::new(BIN)
-        .args(["secrets", "set", app, name, "--server", &server.url])
+    let mut child = server
+        .command(&["secrets", "set", app, name])
         .args(extra)
-        .env("XDG_CONFIG_HOME", server.cli_home.path())
-        .env_remove("TERRARIUM_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

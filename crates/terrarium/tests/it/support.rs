@@ -155,24 +155,23 @@ impl Server {
 
     /// Runs `terrarium ARGS --server URL` as whoever last signed in with [`Server::login`].
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .args(["--server", &self.url])
-            .env("XDG_CONFIG_HOME", self.cli_home.path())
-            .env_remove("TERRARIUM_TOKEN")
-            .output()
-            .unwrap()
+        self.command(args).output().unwrap()
     }
 
     /// Runs `terrarium ARGS` with `token` (a user's platform token) instead of the stored login.
     pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
-        Command::new(BIN)
+        self.command(args).args(["--token", token]).output().unwrap()
+    }
+
+    /// `terrarium ARGS --server URL` with this server's CLI home, ready to run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
             .args(args)
-            .args(["--server", &self.url, "--token", token])
+            .args(["--server", &self.url])
             .env("XDG_CONFIG_HOME", self.cli_home.path())
-            .env_remove("TERRARIUM_TOKEN")
-            .output()
-            .unwrap()
+            .env_remove("TERRARIUM_TOKEN");
+        command
     }
 
     /// Adds user `name` with `grants` (`namespace:role`) as the admin, and returns a token of theirs.
