@@ -632,4 +632,17 @@ mod tests {
         let error = toml::from_str::<PlatformConfig>("[gateway]\napps_domian = \"x\"\n").unwrap_err();
         assert!(error.to_string().contains("apps_domian"), "{error}");
     }
+
+    /// The README's `terrarium.toml` examples (operating, policies and approvals) are real
+    /// configurations: each parses as it is written.
+    #[test]
+    fn the_readme_configurations_parse() {
+        let readme = include_str!("../../../README.md");
+        let blocks: Vec<&str> =
+            readme.split("```toml\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
+        assert!(blocks.len() >= 2, "the README has its toml examples");
+        for block in blocks {
+            toml::from_str::<PlatformConfig>(block).unwrap_or_else(|error| panic!("{error}\n{block}"));
+        }
+    }
 }
