@@ -30,6 +30,9 @@ pub struct ApiState {
     /// Prices and budgets, for chargeback exports.
     pub budgets: Arc<control::budgets::Budgets>,
     pub notifier: Arc<control::notify::Notifier>,
+    /// The server's background tasks, to list and run now.
+    pub tasks: Arc<control::background::Tasks>,
+    pub clock: control::background::Clock,
 }
 
 /// The control API routes, to be mounted by the gateway as platform routes.
@@ -63,6 +66,9 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .route("/api/v1/approvals", get(list_approvals))
         .route("/api/v1/approvals/{id}", get(get_approval))
         .route("/api/v1/approvals/{id}/{decision}", post(vote))
+        .route("/api/v1/tasks", get(list_tasks))
+        .route("/api/v1/tasks/{name}/run", post(run_task))
+        .route("/api/v1/clock", get(get_clock).post(advance_clock))
         .route("/metrics", get(metrics))
         .route("/api/v1/secrets/rotate-kek", post(rotate_kek))
         .route("/auth/login", get(login_page).post(login))
@@ -722,6 +728,75 @@ async fn rotate_keys(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> 
     let principal = authenticate(&state, &headers, "keys.rotate").await?;
     let kids = state.control.rotate_signing_key(&principal).await?;
     Ok(Json(serde_json::json!({ "active_kid": kids[0], "kids": kids })).into_response())
+}
+
+async fn list_tasks(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "tasks.list").await?;
+    if !principal.is_platform_admin() {
+        let message = "only a platform admin may list background tasks".to_owned();
+        return Err(state.control.deny(&principal, "tasks.list", None, None, message).await.into());
+    }
+    Ok(Json(state.tasks.list()).into_response())
+}
+
+/// Runs a background task now and answers when it is over: how long it took, what failed.
+async fn run_task(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "tasks.run").await?;
+    if !state.tasks.list().iter().any(|task| task.name == name) {
+        let unknown = state.tasks.run(&name).await.expect_err("the task is not listed");
+        return Err(ControlError::NotFound(unknown.to_string()).into());
+    }
+    state.control.platform_admin_action(&principal, "tasks.run", format!("ran {name}")).await?;
+    let run = state.tasks.run(&name).await.map_err(|unknown| ControlError::NotFound(unknown.to_string()))?;
+    Ok(Json(run).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceClock {
+    /// Seconds to move the clock forward by.
+    advance_secs: u64,
+}
+
+fn clock_body(clock: &control::background::Clock) -> serde_json::Value {
+    serde_json::json!({ "now": clock.now_rfc3339(), "offset_secs": clock.offset_secs(), "adjustable": clock.is_adjustable() })
+}
+
+async fn get_clock(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> ApiResult<Response> {
+    authenticate(&state, &headers, "clock.get").await?;
+    Ok(Json(clock_body(&state.clock)).into_response())
+}
+
+/// Moves an adjustable clock forward (`[server] adjustable_clock = true`; tests and drills).
+async fn advance_clock(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Result<Json<AdvanceClock>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let principal = authenticate(&state, &headers, "clock.advance").await?;
+    let Json(body) = body.map_err(|rejection| {
+        failure(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("the body must be JSON like {{\"advance_secs\": 86400}}: {rejection}"),
+            vec![],
+        )
+    })?;
+    if !state.clock.is_adjustable() {
+        let refused = state.clock.advance(std::time::Duration::from_secs(body.advance_secs)).unwrap_err();
+        return Err(ControlError::Conflict(refused.to_string()).into());
+    }
+    let detail = format!("moved the clock forward by {} s", body.advance_secs);
+    state.control.platform_admin_action(&principal, "clock.advance", detail).await?;
+    state
+        .clock
+        .advance(std::time::Duration::from_secs(body.advance_secs))
+        .map_err(|refused| ControlError::Conflict(refused.to_string()))?;
+    Ok(Json(clock_body(&state.clock)).into_response())
 }
 
 async fn list_app_secrets(

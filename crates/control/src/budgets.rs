@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use deployment::AppKey;
 use gateway::{Allowance, RoutingTable, Suspension, Suspensions};
@@ -99,28 +98,9 @@ impl Budgets {
         Budgets { settings, usage, registry, metering, routes, suspensions, notifier, slo, metrics }
     }
 
-    /// Evaluates budgets and quotas every `period`, and at once when `changed` is signalled
-    /// (a deploy brings a new budget or quota).
-    pub fn start(self: &Arc<Self>, period: Duration, changed: Arc<tokio::sync::Notify>) {
-        let budgets = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(period);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {}
-                    () = changed.notified() => {}
-                }
-                if let Err(error) = budgets.evaluate(OffsetDateTime::now_utc()).await {
-                    tracing::error!(%error, "budget evaluation failed");
-                }
-            }
-        });
-    }
-
     /// Month-to-date usage per app: the roll-ups plus what is not flushed yet.
     async fn month_to_date(&self, month: Option<&str>) -> Result<HashMap<AppKey, UsageCounts>, ControlError> {
-        let (from, to) = month_range(month)?;
+        let (from, to) = month_range(month, self.metering.clock.now())?;
         let filter = UsageFilter { namespace: None, app: None, period: UsagePeriod::Day, from, to };
         // No flush may move counts from memory to the store between the two reads.
         let _no_flush = self.metering.flush_lock.lock().await;
@@ -134,6 +114,11 @@ impl Budgets {
             }
         }
         Ok(per_app)
+    }
+
+    /// One evaluation at the metering clock's "now" (the `budgets.evaluate` task).
+    pub async fn evaluate_now(&self) -> Result<(), ControlError> {
+        self.evaluate(self.metering.clock.now()).await
     }
 
     /// One evaluation: alerts for thresholds crossed, and the set of suspended apps.

@@ -27,6 +27,8 @@ use api_types::policy::{
 use bundle::Bundle;
 use deployment::AppKey;
 use time::OffsetDateTime;
+
+use crate::background::{TaskSpec, Tasks, job};
 use time::format_description::well_known::Rfc3339;
 
 use crate::store::{ApprovalEnd, ApprovalRow, ExceptionRow, GovernanceStore, NewAuditEvent, NewRevision};
@@ -103,7 +105,7 @@ pub struct Governance {
     pub store: Arc<dyn GovernanceStore>,
     pub settings: GovernanceSettings,
     /// Wakes the audit loop for an audit now (an exception came or went, policies reloaded).
-    audit_now: tokio::sync::Notify,
+    audit_now: Arc<tokio::sync::Notify>,
     state: Mutex<AuditState>,
 }
 
@@ -115,6 +117,8 @@ struct AuditState {
     next_lapse: Option<i64>,
     /// Unix time of the earliest timeout of a pending request.
     next_timeout: Option<i64>,
+    /// Whether the deadlines were checked since the server started.
+    deadlines_checked: bool,
 }
 
 impl Governance {
@@ -127,7 +131,7 @@ impl Governance {
             engine,
             store,
             settings,
-            audit_now: tokio::sync::Notify::new(),
+            audit_now: Arc::new(tokio::sync::Notify::new()),
             state: Mutex::new(AuditState::default()),
         }
     }
@@ -354,7 +358,7 @@ impl ControlPlane {
         for row in self.store.list_apps(namespace).await? {
             *index.apps.entry(row.app.namespace).or_default() += 1;
         }
-        let (from, to) = crate::month_range(None)?;
+        let (from, to) = crate::month_range(None, self.settings.clock.now())?;
         let filter = crate::store::UsageFilter {
             namespace: namespace.map(str::to_owned),
             app: None,
@@ -388,7 +392,7 @@ impl ControlPlane {
         let input = self.policy_input(manifest, files, findings, Some(principal), &directory, usage).await?;
         let mut decision = self.evaluate(&input)?;
         let exceptions = self.governance.store.list_exceptions(Some(&app.namespace)).await?;
-        apply_exceptions(&mut decision, app, &exceptions, OffsetDateTime::now_utc().unix_timestamp());
+        apply_exceptions(&mut decision, app, &exceptions, self.settings.clock.now().unix_timestamp());
         let grants: HashSet<(String, String)> = self.governance.store.grants(app).await?.into_iter().collect();
         let ungranted =
             decision.elevated().filter(|v| !grants.contains(&(v.policy.clone(), v.message.clone()))).cloned().collect();
@@ -412,7 +416,7 @@ impl ControlPlane {
             return Ok(approval_info(same));
         }
         let approvers = self.governance.approvers(&app.namespace);
-        let requested_at = OffsetDateTime::now_utc();
+        let requested_at = self.settings.clock.now();
         let timeout =
             time::Duration::try_from(self.governance.settings.approval_timeout).unwrap_or(time::Duration::days(3650));
         let expires_at = requested_at + timeout;
@@ -484,7 +488,7 @@ impl ControlPlane {
     }
 
     async fn expire_due(&self) -> Result<(), ControlError> {
-        let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+        let now_unix = self.settings.clock.now().unix_timestamp();
         let pending = self.governance.store.list_approvals(None, None, Some("pending")).await?;
         let mut next_timeout = None;
         for row in pending {
@@ -697,7 +701,7 @@ impl ControlPlane {
                 request.expires_at
             ))
         })?;
-        let now_time = OffsetDateTime::now_utc();
+        let now_time = self.settings.clock.now();
         if expires <= now_time || expires > now_time + time::Duration::days(366) {
             return Err(ControlError::InvalidName(
                 "an exception must expire in the future and within a year; exceptions are temporary by design"
@@ -731,7 +735,7 @@ impl ControlPlane {
         if let Some(namespace) = namespace {
             self.authorize_read(principal, namespace, "policy.exception.list").await?;
         }
-        let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+        let now_unix = self.settings.clock.now().unix_timestamp();
         Ok(self
             .governance
             .store
@@ -769,7 +773,7 @@ impl ControlPlane {
         );
         let removed = self.governance.store.remove_exception(id, &now(), audit).await?.ok_or_else(unknown)?;
         self.governance.audit_now.notify_one();
-        Ok(exception_info(removed, OffsetDateTime::now_utc().unix_timestamp()))
+        Ok(exception_info(removed, self.settings.clock.now().unix_timestamp()))
     }
 
     /// Stored violations the principal may see, filtered by namespace, app and policy.
@@ -850,7 +854,7 @@ impl ControlPlane {
         let directory = self.directory().await?;
         let apps = self.store.list_apps(None).await?;
         let exceptions = self.governance.store.list_exceptions(None).await?;
-        let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+        let now_unix = self.settings.clock.now().unix_timestamp();
         let time = now();
         let usage = self.usage_index(None).await?;
         let mut n_violations = 0;
@@ -942,46 +946,74 @@ impl ControlPlane {
         Ok(decision.violations)
     }
 
-    /// The governance loop: reloads policies, audits every app (at start, every `audit_every`,
-    /// on policy change and when an exception lapses) and denies requests that timed out.
-    pub async fn run_governance(self: Arc<Self>) {
-        let settings = self.governance.settings.clone();
-        // Requests left pending by an earlier run: expire the overdue, learn the next timeout.
-        if let Err(error) = self.expire_approvals().await {
-            tracing::error!(%error, "expiring approval requests failed");
+    /// The governance tasks: `policy.reload` (every `reload_every`), `policy.audit` (at start,
+    /// every `audit_every` and when policies or exceptions change) and `governance.deadlines`
+    /// (every second: an audit when an exception lapsed, a denial when a request timed out).
+    pub fn add_governance_tasks(self: &Arc<Self>, tasks: &Tasks) {
+        let settings = &self.governance.settings;
+        let control = Arc::clone(self);
+        tasks.add(
+            TaskSpec {
+                name: "policy.reload",
+                about: "reads the policy directory again; keeps the running policies when the new ones fail",
+                every: settings.reload_every,
+                wake: None,
+                at_start: false,
+            },
+            job(move || {
+                let control = control.clone();
+                async move { control.reload_policies_now("terrarium", true).await.map(drop).map_err(|e| e.to_string()) }
+            }),
+        );
+        let control = Arc::clone(self);
+        tasks.add(
+            TaskSpec {
+                name: "policy.audit",
+                about: "evaluates every running app against the policies and stores the violations",
+                every: settings.audit_every,
+                wake: Some(self.governance.audit_now.clone()),
+                at_start: true,
+            },
+            job(move || {
+                let control = control.clone();
+                async move { control.audit_policies().await.map(drop).map_err(|e| e.to_string()) }
+            }),
+        );
+        let control = Arc::clone(self);
+        tasks.add(
+            TaskSpec {
+                name: "governance.deadlines",
+                about: "audits again when an exception lapsed; denies approval requests that timed out",
+                every: Duration::from_secs(1),
+                wake: None,
+                at_start: true,
+            },
+            job(move || {
+                let control = control.clone();
+                async move { control.governance_deadlines().await.map_err(|e| e.to_string()) }
+            }),
+        );
+    }
+
+    /// Acts on what fell due: an exception that lapsed (audit again), requests that timed out.
+    /// The first run also expires the requests an earlier run of the server left pending.
+    async fn governance_deadlines(&self) -> Result<(), ControlError> {
+        let now_unix = self.settings.clock.now().unix_timestamp();
+        let (lapsed, timed_out) = {
+            let mut state = self.governance.state();
+            let first = !std::mem::replace(&mut state.deadlines_checked, true);
+            (
+                state.next_lapse.is_some_and(|lapse| lapse <= now_unix),
+                first || state.next_timeout.is_some_and(|timeout| timeout <= now_unix),
+            )
+        };
+        if lapsed {
+            self.audit_policies().await?;
         }
-        let mut next_audit = tokio::time::Instant::now();
-        let mut next_reload = tokio::time::Instant::now() + settings.reload_every;
-        loop {
-            let now_instant = tokio::time::Instant::now();
-            if now_instant >= next_reload {
-                if let Err(error) = self.reload_policies_now("terrarium", true).await {
-                    tracing::error!(%error, "policy reload failed");
-                }
-                next_reload = now_instant + settings.reload_every;
-            }
-            let now_unix = OffsetDateTime::now_utc().unix_timestamp();
-            let (lapsed, timed_out) = {
-                let state = self.governance.state();
-                (
-                    state.next_lapse.is_some_and(|lapse| lapse <= now_unix),
-                    state.next_timeout.is_some_and(|timeout| timeout <= now_unix),
-                )
-            };
-            if now_instant >= next_audit || lapsed {
-                if let Err(error) = self.audit_policies().await {
-                    tracing::error!(%error, "policy audit failed");
-                }
-                next_audit = now_instant + settings.audit_every;
-            }
-            if timed_out && let Err(error) = self.expire_approvals().await {
-                tracing::error!(%error, "expiring approval requests failed");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                () = self.governance.audit_now.notified() => next_audit = tokio::time::Instant::now(),
-            }
+        if timed_out {
+            self.expire_approvals().await?;
         }
+        Ok(())
     }
 
     /// The app's stored violations, pending requests and active exceptions, for `apps get`.
@@ -997,7 +1029,7 @@ impl ControlPlane {
             .into_iter()
             .map(approval_info)
             .collect();
-        let now_unix = OffsetDateTime::now_utc().unix_timestamp();
+        let now_unix = self.settings.clock.now().unix_timestamp();
         let exceptions = store
             .list_exceptions(Some(&app.namespace))
             .await?

@@ -8,6 +8,7 @@
 pub mod access;
 mod accounts;
 pub mod app_secrets;
+pub mod background;
 pub mod blobs;
 pub mod budgets;
 pub mod egress_log;
@@ -129,6 +130,8 @@ pub struct ControlSettings {
     pub block_on_secrets: bool,
     /// Namespaces' tiers: the most an app's quotas may ask.
     pub tiers: plan::Tiers,
+    /// "Now" for TTLs, expiries, exceptions and approval timeouts.
+    pub clock: background::Clock,
 }
 
 pub struct ControlPlane {
@@ -606,7 +609,7 @@ impl ControlPlane {
                 return Err(self.deny(principal, "usage.read", None, None, message).await);
             }
         }
-        let (from, to) = month_range(month)?;
+        let (from, to) = month_range(month, self.settings.clock.now())?;
         let period = match by {
             "hour" => store::UsagePeriod::Hour,
             "day" | "app" => store::UsagePeriod::Day,
@@ -784,6 +787,37 @@ impl ControlPlane {
         }
     }
 
+    /// "Now" for background work and deadlines.
+    pub fn clock(&self) -> &background::Clock {
+        &self.settings.clock
+    }
+
+    /// Lets only a platform admin run background tasks or move the clock; writes the audit
+    /// event of the action (or of its refusal).
+    pub async fn platform_admin_action(
+        &self,
+        principal: &Principal,
+        action: &str,
+        detail: String,
+    ) -> Result<(), ControlError> {
+        if !principal.is_platform_admin() {
+            let message = format!("only a platform admin may {action}; ask one, or sign in as one");
+            return Err(self.deny(principal, action, None, None, message).await);
+        }
+        let event = NewAuditEvent {
+            time: now(),
+            principal: principal.subject.clone(),
+            action: action.to_owned(),
+            namespace: None,
+            app: None,
+            revision: None,
+            outcome: "success".to_owned(),
+            detail,
+        };
+        self.store.append_audit(event).await?;
+        Ok(())
+    }
+
     /// Records a refused call in the audit log and returns the error for the caller.
     pub async fn deny(
         &self,
@@ -833,12 +867,9 @@ impl ControlPlane {
 }
 
 /// `YYYY-MM` (or this month) as [start, next month's start) in RFC 3339 UTC.
-fn month_range(month: Option<&str>) -> Result<(String, String), ControlError> {
+fn month_range(month: Option<&str>, now: time::OffsetDateTime) -> Result<(String, String), ControlError> {
     let (year, month) = match month {
-        None => {
-            let now = time::OffsetDateTime::now_utc();
-            (now.year(), u8::from(now.month()))
-        }
+        None => (now.year(), u8::from(now.month())),
         Some(text) => {
             let parsed = text.split_once('-').and_then(|(year, month)| {
                 let year: i32 = year.parse().ok().filter(|year| (2000..=9999).contains(year))?;

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use deployment::AppKey;
 use gateway::{Meter, RequestUsage};
@@ -15,6 +14,8 @@ use crate::metrics::{AppCodeLabels, AppLabels, AppRefusedLabels, Metrics};
 use crate::store::{UsageCounts, UsageDelta, UsageStore};
 
 pub struct Metering {
+    /// "Now" for the hour a count lands in, and for budgets' month.
+    pub clock: crate::background::Clock,
     metrics: Arc<Metrics>,
     slo: Arc<crate::slo::SloTracker>,
     /// Counts not yet in the store, by app and hour (Unix seconds of the hour's start).
@@ -27,29 +28,21 @@ pub struct Metering {
 
 impl Metering {
     /// Starts the flusher on the current tokio runtime.
-    pub fn start(
+    /// Counts in memory; [`Metering::flush`] writes them (the `metering.flush` task).
+    pub fn new(
         store: Arc<dyn UsageStore>,
         metrics: Arc<Metrics>,
         slo: Arc<crate::slo::SloTracker>,
-        flush_every: Duration,
+        clock: crate::background::Clock,
     ) -> Arc<Metering> {
-        let metering = Arc::new(Metering {
+        Arc::new(Metering {
+            clock,
             metrics,
             slo,
             pending: Mutex::new(HashMap::new()),
             flush_lock: tokio::sync::Mutex::new(()),
             store,
-        });
-        let flusher = Arc::clone(&metering);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(flush_every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                flusher.flush().await;
-            }
-        });
-        metering
+        })
     }
 
     /// Writes the pending counts; on failure they are kept for the next flush.
@@ -89,7 +82,7 @@ impl Metering {
     }
 
     fn add(&self, app: AppKey, counts: &UsageCounts) {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.now().unix_timestamp();
         let hour = now - now.rem_euclid(3600);
         self.lock().entry((app, hour)).or_default().add(counts);
     }

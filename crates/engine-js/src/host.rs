@@ -30,7 +30,12 @@ const MAX_LOG_LINE_BYTES: usize = 16 * 1024;
 pub(crate) struct InstanceShared {
     pub app: AppKey,
     pub limits: FunctionLimits,
-    /// When the running JavaScript must stop; `None` while no JavaScript runs for a request.
+    /// When the running JavaScript must stop, in this thread's CPU time ([`thread_cpu_time`]);
+    /// `None` while no JavaScript runs for a request.
+    ///
+    /// [`thread_cpu_time`]: crate::instance::thread_cpu_time
+    pub cpu_deadline: Cell<Option<Duration>>,
+    /// The wall-clock deadline of the whole request, which stops JavaScript too.
     pub deadline: Cell<Option<Instant>>,
     /// Set by the interrupt handler when it stopped JavaScript at the deadline.
     pub interrupted: Cell<bool>,

@@ -80,19 +80,28 @@ pub(crate) struct Instance {
 /// How often an instance measures its heap for metering.
 const HEAP_SAMPLE_EVERY: u64 = 16;
 
-/// Runs JavaScript under the budget's deadline, then the promise reactions it queued, and charges
-/// the time to the budget.
+/// The CPU time the calling thread has used. A request is charged this, not wall time: time its
+/// worker spends waiting for a core on a busy machine is not the app's doing, so it never turns
+/// a healthy request into a CPU-limit refusal.
+pub(crate) fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(u64::try_from(now.tv_sec).unwrap_or(0), u32::try_from(now.tv_nsec).unwrap_or(0))
+}
+
+/// Runs JavaScript under the budget's deadlines, then the promise reactions it queued, and charges
+/// the CPU time it used to the budget.
 fn run_js<R>(context: &Context, shared: &InstanceShared, budget: &mut CpuBudget, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
-    let started = Instant::now();
-    let cpu_deadline = started + budget.remaining();
-    shared.deadline.set(Some(budget.wall_deadline.map_or(cpu_deadline, |wall| wall.min(cpu_deadline))));
+    let started = thread_cpu_time();
+    shared.cpu_deadline.set(Some(started + budget.remaining()));
+    shared.deadline.set(budget.wall_deadline);
     let result = context.with(|ctx| {
         let result = f(&ctx);
         while !shared.interrupted.get() && ctx.execute_pending_job() {}
         result
     });
+    shared.cpu_deadline.set(None);
     shared.deadline.set(None);
-    budget.used += started.elapsed();
+    budget.used += thread_cpu_time().saturating_sub(started);
     result
 }
 
@@ -122,17 +131,22 @@ impl Instance {
         let shared = Rc::new(InstanceShared {
             app: image.key.clone(),
             limits: image.limits,
+            cpu_deadline: Cell::new(None),
             deadline: Cell::new(None),
             interrupted: Cell::new(false),
             request: RefCell::new(RequestState::idle()),
         });
         let interrupt_state = shared.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || match interrupt_state.deadline.get() {
-            Some(deadline) if Instant::now() >= deadline => {
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            let Some(cpu_deadline) = interrupt_state.cpu_deadline.get() else {
+                return false;
+            };
+            let past_wall = interrupt_state.deadline.get().is_some_and(|wall| Instant::now() >= wall);
+            let stop = past_wall || thread_cpu_time() >= cpu_deadline;
+            if stop {
                 interrupt_state.interrupted.set(true);
-                true
             }
-            _ => false,
+            stop
         })));
         let context = Context::full(&runtime).map_err(internal)?;
 
@@ -470,6 +484,20 @@ fn settle_fetch(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_thread_that_waits_is_not_charged_cpu_time() {
+        let before = thread_cpu_time();
+        std::thread::sleep(Duration::from_millis(200));
+        let slept = thread_cpu_time().saturating_sub(before);
+        assert!(slept < Duration::from_millis(100), "sleeping cost {slept:?} of CPU time");
+        let before = thread_cpu_time();
+        let mut x = 0u64;
+        while thread_cpu_time().saturating_sub(before) < Duration::from_millis(5) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(x > 0);
+    }
     use std::collections::BTreeMap;
     use std::sync::Arc;
 

@@ -432,6 +432,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Base URL users reach this server at; derived from `listen` when absent.
     pub public_url: Option<String>,
+    /// Lets a platform admin move the server's clock forward (`POST /api/v1/clock`), so TTLs,
+    /// expiries and budgets' months can be rehearsed: for tests and drills, never production.
+    pub adjustable_clock: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -541,7 +544,7 @@ impl Default for PlatformConfig {
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None }
+        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None, adjustable_clock: false }
     }
 }
 

@@ -154,12 +154,17 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         .collect();
     let metrics = Arc::new(control::metrics::Metrics::new());
     let slo = Arc::new(control::slo::SloTracker::default());
-    let metering = control::metering::Metering::start(
-        store.clone(),
-        metrics.clone(),
-        slo.clone(),
-        Duration::from_secs(config.metering.flush_secs.max(1)),
-    );
+    let clock = match config.server.adjustable_clock {
+        true => {
+            tracing::warn!(
+                "[server] adjustable_clock is on: a platform admin may move this server's clock forward; never run production like this"
+            );
+            control::background::Clock::adjustable()
+        }
+        false => control::background::Clock::system(),
+    };
+    let tasks = control::background::Tasks::new();
+    let metering = control::metering::Metering::new(store.clone(), metrics.clone(), slo.clone(), clock.clone());
     let egress_log = control::egress_log::EgressLog::start(
         store.clone(),
         metrics.clone(),
@@ -259,6 +264,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             tiers: tiers.clone(),
             scanner: Arc::new(secret_scanner(&config)?),
             block_on_secrets: config.scan.block,
+            clock: clock.clone(),
         },
     )?);
     let first_admin_password = control.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
@@ -350,6 +356,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             secure_cookies,
             budgets: budgets.clone(),
             notifier,
+            tasks: tasks.clone(),
+            clock,
         }),
         max_upload,
     );
@@ -387,8 +395,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         deploy_demo_apps(&control).await?;
     }
     state.ready.store(true, Ordering::Release);
-    spawn_background_tasks(control.clone(), &config);
-    budgets.start(Duration::from_secs(config.budgets.evaluate_secs.max(1)), control.changed.clone());
+    add_background_tasks(&tasks, &control, &metering, &budgets, &config);
+    tasks.spawn_all();
 
     let mut banner = std::io::stdout().lock();
     if let Some(password) = first_admin_password {
@@ -549,42 +557,96 @@ impl capability_http::AppTokens for ServiceTokens {
     }
 }
 
-/// Periodic work: finishing an interrupted key rotation, secret expiry reminders, picking up
-/// new versions of Vault secrets, and governance (policy reloads, audits, approval timeouts).
-fn spawn_background_tasks(control: Arc<ControlPlane>, config: &PlatformConfig) {
-    tokio::spawn(control.clone().run_governance());
+/// Periodic work, each a named task an admin can also run now (`terrarium tasks run NAME`):
+/// metering, budgets, the secret sweep, Vault refreshes and governance; and, once, finishing an
+/// interrupted key rotation.
+fn add_background_tasks(
+    tasks: &control::background::Tasks,
+    control: &Arc<ControlPlane>,
+    metering: &Arc<control::metering::Metering>,
+    budgets: &Arc<control::budgets::Budgets>,
+    config: &PlatformConfig,
+) {
+    use control::background::{TaskSpec, job};
     let resume = control.clone();
     tokio::spawn(async move {
         if let Err(error) = resume.resume_kek_rotation().await {
             tracing::error!(%error, "the interrupted key-encryption key rotation could not be finished; run `terrarium secrets rotate-kek`");
         }
     });
+    let flusher = metering.clone();
+    tasks.add(
+        TaskSpec {
+            name: "metering.flush",
+            about: "writes the usage counted in memory to the hourly roll-ups",
+            every: Duration::from_secs(config.metering.flush_secs.max(1)),
+            wake: None,
+            at_start: false,
+        },
+        job(move || {
+            let metering = flusher.clone();
+            async move {
+                metering.flush().await;
+                Ok(())
+            }
+        }),
+    );
+    let evaluator = budgets.clone();
+    tasks.add(
+        TaskSpec {
+            name: "budgets.evaluate",
+            about: "alerts on budget thresholds, suspends apps over budget or quota, alerts on SLOs",
+            every: Duration::from_secs(config.budgets.evaluate_secs.max(1)),
+            wake: Some(control.changed.clone()),
+            at_start: true,
+        },
+        job(move || {
+            let budgets = evaluator.clone();
+            async move { budgets.evaluate_now().await.map_err(|error| error.to_string()) }
+        }),
+    );
     let sweeper = control.clone();
     let reminder_days = config.secrets.expiry_reminder_days;
-    tokio::spawn(async move {
-        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            every_hour.tick().await;
-            let now = time::OffsetDateTime::now_utc();
-            if let Err(error) = sweeper.sweep_secret_expiry(now, reminder_days).await {
-                tracing::error!(%error, "secret expiry sweep failed");
+    tasks.add(
+        TaskSpec {
+            name: "secrets.sweep",
+            about: "reminds owners of expiring secrets; flags secrets of apps past their TTL for rotation",
+            every: Duration::from_secs(3600),
+            wake: None,
+            at_start: true,
+        },
+        job(move || {
+            let control = sweeper.clone();
+            async move {
+                let now = control.clock().now();
+                let reminded = control.sweep_secret_expiry(now, reminder_days).await;
+                let flagged = control.flag_secrets_of_expired_apps(now).await;
+                reminded.map_err(|error| format!("the secret expiry sweep failed: {error}"))?;
+                flagged.map_err(|error| format!("the sweep of apps past their TTL failed: {error}"))?;
+                Ok(())
             }
-            if let Err(error) = sweeper.flag_secrets_of_expired_apps(now).await {
-                tracing::error!(%error, "the sweep of apps past their TTL failed");
-            }
-        }
-    });
+        }),
+    );
     if let Some(vault) = &config.secrets.vault {
-        let period = Duration::from_secs((vault.cache_secs / 2).max(1));
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(period);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                control.refresh_vault_secrets().await;
-            }
-        });
+        let refresher = control.clone();
+        tasks.add(
+            TaskSpec {
+                name: "secrets.vault_refresh",
+                about: "reads new versions of Vault secrets and reloads the apps that use them",
+                every: Duration::from_secs((vault.cache_secs / 2).max(1)),
+                wake: None,
+                at_start: false,
+            },
+            job(move || {
+                let control = refresher.clone();
+                async move {
+                    control.refresh_vault_secrets().await;
+                    Ok(())
+                }
+            }),
+        );
     }
+    control.add_governance_tasks(tasks);
 }
 
 /// The Vault client for `vault://` references and the transit KEK, when `[secrets.vault]` is set.

@@ -5,9 +5,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{Server, client};
+use crate::support::{Server, client, holds, wait_for};
 
 /// A webhook receiver on 127.0.0.1 that fails its first delivery (500) and accepts the rest.
 pub(crate) fn start_receiver() -> (u16, Arc<Mutex<Vec<serde_json::Value>>>) {
@@ -59,16 +59,13 @@ fn write_app(dir: &Path, name: &str, quotas: &str) {
 
 fn config(webhook_port: u16) -> String {
     format!(
-        "[metering]\nflush_secs = 1\n\n[pricing]\ncurrency = \"USD\"\nper_million_requests = 10000.0\nper_cpu_second = 0.0\nper_gb_out = 0.0\n\n[budgets]\nevaluate_secs = 1\n\n[[notify.webhooks]]\nurl = \"http://127.0.0.1:{webhook_port}/hook?token=abc\"\n"
+        "[metering]\nflush_secs = 3600\n\n[pricing]\ncurrency = \"USD\"\nper_million_requests = 10000.0\nper_cpu_second = 0.0\nper_gb_out = 0.0\n\n[budgets]\nevaluate_secs = 3600\n\n[[notify.webhooks]]\nurl = \"http://127.0.0.1:{webhook_port}/hook?token=abc\"\n"
     )
 }
 
+/// Waits for a notification the receiver got (delivery is asynchronous and retried).
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(what, || holds(done(), || "not yet".to_owned()));
 }
 
 #[test]
@@ -84,6 +81,7 @@ fn a_budget_alerts_at_80_percent_stops_the_app_at_100_and_raising_it_brings_it_b
     for _ in 0..8 {
         assert_eq!(http.get(&url).send().unwrap().status(), 200);
     }
+    server.run_task("budgets.evaluate");
     let has_alert = |threshold: u64| {
         received
             .lock()
@@ -100,13 +98,13 @@ fn a_budget_alerts_at_80_percent_stops_the_app_at_100_and_raising_it_brings_it_b
 
     // Past 100 %: the app answers 402 with a page that says why.
     let mut stopped = None;
-    for _ in 0..40 {
+    for _ in 0..20 {
         let response = http.get(&url).send().unwrap();
         if response.status() == 402 {
             stopped = Some(response.text().unwrap());
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        server.run_task("budgets.evaluate");
     }
     let page = stopped.expect("the app stops once its budget is used up");
     assert!(page.contains("monthly budget") && page.contains("0.10 USD"), "{page}");
@@ -115,7 +113,8 @@ fn a_budget_alerts_at_80_percent_stops_the_app_at_100_and_raising_it_brings_it_b
     // Raise the budget: the app comes back.
     write_app(folder.path(), "lunch", "    monthlyBudget: { amount: 5.00, currency: USD }\n");
     server.deploy(folder.path());
-    wait_until("the app answers again", || http.get(&url).send().unwrap().status() == 200);
+    server.run_task("budgets.evaluate");
+    assert_eq!(http.get(&url).send().unwrap().status(), 200, "the app answers again");
 
     // Every delivery is recorded, the first one after a retry, and the URL's token is not kept.
     let notifications: serde_json::Value = client()
@@ -159,15 +158,13 @@ fn a_monthly_request_quota_stops_the_app_with_429_until_next_month() {
     for _ in 0..3 {
         assert_eq!(http.get(&url).send().unwrap().status(), 200);
     }
-    wait_until("the quota stops the app", || {
-        let response = http.get(&url).send().unwrap();
-        response.status() == 429 && response.headers().get("retry-after").is_some()
-    });
-    let usage = || -> serde_json::Value {
-        serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/quota", "-o", "json"])).unwrap()
-    };
-    wait_until("the usage is flushed", || !usage().as_array().unwrap().is_empty());
-    let usage = usage();
+    server.run_task("budgets.evaluate");
+    let response = http.get(&url).send().unwrap();
+    assert_eq!(response.status(), 429, "the quota stops the app");
+    assert!(response.headers().get("retry-after").is_some());
+    server.run_task("metering.flush");
+    let usage: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/quota", "-o", "json"])).unwrap();
     assert_eq!(usage[0]["requests"], 3, "exactly the quota was served; refusals are not usage: {usage}");
 }
 
@@ -209,6 +206,7 @@ fn an_app_failing_its_slo_shows_a_fast_burn_and_alerts() {
             .iter()
             .any(|body| body["kind"] == "slo.burn" && body["details"]["alert"] == "fast_burn")
     };
+    server.run_task("budgets.evaluate");
     wait_until("the fast-burn alert arrives", has_alert);
     let detail: serde_json::Value =
         serde_json::from_str(&server.cli_ok(&["apps", "get", "it/flaky", "-o", "json"])).unwrap();
@@ -218,38 +216,40 @@ fn an_app_failing_its_slo_shows_a_fast_burn_and_alerts() {
 #[test]
 fn a_monthly_quota_counts_only_this_months_requests() {
     let (port, _received) = start_receiver();
-    let data_dir = tempfile::tempdir().unwrap().keep();
-    let server = Server::start_in(&config(port), &data_dir, &[]);
+    let server = Server::start(&config(port));
     let folder = tempfile::tempdir().unwrap();
     write_app(folder.path(), "monthly", "    monthlyRequests: 3\n");
     server.deploy(folder.path());
-    let data_dir = server.kill();
-
-    // A past month used far more than the quota: it does not count against this month.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let url = format!("sqlite:{}", data_dir.join("terrarium.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        for table in ["usage_daily", "usage_hourly"] {
-            let sql = match table {
-                "usage_daily" => "INSERT INTO usage_daily (namespace, app, start, requests) VALUES ('it', 'monthly', '2026-01-15T00:00:00Z', 100)",
-                _ => "INSERT INTO usage_hourly (namespace, app, start, requests) VALUES ('it', 'monthly', '2026-01-15T10:00:00Z', 100)",
-            };
-            sqlx::query(sql).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-    });
-    let server = Server::start_in(&config(port), &data_dir, &[]);
     let http = client();
     let url = server.app_url("it", "monthly", "/");
     for _ in 0..3 {
+        assert_eq!(http.get(&url).send().unwrap().status(), 200);
+    }
+    server.run_task("budgets.evaluate");
+    assert_eq!(http.get(&url).send().unwrap().status(), 429, "the quota is used up");
+    server.run_task("metering.flush");
+    let this_month = &clock_now(&server)[..7];
+
+    // A month on, last month's requests do not count: the app serves again, up to its quota.
+    server.advance_clock(Duration::from_secs(32 * 86_400));
+    server.run_task("budgets.evaluate");
+    for _ in 0..3 {
         assert_eq!(http.get(&url).send().unwrap().status(), 200, "last month's requests do not count");
     }
-    wait_until("this month's quota stops the app", || http.get(&url).send().unwrap().status() == 429);
-    let january: serde_json::Value =
-        serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/monthly", "--month", "2026-01", "-o", "json"]))
+    server.run_task("budgets.evaluate");
+    assert_eq!(http.get(&url).send().unwrap().status(), 429, "this month's quota stops the app");
+    server.run_task("metering.flush");
+    let last_month: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/monthly", "--month", this_month, "-o", "json"]))
             .unwrap();
-    assert_eq!(january[0]["requests"], 100);
+    assert_eq!(last_month[0]["requests"], 3, "{last_month}");
+}
+
+/// The server's "now" (RFC 3339), as its adjustable clock says.
+fn clock_now(server: &Server) -> String {
+    let clock: serde_json::Value =
+        client().get(format!("{}/api/v1/clock", server.url)).bearer_auth(&server.token).send().unwrap().json().unwrap();
+    clock["now"].as_str().unwrap().to_owned()
 }
 
 /// A real SMTP server (aiosmtpd from tests/smtp/.venv, installed by scripts/test) on 127.0.0.1,
@@ -286,11 +286,9 @@ fn start_smtp() -> SmtpServer {
             text.push('\n');
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "aiosmtpd did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("aiosmtpd to accept connections", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).map(drop).map_err(|error| error.to_string())
+    });
     SmtpServer { child, port, output }
 }
 
@@ -298,7 +296,7 @@ fn start_smtp() -> SmtpServer {
 fn budget_alerts_are_mailed_to_the_platform_team() {
     let smtp = start_smtp();
     let config = format!(
-        "[metering]\nflush_secs = 1\n\n[pricing]\ncurrency = \"USD\"\nper_million_requests = 10000.0\nper_cpu_second = 0.0\nper_gb_out = 0.0\n\n[budgets]\nevaluate_secs = 1\n\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Terrarium <terrarium@test.example>\"\nto = [\"platform@test.example\"]\n",
+        "[metering]\nflush_secs = 3600\n\n[pricing]\ncurrency = \"USD\"\nper_million_requests = 10000.0\nper_cpu_second = 0.0\nper_gb_out = 0.0\n\n[budgets]\nevaluate_secs = 3600\n\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Terrarium <terrarium@test.example>\"\nto = [\"platform@test.example\"]\n",
         smtp.port
     );
     let server = Server::start(&config);
@@ -309,6 +307,7 @@ fn budget_alerts_are_mailed_to_the_platform_team() {
     for _ in 0..6 {
         assert_eq!(http.get(server.app_url("it", "mailed", "/")).send().unwrap().status(), 200);
     }
+    server.run_task("budgets.evaluate");
     wait_until("the 50 % alert is mailed", || {
         smtp.output.lock().unwrap().contains("Subject: [Terrarium] app:it/mailed has used 50 % of its monthly budget")
     });

@@ -2,7 +2,7 @@
 //! (the whole flow, N-of-M, timeout), exceptions that lapse, the background audit and reloads.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{Server, stderr, stdout};
 
@@ -45,17 +45,6 @@ fn answer(server: &Server, namespace: &str, app: &str) -> (u16, String) {
 fn json(output: &std::process::Output) -> serde_json::Value {
     assert!(output.status.success(), "{}\n{}", stdout(output), stderr(output));
     serde_json::from_str(&stdout(output)).unwrap_or_else(|_| panic!("JSON expected, got {}", stdout(output)))
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 const APPROVAL_CONFIG: &str = r#"
@@ -204,7 +193,7 @@ fn a_new_egress_host_waits_for_an_operator_then_goes_live() {
 
 #[test]
 fn an_undecided_request_is_denied_when_it_times_out() {
-    let config = "[policy]\nbundled = true\n\n[approvals]\ntimeout_secs = 2\n";
+    let config = "[policy]\nbundled = true\n\n[approvals]\ntimeout_secs = 3600\n";
     let server = Server::start(config);
     let folder = tempfile::tempdir().unwrap();
     write_app(folder.path(), "it", "slowpoke", "user:admin", "v1", &egress(&["api.example.com"]));
@@ -215,19 +204,21 @@ fn an_undecided_request_is_denied_when_it_times_out() {
     // it (the audit log does not look at requests).
     let data_dir = server.kill();
     let server = Server::start_in(config, &data_dir, &[]);
-    wait_for("the request to time out", || {
-        let audit: serde_json::Value = crate::support::client()
-            .get(format!("{}/api/v1/audit?namespace=it", server.url))
-            .bearer_auth(&server.token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        audit.as_array().unwrap().iter().any(|event| event["action"] == "approval.expire")
-    });
+    server.run_task("governance.deadlines");
+    assert!(server.cli_ok(&["approvals", "show", &id]).contains("State:        pending"), "not before its time");
+    server.advance_clock(Duration::from_secs(3601));
+    server.run_task("governance.deadlines");
+    let audit: serde_json::Value = crate::support::client()
+        .get(format!("{}/api/v1/audit?namespace=it", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(audit.as_array().unwrap().iter().any(|event| event["action"] == "approval.expire"), "{audit}");
     let shown = server.cli_ok(&["approvals", "show", &id]);
     assert!(shown.contains("State:        denied"), "{shown}");
-    assert!(shown.contains("timed out: 0 of 1 approvals within 2 s"), "{shown}");
+    assert!(shown.contains("timed out: 0 of 1 approvals within 1 h"), "{shown}");
     let late = server.cli(&["approvals", "approve", &id, "--reason", "too late"]);
     assert!(stderr(&late).contains("is denied already"), "{}", stderr(&late));
     assert_eq!(answer(&server, "it", "slowpoke").0, 404);
@@ -237,7 +228,7 @@ fn an_undecided_request_is_denied_when_it_times_out() {
 fn modes_exceptions_audit_and_reload_without_restart() {
     let policies = tempfile::tempdir().unwrap();
     let config = format!(
-        "[policy]\ndir = {:?}\naudit_secs = 3600\nreload_secs = 1\n[policy.modes]\nttl = \"warn\"\nruntime = \"dryrun\"\n\n[namespaces]\napproved_runtimes = [\"static\"]\n",
+        "[policy]\ndir = {:?}\naudit_secs = 3600\nreload_secs = 3600\n[policy.modes]\nttl = \"warn\"\nruntime = \"dryrun\"\n\n[namespaces]\napproved_runtimes = [\"static\"]\n",
         policies.path()
     );
     let server = Server::start(&config);
@@ -273,7 +264,8 @@ fn modes_exceptions_audit_and_reload_without_restart() {
         "package terrarium.policies.describe\n\ndeny contains \"spec.description is missing: say in a sentence what the app does\" if {\n\tnot input.manifest.spec.description\n}\n",
     )
     .unwrap();
-    wait_for("the new policy to load", || server.cli_ok(&["policy", "status"]).contains("describe.rego"));
+    server.run_task("policy.reload");
+    assert!(server.cli_ok(&["policy", "status"]).contains("describe.rego"), "the new policy loaded");
     let undescribed = folder.path().join("undescribed");
     write_app(&undescribed, "it", "undescribed", "user:admin", "v1", "");
     let refused = server.cli(&["deploy", undescribed.to_str().unwrap()]);
@@ -287,9 +279,7 @@ fn modes_exceptions_audit_and_reload_without_restart() {
             .map(|v| (v["policy"].as_str().unwrap().to_owned(), v["mode"].as_str().unwrap().to_owned()))
             .collect()
     };
-    wait_for("the audit to find the new policy's violation", || {
-        policies_of(&server).iter().any(|(policy, _)| policy == "describe")
-    });
+    server.run_task("policy.audit");
     let found = policies_of(&server);
     for expected in [("describe", "deny"), ("runtime", "dryrun"), ("ttl", "warn")] {
         assert!(found.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} in {found:?}");
@@ -310,16 +300,21 @@ fn modes_exceptions_audit_and_reload_without_restart() {
         "--reason",
         "migrating in December",
         "--for",
-        "6s",
+        "1d",
         "-o",
         "json",
     ]));
     assert_eq!(added[0]["active"], true);
     let unknown = server.cli(&["policy", "exceptions", "add", "it/long", "nope", "--reason", "x", "--for", "1d"]);
     assert!(stderr(&unknown).contains("there is no policy named \"nope\""), "{}", stderr(&unknown));
-    wait_for("the exception to lift the violation", || !policies_of(&server).iter().any(|(policy, _)| policy == "ttl"));
+    server.run_task("policy.audit");
+    assert!(!policies_of(&server).iter().any(|(policy, _)| policy == "ttl"), "the exception lifts the violation");
     assert!(server.cli_ok(&["apps", "get", "it/long"]).contains("Exceptions:   ttl until"));
-    wait_for("the lapsed exception to be audited", || policies_of(&server).iter().any(|(policy, _)| policy == "ttl"));
+    server.run_task("governance.deadlines");
+    assert!(!policies_of(&server).iter().any(|(policy, _)| policy == "ttl"), "not lapsed yet");
+    server.advance_clock(Duration::from_secs(86_401));
+    server.run_task("governance.deadlines");
+    assert!(policies_of(&server).iter().any(|(policy, _)| policy == "ttl"), "the lapsed exception is audited");
     let listed = server.cli_ok(&["policy", "exceptions", "list"]);
     assert!(listed.contains("ended") && listed.contains("migrating in December"), "{listed}");
 
@@ -337,6 +332,7 @@ fn modes_exceptions_audit_and_reload_without_restart() {
     );
     std::fs::remove_file(policies.path().join("broken.rego")).unwrap();
     std::fs::remove_file(policies.path().join("describe.rego")).unwrap();
-    wait_for("the fixed policies to load", || !server.cli_ok(&["policy", "status"]).contains("describe.rego"));
+    server.run_task("policy.reload");
+    assert!(!server.cli_ok(&["policy", "status"]).contains("describe.rego"), "the fixed policies loaded");
     assert!(server.cli(&["deploy", undescribed.to_str().unwrap()]).status.success());
 }

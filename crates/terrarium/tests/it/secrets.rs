@@ -6,9 +6,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{Server, client, stderr, stdout};
+use crate::support::{Server, client, holds, stderr, stdout, wait_for};
 
 /// An app whose function reports which env names it has and, for `?name=`, that value; with
 /// `?call=URL` it calls URL with its API_TOKEN as a bearer token.
@@ -180,15 +180,14 @@ fn secrets_reach_only_their_app_and_their_values_never_leak() {
     assert!(message.contains("a cloud metadata address") && !message.contains(SECOND), "{message}");
 
     // Both calls are in the egress log, with the upstream's address; the denial with its code.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let log = loop {
+    let log = wait_for("both calls in the egress log", || {
         let log = server.cli_ok(&["egress", "log", "it/vaulted", "-o", "json"]);
         let entries: serde_json::Value = serde_json::from_str(&log).unwrap();
-        if entries.as_array().unwrap().len() >= 2 || Instant::now() > deadline {
-            break entries;
+        match entries.as_array().unwrap().len() >= 2 {
+            true => Ok(entries),
+            false => Err(log),
         }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    });
     let entries = log.as_array().unwrap();
     assert!(
         entries
@@ -213,15 +212,9 @@ fn secrets_reach_only_their_app_and_their_values_never_leak() {
     assert!(metrics.contains(r#"terrarium_egress_requests_total{namespace="it",app="vaulted",decision="denied",code="blocked_address"} 1"#), "{metrics}");
 
     // The calls are in the app's usage too, with the function's heap high-water mark.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let usage = loop {
-        let usage: serde_json::Value =
-            serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/vaulted", "-o", "json"])).unwrap();
-        if usage[0]["outbound_requests"] == 2 || Instant::now() > deadline {
-            break usage;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    server.run_task("metering.flush");
+    let usage: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/vaulted", "-o", "json"])).unwrap();
     assert_eq!(usage[0]["outbound_requests"], 2, "{usage}");
     assert!(usage[0]["outbound_bytes"].as_u64().unwrap() > 0, "{usage}");
     assert!(usage[0]["heap_bytes_max"].as_u64().unwrap() > 0, "{usage}");
@@ -326,11 +319,12 @@ fn vault_references_are_read_and_refreshed() {
 
     // A new version in Vault reaches the running app within the cache time.
     vault.put_kv("kv", "it/vaulty", serde_json::json!({ "API_TOKEN": "from-vault-2" }));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while value_of(&server, "it", "vaulty", "API_TOKEN") != "from-vault-2" {
-        assert!(Instant::now() < deadline, "the app did not pick up the new Vault version");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // The cache lasts a second: once it has lapsed, a refresh reads the new version.
+    wait_for("the new Vault version to reach the app", || {
+        server.run_task("secrets.vault_refresh");
+        let value = value_of(&server, "it", "vaulty", "API_TOKEN");
+        holds(value == "from-vault-2", || format!("API_TOKEN is {value}"))
+    });
     assert_eq!(value_of(&server, "it", "vaulty", "DB_URL"), serde_json::Value::Null);
 
     // Another namespace's Vault path, and a missing secret, are refused at deploy with a way out.
@@ -415,16 +409,12 @@ fn kek_rotation_survives_kill_9_at_any_point() {
 
     // A restart finishes the interrupted rotation by itself; apps read their secrets.
     let server = Server::start_in("", &data_dir, &[]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_for("the restart to finish the interrupted rotation (one key left)", || {
         let kek: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(data_dir.join("secrets-kek.json")).unwrap()).unwrap();
-        if kek["keys"].as_array().unwrap().len() == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the interrupted rotation was not finished after a restart");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let keys = kek["keys"].as_array().unwrap().len();
+        holds(keys == 1, || format!("{keys} keys"))
+    });
     let apps = tempfile::tempdir().unwrap();
     write_app(&apps.path().join("a"), "ns7", "app", "user:admin", "terrarium://ns7/app", &[]);
     server.deploy(&apps.path().join("a"));
@@ -512,36 +502,31 @@ fn secrets_of_an_app_past_its_ttl_are_flagged_for_rotation() {
     .unwrap();
     server.deploy(&dir);
     assert!(set_secret(&server, "it/aging", "KEY", "aging-value", &[]).status.success());
-    let data_dir = server.kill();
 
-    // Last deployed 40 days ago: its 30-day TTL has ended.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let url = format!("sqlite:{}", data_dir.join("terrarium.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query("UPDATE apps SET updated_at = '2026-10-01T00:00:00Z' WHERE name = 'aging'")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
-    let server = Server::start_in(&config, &data_dir, &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed = server.cli_ok(&["secrets", "list", "it/aging"]);
-        if listed.contains("rotate: the app's TTL of 30 days ended on 2026-10-31") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not flagged: {listed}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Twenty days on, the 30-day TTL holds: nothing is flagged.
+    server.advance_clock(Duration::from_secs(20 * 86_400));
+    server.run_task("secrets.sweep");
+    assert!(!server.cli_ok(&["secrets", "list", "it/aging"]).contains("rotate:"));
+
+    // Forty days after the deploy, the TTL has ended.
+    server.advance_clock(Duration::from_secs(20 * 86_400));
+    server.run_task("secrets.sweep");
+    let listed = server.cli_ok(&["secrets", "list", "it/aging"]);
+    let deployed: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["apps", "get", "it/aging", "-o", "json"])).unwrap();
+    let deployed_on = time::OffsetDateTime::parse(
+        deployed["updated_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let ended = (deployed_on + time::Duration::days(30)).date();
+    assert!(listed.contains(&format!("rotate: the app's TTL of 30 days ended on {ended}")), "{listed}");
     assert!(api_get(&server, "/api/v1/audit?limit=1000").contains("secret.flag_rotation"));
     // The platform team is told through the notifier, with names only.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !received.lock().unwrap().iter().any(|body| body["kind"] == "secret.rotation") {
-        assert!(Instant::now() < deadline, "no rotation notification");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("the rotation notification at the webhook", || {
+        let received = received.lock().unwrap();
+        holds(received.iter().any(|body| body["kind"] == "secret.rotation"), || format!("{:?}", *received))
+    });
     let sent = received.lock().unwrap().iter().find(|body| body["kind"] == "secret.rotation").cloned().unwrap();
     assert!(
         sent["subject"].as_str().unwrap().contains("it/aging") && !sent.to_string().contains("aging-value"),

@@ -63,7 +63,7 @@ impl Server {
         let config_path = config_dir.path().join("terrarium.toml");
         let mut config = match config.contains("[server]") {
             true => config.to_owned(),
-            false => format!("[server]\nlisten = \"127.0.0.1:0\"\n{config}"),
+            false => format!("[server]\nlisten = \"127.0.0.1:0\"\nadjustable_clock = true\n{config}"),
         };
         if !config.contains("[policy") {
             config.push_str(RELAXED_POLICIES);
@@ -141,16 +141,34 @@ impl Server {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(response) = client().get(format!("{}/readyz", self.url)).send()
-                && response.status() == 200
-            {
-                return;
+        wait_for("the server to answer /readyz with 200", || {
+            match client().get(format!("{}/readyz", self.url)).send() {
+                Ok(response) if response.status() == 200 => Ok(()),
+                Ok(response) => Err(format!("status {}", response.status())),
+                Err(error) => Err(error.to_string()),
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the server did not become ready");
+        });
+    }
+
+    /// Runs the server's background task `name` now (`POST /api/v1/tasks/{name}/run`) and
+    /// returns once it is over; panics when the run failed.
+    pub fn run_task(&self, name: &str) {
+        let response =
+            client().post(format!("{}/api/v1/tasks/{name}/run", self.url)).bearer_auth(&self.token).send().unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().unwrap();
+        assert!(status == 200 && body["error"].is_null(), "task {name} failed ({status}): {body}");
+    }
+
+    /// Moves the server's clock forward (the test server's clock is adjustable).
+    pub fn advance_clock(&self, by: Duration) {
+        let response = client()
+            .post(format!("{}/api/v1/clock", self.url))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "advance_secs": by.as_secs() }))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "the clock did not move: {}", response.text().unwrap());
     }
 
     /// Runs `terrarium ARGS --server URL` as whoever last signed in with [`Server::login`].
@@ -225,6 +243,35 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How long [`wait_for`] waits: only a broken build gets there, however busy the machine is.
+pub const WAIT_CEILING: Duration = Duration::from_secs(60);
+
+/// Waits for background work to reach a state: calls `check` until it answers `Ok`, and
+/// answers that. `Err` says what `check` saw instead, for the failure message. Drive background
+/// work with [`Server::run_task`] where you can; poll with this where something outside the
+/// server (a webhook receiver, a mail server) must see it.
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(seen) if started.elapsed() >= WAIT_CEILING => {
+                panic!("waited {WAIT_CEILING:?} for {what}; the last check saw: {seen}")
+            }
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+        }
+    }
+}
+
+/// A check for [`wait_for`] from a condition and what to show when it does not hold.
+pub fn holds(condition: bool, seen: impl FnOnce() -> String) -> Result<(), String> {
+    if condition { Ok(()) } else { Err(seen()) }
 }
 
 pub fn client() -> reqwest::blocking::Client {
