@@ -205,10 +205,16 @@ impl Tasks {
 
     /// Runs task `name` now and answers when it is over (after a run in progress, if any).
     pub async fn run(&self, name: &str) -> Result<TaskRun, UnknownTask> {
-        let task = self.lock().get(name).cloned().ok_or_else(|| UnknownTask {
-            name: name.to_owned(),
-            known: self.lock().keys().map(|name| (*name).to_owned()).collect(),
-        })?;
+        let task = {
+            let tasks = self.lock();
+            match tasks.get(name) {
+                Some(task) => Arc::clone(task),
+                None => {
+                    let known = tasks.keys().map(|name| (*name).to_owned()).collect();
+                    return Err(UnknownTask { name: name.to_owned(), known });
+                }
+            }
+        };
         Ok(task.run().await)
     }
 

@@ -2,6 +2,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::support::{Server, client, fixture};
@@ -131,12 +133,26 @@ fn logs_follow_streams_new_lines() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let response = server.get("it", "limits", "/hello");
-    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    // Requests until the follower shows one: it may take a while to subscribe on a busy machine.
+    let done = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (done, url) = (done.clone(), server.app_url("it", "limits", "/hello"));
+        std::thread::spawn(move || {
+            let mut request_ids = Vec::new();
+            while !done.load(Ordering::SeqCst) && request_ids.len() < 600 {
+                let response = client().get(&url).send().unwrap();
+                request_ids.push(response.headers()["x-request-id"].to_str().unwrap().to_owned());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            request_ids
+        })
+    };
     let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
-    let line = lines.next().unwrap().unwrap();
-    assert!(line.contains("hello from limits") && line.contains(&request_id), "{line}");
+    let line = lines.next().expect("the follower prints a line").unwrap();
+    done.store(true, Ordering::SeqCst);
+    let request_ids = sender.join().unwrap();
+    assert!(line.contains("hello from limits"), "{line}");
+    assert!(request_ids.iter().any(|id| line.contains(id.as_str())), "{line} names one of {request_ids:?}");
     follower.kill().unwrap();
     let _ = follower.wait();
 }

@@ -70,13 +70,14 @@ async fn a_wrong_token_is_refused_without_showing_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn approle_tokens_are_renewed_and_obtained_again_when_revoked() {
-    let server = VaultShapedServer::start(ROOT, "role-1", "secret-id-1", Duration::from_secs(3));
+    let server = VaultShapedServer::start(ROOT, "role-1", "secret-id-1", Duration::from_secs(6));
     server.put_kv("kv", "growth/app", json!({ "A": "one" }));
     let vault = client(&server, approle(), Duration::ZERO);
     vault.read_kv("kv", "growth/app").await.unwrap();
     assert_eq!(server.calls("login"), 1);
-    // Past two thirds of the 3 s lease, the token is renewed rather than replaced.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // Past two thirds of the 6 s lease, the token is renewed rather than replaced (a busy machine
+    // has almost two seconds to send the next read before the lease runs out).
+    tokio::time::sleep(Duration::from_millis(4200)).await;
     vault.read_kv("kv", "growth/app").await.unwrap();
     assert_eq!((server.calls("login"), server.calls("renew")), (1, 1));
     // A revoked token is noticed (403) and replaced by signing in again, once.
