@@ -345,3 +345,26 @@ pub struct DeviceStart {
 pub struct DevicePoll {
     pub device_code: String,
 }
+
+/// One run of a background task (`POST /api/v1/tasks/{name}/run`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRun {
+    pub task: String,
+    /// When it started (RFC 3339, the system clock).
+    pub started: String,
+    pub millis: u64,
+    /// What went wrong, when something did.
+    pub error: Option<String>,
+}
+
+/// A background task of the server (`GET /api/v1/tasks`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    pub name: String,
+    /// What it does, in one line.
+    pub about: String,
+    pub every_secs: u64,
+    /// Runs since the server started.
+    pub runs: u64,
+    pub last: Option<TaskRun>,
+}

@@ -746,12 +746,16 @@ async fn run_task(
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "tasks.run").await?;
-    if !state.tasks.list().iter().any(|task| task.name == name) {
-        let unknown = state.tasks.run(&name).await.expect_err("the task is not listed");
-        return Err(ControlError::NotFound(unknown.to_string()).into());
+    if !principal.is_platform_admin() {
+        let message = "only a platform admin may run background tasks".to_owned();
+        return Err(state.control.deny(&principal, "tasks.run", None, None, message).await.into());
     }
-    state.control.platform_admin_action(&principal, "tasks.run", format!("ran {name}")).await?;
     let run = state.tasks.run(&name).await.map_err(|unknown| ControlError::NotFound(unknown.to_string()))?;
+    let detail = match &run.error {
+        None => format!("ran {name}"),
+        Some(error) => format!("ran {name}, which failed: {error}"),
+    };
+    state.control.platform_admin_action(&principal, "tasks.run", "run background tasks", detail).await?;
     Ok(Json(run).into_response())
 }
 
@@ -786,16 +790,16 @@ async fn advance_clock(
             vec![],
         )
     })?;
-    if !state.clock.is_adjustable() {
-        let refused = state.clock.advance(std::time::Duration::from_secs(body.advance_secs)).unwrap_err();
-        return Err(ControlError::Conflict(refused.to_string()).into());
+    if !principal.is_platform_admin() {
+        let message = "only a platform admin may move the clock".to_owned();
+        return Err(state.control.deny(&principal, "clock.advance", None, None, message).await.into());
     }
-    let detail = format!("moved the clock forward by {} s", body.advance_secs);
-    state.control.platform_admin_action(&principal, "clock.advance", detail).await?;
     state
         .clock
         .advance(std::time::Duration::from_secs(body.advance_secs))
         .map_err(|refused| ControlError::Conflict(refused.to_string()))?;
+    let detail = format!("moved the clock forward by {} s", body.advance_secs);
+    state.control.platform_admin_action(&principal, "clock.advance", "move the clock", detail).await?;
     Ok(Json(clock_body(&state.clock)).into_response())
 }
 

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use api_types::{TaskInfo, TaskRun};
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
@@ -110,27 +111,6 @@ pub struct TaskSpec {
     pub wake: Option<Arc<tokio::sync::Notify>>,
     /// Runs as the server starts, rather than one period later.
     pub at_start: bool,
-}
-
-/// The outcome of one run.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TaskRun {
-    pub task: String,
-    /// When it started (RFC 3339, the system clock).
-    pub started: String,
-    pub millis: u64,
-    /// What went wrong, when something did.
-    pub error: Option<String>,
-}
-
-/// What `tasks list` shows of a task.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TaskInfo {
-    pub name: String,
-    pub about: String,
-    pub every_secs: u64,
-    pub runs: u64,
-    pub last: Option<TaskRun>,
 }
 
 impl Task {

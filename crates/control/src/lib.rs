@@ -798,10 +798,11 @@ impl ControlPlane {
         &self,
         principal: &Principal,
         action: &str,
+        what: &str,
         detail: String,
     ) -> Result<(), ControlError> {
         if !principal.is_platform_admin() {
-            let message = format!("only a platform admin may {action}; ask one, or sign in as one");
+            let message = format!("only a platform admin may {what}; ask one to do it, or sign in as one");
             return Err(self.deny(principal, action, None, None, message).await);
         }
         let event = NewAuditEvent {

@@ -165,6 +165,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// The server's background tasks: list them, or run one now (platform admins).
+    Tasks {
+        #[command(subcommand)]
+        command: client::TasksCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -192,6 +199,7 @@ fn main() -> std::process::ExitCode {
         Command::Policy { command, client } => client::policy(&client, command),
         Command::Approvals { command, client } => client::approvals(&client, command),
         Command::Usage { usage, client } => client::usage(&client, usage),
+        Command::Tasks { command, client } => client::tasks(&client, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

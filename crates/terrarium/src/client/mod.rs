@@ -13,6 +13,7 @@ mod logs;
 mod pack;
 pub(crate) mod policy;
 mod secrets;
+mod tasks;
 mod usage;
 
 pub use accounts::{KeysCommand, RolesCommand, UsersCommand, keys, login, logout, roles, users, whoami};
@@ -25,4 +26,5 @@ pub use pack::pack_app_dir;
 pub use pack::{BUNDLE_LIMITS, pack_files};
 pub use policy::{PolicyCommand, policy};
 pub use secrets::{EgressCommand, SecretsCommand, egress, secrets};
+pub use tasks::{TasksCommand, tasks};
 pub use usage::{UsageArgs, usage};

@@ -12,5 +12,6 @@ mod gateway;
 mod governance;
 mod secrets;
 mod support;
+mod tasks;
 mod usage;
 mod visibility;
