@@ -980,7 +980,7 @@ async fn chargeback(
     Query(query): Query<ChargebackQuery>,
 ) -> ApiResult<Response> {
     let principal = authenticate(&state, &headers, "chargeback.read").await?;
-    if !principal.has_role(control::access::ALL_NAMESPACES, Role::Viewer) {
+    if !principal.has_role(control::ALL_NAMESPACES, Role::Viewer) {
         let message = "chargeback covers every namespace: it needs a platform-wide viewer role".to_owned();
         return Err(state.control.deny(&principal, "chargeback.read", None, None, message).await.into());
     }

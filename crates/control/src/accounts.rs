@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use api_types::{LoginResponse, RoleBindingInfo, UserInfo};
 
-use crate::access::{ALL_NAMESPACES, Principal, Role};
 use crate::store::{NewAuditEvent, RoleBindingRow, StoreError, UserChange, UserRow};
 use crate::{ControlError, ControlPlane, now};
+use identity::{ALL_NAMESPACES, Principal, Role};
 
 /// Failed password sign-ins per user name: after [`FREE_FAILURES`] in a row, the name is
 /// locked for a time that doubles with each further failure, up to [`MAX_LOCK`]. In memory:
@@ -381,13 +381,11 @@ impl gateway::AccessControl for ControlPlane {
         Box::pin(async move {
             let (principal, user) = self.resolve_token(&token).await.ok()?;
             let member_of = principal.roles.iter().map(|(namespace, _)| namespace.clone()).collect();
-            let roles =
-                principal.roles.iter().map(|(namespace, role)| (namespace.clone(), role.as_str().to_owned())).collect();
             Some(gateway::SignedIn {
                 visitor: deployment::Visitor { subject: principal.subject, groups: principal.groups, member_of },
                 email: user.email,
                 name: user.display_name,
-                roles,
+                roles: principal.roles,
             })
         })
     }
@@ -398,7 +396,7 @@ impl gateway::AccessControl for ControlPlane {
             .roles
             .iter()
             .filter(|(namespace, _)| namespace == &app.namespace || namespace == ALL_NAMESPACES)
-            .map(|(_, role)| role.clone())
+            .map(|(_, role)| role.as_str().to_owned())
             .collect();
         match self.tokens.mint_app_token(&user.visitor.subject, &user.visitor.groups, &app.namespace, &app.name, roles)
         {

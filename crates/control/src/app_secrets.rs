@@ -500,6 +500,6 @@ fn system_principal() -> Principal {
     Principal {
         subject: "terrarium".to_owned(),
         groups: Vec::new(),
-        roles: vec![(crate::access::ALL_NAMESPACES.to_owned(), Role::Admin)],
+        roles: vec![(identity::ALL_NAMESPACES.to_owned(), Role::Admin)],
     }
 }

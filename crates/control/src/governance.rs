@@ -32,7 +32,7 @@ use crate::background::{TaskSpec, Tasks, job};
 use time::format_description::well_known::Rfc3339;
 
 use crate::store::{ApprovalEnd, ApprovalRow, ExceptionRow, GovernanceStore, NewAuditEvent, NewRevision};
-use crate::{ControlError, ControlPlane, Principal, Role, access, now};
+use crate::{ControlError, ControlPlane, Principal, Role, now};
 
 /// Compiled policies with their modes; implemented by the binary over the `policy` crate.
 pub trait PolicyEngine: Send + Sync + 'static {
@@ -808,7 +808,7 @@ impl ControlPlane {
 
     /// Reads the policies again now (a platform operator's call); an audit follows a change.
     pub async fn reload_policies(&self, principal: &Principal) -> Result<PolicyStatus, ControlError> {
-        if !principal.has_role(access::ALL_NAMESPACES, Role::Operator) {
+        if !principal.has_role(identity::ALL_NAMESPACES, Role::Operator) {
             let message = "reloading policies needs a platform-wide operator role".to_owned();
             return Err(self.deny(principal, "policy.reload", None, None, message).await);
         }

@@ -5,7 +5,6 @@
 //! functions ([`AppLoader`]) → write revision + audit event in one transaction → swap the
 //! gateway's routing table. A failure at any step leaves the previous revision serving.
 
-pub mod access;
 mod accounts;
 pub mod app_secrets;
 pub mod background;
@@ -18,7 +17,6 @@ pub mod logs;
 pub mod metering;
 pub mod metrics;
 pub mod notify;
-pub mod plan;
 pub mod slo;
 pub mod store;
 pub mod tokens;
@@ -33,10 +31,10 @@ use gateway::{LiveApp, RoutingTable};
 
 use crate::blobs::LocalBlobStore;
 use crate::logs::LogHub;
-use crate::plan::PlatformDefaults;
 use crate::store::{AppRow, AuditFilter, NewAuditEvent, NewRevision, RegistryStore, StoreError};
+use plan::PlatformDefaults;
 
-pub use crate::access::{Principal, Role};
+pub use identity::{ALL_NAMESPACES, Principal, Role};
 
 /// Turns a deployment into what the gateway serves: compiles its functions ahead of the
 /// first request. Implemented by the binary, which owns the engines and capabilities.
@@ -598,12 +596,12 @@ impl ControlPlane {
     ) -> Result<Vec<api_types::UsageEntry>, ControlError> {
         match &namespace {
             // An owner's apps span namespaces: like all namespaces, that needs a platform-wide viewer.
-            Some(_) | None if owner.is_some() && !principal.has_role(access::ALL_NAMESPACES, Role::Viewer) => {
+            Some(_) | None if owner.is_some() && !principal.has_role(ALL_NAMESPACES, Role::Viewer) => {
                 let message = "usage by owner spans namespaces: it needs a platform-wide viewer role".to_owned();
                 return Err(self.deny(principal, "usage.read", None, None, message).await);
             }
             Some(namespace) => self.authorize_read(principal, namespace, "usage.read").await?,
-            None if principal.has_role(access::ALL_NAMESPACES, Role::Viewer) => {}
+            None if principal.has_role(ALL_NAMESPACES, Role::Viewer) => {}
             None => {
                 let message = "usage of every namespace needs a platform-wide viewer role; pass --namespace".to_owned();
                 return Err(self.deny(principal, "usage.read", None, None, message).await);
@@ -670,7 +668,7 @@ impl ControlPlane {
 
     /// The Prometheus exposition. Needs a platform-wide role (the metrics name every app).
     pub async fn metrics_text(&self, principal: &Principal) -> Result<String, ControlError> {
-        if !principal.has_role(access::ALL_NAMESPACES, Role::Viewer) {
+        if !principal.has_role(ALL_NAMESPACES, Role::Viewer) {
             let message = "/metrics names every app: it needs a platform-wide viewer role (`terrarium roles grant '*' user:NAME viewer`)".to_owned();
             return Err(self.deny(principal, "metrics.read", None, None, message).await);
         }

@@ -59,8 +59,8 @@ pub struct SignedIn {
     pub visitor: deployment::Visitor,
     pub email: Option<String>,
     pub name: Option<String>,
-    /// (namespace or `*`, role name): what the app token says about the caller's roles.
-    pub roles: Vec<(String, String)>,
+    /// (namespace or `*`, role): what the app token says about the caller's roles.
+    pub roles: Vec<(String, identity::Role)>,
 }
 
 /// Identity for the gateway's authenticate and authorize phases, implemented by the control plane.

@@ -8,10 +8,12 @@
 
 pub mod keys;
 pub mod password;
+pub mod principal;
 pub mod token;
 
 pub use keys::{KEY_RING_FORMAT, KeyError, KeyRing};
 pub use password::{PasswordError, generate_password, hash_password, verify_password};
+pub use principal::{ALL_NAMESPACES, Principal, Role};
 pub use token::{
     Actor, LEEWAY_SECONDS, MAX_TOKEN_BYTES, TOKEN_EXCHANGE_GRANT_TYPE, TokenClaims, TokenError, TokenIssuer, TokenUse,
     VerifiedClaims, discovery_document,

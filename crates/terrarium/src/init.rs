@@ -289,7 +289,7 @@ mod tests {
             let decision = crate::client::policy::evaluate_offline(&policies, validated.manifest()).unwrap();
             let app = &validated.manifest().metadata.name;
             assert!(decision.allowed(), "{app}: {decision:?}");
-            assert!(control::plan::secret_findings(&scanner, bundle).is_empty(), "{app}");
+            assert!(plan::secret_findings(&scanner, bundle).is_empty(), "{app}");
         }
     }
 }

@@ -16,11 +16,11 @@ use bundle::BundleLimits;
 use capability_http::{OutboundConfig, OutboundHttpFactory};
 use control::blobs::LocalBlobStore;
 use control::logs::LogHub;
-use control::plan::PlatformDefaults;
 use control::{AppLoader, ControlPlane, ControlSettings, Principal};
 use deployment::Deployment;
 use futures::future::BoxFuture;
 use gateway::{GatewayConfig, GatewayState, LiveApp, RoutingTable};
+use plan::PlatformDefaults;
 use runtime::{AppCode, Engine, HostServices};
 
 use crate::config::PlatformConfig;
@@ -489,13 +489,13 @@ fn governance_settings(config: &PlatformConfig) -> anyhow::Result<control::gover
 }
 
 /// Each namespace's tier from `[tiers.*]` and `[namespaces]`; an unknown tier name is an error.
-fn namespace_tiers(config: &PlatformConfig) -> anyhow::Result<control::plan::Tiers> {
-    let tier = |name: &str, key: &str| -> anyhow::Result<control::plan::Tier> {
+fn namespace_tiers(config: &PlatformConfig) -> anyhow::Result<plan::Tiers> {
+    let tier = |name: &str, key: &str| -> anyhow::Result<plan::Tier> {
         let section = config.tiers.get(name).with_context(|| {
             let known: Vec<&str> = config.tiers.keys().map(String::as_str).collect();
             format!("{key}: there is no [tiers.{name}] (tiers: {})", known.join(", "))
         })?;
-        Ok(control::plan::Tier {
+        Ok(plan::Tier {
             name: name.to_owned(),
             ceiling: deployment::Admission {
                 requests_per_second: section.requests_per_second.max(1),
@@ -515,7 +515,7 @@ fn namespace_tiers(config: &PlatformConfig) -> anyhow::Result<control::plan::Tie
     for (namespace, name) in &config.namespaces.tiers {
         by_namespace.insert(namespace.clone(), tier(name, &format!("namespaces.tiers.{namespace}"))?);
     }
-    Ok(control::plan::Tiers { default, by_namespace })
+    Ok(plan::Tiers { default, by_namespace })
 }
 
 fn parse_ranges(key: &str, ranges: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
@@ -710,7 +710,7 @@ async fn deploy_demo_apps(control: &ControlPlane) -> anyhow::Result<()> {
     let admin = Principal {
         subject: "terrarium-demo".to_owned(),
         groups: Vec::new(),
-        roles: vec![(control::access::ALL_NAMESPACES.to_owned(), control::Role::Admin)],
+        roles: vec![(control::ALL_NAMESPACES.to_owned(), control::Role::Admin)],
     };
     for (_, bundle) in crate::init::demo_apps()? {
         let deployed =

@@ -139,7 +139,7 @@ pub fn human_size(n_bytes: u64) -> String {
 /// Stops before anything leaves the machine when a file holds a likely secret. The server
 /// checks again with the operator's rules.
 fn refuse_secrets(validated: &ValidatedManifest, bundle: &bundle::Bundle) -> anyhow::Result<()> {
-    let findings = control::plan::secret_findings(&scan::Scanner::builtin(), bundle);
+    let findings = plan::secret_findings(&scan::Scanner::builtin(), bundle);
     if findings.is_empty() {
         return Ok(());
     }
@@ -150,7 +150,7 @@ fn refuse_secrets(validated: &ValidatedManifest, bundle: &bundle::Bundle) -> any
     anyhow::bail!(
         "{} likely secret(s) in the app's files, so nothing was uploaded; {}",
         findings.len(),
-        control::plan::secrets_hint(&metadata.namespace, &metadata.name)
+        plan::secrets_hint(&metadata.namespace, &metadata.name)
     )
 }
 

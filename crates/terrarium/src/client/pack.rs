@@ -61,7 +61,7 @@ pub fn pack_files(manifest_label: &str, files: Vec<(String, Vec<u8>)>) -> anyhow
             .with_context(|| format!("cannot add {path} to the app bundle"))?;
     }
 
-    let problems = control::plan::missing_files(&validated, &bundle);
+    let problems = plan::missing_files(&validated, &bundle);
     match problems.len() {
         0 => Ok((validated, bundle)),
         1 => bail!("{}", problems[0]),
