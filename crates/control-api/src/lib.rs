@@ -29,7 +29,7 @@ pub struct ApiState {
     pub secure_cookies: bool,
     /// Prices and budgets, for chargeback exports.
     pub budgets: Arc<control::budgets::Budgets>,
-    pub notifier: Arc<control::notify::Notifier>,
+    pub notifier: Arc<notify::Notifier>,
     /// The server's background tasks, to list and run now.
     pub tasks: Arc<control::background::Tasks>,
     pub clock: control::background::Clock,

@@ -462,17 +462,11 @@ impl ControlPlane {
         }
     }
 
-    /// Through the notifier, once per `key`, when one is configured. Names and dates only.
+    /// Through the notifier, once per `key`. Names and dates only.
     async fn notify(&self, key: &str, kind: &'static str, subject: String, text: &str) {
-        if let Some(notifier) = self.notifier.get() {
-            let notification = crate::notify::Notification {
-                kind,
-                subject,
-                text: text.to_owned(),
-                details: serde_json::json!({ "kind": kind }),
-            };
-            notifier.notify_once(key, notification).await;
-        }
+        let notification =
+            notify::Notification { kind, subject, text: text.to_owned(), details: serde_json::json!({ "kind": kind }) };
+        self.notifier.notify_once(key, notification).await;
     }
 
     async fn append_audit(&self, event: NewAuditEvent) {

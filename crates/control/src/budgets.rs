@@ -14,9 +14,9 @@ use gateway::{Allowance, RoutingTable, Suspension, Suspensions};
 use time::OffsetDateTime;
 
 use crate::metering::Metering;
-use crate::notify::{Notification, Notifier};
 use crate::store::{NewAuditEvent, RegistryStore, UsageCounts, UsageFilter, UsagePeriod, UsageStore};
 use crate::{ControlError, month_range, now};
+use notify::{Notification, Notifier};
 
 /// The operator's prices, from `terrarium.toml`.
 #[derive(Clone, Debug, PartialEq)]

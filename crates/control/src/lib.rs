@@ -16,7 +16,6 @@ pub mod governance;
 pub mod logs;
 pub mod metering;
 pub mod metrics;
-pub mod notify;
 pub mod slo;
 pub mod store;
 pub mod tokens;
@@ -95,6 +94,12 @@ pub enum ControlError {
     Internal(String),
 }
 
+impl From<notify::StorageError> for ControlError {
+    fn from(error: notify::StorageError) -> ControlError {
+        ControlError::Internal(error.to_string())
+    }
+}
+
 impl From<StoreError> for ControlError {
     fn from(error: StoreError) -> ControlError {
         match error {
@@ -132,6 +137,25 @@ pub struct ControlSettings {
     pub clock: background::Clock,
 }
 
+/// What the control plane is built from: its stores, the services it calls, its settings.
+pub struct ControlParts {
+    pub store: Arc<dyn RegistryStore>,
+    pub blobs: Arc<LocalBlobStore>,
+    pub loader: Arc<dyn AppLoader>,
+    pub routes: Arc<RoutingTable>,
+    pub logs: Arc<LogHub>,
+    pub tokens: Arc<tokens::PlatformTokens>,
+    pub secrets: Arc<app_secrets::AppSecrets>,
+    pub egress_store: Arc<dyn store::EgressLogStore>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub usage_store: Arc<dyn store::UsageStore>,
+    pub federation: Option<Arc<federation::Federation>>,
+    pub governance: Arc<governance::Governance>,
+    pub slo: Arc<slo::SloTracker>,
+    pub notifier: Arc<notify::Notifier>,
+    pub settings: ControlSettings,
+}
+
 pub struct ControlPlane {
     store: Arc<dyn RegistryStore>,
     blobs: Arc<LocalBlobStore>,
@@ -156,10 +180,10 @@ pub struct ControlPlane {
     /// An argon2 hash checked when a sign-in names no user, so both cost the same time.
     decoy_hash: String,
     settings: ControlSettings,
-    /// Apps' SLO windows, for `apps get`; set once at start.
-    pub slo: std::sync::OnceLock<Arc<slo::SloTracker>>,
-    /// Tells people about secrets that expire or need rotating; set once at start.
-    pub notifier: std::sync::OnceLock<Arc<notify::Notifier>>,
+    /// Apps' SLO windows, for `apps get`.
+    slo: Arc<slo::SloTracker>,
+    /// Tells people about secrets that expire or need rotating.
+    notifier: Arc<notify::Notifier>,
     /// Signalled whenever the routing table changes (deploy, rollback, reload), so budgets and
     /// quotas of a new revision apply at once.
     pub changed: Arc<tokio::sync::Notify>,
@@ -188,23 +212,26 @@ fn audit(principal: &Principal, action: &str, app: &AppKey, revision: Option<i64
 }
 
 impl ControlPlane {
-    pub fn new(
-        store: Arc<dyn RegistryStore>,
-        blobs: Arc<LocalBlobStore>,
-        loader: Arc<dyn AppLoader>,
-        routes: Arc<RoutingTable>,
-        logs: Arc<LogHub>,
-        tokens: Arc<tokens::PlatformTokens>,
-        secrets: Arc<app_secrets::AppSecrets>,
-        egress_store: Arc<dyn store::EgressLogStore>,
-        metrics: Arc<metrics::Metrics>,
-        usage_store: Arc<dyn store::UsageStore>,
-        federation: Option<Arc<federation::Federation>>,
-        governance: Arc<governance::Governance>,
-        settings: ControlSettings,
-    ) -> Result<ControlPlane, ControlError> {
+    pub fn new(parts: ControlParts) -> Result<ControlPlane, ControlError> {
         let decoy_hash = identity::hash_password(&identity::generate_password())
             .map_err(|error| ControlError::Internal(format!("password hashing: {error}")))?;
+        let ControlParts {
+            store,
+            blobs,
+            loader,
+            routes,
+            logs,
+            tokens,
+            secrets,
+            egress_store,
+            metrics,
+            usage_store,
+            federation,
+            governance,
+            slo,
+            notifier,
+            settings,
+        } = parts;
         Ok(ControlPlane {
             store,
             blobs,
@@ -221,8 +248,8 @@ impl ControlPlane {
             throttle: accounts::SignInThrottle::default(),
             decoy_hash,
             settings,
-            slo: std::sync::OnceLock::new(),
-            notifier: std::sync::OnceLock::new(),
+            slo,
+            notifier,
             changed: Arc::new(tokio::sync::Notify::new()),
             change_lock: tokio::sync::Mutex::new(()),
         })
@@ -517,7 +544,7 @@ impl ControlPlane {
         let (violations, pending_approvals, exceptions) = self.governance_of(app).await?;
         let revisions = self.store.list_revisions(app).await?;
         let active = row.active_revision;
-        let slo = self.slo.get().and_then(|tracker| tracker.status(app));
+        let slo = self.slo.status(app);
         let description = row.description.clone();
         let created_at = row.created_at.clone();
         let mut summary = self.summary(row);

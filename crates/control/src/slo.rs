@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use api_types::{SloObjective, SloStatus};
 use deployment::AppKey;
 
-use crate::notify::{Notification, Notifier};
+use notify::{Notification, Notifier};
 
 /// Minutes of history: the longest window.
 const MINUTES: usize = 360;

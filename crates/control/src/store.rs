@@ -289,34 +289,6 @@ pub trait UsageStore: Send + Sync + 'static {
     async fn usage(&self, filter: UsageFilter) -> Result<Vec<UsageRow>, StoreError>;
 }
 
-/// A notification as sent (or not) to one target.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotificationRow {
-    pub id: i64,
-    pub time: String,
-    /// `webhook`.
-    pub channel: String,
-    /// The webhook URL.
-    pub target: String,
-    /// Deduplication key and kind, like `budget.threshold app:it/x@0.10 80`.
-    pub key: String,
-    pub subject: String,
-    /// `sent` or `failed`.
-    pub status: String,
-    pub attempts: u32,
-    /// Why the last attempt failed, when it did.
-    pub error: Option<String>,
-}
-
-/// Budget alerts already sent, and the record of notifications.
-#[async_trait]
-pub trait NotificationStore: Send + Sync + 'static {
-    /// Records that `key` happened; `false` when it was recorded before (nothing to send again).
-    async fn first_time(&self, key: &str, time: &str) -> Result<bool, StoreError>;
-    async fn record_notification(&self, row: NotificationRow) -> Result<(), StoreError>;
-    async fn list_notifications(&self, limit: u32) -> Result<Vec<NotificationRow>, StoreError>;
-}
-
 /// An approval request as stored, with the revision waiting in it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApprovalRow {

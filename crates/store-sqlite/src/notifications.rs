@@ -1,24 +1,24 @@
 //! Notified events and the record of notifications in SQLite.
 
 use async_trait::async_trait;
-use control::store::{NotificationRow, NotificationStore, StoreError};
+use notify::{NotificationRow, NotificationStore, StorageError};
 use sqlx::Row;
 
-use crate::{SqliteStore, backend};
+use crate::SqliteStore;
 
 #[async_trait]
 impl NotificationStore for SqliteStore {
-    async fn first_time(&self, key: &str, time: &str) -> Result<bool, StoreError> {
+    async fn first_time(&self, key: &str, time: &str) -> Result<bool, StorageError> {
         let result = sqlx::query("INSERT OR IGNORE INTO notified_events (key, time) VALUES (?, ?)")
             .bind(key)
             .bind(time)
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(|error| StorageError(error.to_string()))?;
         Ok(result.rows_affected() == 1)
     }
 
-    async fn record_notification(&self, row: NotificationRow) -> Result<(), StoreError> {
+    async fn record_notification(&self, row: NotificationRow) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO notifications (time, channel, target, key, subject, status, attempts, error)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -33,16 +33,16 @@ impl NotificationStore for SqliteStore {
         .bind(&row.error)
         .execute(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(|error| StorageError(error.to_string()))?;
         Ok(())
     }
 
-    async fn list_notifications(&self, limit: u32) -> Result<Vec<NotificationRow>, StoreError> {
+    async fn list_notifications(&self, limit: u32) -> Result<Vec<NotificationRow>, StorageError> {
         let rows = sqlx::query("SELECT * FROM notifications ORDER BY id DESC LIMIT ?")
             .bind(i64::from(limit.max(1)))
             .fetch_all(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(|error| StorageError(error.to_string()))?;
         Ok(rows
             .iter()
             .map(|row| NotificationRow {

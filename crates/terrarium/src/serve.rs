@@ -230,20 +230,23 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         store.clone(),
         governance_settings(&config)?,
     ));
-    let control = Arc::new(ControlPlane::new(
-        store.clone(),
-        blobs.clone(),
+    let notifier = notifier(&config, store.clone())?;
+    let control = Arc::new(ControlPlane::new(control::ControlParts {
+        store: store.clone(),
+        blobs: blobs.clone(),
         loader,
-        routes.clone(),
+        routes: routes.clone(),
         logs,
         tokens,
-        app_secrets,
-        store.clone(),
-        metrics.clone(),
-        store.clone(),
+        secrets: app_secrets,
+        egress_store: store.clone(),
+        metrics: metrics.clone(),
+        usage_store: store.clone(),
         federation,
         governance,
-        ControlSettings {
+        slo: slo.clone(),
+        notifier: notifier.clone(),
+        settings: ControlSettings {
             defaults: PlatformDefaults {
                 cpu_ms_per_request: config.limits.cpu_ms_per_request,
                 memory_mib: config.limits.memory_mib,
@@ -266,59 +269,10 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             block_on_secrets: config.scan.block,
             clock: clock.clone(),
         },
-    )?);
+    })?);
     let first_admin_password = control.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
 
     let suspensions = Arc::new(gateway::Suspensions::default());
-    let webhooks = config
-        .notify
-        .webhooks
-        .iter()
-        .map(|webhook| {
-            let format = match webhook.format.as_str() {
-                "json" => control::notify::WebhookFormat::Json,
-                "slack" => control::notify::WebhookFormat::Slack,
-                other => anyhow::bail!("notify.webhooks: format {other:?} is not supported; use \"json\" or \"slack\""),
-            };
-            Ok(control::notify::Webhook { url: webhook.url.clone(), format })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let smtp = match &config.notify.smtp {
-        None => None,
-        Some(section) => {
-            let security = match section.security.as_str() {
-                "starttls" => control::notify::SmtpSecurity::StartTls,
-                "tls" => control::notify::SmtpSecurity::Tls,
-                "none" => control::notify::SmtpSecurity::None,
-                other => anyhow::bail!("notify.smtp.security: {other:?} is not supported; use starttls, tls or none"),
-            };
-            let credentials = match &section.username {
-                None => None,
-                Some(user) => {
-                    let password = std::env::var(&section.password_env).with_context(|| {
-                        format!(
-                            "notify.smtp.username is set, but the password variable {} is not",
-                            section.password_env
-                        )
-                    })?;
-                    Some((user.clone(), password))
-                }
-            };
-            Some(control::notify::SmtpSettings {
-                host: section.host.clone(),
-                port: section.port,
-                security,
-                credentials,
-                from: section.from.clone(),
-                to: section.to.clone(),
-                subject_template: section.subject_template.clone(),
-                body_template: section.body_template.clone(),
-            })
-        }
-    };
-    let notifier = Arc::new(
-        control::notify::Notifier::new(webhooks, smtp, store.clone()).map_err(|error| anyhow::anyhow!(error))?,
-    );
     let pricing = &config.pricing;
     let mut thresholds = config.budgets.thresholds.clone();
     thresholds.sort_unstable();
@@ -344,8 +298,6 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         slo.clone(),
         metrics.clone(),
     ));
-    let _ = control.slo.set(slo);
-    let _ = control.notifier.set(notifier.clone());
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
     let secure_cookies = public_url.starts_with("https://");
     let api = control_api::router(
@@ -417,6 +369,61 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     metering.flush().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The notifier from `[notify]`: the operator's webhooks and mail server.
+fn notifier(
+    config: &PlatformConfig,
+    store: Arc<dyn notify::NotificationStore>,
+) -> anyhow::Result<Arc<notify::Notifier>> {
+    let webhooks = config
+        .notify
+        .webhooks
+        .iter()
+        .map(|webhook| {
+            let format = match webhook.format.as_str() {
+                "json" => notify::WebhookFormat::Json,
+                "slack" => notify::WebhookFormat::Slack,
+                other => anyhow::bail!("notify.webhooks: format {other:?} is not supported; use \"json\" or \"slack\""),
+            };
+            Ok(notify::Webhook { url: webhook.url.clone(), format })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let smtp = match &config.notify.smtp {
+        None => None,
+        Some(section) => {
+            let security = match section.security.as_str() {
+                "starttls" => notify::SmtpSecurity::StartTls,
+                "tls" => notify::SmtpSecurity::Tls,
+                "none" => notify::SmtpSecurity::None,
+                other => anyhow::bail!("notify.smtp.security: {other:?} is not supported; use starttls, tls or none"),
+            };
+            let credentials = match &section.username {
+                None => None,
+                Some(user) => {
+                    let password = std::env::var(&section.password_env).with_context(|| {
+                        format!(
+                            "notify.smtp.username is set, but the password variable {} is not",
+                            section.password_env
+                        )
+                    })?;
+                    Some((user.clone(), password))
+                }
+            };
+            Some(notify::SmtpSettings {
+                host: section.host.clone(),
+                port: section.port,
+                security,
+                credentials,
+                from: section.from.clone(),
+                to: section.to.clone(),
+                subject_template: section.subject_template.clone(),
+                body_template: section.body_template.clone(),
+            })
+        }
+    };
+    let notifier = notify::Notifier::new(webhooks, smtp, store).map_err(|error| anyhow::anyhow!(error))?;
+    Ok(Arc::new(notifier))
 }
 
 /// The secret scanner: the built-in rules, or the operator's gitleaks.toml.

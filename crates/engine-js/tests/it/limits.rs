@@ -178,6 +178,8 @@ async fn a_looping_app_does_not_stall_apps_on_other_workers() {
     let engine = engine();
     let mut generous = limits();
     generous.cpu_ms_per_request = 1500;
+    // CPU time, not wall time, stops it: on a busy machine 1.5 s of CPU takes longer than that.
+    generous.wall_timeout_ms = 120_000;
     let source = r#"export default { fetch() { while (true) {} } };"#;
     // With two workers, some of these apps share a worker with the looper and some do not.
     let looper = AppBuilder::new("looper", source).limits(generous).load(&engine).unwrap();

@@ -9,8 +9,46 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::now;
-use crate::store::{NotificationRow, NotificationStore};
+use async_trait::async_trait;
+
+/// A notification as sent (or not) to one target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub time: String,
+    /// `webhook` or `email`.
+    pub channel: String,
+    /// The webhook URL (its query string removed) or the mail recipients.
+    pub target: String,
+    /// Deduplication key and kind, like `budget.threshold app:it/x@0.10 80`.
+    pub key: String,
+    pub subject: String,
+    /// `sent` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// The storage failed; the message is the backend's.
+#[derive(Debug, thiserror::Error)]
+#[error("storage failed: {0}")]
+pub struct StorageError(pub String);
+
+/// Events already notified, and the record of notifications: implemented by the platform's store.
+#[async_trait]
+pub trait NotificationStore: Send + Sync + 'static {
+    /// Records that `key` happened; `false` when it was recorded before (nothing to send again).
+    async fn first_time(&self, key: &str, time: &str) -> Result<bool, StorageError>;
+    async fn record_notification(&self, row: NotificationRow) -> Result<(), StorageError>;
+    async fn list_notifications(&self, limit: u32) -> Result<Vec<NotificationRow>, StorageError>;
+}
+
+/// Now as RFC 3339 UTC with second precision.
+fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
 
 /// Attempts per delivery: the first and up to three retries with doubling pauses.
 const ATTEMPTS: u32 = 4;
@@ -238,7 +276,7 @@ impl Notifier {
     }
 
     /// The most recent deliveries, newest first.
-    pub async fn recent(&self, limit: u32) -> Result<Vec<NotificationRow>, crate::store::StoreError> {
+    pub async fn recent(&self, limit: u32) -> Result<Vec<NotificationRow>, StorageError> {
         self.store.list_notifications(limit).await
     }
 
