@@ -644,19 +644,7 @@ impl ControlPlane {
             format!("digest {}, approved in request {} by {approved_by}", row.digest, row.id),
         );
         deploy_event.revision = Some(revision);
-        let previous_owner = match self.store.get_app(app).await {
-            Ok(row) => Some(row.owner),
-            Err(crate::store::StoreError::UnknownApp { .. }) => None,
-            Err(error) => return Err(error.into()),
-        };
-        let new_owner = new.owner.clone();
-        self.store.insert_revision(new, deploy_event).await?;
-        self.routes.insert(live);
-        self.changed.notify_one();
-        // As after any deploy: a new owner means the app's secrets are due for rotation.
-        if let Some(previous_owner) = previous_owner.filter(|previous| *previous != new_owner) {
-            self.flag_secrets_on_owner_change(principal, app, &previous_owner, &new_owner).await;
-        }
+        self.commit_revision(principal, new, live, deploy_event).await?;
         let outcome = format!("approved by {approved_by}; live as revision {revision}");
         let end = ApprovalEnd {
             state: "approved".to_owned(),

@@ -405,22 +405,10 @@ impl ControlPlane {
         if !dryrun.is_empty() {
             detail.push_str(&format!("; dryrun policies: {}", dryrun.join("; ")));
         }
-        let previous_owner = match self.store.get_app(&app).await {
-            Ok(row) => Some(row.owner),
-            Err(StoreError::UnknownApp { .. }) => None,
-            Err(error) => return Err(error.into()),
-        };
-        self.store.insert_revision(new, audit(principal, "app.deploy", &app, Some(revision), detail)).await?;
-        self.routes.insert(live);
-        self.changed.notify_one();
+        let event = audit(principal, "app.deploy", &app, Some(revision), detail);
+        warnings.extend(self.commit_revision(principal, new, live, event).await?);
         if govern {
             self.supersede_pending(principal, &app, revision).await;
-        }
-        let new_owner = spec.owner.to_string();
-        if let Some(previous_owner) = previous_owner.filter(|previous| *previous != new_owner)
-            && let Some(warning) = self.flag_secrets_on_owner_change(principal, &app, &previous_owner, &new_owner).await
-        {
-            warnings.push(warning);
         }
         tracing::info!(namespace = %app.namespace, app = %app.name, revision, "deployed");
         Ok(DeployResponse {
@@ -433,6 +421,36 @@ impl ControlPlane {
             warnings,
             pending_approval: None,
             admission_ms,
+        })
+    }
+
+    /// Commits a revision, the one way every path makes one live (a deploy, an approval): writes
+    /// it with its audit event in one transaction, swaps the routing table, wakes what follows
+    /// it (budgets and quotas of the new revision apply at once), and flags the app's secrets for
+    /// rotation when the owner changed. Callers hold the change lock. Answers the warning for the
+    /// builder when secrets were flagged.
+    async fn commit_revision(
+        &self,
+        principal: &Principal,
+        new: NewRevision,
+        live: LiveApp,
+        event: NewAuditEvent,
+    ) -> Result<Option<String>, ControlError> {
+        let app = new.deployment.app.clone();
+        let previous_owner = match self.store.get_app(&app).await {
+            Ok(row) => Some(row.owner),
+            Err(StoreError::UnknownApp { .. }) => None,
+            Err(error) => return Err(error.into()),
+        };
+        let new_owner = new.owner.clone();
+        self.store.insert_revision(new, event).await?;
+        self.routes.insert(live);
+        self.changed.notify_one();
+        Ok(match previous_owner.filter(|previous| *previous != new_owner) {
+            Some(previous_owner) => {
+                self.flag_secrets_on_owner_change(principal, &app, &previous_owner, &new_owner).await
+            }
+            None => None,
         })
     }
 
