@@ -503,7 +503,7 @@ fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 /// The first error of type `T` in `error`'s chain of sources.
-fn find_source<'a, T: std::error::Error + 'static>(error: &'a reqwest::Error) -> Option<&'a T> {
+fn find_source<T: std::error::Error + 'static>(error: &reqwest::Error) -> Option<&T> {
     let mut source = error.source();
     while let Some(current) = source {
         if let Some(found) = current.downcast_ref::<T>() {

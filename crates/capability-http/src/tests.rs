@@ -49,7 +49,7 @@ fn framing_and_hop_by_hop_headers_are_dropped() {
 #[test]
 fn invalid_headers_are_refused_without_showing_the_value() {
     let bad_value = [("Authorization".to_owned(), "Bearer secret\nInjected: yes".to_owned())];
-    let failure = request_headers(&bad_value, "api.example.com").err().expect("refused");
+    let failure = request_headers(&bad_value, "api.example.com").expect_err("refused");
     let message = failure.error.to_string();
     assert_eq!(failure.code, "invalid_header");
     assert!(message.contains("authorization") && !message.contains("secret"), "{message}");

@@ -786,7 +786,7 @@ async fn advance_clock(
         failure(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            &format!("the body must be JSON like {{\"advance_secs\": 86400}}: {rejection}"),
+            format!("the body must be JSON like {{\"advance_secs\": 86400}}: {rejection}"),
             vec![],
         )
     })?;

@@ -438,6 +438,24 @@ impl gateway::AccessControl for ControlPlane {
     }
 }
 
+fn check_subject(subject: &str) -> Result<(), ControlError> {
+    match subject.split_once(':') {
+        Some(("user", name)) => check_name(name, "user"),
+        Some(("group", name)) => check_name(name, "group"),
+        _ => Err(ControlError::InvalidName(format!("{subject:?} is not a subject: write user:<name> or group:<name>"))),
+    }
+}
+
+fn binding_info(row: RoleBindingRow) -> RoleBindingInfo {
+    RoleBindingInfo {
+        namespace: row.namespace,
+        subject: row.subject,
+        role: row.role,
+        created_at: row.created_at,
+        created_by: row.created_by,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,23 +479,5 @@ mod tests {
             throttle.failed("eve");
         }
         assert!(throttle.locked("eve").unwrap() <= MAX_LOCK);
-    }
-}
-
-fn check_subject(subject: &str) -> Result<(), ControlError> {
-    match subject.split_once(':') {
-        Some(("user", name)) => check_name(name, "user"),
-        Some(("group", name)) => check_name(name, "group"),
-        _ => Err(ControlError::InvalidName(format!("{subject:?} is not a subject: write user:<name> or group:<name>"))),
-    }
-}
-
-fn binding_info(row: RoleBindingRow) -> RoleBindingInfo {
-    RoleBindingInfo {
-        namespace: row.namespace,
-        subject: row.subject,
-        role: row.role,
-        created_at: row.created_at,
-        created_by: row.created_by,
     }
 }

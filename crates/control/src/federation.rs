@@ -195,7 +195,7 @@ impl ControlPlane {
     pub async fn exchange_token(&self, subject_token: &str) -> Result<LoginResponse, ControlError> {
         let federation = self.require_federation()?;
         let identity =
-            match federation.provider.validate_access_token(subject_token, &federation.provider.audience()).await {
+            match federation.provider.validate_access_token(subject_token, federation.provider.audience()).await {
                 Ok(identity) => identity,
                 Err(error) => {
                     self.audit_denial("anonymous", "auth.token_exchange", error.to_string()).await;

@@ -77,6 +77,9 @@ pub(crate) struct Instance {
     heap_bytes: u64,
 }
 
+/// An app's `fetch` in flight: its id, its URL and how it ended.
+type PendingFetch = BoxFuture<'static, (u32, String, Result<OutboundResponse, OutboundError>)>;
+
 /// How often an instance measures its heap for metering.
 const HEAP_SAMPLE_EVERY: u64 = 16;
 
@@ -285,8 +288,7 @@ impl Instance {
             call().map_err(|error| js_error(ctx, shared, error))
         });
 
-        let mut fetches: FuturesUnordered<BoxFuture<'static, (u32, String, Result<OutboundResponse, OutboundError>)>> =
-            FuturesUnordered::new();
+        let mut fetches: FuturesUnordered<PendingFetch> = FuturesUnordered::new();
         let mut timers: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
         let mut failure = started.err();
         let disposition = loop {
@@ -332,11 +334,11 @@ impl Instance {
                     *served += 1;
                     response.heap_bytes = *heap_bytes;
                 }
-                if let Err(error) = &outcome {
-                    if discards_instance(error) {
-                        reply.send(outcome);
-                        break Disposition::Discard;
-                    }
+                if let Err(error) = &outcome
+                    && discards_instance(error)
+                {
+                    reply.send(outcome);
+                    break Disposition::Discard;
                 }
                 reply.send(outcome);
             }

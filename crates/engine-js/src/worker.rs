@@ -15,6 +15,10 @@ use crate::AppImage;
 use crate::instance::{CpuBudget, Disposition, Instance};
 
 /// A message to a worker.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "every request is an Invoke: boxing it would add an allocation to the request path for the rare Unload"
+)]
 pub(crate) enum Job {
     Invoke(InvokeJob),
     /// The app was dropped: release its instances.
@@ -80,6 +84,7 @@ pub(crate) struct WorkerHandle {
 
 impl WorkerHandle {
     /// Queues an invocation, or gives it back when the worker's queue is full or it has stopped.
+    #[expect(clippy::result_large_err, reason = "the job is handed back whole, without an allocation, to be refused")]
     pub(crate) fn invoke(&self, job: InvokeJob) -> Result<(), InvokeJob> {
         if self.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -236,9 +241,9 @@ fn release(state: &Rc<RefCell<WorkerState>>, app_id: u64, instance: Option<Insta
         return;
     }
     slot.busy -= 1;
-    if let Some(instance) = instance {
-        if slot.idle.len() < idle_limit {
-            slot.idle.push((instance, Instant::now()));
-        }
+    if let Some(instance) = instance
+        && slot.idle.len() < idle_limit
+    {
+        slot.idle.push((instance, Instant::now()));
     }
 }

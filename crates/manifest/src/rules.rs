@@ -266,7 +266,7 @@ pub(crate) fn label_key(key: &str) -> Result<(), Problem> {
         None => (None, key),
     };
     if let Some(prefix) = prefix {
-        let valid_prefix = prefix.len() <= 253 && prefix.split('.').all(|part| dns_label_63(part));
+        let valid_prefix = prefix.len() <= 253 && prefix.split('.').all(dns_label_63);
         if !valid_prefix {
             return Err(Problem::new(format!("the prefix \"{prefix}\" of \"{key}\" is not a domain name"))
                 .hint("a prefix is a lowercase domain name like example.com"));
@@ -409,8 +409,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

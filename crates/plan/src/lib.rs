@@ -95,7 +95,7 @@ pub fn plan(
         static_site,
         files,
         functions,
-        vars: spec.vars.clone().unwrap_or_else(BTreeMap::new),
+        vars: spec.vars.clone().unwrap_or_default(),
         allowed_egress: spec.allowed_egress.clone().unwrap_or_default(),
         secrets,
         ttl_days: spec.ttl_days,

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlatformConfig {
     pub server: ServerConfig,
@@ -515,31 +515,6 @@ pub struct EngineConfig {
     /// Warm instances unused this long are dropped, so memory follows the apps in use;
     /// 0 keeps them until the app is redeployed or deleted.
     pub idle_instance_timeout_secs: u64,
-}
-
-impl Default for PlatformConfig {
-    fn default() -> PlatformConfig {
-        PlatformConfig {
-            server: ServerConfig::default(),
-            gateway: GatewaySection::default(),
-            limits: LimitsConfig::default(),
-            egress: EgressConfig::default(),
-            engine: EngineConfig::default(),
-            access: AccessConfig::default(),
-            identity: IdentityConfig::default(),
-            secrets: SecretsConfig::default(),
-            metering: MeteringConfig::default(),
-            pricing: PricingConfig::default(),
-            budgets: BudgetsConfig::default(),
-            notify: NotifyConfig::default(),
-            tiers: Default::default(),
-            namespaces: NamespacesSection::default(),
-            telemetry: TelemetrySection::default(),
-            scan: ScanSection::default(),
-            policy: PolicySection::default(),
-            approvals: ApprovalsSection::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

@@ -194,6 +194,12 @@ pub struct Browser {
     cookies: BTreeMap<String, String>,
 }
 
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Browser {
     pub fn new() -> Browser {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();

@@ -110,7 +110,14 @@ fn secrets_reach_only_their_app_and_their_values_never_leak() {
     let server = Server::start_full(config, &data_dir, &[], &[], true);
     let apps = tempfile::tempdir().unwrap();
     let upstream = format!("127.0.0.1:{upstream_port}");
-    write_app(&apps.path().join("a"), "it", "vaulted", "user:admin", "terrarium://it/vaulted", &[upstream.clone()]);
+    write_app(
+        &apps.path().join("a"),
+        "it",
+        "vaulted",
+        "user:admin",
+        "terrarium://it/vaulted",
+        std::slice::from_ref(&upstream),
+    );
     write_app(&apps.path().join("b"), "it", "neighbour", "user:admin", "terrarium://it/neighbour", &[]);
     server.deploy(&apps.path().join("a"));
     server.deploy(&apps.path().join("b"));
