@@ -1,0 +1,195 @@
+//! Apps, namespaces, deploys, logs and the audit log.
+
+use std::sync::Arc;
+
+use api_types::{CreateNamespaceRequest, RollbackRequest};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use control::Role;
+use deployment::AppKey;
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::{ApiResult, ApiState, Caller, parse_json};
+
+pub(crate) fn app_key(namespace: String, name: String) -> AppKey {
+    AppKey::new(namespace, name)
+}
+
+pub(crate) async fn deploy(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let response = state.control.deploy(&principal, &body).await?;
+    let status = match (&response.pending_approval, response.changed) {
+        (Some(_), _) => StatusCode::ACCEPTED,
+        (None, true) => StatusCode::CREATED,
+        (None, false) => StatusCode::OK,
+    };
+    Ok((status, Json(response)).into_response())
+}
+
+/// `?namespace=…`: one namespace, or all the caller may see.
+#[derive(Deserialize)]
+pub(crate) struct NamespaceQuery {
+    pub(crate) namespace: Option<String>,
+}
+
+pub(crate) async fn list_apps(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Query(query): Query<NamespaceQuery>,
+) -> ApiResult<Response> {
+    if let Some(namespace) = &query.namespace {
+        state.control.authorize_read(&principal, namespace, "app.list").await?;
+    }
+    let mut apps = state.control.list_apps(query.namespace.as_deref()).await?;
+    // Only the namespaces the caller may read.
+    apps.retain(|app| principal.has_role(&app.namespace, Role::Viewer));
+    state.control.audit_read(&principal, "app.list", query.namespace.as_deref()).await;
+    Ok(Json(apps).into_response())
+}
+
+pub(crate) async fn get_app(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    state.control.authorize_read(&principal, &namespace, "app.get").await?;
+    let detail = state.control.get_app(&app_key(namespace.clone(), name)).await?;
+    state.control.audit_read(&principal, "app.get", Some(&namespace)).await;
+    Ok(Json(detail).into_response())
+}
+
+pub(crate) async fn delete_app(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    state.control.delete(&principal, &app_key(namespace, name)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn rollback(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: RollbackRequest = match body.is_empty() {
+        true => RollbackRequest::default(),
+        false => parse_json(&body, "{\"revision\": 3} or an empty body")?,
+    };
+    Ok(Json(state.control.rollback(&principal, &app_key(namespace, name), request.revision).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogsQuery {
+    #[serde(default = "default_tail")]
+    tail: usize,
+    #[serde(default)]
+    follow: bool,
+}
+
+pub(crate) fn default_tail() -> usize {
+    100
+}
+
+/// An NDJSON stream: the recent lines, then with `follow` every new line until the client leaves.
+pub(crate) async fn logs(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(query): Query<LogsQuery>,
+) -> ApiResult<Response> {
+    state.control.authorize_read(&principal, &namespace, "app.logs").await?;
+    let app = app_key(namespace, name);
+    // Fails with 404 for an app that does not exist, rather than streaming nothing.
+    state.control.get_app(&app).await?;
+    let live = query.follow.then(|| state.control.logs.subscribe());
+    let recent = state.control.logs.tail(&app, query.tail);
+    let to_line = |entry: &api_types::LogEntry| {
+        let mut line = serde_json::to_vec(entry).expect("log entries serialize");
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(Bytes::from(line))
+    };
+    let recent_lines: Vec<_> = recent.iter().map(to_line).collect();
+    let head = futures::stream::iter(recent_lines);
+    state.control.audit_read(&principal, "app.logs", Some(&app.namespace)).await;
+    let body = match live {
+        None => Body::from_stream(head),
+        Some(receiver) => {
+            let tail = tokio_stream::wrappers::BroadcastStream::new(receiver).filter_map(move |item| {
+                let line = match item {
+                    Ok((key, entry)) if key == app => Some(to_line(&entry)),
+                    Ok(_) => None,
+                    // A follower that fell behind is told so instead of silently missing lines.
+                    Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Bytes::from(format!(
+                        "{{\"time\":\"{}\",\"namespace\":\"\",\"app\":\"\",\"request_id\":\"\",\"level\":\"warn\",\"message\":\"{n} lines were skipped because the follower fell behind\"}}\n",
+                        control::now()
+                    )))),
+                };
+                futures::future::ready(line)
+            });
+            Body::from_stream(head.chain(tail))
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+pub(crate) async fn list_namespaces(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+) -> ApiResult<Response> {
+    let mut namespaces = state.control.list_namespaces().await?;
+    namespaces.retain(|namespace| principal.has_role(&namespace.name, Role::Viewer));
+    state.control.audit_read(&principal, "namespace.list", None).await;
+    Ok(Json(namespaces).into_response())
+}
+
+pub(crate) async fn create_namespace(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: CreateNamespaceRequest = parse_json(&body, "{\"name\": \"...\"}")?;
+    let created = state.control.create_namespace(&principal, &request.name).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AuditQuery {
+    namespace: Option<String>,
+    app: Option<String>,
+    #[serde(default = "default_tail")]
+    limit: usize,
+}
+
+pub(crate) async fn list_audit(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Query(query): Query<AuditQuery>,
+) -> ApiResult<Response> {
+    // The whole log for platform admins; one namespace's events for its operators.
+    let allowed = match &query.namespace {
+        Some(namespace) => principal.has_role(namespace, Role::Operator),
+        None => principal.is_platform_admin(),
+    };
+    if !allowed {
+        let message =
+            "reading the audit log needs the operator role in the namespace (pass --namespace) or platform admin"
+                .to_owned();
+        return Err(state
+            .control
+            .deny(&principal, "audit.list", query.namespace.as_deref(), None, message)
+            .await
+            .into());
+    }
+    let limit = query.limit.clamp(1, 10_000) as u32;
+    state.control.audit_read(&principal, "audit.list", query.namespace.as_deref()).await;
+    Ok(Json(state.control.list_audit(query.namespace, query.app, limit).await?).into_response())
+}

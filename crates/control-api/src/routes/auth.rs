@@ -1,0 +1,312 @@
+//! Signing in and out: the login page, passwords, the company's OpenID provider, the device flow, token exchange, and the platform's published keys.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use api_types::LoginRequest;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use control::ControlError;
+use serde::Deserialize;
+
+use crate::{ApiFailure, ApiResult, ApiState, failure, parse_json};
+
+/// 429 with `Retry-After`, for a user name locked after failed sign-ins.
+pub(crate) fn too_many_attempts(message: String, retry_after_secs: u64) -> Response {
+    let mut response = failure(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message, vec![]).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs));
+    response
+}
+
+/// JSON in, token out (the CLI); or the browser's form in, session cookie and redirect out.
+pub(crate) async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        let request: LoginRequest = parse_json(&body, "{\"username\": \"...\", \"password\": \"...\"}")?;
+        return match state.control.login(&request.username, &request.password).await {
+            Ok(signed_in) => Ok(Json(signed_in).into_response()),
+            Err(error @ ControlError::TooManyAttempts { retry_after_secs }) => {
+                Ok(too_many_attempts(error.to_string(), retry_after_secs))
+            }
+            Err(error) => Err(error.into()),
+        };
+    }
+    // Login CSRF: a form posted from another site would sign the victim in as the attacker.
+    // Browsers name the page's origin on a cross-site POST; it must be this server.
+    let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
+    if let Some(origin) = origin
+        && origin != state.public_url.trim_end_matches('/')
+    {
+        return Err(failure(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "sign in from this server's own sign-in page",
+            vec![],
+        ));
+    }
+    let form: LoginForm = serde_urlencoded_form(&body)?;
+    let return_to = form.return_to.unwrap_or_default();
+    let signed_in = match state.control.login(&form.username, &form.password).await {
+        Ok(signed_in) => signed_in,
+        Err(error @ (ControlError::Unauthenticated(_) | ControlError::TooManyAttempts { .. })) => {
+            let message = error.to_string();
+            let provider = state.control.federation().map(|federation| federation.display_name.as_str());
+            return Ok((StatusCode::UNAUTHORIZED, login_html(&return_to, Some(&message), provider)).into_response());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    signed_in_redirect(&state, &signed_in, &return_to)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    username: String,
+    password: String,
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginPageQuery {
+    return_to: Option<String>,
+}
+
+pub(crate) async fn login_page(State(state): State<Arc<ApiState>>, Query(query): Query<LoginPageQuery>) -> Response {
+    let provider = state.control.federation().map(|federation| federation.display_name.as_str());
+    login_html(query.return_to.as_deref().unwrap_or_default(), None, provider).into_response()
+}
+
+/// The session cookie and the redirect back, after any successful browser sign-in.
+pub(crate) fn signed_in_redirect(
+    state: &ApiState,
+    signed_in: &api_types::LoginResponse,
+    return_to: &str,
+) -> ApiResult<Response> {
+    let cookie = gateway::session_cookie_header(&signed_in.access_token, state.secure_cookies);
+    let location = match safe_return(state, return_to) {
+        ReturnTo::Here(path) => path,
+        ReturnTo::AppHost { origin, host, path } => {
+            let ticket = state
+                .control
+                .tokens
+                .mint_ticket(&signed_in.user, &[], &host)
+                .map_err(|error| ControlError::Internal(format!("minting a ticket: {error}")))?;
+            format!("{origin}{}?ticket={ticket}&return_to={}", gateway::SESSION_PATH, encode(&path))
+        }
+    };
+    Ok(redirect(StatusCode::SEE_OTHER, &location, Some(cookie)))
+}
+
+pub(crate) fn configured_federation(state: &ApiState) -> ApiResult<&control::federation::Federation> {
+    state.control.federation().ok_or_else(|| {
+        failure(StatusCode::NOT_FOUND, "not_found", "no identity provider is configured on this server", vec![])
+    })
+}
+
+/// A redirect the browser must not cache, optionally setting a cookie.
+pub(crate) fn redirect(status: StatusCode, location: &str, cookie: Option<String>) -> Response {
+    let mut response =
+        Response::builder().status(status).header(header::LOCATION, location).header(header::CACHE_CONTROL, "no-store");
+    if let Some(cookie) = cookie {
+        response = response.header(header::SET_COOKIE, cookie);
+    }
+    response.body(Body::empty()).expect("a redirect to a checked location is a valid response")
+}
+
+/// `GET /auth/oidc/start?return_to=…`: off to the identity provider (code flow with PKCE).
+pub(crate) async fn oidc_start(
+    State(state): State<Arc<ApiState>>,
+    Query(query): Query<LoginPageQuery>,
+) -> ApiResult<Response> {
+    let federation = configured_federation(&state)?;
+    let redirect_uri = format!("{}/auth/oidc/callback", state.public_url.trim_end_matches('/'));
+    let location = federation.start(&redirect_uri, query.return_to.unwrap_or_default());
+    Ok(redirect(StatusCode::FOUND, &location, None))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/oidc/callback?code=…&state=…`: back from the provider, signed in.
+pub(crate) async fn oidc_callback(
+    State(state): State<Arc<ApiState>>,
+    Query(query): Query<CallbackQuery>,
+) -> ApiResult<Response> {
+    let federation = configured_federation(&state)?;
+    let (Some(flow_state), Some(code)) = (query.state, query.code) else {
+        // The provider's own error code (access_denied, ...) is a bounded OAuth vocabulary word.
+        let reason = query.error.filter(|error| error.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        let message = format!("the identity provider did not sign you in ({})", reason.as_deref().unwrap_or("no code"));
+        return Ok(
+            (StatusCode::UNAUTHORIZED, login_html("", Some(&message), Some(&federation.display_name))).into_response()
+        );
+    };
+    let (identity, return_to) = federation.finish(&flow_state, &code).await?;
+    let signed_in = state.control.sign_in_external(identity, "oidc").await?;
+    signed_in_redirect(&state, &signed_in, &return_to)
+}
+
+/// `POST /auth/device`: the CLI's device sign-in starts (the platform is the provider's client).
+pub(crate) async fn device_start(State(state): State<Arc<ApiState>>) -> ApiResult<Response> {
+    let authorization = state.control.start_device_login().await?;
+    Ok(Json(api_types::DeviceStart {
+        device_code: authorization.device_code,
+        user_code: authorization.user_code,
+        verification_uri: authorization.verification_uri,
+        verification_uri_complete: authorization.verification_uri_complete,
+        expires_in: authorization.expires_in,
+        interval: authorization.interval,
+    })
+    .into_response())
+}
+
+/// `POST /auth/device/token {device_code}`: 200 with a token once the user approved, else
+/// 400 with the RFC 8628 error code (`authorization_pending`, `slow_down`, ...).
+pub(crate) async fn device_token(State(state): State<Arc<ApiState>>, body: Bytes) -> ApiResult<Response> {
+    let request: api_types::DevicePoll = parse_json(&body, "{\"device_code\": \"...\"}")?;
+    let pending = |code: &str, message: &str| failure(StatusCode::BAD_REQUEST, code, message, vec![]);
+    match state.control.poll_device_login(&request.device_code).await? {
+        control::federation::DeviceOutcome::Granted(signed_in) => Ok(Json(signed_in).into_response()),
+        control::federation::DeviceOutcome::Pending => {
+            Err(pending("authorization_pending", "waiting for you to approve the sign-in"))
+        }
+        control::federation::DeviceOutcome::SlowDown => Err(pending("slow_down", "polling too fast")),
+        control::federation::DeviceOutcome::Denied => Err(pending("access_denied", "the sign-in was denied")),
+        control::federation::DeviceOutcome::Expired => {
+            Err(pending("expired_token", "the sign-in expired; run `terrarium login` again"))
+        }
+    }
+}
+
+/// `POST /oauth/token` (RFC 8693 token exchange): an identity-provider access token in, a
+/// platform access token out. Answers in OAuth's own error shape.
+pub(crate) async fn oauth_token(State(state): State<Arc<ApiState>>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let oauth_error = |status: StatusCode, error: &str, description: &str| {
+        (status, Json(serde_json::json!({ "error": error, "error_description": description }))).into_response()
+    };
+    if form.get("grant_type").map(String::as_str) != Some(identity::TOKEN_EXCHANGE_GRANT_TYPE) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only token exchange (RFC 8693) is supported",
+        );
+    }
+    let accepted_types = ["urn:ietf:params:oauth:token-type:access_token", "urn:ietf:params:oauth:token-type:jwt"];
+    if !form.get("subject_token_type").is_some_and(|kind| accepted_types.contains(&kind.as_str())) {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "subject_token_type must be an access token");
+    }
+    let Some(subject_token) = form.get("subject_token").filter(|token| !token.is_empty()) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "subject_token is missing");
+    };
+    match state.control.exchange_token(subject_token).await {
+        Ok(signed_in) => Json(serde_json::json!({
+            "access_token": signed_in.access_token,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer",
+            "expires_in": signed_in.expires_in,
+        }))
+        .into_response(),
+        Err(ControlError::Unauthenticated(message)) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &message),
+        Err(ControlError::NotFound(message)) => {
+            oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &message)
+        }
+        Err(error) => ApiFailure::from(error).into_response(),
+    }
+}
+
+pub(crate) async fn logout(State(state): State<Arc<ApiState>>) -> Response {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cleared = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", gateway::SESSION_COOKIE);
+    redirect(StatusCode::SEE_OTHER, "/auth/login", Some(cleared))
+}
+
+/// Where a sign-in may send the browser back to: this server, or an app under the apps domain.
+pub(crate) enum ReturnTo {
+    Here(String),
+    AppHost { origin: String, host: String, path: String },
+}
+
+pub(crate) fn safe_return(state: &ApiState, return_to: &str) -> ReturnTo {
+    if return_to.starts_with('/') && !return_to.starts_with("//") && !return_to.contains('\\') {
+        return ReturnTo::Here(return_to.to_owned());
+    }
+    let Ok(url) = url::Url::parse(return_to) else { return ReturnTo::Here("/".to_owned()) };
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let same_server = url::Url::parse(&state.public_url).ok().is_some_and(|public| {
+        public.host_str() == url.host_str() && public.port_or_known_default() == url.port_or_known_default()
+    });
+    if same_server {
+        return ReturnTo::Here(path);
+    }
+    let under_apps_domain = host.strip_suffix(&state.apps_domain).is_some_and(|prefix| prefix.ends_with('.'));
+    if matches!(url.scheme(), "http" | "https") && under_apps_domain && url.username().is_empty() {
+        let origin = url.origin().ascii_serialization();
+        return ReturnTo::AppHost { origin, host, path };
+    }
+    // Anywhere else would be an open redirect.
+    ReturnTo::Here("/".to_owned())
+}
+
+pub(crate) fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+pub(crate) fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub(crate) fn login_html(return_to: &str, error: Option<&str>, provider: Option<&str>) -> axum::response::Html<String> {
+    let error = error.map(|message| format!("<p class=\"error\">{}</p>", escape_html(message))).unwrap_or_default();
+    let provider = provider
+        .map(|name| {
+            format!(
+                "<p><a class=\"provider\" href=\"/auth/oidc/start?return_to={}\">Sign in with {}</a></p><p>or with a local account:</p>",
+                encode(return_to),
+                escape_html(name)
+            )
+        })
+        .unwrap_or_default();
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · Terrarium</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem;color:#222}}\
+         label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}}\
+         button{{margin-top:1rem;padding:.5rem 1rem;font:inherit}}.error{{color:#a00}}</style></head>\
+         <body><h1>Sign in</h1>{error}{provider}<form method=\"post\" action=\"/auth/login\">\
+         <label for=\"username\">User</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
+         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <input type=\"hidden\" name=\"return_to\" value=\"{}\"><button type=\"submit\">Sign in</button></form></body></html>\n",
+        escape_html(return_to)
+    ))
+}
+
+pub(crate) fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    let pairs: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(body)
+        .map(|(name, value)| (name.into_owned(), serde_json::Value::String(value.into_owned())))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(pairs)).map_err(|error| {
+        failure(StatusCode::BAD_REQUEST, "invalid_request", format!("the sign-in form is incomplete: {error}"), vec![])
+    })
+}
+
+pub(crate) async fn jwks(State(state): State<Arc<ApiState>>) -> Response {
+    Json(state.control.tokens.jwks()).into_response()
+}
+
+pub(crate) async fn discovery(State(state): State<Arc<ApiState>>) -> Response {
+    Json(state.control.tokens.discovery()).into_response()
+}
