@@ -92,7 +92,7 @@ impl Metrics {
         let app_refused = Family::<AppRefusedLabels, Counter>::default();
         registry.register(
             "app_refused",
-            "Requests refused by admission: rate_limited (429) or busy (503)",
+            "Requests the platform answered in the app's place, by reason: rate_limited (429), busy (503), suspended (402/429), sign_in_required, forbidden",
             app_refused.clone(),
         );
         let app_duration = Family::<AppLabels, Histogram>::new_with_constructor(|| {

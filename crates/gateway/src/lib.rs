@@ -1,7 +1,8 @@
 //! The gateway: one tower stack in front of every app.
 //!
-//! [`build_stack`] assembles the request path top to bottom (accept, resolve, dispatch,
-//! account; authenticate, authorize and admit arrive with the identity and quota work).
+//! [`build_stack`] assembles the request path top to bottom; an app request then goes through
+//! its phases: resolve, authenticate, authorize, admit, dispatch, and account (one access log
+//! line and the usage of every answer, refusals included).
 //! Apps are found in a [`RoutingTable`] that the deploy pipeline updates atomically; the
 //! gateway reads only [`deployment::Deployment`] records and never a manifest.
 

@@ -1,5 +1,6 @@
-//! The request path as one tower stack, built top to bottom in [`build_stack`], and the
-//! per-request phases (resolve, dispatch, account) in [`handle`].
+//! The request path as one tower stack, built top to bottom in [`build_stack`], and an app
+//! request's phases, one function each over one per-request context ([`AppRequest`]): resolve,
+//! authenticate, authorize, admit, dispatch, and account, which runs for every answer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -275,249 +276,298 @@ async fn readyz(axum::extract::State(state): axum::extract::State<Arc<GatewaySta
     }
 }
 
-/// One request through the phases: resolve, dispatch, account.
+/// One request: the platform's own routes, or an app request through the phases.
 async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Request<Body>) -> Response<Body> {
     let request_id =
         request.headers().get(&X_REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
-    // resolve: a request for the platform's own routes is not an app request.
     let host = request_header(&request, header::HOST).unwrap_or_default().to_owned();
-    if resolve_host(&host, &state.config.apps_domain).is_none() && resolve_path(request.uri().path()).is_none() {
+    let Some(address) = resolve(&state, &host, request.uri().path()) else {
         return platform.oneshot(request).await.unwrap_or_else(|never| match never {});
-    }
-    let span = (state.request_span)(&request_id);
-    handle_app_request(state, platform, request, request_id).instrument(span).await
-}
-
-/// An app request through the phases, inside its request span.
-async fn handle_app_request(
-    state: Arc<GatewayState>,
-    platform: axum::Router,
-    request: Request<Body>,
-    request_id: String,
-) -> Response<Body> {
-    let started = Instant::now();
-
-    // resolve: host first (`<app>.<ns>.<domain>`), then path (`/apps/<ns>/<app>/…`).
-    let host = request_header(&request, header::HOST).unwrap_or_default().to_owned();
-    let address = match resolve_host(&host, &state.config.apps_domain) {
-        Some(app) => AppAddress { app, path: request.uri().path().to_owned(), mount: String::new() },
-        None => match resolve_path(request.uri().path()) {
-            Some(address) => address,
-            None => {
-                return platform.oneshot(request).await.unwrap_or_else(|never| match never {});
-            }
-        },
     };
-    if !address.mount.is_empty() && request.uri().path() == address.mount {
-        // `/apps/ns/app` → `/apps/ns/app/`, so the app's relative links resolve inside it.
-        let query = request.uri().query().map(|query| format!("?{query}")).unwrap_or_default();
-        return pages::redirect(&format!("{}/{query}", address.mount));
-    }
-    if address.mount.is_empty() && request.uri().path() == SESSION_PATH {
-        return redeem_ticket(&state, &host, &request);
-    }
-    let Some(live) = state.routes.get(&address.app) else {
-        return pages::unknown_app(&address.app, &request_id);
-    };
-
-    // authenticate: the session cookie or a bearer platform token; anything else is anonymous.
-    // Path-routed apps share one origin, where one app's browser code could call another app
-    // with the visitor's cookie: there, only bearer tokens count, and browsers are sent to the
-    // app's own host for a sign-in.
-    let by_host = address.mount.is_empty();
-    tracing::Span::current()
-        .record("namespace", address.app.namespace.as_str())
-        .record("app", address.app.name.as_str());
-    let (user, credential) = authenticate(&state, request.headers(), by_host)
-        .instrument(tracing::info_span!(target: "gateway", "authenticate"))
-        .await;
-    // authorize: the app's visibility, owner and extra groups.
-    match live.deployment.access.decide(&address.app.namespace, user.as_ref().map(|user| &user.visitor)) {
-        AccessDecision::Allow => {}
-        AccessDecision::SignInRequired => {
-            if credential == Credential::Invalid {
-                state.access.record_denial(None, &address.app, &request_id, "the presented token is not valid").await;
-            }
-            return sign_in_required(&state, &request, &host, &address, &request_id);
-        }
-        AccessDecision::Forbidden => {
-            let user = user.expect("only a signed-in user is forbidden");
-            state.access.record_denial(Some(&user), &address.app, &request_id, "not shared with this user").await;
-            return pages::forbidden(&address.app, &live.deployment.access.owner, &request_id);
-        }
-    }
-    // admit: the app's rate limit, then its concurrency bulkhead; never a queue.
     let bytes_in = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
         .unwrap_or(0);
-    let admit_span = tracing::info_span!(target: "gateway", "admit").entered();
-    // A stopped app (budget or monthly quota used up) answers before it costs anything.
-    if let Some(suspension) = state.suspensions.get(&address.app) {
-        return suspended(&state, &address, &suspension, bytes_in, started, &request_id);
-    }
-    // The app's own limits first, so a flood its limits refuse never drains what its
-    // namespace's other apps share; then the namespace's ceiling (its tier).
-    let admitted = match live.admission.admit() {
-        Ok(admitted) => admitted,
-        Err(refusal) => {
-            let limits = live.admission.limits();
-            let scope = address.app.to_string();
-            return refuse(&state, &address, &refusal, limits, &scope, bytes_in, started, &request_id);
-        }
-    };
-    let ceiling = state.ceilings.for_namespace(&address.app.namespace);
-    let namespace_admitted = match ceiling.as_ref().map(|ceiling| (ceiling.admit(), ceiling.limits())) {
-        None => None,
-        Some((Ok(admitted), _)) => Some(admitted),
-        Some((Err(refusal), limits)) => {
-            let scope = format!("namespace {}", address.app.namespace);
-            return refuse(&state, &address, &refusal, limits, &scope, bytes_in, started, &request_id);
-        }
-    };
-    // Only an admitted request takes one from the monthly quota.
-    if let Some(suspension) = state.suspensions.take_one(&address.app) {
-        return suspended(&state, &address, &suspension, bytes_in, started, &request_id);
-    }
-    drop(admit_span);
-    // The user's own credential never reaches the app.
-    let mut request = request;
-    strip_credential(request.headers_mut(), credential);
+    let context = AppRequest { request_id, started: Instant::now(), host, address, bytes_in };
+    let span = (state.request_span)(&context.request_id);
+    handle_app_request(&state, &context, request).instrument(span).await
+}
 
-    // dispatch: a function whose route matches, else a static file.
-    let mut response = dispatch(&state, &live, &address, &host, request, user.as_ref(), &request_id)
-        .instrument(tracing::info_span!(target: "gateway", "dispatch"))
-        .await;
-    tracing::Span::current().record("status", response.status().as_u16());
-    let limits = live.admission.limits();
-    let headers = response.headers_mut();
-    headers.insert("ratelimit-limit", HeaderValue::from(limits.burst));
-    headers.insert("ratelimit-remaining", HeaderValue::from(admitted.remaining));
-    drop(admitted);
-    drop(namespace_admitted);
+/// One app request as every phase sees it; resolve builds it.
+struct AppRequest {
+    request_id: String,
+    started: Instant,
+    /// The `Host` header as sent.
+    host: String,
+    address: AppAddress,
+    /// The request body's announced size.
+    bytes_in: u64,
+}
 
-    // account: usage for metering and metrics, and one access log line tagged with the tenant and the app.
-    let cost = response
-        .extensions()
-        .get::<FunctionCost>()
-        .copied()
-        .unwrap_or(FunctionCost { cpu: std::time::Duration::ZERO, heap_bytes: 0 });
-    state.meter.record(RequestUsage {
-        app: address.app.clone(),
-        status: response.status().as_u16(),
-        duration: started.elapsed(),
-        cpu: cost.cpu,
-        heap_bytes: cost.heap_bytes,
-        bytes_in,
-        bytes_out: http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
-        refused: None,
-    });
-    tracing::info!(
-        namespace = %address.app.namespace,
-        app = %address.app.name,
-        revision = live.deployment.revision,
-        status = response.status().as_u16(),
-        duration_us = started.elapsed().as_micros() as u64,
-        request_id = %request_id,
-        "app request"
-    );
+/// An answer the platform gives instead of the app, and why.
+struct Refused(Response<Body>, Answer);
+
+/// Who answered an app request, for the account phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// The app (a function or a static file), whatever its status.
+    App,
+    /// `/apps/ns/app` sent on to `/apps/ns/app/`.
+    Redirect,
+    /// A sign-in ticket redeemed for the app's host.
+    Session,
+    UnknownApp,
+    SignInRequired,
+    Forbidden,
+    /// Stopped by a budget or a monthly quota.
+    Suspended,
+    RateLimited,
+    Busy,
+}
+
+impl Answer {
+    /// The log's name for it.
+    fn code(self) -> &'static str {
+        match self {
+            Answer::App => "app",
+            Answer::Redirect => "redirect",
+            Answer::Session => "session",
+            Answer::UnknownApp => "unknown_app",
+            Answer::SignInRequired => "sign_in_required",
+            Answer::Forbidden => "forbidden",
+            Answer::Suspended => "suspended",
+            Answer::RateLimited => "rate_limited",
+            Answer::Busy => "busy",
+        }
+    }
+
+    /// What metering is told: `None` for the app's own answers, the reason for a refusal, and
+    /// nothing at all for a redirect, a ticket or an app that does not exist (an unknown name
+    /// must not create a series).
+    fn metered(self) -> Option<Option<&'static str>> {
+        match self {
+            Answer::App => Some(None),
+            Answer::Redirect | Answer::Session | Answer::UnknownApp => None,
+            refusal => Some(Some(refusal.code())),
+        }
+    }
+}
+
+/// resolve: host first (`<app>.<ns>.<domain>`), then path (`/apps/<ns>/<app>/…`); `None` for
+/// the platform's own routes.
+fn resolve(state: &GatewayState, host: &str, path: &str) -> Option<AppAddress> {
+    match resolve_host(host, &state.config.apps_domain) {
+        Some(app) => Some(AppAddress { app, path: path.to_owned(), mount: String::new() }),
+        None => resolve_path(path),
+    }
+}
+
+/// An app request through the phases, inside its request span; the account phase runs for
+/// every answer, the app's and the platform's refusals alike.
+async fn handle_app_request(state: &GatewayState, context: &AppRequest, request: Request<Body>) -> Response<Body> {
+    tracing::Span::current()
+        .record("namespace", context.address.app.namespace.as_str())
+        .record("app", context.address.app.name.as_str());
+    let live = state.routes.get(&context.address.app);
+    let (response, answer) = match phases(state, context, live.as_deref(), request).await {
+        Ok(response) => (response, Answer::App),
+        Err(Refused(response, answer)) => (response, answer),
+    };
+    account(state, context, live.as_deref(), &response, answer);
     response
 }
 
-/// A request to a stopped app: not usage (it costs nothing), but counted in the metrics.
-fn suspended(
+/// The phases after resolve, each one able to answer in the app's place.
+async fn phases(
     state: &GatewayState,
-    address: &AppAddress,
-    suspension: &Suspension,
-    bytes_in: u64,
-    started: Instant,
-    request_id: &str,
-) -> Response<Body> {
-    state.meter.record(RequestUsage {
-        app: address.app.clone(),
-        status: suspension.status,
-        duration: started.elapsed(),
-        cpu: std::time::Duration::ZERO,
-        heap_bytes: 0,
-        bytes_in,
-        bytes_out: 0,
-        refused: Some("suspended"),
-    });
-    pages::suspended(&address.app, suspension, request_id)
-}
-
-/// A request refused by admission (the namespace's ceiling or the app's limits): metered,
-/// logged, answered with 429 or 503.
-#[allow(clippy::too_many_arguments)]
-fn refuse(
-    state: &GatewayState,
-    address: &AppAddress,
-    refusal: &Refusal,
-    limits: deployment::Admission,
-    scope: &str,
-    bytes_in: u64,
-    started: Instant,
-    request_id: &str,
-) -> Response<Body> {
-    let (refused, status) = match refusal {
-        Refusal::RateLimited { .. } => ("rate_limited", 429),
-        Refusal::Busy => ("busy", 503),
+    context: &AppRequest,
+    live: Option<&LiveApp>,
+    request: Request<Body>,
+) -> Result<Response<Body>, Refused> {
+    let address = &context.address;
+    if !address.mount.is_empty() && request.uri().path() == address.mount {
+        // `/apps/ns/app` → `/apps/ns/app/`, so the app's relative links resolve inside it.
+        let query = request.uri().query().map(|query| format!("?{query}")).unwrap_or_default();
+        return Err(Refused(pages::redirect(&format!("{}/{query}", address.mount)), Answer::Redirect));
+    }
+    if address.mount.is_empty() && request.uri().path() == SESSION_PATH {
+        return Err(Refused(redeem_ticket(state, &context.host, &request), Answer::Session));
+    }
+    let Some(live) = live else {
+        return Err(Refused(pages::unknown_app(&address.app, &context.request_id), Answer::UnknownApp));
     };
-    state.meter.record(RequestUsage {
-        app: address.app.clone(),
-        status,
-        duration: started.elapsed(),
-        cpu: std::time::Duration::ZERO,
-        heap_bytes: 0,
-        bytes_in,
-        bytes_out: 0,
-        refused: Some(refused),
-    });
-    tracing::info!(
-        namespace = %address.app.namespace,
-        app = %address.app.name,
-        request_id = %request_id,
-        error_code = refused,
-        "app request refused by admission"
-    );
-    pages::admission_refused(scope, refusal, limits, request_id)
+    let (user, credential) = authenticate(state, request.headers(), address.mount.is_empty())
+        .instrument(tracing::info_span!(target: "gateway", "authenticate"))
+        .await;
+    if let Err(answer) = authorize(state, context, live, user.as_ref(), credential).await {
+        let page = match answer {
+            Answer::Forbidden => pages::forbidden(&address.app, &live.deployment.access.owner, &context.request_id),
+            _ => sign_in_required(state, &request, &context.host, address, &context.request_id),
+        };
+        return Err(Refused(page, answer));
+    }
+    let admitted = admit(state, context, live)?;
+    // The user's own credential never reaches the app.
+    let mut request = request;
+    strip_credential(request.headers_mut(), credential);
+    let mut response = dispatch(state, context, live, request, user.as_ref())
+        .instrument(tracing::info_span!(target: "gateway", "dispatch"))
+        .await;
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(live.admission.limits().burst));
+    headers.insert("ratelimit-remaining", HeaderValue::from(admitted.app.remaining));
+    Ok(response)
 }
 
+/// authorize: the app's visibility, owner and extra groups, for the caller `authenticate`
+/// found. Path-routed apps share one origin, where one app's browser code could call another
+/// app with the visitor's cookie: there only bearer tokens count, and browsers are sent to the
+/// app's own host to sign in.
+async fn authorize(
+    state: &GatewayState,
+    context: &AppRequest,
+    live: &LiveApp,
+    user: Option<&SignedIn>,
+    credential: Credential,
+) -> Result<(), Answer> {
+    let app = &context.address.app;
+    match (live.deployment.access.decide(&app.namespace, user.map(|user| &user.visitor)), user) {
+        (AccessDecision::Allow, _) => Ok(()),
+        (AccessDecision::Forbidden, Some(user)) => {
+            state.access.record_denial(Some(user), app, &context.request_id, "not shared with this user").await;
+            Err(Answer::Forbidden)
+        }
+        (AccessDecision::SignInRequired | AccessDecision::Forbidden, _) => {
+            if credential == Credential::Invalid {
+                state.access.record_denial(None, app, &context.request_id, "the presented token is not valid").await;
+            }
+            Err(Answer::SignInRequired)
+        }
+    }
+}
+
+/// The slots an admitted request holds until its response is complete.
+struct Admitted {
+    app: crate::admission::Admitted,
+    _namespace: Option<crate::admission::Admitted>,
+}
+
+/// admit: a stopped app answers before it costs anything; then the app's own limits (so a flood
+/// they refuse never drains what its namespace's other apps share), then the namespace's
+/// ceiling (its tier), then one request off the monthly quota. Never a queue.
+#[expect(
+    clippy::result_large_err,
+    reason = "a refusal is a response moved once; boxing it would allocate on the path a flood takes"
+)]
+fn admit(state: &GatewayState, context: &AppRequest, live: &LiveApp) -> Result<Admitted, Refused> {
+    let _span = tracing::info_span!(target: "gateway", "admit").entered();
+    let app = &context.address.app;
+    let suspended =
+        |suspension: Suspension| Refused(pages::suspended(app, &suspension, &context.request_id), Answer::Suspended);
+    if let Some(suspension) = state.suspensions.get(app) {
+        return Err(suspended(suspension));
+    }
+    let refused = |refusal: Refusal, limits: deployment::Admission, scope: &str| {
+        let reason = match refusal {
+            Refusal::RateLimited { .. } => Answer::RateLimited,
+            Refusal::Busy => Answer::Busy,
+        };
+        Refused(pages::admission_refused(scope, &refusal, limits, &context.request_id), reason)
+    };
+    let admitted =
+        live.admission.admit().map_err(|refusal| refused(refusal, live.admission.limits(), &app.to_string()))?;
+    let namespace = match state.ceilings.for_namespace(&app.namespace) {
+        None => None,
+        Some(ceiling) => Some(
+            ceiling
+                .admit()
+                .map_err(|refusal| refused(refusal, ceiling.limits(), &format!("namespace {}", app.namespace)))?,
+        ),
+    };
+    // Only an admitted request takes one from the monthly quota.
+    if let Some(suspension) = state.suspensions.take_one(app) {
+        return Err(suspended(suspension));
+    }
+    Ok(Admitted { app: admitted, _namespace: namespace })
+}
+
+/// account: one access log line for every app request, and its usage for metering and
+/// metrics. A refusal is counted under its reason; only rate and concurrency refusals count as
+/// the app's usage (metering decides).
+fn account(
+    state: &GatewayState,
+    context: &AppRequest,
+    live: Option<&LiveApp>,
+    response: &Response<Body>,
+    answer: Answer,
+) {
+    let status = response.status().as_u16();
+    tracing::Span::current().record("status", status);
+    let duration = context.started.elapsed();
+    if let (Some(_), Some(refused)) = (live, answer.metered()) {
+        let cost = response
+            .extensions()
+            .get::<FunctionCost>()
+            .copied()
+            .unwrap_or(FunctionCost { cpu: std::time::Duration::ZERO, heap_bytes: 0 });
+        state.meter.record(RequestUsage {
+            app: context.address.app.clone(),
+            status,
+            duration,
+            cpu: cost.cpu,
+            heap_bytes: cost.heap_bytes,
+            bytes_in: context.bytes_in,
+            bytes_out: match refused {
+                None => http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
+                Some(_) => 0,
+            },
+            refused,
+        });
+    }
+    tracing::info!(
+        namespace = %context.address.app.namespace,
+        app = %context.address.app.name,
+        revision = live.map(|live| live.deployment.revision),
+        status,
+        duration_us = duration.as_micros() as u64,
+        request_id = %context.request_id,
+        answered_by = answer.code(),
+        "app request"
+    );
+}
+
+/// dispatch: a function whose route matches, else a static file.
 async fn dispatch(
     state: &GatewayState,
+    context: &AppRequest,
     live: &LiveApp,
-    address: &AppAddress,
-    host: &str,
     request: Request<Body>,
     user: Option<&SignedIn>,
-    request_id: &str,
 ) -> Response<Body> {
-    let decoded_path = percent_encoding::percent_decode_str(&address.path).decode_utf8_lossy().into_owned();
+    let decoded_path = percent_encoding::percent_decode_str(&context.address.path).decode_utf8_lossy().into_owned();
     if let (Some(route), Some(functions)) = (live.deployment.function_for(&decoded_path), &live.functions) {
-        return invoke(state, functions.as_ref(), &route.entry, address, host, request, user, request_id).await;
+        return invoke(state, context, functions.as_ref(), &route.entry, request, user).await;
     }
-    static_files::serve(state, live, &decoded_path, request.method(), request.headers(), request_id).await
+    static_files::serve(state, live, &decoded_path, request.method(), request.headers(), &context.request_id).await
 }
 
-#[expect(clippy::too_many_arguments, reason = "until the phases share one per-request context (issue 18, step 5)")]
 async fn invoke(
     state: &GatewayState,
+    context: &AppRequest,
     functions: &dyn runtime::LoadedApp,
     entry: &str,
-    address: &AppAddress,
-    host: &str,
     request: Request<Body>,
     user: Option<&SignedIn>,
-    request_id: &str,
 ) -> Response<Body> {
+    let (address, request_id) = (&context.address, context.request_id.as_str());
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, state.config.max_app_body_bytes).await {
         Ok(body) => body,
         Err(_) => return pages::payload_too_large(state.config.max_app_body_bytes),
     };
     let query = parts.uri.query().map(|query| format!("?{query}")).unwrap_or_default();
-    let host = if host.is_empty() { "localhost" } else { host };
+    let host = if context.host.is_empty() { "localhost" } else { context.host.as_str() };
     // The function sees its own paths (`/api/pick`) whatever the mount; the mount is a header.
     let url = format!("http://{host}{}{query}", address.path);
     let mut headers: Vec<(String, String)> = parts

@@ -154,6 +154,18 @@ fn refusals_are_metered_and_metrics_name_every_series() {
     let refused = statuses.iter().filter(|status| **status == 429).count();
     let served = statuses.len() - refused;
 
+    // The platform's own answers are accounted too: a caller who is not signed in, and a
+    // signed-in user the app is not shared with, are counted under their reason.
+    write_app(&folders.path().join("c"), "it", "private", "");
+    let manifest = folders.path().join("c/terrarium.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("visibility: public", "visibility: private");
+    std::fs::write(&manifest, text).unwrap();
+    server.deploy(&folders.path().join("c"));
+    assert_eq!(http.get(server.app_url("it", "private", "/")).send().unwrap().status(), 401);
+    let stranger = server.user_token("stranger", &[]);
+    let forbidden = http.get(server.app_url("it", "private", "/")).bearer_auth(&stranger).send().unwrap();
+    assert_eq!(forbidden.status(), 403);
+
     let usage = flushed_total(&server, (3 + served) as u64);
     let tight = usage.as_array().unwrap().iter().find(|entry| entry["app"] == "tight").unwrap();
     assert_eq!(tight["rate_limited"], refused as u64);
@@ -166,13 +178,15 @@ fn refusals_are_metered_and_metrics_name_every_series() {
         "# TYPE terrarium_app_requests counter".to_owned(),
         r#"terrarium_app_requests_total{namespace="it",app="busy",code="2xx"} 3"#.to_owned(),
         format!(r#"terrarium_app_refused_total{{namespace="it",app="tight",reason="rate_limited"}} {refused}"#),
+        r#"terrarium_app_refused_total{namespace="it",app="private",reason="sign_in_required"} 1"#.to_owned(),
+        r#"terrarium_app_refused_total{namespace="it",app="private",reason="forbidden"} 1"#.to_owned(),
         "# TYPE terrarium_app_request_duration_seconds histogram".to_owned(),
         r#"terrarium_app_request_duration_seconds_count{namespace="it",app="busy"} 3"#.to_owned(),
         r#"terrarium_app_request_duration_seconds_bucket{le="+Inf",namespace="it",app="busy"} 3"#.to_owned(),
         "# TYPE terrarium_app_cpu_seconds counter".to_owned(),
         "# TYPE terrarium_egress_log_dropped counter".to_owned(),
         "# TYPE terrarium_apps_live gauge".to_owned(),
-        "terrarium_apps_live 2".to_owned(),
+        "terrarium_apps_live 3".to_owned(),
         "terrarium_apps_suspended 0".to_owned(),
         r#"terrarium_app_spend{namespace="it",app="busy"}"#.to_owned(),
         "# TYPE terrarium_process_start_time_seconds gauge".to_owned(),
