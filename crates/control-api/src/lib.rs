@@ -11,7 +11,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use control::{ControlError, ControlPlane, Principal};
+use control::{Action, ControlError, ControlPlane, Principal};
 
 mod routes;
 
@@ -37,74 +37,78 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
     axum::Router::new()
         .route(
             "/api/v1/deploy",
-            post(apps::deploy.layer(audited("app.deploy"))).layer(DefaultBodyLimit::max(max_upload_bytes)),
+            post(apps::deploy.layer(audited(Action::AppDeploy))).layer(DefaultBodyLimit::max(max_upload_bytes)),
         )
-        .route("/api/v1/apps", get(apps::list_apps.layer(audited("app.list"))))
+        .route("/api/v1/apps", get(apps::list_apps.layer(audited(Action::AppList))))
         .route(
             "/api/v1/apps/{namespace}/{name}",
-            get(apps::get_app.layer(audited("app.get"))).delete(apps::delete_app.layer(audited("app.delete"))),
+            get(apps::get_app.layer(audited(Action::AppGet)))
+                .delete(apps::delete_app.layer(audited(Action::AppDelete))),
         )
-        .route("/api/v1/apps/{namespace}/{name}/rollback", post(apps::rollback.layer(audited("app.rollback"))))
-        .route("/api/v1/apps/{namespace}/{name}/logs", get(apps::logs.layer(audited("app.logs"))))
+        .route("/api/v1/apps/{namespace}/{name}/rollback", post(apps::rollback.layer(audited(Action::AppRollback))))
+        .route("/api/v1/apps/{namespace}/{name}/logs", get(apps::logs.layer(audited(Action::AppLogs))))
         .route(
             "/api/v1/namespaces",
-            get(apps::list_namespaces.layer(audited("namespace.list")))
-                .post(apps::create_namespace.layer(audited("namespace.create"))),
+            get(apps::list_namespaces.layer(audited(Action::NamespaceList)))
+                .post(apps::create_namespace.layer(audited(Action::NamespaceCreate))),
         )
-        .route("/api/v1/audit", get(apps::list_audit.layer(audited("audit.list"))))
-        .route("/api/v1/whoami", get(accounts::whoami.layer(audited("auth.whoami"))))
+        .route("/api/v1/audit", get(apps::list_audit.layer(audited(Action::AuditList))))
+        .route("/api/v1/whoami", get(accounts::whoami.layer(audited(Action::AuthWhoami))))
         .route(
             "/api/v1/users",
-            get(accounts::list_users.layer(audited("user.list")))
-                .post(accounts::create_user.layer(audited("user.create"))),
+            get(accounts::list_users.layer(audited(Action::UserList)))
+                .post(accounts::create_user.layer(audited(Action::UserCreate))),
         )
-        .route("/api/v1/users/{name}", axum::routing::patch(accounts::update_user.layer(audited("user.update"))))
+        .route("/api/v1/users/{name}", axum::routing::patch(accounts::update_user.layer(audited(Action::UserUpdate))))
         .route(
             "/api/v1/roles",
-            get(accounts::list_roles.layer(audited("role.list")))
-                .post(accounts::grant_role.layer(audited("role.grant")))
-                .delete(accounts::revoke_role.layer(audited("role.revoke"))),
+            get(accounts::list_roles.layer(audited(Action::RoleList)))
+                .post(accounts::grant_role.layer(audited(Action::RoleGrant)))
+                .delete(accounts::revoke_role.layer(audited(Action::RoleRevoke))),
         )
-        .route("/api/v1/keys/rotate", post(accounts::rotate_keys.layer(audited("keys.rotate"))))
-        .route("/api/v1/apps/{namespace}/{name}/secrets", get(secrets::list_app_secrets.layer(audited("secret.list"))))
+        .route("/api/v1/keys/rotate", post(accounts::rotate_keys.layer(audited(Action::KeysRotate))))
+        .route(
+            "/api/v1/apps/{namespace}/{name}/secrets",
+            get(secrets::list_app_secrets.layer(audited(Action::SecretList))),
+        )
         .route(
             "/api/v1/apps/{namespace}/{name}/secrets/{secret}",
-            axum::routing::put(secrets::set_secret.layer(audited("secret.set")))
-                .delete(secrets::remove_secret.layer(audited("secret.remove"))),
+            axum::routing::put(secrets::set_secret.layer(audited(Action::SecretSet)))
+                .delete(secrets::remove_secret.layer(audited(Action::SecretRemove))),
         )
         .route(
             "/api/v1/apps/{namespace}/{name}/secrets/{secret}/versions",
-            get(secrets::secret_versions.layer(audited("secret.versions"))),
+            get(secrets::secret_versions.layer(audited(Action::SecretVersions))),
         )
-        .route("/api/v1/secrets", get(secrets::list_secrets.layer(audited("secret.list"))))
-        .route("/api/v1/egress", get(secrets::list_egress.layer(audited("egress.list"))))
-        .route("/api/v1/usage", get(usage::usage.layer(audited("usage.read"))))
-        .route("/api/v1/chargeback", get(usage::chargeback.layer(audited("chargeback.read"))))
-        .route("/api/v1/notifications", get(usage::notifications.layer(audited("notification.list"))))
-        .route("/api/v1/policy", get(policy::policy_status.layer(audited("policy.status"))))
-        .route("/api/v1/policy/reload", post(policy::reload_policies.layer(audited("policy.reload"))))
-        .route("/api/v1/policy/violations", get(policy::list_violations.layer(audited("policy.violations"))))
+        .route("/api/v1/secrets", get(secrets::list_secrets.layer(audited(Action::SecretList))))
+        .route("/api/v1/egress", get(secrets::list_egress.layer(audited(Action::EgressList))))
+        .route("/api/v1/usage", get(usage::usage.layer(audited(Action::UsageRead))))
+        .route("/api/v1/chargeback", get(usage::chargeback.layer(audited(Action::ChargebackRead))))
+        .route("/api/v1/notifications", get(usage::notifications.layer(audited(Action::NotificationList))))
+        .route("/api/v1/policy", get(policy::policy_status.layer(audited(Action::PolicyStatus))))
+        .route("/api/v1/policy/reload", post(policy::reload_policies.layer(audited(Action::PolicyReload))))
+        .route("/api/v1/policy/violations", get(policy::list_violations.layer(audited(Action::PolicyViolations))))
         .route(
             "/api/v1/policy/exceptions",
-            get(policy::list_exceptions.layer(audited("policy.exception.list")))
-                .post(policy::add_exception.layer(audited("policy.exception.add"))),
+            get(policy::list_exceptions.layer(audited(Action::PolicyExceptionList)))
+                .post(policy::add_exception.layer(audited(Action::PolicyExceptionAdd))),
         )
         .route(
             "/api/v1/policy/exceptions/{id}",
-            axum::routing::delete(policy::remove_exception.layer(audited("policy.exception.remove"))),
+            axum::routing::delete(policy::remove_exception.layer(audited(Action::PolicyExceptionRemove))),
         )
-        .route("/api/v1/approvals", get(policy::list_approvals.layer(audited("approval.list"))))
-        .route("/api/v1/approvals/{id}", get(policy::get_approval.layer(audited("approval.show"))))
-        .route("/api/v1/approvals/{id}/{decision}", post(policy::vote.layer(audited("approval.vote"))))
-        .route("/api/v1/tasks", get(platform::list_tasks.layer(audited("tasks.list"))))
-        .route("/api/v1/tasks/{name}/run", post(platform::run_task.layer(audited("tasks.run"))))
+        .route("/api/v1/approvals", get(policy::list_approvals.layer(audited(Action::ApprovalList))))
+        .route("/api/v1/approvals/{id}", get(policy::get_approval.layer(audited(Action::ApprovalShow))))
+        .route("/api/v1/approvals/{id}/{decision}", post(policy::vote.layer(audited(Action::ApprovalVote))))
+        .route("/api/v1/tasks", get(platform::list_tasks.layer(audited(Action::TasksList))))
+        .route("/api/v1/tasks/{name}/run", post(platform::run_task.layer(audited(Action::TasksRun))))
         .route(
             "/api/v1/clock",
-            get(platform::get_clock.layer(audited("clock.get")))
-                .post(platform::advance_clock.layer(audited("clock.advance"))),
+            get(platform::get_clock.layer(audited(Action::ClockGet)))
+                .post(platform::advance_clock.layer(audited(Action::ClockAdvance))),
         )
-        .route("/metrics", get(usage::metrics.layer(audited("metrics.read"))))
-        .route("/api/v1/secrets/rotate-kek", post(secrets::rotate_kek.layer(audited("secrets.rotate_kek"))))
+        .route("/metrics", get(usage::metrics.layer(audited(Action::MetricsRead))))
+        .route("/api/v1/secrets/rotate-kek", post(secrets::rotate_kek.layer(audited(Action::SecretsRotateKek))))
         .route("/auth/login", get(auth::login_page).post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/oidc/start", get(auth::oidc_start))
@@ -203,11 +207,11 @@ type ApiResult<T> = Result<T, ApiFailure>;
 
 /// The audit action of a route: what a refused, unauthenticated call to it is recorded as.
 #[derive(Clone, Copy)]
-struct Action(&'static str);
+struct RouteAction(Action);
 
 /// Marks a handler with its audit action, for [`Caller`].
-fn audited(action: &'static str) -> axum::Extension<Action> {
-    axum::Extension(Action(action))
+fn audited(action: Action) -> axum::Extension<RouteAction> {
+    axum::Extension(RouteAction(action))
 }
 
 /// The signed-in caller of a control API route: every `/api/v1` route but sign-in takes one, so
@@ -222,13 +226,13 @@ impl axum::extract::FromRequestParts<Arc<ApiState>> for Caller {
         parts: &mut axum::http::request::Parts,
         state: &Arc<ApiState>,
     ) -> Result<Caller, ApiFailure> {
-        let action = parts.extensions.get::<Action>().map_or("api.call", |action| action.0);
+        let action = parts.extensions.get::<RouteAction>().map_or(Action::ApiCall, |action| action.0);
         authenticate(state, &parts.headers, action).await.map(Caller)
     }
 }
 
 /// Every `/api/v1` route requires a platform access token (`terrarium login`).
-async fn authenticate(state: &ApiState, headers: &HeaderMap, action: &str) -> ApiResult<Principal> {
+async fn authenticate(state: &ApiState, headers: &HeaderMap, action: Action) -> ApiResult<Principal> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use api_types::{LoginResponse, RoleBindingInfo, UserInfo};
 
+use audit::{Action, Outcome};
+
 use crate::store::{NewAuditEvent, RoleBindingRow, StoreError, UserChange, UserRow};
 use crate::{ControlError, ControlPlane, now};
 use identity::{ALL_NAMESPACES, Principal, Role};
@@ -66,17 +68,10 @@ pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// The account created on first start.
 pub const FIRST_ADMIN: &str = "admin";
 
-fn event(principal: &str, action: &str, namespace: Option<&str>, outcome: &str, detail: String) -> NewAuditEvent {
-    NewAuditEvent {
-        time: now(),
-        principal: principal.to_owned(),
-        action: action.to_owned(),
-        namespace: namespace.map(str::to_owned),
-        app: None,
-        revision: None,
-        outcome: outcome.to_owned(),
-        detail,
-    }
+fn event(principal: &str, action: Action, namespace: Option<&str>, outcome: Outcome, detail: String) -> NewAuditEvent {
+    let mut event = NewAuditEvent::new(principal, action, outcome).detail(detail);
+    event.namespace = namespace.map(str::to_owned);
+    event
 }
 
 fn user_info(row: UserRow) -> UserInfo {
@@ -129,7 +124,9 @@ impl ControlPlane {
             created_at: now(),
             created_by: "terrarium".to_owned(),
         };
-        self.store.create_user(row, event("terrarium", "user.create", None, "success", FIRST_ADMIN.to_owned())).await?;
+        self.store
+            .create_user(row, event("terrarium", Action::UserCreate, None, Outcome::Success, FIRST_ADMIN.to_owned()))
+            .await?;
         let binding = RoleBindingRow {
             namespace: ALL_NAMESPACES.to_owned(),
             subject: format!("user:{FIRST_ADMIN}"),
@@ -139,7 +136,7 @@ impl ControlPlane {
         };
         let detail = format!("user:{FIRST_ADMIN} admin on *");
         self.store
-            .grant_role(binding, event("terrarium", "role.grant", Some(ALL_NAMESPACES), "success", detail))
+            .grant_role(binding, event("terrarium", Action::RoleGrant, Some(ALL_NAMESPACES), Outcome::Success, detail))
             .await?;
         Ok(generated.then_some(password))
     }
@@ -149,7 +146,7 @@ impl ControlPlane {
         let refused = || ControlError::Unauthenticated("wrong user name or password".to_owned());
         // A locked name costs nothing: no argon2 work while someone guesses.
         if let Some(retry_after) = self.throttle.locked(name) {
-            self.audit_denial(name, "auth.login", "locked after repeated failures".to_owned()).await;
+            self.audit_denial(name, Action::AuthLogin, "locked after repeated failures".to_owned()).await;
             return Err(ControlError::TooManyAttempts { retry_after_secs: retry_after.as_secs().max(1) });
         }
         let user = match self.store.get_user(name).await {
@@ -172,7 +169,7 @@ impl ControlPlane {
         };
         if let Err(reason) = outcome {
             self.throttle.failed(name);
-            self.audit_denial(name, "auth.login", reason.to_owned()).await;
+            self.audit_denial(name, Action::AuthLogin, reason.to_owned()).await;
             return Err(refused());
         }
         self.throttle.succeeded(name);
@@ -181,7 +178,7 @@ impl ControlPlane {
             .tokens
             .mint_access_token(&user.name, &user.groups, PLATFORM_AUDIENCE, ACCESS_TOKEN_LIFETIME)
             .map_err(|error| ControlError::Internal(format!("minting a token: {error}")))?;
-        self.store.append_audit(event(&user.name, "auth.login", None, "success", String::new())).await?;
+        self.store.append_audit(event(&user.name, Action::AuthLogin, None, Outcome::Success, String::new())).await?;
         Ok(LoginResponse {
             access_token: token,
             token_type: "Bearer".to_owned(),
@@ -234,7 +231,7 @@ impl ControlPlane {
         password: Option<String>,
     ) -> Result<(UserInfo, Option<String>), ControlError> {
         if let Err(message) = self.require_platform_admin(principal, "add users") {
-            return Err(self.deny(principal, "user.create", None, None, message).await);
+            return Err(self.deny(principal, Action::UserCreate, None, None, message).await);
         }
         check_name(name, "user")?;
         for group in &groups {
@@ -256,14 +253,17 @@ impl ControlPlane {
             created_by: principal.subject.clone(),
         };
         self.store
-            .create_user(row.clone(), event(&principal.subject, "user.create", None, "success", name.to_owned()))
+            .create_user(
+                row.clone(),
+                event(&principal.subject, Action::UserCreate, None, Outcome::Success, name.to_owned()),
+            )
             .await?;
         Ok((user_info(row), generated.then_some(password)))
     }
 
     pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, ControlError> {
         if let Err(message) = self.require_platform_admin(principal, "list users") {
-            return Err(self.deny(principal, "user.list", None, None, message).await);
+            return Err(self.deny(principal, Action::UserList, None, None, message).await);
         }
         Ok(self.store.list_users().await?.into_iter().map(user_info).collect())
     }
@@ -276,7 +276,7 @@ impl ControlPlane {
         change: UserChange,
     ) -> Result<UserInfo, ControlError> {
         if let Err(message) = self.require_platform_admin(principal, "change users") {
-            return Err(self.deny(principal, "user.update", None, None, message).await);
+            return Err(self.deny(principal, Action::UserUpdate, None, None, message).await);
         }
         for group in change.groups.iter().flatten() {
             check_name(group, "group")?;
@@ -287,7 +287,7 @@ impl ControlPlane {
         let detail = format!("{name}: disabled={:?} groups={:?}", change.disabled, change.groups);
         let row = self
             .store
-            .update_user(name, change, event(&principal.subject, "user.update", None, "success", detail))
+            .update_user(name, change, event(&principal.subject, Action::UserUpdate, None, Outcome::Success, detail))
             .await?;
         Ok(user_info(row))
     }
@@ -300,7 +300,7 @@ impl ControlPlane {
         subject: &str,
         role: Role,
     ) -> Result<RoleBindingInfo, ControlError> {
-        self.authorize_role_change(principal, namespace, "role.grant").await?;
+        self.authorize_role_change(principal, namespace, Action::RoleGrant).await?;
         check_subject(subject)?;
         let binding = RoleBindingRow {
             namespace: namespace.to_owned(),
@@ -311,7 +311,10 @@ impl ControlPlane {
         };
         let detail = format!("{subject} {role} on {namespace}");
         self.store
-            .grant_role(binding.clone(), event(&principal.subject, "role.grant", Some(namespace), "success", detail))
+            .grant_role(
+                binding.clone(),
+                event(&principal.subject, Action::RoleGrant, Some(namespace), Outcome::Success, detail),
+            )
             .await?;
         Ok(binding_info(binding))
     }
@@ -323,9 +326,9 @@ impl ControlPlane {
         subject: &str,
         role: Role,
     ) -> Result<(), ControlError> {
-        self.authorize_role_change(principal, namespace, "role.revoke").await?;
+        self.authorize_role_change(principal, namespace, Action::RoleRevoke).await?;
         let detail = format!("{subject} {role} on {namespace}");
-        let audit = event(&principal.subject, "role.revoke", Some(namespace), "success", detail);
+        let audit = event(&principal.subject, Action::RoleRevoke, Some(namespace), Outcome::Success, detail);
         Ok(self.store.revoke_role(namespace, subject, role.as_str(), audit).await?)
     }
 
@@ -335,10 +338,10 @@ impl ControlPlane {
         namespace: Option<&str>,
     ) -> Result<Vec<RoleBindingInfo>, ControlError> {
         match namespace {
-            Some(namespace) => self.authorize_read(principal, namespace, "role.list").await?,
+            Some(namespace) => self.authorize_read(principal, namespace, Action::RoleList).await?,
             None => {
                 if let Err(message) = self.require_platform_admin(principal, "list the roles of every namespace") {
-                    return Err(self.deny(principal, "role.list", None, None, message).await);
+                    return Err(self.deny(principal, Action::RoleList, None, None, message).await);
                 }
             }
         }
@@ -348,11 +351,11 @@ impl ControlPlane {
     /// Rotates the platform's token signing key (platform admins).
     pub async fn rotate_signing_key(&self, principal: &Principal) -> Result<Vec<String>, ControlError> {
         if let Err(message) = self.require_platform_admin(principal, "rotate the platform's signing key") {
-            return Err(self.deny(principal, "keys.rotate", None, None, message).await);
+            return Err(self.deny(principal, Action::KeysRotate, None, None, message).await);
         }
         let kids = self.tokens.rotate().map_err(ControlError::Internal)?;
         let detail = format!("new active key {}", kids[0]);
-        self.store.append_audit(event(&principal.subject, "keys.rotate", None, "success", detail)).await?;
+        self.store.append_audit(event(&principal.subject, Action::KeysRotate, None, Outcome::Success, detail)).await?;
         Ok(kids)
     }
 
@@ -360,7 +363,7 @@ impl ControlPlane {
         &self,
         principal: &Principal,
         namespace: &str,
-        action: &str,
+        action: Action,
     ) -> Result<(), ControlError> {
         let allowed = match namespace {
             ALL_NAMESPACES => principal.is_platform_admin(),
@@ -415,16 +418,10 @@ impl gateway::AccessControl for ControlPlane {
         request_id: &str,
         reason: &'static str,
     ) -> futures::future::BoxFuture<'_, ()> {
-        let event = NewAuditEvent {
-            time: now(),
-            principal: user.map_or_else(|| "anonymous".to_owned(), |user| user.visitor.subject.clone()),
-            action: "app.access".to_owned(),
-            namespace: Some(app.namespace.clone()),
-            app: Some(app.name.clone()),
-            revision: None,
-            outcome: "denied".to_owned(),
-            detail: format!("request {request_id}: {reason}"),
-        };
+        let principal = user.map_or_else(|| "anonymous".to_owned(), |user| user.visitor.subject.clone());
+        let event = NewAuditEvent::new(principal, Action::AppAccess, Outcome::Denied)
+            .app(app)
+            .detail(format!("request {request_id}: {reason}"));
         Box::pin(async move {
             if let Err(error) = self.store.append_audit(event).await {
                 tracing::error!(%error, "audit event could not be written");

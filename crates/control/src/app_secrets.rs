@@ -15,6 +15,8 @@ use secrets::{RotationEvent, SecretError, SecretName, SecretStore};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use audit::{Action, Outcome};
+
 use crate::store::{NewAuditEvent, StoreError};
 use crate::{ControlError, ControlPlane, Principal, Role, audit, now};
 
@@ -135,7 +137,7 @@ impl ControlPlane {
         name: &str,
         body: SetSecret,
     ) -> Result<SecretSet, ControlError> {
-        self.authorize_secret_change(principal, app, "secret.set").await?;
+        self.authorize_secret_change(principal, app, Action::SecretSet).await?;
         let expires_at = match body.expires_at {
             None => None,
             Some(text) => {
@@ -152,7 +154,7 @@ impl ControlPlane {
             self.secrets.store().set(&secret_name(app, name), &value, expires_at, &principal.subject, &now()).await?;
         drop(value);
         let detail = format!("secret {name} version {version}");
-        self.append_audit(audit(principal, "secret.set", app, None, detail)).await;
+        self.append_audit(audit(principal, Action::SecretSet, app, None, detail)).await;
         let reloaded = self.reload_for_secrets(app).await;
         Ok(SecretSet {
             namespace: app.namespace.clone(),
@@ -165,10 +167,10 @@ impl ControlPlane {
 
     /// Deletes every version of a secret and reloads the app if it is running.
     pub async fn remove_secret(&self, principal: &Principal, app: &AppKey, name: &str) -> Result<bool, ControlError> {
-        self.authorize_secret_change(principal, app, "secret.remove").await?;
+        self.authorize_secret_change(principal, app, Action::SecretRemove).await?;
         let removed = self.secrets.store().remove(&secret_name(app, name)).await?;
         let detail = format!("secret {name}, {removed} version(s) destroyed");
-        self.append_audit(audit(principal, "secret.remove", app, None, detail)).await;
+        self.append_audit(audit(principal, Action::SecretRemove, app, None, detail)).await;
         Ok(self.reload_for_secrets(app).await)
     }
 
@@ -179,7 +181,7 @@ impl ControlPlane {
         namespace: &str,
         app: Option<&str>,
     ) -> Result<Vec<SecretInfo>, ControlError> {
-        self.authorize_read(principal, namespace, "secret.list").await?;
+        self.authorize_read(principal, namespace, Action::SecretList).await?;
         Ok(self.secrets.store().list(namespace, app).await?.into_iter().map(info).collect())
     }
 
@@ -189,7 +191,7 @@ impl ControlPlane {
         app: &AppKey,
         name: &str,
     ) -> Result<Vec<SecretVersionInfo>, ControlError> {
-        self.authorize_read(principal, &app.namespace, "secret.versions").await?;
+        self.authorize_read(principal, &app.namespace, Action::SecretVersions).await?;
         Ok(self
             .secrets
             .store()
@@ -215,21 +217,21 @@ impl ControlPlane {
     ) -> Result<usize, ControlError> {
         if !principal.is_platform_admin() {
             let message = "only a platform admin may rotate the key-encryption key".to_owned();
-            return Err(self.deny(principal, "secrets.rotate_kek", None, None, message).await);
+            return Err(self.deny(principal, Action::SecretsRotateKek, None, None, message).await);
         }
         self.append_audit(platform_event(
             principal,
-            "secrets.rotate_kek",
-            "started",
+            Action::SecretsRotateKek,
+            Outcome::Started,
             self.secrets.store().kek_description(),
         ))
         .await;
         let result = self.secrets.store().rotate_kek(resume, progress).await;
         let (outcome, detail) = match &result {
-            Ok(rewrapped) => ("success", format!("{rewrapped} data key(s) rewrapped")),
-            Err(error) => ("failure", error.to_string()),
+            Ok(rewrapped) => (Outcome::Success, format!("{rewrapped} data key(s) rewrapped")),
+            Err(error) => (Outcome::Failure, error.to_string()),
         };
-        self.append_audit(platform_event(principal, "secrets.rotate_kek", outcome, detail)).await;
+        self.append_audit(platform_event(principal, Action::SecretsRotateKek, outcome, detail)).await;
         Ok(result?)
     }
 
@@ -285,7 +287,14 @@ impl ControlPlane {
                 &detail,
             )
             .await;
-            self.append_audit(audit(&system_principal(), &format!("secret.{notice}"), &app, None, detail)).await;
+            self.append_audit(audit(
+                &system_principal(),
+                if notice == "expired" { Action::SecretExpired } else { Action::SecretExpires },
+                &app,
+                None,
+                detail,
+            ))
+            .await;
             self.secrets.store().set_expiry_notice(&row, notice).await?;
             reminders += 1;
         }
@@ -322,7 +331,7 @@ impl ControlPlane {
             tracing::warn!(namespace = %row.app.namespace, app = %row.app.name, owner = %row.owner, "secrets flagged for rotation: {detail}");
             let subject = format!("the secrets of {} should be rotated", row.app);
             self.notify(&format!("secret.rotation {} {reason}", row.app), "secret.rotation", subject, &detail).await;
-            self.append_audit(audit(&system_principal(), "secret.flag_rotation", &row.app, None, detail)).await;
+            self.append_audit(audit(&system_principal(), Action::SecretFlagRotation, &row.app, None, detail)).await;
             flagged += 1;
         }
         Ok(flagged)
@@ -360,7 +369,7 @@ impl ControlPlane {
         let detail = format!("{}: {reason}", names.join(", "));
         let subject = format!("the secrets of {app} should be rotated: its owner changed");
         self.notify(&format!("secret.rotation {app} {reason}"), "secret.rotation", subject, &detail).await;
-        self.append_audit(audit(principal, "secret.flag_rotation", app, None, detail)).await;
+        self.append_audit(audit(principal, Action::SecretFlagRotation, app, None, detail)).await;
         Some(format!(
             "{new_owner} now owns {app}, whose secrets {} were known to {previous_owner}: they are flagged for rotation; set new values with `terrarium secrets set {app} NAME`",
             names.join(", ")
@@ -383,7 +392,7 @@ impl ControlPlane {
                 continue;
             }
             let detail = format!("secret {}: its app was deleted", row.name);
-            self.append_audit(audit(principal, "secret.remove", app, None, detail)).await;
+            self.append_audit(audit(principal, Action::SecretRemove, app, None, detail)).await;
         }
     }
 
@@ -394,7 +403,7 @@ impl ControlPlane {
         &self,
         principal: &Principal,
         app: &AppKey,
-        action: &str,
+        action: Action,
     ) -> Result<(), ControlError> {
         let namespace = &app.namespace;
         if !crate::is_dns_label(namespace) || !crate::is_dns_label(&app.name) {
@@ -476,17 +485,8 @@ impl ControlPlane {
     }
 }
 
-fn platform_event(principal: &Principal, action: &str, outcome: &str, detail: String) -> NewAuditEvent {
-    NewAuditEvent {
-        time: now(),
-        principal: principal.subject.clone(),
-        action: action.to_owned(),
-        namespace: None,
-        app: None,
-        revision: None,
-        outcome: outcome.to_owned(),
-        detail,
-    }
+fn platform_event(principal: &Principal, action: Action, outcome: Outcome, detail: String) -> NewAuditEvent {
+    NewAuditEvent::new(&principal.subject, action, outcome).detail(detail)
 }
 
 /// The platform itself, for actions it takes on its own (resuming a rotation, reminders).

@@ -13,9 +13,11 @@ use deployment::AppKey;
 use gateway::{Allowance, RoutingTable, Suspension, Suspensions};
 use time::OffsetDateTime;
 
+use audit::{Action, Outcome};
+
 use crate::metering::Metering;
 use crate::store::{NewAuditEvent, RegistryStore, UsageCounts, UsageFilter, UsagePeriod, UsageStore};
-use crate::{ControlError, month_range, now};
+use crate::{ControlError, month_range};
 use notify::{Notification, Notifier};
 
 /// The operator's prices, from `terrarium.toml`.
@@ -275,7 +277,7 @@ impl Budgets {
         let before = self.suspensions.all();
         for (app, suspension) in &suspended {
             if before.get(app) != Some(suspension) {
-                self.audit(app, "app.suspend", &suspension.reason).await;
+                self.audit(app, Action::AppSuspend, &suspension.reason).await;
                 let key = format!("app.suspended {app} {month} {}", suspension.status);
                 let notification = Notification {
                     kind: "app.suspended",
@@ -288,24 +290,15 @@ impl Budgets {
         }
         for app in before.keys() {
             if !suspended.contains_key(app) {
-                self.audit(app, "app.resume", "its budget or quota allows requests again").await;
+                self.audit(app, Action::AppResume, "its budget or quota allows requests again").await;
             }
         }
         self.metrics.apps_suspended.set(suspended.len() as i64);
         self.suspensions.replace(suspended);
     }
 
-    async fn audit(&self, app: &AppKey, action: &str, detail: &str) {
-        let event = NewAuditEvent {
-            time: now(),
-            principal: "terrarium".to_owned(),
-            action: action.to_owned(),
-            namespace: Some(app.namespace.clone()),
-            app: Some(app.name.clone()),
-            revision: None,
-            outcome: "success".to_owned(),
-            detail: detail.to_owned(),
-        };
+    async fn audit(&self, app: &AppKey, action: Action, detail: &str) {
+        let event = NewAuditEvent::new("terrarium", action, Outcome::Success).app(app).detail(detail);
         if let Err(error) = self.registry.append_audit(event).await {
             tracing::error!(%error, "audit event could not be written");
         }

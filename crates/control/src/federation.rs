@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use api_types::LoginResponse;
 use oidc::{DevicePoll, ExternalIdentity, OidcProvider};
 
+use audit::{Action, Outcome};
+
 use crate::accounts::{ACCESS_TOKEN_LIFETIME, PLATFORM_AUDIENCE};
 use crate::store::{NewAuditEvent, StoreError, UserChange, UserRow};
 use crate::{ControlError, ControlPlane, now};
@@ -114,30 +116,24 @@ impl ControlPlane {
     /// the groups every time, refuses disabled users and names taken by local accounts.
     pub async fn sign_in_external(&self, identity: ExternalIdentity, via: &str) -> Result<LoginResponse, ControlError> {
         let name = identity.subject.clone();
-        let audit = |outcome: &str, detail: String| NewAuditEvent {
-            time: now(),
-            principal: name.clone(),
-            action: "auth.login".to_owned(),
-            namespace: None,
-            app: None,
-            revision: None,
-            outcome: outcome.to_owned(),
-            detail,
-        };
+        let audit =
+            |outcome: Outcome, detail: String| NewAuditEvent::new(&name, Action::AuthLogin, outcome).detail(detail);
         match self.store.get_user(&name).await {
             Ok(existing) if existing.password_hash.is_some() => {
-                self.audit_denial(&name, "auth.login", format!("{via}: name taken by a local account")).await;
+                self.audit_denial(&name, Action::AuthLogin, format!("{via}: name taken by a local account")).await;
                 return Err(ControlError::Unauthenticated(format!(
                     "the identity provider's user {name:?} has the name of a local account; an admin must rename one of them"
                 )));
             }
             Ok(existing) if existing.disabled => {
-                self.audit_denial(&name, "auth.login", format!("{via}: user disabled")).await;
+                self.audit_denial(&name, Action::AuthLogin, format!("{via}: user disabled")).await;
                 return Err(ControlError::Unauthenticated(format!("user {name:?} is disabled")));
             }
             Ok(_) => {
                 let change = UserChange { groups: Some(identity.groups.clone()), ..UserChange::default() };
-                self.store.update_user(&name, change, audit("success", format!("{via}: groups refreshed"))).await?;
+                self.store
+                    .update_user(&name, change, audit(Outcome::Success, format!("{via}: groups refreshed")))
+                    .await?;
             }
             Err(StoreError::UnknownUser { .. }) => {
                 let row = UserRow {
@@ -150,7 +146,7 @@ impl ControlPlane {
                     created_at: now(),
                     created_by: via.to_owned(),
                 };
-                self.store.create_user(row, audit("success", format!("{via}: first sign-in"))).await?;
+                self.store.create_user(row, audit(Outcome::Success, format!("{via}: first sign-in"))).await?;
             }
             Err(error) => return Err(error.into()),
         }
@@ -198,7 +194,7 @@ impl ControlPlane {
             match federation.provider.validate_access_token(subject_token, federation.provider.audience()).await {
                 Ok(identity) => identity,
                 Err(error) => {
-                    self.audit_denial("anonymous", "auth.token_exchange", error.to_string()).await;
+                    self.audit_denial("anonymous", Action::AuthTokenExchange, error.to_string()).await;
                     return Err(ControlError::Unauthenticated(format!("the subject token was refused: {error}")));
                 }
             };

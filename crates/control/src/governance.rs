@@ -28,6 +28,8 @@ use bundle::Bundle;
 use deployment::AppKey;
 use time::OffsetDateTime;
 
+use audit::{Action, Outcome};
+
 use crate::background::{TaskSpec, Tasks, job};
 use time::format_description::well_known::Rfc3339;
 
@@ -210,17 +212,8 @@ fn apply_exceptions(decision: &mut Decision, app: &AppKey, exceptions: &[Excepti
     decision.violations.retain(|v| v.kind == Kind::Elevated || !excepted.contains(v.policy.as_str()));
 }
 
-fn event(principal: &str, action: &str, app: &AppKey, outcome: &str, detail: String) -> NewAuditEvent {
-    NewAuditEvent {
-        time: now(),
-        principal: principal.to_owned(),
-        action: action.to_owned(),
-        namespace: Some(app.namespace.clone()),
-        app: Some(app.name.clone()),
-        revision: None,
-        outcome: outcome.to_owned(),
-        detail,
-    }
+fn event(principal: &str, action: Action, app: &AppKey, outcome: Outcome, detail: String) -> NewAuditEvent {
+    NewAuditEvent::new(principal, action, outcome).app(app).detail(detail)
 }
 
 fn approval_info(row: ApprovalRow) -> ApprovalRequest {
@@ -445,7 +438,7 @@ impl ControlPlane {
         let id = self
             .governance
             .store
-            .create_approval(row, event(&principal.subject, "approval.request", &app, "success", detail))
+            .create_approval(row, event(&principal.subject, Action::ApprovalRequest, &app, Outcome::Success, detail))
             .await?;
         {
             let mut state = self.governance.state();
@@ -466,7 +459,7 @@ impl ControlPlane {
         for row in pending {
             let end = ApprovalEnd::closed("superseded", format!("revision {revision} was deployed instead"), now());
             let detail = format!("request {} superseded by revision {revision}", row.id);
-            let audit = event(&principal.subject, "approval.supersede", app, "success", detail);
+            let audit = event(&principal.subject, Action::ApprovalSupersede, app, Outcome::Success, detail);
             if let Err(error) = self.governance.store.finish_approval(row.id, end, audit).await {
                 tracing::error!(%error, "superseding an approval request");
             }
@@ -505,8 +498,13 @@ impl ControlPlane {
                 humanize(timeout)
             );
             let end = ApprovalEnd::closed("denied", outcome.clone(), now());
-            let audit =
-                event("terrarium", "approval.expire", &row.app, "denied", format!("request {}: {outcome}", row.id));
+            let audit = event(
+                "terrarium",
+                Action::ApprovalExpire,
+                &row.app,
+                Outcome::Denied,
+                format!("request {}: {outcome}", row.id),
+            );
             self.governance.store.finish_approval(row.id, end, audit).await?;
         }
         self.governance.state().next_timeout = next_timeout;
@@ -521,7 +519,7 @@ impl ControlPlane {
         state: Option<&str>,
     ) -> Result<Vec<ApprovalRequest>, ControlError> {
         if let Some(namespace) = namespace {
-            self.authorize_read(principal, namespace, "approval.list").await?;
+            self.authorize_read(principal, namespace, Action::ApprovalList).await?;
         }
         self.expire_approvals().await?;
         let state = state.filter(|state| *state != "all");
@@ -554,7 +552,7 @@ impl ControlPlane {
         reason: &str,
     ) -> Result<ApprovalRequest, ControlError> {
         let reason = checked_reason(reason)?;
-        let action = if approve { "approval.approve" } else { "approval.deny" };
+        let action = if approve { Action::ApprovalApprove } else { Action::ApprovalDeny };
         let _guard = self.change_lock.lock().await;
         self.expire_due().await?;
         let row = self.get_approval_row(id).await?;
@@ -603,13 +601,13 @@ impl ControlPlane {
         let detail = format!("request {id}: {} ({reason})", vote.decision);
         self.governance
             .store
-            .add_vote(id, vote, event(&principal.subject, "approval.vote", &app, "success", detail))
+            .add_vote(id, vote, event(&principal.subject, Action::ApprovalVote, &app, Outcome::Success, detail))
             .await?;
         let row = self.get_approval_row(id).await?;
         if !approve {
             let outcome = format!("denied by {}: {reason}", principal.subject);
             let end = ApprovalEnd::closed("denied", outcome.clone(), now());
-            let audit = event(&principal.subject, action, &app, "success", format!("request {id}: {outcome}"));
+            let audit = event(&principal.subject, action, &app, Outcome::Success, format!("request {id}: {outcome}"));
             self.governance.store.finish_approval(id, end, audit).await?;
         } else {
             let approvals: Vec<&str> =
@@ -638,9 +636,9 @@ impl ControlPlane {
         let live = self.loader.load(deployment).await.map_err(ControlError::Load)?;
         let mut deploy_event = event(
             &row.requested_by,
-            "app.deploy",
+            Action::AppDeploy,
             app,
-            "success",
+            Outcome::Success,
             format!("digest {}, approved in request {} by {approved_by}", row.digest, row.id),
         );
         deploy_event.revision = Some(revision);
@@ -653,8 +651,13 @@ impl ControlPlane {
             revision: Some(revision),
             grants: row.requests.iter().map(|v| (v.policy.clone(), v.message.clone())).collect(),
         };
-        let mut audit =
-            event(&principal.subject, "approval.approve", app, "success", format!("request {}: {outcome}", row.id));
+        let mut audit = event(
+            &principal.subject,
+            Action::ApprovalApprove,
+            app,
+            Outcome::Success,
+            format!("request {}: {outcome}", row.id),
+        );
         audit.revision = Some(revision);
         self.governance.store.finish_approval(row.id, end, audit).await?;
         tracing::info!(namespace = %app.namespace, app = %app.name, revision, "approved revision deployed");
@@ -671,7 +674,7 @@ impl ControlPlane {
         if !principal.has_role(&app.namespace, Role::Operator) {
             let message = format!("granting exceptions in namespace {:?} needs its operator role", app.namespace);
             return Err(self
-                .deny(principal, "policy.exception.add", Some(&app.namespace), Some(&app.name), message)
+                .deny(principal, Action::PolicyExceptionAdd, Some(&app.namespace), Some(&app.name), message)
                 .await);
         }
         let reason = checked_reason(&request.reason)?;
@@ -708,7 +711,7 @@ impl ControlPlane {
             removed_at: None,
         };
         let detail = format!("policy {} until {}: {reason}", request.policy, row.expires_at);
-        let audit = event(&principal.subject, "policy.exception.add", &app, "success", detail);
+        let audit = event(&principal.subject, Action::PolicyExceptionAdd, &app, Outcome::Success, detail);
         let id = self.governance.store.add_exception(row.clone(), audit).await?;
         self.governance.audit_now.notify_one();
         Ok(exception_info(ExceptionRow { id, ..row }, now_time.unix_timestamp()))
@@ -721,7 +724,7 @@ impl ControlPlane {
         namespace: Option<&str>,
     ) -> Result<Vec<PolicyException>, ControlError> {
         if let Some(namespace) = namespace {
-            self.authorize_read(principal, namespace, "policy.exception.list").await?;
+            self.authorize_read(principal, namespace, Action::PolicyExceptionList).await?;
         }
         let now_unix = self.settings.clock.now().unix_timestamp();
         Ok(self
@@ -749,14 +752,14 @@ impl ControlPlane {
         if !principal.has_role(&row.app.namespace, Role::Operator) {
             let message = format!("removing exceptions in namespace {:?} needs its operator role", row.app.namespace);
             return Err(self
-                .deny(principal, "policy.exception.remove", Some(&row.app.namespace), Some(&row.app.name), message)
+                .deny(principal, Action::PolicyExceptionRemove, Some(&row.app.namespace), Some(&row.app.name), message)
                 .await);
         }
         let audit = event(
             &principal.subject,
-            "policy.exception.remove",
+            Action::PolicyExceptionRemove,
             &row.app,
-            "success",
+            Outcome::Success,
             format!("exception {id} to policy {}", row.policy),
         );
         let removed = self.governance.store.remove_exception(id, &now(), audit).await?.ok_or_else(unknown)?;
@@ -773,7 +776,7 @@ impl ControlPlane {
         policy: Option<&str>,
     ) -> Result<Vec<StoredViolation>, ControlError> {
         if let Some(namespace) = namespace {
-            self.authorize_read(principal, namespace, "policy.violations").await?;
+            self.authorize_read(principal, namespace, Action::PolicyViolations).await?;
         }
         Ok(self
             .governance
@@ -798,7 +801,7 @@ impl ControlPlane {
     pub async fn reload_policies(&self, principal: &Principal) -> Result<PolicyStatus, ControlError> {
         if !principal.has_role(identity::ALL_NAMESPACES, Role::Operator) {
             let message = "reloading policies needs a platform-wide operator role".to_owned();
-            return Err(self.deny(principal, "policy.reload", None, None, message).await);
+            return Err(self.deny(principal, Action::PolicyReload, None, None, message).await);
         }
         self.reload_policies_now(&principal.subject, false).await?;
         Ok(self.policy_status())
@@ -810,21 +813,12 @@ impl ControlPlane {
         let previous_error = self.governance.engine.status().reload_error;
         let result = self.governance.engine.reload();
         let (outcome, detail) = match &result {
-            Ok(true) => ("success", format!("policies {}", short(&self.governance.engine.status().version))),
+            Ok(true) => (Outcome::Success, format!("policies {}", short(&self.governance.engine.status().version))),
             Ok(false) => return Ok(false),
             Err(error) if quiet_repeats && previous_error.as_ref() == Some(error) => return Ok(false),
-            Err(error) => ("failed", format!("the previous policies keep running: {error}")),
+            Err(error) => (Outcome::Failure, format!("the previous policies keep running: {error}")),
         };
-        let audit = NewAuditEvent {
-            time: now(),
-            principal: by.to_owned(),
-            action: "policy.reload".to_owned(),
-            namespace: None,
-            app: None,
-            revision: None,
-            outcome: outcome.to_owned(),
-            detail,
-        };
+        let audit = NewAuditEvent::new(by, Action::PolicyReload, outcome).detail(detail);
         if let Err(error) = self.store.append_audit(audit).await {
             tracing::error!(%error, "audit event could not be written");
         }
@@ -877,20 +871,12 @@ impl ControlPlane {
             state.audited_apps = apps.len() as u64;
             state.next_lapse = next_lapse;
         }
-        let audit = NewAuditEvent {
-            time,
-            principal: "terrarium".to_owned(),
-            action: "policy.audit".to_owned(),
-            namespace: None,
-            app: None,
-            revision: None,
-            outcome: "success".to_owned(),
-            detail: format!(
-                "{} apps, {n_violations} violations, policies {}",
-                apps.len(),
-                short(&self.governance.engine.status().version)
-            ),
-        };
+        let mut audit = NewAuditEvent::new("terrarium", Action::PolicyAudit, Outcome::Success).detail(format!(
+            "{} apps, {n_violations} violations, policies {}",
+            apps.len(),
+            short(&self.governance.engine.status().version)
+        ));
+        audit.time = time;
         if let Err(error) = self.store.append_audit(audit).await {
             tracing::error!(%error, "audit event could not be written");
         }

@@ -192,23 +192,11 @@ pub struct ControlPlane {
     change_lock: tokio::sync::Mutex<()>,
 }
 
-/// Now as RFC 3339 UTC with second precision.
-pub fn now() -> String {
-    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("zero nanoseconds is valid");
-    now.format(&time::format_description::well_known::Rfc3339).expect("RFC 3339 formatting of a UTC time")
-}
+pub use audit::{Action, Outcome, now};
 
-fn audit(principal: &Principal, action: &str, app: &AppKey, revision: Option<i64>, detail: String) -> NewAuditEvent {
-    NewAuditEvent {
-        time: now(),
-        principal: principal.subject.clone(),
-        action: action.to_owned(),
-        namespace: Some(app.namespace.clone()),
-        app: Some(app.name.clone()),
-        revision,
-        outcome: "success".to_owned(),
-        detail,
-    }
+/// A successful change to an app.
+fn audit(principal: &Principal, action: Action, app: &AppKey, revision: Option<i64>, detail: String) -> NewAuditEvent {
+    NewAuditEvent::new(&principal.subject, action, Outcome::Success).app(app).revision(revision).detail(detail)
 }
 
 impl ControlPlane {
@@ -405,7 +393,7 @@ impl ControlPlane {
         if !dryrun.is_empty() {
             detail.push_str(&format!("; dryrun policies: {}", dryrun.join("; ")));
         }
-        let event = audit(principal, "app.deploy", &app, Some(revision), detail);
+        let event = audit(principal, Action::AppDeploy, &app, Some(revision), detail);
         warnings.extend(self.commit_revision(principal, new, live, event).await?);
         if govern {
             self.supersede_pending(principal, &app, revision).await;
@@ -456,8 +444,7 @@ impl ControlPlane {
 
     /// Records a deploy the platform refused (secrets, policies).
     async fn audit_refusal(&self, principal: &Principal, app: &AppKey, detail: String) {
-        let mut event = audit(principal, "app.deploy", app, None, detail);
-        event.outcome = "refused".to_owned();
+        let event = NewAuditEvent::new(&principal.subject, Action::AppDeploy, Outcome::Refused).app(app).detail(detail);
         if let Err(error) = self.store.append_audit(event).await {
             tracing::error!(%error, "audit event could not be written");
         }
@@ -471,7 +458,7 @@ impl ControlPlane {
         to: Option<i64>,
     ) -> Result<AppDetail, ControlError> {
         let _guard = self.change_lock.lock().await;
-        let row = self.authorize_change(principal, app, "app.rollback").await?;
+        let row = self.authorize_change(principal, app, Action::AppRollback).await?;
         let target = match to {
             Some(revision) => revision,
             None => self
@@ -489,7 +476,7 @@ impl ControlPlane {
         let live = self.loader.load(Arc::new(deployment)).await.map_err(ControlError::Load)?;
         let detail = format!("from revision {} to {target}", row.active_revision);
         self.store
-            .set_active_revision(app, target, audit(principal, "app.rollback", app, Some(target), detail))
+            .set_active_revision(app, target, audit(principal, Action::AppRollback, app, Some(target), detail))
             .await?;
         self.routes.insert(live);
         self.changed.notify_one();
@@ -498,8 +485,8 @@ impl ControlPlane {
 
     pub async fn delete(&self, principal: &Principal, app: &AppKey) -> Result<(), ControlError> {
         let _guard = self.change_lock.lock().await;
-        self.authorize_change(principal, app, "app.delete").await?;
-        self.store.delete_app(app, audit(principal, "app.delete", app, None, String::new())).await?;
+        self.authorize_change(principal, app, Action::AppDelete).await?;
+        self.store.delete_app(app, audit(principal, Action::AppDelete, app, None, String::new())).await?;
         self.routes.remove(app);
         self.logs.forget(app);
         self.remove_app_secrets(principal, app).await;
@@ -511,23 +498,14 @@ impl ControlPlane {
             let message = format!(
                 "only a platform admin may create namespaces; ask one to run `terrarium namespaces create {name}`"
             );
-            return Err(self.deny(principal, "namespace.create", Some(name), None, message).await);
+            return Err(self.deny(principal, Action::NamespaceCreate, Some(name), None, message).await);
         }
         if !is_dns_label(name) {
             return Err(ControlError::InvalidName(format!(
                 "{name:?} is not a valid namespace name: use 1 to 40 lowercase letters, digits and '-', not at the start or end"
             )));
         }
-        let event = NewAuditEvent {
-            time: now(),
-            principal: principal.subject.clone(),
-            action: "namespace.create".to_owned(),
-            namespace: Some(name.to_owned()),
-            app: None,
-            revision: None,
-            outcome: "success".to_owned(),
-            detail: String::new(),
-        };
+        let event = NewAuditEvent::new(&principal.subject, Action::NamespaceCreate, Outcome::Success).namespace(name);
         let row = self.store.create_namespace(name, &principal.subject, event).await?;
         Ok(NamespaceInfo { name: row.name, created_at: row.created_at, created_by: row.created_by, n_apps: row.n_apps })
     }
@@ -603,14 +581,14 @@ impl ControlPlane {
             .into_iter()
             .map(|row| AuditEvent {
                 id: row.id,
-                time: row.event.time,
-                principal: row.event.principal,
-                action: row.event.action,
-                namespace: row.event.namespace,
-                app: row.event.app,
-                revision: row.event.revision,
-                outcome: row.event.outcome,
-                detail: row.event.detail,
+                time: row.time,
+                principal: row.principal,
+                action: row.action,
+                namespace: row.namespace,
+                app: row.app,
+                revision: row.revision,
+                outcome: row.outcome,
+                detail: row.detail,
             })
             .collect())
     }
@@ -622,9 +600,9 @@ impl ControlPlane {
         filter: store::EgressFilter,
     ) -> Result<Vec<api_types::EgressEntry>, ControlError> {
         let namespace = filter.namespace.clone().unwrap_or_default();
-        self.authorize_read(principal, &namespace, "egress.list").await?;
+        self.authorize_read(principal, &namespace, Action::EgressList).await?;
         let entries = self.egress_store.list_egress(filter).await?;
-        self.audit_read(principal, "egress.list", Some(&namespace)).await;
+        self.audit_read(principal, Action::EgressList, Some(&namespace)).await;
         Ok(entries)
     }
 
@@ -643,13 +621,13 @@ impl ControlPlane {
             // An owner's apps span namespaces: like all namespaces, that needs a platform-wide viewer.
             Some(_) | None if owner.is_some() && !principal.has_role(ALL_NAMESPACES, Role::Viewer) => {
                 let message = "usage by owner spans namespaces: it needs a platform-wide viewer role".to_owned();
-                return Err(self.deny(principal, "usage.read", None, None, message).await);
+                return Err(self.deny(principal, Action::UsageRead, None, None, message).await);
             }
-            Some(namespace) => self.authorize_read(principal, namespace, "usage.read").await?,
+            Some(namespace) => self.authorize_read(principal, namespace, Action::UsageRead).await?,
             None if principal.has_role(ALL_NAMESPACES, Role::Viewer) => {}
             None => {
                 let message = "usage of every namespace needs a platform-wide viewer role; pass --namespace".to_owned();
-                return Err(self.deny(principal, "usage.read", None, None, message).await);
+                return Err(self.deny(principal, Action::UsageRead, None, None, message).await);
             }
         }
         let (from, to) = month_range(month, self.settings.clock.now())?;
@@ -715,23 +693,14 @@ impl ControlPlane {
     pub async fn metrics_text(&self, principal: &Principal) -> Result<String, ControlError> {
         if !principal.has_role(ALL_NAMESPACES, Role::Viewer) {
             let message = "/metrics names every app: it needs a platform-wide viewer role (`terrarium roles grant '*' user:NAME viewer`)".to_owned();
-            return Err(self.deny(principal, "metrics.read", None, None, message).await);
+            return Err(self.deny(principal, Action::MetricsRead, None, None, message).await);
         }
         Ok(self.metrics.encode())
     }
 
     /// Records a refused control-plane call, so every denial is in the audit log.
-    pub async fn audit_denial(&self, principal: &str, action: &str, detail: String) {
-        let event = NewAuditEvent {
-            time: now(),
-            principal: principal.to_owned(),
-            action: action.to_owned(),
-            namespace: None,
-            app: None,
-            revision: None,
-            outcome: "denied".to_owned(),
-            detail,
-        };
+    pub async fn audit_denial(&self, principal: &str, action: Action, detail: String) {
+        let event = NewAuditEvent::new(principal, action, Outcome::Denied).detail(detail);
         if let Err(error) = self.store.append_audit(event).await {
             tracing::error!(%error, "audit event could not be written");
         }
@@ -746,7 +715,7 @@ impl ControlPlane {
                 "{} may not deploy into namespace {namespace:?}: that needs the builder role there; an admin grants it with `terrarium roles grant {namespace} user:{} builder`",
                 principal.subject, principal.subject
             );
-            return Err(self.deny(principal, "app.deploy", Some(namespace), Some(&app.name), message).await);
+            return Err(self.deny(principal, Action::AppDeploy, Some(namespace), Some(&app.name), message).await);
         }
         if principal.has_role(namespace, Role::Operator) {
             return Ok(());
@@ -756,7 +725,7 @@ impl ControlPlane {
                 "spec.owner is {new_owner:?}, but you are user:{}: builders deploy apps they own; set spec.owner to user:{} or one of your groups",
                 principal.subject, principal.subject
             );
-            return Err(self.deny(principal, "app.deploy", Some(namespace), Some(&app.name), message).await);
+            return Err(self.deny(principal, Action::AppDeploy, Some(namespace), Some(&app.name), message).await);
         }
         match self.store.get_app(app).await {
             Ok(existing) if !principal.is_owner(&existing.owner) => {
@@ -764,7 +733,7 @@ impl ControlPlane {
                     "app {app} belongs to {}; only its owner or an operator of {namespace:?} may change it",
                     existing.owner
                 );
-                Err(self.deny(principal, "app.deploy", Some(namespace), Some(&app.name), message).await)
+                Err(self.deny(principal, Action::AppDeploy, Some(namespace), Some(&app.name), message).await)
             }
             Ok(_) | Err(StoreError::UnknownApp { .. }) => Ok(()),
             Err(error) => Err(error.into()),
@@ -776,7 +745,7 @@ impl ControlPlane {
         &self,
         principal: &Principal,
         app: &AppKey,
-        action: &str,
+        action: Action,
     ) -> Result<AppRow, ControlError> {
         let namespace = &app.namespace;
         if !principal.has_role(namespace, Role::Viewer) {
@@ -802,7 +771,7 @@ impl ControlPlane {
         &self,
         principal: &Principal,
         namespace: &str,
-        action: &str,
+        action: Action,
     ) -> Result<(), ControlError> {
         if principal.has_role(namespace, Role::Viewer) {
             return Ok(());
@@ -814,17 +783,9 @@ impl ControlPlane {
 
     /// Records an allowed read (listing apps, reading logs, ...) with its principal, so the audit
     /// log shows who looked at what, not only who changed it.
-    pub async fn audit_read(&self, principal: &Principal, action: &str, namespace: Option<&str>) {
-        let event = NewAuditEvent {
-            time: now(),
-            principal: principal.subject.clone(),
-            action: action.to_owned(),
-            namespace: namespace.map(str::to_owned),
-            app: None,
-            revision: None,
-            outcome: "success".to_owned(),
-            detail: String::new(),
-        };
+    pub async fn audit_read(&self, principal: &Principal, action: Action, namespace: Option<&str>) {
+        let mut event = NewAuditEvent::new(&principal.subject, action, Outcome::Success);
+        event.namespace = namespace.map(str::to_owned);
         if let Err(error) = self.store.append_audit(event).await {
             tracing::error!(%error, "audit event could not be written");
         }
@@ -840,7 +801,7 @@ impl ControlPlane {
     pub async fn platform_admin_action(
         &self,
         principal: &Principal,
-        action: &str,
+        action: Action,
         what: &str,
         detail: String,
     ) -> Result<(), ControlError> {
@@ -848,16 +809,7 @@ impl ControlPlane {
             let message = format!("only a platform admin may {what}; ask one to do it, or sign in as one");
             return Err(self.deny(principal, action, None, None, message).await);
         }
-        let event = NewAuditEvent {
-            time: now(),
-            principal: principal.subject.clone(),
-            action: action.to_owned(),
-            namespace: None,
-            app: None,
-            revision: None,
-            outcome: "success".to_owned(),
-            detail,
-        };
+        let event = NewAuditEvent::new(&principal.subject, action, Outcome::Success).detail(detail);
         self.store.append_audit(event).await?;
         Ok(())
     }
@@ -866,21 +818,14 @@ impl ControlPlane {
     pub async fn deny(
         &self,
         principal: &Principal,
-        action: &str,
+        action: Action,
         namespace: Option<&str>,
         app: Option<&str>,
         message: String,
     ) -> ControlError {
-        let event = NewAuditEvent {
-            time: now(),
-            principal: principal.subject.clone(),
-            action: action.to_owned(),
-            namespace: namespace.map(str::to_owned),
-            app: app.map(str::to_owned),
-            revision: None,
-            outcome: "denied".to_owned(),
-            detail: message.clone(),
-        };
+        let mut event = NewAuditEvent::new(&principal.subject, action, Outcome::Denied).detail(message.clone());
+        event.namespace = namespace.map(str::to_owned);
+        event.app = app.map(str::to_owned);
         if let Err(error) = self.store.append_audit(event).await {
             tracing::error!(%error, "audit event could not be written");
         }

@@ -108,8 +108,14 @@ pub struct NewRevision {
     pub create_namespace: bool,
 }
 
+/// An audit event to append: built with [`audit::AuditEvent::new`].
+pub use audit::AuditEvent as NewAuditEvent;
+
 #[derive(Clone, Debug, PartialEq)]
-pub struct NewAuditEvent {
+/// An audit event as stored: names rather than enums, so rows written by another version read
+/// back too.
+pub struct AuditRow {
+    pub id: i64,
     pub time: String,
     pub principal: String,
     pub action: String,
@@ -118,12 +124,6 @@ pub struct NewAuditEvent {
     pub revision: Option<i64>,
     pub outcome: String,
     pub detail: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct AuditRow {
-    pub id: i64,
-    pub event: NewAuditEvent,
 }
 
 #[derive(Clone, Debug, Default)]

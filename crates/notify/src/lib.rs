@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use audit::now;
 
 /// A notification as sent (or not) to one target.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,13 +42,6 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn first_time(&self, key: &str, time: &str) -> Result<bool, StorageError>;
     async fn record_notification(&self, row: NotificationRow) -> Result<(), StorageError>;
     async fn list_notifications(&self, limit: u32) -> Result<Vec<NotificationRow>, StorageError>;
-}
-
-/// Now as RFC 3339 UTC with second precision.
-fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// Attempts per delivery: the first and up to three retries with doubling pauses.

@@ -77,11 +77,11 @@ async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, event: &NewAuditEve
     )
     .bind(&event.time)
     .bind(&event.principal)
-    .bind(&event.action)
+    .bind(event.action.as_str())
     .bind(&event.namespace)
     .bind(&event.app)
     .bind(event.revision)
-    .bind(&event.outcome)
+    .bind(event.outcome.as_str())
     .bind(&event.detail)
     .execute(&mut **tx)
     .await
@@ -548,16 +548,14 @@ impl RegistryStore for SqliteStore {
             .iter()
             .map(|row| AuditRow {
                 id: row.get("id"),
-                event: NewAuditEvent {
-                    time: row.get("time"),
-                    principal: row.get("principal"),
-                    action: row.get("action"),
-                    namespace: row.get("namespace"),
-                    app: row.get("app"),
-                    revision: row.get("revision"),
-                    outcome: row.get("outcome"),
-                    detail: row.get("detail"),
-                },
+                time: row.get("time"),
+                principal: row.get("principal"),
+                action: row.get("action"),
+                namespace: row.get("namespace"),
+                app: row.get("app"),
+                revision: row.get("revision"),
+                outcome: row.get("outcome"),
+                detail: row.get("detail"),
             })
             .collect())
     }

@@ -4,19 +4,15 @@ use std::collections::BTreeMap;
 
 use deployment::{FunctionLimits, StaticSite};
 
+use audit::Action;
+
 use super::*;
 
-fn audit(action: &str) -> NewAuditEvent {
-    NewAuditEvent {
-        time: "2026-11-22T00:00:00Z".into(),
-        principal: "admin".into(),
-        action: action.into(),
-        namespace: Some("growth".into()),
-        app: Some("where2eat".into()),
-        revision: None,
-        outcome: "success".into(),
-        detail: String::new(),
-    }
+fn audit(action: Action) -> NewAuditEvent {
+    let mut event =
+        NewAuditEvent::new("admin", action, audit::Outcome::Success).app(&AppKey::new("growth", "where2eat"));
+    event.time = "2026-11-22T00:00:00Z".into();
+    event
 }
 
 fn revision(revision: i64, create_namespace: bool) -> NewRevision {
@@ -71,27 +67,27 @@ async fn revisions_activation_and_restart() {
 
     // Without the namespace and without permission to create it, nothing is written.
     assert!(matches!(
-        store.insert_revision(revision(1, false), audit("deploy")).await,
+        store.insert_revision(revision(1, false), audit(Action::AppDeploy)).await,
         Err(StoreError::UnknownNamespace { .. })
     ));
     assert_eq!(store.list_audit(AuditFilter { limit: 10, ..Default::default() }).await.unwrap().len(), 0);
 
     assert_eq!(store.next_revision(&app).await.unwrap(), 1);
-    store.insert_revision(revision(1, true), audit("deploy")).await.unwrap();
+    store.insert_revision(revision(1, true), audit(Action::AppDeploy)).await.unwrap();
     assert_eq!(store.next_revision(&app).await.unwrap(), 2);
-    store.insert_revision(revision(2, false), audit("deploy")).await.unwrap();
+    store.insert_revision(revision(2, false), audit(Action::AppDeploy)).await.unwrap();
     assert!(matches!(
-        store.insert_revision(revision(2, false), audit("deploy")).await,
+        store.insert_revision(revision(2, false), audit(Action::AppDeploy)).await,
         Err(StoreError::Conflict { .. })
     ));
     assert_eq!(store.get_app(&app).await.unwrap().active_revision, 2);
 
     assert_eq!(store.get_deployment(&app, 1).await.unwrap().bundle_digest, "sha256:1");
     assert!(matches!(store.get_deployment(&app, 7).await, Err(StoreError::UnknownRevision { .. })));
-    let rolled_back = store.set_active_revision(&app, 1, audit("rollback")).await.unwrap();
+    let rolled_back = store.set_active_revision(&app, 1, audit(Action::AppRollback)).await.unwrap();
     assert_eq!(rolled_back.revision, 1);
     assert!(matches!(
-        store.set_active_revision(&app, 9, audit("rollback")).await,
+        store.set_active_revision(&app, 9, audit(Action::AppRollback)).await,
         Err(StoreError::UnknownRevision { .. })
     ));
     drop(store);
@@ -107,24 +103,24 @@ async fn revisions_activation_and_restart() {
         .await
         .unwrap()
         .into_iter()
-        .map(|row| row.event.action)
+        .map(|row| row.action)
         .collect();
-    assert_eq!(actions, ["rollback", "deploy", "deploy"]);
+    assert_eq!(actions, ["app.rollback", "app.deploy", "app.deploy"]);
     assert_eq!(store.list_namespaces().await.unwrap()[0].n_apps, 1);
 
-    store.delete_app(&app, audit("delete")).await.unwrap();
+    store.delete_app(&app, audit(Action::AppDelete)).await.unwrap();
     assert!(matches!(store.get_app(&app).await, Err(StoreError::UnknownApp { .. })));
     assert!(store.active_deployments().await.unwrap().is_empty());
-    assert!(matches!(store.delete_app(&app, audit("delete")).await, Err(StoreError::UnknownApp { .. })));
+    assert!(matches!(store.delete_app(&app, audit(Action::AppDelete)).await, Err(StoreError::UnknownApp { .. })));
 }
 
 #[tokio::test]
 async fn namespaces_are_unique() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    store.create_namespace("growth", "admin", audit("namespace.create")).await.unwrap();
+    store.create_namespace("growth", "admin", audit(Action::NamespaceCreate)).await.unwrap();
     assert!(matches!(
-        store.create_namespace("growth", "admin", audit("namespace.create")).await,
+        store.create_namespace("growth", "admin", audit(Action::NamespaceCreate)).await,
         Err(StoreError::NamespaceExists { .. })
     ));
     assert_eq!(store.list_namespaces().await.unwrap().len(), 1);
@@ -158,22 +154,25 @@ async fn users_and_role_bindings() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
     assert_eq!(store.count_users().await.unwrap(), 0);
-    store.create_user(user("ana"), audit("user.create")).await.unwrap();
-    assert!(matches!(store.create_user(user("ana"), audit("user.create")).await, Err(StoreError::UserExists { .. })));
+    store.create_user(user("ana"), audit(Action::UserCreate)).await.unwrap();
+    assert!(matches!(
+        store.create_user(user("ana"), audit(Action::UserCreate)).await,
+        Err(StoreError::UserExists { .. })
+    ));
     assert_eq!(store.get_user("ana").await.unwrap().groups, ["growth"]);
     assert!(matches!(store.get_user("bob").await, Err(StoreError::UnknownUser { .. })));
 
     let change = control::store::UserChange { disabled: Some(true), groups: Some(vec![]), ..Default::default() };
-    let changed = store.update_user("ana", change, audit("user.update")).await.unwrap();
+    let changed = store.update_user("ana", change, audit(Action::UserUpdate)).await.unwrap();
     assert!(changed.disabled);
     assert!(changed.groups.is_empty());
     assert_eq!(changed.password_hash.as_deref(), Some("$argon2id$fake"), "fields left out stay");
 
-    store.grant_role(binding("growth", "user:ana", "builder"), audit("role.grant")).await.unwrap();
-    store.grant_role(binding("growth", "user:ana", "builder"), audit("role.grant")).await.unwrap();
-    store.grant_role(binding("*", "group:ops", "operator"), audit("role.grant")).await.unwrap();
-    store.grant_role(binding("other", "user:bob", "viewer"), audit("role.grant")).await.unwrap();
-    assert!(store.grant_role(binding("growth", "user:ana", "superuser"), audit("role.grant")).await.is_err());
+    store.grant_role(binding("growth", "user:ana", "builder"), audit(Action::RoleGrant)).await.unwrap();
+    store.grant_role(binding("growth", "user:ana", "builder"), audit(Action::RoleGrant)).await.unwrap();
+    store.grant_role(binding("*", "group:ops", "operator"), audit(Action::RoleGrant)).await.unwrap();
+    store.grant_role(binding("other", "user:bob", "viewer"), audit(Action::RoleGrant)).await.unwrap();
+    assert!(store.grant_role(binding("growth", "user:ana", "superuser"), audit(Action::RoleGrant)).await.is_err());
     let of_ana = store.bindings_of(&["user:ana".into(), "group:ops".into()]).await.unwrap();
     assert_eq!(of_ana.len(), 2);
     assert_eq!(
@@ -182,9 +181,9 @@ async fn users_and_role_bindings() {
         "growth's own and the platform-wide one"
     );
     assert_eq!(store.list_role_bindings(None).await.unwrap().len(), 3);
-    store.revoke_role("growth", "user:ana", "builder", audit("role.revoke")).await.unwrap();
+    store.revoke_role("growth", "user:ana", "builder", audit(Action::RoleRevoke)).await.unwrap();
     assert!(matches!(
-        store.revoke_role("growth", "user:ana", "builder", audit("role.revoke")).await,
+        store.revoke_role("growth", "user:ana", "builder", audit(Action::RoleRevoke)).await,
         Err(StoreError::UnknownBinding { .. })
     ));
 }
@@ -296,8 +295,8 @@ mod governance {
         let app = AppKey::new("growth", "where2eat");
 
         // A newer request supersedes the pending one.
-        let first = store.create_approval(request("sha256:1"), audit("approval.request")).await.unwrap();
-        let second = store.create_approval(request("sha256:2"), audit("approval.request")).await.unwrap();
+        let first = store.create_approval(request("sha256:1"), audit(Action::ApprovalRequest)).await.unwrap();
+        let second = store.create_approval(request("sha256:2"), audit(Action::ApprovalRequest)).await.unwrap();
         assert_eq!(store.get_approval(first).await.unwrap().unwrap().state, "superseded");
         let pending = store.list_approvals(Some("growth"), Some("where2eat"), Some("pending")).await.unwrap();
         assert_eq!(pending.iter().map(|row| row.id).collect::<Vec<_>>(), [second]);
@@ -309,9 +308,9 @@ mod governance {
             reason: "vetted".into(),
             time: "2026-11-22T01:00:00Z".into(),
         };
-        store.add_vote(second, vote("olu"), audit("approval.vote")).await.unwrap();
+        store.add_vote(second, vote("olu"), audit(Action::ApprovalVote)).await.unwrap();
         assert!(matches!(
-            store.add_vote(second, vote("olu"), audit("approval.vote")).await,
+            store.add_vote(second, vote("olu"), audit(Action::ApprovalVote)).await,
             Err(StoreError::Refused(_))
         ));
         let end = ApprovalEnd {
@@ -321,10 +320,10 @@ mod governance {
             revision: Some(2),
             grants: vec![("egress_hosts".into(), "egress to api.weather.dev".into())],
         };
-        assert!(store.finish_approval(second, end.clone(), audit("approval.approve")).await.unwrap());
-        assert!(!store.finish_approval(second, end, audit("approval.approve")).await.unwrap(), "not twice");
+        assert!(store.finish_approval(second, end.clone(), audit(Action::ApprovalApprove)).await.unwrap());
+        assert!(!store.finish_approval(second, end, audit(Action::ApprovalApprove)).await.unwrap(), "not twice");
         assert!(matches!(
-            store.add_vote(second, vote("pat"), audit("approval.vote")).await,
+            store.add_vote(second, vote("pat"), audit(Action::ApprovalVote)).await,
             Err(StoreError::Refused(_))
         ));
         assert_eq!(

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("scan", 0),
     ("identity", 0),
     ("api-types", 0),
+    ("audit", 0),
     ("runtime", 1),
     ("capability-http", 1),
     ("gateway", 1),

@@ -13,16 +13,17 @@ use control::store::UserChange;
 
 use super::apps::NamespaceQuery;
 use crate::{ApiResult, ApiState, Caller, failure, parse_json};
+use control::Action;
 
 pub(crate) async fn whoami(State(state): State<Arc<ApiState>>, Caller(principal): Caller) -> ApiResult<Response> {
     let roles = principal.roles.iter().map(|(namespace, role)| format!("{namespace}:{role}")).collect();
-    state.control.audit_read(&principal, "auth.whoami", None).await;
+    state.control.audit_read(&principal, Action::AuthWhoami, None).await;
     Ok(Json(WhoAmI { user: principal.subject, groups: principal.groups, roles }).into_response())
 }
 
 pub(crate) async fn list_users(State(state): State<Arc<ApiState>>, Caller(principal): Caller) -> ApiResult<Response> {
     let users = state.control.list_users(&principal).await?;
-    state.control.audit_read(&principal, "user.list", None).await;
+    state.control.audit_read(&principal, Action::UserList, None).await;
     Ok(Json(users).into_response())
 }
 
@@ -54,7 +55,7 @@ pub(crate) async fn list_roles(
     Query(query): Query<NamespaceQuery>,
 ) -> ApiResult<Response> {
     let roles = state.control.list_roles(&principal, query.namespace.as_deref()).await?;
-    state.control.audit_read(&principal, "role.list", query.namespace.as_deref()).await;
+    state.control.audit_read(&principal, Action::RoleList, query.namespace.as_deref()).await;
     Ok(Json(roles).into_response())
 }
 

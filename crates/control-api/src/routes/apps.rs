@@ -14,6 +14,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::{ApiResult, ApiState, Caller, parse_json};
+use control::Action;
 
 pub(crate) fn app_key(namespace: String, name: String) -> AppKey {
     AppKey::new(namespace, name)
@@ -45,12 +46,12 @@ pub(crate) async fn list_apps(
     Query(query): Query<NamespaceQuery>,
 ) -> ApiResult<Response> {
     if let Some(namespace) = &query.namespace {
-        state.control.authorize_read(&principal, namespace, "app.list").await?;
+        state.control.authorize_read(&principal, namespace, Action::AppList).await?;
     }
     let mut apps = state.control.list_apps(query.namespace.as_deref()).await?;
     // Only the namespaces the caller may read.
     apps.retain(|app| principal.has_role(&app.namespace, Role::Viewer));
-    state.control.audit_read(&principal, "app.list", query.namespace.as_deref()).await;
+    state.control.audit_read(&principal, Action::AppList, query.namespace.as_deref()).await;
     Ok(Json(apps).into_response())
 }
 
@@ -59,9 +60,9 @@ pub(crate) async fn get_app(
     Caller(principal): Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    state.control.authorize_read(&principal, &namespace, "app.get").await?;
+    state.control.authorize_read(&principal, &namespace, Action::AppGet).await?;
     let detail = state.control.get_app(&app_key(namespace.clone(), name)).await?;
-    state.control.audit_read(&principal, "app.get", Some(&namespace)).await;
+    state.control.audit_read(&principal, Action::AppGet, Some(&namespace)).await;
     Ok(Json(detail).into_response())
 }
 
@@ -106,7 +107,7 @@ pub(crate) async fn logs(
     Path((namespace, name)): Path<(String, String)>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Response> {
-    state.control.authorize_read(&principal, &namespace, "app.logs").await?;
+    state.control.authorize_read(&principal, &namespace, Action::AppLogs).await?;
     let app = app_key(namespace, name);
     // Fails with 404 for an app that does not exist, rather than streaming nothing.
     state.control.get_app(&app).await?;
@@ -119,7 +120,7 @@ pub(crate) async fn logs(
     };
     let recent_lines: Vec<_> = recent.iter().map(to_line).collect();
     let head = futures::stream::iter(recent_lines);
-    state.control.audit_read(&principal, "app.logs", Some(&app.namespace)).await;
+    state.control.audit_read(&principal, Action::AppLogs, Some(&app.namespace)).await;
     let body = match live {
         None => Body::from_stream(head),
         Some(receiver) => {
@@ -147,7 +148,7 @@ pub(crate) async fn list_namespaces(
 ) -> ApiResult<Response> {
     let mut namespaces = state.control.list_namespaces().await?;
     namespaces.retain(|namespace| principal.has_role(&namespace.name, Role::Viewer));
-    state.control.audit_read(&principal, "namespace.list", None).await;
+    state.control.audit_read(&principal, Action::NamespaceList, None).await;
     Ok(Json(namespaces).into_response())
 }
 
@@ -185,11 +186,11 @@ pub(crate) async fn list_audit(
                 .to_owned();
         return Err(state
             .control
-            .deny(&principal, "audit.list", query.namespace.as_deref(), None, message)
+            .deny(&principal, Action::AuditList, query.namespace.as_deref(), None, message)
             .await
             .into());
     }
     let limit = query.limit.clamp(1, 10_000) as u32;
-    state.control.audit_read(&principal, "audit.list", query.namespace.as_deref()).await;
+    state.control.audit_read(&principal, Action::AuditList, query.namespace.as_deref()).await;
     Ok(Json(state.control.list_audit(query.namespace, query.app, limit).await?).into_response())
 }

@@ -10,11 +10,12 @@ use control::ControlError;
 use serde::Deserialize;
 
 use crate::{ApiResult, ApiState, Caller, failure};
+use control::Action;
 
 pub(crate) async fn list_tasks(State(state): State<Arc<ApiState>>, Caller(principal): Caller) -> ApiResult<Response> {
     if !principal.is_platform_admin() {
         let message = "only a platform admin may list background tasks".to_owned();
-        return Err(state.control.deny(&principal, "tasks.list", None, None, message).await.into());
+        return Err(state.control.deny(&principal, Action::TasksList, None, None, message).await.into());
     }
     Ok(Json(state.tasks.list()).into_response())
 }
@@ -27,14 +28,14 @@ pub(crate) async fn run_task(
 ) -> ApiResult<Response> {
     if !principal.is_platform_admin() {
         let message = "only a platform admin may run background tasks".to_owned();
-        return Err(state.control.deny(&principal, "tasks.run", None, None, message).await.into());
+        return Err(state.control.deny(&principal, Action::TasksRun, None, None, message).await.into());
     }
     let run = state.tasks.run(&name).await.map_err(|unknown| ControlError::NotFound(unknown.to_string()))?;
     let detail = match &run.error {
         None => format!("ran {name}"),
         Some(error) => format!("ran {name}, which failed: {error}"),
     };
-    state.control.platform_admin_action(&principal, "tasks.run", "run background tasks", detail).await?;
+    state.control.platform_admin_action(&principal, Action::TasksRun, "run background tasks", detail).await?;
     Ok(Json(run).into_response())
 }
 
@@ -69,13 +70,13 @@ pub(crate) async fn advance_clock(
     })?;
     if !principal.is_platform_admin() {
         let message = "only a platform admin may move the clock".to_owned();
-        return Err(state.control.deny(&principal, "clock.advance", None, None, message).await.into());
+        return Err(state.control.deny(&principal, Action::ClockAdvance, None, None, message).await.into());
     }
     state
         .clock
         .advance(std::time::Duration::from_secs(body.advance_secs))
         .map_err(|refused| ControlError::Conflict(refused.to_string()))?;
     let detail = format!("moved the clock forward by {} s", body.advance_secs);
-    state.control.platform_admin_action(&principal, "clock.advance", "move the clock", detail).await?;
+    state.control.platform_admin_action(&principal, Action::ClockAdvance, "move the clock", detail).await?;
     Ok(Json(clock_body(&state.clock)).into_response())
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::apps::app_key;
 use crate::{ApiFailure, ApiResult, ApiState, Caller, failure};
+use control::Action;
 
 pub(crate) async fn list_app_secrets(
     State(state): State<Arc<ApiState>>,
@@ -80,7 +81,7 @@ pub(crate) async fn secret_versions(
 pub(crate) async fn rotate_kek(State(state): State<Arc<ApiState>>, Caller(principal): Caller) -> ApiResult<Response> {
     if !principal.is_platform_admin() {
         let message = "only a platform admin may rotate the key-encryption key".to_owned();
-        return Err(state.control.deny(&principal, "secrets.rotate_kek", None, None, message).await.into());
+        return Err(state.control.deny(&principal, Action::SecretsRotateKek, None, None, message).await.into());
     }
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
     let control = state.control.clone();

@@ -10,6 +10,7 @@ use control::Role;
 use serde::Deserialize;
 
 use crate::{ApiResult, ApiState, Caller, failure};
+use control::Action;
 
 #[derive(Deserialize)]
 pub(crate) struct UsageQuery {
@@ -56,7 +57,7 @@ pub(crate) async fn chargeback(
 ) -> ApiResult<Response> {
     if !principal.has_role(control::ALL_NAMESPACES, Role::Viewer) {
         let message = "chargeback covers every namespace: it needs a platform-wide viewer role".to_owned();
-        return Err(state.control.deny(&principal, "chargeback.read", None, None, message).await.into());
+        return Err(state.control.deny(&principal, Action::ChargebackRead, None, None, message).await.into());
     }
     let by_owner = match query.by.as_str() {
         "namespace" => false,
@@ -67,7 +68,7 @@ pub(crate) async fn chargeback(
         }
     };
     let rows = state.budgets.chargeback(query.month.as_deref(), by_owner).await?;
-    state.control.audit_read(&principal, "chargeback.read", None).await;
+    state.control.audit_read(&principal, Action::ChargebackRead, None).await;
     Ok(Json(rows).into_response())
 }
 
@@ -78,7 +79,7 @@ pub(crate) async fn notifications(
 ) -> ApiResult<Response> {
     if !principal.is_platform_admin() {
         let message = "the notification record needs platform admin".to_owned();
-        return Err(state.control.deny(&principal, "notification.list", None, None, message).await.into());
+        return Err(state.control.deny(&principal, Action::NotificationList, None, None, message).await.into());
     }
     let rows = state.notifier.recent(1000).await.map_err(control::ControlError::from)?;
     let rows: Vec<serde_json::Value> = rows
