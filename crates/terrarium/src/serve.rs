@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Log filter, like `info` or `terrarium=debug,info`.
     #[arg(long, env = "TERRARIUM_LOG", default_value = "info")]
     log: String,
+    /// Check the configuration (every problem at once) and exit, starting nothing.
+    #[arg(long)]
+    check: bool,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -49,6 +52,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => PlatformConfig::load(path, true)?,
         None => PlatformConfig::load(Path::new("terrarium.toml"), false)?,
     };
+    if args.check {
+        let source = args.config.as_deref().unwrap_or(Path::new("terrarium.toml")).display().to_string();
+        return check(&config, &source);
+    }
     // Sends the last spans when `run` returns.
     let _telemetry = telemetry::init(telemetry::TelemetryConfig {
         log_filter: args.log.clone(),
@@ -376,6 +383,13 @@ fn notifier(
     config: &PlatformConfig,
     store: Arc<dyn notify::NotificationStore>,
 ) -> anyhow::Result<Arc<notify::Notifier>> {
+    let (webhooks, smtp) = notify_settings(config)?;
+    let notifier = notify::Notifier::new(webhooks, smtp, store).map_err(|error| anyhow::anyhow!(error))?;
+    Ok(Arc::new(notifier))
+}
+
+/// `[notify]`: the webhooks and the mail server, checked.
+fn notify_settings(config: &PlatformConfig) -> anyhow::Result<(Vec<notify::Webhook>, Option<notify::SmtpSettings>)> {
     let webhooks = config
         .notify
         .webhooks
@@ -422,8 +436,40 @@ fn notifier(
             })
         }
     };
-    let notifier = notify::Notifier::new(webhooks, smtp, store).map_err(|error| anyhow::anyhow!(error))?;
-    Ok(Arc::new(notifier))
+    Ok((webhooks, smtp))
+}
+
+/// `terrarium serve --check`: every section of the configuration is checked as `serve` would
+/// check it, and every problem is reported at once; nothing is started, opened or written.
+fn check(config: &PlatformConfig, source: &str) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    let mut note = |result: anyhow::Result<()>| {
+        if let Err(error) = result {
+            problems.push(format!("{error:#}"));
+        }
+    };
+    note(namespace_tiers(config).map(drop));
+    note(governance_settings(config).map(drop));
+    note(secret_scanner(config).map(drop));
+    note(crate::policies::Policies::load(&config.policy).map(drop));
+    note(notify_settings(config).map(drop));
+    note(vault_client(config).map(drop));
+    note(parse_ranges("egress.allow_internal", &config.egress.allow_internal).map(drop));
+    for (namespace, ranges) in &config.egress.allow_internal_by_namespace {
+        note(parse_ranges(&format!("egress.allow_internal_by_namespace.{namespace}"), ranges).map(drop));
+    }
+    if config.server.adjustable_clock {
+        eprintln!(
+            "warning: server.adjustable_clock is true: an admin may move this server's clock (test servers only)"
+        );
+    }
+    match problems.as_slice() {
+        [] => {
+            println!("{source} is valid");
+            Ok(())
+        }
+        _ => anyhow::bail!("{source} has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - ")),
+    }
 }
 
 /// The secret scanner: the built-in rules, or the operator's gitleaks.toml.

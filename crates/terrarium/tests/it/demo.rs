@@ -53,3 +53,37 @@ fn schema_is_json_schema_of_the_manifest() {
         assert!(text.contains(field), "the schema describes {field}");
     }
 }
+
+#[test]
+fn serve_check_reports_every_problem_of_a_configuration_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("terrarium.toml");
+    let data_dir = dir.path().join("data");
+    std::fs::write(
+        &config,
+        "[namespaces]\ndefault_tier = \"gold\"\n\n[egress]\nallow_internal = [\"10.0.0.0/33\"]\n\n[[notify.webhooks]]\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"teams\"\n",
+    )
+    .unwrap();
+    let check = |config: &std::path::Path| {
+        std::process::Command::new(crate::support::BIN)
+            .args(["serve", "--check", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .output()
+            .unwrap()
+    };
+    let refused = check(&config);
+    assert!(!refused.status.success());
+    let text = crate::support::stderr(&refused);
+    assert!(text.contains("has 3 problem(s)"), "{text}");
+    assert!(text.contains("namespaces.default_tier: there is no [tiers.gold]"), "{text}");
+    assert!(text.contains("egress.allow_internal: \"10.0.0.0/33\" is not a CIDR"), "{text}");
+    assert!(text.contains("format \"teams\" is not supported"), "{text}");
+
+    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\n[tiers.gold]\nrequests_per_second = 10\nburst = 20\nconcurrency = 5\n[namespaces]\ndefault_tier = \"gold\"\n").unwrap();
+    let valid = check(&config);
+    assert!(valid.status.success(), "{}", crate::support::stderr(&valid));
+    assert!(crate::support::stdout(&valid).contains("is valid"));
+    assert!(!data_dir.exists(), "a check writes nothing");
+}
