@@ -28,8 +28,8 @@ pub struct ApiState {
     pub budgets: Arc<control::budgets::Budgets>,
     pub notifier: Arc<notify::Notifier>,
     /// The server's background tasks, to list and run now.
-    pub tasks: Arc<control::background::Tasks>,
-    pub clock: control::background::Clock,
+    pub tasks: Arc<background::Tasks>,
+    pub clock: background::Clock,
 }
 
 /// The control API routes, to be mounted by the gateway as platform routes.

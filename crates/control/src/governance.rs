@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 
 use audit::{Action, Outcome};
 
-use crate::background::{TaskSpec, Tasks, job};
+use background::{TaskSpec, Tasks, job};
 use time::format_description::well_known::Rfc3339;
 
 use crate::store::{ApprovalEnd, ApprovalRow, ExceptionRow, GovernanceStore, NewAuditEvent, NewRevision};

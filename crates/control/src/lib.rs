@@ -7,7 +7,6 @@
 
 mod accounts;
 pub mod app_secrets;
-pub mod background;
 pub mod blobs;
 pub mod budgets;
 pub mod egress_log;

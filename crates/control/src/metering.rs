@@ -15,7 +15,7 @@ use crate::store::{UsageCounts, UsageDelta, UsageStore};
 
 pub struct Metering {
     /// "Now" for the hour a count lands in, and for budgets' month.
-    pub clock: crate::background::Clock,
+    pub clock: background::Clock,
     metrics: Arc<Metrics>,
     slo: Arc<crate::slo::SloTracker>,
     /// Counts not yet in the store, by app and hour (Unix seconds of the hour's start).
@@ -33,7 +33,7 @@ impl Metering {
         store: Arc<dyn UsageStore>,
         metrics: Arc<Metrics>,
         slo: Arc<crate::slo::SloTracker>,
-        clock: crate::background::Clock,
+        clock: background::Clock,
     ) -> Arc<Metering> {
         Arc::new(Metering {
             clock,

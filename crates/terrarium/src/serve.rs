@@ -166,11 +166,11 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             tracing::warn!(
                 "[server] adjustable_clock is on: a platform admin may move this server's clock forward; never run production like this"
             );
-            control::background::Clock::adjustable()
+            background::Clock::adjustable()
         }
-        false => control::background::Clock::system(),
+        false => background::Clock::system(),
     };
-    let tasks = control::background::Tasks::new();
+    let tasks = background::Tasks::new();
     let metering = control::metering::Metering::new(store.clone(), metrics.clone(), slo.clone(), clock.clone());
     let egress_log = control::egress_log::EgressLog::start(
         store.clone(),
@@ -614,13 +614,13 @@ impl capability_http::AppTokens for ServiceTokens {
 /// metering, budgets, the secret sweep, Vault refreshes and governance; and, once, finishing an
 /// interrupted key rotation.
 fn add_background_tasks(
-    tasks: &control::background::Tasks,
+    tasks: &background::Tasks,
     control: &Arc<ControlPlane>,
     metering: &Arc<control::metering::Metering>,
     budgets: &Arc<control::budgets::Budgets>,
     config: &PlatformConfig,
 ) {
-    use control::background::{TaskSpec, job};
+    use background::{TaskSpec, job};
     let resume = control.clone();
     tokio::spawn(async move {
         if let Err(error) = resume.resume_kek_rotation().await {

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("api-types", 0),
     ("audit", 0),
     ("runtime", 1),
+    ("background", 1),
     ("capability-http", 1),
     ("gateway", 1),
     ("secrets", 1),

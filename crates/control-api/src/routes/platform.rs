@@ -46,7 +46,7 @@ pub(crate) struct AdvanceClock {
     advance_secs: u64,
 }
 
-pub(crate) fn clock_body(clock: &control::background::Clock) -> serde_json::Value {
+pub(crate) fn clock_body(clock: &background::Clock) -> serde_json::Value {
     serde_json::json!({ "now": clock.now_rfc3339(), "offset_secs": clock.offset_secs(), "adjustable": clock.is_adjustable() })
 }
 

@@ -116,7 +116,7 @@ pub struct TaskSpec {
 impl Task {
     async fn run(&self) -> TaskRun {
         let _one_at_a_time = self.running.lock().await;
-        let started = crate::now();
+        let started = audit::now();
         let clock = Instant::now();
         let outcome = (self.job)().await;
         let run = TaskRun {
