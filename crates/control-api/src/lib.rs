@@ -25,7 +25,7 @@ pub struct ApiState {
     pub apps_domain: String,
     pub secure_cookies: bool,
     /// Prices and budgets, for chargeback exports.
-    pub budgets: Arc<control::budgets::Budgets>,
+    pub budgets: Arc<metering::budgets::Budgets>,
     pub notifier: Arc<notify::Notifier>,
     /// The server's background tasks, to list and run now.
     pub tasks: Arc<background::Tasks>,

@@ -351,11 +351,11 @@ impl ControlPlane {
         for row in self.store.list_apps(namespace).await? {
             *index.apps.entry(row.app.namespace).or_default() += 1;
         }
-        let (from, to) = crate::month_range(None, self.settings.clock.now())?;
-        let filter = crate::store::UsageFilter {
+        let (from, to) = metering::month_range(None, self.settings.clock.now())?;
+        let filter = metering::store::UsageFilter {
             namespace: namespace.map(str::to_owned),
             app: None,
-            period: crate::store::UsagePeriod::Day,
+            period: metering::store::UsagePeriod::Day,
             from,
             to,
         };

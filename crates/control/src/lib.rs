@@ -8,14 +8,9 @@
 mod accounts;
 pub mod app_secrets;
 pub mod blobs;
-pub mod budgets;
-pub mod egress_log;
 pub mod federation;
 pub mod governance;
 pub mod logs;
-pub mod metering;
-pub mod metrics;
-pub mod slo;
 pub mod store;
 pub mod tokens;
 
@@ -93,6 +88,21 @@ pub enum ControlError {
     Internal(String),
 }
 
+impl From<metering::MeteringError> for ControlError {
+    fn from(error: metering::MeteringError) -> ControlError {
+        match error {
+            metering::MeteringError::InvalidMonth(message) => ControlError::InvalidName(message),
+            metering::MeteringError::Storage(error) => ControlError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<metering::StorageError> for ControlError {
+    fn from(error: metering::StorageError) -> ControlError {
+        ControlError::Internal(error.to_string())
+    }
+}
+
 impl From<notify::StorageError> for ControlError {
     fn from(error: notify::StorageError) -> ControlError {
         ControlError::Internal(error.to_string())
@@ -145,12 +155,12 @@ pub struct ControlParts {
     pub logs: Arc<LogHub>,
     pub tokens: Arc<tokens::PlatformTokens>,
     pub secrets: Arc<app_secrets::AppSecrets>,
-    pub egress_store: Arc<dyn store::EgressLogStore>,
-    pub metrics: Arc<metrics::Metrics>,
-    pub usage_store: Arc<dyn store::UsageStore>,
+    pub egress_store: Arc<dyn metering::store::EgressLogStore>,
+    pub metrics: Arc<metering::metrics::Metrics>,
+    pub usage_store: Arc<dyn metering::store::UsageStore>,
     pub federation: Option<Arc<federation::Federation>>,
     pub governance: Arc<governance::Governance>,
-    pub slo: Arc<slo::SloTracker>,
+    pub slo: Arc<metering::slo::SloTracker>,
     pub notifier: Arc<notify::Notifier>,
     pub settings: ControlSettings,
 }
@@ -165,11 +175,11 @@ pub struct ControlPlane {
     /// Apps' secrets: the built-in store and Vault.
     pub secrets: Arc<app_secrets::AppSecrets>,
     /// Apps' outbound requests, as the egress log stored them.
-    egress_store: Arc<dyn store::EgressLogStore>,
+    egress_store: Arc<dyn metering::store::EgressLogStore>,
     /// The platform's Prometheus metrics (`/metrics`).
-    pub metrics: Arc<metrics::Metrics>,
+    pub metrics: Arc<metering::metrics::Metrics>,
     /// Metering roll-ups per app per hour and day.
-    usage_store: Arc<dyn store::UsageStore>,
+    usage_store: Arc<dyn metering::store::UsageStore>,
     /// The company's OpenID provider, when one is configured.
     federation: Option<Arc<federation::Federation>>,
     /// Policies, approvals, exceptions and the policy audit.
@@ -180,7 +190,7 @@ pub struct ControlPlane {
     decoy_hash: String,
     settings: ControlSettings,
     /// Apps' SLO windows, for `apps get`.
-    slo: Arc<slo::SloTracker>,
+    slo: Arc<metering::slo::SloTracker>,
     /// Tells people about secrets that expire or need rotating.
     notifier: Arc<notify::Notifier>,
     /// Signalled whenever the routing table changes (deploy, rollback, reload), so budgets and
@@ -596,7 +606,7 @@ impl ControlPlane {
     pub async fn list_egress(
         &self,
         principal: &Principal,
-        filter: store::EgressFilter,
+        filter: metering::store::EgressFilter,
     ) -> Result<Vec<api_types::EgressEntry>, ControlError> {
         let namespace = filter.namespace.clone().unwrap_or_default();
         self.authorize_read(principal, &namespace, Action::EgressList).await?;
@@ -629,16 +639,18 @@ impl ControlPlane {
                 return Err(self.deny(principal, Action::UsageRead, None, None, message).await);
             }
         }
-        let (from, to) = month_range(month, self.settings.clock.now())?;
+        let (from, to) = metering::month_range(month, self.settings.clock.now())?;
         let period = match by {
-            "hour" => store::UsagePeriod::Hour,
-            "day" | "app" => store::UsagePeriod::Day,
+            "hour" => metering::store::UsagePeriod::Hour,
+            "day" | "app" => metering::store::UsagePeriod::Day,
             other => {
                 return Err(ControlError::InvalidName(format!("by={other:?}: use app, day or hour")));
             }
         };
-        let mut rows =
-            self.usage_store.usage(store::UsageFilter { namespace, app, period, from: from.clone(), to }).await?;
+        let mut rows = self
+            .usage_store
+            .usage(metering::store::UsageFilter { namespace, app, period, from: from.clone(), to })
+            .await?;
         if let Some(owner) = owner {
             let owned: std::collections::HashSet<AppKey> = self
                 .store
@@ -650,11 +662,11 @@ impl ControlPlane {
                 .collect();
             rows.retain(|row| owned.contains(&row.app));
         }
-        let mut entries: Vec<(AppKey, String, store::UsageCounts)> =
+        let mut entries: Vec<(AppKey, String, metering::store::UsageCounts)> =
             rows.into_iter().map(|row| (row.app, row.start, row.counts)).collect();
         if by == "app" {
             // Whole-month totals per app.
-            let mut totals: Vec<(AppKey, String, store::UsageCounts)> = Vec::new();
+            let mut totals: Vec<(AppKey, String, metering::store::UsageCounts)> = Vec::new();
             for (app, _, counts) in entries {
                 match totals.last_mut() {
                     Some((last, _, total)) if *last == app => total.add(&counts),
@@ -852,23 +864,6 @@ impl ControlPlane {
             updated_at: row.updated_at,
         }
     }
-}
-
-/// `YYYY-MM` (or this month) as [start, next month's start) in RFC 3339 UTC.
-fn month_range(month: Option<&str>, now: time::OffsetDateTime) -> Result<(String, String), ControlError> {
-    let (year, month) = match month {
-        None => (now.year(), u8::from(now.month())),
-        Some(text) => {
-            let parsed = text.split_once('-').and_then(|(year, month)| {
-                let year: i32 = year.parse().ok().filter(|year| (2000..=9999).contains(year))?;
-                let month: u8 = month.parse().ok().filter(|month| (1..=12).contains(month))?;
-                (text.len() == 7).then_some((year, month))
-            });
-            parsed.ok_or_else(|| ControlError::InvalidName(format!("month {text:?} is not YYYY-MM, like 2026-11")))?
-        }
-    };
-    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    Ok((format!("{year:04}-{month:02}-01T00:00:00Z"), format!("{next_year:04}-{next_month:02}-01T00:00:00Z")))
 }
 
 fn is_dns_label(name: &str) -> bool {

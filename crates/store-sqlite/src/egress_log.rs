@@ -2,15 +2,16 @@
 
 use api_types::EgressEntry;
 use async_trait::async_trait;
-use control::store::{EgressFilter, EgressLogStore, StoreError};
+use metering::StorageError;
+use metering::store::{EgressFilter, EgressLogStore};
 use sqlx::Row;
 
-use crate::{SqliteStore, backend};
+use crate::{SqliteStore, storage};
 
 #[async_trait]
 impl EgressLogStore for SqliteStore {
-    async fn append_egress(&self, entries: &[EgressEntry]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+    async fn append_egress(&self, entries: &[EgressEntry]) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await.map_err(storage)?;
         for entry in entries {
             sqlx::query(
                 "INSERT INTO egress_log (time, namespace, app, request_id, method, host, address, decision, code,
@@ -32,12 +33,12 @@ impl EgressLogStore for SqliteStore {
             .bind(i64::try_from(entry.duration_ms).unwrap_or(i64::MAX))
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
+            .map_err(storage)?;
         }
-        tx.commit().await.map_err(backend)
+        tx.commit().await.map_err(storage)
     }
 
-    async fn list_egress(&self, filter: EgressFilter) -> Result<Vec<EgressEntry>, StoreError> {
+    async fn list_egress(&self, filter: EgressFilter) -> Result<Vec<EgressEntry>, StorageError> {
         let rows = sqlx::query(
             "SELECT * FROM egress_log
              WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR app = ?2) AND (?3 = 0 OR decision != 'allowed')
@@ -49,7 +50,7 @@ impl EgressLogStore for SqliteStore {
         .bind(i64::from(filter.limit.max(1)))
         .fetch_all(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(storage)?;
         Ok(rows
             .iter()
             .map(|row| EgressEntry {
@@ -71,12 +72,12 @@ impl EgressLogStore for SqliteStore {
             .collect())
     }
 
-    async fn prune_egress(&self, keep: u64) -> Result<u64, StoreError> {
+    async fn prune_egress(&self, keep: u64) -> Result<u64, StorageError> {
         let result = sqlx::query("DELETE FROM egress_log WHERE id <= (SELECT MAX(id) FROM egress_log) - ?")
             .bind(i64::try_from(keep).unwrap_or(i64::MAX))
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(storage)?;
         Ok(result.rows_affected())
     }
 }

@@ -36,6 +36,24 @@ pub(crate) fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
+/// A storage failure, for the traits of metering.
+pub(crate) fn storage(error: impl std::fmt::Display) -> metering::StorageError {
+    metering::StorageError(error.to_string())
+}
+
+/// What budgets read from the registry, through the registry's own queries.
+#[async_trait]
+impl metering::store::AppDirectory for SqliteStore {
+    async fn owners(&self) -> Result<Vec<(AppKey, String)>, metering::StorageError> {
+        let apps = RegistryStore::list_apps(self, None).await.map_err(storage)?;
+        Ok(apps.into_iter().map(|row| (row.app, row.owner)).collect())
+    }
+
+    async fn append_audit(&self, event: audit::AuditEvent) -> Result<(), metering::StorageError> {
+        RegistryStore::append_audit(self, event).await.map_err(storage)
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {

@@ -1,11 +1,12 @@
 //! Usage roll-ups in SQLite: each flush adds its counts to the hour and the day, in one transaction.
 
 use async_trait::async_trait;
-use control::store::{StoreError, UsageCounts, UsageDelta, UsageFilter, UsagePeriod, UsageRow, UsageStore};
 use deployment::AppKey;
+use metering::StorageError;
+use metering::store::{UsageCounts, UsageDelta, UsageFilter, UsagePeriod, UsageRow, UsageStore};
 use sqlx::Row;
 
-use crate::{SqliteStore, backend};
+use crate::{SqliteStore, storage};
 
 /// The upsert of one period's counts into `$table`, adding to what is there.
 macro_rules! upsert {
@@ -58,10 +59,10 @@ fn values(counts: &UsageCounts) -> [u64; 12] {
 
 #[async_trait]
 impl UsageStore for SqliteStore {
-    async fn add_usage(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {
+    async fn add_usage(&self, deltas: &[UsageDelta]) -> Result<(), StorageError> {
         let hourly: &'static str = upsert!("usage_hourly");
         let daily: &'static str = upsert!("usage_daily");
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(storage)?;
         for delta in deltas {
             // `2026-11-22T06:00:00Z` → its day `2026-11-22T00:00:00Z`.
             let day = format!("{}T00:00:00Z", delta.hour.get(..10).unwrap_or_default());
@@ -70,13 +71,13 @@ impl UsageStore for SqliteStore {
                 for value in values(&delta.counts) {
                     query = query.bind(i64::try_from(value).unwrap_or(i64::MAX));
                 }
-                query.execute(&mut *tx).await.map_err(backend)?;
+                query.execute(&mut *tx).await.map_err(storage)?;
             }
         }
-        tx.commit().await.map_err(backend)
+        tx.commit().await.map_err(storage)
     }
 
-    async fn usage(&self, filter: UsageFilter) -> Result<Vec<UsageRow>, StoreError> {
+    async fn usage(&self, filter: UsageFilter) -> Result<Vec<UsageRow>, StorageError> {
         let sql: &'static str = match filter.period {
             UsagePeriod::Hour => select!("usage_hourly"),
             UsagePeriod::Day => select!("usage_daily"),
@@ -88,7 +89,7 @@ impl UsageStore for SqliteStore {
             .bind(&filter.to)
             .fetch_all(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(storage)?;
         Ok(rows
             .iter()
             .map(|row| {

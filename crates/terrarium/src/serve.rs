@@ -159,8 +159,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         .iter()
         .map(|api| capability_http::InternalApi { host: api.host.to_ascii_lowercase(), audience: api.audience.clone() })
         .collect();
-    let metrics = Arc::new(control::metrics::Metrics::new());
-    let slo = Arc::new(control::slo::SloTracker::default());
+    let metrics = Arc::new(metering::metrics::Metrics::new());
+    let slo = Arc::new(metering::slo::SloTracker::default());
     let clock = match config.server.adjustable_clock {
         true => {
             tracing::warn!(
@@ -171,8 +171,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         false => background::Clock::system(),
     };
     let tasks = background::Tasks::new();
-    let metering = control::metering::Metering::new(store.clone(), metrics.clone(), slo.clone(), clock.clone());
-    let egress_log = control::egress_log::EgressLog::start(
+    let metering = metering::Metering::new(store.clone(), metrics.clone(), slo.clone(), clock.clone());
+    let egress_log = metering::egress_log::EgressLog::start(
         store.clone(),
         metrics.clone(),
         metering.clone(),
@@ -283,9 +283,9 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let pricing = &config.pricing;
     let mut thresholds = config.budgets.thresholds.clone();
     thresholds.sort_unstable();
-    let budgets = Arc::new(control::budgets::Budgets::new(
-        control::budgets::BudgetSettings {
-            pricing: control::budgets::Pricing {
+    let budgets = Arc::new(metering::budgets::Budgets::new(
+        metering::budgets::BudgetSettings {
+            pricing: metering::budgets::Pricing {
                 currency: pricing.currency.clone(),
                 per_million_requests: pricing.per_million_requests,
                 per_cpu_second: pricing.per_cpu_second,
@@ -616,8 +616,8 @@ impl capability_http::AppTokens for ServiceTokens {
 fn add_background_tasks(
     tasks: &background::Tasks,
     control: &Arc<ControlPlane>,
-    metering: &Arc<control::metering::Metering>,
-    budgets: &Arc<control::budgets::Budgets>,
+    metering: &Arc<metering::Metering>,
+    budgets: &Arc<metering::budgets::Budgets>,
     config: &PlatformConfig,
 ) {
     use background::{TaskSpec, job};

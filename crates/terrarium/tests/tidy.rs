@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("gateway", 1),
     ("secrets", 1),
     ("notify", 1),
+    ("metering", 1),
     ("vault", 1),
     ("oidc", 1),
     ("control", 1),
@@ -51,15 +52,25 @@ const HOMES: &[(&str, &[&str])] = &[
     ("opentelemetry_sdk", &["telemetry"]),
     ("opentelemetry-otlp", &["telemetry"]),
     ("tracing-opentelemetry", &["telemetry"]),
-    ("prometheus-client", &["control"]),
+    ("prometheus-client", &["metering"]),
     ("jsonwebtoken", &["identity", "oidc"]),
     ("axum", &["gateway", "control-api", "terrarium"]),
     ("reqwest", &["capability-http", "oidc", "vault", "notify", "terrarium"]),
 ];
 
 /// What the gateway never names: it sees deployments, the runtime contract and identity.
-const NOT_FOR_THE_GATEWAY: &[&str] =
-    &["control", "control-api", "notify", "secrets", "vault", "oidc", "capability-http", "engine-js", "store-sqlite"];
+const NOT_FOR_THE_GATEWAY: &[&str] = &[
+    "control",
+    "control-api",
+    "notify",
+    "metering",
+    "secrets",
+    "vault",
+    "oidc",
+    "capability-http",
+    "engine-js",
+    "store-sqlite",
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()

@@ -130,7 +130,7 @@ pub(crate) async fn list_egress(
             vec![],
         ));
     };
-    let filter = control::store::EgressFilter {
+    let filter = metering::store::EgressFilter {
         namespace: Some(query.namespace),
         app: query.app,
         denied_only: query.denied,

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use control::Role;
+use control::{ControlError, Role};
 use serde::Deserialize;
 
 use crate::{ApiResult, ApiState, Caller, failure};
@@ -67,7 +67,7 @@ pub(crate) async fn chargeback(
             return Err(failure(StatusCode::BAD_REQUEST, "invalid_request", message, vec![]));
         }
     };
-    let rows = state.budgets.chargeback(query.month.as_deref(), by_owner).await?;
+    let rows = state.budgets.chargeback(query.month.as_deref(), by_owner).await.map_err(ControlError::from)?;
     state.control.audit_read(&principal, Action::ChargebackRead, None).await;
     Ok(Json(rows).into_response())
 }

@@ -27,7 +27,7 @@ const PRUNE_EVERY_BATCHES: u64 = 200;
 /// Receives egress records from apps' `fetch` and feeds the metrics and the egress log.
 pub struct EgressLog {
     metrics: Arc<Metrics>,
-    metering: Arc<crate::metering::Metering>,
+    metering: Arc<crate::Metering>,
     queue: mpsc::Sender<EgressEntry>,
 }
 
@@ -36,7 +36,7 @@ impl EgressLog {
     pub fn start(
         store: Arc<dyn EgressLogStore>,
         metrics: Arc<Metrics>,
-        metering: Arc<crate::metering::Metering>,
+        metering: Arc<crate::Metering>,
         keep: u64,
     ) -> Arc<EgressLog> {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);

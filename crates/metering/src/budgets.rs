@@ -15,9 +15,9 @@ use time::OffsetDateTime;
 
 use audit::{Action, Outcome};
 
-use crate::metering::Metering;
-use crate::store::{NewAuditEvent, RegistryStore, UsageCounts, UsageFilter, UsagePeriod, UsageStore};
-use crate::{ControlError, month_range};
+use crate::Metering;
+use crate::store::{AppDirectory, UsageCounts, UsageFilter, UsagePeriod, UsageStore};
+use crate::{MeteringError, month_range};
 use notify::{Notification, Notifier};
 
 /// The operator's prices, from `terrarium.toml`.
@@ -76,7 +76,7 @@ pub struct ChargebackRow {
 pub struct Budgets {
     settings: BudgetSettings,
     usage: Arc<dyn UsageStore>,
-    registry: Arc<dyn RegistryStore>,
+    registry: Arc<dyn AppDirectory>,
     metering: Arc<Metering>,
     routes: Arc<RoutingTable>,
     suspensions: Arc<Suspensions>,
@@ -90,7 +90,7 @@ impl Budgets {
     pub fn new(
         settings: BudgetSettings,
         usage: Arc<dyn UsageStore>,
-        registry: Arc<dyn RegistryStore>,
+        registry: Arc<dyn AppDirectory>,
         metering: Arc<Metering>,
         routes: Arc<RoutingTable>,
         suspensions: Arc<Suspensions>,
@@ -102,7 +102,7 @@ impl Budgets {
     }
 
     /// Month-to-date usage per app: the roll-ups plus what is not flushed yet.
-    async fn month_to_date(&self, month: Option<&str>) -> Result<HashMap<AppKey, UsageCounts>, ControlError> {
+    async fn month_to_date(&self, month: Option<&str>) -> Result<HashMap<AppKey, UsageCounts>, MeteringError> {
         let (from, to) = month_range(month, self.metering.clock.now())?;
         let filter = UsageFilter { namespace: None, app: None, period: UsagePeriod::Day, from, to };
         // No flush may move counts from memory to the store between the two reads.
@@ -120,12 +120,12 @@ impl Budgets {
     }
 
     /// One evaluation at the metering clock's "now" (the `budgets.evaluate` task).
-    pub async fn evaluate_now(&self) -> Result<(), ControlError> {
+    pub async fn evaluate_now(&self) -> Result<(), MeteringError> {
         self.evaluate(self.metering.clock.now()).await
     }
 
     /// One evaluation: alerts for thresholds crossed, and the set of suspended apps.
-    pub async fn evaluate(&self, now_time: OffsetDateTime) -> Result<(), ControlError> {
+    pub async fn evaluate(&self, now_time: OffsetDateTime) -> Result<(), MeteringError> {
         let month = format!("{:04}-{:02}", now_time.year(), u8::from(now_time.month()));
         let usage = self.month_to_date(None).await?;
         let pricing = &self.settings.pricing;
@@ -200,7 +200,7 @@ impl Budgets {
         // deleted since (by namespace) and apps not serving; they stop the live ones.
         let owners: HashMap<AppKey, String> = match self.settings.owners.is_empty() {
             true => HashMap::new(),
-            false => self.registry.list_apps(None).await?.into_iter().map(|row| (row.app, row.owner)).collect(),
+            false => self.registry.owners().await?.into_iter().collect(),
         };
         for (namespace, amount) in &self.settings.namespaces {
             let apps = namespace_apps.get(namespace).cloned().unwrap_or_default();
@@ -298,17 +298,16 @@ impl Budgets {
     }
 
     async fn audit(&self, app: &AppKey, action: Action, detail: &str) {
-        let event = NewAuditEvent::new("terrarium", action, Outcome::Success).app(app).detail(detail);
+        let event = audit::AuditEvent::new("terrarium", action, Outcome::Success).app(app).detail(detail);
         if let Err(error) = self.registry.append_audit(event).await {
             tracing::error!(%error, "audit event could not be written");
         }
     }
 
     /// Cost per namespace or per owner for a month (`YYYY-MM`, this month by default).
-    pub async fn chargeback(&self, month: Option<&str>, by_owner: bool) -> Result<Vec<ChargebackRow>, ControlError> {
+    pub async fn chargeback(&self, month: Option<&str>, by_owner: bool) -> Result<Vec<ChargebackRow>, MeteringError> {
         let usage = self.month_to_date(month).await?;
-        let owners: HashMap<AppKey, String> =
-            self.registry.list_apps(None).await?.into_iter().map(|row| (row.app, row.owner)).collect();
+        let owners: HashMap<AppKey, String> = self.registry.owners().await?.into_iter().collect();
         let mut rows: BTreeMap<String, (u64, UsageCounts)> = BTreeMap::new();
         for (app, counts) in &usage {
             let key = match by_owner {
