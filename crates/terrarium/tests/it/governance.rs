@@ -208,13 +208,7 @@ fn an_undecided_request_is_denied_when_it_times_out() {
     assert!(server.cli_ok(&["approvals", "show", &id]).contains("State:        pending"), "not before its time");
     server.advance_clock(Duration::from_secs(3601));
     server.run_task("governance.deadlines");
-    let audit: serde_json::Value = crate::support::client()
-        .get(format!("{}/api/v1/audit?namespace=it", server.url))
-        .bearer_auth(&server.token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = server.audit_events("namespace=it");
     assert!(audit.as_array().unwrap().iter().any(|event| event["action"] == "approval.expire"), "{audit}");
     let shown = server.cli_ok(&["approvals", "show", &id]);
     assert!(shown.contains("State:        denied"), "{shown}");

@@ -160,6 +160,17 @@ impl Server {
         assert!(status == 200 && body["error"].is_null(), "task {name} failed ({status}): {body}");
     }
 
+    /// The audit log as the admin reads it (`GET /api/v1/audit?QUERY`), newest first.
+    pub fn audit_events(&self, query: &str) -> serde_json::Value {
+        client()
+            .get(format!("{}/api/v1/audit?{query}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
     /// Moves the server's clock forward (the test server's clock is adjustable).
     pub fn advance_clock(&self, by: Duration) {
         let response = client()

@@ -40,13 +40,7 @@ fn an_admin_lists_and_runs_tasks_and_others_are_refused() {
     assert_eq!(moved.status(), 403);
     let anonymous = client().post(format!("{}/api/v1/tasks/secrets.sweep/run", server.url)).send().unwrap();
     assert_eq!(anonymous.status(), 401);
-    let events: serde_json::Value = client()
-        .get(format!("{}/api/v1/audit?limit=100", server.url))
-        .bearer_auth(&server.token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let events = server.audit_events("limit=100");
     let denied = |action: &str| {
         events.as_array().unwrap().iter().any(|event| event["action"] == action && event["outcome"] == "denied")
     };
