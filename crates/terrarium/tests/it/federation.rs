@@ -9,23 +9,26 @@ use test_support::oidc::{Browser, Outcome, TestProvider};
 
 use crate::support::{BIN, Server, client, copy_fixture, stderr};
 
-/// A free loopback port: the provider must know the server's callback before the server starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
+/// The provider must know the server's callback before the server starts, so the port is
+/// chosen first; should another process take it before the server binds it, both start again
+/// on a new one.
 fn start() -> (TestProvider, Server, tokio::runtime::Runtime) {
-    let port = free_port();
-    let callback = format!("http://127.0.0.1:{port}/auth/oidc/callback");
-    let provider = TestProvider::start_with(&[("REDIRECT_URIS", callback.as_str())]);
-    let config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[identity.oidc]\nissuer = \"{}\"\nclient_id = \"terrarium\"\ndisplay_name = \"Test IdP\"\n",
-        provider.issuer
-    );
-    let data_dir = tempfile::tempdir().unwrap().keep();
-    let server = Server::start_with(&config, &data_dir, &[], &[("TERRARIUM_OIDC_CLIENT_SECRET", "terrarium-secret")]);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    (provider, server, runtime)
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let callback = format!("http://127.0.0.1:{port}/auth/oidc/callback");
+        let provider = TestProvider::start_with(&[("REDIRECT_URIS", callback.as_str())]);
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[identity.oidc]\nissuer = \"{}\"\nclient_id = \"terrarium\"\ndisplay_name = \"Test IdP\"\n",
+            provider.issuer
+        );
+        let data_dir = tempfile::tempdir().unwrap().keep();
+        let secret = [("TERRARIUM_OIDC_CLIENT_SECRET", "terrarium-secret")];
+        if let Some(server) = Server::try_start_full(&config, &data_dir, &[], &secret, false) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            return (provider, server, runtime);
+        }
+    }
+    panic!("no free loopback port for the server in five tries");
 }
 
 fn whoami(server: &Server, token: &str) -> serde_json::Value {

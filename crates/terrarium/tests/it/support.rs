@@ -59,6 +59,19 @@ impl Server {
         envs: &[(&str, &str)],
         capture_stderr: bool,
     ) -> Server {
+        Server::try_start_full(config, data_dir, extra, envs, capture_stderr)
+            .unwrap_or_else(|| panic!("the server did not start (its log is above)"))
+    }
+
+    /// Like [`Server::start_full`]; `None` when the server exits before serving (a port taken
+    /// between choosing it and binding it, say).
+    pub fn try_start_full(
+        config: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+        capture_stderr: bool,
+    ) -> Option<Server> {
         let config_dir = tempfile::tempdir().unwrap();
         let config_path = config_dir.path().join("terrarium.toml");
         let mut config = match config.contains("[server]") {
@@ -89,7 +102,10 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
-            let line = lines.next().expect("the server prints its address").unwrap();
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.wait();
+                return None;
+            };
             if let Some(rest) = line.strip_prefix("Terrarium is serving on ") {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
@@ -110,7 +126,7 @@ impl Server {
         server.wait_ready();
         server.login("admin", ADMIN_PASSWORD);
         server.token = server.stored_token();
-        server
+        Some(server)
     }
 
     /// `terrarium login --password` as `user`, the password on standard input, like a script would.
