@@ -31,17 +31,30 @@ pub struct EgressLog {
     queue: mpsc::Sender<EgressEntry>,
 }
 
+/// The egress log's database writer: stores queued entries in batches and keeps the newest
+/// `keep`. The binary runs it ([`EgressWriter::run`]); it ends when every [`EgressLog`] is gone.
+pub struct EgressWriter {
+    store: Arc<dyn EgressLogStore>,
+    receiver: mpsc::Receiver<EgressEntry>,
+    keep: u64,
+}
+
 impl EgressLog {
-    /// Starts the database writer on the current tokio runtime; it keeps the newest `keep` entries.
-    pub fn start(
+    /// The recorder apps' `fetch` reports to, and the writer that stores what it queues.
+    pub fn new(
         store: Arc<dyn EgressLogStore>,
         metrics: Arc<Metrics>,
         metering: Arc<crate::Metering>,
         keep: u64,
-    ) -> Arc<EgressLog> {
+    ) -> (Arc<EgressLog>, EgressWriter) {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(store, receiver, keep));
-        Arc::new(EgressLog { metrics, metering, queue })
+        (Arc::new(EgressLog { metrics, metering, queue }), EgressWriter { store, receiver, keep })
+    }
+}
+
+impl EgressWriter {
+    pub async fn run(self) {
+        write_batches(self.store, self.receiver, self.keep).await;
     }
 }
 

@@ -172,12 +172,13 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     };
     let tasks = background::Tasks::new();
     let metering = metering::Metering::new(store.clone(), metrics.clone(), slo.clone(), clock.clone());
-    let egress_log = metering::egress_log::EgressLog::start(
+    let (egress_log, egress_writer) = metering::egress_log::EgressLog::new(
         store.clone(),
         metrics.clone(),
         metering.clone(),
         config.egress.log_keep_entries,
     );
+    tokio::spawn(egress_writer.run());
     let outbound = OutboundHttpFactory::new(
         OutboundConfig {
             allowed_internal: allow_internal,
