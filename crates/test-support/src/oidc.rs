@@ -47,9 +47,21 @@ impl TestProvider {
         TestProvider::start_with(&[])
     }
 
-    /// Starts the provider with extra environment variables (`DEVICE_CODE_TTL`).
+    /// Starts the provider with extra environment variables (`DEVICE_CODE_TTL`). A provider
+    /// that has not said where it listens after a minute is stopped and started again: Node has
+    /// been seen to hang at start, idle, on a machine kept busy by stress-ng.
     pub fn start_with(env: &[(&str, &str)]) -> TestProvider {
         install_provider_packages();
+        for attempt in 1..=3 {
+            match TestProvider::try_start(env) {
+                Some(provider) => return provider,
+                None => eprintln!("the OpenID provider did not start within 60 s (attempt {attempt} of 3)"),
+            }
+        }
+        panic!("the OpenID provider did not start in three attempts (set OIDC_PROVIDER_LOG=1 to see why)");
+    }
+
+    fn try_start(env: &[(&str, &str)]) -> Option<TestProvider> {
         let stderr = match std::env::var_os("OIDC_PROVIDER_LOG") {
             Some(_) => Stdio::inherit(),
             None => Stdio::null(),
@@ -65,16 +77,24 @@ impl TestProvider {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|error| panic!("these tests need Node.js (Debian: apt-get install nodejs npm): {error}"));
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let stdout = child.stdout.take().unwrap();
+        let (first_line, first) = std::sync::mpsc::channel();
+        // Reads the first line, then keeps reading, so the provider never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = first_line.send(lines.next().and_then(Result::ok).unwrap_or_default());
+            lines.for_each(drop);
+        });
+        let Ok(first) = first.recv_timeout(std::time::Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        };
         let Some(issuer) = first.strip_prefix("oidc provider listening on ") else {
             let _ = child.kill();
             panic!("the OpenID provider did not start (set OIDC_PROVIDER_LOG=1 to see why); it printed {first:?}");
         };
-        let issuer = issuer.trim().to_owned();
-        // Keep reading, so the provider never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        TestProvider { child, issuer }
+        Some(TestProvider { issuer: issuer.trim().to_owned(), child })
     }
 
     pub fn config(&self) -> OidcConfig {
