@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ::accounts::AccountError;
 use api_types::ApiError;
 use axum::Json;
 use axum::body::Bytes;
@@ -20,6 +21,8 @@ use routes::{accounts, apps, auth, platform, policy, secrets, usage};
 /// What the routes need.
 pub struct ApiState {
     pub control: Arc<ControlPlane>,
+    /// Users, roles, sign-in and the platform's tokens.
+    pub accounts: Arc<::accounts::Accounts>,
     /// This server's base URL; a sign-in may only return to it or to an app under `apps_domain`.
     pub public_url: String,
     pub apps_domain: String,
@@ -182,25 +185,35 @@ impl From<ControlError> for ApiFailure {
             }
             ControlError::InvalidName(_) => failure(StatusCode::BAD_REQUEST, "invalid_name", message, vec![]),
             ControlError::Forbidden(_) => failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]),
-            ControlError::Unauthenticated(_) => failure(StatusCode::UNAUTHORIZED, "unauthenticated", message, vec![]),
-            ControlError::TooManyAttempts { .. } => {
-                failure(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message, vec![])
-            }
-            ControlError::UnknownUser { .. } | ControlError::NotFound(_) => {
-                failure(StatusCode::NOT_FOUND, "not_found", message, vec![])
-            }
-            ControlError::Internal(detail) => {
-                // Internal details go to the server log, never to the caller.
-                tracing::error!(error = %detail, "control plane internal error");
-                failure(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Terrarium failed; the server log has the details",
-                    vec![],
-                )
-            }
+            ControlError::NotFound(_) => failure(StatusCode::NOT_FOUND, "not_found", message, vec![]),
+            ControlError::Internal(detail) => internal(&detail),
         }
     }
+}
+
+impl From<AccountError> for ApiFailure {
+    fn from(error: AccountError) -> ApiFailure {
+        let message = error.to_string();
+        match error {
+            AccountError::Invalid(_) => failure(StatusCode::BAD_REQUEST, "invalid_name", message, vec![]),
+            AccountError::Conflict(_) => failure(StatusCode::CONFLICT, "conflict", message, vec![]),
+            AccountError::UnknownUser { .. } | AccountError::NotFound(_) => {
+                failure(StatusCode::NOT_FOUND, "not_found", message, vec![])
+            }
+            AccountError::TooManyAttempts { .. } => {
+                failure(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message, vec![])
+            }
+            AccountError::Unauthenticated(_) => failure(StatusCode::UNAUTHORIZED, "unauthenticated", message, vec![]),
+            AccountError::Forbidden(_) => failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]),
+            AccountError::Internal(detail) => internal(&detail),
+        }
+    }
+}
+
+/// A 500 whose details go to the server log, never to the caller.
+fn internal(detail: &str) -> ApiFailure {
+    tracing::error!(error = %detail, "internal error");
+    failure(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Terrarium failed; the server log has the details", vec![])
 }
 
 type ApiResult<T> = Result<T, ApiFailure>;
@@ -240,7 +253,7 @@ async fn authenticate(state: &ApiState, headers: &HeaderMap, action: Action) -> 
         .map(str::trim)
         .filter(|token| !token.is_empty());
     let Some(token) = presented else {
-        state.control.audit_denial("anonymous", action, "no token".to_owned()).await;
+        state.accounts.audit_denial("anonymous", action, "no token".to_owned()).await;
         return Err(failure(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
@@ -248,10 +261,10 @@ async fn authenticate(state: &ApiState, headers: &HeaderMap, action: Action) -> 
             vec![],
         ));
     };
-    match state.control.authenticate(token).await {
+    match state.accounts.authenticate(token).await {
         Ok(principal) => Ok(principal),
         Err(error) => {
-            state.control.audit_denial("anonymous", action, error.to_string()).await;
+            state.accounts.audit_denial("anonymous", action, error.to_string()).await;
             Err(failure(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -316,17 +329,30 @@ mod tests {
             (ControlError::NothingToRollBack { app }, StatusCode::CONFLICT, "nothing_to_roll_back"),
             (ControlError::Conflict("busy".into()), StatusCode::CONFLICT, "conflict"),
             (ControlError::InvalidName("Bad".into()), StatusCode::BAD_REQUEST, "invalid_name"),
-            (ControlError::UnknownUser { name: "bea".into() }, StatusCode::NOT_FOUND, "not_found"),
             (ControlError::NotFound("gone".into()), StatusCode::NOT_FOUND, "not_found"),
-            (ControlError::TooManyAttempts { retry_after_secs: 5 }, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
-            (ControlError::Unauthenticated("expired".into()), StatusCode::UNAUTHORIZED, "unauthenticated"),
             (ControlError::Forbidden("no role".into()), StatusCode::FORBIDDEN, "forbidden"),
             (ControlError::Internal("disk full at /secret/path".into()), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         ];
+        let accounts: Vec<(AccountError, StatusCode, &str)> = vec![
+            (AccountError::Invalid("Bad".into()), StatusCode::BAD_REQUEST, "invalid_name"),
+            (AccountError::Conflict("exists".into()), StatusCode::CONFLICT, "conflict"),
+            (AccountError::UnknownUser { name: "bea".into() }, StatusCode::NOT_FOUND, "not_found"),
+            (AccountError::NotFound("gone".into()), StatusCode::NOT_FOUND, "not_found"),
+            (AccountError::TooManyAttempts { retry_after_secs: 5 }, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            (AccountError::Unauthenticated("expired".into()), StatusCode::UNAUTHORIZED, "unauthenticated"),
+            (AccountError::Forbidden("no role".into()), StatusCode::FORBIDDEN, "forbidden"),
+            (AccountError::Internal("disk full at /secret/path".into()), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        ];
+        let table = table
+            .into_iter()
+            .map(|(error, status, code)| (format!("{error:?}"), ApiFailure::from(error), status, code))
+            .chain(
+                accounts
+                    .into_iter()
+                    .map(|(error, status, code)| (format!("{error:?}"), ApiFailure::from(error), status, code)),
+            );
         let mut wrong = Vec::new();
-        for (error, status, code) in table {
-            let shown = format!("{error:?}");
-            let ApiFailure(got_status, body) = ApiFailure::from(error);
+        for (shown, ApiFailure(got_status, body), status, code) in table {
             if got_status != status || body.code != code {
                 wrong.push(format!("{shown}: {got_status} {} (expected {status} {code})", body.code));
             }
@@ -337,7 +363,7 @@ mod tests {
 
     #[test]
     fn a_401_says_how_to_authenticate() {
-        let response = ApiFailure::from(ControlError::Unauthenticated("expired".into())).into_response();
+        let response = ApiFailure::from(AccountError::Unauthenticated("expired".into())).into_response();
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"terrarium\"");
         let response = ApiFailure::from(ControlError::Forbidden("no".into())).into_response();
         assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());

@@ -263,21 +263,9 @@ fn checked_reason(reason: &str) -> Result<String, ControlError> {
 }
 
 impl ControlPlane {
-    /// Everyone an app may be owned by: enabled users, their groups, and groups given roles.
+    /// Everyone an app may be owned by, for the policies' `directory`.
     async fn directory(&self) -> Result<Vec<String>, ControlError> {
-        let mut owners = std::collections::BTreeSet::new();
-        for user in self.store.list_users().await? {
-            if !user.disabled {
-                owners.insert(format!("user:{}", user.name));
-                owners.extend(user.groups.iter().map(|group| format!("group:{group}")));
-            }
-        }
-        for binding in self.store.list_role_bindings(None).await? {
-            if binding.subject.starts_with("group:") {
-                owners.insert(binding.subject);
-            }
-        }
-        Ok(owners.into_iter().collect())
+        self.owners.owners().await.map_err(ControlError::Internal)
     }
 
     /// The input policies see: `manifest`, `bundle`, `principal` (at deploy), `namespace`, `directory`.

@@ -5,14 +5,11 @@
 //! functions ([`AppLoader`]) → write revision + audit event in one transaction → swap the
 //! gateway's routing table. A failure at any step leaves the previous revision serving.
 
-mod accounts;
 pub mod app_secrets;
 pub mod blobs;
-pub mod federation;
 pub mod governance;
 pub mod logs;
 pub mod store;
-pub mod tokens;
 
 use std::sync::Arc;
 
@@ -33,6 +30,13 @@ pub use identity::{ALL_NAMESPACES, Principal, Role};
 /// first request. Implemented by the binary, which owns the engines and capabilities.
 pub trait AppLoader: Send + Sync + 'static {
     fn load(&self, deployment: Arc<Deployment>) -> BoxFuture<'_, Result<LiveApp, String>>;
+}
+
+/// Who may own an app (`user:<name>`, `group:<name>`), for the policies' `directory`.
+/// Accounts keeps users and groups; the binary connects the two.
+#[async_trait::async_trait]
+pub trait OwnerDirectory: Send + Sync + 'static {
+    async fn owners(&self) -> Result<Vec<String>, String>;
 }
 
 /// Every way a control-plane call can fail, each with what the caller can do about it.
@@ -72,15 +76,8 @@ pub enum ControlError {
     Conflict(String),
     #[error("{0}")]
     InvalidName(String),
-    #[error("user {name:?} does not exist; list users with `terrarium users list`")]
-    UnknownUser { name: String },
     #[error("{0}")]
     NotFound(String),
-    #[error("too many failed sign-ins for this user; try again in {retry_after_secs} s")]
-    TooManyAttempts { retry_after_secs: u64 },
-    /// No valid credential: the message says why, without echoing the credential.
-    #[error("{0}")]
-    Unauthenticated(String),
     /// The caller is known but lacks the role; the message says which role, where, and who grants it.
     #[error("{0}")]
     Forbidden(String),
@@ -117,9 +114,6 @@ impl From<StoreError> for ControlError {
             StoreError::UnknownApp { app } => ControlError::UnknownApp { app },
             StoreError::UnknownRevision { app, revision } => ControlError::UnknownRevision { app, revision },
             conflict @ StoreError::Conflict { .. } => ControlError::Conflict(conflict.to_string()),
-            StoreError::UnknownUser { name } => ControlError::UnknownUser { name },
-            StoreError::UserExists { name } => ControlError::Conflict(format!("user {name:?} already exists")),
-            unknown @ StoreError::UnknownBinding { .. } => ControlError::NotFound(unknown.to_string()),
             StoreError::Refused(message) => ControlError::Conflict(message),
             StoreError::Backend(message) => ControlError::Internal(message),
         }
@@ -153,13 +147,12 @@ pub struct ControlParts {
     pub loader: Arc<dyn AppLoader>,
     pub routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
-    pub tokens: Arc<tokens::PlatformTokens>,
     pub secrets: Arc<app_secrets::AppSecrets>,
     pub egress_store: Arc<dyn metering::store::EgressLogStore>,
     pub metrics: Arc<metering::metrics::Metrics>,
     pub usage_store: Arc<dyn metering::store::UsageStore>,
-    pub federation: Option<Arc<federation::Federation>>,
     pub governance: Arc<governance::Governance>,
+    pub owners: Arc<dyn OwnerDirectory>,
     pub slo: Arc<metering::slo::SloTracker>,
     pub notifier: Arc<notify::Notifier>,
     pub settings: ControlSettings,
@@ -171,7 +164,6 @@ pub struct ControlPlane {
     loader: Arc<dyn AppLoader>,
     routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
-    pub tokens: Arc<tokens::PlatformTokens>,
     /// Apps' secrets: the built-in store and Vault.
     pub secrets: Arc<app_secrets::AppSecrets>,
     /// Apps' outbound requests, as the egress log stored them.
@@ -180,14 +172,10 @@ pub struct ControlPlane {
     pub metrics: Arc<metering::metrics::Metrics>,
     /// Metering roll-ups per app per hour and day.
     usage_store: Arc<dyn metering::store::UsageStore>,
-    /// The company's OpenID provider, when one is configured.
-    federation: Option<Arc<federation::Federation>>,
     /// Policies, approvals, exceptions and the policy audit.
     governance: Arc<governance::Governance>,
-    /// Failed password sign-ins per user name.
-    throttle: accounts::SignInThrottle,
-    /// An argon2 hash checked when a sign-in names no user, so both cost the same time.
-    decoy_hash: String,
+    /// Users and groups, from accounts.
+    owners: Arc<dyn OwnerDirectory>,
     settings: ControlSettings,
     /// Apps' SLO windows, for `apps get`.
     slo: Arc<metering::slo::SloTracker>,
@@ -210,21 +198,18 @@ fn audit(principal: &Principal, action: Action, app: &AppKey, revision: Option<i
 
 impl ControlPlane {
     pub fn new(parts: ControlParts) -> Result<ControlPlane, ControlError> {
-        let decoy_hash = identity::hash_password(&identity::generate_password())
-            .map_err(|error| ControlError::Internal(format!("password hashing: {error}")))?;
         let ControlParts {
             store,
             blobs,
             loader,
             routes,
             logs,
-            tokens,
             secrets,
             egress_store,
             metrics,
             usage_store,
-            federation,
             governance,
+            owners,
             slo,
             notifier,
             settings,
@@ -235,15 +220,12 @@ impl ControlPlane {
             loader,
             routes,
             logs,
-            tokens,
             secrets,
             egress_store,
             metrics,
             usage_store,
-            federation,
             governance,
-            throttle: accounts::SignInThrottle::default(),
-            decoy_hash,
+            owners,
             settings,
             slo,
             notifier,

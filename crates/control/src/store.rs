@@ -18,48 +18,11 @@ pub enum StoreError {
     UnknownRevision { app: AppKey, revision: i64 },
     #[error("revision {revision} of {app} was written concurrently; deploy again")]
     Conflict { app: AppKey, revision: i64 },
-    #[error("user {name:?} does not exist")]
-    UnknownUser { name: String },
-    #[error("user {name:?} already exists")]
-    UserExists { name: String },
-    #[error("{subject} has no {role} role in namespace {namespace:?}")]
-    UnknownBinding { namespace: String, subject: String, role: String },
     /// The change conflicts with the stored state (a request no longer pending, a second vote).
     #[error("{0}")]
     Refused(String),
     #[error("storage failed: {0}")]
     Backend(String),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct UserRow {
-    pub name: String,
-    /// argon2id PHC string; `None` for users of an identity provider.
-    pub password_hash: Option<String>,
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-    pub groups: Vec<String>,
-    pub disabled: bool,
-    pub created_at: String,
-    pub created_by: String,
-}
-
-/// A change to a user; fields left `None` stay as they are.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct UserChange {
-    pub disabled: Option<bool>,
-    pub groups: Option<Vec<String>>,
-    pub password_hash: Option<String>,
-}
-
-/// A role granted in a namespace (`*` for every namespace) to `user:<name>` or `group:<name>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoleBindingRow {
-    pub namespace: String,
-    pub subject: String,
-    pub role: String,
-    pub created_at: String,
-    pub created_by: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -165,25 +128,6 @@ pub trait RegistryStore: Send + Sync + 'static {
     async fn list_revisions(&self, app: &AppKey) -> Result<Vec<RevisionRow>, StoreError>;
     /// The active deployment of every app: what the gateway serves after a restart.
     async fn active_deployments(&self) -> Result<Vec<Deployment>, StoreError>;
-
-    async fn count_users(&self) -> Result<u64, StoreError>;
-    async fn create_user(&self, user: UserRow, audit: NewAuditEvent) -> Result<(), StoreError>;
-    async fn get_user(&self, name: &str) -> Result<UserRow, StoreError>;
-    async fn list_users(&self) -> Result<Vec<UserRow>, StoreError>;
-    async fn update_user(&self, name: &str, change: UserChange, audit: NewAuditEvent) -> Result<UserRow, StoreError>;
-    /// Idempotent: granting a role that exists changes nothing but is still audited.
-    async fn grant_role(&self, binding: RoleBindingRow, audit: NewAuditEvent) -> Result<(), StoreError>;
-    async fn revoke_role(
-        &self,
-        namespace: &str,
-        subject: &str,
-        role: &str,
-        audit: NewAuditEvent,
-    ) -> Result<(), StoreError>;
-    /// Every binding, or those of one namespace (including platform-wide `*` bindings).
-    async fn list_role_bindings(&self, namespace: Option<&str>) -> Result<Vec<RoleBindingRow>, StoreError>;
-    /// The bindings of any of `subjects` (`user:ana`, `group:growth`, ...).
-    async fn bindings_of(&self, subjects: &[String]) -> Result<Vec<RoleBindingRow>, StoreError>;
 
     async fn append_audit(&self, event: NewAuditEvent) -> Result<(), StoreError>;
     async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRow>, StoreError>;

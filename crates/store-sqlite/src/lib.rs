@@ -9,8 +9,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use control::store::{
-    AppRow, AuditFilter, AuditRow, NamespaceRow, NewAuditEvent, NewRevision, RegistryStore, RevisionRow,
-    RoleBindingRow, StoreError, UserChange, UserRow,
+    AppRow, AuditFilter, AuditRow, NamespaceRow, NewAuditEvent, NewRevision, RegistryStore, RevisionRow, StoreError,
 };
 use deployment::{AppKey, Deployment};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -88,7 +87,10 @@ impl SqliteStore {
     }
 }
 
-async fn insert_audit(tx: &mut Transaction<'static, Sqlite>, event: &NewAuditEvent) -> Result<(), StoreError> {
+pub(crate) async fn insert_audit(
+    tx: &mut Transaction<'static, Sqlite>,
+    event: &NewAuditEvent,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_events (time, principal, action, namespace, app, revision, outcome, detail)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -119,35 +121,11 @@ fn app_row(row: &SqliteRow) -> AppRow {
     }
 }
 
-fn user_row(row: &SqliteRow) -> Result<UserRow, StoreError> {
-    let groups: String = row.get("groups");
-    Ok(UserRow {
-        name: row.get("name"),
-        password_hash: row.get("password_hash"),
-        display_name: row.get("display_name"),
-        email: row.get("email"),
-        groups: serde_json::from_str(&groups).map_err(backend)?,
-        disabled: row.get("disabled"),
-        created_at: row.get("created_at"),
-        created_by: row.get("created_by"),
-    })
-}
-
-fn binding_row(row: &SqliteRow) -> RoleBindingRow {
-    RoleBindingRow {
-        namespace: row.get("namespace"),
-        subject: row.get("subject"),
-        role: row.get("role"),
-        created_at: row.get("created_at"),
-        created_by: row.get("created_by"),
-    }
-}
-
 fn parse_deployment(json: &str) -> Result<Deployment, StoreError> {
     serde_json::from_str(json).map_err(|error| StoreError::Backend(format!("stored deployment is unreadable: {error}")))
 }
 
-fn is_unique_violation(error: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
@@ -406,145 +384,6 @@ impl RegistryStore for SqliteStore {
         rows.iter().map(|json| parse_deployment(json)).collect()
     }
 
-    async fn count_users(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(backend)?;
-        Ok(n as u64)
-    }
-
-    async fn create_user(&self, user: UserRow, audit: NewAuditEvent) -> Result<(), StoreError> {
-        let groups = serde_json::to_string(&user.groups).map_err(backend)?;
-        let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (name, password_hash, display_name, email, groups, disabled, created_at, created_by)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&user.name)
-        .bind(&user.password_hash)
-        .bind(&user.display_name)
-        .bind(&user.email)
-        .bind(&groups)
-        .bind(user.disabled)
-        .bind(&user.created_at)
-        .bind(&user.created_by)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(error) if is_unique_violation(&error) => return Err(StoreError::UserExists { name: user.name }),
-            other => other.map_err(backend)?,
-        };
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn get_user(&self, name: &str) -> Result<UserRow, StoreError> {
-        let row = sqlx::query("SELECT * FROM users WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        match row {
-            Some(row) => user_row(&row),
-            None => Err(StoreError::UnknownUser { name: name.to_owned() }),
-        }
-    }
-
-    async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY name").fetch_all(&self.pool).await.map_err(backend)?;
-        rows.iter().map(user_row).collect()
-    }
-
-    async fn update_user(&self, name: &str, change: UserChange, audit: NewAuditEvent) -> Result<UserRow, StoreError> {
-        let groups = change.groups.as_ref().map(serde_json::to_string).transpose().map_err(backend)?;
-        let mut tx = self.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE users SET disabled = COALESCE(?, disabled), groups = COALESCE(?, groups),
-             password_hash = COALESCE(?, password_hash) WHERE name = ?",
-        )
-        .bind(change.disabled)
-        .bind(groups)
-        .bind(&change.password_hash)
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::UnknownUser { name: name.to_owned() });
-        }
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(backend)?;
-        self.get_user(name).await
-    }
-
-    async fn grant_role(&self, binding: RoleBindingRow, audit: NewAuditEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            // ON CONFLICT, not OR IGNORE: OR IGNORE would also swallow a failed CHECK on the role.
-            "INSERT INTO role_bindings (namespace, subject, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (namespace, subject, role) DO NOTHING",
-        )
-        .bind(&binding.namespace)
-        .bind(&binding.subject)
-        .bind(&binding.role)
-        .bind(&binding.created_at)
-        .bind(&binding.created_by)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn revoke_role(
-        &self,
-        namespace: &str,
-        subject: &str,
-        role: &str,
-        audit: NewAuditEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let deleted = sqlx::query("DELETE FROM role_bindings WHERE namespace = ? AND subject = ? AND role = ?")
-            .bind(namespace)
-            .bind(subject)
-            .bind(role)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::UnknownBinding {
-                namespace: namespace.to_owned(),
-                subject: subject.to_owned(),
-                role: role.to_owned(),
-            });
-        }
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn list_role_bindings(&self, namespace: Option<&str>) -> Result<Vec<RoleBindingRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM role_bindings WHERE (?1 IS NULL OR namespace = ?1 OR namespace = '*')
-             ORDER BY namespace, subject, role",
-        )
-        .bind(namespace)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(rows.iter().map(binding_row).collect())
-    }
-
-    async fn bindings_of(&self, subjects: &[String]) -> Result<Vec<RoleBindingRow>, StoreError> {
-        // One JSON array parameter instead of a query built from strings.
-        let subjects = serde_json::to_string(subjects).map_err(backend)?;
-        let rows = sqlx::query(
-            "SELECT * FROM role_bindings WHERE subject IN (SELECT value FROM json_each(?)) ORDER BY namespace, role",
-        )
-        .bind(subjects)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(rows.iter().map(binding_row).collect())
-    }
-
     async fn append_audit(&self, event: NewAuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_audit(&mut tx, &event).await?;
@@ -579,6 +418,7 @@ impl RegistryStore for SqliteStore {
     }
 }
 
+mod accounts;
 mod egress_log;
 mod governance;
 mod notifications;

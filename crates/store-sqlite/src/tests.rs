@@ -126,8 +126,8 @@ async fn namespaces_are_unique() {
     assert_eq!(store.list_namespaces().await.unwrap().len(), 1);
 }
 
-fn user(name: &str) -> control::store::UserRow {
-    control::store::UserRow {
+fn user(name: &str) -> ::accounts::store::UserRow {
+    ::accounts::store::UserRow {
         name: name.into(),
         password_hash: Some("$argon2id$fake".into()),
         display_name: None,
@@ -139,8 +139,8 @@ fn user(name: &str) -> control::store::UserRow {
     }
 }
 
-fn binding(namespace: &str, subject: &str, role: &str) -> control::store::RoleBindingRow {
-    control::store::RoleBindingRow {
+fn binding(namespace: &str, subject: &str, role: &str) -> ::accounts::store::RoleBindingRow {
+    ::accounts::store::RoleBindingRow {
         namespace: namespace.into(),
         subject: subject.into(),
         role: role.into(),
@@ -151,18 +151,20 @@ fn binding(namespace: &str, subject: &str, role: &str) -> control::store::RoleBi
 
 #[tokio::test]
 async fn users_and_role_bindings() {
+    use ::accounts::store::{AccountStore, AccountStoreError};
+
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
     assert_eq!(store.count_users().await.unwrap(), 0);
     store.create_user(user("ana"), audit(Action::UserCreate)).await.unwrap();
     assert!(matches!(
         store.create_user(user("ana"), audit(Action::UserCreate)).await,
-        Err(StoreError::UserExists { .. })
+        Err(AccountStoreError::UserExists { .. })
     ));
     assert_eq!(store.get_user("ana").await.unwrap().groups, ["growth"]);
-    assert!(matches!(store.get_user("bob").await, Err(StoreError::UnknownUser { .. })));
+    assert!(matches!(store.get_user("bob").await, Err(AccountStoreError::UnknownUser { .. })));
 
-    let change = control::store::UserChange { disabled: Some(true), groups: Some(vec![]), ..Default::default() };
+    let change = ::accounts::store::UserChange { disabled: Some(true), groups: Some(vec![]), ..Default::default() };
     let changed = store.update_user("ana", change, audit(Action::UserUpdate)).await.unwrap();
     assert!(changed.disabled);
     assert!(changed.groups.is_empty());
@@ -184,7 +186,7 @@ async fn users_and_role_bindings() {
     store.revoke_role("growth", "user:ana", "builder", audit(Action::RoleRevoke)).await.unwrap();
     assert!(matches!(
         store.revoke_role("growth", "user:ana", "builder", audit(Action::RoleRevoke)).await,
-        Err(StoreError::UnknownBinding { .. })
+        Err(AccountStoreError::UnknownBinding { .. })
     ));
 }
 

@@ -143,10 +143,10 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let bundle_limits =
         BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
     let keys_path = data_dir.join(SIGNING_KEYS_FILE);
-    let save_keys: control::tokens::SaveKeys =
+    let save_keys: accounts::tokens::SaveKeys =
         Box::new(move |ring| write_private_file(&keys_path, ring.to_json().as_bytes()));
     let tokens =
-        Arc::new(control::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring), save_keys));
+        Arc::new(accounts::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring), save_keys));
     let allow_internal = parse_ranges("egress.allow_internal", &config.egress.allow_internal)?;
     let mut allow_internal_by_namespace = BTreeMap::new();
     for (namespace, ranges) in &config.egress.allow_internal_by_namespace {
@@ -230,7 +230,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             let provider = oidc::OidcProvider::discover(oidc_config).await.with_context(|| {
                 format!("identity.oidc: the OpenID provider at {} could not be used", section.issuer)
             })?;
-            Some(Arc::new(control::federation::Federation::new(provider, section.display_name.clone())))
+            Some(accounts::federation::Federation::new(provider, section.display_name.clone()))
         }
     };
     let governance = Arc::new(control::governance::Governance::new(
@@ -238,6 +238,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         store.clone(),
         governance_settings(&config)?,
     ));
+    let accounts = Arc::new(accounts::Accounts::new(store.clone(), tokens, federation)?);
     let notifier = notifier(&config, store.clone())?;
     let control = Arc::new(ControlPlane::new(control::ControlParts {
         store: store.clone(),
@@ -245,13 +246,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         loader,
         routes: routes.clone(),
         logs,
-        tokens,
         secrets: app_secrets,
         egress_store: store.clone(),
         metrics: metrics.clone(),
         usage_store: store.clone(),
-        federation,
         governance,
+        owners: Arc::new(AccountsDirectory(accounts.clone())),
         slo: slo.clone(),
         notifier: notifier.clone(),
         settings: ControlSettings {
@@ -278,7 +278,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             clock: clock.clone(),
         },
     })?);
-    let first_admin_password = control.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
+    let first_admin_password = accounts.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
 
     let suspensions = Arc::new(gateway::Suspensions::default());
     let pricing = &config.pricing;
@@ -311,6 +311,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let api = control_api::router(
         Arc::new(control_api::ApiState {
             control: control.clone(),
+            accounts: accounts.clone(),
             public_url: public_url.clone(),
             apps_domain: config.gateway.apps_domain.clone(),
             secure_cookies,
@@ -333,7 +334,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         },
         routes,
         blobs,
-        control.clone(),
+        accounts.clone(),
         metering.clone(),
         suspensions,
         Arc::new(gateway::NamespaceCeilings::new(
@@ -377,6 +378,16 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     metering.flush().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Accounts' users and groups, as the owners the policies see.
+struct AccountsDirectory(Arc<accounts::Accounts>);
+
+#[async_trait::async_trait]
+impl control::OwnerDirectory for AccountsDirectory {
+    async fn owners(&self) -> Result<Vec<String>, String> {
+        self.0.owners().await.map_err(|error| error.to_string())
+    }
 }
 
 /// The notifier from `[notify]`: the operator's webhooks and mail server.
@@ -581,12 +592,12 @@ fn parse_ranges(key: &str, ranges: &[String]) -> anyhow::Result<Vec<ipnet::IpNet
 
 /// The tokens that identify apps to internal APIs, reused until a minute before they expire.
 struct ServiceTokens {
-    tokens: Arc<control::tokens::PlatformTokens>,
+    tokens: Arc<accounts::tokens::PlatformTokens>,
     cache: std::sync::Mutex<std::collections::HashMap<(deployment::AppKey, String), (String, std::time::Instant)>>,
 }
 
 impl ServiceTokens {
-    fn new(tokens: Arc<control::tokens::PlatformTokens>) -> ServiceTokens {
+    fn new(tokens: Arc<accounts::tokens::PlatformTokens>) -> ServiceTokens {
         ServiceTokens { tokens, cache: std::sync::Mutex::new(std::collections::HashMap::new()) }
     }
 }
@@ -605,7 +616,7 @@ impl capability_http::AppTokens for ServiceTokens {
             .tokens
             .mint_service_token(&app.namespace, &app.name, audience)
             .map_err(|_| "the platform could not sign a token for the internal API".to_owned())?;
-        let renew_at = now + control::tokens::APP_TOKEN_LIFETIME - Duration::from_secs(60);
+        let renew_at = now + accounts::tokens::APP_TOKEN_LIFETIME - Duration::from_secs(60);
         cache.insert(key, (token.clone(), renew_at));
         Ok(token)
     }

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("secrets", 1),
     ("notify", 1),
     ("metering", 1),
+    ("accounts", 1),
     ("vault", 1),
     ("oidc", 1),
     ("control", 1),
@@ -61,6 +62,7 @@ const HOMES: &[(&str, &[&str])] = &[
 /// What the gateway never names: it sees deployments, the runtime contract and identity.
 const NOT_FOR_THE_GATEWAY: &[&str] = &[
     "control",
+    "accounts",
     "control-api",
     "notify",
     "metering",

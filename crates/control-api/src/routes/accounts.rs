@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use accounts::store::UserChange;
 use api_types::{CreateUserRequest, CreateUserResponse, RoleBindingRequest, UpdateUserRequest, WhoAmI};
 use axum::Json;
 use axum::body::Bytes;
@@ -9,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use control::Role;
-use control::store::UserChange;
 
 use super::apps::NamespaceQuery;
 use crate::{ApiResult, ApiState, Caller, failure, parse_json};
@@ -17,13 +17,13 @@ use control::Action;
 
 pub(crate) async fn whoami(State(state): State<Arc<ApiState>>, Caller(principal): Caller) -> ApiResult<Response> {
     let roles = principal.roles.iter().map(|(namespace, role)| format!("{namespace}:{role}")).collect();
-    state.control.audit_read(&principal, Action::AuthWhoami, None).await;
+    state.accounts.audit_read(&principal, Action::AuthWhoami, None).await;
     Ok(Json(WhoAmI { user: principal.subject, groups: principal.groups, roles }).into_response())
 }
 
 pub(crate) async fn list_users(State(state): State<Arc<ApiState>>, Caller(principal): Caller) -> ApiResult<Response> {
-    let users = state.control.list_users(&principal).await?;
-    state.control.audit_read(&principal, Action::UserList, None).await;
+    let users = state.accounts.list_users(&principal).await?;
+    state.accounts.audit_read(&principal, Action::UserList, None).await;
     Ok(Json(users).into_response())
 }
 
@@ -33,7 +33,7 @@ pub(crate) async fn create_user(
     body: Bytes,
 ) -> ApiResult<Response> {
     let request: CreateUserRequest = parse_json(&body, "{\"name\": \"...\", \"groups\": [...]}")?;
-    let (user, password) = state.control.create_user(&principal, &request.name, request.groups, None).await?;
+    let (user, password) = state.accounts.create_user(&principal, &request.name, request.groups, None).await?;
     let password = password.expect("a generated password is returned");
     Ok((StatusCode::CREATED, Json(CreateUserResponse { user, password })).into_response())
 }
@@ -46,7 +46,7 @@ pub(crate) async fn update_user(
 ) -> ApiResult<Response> {
     let request: UpdateUserRequest = parse_json(&body, "{\"disabled\": true} or {\"groups\": [...]}")?;
     let change = UserChange { disabled: request.disabled, groups: request.groups, password_hash: None };
-    Ok(Json(state.control.update_user(&principal, &name, change).await?).into_response())
+    Ok(Json(state.accounts.update_user(&principal, &name, change).await?).into_response())
 }
 
 pub(crate) async fn list_roles(
@@ -54,8 +54,8 @@ pub(crate) async fn list_roles(
     Caller(principal): Caller,
     Query(query): Query<NamespaceQuery>,
 ) -> ApiResult<Response> {
-    let roles = state.control.list_roles(&principal, query.namespace.as_deref()).await?;
-    state.control.audit_read(&principal, Action::RoleList, query.namespace.as_deref()).await;
+    let roles = state.accounts.list_roles(&principal, query.namespace.as_deref()).await?;
+    state.accounts.audit_read(&principal, Action::RoleList, query.namespace.as_deref()).await;
     Ok(Json(roles).into_response())
 }
 
@@ -75,7 +75,7 @@ pub(crate) async fn grant_role(
     body: Bytes,
 ) -> ApiResult<Response> {
     let (request, role) = parse_binding(&body)?;
-    let binding = state.control.grant_role(&principal, &request.namespace, &request.subject, role).await?;
+    let binding = state.accounts.grant_role(&principal, &request.namespace, &request.subject, role).await?;
     Ok((StatusCode::CREATED, Json(binding)).into_response())
 }
 
@@ -85,12 +85,12 @@ pub(crate) async fn revoke_role(
     body: Bytes,
 ) -> ApiResult<Response> {
     let (request, role) = parse_binding(&body)?;
-    state.control.revoke_role(&principal, &request.namespace, &request.subject, role).await?;
+    state.accounts.revoke_role(&principal, &request.namespace, &request.subject, role).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST /api/v1/keys/rotate`: a new platform signing key; answers the kids that verify.
 pub(crate) async fn rotate_keys(State(state): State<Arc<ApiState>>, Caller(principal): Caller) -> ApiResult<Response> {
-    let kids = state.control.rotate_signing_key(&principal).await?;
+    let kids = state.accounts.rotate_signing_key(&principal).await?;
     Ok(Json(serde_json::json!({ "active_kid": kids[0], "kids": kids })).into_response())
 }

@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use accounts::AccountError;
 use api_types::LoginRequest;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use control::ControlError;
 use serde::Deserialize;
 
 use crate::{ApiFailure, ApiResult, ApiState, failure, parse_json};
@@ -29,9 +29,9 @@ pub(crate) async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
         let request: LoginRequest = parse_json(&body, "{\"username\": \"...\", \"password\": \"...\"}")?;
-        return match state.control.login(&request.username, &request.password).await {
+        return match state.accounts.login(&request.username, &request.password).await {
             Ok(signed_in) => Ok(Json(signed_in).into_response()),
-            Err(error @ ControlError::TooManyAttempts { retry_after_secs }) => {
+            Err(error @ AccountError::TooManyAttempts { retry_after_secs }) => {
                 Ok(too_many_attempts(error.to_string(), retry_after_secs))
             }
             Err(error) => Err(error.into()),
@@ -52,11 +52,11 @@ pub(crate) async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap
     }
     let form: LoginForm = serde_urlencoded_form(&body)?;
     let return_to = form.return_to.unwrap_or_default();
-    let signed_in = match state.control.login(&form.username, &form.password).await {
+    let signed_in = match state.accounts.login(&form.username, &form.password).await {
         Ok(signed_in) => signed_in,
-        Err(error @ (ControlError::Unauthenticated(_) | ControlError::TooManyAttempts { .. })) => {
+        Err(error @ (AccountError::Unauthenticated(_) | AccountError::TooManyAttempts { .. })) => {
             let message = error.to_string();
-            let provider = state.control.federation().map(|federation| federation.display_name.as_str());
+            let provider = state.accounts.federation().map(|federation| federation.display_name.as_str());
             return Ok((StatusCode::UNAUTHORIZED, login_html(&return_to, Some(&message), provider)).into_response());
         }
         Err(error) => return Err(error.into()),
@@ -77,7 +77,7 @@ pub(crate) struct LoginPageQuery {
 }
 
 pub(crate) async fn login_page(State(state): State<Arc<ApiState>>, Query(query): Query<LoginPageQuery>) -> Response {
-    let provider = state.control.federation().map(|federation| federation.display_name.as_str());
+    let provider = state.accounts.federation().map(|federation| federation.display_name.as_str());
     login_html(query.return_to.as_deref().unwrap_or_default(), None, provider).into_response()
 }
 
@@ -92,18 +92,18 @@ pub(crate) fn signed_in_redirect(
         ReturnTo::Here(path) => path,
         ReturnTo::AppHost { origin, host, path } => {
             let ticket = state
-                .control
+                .accounts
                 .tokens
                 .mint_ticket(&signed_in.user, &[], &host)
-                .map_err(|error| ControlError::Internal(format!("minting a ticket: {error}")))?;
+                .map_err(|error| AccountError::Internal(format!("minting a ticket: {error}")))?;
             format!("{origin}{}?ticket={ticket}&return_to={}", gateway::SESSION_PATH, encode(&path))
         }
     };
     Ok(redirect(StatusCode::SEE_OTHER, &location, Some(cookie)))
 }
 
-pub(crate) fn configured_federation(state: &ApiState) -> ApiResult<&control::federation::Federation> {
-    state.control.federation().ok_or_else(|| {
+pub(crate) fn configured_federation(state: &ApiState) -> ApiResult<&accounts::federation::Federation> {
+    state.accounts.federation().ok_or_else(|| {
         failure(StatusCode::NOT_FOUND, "not_found", "no identity provider is configured on this server", vec![])
     })
 }
@@ -151,13 +151,13 @@ pub(crate) async fn oidc_callback(
         );
     };
     let (identity, return_to) = federation.finish(&flow_state, &code).await?;
-    let signed_in = state.control.sign_in_external(identity, "oidc").await?;
+    let signed_in = state.accounts.sign_in_external(identity, "oidc").await?;
     signed_in_redirect(&state, &signed_in, &return_to)
 }
 
 /// `POST /auth/device`: the CLI's device sign-in starts (the platform is the provider's client).
 pub(crate) async fn device_start(State(state): State<Arc<ApiState>>) -> ApiResult<Response> {
-    let authorization = state.control.start_device_login().await?;
+    let authorization = state.accounts.start_device_login().await?;
     Ok(Json(api_types::DeviceStart {
         device_code: authorization.device_code,
         user_code: authorization.user_code,
@@ -174,14 +174,14 @@ pub(crate) async fn device_start(State(state): State<Arc<ApiState>>) -> ApiResul
 pub(crate) async fn device_token(State(state): State<Arc<ApiState>>, body: Bytes) -> ApiResult<Response> {
     let request: api_types::DevicePoll = parse_json(&body, "{\"device_code\": \"...\"}")?;
     let pending = |code: &str, message: &str| failure(StatusCode::BAD_REQUEST, code, message, vec![]);
-    match state.control.poll_device_login(&request.device_code).await? {
-        control::federation::DeviceOutcome::Granted(signed_in) => Ok(Json(signed_in).into_response()),
-        control::federation::DeviceOutcome::Pending => {
+    match state.accounts.poll_device_login(&request.device_code).await? {
+        accounts::federation::DeviceOutcome::Granted(signed_in) => Ok(Json(signed_in).into_response()),
+        accounts::federation::DeviceOutcome::Pending => {
             Err(pending("authorization_pending", "waiting for you to approve the sign-in"))
         }
-        control::federation::DeviceOutcome::SlowDown => Err(pending("slow_down", "polling too fast")),
-        control::federation::DeviceOutcome::Denied => Err(pending("access_denied", "the sign-in was denied")),
-        control::federation::DeviceOutcome::Expired => {
+        accounts::federation::DeviceOutcome::SlowDown => Err(pending("slow_down", "polling too fast")),
+        accounts::federation::DeviceOutcome::Denied => Err(pending("access_denied", "the sign-in was denied")),
+        accounts::federation::DeviceOutcome::Expired => {
             Err(pending("expired_token", "the sign-in expired; run `terrarium login` again"))
         }
     }
@@ -208,7 +208,7 @@ pub(crate) async fn oauth_token(State(state): State<Arc<ApiState>>, body: Bytes)
     let Some(subject_token) = form.get("subject_token").filter(|token| !token.is_empty()) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "subject_token is missing");
     };
-    match state.control.exchange_token(subject_token).await {
+    match state.accounts.exchange_token(subject_token).await {
         Ok(signed_in) => Json(serde_json::json!({
             "access_token": signed_in.access_token,
             "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
@@ -216,8 +216,8 @@ pub(crate) async fn oauth_token(State(state): State<Arc<ApiState>>, body: Bytes)
             "expires_in": signed_in.expires_in,
         }))
         .into_response(),
-        Err(ControlError::Unauthenticated(message)) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &message),
-        Err(ControlError::NotFound(message)) => {
+        Err(AccountError::Unauthenticated(message)) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &message),
+        Err(AccountError::NotFound(message)) => {
             oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", &message)
         }
         Err(error) => ApiFailure::from(error).into_response(),
@@ -304,9 +304,9 @@ pub(crate) fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &Bytes
 }
 
 pub(crate) async fn jwks(State(state): State<Arc<ApiState>>) -> Response {
-    Json(state.control.tokens.jwks()).into_response()
+    Json(state.accounts.tokens.jwks()).into_response()
 }
 
 pub(crate) async fn discovery(State(state): State<Arc<ApiState>>) -> Response {
-    Json(state.control.tokens.discovery()).into_response()
+    Json(state.accounts.tokens.discovery()).into_response()
 }

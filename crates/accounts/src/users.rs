@@ -1,4 +1,4 @@
-//! Local accounts, sign-in, platform tokens and role bindings.
+//! Local accounts, password sign-in, role bindings and the signing key.
 //!
 //! Sign-in checks a password (argon2id) and answers a short-lived platform token signed with the
 //! platform's key (`identity`); every control API call presents it and is resolved to a
@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use api_types::{LoginResponse, RoleBindingInfo, UserInfo};
 
-use audit::{Action, Outcome};
-
-use crate::store::{NewAuditEvent, RoleBindingRow, StoreError, UserChange, UserRow};
-use crate::{ControlError, ControlPlane, now};
+use audit::{Action, AuditEvent, Outcome, now};
 use identity::{ALL_NAMESPACES, Principal, Role};
+
+use crate::store::{AccountStoreError, RoleBindingRow, UserChange, UserRow};
+use crate::{AccountError, Accounts};
 
 /// Failed password sign-ins per user name: after [`FREE_FAILURES`] in a row, the name is
 /// locked for a time that doubles with each further failure, up to [`MAX_LOCK`]. In memory:
@@ -68,8 +68,8 @@ pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// The account created on first start.
 pub const FIRST_ADMIN: &str = "admin";
 
-fn event(principal: &str, action: Action, namespace: Option<&str>, outcome: Outcome, detail: String) -> NewAuditEvent {
-    let mut event = NewAuditEvent::new(principal, action, outcome).detail(detail);
+fn event(principal: &str, action: Action, namespace: Option<&str>, outcome: Outcome, detail: String) -> AuditEvent {
+    let mut event = AuditEvent::new(principal, action, outcome).detail(detail);
     event.namespace = namespace.map(str::to_owned);
     event
 }
@@ -86,29 +86,29 @@ fn user_info(row: UserRow) -> UserInfo {
 }
 
 /// User and group names: what role bindings and owners (`user:<name>`) can name.
-fn check_name(name: &str, what: &str) -> Result<(), ControlError> {
+fn check_name(name: &str, what: &str) -> Result<(), AccountError> {
     let valid = (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
         && name.as_bytes()[0].is_ascii_alphanumeric();
     match valid {
         true => Ok(()),
-        false => Err(ControlError::InvalidName(format!(
+        false => Err(AccountError::Invalid(format!(
             "{name:?} is not a valid {what} name: use 1 to 64 letters, digits, '-', '_', '.' or '@', starting with a letter or digit"
         ))),
     }
 }
 
-async fn hash(password: String) -> Result<String, ControlError> {
+async fn hash(password: String) -> Result<String, AccountError> {
     tokio::task::spawn_blocking(move || identity::hash_password(&password))
         .await
-        .map_err(|error| ControlError::Internal(format!("password hashing task: {error}")))?
-        .map_err(|error| ControlError::Internal(format!("password hashing: {error}")))
+        .map_err(|error| AccountError::Internal(format!("password hashing task: {error}")))?
+        .map_err(|error| AccountError::Internal(format!("password hashing: {error}")))
 }
 
-impl ControlPlane {
+impl Accounts {
     /// On a platform with no users, creates the `admin` account (platform-wide admin) with
     /// `password`, or a generated one that is returned so the caller can show it once.
-    pub async fn ensure_first_admin(&self, password: Option<String>) -> Result<Option<String>, ControlError> {
+    pub async fn ensure_first_admin(&self, password: Option<String>) -> Result<Option<String>, AccountError> {
         if self.store.count_users().await? > 0 {
             return Ok(None);
         }
@@ -142,16 +142,16 @@ impl ControlPlane {
     }
 
     /// Checks a user name and password and answers a platform access token.
-    pub async fn login(&self, name: &str, password: &str) -> Result<LoginResponse, ControlError> {
-        let refused = || ControlError::Unauthenticated("wrong user name or password".to_owned());
+    pub async fn login(&self, name: &str, password: &str) -> Result<LoginResponse, AccountError> {
+        let refused = || AccountError::Unauthenticated("wrong user name or password".to_owned());
         // A locked name costs nothing: no argon2 work while someone guesses.
         if let Some(retry_after) = self.throttle.locked(name) {
             self.audit_denial(name, Action::AuthLogin, "locked after repeated failures".to_owned()).await;
-            return Err(ControlError::TooManyAttempts { retry_after_secs: retry_after.as_secs().max(1) });
+            return Err(AccountError::TooManyAttempts { retry_after_secs: retry_after.as_secs().max(1) });
         }
         let user = match self.store.get_user(name).await {
             Ok(user) => Some(user),
-            Err(StoreError::UnknownUser { .. }) => None,
+            Err(AccountStoreError::UnknownUser { .. }) => None,
             Err(error) => return Err(error.into()),
         };
         // An unknown user costs the same argon2 work as a wrong password: no user enumeration by timing.
@@ -159,7 +159,7 @@ impl ControlPlane {
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || identity::verify_password(&password, &phc))
             .await
-            .map_err(|error| ControlError::Internal(format!("password check task: {error}")))?;
+            .map_err(|error| AccountError::Internal(format!("password check task: {error}")))?;
         let outcome = match &user {
             None => Err("unknown user"),
             Some(_) if !matches => Err("wrong password"),
@@ -177,7 +177,7 @@ impl ControlPlane {
         let token = self
             .tokens
             .mint_access_token(&user.name, &user.groups, PLATFORM_AUDIENCE, ACCESS_TOKEN_LIFETIME)
-            .map_err(|error| ControlError::Internal(format!("minting a token: {error}")))?;
+            .map_err(|error| AccountError::Internal(format!("minting a token: {error}")))?;
         self.store.append_audit(event(&user.name, Action::AuthLogin, None, Outcome::Success, String::new())).await?;
         Ok(LoginResponse {
             access_token: token,
@@ -188,22 +188,22 @@ impl ControlPlane {
     }
 
     /// Resolves a bearer token to the caller, with their current groups and roles.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, ControlError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AccountError> {
         Ok(self.resolve_token(token).await?.0)
     }
 
     /// The caller a token names and their user row, read fresh: a disabled user or a revoked
     /// role takes effect at once.
-    async fn resolve_token(&self, token: &str) -> Result<(Principal, UserRow), ControlError> {
+    pub(crate) async fn resolve_token(&self, token: &str) -> Result<(Principal, UserRow), AccountError> {
         let subject = self
             .tokens
             .verify_access_token(token, PLATFORM_AUDIENCE)
-            .map_err(|error| ControlError::Unauthenticated(format!("the token was refused: {error}")))?;
+            .map_err(|error| AccountError::Unauthenticated(format!("the token was refused: {error}")))?;
         let user = match self.store.get_user(&subject).await {
             Ok(user) if !user.disabled => user,
-            Ok(_) => return Err(ControlError::Unauthenticated(format!("user {subject:?} is disabled"))),
-            Err(StoreError::UnknownUser { .. }) => {
-                return Err(ControlError::Unauthenticated(format!("user {subject:?} no longer exists")));
+            Ok(_) => return Err(AccountError::Unauthenticated(format!("user {subject:?} is disabled"))),
+            Err(AccountStoreError::UnknownUser { .. }) => {
+                return Err(AccountError::Unauthenticated(format!("user {subject:?} no longer exists")));
             }
             Err(error) => return Err(error.into()),
         };
@@ -229,9 +229,9 @@ impl ControlPlane {
         name: &str,
         groups: Vec<String>,
         password: Option<String>,
-    ) -> Result<(UserInfo, Option<String>), ControlError> {
+    ) -> Result<(UserInfo, Option<String>), AccountError> {
         if let Err(message) = self.require_platform_admin(principal, "add users") {
-            return Err(self.deny(principal, Action::UserCreate, None, None, message).await);
+            return Err(self.deny(principal, Action::UserCreate, None, message).await);
         }
         check_name(name, "user")?;
         for group in &groups {
@@ -240,7 +240,7 @@ impl ControlPlane {
         let generated = password.is_none();
         let password = password.unwrap_or_else(identity::generate_password);
         if password.chars().count() < 12 {
-            return Err(ControlError::InvalidName("a password needs at least 12 characters".to_owned()));
+            return Err(AccountError::Invalid("a password needs at least 12 characters".to_owned()));
         }
         let row = UserRow {
             name: name.to_owned(),
@@ -261,9 +261,9 @@ impl ControlPlane {
         Ok((user_info(row), generated.then_some(password)))
     }
 
-    pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, ControlError> {
+    pub async fn list_users(&self, principal: &Principal) -> Result<Vec<UserInfo>, AccountError> {
         if let Err(message) = self.require_platform_admin(principal, "list users") {
-            return Err(self.deny(principal, Action::UserList, None, None, message).await);
+            return Err(self.deny(principal, Action::UserList, None, message).await);
         }
         Ok(self.store.list_users().await?.into_iter().map(user_info).collect())
     }
@@ -274,15 +274,15 @@ impl ControlPlane {
         principal: &Principal,
         name: &str,
         change: UserChange,
-    ) -> Result<UserInfo, ControlError> {
+    ) -> Result<UserInfo, AccountError> {
         if let Err(message) = self.require_platform_admin(principal, "change users") {
-            return Err(self.deny(principal, Action::UserUpdate, None, None, message).await);
+            return Err(self.deny(principal, Action::UserUpdate, None, message).await);
         }
         for group in change.groups.iter().flatten() {
             check_name(group, "group")?;
         }
         if change.disabled == Some(true) && name == principal.subject {
-            return Err(ControlError::Conflict("you cannot disable your own account".to_owned()));
+            return Err(AccountError::Conflict("you cannot disable your own account".to_owned()));
         }
         let detail = format!("{name}: disabled={:?} groups={:?}", change.disabled, change.groups);
         let row = self
@@ -299,7 +299,7 @@ impl ControlPlane {
         namespace: &str,
         subject: &str,
         role: Role,
-    ) -> Result<RoleBindingInfo, ControlError> {
+    ) -> Result<RoleBindingInfo, AccountError> {
         self.authorize_role_change(principal, namespace, Action::RoleGrant).await?;
         check_subject(subject)?;
         let binding = RoleBindingRow {
@@ -325,7 +325,7 @@ impl ControlPlane {
         namespace: &str,
         subject: &str,
         role: Role,
-    ) -> Result<(), ControlError> {
+    ) -> Result<(), AccountError> {
         self.authorize_role_change(principal, namespace, Action::RoleRevoke).await?;
         let detail = format!("{subject} {role} on {namespace}");
         let audit = event(&principal.subject, Action::RoleRevoke, Some(namespace), Outcome::Success, detail);
@@ -336,24 +336,49 @@ impl ControlPlane {
         &self,
         principal: &Principal,
         namespace: Option<&str>,
-    ) -> Result<Vec<RoleBindingInfo>, ControlError> {
+    ) -> Result<Vec<RoleBindingInfo>, AccountError> {
         match namespace {
-            Some(namespace) => self.authorize_read(principal, namespace, Action::RoleList).await?,
+            Some(namespace) if !principal.has_role(namespace, Role::Viewer) => {
+                let message = format!(
+                    "{} may not read namespace {namespace:?}: that needs the viewer role there",
+                    principal.subject
+                );
+                return Err(self.deny(principal, Action::RoleList, Some(namespace), message).await);
+            }
+            Some(_) => {}
             None => {
                 if let Err(message) = self.require_platform_admin(principal, "list the roles of every namespace") {
-                    return Err(self.deny(principal, Action::RoleList, None, None, message).await);
+                    return Err(self.deny(principal, Action::RoleList, None, message).await);
                 }
             }
         }
         Ok(self.store.list_role_bindings(namespace).await?.into_iter().map(binding_info).collect())
     }
 
-    /// Rotates the platform's token signing key (platform admins).
-    pub async fn rotate_signing_key(&self, principal: &Principal) -> Result<Vec<String>, ControlError> {
-        if let Err(message) = self.require_platform_admin(principal, "rotate the platform's signing key") {
-            return Err(self.deny(principal, Action::KeysRotate, None, None, message).await);
+    /// Everyone an app may be owned by: enabled users (`user:<name>`), their groups, and the
+    /// groups given roles (`group:<name>`), sorted.
+    pub async fn owners(&self) -> Result<Vec<String>, AccountError> {
+        let mut owners = std::collections::BTreeSet::new();
+        for user in self.store.list_users().await? {
+            if !user.disabled {
+                owners.insert(format!("user:{}", user.name));
+                owners.extend(user.groups.iter().map(|group| format!("group:{group}")));
+            }
         }
-        let kids = self.tokens.rotate().map_err(ControlError::Internal)?;
+        for binding in self.store.list_role_bindings(None).await? {
+            if binding.subject.starts_with("group:") {
+                owners.insert(binding.subject);
+            }
+        }
+        Ok(owners.into_iter().collect())
+    }
+
+    /// Rotates the platform's token signing key (platform admins).
+    pub async fn rotate_signing_key(&self, principal: &Principal) -> Result<Vec<String>, AccountError> {
+        if let Err(message) = self.require_platform_admin(principal, "rotate the platform's signing key") {
+            return Err(self.deny(principal, Action::KeysRotate, None, message).await);
+        }
+        let kids = self.tokens.rotate().map_err(AccountError::Internal)?;
         let detail = format!("new active key {}", kids[0]);
         self.store.append_audit(event(&principal.subject, Action::KeysRotate, None, Outcome::Success, detail)).await?;
         Ok(kids)
@@ -364,7 +389,7 @@ impl ControlPlane {
         principal: &Principal,
         namespace: &str,
         action: Action,
-    ) -> Result<(), ControlError> {
+    ) -> Result<(), AccountError> {
         let allowed = match namespace {
             ALL_NAMESPACES => principal.is_platform_admin(),
             namespace => principal.has_role(namespace, Role::Admin),
@@ -374,72 +399,15 @@ impl ControlPlane {
         }
         let message =
             format!("{} may not change roles in {namespace:?}: that needs the admin role there", principal.subject);
-        Err(self.deny(principal, action, Some(namespace), None, message).await)
+        Err(self.deny(principal, action, Some(namespace), message).await)
     }
 }
 
-impl gateway::AccessControl for ControlPlane {
-    fn signed_in(&self, token: &str) -> futures::future::BoxFuture<'_, Option<gateway::SignedIn>> {
-        let token = token.to_owned();
-        Box::pin(async move {
-            let (principal, user) = self.resolve_token(&token).await.ok()?;
-            let member_of = principal.roles.iter().map(|(namespace, _)| namespace.clone()).collect();
-            Some(gateway::SignedIn {
-                visitor: deployment::Visitor { subject: principal.subject, groups: principal.groups, member_of },
-                email: user.email,
-                name: user.display_name,
-                roles: principal.roles,
-            })
-        })
-    }
-
-    fn app_token(&self, user: &gateway::SignedIn, app: &deployment::AppKey) -> Option<String> {
-        // The caller's roles where the app lives (its namespace, or platform-wide).
-        let roles = user
-            .roles
-            .iter()
-            .filter(|(namespace, _)| namespace == &app.namespace || namespace == ALL_NAMESPACES)
-            .map(|(_, role)| role.as_str().to_owned())
-            .collect();
-        match self.tokens.mint_app_token(&user.visitor.subject, &user.visitor.groups, &app.namespace, &app.name, roles)
-        {
-            Ok(token) => Some(token),
-            Err(error) => {
-                tracing::error!(%error, "minting an app token failed");
-                None
-            }
-        }
-    }
-
-    fn record_denial(
-        &self,
-        user: Option<&gateway::SignedIn>,
-        app: &deployment::AppKey,
-        request_id: &str,
-        reason: &'static str,
-    ) -> futures::future::BoxFuture<'_, ()> {
-        let principal = user.map_or_else(|| "anonymous".to_owned(), |user| user.visitor.subject.clone());
-        let event = NewAuditEvent::new(principal, Action::AppAccess, Outcome::Denied)
-            .app(app)
-            .detail(format!("request {request_id}: {reason}"));
-        Box::pin(async move {
-            if let Err(error) = self.store.append_audit(event).await {
-                tracing::error!(%error, "audit event could not be written");
-            }
-        })
-    }
-
-    fn redeem_ticket(&self, ticket: &str, host: &str) -> Option<String> {
-        let subject = self.tokens.verify_ticket(ticket, host).ok()?;
-        self.tokens.mint_access_token(&subject, &[], PLATFORM_AUDIENCE, ACCESS_TOKEN_LIFETIME).ok()
-    }
-}
-
-fn check_subject(subject: &str) -> Result<(), ControlError> {
+fn check_subject(subject: &str) -> Result<(), AccountError> {
     match subject.split_once(':') {
         Some(("user", name)) => check_name(name, "user"),
         Some(("group", name)) => check_name(name, "group"),
-        _ => Err(ControlError::InvalidName(format!("{subject:?} is not a subject: write user:<name> or group:<name>"))),
+        _ => Err(AccountError::Invalid(format!("{subject:?} is not a subject: write user:<name> or group:<name>"))),
     }
 }
 

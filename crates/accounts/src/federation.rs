@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use api_types::LoginResponse;
 use oidc::{DevicePoll, ExternalIdentity, OidcProvider};
 
-use audit::{Action, Outcome};
+use audit::{Action, AuditEvent, Outcome, now};
 
-use crate::accounts::{ACCESS_TOKEN_LIFETIME, PLATFORM_AUDIENCE};
-use crate::store::{NewAuditEvent, StoreError, UserChange, UserRow};
-use crate::{ControlError, ControlPlane, now};
+use crate::store::{AccountStoreError, UserChange, UserRow};
+use crate::users::{ACCESS_TOKEN_LIFETIME, PLATFORM_AUDIENCE};
+use crate::{AccountError, Accounts};
 
 /// How long a browser may take between leaving for the provider and coming back.
 const PENDING_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -80,10 +80,10 @@ impl Federation {
     }
 
     /// The provider's answer to a browser sign-in: the identity and where the browser was going.
-    pub async fn finish(&self, state: &str, code: &str) -> Result<(ExternalIdentity, String), ControlError> {
+    pub async fn finish(&self, state: &str, code: &str) -> Result<(ExternalIdentity, String), AccountError> {
         let pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(state);
         let Some(pending) = pending.filter(|login| login.started.elapsed() < PENDING_LIFETIME) else {
-            return Err(ControlError::Unauthenticated(
+            return Err(AccountError::Unauthenticated(
                 "this sign-in expired or was already used; start again from the sign-in page".to_owned(),
             ));
         };
@@ -92,20 +92,16 @@ impl Federation {
             .exchange_code(code, &pending.pkce_verifier, &pending.redirect_uri, &pending.nonce)
             .await
             .map_err(|error| {
-                ControlError::Unauthenticated(format!("the identity provider's answer was refused: {error}"))
+                AccountError::Unauthenticated(format!("the identity provider's answer was refused: {error}"))
             })?;
         Ok((identity, pending.return_to))
     }
 }
 
-impl ControlPlane {
-    pub fn federation(&self) -> Option<&Federation> {
-        self.federation.as_deref()
-    }
-
-    fn require_federation(&self) -> Result<&Federation, ControlError> {
+impl Accounts {
+    fn require_federation(&self) -> Result<&Federation, AccountError> {
         self.federation().ok_or_else(|| {
-            ControlError::NotFound(
+            AccountError::NotFound(
                 "no identity provider is configured on this server; sign in with `terrarium login --password`"
                     .to_owned(),
             )
@@ -114,20 +110,20 @@ impl ControlPlane {
 
     /// Signs in a user the provider vouched for: creates the row on first sign-in, refreshes
     /// the groups every time, refuses disabled users and names taken by local accounts.
-    pub async fn sign_in_external(&self, identity: ExternalIdentity, via: &str) -> Result<LoginResponse, ControlError> {
+    pub async fn sign_in_external(&self, identity: ExternalIdentity, via: &str) -> Result<LoginResponse, AccountError> {
         let name = identity.subject.clone();
         let audit =
-            |outcome: Outcome, detail: String| NewAuditEvent::new(&name, Action::AuthLogin, outcome).detail(detail);
+            |outcome: Outcome, detail: String| AuditEvent::new(&name, Action::AuthLogin, outcome).detail(detail);
         match self.store.get_user(&name).await {
             Ok(existing) if existing.password_hash.is_some() => {
                 self.audit_denial(&name, Action::AuthLogin, format!("{via}: name taken by a local account")).await;
-                return Err(ControlError::Unauthenticated(format!(
+                return Err(AccountError::Unauthenticated(format!(
                     "the identity provider's user {name:?} has the name of a local account; an admin must rename one of them"
                 )));
             }
             Ok(existing) if existing.disabled => {
                 self.audit_denial(&name, Action::AuthLogin, format!("{via}: user disabled")).await;
-                return Err(ControlError::Unauthenticated(format!("user {name:?} is disabled")));
+                return Err(AccountError::Unauthenticated(format!("user {name:?} is disabled")));
             }
             Ok(_) => {
                 let change = UserChange { groups: Some(identity.groups.clone()), ..UserChange::default() };
@@ -135,7 +131,7 @@ impl ControlPlane {
                     .update_user(&name, change, audit(Outcome::Success, format!("{via}: groups refreshed")))
                     .await?;
             }
-            Err(StoreError::UnknownUser { .. }) => {
+            Err(AccountStoreError::UnknownUser { .. }) => {
                 let row = UserRow {
                     name: name.clone(),
                     password_hash: None,
@@ -153,7 +149,7 @@ impl ControlPlane {
         let token = self
             .tokens
             .mint_access_token(&name, &identity.groups, PLATFORM_AUDIENCE, ACCESS_TOKEN_LIFETIME)
-            .map_err(|error| ControlError::Internal(format!("minting a token: {error}")))?;
+            .map_err(|error| AccountError::Internal(format!("minting a token: {error}")))?;
         Ok(LoginResponse {
             access_token: token,
             token_type: "Bearer".to_owned(),
@@ -163,20 +159,20 @@ impl ControlPlane {
     }
 
     /// Starts the CLI's device sign-in at the provider.
-    pub async fn start_device_login(&self) -> Result<DeviceAuthorization, ControlError> {
+    pub async fn start_device_login(&self) -> Result<DeviceAuthorization, AccountError> {
         let federation = self.require_federation()?;
         federation
             .provider
             .start_device_authorization()
             .await
-            .map_err(|error| ControlError::Internal(format!("device authorization at the identity provider: {error}")))
+            .map_err(|error| AccountError::Internal(format!("device authorization at the identity provider: {error}")))
     }
 
     /// One poll of a device sign-in.
-    pub async fn poll_device_login(&self, device_code: &str) -> Result<DeviceOutcome, ControlError> {
+    pub async fn poll_device_login(&self, device_code: &str) -> Result<DeviceOutcome, AccountError> {
         let federation = self.require_federation()?;
         let poll = federation.provider.poll_device_token(device_code).await.map_err(|error| {
-            ControlError::Unauthenticated(format!("the identity provider refused the sign-in: {error}"))
+            AccountError::Unauthenticated(format!("the identity provider refused the sign-in: {error}"))
         })?;
         Ok(match poll {
             DevicePoll::Pending => DeviceOutcome::Pending,
@@ -188,14 +184,14 @@ impl ControlPlane {
     }
 
     /// RFC 8693: a valid access token of the identity provider for a platform access token.
-    pub async fn exchange_token(&self, subject_token: &str) -> Result<LoginResponse, ControlError> {
+    pub async fn exchange_token(&self, subject_token: &str) -> Result<LoginResponse, AccountError> {
         let federation = self.require_federation()?;
         let identity =
             match federation.provider.validate_access_token(subject_token, federation.provider.audience()).await {
                 Ok(identity) => identity,
                 Err(error) => {
                     self.audit_denial("anonymous", Action::AuthTokenExchange, error.to_string()).await;
-                    return Err(ControlError::Unauthenticated(format!("the subject token was refused: {error}")));
+                    return Err(AccountError::Unauthenticated(format!("the subject token was refused: {error}")));
                 }
             };
         self.sign_in_external(identity, "token exchange").await
@@ -208,7 +204,7 @@ mod tests {
 
     /// The control API's handlers await these: they must be Send (axum needs it).
     #[allow(dead_code)]
-    fn futures_are_send(plane: &crate::ControlPlane, federation: &super::Federation) {
+    fn futures_are_send(plane: &crate::Accounts, federation: &super::Federation) {
         assert_send(plane.start_device_login());
         assert_send(plane.poll_device_login("x"));
         assert_send(plane.exchange_token("x"));
