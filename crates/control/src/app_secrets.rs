@@ -1,17 +1,14 @@
-//! Apps' secrets in the control plane: who may set, list and remove them, how a deployment's
-//! `secretsRef` is resolved for its functions, rotation of the key-encryption key, expiry
-//! reminders, and refreshing apps whose Vault secret changed.
+//! Apps' secrets in the control plane: who may set, list and remove them, rotation of the
+//! key-encryption key, expiry reminders, and reloading apps whose secrets changed. Resolving a
+//! deployment's `secretsRef` is `secrets::apps`.
 //!
 //! A secret's value goes from the request body into the store and from the store into the app's
 //! functions; it is never in a response, an audit event, a log line or an error.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-
 use api_types::{SecretInfo, SecretSet, SecretVersionInfo, SetSecret};
-use deployment::{AppKey, Deployment, SecretsSource};
+use deployment::{AppKey, SecretsSource};
 use runtime::SecretValue;
-use secrets::{RotationEvent, SecretError, SecretName, SecretStore};
+use secrets::{RotationEvent, SecretError, SecretName};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -19,79 +16,6 @@ use audit::{Action, Outcome};
 
 use crate::store::{NewAuditEvent, StoreError};
 use crate::{ControlError, ControlPlane, Principal, Role, audit, now};
-
-/// Resolves deployments' `secretsRef` into the values their functions get.
-pub struct AppSecrets {
-    store: Arc<SecretStore>,
-    vault: Option<Arc<vault::VaultClient>>,
-    /// The Vault secret version each live app was loaded with, to reload it when it changes.
-    vault_versions: Mutex<HashMap<AppKey, u64>>,
-}
-
-impl AppSecrets {
-    pub fn new(store: Arc<SecretStore>, vault: Option<Arc<vault::VaultClient>>) -> AppSecrets {
-        AppSecrets { store, vault, vault_versions: Mutex::new(HashMap::new()) }
-    }
-
-    pub fn store(&self) -> &SecretStore {
-        &self.store
-    }
-
-    /// The secrets of one deployment, checked against its `spec.vars`. An error fails the load,
-    /// so an app never starts without the secrets it names.
-    pub async fn resolve(&self, deployment: &Deployment) -> Result<BTreeMap<String, SecretValue>, String> {
-        let values = match &deployment.secrets {
-            None => return Ok(BTreeMap::new()),
-            Some(SecretsSource::Terrarium { namespace, app }) => {
-                self.store.open_app(namespace, app, &now()).await.map_err(|error| {
-                    tracing::error!(%namespace, %app, %error, "secrets could not be opened");
-                    format!("the secrets of terrarium://{namespace}/{app} could not be opened: {error}")
-                })?
-            }
-            Some(source @ SecretsSource::Vault { mount, path }) => {
-                let Some(vault) = &self.vault else {
-                    return Err(format!(
-                        "spec.secretsRef is {source}, but this server has no Vault configured; ask the platform operator to set [secrets.vault] in terrarium.toml, or keep the secrets in terrarium://{}/{}",
-                        deployment.app.namespace, deployment.app.name
-                    ));
-                };
-                let secret = vault.read_kv(mount, path).await.map_err(|error| error.to_string())?;
-                for name in secret.values.keys() {
-                    secrets::check_name(name).map_err(|error| format!("{source}: {error}"))?;
-                }
-                let mut versions = self.vault_versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                versions.insert(deployment.app.clone(), secret.version);
-                secret.values
-            }
-        };
-        if let Some(name) = values.keys().find(|name| deployment.vars.contains_key(*name)) {
-            return Err(format!(
-                "env.{name} is both in spec.vars and a secret of {}; rename one of them",
-                deployment.secrets.as_ref().map(ToString::to_string).unwrap_or_default()
-            ));
-        }
-        Ok(values)
-    }
-
-    /// Whether the app's Vault secret has a version other than the one it was loaded with.
-    async fn vault_changed(&self, deployment: &Deployment) -> bool {
-        let (Some(vault), Some(SecretsSource::Vault { mount, path })) = (&self.vault, &deployment.secrets) else {
-            return false;
-        };
-        let loaded = {
-            let versions = self.vault_versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            versions.get(&deployment.app).copied()
-        };
-        match vault.read_kv(mount, path).await {
-            Ok(secret) => loaded != Some(secret.version),
-            Err(error) => {
-                // The app keeps its current values until Vault answers again.
-                tracing::warn!(namespace = %deployment.app.namespace, app = %deployment.app.name, %error, "Vault secret refresh failed");
-                false
-            }
-        }
-    }
-}
 
 impl From<SecretError> for ControlError {
     fn from(error: SecretError) -> ControlError {
@@ -349,53 +273,6 @@ impl ControlPlane {
         }
     }
 
-    /// Flags the app's secrets for rotation when its owner changes; returns a warning for the deployer.
-    pub(crate) async fn flag_secrets_on_owner_change(
-        &self,
-        principal: &Principal,
-        app: &AppKey,
-        previous_owner: &str,
-        new_owner: &str,
-    ) -> Option<String> {
-        let reason = format!("the owner changed from {previous_owner} to {new_owner} on {}", now());
-        let names = match self.secrets.store().flag_for_rotation(&app.namespace, &app.name, &reason).await {
-            Ok(names) if names.is_empty() => return None,
-            Ok(names) => names,
-            Err(error) => {
-                tracing::error!(%error, "secrets could not be flagged for rotation");
-                return None;
-            }
-        };
-        let detail = format!("{}: {reason}", names.join(", "));
-        let subject = format!("the secrets of {app} should be rotated: its owner changed");
-        self.notify(&format!("secret.rotation {app} {reason}"), "secret.rotation", subject, &detail).await;
-        self.append_audit(audit(principal, Action::SecretFlagRotation, app, None, detail)).await;
-        Some(format!(
-            "{new_owner} now owns {app}, whose secrets {} were known to {previous_owner}: they are flagged for rotation; set new values with `terrarium secrets set {app} NAME`",
-            names.join(", ")
-        ))
-    }
-
-    /// Destroys an app's secrets when the app is deleted, so a later app of the same name
-    /// never inherits them.
-    pub(crate) async fn remove_app_secrets(&self, principal: &Principal, app: &AppKey) {
-        let rows = match self.secrets.store().list(&app.namespace, Some(&app.name)).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::error!(%error, "the deleted app's secrets could not be listed");
-                return;
-            }
-        };
-        for row in rows {
-            if let Err(error) = self.secrets.store().remove(&secret_name(app, &row.name)).await {
-                tracing::error!(%error, secret = %row.name, "a deleted app's secret could not be removed");
-                continue;
-            }
-            let detail = format!("secret {}: its app was deleted", row.name);
-            self.append_audit(audit(principal, Action::SecretRemove, app, None, detail)).await;
-        }
-    }
-
     /// Setting and removing secrets: an operator of the namespace, or the owner of an existing
     /// app (a builder). Only an operator may set secrets before the app's first deploy, so no one
     /// can plant values for an app another builder is about to create.
@@ -458,7 +335,7 @@ impl ControlPlane {
         let Some(live) = self.routes.get(app) else {
             return false;
         };
-        match self.loader.load(live.deployment.clone()).await {
+        match self.load(live.deployment.clone()).await {
             Ok(reloaded) => {
                 self.routes.insert(reloaded);
                 self.changed.notify_one();

@@ -86,6 +86,13 @@ impl gateway::BlobReader for LocalBlobStore {
     }
 }
 
+/// The loader reads function modules by digest (not through the hot cache: they are compiled once).
+impl runtime::loader::Files for LocalBlobStore {
+    fn read<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<Bytes, String>> {
+        Box::pin(async move { self.get(digest).await.map_err(|error| error.to_string()) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

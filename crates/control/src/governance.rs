@@ -621,7 +621,7 @@ impl ControlPlane {
         new.deployment.revision = revision;
         new.created_at = now();
         let deployment = std::sync::Arc::new(new.deployment.clone());
-        let live = self.loader.load(deployment).await.map_err(ControlError::Load)?;
+        let live = self.load(deployment).await.map_err(ControlError::Load)?;
         let mut deploy_event = event(
             &row.requested_by,
             Action::AppDeploy,

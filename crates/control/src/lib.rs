@@ -2,12 +2,13 @@
 //!
 //! A deploy goes: unpack the upload ([`bundle`]) → validate the manifest again (never trust
 //! the client) → [`plan`] the deployment → store blobs content-addressed → compile the
-//! functions ([`AppLoader`]) → write revision + audit event in one transaction → swap the
+//! functions ([`runtime::loader::Loader`]) → write revision + audit event in one transaction → swap the
 //! gateway's routing table. A failure at any step leaves the previous revision serving.
 
 pub mod app_secrets;
 pub mod blobs;
 pub mod governance;
+pub mod hooks;
 pub mod logs;
 pub mod store;
 
@@ -16,7 +17,6 @@ use std::sync::Arc;
 use api_types::{AppDetail, AppSummary, AuditEvent, DeployResponse, NamespaceInfo, RevisionInfo};
 use bundle::{Bundle, BundleError, BundleLimits, MANIFEST_FILE};
 use deployment::{AppKey, Deployment};
-use futures::future::BoxFuture;
 use gateway::{LiveApp, RoutingTable};
 
 use crate::blobs::LocalBlobStore;
@@ -25,12 +25,6 @@ use crate::store::{AppRow, AuditFilter, NewAuditEvent, NewRevision, RegistryStor
 use plan::PlatformDefaults;
 
 pub use identity::{ALL_NAMESPACES, Principal, Role};
-
-/// Turns a deployment into what the gateway serves: compiles its functions ahead of the
-/// first request. Implemented by the binary, which owns the engines and capabilities.
-pub trait AppLoader: Send + Sync + 'static {
-    fn load(&self, deployment: Arc<Deployment>) -> BoxFuture<'_, Result<LiveApp, String>>;
-}
 
 /// Who may own an app (`user:<name>`, `group:<name>`), for the policies' `directory`.
 /// Accounts keeps users and groups; the binary connects the two.
@@ -144,15 +138,16 @@ pub struct ControlSettings {
 pub struct ControlParts {
     pub store: Arc<dyn RegistryStore>,
     pub blobs: Arc<LocalBlobStore>,
-    pub loader: Arc<dyn AppLoader>,
+    pub loader: Arc<runtime::loader::Loader>,
     pub routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
-    pub secrets: Arc<app_secrets::AppSecrets>,
+    pub secrets: Arc<secrets::apps::AppSecrets>,
     pub egress_store: Arc<dyn metering::store::EgressLogStore>,
     pub metrics: Arc<metering::metrics::Metrics>,
     pub usage_store: Arc<dyn metering::store::UsageStore>,
     pub governance: Arc<governance::Governance>,
     pub owners: Arc<dyn OwnerDirectory>,
+    pub hooks: Arc<dyn hooks::AppHooks>,
     pub slo: Arc<metering::slo::SloTracker>,
     pub notifier: Arc<notify::Notifier>,
     pub settings: ControlSettings,
@@ -161,11 +156,11 @@ pub struct ControlParts {
 pub struct ControlPlane {
     store: Arc<dyn RegistryStore>,
     blobs: Arc<LocalBlobStore>,
-    loader: Arc<dyn AppLoader>,
+    loader: Arc<runtime::loader::Loader>,
     routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
     /// Apps' secrets: the built-in store and Vault.
-    pub secrets: Arc<app_secrets::AppSecrets>,
+    pub secrets: Arc<secrets::apps::AppSecrets>,
     /// Apps' outbound requests, as the egress log stored them.
     egress_store: Arc<dyn metering::store::EgressLogStore>,
     /// The platform's Prometheus metrics (`/metrics`).
@@ -176,6 +171,8 @@ pub struct ControlPlane {
     governance: Arc<governance::Governance>,
     /// Users and groups, from accounts.
     owners: Arc<dyn OwnerDirectory>,
+    /// The services that keep data per app, told of deletes and owner changes.
+    hooks: Arc<dyn hooks::AppHooks>,
     settings: ControlSettings,
     /// Apps' SLO windows, for `apps get`.
     slo: Arc<metering::slo::SloTracker>,
@@ -210,6 +207,7 @@ impl ControlPlane {
             usage_store,
             governance,
             owners,
+            hooks,
             slo,
             notifier,
             settings,
@@ -226,12 +224,19 @@ impl ControlPlane {
             usage_store,
             governance,
             owners,
+            hooks,
             settings,
             slo,
             notifier,
             changed: Arc::new(tokio::sync::Notify::new()),
             change_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Compiles a deployment's functions into what the gateway serves.
+    async fn load(&self, deployment: Arc<Deployment>) -> Result<LiveApp, String> {
+        let functions = self.loader.load(&deployment).await?;
+        Ok(LiveApp::new(deployment, functions))
     }
 
     /// Loads every app's active revision into the routing table (at start). An app whose code
@@ -241,7 +246,7 @@ impl ControlPlane {
         let mut n_loaded = 0;
         for deployment in deployments {
             let app = deployment.app.clone();
-            match self.loader.load(Arc::new(deployment)).await {
+            match self.load(Arc::new(deployment)).await {
                 Ok(live) => {
                     self.routes.insert(live);
                     n_loaded += 1;
@@ -350,7 +355,7 @@ impl ControlPlane {
         let deployment = Arc::new(deployment);
         // Compiled before anything is recorded, also for a revision that waits for approval:
         // code that does not load fails now, not when an operator approves it.
-        let live = self.loader.load(deployment.clone()).await.map_err(ControlError::Load)?;
+        let live = self.load(deployment.clone()).await.map_err(ControlError::Load)?;
 
         let spec = &validated.manifest().spec;
         let new = NewRevision {
@@ -427,10 +432,36 @@ impl ControlPlane {
         self.changed.notify_one();
         Ok(match previous_owner.filter(|previous| *previous != new_owner) {
             Some(previous_owner) => {
-                self.flag_secrets_on_owner_change(principal, &app, &previous_owner, &new_owner).await
+                let events = self.hooks.owner_changed(&app, &previous_owner, &new_owner).await;
+                let warnings = self.record_hook_events(principal, &app, events).await;
+                (!warnings.is_empty()).then(|| warnings.join(" "))
             }
             None => None,
         })
+    }
+
+    /// Records what the app hooks did: audit events, notifications; answers their warnings.
+    async fn record_hook_events(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        events: Vec<hooks::HookEvent>,
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for event in events {
+            if let Some(notification) = event.notification {
+                let details = serde_json::json!({ "kind": notification.kind });
+                let text = event.detail.clone();
+                let message =
+                    notify::Notification { kind: notification.kind, subject: notification.subject, text, details };
+                self.notifier.notify_once(&notification.key, message).await;
+            }
+            if let Err(error) = self.store.append_audit(audit(principal, event.action, app, None, event.detail)).await {
+                tracing::error!(%error, "audit event could not be written");
+            }
+            warnings.extend(event.warning);
+        }
+        warnings
     }
 
     /// Records a deploy the platform refused (secrets, policies).
@@ -464,7 +495,7 @@ impl ControlPlane {
         };
         // Load first: a revision whose code no longer loads must not become active.
         let deployment = self.store.get_deployment(app, target).await?;
-        let live = self.loader.load(Arc::new(deployment)).await.map_err(ControlError::Load)?;
+        let live = self.load(Arc::new(deployment)).await.map_err(ControlError::Load)?;
         let detail = format!("from revision {} to {target}", row.active_revision);
         self.store
             .set_active_revision(app, target, audit(principal, Action::AppRollback, app, Some(target), detail))
@@ -480,7 +511,8 @@ impl ControlPlane {
         self.store.delete_app(app, audit(principal, Action::AppDelete, app, None, String::new())).await?;
         self.routes.remove(app);
         self.logs.forget(app);
-        self.remove_app_secrets(principal, app).await;
+        let events = self.hooks.deleted(app).await;
+        self.record_hook_events(principal, app, events).await;
         Ok(())
     }
 

@@ -5,6 +5,8 @@
 //! service in [`HostServices`], built once per deployment by the capability crates, so every
 //! engine enforces the same rules and only translates types.
 
+pub mod loader;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@
 //! versions and dates, errors name the secret and never its value, and [`SecretValue`]'s
 //! `Debug` is redacted.
 
+pub mod apps;
 pub mod envelope;
 pub mod kek;
 pub mod records;

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod hooks;
 mod init;
 mod policies;
 mod serve;

@@ -16,12 +16,11 @@ use bundle::BundleLimits;
 use capability_http::{OutboundConfig, OutboundHttpFactory};
 use control::blobs::LocalBlobStore;
 use control::logs::LogHub;
-use control::{AppLoader, ControlPlane, ControlSettings, Principal};
+use control::{ControlPlane, ControlSettings, Principal};
 use deployment::Deployment;
-use futures::future::BoxFuture;
-use gateway::{GatewayConfig, GatewayState, LiveApp, RoutingTable};
+use gateway::{GatewayConfig, GatewayState, RoutingTable};
 use plan::PlatformDefaults;
-use runtime::{AppCode, Engine, HostServices};
+use runtime::{Engine, HostServices};
 
 use crate::config::PlatformConfig;
 
@@ -70,49 +69,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args, config))
 }
 
-/// Loads a deployment's JavaScript and compiles it, with the app's capabilities.
-struct Loader {
-    engine: Arc<dyn Engine>,
+/// What an app's functions may call: `fetch` through its allow-list, and its log.
+struct Capabilities {
     outbound: OutboundHttpFactory,
-    blobs: Arc<LocalBlobStore>,
     logs: Arc<LogHub>,
-    secrets: Arc<control::app_secrets::AppSecrets>,
 }
 
-impl AppLoader for Loader {
-    fn load(&self, deployment: Arc<Deployment>) -> BoxFuture<'_, Result<LiveApp, String>> {
-        Box::pin(async move {
-            if deployment.functions.is_empty() {
-                return Ok(LiveApp::new(deployment, None));
-            }
-            // Function modules only: the static site's scripts are browser code, not modules the
-            // engine should compile (they may import from a CDN or use browser-only syntax).
-            let static_prefix = deployment.static_site.as_ref().map(|site| format!("{}/", site.dir));
-            let is_static =
-                |path: &str| static_prefix.as_deref().is_some_and(|prefix| prefix != "/" && path.starts_with(prefix));
-            let mut modules = BTreeMap::new();
-            for (path, file) in &deployment.files {
-                if (path.ends_with(".js") || path.ends_with(".mjs")) && !is_static(path) {
-                    let bytes =
-                        self.blobs.get(&file.digest).await.map_err(|error| format!("reading {path}: {error}"))?;
-                    let source = String::from_utf8(bytes.to_vec()).map_err(|_| format!("{path} is not UTF-8 text"))?;
-                    modules.insert(path.clone(), Arc::from(source));
-                }
-            }
-            let outbound = self.outbound.for_deployment(&deployment).map_err(|errors| {
-                let reasons: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
-                format!("spec.allowedEgress: {}", reasons.join("; "))
-            })?;
-            let secrets = self.secrets.resolve(&deployment).await?;
-            let code = AppCode {
-                deployment: deployment.clone(),
-                modules,
-                host: HostServices { outbound, log: self.logs.clone() },
-                secrets,
-            };
-            let functions = self.engine.load(code).map_err(|error| error.to_string())?;
-            Ok(LiveApp::new(deployment, Some(functions)))
-        })
+impl runtime::loader::Capabilities for Capabilities {
+    fn host_services(&self, deployment: &Deployment) -> Result<HostServices, String> {
+        let outbound = self.outbound.for_deployment(deployment).map_err(|errors| {
+            let reasons: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
+            format!("spec.allowedEgress: {}", reasons.join("; "))
+        })?;
+        Ok(HostServices { outbound, log: self.logs.clone() })
     }
 }
 
@@ -209,12 +178,16 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             secs => Some(Duration::from_secs(secs)),
         },
     }));
-    let app_secrets = Arc::new(control::app_secrets::AppSecrets::new(
+    let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?)),
-        vault,
+        vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),
     ));
-    let loader =
-        Arc::new(Loader { engine, outbound, blobs: blobs.clone(), logs: logs.clone(), secrets: app_secrets.clone() });
+    let loader = Arc::new(runtime::loader::Loader::new(
+        engine,
+        blobs.clone(),
+        Arc::new(Capabilities { outbound, logs: logs.clone() }),
+        app_secrets.clone(),
+    ));
 
     let federation = match &config.identity.oidc {
         None => None,
@@ -246,12 +219,13 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         loader,
         routes: routes.clone(),
         logs,
-        secrets: app_secrets,
+        secrets: app_secrets.clone(),
         egress_store: store.clone(),
         metrics: metrics.clone(),
         usage_store: store.clone(),
         governance,
         owners: Arc::new(AccountsDirectory(accounts.clone())),
+        hooks: Arc::new(crate::hooks::Hooks { secrets: app_secrets.clone() }),
         slo: slo.clone(),
         notifier: notifier.clone(),
         settings: ControlSettings {

@@ -11,7 +11,7 @@
 
 mod transit;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -59,10 +59,14 @@ pub enum VaultError {
 }
 
 /// A KV v2 secret: every key with its value as text (other JSON values as their JSON text).
-#[derive(Clone, Debug)]
-pub struct KvSecret {
-    pub values: BTreeMap<String, SecretValue>,
-    pub version: u64,
+pub use secrets::apps::KvSecret;
+
+/// `vault://<mount>/<path>` references of apps' manifests are read from the KV engine.
+#[async_trait::async_trait]
+impl secrets::apps::KvSource for VaultClient {
+    async fn read(&self, mount: &str, path: &str) -> Result<KvSecret, String> {
+        self.read_kv(mount, path).await.map_err(|error| error.to_string())
+    }
 }
 
 struct Token {

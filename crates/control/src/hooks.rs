@@ -1,0 +1,39 @@
+//! What happens to an app's data when the app changes hands or goes away. Control calls
+//! [`AppHooks`] at those moments; the binary fans each call out to the services that keep data
+//! per app (secrets today; key-value, SQL and vectors as they land). A hook answers what it did
+//! as [`HookEvent`]s, and control records them: an audit event under the principal that caused
+//! it, a notification to the app's people, a warning for the caller.
+
+use audit::Action;
+use deployment::AppKey;
+use futures::future::BoxFuture;
+
+/// One thing a hook did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HookEvent {
+    pub action: Action,
+    /// What happened, in words; names, never values.
+    pub detail: String,
+    /// Told to the platform's notification channels, once per key.
+    pub notification: Option<HookNotification>,
+    /// Shown to whoever caused it (the deployer).
+    pub warning: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HookNotification {
+    /// Deduplication: a notification with a key already sent is not sent again.
+    pub key: String,
+    pub kind: &'static str,
+    pub subject: String,
+}
+
+/// The services that keep data per app, told when an app goes away or changes owner.
+pub trait AppHooks: Send + Sync + 'static {
+    /// The app was deleted: what it kept goes with it, so a later app of the same name never
+    /// inherits it.
+    fn deleted<'a>(&'a self, app: &'a AppKey) -> BoxFuture<'a, Vec<HookEvent>>;
+
+    /// A deploy gave the app a new owner: what the previous owner knew should be replaced.
+    fn owner_changed<'a>(&'a self, app: &'a AppKey, previous: &'a str, new: &'a str) -> BoxFuture<'a, Vec<HookEvent>>;
+}

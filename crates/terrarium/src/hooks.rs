@@ -1,0 +1,77 @@
+//! The app hooks of this server: each delete or owner change of an app, fanned out to the
+//! services that keep data per app (apps' secrets today).
+
+use std::sync::Arc;
+
+use control::hooks::{AppHooks, HookEvent, HookNotification};
+use control::{Action, now};
+use deployment::AppKey;
+use futures::future::BoxFuture;
+use secrets::SecretName;
+use secrets::apps::AppSecrets;
+
+pub struct Hooks {
+    pub secrets: Arc<AppSecrets>,
+}
+
+impl AppHooks for Hooks {
+    fn deleted<'a>(&'a self, app: &'a AppKey) -> BoxFuture<'a, Vec<HookEvent>> {
+        Box::pin(async move { secrets_deleted(&self.secrets, app).await })
+    }
+
+    fn owner_changed<'a>(&'a self, app: &'a AppKey, previous: &'a str, new: &'a str) -> BoxFuture<'a, Vec<HookEvent>> {
+        Box::pin(async move { secrets_owner_changed(&self.secrets, app, previous, new).await.into_iter().collect() })
+    }
+}
+
+/// Destroys a deleted app's secrets, every version.
+async fn secrets_deleted(secrets: &AppSecrets, app: &AppKey) -> Vec<HookEvent> {
+    let rows = match secrets.store().list(&app.namespace, Some(&app.name)).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::error!(%error, "the deleted app's secrets could not be listed");
+            return Vec::new();
+        }
+    };
+    let mut events = Vec::new();
+    for row in rows {
+        let name = SecretName { namespace: app.namespace.clone(), app: app.name.clone(), name: row.name.clone() };
+        if let Err(error) = secrets.store().remove(&name).await {
+            tracing::error!(%error, secret = %row.name, "a deleted app's secret could not be removed");
+            continue;
+        }
+        events.push(HookEvent {
+            action: Action::SecretRemove,
+            detail: format!("secret {}: its app was deleted", row.name),
+            notification: None,
+            warning: None,
+        });
+    }
+    events
+}
+
+/// Flags the app's secrets for rotation: the previous owner knew them.
+async fn secrets_owner_changed(secrets: &AppSecrets, app: &AppKey, previous: &str, new: &str) -> Option<HookEvent> {
+    let reason = format!("the owner changed from {previous} to {new} on {}", now());
+    let names = match secrets.store().flag_for_rotation(&app.namespace, &app.name, &reason).await {
+        Ok(names) if names.is_empty() => return None,
+        Ok(names) => names,
+        Err(error) => {
+            tracing::error!(%error, "secrets could not be flagged for rotation");
+            return None;
+        }
+    };
+    Some(HookEvent {
+        action: Action::SecretFlagRotation,
+        detail: format!("{}: {reason}", names.join(", ")),
+        notification: Some(HookNotification {
+            key: format!("secret.rotation {app} {reason}"),
+            kind: "secret.rotation",
+            subject: format!("the secrets of {app} should be rotated: its owner changed"),
+        }),
+        warning: Some(format!(
+            "{new} now owns {app}, whose secrets {} were known to {previous}: they are flagged for rotation; set new values with `terrarium secrets set {app} NAME`",
+            names.join(", ")
+        )),
+    })
+}
