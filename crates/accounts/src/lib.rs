@@ -7,6 +7,7 @@
 //! [`gateway::AccessControl`]; users and bindings are stored through [`store::AccountStore`].
 
 mod access;
+pub mod config;
 pub mod federation;
 pub mod store;
 pub mod tokens;

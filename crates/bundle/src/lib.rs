@@ -19,6 +19,9 @@ pub struct BundleLimits {
     pub max_files: usize,
 }
 
+/// The caps the CLI applies before uploading, and the server's unless `[limits]` says otherwise.
+pub const DEFAULT_LIMITS: BundleLimits = BundleLimits { max_total_bytes: 25 * 1024 * 1024, max_files: 2000 };
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BundleError {
     #[error("{path:?} is an absolute path; bundles may only hold paths relative to the app folder")]

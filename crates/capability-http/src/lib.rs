@@ -21,7 +21,7 @@ use egress::{AddressPolicy, AllowList, RuleError};
 use runtime::{EgressRecorder, OutboundHttp};
 use tokio::runtime::Handle;
 
-pub use config::{InternalApi, OutboundConfig};
+pub use config::{EgressSection, InternalApi, InternalApiSection, OutboundConfig};
 pub use resolve::{NameResolver, SystemResolver};
 
 use host::{AppOutbound, Network, Shared};

@@ -21,6 +21,7 @@
 //!   other parts load when app code first touches one of their globals, which cuts the prelude's
 //!   share of an instance's heap roughly in half. Every part is compiled to bytecode once per process.
 
+pub mod config;
 mod errors;
 mod host;
 mod instance;

@@ -7,6 +7,7 @@
 //! gateway reads only [`deployment::Deployment`] records and never a manifest.
 
 mod admission;
+pub mod config;
 pub use admission::NamespaceCeilings;
 mod pages;
 mod resolve;

@@ -7,6 +7,7 @@
 //! each app's SLO windows and raises burn-rate alerts through the notifier.
 
 pub mod budgets;
+pub mod config;
 pub mod egress_log;
 mod metering;
 pub mod metrics;

@@ -6,6 +6,8 @@
 //! `{"text"}` only, which Slack's and most chat tools' incoming webhooks accept. Deduplication is
 //! the caller's: [`Notifier::notify_once`] sends an event key at most once.
 
+pub mod config;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -3,6 +3,8 @@
 //! The CLI runs this offline before uploading and the server runs it again on the upload,
 //! so a builder learns about a missing entry file before anything leaves their machine.
 
+pub mod config;
+
 use std::collections::BTreeMap;
 
 use bundle::{Bundle, file_digest};

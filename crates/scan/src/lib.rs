@@ -4,6 +4,8 @@
 //! high-entropy assignments, and allow-list comments for false positives. Pure: text in,
 //! findings out. Findings carry the secret masked, never whole.
 
+pub mod config;
+
 use std::fmt;
 
 use regex::Regex;

@@ -11,6 +11,7 @@
 //! `Debug` is redacted.
 
 pub mod apps;
+pub mod config;
 pub mod envelope;
 pub mod kek;
 pub mod records;

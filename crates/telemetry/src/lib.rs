@@ -5,6 +5,8 @@
 //! batches from a thread of their own. A request's trace id is its request id: the same 128 bits
 //! (`x-request-id` 0194e1c2-…, trace id 0194e1c2…), so a log line and its trace find each other.
 
+pub mod config;
+
 use std::time::Duration;
 
 use anyhow::Context as _;

@@ -12,14 +12,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use bundle::BundleLimits;
-use capability_http::{OutboundConfig, OutboundHttpFactory};
+use capability_http::OutboundHttpFactory;
 use control::blobs::LocalBlobStore;
 use control::logs::LogHub;
 use control::{ControlPlane, ControlSettings, Principal};
 use deployment::Deployment;
-use gateway::{GatewayConfig, GatewayState, RoutingTable};
-use plan::PlatformDefaults;
+use gateway::{GatewayState, RoutingTable};
 use runtime::{Engine, HostServices};
 
 use crate::config::PlatformConfig;
@@ -51,17 +49,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => PlatformConfig::load(path, true)?,
         None => PlatformConfig::load(Path::new("terrarium.toml"), false)?,
     };
+    let source = args.config.as_deref().unwrap_or(Path::new("terrarium.toml")).display().to_string();
     if args.check {
-        let source = args.config.as_deref().unwrap_or(Path::new("terrarium.toml")).display().to_string();
         return check(&config, &source);
     }
+    // Every problem at once, before anything starts; the rest are found as each part is built.
+    let problems = config.validate();
+    if !problems.is_empty() {
+        anyhow::bail!("{source} has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
+    }
     // Sends the last spans when `run` returns.
-    let _telemetry = telemetry::init(telemetry::TelemetryConfig {
-        log_filter: args.log.clone(),
-        otlp_endpoint: config.telemetry.otlp_endpoint.clone(),
-        service_name: config.telemetry.service_name.clone(),
-        export_every: Duration::from_millis(config.telemetry.export_every_ms.max(100)),
-    })?;
+    let _telemetry = telemetry::init(config.telemetry.build(args.log.clone()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,7 +94,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             .with_context(|| format!("failed to open the database in {}", data_dir.display()))?,
     );
     let vault = vault_client(&config)?;
-    let blobs = Arc::new(LocalBlobStore::new(&data_dir, config.gateway.blob_cache_mib * 1024 * 1024));
+    let blobs = Arc::new(LocalBlobStore::new(&data_dir, config.gateway.blob_cache_bytes()));
     let logs = Arc::new(LogHub::new());
     let routes = Arc::new(RoutingTable::new());
 
@@ -109,25 +107,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         format!("http://{host}:{}", local.port())
     });
     let tiers = namespace_tiers(&config)?;
-    let bundle_limits =
-        BundleLimits { max_total_bytes: config.limits.max_bundle_bytes, max_files: config.limits.max_bundle_files };
+    let bundle_limits = config.limits.bundle_limits();
     let keys_path = data_dir.join(SIGNING_KEYS_FILE);
     let save_keys: accounts::tokens::SaveKeys =
         Box::new(move |ring| write_private_file(&keys_path, ring.to_json().as_bytes()));
     let tokens =
         Arc::new(accounts::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring), save_keys));
-    let allow_internal = parse_ranges("egress.allow_internal", &config.egress.allow_internal)?;
-    let mut allow_internal_by_namespace = BTreeMap::new();
-    for (namespace, ranges) in &config.egress.allow_internal_by_namespace {
-        let key = format!("egress.allow_internal_by_namespace.{namespace}");
-        allow_internal_by_namespace.insert(namespace.clone(), parse_ranges(&key, ranges)?);
-    }
-    let internal_apis = config
-        .egress
-        .internal_apis
-        .iter()
-        .map(|api| capability_http::InternalApi { host: api.host.to_ascii_lowercase(), audience: api.audience.clone() })
-        .collect();
     let metrics = Arc::new(metering::metrics::Metrics::new());
     let slo = Arc::new(metering::slo::SloTracker::default());
     let clock = match config.server.adjustable_clock {
@@ -149,35 +134,17 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     );
     tokio::spawn(egress_writer.run());
     let outbound = OutboundHttpFactory::new(
-        OutboundConfig {
-            allowed_internal: allow_internal,
-            allowed_internal_by_namespace: allow_internal_by_namespace,
-            internal_apis,
-            timeout: Duration::from_secs(config.egress.timeout_secs),
-            max_response_bytes: config.egress.max_response_bytes,
-            max_redirects: config.egress.max_redirects,
-            user_agent: concat!("terrarium/", env!("CARGO_PKG_VERSION")).to_owned(),
-        },
+        config
+            .egress
+            .build(concat!("terrarium/", env!("CARGO_PKG_VERSION")).to_owned())
+            .map_err(|error| anyhow::anyhow!(error))?,
         tokio::runtime::Handle::current(),
     )
     .context("failed to build the outbound HTTP client")?
     .with_recorder(egress_log)
     .with_app_tokens(Arc::new(ServiceTokens::new(tokens.clone())));
-    let workers = match config.engine.workers {
-        0 => std::thread::available_parallelism().map_or(2, usize::from),
-        n => n,
-    };
-    let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(engine_js::JsEngineConfig {
-        worker_threads: workers,
-        worker_stack_bytes: config.engine.worker_stack_kib * 1024,
-        queue_capacity_per_worker: config.engine.queue_capacity_per_worker,
-        max_instances_per_app: config.engine.max_instances_per_app,
-        idle_instances_per_app: config.engine.idle_instances_per_app,
-        idle_instance_timeout: match config.engine.idle_instance_timeout_secs {
-            0 => None,
-            secs => Some(Duration::from_secs(secs)),
-        },
-    }));
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(config.engine.build(cores)));
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?)),
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),
@@ -189,23 +156,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         app_secrets.clone(),
     ));
 
-    let federation = match &config.identity.oidc {
-        None => None,
-        Some(section) => {
-            let oidc_config = oidc::OidcConfig {
-                issuer: section.issuer.clone(),
-                client_id: section.client_id.clone(),
-                client_secret: std::env::var(&section.client_secret_env).ok().filter(|secret| !secret.is_empty()),
-                scopes: section.scopes.clone(),
-                groups_claim: section.groups_claim.clone(),
-                audience: section.audience.clone(),
-            };
-            let provider = oidc::OidcProvider::discover(oidc_config).await.with_context(|| {
-                format!("identity.oidc: the OpenID provider at {} could not be used", section.issuer)
-            })?;
-            Some(accounts::federation::Federation::new(provider, section.display_name.clone()))
-        }
-    };
+    let federation = config.identity.build().await.map_err(|error| anyhow::anyhow!(error))?;
     let governance = Arc::new(control::governance::Governance::new(
         Arc::new(crate::policies::Policies::load(&config.policy)?),
         store.clone(),
@@ -229,25 +180,13 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         slo: slo.clone(),
         notifier: notifier.clone(),
         settings: ControlSettings {
-            defaults: PlatformDefaults {
-                cpu_ms_per_request: config.limits.cpu_ms_per_request,
-                memory_mib: config.limits.memory_mib,
-                stack_kib: config.limits.stack_kib,
-                wall_timeout_ms: config.limits.wall_timeout_ms,
-                max_response_bytes: config.limits.max_response_bytes,
-                max_outbound_requests: config.limits.max_outbound_requests,
-                max_outbound_bytes: config.egress.max_bytes_per_request,
-                default_visibility: config.access.default_visibility,
-                requests_per_second: config.limits.requests_per_second,
-                burst: config.limits.burst,
-                concurrency: config.limits.concurrency,
-            },
+            defaults: config.limits.defaults(&config.access, config.egress.max_bytes_per_request),
             bundle_limits,
             public_url: public_url.clone(),
             apps_domain: config.gateway.apps_domain.clone(),
             port: local.port(),
             tiers: tiers.clone(),
-            scanner: Arc::new(secret_scanner(&config)?),
+            scanner: Arc::new(config.scan.build().map_err(|error| anyhow::anyhow!(error))?),
             block_on_secrets: config.scan.block,
             clock: clock.clone(),
         },
@@ -255,22 +194,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let first_admin_password = accounts.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
 
     let suspensions = Arc::new(gateway::Suspensions::default());
-    let pricing = &config.pricing;
-    let mut thresholds = config.budgets.thresholds.clone();
-    thresholds.sort_unstable();
     let budgets = Arc::new(metering::budgets::Budgets::new(
-        metering::budgets::BudgetSettings {
-            pricing: metering::budgets::Pricing {
-                currency: pricing.currency.clone(),
-                per_million_requests: pricing.per_million_requests,
-                per_cpu_second: pricing.per_cpu_second,
-                per_gb_out: pricing.per_gb_out,
-            },
-            thresholds,
-            hard_stop: config.budgets.hard_stop,
-            namespaces: config.budgets.namespaces.clone(),
-            owners: config.budgets.owners.clone(),
-        },
+        config.budgets.build(&config.pricing),
         store.clone(),
         store.clone(),
         metering.clone(),
@@ -297,15 +222,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         max_upload,
     );
     let mut state = GatewayState::new(
-        GatewayConfig {
-            apps_domain: config.gateway.apps_domain.clone(),
-            request_timeout: Duration::from_secs(config.gateway.request_timeout_secs),
-            max_request_body_bytes: max_upload,
-            max_app_body_bytes: config.gateway.max_app_body_bytes,
-            max_in_flight: config.gateway.max_in_flight,
-            public_url: public_url.clone(),
-            secure_cookies,
-        },
+        config.gateway.build(public_url.clone(), max_upload),
         routes,
         blobs,
         accounts.clone(),
@@ -369,86 +286,27 @@ fn notifier(
     config: &PlatformConfig,
     store: Arc<dyn notify::NotificationStore>,
 ) -> anyhow::Result<Arc<notify::Notifier>> {
-    let (webhooks, smtp) = notify_settings(config)?;
+    let (webhooks, smtp) = config.notify.build().map_err(|error| anyhow::anyhow!(error))?;
     let notifier = notify::Notifier::new(webhooks, smtp, store).map_err(|error| anyhow::anyhow!(error))?;
     Ok(Arc::new(notifier))
-}
-
-/// `[notify]`: the webhooks and the mail server, checked.
-fn notify_settings(config: &PlatformConfig) -> anyhow::Result<(Vec<notify::Webhook>, Option<notify::SmtpSettings>)> {
-    let webhooks = config
-        .notify
-        .webhooks
-        .iter()
-        .map(|webhook| {
-            let format = match webhook.format.as_str() {
-                "json" => notify::WebhookFormat::Json,
-                "slack" => notify::WebhookFormat::Slack,
-                other => anyhow::bail!("notify.webhooks: format {other:?} is not supported; use \"json\" or \"slack\""),
-            };
-            Ok(notify::Webhook { url: webhook.url.clone(), format })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let smtp = match &config.notify.smtp {
-        None => None,
-        Some(section) => {
-            let security = match section.security.as_str() {
-                "starttls" => notify::SmtpSecurity::StartTls,
-                "tls" => notify::SmtpSecurity::Tls,
-                "none" => notify::SmtpSecurity::None,
-                other => anyhow::bail!("notify.smtp.security: {other:?} is not supported; use starttls, tls or none"),
-            };
-            let credentials = match &section.username {
-                None => None,
-                Some(user) => {
-                    let password = std::env::var(&section.password_env).with_context(|| {
-                        format!(
-                            "notify.smtp.username is set, but the password variable {} is not",
-                            section.password_env
-                        )
-                    })?;
-                    Some((user.clone(), password))
-                }
-            };
-            Some(notify::SmtpSettings {
-                host: section.host.clone(),
-                port: section.port,
-                security,
-                credentials,
-                from: section.from.clone(),
-                to: section.to.clone(),
-                subject_template: section.subject_template.clone(),
-                body_template: section.body_template.clone(),
-            })
-        }
-    };
-    Ok((webhooks, smtp))
 }
 
 /// `terrarium serve --check`: every section of the configuration is checked as `serve` would
 /// check it, and every problem is reported at once; nothing is started, opened or written.
 fn check(config: &PlatformConfig, source: &str) -> anyhow::Result<()> {
-    let mut problems = Vec::new();
-    let mut note = |result: anyhow::Result<()>| {
-        if let Err(error) = result {
-            problems.push(format!("{error:#}"));
-        }
-    };
-    note(namespace_tiers(config).map(drop));
-    note(governance_settings(config).map(drop));
-    note(secret_scanner(config).map(drop));
-    note(crate::policies::Policies::load(&config.policy).map(drop));
-    note(notify_settings(config).map(drop));
-    note(vault_client(config).map(drop));
-    note(parse_ranges("egress.allow_internal", &config.egress.allow_internal).map(drop));
-    for (namespace, ranges) in &config.egress.allow_internal_by_namespace {
-        note(parse_ranges(&format!("egress.allow_internal_by_namespace.{namespace}"), ranges).map(drop));
-    }
     if config.server.adjustable_clock {
         eprintln!(
             "warning: server.adjustable_clock is true: an admin may move this server's clock (test servers only)"
         );
     }
+    let mut problems = config.validate();
+    // What only building shows: the policies compile, the Vault credential is in the environment.
+    let mut note = |result: anyhow::Result<()>| problems.extend(result.err().map(|error| format!("{error:#}")));
+    note(namespace_tiers(config).map(drop));
+    note(governance_settings(config).map(drop));
+    note(crate::policies::Policies::load(&config.policy).map(drop));
+    note(vault_client(config).map(drop));
+    problems.dedup();
     match problems.as_slice() {
         [] => {
             println!("{source} is valid");
@@ -456,16 +314,6 @@ fn check(config: &PlatformConfig, source: &str) -> anyhow::Result<()> {
         }
         _ => anyhow::bail!("{source} has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - ")),
     }
-}
-
-/// The secret scanner: the built-in rules, or the operator's gitleaks.toml.
-fn secret_scanner(config: &PlatformConfig) -> anyhow::Result<scan::Scanner> {
-    let Some(path) = &config.scan.rules_file else {
-        return Ok(scan::Scanner::builtin());
-    };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("scan.rules_file: cannot read {}", path.display()))?;
-    scan::Scanner::from_toml(&text).with_context(|| format!("scan.rules_file: {}", path.display()))
 }
 
 /// Namespaces' policy settings and approvers from `[namespaces]`, `[policy]` and `[approvals]`.
@@ -557,13 +405,6 @@ fn namespace_tiers(config: &PlatformConfig) -> anyhow::Result<plan::Tiers> {
     Ok(plan::Tiers { default, by_namespace })
 }
 
-fn parse_ranges(key: &str, ranges: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
-    ranges
-        .iter()
-        .map(|cidr| cidr.parse().with_context(|| format!("{key}: {cidr:?} is not a CIDR like 10.0.0.0/8")))
-        .collect()
-}
-
 /// The tokens that identify apps to internal APIs, reused until a minute before they expire.
 struct ServiceTokens {
     tokens: Arc<accounts::tokens::PlatformTokens>,
@@ -618,7 +459,7 @@ fn add_background_tasks(
         TaskSpec {
             name: "metering.flush",
             about: "writes the usage counted in memory to the hourly roll-ups",
-            every: Duration::from_secs(config.metering.flush_secs.max(1)),
+            every: config.metering.flush_every(),
             wake: None,
             at_start: false,
         },
@@ -635,7 +476,7 @@ fn add_background_tasks(
         TaskSpec {
             name: "budgets.evaluate",
             about: "alerts on budget thresholds, suspends apps over budget or quota, alerts on SLOs",
-            every: Duration::from_secs(config.budgets.evaluate_secs.max(1)),
+            every: config.budgets.evaluate_every(),
             wake: Some(control.changed.clone()),
             at_start: true,
         },
@@ -693,34 +534,8 @@ fn vault_client(config: &PlatformConfig) -> anyhow::Result<Option<Arc<vault::Vau
     let Some(section) = &config.secrets.vault else {
         return Ok(None);
     };
-    let from_env = |variable: &str, what: &str| {
-        std::env::var(variable).ok().filter(|value| !value.is_empty()).map(runtime::SecretValue::new).with_context(
-            || format!("secrets.vault: {what} is read from the environment variable {variable}, which is not set"),
-        )
-    };
-    let auth = match section.auth.as_str() {
-        "token" => vault::VaultAuth::Token(from_env(&section.token_env, "the Vault token")?),
-        "approle" => vault::VaultAuth::AppRole {
-            mount: section.approle_mount.clone(),
-            role_id: section.role_id.clone().context("secrets.vault: auth = \"approle\" needs role_id = \"...\"")?,
-            secret_id: from_env(&section.secret_id_env, "the AppRole secret id")?,
-        },
-        other => anyhow::bail!("secrets.vault.auth: {other:?} is not supported; use \"token\" or \"approle\""),
-    };
-    let address = section.address.parse().with_context(|| {
-        format!("secrets.vault.address: {:?} is not a URL like https://vault:8200", section.address)
-    })?;
-    let client = vault::VaultClient::new(vault::VaultConfig {
-        address,
-        auth,
-        namespace: section.namespace.clone(),
-        cache_ttl: Duration::from_secs(section.cache_secs),
-        timeout: Duration::from_secs(10),
-    })?;
-    Ok(Some(Arc::new(client)))
+    Ok(Some(Arc::new(vault::VaultClient::from_section(section).map_err(|error| anyhow::anyhow!(error))?)))
 }
-
-const KEK_FILE: &str = "secrets-kek.json";
 
 /// The key-encryption key of the secret store, as `[secrets] kek` says.
 fn key_encryption_key(
@@ -728,21 +543,11 @@ fn key_encryption_key(
     data_dir: &Path,
     vault: Option<Arc<vault::VaultClient>>,
 ) -> anyhow::Result<Arc<dyn secrets::kek::KeyEncryptionKey>> {
-    use crate::config::KekSource;
-    Ok(match config.secrets.kek {
-        KekSource::File => Arc::new(secrets::kek::KeyFile::open_or_create(&data_dir.join(KEK_FILE))?),
-        KekSource::Env => {
-            let variable = &config.secrets.kek_env;
-            let value = std::env::var(variable).with_context(|| {
-                format!("secrets.kek is \"env\", but {variable} is not set; set it to a key made with `openssl rand -base64 32`")
-            })?;
-            Arc::new(secrets::kek::EnvKeys::from_value(variable, &value)?)
-        }
-        KekSource::VaultTransit => {
-            let vault = vault.context("secrets.kek is \"vault-transit\", which needs a [secrets.vault] section")?;
-            Arc::new(vault::TransitKek::new(vault, &config.secrets.transit_mount, &config.secrets.transit_key))
-        }
-    })
+    let transit = vault.map(|vault| {
+        Arc::new(vault::TransitKek::new(vault, &config.secrets.transit_mount, &config.secrets.transit_key))
+            as Arc<dyn secrets::kek::KeyEncryptionKey>
+    });
+    config.secrets.build_kek(data_dir, transit).map_err(|error| anyhow::anyhow!(error))
 }
 
 async fn deploy_demo_apps(control: &ControlPlane) -> anyhow::Result<()> {

@@ -123,6 +123,40 @@ struct KvMetadata {
 }
 
 impl VaultClient {
+    /// The client `[secrets.vault]` describes, with its credential read from the environment.
+    pub fn from_section(section: &secrets::config::VaultSection) -> Result<VaultClient, String> {
+        let from_env = |variable: &str, what: &str| {
+            std::env::var(variable).ok().filter(|value| !value.is_empty()).map(SecretValue::new).ok_or_else(|| {
+                format!("secrets.vault: {what} is read from the environment variable {variable}, which is not set")
+            })
+        };
+        let auth = match section.auth.as_str() {
+            "token" => VaultAuth::Token(from_env(&section.token_env, "the Vault token")?),
+            "approle" => VaultAuth::AppRole {
+                mount: section.approle_mount.clone(),
+                role_id: section
+                    .role_id
+                    .clone()
+                    .ok_or_else(|| "secrets.vault: auth = \"approle\" needs role_id = \"...\"".to_owned())?,
+                secret_id: from_env(&section.secret_id_env, "the AppRole secret id")?,
+            },
+            other => {
+                return Err(format!("secrets.vault.auth: {other:?} is not supported; use \"token\" or \"approle\""));
+            }
+        };
+        let address = section.address.parse().map_err(|_| {
+            format!("secrets.vault.address: {:?} is not a URL like https://vault:8200", section.address)
+        })?;
+        VaultClient::new(VaultConfig {
+            address,
+            auth,
+            namespace: section.namespace.clone(),
+            cache_ttl: Duration::from_secs(section.cache_secs),
+            timeout: Duration::from_secs(10),
+        })
+        .map_err(|error| error.to_string())
+    }
+
     pub fn new(config: VaultConfig) -> Result<VaultClient, VaultError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)

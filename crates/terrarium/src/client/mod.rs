@@ -23,7 +23,7 @@ pub use deploy::{deploy, validate};
 pub use logs::logs;
 #[cfg(test)]
 pub use pack::pack_app_dir;
-pub use pack::{BUNDLE_LIMITS, pack_files};
+pub use pack::pack_files;
 pub use policy::{PolicyCommand, policy};
 pub use secrets::{EgressCommand, SecretsCommand, egress, secrets};
 pub use tasks::{TasksCommand, tasks};

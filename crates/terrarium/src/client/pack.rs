@@ -8,7 +8,7 @@ use bundle::{Bundle, BundleLimits, MANIFEST_FILE};
 use manifest::ValidatedManifest;
 
 /// Caps on one app bundle, shared by the CLI (before uploading) and the server (on receipt).
-pub const BUNDLE_LIMITS: BundleLimits = BundleLimits { max_total_bytes: 25 * 1024 * 1024, max_files: 2000 };
+pub const BUNDLE_LIMITS: BundleLimits = bundle::DEFAULT_LIMITS;
 
 /// Folders that are never part of an app, besides every name starting with a dot
 /// (`.git`, `.env`, `.terrarium`): they hold tools' files, not the app's.
