@@ -108,10 +108,16 @@ impl EgressSection {
         problems
     }
 
-    /// The outbound settings; `user_agent` is sent when an app sets none.
-    pub fn build(&self, user_agent: String) -> Result<OutboundConfig, String> {
+    /// The outbound settings; `user_agent` is sent when an app sets none. `by_namespace` are
+    /// the namespaces' own internal ranges (from their settings, which gather
+    /// `allow_internal_by_namespace` of this section).
+    pub fn build(
+        &self,
+        user_agent: String,
+        by_namespace: &BTreeMap<String, Vec<String>>,
+    ) -> Result<OutboundConfig, String> {
         let mut allowed_internal_by_namespace = BTreeMap::new();
-        for (namespace, ranges) in &self.allow_internal_by_namespace {
+        for (namespace, ranges) in by_namespace {
             let key = format!("egress.allow_internal_by_namespace.{namespace}");
             allowed_internal_by_namespace.insert(namespace.clone(), parse_ranges(&key, ranges)?);
         }
@@ -156,7 +162,7 @@ mod section_tests {
         assert!(problems[0].starts_with("egress.allow_internal: \"10.0.0.0/33\""));
         assert!(problems[1].starts_with("egress.allow_internal_by_namespace.growth"));
         let built = EgressSection { allow_internal: vec!["10.20.0.0/16".into()], ..EgressSection::default() }
-            .build("t".into())
+            .build("t".into(), &BTreeMap::new())
             .unwrap();
         assert_eq!(built.allowed_internal.len(), 1);
     }

@@ -128,8 +128,6 @@ pub struct ControlSettings {
     pub scanner: Arc<scan::Scanner>,
     /// Whether a finding stops the deploy (the default) or only warns.
     pub block_on_secrets: bool,
-    /// Namespaces' tiers: the most an app's quotas may ask.
-    pub tiers: plan::Tiers,
     /// "Now" for TTLs, expiries, exceptions and approval timeouts.
     pub clock: background::Clock,
 }

@@ -135,8 +135,9 @@ impl BudgetsConfig {
         Duration::from_secs(self.evaluate_secs.max(1))
     }
 
-    /// The budgets' settings, priced by `pricing`.
-    pub fn build(&self, pricing: &PricingConfig) -> BudgetSettings {
+    /// The budgets' settings, priced by `pricing`; `namespaces` are the namespaces' budgets
+    /// (from their settings, which gather `namespaces` of this section).
+    pub fn build(&self, pricing: &PricingConfig, namespaces: BTreeMap<String, f64>) -> BudgetSettings {
         let mut thresholds = self.thresholds.clone();
         thresholds.sort_unstable();
         thresholds.dedup();
@@ -144,7 +145,7 @@ impl BudgetsConfig {
             pricing: pricing.build(),
             thresholds,
             hard_stop: self.hard_stop,
-            namespaces: self.namespaces.clone(),
+            namespaces,
             owners: self.owners.clone(),
         }
     }
@@ -183,6 +184,6 @@ mod tests {
     #[test]
     fn thresholds_are_sorted_once() {
         let budgets = BudgetsConfig { thresholds: vec![100, 50, 80, 50], ..BudgetsConfig::default() };
-        assert_eq!(budgets.build(&PricingConfig::default()).thresholds, [50, 80, 100]);
+        assert_eq!(budgets.build(&PricingConfig::default(), BTreeMap::new()).thresholds, [50, 80, 100]);
     }
 }

@@ -4,8 +4,9 @@
 //! so a builder learns about a missing entry file before anything leaves their machine.
 
 pub mod config;
+pub mod namespaces;
 
-use std::collections::BTreeMap;
+pub use namespaces::{Approvers, NamespaceSettings, Namespaces, Tier};
 
 use bundle::{Bundle, file_digest};
 use deployment::{
@@ -197,29 +198,6 @@ pub fn missing_files(validated: &ValidatedManifest, bundle: &Bundle) -> Vec<Stri
         }
     }
     problems
-}
-
-/// A namespace's tier: a ceiling its apps share, and the most one app's `spec.quotas` may ask.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tier {
-    pub name: String,
-    pub ceiling: Admission,
-    pub max_app_requests_per_second: Option<u32>,
-    pub max_app_burst: Option<u32>,
-    pub max_app_concurrency: Option<u32>,
-}
-
-/// Which tier each namespace is in.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tiers {
-    pub default: Option<Tier>,
-    pub by_namespace: BTreeMap<String, Tier>,
-}
-
-impl Tiers {
-    pub fn for_namespace(&self, namespace: &str) -> Option<&Tier> {
-        self.by_namespace.get(namespace).or(self.default.as_ref())
-    }
 }
 
 /// Likely secrets in the bundle's files, as the scanner reports them (masked).

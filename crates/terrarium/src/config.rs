@@ -24,103 +24,12 @@ pub struct PlatformConfig {
     pub budgets: metering::config::BudgetsConfig,
     pub notify: notify::config::NotifyConfig,
     /// Tiers by name: a ceiling shared by a namespace's apps and the most one app may ask.
-    pub tiers: std::collections::BTreeMap<String, TierSection>,
-    pub namespaces: NamespacesSection,
+    pub tiers: std::collections::BTreeMap<String, plan::config::TierSection>,
+    pub namespaces: plan::config::NamespacesSection,
     pub telemetry: telemetry::config::TelemetrySection,
     pub scan: scan::config::ScanSection,
-    pub policy: PolicySection,
-    pub approvals: ApprovalsSection,
-}
-
-/// Policy as code: which policies run, in which mode, and how often everything is audited.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolicySection {
-    /// Run the bundled library (`terrarium policy test` shows it).
-    pub bundled: bool,
-    /// A directory of your own `.rego` files, added to the bundled ones (a file named like a
-    /// bundled one replaces it). Read again every `reload_secs` and on `terrarium policy reload`.
-    pub dir: Option<std::path::PathBuf>,
-    /// Policy name → `deny` (the default), `warn` or `dryrun`.
-    pub modes: std::collections::BTreeMap<String, String>,
-    pub reload_secs: u64,
-    /// Every running app is evaluated again this often (and at start, on policy change, and
-    /// when an exception lapses).
-    pub audit_secs: u64,
-}
-
-impl Default for PolicySection {
-    fn default() -> PolicySection {
-        PolicySection { bundled: true, dir: None, modes: Default::default(), reload_secs: 10, audit_secs: 3600 }
-    }
-}
-
-/// Approvals of elevated requests.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApprovalsSection {
-    /// A request without enough approvals is denied after this long.
-    pub timeout_secs: u64,
-    /// Per namespace: who approves and how many must (one operator of the namespace otherwise).
-    pub namespaces: std::collections::BTreeMap<String, ApproversSection>,
-}
-
-impl Default for ApprovalsSection {
-    fn default() -> ApprovalsSection {
-        ApprovalsSection { timeout_secs: 72 * 3600, namespaces: Default::default() }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApproversSection {
-    /// `user:NAME` or `group:NAME`; each must also be an operator of the namespace.
-    #[serde(default)]
-    pub approvers: Vec<String>,
-    #[serde(default = "one")]
-    pub required: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TierSection {
-    /// Namespace-wide: all its apps together.
-    pub requests_per_second: u32,
-    pub burst: u32,
-    pub concurrency: u32,
-    /// The most one app's spec.quotas may ask; deploys asking more are refused.
-    pub max_app_requests_per_second: Option<u32>,
-    pub max_app_burst: Option<u32>,
-    pub max_app_concurrency: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NamespacesSection {
-    /// The tier of namespaces not listed in `tiers`; none means no ceiling.
-    pub default_tier: Option<String>,
-    /// Namespace → tier name.
-    pub tiers: std::collections::BTreeMap<String, String>,
-    /// The longest `spec.ttlDays` an app may ask (90 when unset).
-    pub max_ttl_days: Option<u32>,
-    /// Hosts (or `*.domain`) every namespace's apps may call without approval.
-    pub allowed_egress: Vec<String>,
-    /// Runtimes apps may use; every supported one when unset.
-    pub approved_runtimes: Option<Vec<String>>,
-    /// Per namespace: its own maximum TTL, runtimes, and hosts added to `allowed_egress`.
-    pub settings: std::collections::BTreeMap<String, NamespaceSettings>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NamespaceSettings {
-    pub max_ttl_days: Option<u32>,
-    pub allowed_egress: Vec<String>,
-    pub approved_runtimes: Option<Vec<String>>,
+    pub policy: control::governance::config::PolicySection,
+    pub approvals: control::governance::config::ApprovalsSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,7 +67,28 @@ impl PlatformConfig {
         problems.extend(self.notify.validate());
         problems.extend(self.telemetry.validate());
         problems.extend(self.scan.validate());
+        problems.extend(self.policy.validate());
+        problems.extend(self.approvals.validate());
+        problems.extend(self.namespaces().err().unwrap_or_default());
         problems
+    }
+
+    /// Every namespace's settings in one record, gathered from the sections that name
+    /// namespaces: `[namespaces]` and `[tiers]`, `[approvals.namespaces]`, `[budgets.namespaces]`
+    /// and `[egress.allow_internal_by_namespace]`.
+    pub fn namespaces(&self) -> Result<plan::Namespaces, Vec<String>> {
+        let mut namespaces = self.namespaces.build(&self.tiers)?;
+        for (namespace, section) in &self.approvals.namespaces {
+            namespaces.entry(namespace).approvers =
+                plan::Approvers { subjects: section.approvers.clone(), required: section.required };
+        }
+        for (namespace, budget) in &self.budgets.namespaces {
+            namespaces.entry(namespace).monthly_budget = Some(*budget);
+        }
+        for (namespace, ranges) in &self.egress.allow_internal_by_namespace {
+            namespaces.entry(namespace).allow_internal = ranges.clone();
+        }
+        Ok(namespaces)
     }
 
     /// Reads the file if it exists; `required` makes a missing file an error (an explicit `--config`).

@@ -10,7 +10,7 @@ use api_types::policy::{Decision, Mode, PolicyStatus};
 use control::governance::PolicyEngine;
 use policy::PolicySet;
 
-use crate::config::PolicySection;
+use control::governance::config::PolicySection;
 
 pub struct Policies {
     bundled: bool,

@@ -3,7 +3,6 @@
 //! This is the only place that picks concrete backends: SQLite and local disk for storage,
 //! QuickJS for functions, the egress-checking HTTP client for `fetch`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,7 +105,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         let host = if local.ip().is_unspecified() { "localhost".to_owned() } else { local.ip().to_string() };
         format!("http://{host}:{}", local.port())
     });
-    let tiers = namespace_tiers(&config)?;
+    let namespaces = Arc::new(config.namespaces().map_err(|problems| anyhow::anyhow!(problems.join("; ")))?);
     let bundle_limits = config.limits.bundle_limits();
     let keys_path = data_dir.join(SIGNING_KEYS_FILE);
     let save_keys: accounts::tokens::SaveKeys =
@@ -136,7 +135,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let outbound = OutboundHttpFactory::new(
         config
             .egress
-            .build(concat!("terrarium/", env!("CARGO_PKG_VERSION")).to_owned())
+            .build(concat!("terrarium/", env!("CARGO_PKG_VERSION")).to_owned(), &namespaces.internal_ranges())
             .map_err(|error| anyhow::anyhow!(error))?,
         tokio::runtime::Handle::current(),
     )
@@ -160,7 +159,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let governance = Arc::new(control::governance::Governance::new(
         Arc::new(crate::policies::Policies::load(&config.policy)?),
         store.clone(),
-        governance_settings(&config)?,
+        control::governance::config::settings(&config.policy, &config.approvals),
+        namespaces.clone(),
     ));
     let accounts = Arc::new(accounts::Accounts::new(store.clone(), tokens, federation)?);
     let notifier = notifier(&config, store.clone())?;
@@ -185,7 +185,6 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             public_url: public_url.clone(),
             apps_domain: config.gateway.apps_domain.clone(),
             port: local.port(),
-            tiers: tiers.clone(),
             scanner: Arc::new(config.scan.build().map_err(|error| anyhow::anyhow!(error))?),
             block_on_secrets: config.scan.block,
             clock: clock.clone(),
@@ -195,7 +194,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
 
     let suspensions = Arc::new(gateway::Suspensions::default());
     let budgets = Arc::new(metering::budgets::Budgets::new(
-        config.budgets.build(&config.pricing),
+        config.budgets.build(&config.pricing, namespaces.budgets()),
         store.clone(),
         store.clone(),
         metering.clone(),
@@ -228,10 +227,10 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         accounts.clone(),
         metering.clone(),
         suspensions,
-        Arc::new(gateway::NamespaceCeilings::new(
-            tiers.default.as_ref().map(|tier| tier.ceiling),
-            tiers.by_namespace.iter().map(|(namespace, tier)| (namespace.clone(), tier.ceiling)).collect(),
-        )),
+        Arc::new({
+            let (default, named) = namespaces.ceilings();
+            gateway::NamespaceCeilings::new(default, named.into_iter().collect())
+        }),
     );
     if config.telemetry.otlp_endpoint.is_some() {
         state.request_span = telemetry::request_span;
@@ -302,8 +301,6 @@ fn check(config: &PlatformConfig, source: &str) -> anyhow::Result<()> {
     let mut problems = config.validate();
     // What only building shows: the policies compile, the Vault credential is in the environment.
     let mut note = |result: anyhow::Result<()>| problems.extend(result.err().map(|error| format!("{error:#}")));
-    note(namespace_tiers(config).map(drop));
-    note(governance_settings(config).map(drop));
     note(crate::policies::Policies::load(&config.policy).map(drop));
     note(vault_client(config).map(drop));
     problems.dedup();
@@ -314,95 +311,6 @@ fn check(config: &PlatformConfig, source: &str) -> anyhow::Result<()> {
         }
         _ => anyhow::bail!("{source} has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - ")),
     }
-}
-
-/// Namespaces' policy settings and approvers from `[namespaces]`, `[policy]` and `[approvals]`.
-fn governance_settings(config: &PlatformConfig) -> anyhow::Result<control::governance::GovernanceSettings> {
-    use control::governance::{Approvers, GovernanceSettings, NamespacePolicy};
-    let namespaces = &config.namespaces;
-    let default = NamespacePolicy {
-        max_ttl_days: namespaces.max_ttl_days.unwrap_or(90),
-        allowed_egress: namespaces.allowed_egress.clone(),
-        approved_runtimes: namespaces.approved_runtimes.clone(),
-    };
-    let by_namespace = namespaces
-        .settings
-        .iter()
-        .map(|(name, settings)| {
-            let mut allowed_egress = default.allowed_egress.clone();
-            allowed_egress.extend(settings.allowed_egress.iter().cloned());
-            let policy = NamespacePolicy {
-                max_ttl_days: settings.max_ttl_days.unwrap_or(default.max_ttl_days),
-                allowed_egress,
-                approved_runtimes: settings.approved_runtimes.clone().or_else(|| default.approved_runtimes.clone()),
-            };
-            (name.clone(), policy)
-        })
-        .collect();
-    let mut approvers = std::collections::BTreeMap::new();
-    for (namespace, section) in &config.approvals.namespaces {
-        if section.required == 0 {
-            anyhow::bail!("approvals.namespaces.{namespace}.required is 0; at least one approval is needed");
-        }
-        if !section.approvers.is_empty() && section.required as usize > section.approvers.len() {
-            anyhow::bail!(
-                "approvals.namespaces.{namespace}: required = {} but only {} approvers are listed",
-                section.required,
-                section.approvers.len()
-            );
-        }
-        if let Some(bad) =
-            section.approvers.iter().find(|subject| !subject.starts_with("user:") && !subject.starts_with("group:"))
-        {
-            anyhow::bail!("approvals.namespaces.{namespace}.approvers: {bad:?} is neither user:NAME nor group:NAME");
-        }
-        approvers
-            .insert(namespace.clone(), Approvers { subjects: section.approvers.clone(), required: section.required });
-    }
-    let secs = |value: u64, key: &str| {
-        if value == 0 {
-            anyhow::bail!("{key} is 0; give a number of seconds");
-        }
-        Ok(std::time::Duration::from_secs(value))
-    };
-    Ok(GovernanceSettings {
-        namespace_default: default,
-        namespaces: by_namespace,
-        approvers,
-        approval_timeout: secs(config.approvals.timeout_secs, "approvals.timeout_secs")?,
-        audit_every: secs(config.policy.audit_secs, "policy.audit_secs")?,
-        reload_every: secs(config.policy.reload_secs, "policy.reload_secs")?,
-    })
-}
-
-/// Each namespace's tier from `[tiers.*]` and `[namespaces]`; an unknown tier name is an error.
-fn namespace_tiers(config: &PlatformConfig) -> anyhow::Result<plan::Tiers> {
-    let tier = |name: &str, key: &str| -> anyhow::Result<plan::Tier> {
-        let section = config.tiers.get(name).with_context(|| {
-            let known: Vec<&str> = config.tiers.keys().map(String::as_str).collect();
-            format!("{key}: there is no [tiers.{name}] (tiers: {})", known.join(", "))
-        })?;
-        Ok(plan::Tier {
-            name: name.to_owned(),
-            ceiling: deployment::Admission {
-                requests_per_second: section.requests_per_second.max(1),
-                burst: section.burst.max(1),
-                concurrency: section.concurrency.max(1),
-            },
-            max_app_requests_per_second: section.max_app_requests_per_second,
-            max_app_burst: section.max_app_burst,
-            max_app_concurrency: section.max_app_concurrency,
-        })
-    };
-    let default = match &config.namespaces.default_tier {
-        Some(name) => Some(tier(name, "namespaces.default_tier")?),
-        None => None,
-    };
-    let mut by_namespace = BTreeMap::new();
-    for (namespace, name) in &config.namespaces.tiers {
-        by_namespace.insert(namespace.clone(), tier(name, &format!("namespaces.tiers.{namespace}"))?);
-    }
-    Ok(plan::Tiers { default, by_namespace })
 }
 
 /// The tokens that identify apps to internal APIs, reused until a minute before they expire.

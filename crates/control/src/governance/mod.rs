@@ -16,7 +16,9 @@
 //! - **audit**: on a schedule, when the policies change and when an exception lapses, every
 //!   app's active revision is evaluated again and its violations stored in full.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+pub mod config;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,38 +50,8 @@ pub trait PolicyEngine: Send + Sync + 'static {
     fn policies(&self) -> Vec<String>;
 }
 
-/// What policies know about a namespace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NamespacePolicy {
-    /// The longest `spec.ttlDays` allowed.
-    pub max_ttl_days: u32,
-    /// Hosts (or `*.domain` patterns) its apps may call without approval.
-    pub allowed_egress: Vec<String>,
-    /// Runtimes its apps may use; every supported one when `None`.
-    pub approved_runtimes: Option<Vec<String>>,
-}
-
-impl Default for NamespacePolicy {
-    fn default() -> NamespacePolicy {
-        NamespacePolicy { max_ttl_days: 90, allowed_egress: Vec::new(), approved_runtimes: None }
-    }
-}
-
-/// Who approves a namespace's requests, and how many of them must.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Approvers {
-    /// `user:NAME` or `group:NAME`; operators of the namespace when empty.
-    pub subjects: Vec<String>,
-    pub required: u32,
-}
-
 #[derive(Clone, Debug)]
 pub struct GovernanceSettings {
-    /// Namespaces not listed in `namespaces`.
-    pub namespace_default: NamespacePolicy,
-    pub namespaces: BTreeMap<String, NamespacePolicy>,
-    /// Per namespace; one operator of the namespace otherwise.
-    pub approvers: BTreeMap<String, Approvers>,
     /// A pending request is denied after this long.
     pub approval_timeout: Duration,
     /// How often every app is audited (also at start, on policy change and when an exception lapses).
@@ -91,9 +63,6 @@ pub struct GovernanceSettings {
 impl Default for GovernanceSettings {
     fn default() -> GovernanceSettings {
         GovernanceSettings {
-            namespace_default: NamespacePolicy::default(),
-            namespaces: BTreeMap::new(),
-            approvers: BTreeMap::new(),
             approval_timeout: Duration::from_secs(72 * 3600),
             audit_every: Duration::from_secs(3600),
             reload_every: Duration::from_secs(10),
@@ -106,6 +75,8 @@ pub struct Governance {
     pub engine: Arc<dyn PolicyEngine>,
     pub store: Arc<dyn GovernanceStore>,
     pub settings: GovernanceSettings,
+    /// Every namespace's settings: what its policies see, its approvers.
+    pub namespaces: Arc<plan::Namespaces>,
     /// Wakes the audit loop for an audit now (an exception came or went, policies reloaded).
     audit_now: Arc<tokio::sync::Notify>,
     state: Mutex<AuditState>,
@@ -128,22 +99,24 @@ impl Governance {
         engine: Arc<dyn PolicyEngine>,
         store: Arc<dyn GovernanceStore>,
         settings: GovernanceSettings,
+        namespaces: Arc<plan::Namespaces>,
     ) -> Governance {
         Governance {
             engine,
             store,
             settings,
+            namespaces,
             audit_now: Arc::new(tokio::sync::Notify::new()),
             state: Mutex::new(AuditState::default()),
         }
     }
 
-    fn namespace(&self, namespace: &str) -> &NamespacePolicy {
-        self.settings.namespaces.get(namespace).unwrap_or(&self.settings.namespace_default)
+    fn namespace(&self, namespace: &str) -> &plan::NamespaceSettings {
+        self.namespaces.get(namespace)
     }
 
-    fn approvers(&self, namespace: &str) -> Approvers {
-        self.settings.approvers.get(namespace).cloned().unwrap_or(Approvers { subjects: Vec::new(), required: 1 })
+    fn approvers(&self, namespace: &str) -> plan::Approvers {
+        self.namespaces.get(namespace).approvers.clone()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, AuditState> {
@@ -289,7 +262,7 @@ impl ControlPlane {
         if let Some(runtimes) = &settings.approved_runtimes {
             namespace["approvedRuntimes"] = serde_json::json!(runtimes);
         }
-        if let Some(tier) = self.settings.tiers.for_namespace(namespace_name) {
+        if let Some(tier) = &settings.tier {
             let mut json = serde_json::json!({
                 "name": tier.name,
                 "requestsPerSecond": tier.ceiling.requests_per_second,
