@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use ::accounts::AccountError;
+use ::secrets::admin::SecretsAdminError;
 use api_types::ApiError;
 use axum::Json;
 use axum::body::Bytes;
@@ -23,6 +24,8 @@ pub struct ApiState {
     pub control: Arc<ControlPlane>,
     /// Users, roles, sign-in and the platform's tokens.
     pub accounts: Arc<::accounts::Accounts>,
+    /// Apps' secrets and the key-encryption key.
+    pub secrets: Arc<::secrets::admin::SecretsAdmin>,
     /// This server's base URL; a sign-in may only return to it or to an app under `apps_domain`.
     pub public_url: String,
     pub apps_domain: String,
@@ -210,6 +213,18 @@ impl From<AccountError> for ApiFailure {
     }
 }
 
+impl From<SecretsAdminError> for ApiFailure {
+    fn from(error: SecretsAdminError) -> ApiFailure {
+        let message = error.to_string();
+        match error {
+            SecretsAdminError::Invalid(_) => failure(StatusCode::BAD_REQUEST, "invalid_name", message, vec![]),
+            SecretsAdminError::NotFound(_) => failure(StatusCode::NOT_FOUND, "not_found", message, vec![]),
+            SecretsAdminError::Forbidden(_) => failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]),
+            SecretsAdminError::Internal(detail) => internal(&detail),
+        }
+    }
+}
+
 /// A 500 whose details go to the server log, never to the caller.
 fn internal(detail: &str) -> ApiFailure {
     tracing::error!(error = %detail, "internal error");
@@ -343,14 +358,23 @@ mod tests {
             (AccountError::Forbidden("no role".into()), StatusCode::FORBIDDEN, "forbidden"),
             (AccountError::Internal("disk full at /secret/path".into()), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         ];
-        let table = table
-            .into_iter()
-            .map(|(error, status, code)| (format!("{error:?}"), ApiFailure::from(error), status, code))
-            .chain(
-                accounts
-                    .into_iter()
-                    .map(|(error, status, code)| (format!("{error:?}"), ApiFailure::from(error), status, code)),
-            );
+        let secrets: Vec<(SecretsAdminError, StatusCode, &str)> = vec![
+            (SecretsAdminError::Invalid("BAD NAME".into()), StatusCode::BAD_REQUEST, "invalid_name"),
+            (SecretsAdminError::NotFound("no KEY".into()), StatusCode::NOT_FOUND, "not_found"),
+            (SecretsAdminError::Forbidden("no role".into()), StatusCode::FORBIDDEN, "forbidden"),
+            (
+                SecretsAdminError::Internal("disk full at /secret/path".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+            ),
+        ];
+        fn shown<E: std::fmt::Debug + Into<ApiFailure>>(
+            (error, status, code): (E, StatusCode, &'static str),
+        ) -> (String, ApiFailure, StatusCode, &'static str) {
+            (format!("{error:?}"), error.into(), status, code)
+        }
+        let table =
+            table.into_iter().map(shown).chain(accounts.into_iter().map(shown)).chain(secrets.into_iter().map(shown));
         let mut wrong = Vec::new();
         for (shown, ApiFailure(got_status, body), status, code) in table {
             if got_status != status || body.code != code {

@@ -5,11 +5,11 @@
 //! functions ([`runtime::loader::Loader`]) → write revision + audit event in one transaction → swap the
 //! gateway's routing table. A failure at any step leaves the previous revision serving.
 
-pub mod app_secrets;
 pub mod blobs;
 pub mod governance;
 pub mod hooks;
 pub mod logs;
+mod secrets_host;
 pub mod store;
 
 use std::sync::Arc;
@@ -139,7 +139,6 @@ pub struct ControlParts {
     pub loader: Arc<runtime::loader::Loader>,
     pub routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
-    pub secrets: Arc<secrets::apps::AppSecrets>,
     pub egress_store: Arc<dyn metering::store::EgressLogStore>,
     pub metrics: Arc<metering::metrics::Metrics>,
     pub usage_store: Arc<dyn metering::store::UsageStore>,
@@ -157,8 +156,6 @@ pub struct ControlPlane {
     loader: Arc<runtime::loader::Loader>,
     routes: Arc<RoutingTable>,
     pub logs: Arc<LogHub>,
-    /// Apps' secrets: the built-in store and Vault.
-    pub secrets: Arc<secrets::apps::AppSecrets>,
     /// Apps' outbound requests, as the egress log stored them.
     egress_store: Arc<dyn metering::store::EgressLogStore>,
     /// The platform's Prometheus metrics (`/metrics`).
@@ -199,7 +196,6 @@ impl ControlPlane {
             loader,
             routes,
             logs,
-            secrets,
             egress_store,
             metrics,
             usage_store,
@@ -216,7 +212,6 @@ impl ControlPlane {
             loader,
             routes,
             logs,
-            secrets,
             egress_store,
             metrics,
             usage_store,
@@ -229,6 +224,26 @@ impl ControlPlane {
             changed: Arc::new(tokio::sync::Notify::new()),
             change_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Loads the app's active deployment again (with fresh secrets) and swaps it in. On failure
+    /// the running version keeps serving.
+    pub async fn reload(&self, app: &AppKey) -> bool {
+        let _guard = self.change_lock.lock().await;
+        let Some(live) = self.routes.get(app) else {
+            return false;
+        };
+        match self.load(live.deployment.clone()).await {
+            Ok(reloaded) => {
+                self.routes.insert(reloaded);
+                self.changed.notify_one();
+                true
+            }
+            Err(error) => {
+                tracing::error!(namespace = %app.namespace, app = %app.name, %error, "reload with new secrets failed; the app keeps its previous values");
+                false
+            }
+        }
     }
 
     /// Compiles a deployment's functions into what the gateway serves.
@@ -521,7 +536,7 @@ impl ControlPlane {
             );
             return Err(self.deny(principal, Action::NamespaceCreate, Some(name), None, message).await);
         }
-        if !is_dns_label(name) {
+        if !deployment::is_name(name) {
             return Err(ControlError::InvalidName(format!(
                 "{name:?} is not a valid namespace name: use 1 to 40 lowercase letters, digits and '-', not at the start or end"
             )));
@@ -876,11 +891,4 @@ impl ControlPlane {
             updated_at: row.updated_at,
         }
     }
-}
-
-fn is_dns_label(name: &str) -> bool {
-    (1..=40).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }

@@ -20,6 +20,21 @@ impl AppKey {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> AppKey {
         AppKey { namespace: namespace.into(), name: name.into() }
     }
+
+    /// Whether namespace and name are both valid names ([`is_name`]).
+    pub fn is_valid(&self) -> bool {
+        is_name(&self.namespace) && is_name(&self.name)
+    }
+}
+
+/// An app or namespace name: 1 to 40 lowercase letters, digits and `-`, starting and ending
+/// with a letter or digit (a DNS label, so it can be part of a host name). The manifest's
+/// validation explains a bad name; this only answers whether it is one.
+pub fn is_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 impl fmt::Display for AppKey {

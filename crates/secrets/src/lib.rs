@@ -10,6 +10,7 @@
 //! versions and dates, errors name the secret and never its value, and [`SecretValue`]'s
 //! `Debug` is redacted.
 
+pub mod admin;
 pub mod apps;
 pub mod config;
 pub mod envelope;

@@ -170,7 +170,6 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         loader,
         routes: routes.clone(),
         logs,
-        secrets: app_secrets.clone(),
         egress_store: store.clone(),
         metrics: metrics.clone(),
         usage_store: store.clone(),
@@ -190,6 +189,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             clock: clock.clone(),
         },
     })?);
+    let secrets_admin = Arc::new(secrets::admin::SecretsAdmin::new(app_secrets.clone(), control.clone()));
     let first_admin_password = accounts.ensure_first_admin(std::env::var("TERRARIUM_ADMIN_PASSWORD").ok()).await?;
 
     let suspensions = Arc::new(gateway::Suspensions::default());
@@ -210,6 +210,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         Arc::new(control_api::ApiState {
             control: control.clone(),
             accounts: accounts.clone(),
+            secrets: secrets_admin.clone(),
             public_url: public_url.clone(),
             apps_domain: config.gateway.apps_domain.clone(),
             secure_cookies,
@@ -246,7 +247,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         deploy_demo_apps(&control).await?;
     }
     state.ready.store(true, Ordering::Release);
-    add_background_tasks(&tasks, &control, &metering, &budgets, &config);
+    add_background_tasks(&tasks, &control, &secrets_admin, &metering, &budgets, &config);
     tasks.spawn_all();
 
     let mut banner = std::io::stdout().lock();
@@ -351,12 +352,13 @@ impl capability_http::AppTokens for ServiceTokens {
 fn add_background_tasks(
     tasks: &background::Tasks,
     control: &Arc<ControlPlane>,
+    secrets: &Arc<secrets::admin::SecretsAdmin>,
     metering: &Arc<metering::Metering>,
     budgets: &Arc<metering::budgets::Budgets>,
     config: &PlatformConfig,
 ) {
     use background::{TaskSpec, job};
-    let resume = control.clone();
+    let resume = secrets.clone();
     tokio::spawn(async move {
         if let Err(error) = resume.resume_kek_rotation().await {
             tracing::error!(%error, "the interrupted key-encryption key rotation could not be finished; run `terrarium secrets rotate-kek`");
@@ -393,7 +395,8 @@ fn add_background_tasks(
             async move { budgets.evaluate_now().await.map_err(|error| error.to_string()) }
         }),
     );
-    let sweeper = control.clone();
+    let sweeper = secrets.clone();
+    let clock = control.clock().clone();
     let reminder_days = config.secrets.expiry_reminder_days;
     tasks.add(
         TaskSpec {
@@ -404,11 +407,11 @@ fn add_background_tasks(
             at_start: true,
         },
         job(move || {
-            let control = sweeper.clone();
+            let secrets = sweeper.clone();
+            let now = clock.now();
             async move {
-                let now = control.clock().now();
-                let reminded = control.sweep_secret_expiry(now, reminder_days).await;
-                let flagged = control.flag_secrets_of_expired_apps(now).await;
+                let reminded = secrets.sweep_expiry(now, reminder_days).await;
+                let flagged = secrets.flag_expired_apps(now).await;
                 reminded.map_err(|error| format!("the secret expiry sweep failed: {error}"))?;
                 flagged.map_err(|error| format!("the sweep of apps past their TTL failed: {error}"))?;
                 Ok(())
@@ -416,7 +419,7 @@ fn add_background_tasks(
         }),
     );
     if let Some(vault) = &config.secrets.vault {
-        let refresher = control.clone();
+        let refresher = secrets.clone();
         tasks.add(
             TaskSpec {
                 name: "secrets.vault_refresh",
@@ -426,9 +429,9 @@ fn add_background_tasks(
                 at_start: false,
             },
             job(move || {
-                let control = refresher.clone();
+                let secrets = refresher.clone();
                 async move {
-                    control.refresh_vault_secrets().await;
+                    secrets.refresh_vault().await;
                     Ok(())
                 }
             }),

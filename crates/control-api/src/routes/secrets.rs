@@ -12,14 +12,13 @@ use serde::Deserialize;
 
 use super::apps::app_key;
 use crate::{ApiFailure, ApiResult, ApiState, Caller, failure};
-use control::Action;
 
 pub(crate) async fn list_app_secrets(
     State(state): State<Arc<ApiState>>,
     Caller(principal): Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.control.list_secrets(&principal, &namespace, Some(&name)).await?).into_response())
+    Ok(Json(state.secrets.list_secrets(&principal, &namespace, Some(&name)).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -36,7 +35,7 @@ pub(crate) async fn list_secrets(
     let Ok(Query(query)) = query else {
         return Err(failure(StatusCode::BAD_REQUEST, "invalid_request", "pass ?namespace=<namespace>", vec![]));
     };
-    Ok(Json(state.control.list_secrets(&principal, &query.namespace, query.app.as_deref()).await?).into_response())
+    Ok(Json(state.secrets.list_secrets(&principal, &query.namespace, query.app.as_deref()).await?).into_response())
 }
 
 /// `PUT .../secrets/{secret}` with `{"value": "...", "expires_at": "..."}`. A malformed body is
@@ -55,7 +54,7 @@ pub(crate) async fn set_secret(
             vec![],
         )
     })?;
-    let set = state.control.set_secret(&principal, &app_key(namespace, name), &secret, request).await?;
+    let set = state.secrets.set_secret(&principal, &app_key(namespace, name), &secret, request).await?;
     Ok((StatusCode::CREATED, Json(set)).into_response())
 }
 
@@ -64,7 +63,7 @@ pub(crate) async fn remove_secret(
     Caller(principal): Caller,
     Path((namespace, name, secret)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let reloaded = state.control.remove_secret(&principal, &app_key(namespace, name), &secret).await?;
+    let reloaded = state.secrets.remove_secret(&principal, &app_key(namespace, name), &secret).await?;
     Ok(Json(serde_json::json!({ "removed": secret, "reloaded": reloaded })).into_response())
 }
 
@@ -73,24 +72,22 @@ pub(crate) async fn secret_versions(
     Caller(principal): Caller,
     Path((namespace, name, secret)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.control.secret_versions(&principal, &app_key(namespace, name), &secret).await?).into_response())
+    Ok(Json(state.secrets.secret_versions(&principal, &app_key(namespace, name), &secret).await?).into_response())
 }
 
 /// `POST /api/v1/secrets/rotate-kek`: an NDJSON stream of the rotation's progress. The rotation
 /// runs to its end even if the client leaves.
 pub(crate) async fn rotate_kek(State(state): State<Arc<ApiState>>, Caller(principal): Caller) -> ApiResult<Response> {
-    if !principal.is_platform_admin() {
-        let message = "only a platform admin may rotate the key-encryption key".to_owned();
-        return Err(state.control.deny(&principal, Action::SecretsRotateKek, None, None, message).await.into());
-    }
+    // Refused before the stream starts, so a refusal is a plain 403.
+    state.secrets.authorize_rotation(&principal).await?;
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
-    let control = state.control.clone();
+    let admin = state.secrets.clone();
     tokio::spawn(async move {
         let progress_sender = sender.clone();
         let mut progress = move |event: secrets::RotationEvent| {
             let _ = progress_sender.send(serde_json::to_value(event).unwrap_or_default());
         };
-        if let Err(error) = control.rotate_kek(&principal, false, &mut progress).await {
+        if let Err(error) = admin.rotate_kek(&principal, false, &mut progress).await {
             let message = ApiFailure::from(error).1.message;
             let _ = sender.send(serde_json::json!({ "event": "error", "message": message }));
         }
