@@ -73,6 +73,19 @@ pub struct ChargebackRow {
     pub currency: String,
 }
 
+/// What budgets read and act on: usage (stored and still in memory), owners, the live apps,
+/// the gateway's suspensions, the notifier, SLO windows and metrics.
+pub struct BudgetParts {
+    pub usage: Arc<dyn UsageStore>,
+    pub registry: Arc<dyn AppDirectory>,
+    pub metering: Arc<Metering>,
+    pub routes: Arc<RoutingTable>,
+    pub suspensions: Arc<Suspensions>,
+    pub notifier: Arc<Notifier>,
+    pub slo: Arc<crate::slo::SloTracker>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
 pub struct Budgets {
     settings: BudgetSettings,
     usage: Arc<dyn UsageStore>,
@@ -86,18 +99,8 @@ pub struct Budgets {
 }
 
 impl Budgets {
-    #[expect(clippy::too_many_arguments, reason = "until budgets move into their metering crate (issue 18, step 2)")]
-    pub fn new(
-        settings: BudgetSettings,
-        usage: Arc<dyn UsageStore>,
-        registry: Arc<dyn AppDirectory>,
-        metering: Arc<Metering>,
-        routes: Arc<RoutingTable>,
-        suspensions: Arc<Suspensions>,
-        notifier: Arc<Notifier>,
-        slo: Arc<crate::slo::SloTracker>,
-        metrics: Arc<crate::metrics::Metrics>,
-    ) -> Budgets {
+    pub fn new(settings: BudgetSettings, parts: BudgetParts) -> Budgets {
+        let BudgetParts { usage, registry, metering, routes, suspensions, notifier, slo, metrics } = parts;
         Budgets { settings, usage, registry, metering, routes, suspensions, notifier, slo, metrics }
     }
 

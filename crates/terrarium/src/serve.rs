@@ -195,14 +195,16 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let suspensions = Arc::new(gateway::Suspensions::default());
     let budgets = Arc::new(metering::budgets::Budgets::new(
         config.budgets.build(&config.pricing, namespaces.budgets()),
-        store.clone(),
-        store.clone(),
-        metering.clone(),
-        routes.clone(),
-        suspensions.clone(),
-        notifier.clone(),
-        slo.clone(),
-        metrics.clone(),
+        metering::budgets::BudgetParts {
+            usage: store.clone(),
+            registry: store.clone(),
+            metering: metering.clone(),
+            routes: routes.clone(),
+            suspensions: suspensions.clone(),
+            notifier: notifier.clone(),
+            slo: slo.clone(),
+            metrics: metrics.clone(),
+        },
     ));
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
     let secure_cookies = public_url.starts_with("https://");

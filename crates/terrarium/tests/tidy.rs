@@ -186,3 +186,38 @@ fn every_module_says_what_it_is_for() {
         missing.join("\n")
     );
 }
+
+/// The components with a section in `terrarium.toml`: each types it in its own `config` module,
+/// with `validate` and `build` (see ARCHITECTURE.md, "Configuration and the shape of a component").
+const CONFIGURED: &[&str] = &[
+    "accounts",
+    "capability-http",
+    "engine-js",
+    "gateway",
+    "metering",
+    "notify",
+    "plan",
+    "scan",
+    "secrets",
+    "telemetry",
+];
+
+#[test]
+fn every_configured_component_owns_its_section() {
+    let mut problems = Vec::new();
+    for name in CONFIGURED {
+        let src = workspace_root().join("crates").join(name).join("src");
+        let config = ["config.rs", "config/mod.rs"].iter().map(|file| src.join(file)).find(|path| path.exists());
+        let Some(config) = config else {
+            problems.push(format!("{name} has no src/config.rs for its terrarium.toml section"));
+            continue;
+        };
+        let text = std::fs::read_to_string(&config).unwrap();
+        for needed in ["Deserialize", "deny_unknown_fields", "fn validate", "fn build"] {
+            if !text.contains(needed) {
+                problems.push(format!("{} has no {needed}", config.strip_prefix(workspace_root()).unwrap().display()));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
