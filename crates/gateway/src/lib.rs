@@ -8,6 +8,7 @@
 
 mod admission;
 pub mod config;
+pub mod cookies;
 pub use admission::NamespaceCeilings;
 mod pages;
 mod resolve;
@@ -15,9 +16,10 @@ mod routing;
 mod stack;
 mod static_files;
 
+pub use cookies::{SESSION_COOKIE, session_cookie_header};
 pub use resolve::{AppAddress, resolve_host};
 pub use routing::{LiveApp, RoutingTable};
 pub use stack::{
-    AccessControl, Allowance, BlobReader, GatewayConfig, GatewayState, Meter, RequestUsage, SESSION_COOKIE,
-    SESSION_PATH, SignedIn, Suspension, Suspensions, X_TERRARIUM_IDENTITY, build_stack, session_cookie_header,
+    AccessControl, Allowance, BlobReader, GatewayConfig, GatewayState, Meter, RequestUsage, SESSION_PATH, SignedIn,
+    Suspension, Suspensions, X_TERRARIUM_IDENTITY, build_stack,
 };

@@ -11,6 +11,8 @@ use tracing::Instrument as _;
 use axum::body::Body;
 use bytes::Bytes;
 use deployment::AccessDecision;
+
+use crate::cookies;
 use futures::future::BoxFuture;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -47,8 +49,6 @@ pub struct GatewayConfig {
     pub secure_cookies: bool,
 }
 
-/// The name of the platform's session cookie; never forwarded to apps.
-pub const SESSION_COOKIE: &str = "terrarium_session";
 /// The header carrying an app-scoped token to a function; a client-sent one is dropped.
 pub static X_TERRARIUM_IDENTITY: HeaderName = HeaderName::from_static("x-terrarium-identity");
 /// Path on a host-routed app where a sign-in ticket becomes that host's session cookie.
@@ -191,6 +191,8 @@ pub struct GatewayState {
     pub request_span: fn(&str) -> tracing::Span,
     /// Set once the active deployments are loaded after start; `/readyz` reports it.
     pub ready: AtomicBool,
+    /// The apps' logs, where the gateway tells an owner what it did to their app's responses.
+    pub app_log: Option<Arc<dyn runtime::AppLog>>,
 }
 
 impl GatewayState {
@@ -213,6 +215,7 @@ impl GatewayState {
             ceilings,
             request_span: default_request_span,
             ready: AtomicBool::new(false),
+            app_log: None,
         }
     }
 }
@@ -596,7 +599,7 @@ async fn invoke(
         }),
     };
     match functions.invoke(entry, call).await {
-        Ok(response) => function_response(response, request_id),
+        Ok(response) => function_response(state, context, response),
         Err(error) => {
             tracing::warn!(
                 namespace = %address.app.namespace,
@@ -611,12 +614,41 @@ async fn invoke(
 }
 
 /// Translates the engine's response, dropping headers that are not valid HTTP or that the
-/// platform owns (hop-by-hop, framing).
-fn function_response(response: runtime::FunctionResponse, request_id: &str) -> Response<Body> {
+/// platform owns (hop-by-hop, framing), and cookies that would cross the app's walls.
+fn function_response(
+    state: &GatewayState,
+    context: &AppRequest,
+    response: runtime::FunctionResponse,
+) -> Response<Body> {
+    let request_id = context.request_id.as_str();
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = Response::builder().status(status);
+    let hostname = context.host.rsplit_once(':').map_or(context.host.as_str(), |(name, _)| name).to_ascii_lowercase();
+    let scope = match context.address.mount.is_empty() {
+        true => cookies::CookieScope::Host(&hostname),
+        false => cookies::CookieScope::Mount(&context.address.mount),
+    };
+    let mut set_cookies = 0;
     for (name, value) in &response.headers {
-        let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) else {
+        let value = match name.eq_ignore_ascii_case("set-cookie") {
+            false => std::borrow::Cow::Borrowed(value.as_str()),
+            true => match cookies::check(value, scope) {
+                cookies::Verdict::Keep(_) if set_cookies >= cookies::MAX_SET_COOKIES => {
+                    let reason = format!("more than {} Set-Cookie headers in one response", cookies::MAX_SET_COOKIES);
+                    cookie_dropped(state, context, &reason);
+                    continue;
+                }
+                cookies::Verdict::Keep(kept) => {
+                    set_cookies += 1;
+                    std::borrow::Cow::Owned(kept)
+                }
+                cookies::Verdict::Drop(reason) => {
+                    cookie_dropped(state, context, &reason);
+                    continue;
+                }
+            },
+        };
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_ref())) else {
             continue;
         };
         if is_platform_owned(&name) {
@@ -630,6 +662,21 @@ fn function_response(response: runtime::FunctionResponse, request_id: &str) -> R
     builder = builder.header("server-timing", format!("cpu;dur={cpu_ms:.3}"));
     builder = builder.extension(FunctionCost { cpu: response.cpu, heap_bytes: response.heap_bytes });
     builder.body(Body::from(response.body)).unwrap_or_else(|_| pages::internal_error())
+}
+
+/// Tells the app's owner (in the app's log) and the operator (in the server's) that a cookie
+/// was dropped, and why.
+fn cookie_dropped(state: &GatewayState, context: &AppRequest, reason: &str) {
+    let app = &context.address.app;
+    tracing::warn!(namespace = %app.namespace, app = %app.name, request_id = %context.request_id, "Set-Cookie dropped: {reason}");
+    if let Some(log) = &state.app_log {
+        log.write(runtime::LogLine {
+            app: app.clone(),
+            request_id: context.request_id.clone(),
+            level: runtime::LogLevel::Warn,
+            message: format!("the platform dropped a Set-Cookie: {reason}"),
+        });
+    }
 }
 
 /// Where a request's platform credential came from, so it can be taken out before dispatch.
@@ -647,8 +694,11 @@ async fn authenticate(
     headers: &http::HeaderMap,
     by_host: bool,
 ) -> (Option<SignedIn>, Credential) {
+    let sessions =
+        cookies::session_values(headers.get_all(header::COOKIE).iter().filter_map(|value| value.to_str().ok()));
+    // Two session cookies mean someone planted one: neither counts.
     if by_host
-        && let Some(token) = session_cookie(headers)
+        && let [token] = sessions.as_slice()
         && let Some(user) = state.access.signed_in(token).await
     {
         return (Some(user), Credential::Cookie);
@@ -664,20 +714,10 @@ async fn authenticate(
     }
     // A bearer token that is not ours (an app's own API key) is the app's business and stays;
     // it only counts as a refused credential where the app needs a sign-in.
-    match session_cookie(headers).is_some() || bearer.is_some() {
+    match !sessions.is_empty() || bearer.is_some() {
         true => (None, Credential::Invalid),
         false => (None, Credential::None),
     }
-}
-
-fn session_cookie(headers: &http::HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(name, value)| (name == SESSION_COOKIE).then_some(value))
 }
 
 /// Removes the platform session cookie (keeping the app's own cookies) and, when it was ours,
@@ -689,7 +729,9 @@ fn strip_credential(headers: &mut http::HeaderMap, credential: Credential) {
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .map(str::trim)
-        .filter(|pair| !pair.is_empty() && pair.split_once('=').map(|(name, _)| name) != Some(SESSION_COOKIE))
+        .filter(|pair| {
+            !pair.is_empty() && !pair.split_once('=').is_some_and(|(name, _)| cookies::is_reserved(name.trim()))
+        })
         .map(str::to_owned)
         .collect();
     headers.remove(header::COOKIE);
@@ -762,16 +804,10 @@ fn redeem_ticket(state: &GatewayState, host: &str, request: &Request<Body>) -> R
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(header::LOCATION, return_to)
-        .header(header::SET_COOKIE, session_cookie_header(&session, state.config.secure_cookies))
+        .header(header::SET_COOKIE, cookies::session_cookie_header(&session, state.config.secure_cookies))
         .header(header::CACHE_CONTROL, "no-store")
         .body(Body::empty())
         .unwrap_or_else(|_| pages::internal_error())
-}
-
-/// The `Set-Cookie` value of a platform session: HTTP-only, same-site, host-only.
-pub fn session_cookie_header(token: &str, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200{secure}")
 }
 
 fn is_platform_owned(name: &HeaderName) -> bool {

@@ -169,7 +169,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         blobs: blobs.clone(),
         loader,
         routes: routes.clone(),
-        logs,
+        logs: logs.clone(),
         egress_store: store.clone(),
         metrics: metrics.clone(),
         usage_store: store.clone(),
@@ -207,7 +207,14 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         },
     ));
     let max_upload = (bundle_limits.max_total_bytes as usize).saturating_mul(2).saturating_add(1 << 20);
-    let secure_cookies = public_url.starts_with("https://");
+    let gateway_config =
+        config.gateway.build(public_url.clone(), max_upload).map_err(|error| anyhow::anyhow!("gateway: {error}"))?;
+    let secure_cookies = gateway_config.secure_cookies;
+    if !secure_cookies {
+        tracing::warn!(
+            "[gateway] insecure_cookies is on: session cookies travel in clear over plain HTTP; serve the platform over HTTPS"
+        );
+    }
     let api = control_api::router(
         Arc::new(control_api::ApiState {
             control: control.clone(),
@@ -224,7 +231,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         max_upload,
     );
     let mut state = GatewayState::new(
-        config.gateway.build(public_url.clone(), max_upload),
+        gateway_config,
         routes,
         blobs,
         accounts.clone(),
@@ -238,6 +245,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     if config.telemetry.otlp_endpoint.is_some() {
         state.request_span = telemetry::request_span;
     }
+    state.app_log = Some(logs);
     let state = Arc::new(state);
     let app = gateway::build_stack(state.clone(), api);
 
@@ -306,6 +314,8 @@ fn check(config: &PlatformConfig, source: &str) -> anyhow::Result<()> {
     let mut note = |result: anyhow::Result<()>| problems.extend(result.err().map(|error| format!("{error:#}")));
     note(crate::policies::Policies::load(&config.policy).map(drop));
     note(vault_client(config).map(drop));
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{}", config.server.listen));
+    note(config.gateway.secure_cookies(&public_url).map(drop).map_err(|error| anyhow::anyhow!("gateway: {error}")));
     problems.dedup();
     match problems.as_slice() {
         [] => {

@@ -38,30 +38,41 @@ pub(crate) async fn login(State(state): State<Arc<ApiState>>, headers: HeaderMap
         };
     }
     // Login CSRF: a form posted from another site would sign the victim in as the attacker.
-    // Browsers name the page's origin on a cross-site POST; it must be this server.
-    let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
-    if let Some(origin) = origin
-        && origin != state.public_url.trim_end_matches('/')
-    {
-        return Err(failure(
-            StatusCode::FORBIDDEN,
-            "cross_site",
-            "sign in from this server's own sign-in page",
-            vec![],
-        ));
-    }
+    // Two defences, neither resting on SameSite: the page's origin, and the form's token,
+    // which must match the cookie the sign-in page set.
+    same_origin(&state, &headers)?;
     let form: LoginForm = serde_urlencoded_form(&body)?;
     let return_to = form.return_to.unwrap_or_default();
+    let provider = state.accounts.federation().map(|federation| federation.display_name.as_str());
+    if !csrf_matches(&state, &headers, form.csrf.as_deref()) {
+        let message = "this sign-in form has expired or was not loaded from this server; sign in again";
+        return Ok(login_page_response(&state, StatusCode::FORBIDDEN, &return_to, Some(message), provider));
+    }
     let signed_in = match state.accounts.login(&form.username, &form.password).await {
         Ok(signed_in) => signed_in,
         Err(error @ (AccountError::Unauthenticated(_) | AccountError::TooManyAttempts { .. })) => {
             let message = error.to_string();
-            let provider = state.accounts.federation().map(|federation| federation.display_name.as_str());
-            return Ok((StatusCode::UNAUTHORIZED, login_html(&return_to, Some(&message), provider)).into_response());
+            return Ok(login_page_response(&state, StatusCode::UNAUTHORIZED, &return_to, Some(&message), provider));
         }
         Err(error) => return Err(error.into()),
     };
     signed_in_redirect(&state, &signed_in, &return_to)
+}
+
+/// A form posted from a page of another origin is refused. Browsers name the page's origin on
+/// every cross-origin POST (`Origin`, or `Sec-Fetch-Site`); it must be this server. This holds
+/// whatever `SameSite` does: the apps are the same site as the platform.
+fn same_origin(state: &ApiState, headers: &HeaderMap) -> ApiResult<()> {
+    let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
+    let fetch_site = headers.get("sec-fetch-site").and_then(|value| value.to_str().ok());
+    let foreign_origin = origin.is_some_and(|origin| origin != state.public_url.trim_end_matches('/'));
+    let foreign_site = fetch_site.is_some_and(|site| site != "same-origin" && site != "none");
+    match foreign_origin || foreign_site {
+        true => {
+            Err(failure(StatusCode::FORBIDDEN, "cross_site", "sign in and out from this server's own pages", vec![]))
+        }
+        false => Ok(()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -69,6 +80,56 @@ pub(crate) struct LoginForm {
     username: String,
     password: String,
     return_to: Option<String>,
+    /// The sign-in page's token, equal to its cookie.
+    csrf: Option<String>,
+}
+
+/// The cookie holding the sign-in form's token (`__Host-` where cookies are secure).
+fn csrf_cookie(secure: bool) -> &'static str {
+    match secure {
+        true => "__Host-terrarium_csrf",
+        false => "terrarium_csrf",
+    }
+}
+
+/// Whether the form's token equals the cookie's, compared in constant time.
+fn csrf_matches(state: &ApiState, headers: &HeaderMap, form: Option<&str>) -> bool {
+    let name = csrf_cookie(state.secure_cookies);
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(cookie_name, value)| (cookie_name == name).then_some(value));
+    let (Some(cookie), Some(form)) = (cookie, form) else {
+        return false;
+    };
+    cookie.len() == form.len()
+        && !cookie.is_empty()
+        && cookie.bytes().zip(form.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
+/// The sign-in page with a fresh form token, and the cookie that holds it.
+pub(crate) fn login_page_response(
+    state: &ApiState,
+    status: StatusCode,
+    return_to: &str,
+    error: Option<&str>,
+    provider: Option<&str>,
+) -> Response {
+    let token = identity::generate_password();
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
+        csrf_cookie(state.secure_cookies)
+    );
+    let mut response = (status, login_html(return_to, error, provider, &token)).into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
 }
 
 #[derive(Deserialize)]
@@ -78,7 +139,7 @@ pub(crate) struct LoginPageQuery {
 
 pub(crate) async fn login_page(State(state): State<Arc<ApiState>>, Query(query): Query<LoginPageQuery>) -> Response {
     let provider = state.accounts.federation().map(|federation| federation.display_name.as_str());
-    login_html(query.return_to.as_deref().unwrap_or_default(), None, provider).into_response()
+    login_page_response(&state, StatusCode::OK, query.return_to.as_deref().unwrap_or_default(), None, provider)
 }
 
 /// The session cookie and the redirect back, after any successful browser sign-in.
@@ -146,9 +207,13 @@ pub(crate) async fn oidc_callback(
         // The provider's own error code (access_denied, ...) is a bounded OAuth vocabulary word.
         let reason = query.error.filter(|error| error.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
         let message = format!("the identity provider did not sign you in ({})", reason.as_deref().unwrap_or("no code"));
-        return Ok(
-            (StatusCode::UNAUTHORIZED, login_html("", Some(&message), Some(&federation.display_name))).into_response()
-        );
+        return Ok(login_page_response(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "",
+            Some(&message),
+            Some(&federation.display_name),
+        ));
     };
     let (identity, return_to) = federation.finish(&flow_state, &code).await?;
     let signed_in = state.accounts.sign_in_external(identity, "oidc").await?;
@@ -224,9 +289,11 @@ pub(crate) async fn oauth_token(State(state): State<Arc<ApiState>>, body: Bytes)
     }
 }
 
-pub(crate) async fn logout(State(state): State<Arc<ApiState>>) -> Response {
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    let cleared = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", gateway::SESSION_COOKIE);
+pub(crate) async fn logout(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = same_origin(&state, &headers) {
+        return refused.into_response();
+    }
+    let cleared = gateway::cookies::cleared_session_cookie(state.secure_cookies);
     redirect(StatusCode::SEE_OTHER, "/auth/login", Some(cleared))
 }
 
@@ -269,7 +336,12 @@ pub(crate) fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-pub(crate) fn login_html(return_to: &str, error: Option<&str>, provider: Option<&str>) -> axum::response::Html<String> {
+pub(crate) fn login_html(
+    return_to: &str,
+    error: Option<&str>,
+    provider: Option<&str>,
+    csrf: &str,
+) -> axum::response::Html<String> {
     let error = error.map(|message| format!("<p class=\"error\">{}</p>", escape_html(message))).unwrap_or_default();
     let provider = provider
         .map(|name| {
@@ -289,8 +361,10 @@ pub(crate) fn login_html(return_to: &str, error: Option<&str>, provider: Option<
          <body><h1>Sign in</h1>{error}{provider}<form method=\"post\" action=\"/auth/login\">\
          <label for=\"username\">User</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <input type=\"hidden\" name=\"return_to\" value=\"{}\"><button type=\"submit\">Sign in</button></form></body></html>\n",
-        escape_html(return_to)
+         <input type=\"hidden\" name=\"return_to\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <button type=\"submit\">Sign in</button></form></body></html>\n",
+        escape_html(return_to),
+        escape_html(csrf)
     ))
 }
 

@@ -107,23 +107,36 @@ fn browser_sign_in_and_what_the_app_sees() {
     let login_url = first.headers()["location"].to_str().unwrap().to_owned();
     let return_to = format!("http://{host}/page?x=1");
     assert_eq!(login_url, format!("{}/auth/login?return_to={}", server.url, encode(&return_to)));
-    let form = client().get(&login_url).send().unwrap().text().unwrap();
+    let page = client().get(&login_url).send().unwrap();
+    let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(csrf_cookie.starts_with("__Host-terrarium_csrf="), "{csrf_cookie}");
+    let form = page.text().unwrap();
     assert!(form.contains("name=\"password\""));
+    let token = form.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let post = |password: &str, cookie: &str, token: &str| {
+        client().post(format!("{}/auth/login", server.url)).header("cookie", cookie).form(&[
+            ("username", "ana"),
+            ("password", password),
+            ("return_to", &return_to),
+            ("csrf", token),
+        ])
+    };
+
+    // Login CSRF: a form without the page's token, or posted from an app's page, is refused.
+    assert_eq!(post(&ana_password, "", "").send().unwrap().status(), 403);
+    assert_eq!(post(&ana_password, &csrf_cookie, "forged").send().unwrap().status(), 403);
+    let from_an_app =
+        post(&ana_password, &csrf_cookie, &token).header("origin", format!("http://{host}")).send().unwrap();
+    assert_eq!(from_an_app.status(), 403);
+    let same_site = post(&ana_password, &csrf_cookie, &token).header("sec-fetch-site", "same-site").send().unwrap();
+    assert_eq!(same_site.status(), 403);
 
     // A wrong password shows the form again; the right one sets the session cookie and hands
     // the app host a one-minute ticket.
-    let wrong = client()
-        .post(format!("{}/auth/login", server.url))
-        .form(&[("username", "ana"), ("password", "nope, not it"), ("return_to", &return_to)])
-        .send()
-        .unwrap();
+    let wrong = post("nope, not it", &csrf_cookie, &token).send().unwrap();
     assert_eq!(wrong.status(), 401);
     assert!(wrong.text().unwrap().contains("wrong user name or password"));
-    let signed_in = client()
-        .post(format!("{}/auth/login", server.url))
-        .form(&[("username", "ana"), ("password", ana_password.as_str()), ("return_to", &return_to)])
-        .send()
-        .unwrap();
+    let signed_in = post(&ana_password, &csrf_cookie, &token).send().unwrap();
     assert_eq!(signed_in.status(), 303);
     let platform_cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(platform_cookie.contains("HttpOnly") && platform_cookie.contains("SameSite=Lax"), "{platform_cookie}");
@@ -191,18 +204,25 @@ fn browser_sign_in_and_what_the_app_sees() {
         .send()
         .unwrap();
     assert_eq!(cross_site.status(), 403);
-    let same_site = client()
+    let same_origin = client()
         .post(format!("{}/auth/login", server.url))
         .header("origin", &server.url)
-        .form(&[("username", "ana"), ("password", ana_password.as_str()), ("return_to", "/")])
+        .header("cookie", &csrf_cookie)
+        .form(&[("username", "ana"), ("password", ana_password.as_str()), ("return_to", "/"), ("csrf", &token)])
         .send()
         .unwrap();
-    assert_eq!(same_site.status(), 303);
+    assert_eq!(same_origin.status(), 303);
 
     // A sign-in never sends the browser to a foreign site.
     let open_redirect = client()
         .post(format!("{}/auth/login", server.url))
-        .form(&[("username", "ana"), ("password", ana_password.as_str()), ("return_to", "https://evil.example/")])
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("username", "ana"),
+            ("password", ana_password.as_str()),
+            ("return_to", "https://evil.example/"),
+            ("csrf", &token),
+        ])
         .send()
         .unwrap();
     assert_eq!(open_redirect.headers()["location"], "/");
