@@ -629,13 +629,13 @@ fn function_response(
         false => cookies::CookieScope::Mount(&context.address.mount),
     };
     let mut set_cookies = 0;
+    let mut dropped = Vec::new();
     for (name, value) in &response.headers {
         let value = match name.eq_ignore_ascii_case("set-cookie") {
             false => std::borrow::Cow::Borrowed(value.as_str()),
             true => match cookies::check(value, scope) {
                 cookies::Verdict::Keep(_) if set_cookies >= cookies::MAX_SET_COOKIES => {
-                    let reason = format!("more than {} Set-Cookie headers in one response", cookies::MAX_SET_COOKIES);
-                    cookie_dropped(state, context, &reason);
+                    dropped.push(format!("more than {} Set-Cookie headers in one response", cookies::MAX_SET_COOKIES));
                     continue;
                 }
                 cookies::Verdict::Keep(kept) => {
@@ -643,7 +643,7 @@ fn function_response(
                     std::borrow::Cow::Owned(kept)
                 }
                 cookies::Verdict::Drop(reason) => {
-                    cookie_dropped(state, context, &reason);
+                    dropped.push(reason);
                     continue;
                 }
             },
@@ -656,6 +656,9 @@ fn function_response(
         }
         builder = builder.header(name, value);
     }
+    if !dropped.is_empty() {
+        cookies_dropped(state, context, dropped);
+    }
     builder = builder.header(&X_REQUEST_ID, request_id);
     // The function's CPU time, for the caller's developer tools and for metering.
     let cpu_ms = response.cpu.as_secs_f64() * 1000.0;
@@ -664,17 +667,25 @@ fn function_response(
     builder.body(Body::from(response.body)).unwrap_or_else(|_| pages::internal_error())
 }
 
-/// Tells the app's owner (in the app's log) and the operator (in the server's) that a cookie
-/// was dropped, and why.
-fn cookie_dropped(state: &GatewayState, context: &AppRequest, reason: &str) {
+/// Tells the app's owner (in the app's log) and the operator (in the server's) which cookies
+/// of one response were dropped, and why: one line per response.
+fn cookies_dropped(state: &GatewayState, context: &AppRequest, reasons: Vec<String>) {
     let app = &context.address.app;
-    tracing::warn!(namespace = %app.namespace, app = %app.name, request_id = %context.request_id, "Set-Cookie dropped: {reason}");
+    let count = reasons.len();
+    let mut distinct: Vec<String> = Vec::new();
+    for reason in reasons {
+        if !distinct.contains(&reason) {
+            distinct.push(reason);
+        }
+    }
+    let message = format!("the platform dropped {count} Set-Cookie header(s): {}", distinct.join("; "));
+    tracing::warn!(namespace = %app.namespace, app = %app.name, request_id = %context.request_id, "{message}");
     if let Some(log) = &state.app_log {
         log.write(runtime::LogLine {
             app: app.clone(),
             request_id: context.request_id.clone(),
             level: runtime::LogLevel::Warn,
-            message: format!("the platform dropped a Set-Cookie: {reason}"),
+            message,
         });
     }
 }

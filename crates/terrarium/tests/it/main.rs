@@ -4,6 +4,7 @@
 mod access;
 mod admission;
 mod budgets;
+mod cookies;
 mod demo;
 mod deploy;
 mod federation;
