@@ -19,6 +19,9 @@ pub struct GatewaySection {
     /// Session cookies without `Secure`, for plain HTTP on a name browsers do not treat as
     /// local: sessions then travel in clear. Never needed with HTTPS or on `localhost`.
     pub insecure_cookies: bool,
+    /// Serve apps under `/apps/<ns>/<app>/` on the platform's host too. Turn it off when the
+    /// console has a domain of its own, so that no app shares the console's origin.
+    pub path_routes: bool,
 }
 
 impl Default for GatewaySection {
@@ -30,6 +33,7 @@ impl Default for GatewaySection {
             max_app_body_bytes: 10 * 1024 * 1024,
             blob_cache_mib: 64,
             insecure_cookies: false,
+            path_routes: true,
         }
     }
 }
@@ -69,6 +73,7 @@ impl GatewaySection {
             max_app_body_bytes: self.max_app_body_bytes,
             max_in_flight: self.max_in_flight,
             secure_cookies: self.secure_cookies(&public_url)?,
+            path_routes: self.path_routes,
             public_url,
         })
     }

@@ -47,6 +47,9 @@ pub struct GatewayConfig {
     pub public_url: String,
     /// Session cookies get `Secure` (the platform is served over HTTPS).
     pub secure_cookies: bool,
+    /// Apps are also served under `/apps/<ns>/<app>/` on the platform's own host. Off where the
+    /// console has a registrable domain of its own, so no app shares its origin.
+    pub path_routes: bool,
 }
 
 /// The header carrying an app-scoped token to a function; a client-sent one is dropped.
@@ -362,7 +365,8 @@ impl Answer {
 fn resolve(state: &GatewayState, host: &str, path: &str) -> Option<AppAddress> {
     match resolve_host(host, &state.config.apps_domain) {
         Some(app) => Some(AppAddress { app, path: path.to_owned(), mount: String::new() }),
-        None => resolve_path(path),
+        None if state.config.path_routes => resolve_path(path),
+        None => None,
     }
 }
 

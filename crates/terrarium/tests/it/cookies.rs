@@ -77,3 +77,20 @@ fn no_app_can_plant_or_push_out_another_apps_session() {
     assert!(logs.contains("are the platform's"), "{logs}");
     assert!(logs.contains("more than 32 Set-Cookie headers"), "{logs}");
 }
+
+/// With the console on a domain of its own, `path_routes = false` keeps every app off the
+/// console's origin: apps answer only on their own hosts.
+#[test]
+fn path_routes_can_be_turned_off() {
+    let server = Server::start("[gateway]\npath_routes = false\n");
+    server.cli_ok(&["namespaces", "create", "shared"]);
+    server.deploy(&fixture("cookie-thief"));
+    let on_the_console = server.get("shared", "thief", "/plant");
+    assert_eq!(on_the_console.status(), 404);
+    let on_its_host = crate::support::client()
+        .get(format!("{}/plant", server.url))
+        .header("host", format!("thief.shared.localhost:{}", server.port))
+        .send()
+        .unwrap();
+    assert_eq!(on_its_host.status(), 200);
+}
