@@ -26,8 +26,12 @@
 //! Hosts are compared after IDNA normalisation and lowercasing, and a trailing dot is ignored.
 //! Entries that would allow far more than intended (`*`, `*.com`, `**.example.com`,
 //! `api.*.example.com`) or that suggest a restriction that is not enforced (paths, queries,
-//! user names) are refused with a message that says what to write instead. Wildcards over a
-//! multi-label public suffix (`*.co.uk`) are not recognised: there is no public suffix list here.
+//! user names) are refused with a message that says what to write instead. A wildcard over a
+//! public suffix of the Public Suffix List's ICANN section (`*.co.uk`, `*.com.au`) is refused
+//! too; one over a shared-hosting suffix of its private section (`*.github.io`, `*.vercel.app`)
+//! is accepted here and reported by [`AllowList::shared_hosting`], because anyone can publish
+//! there: the platform's policies make it an ask a person approves. The list is the one the
+//! `psl` crate compiles in (updated with each release of the crate).
 
 mod address;
 mod denied;

@@ -97,6 +97,10 @@ pub enum RuleProblem {
         "\"*.{suffix}\" would allow every host under \".{suffix}\"; name the domain, such as \"*.example.{suffix}\""
     )]
     WildcardTooBroad { suffix: String },
+    #[error(
+        "\"*.{suffix}\" would allow every site registered under the public suffix \".{suffix}\"; name the domain, such as \"*.example.{suffix}\""
+    )]
+    WildcardOverPublicSuffix { suffix: String },
     #[error("a wildcard only applies to domain names, not IP addresses; list each address")]
     WildcardOnAddress,
     #[error("only http and https are supported, not {scheme:?}; write \"https://{rest}\" or just the host")]
@@ -138,6 +142,21 @@ impl AllowList {
             true => Ok(AllowList { rules }),
             false => Err(errors),
         }
+    }
+
+    /// The wildcard entries over a shared-hosting suffix (the Public Suffix List's private
+    /// section: `*.github.io`, `*.vercel.app`): anyone can publish a site there, so such an
+    /// entry lets the app send data to anyone. Each with its suffix.
+    pub fn shared_hosting(entries: &[String]) -> Vec<(String, String)> {
+        entries
+            .iter()
+            .filter_map(|entry| match parse_entry(entry).ok()?.host {
+                HostPattern::Subdomains(domain) if suffix_type(&domain) == Some(psl::Type::Private) => {
+                    Some((entry.clone(), domain))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// An allow list that allows nothing (an app without `spec.allowedEgress`).
@@ -369,8 +388,21 @@ fn parse_host_pattern(host: &str) -> Result<HostPattern, RuleProblem> {
         return Ok(HostPattern::Exact(parsed));
     }
     match parsed {
+        Host::Domain(domain) if suffix_type(&domain) == Some(psl::Type::Icann) => {
+            Err(RuleProblem::WildcardOverPublicSuffix { suffix: domain })
+        }
         Host::Domain(domain) if domain.contains('.') => Ok(HostPattern::Subdomains(domain)),
         Host::Domain(domain) => Err(RuleProblem::WildcardTooBroad { suffix: domain }),
         Host::Ipv4(_) | Host::Ipv6(_) => Err(RuleProblem::WildcardOnAddress),
+    }
+}
+
+/// Whether `domain` is itself a public suffix of the bundled Public Suffix List, and of which
+/// section: ICANN's (`co.uk`, `com`) or the private one (`github.io`, shared hosting).
+fn suffix_type(domain: &str) -> Option<psl::Type> {
+    let suffix = psl::suffix(domain.as_bytes())?;
+    match suffix.as_bytes() == domain.as_bytes() {
+        true => suffix.typ(),
+        false => None,
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use crate::{AddressPolicy, AllowList, Denied, ip_literal, parse_url};
+use crate::{AddressPolicy, AllowList, Denied, RuleProblem, ip_literal, parse_url};
 
 fn allow_list(entries: &[&str]) -> AllowList {
     let entries: Vec<String> = entries.iter().map(|entry| entry.to_string()).collect();
@@ -583,4 +583,29 @@ fn denial_messages_never_contain_path_or_query() {
         allow_list(&["api.example.com"]).check_url("https://evil.com/secret-path?api_key=hunter2#frag").unwrap_err();
     let message = denied.to_string();
     assert!(!message.contains("secret-path") && !message.contains("hunter2"), "{message}");
+}
+
+#[test]
+fn wildcards_over_public_suffixes_are_refused_with_the_suffix() {
+    for (entry, suffix) in [("*.co.uk", "co.uk"), ("*.com.au", "com.au"), ("https://*.CO.JP", "co.jp")] {
+        let errors = AllowList::parse(&[entry.to_owned()]).unwrap_err();
+        assert_eq!(errors[0].problem, RuleProblem::WildcardOverPublicSuffix { suffix: suffix.to_owned() }, "{entry}");
+        let message = errors[0].to_string();
+        assert!(message.contains(&format!("\".{suffix}\"")) && message.contains("*.example."), "{message}");
+    }
+    // One level down is a registered domain: allowed.
+    assert!(AllowList::parse(&["*.example.co.uk".to_owned(), "*.bbc.co.uk".to_owned()]).is_ok());
+}
+
+#[test]
+fn wildcards_over_shared_hosting_are_reported() {
+    let entries: Vec<String> =
+        ["*.github.io", "https://*.vercel.app", "*.workers.dev", "*.example.com", "me.github.io"]
+            .map(String::from)
+            .to_vec();
+    assert!(AllowList::parse(&entries).is_ok(), "allowed here; the policies make them an ask");
+    let shared = AllowList::shared_hosting(&entries);
+    let suffixes: Vec<&str> = shared.iter().map(|(_, suffix)| suffix.as_str()).collect();
+    assert_eq!(suffixes, ["github.io", "vercel.app", "workers.dev"]);
+    assert_eq!(shared[1].0, "https://*.vercel.app");
 }

@@ -962,11 +962,12 @@ fn allowed_egress() {
     );
     // The egress crate's foot-gun refusals surface at validation time, on the builder's machine.
     check(
-        &app("allowedEgress:\n  - \"*\"\n  - \"*.com\"\n  - ftp://files.example.com"),
+        &app("allowedEgress:\n  - \"*\"\n  - \"*.com\"\n  - ftp://files.example.com\n  - \"*.co.uk\""),
         r#"
         terrarium.yaml:12:7: spec.allowedEgress[0]: "*" would allow every host on the internet; list the hosts the app calls, such as "api.example.com" or "*.example.com"
-        terrarium.yaml:13:7: spec.allowedEgress[1]: "*.com" would allow every host under ".com"; name the domain, such as "*.example.com"
+        terrarium.yaml:13:7: spec.allowedEgress[1]: "*.com" would allow every site registered under the public suffix ".com"; name the domain, such as "*.example.com"
         terrarium.yaml:14:7: spec.allowedEgress[2]: only http and https are supported, not "ftp"; write "https://files.example.com" or just the host
+        terrarium.yaml:15:7: spec.allowedEgress[3]: "*.co.uk" would allow every site registered under the public suffix ".co.uk"; name the domain, such as "*.example.co.uk"
         "#,
     );
     check(

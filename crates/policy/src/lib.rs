@@ -33,6 +33,8 @@ pub const LIBRARY: &[(&str, &str)] = &[
     ("egress_test.rego", include_str!("../library/egress_test.rego")),
     ("egress_hosts.rego", include_str!("../library/egress_hosts.rego")),
     ("egress_hosts_test.rego", include_str!("../library/egress_hosts_test.rego")),
+    ("shared_hosting.rego", include_str!("../library/shared_hosting.rego")),
+    ("shared_hosting_test.rego", include_str!("../library/shared_hosting_test.rego")),
     ("secrets_ref.rego", include_str!("../library/secrets_ref.rego")),
     ("secrets_ref_test.rego", include_str!("../library/secrets_ref_test.rego")),
     ("quotas.rego", include_str!("../library/quotas.rego")),

@@ -62,6 +62,7 @@ impl ControlPlane {
                 "monthRequests": usage.app_month_requests,
                 "namespaceMonthRequests": usage.namespace_month_requests,
             },
+            "egress": egress_facts(manifest),
         });
         if let Some(principal) = principal {
             let roles: Vec<serde_json::Value> = principal
@@ -195,4 +196,15 @@ impl ControlPlane {
             }
         }
     }
+}
+
+/// What the policies know about the app's egress beyond its manifest: its wildcards over
+/// shared-hosting domains (`*.github.io`), where anyone can publish.
+pub fn egress_facts(manifest: &manifest::MicroApp) -> serde_json::Value {
+    let entries = manifest.spec.allowed_egress.as_deref().unwrap_or_default();
+    let shared: Vec<serde_json::Value> = egress::AllowList::shared_hosting(entries)
+        .into_iter()
+        .map(|(entry, suffix)| serde_json::json!({ "entry": entry, "suffix": suffix }))
+        .collect();
+    serde_json::json!({ "sharedHosting": shared })
 }

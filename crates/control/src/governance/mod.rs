@@ -17,6 +17,7 @@
 //!   app's active revision is evaluated again and its violations stored in full.
 
 mod admission;
+pub use admission::egress_facts;
 mod approvals;
 pub mod config;
 mod exceptions;

@@ -267,7 +267,10 @@ fn expiry_after(duration: &str) -> anyhow::Result<String> {
 /// The decision of `policies` about a manifest on the builder's machine (no directory, no
 /// namespace settings: the server decides with those).
 pub fn evaluate_offline(policies: &PolicySet, manifest: &manifest::MicroApp) -> anyhow::Result<Decision> {
-    let input = serde_json::json!({ "manifest": serde_json::to_value(manifest)? });
+    let input = serde_json::json!({
+        "manifest": serde_json::to_value(manifest)?,
+        "egress": control::governance::egress_facts(manifest),
+    });
     Ok(policies.evaluate(&input, &BTreeMap::new())?)
 }
 

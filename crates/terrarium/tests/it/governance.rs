@@ -330,3 +330,35 @@ fn modes_exceptions_audit_and_reload_without_restart() {
     assert!(!server.cli_ok(&["policy", "status"]).contains("describe.rego"), "the fixed policies loaded");
     assert!(server.cli(&["deploy", undescribed.to_str().unwrap()]).status.success());
 }
+
+/// A wildcard over a public suffix never reaches an allow list; one over a shared-hosting domain
+/// waits for a person, and the request says that anyone can publish there, even when the
+/// namespace's list already has it.
+#[test]
+fn public_suffix_wildcards_are_refused_and_shared_hosting_is_an_ask() {
+    let config = "[policy]\nbundled = true\n\n[namespaces]\nallowed_egress = [\"*.github.io\", \"api.example.com\"]\n";
+    let server = Server::start(config);
+    server.cli_ok(&["namespaces", "create", "shop"]);
+    let bea = server.user_token("bea", &["shop:builder"]);
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().join("pages");
+    let dir_arg = dir.to_str().unwrap();
+
+    write_app(&dir, "shop", "pages", "user:bea", "v1", &egress(&["api.example.com", "\"*.co.uk\""]));
+    let validated = std::process::Command::new(crate::support::BIN).args(["validate", dir_arg]).output().unwrap();
+    for refused in [validated, server.cli_as(&bea, &["deploy", dir_arg])] {
+        assert!(!refused.status.success());
+        let said = stderr(&refused);
+        assert!(
+            said.contains("\"*.co.uk\" would allow every site registered under the public suffix \".co.uk\""),
+            "{said}"
+        );
+    }
+
+    write_app(&dir, "shop", "pages", "user:bea", "v1", &egress(&["api.example.com", "\"*.github.io\""]));
+    let pending = server.cli_as(&bea, &["deploy", dir_arg]);
+    let said = stdout(&pending);
+    assert!(pending.status.success(), "{said}{}", stderr(&pending));
+    assert!(said.contains("Waiting for approval: shop/pages"), "{said}");
+    assert!(said.contains("anyone can publish a site under github.io"), "{said}");
+}
