@@ -35,6 +35,10 @@ pub(crate) struct InstanceShared {
     ///
     /// [`thread_cpu_time`]: crate::instance::thread_cpu_time
     pub cpu_deadline: Cell<Option<Duration>>,
+    /// Before this wall-clock instant the CPU deadline cannot have passed (a thread uses at most
+    /// one second of CPU per second), so the interrupt handler does not read the CPU clock, a
+    /// system call, until then.
+    pub cpu_check_from: Cell<Option<Instant>>,
     /// The wall-clock deadline of the whole request, which stops JavaScript too.
     pub deadline: Cell<Option<Instant>>,
     /// Set by the interrupt handler when it stopped JavaScript at the deadline.

@@ -86,7 +86,7 @@ const HEAP_SAMPLE_EVERY: u64 = 16;
 /// The CPU time the calling thread has used. A request is charged this, not wall time: time its
 /// worker spends waiting for a core on a busy machine is not the app's doing, so it never turns
 /// a healthy request into a CPU-limit refusal.
-pub(crate) fn thread_cpu_time() -> Duration {
+pub fn thread_cpu_time() -> Duration {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(u64::try_from(now.tv_sec).unwrap_or(0), u32::try_from(now.tv_nsec).unwrap_or(0))
 }
@@ -96,6 +96,7 @@ pub(crate) fn thread_cpu_time() -> Duration {
 fn run_js<R>(context: &Context, shared: &InstanceShared, budget: &mut CpuBudget, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
     let started = thread_cpu_time();
     shared.cpu_deadline.set(Some(started + budget.remaining()));
+    shared.cpu_check_from.set(Some(Instant::now() + budget.remaining()));
     shared.deadline.set(budget.wall_deadline);
     let result = context.with(|ctx| {
         let result = f(&ctx);
@@ -103,6 +104,7 @@ fn run_js<R>(context: &Context, shared: &InstanceShared, budget: &mut CpuBudget,
         result
     });
     shared.cpu_deadline.set(None);
+    shared.cpu_check_from.set(None);
     shared.deadline.set(None);
     budget.used += thread_cpu_time().saturating_sub(started);
     result
@@ -135,6 +137,7 @@ impl Instance {
             app: image.key.clone(),
             limits: image.limits,
             cpu_deadline: Cell::new(None),
+            cpu_check_from: Cell::new(None),
             deadline: Cell::new(None),
             interrupted: Cell::new(false),
             request: RefCell::new(RequestState::idle()),
@@ -144,8 +147,10 @@ impl Instance {
             let Some(cpu_deadline) = interrupt_state.cpu_deadline.get() else {
                 return false;
             };
-            let past_wall = interrupt_state.deadline.get().is_some_and(|wall| Instant::now() >= wall);
-            let stop = past_wall || thread_cpu_time() >= cpu_deadline;
+            let now = Instant::now();
+            let past_wall = interrupt_state.deadline.get().is_some_and(|wall| now >= wall);
+            let cpu_may_be_spent = interrupt_state.cpu_check_from.get().is_none_or(|from| now >= from);
+            let stop = past_wall || (cpu_may_be_spent && thread_cpu_time() >= cpu_deadline);
             if stop {
                 interrupt_state.interrupted.set(true);
             }

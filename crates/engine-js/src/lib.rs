@@ -28,6 +28,8 @@ mod instance;
 mod modules;
 mod worker;
 
+pub use instance::thread_cpu_time;
+
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;

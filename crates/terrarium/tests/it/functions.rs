@@ -190,3 +190,74 @@ impl Upstream {
         self.hits.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// stress-ng keeping every core busy, stopped when dropped.
+struct Stress(std::process::Child);
+
+impl Drop for Stress {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The processes whose parent is `pid`, from /proc.
+fn children_of(pid: u32) -> usize {
+    let parent = |stat: &str| stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path().join("stat")).ok())
+        .filter(|stat| parent(stat) == Some(pid))
+        .count()
+}
+
+/// The function's CPU time as the gateway reports it (`Server-Timing: cpu;dur=…`), in ms.
+fn cpu_ms(response: &reqwest::blocking::Response) -> f64 {
+    let timing = response.headers()["server-timing"].to_str().unwrap();
+    timing.trim_start_matches("cpu;dur=").parse().unwrap()
+}
+
+/// The CPU limit counts the function's own CPU time: while stress-ng keeps every core busy, a
+/// function well within its 50 ms keeps answering, and one over it still stops at its CPU limit
+/// (not at the wall-clock deadline).
+#[test]
+fn a_busy_machine_does_not_spend_a_functions_cpu_budget() {
+    let server = Server::start("");
+    server.deploy(&fixture("limits"));
+    // Size the work to about a third of the budget on this machine.
+    let mut steps: u64 = 100_000;
+    for _ in 0..8 {
+        let spent = cpu_ms(&server.get("it", "limits", &format!("/work?n={steps}")));
+        if (12.0..=20.0).contains(&spent) {
+            break;
+        }
+        steps = ((steps as f64) * 16.0 / spent.max(0.05)).clamp(1_000.0, 1e9) as u64;
+    }
+
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let workers = (2 * cores).to_string();
+    let stress = Stress(
+        std::process::Command::new("stress-ng")
+            .args(["--cpu", &workers, "--timeout", "300s", "--quiet"])
+            .spawn()
+            .expect("stress-ng runs (scripts/test installs it)"),
+    );
+    let pid = stress.0.id();
+    crate::support::wait_for("stress-ng's workers", || {
+        let running = children_of(pid);
+        crate::support::holds(running >= 2 * cores, || format!("{running} workers"))
+    });
+
+    for attempt in 0..20 {
+        let response = server.get("it", "limits", &format!("/work?n={steps}"));
+        assert_eq!(response.status(), 200, "request {attempt} within its CPU budget on a busy machine");
+        assert!(cpu_ms(&response) < 50.0, "request {attempt}: {} ms", cpu_ms(&response));
+    }
+    let looping = server.get("it", "limits", "/loop");
+    assert_eq!(looping.status(), 503);
+    let request_id = looping.headers()["x-request-id"].to_str().unwrap().to_owned();
+    drop(stress);
+    let logs = server.cli_ok(&["logs", "it/limits"]);
+    let line = logs.lines().find(|line| line.contains(&request_id)).unwrap_or_else(|| panic!("{logs}"));
+    assert!(line.contains("more than its 50 ms of CPU time"), "{line}");
+}

@@ -14,6 +14,13 @@ export default {
         return new Response("hello");
       case "/loop":
         while (true) {}
+      case "/work": {
+        // A fixed amount of computation (?n= steps): the same CPU time however busy the machine.
+        const n = Number(url.searchParams.get("n") ?? "1000");
+        let x = 0;
+        for (let i = 0; i < n; i++) x = (x * 31 + i) % 1000003;
+        return new Response(String(x));
+      }
       case "/bomb": {
         const hoard = [];
         while (true) hoard.push(new Uint8Array(8 * 1024 * 1024));
