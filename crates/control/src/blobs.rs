@@ -36,8 +36,8 @@ impl LocalBlobStore {
     }
 
     /// Stores `contents` under its digest; a blob already present is left as it is.
-    /// The file is written to a temporary name, synced, then renamed, so a crash never
-    /// leaves a partial blob under a real digest.
+    /// Written through [`durable::write_private`], so a crash or a concurrent deploy of the same
+    /// file never leaves a partial blob under a real digest.
     pub async fn put(&self, contents: &[u8]) -> io::Result<String> {
         let digest = bundle::file_digest(contents);
         let path = self.path_of(&digest)?;
@@ -46,13 +46,10 @@ impl LocalBlobStore {
         }
         let dir = path.parent().expect("blob paths have a parent");
         tokio::fs::create_dir_all(dir).await?;
-        let temporary = dir.join(format!(".tmp-{}", uuid_like()));
-        let mut file = tokio::fs::File::create(&temporary).await?;
-        tokio::io::AsyncWriteExt::write_all(&mut file, contents).await?;
-        file.sync_all().await?;
-        drop(file);
-        tokio::fs::rename(&temporary, &path).await?;
-        tokio::fs::File::open(dir).await?.sync_all().await?;
+        let contents = contents.to_vec();
+        tokio::task::spawn_blocking(move || durable::write_private(&path, &contents))
+            .await
+            .map_err(io::Error::other)??;
         Ok(digest)
     }
 
@@ -60,12 +57,6 @@ impl LocalBlobStore {
         let path = self.path_of(digest)?;
         tokio::fs::read(path).await.map(Bytes::from)
     }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 impl gateway::BlobReader for LocalBlobStore {

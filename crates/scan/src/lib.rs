@@ -55,8 +55,16 @@ impl fmt::Display for Finding {
     }
 }
 
+// gitleaks' configuration as far as this scanner implements it. Every other field is refused
+// (`deny_unknown_fields`): ignoring one such as an allowlist's `condition` or `regexTarget`, or
+// a rule's `[[rules.required]]`, would silently make an allowlist broader than its author
+// meant, a blind spot. Fields that only describe (`title`, `description`, `tags`) are read.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ConfigFile {
+    #[serde(default)]
+    #[allow(dead_code, reason = "descriptive only")]
+    title: Option<String>,
     #[serde(default)]
     allowlist: Option<AllowlistConfig>,
     #[serde(default)]
@@ -68,13 +76,18 @@ struct ConfigFile {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ExtendConfig {
     #[serde(default, rename = "useDefault")]
     use_default: bool,
 }
 
 #[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AllowlistConfig {
+    #[serde(default)]
+    #[allow(dead_code, reason = "descriptive only")]
+    description: Option<String>,
     #[serde(default)]
     regexes: Vec<String>,
     #[serde(default)]
@@ -84,8 +97,12 @@ struct AllowlistConfig {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RuleConfig {
     id: String,
+    #[serde(default)]
+    #[allow(dead_code, reason = "descriptive only")]
+    tags: Vec<String>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -174,7 +191,15 @@ impl Scanner {
     /// Rules from a gitleaks configuration. With `[extend] useDefault = true` they are added
     /// to the built-in rules; otherwise they replace them.
     pub fn from_toml(text: &str) -> Result<Scanner, ScanError> {
-        let config: ConfigFile = toml::from_str(text).map_err(|error| ScanError::Toml(error.to_string()))?;
+        let config: ConfigFile = toml::from_str(text).map_err(|error| {
+            let message = error.to_string();
+            match message.contains("unknown field") {
+                true => ScanError::Toml(format!(
+                    "{message}\nTerrarium's scanner does not implement that gitleaks setting; remove it (ignoring it could let secrets through unseen)"
+                )),
+                false => ScanError::Toml(message),
+            }
+        })?;
         let mut scanner = match config.extend.as_ref().is_some_and(|extend| extend.use_default) {
             true => Scanner::builtin(),
             false => Scanner { rules: Vec::new(), allowlist: Allowlist::compile([], "allowlist")? },
@@ -357,5 +382,26 @@ mod tests {
             Scanner::from_toml("[extend]\nuseDefault = true\n[[rules]]\nid = \"acme\"\nregex = '''acme_[a-z]{10}'''\n")
                 .unwrap();
         assert_eq!(extended.scan("x.txt", b"ghp_0123456789abcdefghijABCDEFGHIJ012345").len(), 1);
+    }
+
+    /// Settings the scanner does not implement are refused, naming the setting: ignoring an
+    /// allowlist's `condition` or a rule's `[[rules.required]]` would widen what passes.
+    #[test]
+    fn unimplemented_gitleaks_settings_are_refused() {
+        let rule = "[[rules]]\nid = \"a\"\nregex = 'a_[a-z]{8}'\n";
+        for (setting, config) in [
+            ("condition", "[allowlist]\ncondition = \"AND\"\nregexes = ['x']\n".to_owned()),
+            ("regexTarget", "[allowlist]\nregexTarget = \"line\"\nregexes = ['x']\n".to_owned()),
+            ("required", format!("{rule}[[rules.required]]\nid = \"b\"\n")),
+            ("skipReport", format!("{rule}skipReport = true\n")),
+            ("disabledRules", "[extend]\nuseDefault = true\ndisabledRules = [\"github-pat\"]\n".to_owned()),
+        ] {
+            let error = Scanner::from_toml(&config).err().unwrap_or_else(|| panic!("{setting} accepted")).to_string();
+            assert!(error.contains(setting) && error.contains("does not implement"), "{setting}: {error}");
+        }
+        let described = format!(
+            "title = \"ours\"\n{rule}description = \"A\"\ntags = [\"key\"]\n[allowlist]\ndescription = \"tests\"\npaths = ['tests/']\n"
+        );
+        assert!(Scanner::from_toml(&described).is_ok(), "descriptive fields are fine");
     }
 }

@@ -151,8 +151,6 @@ fn parse_key_file(path: &Path, document: &str) -> Result<Vec<(RingKey, String)>,
 }
 
 fn write_key_file(path: &Path, keys: &[(RingKey, String)]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let document = KeyFileDocument {
         keys: keys
             .iter()
@@ -164,16 +162,7 @@ fn write_key_file(path: &Path, keys: &[(RingKey, String)]) -> std::io::Result<()
             .collect(),
     };
     let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(&document).map_err(std::io::Error::other)?);
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
-    file.write_all(&json)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    // The rename is durable once the directory is synced.
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
-    }
-    Ok(())
+    durable::write_private(path, &json)
 }
 
 #[async_trait]

@@ -109,7 +109,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let bundle_limits = config.limits.bundle_limits();
     let keys_path = data_dir.join(SIGNING_KEYS_FILE);
     let save_keys: accounts::tokens::SaveKeys =
-        Box::new(move |ring| write_private_file(&keys_path, ring.to_json().as_bytes()));
+        Box::new(move |ring| durable::write_private(&keys_path, ring.to_json().as_bytes()));
     let tokens =
         Arc::new(accounts::tokens::PlatformTokens::new(identity::TokenIssuer::new(&public_url, key_ring), save_keys));
     let metrics = Arc::new(metering::metrics::Metrics::new());
@@ -537,18 +537,7 @@ fn signing_keys(data_dir: &Path) -> anyhow::Result<identity::KeyRing> {
         Err(error) => return Err(error).with_context(|| format!("failed to read {}", path.display())),
     }
     let ring = identity::KeyRing::generate().context("failed to generate the platform signing key")?;
-    write_private_file(&path, ring.to_json().as_bytes())
+    durable::write_private(&path, ring.to_json().as_bytes())
         .with_context(|| format!("failed to write {}", path.display()))?;
     Ok(ring)
-}
-
-/// Writes `contents` to `path` with mode 0600: to a temporary file, synced, then renamed, so a
-/// crash leaves the old file or the new one.
-fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
 }

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("identity", 0),
     ("api-types", 0),
     ("audit", 0),
+    ("durable", 0),
     ("runtime", 1),
     ("background", 1),
     ("capability-http", 1),

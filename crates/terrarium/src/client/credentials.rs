@@ -2,8 +2,8 @@
 //! `$XDG_CONFIG_HOME/terrarium/credentials.json` (or `~/.config/...`), mode 0600.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -66,17 +66,8 @@ impl Credentials {
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
-        let temporary = dir.join(format!(".credentials-{}.tmp", std::process::id()));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)
-            .with_context(|| format!("failed to write {}", temporary.display()))?;
-        file.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path).with_context(|| format!("failed to write {}", path.display()))?;
+        durable::write_private(&path, serde_json::to_string_pretty(self)?.as_bytes())
+            .with_context(|| format!("failed to write {}", path.display()))?;
         Ok(path)
     }
 
