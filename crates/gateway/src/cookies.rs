@@ -84,12 +84,17 @@ pub fn check(set_cookie: &str, scope: CookieScope<'_>) -> Verdict {
     Verdict::Keep(kept.join(";"))
 }
 
-/// The platform session cookies a request carries: every value under either session name.
-pub fn session_values<'a>(cookie_headers: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+/// The platform session cookies a request carries under this server's session name: only
+/// `__Host-terrarium_session` where cookies are secure, which no other host can have set.
+pub fn session_values<'a>(cookie_headers: impl Iterator<Item = &'a str>, secure: bool) -> Vec<&'a str> {
+    let wanted = match secure {
+        true => SESSION_COOKIE,
+        false => INSECURE_SESSION_COOKIE,
+    };
     cookie_headers
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == SESSION_COOKIE || *name == INSECURE_SESSION_COOKIE)
+        .filter(|(name, _)| *name == wanted)
         .map(|(_, value)| value)
         .collect()
 }
@@ -175,8 +180,9 @@ mod tests {
 
     #[test]
     fn every_session_value_is_found() {
-        let headers = ["a=1; __Host-terrarium_session=one", "terrarium_session=two"];
-        assert_eq!(session_values(headers.into_iter()), ["one", "two"]);
+        let headers = ["a=1; __Host-terrarium_session=one", "terrarium_session=two; __Host-terrarium_session=3"];
+        assert_eq!(session_values(headers.into_iter(), true), ["one", "3"]);
+        assert_eq!(session_values(headers.into_iter(), false), ["two"], "a planted plain name is not the session");
         assert!(session_cookie_header("t", true).starts_with("__Host-terrarium_session=t; Path=/; Secure"));
     }
 }

@@ -709,8 +709,8 @@ async fn authenticate(
     headers: &http::HeaderMap,
     by_host: bool,
 ) -> (Option<SignedIn>, Credential) {
-    let sessions =
-        cookies::session_values(headers.get_all(header::COOKIE).iter().filter_map(|value| value.to_str().ok()));
+    let cookie_headers = headers.get_all(header::COOKIE).iter().filter_map(|value| value.to_str().ok());
+    let sessions = cookies::session_values(cookie_headers, state.config.secure_cookies);
     // Two session cookies mean someone planted one: neither counts.
     if by_host
         && let [token] = sessions.as_slice()

@@ -148,6 +148,10 @@ fn browser_sign_in_and_what_the_app_sees() {
     assert_eq!(redeemed.headers()["location"], "/page?x=1");
     let session = redeemed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
 
+    // Two sessions on one request (one of them planted) count as none.
+    let planted = on_host("/page").header("cookie", format!("{session}; {session}x")).send().unwrap();
+    assert_eq!(planted.status(), 401, "two sessions: signed out");
+
     // With the cookie the app answers on its host; it sees env.USER and an app-scoped token,
     // never the session cookie, while its own cookies pass through.
     let seen: serde_json::Value = on_host("/page?x=1")
