@@ -81,6 +81,9 @@ pub struct Deployment {
     /// `spec.slo`: availability (percent) and p95 latency targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloTarget>,
+    /// `spec.data.kv`: the name the app's key-value namespace is bound under in `env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_binding: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

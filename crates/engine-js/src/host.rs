@@ -61,6 +61,9 @@ pub(crate) struct RequestState {
     pub new_fetches: Vec<(u32, OutboundRequest)>,
     /// Timers started by JavaScript that the event loop has not picked up yet.
     pub new_timers: Vec<(u32, Duration)>,
+    /// Key-value operations started by JavaScript that the event loop has not picked up yet.
+    pub new_kv: Vec<(u32, runtime::kv::KvOp)>,
+    pub next_kv_id: u32,
     /// Timers this request may still start, and log lines it may still write.
     pub timers_left: u32,
     pub log_lines_left: u32,
@@ -85,6 +88,8 @@ impl RequestState {
             next_fetch_id: 1,
             new_fetches: Vec::new(),
             new_timers: Vec::new(),
+            new_kv: Vec::new(),
+            next_kv_id: 1,
             timers_left: MAX_TIMERS_PER_REQUEST,
             log_lines_left: MAX_LOG_LINES_PER_REQUEST,
             streamed_body: Vec::new(),
@@ -362,6 +367,26 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
 
     let state = shared.clone();
     host.set(
+        "kv",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, op: String, key: String, options: Opt<String>, value: Opt<TypedArray<'js, u8>>| {
+                let mut request = state.request.borrow_mut();
+                if !request.active {
+                    return Err(Exception::throw_type(&ctx, "KV can only be used while handling a request"));
+                }
+                let op = kv_op(&op, key, options.0.as_deref(), value.0.map(|array| Bytes::from(copy_bytes(&array))))
+                    .map_err(|message| Exception::throw_type(&ctx, &message))?;
+                let id = request.next_kv_id;
+                request.next_kv_id += 1;
+                request.new_kv.push((id, op));
+                Ok(id)
+            },
+        )?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
         "timer",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: u32, delay_ms: f64| {
             let mut request = state.request.borrow_mut();
@@ -453,4 +478,70 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     host.set("finished", Function::new(ctx.clone(), move || state.request.borrow_mut().finished = true)?)?;
 
     Ok(host)
+}
+
+/// The options of a KV call as the prelude passes them (JSON).
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct KvOptions {
+    expiration: Option<f64>,
+    expiration_ttl: Option<f64>,
+    /// Already JSON text.
+    metadata: Option<String>,
+    only_if: Option<KvOnlyIf>,
+    prefix: Option<String>,
+    limit: Option<f64>,
+    cursor: Option<String>,
+    by: Option<f64>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KvOnlyIf {
+    absent: Option<bool>,
+    etag: Option<String>,
+}
+
+/// One KV call of the prelude as an operation, or the `TypeError` message Workers gives.
+fn kv_op(op: &str, key: String, options: Option<&str>, value: Option<Bytes>) -> Result<runtime::kv::KvOp, String> {
+    use runtime::kv::{KvOp, OnlyIf, PutOptions};
+    let options: KvOptions = match options {
+        None => KvOptions::default(),
+        Some(json) => serde_json::from_str(json).map_err(|error| format!("KV: invalid options: {error}"))?,
+    };
+    let whole = |value: Option<f64>, what: &str| -> Result<Option<i64>, String> {
+        match value {
+            None => Ok(None),
+            Some(number) if number.is_finite() => Ok(Some(number.trunc() as i64)),
+            Some(_) => Err(format!("KV PUT failed: 400 Invalid {what}")),
+        }
+    };
+    Ok(match op {
+        "get" => KvOp::Get { key },
+        "delete" => KvOp::Delete { key },
+        "put" => {
+            let only_if = match options.only_if {
+                None => None,
+                Some(KvOnlyIf { absent: Some(true), etag: None }) => Some(OnlyIf::Absent),
+                Some(KvOnlyIf { absent: None | Some(false), etag: Some(etag) }) => Some(OnlyIf::Etag(etag)),
+                Some(_) => return Err("put(): onlyIf takes { absent: true } or { etag: \"...\" }".to_owned()),
+            };
+            let options = PutOptions {
+                expiration: whole(options.expiration, "expiration")?,
+                expiration_ttl: whole(options.expiration_ttl, "expiration_ttl")?,
+                metadata: options.metadata,
+                only_if,
+            };
+            KvOp::Put { key, value: value.unwrap_or_default(), options }
+        }
+        "list" => {
+            let limit = whole(options.limit, "limit")?.unwrap_or(1000);
+            if !(1..=1000).contains(&limit) {
+                return Err(format!("KV LIST failed: 400 Invalid limit: {limit}; it must be from 1 to 1000"));
+            }
+            KvOp::List { prefix: options.prefix.unwrap_or_default(), limit: limit as u32, cursor: options.cursor }
+        }
+        "increment" => KvOp::Increment { key, by: whole(options.by, "increment")?.unwrap_or(1) },
+        other => return Err(format!("KV: unknown operation {other:?}")),
+    })
 }

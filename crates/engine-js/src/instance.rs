@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rquickjs::{Array, Context, Ctx, Error, Function, Module, Object, Persistent, Runtime, TypedArray, Value};
+use runtime::kv::{KvAnswer, KvError};
 use runtime::{InvokeError, LoadError, LogLevel, OutboundError, OutboundResponse};
 
 use crate::AppImage;
@@ -59,6 +60,7 @@ pub(crate) enum Disposition {
 struct EntryPoints {
     invoke: Persistent<Function<'static>>,
     settle_fetch: Persistent<Function<'static>>,
+    settle_kv: Persistent<Function<'static>>,
     fire_timer: Persistent<Function<'static>>,
 }
 
@@ -79,6 +81,8 @@ pub(crate) struct Instance {
 
 /// An app's `fetch` in flight: its id, its URL and how it ended.
 type PendingFetch = BoxFuture<'static, (u32, String, Result<OutboundResponse, OutboundError>)>;
+/// A key-value operation in flight: its id and how it ended.
+type PendingKv = BoxFuture<'static, (u32, Result<KvAnswer, KvError>)>;
 
 /// How often an instance measures its heap for metering.
 const HEAP_SAMPLE_EVERY: u64 = 16;
@@ -176,6 +180,7 @@ impl Instance {
             let entry_points = EntryPoints {
                 invoke: entry_point("invoke").map_err(prelude_failed)?,
                 settle_fetch: entry_point("settleFetch").map_err(prelude_failed)?,
+                settle_kv: entry_point("settleKv").map_err(prelude_failed)?,
                 fire_timer: entry_point("fireTimer").map_err(prelude_failed)?,
             };
             let env = Object::new(ctx.clone()).map_err(prelude_failed)?;
@@ -184,6 +189,11 @@ impl Instance {
             }
             for (name, value) in &image.secrets {
                 env.set(name.as_str(), value.expose()).map_err(prelude_failed)?;
+            }
+            if let Some(kv) = &image.host.kv {
+                let make_kv: Function = points.get("makeKv").map_err(prelude_failed)?;
+                let namespace: Object = make_kv.call(()).map_err(prelude_failed)?;
+                env.set(kv.binding.as_str(), namespace).map_err(prelude_failed)?;
             }
             let freeze: Function = ctx
                 .globals()
@@ -294,6 +304,7 @@ impl Instance {
         });
 
         let mut fetches: FuturesUnordered<PendingFetch> = FuturesUnordered::new();
+        let mut kv_calls: FuturesUnordered<PendingKv> = FuturesUnordered::new();
         let mut timers: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
         let mut failure = started.err();
         let disposition = loop {
@@ -324,6 +335,15 @@ impl Instance {
                     let future = app.host.outbound.fetch(outbound_request);
                     fetches.push(Box::pin(async move { (id, url, future.await) }));
                 }
+                for (id, op) in state.new_kv.drain(..) {
+                    let future = match &app.host.kv {
+                        Some(kv) => kv.store.call(op),
+                        None => {
+                            Box::pin(std::future::ready(Err(KvError::Failed("no KV namespace is bound".to_owned()))))
+                        }
+                    };
+                    kv_calls.push(Box::pin(async move { (id, future.await) }));
+                }
                 let now = Instant::now();
                 for (id, delay) in state.new_timers.drain(..) {
                     timers.push(Reverse((now + delay, id)));
@@ -350,7 +370,7 @@ impl Instance {
             if finished {
                 break Disposition::Keep;
             }
-            if fetches.is_empty() && timers.is_empty() {
+            if fetches.is_empty() && timers.is_empty() && kv_calls.is_empty() {
                 if reply.is_pending() {
                     let message =
                         "the handler's promise never settled: it awaits something that no fetch or timer will complete"
@@ -371,6 +391,12 @@ impl Instance {
                     let result = charge_outbound_bytes(shared, &url, result);
                     let settled = run_js(context, shared, &mut budget, |ctx| {
                         settle_fetch(ctx, entry_points, id, &url, result).map_err(|error| js_error(ctx, shared, error))
+                    });
+                    failure = settled.err();
+                }
+                Some((id, result)) = kv_calls.next(), if !kv_calls.is_empty() => {
+                    let settled = run_js(context, shared, &mut budget, |ctx| {
+                        settle_kv(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
                     });
                     failure = settled.err();
                 }
@@ -489,6 +515,57 @@ fn settle_fetch(
     }
 }
 
+/// Completes a KV operation in JavaScript: `ok` with the answer as JSON and the value's bytes,
+/// or the message with whether it is the app's mistake (a `TypeError`).
+fn settle_kv(
+    ctx: &Ctx<'_>,
+    entry_points: &EntryPoints,
+    id: u32,
+    result: Result<KvAnswer, KvError>,
+) -> rquickjs::Result<()> {
+    let settle = entry_points.settle_kv.clone().restore(ctx)?;
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(KvError::Invalid(message)) => return settle.call((id, false, message, true)),
+        Err(KvError::Failed(message)) => return settle.call((id, false, message, false)),
+    };
+    let (json, bytes) = match answer {
+        KvAnswer::Entry(None) => (serde_json::Value::Null, None),
+        KvAnswer::Entry(Some(entry)) => {
+            let metadata: Option<serde_json::Value> =
+                entry.metadata.as_deref().and_then(|text| serde_json::from_str(text).ok());
+            let json = serde_json::json!({ "metadata": metadata, "expiration": entry.expiration, "etag": entry.etag });
+            (json, Some(entry.value))
+        }
+        KvAnswer::Stored(etag) => (serde_json::json!({ "etag": etag }), None),
+        KvAnswer::Deleted => (serde_json::json!({}), None),
+        KvAnswer::Count(count) => (serde_json::json!({ "count": count }), None),
+        KvAnswer::Listed { keys, cursor } => {
+            let keys: Vec<serde_json::Value> = keys
+                .into_iter()
+                .map(|key| {
+                    let mut json = serde_json::json!({ "name": key.name });
+                    if let Some(expiration) = key.expiration {
+                        json["expiration"] = expiration.into();
+                    }
+                    if let Some(metadata) =
+                        key.metadata.as_deref().and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                    {
+                        json["metadata"] = metadata;
+                    }
+                    json
+                })
+                .collect();
+            (serde_json::json!({ "keys": keys, "cursor": cursor }), None)
+        }
+    };
+    let bytes = match bytes {
+        Some(bytes) => Some(TypedArray::<u8>::new_copy(ctx.clone(), &bytes)?),
+        None => None,
+    };
+    settle.call((id, true, json.to_string(), bytes))
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -563,7 +640,7 @@ mod tests {
             vars: BTreeMap::new(),
             secrets: BTreeMap::new(),
             limits,
-            host: HostServices { outbound: Arc::new(NoOutbound), log: Arc::new(NoLog) },
+            host: HostServices { outbound: Arc::new(NoOutbound), log: Arc::new(NoLog), kv: None },
         });
         let mut instance = Instance::new(&image, &mut CpuBudget::new(1000)).unwrap();
         let installed = instance._runtime.memory_usage().malloc_size;

@@ -144,6 +144,7 @@ mod tests {
             monthly_budget: None,
             monthly_requests: None,
             slo: None,
+            kv_binding: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,

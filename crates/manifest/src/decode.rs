@@ -14,8 +14,8 @@ use saphyr::{MarkedYaml, Scalar, YamlData};
 
 use crate::diagnostic::{Position, Report};
 use crate::model::{
-    Access, Ai, Choice, Container, Data, DataClass, Function, Metadata, MicroApp, MonthlyBudget, Owner, Quotas,
-    Runtime, SecretsRef, Slo, Spec, Sql, StaticSite, Vectors, Wasm,
+    Access, Ai, Choice, Container, Data, DataClass, Function, KvBinding, KvSpec, Metadata, MicroApp, MonthlyBudget,
+    Owner, Quotas, Runtime, SecretsRef, Slo, Spec, Sql, StaticSite, Vectors, Wasm,
 };
 use crate::rules::{self, Problem};
 
@@ -184,6 +184,15 @@ impl Decoder<'_> {
         let slo = self.optional(&fields, "slo", Self::slo);
         if let Some(runtime) = runtime {
             self.check_runtime_sections(&fields, runtime);
+        }
+        let binding = data.as_ref().and_then(|data| data.kv.as_ref()).and_then(KvSpec::binding);
+        if let (Some(binding), Some(vars), Some(data_node)) = (binding, &vars, fields.get("data"))
+            && vars.contains_key(binding)
+        {
+            let message = format!(
+                "the KV binding {binding} has the name of a variable in spec.vars; env.{binding} can only be one of them"
+            );
+            self.error(data_node, "spec.data.kv", message, Some("rename one of them".into()));
         }
         Some(Spec {
             owner: owner?,
@@ -471,7 +480,7 @@ impl Decoder<'_> {
 
     fn data(&mut self, node: &Node<'_>, path: &str) -> Option<Data> {
         let fields = self.fields(node, path, &["kv", "sql", "vectors"], &[])?;
-        let kv = self.optional(&fields, "kv", Self::boolean);
+        let kv = self.optional(&fields, "kv", Self::kv);
         let sql = self.optional(&fields, "sql", |d, node, path| {
             let fields = d.fields(node, path, &["isolation"], &[])?;
             Some(Sql { isolation: d.optional(&fields, "isolation", Self::choice) })
@@ -484,6 +493,24 @@ impl Decoder<'_> {
             })
         });
         Some(Data { kv, sql, vectors })
+    }
+
+    /// `true`/`false`, or `{ binding: NAME }`.
+    fn kv(&mut self, node: &Node<'_>, path: &str) -> Option<KvSpec> {
+        if let Some((_, Scalar::Boolean(enabled))) = scalar(node) {
+            return Some(KvSpec::Enabled(enabled));
+        }
+        if scalar(node).is_some() {
+            let message = format!("expected true, false or {{ binding: NAME }}, found {}", describe(node));
+            self.error(node, path, message, Some("write kv: true to bind it as env.KV".into()));
+            return None;
+        }
+        let fields = self.fields(node, path, &["binding"], &[])?;
+        let binding = self.required(&fields, "binding", "binding: VOTES", |d, node, path| {
+            let name = d.text(node, path)?;
+            d.check(node, path, rules::var_name(&name)).then_some(name)
+        })?;
+        Some(KvSpec::Bound(KvBinding { binding }))
     }
 
     fn ai(&mut self, node: &Node<'_>, path: &str) -> Option<Ai> {

@@ -32,8 +32,9 @@ use deployment::AppKey;
 
 pub use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use crate::model::{
-    Access, Ai, ApiVersion, Container, Data, DataClass, Function, Kind, Metadata, MicroApp, MonthlyBudget, Owner,
-    PiiMode, Quotas, Runtime, SecretsRef, Slo, Spec, Sql, SqlIsolation, StaticSite, Vectors, Visibility, Wasm,
+    Access, Ai, ApiVersion, Container, Data, DataClass, Function, Kind, KvBinding, KvSpec, Metadata, MicroApp,
+    MonthlyBudget, Owner, PiiMode, Quotas, Runtime, SecretsRef, Slo, Spec, Sql, SqlIsolation, StaticSite, Vectors,
+    Visibility, Wasm,
 };
 pub use crate::rules::{MAX_NAME_LEN, Problem};
 pub use crate::schema::json_schema;

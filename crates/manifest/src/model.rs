@@ -308,15 +308,46 @@ pub struct MonthlyBudget {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Data {
-    /// A key-value namespace of the app's own.
+    /// A key-value namespace of the app's own (the Workers KV API): `true` binds it as
+    /// `env.KV`, `{ binding: NAME }` as `env.NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kv: Option<bool>,
+    pub kv: Option<KvSpec>,
     /// A SQL database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<Sql>,
     /// A vector index for semantic search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vectors: Option<Vectors>,
+}
+
+/// `spec.data.kv`: on or off, or the name it is bound under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum KvSpec {
+    Enabled(bool),
+    Bound(KvBinding),
+}
+
+/// `spec.data.kv: { binding: NAME }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KvBinding {
+    /// The name in `env`: letters, digits and `_`, not starting with a digit.
+    pub binding: String,
+}
+
+impl KvSpec {
+    /// The binding the default is `KV`, as in Workers' examples.
+    pub const DEFAULT_BINDING: &str = "KV";
+
+    /// The name the namespace is bound under, or `None` when KV is off.
+    pub fn binding(&self) -> Option<&str> {
+        match self {
+            KvSpec::Enabled(true) => Some(KvSpec::DEFAULT_BINDING),
+            KvSpec::Enabled(false) => None,
+            KvSpec::Bound(bound) => Some(&bound.binding),
+        }
+    }
 }
 
 /// A SQL database.

@@ -477,7 +477,25 @@ fn wrong_types() {
           hint: put quotes around it so it is read as text
         "#,
     );
-    check(&app("data:\n  kv: yes"), r#"terrarium.yaml:12:9: spec.data.kv: expected true or false, found text "yes""#);
+    check(
+        &app("data:\n  kv: yes"),
+        r#"
+        terrarium.yaml:12:9: spec.data.kv: expected true, false or { binding: NAME }, found text "yes"
+          hint: write kv: true to bind it as env.KV
+        "#,
+    );
+    check(&app("data:\n  kv:\n    binding: VOTES"), "ok");
+    check(
+        &app("data:\n  kv:\n    binding: 2fast"),
+        r#"terrarium.yaml:13:16: spec.data.kv.binding: "2fast" is not a valid variable name; use letters, digits and "_", not starting with a digit"#,
+    );
+    check(
+        &app("vars:\n  KV: x\ndata:\n  kv: true"),
+        r#"
+        terrarium.yaml:14:5: spec.data.kv: the KV binding KV has the name of a variable in spec.vars; env.KV can only be one of them
+          hint: rename one of them
+        "#,
+    );
     check(
         &app("quotas: 20"),
         r#"

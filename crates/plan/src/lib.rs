@@ -110,6 +110,12 @@ pub fn plan(
             .slo
             .as_ref()
             .map(|slo| deployment::SloTarget { availability: slo.availability, latency_p95_ms: slo.latency_p95_ms }),
+        kv_binding: spec
+            .data
+            .as_ref()
+            .and_then(|data| data.kv.as_ref())
+            .and_then(manifest::KvSpec::binding)
+            .map(str::to_owned),
         // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
         admission: Admission {
             requests_per_second: quotas

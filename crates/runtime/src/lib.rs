@@ -5,6 +5,7 @@
 //! service in [`HostServices`], built once per deployment by the capability crates, so every
 //! engine enforces the same rules and only translates types.
 
+pub mod kv;
 pub mod loader;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,15 @@ impl std::fmt::Debug for SecretValue {
 pub struct HostServices {
     pub outbound: Arc<dyn OutboundHttp>,
     pub log: Arc<dyn AppLog>,
+    /// The app's key-value namespace, bound as `env.<binding>`, when `spec.data.kv` asks for one.
+    pub kv: Option<KvBinding>,
+}
+
+/// A key-value namespace and the name it is bound under in `env`.
+#[derive(Clone)]
+pub struct KvBinding {
+    pub binding: String,
+    pub store: Arc<dyn kv::KvHost>,
 }
 
 /// An HTTP request as a function sees it.

@@ -67,6 +67,11 @@ impl Loader {
         }
         let host = self.capabilities.host_services(deployment)?;
         let secrets = self.secrets.resolve(deployment).await?;
+        if let Some(binding) = deployment.kv_binding.as_ref().filter(|binding| secrets.contains_key(*binding)) {
+            return Err(format!(
+                "env.{binding} is both the KV binding (spec.data.kv) and a secret of the app; rename one of them"
+            ));
+        }
         let code = AppCode { deployment: deployment.clone(), modules, host, secrets };
         self.engine.load(code).map(Some).map_err(|error| error.to_string())
     }

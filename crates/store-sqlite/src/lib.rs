@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "notifications", include_str!("../migrations/0006_notifications.sql")),
     (7, "usage_outbound_heap", include_str!("../migrations/0007_usage_outbound_heap.sql")),
     (8, "governance", include_str!("../migrations/0008_governance.sql")),
+    (9, "kv", include_str!("../migrations/0009_kv.sql")),
 ];
 
 pub struct SqliteStore {
@@ -421,6 +422,7 @@ impl RegistryStore for SqliteStore {
 mod accounts;
 mod egress_log;
 mod governance;
+mod kv;
 mod notifications;
 mod secrets;
 mod usage;

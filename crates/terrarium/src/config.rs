@@ -30,6 +30,15 @@ pub struct PlatformConfig {
     pub scan: scan::config::ScanSection,
     pub policy: control::governance::config::PolicySection,
     pub approvals: control::governance::config::ApprovalsSection,
+    /// Apps' data services: `[data.kv]`.
+    pub data: DataConfig,
+}
+
+/// `[data]`: the data services apps bind in their manifest's `spec.data`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub kv: capability_kv::config::KvSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +78,7 @@ impl PlatformConfig {
         problems.extend(self.scan.validate());
         problems.extend(self.policy.validate());
         problems.extend(self.approvals.validate());
+        problems.extend(self.data.kv.validate());
         problems.extend(self.namespaces().err().unwrap_or_default());
         problems
     }

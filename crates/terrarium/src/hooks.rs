@@ -12,15 +12,37 @@ use secrets::apps::AppSecrets;
 
 pub struct Hooks {
     pub secrets: Arc<AppSecrets>,
+    pub kv: Arc<capability_kv::Kv>,
 }
 
 impl AppHooks for Hooks {
     fn deleted<'a>(&'a self, app: &'a AppKey) -> BoxFuture<'a, Vec<HookEvent>> {
-        Box::pin(async move { secrets_deleted(&self.secrets, app).await })
+        Box::pin(async move {
+            let mut events = secrets_deleted(&self.secrets, app).await;
+            events.extend(kv_deleted(&self.kv, app).await);
+            events
+        })
     }
 
     fn owner_changed<'a>(&'a self, app: &'a AppKey, previous: &'a str, new: &'a str) -> BoxFuture<'a, Vec<HookEvent>> {
         Box::pin(async move { secrets_owner_changed(&self.secrets, app, previous, new).await.into_iter().collect() })
+    }
+}
+
+/// Deletes a deleted app's key-value entries.
+async fn kv_deleted(kv: &capability_kv::Kv, app: &AppKey) -> Option<HookEvent> {
+    match kv.store().delete_app(app).await {
+        Ok(0) => None,
+        Ok(keys) => Some(HookEvent {
+            action: Action::DataDelete,
+            detail: format!("KV: {keys} key(s) deleted with the app"),
+            notification: None,
+            warning: None,
+        }),
+        Err(error) => {
+            tracing::error!(%error, namespace = %app.namespace, app = %app.name, "the deleted app's KV entries could not be deleted");
+            None
+        }
     }
 }
 

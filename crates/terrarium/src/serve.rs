@@ -66,10 +66,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args, config))
 }
 
-/// What an app's functions may call: `fetch` through its allow-list, and its log.
+/// What an app's functions may call: `fetch` through its allow-list, its log, and the data
+/// services its manifest binds.
 struct Capabilities {
     outbound: OutboundHttpFactory,
     logs: Arc<LogHub>,
+    kv: Arc<capability_kv::Kv>,
 }
 
 impl runtime::loader::Capabilities for Capabilities {
@@ -78,7 +80,11 @@ impl runtime::loader::Capabilities for Capabilities {
             let reasons: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
             format!("spec.allowedEgress: {}", reasons.join("; "))
         })?;
-        Ok(HostServices { outbound, log: self.logs.clone() })
+        let kv = deployment
+            .kv_binding
+            .as_ref()
+            .map(|binding| runtime::KvBinding { binding: binding.clone(), store: self.kv.for_app(&deployment.app) });
+        Ok(HostServices { outbound, log: self.logs.clone(), kv })
     }
 }
 
@@ -144,6 +150,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     .with_app_tokens(Arc::new(ServiceTokens::new(tokens.clone())));
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(config.engine.build(cores)));
+    let kv = Arc::new(capability_kv::Kv::new(store.clone(), &config.data.kv, clock.clone()));
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?)),
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),
@@ -151,7 +158,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let loader = Arc::new(runtime::loader::Loader::new(
         engine,
         blobs.clone(),
-        Arc::new(Capabilities { outbound, logs: logs.clone() }),
+        Arc::new(Capabilities { outbound, logs: logs.clone(), kv: kv.clone() }),
         app_secrets.clone(),
     ));
 
@@ -175,7 +182,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         usage_store: store.clone(),
         governance,
         owners: Arc::new(AccountsDirectory(accounts.clone())),
-        hooks: Arc::new(crate::hooks::Hooks { secrets: app_secrets.clone() }),
+        hooks: Arc::new(crate::hooks::Hooks { secrets: app_secrets.clone(), kv: kv.clone() }),
         slo: slo.clone(),
         notifier: notifier.clone(),
         settings: ControlSettings {
@@ -258,6 +265,20 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     }
     state.ready.store(true, Ordering::Release);
     add_background_tasks(&tasks, &control, &secrets_admin, &metering, &budgets, &config);
+    let sweeper = kv.clone();
+    tasks.add(
+        background::TaskSpec {
+            name: "kv.sweep",
+            about: "deletes apps' key-value entries that have expired (they are never answered once expired)",
+            every: config.data.kv.build(),
+            wake: None,
+            at_start: false,
+        },
+        background::job(move || {
+            let kv = sweeper.clone();
+            async move { kv.sweep().await.map(drop).map_err(|error| format!("the KV sweep failed: {error}")) }
+        }),
+    );
     tasks.spawn_all();
 
     let mut banner = std::io::stdout().lock();

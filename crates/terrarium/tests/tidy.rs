@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("runtime", 1),
     ("background", 1),
     ("capability-http", 1),
+    ("capability-kv", 1),
     ("gateway", 1),
     ("secrets", 1),
     ("notify", 1),
@@ -71,6 +72,7 @@ const NOT_FOR_THE_GATEWAY: &[&str] = &[
     "vault",
     "oidc",
     "capability-http",
+    "capability-kv",
     "engine-js",
     "store-sqlite",
 ];
@@ -193,6 +195,7 @@ fn every_module_says_what_it_is_for() {
 const CONFIGURED: &[&str] = &[
     "accounts",
     "capability-http",
+    "capability-kv",
     "engine-js",
     "gateway",
     "metering",

@@ -111,6 +111,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         monthly_budget: None,
         monthly_requests: None,
         slo: None,
+        kv_binding: None,
         access: deployment::AppAccess {
             owner: "user:tester".into(),
             visibility: deployment::Visibility::Public,

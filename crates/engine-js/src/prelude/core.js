@@ -480,6 +480,111 @@ export default function install(host) {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // KV: the Workers KV API over the host's key-value namespace of this app, plus increment()
+  // and compare-and-set (put with onlyIf).
+
+  const pendingKv = new Map();
+
+  function kvCall(op, key, options, value) {
+    const json = JSON.stringify(options ?? {});
+    const id = value === undefined ? host.kv(op, key, json) : host.kv(op, key, json, value);
+    const { promise, resolve, reject } = Promise.withResolvers();
+    pendingKv.set(id, { resolve, reject });
+    return promise;
+  }
+
+  function kvKey(key, what) {
+    if (key === undefined || key === null) throw new TypeError(`KV ${what} failed: a key is required`);
+    return String(key);
+  }
+
+  function kvType(options, what) {
+    const type = typeof options === "string" ? options : (options?.type ?? "text");
+    if (!["text", "json", "arrayBuffer", "stream"].includes(type)) {
+      throw new TypeError(`KV ${what} failed: Unknown response type "${type}"; use "text", "json", "arrayBuffer" or "stream"`);
+    }
+    return type;
+  }
+
+  function kvDecode(bytes, type) {
+    if (type === "arrayBuffer") return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    if (type === "stream") return new Response(bytes).body;
+    const text = host.decodeUtf8(bytes, false, false);
+    return type === "json" ? JSON.parse(text) : text;
+  }
+
+  async function kvBytes(value) {
+    if (typeof value === "string") return host.encodeUtf8(value);
+    if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
+    if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+    if (internal.isStream(value)) return new Uint8Array(await new Response(value).arrayBuffer());
+    throw new TypeError("KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.");
+  }
+
+  class KVNamespace {
+    async get(key, options) {
+      const type = kvType(options, "GET");
+      const answer = await kvCall("get", kvKey(key, "GET"));
+      return answer.json === null ? null : kvDecode(answer.bytes, type);
+    }
+
+    async getWithMetadata(key, options) {
+      const type = kvType(options, "GET");
+      const answer = await kvCall("get", kvKey(key, "GET"));
+      if (answer.json === null) return { value: null, metadata: null, cacheStatus: null };
+      return { value: kvDecode(answer.bytes, type), metadata: answer.json.metadata ?? null, cacheStatus: null, etag: answer.json.etag };
+    }
+
+    async put(key, value, options = {}) {
+      const name = kvKey(key, "PUT");
+      const bytes = await kvBytes(value);
+      const sent = {};
+      if (options.expiration !== undefined) sent.expiration = Number(options.expiration);
+      if (options.expirationTtl !== undefined) sent.expirationTtl = Number(options.expirationTtl);
+      if (options.metadata !== undefined && options.metadata !== null) sent.metadata = JSON.stringify(options.metadata);
+      if (options.onlyIf !== undefined) sent.onlyIf = options.onlyIf;
+      const answer = await kvCall("put", name, sent, bytes);
+      // Workers' put answers nothing; with onlyIf, the new etag, or null when the condition failed.
+      return options.onlyIf === undefined ? undefined : answer.json.etag;
+    }
+
+    async delete(key) {
+      await kvCall("delete", kvKey(key, "DELETE"));
+    }
+
+    async list(options = {}) {
+      const sent = {};
+      if (options.prefix !== undefined && options.prefix !== null) sent.prefix = String(options.prefix);
+      if (options.limit !== undefined) sent.limit = Number(options.limit);
+      if (options.cursor !== undefined && options.cursor !== null && options.cursor !== "") sent.cursor = String(options.cursor);
+      const answer = await kvCall("list", "", sent);
+      const listed = { keys: answer.json.keys, list_complete: answer.json.cursor === null, cacheStatus: null };
+      if (answer.json.cursor !== null) listed.cursor = answer.json.cursor;
+      return listed;
+    }
+
+    // Beside the Workers API: an atomic counter.
+    async increment(key, by = 1) {
+      const answer = await kvCall("increment", kvKey(key, "INCREMENT"), { by: Number(by) });
+      return answer.json.count;
+    }
+  }
+
+  function makeKv() {
+    return freeze(new KVNamespace());
+  }
+
+  // Completes a KV operation: `ok` with the answer's JSON and the value's bytes, or a message and
+  // whether it is a TypeError (the app's mistake) or an Error (the platform's).
+  function settleKv(id, ok, json, extra) {
+    const pending = pendingKv.get(id);
+    if (pending === undefined) return;
+    pendingKv.delete(id);
+    if (ok) pending.resolve({ json: JSON.parse(json), bytes: extra });
+    else pending.reject(extra ? new TypeError(json) : new Error(json));
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Globals.
 
   internal.isHeaders = (value) => value instanceof Headers;
@@ -510,6 +615,7 @@ export default function install(host) {
   async function invoke(handler, method, url, flatHeaders, body, baseEnv, user) {
     // A reused instance starts clean: nothing an earlier request left pending can fire now.
     pendingFetches.clear();
+    pendingKv.clear();
     activeTimers.clear();
     const waits = [];
     const ctx = {
@@ -568,5 +674,5 @@ export default function install(host) {
     timer.callback(...timer.args);
   }
 
-  return { invoke, settleFetch, fireTimer };
+  return { invoke, settleFetch, settleKv, makeKv, fireTimer };
 }

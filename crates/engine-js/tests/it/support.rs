@@ -178,6 +178,7 @@ impl AppBuilder {
             monthly_budget: None,
             monthly_requests: None,
             slo: None,
+            kv_binding: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,
@@ -187,7 +188,7 @@ impl AppBuilder {
         let code = AppCode {
             deployment: Arc::new(deployment),
             modules: self.modules,
-            host: HostServices { outbound: outbound.clone(), log: log.clone() },
+            host: HostServices { outbound: outbound.clone(), log: log.clone(), kv: None },
             secrets: self.secrets,
         };
         let app = engine.load(code)?;

@@ -11,6 +11,7 @@ mod federation;
 mod functions;
 mod gateway;
 mod governance;
+mod kv;
 mod secrets;
 mod support;
 mod tasks;

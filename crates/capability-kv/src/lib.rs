@@ -1,0 +1,230 @@
+//! Key-value storage for apps, with the Workers KV API: `env.KV.get/put/delete/list`, plus an
+//! atomic `increment` and a compare-and-set `put(..., { onlyIf })`. Each app has its own
+//! namespace; every stored key carries the app's namespace and name, so no app can name
+//! another's data. Reads after a write are strongly consistent, and a key may be written as
+//! often as the app likes (Workers KV is eventually consistent for up to 60 s and refuses more
+//! than one write per second per key).
+//!
+//! Three phases, as every capability: the process's [`Kv`] service (its [`config::KvSection`]
+//! and store), then one [`AppKv`] per deployment, then each call, checked against Workers'
+//! limits with Workers' messages before it reaches the [`store::KvStore`].
+
+pub mod config;
+pub mod store;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use deployment::AppKey;
+use futures::future::BoxFuture;
+use runtime::kv::{KvAnswer, KvEntry, KvError, KvHost, KvOp, PutOptions};
+
+use crate::store::{KvStore, KvWrite, StorageError, StoredCondition};
+
+/// Workers KV's limits on keys and metadata.
+pub const MAX_KEY_BYTES: usize = 512;
+pub const MAX_METADATA_BYTES: usize = 1024;
+/// The shortest `expirationTtl` Workers accepts, in seconds.
+pub const MIN_EXPIRATION_TTL: i64 = 60;
+
+/// The key-value service of this server.
+pub struct Kv {
+    store: Arc<dyn KvStore>,
+    max_value_bytes: usize,
+    clock: background::Clock,
+}
+
+impl Kv {
+    pub fn new(store: Arc<dyn KvStore>, section: &config::KvSection, clock: background::Clock) -> Kv {
+        Kv { store, max_value_bytes: section.max_value_bytes, clock }
+    }
+
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.store
+    }
+
+    /// The namespace one app's functions get.
+    pub fn for_app(self: &Arc<Self>, app: &AppKey) -> Arc<dyn KvHost> {
+        Arc::new(AppKv { kv: self.clone(), app: app.clone() })
+    }
+
+    /// Deletes keys that have expired; the `kv.sweep` task runs it.
+    pub async fn sweep(&self) -> Result<u64, StorageError> {
+        let now = self.clock.now().unix_timestamp();
+        let mut swept = 0;
+        loop {
+            let batch = self.store.sweep_expired(now, 1000).await?;
+            swept += batch;
+            if batch < 1000 {
+                return Ok(swept);
+            }
+        }
+    }
+}
+
+/// One app's namespace.
+pub struct AppKv {
+    kv: Arc<Kv>,
+    app: AppKey,
+}
+
+/// A storage failure reaches the app as Workers' shape of an internal error; the details go to
+/// the server log only.
+fn failed(operation: &str, app: &AppKey, error: StorageError) -> KvError {
+    tracing::error!(namespace = %app.namespace, app = %app.name, %error, "KV {operation} failed");
+    KvError::Failed(format!("KV {operation} failed: 500 Internal Server Error"))
+}
+
+/// Workers' checks of a key, with Workers' messages.
+fn check_key(operation: &str, key: &str) -> Result<(), KvError> {
+    if key.is_empty() {
+        return Err(KvError::Failed(format!("KV {operation} failed: 400 Invalid key: keys may not be empty")));
+    }
+    if key == "." || key == ".." {
+        return Err(KvError::Failed(format!("Illegal key name \"{key}\". Please use a different name.")));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KvError::Failed(format!(
+            "KV {operation} failed: 414 UTF-8 encoded length of {} exceeds key length limit of {MAX_KEY_BYTES}.",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+impl AppKv {
+    async fn call(self, op: KvOp) -> Result<KvAnswer, KvError> {
+        let now = self.kv.clock.now().unix_timestamp();
+        let store = &self.kv.store;
+        let app = &self.app;
+        match op {
+            KvOp::Get { key } => {
+                check_key("GET", &key)?;
+                let stored = store.get(app, &key, now).await.map_err(|error| failed("GET", app, error))?;
+                Ok(KvAnswer::Entry(stored.map(|stored| KvEntry {
+                    value: stored.value,
+                    metadata: stored.metadata,
+                    expiration: stored.expiration,
+                    etag: format!("v{}", stored.version),
+                })))
+            }
+            KvOp::Put { key, value, options } => {
+                check_key("PUT", &key)?;
+                let write = self.write(key, value, options, now)?;
+                let stored = store.put(app, write, now).await.map_err(|error| failed("PUT", app, error))?;
+                Ok(KvAnswer::Stored(stored.map(|version| format!("v{version}"))))
+            }
+            KvOp::Delete { key } => {
+                check_key("DELETE", &key)?;
+                store.delete(app, &key).await.map_err(|error| failed("DELETE", app, error))?;
+                Ok(KvAnswer::Deleted)
+            }
+            KvOp::List { prefix, limit, cursor } => {
+                let after = match cursor {
+                    None => None,
+                    Some(cursor) => Some(
+                        URL_SAFE_NO_PAD
+                            .decode(cursor.as_bytes())
+                            .ok()
+                            .and_then(|bytes| String::from_utf8(bytes).ok())
+                            .ok_or_else(|| KvError::Failed("KV LIST failed: 400 Invalid cursor".to_owned()))?,
+                    ),
+                };
+                let limit = limit.clamp(1, 1000);
+                let mut keys = store
+                    .list(app, &prefix, after.as_deref(), limit + 1, now)
+                    .await
+                    .map_err(|error| failed("LIST", app, error))?;
+                let cursor = match keys.len() > limit as usize {
+                    true => {
+                        keys.truncate(limit as usize);
+                        keys.last().map(|key| URL_SAFE_NO_PAD.encode(key.name.as_bytes()))
+                    }
+                    false => None,
+                };
+                Ok(KvAnswer::Listed { keys, cursor })
+            }
+            KvOp::Increment { key, by } => {
+                check_key("INCREMENT", &key)?;
+                match store.increment(app, &key, by, now).await.map_err(|error| failed("INCREMENT", app, error))? {
+                    Ok(count) => Ok(KvAnswer::Count(count)),
+                    Err(found) => Err(KvError::Invalid(format!(
+                        "increment(): the value of {key:?} is not an integer ({found:?}); increment works on keys it created or that hold an integer"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// A put's value, metadata and expiration, checked as Workers checks them.
+    fn write(&self, key: String, value: bytes::Bytes, options: PutOptions, now: i64) -> Result<KvWrite, KvError> {
+        let max = self.kv.max_value_bytes;
+        if value.len() > max {
+            return Err(KvError::Failed(format!(
+                "KV PUT failed: 413 Value length of {} exceeds limit of {max}.",
+                value.len()
+            )));
+        }
+        if let Some(metadata) = &options.metadata {
+            if metadata.len() > MAX_METADATA_BYTES {
+                return Err(KvError::Failed(format!(
+                    "KV PUT failed: 413 Metadata length of {} exceeds limit of {MAX_METADATA_BYTES}.",
+                    metadata.len()
+                )));
+            }
+            serde_json::from_str::<serde_json::Value>(metadata)
+                .map_err(|_| KvError::Invalid("KV PUT failed: metadata must be serializable to JSON".to_owned()))?;
+        }
+        let expiration = match (options.expiration, options.expiration_ttl) {
+            (_, Some(ttl)) if ttl < MIN_EXPIRATION_TTL => {
+                return Err(KvError::Failed(format!(
+                    "KV PUT failed: 400 Invalid expiration_ttl of {ttl}. Expiration TTL must be at least {MIN_EXPIRATION_TTL}."
+                )));
+            }
+            (_, Some(ttl)) => Some(now.saturating_add(ttl)),
+            (Some(at), None) if at < now + MIN_EXPIRATION_TTL => {
+                return Err(KvError::Failed(format!(
+                    "KV PUT failed: 400 Invalid expiration of {at}. Please specify integer greater than the current number of seconds since the UNIX epoch plus {MIN_EXPIRATION_TTL}."
+                )));
+            }
+            (at, None) => at,
+        };
+        // An etag this store never issued can never match: the put does nothing.
+        let only_if = options
+            .only_if
+            .as_ref()
+            .map(|only_if| StoredCondition::from_only_if(only_if).unwrap_or(StoredCondition::Version(i64::MIN)));
+        Ok(KvWrite { key, value, metadata: options.metadata, expiration, only_if })
+    }
+}
+
+impl KvHost for AppKv {
+    fn call(&self, op: KvOp) -> BoxFuture<'static, Result<KvAnswer, KvError>> {
+        let app = AppKv { kv: self.kv.clone(), app: self.app.clone() };
+        Box::pin(app.call(op))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked_as_workers_checks_them() {
+        assert!(check_key("GET", "votes:pizza").is_ok());
+        assert!(check_key("GET", &"k".repeat(512)).is_ok());
+        let too_long = check_key("PUT", &"k".repeat(513)).unwrap_err().to_string();
+        assert_eq!(too_long, "KV PUT failed: 414 UTF-8 encoded length of 513 exceeds key length limit of 512.");
+        assert!(check_key("GET", ".").unwrap_err().to_string().starts_with("Illegal key name"));
+        assert!(check_key("GET", "").is_err());
+    }
+
+    #[test]
+    fn only_if_etags_name_versions() {
+        use runtime::kv::OnlyIf;
+        assert_eq!(StoredCondition::from_only_if(&OnlyIf::Etag("v7".into())), Some(StoredCondition::Version(7)));
+        assert_eq!(StoredCondition::from_only_if(&OnlyIf::Etag("\"abc\"".into())), None);
+        assert_eq!(StoredCondition::from_only_if(&OnlyIf::Absent), Some(StoredCondition::Absent));
+    }
+}

@@ -1,0 +1,195 @@
+//! Apps' key-value namespaces, for `capability-kv`. Each write is one statement, so SQLite's
+//! single writer makes it atomic: compare-and-set and increment need no read-then-write.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use capability_kv::store::{KvStore, KvUsage, KvWrite, StorageError, StoredCondition, StoredValue};
+use deployment::AppKey;
+use runtime::kv::KvKey;
+use sqlx::Row;
+
+use crate::SqliteStore;
+
+fn storage(error: impl std::fmt::Display) -> StorageError {
+    StorageError(error.to_string())
+}
+
+#[async_trait]
+impl KvStore for SqliteStore {
+    async fn get(&self, app: &AppKey, key: &str, now: i64) -> Result<Option<StoredValue>, StorageError> {
+        let row = sqlx::query(
+            "SELECT value, metadata, expiration, version FROM kv_entries
+             WHERE namespace = ?1 AND app = ?2 AND key = ?3 AND (expiration IS NULL OR expiration > ?4)",
+        )
+        .bind(&app.namespace)
+        .bind(&app.name)
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(row.map(|row| StoredValue {
+            value: Bytes::from(row.get::<Vec<u8>, _>("value")),
+            metadata: row.get("metadata"),
+            expiration: row.get("expiration"),
+            version: row.get("version"),
+        }))
+    }
+
+    async fn put(&self, app: &AppKey, write: KvWrite, now: i64) -> Result<Option<i64>, StorageError> {
+        let sql = match write.only_if {
+            None => {
+                "INSERT INTO kv_entries (namespace, app, key, value, metadata, expiration, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, random())
+                 ON CONFLICT (namespace, app, key) DO UPDATE SET value = excluded.value,
+                   metadata = excluded.metadata, expiration = excluded.expiration, version = random()
+                 WHERE ?7 IS NULL AND ?8 IS NOT NULL
+                 RETURNING version"
+            }
+            // Written only where no live row is: an expired one counts as absent.
+            Some(StoredCondition::Absent) => {
+                "INSERT INTO kv_entries (namespace, app, key, value, metadata, expiration, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, random())
+                 ON CONFLICT (namespace, app, key) DO UPDATE SET value = excluded.value,
+                   metadata = excluded.metadata, expiration = excluded.expiration, version = random()
+                 WHERE ?7 IS NULL AND kv_entries.expiration IS NOT NULL AND kv_entries.expiration <= ?8
+                 RETURNING version"
+            }
+            Some(StoredCondition::Version(_)) => {
+                "UPDATE kv_entries SET value = ?4, metadata = ?5, expiration = ?6, version = random()
+                 WHERE namespace = ?1 AND app = ?2 AND key = ?3 AND version = ?7
+                   AND (expiration IS NULL OR expiration > ?8)
+                 RETURNING version"
+            }
+        };
+        let expected = match write.only_if {
+            Some(StoredCondition::Version(version)) => Some(version),
+            _ => None,
+        };
+        let row = sqlx::query(sql)
+            .bind(&app.namespace)
+            .bind(&app.name)
+            .bind(&write.key)
+            .bind(write.value.as_ref())
+            .bind(&write.metadata)
+            .bind(write.expiration)
+            .bind(expected)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(row.map(|row| row.get("version")))
+    }
+
+    async fn delete(&self, app: &AppKey, key: &str) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM kv_entries WHERE namespace = ?1 AND app = ?2 AND key = ?3")
+            .bind(&app.namespace)
+            .bind(&app.name)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        app: &AppKey,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<KvKey>, StorageError> {
+        // Keys compare as UTF-8 bytes (SQLite's BINARY collation), Workers' order.
+        let rows = sqlx::query(
+            "SELECT key, expiration, metadata FROM kv_entries
+             WHERE namespace = ?1 AND app = ?2 AND key >= ?3 AND substr(key, 1, length(?3)) = ?3
+               AND (?4 IS NULL OR key > ?4) AND (expiration IS NULL OR expiration > ?5)
+             ORDER BY key LIMIT ?6",
+        )
+        .bind(&app.namespace)
+        .bind(&app.name)
+        .bind(prefix)
+        .bind(after)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(rows
+            .iter()
+            .map(|row| KvKey { name: row.get("key"), expiration: row.get("expiration"), metadata: row.get("metadata") })
+            .collect())
+    }
+
+    async fn increment(&self, app: &AppKey, key: &str, by: i64, now: i64) -> Result<Result<i64, String>, StorageError> {
+        // One statement: a live integer is added to, an absent or expired key starts at `by`,
+        // anything else is left alone (and no row comes back).
+        let row = sqlx::query(
+            "INSERT INTO kv_entries (namespace, app, key, value, metadata, expiration, version)
+             VALUES (?1, ?2, ?3, CAST(CAST(?4 AS TEXT) AS BLOB), NULL, NULL, random())
+             ON CONFLICT (namespace, app, key) DO UPDATE SET
+               value = CASE WHEN kv_entries.expiration IS NOT NULL AND kv_entries.expiration <= ?5
+                         THEN excluded.value
+                         ELSE CAST(CAST(CAST(CAST(kv_entries.value AS TEXT) AS INTEGER) + ?4 AS TEXT) AS BLOB) END,
+               expiration = CASE WHEN kv_entries.expiration IS NOT NULL AND kv_entries.expiration <= ?5
+                              THEN NULL ELSE kv_entries.expiration END,
+               version = random()
+             WHERE (kv_entries.expiration IS NOT NULL AND kv_entries.expiration <= ?5)
+                OR CAST(kv_entries.value AS TEXT) = CAST(CAST(CAST(kv_entries.value AS TEXT) AS INTEGER) AS TEXT)
+             RETURNING CAST(CAST(value AS TEXT) AS INTEGER) AS count",
+        )
+        .bind(&app.namespace)
+        .bind(&app.name)
+        .bind(key)
+        .bind(by)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        if let Some(row) = row {
+            return Ok(Ok(row.get("count")));
+        }
+        let found = KvStore::get(self, app, key, now).await?;
+        let text =
+            found.map(|value| String::from_utf8_lossy(&value.value).chars().take(40).collect()).unwrap_or_default();
+        Ok(Err(text))
+    }
+
+    async fn sweep_expired(&self, now: i64, limit: u32) -> Result<u64, StorageError> {
+        let deleted = sqlx::query(
+            "DELETE FROM kv_entries WHERE (namespace, app, key) IN
+               (SELECT namespace, app, key FROM kv_entries WHERE expiration <= ?1 LIMIT ?2)",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?
+        .rows_affected();
+        Ok(deleted)
+    }
+
+    async fn delete_app(&self, app: &AppKey) -> Result<u64, StorageError> {
+        let deleted = sqlx::query("DELETE FROM kv_entries WHERE namespace = ?1 AND app = ?2")
+            .bind(&app.namespace)
+            .bind(&app.name)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn usage(&self, app: &AppKey) -> Result<KvUsage, StorageError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS keys, COALESCE(SUM(length(key) + length(value) + COALESCE(length(metadata), 0)), 0) AS bytes
+             FROM kv_entries WHERE namespace = ?1 AND app = ?2",
+        )
+        .bind(&app.namespace)
+        .bind(&app.name)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(KvUsage { keys: row.get::<i64, _>("keys") as u64, bytes: row.get::<i64, _>("bytes") as u64 })
+    }
+}

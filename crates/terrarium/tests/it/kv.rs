@@ -1,0 +1,113 @@
+//! App data, key-value: Workers KV code running unmodified through `env.KV`, its limits and
+//! errors in Workers' words, the platform's counter and compare-and-set, expiry on the
+//! platform's clock, data that outlives a restart, and apps that never see each other's keys.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, client, copy_fixture};
+
+fn call(server: &Server, namespace: &str, path: &str) -> Value {
+    let response = client().post(server.app_url(namespace, "poll", path)).send().unwrap();
+    if response.status() != 200 {
+        let logs = server.cli(&["logs", &format!("{namespace}/poll")]);
+        panic!("{path}: {}\n{}", response.status(), crate::support::stdout(&logs));
+    }
+    response.json().unwrap()
+}
+
+/// The poll, deployed into `namespace`.
+fn deploy_poll(server: &Server, namespace: &str) {
+    let app = copy_fixture("kv-poll");
+    let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
+    std::fs::write(
+        app.path().join("terrarium.yaml"),
+        manifest.replace("namespace: it", &format!("namespace: {namespace}")),
+    )
+    .unwrap();
+    server.deploy(app.path());
+}
+
+#[test]
+fn votes_survive_a_restart_and_stay_in_their_namespace() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in("", data_dir.path(), &[]);
+    server.cli_ok(&["namespaces", "create", "other"]);
+    deploy_poll(&server, "it");
+    deploy_poll(&server, "other");
+    assert_eq!(call(&server, "it", "/vote?choice=pizza"), json!({ "pizza": 1 }));
+    assert_eq!(call(&server, "it", "/vote?choice=pizza"), json!({ "pizza": 2 }));
+    assert_eq!(call(&server, "it", "/vote?choice=soup"), json!({ "soup": 1 }));
+    assert_eq!(call(&server, "other", "/vote?choice=pizza"), json!({ "pizza": 1 }), "the same app elsewhere");
+    assert_eq!(call(&server, "it", "/results"), json!({ "pizza": 2, "soup": 1 }));
+
+    let data_dir_path = server.kill();
+    let server = Server::start_in("", &data_dir_path, &[]);
+    assert_eq!(call(&server, "it", "/results"), json!({ "pizza": 2, "soup": 1 }), "acknowledged votes are kept");
+    assert_eq!(call(&server, "other", "/results"), json!({ "pizza": 1 }));
+
+    // Deleting the app deletes its data, and says so in the audit log; its neighbour keeps its own.
+    server.cli_ok(&["apps", "delete", "it/poll", "--yes"]);
+    let audit = server.audit_events("?namespace=it&limit=50");
+    assert!(audit.to_string().contains("KV: 2 key(s) deleted with the app"), "{audit}");
+    deploy_poll(&server, "it");
+    assert_eq!(call(&server, "it", "/results"), json!({}), "a new app of the same name starts empty");
+    assert_eq!(call(&server, "other", "/results"), json!({ "pizza": 1 }));
+}
+
+#[test]
+fn the_workers_kv_api_with_its_limits_and_the_platforms_additions() {
+    let server = Server::start("");
+    deploy_poll(&server, "it");
+
+    let types = call(&server, "it", "/types");
+    assert_eq!(types["json"], json!({ "name": "ana", "lunch": "pizza" }));
+    assert_eq!(types["text"], json!("{\"name\":\"ana\",\"lunch\":\"pizza\"}"));
+    assert_eq!(types["stream"], types["text"]);
+    assert_eq!(types["arrayBuffer"], json!([1, 2, 3]));
+    assert_eq!(types["withMetadata"], json!({ "value": { "name": "ana", "lunch": "pizza" }, "metadata": { "v": 2 } }));
+    assert_eq!(types["missing"], Value::Null);
+    assert_eq!(types["missingWithMetadata"], json!({ "value": null, "metadata": null, "cacheStatus": null }));
+    assert_eq!(types["deleted"], Value::Null);
+
+    let limits = call(&server, "it", "/limits");
+    let error = |name: &str| limits[name]["error"].as_str().unwrap_or_else(|| panic!("{name}: {limits}")).to_owned();
+    assert_eq!(
+        error("longKey"),
+        "Error: KV GET failed: 414 UTF-8 encoded length of 513 exceeds key length limit of 512."
+    );
+    assert_eq!(error("dot"), "Error: Illegal key name \".\". Please use a different name.");
+    assert!(error("bigMetadata").starts_with("Error: KV PUT failed: 413 Metadata length of"), "{limits}");
+    assert!(error("shortTtl").contains("Expiration TTL must be at least 60"), "{limits}");
+    assert!(error("badValue").starts_with("TypeError: KV put() accepts only strings"), "{limits}");
+    assert!(error("badLimit").starts_with("TypeError: KV LIST failed: 400 Invalid limit"), "{limits}");
+    assert!(error("badType").starts_with("TypeError: KV GET failed: Unknown response type"), "{limits}");
+
+    // Counters and locks, which Workers KV's eventual consistency breaks.
+    for expected in 1..=3 {
+        assert_eq!(call(&server, "it", "/counter?key=hits"), json!({ "count": expected }));
+    }
+    assert_eq!(call(&server, "it", "/counter?key=hits&by=-10"), json!({ "count": -7 }));
+    let lock = call(&server, "it", "/lock");
+    assert_eq!(
+        lock,
+        json!({ "first": "string", "second": null, "swapped": "string", "stale": null, "value": "released" })
+    );
+
+    let page = call(&server, "it", "/page");
+    let names =
+        |list: &Value| list["keys"].as_array().unwrap().iter().map(|key| key["name"].clone()).collect::<Vec<_>>();
+    assert_eq!(names(&page["first"]), [json!("page:0"), json!("page:1")]);
+    assert_eq!(page["first"]["list_complete"], false);
+    assert_eq!(names(&page["second"]), [json!("page:2"), json!("page:3")]);
+    assert_eq!(names(&page["rest"]), [json!("page:4")]);
+    assert_eq!(page["rest"]["list_complete"], true);
+    assert_eq!(page["first"]["keys"][1]["metadata"], json!({ "i": 1 }));
+
+    // Expiry follows the platform's clock: past it the key is gone, before any sweep runs.
+    assert_eq!(call(&server, "it", "/expire"), json!({ "soon": "here" }));
+    server.advance_clock(Duration::from_secs(61));
+    assert_eq!(call(&server, "it", "/soon"), json!({ "soon": null, "listed": 0 }));
+    server.run_task("kv.sweep");
+}
