@@ -49,6 +49,93 @@ impl Kv {
         Arc::new(AppKv { kv: self.clone(), app: app.clone() })
     }
 
+    /// Every live entry of an app, in key order, as JSON lines: `key`, `value` (UTF-8 text, or
+    /// base64 with `"encoding": "base64"`), `metadata`, `expiration`. What `import` reads back,
+    /// and what archiving an app will keep.
+    pub async fn export(&self, app: &AppKey) -> Result<String, StorageError> {
+        let now = self.clock.now().unix_timestamp();
+        let mut lines = String::new();
+        let mut after: Option<String> = None;
+        loop {
+            let keys = self.store.list(app, "", after.as_deref(), 1000, now).await?;
+            for key in &keys {
+                let Some(stored) = self.store.get(app, &key.name, now).await? else {
+                    continue;
+                };
+                let (value, encoding) = match std::str::from_utf8(&stored.value) {
+                    Ok(text) => (text.to_owned(), "utf-8"),
+                    Err(_) => (base64::engine::general_purpose::STANDARD.encode(&stored.value), "base64"),
+                };
+                let metadata: Option<serde_json::Value> =
+                    stored.metadata.as_deref().and_then(|text| serde_json::from_str(text).ok());
+                let line = serde_json::json!({
+                    "key": key.name, "value": value, "encoding": encoding,
+                    "metadata": metadata, "expiration": stored.expiration,
+                });
+                lines.push_str(&line.to_string());
+                lines.push('\n');
+            }
+            match keys.len() < 1000 {
+                true => return Ok(lines),
+                false => after = keys.last().map(|key| key.name.clone()),
+            }
+        }
+    }
+
+    /// Writes the entries of an export (JSON lines) into an app's namespace; answers how many.
+    /// Every line is read and checked as a `put` is before anything is written, so a bad line
+    /// (named by its number) leaves the namespace as it was.
+    pub async fn import(self: &Arc<Self>, app: &AppKey, lines: &str) -> Result<u64, KvError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Line {
+            key: String,
+            value: String,
+            #[serde(default)]
+            encoding: Option<String>,
+            #[serde(default)]
+            metadata: Option<serde_json::Value>,
+            #[serde(default)]
+            expiration: Option<i64>,
+        }
+        let namespace = AppKv { kv: self.clone(), app: app.clone() };
+        let now = self.clock.now().unix_timestamp();
+        let mut writes = Vec::new();
+        for (index, text) in lines.lines().enumerate().filter(|(_, text)| !text.trim().is_empty()) {
+            let bad = |why: String| KvError::Invalid(format!("line {}: {why}", index + 1));
+            let line: Line = serde_json::from_str(text).map_err(|error| bad(error.to_string()))?;
+            let value = match line.encoding.as_deref() {
+                None | Some("utf-8") => bytes::Bytes::from(line.value),
+                Some("base64") => base64::engine::general_purpose::STANDARD
+                    .decode(line.value.as_bytes())
+                    .map(bytes::Bytes::from)
+                    .map_err(|error| bad(format!("the value is not base64: {error}")))?,
+                Some(other) => return Err(bad(format!("encoding {other:?} is neither utf-8 nor base64"))),
+            };
+            // An entry that has expired (or is about to) since it was exported is not brought back.
+            if line.expiration.is_some_and(|at| at < now + MIN_EXPIRATION_TTL) {
+                continue;
+            }
+            let options = PutOptions {
+                expiration: line.expiration,
+                metadata: line.metadata.map(|metadata| metadata.to_string()),
+                ..PutOptions::default()
+            };
+            check_key("PUT", &line.key).map_err(|error| bad(error.to_string()))?;
+            writes.push(namespace.write(line.key, value, options, now).map_err(|error| bad(error.to_string()))?);
+        }
+        let imported = writes.len() as u64;
+        for write in writes {
+            self.store.put(app, write, now).await.map_err(|error| failed("PUT", app, error))?;
+        }
+        Ok(imported)
+    }
+
+    /// Keys and bytes an app holds.
+    pub async fn usage(&self, app: &AppKey) -> Result<store::KvUsage, StorageError> {
+        self.store.usage(app).await
+    }
+
     /// Deletes keys that have expired; the `kv.sweep` task runs it.
     pub async fn sweep(&self) -> Result<u64, StorageError> {
         let now = self.clock.now().unix_timestamp();
@@ -94,6 +181,10 @@ fn check_key(operation: &str, key: &str) -> Result<(), KvError> {
 }
 
 impl AppKv {
+    fn clone_for_call(&self) -> AppKv {
+        AppKv { kv: self.kv.clone(), app: self.app.clone() }
+    }
+
     async fn call(self, op: KvOp) -> Result<KvAnswer, KvError> {
         let now = self.kv.clock.now().unix_timestamp();
         let store = &self.kv.store;
@@ -201,8 +292,7 @@ impl AppKv {
 
 impl KvHost for AppKv {
     fn call(&self, op: KvOp) -> BoxFuture<'static, Result<KvAnswer, KvError>> {
-        let app = AppKv { kv: self.kv.clone(), app: self.app.clone() };
-        Box::pin(app.call(op))
+        Box::pin(self.clone_for_call().call(op))
     }
 }
 

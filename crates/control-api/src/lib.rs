@@ -17,7 +17,7 @@ use control::{Action, ControlError, ControlPlane, Principal};
 
 mod routes;
 
-use routes::{accounts, apps, auth, platform, policy, secrets, usage};
+use routes::{accounts, apps, auth, data, platform, policy, secrets, usage};
 
 /// What the routes need.
 pub struct ApiState {
@@ -26,6 +26,8 @@ pub struct ApiState {
     pub accounts: Arc<::accounts::Accounts>,
     /// Apps' secrets and the key-encryption key.
     pub secrets: Arc<::secrets::admin::SecretsAdmin>,
+    /// Apps' key-value namespaces, for export, import and usage.
+    pub kv: Arc<capability_kv::Kv>,
     /// This server's base URL; a sign-in may only return to it or to an app under `apps_domain`.
     pub public_url: String,
     pub apps_domain: String,
@@ -53,6 +55,13 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         )
         .route("/api/v1/apps/{namespace}/{name}/rollback", post(apps::rollback.layer(audited(Action::AppRollback))))
         .route("/api/v1/apps/{namespace}/{name}/logs", get(apps::logs.layer(audited(Action::AppLogs))))
+        .route("/api/v1/apps/{namespace}/{name}/data", get(data::usage.layer(audited(Action::DataUsage))))
+        .route(
+            "/api/v1/apps/{namespace}/{name}/data/kv",
+            get(data::export_kv.layer(audited(Action::DataExport)))
+                .put(data::import_kv.layer(audited(Action::DataImport)))
+                .layer(DefaultBodyLimit::max(max_upload_bytes)),
+        )
         .route(
             "/api/v1/namespaces",
             get(apps::list_namespaces.layer(audited(Action::NamespaceList)))
@@ -226,7 +235,7 @@ impl From<SecretsAdminError> for ApiFailure {
 }
 
 /// A 500 whose details go to the server log, never to the caller.
-fn internal(detail: &str) -> ApiFailure {
+pub(crate) fn internal(detail: &str) -> ApiFailure {
     tracing::error!(error = %detail, "internal error");
     failure(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Terrarium failed; the server log has the details", vec![])
 }

@@ -804,6 +804,22 @@ impl ControlPlane {
         Ok(row)
     }
 
+    /// An app's stored data: reading it (export, usage) or replacing it (import) needs what
+    /// changing the app needs, its owner or an operator of the namespace; the call is audited.
+    pub async fn authorize_app_data(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        action: Action,
+    ) -> Result<(), ControlError> {
+        self.authorize_change(principal, app, action).await?;
+        let event = NewAuditEvent::new(&principal.subject, action, Outcome::Success).app(app);
+        if let Err(error) = self.store.append_audit(event).await {
+            tracing::error!(%error, "audit event could not be written");
+        }
+        Ok(())
+    }
+
     /// Reading a namespace's apps, revisions and logs needs at least the viewer role there.
     pub async fn authorize_read(
         &self,

@@ -166,6 +166,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// What an app stores; export and import its key-value data.
+    Data {
+        #[command(subcommand)]
+        command: client::DataCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// The server's background tasks: list them, or run one now (platform admins).
     Tasks {
         #[command(subcommand)]
@@ -201,6 +208,7 @@ fn main() -> std::process::ExitCode {
         Command::Approvals { command, client } => client::approvals(&client, command),
         Command::Usage { usage, client } => client::usage(&client, usage),
         Command::Tasks { command, client } => client::tasks(&client, command),
+        Command::Data { command, client } => client::data(&client, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

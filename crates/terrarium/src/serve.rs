@@ -227,6 +227,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             control: control.clone(),
             accounts: accounts.clone(),
             secrets: secrets_admin.clone(),
+            kv: kv.clone(),
             public_url: public_url.clone(),
             apps_domain: config.gateway.apps_domain.clone(),
             secure_cookies,

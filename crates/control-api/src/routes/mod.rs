@@ -4,6 +4,7 @@
 pub(crate) mod accounts;
 pub(crate) mod apps;
 pub(crate) mod auth;
+pub(crate) mod data;
 pub(crate) mod platform;
 pub(crate) mod policy;
 pub(crate) mod secrets;

@@ -7,6 +7,7 @@ mod accounts;
 mod approvals;
 mod apps;
 pub mod credentials;
+mod data;
 mod deploy;
 mod http;
 mod logs;
@@ -19,6 +20,7 @@ mod usage;
 pub use accounts::{KeysCommand, RolesCommand, UsersCommand, keys, login, logout, roles, users, whoami};
 pub use approvals::{ApprovalsCommand, approvals};
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
+pub use data::{DataCommand, data};
 pub use deploy::{deploy, validate};
 pub use logs::logs;
 #[cfg(test)]

@@ -111,3 +111,51 @@ fn the_workers_kv_api_with_its_limits_and_the_platforms_additions() {
     assert_eq!(call(&server, "it", "/soon"), json!({ "soon": null, "listed": 0 }));
     server.run_task("kv.sweep");
 }
+
+#[test]
+fn data_usage_export_and_import_carry_an_apps_keys_over_its_deletion() {
+    let server = Server::start("");
+    deploy_poll(&server, "it");
+    call(&server, "it", "/vote?choice=pizza");
+    call(&server, "it", "/vote?choice=pizza");
+    call(&server, "it", "/vote?choice=soup");
+
+    let usage: Value = serde_json::from_str(&server.cli_ok(&["data", "usage", "it/poll", "--output", "json"])).unwrap();
+    assert_eq!(usage["kv"]["keys"], 2, "{usage}");
+    assert!(usage["kv"]["bytes"].as_u64().unwrap() > 0, "{usage}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("poll.jsonl");
+    server.cli_ok(&["data", "export", "it/poll", "-f", file.to_str().unwrap()]);
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(exported.lines().count(), 2, "one line per key:\n{exported}");
+    for line in exported.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        assert!(entry["key"].is_string(), "{line}");
+    }
+
+    // A signed-in stranger can neither read nor write the app's data.
+    let stranger = server.user_token("stranger", &[]);
+    let refused = server.cli_as(&stranger, &["data", "export", "it/poll"]);
+    assert!(!refused.status.success());
+    assert!(crate::support::stdout(&refused).is_empty(), "nothing exported to a stranger");
+    let refused = server.cli_as(&stranger, &["data", "import", "it/poll", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+
+    // Delete the app (its keys go with it), deploy it again and bring the votes back.
+    server.cli_ok(&["apps", "delete", "it/poll", "--yes"]);
+    deploy_poll(&server, "it");
+    assert_eq!(call(&server, "it", "/results"), json!({}));
+    let imported = server.cli_ok(&["data", "import", "it/poll", file.to_str().unwrap()]);
+    assert!(imported.contains("2 entries imported"), "{imported}");
+    assert_eq!(call(&server, "it", "/results"), json!({ "pizza": 2, "soup": 1 }));
+    assert_eq!(call(&server, "it", "/vote?choice=soup"), json!({ "soup": 2 }), "counters carry on");
+
+    // A broken export is refused whole, naming the line, and writes nothing.
+    std::fs::write(&file, "{\"key\":\"ok\",\"value\":\"1\"}\nnot json\n").unwrap();
+    let broken = server.cli(&["data", "import", "it/poll", file.to_str().unwrap()]);
+    assert!(!broken.status.success());
+    assert!(crate::support::stderr(&broken).contains("line 2"), "{}", crate::support::stderr(&broken));
+    let audit = server.audit_events("?namespace=it&limit=50").to_string();
+    assert!(audit.contains("data.export") && audit.contains("data.import"), "{audit}");
+}
