@@ -28,6 +28,8 @@ pub struct ApiState {
     pub secrets: Arc<::secrets::admin::SecretsAdmin>,
     /// Apps' key-value namespaces, for export, import and usage.
     pub kv: Arc<capability_kv::Kv>,
+    /// Apps' SQL databases, for export, import and usage.
+    pub sql: Arc<capability_sql::Sql>,
     /// This server's base URL; a sign-in may only return to it or to an app under `apps_domain`.
     pub public_url: String,
     pub apps_domain: String,
@@ -60,6 +62,12 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
             "/api/v1/apps/{namespace}/{name}/data/kv",
             get(data::export_kv.layer(audited(Action::DataExport)))
                 .put(data::import_kv.layer(audited(Action::DataImport)))
+                .layer(DefaultBodyLimit::max(max_upload_bytes)),
+        )
+        .route(
+            "/api/v1/apps/{namespace}/{name}/data/sql",
+            get(data::export_sql.layer(audited(Action::DataExport)))
+                .put(data::import_sql.layer(audited(Action::DataImport)))
                 .layer(DefaultBodyLimit::max(max_upload_bytes)),
         )
         .route(
@@ -138,7 +146,7 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
 }
 
 /// An error response: a status and an [`ApiError`] body.
-struct ApiFailure(StatusCode, ApiError);
+pub(crate) struct ApiFailure(StatusCode, ApiError);
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {

@@ -84,6 +84,42 @@ pub struct Deployment {
     /// `spec.data.kv`: the name the app's key-value namespace is bound under in `env`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_binding: Option<String>,
+    /// `spec.data.sql`: the app's SQL database, its binding and isolation tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<SqlDatabase>,
+}
+
+/// An app's SQL database as the manifest asks for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlDatabase {
+    /// The name in `env` (`DB` by default).
+    pub binding: String,
+    pub isolation: SqlTier,
+    /// `spec.quotas.sqlStorageMiB`: the most the database may grow to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mib: Option<u32>,
+}
+
+/// How far an app's SQL data is kept from other apps'.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqlTier {
+    /// One database per namespace, its tables shared by the namespace's apps.
+    Shared,
+    /// One database per namespace, each app's tables its own.
+    Schema,
+    /// A database of the app's own.
+    Isolated,
+}
+
+impl SqlTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqlTier::Shared => "shared",
+            SqlTier::Schema => "schema",
+            SqlTier::Isolated => "isolated",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -64,6 +64,9 @@ pub(crate) struct RequestState {
     /// Key-value operations started by JavaScript that the event loop has not picked up yet.
     pub new_kv: Vec<(u32, runtime::kv::KvOp)>,
     pub next_kv_id: u32,
+    /// SQL calls started by JavaScript that the event loop has not picked up yet.
+    pub new_sql: Vec<(u32, runtime::sql::SqlOp)>,
+    pub next_sql_id: u32,
     /// Timers this request may still start, and log lines it may still write.
     pub timers_left: u32,
     pub log_lines_left: u32,
@@ -90,6 +93,8 @@ impl RequestState {
             new_timers: Vec::new(),
             new_kv: Vec::new(),
             next_kv_id: 1,
+            new_sql: Vec::new(),
+            next_sql_id: 1,
             timers_left: MAX_TIMERS_PER_REQUEST,
             log_lines_left: MAX_LOG_LINES_PER_REQUEST,
             streamed_body: Vec::new(),
@@ -387,6 +392,22 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
 
     let state = shared.clone();
     host.set(
+        "sql",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, call: String| {
+            let mut request = state.request.borrow_mut();
+            if !request.active {
+                return Err(Exception::throw_type(&ctx, "D1 can only be used while handling a request"));
+            }
+            let op = sql_op(&call).map_err(|message| Exception::throw_type(&ctx, &message))?;
+            let id = request.next_sql_id;
+            request.next_sql_id += 1;
+            request.new_sql.push((id, op));
+            Ok(id)
+        })?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
         "timer",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: u32, delay_ms: f64| {
             let mut request = state.request.borrow_mut();
@@ -500,6 +521,56 @@ struct KvOptions {
 struct KvOnlyIf {
     absent: Option<bool>,
     etag: Option<String>,
+}
+
+/// One D1 call of the prelude, as JSON: `{ "batch": [{ "sql", "params" }] }` or `{ "exec": sql }`.
+/// Parameters are JSON values the prelude already checked: null, numbers (integers when whole),
+/// strings, and `{ "blob": [bytes] }`.
+fn sql_op(call: &str) -> Result<runtime::sql::SqlOp, String> {
+    use runtime::sql::{SqlOp, SqlStatement, SqlValue};
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Call {
+        batch: Option<Vec<Statement>>,
+        exec: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Statement {
+        sql: String,
+        params: Vec<serde_json::Value>,
+    }
+    fn value(value: serde_json::Value) -> Result<SqlValue, String> {
+        Ok(match value {
+            serde_json::Value::Null => SqlValue::Null,
+            serde_json::Value::Number(number) => match number.as_i64() {
+                Some(integer) => SqlValue::Integer(integer),
+                None => SqlValue::Real(number.as_f64().ok_or("D1_TYPE_ERROR: a number out of range")?),
+            },
+            serde_json::Value::String(text) => SqlValue::Text(text),
+            serde_json::Value::Object(mut object) => {
+                let bytes: Vec<u8> = serde_json::from_value(object.remove("blob").unwrap_or_default())
+                    .map_err(|_| "D1_TYPE_ERROR: a BLOB must be bytes".to_owned())?;
+                SqlValue::Blob(Bytes::from(bytes))
+            }
+            other => return Err(format!("D1_TYPE_ERROR: Type '{other}' not supported")),
+        })
+    }
+    let call: Call = serde_json::from_str(call).map_err(|error| format!("D1: invalid call: {error}"))?;
+    match (call.batch, call.exec) {
+        (Some(statements), None) => {
+            let statements = statements
+                .into_iter()
+                .map(|statement| {
+                    let params = statement.params.into_iter().map(value).collect::<Result<_, _>>()?;
+                    Ok(SqlStatement { sql: statement.sql, params })
+                })
+                .collect::<Result<_, String>>()?;
+            Ok(SqlOp::Batch(statements))
+        }
+        (None, Some(sql)) => Ok(SqlOp::Exec(sql)),
+        _ => Err("D1: invalid call".to_owned()),
+    }
 }
 
 /// One KV call of the prelude as an operation, or the `TypeError` message Workers gives.

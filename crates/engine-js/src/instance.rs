@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rquickjs::{Array, Context, Ctx, Error, Function, Module, Object, Persistent, Runtime, TypedArray, Value};
 use runtime::kv::{KvAnswer, KvError};
+use runtime::sql::{SqlAnswer, SqlError, SqlValue};
 use runtime::{InvokeError, LoadError, LogLevel, OutboundError, OutboundResponse};
 
 use crate::AppImage;
@@ -61,6 +62,7 @@ struct EntryPoints {
     invoke: Persistent<Function<'static>>,
     settle_fetch: Persistent<Function<'static>>,
     settle_kv: Persistent<Function<'static>>,
+    settle_sql: Persistent<Function<'static>>,
     fire_timer: Persistent<Function<'static>>,
 }
 
@@ -83,6 +85,7 @@ pub(crate) struct Instance {
 type PendingFetch = BoxFuture<'static, (u32, String, Result<OutboundResponse, OutboundError>)>;
 /// A key-value operation in flight: its id and how it ended.
 type PendingKv = BoxFuture<'static, (u32, Result<KvAnswer, KvError>)>;
+type PendingSql = BoxFuture<'static, (u32, Result<SqlAnswer, SqlError>)>;
 
 /// How often an instance measures its heap for metering.
 const HEAP_SAMPLE_EVERY: u64 = 16;
@@ -181,6 +184,7 @@ impl Instance {
                 invoke: entry_point("invoke").map_err(prelude_failed)?,
                 settle_fetch: entry_point("settleFetch").map_err(prelude_failed)?,
                 settle_kv: entry_point("settleKv").map_err(prelude_failed)?,
+                settle_sql: entry_point("settleSql").map_err(prelude_failed)?,
                 fire_timer: entry_point("fireTimer").map_err(prelude_failed)?,
             };
             let env = Object::new(ctx.clone()).map_err(prelude_failed)?;
@@ -194,6 +198,11 @@ impl Instance {
                 let make_kv: Function = points.get("makeKv").map_err(prelude_failed)?;
                 let namespace: Object = make_kv.call(()).map_err(prelude_failed)?;
                 env.set(kv.binding.as_str(), namespace).map_err(prelude_failed)?;
+            }
+            if let Some(sql) = &image.host.sql {
+                let make_d1: Function = points.get("makeD1").map_err(prelude_failed)?;
+                let database: Object = make_d1.call(()).map_err(prelude_failed)?;
+                env.set(sql.binding.as_str(), database).map_err(prelude_failed)?;
             }
             let freeze: Function = ctx
                 .globals()
@@ -305,6 +314,7 @@ impl Instance {
 
         let mut fetches: FuturesUnordered<PendingFetch> = FuturesUnordered::new();
         let mut kv_calls: FuturesUnordered<PendingKv> = FuturesUnordered::new();
+        let mut sql_calls: FuturesUnordered<PendingSql> = FuturesUnordered::new();
         let mut timers: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
         let mut failure = started.err();
         let disposition = loop {
@@ -344,6 +354,13 @@ impl Instance {
                     };
                     kv_calls.push(Box::pin(async move { (id, future.await) }));
                 }
+                for (id, op) in state.new_sql.drain(..) {
+                    let future = match &app.host.sql {
+                        Some(sql) => sql.database.call(op),
+                        None => Box::pin(std::future::ready(Err(SqlError("no D1 database is bound".to_owned())))),
+                    };
+                    sql_calls.push(Box::pin(async move { (id, future.await) }));
+                }
                 let now = Instant::now();
                 for (id, delay) in state.new_timers.drain(..) {
                     timers.push(Reverse((now + delay, id)));
@@ -370,7 +387,7 @@ impl Instance {
             if finished {
                 break Disposition::Keep;
             }
-            if fetches.is_empty() && timers.is_empty() && kv_calls.is_empty() {
+            if fetches.is_empty() && timers.is_empty() && kv_calls.is_empty() && sql_calls.is_empty() {
                 if reply.is_pending() {
                     let message =
                         "the handler's promise never settled: it awaits something that no fetch or timer will complete"
@@ -397,6 +414,12 @@ impl Instance {
                 Some((id, result)) = kv_calls.next(), if !kv_calls.is_empty() => {
                     let settled = run_js(context, shared, &mut budget, |ctx| {
                         settle_kv(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
+                    });
+                    failure = settled.err();
+                }
+                Some((id, result)) = sql_calls.next(), if !sql_calls.is_empty() => {
+                    let settled = run_js(context, shared, &mut budget, |ctx| {
+                        settle_sql(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
                     });
                     failure = settled.err();
                 }
@@ -512,6 +535,60 @@ fn settle_fetch(
             settle.call((id, true, value))
         }
         Err(error) => settle.call((id, false, error.to_string())),
+    }
+}
+
+/// Completes a D1 call in JavaScript: `ok` with the results as JSON (columns, rows of values,
+/// BLOBs as arrays of bytes, and meta), or D1's error message.
+fn settle_sql(
+    ctx: &Ctx<'_>,
+    entry_points: &EntryPoints,
+    id: u32,
+    result: Result<SqlAnswer, SqlError>,
+) -> rquickjs::Result<()> {
+    let settle = entry_points.settle_sql.clone().restore(ctx)?;
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(SqlError(message)) => return settle.call((id, false, message)),
+    };
+    let json = match answer {
+        SqlAnswer::Executed { count, duration_ms } => serde_json::json!({ "count": count, "duration": duration_ms }),
+        SqlAnswer::Results(results) => {
+            let results: Vec<serde_json::Value> = results
+                .into_iter()
+                .map(|result| {
+                    let rows: Vec<Vec<serde_json::Value>> =
+                        result.rows.into_iter().map(|row| row.into_iter().map(sql_json).collect()).collect();
+                    let meta = result.meta;
+                    serde_json::json!({
+                        "columns": result.columns,
+                        "rows": rows,
+                        "meta": {
+                            "duration": meta.duration_ms,
+                            "changes": meta.changes,
+                            "last_row_id": meta.last_row_id,
+                            "changed_db": meta.changed_db,
+                            "size_after": meta.size_after,
+                            "rows_read": meta.rows_read,
+                            "rows_written": meta.rows_written,
+                        },
+                    })
+                })
+                .collect();
+            serde_json::Value::Array(results)
+        }
+    };
+    settle.call((id, true, json.to_string()))
+}
+
+/// A column's value as D1 answers it: BLOBs as arrays of bytes.
+fn sql_json(value: SqlValue) -> serde_json::Value {
+    match value {
+        SqlValue::Null => serde_json::Value::Null,
+        SqlValue::Integer(number) => number.into(),
+        SqlValue::Real(number) => serde_json::Number::from_f64(number).map_or(serde_json::Value::Null, Into::into),
+        SqlValue::Text(text) => text.into(),
+        SqlValue::Blob(bytes) => bytes.iter().copied().collect::<Vec<u8>>().into(),
     }
 }
 
@@ -640,7 +717,7 @@ mod tests {
             vars: BTreeMap::new(),
             secrets: BTreeMap::new(),
             limits,
-            host: HostServices { outbound: Arc::new(NoOutbound), log: Arc::new(NoLog), kv: None },
+            host: HostServices { outbound: Arc::new(NoOutbound), log: Arc::new(NoLog), kv: None, sql: None },
         });
         let mut instance = Instance::new(&image, &mut CpuBudget::new(1000)).unwrap();
         let installed = instance._runtime.memory_usage().malloc_size;

@@ -64,8 +64,17 @@ pub(crate) const SPEC_FIELDS: [&str; 17] = [
     "slo",
 ];
 
-const QUOTA_FIELDS: [&str; 7] =
-    ["requestsPerSecond", "burst", "concurrency", "monthlyRequests", "cpuMsPerRequest", "memoryMiB", "monthlyBudget"];
+const QUOTA_FIELDS: [&str; 9] = [
+    "requestsPerSecond",
+    "burst",
+    "concurrency",
+    "monthlyRequests",
+    "cpuMsPerRequest",
+    "memoryMiB",
+    "monthlyBudget",
+    "kvStorageMiB",
+    "sqlStorageMiB",
+];
 
 /// The largest whole number most quotas may hold.
 const U32_MAX: i64 = u32::MAX as i64;
@@ -185,14 +194,8 @@ impl Decoder<'_> {
         if let Some(runtime) = runtime {
             self.check_runtime_sections(&fields, runtime);
         }
-        let binding = data.as_ref().and_then(|data| data.kv.as_ref()).and_then(KvSpec::binding);
-        if let (Some(binding), Some(vars), Some(data_node)) = (binding, &vars, fields.get("data"))
-            && vars.contains_key(binding)
-        {
-            let message = format!(
-                "the KV binding {binding} has the name of a variable in spec.vars; env.{binding} can only be one of them"
-            );
-            self.error(data_node, "spec.data.kv", message, Some("rename one of them".into()));
+        if let (Some(data), Some(data_node)) = (&data, fields.get("data")) {
+            self.check_bindings(data, vars.as_ref(), data_node);
         }
         Some(Spec {
             owner: owner?,
@@ -464,6 +467,10 @@ impl Decoder<'_> {
             memory_mib: self
                 .optional(&fields, "memoryMiB", |d, node, path| d.whole_number(node, path, "MiB", 16, 4096)),
             monthly_budget: self.optional(&fields, "monthlyBudget", Self::monthly_budget),
+            kv_storage_mib: self
+                .optional(&fields, "kvStorageMiB", |d, node, path| d.whole_number(node, path, "MiB", 1, 1 << 20)),
+            sql_storage_mib: self
+                .optional(&fields, "sqlStorageMiB", |d, node, path| d.whole_number(node, path, "MiB", 1, 1 << 20)),
         })
     }
 
@@ -478,12 +485,41 @@ impl Decoder<'_> {
         Some(MonthlyBudget { amount: amount?, currency: currency? })
     }
 
+    /// Each data binding's name is its own in `env`: no variable and no other binding has it.
+    fn check_bindings(&mut self, data: &Data, vars: Option<&BTreeMap<String, String>>, data_node: &Node<'_>) {
+        let kv = data.kv.as_ref().and_then(KvSpec::binding).map(|binding| ("spec.data.kv", "KV", binding));
+        let sql = data.sql.as_ref().map(|sql| ("spec.data.sql", "SQL", sql.binding()));
+        for (path, what, binding) in [kv, sql].into_iter().flatten() {
+            if vars.is_some_and(|vars| vars.contains_key(binding)) {
+                let message = format!(
+                    "the {what} binding {binding} has the name of a variable in spec.vars; env.{binding} can only be one of them"
+                );
+                self.error(data_node, path, message, Some("rename one of them".into()));
+            }
+        }
+        if let (Some((_, _, kv)), Some((_, _, sql))) = (kv, sql)
+            && kv == sql
+        {
+            let message = format!("the KV and SQL bindings are both named {kv}; env.{kv} can only be one of them");
+            self.error(
+                data_node,
+                "spec.data.sql.binding",
+                message,
+                Some("write binding: DB (or another name) under sql".into()),
+            );
+        }
+    }
+
     fn data(&mut self, node: &Node<'_>, path: &str) -> Option<Data> {
         let fields = self.fields(node, path, &["kv", "sql", "vectors"], &[])?;
         let kv = self.optional(&fields, "kv", Self::kv);
         let sql = self.optional(&fields, "sql", |d, node, path| {
-            let fields = d.fields(node, path, &["isolation"], &[])?;
-            Some(Sql { isolation: d.optional(&fields, "isolation", Self::choice) })
+            let fields = d.fields(node, path, &["isolation", "binding"], &[])?;
+            let binding = d.optional(&fields, "binding", |d, node, path| {
+                let name = d.text(node, path)?;
+                d.check(node, path, rules::var_name(&name)).then_some(name)
+            });
+            Some(Sql { isolation: d.optional(&fields, "isolation", Self::choice), binding })
         });
         let vectors = self.optional(&fields, "vectors", |d, node, path| {
             let fields = d.fields(node, path, &["piiRedaction", "ttlDays"], &[])?;

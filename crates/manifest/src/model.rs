@@ -290,6 +290,14 @@ pub struct Quotas {
     /// Spending limit per calendar month.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monthly_budget: Option<MonthlyBudget>,
+    /// What the app's key-value namespace may hold, in MiB (1 to 1048576).
+    #[serde(rename = "kvStorageMiB", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1048576))]
+    pub kv_storage_mib: Option<u32>,
+    /// What the app's SQL database may hold, in MiB (1 to 1048576).
+    #[serde(rename = "sqlStorageMiB", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1048576))]
+    pub sql_storage_mib: Option<u32>,
 }
 
 /// A spending limit per calendar month.
@@ -350,14 +358,31 @@ impl KvSpec {
     }
 }
 
-/// A SQL database.
+/// A SQL database with the D1 API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Sql {
-    /// `shared` (tables in a shared database), `schema` (a schema of its own) or `isolated`
-    /// (a database of its own).
+    /// `isolated` (a database of its own, the default), `schema` (a database per namespace, each
+    /// app's tables its own) or `shared` (a database the namespace's apps share, tables and all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<SqlIsolation>,
+    /// The name in `env` (`DB` by default): letters, digits and `_`, not starting with a digit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
+}
+
+impl Sql {
+    /// The binding the default is `DB`, as in D1's examples.
+    pub const DEFAULT_BINDING: &str = "DB";
+
+    pub fn binding(&self) -> &str {
+        self.binding.as_deref().unwrap_or(Sql::DEFAULT_BINDING)
+    }
+
+    /// Unless the manifest says otherwise, an app's database is its own.
+    pub fn isolation(&self) -> SqlIsolation {
+        self.isolation.unwrap_or(SqlIsolation::Isolated)
+    }
 }
 
 /// How far an app's SQL data is kept apart from other apps'.

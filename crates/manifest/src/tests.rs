@@ -413,7 +413,7 @@ fn unknown_fields() {
         &app("quotas:\n  speed: 40"),
         r#"
         terrarium.yaml:12:5: spec.quotas.speed: unknown field "speed"
-          hint: the fields allowed in spec.quotas are: requestsPerSecond, burst, concurrency, monthlyRequests, cpuMsPerRequest, memoryMiB, monthlyBudget
+          hint: the fields allowed in spec.quotas are: requestsPerSecond, burst, concurrency, monthlyRequests, cpuMsPerRequest, memoryMiB, monthlyBudget, kvStorageMiB, sqlStorageMiB
         "#,
     );
     check(

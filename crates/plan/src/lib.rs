@@ -116,6 +116,15 @@ pub fn plan(
             .and_then(|data| data.kv.as_ref())
             .and_then(manifest::KvSpec::binding)
             .map(str::to_owned),
+        sql: spec.data.as_ref().and_then(|data| data.sql.as_ref()).map(|sql| deployment::SqlDatabase {
+            binding: sql.binding().to_owned(),
+            isolation: match sql.isolation() {
+                manifest::SqlIsolation::Shared => deployment::SqlTier::Shared,
+                manifest::SqlIsolation::Schema => deployment::SqlTier::Schema,
+                manifest::SqlIsolation::Isolated => deployment::SqlTier::Isolated,
+            },
+            max_mib: quotas.and_then(|q| q.sql_storage_mib),
+        }),
         // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
         admission: Admission {
             requests_per_second: quotas

@@ -7,6 +7,7 @@
 
 pub mod kv;
 pub mod loader;
+pub mod sql;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub struct HostServices {
     pub log: Arc<dyn AppLog>,
     /// The app's key-value namespace, bound as `env.<binding>`, when `spec.data.kv` asks for one.
     pub kv: Option<KvBinding>,
+    /// The app's SQL database, bound as `env.<binding>`, when `spec.data.sql` asks for one.
+    pub sql: Option<SqlBinding>,
 }
 
 /// A key-value namespace and the name it is bound under in `env`.
@@ -81,6 +84,13 @@ pub struct HostServices {
 pub struct KvBinding {
     pub binding: String,
     pub store: Arc<dyn kv::KvHost>,
+}
+
+/// A SQL database and the name it is bound under in `env`.
+#[derive(Clone)]
+pub struct SqlBinding {
+    pub binding: String,
+    pub database: Arc<dyn sql::SqlHost>,
 }
 
 /// An HTTP request as a function sees it.

@@ -67,10 +67,14 @@ impl Loader {
         }
         let host = self.capabilities.host_services(deployment)?;
         let secrets = self.secrets.resolve(deployment).await?;
-        if let Some(binding) = deployment.kv_binding.as_ref().filter(|binding| secrets.contains_key(*binding)) {
-            return Err(format!(
-                "env.{binding} is both the KV binding (spec.data.kv) and a secret of the app; rename one of them"
-            ));
+        let bindings = [
+            deployment.kv_binding.as_deref().map(|binding| (binding, "the KV binding (spec.data.kv)")),
+            deployment.sql.as_ref().map(|sql| (sql.binding.as_str(), "the SQL binding (spec.data.sql)")),
+        ];
+        if let Some((binding, what)) =
+            bindings.into_iter().flatten().find(|(binding, _)| secrets.contains_key(*binding))
+        {
+            return Err(format!("env.{binding} is both {what} and a secret of the app; rename one of them"));
         }
         let code = AppCode { deployment: deployment.clone(), modules, host, secrets };
         self.engine.load(code).map(Some).map_err(|error| error.to_string())

@@ -30,7 +30,7 @@ pub struct PlatformConfig {
     pub scan: scan::config::ScanSection,
     pub policy: control::governance::config::PolicySection,
     pub approvals: control::governance::config::ApprovalsSection,
-    /// Apps' data services: `[data.kv]`.
+    /// Apps' data services: `[data.kv]`, `[data.sql]`.
     pub data: DataConfig,
 }
 
@@ -39,6 +39,7 @@ pub struct PlatformConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
     pub kv: capability_kv::config::KvSection,
+    pub sql: capability_sql::config::SqlSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +80,7 @@ impl PlatformConfig {
         problems.extend(self.policy.validate());
         problems.extend(self.approvals.validate());
         problems.extend(self.data.kv.validate());
+        problems.extend(self.data.sql.validate());
         problems.extend(self.namespaces().err().unwrap_or_default());
         problems
     }

@@ -13,6 +13,7 @@ use secrets::apps::AppSecrets;
 pub struct Hooks {
     pub secrets: Arc<AppSecrets>,
     pub kv: Arc<capability_kv::Kv>,
+    pub sql: Arc<capability_sql::Sql>,
 }
 
 impl AppHooks for Hooks {
@@ -20,6 +21,7 @@ impl AppHooks for Hooks {
         Box::pin(async move {
             let mut events = secrets_deleted(&self.secrets, app).await;
             events.extend(kv_deleted(&self.kv, app).await);
+            events.extend(sql_deleted(&self.sql, app).await);
             events
         })
     }
@@ -41,6 +43,18 @@ async fn kv_deleted(kv: &capability_kv::Kv, app: &AppKey) -> Option<HookEvent> {
         }),
         Err(error) => {
             tracing::error!(%error, namespace = %app.namespace, app = %app.name, "the deleted app's KV entries could not be deleted");
+            None
+        }
+    }
+}
+
+/// Deletes a deleted app's SQL database (or, under `schema`, its tables).
+async fn sql_deleted(sql: &Arc<capability_sql::Sql>, app: &AppKey) -> Option<HookEvent> {
+    match sql.delete_app(app).await {
+        Ok(None) => None,
+        Ok(Some(detail)) => Some(HookEvent { action: Action::DataDelete, detail, notification: None, warning: None }),
+        Err(error) => {
+            tracing::error!(%error, namespace = %app.namespace, app = %app.name, "the deleted app's SQL data could not be deleted");
             None
         }
     }

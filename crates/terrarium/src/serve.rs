@@ -72,6 +72,7 @@ struct Capabilities {
     outbound: OutboundHttpFactory,
     logs: Arc<LogHub>,
     kv: Arc<capability_kv::Kv>,
+    sql: Arc<capability_sql::Sql>,
 }
 
 impl runtime::loader::Capabilities for Capabilities {
@@ -84,7 +85,11 @@ impl runtime::loader::Capabilities for Capabilities {
             .kv_binding
             .as_ref()
             .map(|binding| runtime::KvBinding { binding: binding.clone(), store: self.kv.for_app(&deployment.app) });
-        Ok(HostServices { outbound, log: self.logs.clone(), kv })
+        let sql = deployment.sql.as_ref().map(|database| runtime::SqlBinding {
+            binding: database.binding.clone(),
+            database: self.sql.for_app(&deployment.app, database),
+        });
+        Ok(HostServices { outbound, log: self.logs.clone(), kv, sql })
     }
 }
 
@@ -151,6 +156,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(config.engine.build(cores)));
     let kv = Arc::new(capability_kv::Kv::new(store.clone(), &config.data.kv, clock.clone()));
+    let sql = Arc::new(capability_sql::Sql::new(&config.data.sql, &data_dir));
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?)),
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),
@@ -158,7 +164,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let loader = Arc::new(runtime::loader::Loader::new(
         engine,
         blobs.clone(),
-        Arc::new(Capabilities { outbound, logs: logs.clone(), kv: kv.clone() }),
+        Arc::new(Capabilities { outbound, logs: logs.clone(), kv: kv.clone(), sql: sql.clone() }),
         app_secrets.clone(),
     ));
 
@@ -182,7 +188,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         usage_store: store.clone(),
         governance,
         owners: Arc::new(AccountsDirectory(accounts.clone())),
-        hooks: Arc::new(crate::hooks::Hooks { secrets: app_secrets.clone(), kv: kv.clone() }),
+        hooks: Arc::new(crate::hooks::Hooks { secrets: app_secrets.clone(), kv: kv.clone(), sql: sql.clone() }),
         slo: slo.clone(),
         notifier: notifier.clone(),
         settings: ControlSettings {
@@ -228,6 +234,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             accounts: accounts.clone(),
             secrets: secrets_admin.clone(),
             kv: kv.clone(),
+            sql: sql.clone(),
             public_url: public_url.clone(),
             apps_domain: config.gateway.apps_domain.clone(),
             secure_cookies,

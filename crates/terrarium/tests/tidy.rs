@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("background", 1),
     ("capability-http", 1),
     ("capability-kv", 1),
+    ("capability-sql", 1),
     ("gateway", 1),
     ("secrets", 1),
     ("notify", 1),
@@ -42,12 +43,25 @@ const LAYERS: &[(&str, u8)] = &[
 const TOOLS: &[&str] = &["test-support", "bench"];
 
 /// What a layer-0 crate never depends on: runtimes, network and storage stacks, engines.
-const NOT_PURE: &[&str] =
-    &["tokio", "hyper", "axum", "tower", "tower-http", "reqwest", "sqlx", "redis", "lettre", "kube", "rquickjs"];
+const NOT_PURE: &[&str] = &[
+    "tokio",
+    "hyper",
+    "axum",
+    "tower",
+    "tower-http",
+    "reqwest",
+    "sqlx",
+    "rusqlite",
+    "redis",
+    "lettre",
+    "kube",
+    "rquickjs",
+];
 
 /// Heavy dependencies and the only crates that may name them.
 const HOMES: &[(&str, &[&str])] = &[
     ("sqlx", &["store-sqlite"]),
+    ("rusqlite", &["capability-sql"]),
     ("rquickjs", &["engine-js"]),
     ("regorus", &["policy"]),
     ("lettre", &["notify"]),
@@ -73,6 +87,7 @@ const NOT_FOR_THE_GATEWAY: &[&str] = &[
     "oidc",
     "capability-http",
     "capability-kv",
+    "capability-sql",
     "engine-js",
     "store-sqlite",
 ];
@@ -196,6 +211,7 @@ const CONFIGURED: &[&str] = &[
     "accounts",
     "capability-http",
     "capability-kv",
+    "capability-sql",
     "engine-js",
     "gateway",
     "metering",

@@ -1,5 +1,5 @@
-//! Apps' stored data: its usage, and exporting and importing a key-value namespace as JSON
-//! lines (the format archives will keep).
+//! Apps' stored data: its usage, exporting and importing a key-value namespace as JSON lines
+//! and a SQL database as a SQLite database file (the formats archives will keep).
 
 use std::sync::Arc;
 
@@ -22,7 +22,8 @@ pub(crate) async fn usage(
     let app = app_key(namespace, name);
     state.control.authorize_app_data(&principal, &app, Action::DataUsage).await?;
     let kv = state.kv.usage(&app).await.map_err(|error| internal(&error.to_string()))?;
-    Ok(Json(serde_json::json!({ "kv": { "keys": kv.keys, "bytes": kv.bytes } })).into_response())
+    let sql = state.sql.usage(&app).await.map_err(sql_failure)?;
+    Ok(Json(serde_json::json!({ "kv": { "keys": kv.keys, "bytes": kv.bytes }, "sql": sql })).into_response())
 }
 
 /// `GET /api/v1/apps/{ns}/{name}/data/kv`: every entry as JSON lines.
@@ -57,5 +58,41 @@ pub(crate) async fn import_kv(
         Err(runtime::kv::KvError::Failed(message)) => {
             Err(failure(StatusCode::UNPROCESSABLE_ENTITY, "invalid_data", message, vec![]))
         }
+    }
+}
+
+/// `GET /api/v1/apps/{ns}/{name}/data/sql`: the app's tables, views, indexes and triggers with
+/// their rows, as a SQLite database file.
+pub(crate) async fn export_sql(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let app = app_key(namespace, name);
+    state.control.authorize_app_data(&principal, &app, Action::DataExport).await?;
+    let file = state.sql.export(&app).await.map_err(sql_failure)?;
+    Ok(([(header::CONTENT_TYPE, "application/vnd.sqlite3")], file).into_response())
+}
+
+/// `PUT /api/v1/apps/{ns}/{name}/data/sql` with a SQLite database file: copies its objects and
+/// rows into the app's database.
+pub(crate) async fn import_sql(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let app = app_key(namespace, name);
+    state.control.authorize_app_data(&principal, &app, Action::DataImport).await?;
+    let tables = state.sql.import(&app, body.to_vec()).await.map_err(sql_failure)?;
+    Ok(Json(serde_json::json!({ "tables": tables })).into_response())
+}
+
+fn sql_failure(error: capability_sql::SqlAdminError) -> crate::ApiFailure {
+    match error {
+        capability_sql::SqlAdminError::Invalid(message) => {
+            failure(StatusCode::UNPROCESSABLE_ENTITY, "invalid_data", message, vec![])
+        }
+        capability_sql::SqlAdminError::Storage(detail) => internal(&detail),
     }
 }

@@ -585,6 +585,145 @@ export default function install(host) {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // D1: the Workers D1 API over the host's SQL database of this app. Every call is one
+  // transaction on the host; first(), all(), run() and raw() shape the same answer.
+
+  const pendingSql = new Map();
+
+  function sqlCall(call) {
+    const id = host.sql(JSON.stringify(call));
+    const { promise, resolve, reject } = Promise.withResolvers();
+    pendingSql.set(id, { resolve, reject });
+    return promise;
+  }
+
+  function d1Error(message) {
+    const cause = message.startsWith("D1_ERROR: ") ? message.slice("D1_ERROR: ".length) : message;
+    return new Error(message, { cause: new Error(cause) });
+  }
+
+  // A bound value as D1 takes it: null, numbers, strings, booleans (as 1 and 0), ArrayBuffers
+  // and views (as BLOBs); anything else is D1_TYPE_ERROR, thrown by bind() as in Workers.
+  function d1Value(value) {
+    if (value === null) return null;
+    switch (typeof value) {
+      case "string":
+        return value;
+      case "number":
+        if (Number.isFinite(value)) return value;
+        break;
+      case "boolean":
+        return value ? 1 : 0;
+      case "object":
+        if (value instanceof ArrayBuffer) return { blob: Array.from(new Uint8Array(value)) };
+        if (ArrayBuffer.isView(value)) {
+          return { blob: Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) };
+        }
+        break;
+    }
+    throw new Error(`D1_TYPE_ERROR: Type '${typeof value}' not supported for value '${String(value)}'`);
+  }
+
+  function d1Result(result) {
+    const results = result.rows.map((row) => {
+      const object = {};
+      result.columns.forEach((column, index) => { object[column] = row[index]; });
+      return object;
+    });
+    return { success: true, meta: assign({ served_by: "terrarium" }, result.meta), results };
+  }
+
+  // Each prepared statement's SQL and parameters, as the host takes them; not the app's to see.
+  const statements = new WeakMap();
+
+  class D1PreparedStatement {
+    constructor(sql, params) {
+      statements.set(this, { sql, params });
+    }
+
+    bind(...values) {
+      return new D1PreparedStatement(statements.get(this).sql, values.map(d1Value));
+    }
+
+    async #run() {
+      const [result] = await sqlCall({ batch: [statements.get(this)] });
+      return result;
+    }
+
+    async first(column) {
+      const result = d1Result(await this.#run());
+      const row = result.results[0];
+      if (column === undefined) return row ?? null;
+      if (row === undefined) return null;
+      if (!Object.prototype.hasOwnProperty.call(row, column)) {
+        throw new Error("D1_COLUMN_NOTFOUND", { cause: new Error(`Column not found: ${column}`) });
+      }
+      return row[column];
+    }
+
+    async all() {
+      return d1Result(await this.#run());
+    }
+
+    async run() {
+      return d1Result(await this.#run());
+    }
+
+    async raw(options = {}) {
+      const result = await this.#run();
+      return options?.columnNames ? [result.columns, ...result.rows] : result.rows;
+    }
+  }
+
+  class D1Database {
+    prepare(sql) {
+      if (typeof sql !== "string") throw new TypeError("D1: prepare() takes the SQL as a string");
+      return new D1PreparedStatement(sql, []);
+    }
+
+    async batch(list) {
+      if (!Array.isArray(list) || !list.every((statement) => statement instanceof D1PreparedStatement)) {
+        throw new TypeError("D1: batch() takes an array of statements made by prepare()");
+      }
+      if (list.length === 0) throw new Error("D1_ERROR: batch() needs at least one statement");
+      const results = await sqlCall({ batch: list.map((statement) => statements.get(statement)) });
+      return results.map(d1Result);
+    }
+
+    async exec(sql) {
+      if (typeof sql !== "string") throw new TypeError("D1: exec() takes the SQL as a string");
+      return await sqlCall({ exec: sql });
+    }
+
+    async dump() {
+      throw new Error("D1_DUMP_ERROR: dump() is not available; the app's owner can run terrarium data export --sql");
+    }
+
+    // The Sessions API: reads here always see the latest write, so a session is the database.
+    withSession() {
+      const database = this;
+      return freeze({
+        prepare: (sql) => database.prepare(sql),
+        batch: (statements) => database.batch(statements),
+        getBookmark: () => null,
+      });
+    }
+  }
+
+  function makeD1() {
+    return freeze(new D1Database());
+  }
+
+  // Completes a D1 call: `ok` with the answer's JSON, or D1's error message.
+  function settleSql(id, ok, json) {
+    const pending = pendingSql.get(id);
+    if (pending === undefined) return;
+    pendingSql.delete(id);
+    if (ok) pending.resolve(JSON.parse(json));
+    else pending.reject(d1Error(json));
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Globals.
 
   internal.isHeaders = (value) => value instanceof Headers;
@@ -616,6 +755,7 @@ export default function install(host) {
     // A reused instance starts clean: nothing an earlier request left pending can fire now.
     pendingFetches.clear();
     pendingKv.clear();
+    pendingSql.clear();
     activeTimers.clear();
     const waits = [];
     const ctx = {
@@ -674,5 +814,5 @@ export default function install(host) {
     timer.callback(...timer.args);
   }
 
-  return { invoke, settleFetch, settleKv, makeKv, fireTimer };
+  return { invoke, settleFetch, settleKv, makeKv, settleSql, makeD1, fireTimer };
 }

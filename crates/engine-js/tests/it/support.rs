@@ -179,6 +179,7 @@ impl AppBuilder {
             monthly_requests: None,
             slo: None,
             kv_binding: None,
+            sql: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),
                 visibility: deployment::Visibility::Public,
@@ -188,7 +189,7 @@ impl AppBuilder {
         let code = AppCode {
             deployment: Arc::new(deployment),
             modules: self.modules,
-            host: HostServices { outbound: outbound.clone(), log: log.clone(), kv: None },
+            host: HostServices { outbound: outbound.clone(), log: log.clone(), kv: None, sql: None },
             secrets: self.secrets,
         };
         let app = engine.load(code)?;

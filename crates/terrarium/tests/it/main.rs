@@ -13,6 +13,7 @@ mod gateway;
 mod governance;
 mod kv;
 mod secrets;
+mod sql;
 mod support;
 mod tasks;
 mod usage;

@@ -1,0 +1,259 @@
+//! What app SQL may do, decided by SQLite's authorizer as each statement is prepared, for
+//! every statement, view and trigger body alike. An app reaches its own database (`main`) and,
+//! under `isolation: schema`, only the tables it created; the ways out of that (ATTACH,
+//! extensions, writable or revealing PRAGMAs, temporary objects, the catalog of a shared file,
+//! transactions that would outlive a call) are refused with a reason the app is told.
+
+use std::collections::HashSet;
+
+use deployment::SqlTier;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+
+/// PRAGMAs an app may run: read-only ones that describe its own tables, and deferring foreign
+/// keys to the end of a batch (as D1 allows).
+const TABLE_PRAGMAS: [&str; 6] =
+    ["table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list"];
+
+/// Functions no app may call.
+const DENIED_FUNCTIONS: [&str; 2] = ["load_extension", "fts3_tokenizer"];
+
+/// D1's refusal of a transaction statement, pointing at what to use instead.
+pub const TRANSACTION_REFUSED: &str = "To execute a transaction, please use the batch() API instead of the SQL BEGIN TRANSACTION, COMMIT or SAVEPOINT statements: batch() runs its statements in one transaction and rolls them back together";
+
+/// One connection's view of what its app may touch.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    pub tier: SqlTier,
+    /// Names (lower case) of the tables, views, indexes and triggers this app owns, under
+    /// `isolation: schema`; refreshed after each statement that changes the schema.
+    pub owned: HashSet<String>,
+    /// The platform's own statements (BEGIN, COMMIT, bookkeeping) pass.
+    pub platform: bool,
+    /// Why the last refusal happened, for the app's error message.
+    pub refused: Option<String>,
+    /// A statement of the current call created, dropped or altered something.
+    pub schema_changed: bool,
+    /// The statement being prepared creates, drops or alters something: SQLite reads its
+    /// catalog to do so, which the app itself may not under `schema`.
+    pub in_ddl: bool,
+    /// Names created by the current call, the app's before the call's end records them.
+    pub created: HashSet<String>,
+    /// Names other apps own, read at the start of each call under the file's write lock.
+    pub others: HashSet<String>,
+}
+
+impl Guard {
+    pub fn new(tier: SqlTier) -> Guard {
+        Guard {
+            tier,
+            owned: HashSet::new(),
+            platform: false,
+            refused: None,
+            schema_changed: false,
+            in_ddl: false,
+            created: HashSet::new(),
+            others: HashSet::new(),
+        }
+    }
+
+    pub fn authorize(&mut self, context: &AuthContext<'_>) -> Authorization {
+        if self.platform {
+            return Authorization::Allow;
+        }
+        match self.check(context) {
+            Ok(()) => Authorization::Allow,
+            Err(reason) => {
+                self.refused.get_or_insert(reason);
+                Authorization::Deny
+            }
+        }
+    }
+
+    fn check(&mut self, context: &AuthContext<'_>) -> Result<(), String> {
+        if let Some(database) = context.database_name
+            && database != "main"
+        {
+            return Err(match database {
+                "temp" => "temporary tables, views and triggers are not allowed; create a regular one".to_owned(),
+                other => format!("the database {other:?} is not this app's; an app reaches only its own database"),
+            });
+        }
+        match context.action {
+            AuthAction::Attach { .. } => Err("ATTACH is not allowed: an app reaches only its own database".to_owned()),
+            AuthAction::Detach { .. } => Err("DETACH is not allowed".to_owned()),
+            AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Err(TRANSACTION_REFUSED.to_owned()),
+            AuthAction::Pragma { pragma_name, pragma_value } => self.pragma(pragma_name, pragma_value),
+            AuthAction::Function { function_name } => {
+                match DENIED_FUNCTIONS.contains(&function_name.to_ascii_lowercase().as_str()) {
+                    true => Err(format!("the function {function_name}() is not allowed")),
+                    false => Ok(()),
+                }
+            }
+            AuthAction::CreateTempIndex { .. }
+            | AuthAction::CreateTempTable { .. }
+            | AuthAction::CreateTempTrigger { .. }
+            | AuthAction::CreateTempView { .. }
+            | AuthAction::DropTempIndex { .. }
+            | AuthAction::DropTempTable { .. }
+            | AuthAction::DropTempTrigger { .. }
+            | AuthAction::DropTempView { .. } => {
+                Err("temporary tables, views and triggers are not allowed; create a regular one".to_owned())
+            }
+            AuthAction::CreateVtable { table_name, module_name } => match module_name.eq_ignore_ascii_case("fts5") {
+                true => self.creating(table_name),
+                false => Err(format!("virtual tables of module {module_name} are not allowed; fts5 is")),
+            },
+            AuthAction::CreateTable { table_name } => self.creating(table_name),
+            AuthAction::CreateView { view_name } => self.creating(view_name),
+            AuthAction::CreateIndex { index_name: name, table_name }
+            | AuthAction::CreateTrigger { trigger_name: name, table_name } => {
+                self.owns(table_name)?;
+                self.creating(name)
+            }
+            AuthAction::DropTable { table_name } | AuthAction::DropVtable { table_name, .. } => {
+                self.schema_changed = true;
+                self.in_ddl = true;
+                self.owns(table_name)
+            }
+            AuthAction::DropView { view_name } => {
+                self.schema_changed = true;
+                self.in_ddl = true;
+                self.owns(view_name)
+            }
+            AuthAction::DropIndex { table_name, .. } | AuthAction::DropTrigger { table_name, .. } => {
+                self.schema_changed = true;
+                self.in_ddl = true;
+                self.owns(table_name)
+            }
+            AuthAction::AlterTable { table_name, .. } => {
+                self.schema_changed = true;
+                self.in_ddl = true;
+                self.owns(table_name)
+            }
+            // SQLite records a CREATE, DROP or ALTER by writing its catalog, and asks first;
+            // an app's own writes to the catalog SQLite refuses by itself.
+            AuthAction::Update { table_name, .. }
+            | AuthAction::Insert { table_name }
+            | AuthAction::Delete { table_name }
+                if is_catalog(table_name) =>
+            {
+                Ok(())
+            }
+            AuthAction::Read { table_name, .. } if self.in_ddl && is_catalog(table_name) => Ok(()),
+            AuthAction::Read { table_name, .. }
+            | AuthAction::Update { table_name, .. }
+            | AuthAction::Insert { table_name }
+            | AuthAction::Delete { table_name }
+            | AuthAction::Analyze { table_name } => self.owns(table_name),
+            AuthAction::Reindex { .. } | AuthAction::Select | AuthAction::Recursive => Ok(()),
+            _ => Err("this kind of statement is not allowed".to_owned()),
+        }
+    }
+
+    /// Creating `name`: never a platform name; under `schema` it becomes the app's.
+    fn creating(&mut self, name: &str) -> Result<(), String> {
+        self.schema_changed = true;
+        self.in_ddl = true;
+        reserved(name)?;
+        let lower = name.to_ascii_lowercase();
+        if self.others.contains(&lower) {
+            return Err(format!(
+                "{name} is taken by another app of this namespace; under isolation: schema the namespace's apps \
+                 share one set of names, so pick another"
+            ));
+        }
+        self.created.insert(lower);
+        Ok(())
+    }
+
+    /// The app may touch `name`: under `schema` only what it created; the catalog of a shared
+    /// file and the platform's bookkeeping never.
+    fn owns(&self, name: &str) -> Result<(), String> {
+        reserved(name)?;
+        let lower = name.to_ascii_lowercase();
+        if let Some(pragma) = lower.strip_prefix("pragma_") {
+            return self.pragma(pragma, None);
+        }
+        if lower == "sqlite_dbpage" {
+            return Err("sqlite_dbpage is not allowed".to_owned());
+        }
+        if self.tier != SqlTier::Schema {
+            return Ok(());
+        }
+        if lower.starts_with("sqlite_") || lower == "dbstat" {
+            return Err(format!(
+                "{name} is not readable under isolation: schema, where the namespace's apps share one database file; \
+                 an app with isolation: isolated may read its catalog"
+            ));
+        }
+        match !self.others.contains(&lower) && (self.owned.contains(&lower) || self.created.contains(&lower)) {
+            true => Ok(()),
+            false => Err(format!(
+                "{name} belongs to another app of this namespace; under isolation: schema each app reaches only the tables it created"
+            )),
+        }
+    }
+
+    fn pragma(&self, name: &str, value: Option<&str>) -> Result<(), String> {
+        let lower = name.to_ascii_lowercase();
+        let allowed = match (lower.as_str(), value) {
+            (pragma, Some(table)) if TABLE_PRAGMAS.contains(&pragma) => return self.owns(table),
+            (pragma, None) if TABLE_PRAGMAS.contains(&pragma) => self.tier != SqlTier::Schema,
+            ("table_list", None) => self.tier != SqlTier::Schema,
+            ("foreign_key_check", Some(table)) => return self.owns(table),
+            ("foreign_key_check", None) => self.tier != SqlTier::Schema,
+            ("foreign_keys", None) | ("data_version", None) | ("defer_foreign_keys", _) => true,
+            _ => false,
+        };
+        match allowed {
+            true => Ok(()),
+            false => Err(format!(
+                "PRAGMA {name}{} is not allowed; an app may run PRAGMA table_info, table_xinfo, table_list, index_list, \
+                 index_info, index_xinfo, foreign_key_list, foreign_key_check, foreign_keys and data_version (to read them) and defer_foreign_keys",
+                value.map(|value| format!(" = {value}")).unwrap_or_default()
+            )),
+        }
+    }
+}
+
+fn is_catalog(name: &str) -> bool {
+    ["sqlite_master", "sqlite_schema", "sqlite_sequence", "sqlite_stat1", "sqlite_stat4"]
+        .iter()
+        .any(|catalog| name.eq_ignore_ascii_case(catalog))
+}
+
+/// Names the platform keeps for itself.
+fn reserved(name: &str) -> Result<(), String> {
+    match name.to_ascii_lowercase().starts_with("_terrarium") {
+        true => Err(format!("{name} is reserved for the platform; names starting with _terrarium are not available")),
+        false => Ok(()),
+    }
+}
+
+/// The first keyword of a statement, past whitespace and comments, in upper case.
+pub(crate) fn first_keyword(sql: &str) -> String {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_keyword_skips_comments() {
+        assert_eq!(first_keyword("  -- a note\n /* more */ vacuum into 'x'"), "VACUUM");
+        assert_eq!(first_keyword("select 1"), "SELECT");
+        assert_eq!(first_keyword("/* unterminated"), "");
+    }
+}

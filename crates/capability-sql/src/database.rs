@@ -1,0 +1,446 @@
+//! One app's connection to its database file, and running the D1 API's statements on it:
+//! each call a transaction of the platform's (rolled back whole on any failure), every
+//! statement checked by the [`Guard`] as it is prepared, stopped when it runs too long or
+//! returns too much, and answered with D1's `results` and `meta`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use deployment::SqlTier;
+use runtime::sql::{SqlError, SqlMeta, SqlResult, SqlStatement, SqlValue};
+use rusqlite::limits::Limit;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, Statement, StatementStatus};
+
+use crate::authorizer::{Guard, TRANSACTION_REFUSED, first_keyword};
+use crate::config::Limits;
+use crate::{SqlAdminError, TableUsage, copy};
+
+/// The platform's bookkeeping under `isolation: schema`: which app created each object.
+const OWNERS_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS _terrarium_owners (name TEXT PRIMARY KEY, app TEXT NOT NULL) WITHOUT ROWID";
+
+/// How many SQLite virtual-machine steps pass between checks of the statement's deadline.
+const PROGRESS_STEPS: i32 = 10_000;
+
+pub(crate) struct Database {
+    conn: Connection,
+    guard: Arc<Mutex<Guard>>,
+    deadline: Arc<Mutex<Option<Instant>>>,
+    app: String,
+    path: PathBuf,
+    limits: Limits,
+    max_mib: u32,
+}
+
+impl Database {
+    /// Opens (creating when missing) the database file at `path` for app `app`.
+    pub fn open(path: &Path, tier: SqlTier, app: &str, max_mib: u32, limits: &Limits) -> rusqlite::Result<Database> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+        let max_pages = (i64::from(max_mib) * 1024 * 1024 / page_size.max(512)).max(16);
+        conn.pragma_update(None, "max_page_count", max_pages)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_VARIABLE_NUMBER, limits.bound_parameters as i32)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, limits.statement_bytes as i32)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, limits.value_bytes as i32)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 32)?;
+        if tier == SqlTier::Schema {
+            conn.execute_batch(OWNERS_TABLE)?;
+        }
+
+        let guard = Arc::new(Mutex::new(Guard::new(tier)));
+        let deciding = guard.clone();
+        conn.authorizer(Some(move |context: rusqlite::hooks::AuthContext<'_>| {
+            deciding.lock().unwrap_or_else(PoisonError::into_inner).authorize(&context)
+        }))?;
+        let deadline: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+        let watching = deadline.clone();
+        conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || {
+                watching.lock().unwrap_or_else(PoisonError::into_inner).is_some_and(|at| Instant::now() >= at)
+            }),
+        )?;
+        let database = Database {
+            conn,
+            guard,
+            deadline,
+            app: app.to_owned(),
+            path: path.to_owned(),
+            limits: limits.clone(),
+            max_mib,
+        };
+        if tier == SqlTier::Schema {
+            database.load_owned()?;
+        }
+        Ok(database)
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, Guard> {
+        self.guard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs the platform's own SQL, past the guard.
+    fn platform<T>(&self, run: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        self.guard().platform = true;
+        let result = run(&self.conn);
+        self.guard().platform = false;
+        result
+    }
+
+    /// The statements of a `batch()` (or of one statement's `all()`, `run()`, `first()`,
+    /// `raw()`) in one transaction.
+    pub fn batch(&mut self, statements: &[SqlStatement]) -> Result<Vec<SqlResult>, SqlError> {
+        self.transaction(|database| {
+            statements
+                .iter()
+                .map(|statement| {
+                    let mut prepared = database.prepare(&statement.sql)?;
+                    database.run(&mut prepared, &statement.params)
+                })
+                .collect()
+        })
+    }
+
+    /// `exec(sql)`: every statement of the text, in order, in one transaction; how many ran.
+    pub fn exec(&mut self, sql: &str) -> Result<u64, SqlError> {
+        self.transaction(|database| {
+            let mut batch = rusqlite::Batch::new(&database.conn, sql);
+            let mut count = 0;
+            loop {
+                database.guard().in_ddl = false;
+                let next = {
+                    use rusqlite::fallible_iterator::FallibleIterator;
+                    batch.next()
+                };
+                let mut statement = match next {
+                    Ok(Some(statement)) => statement,
+                    Ok(None) => return Ok(count),
+                    Err(error) => return Err(database.error(error)),
+                };
+                database.check_statement(&statement)?;
+                database.run(&mut statement, &[])?;
+                count += 1;
+            }
+        })
+    }
+
+    fn transaction<T>(&mut self, body: impl FnOnce(&Database) -> Result<T, SqlError>) -> Result<T, SqlError> {
+        {
+            let mut guard = self.guard();
+            guard.refused = None;
+            guard.schema_changed = false;
+            guard.created.clear();
+        }
+        self.platform(|conn| conn.execute_batch("BEGIN IMMEDIATE")).map_err(|error| self.error(error))?;
+        if self.guard().tier == SqlTier::Schema
+            && let Err(error) = self.load_others()
+        {
+            let _ = self.platform(|conn| conn.execute_batch("ROLLBACK"));
+            return Err(self.error(error));
+        }
+        let outcome = body(self).and_then(|value| {
+            if self.guard().schema_changed && self.guard().tier == SqlTier::Schema {
+                self.claim_new_objects().map_err(|error| self.error(error))?;
+            }
+            Ok(value)
+        });
+        let ended = match &outcome {
+            Ok(_) => self.platform(|conn| conn.execute_batch("COMMIT")),
+            // Some failures (a full disk, an interrupt) end the transaction themselves.
+            Err(_) if self.conn.is_autocommit() => Ok(()),
+            Err(_) => self.platform(|conn| conn.execute_batch("ROLLBACK")),
+        };
+        if let Err(error) = ended {
+            // A commit that failed leaves nothing half-written: roll back what is left.
+            if !self.conn.is_autocommit() {
+                let _ = self.platform(|conn| conn.execute_batch("ROLLBACK"));
+            }
+            return Err(self.error(error));
+        }
+        if outcome.is_err() && self.guard().tier == SqlTier::Schema {
+            // What the rolled-back call created is not the app's after all.
+            self.load_owned().map_err(|error| self.error(error))?;
+        }
+        outcome
+    }
+
+    fn prepare(&self, sql: &str) -> Result<rusqlite::CachedStatement<'_>, SqlError> {
+        self.guard().in_ddl = false;
+        let statement = self.conn.prepare_cached(sql).map_err(|error| match error {
+            rusqlite::Error::MultipleStatement => {
+                SqlError("D1_ERROR: prepare() takes one SQL statement; use batch() or exec() for several".to_owned())
+            }
+            other => self.error(other),
+        })?;
+        self.check_statement(&statement)?;
+        Ok(statement)
+    }
+
+    /// What the authorizer cannot see: VACUUM (its INTO form writes a file anywhere).
+    fn check_statement(&self, statement: &Statement<'_>) -> Result<(), SqlError> {
+        let keyword = statement.expanded_sql().map(|sql| first_keyword(&sql)).unwrap_or_default();
+        match keyword.as_str() {
+            "VACUUM" => Err(SqlError(
+                "D1_ERROR: VACUUM is not allowed; the platform compacts databases: SQLITE_AUTH".to_owned(),
+            )),
+            "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" => {
+                Err(SqlError(format!("D1_ERROR: {TRANSACTION_REFUSED}: SQLITE_AUTH")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn run(&self, statement: &mut Statement<'_>, params: &[SqlValue]) -> Result<SqlResult, SqlError> {
+        let started = Instant::now();
+        let expected = statement.parameter_count();
+        if params.len() != expected {
+            return Err(SqlError(format!(
+                "D1_ERROR: Wrong number of parameter bindings for SQL query: the statement has {expected}, {} were bound",
+                params.len()
+            )));
+        }
+        for (index, param) in params.iter().enumerate() {
+            let value = match param {
+                SqlValue::Null => Value::Null,
+                SqlValue::Integer(number) => Value::Integer(*number),
+                SqlValue::Real(number) => Value::Real(*number),
+                SqlValue::Text(text) => Value::Text(text.clone()),
+                SqlValue::Blob(bytes) => Value::Blob(bytes.to_vec()),
+            };
+            statement.raw_bind_parameter(index + 1, value).map_err(|error| self.error(error))?;
+        }
+        let readonly = statement.readonly();
+        let columns: Vec<String> = statement.column_names().into_iter().map(str::to_owned).collect();
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(started + self.limits.statement_time);
+        let rows = self.collect_rows(statement, columns.len());
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        let rows = rows?;
+        let changes = if readonly { 0 } else { self.conn.changes() };
+        let scanned = u64::try_from(statement.get_status(StatementStatus::FullscanStep)).unwrap_or(0);
+        let meta = SqlMeta {
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            changes,
+            last_row_id: self.conn.last_insert_rowid(),
+            changed_db: !readonly,
+            size_after: self.size().unwrap_or(0),
+            rows_read: scanned.max(rows.len() as u64),
+            rows_written: changes,
+        };
+        Ok(SqlResult { columns, rows, meta })
+    }
+
+    fn collect_rows(&self, statement: &mut Statement<'_>, width: usize) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+        let mut rows = Vec::new();
+        let mut bytes = 0u64;
+        let mut cursor = statement.raw_query();
+        while let Some(row) = cursor.next().map_err(|error| self.error(error))? {
+            if rows.len() as u64 >= self.limits.result_rows {
+                return Err(SqlError(format!(
+                    "D1_ERROR: the query returns more than {} rows ([data.sql] max_result_rows); add a LIMIT or a WHERE: SQLITE_TOOBIG",
+                    self.limits.result_rows
+                )));
+            }
+            let mut values = Vec::with_capacity(width);
+            for index in 0..width {
+                let value = match row.get_ref(index).map_err(|error| self.error(error))? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(number) => SqlValue::Integer(number),
+                    ValueRef::Real(number) => SqlValue::Real(number),
+                    ValueRef::Text(text) => {
+                        bytes += text.len() as u64;
+                        SqlValue::Text(String::from_utf8_lossy(text).into_owned())
+                    }
+                    ValueRef::Blob(blob) => {
+                        bytes += blob.len() as u64;
+                        SqlValue::Blob(bytes::Bytes::copy_from_slice(blob))
+                    }
+                };
+                values.push(value);
+            }
+            bytes += 8 * width as u64;
+            if bytes > self.limits.result_bytes {
+                return Err(SqlError(format!(
+                    "D1_ERROR: the query returns more than {} bytes ([data.sql] max_result_bytes); select fewer rows or columns: SQLITE_TOOBIG",
+                    self.limits.result_bytes
+                )));
+            }
+            rows.push(values);
+        }
+        Ok(rows)
+    }
+
+    /// The database file's size in bytes.
+    pub fn size(&self) -> rusqlite::Result<u64> {
+        self.platform(|conn| {
+            let pages: i64 = conn.pragma_query_value(None, "page_count", |row| row.get(0))?;
+            let size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+            Ok(u64::try_from(pages * size).unwrap_or(0))
+        })
+    }
+
+    /// The file's size, and the app's tables (under `schema`, those it created) with their rows.
+    pub fn usage(&self) -> Result<(u64, Vec<TableUsage>), SqlAdminError> {
+        let bytes = self.size()?;
+        let only = self.only_owned();
+        let tables = self.platform(|conn| {
+            let mut tables = Vec::new();
+            for object in copy::objects(conn, "main")? {
+                if object.kind != "table"
+                    || only.as_ref().is_some_and(|only| !only.contains(&object.name.to_ascii_lowercase()))
+                {
+                    continue;
+                }
+                let name = object.name.replace('"', "\"\"");
+                let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |row| row.get(0))?;
+                tables.push(TableUsage { name: object.name, rows: u64::try_from(rows).unwrap_or(0) });
+            }
+            Ok(tables)
+        })?;
+        Ok((bytes, tables))
+    }
+
+    /// Under `schema`, the names the app created; elsewhere every object is the tenant's.
+    fn only_owned(&self) -> Option<HashSet<String>> {
+        let guard = self.guard();
+        (guard.tier == SqlTier::Schema).then(|| guard.owned.clone())
+    }
+
+    /// Writes the app's objects and rows into a new database file at `target`.
+    pub fn export_to(&self, target: &Path) -> Result<(), SqlAdminError> {
+        let only = self.only_owned();
+        let conn = Connection::open_with_flags(
+            target,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute("ATTACH DATABASE ?1 AS src", [self.path.to_string_lossy()])?;
+        conn.execute_batch("BEGIN")?;
+        copy::copy_objects(&conn, only.as_ref())?;
+        conn.execute_batch("COMMIT; DETACH DATABASE src")?;
+        Ok(())
+    }
+
+    /// Copies the objects and rows of the database file at `source` into the app's, in one
+    /// transaction; answers the tables copied.
+    pub fn import_from(&self, source: &Path) -> Result<Vec<String>, SqlAdminError> {
+        let result = self.platform(|conn| {
+            conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 1)?;
+            conn.execute("ATTACH DATABASE ?1 AS src", [source.to_string_lossy()])?;
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            Ok(())
+        });
+        if let Err(error) = result {
+            let _ = self.platform(|conn| conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0));
+            return Err(error.into());
+        }
+        let copied = self
+            .platform(|conn| Ok(copy::copy_objects(conn, None)))
+            .map_err(SqlAdminError::from)
+            .and_then(|copied| copied);
+        let copied = copied.and_then(|tables| {
+            if self.guard().tier == SqlTier::Schema {
+                self.claim_new_objects()?;
+            }
+            Ok(tables)
+        });
+        let end = if copied.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.platform(|conn| {
+            conn.execute_batch(end)?;
+            conn.execute_batch("DETACH DATABASE src")?;
+            conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+            Ok(())
+        });
+        let tables = copied?;
+        ended?;
+        Ok(tables)
+    }
+
+    /// Under `isolation: schema`, reads which objects are this app's.
+    fn load_owned(&self) -> rusqlite::Result<()> {
+        let owned = self.platform(|conn| {
+            let mut statement = conn.prepare("SELECT name FROM _terrarium_owners WHERE app = ?1")?;
+            statement.query_map([&self.app], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()
+        })?;
+        self.guard().owned = owned;
+        Ok(())
+    }
+
+    /// Under `isolation: schema`, inside the call's transaction: the names other apps own.
+    fn load_others(&self) -> rusqlite::Result<()> {
+        let others = self.platform(|conn| {
+            let mut statement = conn.prepare_cached("SELECT name FROM _terrarium_owners WHERE app <> ?1")?;
+            statement.query_map([&self.app], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()
+        })?;
+        self.guard().others = others;
+        Ok(())
+    }
+
+    /// Inside the call's transaction (which holds the file's write lock): objects nobody owns
+    /// were created by this call and become the app's; owned names that are gone are forgotten.
+    fn claim_new_objects(&self) -> rusqlite::Result<()> {
+        self.platform(|conn| {
+            conn.execute(
+                "INSERT INTO _terrarium_owners (name, app) SELECT lower(name), ?1 FROM sqlite_schema \
+                 WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND lower(name) NOT IN (SELECT name FROM _terrarium_owners) \
+                 AND lower(name) <> '_terrarium_owners'",
+                [&self.app],
+            )?;
+            conn.execute("DELETE FROM _terrarium_owners WHERE name NOT IN (SELECT lower(name) FROM sqlite_schema)", [])?;
+            Ok(())
+        })?;
+        self.load_owned()
+    }
+
+    /// A SQLite failure in D1's words, with the guard's reason for a refusal.
+    fn error(&self, error: rusqlite::Error) -> SqlError {
+        let refused = self.guard().refused.take();
+        let (code, message) = match &error {
+            rusqlite::Error::SqliteFailure(failure, message) => {
+                (failure.code, message.clone().unwrap_or_else(|| failure.to_string()))
+            }
+            other => (rusqlite::ErrorCode::Unknown, other.to_string()),
+        };
+        let message = match (code, refused) {
+            (rusqlite::ErrorCode::AuthorizationForStatementDenied, Some(reason)) => reason,
+            (rusqlite::ErrorCode::OperationInterrupted, _) => format!(
+                "the statement ran longer than {} ms ([data.sql] max_statement_ms) and was stopped",
+                self.limits.statement_time.as_millis()
+            ),
+            (rusqlite::ErrorCode::DiskFull, _) => {
+                format!("the database is full: it may hold {} MiB (spec.quotas.sqlStorageMiB)", self.max_mib)
+            }
+            (_, _) => message,
+        };
+        SqlError(format!("D1_ERROR: {message}: {}", code_name(code)))
+    }
+}
+
+/// SQLite's name for a primary result code, as D1 appends it.
+fn code_name(code: rusqlite::ErrorCode) -> &'static str {
+    use rusqlite::ErrorCode as Code;
+    match code {
+        Code::ConstraintViolation => "SQLITE_CONSTRAINT",
+        Code::AuthorizationForStatementDenied => "SQLITE_AUTH",
+        Code::OperationInterrupted => "SQLITE_INTERRUPT",
+        Code::DiskFull => "SQLITE_FULL",
+        Code::TooBig => "SQLITE_TOOBIG",
+        Code::ParameterOutOfRange => "SQLITE_RANGE",
+        Code::TypeMismatch => "SQLITE_MISMATCH",
+        Code::DatabaseBusy => "SQLITE_BUSY",
+        Code::DatabaseLocked => "SQLITE_LOCKED",
+        Code::ReadOnly => "SQLITE_READONLY",
+        Code::OutOfMemory => "SQLITE_NOMEM",
+        Code::SchemaChanged => "SQLITE_SCHEMA",
+        Code::DatabaseCorrupt => "SQLITE_CORRUPT",
+        Code::SystemIoFailure => "SQLITE_IOERR",
+        _ => "SQLITE_ERROR",
+    }
+}

@@ -1,0 +1,301 @@
+//! The D1 semantics and the walls between apps, on real SQLite files: every escape an app
+//! might try, under each tier.
+
+use bytes::Bytes;
+use runtime::sql::{SqlStatement, SqlValue};
+
+use super::*;
+
+fn service(section: config::SqlSection) -> (tempfile::TempDir, Arc<Sql>) {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = Arc::new(Sql::new(&section, dir.path()));
+    (dir, sql)
+}
+
+fn database(sql: &Arc<Sql>, namespace: &str, name: &str, tier: SqlTier) -> Arc<dyn SqlHost> {
+    let database = SqlDatabase { binding: "DB".into(), isolation: tier, max_mib: None };
+    sql.for_app(&AppKey::new(namespace, name), &database)
+}
+
+fn statement(sql: &str, params: Vec<SqlValue>) -> SqlStatement {
+    SqlStatement { sql: sql.to_owned(), params }
+}
+
+async fn run(db: &Arc<dyn SqlHost>, sql: &str, params: Vec<SqlValue>) -> Result<runtime::sql::SqlResult, String> {
+    match db.call(SqlOp::Batch(vec![statement(sql, params)])).await {
+        Ok(SqlAnswer::Results(mut results)) => Ok(results.remove(0)),
+        Ok(other) => panic!("{other:?}"),
+        Err(error) => Err(error.0),
+    }
+}
+
+async fn ok(db: &Arc<dyn SqlHost>, sql: &str) -> Vec<Vec<SqlValue>> {
+    run(db, sql, vec![]).await.unwrap_or_else(|error| panic!("{sql}: {error}")).rows
+}
+
+async fn refused(db: &Arc<dyn SqlHost>, sql: &str) -> String {
+    match run(db, sql, vec![]).await {
+        Ok(result) => panic!("{sql} was allowed: {result:?}"),
+        Err(error) => {
+            assert!(error.starts_with("D1_ERROR: "), "{error}");
+            error
+        }
+    }
+}
+
+fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.to_owned())
+}
+
+#[tokio::test]
+async fn statements_bind_in_order_and_answer_d1s_meta() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let db = database(&sql, "team", "expenses", SqlTier::Isolated);
+    ok(&db, "CREATE TABLE expenses (id INTEGER PRIMARY KEY, what TEXT NOT NULL, amount REAL, receipt BLOB)").await;
+    let inserted = run(
+        &db,
+        "INSERT INTO expenses (what, amount, receipt) VALUES (?, ?2, ?3)",
+        vec![text("lunch"), SqlValue::Real(12.5), SqlValue::Blob(Bytes::from_static(&[0, 1, 255]))],
+    )
+    .await
+    .unwrap();
+    assert_eq!((inserted.meta.changes, inserted.meta.last_row_id, inserted.meta.rows_written), (1, 1, 1));
+    assert!(inserted.meta.changed_db && inserted.meta.size_after > 0);
+    let selected = run(&db, "SELECT what, amount, receipt, id FROM expenses WHERE id = ?1", vec![SqlValue::Integer(1)])
+        .await
+        .unwrap();
+    assert_eq!(selected.columns, ["what", "amount", "receipt", "id"]);
+    assert_eq!(
+        selected.rows,
+        [[text("lunch"), SqlValue::Real(12.5), SqlValue::Blob(Bytes::from_static(&[0, 1, 255])), SqlValue::Integer(1)]]
+    );
+    assert_eq!((selected.meta.changes, selected.meta.changed_db), (0, false));
+
+    let wrong = run(&db, "SELECT * FROM expenses WHERE id = ?", vec![]).await.unwrap_err();
+    assert!(wrong.contains("Wrong number of parameter bindings"), "{wrong}");
+    let two = refused(&db, "SELECT 1; SELECT 2").await;
+    assert!(two.contains("prepare() takes one SQL statement"), "{two}");
+    let missing = refused(&db, "SELECT * FROM missing").await;
+    assert_eq!(missing, "D1_ERROR: no such table: missing: SQLITE_ERROR");
+    let unique = refused(&db, "INSERT INTO expenses (id, what) VALUES (1, 'again')").await;
+    assert!(unique.contains("UNIQUE constraint failed: expenses.id: SQLITE_CONSTRAINT"), "{unique}");
+}
+
+#[tokio::test]
+async fn a_batch_is_one_transaction_and_exec_runs_several_statements() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let db = database(&sql, "team", "todo", SqlTier::Isolated);
+    let executed = db
+        .call(SqlOp::Exec(
+            "CREATE TABLE todo (id INTEGER PRIMARY KEY, title TEXT UNIQUE);\nINSERT INTO todo (title) VALUES ('a');"
+                .into(),
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(executed, SqlAnswer::Executed { count: 2, .. }), "{executed:?}");
+    let failed = db
+        .call(SqlOp::Batch(vec![
+            statement("INSERT INTO todo (title) VALUES (?)", vec![text("b")]),
+            statement("INSERT INTO todo (title) VALUES (?)", vec![text("a")]),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(failed.0.contains("UNIQUE constraint failed"), "{failed}");
+    assert_eq!(ok(&db, "SELECT title FROM todo ORDER BY id").await, [[text("a")]], "the whole batch rolled back");
+
+    for transaction in ["BEGIN", "BEGIN TRANSACTION", "COMMIT", "SAVEPOINT s", "RELEASE s", "ROLLBACK"] {
+        let message = refused(&db, transaction).await;
+        assert!(message.contains("please use the batch() API"), "{transaction}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn no_way_out_of_an_apps_own_database() {
+    let (dir, sql) = service(config::SqlSection::default());
+    for tier in [SqlTier::Isolated, SqlTier::Schema, SqlTier::Shared] {
+        let db = database(&sql, "team", &format!("app-{}", tier.as_str()), tier);
+        ok(&db, "CREATE TABLE mine (x)").await;
+        let outside = dir.path().join("outside.sqlite");
+        let outside = outside.display();
+        for escape in [
+            format!("ATTACH DATABASE '{outside}' AS other"),
+            "ATTACH DATABASE ':memory:' AS other".to_owned(),
+            "DETACH DATABASE main".to_owned(),
+            format!("VACUUM INTO '{outside}'"),
+            "VACUUM".to_owned(),
+            "SELECT load_extension('/tmp/evil.so')".to_owned(),
+            "PRAGMA writable_schema = 1".to_owned(),
+            "PRAGMA journal_mode = DELETE".to_owned(),
+            "PRAGMA synchronous = OFF".to_owned(),
+            "PRAGMA max_page_count = 1000000000".to_owned(),
+            "PRAGMA database_list".to_owned(),
+            "PRAGMA trusted_schema = 1".to_owned(),
+            "SELECT * FROM pragma_database_list".to_owned(),
+            "CREATE TEMP TABLE t (x)".to_owned(),
+            "CREATE TEMP VIEW v AS SELECT 1".to_owned(),
+            "SELECT * FROM temp.sqlite_master".to_owned(),
+            "CREATE TABLE _terrarium_owners (x)".to_owned(),
+            "SELECT * FROM _terrarium_owners".to_owned(),
+            "CREATE VIRTUAL TABLE v USING rtree(id, a, b)".to_owned(),
+        ] {
+            let message = refused(&db, &escape).await;
+            assert!(!message.contains("SQLITE_OK"), "{escape}: {message}");
+        }
+        assert!(!std::path::Path::new(&outside.to_string()).exists(), "nothing was written outside");
+        // What stays allowed: describing its own tables, full-text search, deferring foreign keys.
+        ok(&db, "PRAGMA table_info(mine)").await;
+        ok(&db, "CREATE VIRTUAL TABLE notes USING fts5(body)").await;
+        ok(&db, "PRAGMA defer_foreign_keys = ON").await;
+    }
+}
+
+#[tokio::test]
+async fn under_schema_an_app_reaches_only_the_tables_it_created() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let poll = database(&sql, "team", "poll", SqlTier::Schema);
+    let thief = database(&sql, "team", "thief", SqlTier::Schema);
+    ok(&poll, "CREATE TABLE votes (choice TEXT, n INTEGER)").await;
+    ok(&poll, "INSERT INTO votes VALUES ('pizza', 2)").await;
+    ok(&thief, "CREATE TABLE loot (x)").await;
+    for escape in [
+        "SELECT * FROM votes",
+        "SELECT * FROM main.votes",
+        "SELECT * FROM \"VOTES\"",
+        "INSERT INTO votes VALUES ('soup', 1)",
+        "UPDATE votes SET n = 0",
+        "DELETE FROM votes",
+        "DROP TABLE votes",
+        "ALTER TABLE votes RENAME TO mine",
+        "ALTER TABLE votes ADD COLUMN y",
+        "CREATE INDEX steal ON votes (choice)",
+        "CREATE TRIGGER spy AFTER INSERT ON votes BEGIN INSERT INTO loot VALUES (new.choice); END",
+        "INSERT INTO loot SELECT choice FROM votes",
+        "SELECT * FROM sqlite_master",
+        "SELECT * FROM sqlite_schema",
+        "SELECT name FROM pragma_table_list",
+        "PRAGMA table_list",
+        "PRAGMA table_info(votes)",
+        "PRAGMA index_list(votes)",
+        "SELECT * FROM dbstat",
+        "WITH v AS (SELECT * FROM votes) SELECT * FROM v",
+    ] {
+        refused(&thief, escape).await;
+    }
+    // A view over someone else's table is refused where it reads, not where it is made.
+    ok(&thief, "CREATE VIEW window AS SELECT * FROM loot").await;
+    ok(&thief, "CREATE VIEW peek AS SELECT * FROM votes").await;
+    let through_view = refused(&thief, "SELECT * FROM peek").await;
+    assert!(
+        through_view.contains("no such table") || through_view.contains("belongs to another app"),
+        "{through_view}"
+    );
+    // The poll's data is as it was; a table of the same name cannot be made twice.
+    assert_eq!(ok(&poll, "SELECT choice, n FROM votes").await, [[text("pizza"), SqlValue::Integer(2)]]);
+    let taken = refused(&thief, "CREATE TABLE votes (x)").await;
+    assert!(taken.contains("votes is taken by another app"), "{taken}");
+    let sneaky = thief
+        .call(SqlOp::Batch(vec![
+            statement("CREATE TABLE IF NOT EXISTS votes (x)", vec![]),
+            statement("SELECT * FROM votes", vec![]),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(sneaky.0.contains("taken by another app"), "{sneaky}");
+    let usage = sql.usage(&AppKey::new("team", "thief")).await.unwrap();
+    let names: Vec<&str> = usage.tables.iter().map(|table| table.name.as_str()).collect();
+    assert_eq!(names, ["loot"], "usage lists only the app's own tables");
+
+    // Deleting the poll drops its tables and frees the name; the thief keeps its own.
+    let said = sql.delete_app(&AppKey::new("team", "poll")).await.unwrap();
+    assert_eq!(said.as_deref(), Some("SQL: votes deleted with the app"));
+    ok(&thief, "SELECT * FROM loot").await;
+    ok(&thief, "CREATE TABLE votes (x)").await;
+}
+
+#[tokio::test]
+async fn isolated_databases_never_meet_and_shared_ones_are_the_namespaces() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let ours = database(&sql, "team", "poll", SqlTier::Isolated);
+    let theirs = database(&sql, "other", "poll", SqlTier::Isolated);
+    ok(&ours, "CREATE TABLE votes (choice TEXT)").await;
+    ok(&ours, "INSERT INTO votes VALUES ('pizza')").await;
+    refused(&theirs, "SELECT * FROM votes").await;
+    assert_eq!(ok(&theirs, "SELECT count(*) FROM sqlite_master").await, [[SqlValue::Integer(0)]]);
+
+    let form = database(&sql, "team", "form", SqlTier::Shared);
+    let dashboard = database(&sql, "team", "dashboard", SqlTier::Shared);
+    let elsewhere = database(&sql, "other", "dashboard", SqlTier::Shared);
+    ok(&form, "CREATE TABLE answers (a TEXT)").await;
+    ok(&form, "INSERT INTO answers VALUES ('yes')").await;
+    assert_eq!(ok(&dashboard, "SELECT a FROM answers").await, [[text("yes")]], "a namespace's apps share tables");
+    refused(&elsewhere, "SELECT a FROM answers").await;
+}
+
+#[tokio::test]
+async fn runaway_queries_stop_at_their_limits() {
+    let section = config::SqlSection { max_statement_ms: 50, max_result_rows: 10, ..config::SqlSection::default() };
+    let (_dir, sql) = service(section);
+    let db = database(&sql, "team", "runaway", SqlTier::Isolated);
+    let forever =
+        refused(&db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n").await;
+    assert!(forever.contains("ran longer than 50 ms") && forever.ends_with("SQLITE_INTERRUPT"), "{forever}");
+    let many =
+        refused(&db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 11) SELECT i FROM n").await;
+    assert!(many.contains("more than 10 rows"), "{many}");
+    assert_eq!(
+        ok(&db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 10) SELECT i FROM n").await.len(),
+        10
+    );
+    let huge = refused(&db, "SELECT zeroblob(3000000)").await;
+    assert!(huge.contains("SQLITE_TOOBIG"), "{huge}");
+}
+
+#[tokio::test]
+async fn a_database_stops_growing_at_its_quota() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let database_spec = SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: Some(1) };
+    let db = sql.for_app(&AppKey::new("team", "hoarder"), &database_spec);
+    ok(&db, "CREATE TABLE blobs (b BLOB)").await;
+    let mut full = None;
+    for _ in 0..4 {
+        if let Err(error) = run(&db, "INSERT INTO blobs VALUES (zeroblob(400000))", vec![]).await {
+            full = Some(error);
+            break;
+        }
+    }
+    let full = full.expect("the quota stops the inserts");
+    assert!(full.contains("may hold 1 MiB (spec.quotas.sqlStorageMiB)") && full.ends_with("SQLITE_FULL"), "{full}");
+}
+
+#[tokio::test]
+async fn export_and_import_carry_tables_rows_and_indexes() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let app = AppKey::new("team", "todo");
+    let db = database(&sql, "team", "todo", SqlTier::Schema);
+    ok(&db, "CREATE TABLE todo (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT)").await;
+    ok(&db, "CREATE INDEX todo_title ON todo (title)").await;
+    ok(&db, "INSERT INTO todo (title) VALUES ('a'), ('b')").await;
+    let neighbour = database(&sql, "team", "neighbour", SqlTier::Schema);
+    ok(&neighbour, "CREATE TABLE secret (x)").await;
+    let file = sql.export(&app).await.unwrap();
+    assert!(file.starts_with(b"SQLite format 3\0"));
+
+    // Into another namespace's fresh app: the rows, the index and the AUTOINCREMENT counter come along.
+    let copy = AppKey::new("other", "todo");
+    let copied = sql.for_app(&copy, &SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: None });
+    assert_eq!(
+        sql.import(&copy, file.clone()).await.unwrap(),
+        ["todo"],
+        "only the app's own tables, not its neighbour's"
+    );
+    assert_eq!(ok(&copied, "SELECT title FROM todo ORDER BY id").await, [[text("a")], [text("b")]]);
+    assert_eq!(ok(&copied, "SELECT name FROM sqlite_master WHERE type = 'index'").await, [[text("todo_title")]]);
+    ok(&copied, "DELETE FROM todo WHERE id = 2").await;
+    let next = run(&copied, "INSERT INTO todo (title) VALUES ('c')", vec![]).await.unwrap();
+    assert_eq!(next.meta.last_row_id, 3, "AUTOINCREMENT does not reuse ids");
+
+    let again = sql.import(&copy, file).await.unwrap_err().to_string();
+    assert!(again.contains("already has todo"), "{again}");
+    let junk = sql.import(&copy, b"not a database".to_vec()).await.unwrap_err().to_string();
+    assert!(junk.contains("not a sound SQLite database"), "{junk}");
+}

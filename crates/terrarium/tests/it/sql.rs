@@ -1,0 +1,250 @@
+//! App data, SQL: Workers D1 code running unmodified through `env.DB`, D1's result shapes and
+//! errors, batches that roll back whole, data that outlives a restart and a kill -9 in the
+//! middle of writes, apps that never reach another's tables under any tier, and the owner's
+//! usage, export and import.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, client, copy_fixture, stdout};
+
+/// The expense tracker, deployed as `namespace/name` with `isolation`.
+fn deploy_expenses(server: &Server, namespace: &str, name: &str, isolation: &str) {
+    let app = copy_fixture("d1-expenses");
+    let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
+    let manifest = manifest
+        .replace("namespace: it", &format!("namespace: {namespace}"))
+        .replace("name: expenses", &format!("name: {name}"))
+        .replace("isolation: isolated", &format!("isolation: {isolation}"));
+    std::fs::write(app.path().join("terrarium.yaml"), manifest).unwrap();
+    server.deploy(app.path());
+}
+
+fn call(server: &Server, namespace: &str, name: &str, path: &str, body: Option<Value>) -> Value {
+    let request = client().post(server.app_url(namespace, name, path));
+    let request = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    };
+    let response = request.send().unwrap();
+    if response.status() != 200 {
+        let logs = server.cli(&["logs", &format!("{namespace}/{name}")]);
+        panic!("{path}: {}\n{}", response.status(), stdout(&logs));
+    }
+    response.json().unwrap()
+}
+
+fn query(server: &Server, namespace: &str, name: &str, sql: &str) -> Value {
+    let response = client().post(server.app_url(namespace, name, "/query")).body(sql.to_owned()).send().unwrap();
+    assert_eq!(response.status(), 200, "{sql}");
+    response.json().unwrap()
+}
+
+fn add(server: &Server, namespace: &str, name: &str, who: &str, what: &str, cents: u64) -> Value {
+    call(server, namespace, name, "/add", Some(json!({ "who": who, "what": what, "cents": cents })))
+}
+
+#[test]
+fn expenses_survive_a_restart_and_stay_in_their_namespace() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in("", data_dir.path(), &[]);
+    server.cli_ok(&["namespaces", "create", "other"]);
+    deploy_expenses(&server, "it", "expenses", "isolated");
+    deploy_expenses(&server, "other", "expenses", "isolated");
+    assert_eq!(add(&server, "it", "expenses", "ana", "lunch", 1250), json!({ "id": 1, "changes": 1 }));
+    assert_eq!(add(&server, "it", "expenses", "ana", "taxi", 2000), json!({ "id": 2, "changes": 1 }));
+    add(&server, "other", "expenses", "bo", "hotel", 9900);
+    assert_eq!(call(&server, "it", "expenses", "/total?who=ana", None), json!({ "total": 3250 }));
+    assert_eq!(
+        call(&server, "other", "expenses", "/total?who=ana", None),
+        json!({ "total": 0 }),
+        "the same app elsewhere"
+    );
+
+    let data_dir_path = server.kill();
+    let server = Server::start_in("", &data_dir_path, &[]);
+    let list = call(&server, "it", "expenses", "/list", None);
+    assert_eq!(
+        list,
+        json!([
+            { "id": 1, "who": "ana", "what": "lunch", "cents": 1250 },
+            { "id": 2, "who": "ana", "what": "taxi", "cents": 2000 },
+        ])
+    );
+    assert_eq!(call(&server, "other", "expenses", "/total?who=bo", None), json!({ "total": 9900 }));
+
+    // Usage says what is kept; deleting the app deletes its database and says so.
+    let usage: Value =
+        serde_json::from_str(&server.cli_ok(&["data", "usage", "it/expenses", "--output", "json"])).unwrap();
+    assert_eq!(usage["sql"]["isolation"], "isolated", "{usage}");
+    assert!(usage["sql"]["tables"].as_array().unwrap().contains(&json!({ "name": "expenses", "rows": 2 })), "{usage}");
+    server.cli_ok(&["apps", "delete", "it/expenses", "--yes"]);
+    let audit = server.audit_events("?namespace=it&limit=50").to_string();
+    assert!(audit.contains("SQL: its database") && audit.contains("deleted with the app"), "{audit}");
+    deploy_expenses(&server, "it", "expenses", "isolated");
+    assert_eq!(call(&server, "it", "expenses", "/list", None), json!([]), "a new app of the same name starts empty");
+    assert_eq!(call(&server, "other", "expenses", "/total?who=bo", None), json!({ "total": 9900 }));
+}
+
+#[test]
+fn the_d1_api_as_workers_code_uses_it() {
+    let server = Server::start("");
+    deploy_expenses(&server, "it", "expenses", "isolated");
+    let api = call(&server, "it", "expenses", "/api", None);
+    assert_eq!(api["insert"], json!({ "success": true, "changes": 1, "rows_written": 1, "changed_db": true }));
+    assert_eq!(api["first"], json!({ "n": 42, "r": 1.5, "t": "text", "b": [1, 2, 255], "empty": null }));
+    assert_eq!(api["firstColumn"], "text");
+    assert_eq!(api["firstOfNothing"], Value::Null);
+    assert_eq!(api["raw"], json!([[42, "text"]]));
+    assert_eq!(api["rawWithNames"], json!([["n", "t"], [42, "text"]]));
+    assert_eq!(api["allKeys"], json!(["meta", "results", "success"]));
+    for key in ["changed_db", "changes", "duration", "last_row_id", "rows_read", "rows_written", "size_after"] {
+        assert!(api["metaKeys"].as_array().unwrap().contains(&json!(key)), "meta has {key}: {api}");
+    }
+    assert_eq!(api["booleans"], json!({ "yes": 1, "no": 0 }), "booleans bind as 1 and 0");
+    assert_eq!(api["exec"]["count"], 2);
+
+    let errors = call(&server, "it", "expenses", "/errors", None);
+    assert_eq!(errors["missingColumn"], json!({ "error": "Error: D1_COLUMN_NOTFOUND" }));
+    assert!(
+        errors["syntax"]["error"].as_str().unwrap().starts_with("Error: D1_ERROR: near \"SELEKT\": syntax error"),
+        "{errors}"
+    );
+    assert_eq!(errors["noTable"], json!({ "error": "Error: D1_ERROR: no such table: missing: SQLITE_ERROR" }));
+    assert_eq!(
+        errors["undefinedValue"],
+        json!({ "error": "Error: D1_TYPE_ERROR: Type 'undefined' not supported for value 'undefined'" })
+    );
+    assert!(errors["objectValue"]["error"].as_str().unwrap().contains("D1_TYPE_ERROR: Type 'object'"), "{errors}");
+    assert!(errors["begin"]["error"].as_str().unwrap().contains("use the batch() API"), "{errors}");
+    assert!(errors["check"]["error"].as_str().unwrap().contains("CHECK constraint failed"), "{errors}");
+    assert!(errors["rolledBack"]["error"].as_str().unwrap().contains("no such table: nowhere"), "{errors}");
+    assert_eq!(errors["ghosts"], 0, "the batch's first insert was rolled back with it");
+}
+
+#[test]
+fn no_app_reaches_another_namespaces_or_apps_tables_under_any_tier() {
+    let server = Server::start("");
+    server.cli_ok(&["namespaces", "create", "other"]);
+    let data_dir = server.data_dir.clone();
+    for tier in ["isolated", "schema", "shared"] {
+        let victim = format!("victim-{tier}");
+        let thief = format!("thief-{tier}");
+        deploy_expenses(&server, "it", &victim, tier);
+        add(&server, "it", &victim, "ana", "secret dinner", 4200);
+        deploy_expenses(&server, "other", &thief, tier);
+        call(&server, "other", &thief, "/list", None);
+        let victim_file = match tier {
+            "isolated" => data_dir.join(format!("sql/it/app-{victim}.sqlite")),
+            _ => data_dir.join(format!("sql/it/{tier}.sqlite")),
+        };
+        assert!(victim_file.exists(), "{}", victim_file.display());
+        let victim_file = victim_file.display().to_string();
+        for escape in [
+            format!("ATTACH DATABASE '{victim_file}' AS loot"),
+            format!("ATTACH DATABASE 'file:{victim_file}?mode=ro' AS loot"),
+            format!("VACUUM INTO '{victim_file}'"),
+            "SELECT load_extension('libc.so.6')".to_owned(),
+            "PRAGMA database_list".to_owned(),
+            "PRAGMA writable_schema = ON".to_owned(),
+            "SELECT * FROM pragma_database_list".to_owned(),
+            "CREATE TEMP TABLE t AS SELECT 1".to_owned(),
+        ] {
+            let answer = query(&server, "other", &thief, &escape);
+            assert!(
+                answer["error"].as_str().is_some_and(|error| error.contains("D1_ERROR")),
+                "{tier}: {escape}: {answer}"
+            );
+        }
+        // The thief's own "expenses" table is its own, empty: never the victim's.
+        let seen = query(&server, "other", &thief, "SELECT * FROM expenses");
+        assert_eq!(seen, json!({ "ok": [] }), "{tier}");
+    }
+    // Within a namespace under schema, a neighbour's tables are out of reach too.
+    deploy_expenses(&server, "it", "neighbour", "schema");
+    let answer = query(&server, "it", "neighbour", "SELECT * FROM expenses");
+    assert!(answer["error"].as_str().unwrap().contains("belongs to another app"), "{answer}");
+    let answer = query(&server, "it", "neighbour", "SELECT * FROM sqlite_master");
+    assert!(answer["error"].as_str().unwrap().contains("not readable under isolation: schema"), "{answer}");
+    // Under shared, the namespace's apps share tables by design.
+    deploy_expenses(&server, "it", "dashboard", "shared");
+    let shared = query(&server, "it", "dashboard", "SELECT what FROM expenses");
+    assert_eq!(shared, json!({ "ok": [{ "what": "secret dinner" }] }));
+}
+
+#[test]
+fn nothing_acknowledged_is_lost_and_nothing_half_written_shows_after_a_kill() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in("", data_dir.path(), &[]);
+    deploy_expenses(&server, "it", "expenses", "isolated");
+    let url = server.app_url("it", "expenses", "/add");
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let count = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (url, acknowledged, count) = (url.clone(), acknowledged.clone(), count.clone());
+            std::thread::spawn(move || {
+                for n in 0..400 {
+                    let body = json!({ "who": format!("w{writer}"), "what": format!("item {n}"), "cents": n + 1 });
+                    let Ok(response) = client().post(&url).json(&body).send() else { return };
+                    if response.status() != 200 {
+                        return;
+                    }
+                    let Ok(answer) = response.json::<Value>() else { return };
+                    acknowledged.lock().unwrap().push(answer["id"].as_u64().unwrap());
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    // Kill the server once writes are flowing: after 100 acknowledged, with more in flight.
+    crate::support::wait_for("100 acknowledged writes", || {
+        let done = count.load(Ordering::SeqCst);
+        crate::support::holds(done >= 100, || format!("{done} acknowledged"))
+    });
+    let data_dir_path = server.kill();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let server = Server::start_in("", &data_dir_path, &[]);
+    let check = call(&server, "it", "expenses", "/check", None);
+    let stored: Vec<u64> = serde_json::from_value(check["ids"].clone()).unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 100);
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged expense {id} was lost");
+    }
+    assert_eq!(check["expenses"], check["ledger"], "every expense has its ledger line: {check}");
+    assert_eq!(check["orphans"], 0, "{check}");
+}
+
+#[test]
+fn the_owner_exports_and_imports_a_database() {
+    let server = Server::start("");
+    server.cli_ok(&["namespaces", "create", "other"]);
+    deploy_expenses(&server, "it", "expenses", "schema");
+    add(&server, "it", "expenses", "ana", "lunch", 1250);
+    add(&server, "it", "expenses", "bo", "taxi", 2000);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("expenses.sqlite");
+    server.cli_ok(&["data", "export", "it/expenses", "--sql", "-f", file.to_str().unwrap()]);
+    assert!(std::fs::read(&file).unwrap().starts_with(b"SQLite format 3\0"));
+
+    let stranger = server.user_token("stranger", &[]);
+    assert!(!server.cli_as(&stranger, &["data", "export", "it/expenses", "--sql"]).status.success());
+
+    // Into the same app in another namespace and tier, whose own empty tables go first.
+    deploy_expenses(&server, "other", "expenses", "isolated");
+    call(&server, "other", "expenses", "/reset", None);
+    let imported = server.cli_ok(&["data", "import", "other/expenses", file.to_str().unwrap()]);
+    assert!(imported.contains("2 table(s) imported into other/expenses"), "{imported}");
+    assert_eq!(call(&server, "other", "expenses", "/total?who=bo", None), json!({ "total": 2000 }));
+    assert_eq!(add(&server, "other", "expenses", "cy", "train", 500)["id"], 3, "ids carry on");
+
+    // Importing over existing tables is refused whole, naming them.
+    let refused = server.cli(&["data", "import", "other/expenses", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(crate::support::stderr(&refused).contains("already has expenses"), "{}", crate::support::stderr(&refused));
+}
