@@ -240,6 +240,20 @@ pub struct UsageEntry {
     /// The largest function heap at the end of a request in the period.
     #[serde(default)]
     pub heap_bytes_max: u64,
+    /// Key-value reads, writes and lists, and rows SQL statements read and wrote.
+    #[serde(default)]
+    pub kv_reads: u64,
+    #[serde(default)]
+    pub kv_writes: u64,
+    #[serde(default)]
+    pub kv_lists: u64,
+    #[serde(default)]
+    pub sql_rows_read: u64,
+    #[serde(default)]
+    pub sql_rows_written: u64,
+    /// The most the app stored (key-value and SQL) at a daily measure in the period.
+    #[serde(default)]
+    pub storage_bytes_max: u64,
 }
 
 /// The body of every error response.

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use deployment::AppKey;
 use futures::future::BoxFuture;
 use runtime::kv::{KvAnswer, KvEntry, KvError, KvHost, KvOp, PutOptions};
+use runtime::{DataMeter, DataOps};
 
 use crate::store::{KvStore, KvWrite, StorageError, StoredCondition};
 
@@ -33,11 +34,17 @@ pub struct Kv {
     store: Arc<dyn KvStore>,
     max_value_bytes: usize,
     clock: background::Clock,
+    meter: Arc<dyn DataMeter>,
 }
 
 impl Kv {
-    pub fn new(store: Arc<dyn KvStore>, section: &config::KvSection, clock: background::Clock) -> Kv {
-        Kv { store, max_value_bytes: section.max_value_bytes, clock }
+    pub fn new(
+        store: Arc<dyn KvStore>,
+        section: &config::KvSection,
+        clock: background::Clock,
+        meter: Arc<dyn DataMeter>,
+    ) -> Kv {
+        Kv { store, max_value_bytes: section.max_value_bytes, clock, meter }
     }
 
     pub fn store(&self) -> &Arc<dyn KvStore> {
@@ -186,6 +193,14 @@ impl AppKv {
     }
 
     async fn call(self, op: KvOp) -> Result<KvAnswer, KvError> {
+        let ops = match &op {
+            KvOp::Get { .. } => DataOps { kv_reads: 1, ..DataOps::default() },
+            KvOp::List { .. } => DataOps { kv_lists: 1, ..DataOps::default() },
+            KvOp::Put { .. } | KvOp::Delete { .. } | KvOp::Increment { .. } => {
+                DataOps { kv_writes: 1, ..DataOps::default() }
+            }
+        };
+        self.kv.meter.record_data(&self.app, ops);
         let now = self.kv.clock.now().unix_timestamp();
         let store = &self.kv.store;
         let app = &self.app;

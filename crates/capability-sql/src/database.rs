@@ -110,11 +110,12 @@ impl Database {
         })
     }
 
-    /// `exec(sql)`: every statement of the text, in order, in one transaction; how many ran.
-    pub fn exec(&mut self, sql: &str) -> Result<u64, SqlError> {
+    /// `exec(sql)`: every statement of the text, in order, in one transaction; how many ran,
+    /// and the rows they read and wrote.
+    pub fn exec(&mut self, sql: &str) -> Result<(u64, u64, u64), SqlError> {
         self.transaction(|database| {
             let mut batch = rusqlite::Batch::new(&database.conn, sql);
-            let mut count = 0;
+            let (mut count, mut read, mut written) = (0, 0, 0);
             loop {
                 database.guard().in_ddl = false;
                 let next = {
@@ -123,12 +124,14 @@ impl Database {
                 };
                 let mut statement = match next {
                     Ok(Some(statement)) => statement,
-                    Ok(None) => return Ok(count),
+                    Ok(None) => return Ok((count, read, written)),
                     Err(error) => return Err(database.error(error)),
                 };
                 database.check_statement(&statement)?;
-                database.run(&mut statement, &[])?;
+                let meta = database.run(&mut statement, &[])?.meta;
                 count += 1;
+                read += meta.rows_read;
+                written += meta.rows_written;
             }
         })
     }

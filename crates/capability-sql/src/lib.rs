@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use deployment::{AppKey, SqlDatabase, SqlTier};
 use futures::future::BoxFuture;
 use runtime::sql::{SqlAnswer, SqlError, SqlHost, SqlOp};
+use runtime::{DataMeter, DataOps};
 
 use crate::config::Limits;
 use crate::database::Database;
@@ -35,6 +36,7 @@ pub struct Sql {
     open: moka::sync::Cache<(AppKey, SqlTier, u32), Connection>,
     /// Each loaded app's database as its manifest asks for it.
     apps: Mutex<HashMap<AppKey, SqlDatabase>>,
+    meter: Arc<dyn DataMeter>,
 }
 
 /// What an app's database holds.
@@ -76,13 +78,14 @@ impl From<std::io::Error> for SqlAdminError {
 }
 
 impl Sql {
-    pub fn new(section: &config::SqlSection, data_dir: &Path) -> Sql {
+    pub fn new(section: &config::SqlSection, data_dir: &Path, meter: Arc<dyn DataMeter>) -> Sql {
         let (limits, dir) = section.build(data_dir);
         Sql {
             dir,
             limits,
             open: moka::sync::Cache::builder().max_capacity(section.max_open_databases.max(1)).build(),
             apps: Mutex::new(HashMap::new()),
+            meter,
         }
     }
 
@@ -146,6 +149,34 @@ impl Sql {
             Ok(SqlUsage { isolation: Some(database.isolation), bytes, tables })
         })
         .await
+    }
+
+    /// What each loaded app's database stores, in bytes: its own file, or its equal part of a
+    /// file it shares with the namespace's other apps (`schema`, `shared`).
+    pub async fn stored_bytes(self: &Arc<Self>) -> Vec<(AppKey, u64)> {
+        let apps: Vec<(AppKey, SqlTier)> = self
+            .apps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(app, database)| (app.clone(), database.isolation))
+            .collect();
+        let mut sharing: HashMap<PathBuf, u64> = HashMap::new();
+        for (app, tier) in &apps {
+            *sharing.entry(self.path(app, *tier)).or_default() += 1;
+        }
+        apps.into_iter()
+            .map(|(app, tier)| {
+                let path = self.path(&app, tier);
+                let size: u64 = ["", "-wal"]
+                    .iter()
+                    .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+                    .map(|metadata| metadata.len())
+                    .sum();
+                let bytes = size / sharing.get(&path).copied().unwrap_or(1).max(1);
+                (app, bytes)
+            })
+            .collect()
     }
 
     /// The app's tables, indexes, views and triggers with their rows, as a SQLite database file.
@@ -253,14 +284,27 @@ impl SqlHost for AppSql {
                     SqlOp::Batch(statements) => database.batch(&statements).map(SqlAnswer::Results),
                     SqlOp::Exec(text) => {
                         let started = std::time::Instant::now();
-                        let count = database.exec(&text)?;
-                        Ok(SqlAnswer::Executed { count, duration_ms: started.elapsed().as_secs_f64() * 1000.0 })
+                        let (count, rows_read, rows_written) = database.exec(&text)?;
+                        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+                        Ok(SqlAnswer::Executed { count, duration_ms, rows_read, rows_written })
                     }
                 }
             };
-            tokio::task::spawn_blocking(run)
+            let answer = tokio::task::spawn_blocking(run)
                 .await
-                .map_err(|_| SqlError("D1_ERROR: the query failed: SQLITE_INTERNAL".to_owned()))?
+                .map_err(|_| SqlError("D1_ERROR: the query failed: SQLITE_INTERNAL".to_owned()))?;
+            let rows = match &answer {
+                Ok(SqlAnswer::Results(results)) => Some((
+                    results.iter().map(|result| result.meta.rows_read).sum(),
+                    results.iter().map(|result| result.meta.rows_written).sum(),
+                )),
+                Ok(SqlAnswer::Executed { rows_read, rows_written, .. }) => Some((*rows_read, *rows_written)),
+                Err(_) => None,
+            };
+            if let Some((sql_rows_read, sql_rows_written)) = rows {
+                sql.meter.record_data(&app, DataOps { sql_rows_read, sql_rows_written, ..DataOps::default() });
+            }
+            answer
         })
     }
 }

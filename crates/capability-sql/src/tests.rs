@@ -8,7 +8,7 @@ use super::*;
 
 fn service(section: config::SqlSection) -> (tempfile::TempDir, Arc<Sql>) {
     let dir = tempfile::tempdir().unwrap();
-    let sql = Arc::new(Sql::new(&section, dir.path()));
+    let sql = Arc::new(Sql::new(&section, dir.path(), Arc::new(runtime::NoDataMeter)));
     (dir, sql)
 }
 
@@ -92,7 +92,7 @@ async fn a_batch_is_one_transaction_and_exec_runs_several_statements() {
         ))
         .await
         .unwrap();
-    assert!(matches!(executed, SqlAnswer::Executed { count: 2, .. }), "{executed:?}");
+    assert!(matches!(executed, SqlAnswer::Executed { count: 2, rows_written: 1, .. }), "{executed:?}");
     let failed = db
         .call(SqlOp::Batch(vec![
             statement("INSERT INTO todo (title) VALUES (?)", vec![text("b")]),

@@ -723,6 +723,12 @@ impl ControlPlane {
                 outbound_requests: counts.outbound_requests,
                 outbound_bytes: counts.outbound_bytes,
                 heap_bytes_max: counts.heap_bytes_max,
+                kv_reads: counts.kv_reads,
+                kv_writes: counts.kv_writes,
+                kv_lists: counts.kv_lists,
+                sql_rows_read: counts.sql_rows_read,
+                sql_rows_written: counts.sql_rows_written,
+                storage_bytes_max: counts.storage_bytes_max,
             })
             .collect())
     }

@@ -552,7 +552,9 @@ fn settle_sql(
         Err(SqlError(message)) => return settle.call((id, false, message)),
     };
     let json = match answer {
-        SqlAnswer::Executed { count, duration_ms } => serde_json::json!({ "count": count, "duration": duration_ms }),
+        SqlAnswer::Executed { count, duration_ms, .. } => {
+            serde_json::json!({ "count": count, "duration": duration_ms })
+        }
         SqlAnswer::Results(results) => {
             let results: Vec<serde_json::Value> = results
                 .into_iter()

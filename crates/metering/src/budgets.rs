@@ -29,6 +29,15 @@ pub struct Pricing {
     pub per_cpu_second: f64,
     /// Per GB (10^9 bytes) of response bodies sent by apps.
     pub per_gb_out: f64,
+    /// Per million key-value reads, writes and lists.
+    pub per_million_kv_reads: f64,
+    pub per_million_kv_writes: f64,
+    pub per_million_kv_lists: f64,
+    /// Per million rows SQL statements read and wrote.
+    pub per_million_sql_rows_read: f64,
+    pub per_million_sql_rows_written: f64,
+    /// Per GB a month of stored data, on the period's largest daily measure.
+    pub per_gb_month_stored: f64,
 }
 
 impl Pricing {
@@ -36,6 +45,12 @@ impl Pricing {
         counts.requests as f64 / 1e6 * self.per_million_requests
             + counts.cpu_us as f64 / 1e6 * self.per_cpu_second
             + counts.bytes_out as f64 / 1e9 * self.per_gb_out
+            + counts.kv_reads as f64 / 1e6 * self.per_million_kv_reads
+            + counts.kv_writes as f64 / 1e6 * self.per_million_kv_writes
+            + counts.kv_lists as f64 / 1e6 * self.per_million_kv_lists
+            + counts.sql_rows_read as f64 / 1e6 * self.per_million_sql_rows_read
+            + counts.sql_rows_written as f64 / 1e6 * self.per_million_sql_rows_written
+            + counts.storage_bytes_max as f64 / 1e9 * self.per_gb_month_stored
     }
 }
 
@@ -353,8 +368,7 @@ mod tests {
 
     #[test]
     fn usage_turns_into_money_by_the_price_table() {
-        let pricing =
-            Pricing { currency: "USD".into(), per_million_requests: 0.40, per_cpu_second: 0.00002, per_gb_out: 0.09 };
+        let pricing = crate::config::PricingConfig::default().build();
         let counts = UsageCounts {
             requests: 2_000_000,
             cpu_us: 500_000_000,
@@ -363,6 +377,16 @@ mod tests {
         };
         let cost = pricing.cost(&counts);
         assert!((cost - (0.80 + 0.01 + 0.90)).abs() < 1e-9, "{cost}");
+        // Data: 1 M KV reads ($0.50), 2 M writes ($10), 3 M SQL rows written ($3), 2 GB stored ($1.50).
+        let data = UsageCounts {
+            kv_reads: 1_000_000,
+            kv_writes: 2_000_000,
+            sql_rows_written: 3_000_000,
+            storage_bytes_max: 2_000_000_000,
+            ..UsageCounts::default()
+        };
+        let cost = pricing.cost(&data);
+        assert!((cost - (0.50 + 10.0 + 3.0 + 1.50)).abs() < 1e-9, "{cost}");
     }
 
     #[test]

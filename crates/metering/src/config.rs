@@ -12,17 +12,29 @@ use crate::budgets::{BudgetSettings, Pricing};
 pub struct MeteringConfig {
     /// How often counted usage is written to the roll-ups: at most this much is lost in a crash.
     pub flush_secs: u64,
+    /// How often what each app stores is measured, for usage, cost and metrics (daily).
+    pub storage_secs: u64,
 }
 
 impl Default for MeteringConfig {
     fn default() -> MeteringConfig {
-        MeteringConfig { flush_secs: 5 }
+        MeteringConfig { flush_secs: 5, storage_secs: 86_400 }
     }
 }
 
 impl MeteringConfig {
     pub fn validate(&self) -> Vec<String> {
-        positive_secs(self.flush_secs, "metering.flush_secs").err().into_iter().collect()
+        [
+            positive_secs(self.flush_secs, "metering.flush_secs"),
+            positive_secs(self.storage_secs, "metering.storage_secs"),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+    }
+
+    pub fn storage_every(&self) -> Duration {
+        Duration::from_secs(self.storage_secs.max(1))
     }
 
     pub fn flush_every(&self) -> Duration {
@@ -39,6 +51,15 @@ pub struct PricingConfig {
     pub per_cpu_second: f64,
     /// Per GB of response bodies apps send.
     pub per_gb_out: f64,
+    /// Per million key-value reads, writes (puts, deletes, increments) and lists.
+    pub per_million_kv_reads: f64,
+    pub per_million_kv_writes: f64,
+    pub per_million_kv_lists: f64,
+    /// Per million rows SQL statements read and wrote.
+    pub per_million_sql_rows_read: f64,
+    pub per_million_sql_rows_written: f64,
+    /// Per GB a month of stored key-value and SQL data (the month's largest daily measure).
+    pub per_gb_month_stored: f64,
 }
 
 impl Default for PricingConfig {
@@ -48,6 +69,12 @@ impl Default for PricingConfig {
             per_million_requests: 0.40,
             per_cpu_second: 0.00002,
             per_gb_out: 0.09,
+            per_million_kv_reads: 0.50,
+            per_million_kv_writes: 5.00,
+            per_million_kv_lists: 5.00,
+            per_million_sql_rows_read: 0.001,
+            per_million_sql_rows_written: 1.00,
+            per_gb_month_stored: 0.75,
         }
     }
 }
@@ -62,6 +89,12 @@ impl PricingConfig {
             ("per_million_requests", self.per_million_requests),
             ("per_cpu_second", self.per_cpu_second),
             ("per_gb_out", self.per_gb_out),
+            ("per_million_kv_reads", self.per_million_kv_reads),
+            ("per_million_kv_writes", self.per_million_kv_writes),
+            ("per_million_kv_lists", self.per_million_kv_lists),
+            ("per_million_sql_rows_read", self.per_million_sql_rows_read),
+            ("per_million_sql_rows_written", self.per_million_sql_rows_written),
+            ("per_gb_month_stored", self.per_gb_month_stored),
         ] {
             if !(price.is_finite() && price >= 0.0) {
                 problems.push(format!("pricing.{key}: {price} is not a price; give 0 or more"));
@@ -76,6 +109,12 @@ impl PricingConfig {
             per_million_requests: self.per_million_requests,
             per_cpu_second: self.per_cpu_second,
             per_gb_out: self.per_gb_out,
+            per_million_kv_reads: self.per_million_kv_reads,
+            per_million_kv_writes: self.per_million_kv_writes,
+            per_million_kv_lists: self.per_million_kv_lists,
+            per_million_sql_rows_read: self.per_million_sql_rows_read,
+            per_million_sql_rows_written: self.per_million_sql_rows_written,
+            per_gb_month_stored: self.per_gb_month_stored,
         }
     }
 }

@@ -10,7 +10,7 @@ use gateway::{Meter, RequestUsage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::metrics::{AppCodeLabels, AppLabels, AppRefusedLabels, Metrics};
+use crate::metrics::{AppCodeLabels, AppLabels, AppRefusedLabels, DataOpLabels, Metrics};
 use crate::store::{UsageCounts, UsageDelta, UsageStore};
 
 pub struct Metering {
@@ -79,6 +79,13 @@ impl Metering {
     pub fn record_outbound(&self, app: &AppKey, bytes: u64) {
         let counts = UsageCounts { outbound_requests: 1, outbound_bytes: bytes, ..UsageCounts::default() };
         self.add(app.clone(), &counts);
+    }
+
+    /// Records what an app stores now (the daily `data.storage` task measures it).
+    pub fn record_storage(&self, app: &AppKey, bytes: u64) {
+        let labels = AppLabels { namespace: app.namespace.clone(), app: app.name.clone() };
+        self.metrics.app_storage_bytes.get_or_create(&labels).set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.add(app.clone(), &UsageCounts { storage_bytes_max: bytes, ..UsageCounts::default() });
     }
 
     fn add(&self, app: AppKey, counts: &UsageCounts) {
@@ -154,5 +161,31 @@ impl Meter for Metering {
             }
         }
         self.add(usage.app, &counts);
+    }
+}
+
+impl runtime::DataMeter for Metering {
+    fn record_data(&self, app: &AppKey, ops: runtime::DataOps) {
+        for (op, count) in [
+            ("kv_read", ops.kv_reads),
+            ("kv_write", ops.kv_writes),
+            ("kv_list", ops.kv_lists),
+            ("sql_row_read", ops.sql_rows_read),
+            ("sql_row_written", ops.sql_rows_written),
+        ] {
+            if count > 0 {
+                let labels = DataOpLabels { namespace: app.namespace.clone(), app: app.name.clone(), op };
+                self.metrics.app_data_ops.get_or_create(&labels).inc_by(count);
+            }
+        }
+        let counts = UsageCounts {
+            kv_reads: ops.kv_reads,
+            kv_writes: ops.kv_writes,
+            kv_lists: ops.kv_lists,
+            sql_rows_read: ops.sql_rows_read,
+            sql_rows_written: ops.sql_rows_written,
+            ..UsageCounts::default()
+        };
+        self.add(app.clone(), &counts);
     }
 }

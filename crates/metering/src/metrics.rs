@@ -48,6 +48,14 @@ pub(crate) struct EgressBytesLabels {
     pub(crate) direction: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DataOpLabels {
+    pub(crate) namespace: String,
+    pub(crate) app: String,
+    /// `kv_read`, `kv_write`, `kv_list`, `sql_row_read` or `sql_row_written`.
+    pub(crate) op: &'static str,
+}
+
 /// The platform's Prometheus registry. Label sets are bounded: namespaces and apps are the
 /// registered ones, decisions and codes are fixed lists.
 pub struct Metrics {
@@ -61,6 +69,9 @@ pub struct Metrics {
     pub(crate) app_cpu_seconds: Family<AppLabels, Counter<f64, AtomicU64>>,
     /// Month-to-date cost per app, in the price table's currency.
     pub(crate) app_spend: Family<AppLabels, Gauge<f64, AtomicU64>>,
+    /// Apps' data calls (key-value operations, SQL rows) and what they store.
+    pub(crate) app_data_ops: Family<DataOpLabels, Counter>,
+    pub(crate) app_storage_bytes: Family<AppLabels, Gauge>,
     /// Platform health: apps serving, apps stopped by budgets or quotas, up since.
     pub(crate) apps_live: Gauge,
     pub(crate) apps_suspended: Gauge,
@@ -111,6 +122,18 @@ impl Metrics {
             "Month-to-date cost of each app in the price table's currency",
             app_spend.clone(),
         );
+        let app_data_ops = Family::<DataOpLabels, Counter>::default();
+        registry.register(
+            "app_data_operations",
+            "Apps' data calls by kind: kv_read, kv_write, kv_list, and SQL rows sql_row_read, sql_row_written",
+            app_data_ops.clone(),
+        );
+        let app_storage_bytes = Family::<AppLabels, Gauge>::default();
+        registry.register(
+            "app_storage_bytes",
+            "Bytes each app stores (key-value and SQL), as last measured",
+            app_storage_bytes.clone(),
+        );
         let apps_live = Gauge::default();
         registry.register("apps_live", "Apps the gateway serves", apps_live.clone());
         let apps_suspended = Gauge::default();
@@ -140,6 +163,8 @@ impl Metrics {
             app_duration,
             app_cpu_seconds,
             app_spend,
+            app_data_ops,
+            app_storage_bytes,
             apps_live,
             apps_suspended,
         }

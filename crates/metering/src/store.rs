@@ -50,6 +50,15 @@ pub struct UsageCounts {
     pub outbound_bytes: u64,
     /// The largest function heap at the end of a request in the period (a maximum, not a sum).
     pub heap_bytes_max: u64,
+    /// Key-value calls: reads, writes (puts, deletes, increments) and lists.
+    pub kv_reads: u64,
+    pub kv_writes: u64,
+    pub kv_lists: u64,
+    /// Rows SQL statements read and wrote.
+    pub sql_rows_read: u64,
+    pub sql_rows_written: u64,
+    /// The most the app stored (key-value and SQL) at a daily measure in the period (a maximum).
+    pub storage_bytes_max: u64,
 }
 
 impl UsageCounts {
@@ -66,6 +75,12 @@ impl UsageCounts {
         self.outbound_requests += other.outbound_requests;
         self.outbound_bytes += other.outbound_bytes;
         self.heap_bytes_max = self.heap_bytes_max.max(other.heap_bytes_max);
+        self.kv_reads += other.kv_reads;
+        self.kv_writes += other.kv_writes;
+        self.kv_lists += other.kv_lists;
+        self.sql_rows_read += other.sql_rows_read;
+        self.sql_rows_written += other.sql_rows_written;
+        self.storage_bytes_max = self.storage_bytes_max.max(other.storage_bytes_max);
     }
 }
 

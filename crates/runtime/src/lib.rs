@@ -79,6 +79,30 @@ pub struct HostServices {
     pub sql: Option<SqlBinding>,
 }
 
+/// What apps' data calls did, for usage, cost and metrics; the capability crates report each
+/// call to the meter the binary gives them.
+pub trait DataMeter: Send + Sync + 'static {
+    fn record_data(&self, app: &AppKey, ops: DataOps);
+}
+
+/// Counts of one or more data calls of an app.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataOps {
+    pub kv_reads: u64,
+    /// Puts, deletes and increments.
+    pub kv_writes: u64,
+    pub kv_lists: u64,
+    pub sql_rows_read: u64,
+    pub sql_rows_written: u64,
+}
+
+/// A meter that counts nothing, for tests and tools.
+pub struct NoDataMeter;
+
+impl DataMeter for NoDataMeter {
+    fn record_data(&self, _: &AppKey, _: DataOps) {}
+}
+
 /// A key-value namespace and the name it is bound under in `env`.
 #[derive(Clone)]
 pub struct KvBinding {

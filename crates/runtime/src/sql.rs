@@ -57,8 +57,8 @@ pub struct SqlMeta {
 pub enum SqlAnswer {
     /// One result per statement of the batch.
     Results(Vec<SqlResult>),
-    /// `exec`: how many statements ran.
-    Executed { count: u64, duration_ms: f64 },
+    /// `exec`: how many statements ran, and the rows they read and wrote (for metering).
+    Executed { count: u64, duration_ms: f64, rows_read: u64, rows_written: u64 },
 }
 
 /// Why a call failed, in D1's words (`D1_ERROR: no such table: x: SQLITE_ERROR`). Every SQL

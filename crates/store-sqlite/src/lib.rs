@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "usage_outbound_heap", include_str!("../migrations/0007_usage_outbound_heap.sql")),
     (8, "governance", include_str!("../migrations/0008_governance.sql")),
     (9, "kv", include_str!("../migrations/0009_kv.sql")),
+    (10, "usage_data", include_str!("../migrations/0010_usage_data.sql")),
 ];
 
 pub struct SqliteStore {

@@ -14,8 +14,9 @@ macro_rules! upsert {
         concat!(
             "INSERT INTO ", $table, " (namespace, app, start, requests, client_errors, server_errors, rate_limited, busy,
                                        cpu_us, bytes_in, bytes_out, duration_us, outbound_requests, outbound_bytes,
-                                       heap_bytes_max)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       heap_bytes_max, kv_reads, kv_writes, kv_lists, sql_rows_read, sql_rows_written,
+                                       storage_bytes_max)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (namespace, app, start) DO UPDATE SET
                requests = requests + excluded.requests, client_errors = client_errors + excluded.client_errors,
                server_errors = server_errors + excluded.server_errors, rate_limited = rate_limited + excluded.rate_limited,
@@ -23,7 +24,11 @@ macro_rules! upsert {
                bytes_out = bytes_out + excluded.bytes_out, duration_us = duration_us + excluded.duration_us,
                outbound_requests = outbound_requests + excluded.outbound_requests,
                outbound_bytes = outbound_bytes + excluded.outbound_bytes,
-               heap_bytes_max = MAX(heap_bytes_max, excluded.heap_bytes_max)"
+               heap_bytes_max = MAX(heap_bytes_max, excluded.heap_bytes_max),
+               kv_reads = kv_reads + excluded.kv_reads, kv_writes = kv_writes + excluded.kv_writes,
+               kv_lists = kv_lists + excluded.kv_lists, sql_rows_read = sql_rows_read + excluded.sql_rows_read,
+               sql_rows_written = sql_rows_written + excluded.sql_rows_written,
+               storage_bytes_max = MAX(storage_bytes_max, excluded.storage_bytes_max)"
         )
     };
 }
@@ -40,7 +45,7 @@ macro_rules! select {
     };
 }
 
-fn values(counts: &UsageCounts) -> [u64; 12] {
+fn values(counts: &UsageCounts) -> [u64; 18] {
     [
         counts.requests,
         counts.client_errors,
@@ -54,6 +59,12 @@ fn values(counts: &UsageCounts) -> [u64; 12] {
         counts.outbound_requests,
         counts.outbound_bytes,
         counts.heap_bytes_max,
+        counts.kv_reads,
+        counts.kv_writes,
+        counts.kv_lists,
+        counts.sql_rows_read,
+        counts.sql_rows_written,
+        counts.storage_bytes_max,
     ]
 }
 
@@ -110,6 +121,12 @@ impl UsageStore for SqliteStore {
                         outbound_requests: get("outbound_requests"),
                         outbound_bytes: get("outbound_bytes"),
                         heap_bytes_max: get("heap_bytes_max"),
+                        kv_reads: get("kv_reads"),
+                        kv_writes: get("kv_writes"),
+                        kv_lists: get("kv_lists"),
+                        sql_rows_read: get("sql_rows_read"),
+                        sql_rows_written: get("sql_rows_written"),
+                        storage_bytes_max: get("storage_bytes_max"),
                     },
                 }
             })

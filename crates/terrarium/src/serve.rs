@@ -93,6 +93,26 @@ impl runtime::loader::Capabilities for Capabilities {
     }
 }
 
+/// Records what every app stores now: its key-value bytes and its part of SQL files.
+async fn measure_storage(
+    kv: &capability_kv::Kv,
+    sql: &Arc<capability_sql::Sql>,
+    metering: &metering::Metering,
+    control: &ControlPlane,
+) -> Result<(), String> {
+    let mut stored: std::collections::HashMap<deployment::AppKey, u64> = sql.stored_bytes().await.into_iter().collect();
+    let apps = control.list_apps(None).await.map_err(|error| format!("the apps could not be listed: {error}"))?;
+    for app in apps {
+        let key = deployment::AppKey::new(app.namespace, app.name);
+        let kv_bytes = kv.usage(&key).await.map_err(|error| format!("KV usage could not be read: {error}"))?.bytes;
+        *stored.entry(key).or_default() += kv_bytes;
+    }
+    for (app, bytes) in stored {
+        metering.record_storage(&app, bytes);
+    }
+    Ok(())
+}
+
 async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let data_dir = args.data_dir;
     create_private_dir(&data_dir)?;
@@ -155,8 +175,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     .with_app_tokens(Arc::new(ServiceTokens::new(tokens.clone())));
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(config.engine.build(cores)));
-    let kv = Arc::new(capability_kv::Kv::new(store.clone(), &config.data.kv, clock.clone()));
-    let sql = Arc::new(capability_sql::Sql::new(&config.data.sql, &data_dir));
+    let kv = Arc::new(capability_kv::Kv::new(store.clone(), &config.data.kv, clock.clone(), metering.clone()));
+    let sql = Arc::new(capability_sql::Sql::new(&config.data.sql, &data_dir, metering.clone()));
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?)),
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),
@@ -285,6 +305,21 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         background::job(move || {
             let kv = sweeper.clone();
             async move { kv.sweep().await.map(drop).map_err(|error| format!("the KV sweep failed: {error}")) }
+        }),
+    );
+    let (measured_kv, measured_sql, measuring, apps) = (kv.clone(), sql.clone(), metering.clone(), control.clone());
+    tasks.add(
+        background::TaskSpec {
+            name: "data.storage",
+            about: "measures what each app stores (key-value and SQL) for usage, cost and metrics",
+            every: config.metering.storage_every(),
+            wake: None,
+            at_start: false,
+        },
+        background::job(move || {
+            let (kv, sql, metering, control) =
+                (measured_kv.clone(), measured_sql.clone(), measuring.clone(), apps.clone());
+            async move { measure_storage(&kv, &sql, &metering, &control).await }
         }),
     );
     tasks.spawn_all();

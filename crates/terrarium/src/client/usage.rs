@@ -88,6 +88,9 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
             "FETCHES",
             "FETCH BYTES",
             "HEAP MAX",
+            "KV R/W/L",
+            "SQL ROWS R/W",
+            "STORED",
         ]);
         for entry in &entries {
             let start = match usage.by.as_str() {
@@ -109,6 +112,9 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
                 entry.outbound_requests.to_string(),
                 entry.outbound_bytes.to_string(),
                 format!("{} KiB", entry.heap_bytes_max / 1024),
+                format!("{}/{}/{}", entry.kv_reads, entry.kv_writes, entry.kv_lists),
+                format!("{}/{}", entry.sql_rows_read, entry.sql_rows_written),
+                format!("{} KiB", entry.storage_bytes_max / 1024),
             ]);
         }
         table.to_string()

@@ -248,3 +248,29 @@ fn the_owner_exports_and_imports_a_database() {
     assert!(!refused.status.success());
     assert!(crate::support::stderr(&refused).contains("already has expenses"), "{}", crate::support::stderr(&refused));
 }
+
+#[test]
+fn data_calls_and_storage_are_metered_priced_and_exposed() {
+    let server = Server::start("");
+    deploy_expenses(&server, "it", "expenses", "isolated");
+    add(&server, "it", "expenses", "ana", "lunch", 1250);
+    add(&server, "it", "expenses", "bo", "taxi", 2000);
+    call(&server, "it", "expenses", "/list", None);
+    server.run_task("data.storage");
+    server.run_task("metering.flush");
+    let usage: Value = serde_json::from_str(&server.cli_ok(&["usage", "--app", "it/expenses", "-o", "json"])).unwrap();
+    let entry = &usage[0];
+    assert!(entry["sql_rows_written"].as_u64().unwrap() >= 4, "two expenses and two ledger lines: {usage}");
+    assert!(entry["sql_rows_read"].as_u64().unwrap() >= 2, "{usage}");
+    assert!(entry["storage_bytes_max"].as_u64().unwrap() > 0, "{usage}");
+    let table = server.cli_ok(&["usage", "--app", "it/expenses"]);
+    assert!(table.contains("SQL ROWS R/W") && table.contains("STORED"), "{table}");
+
+    let response = client().get(format!("{}/metrics", server.url)).bearer_auth(&server.token).send().unwrap();
+    let metrics = response.text().unwrap();
+    assert!(
+        metrics.contains(r#"terrarium_app_data_operations_total{namespace="it",app="expenses",op="sql_row_written"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"terrarium_app_storage_bytes{namespace="it",app="expenses"}"#), "{metrics}");
+}

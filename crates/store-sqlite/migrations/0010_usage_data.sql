@@ -1,0 +1,13 @@
+-- Apps' data calls and the most they stored, in the usage roll-ups.
+ALTER TABLE usage_hourly ADD COLUMN kv_reads INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_hourly ADD COLUMN kv_writes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_hourly ADD COLUMN kv_lists INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_hourly ADD COLUMN sql_rows_read INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_hourly ADD COLUMN sql_rows_written INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_hourly ADD COLUMN storage_bytes_max INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN kv_reads INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN kv_writes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN kv_lists INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN sql_rows_read INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN sql_rows_written INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_daily ADD COLUMN storage_bytes_max INTEGER NOT NULL DEFAULT 0;
