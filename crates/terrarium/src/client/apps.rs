@@ -229,18 +229,25 @@ fn rollback_app(args: &ClientArgs, app: &str, to: Option<i64>) -> anyhow::Result
 
 fn delete_app(args: &ClientArgs, app: &str, yes: bool) -> anyhow::Result<()> {
     let (namespace, name) = parse_app_ref(app)?;
+    let client = ApiClient::new(args)?;
     if !yes {
+        let data = stored_data(&client, &namespace, &name);
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         if !interactive {
-            bail!("refusing to delete {namespace}/{name} without confirmation; add --yes to delete it from a script");
+            bail!(
+                "refusing to delete {namespace}/{name} without confirmation{}; add --yes to delete it from a script",
+                data.as_deref().map(|data| format!(" ({data})")).unwrap_or_default()
+            );
         }
-        let question = format!("Delete {namespace}/{name} and all its revisions? Its address stops working. [y/N] ");
+        let question = format!(
+            "Delete {namespace}/{name} and all its revisions? Its address stops working.{} [y/N] ",
+            data.as_deref().map(|data| format!(" {data}.")).unwrap_or_default()
+        );
         if !confirm(&question)? {
             eprintln!("Nothing was deleted.");
             return Ok(());
         }
     }
-    let client = ApiClient::new(args)?;
     client
         .send(client.delete(&format!("/apps/{namespace}/{name}")))
         .with_context(|| format!("the delete of {namespace}/{name} failed"))?;
@@ -249,6 +256,38 @@ fn delete_app(args: &ClientArgs, app: &str, yes: bool) -> anyhow::Result<()> {
         Output::Table => println!("Deleted {namespace}/{name}"),
     }
     Ok(())
+}
+
+/// What deleting the app deletes of its data, in a sentence; `None` when it stores nothing (or
+/// the caller may not see it, and then may not delete it either).
+fn stored_data(client: &ApiClient, namespace: &str, name: &str) -> Option<String> {
+    let usage: serde_json::Value = client.get_json(&format!("/apps/{namespace}/{name}/data")).ok()?;
+    let mut parts = Vec::new();
+    let keys = usage["kv"]["keys"].as_u64().unwrap_or(0);
+    if keys > 0 {
+        parts.push(format!("{keys} key-value entries ({} bytes)", usage["kv"]["bytes"]));
+    }
+    let sql = &usage["sql"];
+    let tables: Vec<String> = sql["tables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|table| format!("{} ({} rows)", table["name"].as_str().unwrap_or("?"), table["rows"]))
+        .collect();
+    match sql["isolation"].as_str() {
+        Some("shared") => {
+            return Some(match parts.is_empty() {
+                true => "Its SQL tables are the namespace's (isolation: shared) and stay".to_owned(),
+                false => format!(
+                    "It stores {}, deleted with it; its SQL tables are the namespace's and stay",
+                    parts.join(" and ")
+                ),
+            });
+        }
+        Some(_) if !tables.is_empty() => parts.push(format!("SQL tables {}", tables.join(", "))),
+        _ => {}
+    }
+    (!parts.is_empty()).then(|| format!("It stores {}: all of it is deleted with it", parts.join(" and ")))
 }
 
 /// Asks a yes/no question on the terminal; only `y` or `yes` count as yes.

@@ -80,6 +80,10 @@ fn expenses_survive_a_restart_and_stay_in_their_namespace() {
         serde_json::from_str(&server.cli_ok(&["data", "usage", "it/expenses", "--output", "json"])).unwrap();
     assert_eq!(usage["sql"]["isolation"], "isolated", "{usage}");
     assert!(usage["sql"]["tables"].as_array().unwrap().contains(&json!({ "name": "expenses", "rows": 2 })), "{usage}");
+    let unconfirmed = server.cli(&["apps", "delete", "it/expenses"]);
+    assert!(!unconfirmed.status.success());
+    let said = crate::support::stderr(&unconfirmed);
+    assert!(said.contains("SQL tables expenses (2 rows), ledger (2 rows): all of it is deleted with it"), "{said}");
     server.cli_ok(&["apps", "delete", "it/expenses", "--yes"]);
     let audit = server.audit_events("?namespace=it&limit=50").to_string();
     assert!(audit.contains("SQL: its database") && audit.contains("deleted with the app"), "{audit}");
