@@ -56,6 +56,13 @@ struct Args {
     /// end, with the server's own time for the policy decision.
     #[arg(long)]
     admission: Option<usize>,
+    /// Measure app data instead: a KV read-modify-write counter and a D1 insert+select through a
+    /// deployed function, beside the same worker under Miniflare when --miniflare is given.
+    #[arg(long)]
+    data: bool,
+    /// bench/miniflare/serve.mjs, run with Node.js (bench/run installs Miniflare beside it).
+    #[arg(long)]
+    miniflare: Option<PathBuf>,
 }
 
 struct Process {
@@ -367,6 +374,78 @@ async fn admission(address: SocketAddr, token: &str, n: usize) -> anyhow::Result
     Ok(())
 }
 
+/// The data benchmark's worker, the same file under Terrarium and Miniflare.
+const DATA_WORKER_JS: &str = include_str!("../data-worker.js");
+
+/// App data: the KV counter and the D1 insert+select, under Terrarium and (when given) Miniflare,
+/// each measured in the same run with the same load.
+async fn data(args: &Args, address: SocketAddr, token: &str) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(args.seconds);
+    let manifest = manifest("data", "function").replace(
+        "  runtime: function\n",
+        "  runtime: function\n  data:\n    kv: true\n    sql:\n      isolation: isolated\n",
+    );
+    deploy(address, token, &[("terrarium.yaml", manifest), ("fn.js", DATA_WORKER_JS.into())]).await?;
+    let (_, status) = one_request(address, "/apps/bench/data/setup").await?;
+    anyhow::ensure!(status == 200, "the data app's setup answered {status}");
+    let state = tempfile::tempdir()?;
+    let miniflare = match &args.miniflare {
+        Some(script) => {
+            let mut command = Command::new("node");
+            command.arg(script).arg(state.path());
+            let (process, miniflare_address) = start(command, "listening on ")?;
+            let (_, status) = one_request(miniflare_address, "/setup").await?;
+            anyhow::ensure!(status == 200, "Miniflare's setup answered {status}");
+            Some((process, miniflare_address))
+        }
+        None => None,
+    };
+    let mut rows = Vec::new();
+    for (label, path) in [("KV counter (get + put)", "kv"), ("D1 insert + select", "d1")] {
+        let ours = format!("/apps/bench/data/{path}");
+        load(address, "127.0.0.1", &ours, args.connections, Duration::from_millis(500)).await?;
+        let terrarium = load(address, "127.0.0.1", &ours, args.connections, duration).await?;
+        let theirs = match &miniflare {
+            Some((_, miniflare_address)) => {
+                let theirs = format!("/{path}");
+                load(*miniflare_address, "127.0.0.1", &theirs, args.connections, Duration::from_millis(500)).await?;
+                Some(load(*miniflare_address, "127.0.0.1", &theirs, args.connections, duration).await?)
+            }
+            None => None,
+        };
+        rows.push((label, terrarium, theirs));
+    }
+    println!();
+    println!("App data: {} connections, {} s each, loopback, same run", args.connections, args.seconds);
+    println!(
+        "| {:<32} | {:>10} | {:>8} | {:>8} | {:>6} | {:>12} |",
+        "target", "ops/s", "p50 ms", "p99 ms", "errors", "÷ miniflare"
+    );
+    println!("|{:-<34}|{:->12}|{:->10}|{:->10}|{:->8}|{:->14}|", "", "", "", "", "", "");
+    for (label, terrarium, theirs) in &rows {
+        let ratio = theirs.as_ref().map(|theirs| terrarium.requests_per_second / theirs.requests_per_second);
+        data_row(&format!("terrarium {label}"), terrarium, ratio);
+        if let Some(theirs) = theirs {
+            data_row(&format!("miniflare {label}"), theirs, Some(1.0));
+        }
+    }
+    if miniflare.is_none() {
+        println!("(no Miniflare row: bench/run runs it when Node.js and npm are installed)");
+    }
+    Ok(())
+}
+
+fn data_row(name: &str, result: &LoadResult, ratio: Option<f64>) {
+    println!(
+        "| {name:<32} | {:>10.0} | {:>8.3} | {:>8.3} | {:>6} | {:>12} |",
+        result.requests_per_second,
+        result.p50.as_secs_f64() * 1e3,
+        result.p99.as_secs_f64() * 1e3,
+        result.errors,
+        ratio.map(|r| format!("{r:.2}")).unwrap_or_default()
+    );
+}
+
 fn manifest(name: &str, runtime: &str) -> String {
     let mut text = format!(
         "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: bench\nspec:\n  owner: user:bench\n  access:\n    visibility: public\n  quotas:\n    requestsPerSecond: 10000000\n    burst: 10000000\n    concurrency: 100000\n  runtime: {runtime}\n"
@@ -434,6 +513,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(n) = args.admission {
         return admission(address, &token, n).await;
+    }
+    if args.data {
+        return data(&args, address, &token).await;
     }
 
     deploy(

@@ -35,6 +35,9 @@ pub struct Kv {
     max_value_bytes: usize,
     clock: background::Clock,
     meter: Arc<dyn DataMeter>,
+    /// Bytes each app with a quota holds at most, as far as this server knows: an upper bound
+    /// (writes add, deletes do not subtract), measured again before a write is refused.
+    held: std::sync::Mutex<std::collections::HashMap<AppKey, u64>>,
 }
 
 impl Kv {
@@ -44,16 +47,41 @@ impl Kv {
         clock: background::Clock,
         meter: Arc<dyn DataMeter>,
     ) -> Kv {
-        Kv { store, max_value_bytes: section.max_value_bytes, clock, meter }
+        Kv { store, max_value_bytes: section.max_value_bytes, clock, meter, held: Default::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn KvStore> {
         &self.store
     }
 
-    /// The namespace one app's functions get.
-    pub fn for_app(self: &Arc<Self>, app: &AppKey) -> Arc<dyn KvHost> {
-        Arc::new(AppKv { kv: self.clone(), app: app.clone() })
+    /// The namespace one app's functions get, holding at most `max_mib` (`kvStorageMiB`).
+    pub fn for_app(self: &Arc<Self>, app: &AppKey, max_mib: Option<u32>) -> Arc<dyn KvHost> {
+        let max_bytes = max_mib.map(|mib| u64::from(mib) * 1024 * 1024);
+        Arc::new(AppKv { kv: self.clone(), app: app.clone(), max_bytes })
+    }
+
+    /// Whether a write of `bytes` keeps the app within `max_bytes`: by the running upper bound
+    /// when it is clearly under, else by measuring what the app holds now.
+    async fn within_quota(&self, app: &AppKey, bytes: u64, max_bytes: u64) -> Result<bool, StorageError> {
+        let known = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(app).copied();
+        if let Some(held) = known
+            && held + bytes <= max_bytes
+        {
+            self.add_held(app, bytes);
+            return Ok(true);
+        }
+        let held = self.store.usage(app).await?.bytes;
+        let fits = held + bytes <= max_bytes;
+        let counted = if fits { held + bytes } else { held };
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(app.clone(), counted);
+        Ok(fits)
+    }
+
+    fn add_held(&self, app: &AppKey, bytes: u64) {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = held.get_mut(app) {
+            *held += bytes;
+        }
     }
 
     /// Every live entry of an app, in key order, as JSON lines: `key`, `value` (UTF-8 text, or
@@ -105,7 +133,7 @@ impl Kv {
             #[serde(default)]
             expiration: Option<i64>,
         }
-        let namespace = AppKv { kv: self.clone(), app: app.clone() };
+        let namespace = AppKv { kv: self.clone(), app: app.clone(), max_bytes: None };
         let now = self.clock.now().unix_timestamp();
         let mut writes = Vec::new();
         for (index, text) in lines.lines().enumerate().filter(|(_, text)| !text.trim().is_empty()) {
@@ -161,6 +189,8 @@ impl Kv {
 pub struct AppKv {
     kv: Arc<Kv>,
     app: AppKey,
+    /// `spec.quotas.kvStorageMiB`, in bytes.
+    max_bytes: Option<u64>,
 }
 
 /// A storage failure reaches the app as Workers' shape of an internal error; the details go to
@@ -189,7 +219,7 @@ fn check_key(operation: &str, key: &str) -> Result<(), KvError> {
 
 impl AppKv {
     fn clone_for_call(&self) -> AppKv {
-        AppKv { kv: self.kv.clone(), app: self.app.clone() }
+        AppKv { kv: self.kv.clone(), app: self.app.clone(), max_bytes: self.max_bytes }
     }
 
     async fn call(self, op: KvOp) -> Result<KvAnswer, KvError> {
@@ -218,6 +248,18 @@ impl AppKv {
             KvOp::Put { key, value, options } => {
                 check_key("PUT", &key)?;
                 let write = self.write(key, value, options, now)?;
+                if let Some(max_bytes) = self.max_bytes {
+                    let bytes =
+                        (write.key.len() + write.value.len() + write.metadata.as_ref().map_or(0, String::len)) as u64;
+                    let fits =
+                        self.kv.within_quota(app, bytes, max_bytes).await.map_err(|error| failed("PUT", app, error))?;
+                    if !fits {
+                        return Err(KvError::Failed(format!(
+                            "KV PUT failed: 413 the namespace is full: it may hold {} MiB (spec.quotas.kvStorageMiB); delete keys to make room",
+                            max_bytes / (1024 * 1024)
+                        )));
+                    }
+                }
                 let stored = store.put(app, write, now).await.map_err(|error| failed("PUT", app, error))?;
                 Ok(KvAnswer::Stored(stored.map(|version| format!("v{version}"))))
             }

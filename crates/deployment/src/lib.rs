@@ -84,6 +84,9 @@ pub struct Deployment {
     /// `spec.data.kv`: the name the app's key-value namespace is bound under in `env`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_binding: Option<String>,
+    /// `spec.quotas.kvStorageMiB`: the most the key-value namespace may hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_max_mib: Option<u32>,
     /// `spec.data.sql`: the app's SQL database, its binding and isolation tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlDatabase>,

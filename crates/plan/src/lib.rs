@@ -116,6 +116,7 @@ pub fn plan(
             .and_then(|data| data.kv.as_ref())
             .and_then(manifest::KvSpec::binding)
             .map(str::to_owned),
+        kv_max_mib: quotas.and_then(|q| q.kv_storage_mib),
         sql: spec.data.as_ref().and_then(|data| data.sql.as_ref()).map(|sql| deployment::SqlDatabase {
             binding: sql.binding().to_owned(),
             isolation: match sql.isolation() {

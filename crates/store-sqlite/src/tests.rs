@@ -33,6 +33,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             monthly_requests: None,
             slo: None,
             kv_binding: None,
+            kv_max_mib: None,
             sql: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),

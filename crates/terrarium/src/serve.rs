@@ -81,10 +81,10 @@ impl runtime::loader::Capabilities for Capabilities {
             let reasons: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
             format!("spec.allowedEgress: {}", reasons.join("; "))
         })?;
-        let kv = deployment
-            .kv_binding
-            .as_ref()
-            .map(|binding| runtime::KvBinding { binding: binding.clone(), store: self.kv.for_app(&deployment.app) });
+        let kv = deployment.kv_binding.as_ref().map(|binding| runtime::KvBinding {
+            binding: binding.clone(),
+            store: self.kv.for_app(&deployment.app, deployment.kv_max_mib),
+        });
         let sql = deployment.sql.as_ref().map(|database| runtime::SqlBinding {
             binding: database.binding.clone(),
             database: self.sql.for_app(&deployment.app, database),

@@ -112,6 +112,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         monthly_requests: None,
         slo: None,
         kv_binding: None,
+        kv_max_mib: None,
         sql: None,
         access: deployment::AppAccess {
             owner: "user:tester".into(),

@@ -179,6 +179,7 @@ impl AppBuilder {
             monthly_requests: None,
             slo: None,
             kv_binding: None,
+            kv_max_mib: None,
             sql: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),

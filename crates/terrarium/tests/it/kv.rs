@@ -159,3 +159,25 @@ fn data_usage_export_and_import_carry_an_apps_keys_over_its_deletion() {
     let audit = server.audit_events("?namespace=it&limit=50").to_string();
     assert!(audit.contains("data.export") && audit.contains("data.import"), "{audit}");
 }
+
+#[test]
+fn a_namespace_stops_at_its_storage_quota_and_deleting_makes_room() {
+    let server = Server::start("");
+    let app = copy_fixture("kv-poll");
+    let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
+    std::fs::write(
+        app.path().join("terrarium.yaml"),
+        manifest.replace("  data:\n", "  quotas:\n    kvStorageMiB: 1\n  data:\n"),
+    )
+    .unwrap();
+    server.deploy(app.path());
+    // 1 MiB holds three values of 300 KiB, not four.
+    let filled = call(&server, "it", "/fill?kib=300&count=5");
+    assert_eq!(filled["stored"], 3, "{filled}");
+    assert_eq!(
+        filled["error"],
+        "Error: KV PUT failed: 413 the namespace is full: it may hold 1 MiB (spec.quotas.kvStorageMiB); delete keys to make room"
+    );
+    call(&server, "it", "/drain");
+    assert_eq!(call(&server, "it", "/fill?kib=300&count=3")["stored"], 3, "deleting made room");
+}

@@ -76,6 +76,21 @@ export default {
         const rest = await kv.list({ prefix: "page:", cursor: second.cursor });
         return Response.json({ first, second, rest });
       }
+      case "/fill": {
+        // Writes ?count values of ?kib KiB each under fill:N; answers how many were stored.
+        const blob = "x".repeat(Number(q("kib")) * 1024);
+        let stored = 0;
+        for (let i = 0; i < Number(q("count")); i++) {
+          const put = await caught(() => kv.put(`fill:${i}`, blob));
+          if (put.error) return Response.json({ stored, error: put.error });
+          stored++;
+        }
+        return Response.json({ stored });
+      }
+      case "/drain": {
+        for (const { name } of (await kv.list({ prefix: "fill:" })).keys) await kv.delete(name);
+        return Response.json({ drained: true });
+      }
       default:
         return new Response("not found", { status: 404 });
     }
