@@ -10,6 +10,8 @@
 //! limits with Workers' messages before it reaches the [`store::KvStore`].
 
 pub mod config;
+#[doc(hidden)]
+pub mod contract;
 pub mod store;
 
 use std::sync::Arc;

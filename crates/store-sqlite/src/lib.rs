@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// One connection for apps' key-value writes: they queue for it in order instead of
+    /// contending for SQLite's write lock (and sleeping in its busy handler) on the shared pool.
+    pub(crate) kv_writer: SqlitePool,
+    /// Key-value writes waiting for the next group commit.
+    pub(crate) kv_commits: kv::GroupCommit,
 }
 
 pub(crate) fn backend(error: impl std::fmt::Display) -> StoreError {
@@ -67,7 +72,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(backend)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(backend)?;
         let migrations = MIGRATIONS
             .iter()
             .map(|&(version, description, sql)| {
@@ -81,7 +86,8 @@ impl SqliteStore {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await.map_err(backend)?;
-        Ok(SqliteStore { pool })
+        let kv_writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(backend)?;
+        Ok(SqliteStore { pool, kv_writer, kv_commits: kv::GroupCommit::default() })
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {

@@ -354,60 +354,10 @@ mod governance {
     }
 }
 
-/// Key-value namespaces on a real database: conditions, counters, listing order, expiry, and
-/// apps that never see each other's keys.
+/// Key-value namespaces on a real database: the contract every `KvStore` keeps.
 #[tokio::test]
 async fn kv_entries_per_app() {
-    use bytes::Bytes;
-    use capability_kv::store::{KvStore, KvWrite, StoredCondition};
-
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    let mine = AppKey::new("growth", "poll");
-    let theirs = AppKey::new("other", "poll");
-    let write = |key: &str, value: &str, only_if, expiration| KvWrite {
-        key: key.to_owned(),
-        value: Bytes::from(value.to_owned()),
-        metadata: None,
-        expiration,
-        only_if,
-    };
-    let now = 1_000;
-    let first = store.put(&mine, write("a", "1", None, None), now).await.unwrap().unwrap();
-    assert_eq!(store.put(&mine, write("a", "2", Some(StoredCondition::Absent), None), now).await.unwrap(), None);
-    assert_eq!(
-        store.put(&mine, write("a", "3", Some(StoredCondition::Version(first + 1)), None), now).await.unwrap(),
-        None
-    );
-    assert!(
-        store.put(&mine, write("a", "4", Some(StoredCondition::Version(first)), None), now).await.unwrap().is_some()
-    );
-    assert_eq!(&store.get(&mine, "a", now).await.unwrap().unwrap().value[..], b"4");
-    assert_eq!(store.get(&theirs, "a", now).await.unwrap(), None, "another namespace's app of the same name");
-
-    assert_eq!(store.increment(&mine, "n", 5, now).await.unwrap(), Ok(5));
-    assert_eq!(store.increment(&mine, "n", -2, now).await.unwrap(), Ok(3));
-    assert!(store.increment(&mine, "a", 1, now).await.unwrap().is_ok(), "\"4\" is an integer");
-    store.put(&mine, write("word", "hello", None, None), now).await.unwrap();
-    assert_eq!(store.increment(&mine, "word", 1, now).await.unwrap(), Err("hello".to_owned()));
-
-    store.put(&mine, write("b:2", "x", None, None), now).await.unwrap();
-    store.put(&mine, write("b:1", "x", None, None), now).await.unwrap();
-    store.put(&mine, write("b:3", "x", None, Some(now + 10)), now).await.unwrap();
-    store.put(&theirs, write("b:0", "x", None, None), now).await.unwrap();
-    let names = |keys: Vec<runtime::kv::KvKey>| keys.into_iter().map(|key| key.name).collect::<Vec<_>>();
-    assert_eq!(names(store.list(&mine, "b:", None, 10, now).await.unwrap()), ["b:1", "b:2", "b:3"]);
-    assert_eq!(names(store.list(&mine, "b:", Some("b:1"), 1, now).await.unwrap()), ["b:2"]);
-    // Expired keys are never answered, whether or not the sweep has run.
-    assert_eq!(names(store.list(&mine, "b:", None, 10, now + 10).await.unwrap()), ["b:1", "b:2"]);
-    assert_eq!(store.get(&mine, "b:3", now + 10).await.unwrap(), None);
-    assert!(
-        store.put(&mine, write("b:3", "y", Some(StoredCondition::Absent), None), now + 10).await.unwrap().is_some()
-    );
-    store.put(&mine, write("gone", "x", None, Some(now + 5)), now).await.unwrap();
-    assert_eq!(store.sweep_expired(now + 5, 100).await.unwrap(), 1);
-
-    assert_eq!(store.usage(&theirs).await.unwrap().keys, 1);
-    assert_eq!(KvStore::delete_app(&store, &mine).await.unwrap(), 6, "a, n, word, b:1, b:2, b:3");
-    assert_eq!(store.usage(&theirs).await.unwrap().keys, 1, "deleting an app leaves the others");
+    capability_kv::contract::check(&store).await;
 }

@@ -38,8 +38,20 @@ pub struct PlatformConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
+    /// Where apps' key-value data lives: `sqlite` (the embedded default, in the data directory)
+    /// or `postgres` (`[data.postgres]`).
+    pub backend: DataBackend,
     pub kv: capability_kv::config::KvSection,
     pub sql: capability_sql::config::SqlSection,
+    pub postgres: store_postgres::config::PostgresSection,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataBackend {
+    #[default]
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +93,7 @@ impl PlatformConfig {
         problems.extend(self.approvals.validate());
         problems.extend(self.data.kv.validate());
         problems.extend(self.data.sql.validate());
+        problems.extend(self.data.postgres.validate());
         problems.extend(self.namespaces().err().unwrap_or_default());
         problems
     }

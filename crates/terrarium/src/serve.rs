@@ -175,7 +175,21 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     .with_app_tokens(Arc::new(ServiceTokens::new(tokens.clone())));
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let engine: Arc<dyn Engine> = Arc::new(engine_js::JsEngine::new(config.engine.build(cores)));
-    let kv = Arc::new(capability_kv::Kv::new(store.clone(), &config.data.kv, clock.clone(), metering.clone()));
+    let kv_store: Arc<dyn capability_kv::store::KvStore> = match config.data.backend {
+        crate::config::DataBackend::Sqlite => store.clone(),
+        crate::config::DataBackend::Postgres => {
+            let url = config.data.postgres.build().map_err(anyhow::Error::msg)?;
+            let postgres = store_postgres::PostgresStore::connect(&url, config.data.postgres.max_connections)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            tracing::info!(
+                "apps' key-value data is in PostgreSQL; SQL databases stay in SQLite files under {}",
+                data_dir.join("sql").display()
+            );
+            Arc::new(postgres)
+        }
+    };
+    let kv = Arc::new(capability_kv::Kv::new(kv_store, &config.data.kv, clock.clone(), metering.clone()));
     let sql = Arc::new(capability_sql::Sql::new(&config.data.sql, &data_dir, metering.clone()));
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?)),

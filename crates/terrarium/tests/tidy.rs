@@ -34,6 +34,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("control-api", 1),
     ("engine-js", 2),
     ("store-sqlite", 2),
+    ("store-postgres", 2),
     ("policy", 2),
     ("telemetry", 2),
     ("terrarium", 3),
@@ -60,7 +61,7 @@ const NOT_PURE: &[&str] = &[
 
 /// Heavy dependencies and the only crates that may name them.
 const HOMES: &[(&str, &[&str])] = &[
-    ("sqlx", &["store-sqlite"]),
+    ("sqlx", &["store-sqlite", "store-postgres"]),
     ("rusqlite", &["capability-sql"]),
     ("rquickjs", &["engine-js"]),
     ("regorus", &["policy"]),
@@ -219,6 +220,7 @@ const CONFIGURED: &[&str] = &[
     "plan",
     "scan",
     "secrets",
+    "store-postgres",
     "telemetry",
 ];
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, client, copy_fixture};
+use crate::support::{DataBackend, Server, client, copy_fixture};
 
 fn call(server: &Server, namespace: &str, path: &str) -> Value {
     let response = client().post(server.app_url(namespace, "poll", path)).send().unwrap();
@@ -29,10 +29,40 @@ fn deploy_poll(server: &Server, namespace: &str) {
     server.deploy(app.path());
 }
 
-#[test]
-fn votes_survive_a_restart_and_stay_in_their_namespace() {
+/// Each test runs on both backends: the embedded SQLite and PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(super::DataBackend::Sqlite);
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(super::DataBackend::Postgres);
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    votes_survive_a_restart_and_stay_in_their_namespace,
+    the_workers_kv_api_with_its_limits_and_the_platforms_additions,
+    data_usage_export_and_import_carry_an_apps_keys_over_its_deletion,
+    a_namespace_stops_at_its_storage_quota_and_deleting_makes_room,
+);
+
+fn start(backend: DataBackend) -> Server {
+    let settings = backend.settings();
+    Server::start_on(&settings, &tempfile::tempdir().unwrap().keep())
+}
+
+fn votes_survive_a_restart_and_stay_in_their_namespace(backend: DataBackend) {
     let data_dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in("", data_dir.path(), &[]);
+    let settings = backend.settings();
+    let server = Server::start_on(&settings, data_dir.path());
     server.cli_ok(&["namespaces", "create", "other"]);
     deploy_poll(&server, "it");
     deploy_poll(&server, "other");
@@ -43,7 +73,7 @@ fn votes_survive_a_restart_and_stay_in_their_namespace() {
     assert_eq!(call(&server, "it", "/results"), json!({ "pizza": 2, "soup": 1 }));
 
     let data_dir_path = server.kill();
-    let server = Server::start_in("", &data_dir_path, &[]);
+    let server = Server::start_on(&settings, &data_dir_path);
     assert_eq!(call(&server, "it", "/results"), json!({ "pizza": 2, "soup": 1 }), "acknowledged votes are kept");
     assert_eq!(call(&server, "other", "/results"), json!({ "pizza": 1 }));
 
@@ -56,9 +86,8 @@ fn votes_survive_a_restart_and_stay_in_their_namespace() {
     assert_eq!(call(&server, "other", "/results"), json!({ "pizza": 1 }));
 }
 
-#[test]
-fn the_workers_kv_api_with_its_limits_and_the_platforms_additions() {
-    let server = Server::start("");
+fn the_workers_kv_api_with_its_limits_and_the_platforms_additions(backend: DataBackend) {
+    let server = start(backend);
     deploy_poll(&server, "it");
 
     let types = call(&server, "it", "/types");
@@ -112,9 +141,8 @@ fn the_workers_kv_api_with_its_limits_and_the_platforms_additions() {
     server.run_task("kv.sweep");
 }
 
-#[test]
-fn data_usage_export_and_import_carry_an_apps_keys_over_its_deletion() {
-    let server = Server::start("");
+fn data_usage_export_and_import_carry_an_apps_keys_over_its_deletion(backend: DataBackend) {
+    let server = start(backend);
     deploy_poll(&server, "it");
     call(&server, "it", "/vote?choice=pizza");
     call(&server, "it", "/vote?choice=pizza");
@@ -160,9 +188,8 @@ fn data_usage_export_and_import_carry_an_apps_keys_over_its_deletion() {
     assert!(audit.contains("data.export") && audit.contains("data.import"), "{audit}");
 }
 
-#[test]
-fn a_namespace_stops_at_its_storage_quota_and_deleting_makes_room() {
-    let server = Server::start("");
+fn a_namespace_stops_at_its_storage_quota_and_deleting_makes_room(backend: DataBackend) {
+    let server = start(backend);
     let app = copy_fixture("kv-poll");
     let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
     std::fs::write(

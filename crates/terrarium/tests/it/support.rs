@@ -272,6 +272,46 @@ impl Drop for Server {
     }
 }
 
+/// Where apps' key-value data lives in a test: the embedded SQLite, or a fresh database on the
+/// PostgreSQL that `scripts/test` starts.
+#[derive(Clone, Copy, Debug)]
+pub enum DataBackend {
+    Sqlite,
+    Postgres,
+}
+
+impl DataBackend {
+    /// The `terrarium.toml` lines and environment that put a server on this backend; for
+    /// PostgreSQL, a database of its own is created first.
+    pub fn settings(self) -> (String, Vec<(String, String)>) {
+        match self {
+            DataBackend::Sqlite => (String::new(), Vec::new()),
+            DataBackend::Postgres => {
+                let folder = std::env::var("TERRARIUM_TEST_POSTGRES").expect(
+                    "TERRARIUM_TEST_POSTGRES names the socket folder of the PostgreSQL scripts/test starts; run the suite with scripts/test",
+                );
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let name =
+                    format!("it_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+                let created =
+                    Command::new("createdb").args(["-h", &folder, "-U", "terrarium", &name]).output().unwrap();
+                assert!(created.status.success(), "createdb {name}: {}", String::from_utf8_lossy(&created.stderr));
+                let url = format!("postgres://terrarium@localhost/{name}?host={folder}");
+                ("[data]\nbackend = \"postgres\"\n".to_owned(), vec![("TERRARIUM_DATA_POSTGRES_URL".to_owned(), url)])
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Starts a server in `data_dir` whose apps' data is on `backend`; `settings` are what
+    /// [`DataBackend::settings`] answered (the same database across restarts).
+    pub fn start_on(settings: &(String, Vec<(String, String)>), data_dir: &Path) -> Server {
+        let envs: Vec<(&str, &str)> = settings.1.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+        Server::start_with(&settings.0, data_dir, &[], &envs)
+    }
+}
+
 /// How long [`wait_for`] waits: only a broken build gets there, however busy the machine is.
 pub const WAIT_CEILING: Duration = Duration::from_secs(60);
 
