@@ -15,6 +15,7 @@ pub async fn check(store: &dyn KvStore) {
         metadata: None,
         expiration,
         only_if,
+        sealed: None,
     };
     let mine = AppKey::new("growth", "poll");
     let theirs = AppKey::new("other", "poll");
@@ -66,6 +67,12 @@ pub async fn check(store: &dyn KvStore) {
     store.put(&mine, write("p%x", "x", None, None), now).await.unwrap();
     store.put(&mine, write("p_y", "x", None, None), now).await.unwrap();
     assert_eq!(names(store.list(&mine, "p%", None, 10, now).await.unwrap()), ["p%x"]);
+
+    // A sealed value comes back with the data key version it is sealed under.
+    let sealed = KvWrite { sealed: Some(3), ..write("sealed", "ciphertext", None, None) };
+    store.put(&mine, sealed, now).await.unwrap();
+    assert_eq!(store.get(&mine, "sealed", now).await.unwrap().unwrap().sealed, Some(3));
+    assert_eq!(store.get(&mine, "order:a", now).await.unwrap().unwrap().sealed, None);
 
     // Many writes at once: every increment counts, exactly one lock is taken.
     let app = AppKey::new("growth", "busy");

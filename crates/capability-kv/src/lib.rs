@@ -31,6 +31,32 @@ pub const MAX_METADATA_BYTES: usize = 1024;
 /// The shortest `expirationTtl` Workers accepts, in seconds.
 pub const MIN_EXPIRATION_TTL: i64 = 60;
 
+/// Seals values under a namespace's data key (the secrets crate's envelope scheme) for apps
+/// whose data is confidential or restricted; the binary implements it over the secret store.
+pub trait Sealer: Send + Sync + 'static {
+    /// `plaintext` sealed with `aad` bound to it; answers the data key's version and the sealed bytes.
+    fn seal(
+        &self,
+        namespace: &str,
+        aad: Vec<u8>,
+        plaintext: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(i64, Vec<u8>), String>>;
+    /// Opens what [`Sealer::seal`] sealed under `version` with the same `aad`.
+    fn open(
+        &self,
+        namespace: &str,
+        version: i64,
+        aad: Vec<u8>,
+        sealed: Vec<u8>,
+    ) -> BoxFuture<'static, Result<Vec<u8>, String>>;
+}
+
+/// What a sealed value is bound to: its namespace, app and key, so no sealed value can be moved
+/// to another key or app and still open.
+fn value_aad(app: &AppKey, key: &str) -> Vec<u8> {
+    format!("terrarium-kv\0{}\0{}\0{key}", app.namespace, app.name).into_bytes()
+}
+
 /// The key-value service of this server.
 pub struct Kv {
     store: Arc<dyn KvStore>,
@@ -40,6 +66,9 @@ pub struct Kv {
     /// Bytes each app with a quota holds at most, as far as this server knows: an upper bound
     /// (writes add, deletes do not subtract), measured again before a write is refused.
     held: std::sync::Mutex<std::collections::HashMap<AppKey, u64>>,
+    sealer: Arc<dyn Sealer>,
+    /// Apps whose values are sealed (their deployments' `seal_data`), for import.
+    sealed_apps: std::sync::Mutex<std::collections::HashSet<AppKey>>,
 }
 
 impl Kv {
@@ -48,18 +77,56 @@ impl Kv {
         section: &config::KvSection,
         clock: background::Clock,
         meter: Arc<dyn DataMeter>,
+        sealer: Arc<dyn Sealer>,
     ) -> Kv {
-        Kv { store, max_value_bytes: section.max_value_bytes, clock, meter, held: Default::default() }
+        Kv {
+            store,
+            max_value_bytes: section.max_value_bytes,
+            clock,
+            meter,
+            held: Default::default(),
+            sealer,
+            sealed_apps: Default::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn KvStore> {
         &self.store
     }
 
-    /// The namespace one app's functions get, holding at most `max_mib` (`kvStorageMiB`).
-    pub fn for_app(self: &Arc<Self>, app: &AppKey, max_mib: Option<u32>) -> Arc<dyn KvHost> {
+    /// The namespace one app's functions get, holding at most `max_mib` (`kvStorageMiB`), its
+    /// values sealed when `seal` (the app's data is confidential or restricted).
+    pub fn for_app(self: &Arc<Self>, app: &AppKey, max_mib: Option<u32>, seal: bool) -> Arc<dyn KvHost> {
         let max_bytes = max_mib.map(|mib| u64::from(mib) * 1024 * 1024);
-        Arc::new(AppKv { kv: self.clone(), app: app.clone(), max_bytes })
+        let mut sealed_apps = self.sealed_apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match seal {
+            true => sealed_apps.insert(app.clone()),
+            false => sealed_apps.remove(app),
+        };
+        Arc::new(AppKv { kv: self.clone(), app: app.clone(), max_bytes, seal })
+    }
+
+    /// A stored value in clear: opened when it is sealed.
+    async fn clear_value(&self, app: &AppKey, key: &str, stored: &store::StoredValue) -> Result<bytes::Bytes, String> {
+        match stored.sealed {
+            None => Ok(stored.value.clone()),
+            Some(version) => self
+                .sealer
+                .open(&app.namespace, version, value_aad(app, key), stored.value.to_vec())
+                .await
+                .map(bytes::Bytes::from),
+        }
+    }
+
+    /// A write as stored: its value sealed when the app's data is.
+    async fn seal_write(&self, app: &AppKey, seal: bool, mut write: KvWrite) -> Result<KvWrite, String> {
+        if seal {
+            let (version, sealed) =
+                self.sealer.seal(&app.namespace, value_aad(app, &write.key), write.value.to_vec()).await?;
+            write.value = bytes::Bytes::from(sealed);
+            write.sealed = Some(version);
+        }
+        Ok(write)
     }
 
     /// Whether a write of `bytes` keeps the app within `max_bytes`: by the running upper bound
@@ -99,9 +166,10 @@ impl Kv {
                 let Some(stored) = self.store.get(app, &key.name, now).await? else {
                     continue;
                 };
-                let (value, encoding) = match std::str::from_utf8(&stored.value) {
+                let clear = self.clear_value(app, &key.name, &stored).await.map_err(StorageError)?;
+                let (value, encoding) = match std::str::from_utf8(&clear) {
                     Ok(text) => (text.to_owned(), "utf-8"),
-                    Err(_) => (base64::engine::general_purpose::STANDARD.encode(&stored.value), "base64"),
+                    Err(_) => (base64::engine::general_purpose::STANDARD.encode(&clear), "base64"),
                 };
                 let metadata: Option<serde_json::Value> =
                     stored.metadata.as_deref().and_then(|text| serde_json::from_str(text).ok());
@@ -135,7 +203,8 @@ impl Kv {
             #[serde(default)]
             expiration: Option<i64>,
         }
-        let namespace = AppKv { kv: self.clone(), app: app.clone(), max_bytes: None };
+        let seal = self.sealed_apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(app);
+        let namespace = AppKv { kv: self.clone(), app: app.clone(), max_bytes: None, seal };
         let now = self.clock.now().unix_timestamp();
         let mut writes = Vec::new();
         for (index, text) in lines.lines().enumerate().filter(|(_, text)| !text.trim().is_empty()) {
@@ -163,6 +232,7 @@ impl Kv {
         }
         let imported = writes.len() as u64;
         for write in writes {
+            let write = self.seal_write(app, seal, write).await.map_err(|error| sealing_failed("PUT", app, &error))?;
             self.store.put(app, write, now).await.map_err(|error| failed("PUT", app, error))?;
         }
         Ok(imported)
@@ -193,12 +263,21 @@ pub struct AppKv {
     app: AppKey,
     /// `spec.quotas.kvStorageMiB`, in bytes.
     max_bytes: Option<u64>,
+    /// Values are sealed under the namespace's data key.
+    seal: bool,
 }
 
 /// A storage failure reaches the app as Workers' shape of an internal error; the details go to
 /// the server log only.
 fn failed(operation: &str, app: &AppKey, error: StorageError) -> KvError {
     tracing::error!(namespace = %app.namespace, app = %app.name, %error, "KV {operation} failed");
+    KvError::Failed(format!("KV {operation} failed: 500 Internal Server Error"))
+}
+
+/// Sealing or opening failed: Workers' shape of an internal error; the details go to the
+/// server log only (never the value).
+fn sealing_failed(operation: &str, app: &AppKey, error: &str) -> KvError {
+    tracing::error!(namespace = %app.namespace, app = %app.name, %error, "KV {operation}: sealing failed");
     KvError::Failed(format!("KV {operation} failed: 500 Internal Server Error"))
 }
 
@@ -221,7 +300,7 @@ fn check_key(operation: &str, key: &str) -> Result<(), KvError> {
 
 impl AppKv {
     fn clone_for_call(&self) -> AppKv {
-        AppKv { kv: self.kv.clone(), app: self.app.clone(), max_bytes: self.max_bytes }
+        AppKv { kv: self.kv.clone(), app: self.app.clone(), max_bytes: self.max_bytes, seal: self.seal }
     }
 
     async fn call(self, op: KvOp) -> Result<KvAnswer, KvError> {
@@ -239,9 +318,16 @@ impl AppKv {
         match op {
             KvOp::Get { key } => {
                 check_key("GET", &key)?;
-                let stored = store.get(app, &key, now).await.map_err(|error| failed("GET", app, error))?;
-                Ok(KvAnswer::Entry(stored.map(|stored| KvEntry {
-                    value: stored.value,
+                let Some(stored) = store.get(app, &key, now).await.map_err(|error| failed("GET", app, error))? else {
+                    return Ok(KvAnswer::Entry(None));
+                };
+                let value = self
+                    .kv
+                    .clear_value(app, &key, &stored)
+                    .await
+                    .map_err(|error| sealing_failed("GET", app, &error))?;
+                Ok(KvAnswer::Entry(Some(KvEntry {
+                    value,
                     metadata: stored.metadata,
                     expiration: stored.expiration,
                     etag: format!("v{}", stored.version),
@@ -262,6 +348,11 @@ impl AppKv {
                         )));
                     }
                 }
+                let write = self
+                    .kv
+                    .seal_write(app, self.seal, write)
+                    .await
+                    .map_err(|error| sealing_failed("PUT", app, &error))?;
                 let stored = store.put(app, write, now).await.map_err(|error| failed("PUT", app, error))?;
                 Ok(KvAnswer::Stored(stored.map(|version| format!("v{version}"))))
             }
@@ -295,6 +386,10 @@ impl AppKv {
                 };
                 Ok(KvAnswer::Listed { keys, cursor })
             }
+            KvOp::Increment { key, by } if self.seal => {
+                check_key("INCREMENT", &key)?;
+                self.increment_sealed(key, by, now).await
+            }
             KvOp::Increment { key, by } => {
                 check_key("INCREMENT", &key)?;
                 match store.increment(app, &key, by, now).await.map_err(|error| failed("INCREMENT", app, error))? {
@@ -305,6 +400,50 @@ impl AppKv {
                 }
             }
         }
+    }
+
+    /// `increment` on sealed values, which the store cannot add to: read and open, add, seal,
+    /// and write only if the key did not change meanwhile, again until it did not.
+    async fn increment_sealed(&self, key: String, by: i64, now: i64) -> Result<KvAnswer, KvError> {
+        let (store, app) = (&self.kv.store, &self.app);
+        for _ in 0..1000 {
+            let stored = store.get(app, &key, now).await.map_err(|error| failed("INCREMENT", app, error))?;
+            let (current, only_if, metadata, expiration) = match &stored {
+                None => (0, StoredCondition::Absent, None, None),
+                Some(stored) => {
+                    let clear = self
+                        .kv
+                        .clear_value(app, &key, stored)
+                        .await
+                        .map_err(|error| sealing_failed("INCREMENT", app, &error))?;
+                    let text = String::from_utf8_lossy(&clear).into_owned();
+                    let current = text.parse::<i64>().ok().filter(|number| number.to_string() == text).ok_or_else(|| {
+                        let shown: String = text.chars().take(40).collect();
+                        KvError::Invalid(format!(
+                            "increment(): the value of {key:?} is not an integer ({shown:?}); increment works on keys it created or that hold an integer"
+                        ))
+                    })?;
+                    (current, StoredCondition::Version(stored.version), stored.metadata.clone(), stored.expiration)
+                }
+            };
+            let next = current
+                .checked_add(by)
+                .ok_or_else(|| KvError::Invalid(format!("increment(): {current} + {by} is beyond a 64-bit integer")))?;
+            let write = KvWrite {
+                key: key.clone(),
+                value: bytes::Bytes::from(next.to_string()),
+                metadata,
+                expiration,
+                only_if: Some(only_if),
+                sealed: None,
+            };
+            let write =
+                self.kv.seal_write(app, true, write).await.map_err(|error| sealing_failed("INCREMENT", app, &error))?;
+            if store.put(app, write, now).await.map_err(|error| failed("INCREMENT", app, error))?.is_some() {
+                return Ok(KvAnswer::Count(next));
+            }
+        }
+        Err(KvError::Failed("KV INCREMENT failed: 409 the key changed too often to add to it; try again".to_owned()))
     }
 
     /// A put's value, metadata and expiration, checked as Workers checks them.
@@ -345,7 +484,7 @@ impl AppKv {
             .only_if
             .as_ref()
             .map(|only_if| StoredCondition::from_only_if(only_if).unwrap_or(StoredCondition::Version(i64::MIN)));
-        Ok(KvWrite { key, value, metadata: options.metadata, expiration, only_if })
+        Ok(KvWrite { key, value, metadata: options.metadata, expiration, only_if, sealed: None })
     }
 }
 

@@ -19,8 +19,10 @@ pub struct StoredValue {
     pub metadata: Option<String>,
     /// Seconds since the Unix epoch.
     pub expiration: Option<i64>,
-    /// Grows with every write of the key.
+    /// Changes with every write of the key.
     pub version: i64,
+    /// The version of the namespace's data key the value is sealed under; `None` when clear.
+    pub sealed: Option<i64>,
 }
 
 /// One write of a key.
@@ -32,6 +34,8 @@ pub struct KvWrite {
     pub expiration: Option<i64>,
     /// `Etag` conditions are on the version.
     pub only_if: Option<StoredCondition>,
+    /// The version of the namespace's data key `value` is sealed under; `None` when clear.
+    pub sealed: Option<i64>,
 }
 
 /// A compare-and-set condition, on the stored version.

@@ -87,6 +87,10 @@ pub struct Deployment {
     /// `spec.quotas.kvStorageMiB`: the most the key-value namespace may hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_max_mib: Option<u32>,
+    /// The app's stored data is sealed under its namespace's data key (`dataClass`
+    /// confidential or restricted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seal_data: bool,
     /// `spec.data.sql`: the app's SQL database, its binding and isolation tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlDatabase>,

@@ -117,6 +117,10 @@ pub fn plan(
             .and_then(manifest::KvSpec::binding)
             .map(str::to_owned),
         kv_max_mib: quotas.and_then(|q| q.kv_storage_mib),
+        seal_data: matches!(
+            validated.manifest().metadata.data_class(),
+            Some(manifest::DataClass::Confidential | manifest::DataClass::Restricted)
+        ),
         sql: spec.data.as_ref().and_then(|data| data.sql.as_ref()).map(|sql| deployment::SqlDatabase {
             binding: sql.binding().to_owned(),
             isolation: match sql.isolation() {

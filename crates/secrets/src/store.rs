@@ -103,6 +103,37 @@ impl SecretStore {
         }
     }
 
+    /// Seals an app's stored data (a key-value value, say) under the namespace's data key, with
+    /// `aad` bound to it; answers the data key's version and the sealed bytes.
+    pub async fn seal_data(
+        &self,
+        namespace: &str,
+        aad: &[u8],
+        plaintext: &[u8],
+        now: &str,
+    ) -> Result<(i64, Vec<u8>), SecretError> {
+        let (version, key) = self.data_key(namespace, now).await?;
+        Ok((version, key.seal(plaintext, aad)?))
+    }
+
+    /// Opens what [`SecretStore::seal_data`] sealed.
+    pub async fn open_data(
+        &self,
+        namespace: &str,
+        version: i64,
+        aad: &[u8],
+        sealed: &[u8],
+        now: &str,
+    ) -> Result<Vec<u8>, SecretError> {
+        let (current, key) = self.data_key(namespace, now).await?;
+        if current != version {
+            return Err(SecretError::Storage(format!(
+                "data of namespace {namespace} is sealed under data key version {version}, which is missing"
+            )));
+        }
+        Ok(key.open(sealed, aad)?.to_vec())
+    }
+
     /// Opens the latest version of every secret of one app, for its functions, and records the read.
     pub async fn open_app(
         &self,

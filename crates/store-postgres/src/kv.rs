@@ -21,7 +21,7 @@ const NEW_VERSION: &str = "floor(random() * 9007199254740991)::bigint";
 impl KvStore for PostgresStore {
     async fn get(&self, app: &AppKey, key: &str, now: i64) -> Result<Option<StoredValue>, StorageError> {
         let row = sqlx::query(
-            "SELECT value, metadata, expiration, version FROM terrarium_kv_entries
+            "SELECT value, metadata, expiration, version, sealed FROM terrarium_kv_entries
              WHERE namespace = $1 AND app = $2 AND key = $3 AND (expiration IS NULL OR expiration > $4)",
         )
         .bind(&app.namespace)
@@ -36,15 +36,17 @@ impl KvStore for PostgresStore {
             metadata: row.get("metadata"),
             expiration: row.get("expiration"),
             version: row.get("version"),
+            sealed: row.get("sealed"),
         }))
     }
 
     async fn put(&self, app: &AppKey, write: KvWrite, now: i64) -> Result<Option<i64>, StorageError> {
         let upsert = format!(
-            "INSERT INTO terrarium_kv_entries (namespace, app, key, value, metadata, expiration, version)
-             VALUES ($1, $2, $3, $4, $5, $6, {NEW_VERSION})
+            "INSERT INTO terrarium_kv_entries (namespace, app, key, value, metadata, expiration, version, sealed)
+             VALUES ($1, $2, $3, $4, $5, $6, {NEW_VERSION}, $7)
              ON CONFLICT (namespace, app, key) DO UPDATE SET value = excluded.value,
-               metadata = excluded.metadata, expiration = excluded.expiration, version = excluded.version"
+               metadata = excluded.metadata, expiration = excluded.expiration, version = excluded.version,
+               sealed = excluded.sealed"
         );
         let version: Option<i64> = match write.only_if {
             None => sqlx::query_scalar(AssertSqlSafe(format!("{upsert} RETURNING version")))
@@ -54,12 +56,13 @@ impl KvStore for PostgresStore {
                 .bind(write.value.as_ref())
                 .bind(&write.metadata)
                 .bind(write.expiration)
+                .bind(write.sealed)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(storage)?,
             // Written only where no live row is: an expired one counts as absent.
             Some(StoredCondition::Absent) => sqlx::query_scalar(AssertSqlSafe(format!(
-                "{upsert} WHERE terrarium_kv_entries.expiration IS NOT NULL AND terrarium_kv_entries.expiration <= $7
+                "{upsert} WHERE terrarium_kv_entries.expiration IS NOT NULL AND terrarium_kv_entries.expiration <= $8
                  RETURNING version"
             )))
             .bind(&app.namespace)
@@ -68,14 +71,16 @@ impl KvStore for PostgresStore {
             .bind(write.value.as_ref())
             .bind(&write.metadata)
             .bind(write.expiration)
+            .bind(write.sealed)
             .bind(now)
             .fetch_optional(&self.pool)
             .await
             .map_err(storage)?,
             Some(StoredCondition::Version(expected)) => sqlx::query_scalar(AssertSqlSafe(format!(
-                "UPDATE terrarium_kv_entries SET value = $4, metadata = $5, expiration = $6, version = {NEW_VERSION}
-                 WHERE namespace = $1 AND app = $2 AND key = $3 AND version = $7
-                   AND (expiration IS NULL OR expiration > $8)
+                "UPDATE terrarium_kv_entries SET value = $4, metadata = $5, expiration = $6, version = {NEW_VERSION},
+                   sealed = $7
+                 WHERE namespace = $1 AND app = $2 AND key = $3 AND version = $8
+                   AND (expiration IS NULL OR expiration > $9)
                  RETURNING version"
             )))
             .bind(&app.namespace)
@@ -84,6 +89,7 @@ impl KvStore for PostgresStore {
             .bind(write.value.as_ref())
             .bind(&write.metadata)
             .bind(write.expiration)
+            .bind(write.sealed)
             .bind(expected)
             .bind(now)
             .fetch_optional(&self.pool)
@@ -145,9 +151,10 @@ impl KvStore for PostgresStore {
                          ELSE convert_to((encode(terrarium_kv_entries.value, 'escape')::bigint + $4::bigint)::text, 'UTF8') END,
                expiration = CASE WHEN terrarium_kv_entries.expiration IS NOT NULL AND terrarium_kv_entries.expiration <= $5
                               THEN NULL ELSE terrarium_kv_entries.expiration END,
-               version = excluded.version
+               version = excluded.version, sealed = NULL
              WHERE (terrarium_kv_entries.expiration IS NOT NULL AND terrarium_kv_entries.expiration <= $5)
-                OR encode(terrarium_kv_entries.value, 'escape') ~ '^(0|-?[1-9][0-9]{{0,17}})$'
+                OR (terrarium_kv_entries.sealed IS NULL
+                    AND encode(terrarium_kv_entries.value, 'escape') ~ '^(0|-?[1-9][0-9]{{0,17}})$')
              RETURNING encode(value, 'escape')::bigint AS count"
         );
         let row = sqlx::query(AssertSqlSafe(sql))

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS terrarium_kv_entries (
     version    BIGINT NOT NULL,
     PRIMARY KEY (namespace, app, key)
 );
+-- The version of the namespace's data key a value is sealed under; NULL when clear.
+ALTER TABLE terrarium_kv_entries ADD COLUMN IF NOT EXISTS sealed BIGINT;
 CREATE INDEX IF NOT EXISTS terrarium_kv_entries_expiration ON terrarium_kv_entries (expiration)
     WHERE expiration IS NOT NULL;
 "#;

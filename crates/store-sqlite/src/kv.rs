@@ -110,7 +110,7 @@ async fn run_write(connection: &mut sqlx::SqliteConnection, op: &WriteOp) -> Wri
 impl KvStore for SqliteStore {
     async fn get(&self, app: &AppKey, key: &str, now: i64) -> Result<Option<StoredValue>, StorageError> {
         let row = sqlx::query(
-            "SELECT value, metadata, expiration, version FROM kv_entries
+            "SELECT value, metadata, expiration, version, sealed FROM kv_entries
              WHERE namespace = ?1 AND app = ?2 AND key = ?3 AND (expiration IS NULL OR expiration > ?4)",
         )
         .bind(&app.namespace)
@@ -125,6 +125,7 @@ impl KvStore for SqliteStore {
             metadata: row.get("metadata"),
             expiration: row.get("expiration"),
             version: row.get("version"),
+            sealed: row.get("sealed"),
         }))
     }
 
@@ -219,24 +220,26 @@ impl KvStore for SqliteStore {
 async fn put(connection: &mut sqlx::SqliteConnection, app: &AppKey, write: &KvWrite, now: i64) -> WriteAnswer {
     let sql = match write.only_if {
         None => {
-            "INSERT INTO kv_entries (namespace, app, key, value, metadata, expiration, version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, random())
+            "INSERT INTO kv_entries (namespace, app, key, value, metadata, expiration, version, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, random(), ?9)
              ON CONFLICT (namespace, app, key) DO UPDATE SET value = excluded.value,
-               metadata = excluded.metadata, expiration = excluded.expiration, version = random()
+               metadata = excluded.metadata, expiration = excluded.expiration, version = random(),
+               sealed = excluded.sealed
              WHERE ?7 IS NULL AND ?8 IS NOT NULL
              RETURNING version"
         }
         // Written only where no live row is: an expired one counts as absent.
         Some(StoredCondition::Absent) => {
-            "INSERT INTO kv_entries (namespace, app, key, value, metadata, expiration, version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, random())
+            "INSERT INTO kv_entries (namespace, app, key, value, metadata, expiration, version, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, random(), ?9)
              ON CONFLICT (namespace, app, key) DO UPDATE SET value = excluded.value,
-               metadata = excluded.metadata, expiration = excluded.expiration, version = random()
+               metadata = excluded.metadata, expiration = excluded.expiration, version = random(),
+               sealed = excluded.sealed
              WHERE ?7 IS NULL AND kv_entries.expiration IS NOT NULL AND kv_entries.expiration <= ?8
              RETURNING version"
         }
         Some(StoredCondition::Version(_)) => {
-            "UPDATE kv_entries SET value = ?4, metadata = ?5, expiration = ?6, version = random()
+            "UPDATE kv_entries SET value = ?4, metadata = ?5, expiration = ?6, version = random(), sealed = ?9
              WHERE namespace = ?1 AND app = ?2 AND key = ?3 AND version = ?7
                AND (expiration IS NULL OR expiration > ?8)
              RETURNING version"
@@ -255,6 +258,7 @@ async fn put(connection: &mut sqlx::SqliteConnection, app: &AppKey, write: &KvWr
         .bind(write.expiration)
         .bind(expected)
         .bind(now)
+        .bind(write.sealed)
         .fetch_optional(connection)
         .await
         .map_err(storage)?;
@@ -273,9 +277,10 @@ async fn increment(connection: &mut sqlx::SqliteConnection, app: &AppKey, key: &
                      ELSE CAST(CAST(CAST(CAST(kv_entries.value AS TEXT) AS INTEGER) + ?4 AS TEXT) AS BLOB) END,
            expiration = CASE WHEN kv_entries.expiration IS NOT NULL AND kv_entries.expiration <= ?5
                           THEN NULL ELSE kv_entries.expiration END,
-           version = random()
+           version = random(), sealed = NULL
          WHERE (kv_entries.expiration IS NOT NULL AND kv_entries.expiration <= ?5)
-            OR CAST(kv_entries.value AS TEXT) = CAST(CAST(CAST(kv_entries.value AS TEXT) AS INTEGER) AS TEXT)
+            OR (kv_entries.sealed IS NULL
+                AND CAST(kv_entries.value AS TEXT) = CAST(CAST(CAST(kv_entries.value AS TEXT) AS INTEGER) AS TEXT))
          RETURNING CAST(CAST(value AS TEXT) AS INTEGER) AS count",
     )
     .bind(&app.namespace)

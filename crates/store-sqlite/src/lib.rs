@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "governance", include_str!("../migrations/0008_governance.sql")),
     (9, "kv", include_str!("../migrations/0009_kv.sql")),
     (10, "usage_data", include_str!("../migrations/0010_usage_data.sql")),
+    (11, "kv_sealed", include_str!("../migrations/0011_kv_sealed.sql")),
 ];
 
 pub struct SqliteStore {

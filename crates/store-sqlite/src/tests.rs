@@ -34,6 +34,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             slo: None,
             kv_binding: None,
             kv_max_mib: None,
+            seal_data: false,
             sql: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),

@@ -83,13 +83,47 @@ impl runtime::loader::Capabilities for Capabilities {
         })?;
         let kv = deployment.kv_binding.as_ref().map(|binding| runtime::KvBinding {
             binding: binding.clone(),
-            store: self.kv.for_app(&deployment.app, deployment.kv_max_mib),
+            store: self.kv.for_app(&deployment.app, deployment.kv_max_mib, deployment.seal_data),
         });
         let sql = deployment.sql.as_ref().map(|database| runtime::SqlBinding {
             binding: database.binding.clone(),
             database: self.sql.for_app(&deployment.app, database),
         });
         Ok(HostServices { outbound, log: self.logs.clone(), kv, sql })
+    }
+}
+
+/// Apps' stored data sealed under their namespace's data key, by the secret store's envelope
+/// scheme (the key-encryption key wraps each namespace's data key).
+struct DataSealer(Arc<secrets::SecretStore>);
+
+impl capability_kv::Sealer for DataSealer {
+    fn seal(
+        &self,
+        namespace: &str,
+        aad: Vec<u8>,
+        plaintext: Vec<u8>,
+    ) -> futures::future::BoxFuture<'static, Result<(i64, Vec<u8>), String>> {
+        let (secrets, namespace) = (self.0.clone(), namespace.to_owned());
+        Box::pin(async move {
+            secrets.seal_data(&namespace, &aad, &plaintext, &control::now()).await.map_err(|error| error.to_string())
+        })
+    }
+
+    fn open(
+        &self,
+        namespace: &str,
+        version: i64,
+        aad: Vec<u8>,
+        sealed: Vec<u8>,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<u8>, String>> {
+        let (secrets, namespace) = (self.0.clone(), namespace.to_owned());
+        Box::pin(async move {
+            secrets
+                .open_data(&namespace, version, &aad, &sealed, &control::now())
+                .await
+                .map_err(|error| error.to_string())
+        })
     }
 }
 
@@ -189,10 +223,13 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             Arc::new(postgres)
         }
     };
-    let kv = Arc::new(capability_kv::Kv::new(kv_store, &config.data.kv, clock.clone(), metering.clone()));
+    let secret_store =
+        Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?));
+    let sealer = Arc::new(DataSealer(secret_store.clone()));
+    let kv = Arc::new(capability_kv::Kv::new(kv_store, &config.data.kv, clock.clone(), metering.clone(), sealer));
     let sql = Arc::new(capability_sql::Sql::new(&config.data.sql, &data_dir, metering.clone()));
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
-        Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?)),
+        secret_store,
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),
     ));
     let loader = Arc::new(runtime::loader::Loader::new(

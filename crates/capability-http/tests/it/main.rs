@@ -113,6 +113,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         slo: None,
         kv_binding: None,
         kv_max_mib: None,
+        seal_data: false,
         sql: None,
         access: deployment::AppAccess {
             owner: "user:tester".into(),

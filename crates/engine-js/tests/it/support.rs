@@ -180,6 +180,7 @@ impl AppBuilder {
             slo: None,
             kv_binding: None,
             kv_max_mib: None,
+            seal_data: false,
             sql: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),

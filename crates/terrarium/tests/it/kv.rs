@@ -52,6 +52,7 @@ on_both_backends!(
     the_workers_kv_api_with_its_limits_and_the_platforms_additions,
     data_usage_export_and_import_carry_an_apps_keys_over_its_deletion,
     a_namespace_stops_at_its_storage_quota_and_deleting_makes_room,
+    a_confidential_apps_values_are_sealed_at_rest,
 );
 
 fn start(backend: DataBackend) -> Server {
@@ -207,4 +208,76 @@ fn a_namespace_stops_at_its_storage_quota_and_deleting_makes_room(backend: DataB
     );
     call(&server, "it", "/drain");
     assert_eq!(call(&server, "it", "/fill?kib=300&count=3")["stored"], 3, "deleting made room");
+}
+
+/// Every value at rest of `namespace`, as the backend holds it: the SQLite files' bytes, or
+/// PostgreSQL's rows.
+fn at_rest(backend: DataBackend, settings: &(String, Vec<(String, String)>), data_dir: &std::path::Path) -> String {
+    match backend {
+        DataBackend::Sqlite => ["terrarium.db", "terrarium.db-wal"]
+            .iter()
+            .filter_map(|file| std::fs::read(data_dir.join(file)).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .collect(),
+        DataBackend::Postgres => {
+            let url = &settings.1[0].1;
+            let out = std::process::Command::new("psql")
+                .args([
+                    url.as_str(),
+                    "-Atc",
+                    "SELECT namespace, key, sealed, encode(value, 'escape') FROM terrarium_kv_entries",
+                ])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    }
+}
+
+fn a_confidential_apps_values_are_sealed_at_rest(backend: DataBackend) {
+    let settings = backend.settings();
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on(&settings, data_dir.path());
+    server.cli_ok(&["namespaces", "create", "open"]);
+    let app = copy_fixture("kv-poll");
+    let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
+    std::fs::write(
+        app.path().join("terrarium.yaml"),
+        manifest.replace("  namespace: it\n", "  namespace: it\n  labels:\n    dataClass: confidential\n"),
+    )
+    .unwrap();
+    server.deploy(app.path());
+    deploy_poll(&server, "open");
+
+    // The app sees its values as it wrote them: text, JSON, bytes, metadata, counters, locks.
+    let types = call(&server, "it", "/types");
+    assert_eq!(types["json"], json!({ "name": "ana", "lunch": "pizza" }));
+    assert_eq!(types["arrayBuffer"], json!([1, 2, 3]));
+    assert_eq!(types["withMetadata"]["metadata"], json!({ "v": 2 }));
+    assert_eq!(call(&server, "it", "/counter?key=hits&by=5"), json!({ "count": 5 }));
+    assert_eq!(call(&server, "it", "/counter?key=hits&by=5"), json!({ "count": 10 }));
+    assert_eq!(call(&server, "it", "/lock")["value"], "released");
+    // The same app in a namespace whose data is not labelled keeps it in clear.
+    call(&server, "open", "/types");
+
+    assert_eq!(call(&server, "it", "/remember?value=sealed-marker-7f3a"), json!({ "memo": "sealed-marker-7f3a" }));
+    call(&server, "open", "/remember?value=clear-marker-2c9e");
+
+    // Its owner's export is in clear; at rest, its values are not.
+    let exported = server.cli_ok(&["data", "export", "it/poll"]);
+    assert!(exported.contains("sealed-marker-7f3a") && exported.contains("pizza"), "{exported}");
+    let data_dir_path = server.kill();
+    let stored = at_rest(backend, &settings, &data_dir_path);
+    assert!(stored.contains("clear-marker-2c9e"), "the unlabelled app's value is in clear: the scan sees values");
+    assert!(!stored.contains("sealed-marker-7f3a"), "the confidential app's value is sealed");
+    if let DataBackend::Postgres = backend {
+        let sealed: Vec<&str> = stored.lines().filter(|line| line.starts_with("it|")).collect();
+        assert!(!sealed.is_empty() && sealed.iter().all(|row| row.split('|').nth(2) == Some("1")), "{stored}");
+        assert!(sealed.iter().all(|row| !row.contains("pizza")), "{stored}");
+    }
+
+    // After a restart the sealed values open again.
+    let server = Server::start_on(&settings, &data_dir_path);
+    assert_eq!(call(&server, "it", "/counter?key=hits"), json!({ "count": 11 }));
 }

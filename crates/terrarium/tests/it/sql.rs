@@ -285,11 +285,15 @@ fn restricted_data_must_be_isolated() {
     let app = copy_fixture("d1-expenses");
     let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
     let labelled = manifest.replace("  namespace: it\n", "  namespace: it\n  labels:\n    dataClass: restricted\n");
-    std::fs::write(app.path().join("terrarium.yaml"), labelled.replace("isolation: isolated", "isolation: shared")).unwrap();
+    std::fs::write(app.path().join("terrarium.yaml"), labelled.replace("isolation: isolated", "isolation: shared"))
+        .unwrap();
     let refused = server.cli(&["deploy", app.path().to_str().unwrap()]);
     assert!(!refused.status.success());
     let said = format!("{}{}", stdout(&refused), crate::support::stderr(&refused));
-    assert!(said.contains("dataClass is restricted, which needs spec.data.sql.isolation: isolated (it is shared)"), "{said}");
+    assert!(
+        said.contains("dataClass is restricted, which needs spec.data.sql.isolation: isolated (it is shared)"),
+        "{said}"
+    );
     std::fs::write(app.path().join("terrarium.yaml"), labelled).unwrap();
     server.deploy(app.path());
     add(&server, "it", "expenses", "ana", "lunch", 1250);

@@ -87,6 +87,9 @@ export default {
         }
         return Response.json({ stored });
       }
+      case "/remember":
+        await kv.put("memo", q("value"));
+        return Response.json({ memo: await kv.get("memo") });
       case "/drain": {
         for (const { name } of (await kv.list({ prefix: "fill:" })).keys) await kv.delete(name);
         return Response.json({ drained: true });
