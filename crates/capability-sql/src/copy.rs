@@ -97,6 +97,7 @@ pub(crate) fn check_sound(path: &Path) -> Result<(), SqlAdminError> {
     };
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|_| not_sqlite())?;
+    crate::database::harden(&conn).map_err(|_| not_sqlite())?;
     let verdict: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).map_err(|_| not_sqlite())?;
     match verdict == "ok" {
         true => Ok(()),
@@ -107,6 +108,7 @@ pub(crate) fn check_sound(path: &Path) -> Result<(), SqlAdminError> {
 /// Drops what `app` created in a namespace's `schema` file; answers the names dropped.
 pub(crate) fn drop_owned(path: &Path, app: &str) -> Result<Vec<String>, SqlAdminError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    crate::database::harden(&conn)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let dropped = (|| -> rusqlite::Result<Vec<String>> {

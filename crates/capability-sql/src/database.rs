@@ -44,6 +44,7 @@ impl Database {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        harden(&conn)?;
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
         let max_pages = (i64::from(max_mib) * 1024 * 1024 / page_size.max(512)).max(16);
         conn.pragma_update(None, "max_page_count", max_pages)?;
@@ -324,6 +325,7 @@ impl Database {
             target,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        harden(&conn)?;
         conn.execute("ATTACH DATABASE ?1 AS src", [self.path.to_string_lossy()])?;
         conn.execute_batch("BEGIN")?;
         copy::copy_objects(&conn, only.as_ref())?;
@@ -424,6 +426,16 @@ impl Database {
         };
         SqlError(format!("D1_ERROR: {message}: {}", code_name(code)))
     }
+}
+
+/// What every connection to an app's data runs with: defensive mode (no writable schema, no
+/// raw page access) and an untrusted schema (functions with side effects are not run from
+/// views, triggers, defaults or CHECKs), so a crafted database file or schema cannot reach out.
+pub(crate) fn harden(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::config::DbConfig;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+    Ok(())
 }
 
 /// SQLite's name for a primary result code, as D1 appends it.

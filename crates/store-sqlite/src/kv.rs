@@ -58,13 +58,18 @@ impl SqliteStore {
             Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
         }
         let batch = std::mem::take(&mut *commits.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        self.commit_batch(batch).await;
+        // On a task of its own: a caller that goes away (its request timed out) does not take
+        // the other callers' writes down with it.
+        let committing = tokio::spawn(commit_batch(self.kv_writer.clone(), batch));
+        let _ = committing.await;
         answer.await.unwrap_or_else(|_| Err(StorageError("the write was not answered".to_owned())))
     }
+}
 
-    /// Runs the writes in one transaction and answers each once it is committed.
-    async fn commit_batch(&self, batch: Vec<Queued>) {
-        let mut transaction = match self.kv_writer.begin().await {
+/// Runs the writes in one transaction and answers each once it is committed.
+async fn commit_batch(writer: sqlx::SqlitePool, batch: Vec<Queued>) {
+    {
+        let mut transaction = match writer.begin().await {
             Ok(transaction) => transaction,
             Err(error) => {
                 for queued in batch {
