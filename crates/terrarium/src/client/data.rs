@@ -11,10 +11,10 @@ use crate::{ClientArgs, Output};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DataCommand {
-    /// What an app stores: keys and bytes of its key-value namespace, tables and rows of its
-    /// SQL database.
+    /// What an app stores (NAMESPACE/NAME): keys and bytes of its key-value namespace, tables and
+    /// rows of its SQL database; or, given a NAMESPACE, what each of its apps stores.
     Usage {
-        /// The app, as NAMESPACE/NAME.
+        /// NAMESPACE/NAME, or NAMESPACE for all of its apps.
         app: String,
     },
     /// Every key-value entry of an app as JSON lines, or with --sql its SQL database as a
@@ -37,9 +37,43 @@ pub enum DataCommand {
     },
 }
 
+/// What each app of a namespace stores, one row per app.
+fn namespace_usage(client: &ApiClient, args: &ClientArgs, namespace: &str) -> anyhow::Result<()> {
+    let apps: Vec<api_types::AppSummary> = client.get_json(&format!("/apps?namespace={namespace}"))?;
+    let mut rows = Vec::new();
+    for app in apps {
+        let usage: serde_json::Value = client.get_json(&format!("/apps/{}/{}/data", app.namespace, app.name))?;
+        rows.push(serde_json::json!({ "app": format!("{}/{}", app.namespace, app.name), "kv": usage["kv"], "sql": usage["sql"] }));
+    }
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Table => {
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::NOTHING);
+            table.set_header(["APP", "KV KEYS", "KV BYTES", "SQL", "SQL BYTES", "TABLES", "ROWS"]);
+            for row in &rows {
+                let tables = row["sql"]["tables"].as_array().cloned().unwrap_or_default();
+                let rows_total: u64 = tables.iter().filter_map(|table| table["rows"].as_u64()).sum();
+                table.add_row([
+                    row["app"].as_str().unwrap_or_default().to_owned(),
+                    row["kv"]["keys"].to_string(),
+                    row["kv"]["bytes"].to_string(),
+                    row["sql"]["isolation"].as_str().unwrap_or("-").to_owned(),
+                    row["sql"]["bytes"].to_string(),
+                    tables.len().to_string(),
+                    rows_total.to_string(),
+                ]);
+            }
+            println!("{table}");
+        }
+    }
+    Ok(())
+}
+
 pub fn data(args: &ClientArgs, command: DataCommand) -> anyhow::Result<()> {
     let client = ApiClient::new(args)?;
     match command {
+        DataCommand::Usage { app } if !app.contains('/') => namespace_usage(&client, args, &app)?,
         DataCommand::Usage { app } => {
             let (namespace, name) = parse_app_ref(&app)?;
             let usage: serde_json::Value = client.get_json(&format!("/apps/{namespace}/{name}/data"))?;

@@ -267,6 +267,10 @@ fn data_calls_and_storage_are_metered_priced_and_exposed() {
     assert!(entry["sql_rows_written"].as_u64().unwrap() >= 4, "two expenses and two ledger lines: {usage}");
     assert!(entry["sql_rows_read"].as_u64().unwrap() >= 2, "{usage}");
     assert!(entry["storage_bytes_max"].as_u64().unwrap() > 0, "{usage}");
+    let namespace = server.cli_ok(&["data", "usage", "it"]);
+    assert!(namespace.contains("it/expenses") && namespace.contains("isolated"), "{namespace}");
+    let rows: Value = serde_json::from_str(&server.cli_ok(&["data", "usage", "it", "-o", "json"])).unwrap();
+    assert_eq!(rows[0]["sql"]["tables"].as_array().unwrap().len(), 2, "{rows}");
     let table = server.cli_ok(&["usage", "--app", "it/expenses"]);
     assert!(table.contains("SQL ROWS R/W") && table.contains("STORED"), "{table}");
 
