@@ -143,3 +143,55 @@ pub(crate) fn drop_owned(path: &Path, app: &str) -> Result<Vec<String>, SqlAdmin
         }
     }
 }
+
+/// Compares every copied table's rows in `main` and the attached `src` by checksum (rows in
+/// rowid order, or in full order for a table without rowid); names the first that differs.
+pub(crate) fn verify_copies(conn: &Connection, tables: &[String]) -> rusqlite::Result<Result<(), SqlAdminError>> {
+    for table in tables {
+        let name = table.replace('"', "\"\"");
+        let [ours, theirs] = ["main", "src"].map(|schema| table_checksum(conn, schema, &name));
+        if ours? != theirs? {
+            return Ok(Err(SqlAdminError::Storage(format!("the copy of table {table} differs from the original"))));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// A checksum of a table's rows, each value with its type.
+fn table_checksum(conn: &Connection, schema: &str, table: &str) -> rusqlite::Result<(u64, [u8; 32])> {
+    use sha2::Digest;
+    let width = conn.prepare(&format!("SELECT * FROM \"{schema}\".\"{table}\""))?.column_count();
+    let order: Vec<String> = (1..=width.max(1)).map(|column| column.to_string()).collect();
+    let mut statement =
+        conn.prepare(&format!("SELECT * FROM \"{schema}\".\"{table}\" ORDER BY {}", order.join(", ")))?;
+    let mut hash = sha2::Sha256::new();
+    let mut rows = statement.query([])?;
+    let mut count = 0u64;
+    while let Some(row) = rows.next()? {
+        count += 1;
+        for index in 0..width {
+            match row.get_ref(index)? {
+                rusqlite::types::ValueRef::Null => hash.update(b"n"),
+                rusqlite::types::ValueRef::Integer(number) => {
+                    hash.update(b"i");
+                    hash.update(number.to_le_bytes());
+                }
+                rusqlite::types::ValueRef::Real(number) => {
+                    hash.update(b"r");
+                    hash.update(number.to_le_bytes());
+                }
+                rusqlite::types::ValueRef::Text(text) => {
+                    hash.update(b"t");
+                    hash.update((text.len() as u64).to_le_bytes());
+                    hash.update(text);
+                }
+                rusqlite::types::ValueRef::Blob(blob) => {
+                    hash.update(b"b");
+                    hash.update((blob.len() as u64).to_le_bytes());
+                    hash.update(blob);
+                }
+            }
+        }
+    }
+    Ok((count, hash.finalize().into()))
+}

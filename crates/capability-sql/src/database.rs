@@ -291,6 +291,17 @@ impl Database {
         })
     }
 
+    /// The file this connection reaches.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Refuses (or again allows) the app's writes: while its data moves to another tier, the
+    /// app keeps reading.
+    pub fn set_read_only(&self, read_only: bool) -> rusqlite::Result<()> {
+        self.platform(|conn| conn.pragma_update(None, "query_only", read_only))
+    }
+
     /// The file's size, and the app's tables (under `schema`, those it created) with their rows.
     pub fn usage(&self) -> Result<(u64, Vec<TableUsage>), SqlAdminError> {
         let bytes = self.size()?;
@@ -313,7 +324,7 @@ impl Database {
     }
 
     /// Under `schema`, the names the app created; elsewhere every object is the tenant's.
-    fn only_owned(&self) -> Option<HashSet<String>> {
+    pub fn only_owned(&self) -> Option<HashSet<String>> {
         let guard = self.guard();
         (guard.tier == SqlTier::Schema).then(|| guard.owned.clone())
     }
@@ -336,6 +347,18 @@ impl Database {
     /// Copies the objects and rows of the database file at `source` into the app's, in one
     /// transaction; answers the tables copied.
     pub fn import_from(&self, source: &Path) -> Result<Vec<String>, SqlAdminError> {
+        self.copy_from(source, None, false)
+    }
+
+    /// Copies objects of the database file at `source` (all, or those named in `only`) into the
+    /// app's, in one transaction; with `verify`, every copied table's rows are compared by
+    /// checksum with the source's before the commit, and a difference rolls the copy back.
+    pub fn copy_from(
+        &self,
+        source: &Path,
+        only: Option<&HashSet<String>>,
+        verify: bool,
+    ) -> Result<Vec<String>, SqlAdminError> {
         let result = self.platform(|conn| {
             conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 1)?;
             conn.execute("ATTACH DATABASE ?1 AS src", [source.to_string_lossy()])?;
@@ -347,9 +370,15 @@ impl Database {
             return Err(error.into());
         }
         let copied = self
-            .platform(|conn| Ok(copy::copy_objects(conn, None)))
+            .platform(|conn| Ok(copy::copy_objects(conn, only)))
             .map_err(SqlAdminError::from)
-            .and_then(|copied| copied);
+            .and_then(|copied| copied)
+            .and_then(|tables| {
+                if verify {
+                    self.platform(|conn| copy::verify_copies(conn, &tables)).map_err(SqlAdminError::from)??;
+                }
+                Ok(tables)
+            });
         let copied = copied.and_then(|tables| {
             if self.guard().tier == SqlTier::Schema {
                 self.claim_new_objects()?;

@@ -36,6 +36,9 @@ pub struct Sql {
     open: moka::sync::Cache<(AppKey, SqlTier, u32), Connection>,
     /// Each loaded app's database as its manifest asks for it.
     apps: Mutex<HashMap<AppKey, SqlDatabase>>,
+    /// Apps whose data `migrate` moved (to, from) while their manifest still names the tier it
+    /// left, until a revision names the new one (also on disk, `app-NAME.tier`, for restarts).
+    moved: Mutex<HashMap<AppKey, (SqlTier, SqlTier)>>,
     meter: Arc<dyn DataMeter>,
 }
 
@@ -85,15 +88,158 @@ impl Sql {
             limits,
             open: moka::sync::Cache::builder().max_capacity(section.max_open_databases.max(1)).build(),
             apps: Mutex::new(HashMap::new()),
+            moved: Mutex::new(HashMap::new()),
             meter,
         }
     }
 
-    /// The database one app's functions get.
-    pub fn for_app(self: &Arc<Self>, app: &AppKey, database: &SqlDatabase) -> Arc<dyn SqlHost> {
+    /// The database one app's functions get. Refused when the app's data is in another tier
+    /// than the revision names (the manifest changed `isolation`): the data would be left
+    /// behind, so the builder moves it first with `terrarium data migrate`.
+    pub fn for_app(self: &Arc<Self>, app: &AppKey, database: &SqlDatabase) -> Result<Arc<dyn SqlHost>, String> {
+        let declared = database.isolation;
+        match self.moved_tier(app) {
+            // The revision names where `migrate` moved the data: the move record is done.
+            Some((target, _)) if target == declared => {
+                self.moved.lock().unwrap_or_else(PoisonError::into_inner).remove(app);
+                let _ = std::fs::remove_file(self.move_record(app));
+            }
+            // A revision still naming the tier the data left keeps using the moved data.
+            Some((_, source)) if source == declared => {}
+            Some((target, _)) => return Err(self.left_behind(app, declared, target)),
+            None => match self.data_tier(app) {
+                Some(actual) if actual != declared => return Err(self.left_behind(app, declared, actual)),
+                _ => {}
+            },
+        }
         self.apps.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), database.clone());
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
-        Arc::new(AppSql { sql: self.clone(), app: app.clone(), tier: database.isolation, max_mib })
+        Ok(Arc::new(AppSql { sql: self.clone(), app: app.clone(), tier: declared, max_mib }))
+    }
+
+    fn left_behind(&self, app: &AppKey, declared: SqlTier, actual: SqlTier) -> String {
+        let (namespace, name) = (&app.namespace, &app.name);
+        format!(
+            "spec.data.sql.isolation: {} asks for another tier than the one {namespace}/{name}'s data is in ({}); \
+             move the data first with `terrarium data migrate {namespace}/{name} --isolation {}`, or keep isolation: {}",
+            declared.as_str(),
+            actual.as_str(),
+            declared.as_str(),
+            actual.as_str()
+        )
+    }
+
+    /// Where the app's data is: its own file, or its tables in the namespace's `schema` file;
+    /// `None` when it has none there (a `shared` database is the namespace's, not the app's).
+    fn data_tier(&self, app: &AppKey) -> Option<SqlTier> {
+        if self.path(app, SqlTier::Isolated).exists() {
+            return Some(SqlTier::Isolated);
+        }
+        let schema = self.path(app, SqlTier::Schema);
+        let owns = schema.exists()
+            && rusqlite::Connection::open_with_flags(
+                &schema,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .and_then(|conn| {
+                conn.query_row("SELECT count(*) > 0 FROM _terrarium_owners WHERE app = ?1", [&app.name], |row| {
+                    row.get(0)
+                })
+            })
+            .unwrap_or(false);
+        owns.then_some(SqlTier::Schema)
+    }
+
+    fn move_record(&self, app: &AppKey) -> PathBuf {
+        self.dir.join(&app.namespace).join(format!("app-{}.tier", app.name))
+    }
+
+    /// Where `migrate` moved the app's data to and from, from memory or its record on disk.
+    fn moved_tier(&self, app: &AppKey) -> Option<(SqlTier, SqlTier)> {
+        if let Some(moved) = self.moved.lock().unwrap_or_else(PoisonError::into_inner).get(app) {
+            return Some(*moved);
+        }
+        let recorded = std::fs::read_to_string(self.move_record(app)).ok()?;
+        let tier = |name: &str| {
+            [SqlTier::Isolated, SqlTier::Schema, SqlTier::Shared].into_iter().find(|tier| tier.as_str() == name)
+        };
+        let mut words = recorded.split_whitespace();
+        let moved = (tier(words.next()?)?, tier(words.next()?)?);
+        self.moved.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), moved);
+        Some(moved)
+    }
+
+    /// The tier an app's calls go to now: where `migrate` moved its data, else its manifest's.
+    fn effective_tier(&self, app: &AppKey, declared: SqlTier) -> SqlTier {
+        self.moved.lock().unwrap_or_else(PoisonError::into_inner).get(app).map_or(declared, |(target, _)| *target)
+    }
+
+    /// Moves an app's SQL data to `target`: the app keeps reading but cannot write while its
+    /// tables, rows, indexes, views and triggers are copied; each table's rows are compared by
+    /// checksum before the app is switched to the copy, and only then is the old data deleted
+    /// (a `shared` database, the namespace's, stays). Answers the tables moved.
+    pub async fn migrate(self: &Arc<Self>, app: &AppKey, target: SqlTier) -> Result<Vec<String>, SqlAdminError> {
+        let database = self.deployed(app)?;
+        let restricted = database.restricted;
+        let current = self.effective_tier(app, database.isolation);
+        if current == target {
+            return Err(SqlAdminError::Invalid(format!(
+                "{}/{}'s data is in isolation: {} already",
+                app.namespace,
+                app.name,
+                target.as_str()
+            )));
+        }
+        if restricted && target != SqlTier::Isolated {
+            return Err(SqlAdminError::Invalid(format!(
+                "{}/{} is labelled dataClass: restricted, whose data stays in isolation: isolated",
+                app.namespace, app.name
+            )));
+        }
+        let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
+        let source = self.connection(app, current, max_mib)?;
+        let destination = self.connection(app, target, max_mib)?;
+        let sql = self.clone();
+        let app = app.clone();
+        blocking(move || {
+            // The app reads the old copy while the new one is made; its writes wait for the switch.
+            let (old, only) = {
+                let source = source.lock().unwrap_or_else(PoisonError::into_inner);
+                source.set_read_only(true)?;
+                (source.path().to_owned(), source.only_owned())
+            };
+            let copied =
+                destination.lock().unwrap_or_else(PoisonError::into_inner).copy_from(&old, only.as_ref(), true);
+            let tables = match copied {
+                Ok(tables) => tables,
+                Err(error) => {
+                    source.lock().unwrap_or_else(PoisonError::into_inner).set_read_only(false)?;
+                    return Err(error);
+                }
+            };
+            // Switch: record the move (so a restart keeps it), then route calls to the copy.
+            // A second move keeps the tier the manifest names as where the data came from.
+            let named = sql.moved_tier(&app).map_or(current, |(_, source)| source);
+            let record = sql.move_record(&app);
+            std::fs::write(&record, format!("{} {}", target.as_str(), named.as_str()))?;
+            sql.moved.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), (target, named));
+            source.lock().unwrap_or_else(PoisonError::into_inner).set_read_only(false)?;
+            drop(source);
+            sql.open.invalidate(&(app.clone(), current, max_mib));
+            match current {
+                SqlTier::Isolated => {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{suffix}", old.display()));
+                    }
+                }
+                SqlTier::Schema => {
+                    copy::drop_owned(&old, &app.name)?;
+                }
+                SqlTier::Shared => {}
+            }
+            Ok(tables)
+        })
+        .await
     }
 
     /// The file an app's data lives in under `tier`.
@@ -132,7 +278,8 @@ impl Sql {
     }
 
     fn app_connection(&self, app: &AppKey) -> Result<(SqlDatabase, Connection), SqlAdminError> {
-        let database = self.deployed(app)?;
+        let mut database = self.deployed(app)?;
+        database.isolation = self.effective_tier(app, database.isolation);
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
         let connection = self.connection(app, database.isolation, max_mib)?;
         Ok((database, connection))
@@ -214,6 +361,8 @@ impl Sql {
         for key in stale {
             self.open.invalidate(&key);
         }
+        self.moved.lock().unwrap_or_else(PoisonError::into_inner).remove(app);
+        let _ = std::fs::remove_file(self.move_record(app));
         let isolated = self.path(app, SqlTier::Isolated);
         let schema = self.path(app, SqlTier::Schema);
         let app = app.clone();
@@ -272,7 +421,8 @@ pub struct AppSql {
 impl SqlHost for AppSql {
     fn call(&self, op: SqlOp) -> BoxFuture<'static, Result<SqlAnswer, SqlError>> {
         let sql = self.sql.clone();
-        let (app, tier, max_mib) = (self.app.clone(), self.tier, self.max_mib);
+        let (app, max_mib) = (self.app.clone(), self.max_mib);
+        let tier = self.sql.effective_tier(&app, self.tier);
         Box::pin(async move {
             let connection = sql.connection(&app, tier, max_mib).map_err(|error| {
                 tracing::error!(namespace = %app.namespace, app = %app.name, %error, "the app's SQL database could not be opened");

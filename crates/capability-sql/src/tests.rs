@@ -13,8 +13,8 @@ fn service(section: config::SqlSection) -> (tempfile::TempDir, Arc<Sql>) {
 }
 
 fn database(sql: &Arc<Sql>, namespace: &str, name: &str, tier: SqlTier) -> Arc<dyn SqlHost> {
-    let database = SqlDatabase { binding: "DB".into(), isolation: tier, max_mib: None };
-    sql.for_app(&AppKey::new(namespace, name), &database)
+    let database = SqlDatabase { binding: "DB".into(), isolation: tier, max_mib: None, restricted: false };
+    sql.for_app(&AppKey::new(namespace, name), &database).unwrap()
 }
 
 fn statement(sql: &str, params: Vec<SqlValue>) -> SqlStatement {
@@ -253,8 +253,9 @@ async fn runaway_queries_stop_at_their_limits() {
 #[tokio::test]
 async fn a_database_stops_growing_at_its_quota() {
     let (_dir, sql) = service(config::SqlSection::default());
-    let database_spec = SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: Some(1) };
-    let db = sql.for_app(&AppKey::new("team", "hoarder"), &database_spec);
+    let database_spec =
+        SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: Some(1), restricted: false };
+    let db = sql.for_app(&AppKey::new("team", "hoarder"), &database_spec).unwrap();
     ok(&db, "CREATE TABLE blobs (b BLOB)").await;
     let mut full = None;
     for _ in 0..4 {
@@ -282,7 +283,12 @@ async fn export_and_import_carry_tables_rows_and_indexes() {
 
     // Into another namespace's fresh app: the rows, the index and the AUTOINCREMENT counter come along.
     let copy = AppKey::new("other", "todo");
-    let copied = sql.for_app(&copy, &SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: None });
+    let copied = sql
+        .for_app(
+            &copy,
+            &SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: None, restricted: false },
+        )
+        .unwrap();
     assert_eq!(
         sql.import(&copy, file.clone()).await.unwrap(),
         ["todo"],

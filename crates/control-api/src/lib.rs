@@ -65,6 +65,10 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
                 .layer(DefaultBodyLimit::max(max_upload_bytes)),
         )
         .route(
+            "/api/v1/apps/{namespace}/{name}/data/sql/migrate",
+            post(data::migrate_sql.layer(audited(Action::DataMigrate))),
+        )
+        .route(
             "/api/v1/apps/{namespace}/{name}/data/sql",
             get(data::export_sql.layer(audited(Action::DataExport)))
                 .put(data::import_sql.layer(audited(Action::DataImport)))

@@ -105,6 +105,9 @@ pub struct SqlDatabase {
     /// `spec.quotas.sqlStorageMiB`: the most the database may grow to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_mib: Option<u32>,
+    /// The app is labelled `dataClass: restricted`: its data stays in `isolated`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restricted: bool,
 }
 
 /// How far an app's SQL data is kept from other apps'.

@@ -129,6 +129,7 @@ pub fn plan(
                 manifest::SqlIsolation::Isolated => deployment::SqlTier::Isolated,
             },
             max_mib: quotas.and_then(|q| q.sql_storage_mib),
+            restricted: validated.manifest().metadata.data_class() == Some(manifest::DataClass::Restricted),
         }),
         // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
         admission: Admission {

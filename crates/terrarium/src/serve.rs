@@ -85,10 +85,13 @@ impl runtime::loader::Capabilities for Capabilities {
             binding: binding.clone(),
             store: self.kv.for_app(&deployment.app, deployment.kv_max_mib, deployment.seal_data),
         });
-        let sql = deployment.sql.as_ref().map(|database| runtime::SqlBinding {
-            binding: database.binding.clone(),
-            database: self.sql.for_app(&deployment.app, database),
-        });
+        let sql = match &deployment.sql {
+            Some(database) => Some(runtime::SqlBinding {
+                binding: database.binding.clone(),
+                database: self.sql.for_app(&deployment.app, database)?,
+            }),
+            None => None,
+        };
         Ok(HostServices { outbound, log: self.logs.clone(), kv, sql })
     }
 }

@@ -96,3 +96,32 @@ fn sql_failure(error: capability_sql::SqlAdminError) -> crate::ApiFailure {
         capability_sql::SqlAdminError::Storage(detail) => internal(&detail),
     }
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MigrateRequest {
+    isolation: String,
+}
+
+/// `POST /api/v1/apps/{ns}/{name}/data/sql/migrate` with `{ "isolation": TIER }`: moves the
+/// app's SQL data to another isolation tier.
+pub(crate) async fn migrate_sql(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    Json(request): Json<MigrateRequest>,
+) -> ApiResult<Response> {
+    let app = app_key(namespace, name);
+    let target = match request.isolation.as_str() {
+        "isolated" => deployment::SqlTier::Isolated,
+        "schema" => deployment::SqlTier::Schema,
+        "shared" => deployment::SqlTier::Shared,
+        other => {
+            let message = format!("isolation {other:?} is not a tier; give isolated, schema or shared");
+            return Err(failure(StatusCode::BAD_REQUEST, "invalid_request", message, vec![]));
+        }
+    };
+    state.control.authorize_app_data(&principal, &app, Action::DataMigrate).await?;
+    let tables = state.sql.migrate(&app, target).await.map_err(sql_failure)?;
+    Ok(Json(serde_json::json!({ "isolation": target.as_str(), "tables": tables })).into_response())
+}

@@ -28,6 +28,15 @@ pub enum DataCommand {
         #[arg(long = "file", short = 'f')]
         file: Option<PathBuf>,
     },
+    /// Moves an app's SQL data to another isolation tier (isolated, schema or shared): the app
+    /// keeps reading while it copies, every table is compared by checksum before the switch.
+    /// Then set the same `isolation` in its terrarium.yaml.
+    Migrate {
+        app: String,
+        /// The tier to move to.
+        #[arg(long, value_parser = ["isolated", "schema", "shared"])]
+        isolation: String,
+    },
     /// Writes an export back: JSON lines into the app's key-value namespace, a SQLite database
     /// file's tables (with their rows) into its SQL database.
     Import {
@@ -116,6 +125,25 @@ pub fn data(args: &ClientArgs, command: DataCommand) -> anyhow::Result<()> {
                         false => format!("{} entries", bytes.iter().filter(|byte| **byte == b'\n').count()),
                     };
                     eprintln!("{what} of {namespace}/{name} written to {}", file.display());
+                }
+            }
+        }
+        DataCommand::Migrate { app, isolation } => {
+            let (namespace, name) = parse_app_ref(&app)?;
+            let body = serde_json::json!({ "isolation": isolation });
+            let answer: serde_json::Value =
+                client.post_json(&format!("/apps/{namespace}/{name}/data/sql/migrate"), &body)?;
+            match args.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&answer)?),
+                Output::Table => {
+                    let tables: Vec<&str> =
+                        answer["tables"].as_array().into_iter().flatten().filter_map(|table| table.as_str()).collect();
+                    println!(
+                        "{namespace}/{name}'s SQL data is in isolation: {isolation} now ({} table(s): {}).\n\
+                         Set spec.data.sql.isolation: {isolation} in its terrarium.yaml: a revision asking for another tier is refused.",
+                        tables.len(),
+                        tables.join(", ")
+                    );
                 }
             }
         }

@@ -302,3 +302,89 @@ fn restricted_data_must_be_isolated() {
     server.deploy(app.path());
     add(&server, "it", "expenses", "ana", "lunch", 1250);
 }
+
+/// Writes the fixture's manifest for `isolation` (and `labels`) into `app`.
+fn manifest_for(app: &std::path::Path, isolation: &str, labels: &str) {
+    let manifest = std::fs::read_to_string(crate::support::fixture("d1-expenses").join("terrarium.yaml")).unwrap();
+    let manifest = manifest
+        .replace("isolation: isolated", &format!("isolation: {isolation}"))
+        .replace("  namespace: it\n", &format!("  namespace: it\n{labels}"));
+    std::fs::write(app.join("terrarium.yaml"), manifest).unwrap();
+}
+
+#[test]
+fn data_moves_between_tiers_and_a_revision_cannot_leave_it_behind() {
+    let server = Server::start("");
+    let app = copy_fixture("d1-expenses");
+    manifest_for(app.path(), "schema", "");
+    server.deploy(app.path());
+    add(&server, "it", "expenses", "ana", "lunch", 1250);
+    add(&server, "it", "expenses", "bo", "taxi", 2000);
+
+    // Changing the tier in the manifest alone would leave the data behind: refused, saying how.
+    manifest_for(app.path(), "isolated", "");
+    let refused = server.cli(&["deploy", app.path().to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let said = format!("{}{}", stdout(&refused), crate::support::stderr(&refused));
+    assert!(
+        said.contains("move the data first with `terrarium data migrate it/expenses --isolation isolated`"),
+        "{said}"
+    );
+
+    let moved = server.cli_ok(&["data", "migrate", "it/expenses", "--isolation", "isolated"]);
+    assert!(moved.contains("isolation: isolated now (2 table(s)"), "{moved}");
+    assert_eq!(call(&server, "it", "expenses", "/total?who=bo", None), json!({ "total": 2000 }));
+    assert_eq!(add(&server, "it", "expenses", "cy", "train", 500)["id"], 3, "writes go to the moved copy");
+    let usage: Value =
+        serde_json::from_str(&server.cli_ok(&["data", "usage", "it/expenses", "--output", "json"])).unwrap();
+    assert_eq!(usage["sql"]["isolation"], "isolated", "{usage}");
+    let audit = server.audit_events("?namespace=it&limit=50").to_string();
+    assert!(audit.contains("data.migrate"), "{audit}");
+
+    // A restart keeps the move; a revision still naming the old tier keeps using the moved data.
+    let data_dir = server.kill();
+    let server = Server::start_in("", &data_dir, &[]);
+    assert_eq!(call(&server, "it", "expenses", "/list", None).as_array().unwrap().len(), 3);
+    manifest_for(app.path(), "shared", "");
+    let third = server.cli(&["deploy", app.path().to_str().unwrap()]);
+    assert!(!third.status.success(), "a third tier would leave the data behind");
+    // A revision naming the new tier ends the move; from then on the old tier is refused.
+    manifest_for(app.path(), "isolated", "");
+    server.deploy(app.path());
+    assert_eq!(call(&server, "it", "expenses", "/list", None).as_array().unwrap().len(), 3);
+    std::fs::write(
+        app.path().join("terrarium.yaml"),
+        std::fs::read_to_string(app.path().join("terrarium.yaml"))
+            .unwrap()
+            .replace("isolation: isolated", "isolation: schema"),
+    )
+    .unwrap();
+    assert!(!server.cli(&["deploy", app.path().to_str().unwrap()]).status.success());
+
+    // The schema file no longer holds the app's tables: a neighbour may take their names.
+    deploy_expenses(&server, "it", "neighbour", "schema");
+    assert_eq!(call(&server, "it", "neighbour", "/list", None), json!([]));
+
+    // Moving to where it is, or a restricted app below isolated, is refused.
+    let again = server.cli(&["data", "migrate", "it/expenses", "--isolation", "isolated"]);
+    assert!(
+        crate::support::stderr(&again).contains("is in isolation: isolated already"),
+        "{}",
+        crate::support::stderr(&again)
+    );
+    let secret = copy_fixture("d1-expenses");
+    let manifest = std::fs::read_to_string(secret.path().join("terrarium.yaml")).unwrap();
+    let manifest = manifest
+        .replace("name: expenses", "name: payroll")
+        .replace("  namespace: it\n", "  namespace: it\n  labels:\n    dataClass: restricted\n");
+    std::fs::write(secret.path().join("terrarium.yaml"), manifest).unwrap();
+    server.deploy(secret.path());
+    add(&server, "it", "payroll", "ana", "salary", 100);
+    let below = server.cli(&["data", "migrate", "it/payroll", "--isolation", "schema"]);
+    assert!(!below.status.success());
+    assert!(
+        crate::support::stderr(&below).contains("dataClass: restricted, whose data stays in isolation: isolated"),
+        "{}",
+        crate::support::stderr(&below)
+    );
+}
