@@ -202,14 +202,29 @@ impl Guard {
             ("table_list", None) => self.tier != SqlTier::Schema,
             ("foreign_key_check", Some(table)) => return self.owns(table),
             ("foreign_key_check", None) => self.tier != SqlTier::Schema,
-            ("foreign_keys", None) | ("data_version", None) | ("defer_foreign_keys", _) => true,
+            // Reading what describes the database, and D1's toggles, which change only this
+            // app's own connection.
+            ("foreign_keys" | "data_version" | "page_size", None) => true,
+            (
+                "foreign_keys"
+                | "defer_foreign_keys"
+                | "case_sensitive_like"
+                | "ignore_check_constraints"
+                | "legacy_alter_table"
+                | "recursive_triggers"
+                | "reverse_unordered_selects",
+                Some(_),
+            ) => true,
+            ("quick_check" | "optimize", None) => self.tier != SqlTier::Schema,
             _ => false,
         };
         match allowed {
             true => Ok(()),
             false => Err(format!(
-                "PRAGMA {name}{} is not allowed; an app may run PRAGMA table_info, table_xinfo, table_list, index_list, \
-                 index_info, index_xinfo, foreign_key_list, foreign_key_check, foreign_keys and data_version (to read them) and defer_foreign_keys",
+                "PRAGMA {name}{} is not allowed; an app may run the PRAGMAs D1 allows: table_info, table_xinfo, table_list, \
+                 index_list, index_info, index_xinfo, foreign_key_list, foreign_key_check, quick_check, optimize, reading \
+                 data_version and page_size, and the toggles foreign_keys, defer_foreign_keys, case_sensitive_like, \
+                 ignore_check_constraints, legacy_alter_table, recursive_triggers and reverse_unordered_selects",
                 value.map(|value| format!(" = {value}")).unwrap_or_default()
             )),
         }

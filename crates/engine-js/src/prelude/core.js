@@ -619,6 +619,10 @@ export default function install(host) {
         if (ArrayBuffer.isView(value)) {
           return { blob: Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) };
         }
+        // As on D1, an array of bytes binds as a BLOB (the shape D1 answers BLOBs in).
+        if (Array.isArray(value) && value.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)) {
+          return { blob: value.slice() };
+        }
         break;
     }
     throw new Error(`D1_TYPE_ERROR: Type '${typeof value}' not supported for value '${String(value)}'`);
@@ -656,7 +660,7 @@ export default function install(host) {
       if (column === undefined) return row ?? null;
       if (row === undefined) return null;
       if (!Object.prototype.hasOwnProperty.call(row, column)) {
-        throw new Error("D1_COLUMN_NOTFOUND", { cause: new Error(`Column not found: ${column}`) });
+        throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`);
       }
       return row[column];
     }
@@ -685,7 +689,7 @@ export default function install(host) {
       if (!Array.isArray(list) || !list.every((statement) => statement instanceof D1PreparedStatement)) {
         throw new TypeError("D1: batch() takes an array of statements made by prepare()");
       }
-      if (list.length === 0) throw new Error("D1_ERROR: batch() needs at least one statement");
+      if (list.length === 0) throw new Error("D1_ERROR: No SQL statements detected.");
       const results = await sqlCall({ batch: list.map((statement) => statements.get(statement)) });
       return results.map(d1Result);
     }

@@ -108,10 +108,11 @@ fn the_d1_api_as_workers_code_uses_it() {
         assert!(api["metaKeys"].as_array().unwrap().contains(&json!(key)), "meta has {key}: {api}");
     }
     assert_eq!(api["booleans"], json!({ "yes": 1, "no": 0 }), "booleans bind as 1 and 0");
+    assert_eq!(api["byteArray"], "0102FF", "an array of bytes binds as a BLOB, as on D1");
     assert_eq!(api["exec"]["count"], 2);
 
     let errors = call(&server, "it", "expenses", "/errors", None);
-    assert_eq!(errors["missingColumn"], json!({ "error": "Error: D1_COLUMN_NOTFOUND" }));
+    assert_eq!(errors["missingColumn"], json!({ "error": "Error: D1_COLUMN_NOTFOUND: Column not found (two)" }));
     assert!(
         errors["syntax"]["error"].as_str().unwrap().starts_with("Error: D1_ERROR: near \"SELEKT\": syntax error"),
         "{errors}"

@@ -53,6 +53,7 @@ export default {
         await db.prepare("DELETE FROM kinds").run();
         const insert = await db.prepare("INSERT INTO kinds VALUES (?, ?, ?, ?, ?)").bind(42, 1.5, "text", new Uint8Array([1, 2, 255]), null).run();
         const booleans = await db.prepare("SELECT ? AS yes, ? AS no").bind(true, false).first();
+        const byteArray = await db.prepare("SELECT hex(?) AS hex").bind([1, 2, 255]).first("hex");
         const all = await db.prepare("SELECT * FROM kinds").all();
         return Response.json({
           insert: { success: insert.success, changes: insert.meta.changes, rows_written: insert.meta.rows_written, changed_db: insert.meta.changed_db },
@@ -64,6 +65,7 @@ export default {
           allKeys: Object.keys(all).sort(),
           metaKeys: Object.keys(all.meta).sort(),
           booleans,
+          byteArray,
           exec: await db.exec("CREATE TABLE IF NOT EXISTS a (x);\nCREATE TABLE IF NOT EXISTS b (y);"),
         });
       }
