@@ -286,6 +286,11 @@ fn check_key(operation: &str, key: &str) -> Result<(), KvError> {
     if key.is_empty() {
         return Err(KvError::Failed(format!("KV {operation} failed: 400 Invalid key: keys may not be empty")));
     }
+    if key.contains('\0') {
+        return Err(KvError::Failed(format!(
+            "KV {operation} failed: 400 Invalid key: keys may not contain NUL characters"
+        )));
+    }
     if key == "." || key == ".." {
         return Err(KvError::Failed(format!("Illegal key name \"{key}\". Please use a different name.")));
     }
@@ -417,10 +422,10 @@ impl AppKv {
                         .await
                         .map_err(|error| sealing_failed("INCREMENT", app, &error))?;
                     let text = String::from_utf8_lossy(&clear).into_owned();
+                    // The value is sealed: the message does not show it.
                     let current = text.parse::<i64>().ok().filter(|number| number.to_string() == text).ok_or_else(|| {
-                        let shown: String = text.chars().take(40).collect();
                         KvError::Invalid(format!(
-                            "increment(): the value of {key:?} is not an integer ({shown:?}); increment works on keys it created or that hold an integer"
+                            "increment(): the value of {key:?} is not an integer; increment works on keys it created or that hold an integer"
                         ))
                     })?;
                     (current, StoredCondition::Version(stored.version), stored.metadata.clone(), stored.expiration)

@@ -40,6 +40,12 @@ pub(crate) struct Guard {
     pub created: HashSet<String>,
     /// Names other apps own, read at the start of each call under the file's write lock.
     pub others: HashSet<String>,
+    /// A statement of the current call altered a table (a rename makes a name to claim).
+    pub altered: bool,
+    /// SQLite has updated or deleted from its schema table in the statement being prepared: the
+    /// catalog reads that follow are its own. Before that (a `CREATE TABLE ... AS SELECT`'s
+    /// select, say), they are the app's.
+    pub ddl_selects: bool,
 }
 
 impl Guard {
@@ -53,6 +59,8 @@ impl Guard {
             in_ddl: false,
             created: HashSet::new(),
             others: HashSet::new(),
+            altered: false,
+            ddl_selects: false,
         }
     }
 
@@ -70,6 +78,19 @@ impl Guard {
     }
 
     fn check(&mut self, context: &AuthContext<'_>) -> Result<(), String> {
+        // An ALTER TABLE's own work on the temporary schema's catalog (which holds no app data).
+        if context.database_name == Some("temp") && self.in_ddl && self.ddl_selects {
+            let temp_catalog = match context.action {
+                AuthAction::Read { table_name, .. } | AuthAction::Update { table_name, .. } => {
+                    table_name.eq_ignore_ascii_case("sqlite_temp_master")
+                        || table_name.eq_ignore_ascii_case("sqlite_temp_schema")
+                }
+                _ => false,
+            };
+            if temp_catalog {
+                return Ok(());
+            }
+        }
         if let Some(database) = context.database_name
             && database != "main"
         {
@@ -128,18 +149,36 @@ impl Guard {
             AuthAction::AlterTable { table_name, .. } => {
                 self.schema_changed = true;
                 self.in_ddl = true;
+                self.altered = true;
+                // An ALTER holds no query of the app's: what it reads of the catalog is SQLite's.
+                self.ddl_selects = true;
                 self.owns(table_name)
             }
             // SQLite records a CREATE, DROP or ALTER by writing its catalog, and asks first;
             // an app's own writes to the catalog SQLite refuses by itself.
+            // Under `schema` the catalog is the namespace's: only SQLite's own writes during a
+            // CREATE, DROP or ALTER touch it (sqlite_sequence and sqlite_stat1 included).
+            // SQLite writes its schema table for a CREATE, DROP or ALTER (and refuses every other
+            // write to it by itself): that write starts or continues the statement's DDL.
+            AuthAction::Insert { table_name } if is_schema_table(table_name) => {
+                self.in_ddl = true;
+                Ok(())
+            }
+            AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name }
+                if is_schema_table(table_name) =>
+            {
+                self.in_ddl = true;
+                self.ddl_selects = true;
+                Ok(())
+            }
             AuthAction::Update { table_name, .. }
             | AuthAction::Insert { table_name }
             | AuthAction::Delete { table_name }
-                if is_catalog(table_name) =>
+                if is_catalog(table_name) && (self.in_ddl || self.tier != SqlTier::Schema) =>
             {
                 Ok(())
             }
-            AuthAction::Read { table_name, .. } if self.in_ddl && is_catalog(table_name) => Ok(()),
+            AuthAction::Read { table_name, .. } if self.in_ddl && self.ddl_selects && is_catalog(table_name) => Ok(()),
             AuthAction::Read { table_name, .. }
             | AuthAction::Update { table_name, .. }
             | AuthAction::Insert { table_name }
@@ -173,6 +212,10 @@ impl Guard {
         let lower = name.to_ascii_lowercase();
         if let Some(pragma) = lower.strip_prefix("pragma_") {
             return self.pragma(pragma, None);
+        }
+        // Table-valued functions SQLite reports as tables of `main`.
+        if lower == "json_each" || lower == "json_tree" {
+            return Ok(());
         }
         if lower == "sqlite_dbpage" {
             return Err("sqlite_dbpage is not allowed".to_owned());
@@ -231,6 +274,10 @@ impl Guard {
     }
 }
 
+fn is_schema_table(name: &str) -> bool {
+    name.eq_ignore_ascii_case("sqlite_master") || name.eq_ignore_ascii_case("sqlite_schema")
+}
+
 fn is_catalog(name: &str) -> bool {
     ["sqlite_master", "sqlite_schema", "sqlite_sequence", "sqlite_stat1", "sqlite_stat4"]
         .iter()
@@ -243,6 +290,28 @@ fn reserved(name: &str) -> Result<(), String> {
         true => Err(format!("{name} is reserved for the platform; names starting with _terrarium are not available")),
         false => Ok(()),
     }
+}
+
+/// Whether a `CREATE VIRTUAL TABLE ... USING fts5(...)` names another table as its content
+/// (`content=name`; an empty `content=''` keeps no content at all).
+pub(crate) fn names_external_content(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    if !(first_keyword(sql) == "CREATE" && lower.contains("virtual") && lower.contains("fts5")) {
+        return false;
+    }
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find("content") {
+        let after = rest[at + "content".len()..].trim_start();
+        if let Some(value) = after.strip_prefix('=') {
+            let value = value.trim_start();
+            let empty = value.starts_with("''") || value.starts_with("\"\"");
+            if !empty {
+                return true;
+            }
+        }
+        rest = &rest[at + "content".len()..];
+    }
+    false
 }
 
 /// The first keyword of a statement, past whitespace and comments, in upper case.
@@ -264,6 +333,15 @@ pub(crate) fn first_keyword(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fts5_content_options_are_read() {
+        assert!(names_external_content("CREATE VIRTUAL TABLE f USING fts5(email, content='users')"));
+        assert!(names_external_content("create virtual table f using FTS5(a, content = users, content_rowid=id)"));
+        assert!(!names_external_content("CREATE VIRTUAL TABLE f USING fts5(a, content='')"));
+        assert!(!names_external_content("CREATE VIRTUAL TABLE f USING fts5(body)"));
+        assert!(!names_external_content("SELECT 'content=users'"));
+    }
 
     #[test]
     fn the_first_keyword_skips_comments() {

@@ -16,9 +16,13 @@ pub(crate) struct Object {
 }
 
 /// The user's objects of `schema` (`main` or an attached name): not SQLite's own, not the
-/// platform's, not the shadow tables a virtual table keeps; tables first, virtual ones first
-/// among them.
+/// platform's, not the shadow tables a virtual table keeps (as SQLite lists them); tables
+/// first, virtual ones first among them.
 pub(crate) fn objects(conn: &Connection, schema: &str) -> rusqlite::Result<Vec<Object>> {
+    let shadows: HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = ?1 AND type = 'shadow'")?
+        .query_map([schema], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
     let mut statement = conn.prepare(&format!(
         "SELECT type, name, sql FROM \"{schema}\".sqlite_schema \
          WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_terrarium%' ESCAPE '\\' \
@@ -28,24 +32,56 @@ pub(crate) fn objects(conn: &Connection, schema: &str) -> rusqlite::Result<Vec<O
     let all: Vec<Object> = statement
         .query_map([], |row| Ok(Object { kind: row.get(0)?, name: row.get(1)?, sql: row.get(2)? }))?
         .collect::<rusqlite::Result<_>>()?;
-    let virtual_tables: Vec<String> = all
-        .iter()
-        .filter(|object| object.sql.to_ascii_uppercase().starts_with("CREATE VIRTUAL TABLE"))
-        .map(|object| format!("{}_", object.name.to_ascii_lowercase()))
-        .collect();
-    Ok(all
-        .into_iter()
-        .filter(|object| {
-            let lower = object.name.to_ascii_lowercase();
-            !(object.kind == "table" && virtual_tables.iter().any(|prefix| lower.starts_with(prefix)))
-        })
-        .collect())
+    Ok(all.into_iter().filter(|object| !shadows.contains(&object.name)).collect())
+}
+
+impl Object {
+    fn is_virtual(&self) -> bool {
+        self.sql.trim_start().get(..20).is_some_and(|start| start.eq_ignore_ascii_case("CREATE VIRTUAL TABLE"))
+    }
+}
+
+/// An imported object's SQL must be one `CREATE` of its own kind: a crafted file's catalog can
+/// hold anything after the first statement, which SQLite itself ignores but a copy would run.
+fn check_definition(conn: &Connection, object: &Object) -> Result<(), SqlAdminError> {
+    let refuse = |why: &str| {
+        SqlAdminError::Invalid(format!(
+            "the file's definition of {} {} {why}; it is not imported",
+            object.kind, object.name
+        ))
+    };
+    let words: Vec<String> = object.sql.split_whitespace().take(4).map(|word| word.to_ascii_uppercase()).collect();
+    let kind_ok = match object.kind.as_str() {
+        "table" => words.get(1).is_some_and(|word| word == "TABLE" || word == "VIRTUAL"),
+        "index" => words.get(1).is_some_and(|word| word == "INDEX" || word == "UNIQUE"),
+        "view" => words.get(1).is_some_and(|word| word == "VIEW"),
+        "trigger" => words.get(1).is_some_and(|word| word == "TRIGGER"),
+        _ => false,
+    };
+    if words.first().map(String::as_str) != Some("CREATE") || !kind_ok {
+        return Err(refuse("is not a CREATE of its kind"));
+    }
+    if object.is_virtual() && !object.sql.to_ascii_lowercase().contains("using fts5") {
+        return Err(refuse("is a virtual table of another module than fts5"));
+    }
+    // One statement only: a tail is refused by prepare (which runs the app's authorizer).
+    conn.prepare(&object.sql).map(drop).map_err(|error| match error {
+        rusqlite::Error::MultipleStatement => refuse("holds more than one statement"),
+        other => refuse(&format!("cannot be made here ({other})")),
+    })
 }
 
 /// Copies the objects of the attached `src` (all, or those named in `only`) into `main` with
 /// their rows, inside the caller's transaction; answers the tables copied. A name `main`
-/// already has stops the copy before anything is written.
-pub(crate) fn copy_objects(conn: &Connection, only: Option<&HashSet<String>>) -> Result<Vec<String>, SqlAdminError> {
+/// already has stops the copy before anything is written. `create` runs each object's
+/// definition: an import runs it as the app (under its authorizer), so a definition cannot
+/// reach what the app could not.
+pub(crate) fn copy_objects(
+    conn: &Connection,
+    only: Option<&HashSet<String>>,
+    create: &dyn Fn(&str) -> rusqlite::Result<()>,
+    imported: bool,
+) -> Result<Vec<String>, SqlAdminError> {
     let wanted: Vec<Object> = objects(conn, "src")?
         .into_iter()
         .filter(|object| only.is_none_or(|only| only.contains(&object.name.to_ascii_lowercase())))
@@ -63,12 +99,23 @@ pub(crate) fn copy_objects(conn: &Connection, only: Option<&HashSet<String>>) ->
             taken.join(", ")
         )));
     }
+    // Rows go in whatever order the tables come; foreign keys are checked at the commit.
+    conn.pragma_update(None, "defer_foreign_keys", true)?;
     let mut tables = Vec::new();
     for object in &wanted {
-        conn.execute_batch(&object.sql)?;
+        if imported {
+            check_definition(conn, object)?;
+        }
+        create(&object.sql).map_err(|error| match error {
+            rusqlite::Error::SqliteFailure(failure, Some(message))
+                if failure.code == rusqlite::ErrorCode::AuthorizationForStatementDenied =>
+            {
+                SqlAdminError::Invalid(format!("the file's {} {} is refused: {message}", object.kind, object.name))
+            }
+            other => other.into(),
+        })?;
         if object.kind == "table" {
-            let name = object.name.replace('"', "\"\"");
-            conn.execute(&format!("INSERT INTO main.\"{name}\" SELECT * FROM src.\"{name}\""), [])?;
+            copy_rows(conn, object)?;
             tables.push(object.name.clone());
         }
     }
@@ -77,14 +124,49 @@ pub(crate) fn copy_objects(conn: &Connection, only: Option<&HashSet<String>>) ->
             row.get(0)
         })?;
     if has_sequence && !tables.is_empty() {
+        // The copied rows made their own counter rows: raise them to the source's high-water marks.
         let names = serde_json::to_string(&tables).unwrap_or_default();
         conn.execute(
+            "UPDATE main.sqlite_sequence SET seq = max(seq, (SELECT seq FROM src.sqlite_sequence s WHERE s.name = main.sqlite_sequence.name)) \
+             WHERE name IN (SELECT value FROM json_each(?1)) AND name IN (SELECT name FROM src.sqlite_sequence)",
+            [&names],
+        )?;
+        conn.execute(
             "INSERT INTO main.sqlite_sequence (name, seq) SELECT name, seq FROM src.sqlite_sequence \
-             WHERE name IN (SELECT value FROM json_each(?1))",
-            [names],
+             WHERE name IN (SELECT value FROM json_each(?1)) AND name NOT IN (SELECT name FROM main.sqlite_sequence)",
+            [&names],
         )?;
     }
+    let violations: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?;
+    if violations > 0 {
+        return Err(SqlAdminError::Invalid(format!(
+            "the copied rows break {violations} foreign key reference(s); nothing was imported"
+        )));
+    }
     Ok(tables)
+}
+
+/// A table's rows with their rowids (an fts5 index or a join on rowid stays right), without
+/// generated columns (which are computed again).
+fn copy_rows(conn: &Connection, object: &Object) -> rusqlite::Result<()> {
+    let name = object.name.replace('"', "\"\"");
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_xinfo(?1, 'src') WHERE hidden IN (0, 1) AND hidden = 0")?
+        .query_map([&object.name], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let without_rowid: bool = conn
+        .query_row("SELECT wr FROM pragma_table_list WHERE schema = 'src' AND name = ?1", [&object.name], |row| {
+            row.get::<_, i64>(0)
+        })
+        .map(|wr| wr != 0)
+        .unwrap_or(false);
+    let quoted: Vec<String> = columns.iter().map(|column| format!("\"{}\"", column.replace('"', "\"\""))).collect();
+    let (into, from) = match (without_rowid, object.is_virtual()) {
+        (true, _) => (quoted.join(", "), quoted.join(", ")),
+        (false, _) => (format!("rowid, {}", quoted.join(", ")), format!("rowid, {}", quoted.join(", "))),
+    };
+    conn.execute(&format!("INSERT INTO main.\"{name}\" ({into}) SELECT {from} FROM src.\"{name}\""), [])?;
+    Ok(())
 }
 
 /// A file an import may read: a SQLite database that passes SQLite's integrity check.

@@ -118,7 +118,11 @@ impl Database {
             let mut batch = rusqlite::Batch::new(&database.conn, sql);
             let (mut count, mut read, mut written) = (0, 0, 0);
             loop {
-                database.guard().in_ddl = false;
+                {
+                    let mut guard = database.guard();
+                    guard.in_ddl = false;
+                    guard.ddl_selects = false;
+                }
                 let next = {
                     use rusqlite::fallible_iterator::FallibleIterator;
                     batch.next()
@@ -142,6 +146,7 @@ impl Database {
             let mut guard = self.guard();
             guard.refused = None;
             guard.schema_changed = false;
+            guard.altered = false;
             guard.created.clear();
         }
         self.platform(|conn| conn.execute_batch("BEGIN IMMEDIATE")).map_err(|error| self.error(error))?;
@@ -178,7 +183,11 @@ impl Database {
     }
 
     fn prepare(&self, sql: &str) -> Result<rusqlite::CachedStatement<'_>, SqlError> {
-        self.guard().in_ddl = false;
+        {
+            let mut guard = self.guard();
+            guard.in_ddl = false;
+            guard.ddl_selects = false;
+        }
         let statement = self.conn.prepare_cached(sql).map_err(|error| match error {
             rusqlite::Error::MultipleStatement => {
                 SqlError("D1_ERROR: prepare() takes one SQL statement; use batch() or exec() for several".to_owned())
@@ -189,9 +198,17 @@ impl Database {
         Ok(statement)
     }
 
-    /// What the authorizer cannot see: VACUUM (its INTO form writes a file anywhere).
+    /// What the authorizer cannot see: VACUUM (its INTO form writes a file anywhere), and under
+    /// `schema` an fts5 table whose content is another table (which it would read for the app).
     fn check_statement(&self, statement: &Statement<'_>) -> Result<(), SqlError> {
-        let keyword = statement.expanded_sql().map(|sql| first_keyword(&sql)).unwrap_or_default();
+        let sql = statement.expanded_sql().unwrap_or_default();
+        if self.guard().tier == SqlTier::Schema && crate::authorizer::names_external_content(&sql) {
+            return Err(SqlError(
+                "D1_ERROR: under isolation: schema an fts5 table keeps its own content; leave out content= (or use content=''): SQLITE_AUTH"
+                    .to_owned(),
+            ));
+        }
+        let keyword = first_keyword(&sql);
         match keyword.as_str() {
             "VACUUM" => Err(SqlError(
                 "D1_ERROR: VACUUM is not allowed; the platform compacts databases: SQLITE_AUTH".to_owned(),
@@ -339,7 +356,7 @@ impl Database {
         harden(&conn)?;
         conn.execute("ATTACH DATABASE ?1 AS src", [self.path.to_string_lossy()])?;
         conn.execute_batch("BEGIN")?;
-        copy::copy_objects(&conn, only.as_ref())?;
+        copy::copy_objects(&conn, only.as_ref(), &|sql| conn.execute_batch(sql), false)?;
         conn.execute_batch("COMMIT; DETACH DATABASE src")?;
         Ok(())
     }
@@ -350,15 +367,38 @@ impl Database {
         self.copy_from(source, None, false)
     }
 
+    /// Runs app SQL (an imported object's definition) under the app's guard, from inside the
+    /// platform's own work.
+    fn as_app<T>(&self, run: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        {
+            let mut guard = self.guard();
+            guard.platform = false;
+            guard.in_ddl = false;
+            guard.ddl_selects = false;
+        }
+        let result = run(&self.conn);
+        self.guard().platform = true;
+        result
+    }
+
     /// Copies objects of the database file at `source` (all, or those named in `only`) into the
-    /// app's, in one transaction; with `verify`, every copied table's rows are compared by
-    /// checksum with the source's before the commit, and a difference rolls the copy back.
+    /// app's, in one transaction, each definition checked and made as the app; with `verify`,
+    /// every copied table's rows are compared by checksum with the source's before the commit,
+    /// and a difference rolls the copy back.
     pub fn copy_from(
         &self,
         source: &Path,
         only: Option<&HashSet<String>>,
         verify: bool,
     ) -> Result<Vec<String>, SqlAdminError> {
+        {
+            let mut guard = self.guard();
+            guard.refused = None;
+            guard.schema_changed = false;
+            guard.altered = false;
+            guard.created.clear();
+        }
+        let schema_tier = self.guard().tier == SqlTier::Schema;
         let result = self.platform(|conn| {
             conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 1)?;
             conn.execute("ATTACH DATABASE ?1 AS src", [source.to_string_lossy()])?;
@@ -369,32 +409,44 @@ impl Database {
             let _ = self.platform(|conn| conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0));
             return Err(error.into());
         }
-        let copied = self
-            .platform(|conn| Ok(copy::copy_objects(conn, only)))
-            .map_err(SqlAdminError::from)
-            .and_then(|copied| copied)
-            .and_then(|tables| {
-                if verify {
-                    self.platform(|conn| copy::verify_copies(conn, &tables)).map_err(SqlAdminError::from)??;
-                }
-                Ok(tables)
-            });
-        let copied = copied.and_then(|tables| {
-            if self.guard().tier == SqlTier::Schema {
+        let copied = (|| -> Result<Vec<String>, SqlAdminError> {
+            if schema_tier {
+                self.load_others()?;
+            }
+            let create = |sql: &str| self.as_app(|conn| conn.execute_batch(sql));
+            let tables = self.platform(|conn| Ok(copy::copy_objects(conn, only, &create, true)))??;
+            if verify {
+                self.platform(|conn| copy::verify_copies(conn, &tables))??;
+            }
+            if schema_tier {
                 self.claim_new_objects()?;
             }
             Ok(tables)
-        });
+        })();
         let end = if copied.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = self.platform(|conn| {
-            conn.execute_batch(end)?;
+            if !conn.is_autocommit() {
+                conn.execute_batch(end)?;
+            }
             conn.execute_batch("DETACH DATABASE src")?;
             conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
             Ok(())
         });
+        if copied.is_err() && schema_tier {
+            self.load_owned()?;
+        }
         let tables = copied?;
         ended?;
         Ok(tables)
+    }
+
+    /// Under `schema`, reads again which objects are the app's (before a move copies them).
+    pub fn refresh_owned(&self) -> rusqlite::Result<()> {
+        let tier = self.guard().tier;
+        match tier {
+            SqlTier::Schema => self.load_owned(),
+            _ => Ok(()),
+        }
     }
 
     /// Under `isolation: schema`, reads which objects are this app's.
@@ -410,22 +462,32 @@ impl Database {
     /// Under `isolation: schema`, inside the call's transaction: the names other apps own.
     fn load_others(&self) -> rusqlite::Result<()> {
         let others = self.platform(|conn| {
-            let mut statement = conn.prepare_cached("SELECT name FROM _terrarium_owners WHERE app <> ?1")?;
+            // Never the statement cache: an app sending the same text must not get this statement.
+            let mut statement = conn.prepare("SELECT name FROM _terrarium_owners WHERE app <> ?1")?;
             statement.query_map([&self.app], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()
         })?;
         self.guard().others = others;
         Ok(())
     }
 
-    /// Inside the call's transaction (which holds the file's write lock): objects nobody owns
-    /// were created by this call and become the app's; owned names that are gone are forgotten.
+    /// Inside the call's transaction (which holds the file's write lock): what this call created
+    /// becomes the app's (with the shadow tables of its virtual tables, and, after an `ALTER
+    /// TABLE`, the renamed table); owned names that are gone are forgotten.
     fn claim_new_objects(&self) -> rusqlite::Result<()> {
+        let (created, altered) = {
+            let guard = self.guard();
+            (serde_json::to_string(&guard.created.iter().collect::<Vec<_>>()).unwrap_or_default(), guard.altered)
+        };
         self.platform(|conn| {
             conn.execute(
-                "INSERT INTO _terrarium_owners (name, app) SELECT lower(name), ?1 FROM sqlite_schema \
-                 WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND lower(name) NOT IN (SELECT name FROM _terrarium_owners) \
-                 AND lower(name) <> '_terrarium_owners'",
-                [&self.app],
+                "INSERT INTO _terrarium_owners (name, app) SELECT lower(s.name), ?1 FROM sqlite_schema s \
+                 WHERE s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND lower(s.name) <> '_terrarium_owners' \
+                   AND lower(s.name) NOT IN (SELECT name FROM _terrarium_owners) \
+                   AND (lower(s.name) IN (SELECT value FROM json_each(?2)) \
+                        OR ?3 AND s.type = 'table' \
+                        OR (s.name IN (SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow') \
+                            AND EXISTS (SELECT 1 FROM json_each(?2) c WHERE lower(s.name) LIKE c.value || '\\_%' ESCAPE '\\')))",
+                rusqlite::params![&self.app, &created, altered],
             )?;
             conn.execute("DELETE FROM _terrarium_owners WHERE name NOT IN (SELECT lower(name) FROM sqlite_schema)", [])?;
             Ok(())

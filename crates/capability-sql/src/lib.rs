@@ -132,7 +132,21 @@ impl Sql {
     /// Where the app's data is: its own file, or its tables in the namespace's `schema` file;
     /// `None` when it has none there (a `shared` database is the namespace's, not the app's).
     fn data_tier(&self, app: &AppKey) -> Option<SqlTier> {
-        if self.path(app, SqlTier::Isolated).exists() {
+        let isolated = self.path(app, SqlTier::Isolated);
+        let holds_objects = isolated.exists()
+            && rusqlite::Connection::open_with_flags(
+                &isolated,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .and_then(|conn| {
+                conn.query_row(
+                    "SELECT count(*) > 0 FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .unwrap_or(true);
+        if holds_objects {
             return Some(SqlTier::Isolated);
         }
         let schema = self.path(app, SqlTier::Schema);
@@ -206,6 +220,7 @@ impl Sql {
             let (old, only) = {
                 let source = source.lock().unwrap_or_else(PoisonError::into_inner);
                 source.set_read_only(true)?;
+                source.refresh_owned()?;
                 (source.path().to_owned(), source.only_owned())
             };
             let copied =
@@ -223,7 +238,8 @@ impl Sql {
             let record = sql.move_record(&app);
             std::fs::write(&record, format!("{} {}", target.as_str(), named.as_str()))?;
             sql.moved.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), (target, named));
-            source.lock().unwrap_or_else(PoisonError::into_inner).set_read_only(false)?;
+            // The old copy stays read-only: a call that found it before the switch cannot write
+            // to data about to be deleted.
             drop(source);
             sql.open.invalidate(&(app.clone(), current, max_mib));
             match current {

@@ -181,6 +181,29 @@ async fn under_schema_an_app_reaches_only_the_tables_it_created() {
     ] {
         refused(&thief, escape).await;
     }
+    ok(&poll, "CREATE TABLE counted (id INTEGER PRIMARY KEY AUTOINCREMENT, x)").await;
+    ok(&poll, "INSERT INTO counted (x) VALUES (1)").await;
+    for escape in [
+        "CREATE TABLE loot2 AS SELECT sql FROM sqlite_master",
+        "CREATE TABLE loot3 AS SELECT * FROM votes",
+        "UPDATE sqlite_sequence SET seq = 9223372036854775807",
+        "DELETE FROM sqlite_sequence",
+        "INSERT INTO sqlite_stat1 VALUES ('votes', 'x', '1 1')",
+        "CREATE VIRTUAL TABLE peek_fts USING fts5(choice, content='votes')",
+        "SELECT name FROM _terrarium_owners WHERE app <> ?1",
+        "PRAGMA quick_check",
+    ] {
+        refused(&thief, escape).await;
+    }
+    assert_eq!(
+        ok(&thief, "SELECT value FROM json_each('[1,2]')").await.len(),
+        2,
+        "json_each is a function, not a table"
+    );
+    // A renamed table stays its creator's.
+    ok(&thief, "CREATE TABLE old_name (x)").await;
+    ok(&thief, "ALTER TABLE old_name RENAME TO new_name").await;
+    ok(&thief, "SELECT * FROM new_name").await;
     // A view over someone else's table is refused where it reads, not where it is made.
     ok(&thief, "CREATE VIEW window AS SELECT * FROM loot").await;
     ok(&thief, "CREATE VIEW peek AS SELECT * FROM votes").await;
@@ -203,11 +226,11 @@ async fn under_schema_an_app_reaches_only_the_tables_it_created() {
     assert!(sneaky.0.contains("taken by another app"), "{sneaky}");
     let usage = sql.usage(&AppKey::new("team", "thief")).await.unwrap();
     let names: Vec<&str> = usage.tables.iter().map(|table| table.name.as_str()).collect();
-    assert_eq!(names, ["loot"], "usage lists only the app's own tables");
+    assert_eq!(names, ["loot", "new_name"], "usage lists only the app's own tables");
 
     // Deleting the poll drops its tables and frees the name; the thief keeps its own.
     let said = sql.delete_app(&AppKey::new("team", "poll")).await.unwrap();
-    assert_eq!(said.as_deref(), Some("SQL: votes deleted with the app"));
+    assert_eq!(said.as_deref(), Some("SQL: counted, votes deleted with the app"));
     ok(&thief, "SELECT * FROM loot").await;
     ok(&thief, "CREATE TABLE votes (x)").await;
 }
@@ -304,4 +327,89 @@ async fn export_and_import_carry_tables_rows_and_indexes() {
     assert!(again.contains("already has todo"), "{again}");
     let junk = sql.import(&copy, b"not a database".to_vec()).await.unwrap_err().to_string();
     assert!(junk.contains("not a sound SQLite database"), "{junk}");
+}
+
+/// A file whose catalog hides a second statement behind a table's definition (SQLite reads
+/// only the first), or reaches another app's table, is refused whole on import.
+#[tokio::test]
+async fn a_crafted_import_cannot_run_sql_or_reach_a_neighbour() {
+    let (dir, sql) = service(config::SqlSection::default());
+    let victim = database(&sql, "team", "victim", SqlTier::Schema);
+    ok(&victim, "CREATE TABLE payroll (who TEXT, cents INTEGER)").await;
+    ok(&victim, "INSERT INTO payroll VALUES ('ana', 100)").await;
+    let attacker_key = AppKey::new("team", "attacker");
+    let attacker = database(&sql, "team", "attacker", SqlTier::Schema);
+    ok(&attacker, "CREATE TABLE mine (x)").await;
+
+    let crafted = |name: &str, definition: &str| {
+        let path = dir.path().join(name);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE innocent (a)").unwrap();
+        conn.execute_batch("PRAGMA writable_schema = ON").unwrap();
+        conn.execute("UPDATE sqlite_schema SET sql = ?1 WHERE name = 'innocent'", [definition]).unwrap();
+        drop(conn);
+        std::fs::read(&path).unwrap()
+    };
+    for (file, definition) in [
+        ("tail.sqlite", "CREATE TABLE innocent (a); DROP TABLE payroll"),
+        ("owners.sqlite", "CREATE TABLE innocent (a); UPDATE _terrarium_owners SET app = 'attacker'"),
+        ("ctas.sqlite", "CREATE TABLE innocent AS SELECT * FROM payroll"),
+        ("view.sqlite", "CREATE VIEW innocent AS SELECT * FROM payroll"),
+    ] {
+        let refused = sql.import(&attacker_key, crafted(file, definition)).await;
+        assert!(refused.is_err(), "{file} was imported");
+    }
+    assert_eq!(ok(&victim, "SELECT who FROM payroll").await, [[text("ana")]], "the victim's table is untouched");
+    refused(&attacker, "SELECT * FROM payroll").await;
+    refused(&attacker, "SELECT * FROM innocent").await;
+}
+
+#[tokio::test]
+async fn copies_keep_rowids_generated_columns_foreign_keys_and_tables_named_like_shadows() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let source = AppKey::new("team", "blog");
+    let db = database(&sql, "team", "blog", SqlTier::Schema);
+    ok(&db, "CREATE VIRTUAL TABLE posts USING fts5(body)").await;
+    ok(&db, "CREATE TABLE posts_tags (post INTEGER, tag TEXT)").await;
+    ok(&db, "CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT, shout TEXT GENERATED ALWAYS AS (upper(name)))")
+        .await;
+    ok(&db, "CREATE TABLE notes (body TEXT, author INTEGER REFERENCES authors(id))").await;
+    ok(&db, "INSERT INTO authors (id, name) VALUES (7, 'ana')").await;
+    ok(&db, "INSERT INTO notes (rowid, body, author) VALUES (42, 'hello', 7)").await;
+    ok(&db, "INSERT INTO posts (rowid, body) VALUES (9, 'rust and sqlite')").await;
+    ok(&db, "INSERT INTO posts_tags VALUES (9, 'db')").await;
+    let file = sql.export(&source).await.unwrap();
+
+    let copy = AppKey::new("other", "blog");
+    let copied = sql
+        .for_app(
+            &copy,
+            &SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: None, restricted: false },
+        )
+        .unwrap();
+    let mut tables = sql.import(&copy, file).await.unwrap();
+    tables.sort();
+    assert_eq!(tables, ["authors", "notes", "posts", "posts_tags"], "a table named like a shadow table is the app's");
+    assert_eq!(ok(&copied, "SELECT rowid, body FROM notes").await, [[SqlValue::Integer(42), text("hello")]]);
+    assert_eq!(ok(&copied, "SELECT shout FROM authors").await, [[text("ANA")]]);
+    assert_eq!(ok(&copied, "SELECT rowid FROM posts WHERE posts MATCH 'sqlite'").await, [[SqlValue::Integer(9)]]);
+    assert_eq!(ok(&copied, "SELECT tag FROM posts_tags").await, [[text("db")]]);
+
+    // Deleting the app drops every table of its own, posts_tags too: the name is free again.
+    sql.delete_app(&source).await.unwrap();
+    let next = database(&sql, "team", "next", SqlTier::Schema);
+    ok(&next, "CREATE TABLE posts_tags (x)").await;
+    ok(&next, "SELECT * FROM posts_tags").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_moves_from_schema_to_isolated_with_its_rows() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let app = AppKey::new("team", "todo");
+    let db = database(&sql, "team", "todo", SqlTier::Schema);
+    ok(&db, "CREATE TABLE todo (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT)").await;
+    ok(&db, "INSERT INTO todo (title) VALUES ('a'), ('b')").await;
+    let moved = tokio::time::timeout(std::time::Duration::from_secs(20), sql.migrate(&app, SqlTier::Isolated)).await;
+    assert_eq!(moved.expect("the move finishes").unwrap(), ["todo"]);
+    assert_eq!(ok(&db, "SELECT title FROM todo ORDER BY id").await, [[text("a")], [text("b")]]);
 }

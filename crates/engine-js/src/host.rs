@@ -398,6 +398,13 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
             if !request.active {
                 return Err(Exception::throw_type(&ctx, "D1 can only be used while handling a request"));
             }
+            // D1's limit on queries per invocation: a request cannot park the server's threads.
+            if request.next_sql_id > MAX_SQL_CALLS_PER_REQUEST {
+                let message = format!(
+                    "D1: this request already made {MAX_SQL_CALLS_PER_REQUEST} queries, the limit per request; batch() several statements into one call"
+                );
+                return Err(Exception::throw_message(&ctx, &message));
+            }
             let op = sql_op(&call).map_err(|message| Exception::throw_type(&ctx, &message))?;
             let id = request.next_sql_id;
             request.next_sql_id += 1;
@@ -522,6 +529,9 @@ struct KvOnlyIf {
     absent: Option<bool>,
     etag: Option<String>,
 }
+
+/// D1 calls one request may make (D1 allows 1000 queries per invocation).
+const MAX_SQL_CALLS_PER_REQUEST: u32 = 1000;
 
 /// One D1 call of the prelude, as JSON: `{ "batch": [{ "sql", "params" }] }` or `{ "exec": sql }`.
 /// Parameters are JSON values the prelude already checked: null, numbers (integers when whole),

@@ -154,7 +154,7 @@ impl KvStore for PostgresStore {
                version = excluded.version, sealed = NULL
              WHERE (terrarium_kv_entries.expiration IS NOT NULL AND terrarium_kv_entries.expiration <= $5)
                 OR (terrarium_kv_entries.sealed IS NULL
-                    AND encode(terrarium_kv_entries.value, 'escape') ~ '^(0|-?[1-9][0-9]{{0,17}})$')
+                    AND encode(terrarium_kv_entries.value, 'escape') ~ '^(0|-?[1-9][0-9]{{0,18}})$')
              RETURNING encode(value, 'escape')::bigint AS count"
         );
         let row = sqlx::query(AssertSqlSafe(sql))

@@ -20,9 +20,25 @@ fn storage(error: impl std::fmt::Display) -> StorageError {
 
 /// A key-value write waiting for its group commit.
 enum WriteOp {
-    Put { app: AppKey, write: KvWrite, now: i64 },
-    Delete { app: AppKey, key: String },
-    Increment { app: AppKey, key: String, by: i64, now: i64 },
+    /// Deleting an app's keys queues behind its writes, so none lands after it.
+    DeleteApp {
+        app: AppKey,
+    },
+    Put {
+        app: AppKey,
+        write: KvWrite,
+        now: i64,
+    },
+    Delete {
+        app: AppKey,
+        key: String,
+    },
+    Increment {
+        app: AppKey,
+        key: String,
+        by: i64,
+        now: i64,
+    },
 }
 
 /// What a write answered: the new version (or none, when a condition failed), or the
@@ -80,7 +96,18 @@ async fn commit_batch(writer: sqlx::SqlitePool, batch: Vec<Queued>) {
         };
         let mut answers = Vec::with_capacity(batch.len());
         for queued in &batch {
-            answers.push(run_write(&mut transaction, &queued.op).await);
+            let answer = run_write(&mut transaction, &queued.op).await;
+            // A failed write may have ended the whole transaction (a full disk, an I/O error):
+            // nothing more runs, and no write of the group is reported as done.
+            if let Err(error) = &answer {
+                let error = StorageError(error.0.clone());
+                drop(transaction);
+                for queued in batch {
+                    let _ = queued.reply.send(Err(StorageError(error.0.clone())));
+                }
+                return;
+            }
+            answers.push(answer);
         }
         let committed = transaction.commit().await;
         for (queued, answer) in batch.into_iter().zip(answers) {
@@ -108,6 +135,15 @@ async fn run_write(connection: &mut sqlx::SqliteConnection, op: &WriteOp) -> Wri
             Ok(None)
         }
         WriteOp::Increment { app, key, by, now } => increment(connection, app, key, *by, *now).await,
+        WriteOp::DeleteApp { app } => {
+            let deleted = sqlx::query("DELETE FROM kv_entries WHERE namespace = ?1 AND app = ?2")
+                .bind(&app.namespace)
+                .bind(&app.name)
+                .execute(connection)
+                .await
+                .map_err(storage)?;
+            Ok(Some(i64::try_from(deleted.rows_affected()).unwrap_or(i64::MAX)))
+        }
     }
 }
 
@@ -199,13 +235,8 @@ impl KvStore for SqliteStore {
     }
 
     async fn delete_app(&self, app: &AppKey) -> Result<u64, StorageError> {
-        let deleted = sqlx::query("DELETE FROM kv_entries WHERE namespace = ?1 AND app = ?2")
-            .bind(&app.namespace)
-            .bind(&app.name)
-            .execute(&self.kv_writer)
-            .await
-            .map_err(storage)?;
-        Ok(deleted.rows_affected())
+        let deleted = self.commit_write(WriteOp::DeleteApp { app: app.clone() }).await?;
+        Ok(deleted.map_or(0, |count| u64::try_from(count).unwrap_or(0)))
     }
 
     async fn usage(&self, app: &AppKey) -> Result<KvUsage, StorageError> {
