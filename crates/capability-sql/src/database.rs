@@ -100,7 +100,13 @@ impl Database {
     /// The statements of a `batch()` (or of one statement's `all()`, `run()`, `first()`,
     /// `raw()`) in one transaction.
     pub fn batch(&mut self, statements: &[SqlStatement]) -> Result<Vec<SqlResult>, SqlError> {
-        self.transaction(|database| {
+        // Reads take no write lock (outside `schema`, where ownership is read under it): a long
+        // read does not hold up the namespace's other apps on a shared file.
+        let read_only = self.guard().tier != SqlTier::Schema
+            && statements
+                .iter()
+                .all(|statement| self.conn.prepare_cached(&statement.sql).is_ok_and(|prepared| prepared.readonly()));
+        self.transaction_as(read_only, |database| {
             statements
                 .iter()
                 .map(|statement| {
@@ -142,6 +148,14 @@ impl Database {
     }
 
     fn transaction<T>(&mut self, body: impl FnOnce(&Database) -> Result<T, SqlError>) -> Result<T, SqlError> {
+        self.transaction_as(false, body)
+    }
+
+    fn transaction_as<T>(
+        &mut self,
+        read_only: bool,
+        body: impl FnOnce(&Database) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
         {
             let mut guard = self.guard();
             guard.refused = None;
@@ -149,7 +163,8 @@ impl Database {
             guard.altered = false;
             guard.created.clear();
         }
-        self.platform(|conn| conn.execute_batch("BEGIN IMMEDIATE")).map_err(|error| self.error(error))?;
+        let begin = if read_only { "BEGIN DEFERRED" } else { "BEGIN IMMEDIATE" };
+        self.platform(|conn| conn.execute_batch(begin)).map_err(|error| self.error(error))?;
         if self.guard().tier == SqlTier::Schema
             && let Err(error) = self.load_others()
         {

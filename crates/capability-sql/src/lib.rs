@@ -437,15 +437,24 @@ pub struct AppSql {
 impl SqlHost for AppSql {
     fn call(&self, op: SqlOp) -> BoxFuture<'static, Result<SqlAnswer, SqlError>> {
         let sql = self.sql.clone();
-        let (app, max_mib) = (self.app.clone(), self.max_mib);
+        let (app, max_mib, self_tier) = (self.app.clone(), self.max_mib, self.tier);
         let tier = self.sql.effective_tier(&app, self.tier);
         Box::pin(async move {
             let connection = sql.connection(&app, tier, max_mib).map_err(|error| {
                 tracing::error!(namespace = %app.namespace, app = %app.name, %error, "the app's SQL database could not be opened");
                 SqlError("D1_ERROR: the database could not be opened: SQLITE_CANTOPEN".to_owned())
             })?;
+            let moving = sql.clone();
+            let (declared, called) = (self_tier, app.clone());
             let run = move || {
                 let mut database = connection.lock().unwrap_or_else(PoisonError::into_inner);
+                // The data moved to another tier since this call looked (`migrate`): never write
+                // to the copy being left behind.
+                if moving.effective_tier(&called, declared) != tier {
+                    return Err(SqlError(
+                        "D1_ERROR: the database just moved to another tier; try again: SQLITE_BUSY".to_owned(),
+                    ));
+                }
                 match op {
                     SqlOp::Batch(statements) => database.batch(&statements).map(SqlAnswer::Results),
                     SqlOp::Exec(text) => {
