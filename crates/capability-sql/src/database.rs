@@ -102,7 +102,8 @@ impl Database {
     pub fn batch(&mut self, statements: &[SqlStatement]) -> Result<Vec<SqlResult>, SqlError> {
         // Reads take no write lock (outside `schema`, where ownership is read under it): a long
         // read does not hold up the namespace's other apps on a shared file.
-        let read_only = self.guard().tier != SqlTier::Schema
+        let tier = self.guard().tier;
+        let read_only = tier != SqlTier::Schema
             && statements
                 .iter()
                 .all(|statement| self.conn.prepare_cached(&statement.sql).is_ok_and(|prepared| prepared.readonly()));
@@ -165,14 +166,16 @@ impl Database {
         }
         let begin = if read_only { "BEGIN DEFERRED" } else { "BEGIN IMMEDIATE" };
         self.platform(|conn| conn.execute_batch(begin)).map_err(|error| self.error(error))?;
-        if self.guard().tier == SqlTier::Schema
+        let tier = self.guard().tier;
+        if tier == SqlTier::Schema
             && let Err(error) = self.load_others()
         {
             let _ = self.platform(|conn| conn.execute_batch("ROLLBACK"));
             return Err(self.error(error));
         }
         let outcome = body(self).and_then(|value| {
-            if self.guard().schema_changed && self.guard().tier == SqlTier::Schema {
+            let schema_changed = self.guard().schema_changed;
+            if schema_changed && tier == SqlTier::Schema {
                 self.claim_new_objects().map_err(|error| self.error(error))?;
             }
             Ok(value)
@@ -190,7 +193,7 @@ impl Database {
             }
             return Err(self.error(error));
         }
-        if outcome.is_err() && self.guard().tier == SqlTier::Schema {
+        if outcome.is_err() && tier == SqlTier::Schema {
             // What the rolled-back call created is not the app's after all.
             self.load_owned().map_err(|error| self.error(error))?;
         }
@@ -217,7 +220,8 @@ impl Database {
     /// `schema` an fts5 table whose content is another table (which it would read for the app).
     fn check_statement(&self, statement: &Statement<'_>) -> Result<(), SqlError> {
         let sql = statement.expanded_sql().unwrap_or_default();
-        if self.guard().tier == SqlTier::Schema && crate::authorizer::names_external_content(&sql) {
+        let tier = self.guard().tier;
+        if tier == SqlTier::Schema && crate::authorizer::names_external_content(&sql) {
             return Err(SqlError(
                 "D1_ERROR: under isolation: schema an fts5 table keeps its own content; leave out content= (or use content=''): SQLITE_AUTH"
                     .to_owned(),
