@@ -160,7 +160,9 @@ impl Guard {
             // CREATE, DROP or ALTER touch it (sqlite_sequence and sqlite_stat1 included).
             // SQLite writes its schema table for a CREATE, DROP or ALTER (and refuses every other
             // write to it by itself): that write starts or continues the statement's DDL.
-            AuthAction::Insert { table_name } if is_schema_table(table_name) => {
+            // Only SQLite's own nested SQL (no trigger or view is the accessor) gets the catalog
+            // allowances of a DDL statement: a trigger that a DROP TABLE's cascade fires is the app's.
+            AuthAction::Insert { table_name } if is_schema_table(table_name) && context.accessor.is_none() => {
                 self.in_ddl = true;
                 Ok(())
             }
@@ -174,11 +176,16 @@ impl Guard {
             AuthAction::Update { table_name, .. }
             | AuthAction::Insert { table_name }
             | AuthAction::Delete { table_name }
-                if is_catalog(table_name) && (self.in_ddl || self.tier != SqlTier::Schema) =>
+                if is_catalog(table_name)
+                    && (self.tier != SqlTier::Schema || (self.in_ddl && context.accessor.is_none())) =>
             {
                 Ok(())
             }
-            AuthAction::Read { table_name, .. } if self.in_ddl && self.ddl_selects && is_catalog(table_name) => Ok(()),
+            AuthAction::Read { table_name, .. }
+                if self.in_ddl && self.ddl_selects && context.accessor.is_none() && is_catalog(table_name) =>
+            {
+                Ok(())
+            }
             AuthAction::Read { table_name, .. }
             | AuthAction::Update { table_name, .. }
             | AuthAction::Insert { table_name }

@@ -36,9 +36,11 @@ pub struct Sql {
     open: moka::sync::Cache<(AppKey, SqlTier, u32), Connection>,
     /// Each loaded app's database as its manifest asks for it.
     apps: Mutex<HashMap<AppKey, SqlDatabase>>,
-    /// Apps whose data `migrate` moved (to, from) while their manifest still names the tier it
-    /// left, until a revision names the new one (also on disk, `app-NAME.tier`, for restarts).
+    /// Apps whose data `migrate` moved (to, from): calls of every revision follow it (also on
+    /// disk, `app-NAME.tier`, for restarts).
     moved: Mutex<HashMap<AppKey, (SqlTier, SqlTier)>>,
+    /// Apps whose data is moving now: one move at a time.
+    migrating: Mutex<std::collections::HashSet<AppKey>>,
     meter: Arc<dyn DataMeter>,
 }
 
@@ -89,6 +91,7 @@ impl Sql {
             open: moka::sync::Cache::builder().max_capacity(section.max_open_databases.max(1)).build(),
             apps: Mutex::new(HashMap::new()),
             moved: Mutex::new(HashMap::new()),
+            migrating: Mutex::new(std::collections::HashSet::new()),
             meter,
         }
     }
@@ -99,13 +102,9 @@ impl Sql {
     pub fn for_app(self: &Arc<Self>, app: &AppKey, database: &SqlDatabase) -> Result<Arc<dyn SqlHost>, String> {
         let declared = database.isolation;
         match self.moved_tier(app) {
-            // The revision names where `migrate` moved the data: the move record is done.
-            Some((target, _)) if target == declared => {
-                self.moved.lock().unwrap_or_else(PoisonError::into_inner).remove(app);
-                let _ = std::fs::remove_file(self.move_record(app));
-            }
-            // A revision still naming the tier the data left keeps using the moved data.
-            Some((_, source)) if source == declared => {}
+            // The move record stays the routing truth for every revision, the one naming the new
+            // tier and any still live that names the old one.
+            Some((target, source)) if target == declared || source == declared => {}
             Some((target, _)) => return Err(self.left_behind(app, declared, target)),
             None => match self.data_tier(app) {
                 Some(actual) if actual != declared => return Err(self.left_behind(app, declared, actual)),
@@ -210,6 +209,24 @@ impl Sql {
                 app.namespace, app.name
             )));
         }
+        if !self.migrating.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone()) {
+            return Err(SqlAdminError::Invalid(format!(
+                "{}/{}'s data is moving already; wait for that move to end",
+                app.namespace, app.name
+            )));
+        }
+        let moved = self.move_data(app, current, target, &database).await;
+        self.migrating.lock().unwrap_or_else(PoisonError::into_inner).remove(app);
+        moved
+    }
+
+    async fn move_data(
+        self: &Arc<Self>,
+        app: &AppKey,
+        current: SqlTier,
+        target: SqlTier,
+        database: &SqlDatabase,
+    ) -> Result<Vec<String>, SqlAdminError> {
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
         let source = self.connection(app, current, max_mib)?;
         let destination = self.connection(app, target, max_mib)?;
@@ -217,26 +234,35 @@ impl Sql {
         let app = app.clone();
         blocking(move || {
             // The app reads the old copy while the new one is made; its writes wait for the switch.
-            let (old, only) = {
+            let prepared = {
                 let source = source.lock().unwrap_or_else(PoisonError::into_inner);
                 source.set_read_only(true)?;
-                source.refresh_owned()?;
-                (source.path().to_owned(), source.only_owned())
+                source.refresh_owned().map(|()| (source.path().to_owned(), source.only_owned()))
+            };
+            let restore = || source.lock().unwrap_or_else(PoisonError::into_inner).set_read_only(false);
+            let (old, only) = match prepared {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    restore()?;
+                    return Err(error.into());
+                }
             };
             let copied =
                 destination.lock().unwrap_or_else(PoisonError::into_inner).copy_from(&old, only.as_ref(), true);
             let tables = match copied {
                 Ok(tables) => tables,
                 Err(error) => {
-                    source.lock().unwrap_or_else(PoisonError::into_inner).set_read_only(false)?;
+                    restore()?;
                     return Err(error);
                 }
             };
-            // Switch: record the move (so a restart keeps it), then route calls to the copy.
             // A second move keeps the tier the manifest names as where the data came from.
             let named = sql.moved_tier(&app).map_or(current, |(_, source)| source);
             let record = sql.move_record(&app);
-            std::fs::write(&record, format!("{} {}", target.as_str(), named.as_str()))?;
+            if let Err(error) = std::fs::write(&record, format!("{} {}", target.as_str(), named.as_str())) {
+                restore()?;
+                return Err(error.into());
+            }
             sql.moved.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), (target, named));
             // The old copy stays read-only: a call that found it before the switch cannot write
             // to data about to be deleted.

@@ -200,6 +200,15 @@ async fn under_schema_an_app_reaches_only_the_tables_it_created() {
         2,
         "json_each is a function, not a table"
     );
+    // A trigger that a DROP TABLE's cascade fires is the app's, not SQLite's own DDL work.
+    ok(&thief, "CREATE TABLE p (id INTEGER PRIMARY KEY)").await;
+    ok(&thief, "CREATE TABLE c (id, pid REFERENCES p ON DELETE CASCADE)").await;
+    ok(&thief, "CREATE TABLE spied (x)").await;
+    ok(&thief, "CREATE TRIGGER spy AFTER DELETE ON c BEGIN INSERT INTO spied SELECT sql FROM sqlite_master; END").await;
+    ok(&thief, "INSERT INTO p VALUES (1)").await;
+    ok(&thief, "INSERT INTO c VALUES (1, 1)").await;
+    refused(&thief, "DROP TABLE p").await;
+    assert!(ok(&thief, "SELECT * FROM spied").await.is_empty(), "no catalog row reached the app");
     // A renamed table stays its creator's.
     ok(&thief, "CREATE TABLE old_name (x)").await;
     ok(&thief, "ALTER TABLE old_name RENAME TO new_name").await;
@@ -226,7 +235,7 @@ async fn under_schema_an_app_reaches_only_the_tables_it_created() {
     assert!(sneaky.0.contains("taken by another app"), "{sneaky}");
     let usage = sql.usage(&AppKey::new("team", "thief")).await.unwrap();
     let names: Vec<&str> = usage.tables.iter().map(|table| table.name.as_str()).collect();
-    assert_eq!(names, ["loot", "new_name"], "usage lists only the app's own tables");
+    assert_eq!(names, ["loot", "p", "c", "spied", "new_name"], "usage lists only the app's own tables");
 
     // Deleting the poll drops its tables and frees the name; the thief keeps its own.
     let said = sql.delete_app(&AppKey::new("team", "poll")).await.unwrap();
