@@ -177,6 +177,7 @@ impl Database {
             let schema_changed = self.guard().schema_changed;
             if schema_changed && tier == SqlTier::Schema {
                 self.claim_new_objects().map_err(|error| self.error(error))?;
+                self.check_foreign_keys()?;
             }
             Ok(value)
         });
@@ -486,6 +487,29 @@ impl Database {
             statement.query_map([&self.app], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()
         })?;
         self.guard().others = others;
+        Ok(())
+    }
+
+    /// Under `schema`, a table of the app's may not reference another app's table: the
+    /// reference would let it refuse the neighbour's deletes (the neighbour's rows would be
+    /// "in use"). Checked after the call's DDL, before its commit.
+    fn check_foreign_keys(&self) -> Result<(), SqlError> {
+        let owned: Vec<String> = self.guard().owned.iter().cloned().collect();
+        let others = self.guard().others.clone();
+        for table in owned {
+            let parents: Vec<String> = self
+                .platform(|conn| {
+                    conn.prepare("SELECT DISTINCT lower(\"table\") FROM pragma_foreign_key_list(?1)")?
+                        .query_map([&table], |row| row.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<_>>()
+                })
+                .map_err(|error| self.error(error))?;
+            if let Some(parent) = parents.iter().find(|parent| others.contains(*parent)) {
+                return Err(SqlError(format!(
+                    "D1_ERROR: {table} references {parent}, which belongs to another app of this namespace; under isolation: schema a foreign key names only the app's own tables: SQLITE_AUTH"
+                )));
+            }
+        }
         Ok(())
     }
 

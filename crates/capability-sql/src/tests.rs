@@ -200,6 +200,9 @@ async fn under_schema_an_app_reaches_only_the_tables_it_created() {
         2,
         "json_each is a function, not a table"
     );
+    // No reference to a neighbour's table, which would let the thief refuse the poll's deletes.
+    let reference = refused(&thief, "CREATE TABLE probe (x REFERENCES votes(choice))").await;
+    assert!(reference.contains("references votes, which belongs to another app"), "{reference}");
     // A trigger that a DROP TABLE's cascade fires is the app's, not SQLite's own DDL work.
     ok(&thief, "CREATE TABLE p (id INTEGER PRIMARY KEY)").await;
     ok(&thief, "CREATE TABLE c (id, pid REFERENCES p ON DELETE CASCADE)").await;
