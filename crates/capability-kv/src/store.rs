@@ -25,6 +25,14 @@ pub struct StoredValue {
     pub sealed: Option<i64>,
 }
 
+impl StoredValue {
+    /// The start of the value as text, for a message about what the key holds (an increment
+    /// on a value that is not an integer).
+    pub fn shown(&self) -> String {
+        String::from_utf8_lossy(&self.value).chars().take(40).collect()
+    }
+}
+
 /// One write of a key.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KvWrite {

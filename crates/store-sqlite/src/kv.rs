@@ -215,9 +215,7 @@ impl KvStore for SqliteStore {
             return Ok(Ok(count));
         }
         let found = KvStore::get(self, app, key, now).await?;
-        let text =
-            found.map(|value| String::from_utf8_lossy(&value.value).chars().take(40).collect()).unwrap_or_default();
-        Ok(Err(text))
+        Ok(Err(found.map(|value| value.shown()).unwrap_or_default()))
     }
 
     async fn sweep_expired(&self, now: i64, limit: u32) -> Result<u64, StorageError> {
