@@ -48,6 +48,12 @@ pub struct AppSummary {
     pub phase: String,
     pub updated_at: String,
     pub urls: Vec<String>,
+    /// `metadata.labels.dataClass` of the live revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_class: Option<String>,
+    /// When the app expires (its last deploy plus `spec.ttlDays`), when it has a TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -102,6 +108,49 @@ pub struct RevisionInfo {
     pub n_files: u64,
     pub size_bytes: u64,
     pub active: bool,
+}
+
+/// What one revision changed from the one before it, by file path.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct RevisionChanges {
+    pub revision: i64,
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl RevisionChanges {
+    /// The difference between two revisions' files, each given as path → content digest.
+    pub fn between(
+        revision: i64,
+        before: &std::collections::BTreeMap<String, String>,
+        after: &std::collections::BTreeMap<String, String>,
+    ) -> RevisionChanges {
+        let mut changes = RevisionChanges { revision, ..RevisionChanges::default() };
+        for (path, digest) in after {
+            match before.get(path) {
+                None => changes.added.push(path.clone()),
+                Some(old) if old != digest => changes.changed.push(path.clone()),
+                Some(_) => {}
+            }
+        }
+        changes.removed = before.keys().filter(|path| !after.contains_key(*path)).cloned().collect();
+        changes
+    }
+
+    /// `2 added, 1 changed`, or `no file changed`.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> =
+            [(self.added.len(), "added"), (self.changed.len(), "changed"), (self.removed.len(), "removed")]
+                .into_iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
+        match parts.is_empty() {
+            true => "no file changed".to_owned(),
+            false => parts.join(", "),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]

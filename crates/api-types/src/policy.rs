@@ -204,6 +204,9 @@ pub struct ApprovalRequest {
     pub decided_at: Option<String>,
     /// Why it ended, in words.
     pub outcome: Option<String>,
+    /// Why the builder asks (the revision's `terrarium.dev/justification` annotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -149,8 +149,19 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         .with_state(state)
 }
 
-/// An error response: a status and an [`ApiError`] body.
-pub(crate) struct ApiFailure(StatusCode, ApiError);
+/// An error response: a status and an [`ApiError`] body. The one mapping from every service's
+/// errors to status codes, which the web console renders as pages.
+pub struct ApiFailure(StatusCode, ApiError);
+
+impl ApiFailure {
+    pub fn status(&self) -> StatusCode {
+        self.0
+    }
+
+    pub fn error(&self) -> &ApiError {
+        &self.1
+    }
+}
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
@@ -164,7 +175,7 @@ impl IntoResponse for ApiFailure {
     }
 }
 
-fn failure(status: StatusCode, code: &str, message: impl Into<String>, details: Vec<String>) -> ApiFailure {
+pub fn failure(status: StatusCode, code: &str, message: impl Into<String>, details: Vec<String>) -> ApiFailure {
     ApiFailure(status, ApiError { code: code.to_owned(), message: message.into(), details })
 }
 
@@ -247,12 +258,12 @@ impl From<SecretsAdminError> for ApiFailure {
 }
 
 /// A 500 whose details go to the server log, never to the caller.
-pub(crate) fn internal(detail: &str) -> ApiFailure {
+pub fn internal(detail: &str) -> ApiFailure {
     tracing::error!(error = %detail, "internal error");
     failure(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Terrarium failed; the server log has the details", vec![])
 }
 
-type ApiResult<T> = Result<T, ApiFailure>;
+pub type ApiResult<T> = Result<T, ApiFailure>;
 
 /// The audit action of a route: what a refused, unauthenticated call to it is recorded as.
 #[derive(Clone, Copy)]

@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod governance;
 pub mod hooks;
 pub mod logs;
+mod reads;
 mod secrets_host;
 pub mod store;
 
@@ -902,7 +903,16 @@ impl ControlPlane {
     }
 
     fn summary(&self, row: AppRow) -> AppSummary {
+        let live = self.routes.get(&row.app);
+        let data_class = live.as_ref().and_then(|live| live.deployment.data_class.clone());
+        let expires_at = live.as_ref().and_then(|live| live.deployment.ttl_days).and_then(|days| {
+            let format = time::format_description::well_known::Rfc3339;
+            let updated = time::OffsetDateTime::parse(&row.updated_at, &format).ok()?;
+            (updated + time::Duration::days(i64::from(days))).format(&format).ok()
+        });
         AppSummary {
+            data_class,
+            expires_at,
             urls: self.urls(&row.app),
             namespace: row.app.namespace,
             name: row.app.name,

@@ -91,6 +91,10 @@ pub struct Deployment {
     /// confidential or restricted).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub seal_data: bool,
+    /// `metadata.labels.dataClass` (`public`, `internal`, `confidential`, `restricted`), for
+    /// inventories and filters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_class: Option<String>,
     /// `spec.data.sql`: the app's SQL database, its binding and isolation tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlDatabase>,

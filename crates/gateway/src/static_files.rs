@@ -147,6 +147,7 @@ mod tests {
             kv_binding: None,
             kv_max_mib: None,
             seal_data: false,
+            data_class: None,
             sql: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),

@@ -5,8 +5,10 @@
 
 pub mod config;
 pub mod namespaces;
+pub mod pack;
 
 pub use namespaces::{Approvers, NamespaceSettings, Namespaces, Tier};
+pub use pack::{BUNDLE_LIMITS, pack_files};
 
 use bundle::{Bundle, file_digest};
 use deployment::{
@@ -121,6 +123,7 @@ pub fn plan(
             validated.manifest().metadata.data_class(),
             Some(manifest::DataClass::Confidential | manifest::DataClass::Restricted)
         ),
+        data_class: validated.manifest().metadata.labels.as_ref().and_then(|labels| labels.get("dataClass")).cloned(),
         sql: spec.data.as_ref().and_then(|data| data.sql.as_ref()).map(|sql| deployment::SqlDatabase {
             binding: sql.binding().to_owned(),
             isolation: match sql.isolation() {

@@ -10,8 +10,6 @@ use manifest::ValidatedManifest;
 
 use crate::client::pack_files;
 
-/// `templates/<template>/`: files with `{{name}}`, `{{namespace}}` and `{{owner}}` placeholders.
-static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 /// `demo/<app>/`: complete app folders.
 static DEMO_APPS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/demo");
 
@@ -43,7 +41,7 @@ pub enum Template {
 }
 
 impl Template {
-    /// The template's folder under `templates/`.
+    /// The template's id in [`app_templates::CATALOG`].
     pub fn folder(self) -> &'static str {
         match self {
             Template::Static => "static",
@@ -83,15 +81,8 @@ pub fn render_template(
     namespace: &str,
     owner: &str,
 ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let folder = TEMPLATES.get_dir(template.folder()).expect("every template folder is embedded");
-    let files = embedded_files(folder)
-        .into_iter()
-        .map(|(path, contents)| {
-            let text = String::from_utf8(contents).expect("template files are UTF-8 text");
-            let text = text.replace("{{name}}", name).replace("{{namespace}}", namespace).replace("{{owner}}", owner);
-            (path, text.into_bytes())
-        })
-        .collect::<Vec<_>>();
+    let params = app_templates::Params { name, namespace, owner, ..app_templates::Params::default() };
+    let files = app_templates::render(template.folder(), &params).map_err(anyhow::Error::msg)?;
     // Validate what would be written, so a bad --namespace or --owner fails before any file exists.
     pack_files(&format!("{name}/terrarium.yaml"), files.clone())
         .context("the app cannot be created with these settings; fix the name, --namespace or --owner")?;
@@ -104,26 +95,10 @@ pub fn demo_apps() -> anyhow::Result<Vec<(ValidatedManifest, Bundle)>> {
         .dirs()
         .map(|folder| {
             let label = format!("demo/{}/terrarium.yaml", folder.path().display());
-            pack_files(&label, embedded_files(folder))
+            pack_files(&label, app_templates::embedded_files(folder))
                 .with_context(|| format!("the embedded demo app {label} is broken"))
         })
         .collect()
-}
-
-/// Every file below an embedded folder, as (path relative to that folder, contents), sorted.
-fn embedded_files(folder: &Dir<'static>) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut pending = vec![folder];
-    while let Some(dir) = pending.pop() {
-        pending.extend(dir.dirs());
-        for file in dir.files() {
-            let relative = file.path().strip_prefix(folder.path()).expect("embedded files are below their folder");
-            let relative = relative.to_str().expect("embedded paths are UTF-8").replace('\\', "/");
-            files.push((relative, file.contents().to_vec()));
-        }
-    }
-    files.sort();
-    files
 }
 
 fn default_owner() -> String {

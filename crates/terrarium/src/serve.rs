@@ -302,23 +302,22 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             "[gateway] insecure_cookies is on: session cookies travel in clear over plain HTTP; serve the platform over HTTPS"
         );
     }
-    let api = control_api::router(
-        Arc::new(control_api::ApiState {
-            control: control.clone(),
-            accounts: accounts.clone(),
-            secrets: secrets_admin.clone(),
-            kv: kv.clone(),
-            sql: sql.clone(),
-            public_url: public_url.clone(),
-            apps_domain: config.gateway.apps_domain.clone(),
-            secure_cookies,
-            budgets: budgets.clone(),
-            notifier,
-            tasks: tasks.clone(),
-            clock,
-        }),
-        max_upload,
-    );
+    let api_state = Arc::new(control_api::ApiState {
+        control: control.clone(),
+        accounts: accounts.clone(),
+        secrets: secrets_admin.clone(),
+        kv: kv.clone(),
+        sql: sql.clone(),
+        public_url: public_url.clone(),
+        apps_domain: config.gateway.apps_domain.clone(),
+        secure_cookies,
+        budgets: budgets.clone(),
+        notifier,
+        tasks: tasks.clone(),
+        clock,
+    });
+    // The control API and the web console: one state, the same service methods.
+    let api = control_api::router(api_state.clone(), max_upload).merge(dashboard::router(api_state));
     let mut state = GatewayState::new(
         gateway_config,
         routes,

@@ -8,13 +8,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use control::Role;
 use deployment::AppKey;
 use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::{ApiResult, ApiState, Caller, parse_json};
-use control::Action;
 
 pub(crate) fn app_key(namespace: String, name: String) -> AppKey {
     AppKey::new(namespace, name)
@@ -45,14 +43,7 @@ pub(crate) async fn list_apps(
     Caller(principal): Caller,
     Query(query): Query<NamespaceQuery>,
 ) -> ApiResult<Response> {
-    if let Some(namespace) = &query.namespace {
-        state.control.authorize_read(&principal, namespace, Action::AppList).await?;
-    }
-    let mut apps = state.control.list_apps(query.namespace.as_deref()).await?;
-    // Only the namespaces the caller may read.
-    apps.retain(|app| principal.has_role(&app.namespace, Role::Viewer));
-    state.control.audit_read(&principal, Action::AppList, query.namespace.as_deref()).await;
-    Ok(Json(apps).into_response())
+    Ok(Json(state.control.visible_apps(&principal, query.namespace.as_deref()).await?).into_response())
 }
 
 pub(crate) async fn get_app(
@@ -60,10 +51,7 @@ pub(crate) async fn get_app(
     Caller(principal): Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    state.control.authorize_read(&principal, &namespace, Action::AppGet).await?;
-    let detail = state.control.get_app(&app_key(namespace.clone(), name)).await?;
-    state.control.audit_read(&principal, Action::AppGet, Some(&namespace)).await;
-    Ok(Json(detail).into_response())
+    Ok(Json(state.control.app_for(&principal, &app_key(namespace, name)).await?).into_response())
 }
 
 pub(crate) async fn delete_app(
@@ -107,12 +95,8 @@ pub(crate) async fn logs(
     Path((namespace, name)): Path<(String, String)>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Response> {
-    state.control.authorize_read(&principal, &namespace, Action::AppLogs).await?;
     let app = app_key(namespace, name);
-    // Fails with 404 for an app that does not exist, rather than streaming nothing.
-    state.control.get_app(&app).await?;
-    let live = query.follow.then(|| state.control.logs.subscribe());
-    let recent = state.control.logs.tail(&app, query.tail);
+    let (recent, live) = state.control.app_logs(&principal, &app, query.tail, query.follow).await?;
     let to_line = |entry: &api_types::LogEntry| {
         let mut line = serde_json::to_vec(entry).expect("log entries serialize");
         line.push(b'\n');
@@ -120,7 +104,6 @@ pub(crate) async fn logs(
     };
     let recent_lines: Vec<_> = recent.iter().map(to_line).collect();
     let head = futures::stream::iter(recent_lines);
-    state.control.audit_read(&principal, Action::AppLogs, Some(&app.namespace)).await;
     let body = match live {
         None => Body::from_stream(head),
         Some(receiver) => {
@@ -146,10 +129,7 @@ pub(crate) async fn list_namespaces(
     State(state): State<Arc<ApiState>>,
     Caller(principal): Caller,
 ) -> ApiResult<Response> {
-    let mut namespaces = state.control.list_namespaces().await?;
-    namespaces.retain(|namespace| principal.has_role(&namespace.name, Role::Viewer));
-    state.control.audit_read(&principal, Action::NamespaceList, None).await;
-    Ok(Json(namespaces).into_response())
+    Ok(Json(state.control.visible_namespaces(&principal).await?).into_response())
 }
 
 pub(crate) async fn create_namespace(
@@ -176,21 +156,6 @@ pub(crate) async fn list_audit(
     Query(query): Query<AuditQuery>,
 ) -> ApiResult<Response> {
     // The whole log for platform admins; one namespace's events for its operators.
-    let allowed = match &query.namespace {
-        Some(namespace) => principal.has_role(namespace, Role::Operator),
-        None => principal.is_platform_admin(),
-    };
-    if !allowed {
-        let message =
-            "reading the audit log needs the operator role in the namespace (pass --namespace) or platform admin"
-                .to_owned();
-        return Err(state
-            .control
-            .deny(&principal, Action::AuditList, query.namespace.as_deref(), None, message)
-            .await
-            .into());
-    }
     let limit = query.limit.clamp(1, 10_000) as u32;
-    state.control.audit_read(&principal, Action::AuditList, query.namespace.as_deref()).await;
-    Ok(Json(state.control.list_audit(query.namespace, query.app, limit).await?).into_response())
+    Ok(Json(state.control.audit_log(&principal, query.namespace, query.app, limit).await?).into_response())
 }

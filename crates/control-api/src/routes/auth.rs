@@ -137,9 +137,23 @@ pub(crate) struct LoginPageQuery {
     return_to: Option<String>,
 }
 
-pub(crate) async fn login_page(State(state): State<Arc<ApiState>>, Query(query): Query<LoginPageQuery>) -> Response {
+/// The sign-in page; a browser already signed in to the platform goes straight on (an app's
+/// host gets its one-minute ticket), so opening an app from the console asks for nothing.
+pub(crate) async fn login_page(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(query): Query<LoginPageQuery>,
+) -> ApiResult<Response> {
+    let return_to = query.return_to.as_deref().unwrap_or_default();
+    let cookies = headers.get_all(header::COOKIE).iter().filter_map(|value| value.to_str().ok());
+    for token in gateway::cookies::session_values(cookies, state.secure_cookies) {
+        if let Ok(principal) = state.accounts.authenticate(token).await {
+            let location = return_location(&state, &principal.subject, return_to)?;
+            return Ok(redirect(StatusCode::SEE_OTHER, &location, None));
+        }
+    }
     let provider = state.accounts.federation().map(|federation| federation.display_name.as_str());
-    login_page_response(&state, StatusCode::OK, query.return_to.as_deref().unwrap_or_default(), None, provider)
+    Ok(login_page_response(&state, StatusCode::OK, return_to, None, provider))
 }
 
 /// The session cookie and the redirect back, after any successful browser sign-in.
@@ -149,18 +163,24 @@ pub(crate) fn signed_in_redirect(
     return_to: &str,
 ) -> ApiResult<Response> {
     let cookie = gateway::session_cookie_header(&signed_in.access_token, state.secure_cookies);
-    let location = match safe_return(state, return_to) {
+    let location = return_location(state, &signed_in.user, return_to)?;
+    Ok(redirect(StatusCode::SEE_OTHER, &location, Some(cookie)))
+}
+
+/// Where a signed-in `user` goes after signing in: this server's page, or an app's host with a
+/// one-minute ticket that becomes that host's own session.
+fn return_location(state: &ApiState, user: &str, return_to: &str) -> ApiResult<String> {
+    Ok(match safe_return(state, return_to) {
         ReturnTo::Here(path) => path,
         ReturnTo::AppHost { origin, host, path } => {
             let ticket = state
                 .accounts
                 .tokens
-                .mint_ticket(&signed_in.user, &[], &host)
+                .mint_ticket(user, &[], &host)
                 .map_err(|error| AccountError::Internal(format!("minting a ticket: {error}")))?;
             format!("{origin}{}?ticket={ticket}&return_to={}", gateway::SESSION_PATH, encode(&path))
         }
-    };
-    Ok(redirect(StatusCode::SEE_OTHER, &location, Some(cookie)))
+    })
 }
 
 pub(crate) fn configured_federation(state: &ApiState) -> ApiResult<&accounts::federation::Federation> {

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use control::{ControlError, Role};
+use control::ControlError;
 use serde::Deserialize;
 
 use crate::{ApiResult, ApiState, Caller, failure};
@@ -55,10 +55,7 @@ pub(crate) async fn chargeback(
     Caller(principal): Caller,
     Query(query): Query<ChargebackQuery>,
 ) -> ApiResult<Response> {
-    if !principal.has_role(control::ALL_NAMESPACES, Role::Viewer) {
-        let message = "chargeback covers every namespace: it needs a platform-wide viewer role".to_owned();
-        return Err(state.control.deny(&principal, Action::ChargebackRead, None, None, message).await.into());
-    }
+    state.control.authorize_platform_read(&principal, Action::ChargebackRead, "chargeback").await?;
     let by_owner = match query.by.as_str() {
         "namespace" => false,
         "owner" => true,
@@ -77,10 +74,7 @@ pub(crate) async fn notifications(
     State(state): State<Arc<ApiState>>,
     Caller(principal): Caller,
 ) -> ApiResult<Response> {
-    if !principal.is_platform_admin() {
-        let message = "the notification record needs platform admin".to_owned();
-        return Err(state.control.deny(&principal, Action::NotificationList, None, None, message).await.into());
-    }
+    state.control.authorize_platform_admin(&principal, Action::NotificationList, "the notification record").await?;
     let rows = state.notifier.recent(1000).await.map_err(control::ControlError::from)?;
     let rows: Vec<serde_json::Value> = rows
         .into_iter()

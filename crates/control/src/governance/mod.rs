@@ -194,8 +194,16 @@ fn event(principal: &str, action: Action, app: &AppKey, outcome: Outcome, detail
     NewAuditEvent::new(principal, action, outcome).app(app).detail(detail)
 }
 
+/// The annotation a builder's reason for an elevated ask travels in.
+pub const JUSTIFICATION_ANNOTATION: &str = "terrarium.dev/justification";
+
 fn approval_info(row: ApprovalRow) -> ApprovalRequest {
+    let justification = serde_json::from_str::<crate::store::NewRevision>(&row.pending).ok().and_then(|pending| {
+        let loaded = manifest::load(bundle::MANIFEST_FILE, &pending.manifest_source).ok()?;
+        loaded.manifest().metadata.annotations.as_ref()?.get(JUSTIFICATION_ANNOTATION).cloned()
+    });
     ApprovalRequest {
+        justification,
         id: row.id,
         namespace: row.app.namespace,
         app: row.app.name,

@@ -181,6 +181,7 @@ impl AppBuilder {
             kv_binding: None,
             kv_max_mib: None,
             seal_data: false,
+            data_class: None,
             sql: None,
             access: deployment::AppAccess {
                 owner: "user:tester".into(),

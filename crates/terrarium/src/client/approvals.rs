@@ -157,6 +157,7 @@ mod tests {
             revision: None,
             decided_at: None,
             outcome: None,
+            justification: None,
         };
         let text = describe_approval(&request);
         assert!(text.contains("Approvals:    1 of 2 needed, from operators of growth"), "{text}");

@@ -368,6 +368,8 @@ mod tests {
             phase: "Active".into(),
             updated_at: "2026-11-01T10:00:00Z".into(),
             urls: vec!["http://127.0.0.1:8080/apps/growth/where2eat/".into()],
+            data_class: None,
+            expires_at: None,
         }
     }
 

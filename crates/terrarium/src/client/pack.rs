@@ -4,11 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use bundle::{Bundle, BundleLimits, MANIFEST_FILE};
+use bundle::{Bundle, MANIFEST_FILE};
 use manifest::ValidatedManifest;
 
-/// Caps on one app bundle, shared by the CLI (before uploading) and the server (on receipt).
-pub const BUNDLE_LIMITS: BundleLimits = bundle::DEFAULT_LIMITS;
+pub use plan::BUNDLE_LIMITS;
 
 /// Folders that are never part of an app, besides every name starting with a dot
 /// (`.git`, `.env`, `.terrarium`): they hold tools' files, not the app's.
@@ -41,45 +40,10 @@ pub fn pack_app_dir(dir: &Path) -> anyhow::Result<(ValidatedManifest, Bundle)> {
     pack_files(&manifest_path.display().to_string(), files)
 }
 
-/// Validates the manifest among `files` (paths relative to the app folder) and builds the bundle.
-/// `manifest_label` names the manifest in messages (`hello/terrarium.yaml`).
+/// Validates the manifest among `files` (paths relative to the app folder) and builds the bundle:
+/// [`plan::pack_files`], the check the web console's editor makes too.
 pub fn pack_files(manifest_label: &str, files: Vec<(String, Vec<u8>)>) -> anyhow::Result<(ValidatedManifest, Bundle)> {
-    let Some((_, source)) = files.iter().find(|(path, _)| path == MANIFEST_FILE) else {
-        bail!("the app has no {MANIFEST_FILE} at its root");
-    };
-    let source = std::str::from_utf8(source)
-        .with_context(|| format!("{manifest_label} is not a text file (UTF-8); save it as UTF-8 text"))?;
-    let validated = match manifest::load(manifest_label, source) {
-        Ok(validated) => validated,
-        Err(diagnostics) => bail!("{}", describe_diagnostics(manifest_label, &diagnostics)),
-    };
-
-    let mut bundle = Bundle::new();
-    for (path, contents) in files {
-        bundle
-            .insert(&path, contents, &BUNDLE_LIMITS)
-            .with_context(|| format!("cannot add {path} to the app bundle"))?;
-    }
-
-    let problems = plan::missing_files(&validated, &bundle);
-    match problems.len() {
-        0 => Ok((validated, bundle)),
-        1 => bail!("{}", problems[0]),
-        n => bail!("{n} files named in {manifest_label} are missing:\n  {}", problems.join("\n  ")),
-    }
-}
-
-/// A heading, then every diagnostic (`file:line:col: field: message` and its hint), indented.
-fn describe_diagnostics(manifest_label: &str, diagnostics: &manifest::Diagnostics) -> String {
-    let mut text = match diagnostics.errors().count() {
-        1 => format!("{manifest_label} has 1 problem:"),
-        n => format!("{manifest_label} has {n} problems:"),
-    };
-    for line in diagnostics.to_string().lines() {
-        text.push_str("\n  ");
-        text.push_str(line);
-    }
-    text
+    plan::pack_files(manifest_label, files).map_err(|problems| anyhow::anyhow!(problems))
 }
 
 /// Reads every file under `dir` as (relative path with `/`, contents), in sorted order.

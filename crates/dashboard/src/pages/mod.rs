@@ -1,0 +1,26 @@
+//! The console's pages, one module per area.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+pub(crate) mod app;
+pub(crate) mod create;
+pub(crate) mod editor;
+pub(crate) mod home;
+pub(crate) mod operator;
+pub(crate) mod request;
+
+/// After a form: 303 to the page that shows the result.
+pub(crate) fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_owned())]).into_response()
+}
+
+/// A console page's address for an app.
+pub(crate) fn app_page(namespace: &str, name: &str) -> String {
+    format!("/console/apps/{namespace}/{name}")
+}
+
+/// The first address the app answers at.
+pub(crate) fn live_url(urls: &[String]) -> Option<&str> {
+    urls.first().map(String::as_str)
+}
