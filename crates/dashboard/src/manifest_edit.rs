@@ -165,6 +165,7 @@ metadata:
   namespace: team
 spec:
   owner: user:bea
+  runtime: static
   # Who may open it.
   access:
     visibility: team

@@ -52,20 +52,16 @@ impl Session {
 
     /// A form posted to the console: it must come from this server's own page (the browser's
     /// `Origin` and `Sec-Fetch-Site`) and carry this session's token.
-    pub fn check_form(&self, state: &ApiState, headers: &HeaderMap, token: &str) -> Result<(), Response> {
+    pub(crate) fn check_form(&self, state: &ApiState, headers: &HeaderMap, token: &str) -> Result<(), crate::Failure> {
         let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
         let fetch_site = headers.get("sec-fetch-site").and_then(|value| value.to_str().ok());
         let foreign_origin = origin.is_some_and(|origin| origin != state.public_url.trim_end_matches('/'));
         let foreign_site = fetch_site.is_some_and(|site| site != "same-origin" && site != "none");
         if foreign_origin || foreign_site {
-            return Err(refused(
-                StatusCode::FORBIDDEN,
-                "this form was sent from another site; use the console's own pages",
-            ));
+            return Err(forbidden("this form was sent from another site; use the console's own pages"));
         }
         if !self.token_matches(token) {
-            return Err(refused(
-                StatusCode::FORBIDDEN,
+            return Err(forbidden(
                 "this form has expired (you signed in again since it was opened); go back, reload the page and send it again",
             ));
         }
@@ -105,6 +101,10 @@ impl FromRequestParts<Arc<ApiState>> for Session {
         Err((StatusCode::SEE_OTHER, [(header::LOCATION, location), (header::CACHE_CONTROL, "no-store".to_owned())])
             .into_response())
     }
+}
+
+fn forbidden(message: &str) -> crate::Failure {
+    crate::Failure(control_api::failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]))
 }
 
 /// A refusal as a small page.

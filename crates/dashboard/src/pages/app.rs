@@ -60,7 +60,7 @@ pub(crate) async fn show(
     let requests: u64 = days.iter().map(|day| day.requests).sum();
     let server_errors: u64 = days.iter().map(|day| day.server_errors).sum();
     let client_errors: u64 = days.iter().map(|day| day.client_errors).sum();
-    let cpu: f64 = days.iter().map(|day| day.cpu_seconds).sum();
+    let cpu: f64 = days.iter().fold(0.0, |total, day| total + day.cpu_seconds);
     let error_rate = match requests {
         0 => "no requests yet".to_owned(),
         n => format!("{:.2} %", server_errors as f64 * 100.0 / n as f64),
@@ -116,7 +116,9 @@ pub(crate) async fn show(
                 div { dt { "CPU" } dd { (format!("{cpu:.2} s")) } }
                 div { dt { "Cost" } dd { (format!("{cost:.4} {currency}")) } }
             }
-            (bars("Requests per day this month, failed ones in red", &chart))
+            @if requests > 0 {
+                (bars("Requests per day this month, failed ones in red", &chart))
+            }
             @if let Some(slo) = &detail.slo {
                 h3 { "Service level" }
                 ul { @for objective in &slo.objectives { li { (format!("{objective:?}")) } } }
@@ -261,9 +263,7 @@ pub(crate) async fn rollback(
     headers: HeaderMap,
     Form(form): Form<RollbackForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     let revision = form.revision.ok_or_else(|| bad_form("say which revision to make live"))?;
     state.control.rollback(&session.principal, &AppKey::new(&namespace, &name), Some(revision)).await?;
     Ok(see_other(&format!("{}?notice=rolled-back&revision={revision}", app_page(&namespace, &name))))
@@ -289,9 +289,7 @@ pub(crate) async fn set_secret(
     headers: HeaderMap,
     Form(form): Form<SecretForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     let expires_at = match form.expires.trim() {
         "" => None,
         day => match crate::layout::day_start(day) {
@@ -319,9 +317,7 @@ pub(crate) async fn remove_secret(
     headers: HeaderMap,
     Form(form): Form<RemoveSecretForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     state.secrets.remove_secret(&session.principal, &AppKey::new(&namespace, &name), &form.name).await?;
     Ok(see_other(&format!("{}?notice=secret-removed", app_page(&namespace, &name))))
 }

@@ -68,9 +68,7 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     Form(input): Form<NewApp>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &input.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &input.csrf)?;
     let template = find(&template)?;
     let name = input.name.trim();
     let namespace = input.namespace.trim();

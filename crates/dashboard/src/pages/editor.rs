@@ -61,9 +61,7 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     Form(form): Form<SaveForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     let app = AppKey::new(&namespace, &name);
     let (revision, mut files) = state.control.app_files(&session.principal, &app, None).await?;
     // Browsers send a text area's lines ending in CRLF; files keep the line ends they had.

@@ -20,7 +20,8 @@ pub(crate) fn app_page(namespace: &str, name: &str) -> String {
     format!("/console/apps/{namespace}/{name}")
 }
 
-/// The first address the app answers at.
+/// The address to open the app at: its own host (the last of its addresses), where it does
+/// not share an origin with the platform or other apps.
 pub(crate) fn live_url(urls: &[String]) -> Option<&str> {
-    urls.first().map(String::as_str)
+    urls.last().map(String::as_str)
 }

@@ -197,9 +197,7 @@ pub(crate) async fn vote(
     headers: HeaderMap,
     Form(form): Form<VoteForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     let approve = match form.decision.as_str() {
         "approve" => true,
         "deny" => false,
@@ -302,9 +300,7 @@ pub(crate) async fn add_exception(
     headers: HeaderMap,
     Form(form): Form<ExceptionForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     let Some(expires_at) = crate::layout::day_start(form.expires.trim()) else {
         return Err(bad_form("the end date must be a day like 2027-03-31"));
     };
@@ -332,9 +328,7 @@ pub(crate) async fn remove_exception(
     headers: HeaderMap,
     Form(form): Form<PlainForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     state.control.remove_exception(&session.principal, id).await?;
     Ok(see_other("/console/policy?notice=exception-removed"))
 }
@@ -460,7 +454,17 @@ pub(crate) async fn people(
         true => Some(state.accounts.list_users(principal).await?),
         false => None,
     };
-    let roles = state.accounts.list_roles(principal, None).await?;
+    // Every binding for a platform admin; the namespaces one may see for anyone else.
+    let roles = match principal.is_platform_admin() {
+        true => state.accounts.list_roles(principal, None).await?,
+        false => {
+            let mut roles = Vec::new();
+            for namespace in state.control.visible_namespaces(principal).await? {
+                roles.extend(state.accounts.list_roles(principal, Some(&namespace.name)).await?);
+            }
+            roles
+        }
+    };
     let body = html! {
         h1 { "People" }
         (query.shown())
@@ -528,9 +532,7 @@ pub(crate) async fn change_role(
     headers: HeaderMap,
     Form(form): Form<RoleForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     let role: Role = form.role.parse().map_err(|message: String| bad_form(message))?;
     let (namespace, subject) = (form.namespace.trim(), form.subject.trim());
     match form.change.as_str() {

@@ -49,9 +49,7 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     Form(form): Form<AskForm>,
 ) -> PageResult {
-    if let Err(refused) = session.check_form(&state, &headers, &form.csrf) {
-        return Ok(refused);
-    }
+    session.check_form(&state, &headers, &form.csrf)?;
     let app = AppKey::new(&namespace, &name);
     let (_, mut files) = state.control.app_files(&session.principal, &app, None).await?;
     let Some((_, source)) = files.iter_mut().find(|(path, _)| path == bundle::MANIFEST_FILE) else {

@@ -4,6 +4,7 @@
 mod access;
 mod admission;
 mod budgets;
+mod console;
 mod cookies;
 mod demo;
 mod deploy;
