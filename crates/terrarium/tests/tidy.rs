@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("api-types", 0),
     ("audit", 0),
     ("durable", 0),
+    ("app-templates", 0),
     ("runtime", 1),
     ("background", 1),
     ("capability-http", 1),
@@ -32,6 +33,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("oidc", 1),
     ("control", 1),
     ("control-api", 1),
+    ("dashboard", 1),
     ("engine-js", 2),
     ("store-sqlite", 2),
     ("store-postgres", 2),
@@ -72,7 +74,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("tracing-opentelemetry", &["telemetry"]),
     ("prometheus-client", &["metering"]),
     ("jsonwebtoken", &["identity", "oidc"]),
-    ("axum", &["gateway", "control-api", "terrarium"]),
+    ("axum", &["gateway", "control-api", "dashboard", "terrarium"]),
     ("reqwest", &["capability-http", "oidc", "vault", "notify", "terrarium"]),
 ];
 
@@ -81,6 +83,7 @@ const NOT_FOR_THE_GATEWAY: &[&str] = &[
     "control",
     "accounts",
     "control-api",
+    "dashboard",
     "notify",
     "metering",
     "secrets",

@@ -121,7 +121,16 @@ pub(crate) async fn show(
             }
             @if let Some(slo) = &detail.slo {
                 h3 { "Service level" }
-                ul { @for objective in &slo.objectives { li { (format!("{objective:?}")) } } }
+                ul { @for objective in &slo.objectives {
+                    li {
+                        strong { (objective.name) } ": " (objective.target) "; last hour "
+                        (objective.good_percent_1h.map_or_else(|| "no traffic".to_owned(), |good| format!("{good:.2} %")))
+                        ", last 6 hours "
+                        (objective.good_percent_6h.map_or_else(|| "no traffic".to_owned(), |good| format!("{good:.2} %")))
+                        " "
+                        span class=(if objective.alert == "ok" { "badge ok" } else { "badge bad" }) { (objective.alert.replace('_', " ")) }
+                    }
+                } }
             }
         }
 
