@@ -276,13 +276,19 @@ impl ControlPlane {
     /// The deploy pipeline, from the uploaded archive to the switched routing table (or to an
     /// approval request, when the revision asks for more than the app was granted).
     pub async fn deploy(&self, principal: &Principal, archive: &[u8]) -> Result<DeployResponse, ControlError> {
-        self.deploy_with(principal, archive, true).await
+        self.deploy_with(principal, archive, true, false).await
+    }
+
+    /// Deploys a new app: like [`ControlPlane::deploy`], but refused (conflict) when the app
+    /// exists or its first revision waits for approval, so making an app never replaces one.
+    pub async fn create(&self, principal: &Principal, archive: &[u8]) -> Result<DeployResponse, ControlError> {
+        self.deploy_with(principal, archive, true, true).await
     }
 
     /// Deploys apps that ship inside the binary (`serve --demo`): trusted content, so policies
     /// are not consulted at admission (the background audit still reports on them).
     pub async fn deploy_bundled(&self, principal: &Principal, archive: &[u8]) -> Result<DeployResponse, ControlError> {
-        self.deploy_with(principal, archive, false).await
+        self.deploy_with(principal, archive, false, false).await
     }
 
     async fn deploy_with(
@@ -290,6 +296,7 @@ impl ControlPlane {
         principal: &Principal,
         archive: &[u8],
         govern: bool,
+        create_only: bool,
     ) -> Result<DeployResponse, ControlError> {
         let bundle = Bundle::from_tar(archive, &self.settings.bundle_limits)?;
         let source = std::str::from_utf8(bundle.manifest()?)
@@ -302,6 +309,19 @@ impl ControlPlane {
 
         let _guard = self.change_lock.lock().await;
         self.authorize_deploy(principal, &app, &validated.manifest().spec.owner.to_string()).await?;
+        if create_only {
+            let exists = match self.store.get_app(&app).await {
+                Ok(_) => true,
+                Err(StoreError::UnknownApp { .. }) => self.pending_first_revision(&app).await.is_some(),
+                Err(error) => return Err(error.into()),
+            };
+            if exists {
+                return Err(ControlError::Conflict(format!(
+                    "an app named {} already exists in {}; choose another name, or open that app to change it",
+                    app.name, app.namespace
+                )));
+            }
+        }
         // Scanned again here whatever the client did: a bundle may come from anywhere.
         let findings = plan::secret_findings(&self.settings.scanner, &bundle);
         if !findings.is_empty() {

@@ -40,7 +40,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/console/apps/{namespace}/{name}/rollback", post(pages::app::rollback))
         .route("/console/apps/{namespace}/{name}/secrets", post(pages::app::set_secret))
         .route("/console/apps/{namespace}/{name}/secrets/remove", post(pages::app::remove_secret))
-        .route("/console/apps/{namespace}/{name}/logs", get(pages::app::log_stream))
+        .route("/console/log-stream/{namespace}/{name}", get(pages::app::log_stream))
         .route("/console/apps/{namespace}/{name}/edit", get(pages::editor::show).post(pages::editor::submit))
         .route("/console/apps/{namespace}/{name}/request", get(pages::request::show).post(pages::request::submit))
         .route("/console/inventory", get(pages::operator::inventory))
@@ -67,12 +67,16 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 async fn guard(request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let is_asset = path.starts_with("/console/assets/");
-    let is_stream = path.ends_with("/logs") && path.starts_with("/console/apps/");
+    // The page's script reads the log stream (`EventSource`); its address carries a token
+    // that only the app's page holds. No page route starts like it.
+    let is_stream = path.starts_with("/console/log-stream/");
     let mode = request.headers().get("sec-fetch-mode").and_then(|value| value.to_str().ok());
     let dest = request.headers().get("sec-fetch-dest").and_then(|value| value.to_str().ok());
-    // Browsers name how a request was made; scripts (an app's, on a shared origin) cannot
-    // make a navigation, and a frame is not a document. Other clients send neither header.
-    let scripted = mode.is_some_and(|mode| mode != "navigate") || dest.is_some_and(|dest| dest != "document");
+    // Browsers name how a request was made: a script (an app's, on a shared origin) cannot make
+    // a navigation, and a page loaded into a frame or an object is not opened by the person.
+    // Other clients send neither header.
+    let scripted = mode.is_some_and(|mode| mode != "navigate")
+        || dest.is_some_and(|dest| matches!(dest, "iframe" | "frame" | "embed" | "object" | "fencedframe"));
     if scripted && !is_asset && !is_stream {
         return session::refused(
             StatusCode::FORBIDDEN,

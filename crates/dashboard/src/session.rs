@@ -45,6 +45,15 @@ impl Session {
         known.iter().filter(|namespace| self.principal.has_role(namespace, Role::Builder)).cloned().collect()
     }
 
+    /// The token in the address of this session's log streams: not the form token, so an
+    /// address that travels (a browser's history) does not carry what forms need.
+    pub fn stream_token(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(b"terrarium console stream token\0");
+        hasher.update(self.csrf.as_bytes());
+        hex::encode(hasher.finalize())
+    }
+
     /// Whether `token` is this session's form token (compared in constant time).
     pub fn token_matches(&self, token: &str) -> bool {
         constant_time_eq(token.as_bytes(), self.csrf.as_bytes())
@@ -55,7 +64,8 @@ impl Session {
     pub(crate) fn check_form(&self, state: &ApiState, headers: &HeaderMap, token: &str) -> Result<(), crate::Failure> {
         let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
         let fetch_site = headers.get("sec-fetch-site").and_then(|value| value.to_str().ok());
-        let foreign_origin = origin.is_some_and(|origin| origin != state.public_url.trim_end_matches('/'));
+        let own = url::Url::parse(&state.public_url).map(|url| url.origin().ascii_serialization()).unwrap_or_default();
+        let foreign_origin = origin.is_some_and(|origin| !origin.eq_ignore_ascii_case(&own));
         let foreign_site = fetch_site.is_some_and(|site| site != "same-origin" && site != "none");
         if foreign_origin || foreign_site {
             return Err(forbidden("this form was sent from another site; use the console's own pages"));
@@ -76,7 +86,7 @@ fn csrf_of(session_token: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && !a.is_empty() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 

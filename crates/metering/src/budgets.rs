@@ -322,7 +322,6 @@ impl Budgets {
         }
     }
 
-    /// Cost per namespace or per owner for a month (`YYYY-MM`, this month by default).
     /// One app's cost for a month (`YYYY-MM`, this month by default) at the configured prices,
     /// with the currency. The caller has checked that the reader may see the app's usage.
     pub async fn app_cost(&self, app: &AppKey, month: Option<&str>) -> Result<(f64, String), MeteringError> {
@@ -331,6 +330,7 @@ impl Budgets {
         Ok((usage.get(app).map_or(0.0, |counts| pricing.cost(counts)), pricing.currency.clone()))
     }
 
+    /// Cost per namespace or per owner for a month (`YYYY-MM`, this month by default).
     pub async fn chargeback(&self, month: Option<&str>, by_owner: bool) -> Result<Vec<ChargebackRow>, MeteringError> {
         let usage = self.month_to_date(month).await?;
         let owners: HashMap<AppKey, String> = self.registry.owners().await?.into_iter().collect();

@@ -324,6 +324,11 @@ pub(crate) enum ReturnTo {
 }
 
 pub(crate) fn safe_return(state: &ApiState, return_to: &str) -> ReturnTo {
+    // Browsers drop tabs and line breaks from a `Location` (`/\t/evil.example` becomes
+    // `//evil.example`), and a header cannot hold them: an address with any is refused whole.
+    if return_to.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return ReturnTo::Here("/".to_owned());
+    }
     if return_to.starts_with('/') && !return_to.starts_with("//") && !return_to.contains('\\') {
         return ReturnTo::Here(return_to.to_owned());
     }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::{app_page, live_url, see_other};
 use crate::charts::{Bar, bars};
 use crate::layout::{Nav, NoticeQuery, csrf_field, page, phase_badge, when};
-use crate::session::{Session, refused};
+use crate::session::{Session, constant_time_eq, refused};
 use crate::{Failure, PageResult, bad_form};
 
 pub(crate) async fn show(
@@ -73,7 +73,7 @@ pub(crate) async fn show(
             bad: day.server_errors,
         })
         .collect();
-    let stream = format!("{}/logs?csrf={}", app_page(&namespace, &name), session.csrf);
+    let stream = format!("/console/log-stream/{namespace}/{name}?token={}", session.stream_token());
 
     let body = html! {
         p class="hint" { a href="/console" { "My apps" } " / " (namespace) }
@@ -334,7 +334,7 @@ pub(crate) async fn remove_secret(
 #[derive(Deserialize)]
 pub(crate) struct StreamQuery {
     #[serde(default)]
-    csrf: String,
+    token: String,
 }
 
 /// The app's log as server-sent events, for the page's script. The address carries the
@@ -345,7 +345,8 @@ pub(crate) async fn log_stream(
     Path((namespace, name)): Path<(String, String)>,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response, Failure> {
-    if !session.token_matches(&query.csrf) {
+    let expected = session.stream_token();
+    if query.token.len() != expected.len() || !constant_time_eq(query.token.as_bytes(), expected.as_bytes()) {
         return Ok(refused(axum::http::StatusCode::FORBIDDEN, "open the log from the app's page"));
     }
     let app = AppKey::new(&namespace, &name);

@@ -78,7 +78,7 @@ pub(crate) async fn submit(
             "name: {name:?} cannot be an app name; use 1 to 40 lowercase letters, digits and dashes, starting and ending with a letter or digit (for example team-lunch)"
         ));
     }
-    if namespace.is_empty() {
+    if !deployment::is_name(namespace) {
         problems.push("namespace: choose the team space the app goes into".to_owned());
     }
     let visibility = match app_templates::Visibility::parse(&input.visibility) {
@@ -110,7 +110,7 @@ pub(crate) async fn submit(
             return render_form(&state, &session, template, &input, StatusCode::UNPROCESSABLE_ENTITY, &problems).await;
         }
     };
-    match state.control.deploy(&session.principal, &bundle.to_tar()).await {
+    match state.control.create(&session.principal, &bundle.to_tar()).await {
         Ok(deployed) if deployed.pending_approval.is_some() => Ok(see_other("/console?notice=pending")),
         Ok(_) => Ok(see_other(&format!("{}?notice=created", app_page(namespace, name)))),
         Err(error) => {

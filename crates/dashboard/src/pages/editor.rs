@@ -52,6 +52,8 @@ pub(crate) struct SaveForm {
     /// `check` or `deploy`.
     #[serde(default)]
     action: String,
+    /// The revision the text was opened from.
+    revision: Option<i64>,
 }
 
 pub(crate) async fn submit(
@@ -64,14 +66,24 @@ pub(crate) async fn submit(
     session.check_form(&state, &headers, &form.csrf)?;
     let app = AppKey::new(&namespace, &name);
     let (revision, mut files) = state.control.app_files(&session.principal, &app, None).await?;
-    // Browsers send a text area's lines ending in CRLF; files keep the line ends they had.
-    let text = form.content.replace("\r\n", "\n");
     let path = form.path.trim().trim_start_matches('/').to_owned();
-    let editing =
-        Editing { path: path.clone(), text: Some(text.clone()), new: !files.iter().any(|(file, _)| *file == path) };
+    let original = files.iter().find(|(file, _)| *file == path).map(|(_, contents)| contents.clone());
+    // Browsers send a text area's lines ending in CRLF: a file that had LF keeps LF.
+    let text = match original.as_deref().is_some_and(|contents| contents.windows(2).any(|pair| pair == b"\r\n")) {
+        true => form.content.clone(),
+        false => form.content.replace("\r\n", "\n"),
+    };
+    let editing = Editing { path: path.clone(), text: Some(text.clone()), new: original.is_none() };
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     if path.is_empty() {
         let outcome = Outcome::Problems(vec!["give the file a name, like public/about.html".to_owned()]);
-        return Ok(render(&session, &app, revision, &files, &editing, StatusCode::UNPROCESSABLE_ENTITY, outcome));
+        return Ok(render(&session, &app, revision, &files, &editing, unprocessable, outcome));
+    }
+    if let Some(opened) = form.revision.filter(|opened| *opened != revision) {
+        let outcome = Outcome::Problems(vec![format!(
+            "revision {revision} was published after you opened this file (from revision {opened}); your text is kept below: copy it, open the file again and make your change there"
+        )]);
+        return Ok(render(&session, &app, revision, &files, &editing, StatusCode::CONFLICT, outcome));
     }
     match files.iter_mut().find(|(file, _)| *file == path) {
         Some((_, contents)) => *contents = text.into_bytes(),
@@ -79,11 +91,20 @@ pub(crate) async fn submit(
     }
     let packed = plan::pack_files(&format!("{name}/terrarium.yaml"), files.clone());
     let bundle = match packed {
+        Ok((validated, _))
+            if validated.manifest().metadata.name != name || validated.manifest().metadata.namespace != namespace =>
+        {
+            let problems = vec![format!(
+                "terrarium.yaml names the app {}/{}, but this is {namespace}/{name}: the editor publishes this app only; put metadata.name and metadata.namespace back",
+                validated.manifest().metadata.namespace,
+                validated.manifest().metadata.name
+            )];
+            return Ok(render(&session, &app, revision, &files, &editing, unprocessable, Outcome::Problems(problems)));
+        }
         Ok((_, bundle)) => bundle,
         Err(problems) => {
             let problems = problems.lines().map(|line| line.trim().to_owned()).collect();
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok(render(&session, &app, revision, &files, &editing, status, Outcome::Problems(problems)));
+            return Ok(render(&session, &app, revision, &files, &editing, unprocessable, Outcome::Problems(problems)));
         }
     };
     if form.action != "deploy" {
@@ -168,6 +189,7 @@ fn render(
                     Some(text) if text.len() <= MAX_EDITABLE_BYTES => {
                         form method="post" action=(format!("{base}/edit")) {
                             (csrf_field(session))
+                            input type="hidden" name="revision" value=(revision);
                             label for="path" { "File" @if editing.new { span class="hint" { "A new file: name it with its folder, like public/about.html." } } }
                             input type="text" id="path" name="path" value=(editing.path) readonly[!editing.new] required;
                             label for="content" { "Contents" span class="hint" { "Tab indents; press Escape then Tab to leave the text area." } }

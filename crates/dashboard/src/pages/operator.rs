@@ -362,7 +362,7 @@ pub(crate) async fn spend(
         html! {
             section {
                 h2 { (title) }
-                p { a href=(format!("/console/spend.csv?by={by}{month_query}")) download { "Download as CSV" } }
+                p { a href=(format!("/console/spend.csv?by={by}{month_query}")) { "Download as CSV" } }
                 div class="scroll" { table {
                     thead { tr { th { (if by == "owner" { "Owner" } else { "Namespace" }) } th { "Apps" } th { "Requests" } th { "CPU s" } th { "Sent" } th { "Cost" } } }
                     tbody {

@@ -96,7 +96,9 @@ fn edited(source: &str, form: &AskForm) -> Result<String, Vec<String>> {
     let mut problems = Vec::new();
     let host = form.egress_host.trim().to_ascii_lowercase();
     let quota = form.monthly_requests.trim();
-    let justification = form.justification.trim();
+    // One line, as the annotation holds it: what is compared below is what is written.
+    let justification = form.justification.replace("\r\n", "\n").replace(['\r', '\n'], " ");
+    let justification = justification.trim();
     if host.is_empty() && form.public.is_none() && quota.is_empty() {
         problems.push("ask for at least one thing: a host, public access or a higher quota".to_owned());
     }
@@ -144,11 +146,19 @@ fn edited(source: &str, form: &AskForm) -> Result<String, Vec<String>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    // The edit must mean what the form asked, in a file a person may have written by hand.
-    let loaded = manifest::load("terrarium.yaml", &text)
-        .map_err(|diagnostics| diagnostics.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
-    let manifest = loaded.manifest();
-    let spec = &manifest.spec;
+    // The edit must mean what the form asked, and nothing else, in a file a person may have
+    // written by hand (a block of text the edit landed in would change silently).
+    let refused = || {
+        vec![
+            "terrarium.yaml is laid out in a way this form cannot change safely; make the change in the editor instead"
+                .to_owned(),
+        ]
+    };
+    let diagnostics =
+        |diagnostics: manifest::Diagnostics| diagnostics.to_string().lines().map(str::to_owned).collect::<Vec<_>>();
+    let before = manifest::load("terrarium.yaml", source).map_err(diagnostics)?.manifest().clone();
+    let after = manifest::load("terrarium.yaml", &text).map_err(diagnostics)?.manifest().clone();
+    let spec = &after.spec;
     let has_host = host.is_empty() || spec.allowed_egress.as_ref().is_some_and(|hosts| hosts.contains(&host));
     let is_public = form.public.is_none()
         || spec
@@ -157,13 +167,45 @@ fn edited(source: &str, form: &AskForm) -> Result<String, Vec<String>> {
             .and_then(|access| access.visibility)
             .is_some_and(|v| format!("{v:?}").eq_ignore_ascii_case("public"));
     let has_quota = quota.is_none() || spec.quotas.as_ref().and_then(|quotas| quotas.monthly_requests) == quota;
-    let has_reason = manifest.metadata.annotations.as_ref().and_then(|map| map.get(JUSTIFICATION)).map(String::as_str)
+    let has_reason = after.metadata.annotations.as_ref().and_then(|map| map.get(JUSTIFICATION)).map(String::as_str)
         == Some(justification);
     if !(has_host && is_public && has_quota && has_reason) {
-        return Err(vec![
-            "terrarium.yaml is laid out in a way this form cannot change safely; make the change in the editor instead"
-                .to_owned(),
-        ]);
+        return Err(refused());
+    }
+    // Everything else as it was: the asked-for fields put back, the two must be equal.
+    let mut rest = after.clone();
+    if !host.is_empty() {
+        rest.spec.allowed_egress = before.spec.allowed_egress.clone();
+    }
+    if form.public.is_some() {
+        match (&mut rest.spec.access, &before.spec.access) {
+            (Some(access), Some(old)) => access.visibility = old.visibility,
+            (access, None) => *access = None,
+            (None, Some(_)) => return Err(refused()),
+        }
+    }
+    if quota.is_some() {
+        match (&mut rest.spec.quotas, &before.spec.quotas) {
+            (Some(quotas), Some(old)) => quotas.monthly_requests = old.monthly_requests,
+            (quotas, None) => *quotas = None,
+            (None, Some(_)) => return Err(refused()),
+        }
+    }
+    if let Some(annotations) = &mut rest.metadata.annotations {
+        match before.metadata.annotations.as_ref().and_then(|old| old.get(JUSTIFICATION)) {
+            Some(old) => {
+                annotations.insert(JUSTIFICATION.to_owned(), old.clone());
+            }
+            None => {
+                annotations.remove(JUSTIFICATION);
+            }
+        }
+        if annotations.is_empty() && before.metadata.annotations.is_none() {
+            rest.metadata.annotations = None;
+        }
+    }
+    if rest != before {
+        return Err(refused());
     }
     Ok(text)
 }
@@ -225,4 +267,47 @@ async fn render(
         p class="hint" { "The app is " (detail.summary.phase) " at revision " (detail.summary.active_revision) "." }
     };
     Ok(page_with_status(session, Nav::MyApps, &title, status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: lunch\n  namespace: team\nspec:\n  owner: user:bea\n  runtime: function\n  functions:\n    - route: /*\n      entry: api.js\n";
+
+    fn ask(host: &str, public: bool, quota: &str, why: &str) -> AskForm {
+        AskForm {
+            egress_host: host.to_owned(),
+            public: public.then(|| "on".to_owned()),
+            monthly_requests: quota.to_owned(),
+            justification: why.to_owned(),
+            ..AskForm::default()
+        }
+    }
+
+    #[test]
+    fn an_ask_changes_exactly_what_it_names() {
+        let text =
+            edited(MANIFEST, &ask("API.Weather.dev", true, "50000", "Weather at noon,\r\nfor the poll")).unwrap();
+        let loaded = manifest::load("terrarium.yaml", &text).unwrap();
+        let manifest = loaded.manifest();
+        assert_eq!(manifest.spec.allowed_egress.as_deref().unwrap(), ["api.weather.dev"]);
+        assert_eq!(manifest.spec.quotas.as_ref().unwrap().monthly_requests, Some(50000));
+        assert_eq!(manifest.metadata.annotations.as_ref().unwrap()[JUSTIFICATION], "Weather at noon, for the poll");
+        let kept: Vec<&str> = text.lines().filter(|line| MANIFEST.lines().any(|old| old == *line)).collect();
+        assert_eq!(kept, MANIFEST.lines().collect::<Vec<_>>(), "every line stays, in order: {text}");
+    }
+
+    #[test]
+    fn an_ask_is_refused_with_every_problem_or_when_the_edit_would_change_more() {
+        let problems = edited(MANIFEST, &ask("https://x", false, "many", "short")).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(edited(MANIFEST, &ask("", false, "", "a good reason here")).unwrap_err()[0].contains("at least one"));
+        // A block of text at the end of spec whose last lines look like comments: an insertion
+        // there would cut them off the value, so the form refuses instead.
+        let block = format!("{MANIFEST}  vars:\n    NOTE: |\n      first\n      # not a comment\n");
+        manifest::load("terrarium.yaml", &block).unwrap();
+        let refused = edited(&block, &ask("", false, "5000", "more requests for the poll")).unwrap_err();
+        assert!(refused[0].contains("in the editor"), "{refused:?}");
+    }
 }

@@ -175,11 +175,80 @@ fn console_pages_are_walled_off_from_scripts_other_sites_and_other_tenants() {
     let shown = get("/console/apps/team/poll", Some(&bea), &[]).text().unwrap();
     assert!(shown.contains("API_TOKEN") && !shown.contains(secret), "{shown}");
 
-    // The live log: only with the page's token.
-    assert_eq!(get("/console/apps/team/poll/logs", Some(&bea), &[]).status(), 403);
-    let stream = get(&format!("/console/apps/team/poll/logs?csrf={csrf}"), Some(&bea), &[("sec-fetch-mode", "cors")]);
+    // The live log: only with the page's token, which is not the form token.
+    let app_page = get("/console/apps/team/poll", Some(&bea), &[]).text().unwrap();
+    let start = app_page.find("data-stream=\"").unwrap() + "data-stream=\"".len();
+    let stream_url = app_page[start..].split('"').next().unwrap().replace("&amp;", "&");
+    assert!(stream_url.starts_with("/console/log-stream/team/poll?token="), "{stream_url}");
+    assert!(!stream_url.contains(&csrf));
+    assert_eq!(get("/console/log-stream/team/poll", Some(&bea), &[("sec-fetch-mode", "cors")]).status(), 403);
+    let forged = format!("/console/log-stream/team/poll?token={csrf}");
+    assert_eq!(get(&forged, Some(&bea), &[("sec-fetch-mode", "cors")]).status(), 403);
+    let stream = get(&stream_url, Some(&bea), &[("sec-fetch-mode", "cors"), ("sec-fetch-dest", "empty")]);
     assert_eq!(stream.status(), 200);
     assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    drop(stream);
+    // An app named like a route is still a page, read only as a page.
+    let logs_app = [("name", "logs"), ("namespace", "team"), ("visibility", "team"), ("csrf", csrf.as_str())];
+    assert_eq!(post(&logs_app, &server.url).status(), 303);
+    assert_eq!(get("/console/apps/team/logs", Some(&bea), &[("sec-fetch-mode", "cors")]).status(), 403);
+
+    // Making an app never replaces one: the name is taken, the form comes back whole.
+    let taken = post(&with(&app, &csrf), &server.url);
+    assert_eq!(taken.status(), 409);
+    assert!(taken.text().unwrap().contains("already exists"));
+    assert_eq!(server.cli_ok(&["apps", "get", "team/poll", "-o", "json"]).matches("\"revision\":").count(), 1);
+
+    // The editor publishes this app only, from the revision it opened.
+    let edit = |fields: &[(&str, &str)]| {
+        http.post(format!("{}/console/apps/team/poll/edit", server.url))
+            .header("cookie", session(&bea))
+            .form(fields)
+            .send()
+            .unwrap()
+    };
+    let manifest = server.cli_ok(&["apps", "get", "team/poll", "-o", "json"]);
+    assert!(manifest.contains("poll"));
+    let page = get("/console/apps/team/poll/edit?path=terrarium.yaml", Some(&bea), &[]).text().unwrap();
+    let start = page.find("spellcheck=\"false\" autocapitalize=\"off\">").unwrap();
+    let text = page[start..].split_once('>').unwrap().1.split("</textarea>").next().unwrap().trim_start_matches('\n');
+    let text = text.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let renamed = text.replace("name: poll", "name: other");
+    let moved = edit(&[
+        ("csrf", &csrf),
+        ("path", "terrarium.yaml"),
+        ("content", &renamed),
+        ("action", "deploy"),
+        ("revision", "1"),
+    ]);
+    assert_eq!(moved.status(), 422);
+    assert!(moved.text().unwrap().contains("the editor publishes this app only"));
+    let stale = edit(&[
+        ("csrf", &csrf),
+        ("path", "terrarium.yaml"),
+        ("content", &text),
+        ("action", "deploy"),
+        ("revision", "0"),
+    ]);
+    assert_eq!(stale.status(), 409);
+    assert!(stale.text().unwrap().contains("was published after you opened this file"));
+    let unchanged = edit(&[
+        ("csrf", &csrf),
+        ("path", "terrarium.yaml"),
+        ("content", &text),
+        ("action", "deploy"),
+        ("revision", "1"),
+    ]);
+    assert_eq!(unchanged.status(), 303);
+    assert_eq!(unchanged.headers()["location"], "/console/apps/team/poll?notice=unchanged");
+
+    // A signed-in browser is forwarded by the sign-in page, never off this server.
+    for return_to in ["/%09/evil.example", "/%0a", "//evil.example", "https://evil.example/", "/\\evil.example"] {
+        let forwarded = get(&format!("/auth/login?return_to={return_to}"), Some(&bea), &[]);
+        assert_eq!(forwarded.status(), 303, "{return_to}");
+        assert_eq!(forwarded.headers()["location"], "/", "{return_to}");
+    }
+    assert_eq!(get("/auth/login?return_to=/console/new", Some(&bea), &[]).headers()["location"], "/console/new");
 }
 
 #[test]
