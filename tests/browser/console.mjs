@@ -20,8 +20,34 @@ const browser = await chromium.launch({
   args: ["--no-sandbox"],
 });
 
+// What every console page must have for people who use a keyboard or a screen reader: a
+// language, one heading of the first level, a label for every field, words on every link and
+// button, a text alternative on every picture.
+async function accessibility(page) {
+  return page.evaluate(() => {
+    const problems = [];
+    if (!document.documentElement.lang) problems.push("the page has no lang");
+    const headings = document.querySelectorAll("h1").length;
+    if (headings !== 1) problems.push(`${headings} h1 headings`);
+    for (const field of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+      const labelled = field.labels?.length > 0 || field.getAttribute("aria-label");
+      if (!labelled) problems.push(`the ${field.tagName.toLowerCase()} ${field.name} has no label`);
+    }
+    for (const image of document.querySelectorAll("img")) {
+      if (!image.hasAttribute("alt")) problems.push(`a picture without alt: ${image.src}`);
+    }
+    for (const control of document.querySelectorAll("a, button")) {
+      if (!control.textContent.trim() && !control.getAttribute("aria-label")) problems.push(`an empty ${control.tagName}`);
+    }
+    return problems;
+  });
+}
+
 async function shot(page, name) {
-  seen.pages.push({ name, url: page.url() });
+  const entry = { name, url: page.url() };
+  // The app's own page is the builder's, not the console's.
+  if (!name.includes("live-app")) entry.accessibility = await accessibility(page);
+  seen.pages.push(entry);
   if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
@@ -63,6 +89,15 @@ try {
   seen.live_url = liveUrl;
   seen.seconds_to_live = (Date.now() - started) / 1000;
   await shot(page, "05-app");
+
+  // The app's log, live on its page: a request to the app's function appears as it happens.
+  await page.waitForFunction(() => document.getElementById("log-state")?.textContent === "live");
+  const visitor = await page.context().newPage();
+  await visitor.goto(`${liveUrl}api/hello?name=console`);
+  seen.function_answer = await visitor.textContent("body");
+  await visitor.close();
+  await page.waitForSelector('ol.log li:has-text("greeting console")');
+  seen.live_log = await page.textContent("ol.log");
 
   // The live app, opened the way a person does (the console's session carries over).
   await page.goto(liveUrl);
@@ -159,6 +194,9 @@ try {
   await signIn(small, process.env.BUILDER_USER, process.env.BUILDER_PASSWORD, `${base}/console`);
   seen.phone_scroll_width = await small.evaluate(() => document.documentElement.scrollWidth);
   await shot(small, "17-phone-my-apps");
+  await small.goto(`${base}/console/apps/team/lunch`);
+  seen.phone_app_scroll_width = await small.evaluate(() => document.documentElement.scrollWidth);
+  await shot(small, "18-phone-app");
 } finally {
   await browser.close();
 }

@@ -322,6 +322,14 @@ impl Budgets {
         }
     }
 
+    /// The monthly budget of a namespace, or of an owner (`user:ana`, `group:growth`).
+    pub fn budget_for(&self, by_owner: bool, key: &str) -> Option<f64> {
+        match by_owner {
+            true => self.settings.owners.get(key).copied(),
+            false => self.settings.namespaces.get(key).copied(),
+        }
+    }
+
     /// One app's cost for a month (`YYYY-MM`, this month by default) at the configured prices,
     /// with the currency. The caller has checked that the reader may see the app's usage.
     pub async fn app_cost(&self, app: &AppKey, month: Option<&str>) -> Result<(f64, String), MeteringError> {

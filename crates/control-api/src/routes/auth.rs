@@ -128,7 +128,17 @@ pub(crate) fn login_page_response(
     if let Ok(value) = header::HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    // No script at all, never framed (a framed sign-in form is a clickjacking target). No
+    // form-action: a sign-in goes on to an app's own host.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
     response
 }
 
@@ -367,27 +377,29 @@ pub(crate) fn login_html(
     provider: Option<&str>,
     csrf: &str,
 ) -> axum::response::Html<String> {
-    let error = error.map(|message| format!("<p class=\"error\">{}</p>", escape_html(message))).unwrap_or_default();
+    let error = error
+        .map(|message| format!("<p class=\"error\" role=\"alert\">{}</p>", escape_html(message)))
+        .unwrap_or_default();
     let provider = provider
         .map(|name| {
             format!(
-                "<p><a class=\"provider\" href=\"/auth/oidc/start?return_to={}\">Sign in with {}</a></p><p>or with a local account:</p>",
+                "<p><a class=\"button\" href=\"/auth/oidc/start?return_to={}\">Sign in with {}</a></p><p>or with a local account:</p>",
                 encode(return_to),
                 escape_html(name)
             )
         })
         .unwrap_or_default();
+    // The web console's stylesheet: the sign-in page is the console's first page.
     axum::response::Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · Terrarium</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem;color:#222}}\
-         label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}}\
-         button{{margin-top:1rem;padding:.5rem 1rem;font:inherit}}.error{{color:#a00}}</style></head>\
-         <body><h1>Sign in</h1>{error}{provider}<form method=\"post\" action=\"/auth/login\">\
-         <label for=\"username\">User</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
+         <link rel=\"stylesheet\" href=\"/console/assets/console.css\"></head>\
+         <body><header class=\"top\"><span class=\"brand\">Terrarium</span></header>\
+         <main id=\"main\" class=\"narrow\"><h1>Sign in</h1>{error}{provider}<section><form method=\"post\" action=\"/auth/login\">\
+         <label for=\"username\">User</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
          <input type=\"hidden\" name=\"return_to\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <button type=\"submit\">Sign in</button></form></body></html>\n",
+         <button type=\"submit\">Sign in</button></form></section></main></body></html>\n",
         escape_html(return_to),
         escape_html(csrf)
     ))

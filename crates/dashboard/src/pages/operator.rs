@@ -356,21 +356,32 @@ pub(crate) async fn spend(
         false => None,
     };
     let month_query = month.map(|month| format!("&month={month}")).unwrap_or_default();
+    let budgets = &state.budgets;
     let table = |title: &str, by: &str, rows: &[metering::budgets::ChargebackRow]| {
         let total: f64 = rows.iter().map(|row| row.cost).sum();
         let currency = rows.first().map(|row| row.currency.as_str()).unwrap_or("");
+        let by_owner = by == "owner";
         html! {
             section {
                 h2 { (title) }
                 p { a href=(format!("/console/spend.csv?by={by}{month_query}")) { "Download as CSV" } }
                 div class="scroll" { table {
-                    thead { tr { th { (if by == "owner" { "Owner" } else { "Namespace" }) } th { "Apps" } th { "Requests" } th { "CPU s" } th { "Sent" } th { "Cost" } } }
+                    thead { tr { th { (if by_owner { "Owner" } else { "Namespace" }) } th { "Apps" } th { "Requests" } th { "CPU s" } th { "Sent" } th { "Cost" } th { "Budget" } } }
                     tbody {
                         @for row in rows {
+                            @let budget = budgets.budget_for(by_owner, &row.key);
                             tr { td { (row.key) } td { (row.apps) } td { (row.requests) } td { (format!("{:.2}", row.cpu_seconds)) }
-                                 td { (crate::layout::bytes(row.bytes_out)) } td { (format!("{:.4} {}", row.cost, row.currency)) } }
+                                 td { (crate::layout::bytes(row.bytes_out)) } td { (format!("{:.4} {}", row.cost, row.currency)) }
+                                 td { @match budget {
+                                     Some(amount) if amount > 0.0 => {
+                                         @let used = row.cost / amount * 100.0;
+                                         (format!("{amount:.2} {} ", row.currency))
+                                         span class=(if used >= 100.0 { "badge bad" } else if used >= 80.0 { "badge warn" } else { "badge ok" }) { (format!("{used:.0} % used")) }
+                                     }
+                                     _ => "none",
+                                 } } }
                         }
-                        tr { th { "Total" } td {} td {} td {} td {} th { (format!("{total:.4} {currency}")) } }
+                        tr { th { "Total" } td {} td {} td {} td {} th { (format!("{total:.4} {currency}")) } td {} }
                     }
                 } }
             }

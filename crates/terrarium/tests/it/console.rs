@@ -13,6 +13,9 @@ bundled = true
 
 [namespaces]
 allowed_egress = ["api.example.com"]
+
+[budgets.namespaces]
+team = 10.0
 "#;
 
 /// A user with the given grants and the password to sign in with.
@@ -284,6 +287,10 @@ fn a_builder_and_an_operator_use_the_console_in_a_real_browser() {
     assert_eq!(text("live_heading"), "lunch", "{seen:#}");
     eprintln!("sign-in page to live app: {} s", seen["seconds_to_live"]);
 
+    // The app's log follows on its page as the app writes it.
+    assert!(text("function_answer").contains("Hello, console!"), "{seen:#}");
+    assert!(text("live_log").contains("greeting console"), "{seen:#}");
+
     // Edited, checked and published; a manifest mistake named with its place; rolled back.
     assert!(text("check_notice").contains("No problems found"), "{seen:#}");
     assert_eq!(seen["kept_after_check"], true);
@@ -328,7 +335,7 @@ fn a_builder_and_an_operator_use_the_console_in_a_real_browser() {
     for (page, expected) in [
         ("12-inventory", "lunch"),
         ("13-policy", "Policies in force"),
-        ("14-spend", "By namespace"),
+        ("14-spend", "% used"),
         ("15-people", "user:bea"),
         ("16-operator-app-detail", "Audit trail"),
     ] {
@@ -346,10 +353,14 @@ fn a_builder_and_an_operator_use_the_console_in_a_real_browser() {
 
     // Usable on a phone: nothing wider than the screen.
     assert!(seen["phone_scroll_width"].as_u64().unwrap() <= 390, "{seen:#}");
+    assert!(seen["phone_app_scroll_width"].as_u64().unwrap() <= 390, "{seen:#}");
 
-    // A screenshot of every page.
+    // A screenshot of every page; every console page labelled for a screen reader.
     for page in seen["pages"].as_array().unwrap() {
         let name = page["name"].as_str().unwrap();
+        if let Some(problems) = page["accessibility"].as_array() {
+            assert!(problems.is_empty(), "{name}: {problems:?}");
+        }
         assert!(std::path::Path::new(screenshots).join(format!("{name}.png")).is_file(), "{name}.png");
     }
 }
