@@ -175,6 +175,7 @@ try {
     ["/console/spend", "14-spend"],
     ["/console/people", "15-people"],
     ["/console/apps/team/lunch", "16-operator-app-detail"],
+    ["/console", "19-operator-home"],
   ]) {
     const response = await op.goto(`${base}${path}`);
     seen[name] = { status: response.status(), text: await op.textContent("main") };

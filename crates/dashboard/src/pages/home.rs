@@ -24,13 +24,48 @@ pub(crate) async fn home(
 ) -> PageResult {
     let apps = state.control.visible_apps(&session.principal, None).await.map_err(Failure::from)?;
     let (mine, others): (Vec<_>, Vec<_>) = apps.into_iter().partition(|app| session.owns(&app.owner));
-    let pending = match session.is_operator() {
-        true => state.control.list_approvals(&session.principal, None, Some("pending")).await?,
-        false => Vec::new(),
+    // Operators land on what waits for them: requests to decide, apps breaking a policy,
+    // apps about to expire. The services decide what each list holds.
+    let overview = match session.is_operator() {
+        true => {
+            let pending = state.control.list_approvals(&session.principal, None, Some("pending")).await?;
+            let violations = state.control.list_violations(&session.principal, None, None, None).await?;
+            let violating: std::collections::HashSet<(String, String)> =
+                violations.iter().map(|violation| (violation.namespace.clone(), violation.app.clone())).collect();
+            let soon = state.clock.now() + time::Duration::days(30);
+            let expiring = mine
+                .iter()
+                .chain(others.iter())
+                .filter(|app| {
+                    app.expires_at
+                        .as_deref()
+                        .and_then(|at| {
+                            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+                        })
+                        .is_some_and(|at| at <= soon)
+                })
+                .count();
+            Some((pending.len(), violating.len(), expiring, mine.len() + others.len()))
+        }
+        false => None,
     };
+    let title = if overview.is_some() { "Console" } else { "My apps" };
     let body = html! {
-        h1 { "My apps" }
+        h1 { (title) }
         (query.shown())
+        @if let Some((pending, violating, expiring, apps)) = overview {
+            section aria-labelledby="waiting" {
+                h2 id="waiting" { "Waiting for you" }
+                dl class="stats" {
+                    div { dt { "Requests to decide" } dd { a href="/console/approvals" { (pending) } } }
+                    div { dt { "Apps breaking a policy" } dd { a href="/console/inventory?violations=on" { (violating) } } }
+                    div { dt { "Expiring within 30 days" } dd { a href="/console/inventory?expiring=30" { (expiring) } } }
+                    div { dt { "Apps you can see" } dd { a href="/console/inventory" { (apps) } } }
+                }
+                p { a href="/console/policy" { "Policy" } " · " a href="/console/spend" { "Spend" } " · " a href="/console/people" { "People" } }
+            }
+            h2 { "My apps" }
+        }
         @if mine.is_empty() {
             section {
                 p { "You have no apps yet. Start from a template: it takes a minute and needs no files on your computer." }
@@ -51,17 +86,6 @@ pub(crate) async fn home(
                 }
             }
         }
-        @if session.is_operator() {
-            section aria-labelledby="waiting" {
-                h2 id="waiting" { "Waiting for you" }
-                @if pending.is_empty() {
-                    p { "No request waits for approval." }
-                } @else {
-                    p { a href="/console/approvals" { (pending.len()) " request(s) wait for approval" } }
-                }
-                p { a href="/console/inventory" { "Every app" } " · " a href="/console/policy" { "Policy" } " · " a href="/console/spend" { "Spend" } }
-            }
-        }
         @if !others.is_empty() {
             h2 { "Other apps you can see" }
             div class="scroll" {
@@ -79,5 +103,5 @@ pub(crate) async fn home(
             }
         }
     };
-    Ok(page(&session, Nav::MyApps, "My apps", body))
+    Ok(page(&session, Nav::MyApps, title, body))
 }

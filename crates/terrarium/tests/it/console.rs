@@ -338,6 +338,7 @@ fn a_builder_and_an_operator_use_the_console_in_a_real_browser() {
         ("14-spend", "% used"),
         ("15-people", "user:bea"),
         ("16-operator-app-detail", "Audit trail"),
+        ("19-operator-home", "Waiting for you"),
     ] {
         assert_eq!(seen[page]["status"], 200, "{page}: {seen:#}");
         let shown = seen[page]["text"].as_str().unwrap();
