@@ -27,6 +27,10 @@ const PROGRESS_STEPS: i32 = 10_000;
 
 pub(crate) struct Database {
     conn: Connection,
+    /// The file's SQLCipher key as SQL text (`x'…'`), when it is encrypted.
+    key: Option<zeroize::Zeroizing<String>>,
+    /// Closed for good (the file was encrypted since): calls answer "try again".
+    retired: bool,
     guard: Arc<Mutex<Guard>>,
     deadline: Arc<Mutex<Option<Instant>>>,
     app: String,
@@ -36,16 +40,43 @@ pub(crate) struct Database {
 }
 
 impl Database {
-    /// Opens (creating when missing) the database file at `path` for app `app`.
-    pub fn open(path: &Path, tier: SqlTier, app: &str, max_mib: u32, limits: &Limits) -> rusqlite::Result<Database> {
+    /// Opens (creating when missing) the database file at `path` for app `app`; with `key`,
+    /// encrypted (a file still in clear is encrypted first, in place).
+    pub fn open(
+        path: &Path,
+        tier: SqlTier,
+        app: &str,
+        max_mib: u32,
+        limits: &Limits,
+        key: Option<&[u8; 32]>,
+    ) -> rusqlite::Result<Database> {
+        let key = key.map(key_text);
+        if let Some(key) = &key
+            && is_clear_database(path)
+        {
+            encrypt_in_place(path, key)?;
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
+        if let Some(key) = &key {
+            // First, before SQLite reads a page; a wrong key fails at the first read below.
+            // SQLCipher answers a row ("ok"), which execute_batch allows.
+            conn.execute_batch(&zeroize::Zeroizing::new(format!("PRAGMA key = \"{}\";", key.as_str())))?;
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         harden(&conn)?;
-        let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+        // SQLCipher answers an encrypted file's page size as text (as `cipher_page_size`).
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| {
+            Ok(match row.get::<_, Value>(0)? {
+                Value::Integer(size) => size,
+                Value::Text(size) => size.parse().unwrap_or(4096),
+                _ => 4096,
+            })
+        })?;
         let max_pages = (i64::from(max_mib) * 1024 * 1024 / page_size.max(512)).max(16);
         conn.pragma_update(None, "max_page_count", max_pages)?;
         conn.set_limit(Limit::SQLITE_LIMIT_VARIABLE_NUMBER, limits.bound_parameters as i32)?;
@@ -72,6 +103,8 @@ impl Database {
         )?;
         let database = Database {
             conn,
+            key,
+            retired: false,
             guard,
             deadline,
             app: app.to_owned(),
@@ -83,6 +116,23 @@ impl Database {
             database.load_owned()?;
         }
         Ok(database)
+    }
+
+    /// Whether the file is encrypted.
+    pub fn encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Closes the file for good (it is about to be encrypted): later calls on this handle
+    /// answer "try again" and reach the new one.
+    pub fn retire(&mut self) -> rusqlite::Result<()> {
+        let closed = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
+        self.retired = true;
+        closed.close().map_err(|(_, error)| error)
+    }
+
+    pub fn retired(&self) -> bool {
+        self.retired
     }
 
     fn guard(&self) -> std::sync::MutexGuard<'_, Guard> {
@@ -374,7 +424,9 @@ impl Database {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         harden(&conn)?;
-        conn.execute("ATTACH DATABASE ?1 AS src", [self.path.to_string_lossy()])?;
+        // The export is in clear (the builder's copy); its source may be encrypted.
+        let key = self.key.as_ref().map_or("", |key| key.as_str());
+        conn.execute("ATTACH DATABASE ?1 AS src KEY ?2", [self.path.to_string_lossy().as_ref(), key])?;
         conn.execute_batch("BEGIN")?;
         copy::copy_objects(&conn, only.as_ref(), &|sql| conn.execute_batch(sql), false)?;
         conn.execute_batch("COMMIT; DETACH DATABASE src")?;
@@ -421,7 +473,9 @@ impl Database {
         let schema_tier = self.guard().tier == SqlTier::Schema;
         let result = self.platform(|conn| {
             conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 1)?;
-            conn.execute("ATTACH DATABASE ?1 AS src", [source.to_string_lossy()])?;
+            // Sources are in clear (an import, or a namespace's file): an empty key says so, or
+            // SQLCipher would read them with this database's key.
+            conn.execute("ATTACH DATABASE ?1 AS src KEY ''", [source.to_string_lossy()])?;
             conn.execute_batch("BEGIN IMMEDIATE")?;
             Ok(())
         });
@@ -565,6 +619,63 @@ impl Database {
 /// What every connection to an app's data runs with: defensive mode (no writable schema, no
 /// raw page access) and an untrusted schema (functions with side effects are not run from
 /// views, triggers, defaults or CHECKs), so a crafted database file or schema cannot reach out.
+/// A raw 256-bit key as SQLCipher's key text: `x'<64 hex digits>'` (no key derivation).
+fn key_text(key: &[u8; 32]) -> zeroize::Zeroizing<String> {
+    let mut text = zeroize::Zeroizing::new(String::with_capacity(67));
+    text.push_str("x'");
+    for byte in key {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text.push('\'');
+    text
+}
+
+/// A database file in clear starts with SQLite's header; an encrypted one with random bytes.
+const CLEAR_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Whether `path` holds a database in clear (not missing, not empty, not encrypted).
+pub(crate) fn is_clear_database(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header)).is_ok() && &header == CLEAR_HEADER
+}
+
+/// Whether `path` holds an encrypted database (a file that is not empty and not in clear).
+pub(crate) fn is_encrypted_database(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > 0) && !is_clear_database(path)
+}
+
+/// Encrypts a database file in clear where it lies: exported whole into an encrypted copy
+/// beside it (SQLCipher's `sqlcipher_export`), which then takes its place. A crash before the
+/// rename leaves the file in clear (and a stray copy, replaced next time); after it, encrypted.
+fn encrypt_in_place(path: &Path, key: &str) -> rusqlite::Result<()> {
+    let staging = path.with_extension("sqlite-encrypting");
+    let _ = std::fs::remove_file(&staging);
+    // CREATE: the attached copy is a new file, and ATTACH opens it with these flags.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let clear = Connection::open_with_flags(path, flags)?;
+    clear.busy_timeout(std::time::Duration::from_secs(5))?;
+    clear.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    clear.execute("ATTACH DATABASE ?1 AS encrypted KEY ?2", [staging.to_string_lossy().as_ref(), key])?;
+    clear.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+    clear.execute_batch("DETACH DATABASE encrypted")?;
+    clear.close().map_err(|(_, error)| error)?;
+    let io = |error: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(error));
+    std::fs::File::open(&staging).and_then(|file| file.sync_all()).map_err(io)?;
+    // The old file's journal is spent (checkpointed, closed): it must not meet the new file.
+    for suffix in ["-wal", "-shm"] {
+        match std::fs::remove_file(format!("{}{suffix}", path.display())) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io(error)),
+            _ => {}
+        }
+    }
+    std::fs::rename(&staging, path).map_err(io)?;
+    if let Some(folder) = path.parent() {
+        std::fs::File::open(folder).and_then(|folder| folder.sync_all()).map_err(io)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn harden(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::config::DbConfig;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;

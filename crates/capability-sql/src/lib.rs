@@ -28,6 +28,16 @@ use crate::database::Database;
 
 type Connection = Arc<Mutex<Database>>;
 
+/// A database file's key: 256 bits, wiped when dropped.
+pub type FileKey = zeroize::Zeroizing<[u8; 32]>;
+
+/// Keys of the SQL files of apps whose data is confidential or restricted (SQLCipher): the
+/// binary implements it over the secret store, each a key derived from the namespace's data key.
+pub trait DatabaseKeys: Send + Sync + 'static {
+    /// The key of `namespace`'s database file named by `purpose` (`sql app-poll`).
+    fn key(&self, namespace: &str, purpose: &str) -> BoxFuture<'static, Result<FileKey, String>>;
+}
+
 /// The SQL service of this server.
 pub struct Sql {
     dir: PathBuf,
@@ -42,6 +52,8 @@ pub struct Sql {
     /// Apps whose data is moving now: one move at a time.
     migrating: Mutex<std::collections::HashSet<AppKey>>,
     meter: Arc<dyn DataMeter>,
+    /// Keys of encrypted files; without them an encrypted app's database is refused.
+    keys: Option<Arc<dyn DatabaseKeys>>,
 }
 
 /// What an app's database holds.
@@ -93,7 +105,30 @@ impl Sql {
             moved: Mutex::new(HashMap::new()),
             migrating: Mutex::new(std::collections::HashSet::new()),
             meter,
+            keys: None,
         }
+    }
+
+    /// Encrypts the databases of confidential and restricted apps with keys from `keys`.
+    pub fn with_keys(mut self, keys: Arc<dyn DatabaseKeys>) -> Sql {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The key of the app's file under `tier`: only `isolated` files are encrypted, those of
+    /// apps that ask for it (`wanted`) and any already encrypted. Fails closed without keys.
+    async fn file_key(&self, app: &AppKey, tier: SqlTier, wanted: bool) -> Result<Option<FileKey>, SqlAdminError> {
+        if tier != SqlTier::Isolated || !(wanted || database::is_encrypted_database(&self.path(app, tier))) {
+            return Ok(None);
+        }
+        let keys = self.keys.as_ref().ok_or_else(|| {
+            SqlAdminError::Storage(format!(
+                "{}/{}'s database is encrypted at rest, but this server has no key for it",
+                app.namespace, app.name
+            ))
+        })?;
+        let purpose = format!("sql app-{}", app.name);
+        keys.key(&app.namespace, &purpose).await.map(Some).map_err(SqlAdminError::Storage)
     }
 
     /// The database one app's functions get. Refused when the app's data is in another tier
@@ -113,7 +148,9 @@ impl Sql {
         }
         self.apps.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), database.clone());
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
-        Ok(Arc::new(AppSql { sql: self.clone(), app: app.clone(), tier: declared, max_mib }))
+        // A file encrypted once stays encrypted, whatever the label says now.
+        let encrypted = database.encrypted || database::is_encrypted_database(&self.path(app, SqlTier::Isolated));
+        Ok(Arc::new(AppSql { sql: self.clone(), app: app.clone(), tier: declared, max_mib, encrypted }))
     }
 
     fn left_behind(&self, app: &AppKey, declared: SqlTier, actual: SqlTier) -> String {
@@ -209,6 +246,12 @@ impl Sql {
                 app.namespace, app.name
             )));
         }
+        if database.encrypted && target != SqlTier::Isolated {
+            return Err(SqlAdminError::Invalid(format!(
+                "{}/{} is labelled dataClass: confidential, whose data stays encrypted in isolation: isolated",
+                app.namespace, app.name
+            )));
+        }
         if !self.migrating.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone()) {
             return Err(SqlAdminError::Invalid(format!(
                 "{}/{}'s data is moving already; wait for that move to end",
@@ -228,8 +271,10 @@ impl Sql {
         database: &SqlDatabase,
     ) -> Result<Vec<String>, SqlAdminError> {
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
-        let source = self.connection(app, current, max_mib)?;
-        let destination = self.connection(app, target, max_mib)?;
+        let source_key = self.file_key(app, current, database.encrypted).await?;
+        let destination_key = self.file_key(app, target, database.encrypted).await?;
+        let source = self.connection(app, current, max_mib, source_key.as_ref())?;
+        let destination = self.connection(app, target, max_mib, destination_key.as_ref())?;
         let sql = self.clone();
         let app = app.clone();
         blocking(move || {
@@ -294,16 +339,31 @@ impl Sql {
         }
     }
 
-    fn connection(&self, app: &AppKey, tier: SqlTier, max_mib: u32) -> Result<Connection, SqlAdminError> {
+    fn connection(
+        &self,
+        app: &AppKey,
+        tier: SqlTier,
+        max_mib: u32,
+        file_key: Option<&FileKey>,
+    ) -> Result<Connection, SqlAdminError> {
         let key = (app.clone(), tier, max_mib);
         if let Some(open) = self.open.get(&key) {
-            return Ok(open);
+            let mut database = open.lock().unwrap_or_else(PoisonError::into_inner);
+            if database.encrypted() == file_key.is_some() {
+                drop(database);
+                return Ok(open);
+            }
+            // The app is to be encrypted now (it was labelled confidential): the connection in
+            // clear closes for good before the file is encrypted in place.
+            database.retire()?;
+            drop(database);
+            self.open.invalidate(&key);
         }
         let path = self.path(app, tier);
         if let Some(folder) = path.parent() {
             create_private_dir(folder)?;
         }
-        let database = Database::open(&path, tier, &app.name, max_mib, &self.limits)?;
+        let database = Database::open(&path, tier, &app.name, max_mib, &self.limits, file_key.map(|key| &**key))?;
         let connection = Arc::new(Mutex::new(database));
         self.open.insert(key, connection.clone());
         Ok(connection)
@@ -319,17 +379,18 @@ impl Sql {
         })
     }
 
-    fn app_connection(&self, app: &AppKey) -> Result<(SqlDatabase, Connection), SqlAdminError> {
+    async fn app_connection(&self, app: &AppKey) -> Result<(SqlDatabase, Connection), SqlAdminError> {
         let mut database = self.deployed(app)?;
         database.isolation = self.effective_tier(app, database.isolation);
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
-        let connection = self.connection(app, database.isolation, max_mib)?;
+        let key = self.file_key(app, database.isolation, database.encrypted).await?;
+        let connection = self.connection(app, database.isolation, max_mib, key.as_ref())?;
         Ok((database, connection))
     }
 
     /// What the app's database holds: its size, tables and rows.
     pub async fn usage(self: &Arc<Self>, app: &AppKey) -> Result<SqlUsage, SqlAdminError> {
-        let Ok((database, connection)) = self.app_connection(app) else {
+        let Ok((database, connection)) = self.app_connection(app).await else {
             return Ok(SqlUsage::default());
         };
         blocking(move || {
@@ -370,7 +431,7 @@ impl Sql {
 
     /// The app's tables, indexes, views and triggers with their rows, as a SQLite database file.
     pub async fn export(self: &Arc<Self>, app: &AppKey) -> Result<Vec<u8>, SqlAdminError> {
-        let (_, connection) = self.app_connection(app)?;
+        let (_, connection) = self.app_connection(app).await?;
         let scratch = self.scratch_file()?;
         blocking(move || {
             let database = connection.lock().unwrap_or_else(PoisonError::into_inner);
@@ -384,7 +445,7 @@ impl Sql {
     /// into the app's database, in one transaction; answers the tables copied. Refused whole
     /// when the file is not a sound SQLite database or a name is already taken.
     pub async fn import(self: &Arc<Self>, app: &AppKey, file: Vec<u8>) -> Result<Vec<String>, SqlAdminError> {
-        let (_, connection) = self.app_connection(app)?;
+        let (_, connection) = self.app_connection(app).await?;
         let scratch = self.scratch_file()?;
         std::fs::write(scratch.path(), &file)?;
         blocking(move || {
@@ -458,15 +519,21 @@ pub struct AppSql {
     app: AppKey,
     tier: SqlTier,
     max_mib: u32,
+    /// Its `isolated` file is encrypted (or is to be).
+    encrypted: bool,
 }
 
 impl SqlHost for AppSql {
     fn call(&self, op: SqlOp) -> BoxFuture<'static, Result<SqlAnswer, SqlError>> {
         let sql = self.sql.clone();
-        let (app, max_mib, self_tier) = (self.app.clone(), self.max_mib, self.tier);
+        let (app, max_mib, self_tier, encrypted) = (self.app.clone(), self.max_mib, self.tier, self.encrypted);
         let tier = self.sql.effective_tier(&app, self.tier);
         Box::pin(async move {
-            let connection = sql.connection(&app, tier, max_mib).map_err(|error| {
+            let file_key = sql.file_key(&app, tier, encrypted).await.map_err(|error| {
+                tracing::error!(namespace = %app.namespace, app = %app.name, %error, "the app's SQL database key is not available");
+                SqlError("D1_ERROR: the database could not be opened: SQLITE_CANTOPEN".to_owned())
+            })?;
+            let connection = sql.connection(&app, tier, max_mib, file_key.as_ref()).map_err(|error| {
                 tracing::error!(namespace = %app.namespace, app = %app.name, %error, "the app's SQL database could not be opened");
                 SqlError("D1_ERROR: the database could not be opened: SQLITE_CANTOPEN".to_owned())
             })?;
@@ -474,9 +541,9 @@ impl SqlHost for AppSql {
             let (declared, called) = (self_tier, app.clone());
             let run = move || {
                 let mut database = connection.lock().unwrap_or_else(PoisonError::into_inner);
-                // The data moved to another tier since this call looked (`migrate`): never write
-                // to the copy being left behind.
-                if moving.effective_tier(&called, declared) != tier {
+                // The data moved to another tier since this call looked (`migrate`), or its file
+                // was encrypted: never write to the copy being left behind.
+                if moving.effective_tier(&called, declared) != tier || database.retired() {
                     return Err(SqlError(
                         "D1_ERROR: the database just moved to another tier; try again: SQLITE_BUSY".to_owned(),
                     ));

@@ -13,7 +13,8 @@ fn service(section: config::SqlSection) -> (tempfile::TempDir, Arc<Sql>) {
 }
 
 fn database(sql: &Arc<Sql>, namespace: &str, name: &str, tier: SqlTier) -> Arc<dyn SqlHost> {
-    let database = SqlDatabase { binding: "DB".into(), isolation: tier, max_mib: None, restricted: false };
+    let database =
+        SqlDatabase { binding: "DB".into(), isolation: tier, max_mib: None, restricted: false, encrypted: false };
     sql.for_app(&AppKey::new(namespace, name), &database).unwrap()
 }
 
@@ -288,8 +289,13 @@ async fn runaway_queries_stop_at_their_limits() {
 #[tokio::test]
 async fn a_database_stops_growing_at_its_quota() {
     let (_dir, sql) = service(config::SqlSection::default());
-    let database_spec =
-        SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: Some(1), restricted: false };
+    let database_spec = SqlDatabase {
+        binding: "DB".into(),
+        isolation: SqlTier::Isolated,
+        max_mib: Some(1),
+        restricted: false,
+        encrypted: false,
+    };
     let db = sql.for_app(&AppKey::new("team", "hoarder"), &database_spec).unwrap();
     ok(&db, "CREATE TABLE blobs (b BLOB)").await;
     let mut full = None;
@@ -321,7 +327,13 @@ async fn export_and_import_carry_tables_rows_and_indexes() {
     let copied = sql
         .for_app(
             &copy,
-            &SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: None, restricted: false },
+            &SqlDatabase {
+                binding: "DB".into(),
+                isolation: SqlTier::Isolated,
+                max_mib: None,
+                restricted: false,
+                encrypted: false,
+            },
         )
         .unwrap();
     assert_eq!(
@@ -396,7 +408,13 @@ async fn copies_keep_rowids_generated_columns_foreign_keys_and_tables_named_like
     let copied = sql
         .for_app(
             &copy,
-            &SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: None, restricted: false },
+            &SqlDatabase {
+                binding: "DB".into(),
+                isolation: SqlTier::Isolated,
+                max_mib: None,
+                restricted: false,
+                encrypted: false,
+            },
         )
         .unwrap();
     let mut tables = sql.import(&copy, file).await.unwrap();
@@ -424,4 +442,95 @@ async fn data_moves_from_schema_to_isolated_with_its_rows() {
     let moved = tokio::time::timeout(std::time::Duration::from_secs(20), sql.migrate(&app, SqlTier::Isolated)).await;
     assert_eq!(moved.expect("the move finishes").unwrap(), ["todo"]);
     assert_eq!(ok(&db, "SELECT title FROM todo ORDER BY id").await, [[text("a")], [text("b")]]);
+}
+
+/// Keys as the secret store would give them: one per namespace and file, fixed for the test.
+struct TestKeys;
+
+impl DatabaseKeys for TestKeys {
+    fn key(&self, namespace: &str, purpose: &str) -> BoxFuture<'static, Result<FileKey, String>> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(format!("{namespace}\0{purpose}").as_bytes()).into();
+        Box::pin(async move { Ok(zeroize::Zeroizing::new(digest)) })
+    }
+}
+
+fn encrypted_service(dir: &Path) -> Arc<Sql> {
+    Arc::new(
+        Sql::new(&config::SqlSection::default(), dir, Arc::new(runtime::NoDataMeter)).with_keys(Arc::new(TestKeys)),
+    )
+}
+
+fn sealed(encrypted: bool) -> SqlDatabase {
+    SqlDatabase { binding: "DB".into(), isolation: SqlTier::Isolated, max_mib: None, restricted: false, encrypted }
+}
+
+/// Whether `needle` appears anywhere in the app's files (database and journal).
+fn on_disk(dir: &Path, needle: &str) -> bool {
+    let folder = dir.join("sql").join("team");
+    std::fs::read_dir(&folder).unwrap().any(|entry| {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        bytes.windows(needle.len()).any(|window| window == needle.as_bytes())
+    })
+}
+
+#[tokio::test]
+async fn a_confidential_apps_database_is_encrypted_at_rest_and_reopens_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = AppKey::new("team", "payroll");
+    let path = dir.path().join("sql/team/app-payroll.sqlite");
+    {
+        let sql = encrypted_service(dir.path());
+        let db = sql.for_app(&app, &sealed(true)).unwrap();
+        ok(&db, "CREATE TABLE pay (who TEXT, amount INTEGER)").await;
+        ok(&db, "INSERT INTO pay VALUES ('ana-the-secret-name', 4200)").await;
+        assert!(!database::is_clear_database(&path));
+        assert!(!on_disk(dir.path(), "ana-the-secret-name"), "rows reach the disk in clear");
+        assert!(!on_disk(dir.path(), "CREATE TABLE pay"), "the schema reaches the disk in clear");
+        // Another service (a restart) reads it with the same key.
+    }
+    let sql = encrypted_service(dir.path());
+    let db = sql.for_app(&app, &sealed(true)).unwrap();
+    assert_eq!(ok(&db, "SELECT amount FROM pay").await, vec![vec![SqlValue::Integer(4200)]]);
+
+    // Without the key the file is refused, never read as empty; with another key too.
+    let plain = Arc::new(Sql::new(&config::SqlSection::default(), dir.path(), Arc::new(runtime::NoDataMeter)));
+    let refused = plain.for_app(&AppKey::new("team", "payroll"), &sealed(false)).unwrap();
+    let error = run(&refused, "SELECT amount FROM pay", vec![]).await.unwrap_err();
+    assert!(error.contains("SQLITE_CANTOPEN"), "{error}");
+    let stolen = rusqlite::Connection::open(&path).unwrap();
+    assert!(stolen.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0)).is_err());
+
+    // The export is the builder's copy, in clear; it imports into another encrypted app.
+    let exported = sql.export(&app).await.unwrap();
+    assert!(exported.starts_with(b"SQLite format 3\0"));
+    let other = AppKey::new("team", "payroll-copy");
+    sql.for_app(&other, &sealed(true)).unwrap();
+    assert_eq!(sql.import(&other, exported).await.unwrap(), vec!["pay".to_owned()]);
+    let copy = sql.for_app(&other, &sealed(true)).unwrap();
+    assert_eq!(ok(&copy, "SELECT who FROM pay").await, vec![vec![text("ana-the-secret-name")]]);
+    assert!(!database::is_clear_database(&dir.path().join("sql/team/app-payroll-copy.sqlite")));
+}
+
+#[tokio::test]
+async fn a_database_in_clear_is_encrypted_in_place_when_its_app_becomes_confidential() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = encrypted_service(dir.path());
+    let app = AppKey::new("team", "poll");
+    let path = dir.path().join("sql/team/app-poll.sqlite");
+    let clear = sql.for_app(&app, &sealed(false)).unwrap();
+    ok(&clear, "CREATE TABLE votes (choice TEXT)").await;
+    ok(&clear, "INSERT INTO votes VALUES ('pizza-margherita')").await;
+    assert!(database::is_clear_database(&path));
+
+    // The next revision is labelled confidential: the open file closes, is encrypted, reopens.
+    let sealed_db = sql.for_app(&app, &sealed(true)).unwrap();
+    assert_eq!(ok(&sealed_db, "SELECT choice FROM votes").await, vec![vec![text("pizza-margherita")]]);
+    assert!(!database::is_clear_database(&path));
+    assert!(!on_disk(dir.path(), "pizza-margherita"));
+    // The revision still live in clear reaches the encrypted file too (it stays encrypted).
+    let later = sql.for_app(&app, &sealed(false)).unwrap();
+    ok(&later, "INSERT INTO votes VALUES ('sushi')").await;
+    assert_eq!(ok(&sealed_db, "SELECT count(*) FROM votes").await, vec![vec![SqlValue::Integer(2)]]);
+    let _ = clear;
 }

@@ -112,6 +112,11 @@ pub struct SqlDatabase {
     /// The app is labelled `dataClass: restricted`: its data stays in `isolated`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restricted: bool,
+    /// The app is labelled `dataClass: confidential` or `restricted`: its database file is
+    /// encrypted at rest (SQLCipher) under a key derived from the namespace's data key, which
+    /// needs `isolated`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
 }
 
 /// How far an app's SQL data is kept from other apps'.

@@ -56,6 +56,26 @@ pub fn plan(
     }
 
     problems.extend(missing_files(validated, bundle));
+    // Confidential and restricted data is encrypted at rest: KV values one by one, SQL as the
+    // app's own database file, which the namespace's shared files cannot be.
+    let data_class = manifest.metadata.data_class();
+    let sealed = matches!(data_class, Some(manifest::DataClass::Confidential | manifest::DataClass::Restricted));
+    if let Some(sql) = spec.data.as_ref().and_then(|data| data.sql.as_ref())
+        && sealed
+        && sql.isolation() != manifest::SqlIsolation::Isolated
+    {
+        let class = if data_class == Some(manifest::DataClass::Restricted) { "restricted" } else { "confidential" };
+        let tier = match sql.isolation() {
+            manifest::SqlIsolation::Shared => "shared",
+            _ => "schema",
+        };
+        problems.push(format!(
+            "metadata.labels.dataClass is {class}, whose SQL data is encrypted at rest in a database file of the app's own: \
+             that needs spec.data.sql.isolation: isolated (it is {tier}); move data already there with \
+             `terrarium data migrate {}/{} --isolation isolated`",
+            manifest.metadata.namespace, manifest.metadata.name
+        ));
+    }
     let secrets = spec.secrets_ref.as_ref().map(|secrets_ref| secrets_source(secrets_ref, manifest));
     let secrets = match secrets {
         None => None,
@@ -119,10 +139,7 @@ pub fn plan(
             .and_then(manifest::KvSpec::binding)
             .map(str::to_owned),
         kv_max_mib: quotas.and_then(|q| q.kv_storage_mib),
-        seal_data: matches!(
-            validated.manifest().metadata.data_class(),
-            Some(manifest::DataClass::Confidential | manifest::DataClass::Restricted)
-        ),
+        seal_data: sealed,
         data_class: validated.manifest().metadata.labels.as_ref().and_then(|labels| labels.get("dataClass")).cloned(),
         sql: spec.data.as_ref().and_then(|data| data.sql.as_ref()).map(|sql| deployment::SqlDatabase {
             binding: sql.binding().to_owned(),
@@ -133,6 +150,7 @@ pub fn plan(
             },
             max_mib: quotas.and_then(|q| q.sql_storage_mib),
             restricted: validated.manifest().metadata.data_class() == Some(manifest::DataClass::Restricted),
+            encrypted: sealed,
         }),
         // Never zero: the manifest requires at least 1, and a zero default would refuse everything.
         admission: Admission {

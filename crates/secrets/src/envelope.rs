@@ -34,6 +34,20 @@ impl Key {
         self.0.as_ref()
     }
 
+    /// A key for another use, derived from this one with HKDF-SHA256: `info` names the use and
+    /// the place (`terrarium-derived-v1\0<namespace>\0<purpose>`), so each gets its own key and
+    /// none reveals this one.
+    pub fn derive(&self, info: &[u8]) -> Result<Key, SecretError> {
+        use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+        let failed = |_| SecretError::Crypto("deriving a key failed");
+        let prk = Salt::new(HKDF_SHA256, b"terrarium").extract(self.as_bytes());
+        let info = [info];
+        let okm = prk.expand(&info, HKDF_SHA256).map_err(failed)?;
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        okm.fill(bytes.as_mut()).map_err(failed)?;
+        Ok(Key(bytes))
+    }
+
     /// Encrypts and authenticates `plaintext` with `aad`.
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, SecretError> {
         let key = RandomizedNonceKey::new(&AES_256_GCM, self.as_bytes())
@@ -81,6 +95,19 @@ pub fn data_key_aad(namespace: &str, version: i64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_keys_differ_by_use_and_repeat_for_the_same_one() {
+        let key = Key::generate().unwrap();
+        let a = key.derive(b"terrarium-derived-v1\0growth\0sql app-poll").unwrap();
+        let again = key.derive(b"terrarium-derived-v1\0growth\0sql app-poll").unwrap();
+        let b = key.derive(b"terrarium-derived-v1\0growth\0sql app-todo").unwrap();
+        assert_eq!(a.as_bytes(), again.as_bytes());
+        assert_ne!(a.as_bytes(), b.as_bytes());
+        assert_ne!(a.as_bytes(), key.as_bytes());
+        let other = Key::generate().unwrap().derive(b"terrarium-derived-v1\0growth\0sql app-poll").unwrap();
+        assert_ne!(a.as_bytes(), other.as_bytes());
+    }
 
     #[test]
     fn sealed_values_open_only_with_their_key_and_place() {

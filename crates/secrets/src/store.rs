@@ -116,6 +116,13 @@ impl SecretStore {
         Ok((version, key.seal(plaintext, aad)?))
     }
 
+    /// A key of the namespace's own for `purpose` (`sql app-poll`), derived from its data key
+    /// (made on first use): what encrypts an app's SQL database file.
+    pub async fn derive_data_key(&self, namespace: &str, purpose: &str, now: &str) -> Result<Key, SecretError> {
+        let (_, key) = self.data_key(namespace, now).await?;
+        key.derive(format!("terrarium-derived-v1\0{namespace}\0{purpose}").as_bytes())
+    }
+
     /// Opens what [`SecretStore::seal_data`] sealed.
     pub async fn open_data(
         &self,

@@ -130,6 +130,26 @@ impl capability_kv::Sealer for DataSealer {
     }
 }
 
+/// The keys of confidential and restricted apps' SQL files: derived from the namespace's data
+/// key, so they are never stored and go with the secret store's key-encryption key.
+impl capability_sql::DatabaseKeys for DataSealer {
+    fn key(
+        &self,
+        namespace: &str,
+        purpose: &str,
+    ) -> futures::future::BoxFuture<'static, Result<capability_sql::FileKey, String>> {
+        let (secrets, namespace, purpose) = (self.0.clone(), namespace.to_owned(), purpose.to_owned());
+        Box::pin(async move {
+            let key = secrets
+                .derive_data_key(&namespace, &purpose, &control::now())
+                .await
+                .map_err(|error| error.to_string())?;
+            let bytes: [u8; 32] = key.as_bytes().try_into().map_err(|_| "a derived key is not 256 bits".to_owned())?;
+            Ok(zeroize::Zeroizing::new(bytes))
+        })
+    }
+}
+
 /// Records what every app stores now: its key-value bytes and its part of SQL files.
 async fn measure_storage(
     kv: &capability_kv::Kv,
@@ -229,8 +249,9 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let secret_store =
         Arc::new(secrets::SecretStore::new(store.clone(), key_encryption_key(&config, &data_dir, vault.clone())?));
     let sealer = Arc::new(DataSealer(secret_store.clone()));
-    let kv = Arc::new(capability_kv::Kv::new(kv_store, &config.data.kv, clock.clone(), metering.clone(), sealer));
-    let sql = Arc::new(capability_sql::Sql::new(&config.data.sql, &data_dir, metering.clone()));
+    let kv =
+        Arc::new(capability_kv::Kv::new(kv_store, &config.data.kv, clock.clone(), metering.clone(), sealer.clone()));
+    let sql = Arc::new(capability_sql::Sql::new(&config.data.sql, &data_dir, metering.clone()).with_keys(sealer));
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         secret_store,
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),

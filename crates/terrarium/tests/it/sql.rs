@@ -296,7 +296,8 @@ fn restricted_data_must_be_isolated() {
     assert!(!refused.status.success());
     let said = format!("{}{}", stdout(&refused), crate::support::stderr(&refused));
     assert!(
-        said.contains("dataClass is restricted, which needs spec.data.sql.isolation: isolated (it is shared)"),
+        said.contains("dataClass is restricted, whose SQL data is encrypted at rest")
+            && said.contains("needs spec.data.sql.isolation: isolated (it is shared)"),
         "{said}"
     );
     std::fs::write(app.path().join("terrarium.yaml"), labelled).unwrap();
@@ -380,4 +381,65 @@ fn data_moves_between_tiers_and_a_revision_cannot_leave_it_behind() {
         "{}",
         crate::support::stderr(&below)
     );
+}
+
+/// Whether `needle` is anywhere in the files under `folder`.
+fn found_in(folder: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_dir(folder).unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        path.is_file() && std::fs::read(&path).unwrap().windows(needle.len()).any(|window| window == needle.as_bytes())
+    })
+}
+
+#[test]
+fn a_confidential_apps_database_is_encrypted_at_rest_and_its_data_outlives_a_restart() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in("", data_dir.path(), &[]);
+    // Written while the app was not labelled: in clear, as any app's.
+    deploy_expenses(&server, "it", "expenses", "isolated");
+    add(&server, "it", "expenses", "ana", "before-label-marker-41c", 1250);
+    let folder = data_dir.path().join("sql/it");
+    assert!(found_in(&folder, "before-label-marker-41c"), "an unlabelled app's rows are in clear");
+
+    // Labelled confidential: the file is encrypted in place at the next call, its rows kept.
+    let app = copy_fixture("d1-expenses");
+    let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
+    let labelled = manifest.replace("  namespace: it\n", "  namespace: it\n  labels:\n    dataClass: confidential\n");
+    std::fs::write(app.path().join("terrarium.yaml"), &labelled).unwrap();
+    server.deploy(app.path());
+    add(&server, "it", "expenses", "ana", "after-label-marker-9d2", 2000);
+    assert_eq!(call(&server, "it", "expenses", "/total?who=ana", None), json!({ "total": 3250 }));
+    let file = folder.join("app-expenses.sqlite");
+    assert!(!std::fs::read(&file).unwrap().starts_with(b"SQLite format 3\0"), "the file is encrypted");
+    assert!(!found_in(&folder, "before-label-marker-41c") && !found_in(&folder, "after-label-marker-9d2"));
+
+    // Its owner's export is a database in clear.
+    let export = tempfile::tempdir().unwrap();
+    let exported = export.path().join("expenses.sqlite");
+    server.cli_ok(&["data", "export", "it/expenses", "--sql", "-f", exported.to_str().unwrap()]);
+    let bytes = std::fs::read(&exported).unwrap();
+    assert!(bytes.starts_with(b"SQLite format 3\0"));
+    assert!(bytes.windows(22).any(|window| window == b"after-label-marker-9d2"));
+
+    // A confidential app's data cannot go to a namespace's shared file, by deploy or by move.
+    std::fs::write(app.path().join("terrarium.yaml"), labelled.replace("isolation: isolated", "isolation: schema"))
+        .unwrap();
+    let refused = server.cli(&["deploy", app.path().to_str().unwrap()]);
+    let said = format!("{}{}", stdout(&refused), crate::support::stderr(&refused));
+    assert!(
+        !refused.status.success() && said.contains("needs spec.data.sql.isolation: isolated (it is schema)"),
+        "{said}"
+    );
+    let moved = server.cli(&["data", "migrate", "it/expenses", "--isolation", "shared"]);
+    assert!(!moved.status.success());
+    assert!(
+        crate::support::stderr(&moved).contains("stays encrypted in isolation: isolated"),
+        "{}",
+        crate::support::stderr(&moved)
+    );
+
+    // After a kill and a restart, the key comes back from the secret store: the rows read.
+    let data_dir_path = server.kill();
+    let server = Server::start_in("", &data_dir_path, &[]);
+    assert_eq!(call(&server, "it", "expenses", "/total?who=ana", None), json!({ "total": 3250 }));
 }
