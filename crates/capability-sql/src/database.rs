@@ -436,7 +436,12 @@ impl Database {
     /// Copies the objects and rows of the database file at `source` into the app's, in one
     /// transaction; answers the tables copied.
     pub fn import_from(&self, source: &Path) -> Result<Vec<String>, SqlAdminError> {
-        self.copy_from(source, None, false)
+        self.copy_from(source, None, None, false)
+    }
+
+    /// The file's key as SQLCipher's key text, when it is encrypted.
+    pub fn key_text(&self) -> Option<&str> {
+        self.key.as_ref().map(|key| key.as_str())
     }
 
     /// Runs app SQL (an imported object's definition) under the app's guard, from inside the
@@ -460,6 +465,7 @@ impl Database {
     pub fn copy_from(
         &self,
         source: &Path,
+        source_key: Option<&str>,
         only: Option<&HashSet<String>>,
         verify: bool,
     ) -> Result<Vec<String>, SqlAdminError> {
@@ -473,9 +479,13 @@ impl Database {
         let schema_tier = self.guard().tier == SqlTier::Schema;
         let result = self.platform(|conn| {
             conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 1)?;
-            // Sources are in clear (an import, or a namespace's file): an empty key says so, or
-            // SQLCipher would read them with this database's key.
-            conn.execute("ATTACH DATABASE ?1 AS src KEY ''", [source.to_string_lossy()])?;
+            // A source in clear (an import, a namespace's file) gets an empty key, or SQLCipher
+            // would read it with this database's key; an encrypted one (a move out of a file
+            // encrypted earlier) its own.
+            conn.execute(
+                "ATTACH DATABASE ?1 AS src KEY ?2",
+                [source.to_string_lossy().as_ref(), source_key.unwrap_or("")],
+            )?;
             conn.execute_batch("BEGIN IMMEDIATE")?;
             Ok(())
         });
@@ -655,7 +665,16 @@ fn encrypt_in_place(path: &Path, key: &str) -> rusqlite::Result<()> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let clear = Connection::open_with_flags(path, flags)?;
     clear.busy_timeout(std::time::Duration::from_secs(5))?;
-    clear.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    // Every committed frame must be in the main file before its journal goes: no other
+    // connection is open (they were closed for good), so the checkpoint completes.
+    let (busy, frames, checkpointed): (i64, i64, i64) =
+        clear.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    if busy != 0 || frames != checkpointed {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("the database is in use; it is encrypted at the next call".to_owned()),
+        ));
+    }
     clear.execute("ATTACH DATABASE ?1 AS encrypted KEY ?2", [staging.to_string_lossy().as_ref(), key])?;
     clear.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
     clear.execute_batch("DETACH DATABASE encrypted")?;

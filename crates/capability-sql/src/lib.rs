@@ -42,8 +42,12 @@ pub trait DatabaseKeys: Send + Sync + 'static {
 pub struct Sql {
     dir: PathBuf,
     limits: Limits,
-    /// Open connections by app, tier and size cap; the least recently used close first.
-    open: moka::sync::Cache<(AppKey, SqlTier, u32), Connection>,
+    /// Open connections by app, tier and size cap, each with whether its file is encrypted;
+    /// the least recently used close first.
+    open: moka::sync::Cache<(AppKey, SqlTier, u32), (bool, Connection)>,
+    /// Held while a connection is opened (and a file encrypted in place): no other connection
+    /// to the file is opened meanwhile.
+    opening: Mutex<()>,
     /// Each loaded app's database as its manifest asks for it.
     apps: Mutex<HashMap<AppKey, SqlDatabase>>,
     /// Apps whose data `migrate` moved (to, from): calls of every revision follow it (also on
@@ -97,6 +101,14 @@ impl From<std::io::Error> for SqlAdminError {
 impl Sql {
     pub fn new(section: &config::SqlSection, data_dir: &Path, meter: Arc<dyn DataMeter>) -> Sql {
         let (limits, dir) = section.build(data_dir);
+        // Scratch copies of exports and imports are in clear: none outlives a crash.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".scratch-") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Sql {
             dir,
             limits,
@@ -106,6 +118,7 @@ impl Sql {
             migrating: Mutex::new(std::collections::HashSet::new()),
             meter,
             keys: None,
+            opening: Mutex::new(()),
         }
     }
 
@@ -118,6 +131,17 @@ impl Sql {
     /// The key of the app's file under `tier`: only `isolated` files are encrypted, those of
     /// apps that ask for it (`wanted`) and any already encrypted. Fails closed without keys.
     async fn file_key(&self, app: &AppKey, tier: SqlTier, wanted: bool) -> Result<Option<FileKey>, SqlAdminError> {
+        if wanted && tier != SqlTier::Isolated {
+            return Err(SqlAdminError::Invalid(format!(
+                "{}/{} is labelled confidential or restricted, but its data is in isolation: {}, which is not \
+                 encrypted; move it with `terrarium data migrate {}/{} --isolation isolated`",
+                app.namespace,
+                app.name,
+                tier.as_str(),
+                app.namespace,
+                app.name
+            )));
+        }
         if tier != SqlTier::Isolated || !(wanted || database::is_encrypted_database(&self.path(app, tier))) {
             return Ok(None);
         }
@@ -145,6 +169,17 @@ impl Sql {
                 Some(actual) if actual != declared => return Err(self.left_behind(app, declared, actual)),
                 _ => {}
             },
+        }
+        if database.encrypted && self.effective_tier(app, declared) != SqlTier::Isolated {
+            return Err(format!(
+                "metadata.labels.dataClass: {}/{}'s SQL data is in isolation: {}, which is not encrypted; move it first \
+                 with `terrarium data migrate {}/{} --isolation isolated`",
+                app.namespace,
+                app.name,
+                self.effective_tier(app, declared).as_str(),
+                app.namespace,
+                app.name
+            ));
         }
         self.apps.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), database.clone());
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
@@ -273,27 +308,35 @@ impl Sql {
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
         let source_key = self.file_key(app, current, database.encrypted).await?;
         let destination_key = self.file_key(app, target, database.encrypted).await?;
-        let source = self.connection(app, current, max_mib, source_key.as_ref())?;
-        let destination = self.connection(app, target, max_mib, destination_key.as_ref())?;
+        let source = self.connection(app, current, max_mib, source_key).await?;
+        let destination = self.connection(app, target, max_mib, destination_key).await?;
         let sql = self.clone();
         let app = app.clone();
         blocking(move || {
             // The app reads the old copy while the new one is made; its writes wait for the switch.
             let prepared = {
                 let source = source.lock().unwrap_or_else(PoisonError::into_inner);
+                still_open(&source)?;
                 source.set_read_only(true)?;
-                source.refresh_owned().map(|()| (source.path().to_owned(), source.only_owned()))
+                source
+                    .refresh_owned()
+                    .map(|()| (source.path().to_owned(), source.only_owned(), source.key_text().map(str::to_owned)))
             };
             let restore = || source.lock().unwrap_or_else(PoisonError::into_inner).set_read_only(false);
-            let (old, only) = match prepared {
+            let (old, only, old_key) = match prepared {
                 Ok(prepared) => prepared,
                 Err(error) => {
                     restore()?;
                     return Err(error.into());
                 }
             };
-            let copied =
-                destination.lock().unwrap_or_else(PoisonError::into_inner).copy_from(&old, only.as_ref(), true);
+            let old_key = old_key.map(zeroize::Zeroizing::new);
+            let copied = destination.lock().unwrap_or_else(PoisonError::into_inner).copy_from(
+                &old,
+                old_key.as_deref().map(String::as_str),
+                only.as_ref(),
+                true,
+            );
             let tables = match copied {
                 Ok(tables) => tables,
                 Err(error) => {
@@ -339,33 +382,57 @@ impl Sql {
         }
     }
 
-    fn connection(
+    /// The app's connection under `tier`, opened when none is (on a blocking thread: opening
+    /// may first encrypt the file in place).
+    async fn connection(
+        self: &Arc<Self>,
+        app: &AppKey,
+        tier: SqlTier,
+        max_mib: u32,
+        file_key: Option<FileKey>,
+    ) -> Result<Connection, SqlAdminError> {
+        if let Some((encrypted, open)) = self.open.get(&(app.clone(), tier, max_mib))
+            && encrypted == file_key.is_some()
+        {
+            return Ok(open);
+        }
+        let sql = self.clone();
+        let app = app.clone();
+        blocking(move || sql.open_connection(&app, tier, max_mib, file_key.as_deref())).await
+    }
+
+    fn open_connection(
         &self,
         app: &AppKey,
         tier: SqlTier,
         max_mib: u32,
-        file_key: Option<&FileKey>,
+        file_key: Option<&[u8; 32]>,
     ) -> Result<Connection, SqlAdminError> {
+        let _opening = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (app.clone(), tier, max_mib);
-        if let Some(open) = self.open.get(&key) {
-            let mut database = open.lock().unwrap_or_else(PoisonError::into_inner);
-            if database.encrypted() == file_key.is_some() {
-                drop(database);
-                return Ok(open);
-            }
-            // The app is to be encrypted now (it was labelled confidential): the connection in
-            // clear closes for good before the file is encrypted in place.
-            database.retire()?;
-            drop(database);
-            self.open.invalidate(&key);
+        if let Some((encrypted, open)) = self.open.get(&key)
+            && encrypted == file_key.is_some()
+        {
+            return Ok(open);
         }
         let path = self.path(app, tier);
         if let Some(folder) = path.parent() {
             create_private_dir(folder)?;
         }
-        let database = Database::open(&path, tier, &app.name, max_mib, &self.limits, file_key.map(|key| &**key))?;
+        if file_key.is_some() && database::is_clear_database(&path) {
+            // The app is to be encrypted now (it was labelled confidential): every connection
+            // to its file in clear closes for good first (calls holding one answer "try
+            // again"), and no other opens while the file is encrypted in place.
+            let stale: Vec<_> = self.open.iter().filter(|(cached, _)| cached.0 == *app && cached.1 == tier).collect();
+            for (cached, (_, connection)) in stale {
+                connection.lock().unwrap_or_else(PoisonError::into_inner).retire()?;
+                self.open.invalidate(&*cached);
+            }
+        }
+        let database = Database::open(&path, tier, &app.name, max_mib, &self.limits, file_key)?;
+        let encrypted = database.encrypted();
         let connection = Arc::new(Mutex::new(database));
-        self.open.insert(key, connection.clone());
+        self.open.insert(key, (encrypted, connection.clone()));
         Ok(connection)
     }
 
@@ -379,12 +446,12 @@ impl Sql {
         })
     }
 
-    async fn app_connection(&self, app: &AppKey) -> Result<(SqlDatabase, Connection), SqlAdminError> {
+    async fn app_connection(self: &Arc<Self>, app: &AppKey) -> Result<(SqlDatabase, Connection), SqlAdminError> {
         let mut database = self.deployed(app)?;
         database.isolation = self.effective_tier(app, database.isolation);
         let max_mib = database.max_mib.unwrap_or(self.limits.default_database_mib);
         let key = self.file_key(app, database.isolation, database.encrypted).await?;
-        let connection = self.connection(app, database.isolation, max_mib, key.as_ref())?;
+        let connection = self.connection(app, database.isolation, max_mib, key).await?;
         Ok((database, connection))
     }
 
@@ -395,6 +462,7 @@ impl Sql {
         };
         blocking(move || {
             let database_lock = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            still_open(&database_lock)?;
             let (bytes, tables) = database_lock.usage()?;
             Ok(SqlUsage { isolation: Some(database.isolation), bytes, tables })
         })
@@ -435,6 +503,7 @@ impl Sql {
         let scratch = self.scratch_file()?;
         blocking(move || {
             let database = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            still_open(&database)?;
             database.export_to(scratch.path())?;
             Ok(std::fs::read(scratch.path())?)
         })
@@ -451,6 +520,7 @@ impl Sql {
         blocking(move || {
             copy::check_sound(scratch.path())?;
             let database = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            still_open(&database)?;
             database.import_from(scratch.path())
         })
         .await
@@ -499,6 +569,15 @@ impl Sql {
     }
 }
 
+/// Refuses work on a connection closed for good since it was looked up (its file was
+/// encrypted meanwhile).
+fn still_open(database: &Database) -> Result<(), SqlAdminError> {
+    match database.retired() {
+        true => Err(SqlAdminError::Invalid("the database was encrypted just now; run the command again".to_owned())),
+        false => Ok(()),
+    }
+}
+
 /// Runs SQLite work on a blocking thread.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, SqlAdminError> + Send + 'static,
@@ -533,7 +612,7 @@ impl SqlHost for AppSql {
                 tracing::error!(namespace = %app.namespace, app = %app.name, %error, "the app's SQL database key is not available");
                 SqlError("D1_ERROR: the database could not be opened: SQLITE_CANTOPEN".to_owned())
             })?;
-            let connection = sql.connection(&app, tier, max_mib, file_key.as_ref()).map_err(|error| {
+            let connection = sql.connection(&app, tier, max_mib, file_key).await.map_err(|error| {
                 tracing::error!(namespace = %app.namespace, app = %app.name, %error, "the app's SQL database could not be opened");
                 SqlError("D1_ERROR: the database could not be opened: SQLITE_CANTOPEN".to_owned())
             })?;

@@ -534,3 +534,26 @@ async fn a_database_in_clear_is_encrypted_in_place_when_its_app_becomes_confiden
     assert_eq!(ok(&sealed_db, "SELECT count(*) FROM votes").await, vec![vec![SqlValue::Integer(2)]]);
     let _ = clear;
 }
+
+#[tokio::test]
+async fn a_labelled_app_is_never_served_from_an_unencrypted_tier_and_an_encrypted_file_moves_out_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = encrypted_service(dir.path());
+    // Moved to shared while unlabelled: labelling it now would serve confidential data in clear.
+    let moved = AppKey::new("team", "board");
+    let board = sql.for_app(&moved, &sealed(false)).unwrap();
+    ok(&board, "CREATE TABLE notes (text TEXT)").await;
+    sql.migrate(&moved, SqlTier::Shared).await.unwrap();
+    let refused = sql.for_app(&moved, &sealed(true)).err().expect("refused");
+    assert!(refused.contains("move it first"), "{refused}");
+
+    // Encrypted while labelled, then the label went: its data still moves (read with its key).
+    let app = AppKey::new("team", "payroll");
+    let payroll = sql.for_app(&app, &sealed(true)).unwrap();
+    ok(&payroll, "CREATE TABLE pay (amount INTEGER)").await;
+    ok(&payroll, "INSERT INTO pay VALUES (4200)").await;
+    sql.for_app(&app, &sealed(false)).unwrap();
+    assert_eq!(sql.migrate(&app, SqlTier::Schema).await.unwrap(), vec!["pay".to_owned()]);
+    let schema = sql.for_app(&app, &SqlDatabase { isolation: SqlTier::Schema, ..sealed(false) }).unwrap();
+    assert_eq!(ok(&schema, "SELECT amount FROM pay").await, vec![vec![SqlValue::Integer(4200)]]);
+}

@@ -86,10 +86,17 @@ impl runtime::loader::Capabilities for Capabilities {
             store: self.kv.for_app(&deployment.app, deployment.kv_max_mib, deployment.seal_data),
         });
         let sql = match &deployment.sql {
-            Some(database) => Some(runtime::SqlBinding {
-                binding: database.binding.clone(),
-                database: self.sql.for_app(&deployment.app, database)?,
-            }),
+            Some(database) => {
+                // A revision stored before `encrypted` existed says it through `seal_data`.
+                let database = deployment::SqlDatabase {
+                    encrypted: database.encrypted || deployment.seal_data,
+                    ..database.clone()
+                };
+                Some(runtime::SqlBinding {
+                    binding: database.binding.clone(),
+                    database: self.sql.for_app(&deployment.app, &database)?,
+                })
+            }
             None => None,
         };
         Ok(HostServices { outbound, log: self.logs.clone(), kv, sql })
