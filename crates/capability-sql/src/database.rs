@@ -31,6 +31,8 @@ pub(crate) struct Database {
     key: Option<zeroize::Zeroizing<String>>,
     /// Closed for good (the file was encrypted since): calls answer "try again".
     retired: bool,
+    /// Read-only while the app's data moves: reads still run, in a deferred transaction.
+    moving: std::sync::atomic::AtomicBool,
     guard: Arc<Mutex<Guard>>,
     deadline: Arc<Mutex<Option<Instant>>>,
     app: String,
@@ -105,6 +107,7 @@ impl Database {
             conn,
             key,
             retired: false,
+            moving: std::sync::atomic::AtomicBool::new(false),
             guard,
             deadline,
             app: app.to_owned(),
@@ -151,9 +154,12 @@ impl Database {
     /// `raw()`) in one transaction.
     pub fn batch(&mut self, statements: &[SqlStatement]) -> Result<Vec<SqlResult>, SqlError> {
         // Reads take no write lock (outside `schema`, where ownership is read under it): a long
-        // read does not hold up the namespace's other apps on a shared file.
+        // read does not hold up the namespace's other apps on a shared file. Under `schema` too
+        // while the app's data moves (the write lock is refused then; a read's snapshot holds
+        // the ownership table and the objects together).
         let tier = self.guard().tier;
-        let read_only = tier != SqlTier::Schema
+        let moving = self.moving.load(std::sync::atomic::Ordering::Relaxed);
+        let read_only = (tier != SqlTier::Schema || moving)
             && statements
                 .iter()
                 .all(|statement| self.conn.prepare_cached(&statement.sql).is_ok_and(|prepared| prepared.readonly()));
@@ -228,6 +234,7 @@ impl Database {
             if schema_changed && tier == SqlTier::Schema {
                 self.claim_new_objects().map_err(|error| self.error(error))?;
                 self.check_foreign_keys()?;
+                self.check_views()?;
             }
             Ok(value)
         });
@@ -386,7 +393,9 @@ impl Database {
     /// Refuses (or again allows) the app's writes: while its data moves to another tier, the
     /// app keeps reading.
     pub fn set_read_only(&self, read_only: bool) -> rusqlite::Result<()> {
-        self.platform(|conn| conn.pragma_update(None, "query_only", read_only))
+        self.platform(|conn| conn.pragma_update(None, "query_only", read_only))?;
+        self.moving.store(read_only, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// The file's size, and the app's tables (under `schema`, those it created) with their rows.
@@ -571,6 +580,35 @@ impl Database {
             if let Some(parent) = parents.iter().find(|parent| others.contains(*parent)) {
                 return Err(SqlError(format!(
                     "D1_ERROR: {table} references {parent}, which belongs to another app of this namespace; under isolation: schema a foreign key names only the app's own tables: SQLITE_AUTH"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Under `schema`, after a call's DDL: every view of the app still reads what it names. A
+    /// view left over a dropped table would make every `ALTER TABLE ... RENAME` in the
+    /// namespace's file fail, its neighbours' included, so the call is refused instead.
+    fn check_views(&self) -> Result<(), SqlError> {
+        let owned: Vec<String> = self.guard().owned.iter().cloned().collect();
+        let views: Vec<String> = self
+            .platform(|conn| {
+                conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'view'")?
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(|error| self.error(error))?;
+        for view in views.iter().filter(|view| owned.contains(&view.to_ascii_lowercase())) {
+            let quoted = view.replace('"', "\"\"");
+            if let Err(error) =
+                self.platform(|conn| conn.prepare(&format!("SELECT * FROM \"{quoted}\" LIMIT 0")).map(drop))
+            {
+                let reason = match &error {
+                    rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+                    other => other.to_string(),
+                };
+                return Err(SqlError(format!(
+                    "D1_ERROR: this would leave the view {view} reading what is gone ({reason}); drop or change the view first: SQLITE_CONSTRAINT"
                 )));
             }
         }

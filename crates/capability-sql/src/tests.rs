@@ -557,3 +557,37 @@ async fn a_labelled_app_is_never_served_from_an_unencrypted_tier_and_an_encrypte
     let schema = sql.for_app(&app, &SqlDatabase { isolation: SqlTier::Schema, ..sealed(false) }).unwrap();
     assert_eq!(ok(&schema, "SELECT amount FROM pay").await, vec![vec![SqlValue::Integer(4200)]]);
 }
+
+#[tokio::test]
+async fn under_schema_a_view_is_never_left_reading_a_dropped_table() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let a = database(&sql, "team", "a", SqlTier::Schema);
+    let b = database(&sql, "team", "b", SqlTier::Schema);
+    ok(&a, "CREATE TABLE items (x)").await;
+    ok(&a, "CREATE VIEW recent AS SELECT x FROM items").await;
+    let error = refused(&a, "DROP TABLE items").await;
+    assert!(error.contains("the view recent") && error.contains("drop or change the view first"), "{error}");
+    assert_eq!(ok(&a, "SELECT count(*) FROM recent").await, vec![vec![SqlValue::Integer(0)]]);
+    // So a neighbour's rename keeps working; the view can go first, then its table.
+    ok(&b, "CREATE TABLE notes (y)").await;
+    ok(&b, "ALTER TABLE notes RENAME TO memos").await;
+    ok(&a, "DROP VIEW recent").await;
+    ok(&a, "DROP TABLE items").await;
+}
+
+#[tokio::test]
+async fn under_schema_an_app_reads_while_its_data_moves() {
+    let (_dir, sql) = service(config::SqlSection::default());
+    let app = AppKey::new("team", "a");
+    let db = database(&sql, "team", "a", SqlTier::Schema);
+    ok(&db, "CREATE TABLE items (x)").await;
+    ok(&db, "INSERT INTO items VALUES (1)").await;
+    // What `migrate` does to the app's connection while it copies.
+    let connection = sql.connection(&app, SqlTier::Schema, sql.limits.default_database_mib, None).await.unwrap();
+    connection.lock().unwrap().set_read_only(true).unwrap();
+    assert_eq!(ok(&db, "SELECT x FROM items").await, vec![vec![SqlValue::Integer(1)]]);
+    let error = refused(&db, "INSERT INTO items VALUES (2)").await;
+    assert!(error.contains("SQLITE_READONLY"), "{error}");
+    connection.lock().unwrap().set_read_only(false).unwrap();
+    ok(&db, "INSERT INTO items VALUES (2)").await;
+}
