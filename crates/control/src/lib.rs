@@ -627,13 +627,8 @@ impl ControlPlane {
         })
     }
 
-    pub async fn list_audit(
-        &self,
-        namespace: Option<String>,
-        app: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, ControlError> {
-        let rows = self.store.list_audit(AuditFilter { namespace, app, limit }).await?;
+    pub async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditEvent>, ControlError> {
+        let rows = self.store.list_audit(filter).await?;
         Ok(rows
             .into_iter()
             .map(|row| AuditEvent {

@@ -38,15 +38,14 @@ impl ControlPlane {
     }
 
     /// The audit log: one namespace's events (optionally one app's) for the namespace's
-    /// operators, everything for platform admins. Newest first, at most `limit`.
+    /// operators, everything for platform admins. Newest first, at most `filter.limit` (1 to
+    /// 10,000); `since` may also be a span back from now (`30m`, `24h`, `7d`).
     pub async fn audit_log(
         &self,
         principal: &Principal,
-        namespace: Option<String>,
-        app: Option<String>,
-        limit: u32,
+        mut filter: crate::store::AuditFilter,
     ) -> Result<Vec<AuditEvent>, ControlError> {
-        let allowed = match &namespace {
+        let allowed = match &filter.namespace {
             Some(namespace) => principal.has_role(namespace, Role::Operator),
             None => principal.is_platform_admin(),
         };
@@ -54,10 +53,14 @@ impl ControlPlane {
             let message =
                 "reading the audit log needs the operator role in the namespace (pass --namespace) or platform admin"
                     .to_owned();
-            return Err(self.deny(principal, Action::AuditList, namespace.as_deref(), None, message).await);
+            return Err(self.deny(principal, Action::AuditList, filter.namespace.as_deref(), None, message).await);
         }
-        self.audit_read(principal, Action::AuditList, namespace.as_deref()).await;
-        self.list_audit(namespace, app, limit.clamp(1, 10_000)).await
+        if let Some(since) = &filter.since {
+            filter.since = Some(since_time(since, self.settings.clock.now())?);
+        }
+        filter.limit = filter.limit.clamp(1, 10_000);
+        self.audit_read(principal, Action::AuditList, filter.namespace.as_deref()).await;
+        self.list_audit(filter).await
     }
 
     /// The files of one revision (the active one by default) as (path, contents) sorted by
@@ -188,5 +191,49 @@ impl ControlPlane {
             principal.subject
         );
         Err(self.deny(principal, action, None, None, message).await)
+    }
+}
+
+/// `since` as the RFC 3339 time it names: itself, or a span back from `now` (`30m`, `24h`, `7d`).
+fn since_time(since: &str, now: time::OffsetDateTime) -> Result<String, ControlError> {
+    let format = time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(since, &format) {
+        return at
+            .to_offset(time::UtcOffset::UTC)
+            .format(&format)
+            .map_err(|error| ControlError::Internal(error.to_string()));
+    }
+    let span = since.trim();
+    let (number, unit) = span.split_at(span.len().saturating_sub(1));
+    let seconds = match (number.parse::<i64>(), unit) {
+        (Ok(n), "s") if n >= 0 => n,
+        (Ok(n), "m") if n >= 0 => n * 60,
+        (Ok(n), "h") if n >= 0 => n * 3600,
+        (Ok(n), "d") if n >= 0 => n * 86_400,
+        _ => {
+            return Err(ControlError::InvalidName(format!(
+                "since {since:?} is not a time: give a span back from now (30m, 24h, 7d) or an RFC 3339 time (2026-12-01T00:00:00Z)"
+            )));
+        }
+    };
+    let at = now.to_offset(time::UtcOffset::UTC) - time::Duration::seconds(seconds);
+    at.replace_nanosecond(0).unwrap_or(at).format(&format).map_err(|error| ControlError::Internal(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_span_or_a_time() {
+        let format = time::format_description::well_known::Rfc3339;
+        let now = time::OffsetDateTime::parse("2026-12-05T12:00:00Z", &format).unwrap();
+        assert_eq!(since_time("24h", now).unwrap(), "2026-12-04T12:00:00Z");
+        assert_eq!(since_time("30m", now).unwrap(), "2026-12-05T11:30:00Z");
+        assert_eq!(since_time("7d", now).unwrap(), "2026-11-28T12:00:00Z");
+        assert_eq!(since_time("2026-12-01T00:00:00+01:00", now).unwrap(), "2026-11-30T23:00:00Z");
+        let error = since_time("yesterday", now).unwrap_err().to_string();
+        assert!(error.contains("30m, 24h, 7d"), "{error}");
+        assert!(since_time("-5h", now).is_err());
     }
 }

@@ -89,10 +89,19 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// Which audit events to list, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     pub namespace: Option<String>,
     pub app: Option<String>,
+    /// Who acted (`ana`, `terrarium`).
+    pub actor: Option<String>,
+    /// The action or its area (`app.`, `approval.approve`).
+    pub action_prefix: Option<String>,
+    /// Events at or after this time (RFC 3339, UTC).
+    pub since: Option<String>,
+    /// Events older than this id: the next page after a page that ended there.
+    pub before: Option<i64>,
     pub limit: u32,
 }
 

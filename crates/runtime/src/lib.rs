@@ -7,6 +7,7 @@
 
 pub mod kv;
 pub mod loader;
+pub mod mask;
 pub mod sql;
 
 use std::collections::BTreeMap;

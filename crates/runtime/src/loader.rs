@@ -65,8 +65,10 @@ impl Loader {
             let source = String::from_utf8(bytes.to_vec()).map_err(|_| format!("{path} is not UTF-8 text"))?;
             modules.insert(path.clone(), Arc::from(source));
         }
-        let host = self.capabilities.host_services(deployment)?;
+        let mut host = self.capabilities.host_services(deployment)?;
         let secrets = self.secrets.resolve(deployment).await?;
+        // What the app writes to its log never holds its secrets' values.
+        host.log = crate::mask::MaskedLog::wrap(host.log, &secrets);
         let bindings = [
             deployment.kv_binding.as_deref().map(|binding| (binding, "the KV binding (spec.data.kv)")),
             deployment.sql.as_ref().map(|sql| (sql.binding.as_str(), "the SQL binding (spec.data.sql)")),

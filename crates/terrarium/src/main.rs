@@ -152,6 +152,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Who did what, when: the audit log, filtered and paged (a namespace's operators, platform admins).
+    Audit {
+        #[command(flatten)]
+        audit: client::AuditArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Apps' outbound requests: the egress log.
     Egress {
         #[command(subcommand)]
@@ -206,6 +213,7 @@ fn main() -> std::process::ExitCode {
         Command::Egress { command, client } => client::egress(&client, command),
         Command::Policy { command, client } => client::policy(&client, command),
         Command::Approvals { command, client } => client::approvals(&client, command),
+        Command::Audit { audit, client } => client::audit(&client, audit),
         Command::Usage { usage, client } => client::usage(&client, usage),
         Command::Tasks { command, client } => client::tasks(&client, command),
         Command::Data { command, client } => client::data(&client, command),

@@ -146,6 +146,14 @@ pub(crate) async fn create_namespace(
 pub(crate) struct AuditQuery {
     namespace: Option<String>,
     app: Option<String>,
+    /// Who acted.
+    actor: Option<String>,
+    /// An action or its area (`app.`).
+    action: Option<String>,
+    /// A span back from now (`24h`) or an RFC 3339 time.
+    since: Option<String>,
+    /// The next page: events older than this id.
+    before: Option<i64>,
     #[serde(default = "default_tail")]
     limit: usize,
 }
@@ -156,6 +164,14 @@ pub(crate) async fn list_audit(
     Query(query): Query<AuditQuery>,
 ) -> ApiResult<Response> {
     // The whole log for platform admins; one namespace's events for its operators.
-    let limit = query.limit.clamp(1, 10_000) as u32;
-    Ok(Json(state.control.audit_log(&principal, query.namespace, query.app, limit).await?).into_response())
+    let filter = control::store::AuditFilter {
+        namespace: query.namespace,
+        app: query.app,
+        actor: query.actor,
+        action_prefix: query.action,
+        since: query.since,
+        before: query.before,
+        limit: query.limit.clamp(1, 10_000) as u32,
+    };
+    Ok(Json(state.control.audit_log(&principal, filter).await?).into_response())
 }

@@ -50,7 +50,15 @@ pub(crate) async fn show(
         .await?;
     // The audit trail is the namespace operators' to read; others are not offered it.
     let audit = match principal.has_role(&namespace, Role::Operator) {
-        true => Some(state.control.audit_log(principal, Some(namespace.clone()), Some(name.clone()), 20).await?),
+        true => {
+            let filter = control::store::AuditFilter {
+                namespace: Some(namespace.clone()),
+                app: Some(name.clone()),
+                limit: 20,
+                ..Default::default()
+            };
+            Some(state.control.audit_log(principal, filter).await?)
+        }
         false => None,
     };
     let summary = &detail.summary;

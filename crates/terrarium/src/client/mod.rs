@@ -6,6 +6,7 @@
 mod accounts;
 mod approvals;
 mod apps;
+mod audit;
 pub mod credentials;
 mod data;
 mod deploy;
@@ -20,6 +21,7 @@ mod usage;
 pub use accounts::{KeysCommand, RolesCommand, UsersCommand, keys, login, logout, roles, users, whoami};
 pub use approvals::{ApprovalsCommand, approvals};
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
+pub use audit::{AuditArgs, audit};
 pub use data::{DataCommand, data};
 pub use deploy::{deploy, validate};
 pub use logs::logs;

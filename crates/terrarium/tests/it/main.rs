@@ -3,6 +3,7 @@
 
 mod access;
 mod admission;
+mod audit;
 mod budgets;
 mod console;
 mod cookies;

@@ -589,3 +589,48 @@ fn a_pasted_key_stops_the_deploy_on_the_laptop_and_on_the_server() {
     let audit = api_get(&server, "/api/v1/audit?limit=100");
     assert!(audit.contains("\"refused\"") && audit.contains("likely secret") && !audit.contains(&internal), "{audit}");
 }
+
+#[test]
+fn an_apps_log_never_shows_its_secrets_whatever_it_logs_or_throws() {
+    const VALUE: &str = "s3cr3t-LOGGED-8e41d2";
+    let server = Server::start("");
+    let apps = tempfile::tempdir().unwrap();
+    let dir = apps.path().join("chatty");
+    write_app(&dir, "it", "chatty", "user:admin", "terrarium://it/chatty", &[]);
+    std::fs::write(
+        dir.join("functions/index.js"),
+        r#"export default {
+  async fetch(request, env) {
+    const how = new URL(request.url).searchParams.get("how");
+    if (how === "log") {
+      console.log("the token is", env.API_TOKEN);
+      console.warn(`as base64: ${btoa(env.API_TOKEN)}, in a query: ?t=${encodeURIComponent(env.API_TOKEN)}`);
+      console.error({ nested: { token: env.API_TOKEN } });
+      return new Response("logged");
+    }
+    if (how === "throw") throw new Error("cannot use " + env.API_TOKEN);
+    if (how === "reject") return Promise.reject(new TypeError("rejected with " + env.API_TOKEN));
+    return new Response("ok");
+  },
+};
+"#,
+    )
+    .unwrap();
+    server.deploy(&dir);
+    let output = set_secret(&server, "it/chatty", "API_TOKEN", VALUE, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    assert_eq!(server.get("it", "chatty", "/?how=log").text().unwrap(), "logged");
+    for how in ["throw", "reject"] {
+        let failed = server.get("it", "chatty", &format!("/?how={how}"));
+        assert_eq!(failed.status(), 500, "{how}");
+        assert!(!failed.text().unwrap().contains(VALUE), "{how}: the error page shows the secret");
+    }
+    let logs = server.cli_ok(&["logs", "it/chatty"]);
+    assert!(!logs.contains(VALUE) && !logs.contains("czNjcjN0LUxPR0dFRC04ZTQxZDI"), "{logs}");
+    assert!(logs.contains("the token is [redacted:API_TOKEN]"), "{logs}");
+    assert!(logs.contains("as base64: [redacted:API_TOKEN], in a query: ?t=[redacted:API_TOKEN]"), "{logs}");
+    assert!(logs.contains("cannot use [redacted:API_TOKEN]"), "{logs}");
+    assert!(logs.contains("rejected with [redacted:API_TOKEN]"), "{logs}");
+    assert!(logs.matches("[redacted:API_TOKEN]").count() >= 6, "{logs}");
+}
