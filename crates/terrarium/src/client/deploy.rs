@@ -35,9 +35,17 @@ pub fn validate(dir: &Path) -> anyhow::Result<()> {
     if !denials.is_empty() {
         anyhow::bail!("{}", denials.join("\n"));
     }
+    // Every function compiled, its entry evaluated and its default export checked, as the
+    // server's deploy does.
+    let functions = super::load_check::check_functions(&validated, &bundle)?;
     let app = validated.manifest();
+    let loaded = match functions {
+        0 => String::new(),
+        1 => ", its function loads".to_owned(),
+        n => format!(", its {n} functions load"),
+    };
     println!(
-        "{} is valid: {}/{} ({}), {} files, {}",
+        "{} is valid: {}/{} ({}), {} files, {}{loaded}",
         dir.join(bundle::MANIFEST_FILE).display(),
         app.metadata.namespace,
         app.metadata.name,

@@ -11,6 +11,7 @@ pub mod credentials;
 mod data;
 mod deploy;
 mod http;
+mod load_check;
 mod logs;
 mod pack;
 pub(crate) mod policy;

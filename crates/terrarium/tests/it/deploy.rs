@@ -323,3 +323,52 @@ fn policy_test_and_eval_work_offline() {
     let decision: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
     assert_eq!(decision["violations"][0]["policy"], "names");
 }
+
+/// `terrarium validate` loads the functions offline as the server's deploy does: the mistakes
+/// only `deploy` used to find are found before anything is uploaded, in the server's words.
+#[test]
+fn validate_loads_every_function_as_the_deploy_does() {
+    let server = Server::start("");
+    let check = |source: &str, expected: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("functions")).unwrap();
+        std::fs::write(
+            dir.path().join("terrarium.yaml"),
+            "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: broken\n  namespace: it\nspec:\n  owner: user:admin\n  runtime: function\n  functions:\n    - route: /*\n      entry: functions/api.js\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("functions/api.js"), source).unwrap();
+        let validated = std::process::Command::new(crate::support::BIN)
+            .args(["validate", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let said = format!("{}{}", stdout(&validated), stderr(&validated));
+        let deployed = server.cli(&["deploy", dir.path().to_str().unwrap()]);
+        let server_said = format!("{}{}", stdout(&deployed), stderr(&deployed));
+        match expected.is_empty() {
+            true => {
+                assert!(validated.status.success(), "{said}");
+                assert!(said.contains("its function loads"), "{said}");
+                assert!(deployed.status.success(), "{server_said}");
+            }
+            false => {
+                assert!(!validated.status.success(), "validate passed {source}: {said}");
+                assert!(!deployed.status.success(), "deploy passed {source}: {server_said}");
+                for fragment in expected {
+                    assert!(said.contains(fragment), "validate: {fragment:?} missing in {said}");
+                    assert!(server_said.contains(fragment), "deploy: {fragment:?} missing in {server_said}");
+                }
+            }
+        }
+    };
+    check(
+        "export default { fetch( { return new Response('x'); } };",
+        &["the app's code does not load", "functions/api.js", "SyntaxError"],
+    );
+    check("export const handler = { fetch() {} };", &["the app's code does not load", "default export"]);
+    check(
+        "const fs = require('fs');\nexport default { fetch() { return new Response('x'); } };",
+        &["the app's code does not load", "require"],
+    );
+    check("export default { fetch() { return new Response('fine'); } };", &[]);
+}
