@@ -159,6 +159,32 @@ fn positives() -> Vec<(String, String, &'static str)> {
     add("functions/mail.js", format!("const SENDGRID_TOKEN = '{}';", g.from(URLSAFE, 40)), "generic-secret-assignment");
     add("functions/x.go", format!("clientSecret := \"{}\"", g.from(ALNUM, 28)), "generic-secret-assignment");
     add("app.json", format!("{{ \"webhookSecret\": \"{}\" }}", g.from(ALNUM, 24)), "generic-secret-assignment");
+    // Keys of formats no vendor rule knows, under names with key or auth in them.
+    add("functions/ai.js", format!("const KEY = \"sk-proj-{}\";", g.from(URLSAFE, 48)), "generic-key-assignment");
+    add(
+        "functions/weather.js",
+        format!("const WEATHER_KEY = \"{}\";", g.from("0123456789abcdef", 32)),
+        "generic-key-assignment",
+    );
+    add("functions/crm.js", format!("const auth = '{}';", g.from(ALNUM, 28)), "generic-key-assignment");
+    add("config.toml", format!("license_key = \"{}\"", g.from(UPPER_NUM, 25)), "generic-key-assignment");
+    add("functions/maps.ts", format!("const mapsKey: string = \"{}\";", g.from(URLSAFE, 39)), "generic-key-assignment");
+    // Literal Authorization values.
+    add(
+        "functions/crm.js",
+        format!("fetch(url, {{ headers: {{ Authorization: \"Bearer {}\" }} }});", g.from(URLSAFE, 40)),
+        "authorization-header-value",
+    );
+    add(
+        "functions/legacy.js",
+        format!("headers.set('authorization', 'Basic {}');", g.from(B64, 28)),
+        "authorization-header-value",
+    );
+    add(
+        "functions/api.py",
+        format!("headers = {{\"Authorization\": \"bearer {}\"}}", g.from(ALNUM, 36)),
+        "authorization-header-value",
+    );
     samples
 }
 
@@ -211,6 +237,21 @@ fn negatives() -> Vec<(String, String)> {
         ),
         ("functions/ah.js", "const accountKeyName = \"AccountKey\";".into()),
         ("functions/ai.js", "const authorization = `Bearer ${token}`;".into()),
+        // Names with key or auth in them holding what is not a secret.
+        ("functions/aj.js", format!("const cacheKey = \"{}\";", g.from("0123456789abcdef", 64))),
+        ("functions/ak.js", "const idempotencyKey = \"3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c\";".into()),
+        ("functions/al.js", "const keyPath = \"/etc/terrarium/keys/public.pem\";".into()),
+        ("functions/am.js", "const authUrl = \"https://login.example.com/oauth2/authorize\";".into()),
+        ("functions/an.js", "const sortKey = \"createdAt-desc-then-name\";".into()),
+        ("functions/ao.js", "const i18nKey = \"checkout.summary.total_label\";".into()),
+        ("functions/ap.js", format!("const iconKey = \"data:image/png;base64,{}\";", g.from(B64, 80))),
+        ("functions/aq.js", format!("const commitKey = \"sha1:{}\";", g.from("0123456789abcdef", 40))),
+        ("functions/ar.js", "const keyboardShortcut = \"ctrl+shift+k\";".into()),
+        ("functions/as.js", "const stripeTestKey = \"sk_test_EXAMPLE000000000000000000\";".into()),
+        ("functions/at.js", "const authHeader = \"Bearer \" + env.CRM_TOKEN;".into()),
+        ("functions/au.js", "// Send the token as: Authorization: Bearer <token>".into()),
+        ("functions/av.js", "const authMode = \"basic\"; const keyCount = 12;".into()),
+        ("functions/aw.js", "const monkeyName = \"Cheeky-Monkey-Business\";".into()),
     ];
     samples.into_iter().map(|(file, contents)| (file.to_owned(), contents)).collect()
 }
