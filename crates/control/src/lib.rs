@@ -338,6 +338,9 @@ impl ControlPlane {
         let revision = self.store.next_revision(&app).await?;
         let deployment =
             plan::plan(&validated, &bundle, revision, &self.settings.defaults).map_err(ControlError::Unplannable)?;
+        // What the code will meet at run time, said now: unlisted hosts, unknown env names,
+        // Node.js globals.
+        warnings.extend(plan::hints::hints(&validated, &bundle, None).into_iter().map(|hint| hint.to_string()));
         let urls = self.urls(&app);
 
         // An identical bundle is not a new revision: deploying twice changes nothing.

@@ -4,6 +4,7 @@
 //! so a builder learns about a missing entry file before anything leaves their machine.
 
 pub mod config;
+pub mod hints;
 pub mod namespaces;
 pub mod pack;
 

@@ -35,6 +35,9 @@ pub fn validate(dir: &Path) -> anyhow::Result<()> {
     if !denials.is_empty() {
         anyhow::bail!("{}", denials.join("\n"));
     }
+    for hint in plan::hints::hints(&validated, &bundle, None) {
+        eprintln!("warning: {hint}");
+    }
     // Every function compiled, its entry evaluated and its default export checked, as the
     // server's deploy does.
     let functions = super::load_check::check_functions(&validated, &bundle)?;

@@ -372,3 +372,41 @@ fn validate_loads_every_function_as_the_deploy_does() {
     );
     check("export default { fetch() { return new Response('fine'); } };", &[]);
 }
+
+/// What the code will meet at run time is said before: at validate, and in the deploy's warnings.
+#[test]
+fn validate_and_deploy_name_unlisted_hosts_unknown_env_names_and_node_globals() {
+    let server = Server::start("");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("functions")).unwrap();
+    std::fs::write(
+        dir.path().join("terrarium.yaml"),
+        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: weather\n  namespace: it\nspec:\n  owner: user:admin\n  runtime: function\n  allowedEgress:\n    - api.example.com\n  vars:\n    CITY: Lisbon\n  functions:\n    - route: /*\n      entry: functions/api.js\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("functions/api.js"),
+        "export default {\n  async fetch(request, env) {\n    const answer = await fetch(\"https://api.weather.example/v1?q=\" + env.CITY, { headers: { key: env.WEATHER_KEY } });\n    if (!answer.ok) console.log(process.env.DEBUG);\n    return new Response(await answer.text());\n  },\n};\n",
+    )
+    .unwrap();
+    let validated = std::process::Command::new(crate::support::BIN)
+        .args(["validate", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(validated.status.success(), "hints are warnings: {}", stderr(&validated));
+    let said = stderr(&validated);
+    for expected in [
+        "warning: functions/api.js:3: fetch(\"https://api.weather.example/…\") will be refused: spec.allowedEgress does not list api.weather.example",
+        "warning: functions/api.js:3: env.WEATHER_KEY is not in spec.vars",
+        "warning: functions/api.js:4: process.env is Node.js's",
+    ] {
+        assert!(said.contains(expected), "missing {expected:?} in {said}");
+    }
+    let deployed = server.deploy(dir.path());
+    let warnings = deployed["warnings"].to_string();
+    assert!(
+        warnings.contains("functions/api.js:3: fetch(\\\"https://api.weather.example/…\\\") will be refused"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("functions/api.js:4: process.env is Node.js's"), "{warnings}");
+}
