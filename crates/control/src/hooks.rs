@@ -36,4 +36,10 @@ pub trait AppHooks: Send + Sync + 'static {
 
     /// A deploy gave the app a new owner: what the previous owner knew should be replaced.
     fn owner_changed<'a>(&'a self, app: &'a AppKey, previous: &'a str, new: &'a str) -> BoxFuture<'a, Vec<HookEvent>>;
+
+    /// The names of the secrets the platform keeps for `app` (never values), so a deploy can
+    /// tell an `env.NAME` that is none of them; `None` when they are not known.
+    fn secret_names<'a>(&'a self, _app: &'a AppKey) -> BoxFuture<'a, Option<std::collections::BTreeSet<String>>> {
+        Box::pin(async { None })
+    }
 }

@@ -340,7 +340,15 @@ impl ControlPlane {
             plan::plan(&validated, &bundle, revision, &self.settings.defaults).map_err(ControlError::Unplannable)?;
         // What the code will meet at run time, said now: unlisted hosts, unknown env names,
         // Node.js globals.
-        warnings.extend(plan::hints::hints(&validated, &bundle, None).into_iter().map(|hint| hint.to_string()));
+        let secret_names = match &validated.manifest().spec.secrets_ref {
+            Some(manifest::SecretsRef::Terrarium { namespace, app: name }) => {
+                self.hooks.secret_names(&AppKey::new(namespace, name)).await
+            }
+            _ => None,
+        };
+        warnings.extend(
+            plan::hints::hints(&validated, &bundle, secret_names.as_ref()).into_iter().map(|hint| hint.to_string()),
+        );
         let urls = self.urls(&app);
 
         // An identical bundle is not a new revision: deploying twice changes nothing.

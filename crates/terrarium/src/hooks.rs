@@ -29,6 +29,13 @@ impl AppHooks for Hooks {
     fn owner_changed<'a>(&'a self, app: &'a AppKey, previous: &'a str, new: &'a str) -> BoxFuture<'a, Vec<HookEvent>> {
         Box::pin(async move { secrets_owner_changed(&self.secrets, app, previous, new).await.into_iter().collect() })
     }
+
+    fn secret_names<'a>(&'a self, app: &'a AppKey) -> BoxFuture<'a, Option<std::collections::BTreeSet<String>>> {
+        Box::pin(async move {
+            let rows = self.secrets.store().list(&app.namespace, Some(&app.name)).await.ok()?;
+            Some(rows.into_iter().map(|row| row.name).collect())
+        })
+    }
 }
 
 /// Deletes a deleted app's key-value entries.

@@ -410,3 +410,46 @@ fn validate_and_deploy_name_unlisted_hosts_unknown_env_names_and_node_globals() 
     );
     assert!(warnings.contains("functions/api.js:4: process.env is Node.js's"), "{warnings}");
 }
+
+/// At deploy the server knows the app's secret names: an `env.NAME` that is none of them is
+/// said, one that is a secret is not.
+#[test]
+fn the_deploy_tells_env_names_that_are_no_secret_of_the_app() {
+    let server = Server::start("");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("functions")).unwrap();
+    std::fs::write(
+        dir.path().join("terrarium.yaml"),
+        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: keyed\n  namespace: it\nspec:\n  owner: user:admin\n  runtime: function\n  secretsRef: terrarium://it/keyed\n  functions:\n    - route: /*\n      entry: functions/api.js\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("functions/api.js"),
+        "export default { fetch(request, env) { return new Response(env.API_TOKEN + env.API_TOKNE); } };\n",
+    )
+    .unwrap();
+    let first = server.deploy(dir.path());
+    let warnings = first["warnings"].to_string();
+    assert!(warnings.contains("env.API_TOKEN is not in spec.vars, not a binding and not a secret"), "{warnings}");
+    let mut set = server
+        .command(&["secrets", "set", "it/keyed", "API_TOKEN"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), b"value-of-the-token\n").unwrap();
+    assert!(set.wait_with_output().unwrap().status.success());
+    std::fs::write(
+        dir.path().join("functions/api.js"),
+        "export default { fetch(request, env) { return new Response(env.API_TOKEN + env.API_TOKNE + 1); } };\n",
+    )
+    .unwrap();
+    let second = server.deploy(dir.path());
+    let warnings = second["warnings"].to_string();
+    assert!(!warnings.contains("env.API_TOKEN "), "{warnings}");
+    assert!(
+        warnings.contains("env.API_TOKNE is not in spec.vars, not a binding and not a secret of the app"),
+        "{warnings}"
+    );
+}
