@@ -279,6 +279,55 @@ impl ControlPlane {
         self.deploy_with(principal, archive, true, false).await
     }
 
+    /// What a deploy of `archive` would say, without deploying anything: the manifest and the
+    /// files checked, the code loaded, and the hints on it (its warnings). For whoever may
+    /// deploy the app: the console's Check, in the deploy's own words.
+    pub async fn check(&self, principal: &Principal, archive: &[u8]) -> Result<Vec<String>, ControlError> {
+        let bundle = Bundle::from_tar(archive, &self.settings.bundle_limits)?;
+        let source = std::str::from_utf8(bundle.manifest()?)
+            .map_err(|_| ControlError::InvalidManifest(vec![format!("{MANIFEST_FILE} is not UTF-8 text")]))?;
+        let validated = manifest::load(MANIFEST_FILE, source).map_err(|diagnostics| {
+            ControlError::InvalidManifest(diagnostics.iter().map(|d| d.to_string()).collect())
+        })?;
+        let app = AppKey::new(&validated.manifest().metadata.namespace, &validated.manifest().metadata.name);
+        self.authorize_deploy(principal, &app, &validated.manifest().spec.owner.to_string()).await?;
+        let mut warnings: Vec<String> = validated.warnings().iter().map(|warning| warning.to_string()).collect();
+        let findings = plan::secret_findings(&self.settings.scanner, &bundle);
+        if !findings.is_empty() {
+            let details = findings.iter().map(ToString::to_string).collect();
+            return Err(ControlError::SecretsFound { count: findings.len(), details });
+        }
+        let deployment =
+            plan::plan(&validated, &bundle, 0, &self.settings.defaults).map_err(ControlError::Unplannable)?;
+        warnings.extend(self.hints(&validated, &bundle).await);
+        // The loader reads files from the blob store (content-addressed: storing is harmless).
+        for contents in bundle.files().values() {
+            self.blobs
+                .put(contents)
+                .await
+                .map_err(|error| ControlError::Internal(format!("storing a blob: {error}")))?;
+        }
+        // Loaded and dropped: nothing is recorded or served.
+        self.load(Arc::new(deployment)).await.map_err(ControlError::Load)?;
+        Ok(warnings)
+    }
+
+    /// The hints on an app's code, knowing its secret names when they are the platform's (the
+    /// app's own, whatever the reference names: its names are never another app's to probe).
+    async fn hints(&self, validated: &manifest::ValidatedManifest, bundle: &Bundle) -> Vec<String> {
+        let manifest = validated.manifest();
+        let app = AppKey::new(&manifest.metadata.namespace, &manifest.metadata.name);
+        let secret_names = match &manifest.spec.secrets_ref {
+            Some(manifest::SecretsRef::Terrarium { namespace, app: name })
+                if *namespace == app.namespace && *name == app.name =>
+            {
+                self.hooks.secret_names(&app).await
+            }
+            _ => None,
+        };
+        plan::hints::hints(validated, bundle, secret_names.as_ref()).into_iter().map(|hint| hint.to_string()).collect()
+    }
+
     /// Deploys a new app: like [`ControlPlane::deploy`], but refused (conflict) when the app
     /// exists or its first revision waits for approval, so making an app never replaces one.
     pub async fn create(&self, principal: &Principal, archive: &[u8]) -> Result<DeployResponse, ControlError> {
@@ -340,15 +389,7 @@ impl ControlPlane {
             plan::plan(&validated, &bundle, revision, &self.settings.defaults).map_err(ControlError::Unplannable)?;
         // What the code will meet at run time, said now: unlisted hosts, unknown env names,
         // Node.js globals.
-        let secret_names = match &validated.manifest().spec.secrets_ref {
-            Some(manifest::SecretsRef::Terrarium { namespace, app: name }) => {
-                self.hooks.secret_names(&AppKey::new(namespace, name)).await
-            }
-            _ => None,
-        };
-        warnings.extend(
-            plan::hints::hints(&validated, &bundle, secret_names.as_ref()).into_iter().map(|hint| hint.to_string()),
-        );
+        warnings.extend(self.hints(&validated, &bundle).await);
         let urls = self.urls(&app);
 
         // An identical bundle is not a new revision: deploying twice changes nothing.

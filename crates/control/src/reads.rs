@@ -204,17 +204,15 @@ fn since_time(since: &str, now: time::OffsetDateTime) -> Result<String, ControlE
             .map_err(|error| ControlError::Internal(error.to_string()));
     }
     let span = since.trim();
-    let (number, unit) = span.split_at(span.len().saturating_sub(1));
-    let seconds = match (number.parse::<i64>(), unit) {
-        (Ok(n), "s") if n >= 0 => n,
-        (Ok(n), "m") if n >= 0 => n * 60,
-        (Ok(n), "h") if n >= 0 => n * 3600,
-        (Ok(n), "d") if n >= 0 => n * 86_400,
-        _ => {
-            return Err(ControlError::InvalidName(format!(
-                "since {since:?} is not a time: give a span back from now (30m, 24h, 7d) or an RFC 3339 time (2026-12-01T00:00:00Z)"
-            )));
-        }
+    let unit_seconds = [("s", 1i64), ("m", 60), ("h", 3600), ("d", 86_400)];
+    let seconds = unit_seconds.iter().find_map(|(unit, factor)| {
+        let number: i64 = span.strip_suffix(unit)?.parse().ok().filter(|n: &i64| *n >= 0)?;
+        number.checked_mul(*factor).filter(|seconds| *seconds <= 100 * 365 * 86_400)
+    });
+    let Some(seconds) = seconds else {
+        return Err(ControlError::InvalidName(format!(
+            "since {since:?} is not a time: give a span back from now (30m, 24h, 7d) or an RFC 3339 time (2026-12-01T00:00:00Z)"
+        )));
     };
     let at = now.to_offset(time::UtcOffset::UTC) - time::Duration::seconds(seconds);
     at.replace_nanosecond(0).unwrap_or(at).format(&format).map_err(|error| ControlError::Internal(error.to_string()))
@@ -235,5 +233,7 @@ mod tests {
         let error = since_time("yesterday", now).unwrap_err().to_string();
         assert!(error.contains("30m, 24h, 7d"), "{error}");
         assert!(since_time("-5h", now).is_err());
+        assert!(since_time("5ч", now).is_err(), "a multibyte unit is refused, never a panic");
+        assert!(since_time("99999999999999d", now).is_err(), "an overflowing span is refused");
     }
 }

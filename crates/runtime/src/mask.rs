@@ -11,6 +11,18 @@ use base64::Engine;
 
 use crate::{AppLog, LogLine, SecretValue};
 
+/// What `encodeURIComponent` escapes: all but letters, digits and `-_.!~*'()`.
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
 /// Values shorter than this are not masked: every `a` or `42` in a log would go.
 pub const MIN_MASKED_BYTES: usize = 4;
 
@@ -39,6 +51,13 @@ impl SecretMask {
             let mut forms = vec![value.to_owned()];
             forms.extend(engines.iter().map(|engine| engine.encode(value.as_bytes())));
             forms.push(percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string());
+            // What JavaScript's encodeURIComponent leaves as it is, and a form body's `+`.
+            let component = percent_encoding::utf8_percent_encode(value, URI_COMPONENT).to_string();
+            forms.push(component.replace("%20", "+"));
+            forms.push(component);
+            // As JSON.stringify writes it inside a string (console.log of an object).
+            let json = serde_json::Value::from(value).to_string();
+            forms.push(json[1..json.len() - 1].to_owned());
             forms.sort();
             forms.dedup();
             for form in forms {
@@ -117,6 +136,10 @@ mod tests {
             "token [redacted:API_TOKEN], basic [redacted:API_TOKEN], url [redacted:API_TOKEN], query ?t=[redacted:API_TOKEN], pin 123"
         );
         assert!(SecretMask::new(&secrets(&[("PIN", "123")])).is_empty());
+        // encodeURIComponent's form, and a multi-line value as JSON.stringify escapes it.
+        assert_eq!(mask.mask("?t=sk-live%2F4f%2B8a%3Fb%3Dc"), "?t=[redacted:API_TOKEN]");
+        let pem = SecretMask::new(&secrets(&[("KEY", "line one\nline \"two\"")]));
+        assert_eq!(pem.mask(r#"{"key":"line one\nline \"two\""}"#), r#"{"key":"[redacted:KEY]"}"#);
         assert_eq!(SecretMask::new(&BTreeMap::new()).mask("as is"), "as is");
     }
 

@@ -402,7 +402,7 @@ impl RegistryStore for SqliteStore {
     async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM audit_events WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR app = ?2)
-               AND (?4 IS NULL OR principal = ?4) AND (?5 IS NULL OR substr(action, 1, length(?5)) = ?5)
+               AND (?4 IS NULL OR principal = ?4) AND (?5 IS NULL OR action = ?5 OR (substr(?5, -1) = '.' AND substr(action, 1, length(?5)) = ?5) OR substr(action, 1, length(?5) + 1) = ?5 || '.')
                AND (?6 IS NULL OR time >= ?6) AND (?7 IS NULL OR id < ?7)
              ORDER BY id DESC LIMIT ?3",
         )

@@ -108,7 +108,18 @@ pub(crate) async fn submit(
         }
     };
     if form.action != "deploy" {
-        return Ok(render(&session, &app, revision, &files, &editing, StatusCode::OK, Outcome::Checked));
+        // The deploy's own checks, short of deploying: the code loaded, the hints on it.
+        return Ok(match state.control.check(&session.principal, &bundle.to_tar()).await {
+            Ok(warnings) => {
+                render(&session, &app, revision, &files, &editing, StatusCode::OK, Outcome::Checked(warnings))
+            }
+            Err(error) => {
+                let failure = control_api::ApiFailure::from(error);
+                let mut problems = vec![failure.error().message.clone()];
+                problems.extend(failure.error().details.iter().cloned());
+                render(&session, &app, revision, &files, &editing, failure.status(), Outcome::Problems(problems))
+            }
+        });
     }
     match state.control.deploy(&session.principal, &bundle.to_tar()).await {
         Ok(deployed) => {
@@ -137,7 +148,8 @@ struct Editing {
 
 enum Outcome {
     None,
-    Checked,
+    /// No problem; the hints, if any.
+    Checked(Vec<String>),
     Problems(Vec<String>),
 }
 
@@ -167,7 +179,13 @@ fn render(
         p { "Editing revision " (revision) ". " strong { "Check" } " looks for mistakes; " strong { "Save and publish" } " makes a new revision live." }
         @match &outcome {
             Outcome::None => {},
-            Outcome::Checked => p class="notice" role="status" { "No problems found. Publish when you are ready." },
+            Outcome::Checked(warnings) => div role="status" {
+                p class="notice" { "No problems found. Publish when you are ready." }
+                @if !warnings.is_empty() {
+                    p { "Worth a look before you publish:" }
+                    ul class="problems" { @for warning in warnings { li { code { (warning) } } } }
+                }
+            },
             Outcome::Problems(problems) => div role="alert" {
                 p class="error" { "Not published. Fix these and try again (your text is kept below):" }
                 ul class="problems" { @for problem in problems { li { code { (problem) } } } }

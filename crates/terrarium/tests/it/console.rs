@@ -244,6 +244,30 @@ fn console_pages_are_walled_off_from_scripts_other_sites_and_other_tenants() {
     ]);
     assert_eq!(unchanged.status(), 303);
     assert_eq!(unchanged.headers()["location"], "/console/apps/team/poll?notice=unchanged");
+    // Check is the deploy's own check: code that does not load is named, and nothing is deployed.
+    let broken = "export default { fetch( { return new Response('x'); } };";
+    let checked = edit(&[
+        ("csrf", &csrf),
+        ("path", "functions/api.js"),
+        ("content", broken),
+        ("action", "check"),
+        ("revision", "1"),
+    ]);
+    assert_eq!(checked.status(), 422);
+    let page = checked.text().unwrap();
+    assert!(page.contains("code does not load") && page.contains("SyntaxError"), "{page}");
+    let hinted = "export default { fetch(request, env) { return fetch('https://api.weather.example/x'); } };";
+    let checked = edit(&[
+        ("csrf", &csrf),
+        ("path", "functions/api.js"),
+        ("content", hinted),
+        ("action", "check"),
+        ("revision", "1"),
+    ]);
+    assert_eq!(checked.status(), 200);
+    let page = checked.text().unwrap();
+    assert!(page.contains("No problems found") && page.contains("does not list api.weather.example"), "{page}");
+    assert!(server.cli_ok(&["apps", "get", "team/poll", "-o", "json"]).contains("\"active_revision\": 1"));
 
     // A signed-in browser is forwarded by the sign-in page, never off this server.
     for return_to in ["/%09/evil.example", "/%0a", "//evil.example", "https://evil.example/", "/\\evil.example"] {
