@@ -283,12 +283,7 @@ impl ControlPlane {
     /// files checked, the code loaded, and the hints on it (its warnings). For whoever may
     /// deploy the app: the console's Check, in the deploy's own words.
     pub async fn check(&self, principal: &Principal, archive: &[u8]) -> Result<Vec<String>, ControlError> {
-        let bundle = Bundle::from_tar(archive, &self.settings.bundle_limits)?;
-        let source = std::str::from_utf8(bundle.manifest()?)
-            .map_err(|_| ControlError::InvalidManifest(vec![format!("{MANIFEST_FILE} is not UTF-8 text")]))?;
-        let validated = manifest::load(MANIFEST_FILE, source).map_err(|diagnostics| {
-            ControlError::InvalidManifest(diagnostics.iter().map(|d| d.to_string()).collect())
-        })?;
+        let (bundle, _, validated) = self.open_bundle(archive)?;
         let app = AppKey::new(&validated.manifest().metadata.namespace, &validated.manifest().metadata.name);
         self.authorize_deploy(principal, &app, &validated.manifest().spec.owner.to_string()).await?;
         let mut warnings: Vec<String> = validated.warnings().iter().map(|warning| warning.to_string()).collect();
@@ -301,15 +296,33 @@ impl ControlPlane {
             plan::plan(&validated, &bundle, 0, &self.settings.defaults).map_err(ControlError::Unplannable)?;
         warnings.extend(self.hints(&validated, &bundle).await);
         // The loader reads files from the blob store (content-addressed: storing is harmless).
+        self.store_blobs(&bundle).await?;
+        // Loaded and dropped: nothing is recorded or served.
+        self.load(Arc::new(deployment)).await.map_err(ControlError::Load)?;
+        Ok(warnings)
+    }
+
+    /// An uploaded archive: its bundle, its manifest's text, and the manifest validated.
+    fn open_bundle(&self, archive: &[u8]) -> Result<(Bundle, String, manifest::ValidatedManifest), ControlError> {
+        let bundle = Bundle::from_tar(archive, &self.settings.bundle_limits)?;
+        let source = std::str::from_utf8(bundle.manifest()?)
+            .map_err(|_| ControlError::InvalidManifest(vec![format!("{MANIFEST_FILE} is not UTF-8 text")]))?
+            .to_owned();
+        let validated = manifest::load(MANIFEST_FILE, &source).map_err(|diagnostics| {
+            ControlError::InvalidManifest(diagnostics.iter().map(|d| d.to_string()).collect())
+        })?;
+        Ok((bundle, source, validated))
+    }
+
+    /// Every file of the bundle in the blob store, where the loader and the gateway read them.
+    async fn store_blobs(&self, bundle: &Bundle) -> Result<(), ControlError> {
         for contents in bundle.files().values() {
             self.blobs
                 .put(contents)
                 .await
                 .map_err(|error| ControlError::Internal(format!("storing a blob: {error}")))?;
         }
-        // Loaded and dropped: nothing is recorded or served.
-        self.load(Arc::new(deployment)).await.map_err(ControlError::Load)?;
-        Ok(warnings)
+        Ok(())
     }
 
     /// The hints on an app's code, knowing its secret names when they are the platform's (the
@@ -347,12 +360,7 @@ impl ControlPlane {
         govern: bool,
         create_only: bool,
     ) -> Result<DeployResponse, ControlError> {
-        let bundle = Bundle::from_tar(archive, &self.settings.bundle_limits)?;
-        let source = std::str::from_utf8(bundle.manifest()?)
-            .map_err(|_| ControlError::InvalidManifest(vec![format!("{MANIFEST_FILE} is not UTF-8 text")]))?;
-        let validated = manifest::load(MANIFEST_FILE, source).map_err(|diagnostics| {
-            ControlError::InvalidManifest(diagnostics.iter().map(|d| d.to_string()).collect())
-        })?;
+        let (bundle, source, validated) = self.open_bundle(archive)?;
         let mut warnings: Vec<String> = validated.warnings().iter().map(|warning| warning.to_string()).collect();
         let app = AppKey::new(&validated.manifest().metadata.namespace, &validated.manifest().metadata.name);
 
@@ -432,12 +440,7 @@ impl ControlPlane {
             ungranted = admission.ungranted;
         }
 
-        for contents in bundle.files().values() {
-            self.blobs
-                .put(contents)
-                .await
-                .map_err(|error| ControlError::Internal(format!("storing a blob: {error}")))?;
-        }
+        self.store_blobs(&bundle).await?;
         let deployment = Arc::new(deployment);
         // Compiled before anything is recorded, also for a revision that waits for approval:
         // code that does not load fails now, not when an operator approves it.
@@ -449,7 +452,7 @@ impl ControlPlane {
             owner: spec.owner.to_string(),
             runtime: spec.runtime.to_string(),
             description: spec.description.clone(),
-            manifest_source: source.to_owned(),
+            manifest_source: source.clone(),
             created_by: principal.subject.clone(),
             created_at: now(),
             size_bytes: bundle.total_bytes(),

@@ -114,10 +114,8 @@ pub(crate) async fn submit(
         Ok(deployed) if deployed.pending_approval.is_some() => Ok(see_other("/console?notice=pending")),
         Ok(_) => Ok(see_other(&format!("{}?notice=created", app_page(namespace, name)))),
         Err(error) => {
-            let failure = control_api::ApiFailure::from(error);
-            let mut problems = vec![failure.error().message.clone()];
-            problems.extend(failure.error().details.iter().cloned());
-            render_form(&state, &session, template, &input, failure.status(), &problems).await
+            let (status, problems) = super::problems_of(error);
+            render_form(&state, &session, template, &input, status, &problems).await
         }
     }
 }

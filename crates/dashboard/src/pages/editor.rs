@@ -11,7 +11,7 @@ use deployment::AppKey;
 use maud::html;
 use serde::Deserialize;
 
-use super::{app_page, see_other};
+use super::app_page;
 use crate::PageResult;
 use crate::layout::{Nav, csrf_field, page_with_status};
 use crate::session::Session;
@@ -114,27 +114,16 @@ pub(crate) async fn submit(
                 render(&session, &app, revision, &files, &editing, StatusCode::OK, Outcome::Checked(warnings))
             }
             Err(error) => {
-                let failure = control_api::ApiFailure::from(error);
-                let mut problems = vec![failure.error().message.clone()];
-                problems.extend(failure.error().details.iter().cloned());
-                render(&session, &app, revision, &files, &editing, failure.status(), Outcome::Problems(problems))
+                let (status, problems) = super::problems_of(error);
+                render(&session, &app, revision, &files, &editing, status, Outcome::Problems(problems))
             }
         });
     }
     match state.control.deploy(&session.principal, &bundle.to_tar()).await {
-        Ok(deployed) => {
-            let notice = match (&deployed.pending_approval, deployed.changed) {
-                (Some(_), _) => "notice=pending".to_owned(),
-                (None, true) => format!("notice=deployed&revision={}", deployed.revision),
-                (None, false) => "notice=unchanged".to_owned(),
-            };
-            Ok(see_other(&format!("{}?{notice}", app_page(&namespace, &name))))
-        }
+        Ok(deployed) => Ok(super::deployed_page(&namespace, &name, &deployed)),
         Err(error) => {
-            let failure = control_api::ApiFailure::from(error);
-            let mut problems = vec![failure.error().message.clone()];
-            problems.extend(failure.error().details.iter().cloned());
-            Ok(render(&session, &app, revision, &files, &editing, failure.status(), Outcome::Problems(problems)))
+            let (status, problems) = super::problems_of(error);
+            Ok(render(&session, &app, revision, &files, &editing, status, Outcome::Problems(problems)))
         }
     }
 }

@@ -25,3 +25,21 @@ pub(crate) fn app_page(namespace: &str, name: &str) -> String {
 pub(crate) fn live_url(urls: &[String]) -> Option<&str> {
     urls.last().map(String::as_str)
 }
+
+/// A service's refusal as a form's problems: its status, its message and every detail.
+pub(crate) fn problems_of(error: impl Into<control_api::ApiFailure>) -> (StatusCode, Vec<String>) {
+    let failure = error.into();
+    let mut problems = vec![failure.error().message.clone()];
+    problems.extend(failure.error().details.iter().cloned());
+    (failure.status(), problems)
+}
+
+/// After a deploy of an existing app: its page, saying what became of the revision.
+pub(crate) fn deployed_page(namespace: &str, name: &str, deployed: &api_types::DeployResponse) -> Response {
+    let notice = match (&deployed.pending_approval, deployed.changed) {
+        (Some(_), _) => "notice=pending".to_owned(),
+        (None, true) => format!("notice=deployed&revision={}", deployed.revision),
+        (None, false) => "notice=unchanged".to_owned(),
+    };
+    see_other(&format!("{}?{notice}", app_page(namespace, name)))
+}

@@ -12,7 +12,7 @@ use deployment::AppKey;
 use maud::html;
 use serde::Deserialize;
 
-use super::{app_page, see_other};
+use super::app_page;
 use crate::PageResult;
 use crate::layout::{Nav, csrf_field, page_with_status, when};
 use crate::manifest_edit::{append_item, quoted, set_scalar};
@@ -74,19 +74,10 @@ pub(crate) async fn submit(
         }
     };
     match state.control.deploy(&session.principal, &bundle.to_tar()).await {
-        Ok(deployed) => {
-            let notice = match (&deployed.pending_approval, deployed.changed) {
-                (Some(_), _) => "notice=pending".to_owned(),
-                (None, true) => format!("notice=deployed&revision={}", deployed.revision),
-                (None, false) => "notice=unchanged".to_owned(),
-            };
-            Ok(see_other(&format!("{}?{notice}", app_page(&namespace, &name))))
-        }
+        Ok(deployed) => Ok(super::deployed_page(&namespace, &name, &deployed)),
         Err(error) => {
-            let failure = control_api::ApiFailure::from(error);
-            let mut problems = vec![failure.error().message.clone()];
-            problems.extend(failure.error().details.iter().cloned());
-            render(&state, &session, &app, &form, failure.status(), &problems).await
+            let (status, problems) = super::problems_of(error);
+            render(&state, &session, &app, &form, status, &problems).await
         }
     }
 }
