@@ -1,0 +1,3 @@
+//! Apps' SQL databases on PostgreSQL, for `[data] backend = "postgres"`.
+
+pub mod translate;
