@@ -38,6 +38,61 @@ pub trait DatabaseKeys: Send + Sync + 'static {
     fn key(&self, namespace: &str, purpose: &str) -> BoxFuture<'static, Result<FileKey, String>>;
 }
 
+/// The SQL service as the binary, the API and the data hooks use it, whichever backend keeps
+/// the data: [`Sql`] on SQLite files, or `data-postgres` on PostgreSQL.
+pub trait SqlService: Send + Sync + 'static {
+    /// The database one app's functions get, in the tier its manifest names.
+    fn for_app(&self, app: &AppKey, database: &SqlDatabase) -> Result<Arc<dyn SqlHost>, String>;
+    /// Moves an app's data to another tier; answers the tables moved.
+    fn migrate(&self, app: &AppKey, target: SqlTier) -> BoxFuture<'static, Result<Vec<String>, SqlAdminError>>;
+    /// What the app's database holds.
+    fn usage(&self, app: &AppKey) -> BoxFuture<'static, Result<SqlUsage, SqlAdminError>>;
+    /// What each loaded app's database stores, in bytes.
+    fn stored_bytes(&self) -> BoxFuture<'static, Vec<(AppKey, u64)>>;
+    /// The app's tables with their rows (and indexes, views, triggers), as a SQLite database file.
+    fn export(&self, app: &AppKey) -> BoxFuture<'static, Result<Vec<u8>, SqlAdminError>>;
+    /// Copies a SQLite database file's tables into the app's database; answers the tables.
+    fn import(&self, app: &AppKey, file: Vec<u8>) -> BoxFuture<'static, Result<Vec<String>, SqlAdminError>>;
+    /// Deletes a deleted app's data; says what went.
+    fn delete_app(&self, app: &AppKey) -> BoxFuture<'static, Result<Option<String>, SqlAdminError>>;
+}
+
+impl SqlService for Arc<Sql> {
+    fn for_app(&self, app: &AppKey, database: &SqlDatabase) -> Result<Arc<dyn SqlHost>, String> {
+        Sql::for_app(self, app, database)
+    }
+
+    fn migrate(&self, app: &AppKey, target: SqlTier) -> BoxFuture<'static, Result<Vec<String>, SqlAdminError>> {
+        let (sql, app) = (self.clone(), app.clone());
+        Box::pin(async move { Sql::migrate(&sql, &app, target).await })
+    }
+
+    fn usage(&self, app: &AppKey) -> BoxFuture<'static, Result<SqlUsage, SqlAdminError>> {
+        let (sql, app) = (self.clone(), app.clone());
+        Box::pin(async move { Sql::usage(&sql, &app).await })
+    }
+
+    fn stored_bytes(&self) -> BoxFuture<'static, Vec<(AppKey, u64)>> {
+        let sql = self.clone();
+        Box::pin(async move { Sql::stored_bytes(&sql).await })
+    }
+
+    fn export(&self, app: &AppKey) -> BoxFuture<'static, Result<Vec<u8>, SqlAdminError>> {
+        let (sql, app) = (self.clone(), app.clone());
+        Box::pin(async move { Sql::export(&sql, &app).await })
+    }
+
+    fn import(&self, app: &AppKey, file: Vec<u8>) -> BoxFuture<'static, Result<Vec<String>, SqlAdminError>> {
+        let (sql, app) = (self.clone(), app.clone());
+        Box::pin(async move { Sql::import(&sql, &app, file).await })
+    }
+
+    fn delete_app(&self, app: &AppKey) -> BoxFuture<'static, Result<Option<String>, SqlAdminError>> {
+        let (sql, app) = (self.clone(), app.clone());
+        Box::pin(async move { Sql::delete_app(&sql, &app).await })
+    }
+}
+
 /// The SQL service of this server.
 pub struct Sql {
     dir: PathBuf,

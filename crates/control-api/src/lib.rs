@@ -29,7 +29,7 @@ pub struct ApiState {
     /// Apps' key-value namespaces, for export, import and usage.
     pub kv: Arc<capability_kv::Kv>,
     /// Apps' SQL databases, for export, import and usage.
-    pub sql: Arc<capability_sql::Sql>,
+    pub sql: Arc<dyn capability_sql::SqlService>,
     /// This server's base URL; a sign-in may only return to it or to an app under `apps_domain`.
     pub public_url: String,
     pub apps_domain: String,

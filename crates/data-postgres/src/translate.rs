@@ -44,6 +44,8 @@ pub struct Translated {
     pub writes: bool,
     /// It is an `INSERT`: its meta carries the last id generated.
     pub inserts: bool,
+    /// It creates, changes or drops a table, index or view.
+    pub changes_schema: bool,
 }
 
 /// Why app SQL was refused: D1's words, the message the app reads.
@@ -68,15 +70,30 @@ pub fn translate(sql: &str) -> Result<Vec<Translated>, Refused> {
                 return not_authorized(format_args!("{word} is not allowed"));
             }
         }
+        // SQLite's words: `near "SELEKT": syntax error`.
         let message = error.to_string();
-        let message = message.strip_prefix("sql parser error: ").unwrap_or(&message).to_owned();
-        refused(format_args!("{message}: syntax error"))
+        let near = message.split("found: ").nth(1).and_then(|rest| rest.split(" at Line").next());
+        match near {
+            Some(near) => refused(format_args!("near \"{near}\": syntax error")),
+            None => refused(format_args!(
+                "{}: syntax error",
+                message.strip_prefix("sql parser error: ").unwrap_or(&message)
+            )),
+        }
     })?;
     statements.into_iter().map(translate_statement).collect()
 }
 
 fn translate_statement(mut statement: Statement) -> Result<Translated, Refused> {
     let (writes, inserts) = check_statement(&mut statement)?;
+    let changes_schema = matches!(
+        statement,
+        Statement::CreateTable(_)
+            | Statement::CreateIndex(_)
+            | Statement::CreateView(_)
+            | Statement::Drop { .. }
+            | Statement::AlterTable(_)
+    );
     let mut rewrite = Rewrite::default();
     if let ControlFlow::Break(refusal) = statement.visit(&mut rewrite) {
         return Err(refusal);
@@ -84,7 +101,13 @@ fn translate_statement(mut statement: Statement) -> Result<Translated, Refused> 
     if rewrite.named && rewrite.numbered {
         return Err(refused("a statement takes either ? or ?NNN parameters, not both"));
     }
-    Ok(Translated { sql: keep_case(&statement.to_string())?, parameters: rewrite.max_param, writes, inserts })
+    Ok(Translated {
+        sql: keep_case(&statement.to_string())?,
+        parameters: rewrite.max_param,
+        writes,
+        inserts,
+        changes_schema,
+    })
 }
 
 /// Refuses what apps may not run and rewrites the statement-level constructs; answers whether
@@ -189,12 +212,7 @@ fn check_statement(statement: &mut Statement) -> Result<(bool, bool), Refused> {
         | Statement::Commit { .. }
         | Statement::Rollback { .. }
         | Statement::Savepoint { .. }
-        | Statement::ReleaseSavepoint { .. } => Err(not_authorized(
-            "To execute a transaction, please use the state.storage.transaction() or state.storage.transactionSync() \
-             APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT statements. The JavaScript API is safer because \
-             it will automatically roll back on exceptions, and because it interacts correctly with Durable \
-             Objects' automatic atomic write coalescing; in D1, use the batch() API",
-        )),
+        | Statement::ReleaseSavepoint { .. } => Err(not_authorized(capability_sql::authorizer::TRANSACTION_REFUSED)),
         Statement::Pragma { .. } => Err(not_authorized("PRAGMA is not supported on PostgreSQL")),
         Statement::AttachDatabase { .. } => Err(not_authorized("ATTACH is not allowed")),
         other => {
@@ -299,24 +317,8 @@ struct Rewrite {
 
 /// Functions both dialects have under one name, with the same meaning.
 const SAME: &[&str] = &[
-    "abs",
-    "avg",
-    "coalesce",
-    "count",
-    "length",
-    "lower",
-    "ltrim",
-    "nullif",
-    "replace",
-    "round",
-    "rtrim",
-    "sum",
-    "trim",
-    "upper",
-    "substr",
-    "random",
-    "hex",
-    "char_length",
+    "abs", "avg", "coalesce", "count", "length", "lower", "ltrim", "nullif", "replace", "round", "rtrim", "sum",
+    "trim", "upper", "substr", "random",
 ];
 
 impl VisitorMut for Rewrite {
@@ -517,6 +519,8 @@ fn rewrite_function(function: &mut sqlparser::ast::Function) -> Result<Option<Ex
         ("max", [_, _, ..]) => format!("greatest({})", args.join(", ")),
         ("min", [_, _, ..]) => format!("least({})", args.join(", ")),
         ("ifnull", [a, b]) => format!("coalesce({a}, {b})"),
+        ("hex", [x]) => format!("upper(encode({x}, 'hex'))"),
+        ("last_insert_rowid", []) => "lastval()".to_owned(),
         ("instr", [haystack, needle]) => format!("strpos({haystack}, {needle})"),
         ("total", [x]) => format!("coalesce(sum({x}), 0)::double precision"),
         ("group_concat", [x]) if !distinct => format!("string_agg(({x})::text, ',')"),
@@ -539,8 +543,8 @@ fn rewrite_function(function: &mut sqlparser::ast::Function) -> Result<Option<Ex
         _ => {
             return Err(refused(format_args!(
                 "no such function: {name} (on PostgreSQL apps call abs, avg, coalesce, count, group_concat, ifnull, \
-                 iif, instr, length, lower, ltrim, max, min, nullif, random, replace, round, rtrim, substr, sum, total, \
-                 trim, upper, datetime('now'), date('now'), time('now'), unixepoch())"
+                 hex, iif, instr, last_insert_rowid, length, lower, ltrim, max, min, nullif, random, replace, round, \
+                 rtrim, substr, sum, total, trim, upper, datetime('now'), date('now'), time('now'), unixepoch())"
             )));
         }
     };
@@ -670,6 +674,7 @@ mod tests {
             ("GRANT ALL ON t TO PUBLIC", "not supported"),
             ("CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql", "FUNCTION"),
             ("SELECT datetime(created, '+1 day') FROM t", "'now' only"),
+            ("SELEKT 1", "near \"SELEKT\": syntax error"),
         ] {
             let refusal = refusal(sql);
             assert!(refusal.starts_with("D1_ERROR: ") && refusal.contains(says), "{sql}: {refusal}");

@@ -13,7 +13,7 @@ use secrets::apps::AppSecrets;
 pub struct Hooks {
     pub secrets: Arc<AppSecrets>,
     pub kv: Arc<capability_kv::Kv>,
-    pub sql: Arc<capability_sql::Sql>,
+    pub sql: Arc<dyn capability_sql::SqlService>,
 }
 
 impl AppHooks for Hooks {
@@ -56,7 +56,7 @@ async fn kv_deleted(kv: &capability_kv::Kv, app: &AppKey) -> Option<HookEvent> {
 }
 
 /// Deletes a deleted app's SQL database (or, under `schema`, its tables).
-async fn sql_deleted(sql: &Arc<capability_sql::Sql>, app: &AppKey) -> Option<HookEvent> {
+async fn sql_deleted(sql: &Arc<dyn capability_sql::SqlService>, app: &AppKey) -> Option<HookEvent> {
     match sql.delete_app(app).await {
         Ok(None) => None,
         Ok(Some(detail)) => Some(HookEvent { action: Action::DataDelete, detail, notification: None, warning: None }),

@@ -72,7 +72,7 @@ struct Capabilities {
     outbound: OutboundHttpFactory,
     logs: Arc<LogHub>,
     kv: Arc<capability_kv::Kv>,
-    sql: Arc<capability_sql::Sql>,
+    sql: Arc<dyn capability_sql::SqlService>,
 }
 
 impl runtime::loader::Capabilities for Capabilities {
@@ -160,7 +160,7 @@ impl capability_sql::DatabaseKeys for DataSealer {
 /// Records what every app stores now: its key-value bytes and its part of SQL files.
 async fn measure_storage(
     kv: &capability_kv::Kv,
-    sql: &Arc<capability_sql::Sql>,
+    sql: &Arc<dyn capability_sql::SqlService>,
     metering: &metering::Metering,
     control: &ControlPlane,
 ) -> Result<(), String> {
@@ -247,7 +247,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
                 .await
                 .map_err(anyhow::Error::msg)?;
             tracing::info!(
-                "apps' key-value data is in PostgreSQL; SQL databases stay in SQLite files under {}",
+                "apps' key-value data and SQL databases are in PostgreSQL (those of confidential and restricted \
+                 apps in encrypted SQLite files under {})",
                 data_dir.join("sql").display()
             );
             Arc::new(postgres)
@@ -258,7 +259,27 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let sealer = Arc::new(DataSealer(secret_store.clone()));
     let kv =
         Arc::new(capability_kv::Kv::new(kv_store, &config.data.kv, clock.clone(), metering.clone(), sealer.clone()));
-    let sql = Arc::new(capability_sql::Sql::new(&config.data.sql, &data_dir, metering.clone()).with_keys(sealer));
+    let embedded_sql: Arc<dyn capability_sql::SqlService> = Arc::new(Arc::new(
+        capability_sql::Sql::new(&config.data.sql, &data_dir, metering.clone()).with_keys(sealer.clone()),
+    ));
+    let sql: Arc<dyn capability_sql::SqlService> = match config.data.backend {
+        crate::config::DataBackend::Sqlite => embedded_sql,
+        crate::config::DataBackend::Postgres => {
+            let url = config.data.postgres.build().map_err(anyhow::Error::msg)?;
+            Arc::new(
+                data_postgres::PgSql::connect(
+                    &url,
+                    &config.data.sql,
+                    &data_dir,
+                    metering.clone(),
+                    sealer.clone(),
+                    embedded_sql,
+                )
+                .await
+                .map_err(anyhow::Error::msg)?,
+            )
+        }
+    };
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         secret_store,
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),

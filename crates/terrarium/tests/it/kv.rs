@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{DataBackend, Server, client, copy_fixture};
+use crate::support::{DataBackend, Server, client, copy_fixture, on_both_backends};
 
 fn call(server: &Server, namespace: &str, path: &str) -> Value {
     let response = client().post(server.app_url(namespace, "poll", path)).send().unwrap();
@@ -27,24 +27,6 @@ fn deploy_poll(server: &Server, namespace: &str) {
     )
     .unwrap();
     server.deploy(app.path());
-}
-
-/// Each test runs on both backends: the embedded SQLite and PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $name() {
-                super::$name(super::DataBackend::Sqlite);
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $name() {
-                super::$name(super::DataBackend::Postgres);
-            })*
-        }
-    };
 }
 
 on_both_backends!(

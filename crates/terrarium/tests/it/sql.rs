@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, client, copy_fixture, stdout};
+use crate::support::{DataBackend, Server, client, copy_fixture, on_both_backends, stdout};
 
 /// The expense tracker, deployed as `namespace/name` with `isolation`.
 fn deploy_expenses(server: &Server, namespace: &str, name: &str, isolation: &str) {
@@ -46,10 +46,19 @@ fn add(server: &Server, namespace: &str, name: &str, who: &str, what: &str, cent
     call(server, namespace, name, "/add", Some(json!({ "who": who, "what": what, "cents": cents })))
 }
 
-#[test]
-fn expenses_survive_a_restart_and_stay_in_their_namespace() {
+on_both_backends!(
+    expenses_survive_a_restart_and_stay_in_their_namespace,
+    the_d1_api_as_workers_code_uses_it,
+    no_app_reaches_another_namespaces_or_apps_tables_under_any_tier,
+    nothing_acknowledged_is_lost_and_nothing_half_written_shows_after_a_kill,
+    data_calls_and_storage_are_metered_priced_and_exposed,
+    restricted_data_must_be_isolated,
+);
+
+fn expenses_survive_a_restart_and_stay_in_their_namespace(backend: DataBackend) {
     let data_dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in("", data_dir.path(), &[]);
+    let settings = backend.settings();
+    let server = Server::start_on(&settings, data_dir.path());
     server.cli_ok(&["namespaces", "create", "other"]);
     deploy_expenses(&server, "it", "expenses", "isolated");
     deploy_expenses(&server, "other", "expenses", "isolated");
@@ -64,7 +73,7 @@ fn expenses_survive_a_restart_and_stay_in_their_namespace() {
     );
 
     let data_dir_path = server.kill();
-    let server = Server::start_in("", &data_dir_path, &[]);
+    let server = Server::start_on(&settings, &data_dir_path);
     let list = call(&server, "it", "expenses", "/list", None);
     assert_eq!(
         list,
@@ -92,9 +101,8 @@ fn expenses_survive_a_restart_and_stay_in_their_namespace() {
     assert_eq!(call(&server, "other", "expenses", "/total?who=bo", None), json!({ "total": 9900 }));
 }
 
-#[test]
-fn the_d1_api_as_workers_code_uses_it() {
-    let server = Server::start("");
+fn the_d1_api_as_workers_code_uses_it(backend: DataBackend) {
+    let server = Server::start_on(&backend.settings(), &tempfile::tempdir().unwrap().keep());
     deploy_expenses(&server, "it", "expenses", "isolated");
     let api = call(&server, "it", "expenses", "/api", None);
     assert_eq!(api["insert"], json!({ "success": true, "changes": 1, "rows_written": 1, "changed_db": true }));
@@ -129,9 +137,8 @@ fn the_d1_api_as_workers_code_uses_it() {
     assert_eq!(errors["ghosts"], 0, "the batch's first insert was rolled back with it");
 }
 
-#[test]
-fn no_app_reaches_another_namespaces_or_apps_tables_under_any_tier() {
-    let server = Server::start("");
+fn no_app_reaches_another_namespaces_or_apps_tables_under_any_tier(backend: DataBackend) {
+    let server = Server::start_on(&backend.settings(), &tempfile::tempdir().unwrap().keep());
     server.cli_ok(&["namespaces", "create", "other"]);
     let data_dir = server.data_dir.clone();
     for tier in ["isolated", "schema", "shared"] {
@@ -145,7 +152,7 @@ fn no_app_reaches_another_namespaces_or_apps_tables_under_any_tier() {
             "isolated" => data_dir.join(format!("sql/it/app-{victim}.sqlite")),
             _ => data_dir.join(format!("sql/it/{tier}.sqlite")),
         };
-        assert!(victim_file.exists(), "{}", victim_file.display());
+        assert_eq!(victim_file.exists(), matches!(backend, DataBackend::Sqlite), "{}", victim_file.display());
         let victim_file = victim_file.display().to_string();
         for escape in [
             format!("ATTACH DATABASE '{victim_file}' AS loot"),
@@ -156,6 +163,17 @@ fn no_app_reaches_another_namespaces_or_apps_tables_under_any_tier() {
             "PRAGMA writable_schema = ON".to_owned(),
             "SELECT * FROM pragma_database_list".to_owned(),
             "CREATE TEMP TABLE t AS SELECT 1".to_owned(),
+            // PostgreSQL's ways out.
+            "SELECT * FROM pg_catalog.pg_tables".to_owned(),
+            "SELECT * FROM pg_class".to_owned(),
+            "SELECT table_schema, table_name FROM information_schema.tables".to_owned(),
+            "SET search_path TO public".to_owned(),
+            "SET ROLE terrarium".to_owned(),
+            "RESET ROLE".to_owned(),
+            "SELECT set_config('search_path', 'public', false)".to_owned(),
+            "SELECT pg_read_file('/etc/passwd')".to_owned(),
+            "COPY expenses TO '/tmp/loot'".to_owned(),
+            "CREATE EXTENSION dblink".to_owned(),
         ] {
             let answer = query(&server, "other", &thief, &escape);
             assert!(
@@ -170,19 +188,24 @@ fn no_app_reaches_another_namespaces_or_apps_tables_under_any_tier() {
     // Within a namespace under schema, a neighbour's tables are out of reach too.
     deploy_expenses(&server, "it", "neighbour", "schema");
     let answer = query(&server, "it", "neighbour", "SELECT * FROM expenses");
-    assert!(answer["error"].as_str().unwrap().contains("belongs to another app"), "{answer}");
+    let (foreign, catalog) = match backend {
+        DataBackend::Sqlite => ("belongs to another app", "not readable under isolation: schema"),
+        // On PostgreSQL the app's schema is its own: the neighbour's table is not there at all.
+        DataBackend::Postgres => ("no such table: expenses", "the catalog is the platform's"),
+    };
+    assert!(answer["error"].as_str().unwrap().contains(foreign), "{answer}");
     let answer = query(&server, "it", "neighbour", "SELECT * FROM sqlite_master");
-    assert!(answer["error"].as_str().unwrap().contains("not readable under isolation: schema"), "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains(catalog), "{answer}");
     // Under shared, the namespace's apps share tables by design.
     deploy_expenses(&server, "it", "dashboard", "shared");
     let shared = query(&server, "it", "dashboard", "SELECT what FROM expenses");
     assert_eq!(shared, json!({ "ok": [{ "what": "secret dinner" }] }));
 }
 
-#[test]
-fn nothing_acknowledged_is_lost_and_nothing_half_written_shows_after_a_kill() {
+fn nothing_acknowledged_is_lost_and_nothing_half_written_shows_after_a_kill(backend: DataBackend) {
     let data_dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in("", data_dir.path(), &[]);
+    let settings = backend.settings();
+    let server = Server::start_on(&settings, data_dir.path());
     deploy_expenses(&server, "it", "expenses", "isolated");
     let url = server.app_url("it", "expenses", "/add");
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
@@ -213,7 +236,7 @@ fn nothing_acknowledged_is_lost_and_nothing_half_written_shows_after_a_kill() {
     for writer in writers {
         writer.join().unwrap();
     }
-    let server = Server::start_in("", &data_dir_path, &[]);
+    let server = Server::start_on(&settings, &data_dir_path);
     let check = call(&server, "it", "expenses", "/check", None);
     let stored: Vec<u64> = serde_json::from_value(check["ids"].clone()).unwrap();
     let acknowledged = acknowledged.lock().unwrap().clone();
@@ -254,9 +277,8 @@ fn the_owner_exports_and_imports_a_database() {
     assert!(crate::support::stderr(&refused).contains("already has expenses"), "{}", crate::support::stderr(&refused));
 }
 
-#[test]
-fn data_calls_and_storage_are_metered_priced_and_exposed() {
-    let server = Server::start("");
+fn data_calls_and_storage_are_metered_priced_and_exposed(backend: DataBackend) {
+    let server = Server::start_on(&backend.settings(), &tempfile::tempdir().unwrap().keep());
     deploy_expenses(&server, "it", "expenses", "isolated");
     add(&server, "it", "expenses", "ana", "lunch", 1250);
     add(&server, "it", "expenses", "bo", "taxi", 2000);
@@ -284,9 +306,8 @@ fn data_calls_and_storage_are_metered_priced_and_exposed() {
     assert!(metrics.contains(r#"terrarium_app_storage_bytes{namespace="it",app="expenses"}"#), "{metrics}");
 }
 
-#[test]
-fn restricted_data_must_be_isolated() {
-    let server = Server::start("");
+fn restricted_data_must_be_isolated(backend: DataBackend) {
+    let server = Server::start_on(&backend.settings(), &tempfile::tempdir().unwrap().keep());
     let app = copy_fixture("d1-expenses");
     let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
     let labelled = manifest.replace("  namespace: it\n", "  namespace: it\n  labels:\n    dataClass: restricted\n");

@@ -272,7 +272,26 @@ impl Drop for Server {
     }
 }
 
-/// Where apps' key-value data lives in a test: the embedded SQLite, or a fresh database on the
+/// Each test runs on both backends: the embedded SQLite and PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(super::DataBackend::Sqlite);
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(super::DataBackend::Postgres);
+            })*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// Where apps' data (key-value and SQL) lives in a test: the embedded SQLite, or a fresh database on the
 /// PostgreSQL that `scripts/test` starts.
 #[derive(Clone, Copy, Debug)]
 pub enum DataBackend {

@@ -49,10 +49,10 @@ export default {
         return Response.json({ expenses, ledger, orphans, ids: ids.map(([id]) => id) });
       }
       case "/api": {
-        await db.prepare("CREATE TABLE IF NOT EXISTS kinds (n, r, t, b, empty)").run();
+        await db.prepare("CREATE TABLE IF NOT EXISTS kinds (n INTEGER, r REAL, t TEXT, b BLOB, empty TEXT)").run();
         await db.prepare("DELETE FROM kinds").run();
         const insert = await db.prepare("INSERT INTO kinds VALUES (?, ?, ?, ?, ?)").bind(42, 1.5, "text", new Uint8Array([1, 2, 255]), null).run();
-        const booleans = await db.prepare("SELECT ? AS yes, ? AS no").bind(true, false).first();
+        const booleans = await db.prepare("SELECT CAST(? AS INTEGER) AS yes, CAST(? AS INTEGER) AS no").bind(true, false).first();
         const byteArray = await db.prepare("SELECT hex(?) AS hex").bind([1, 2, 255]).first("hex");
         const all = await db.prepare("SELECT * FROM kinds").all();
         return Response.json({
