@@ -90,6 +90,9 @@ pub(crate) async fn create_tenant(
     }
     // The password is hex, never from an app: safe in the statement.
     run(&client, &format!("ALTER ROLE {role} PASSWORD '{password}'")).await?;
+    // Says whose the role is, for operators (`\du+`): the installation, tier and owner.
+    let comment = format!("terrarium: {apps} {} {}", tenant.tier.as_str(), tenant.owner).replace('\'', "''");
+    run(&client, &format!("COMMENT ON ROLE {role} IS '{comment}'")).await?;
     // The platform's role joins the tenant's, so that it may own and drop the tenant's objects
     // without being a superuser (a superuser already may).
     run(&client, &format!("GRANT {role} TO CURRENT_USER")).await.ok();

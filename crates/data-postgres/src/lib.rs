@@ -51,6 +51,8 @@ struct Tenant {
     database: String,
     schema: String,
     tier: SqlTier,
+    /// Whose it is, for the role's comment: `NS/APP`, or `NS` under `shared`.
+    owner: String,
 }
 
 /// An open connection as a tenant, with the statements prepared on it.
@@ -148,7 +150,11 @@ impl Inner {
             SqlTier::Isolated => (role.clone(), "public".to_owned()),
             _ => (self.apps_database.clone(), role.clone()),
         };
-        Tenant { namespace: app.namespace.clone(), role, database, schema, tier }
+        let owner = match tier {
+            SqlTier::Shared => app.namespace.clone(),
+            _ => format!("{}/{}", app.namespace, app.name),
+        };
+        Tenant { namespace: app.namespace.clone(), role, database, schema, tier, owner }
     }
 
     fn is_sealed(&self, app: &AppKey) -> bool {

@@ -464,3 +464,63 @@ fn a_confidential_apps_database_is_encrypted_at_rest_and_its_data_outlives_a_res
     let server = Server::start_in("", &data_dir_path, &[]);
     assert_eq!(call(&server, "it", "expenses", "/total?who=ana", None), json!({ "total": 3250 }));
 }
+
+/// Past the translation, PostgreSQL's own walls: each tenant's role, connected directly (as no
+/// app ever is) and running any SQL, reaches no other tenant's database or schema, and cannot
+/// become another role.
+#[test]
+fn on_postgres_no_tenant_role_reaches_another_tenant() {
+    let settings = DataBackend::Postgres.settings();
+    let server = Server::start_on(&settings, &tempfile::tempdir().unwrap().keep());
+    server.cli_ok(&["namespaces", "create", "other"]);
+    for tier in ["isolated", "schema", "shared"] {
+        for (namespace, name) in [("it", format!("victim-{tier}")), ("other", format!("thief-{tier}"))] {
+            deploy_expenses(&server, namespace, &name, tier);
+            add(&server, namespace, &name, "ana", "secret dinner", 4200);
+        }
+    }
+    let folder = std::env::var("TERRARIUM_TEST_POSTGRES").unwrap();
+    let url = &settings.1[0].1;
+    let database = url.split("localhost/").nth(1).unwrap().split('?').next().unwrap();
+    let apps = format!("{database}_apps");
+    let psql = |user: &str, db: &str, sql: &str| {
+        let output = std::process::Command::new("psql")
+            .args(["-h", &folder, "-U", user, "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+            .output()
+            .unwrap();
+        (output.status.success(), format!("{}{}", stdout(&output), crate::support::stderr(&output)))
+    };
+    // Each tenant's role, with its tier and its database and schema, from the roles' comments.
+    let (_, listed) = psql(
+        "terrarium",
+        "postgres",
+        &format!(
+            "SELECT rolname, split_part(shobj_description(oid, 'pg_authid'), ' ', 3) FROM pg_roles \
+             WHERE shobj_description(oid, 'pg_authid') LIKE 'terrarium: {apps} %' ORDER BY 1"
+        ),
+    );
+    let tenants: Vec<(String, String, String)> = listed
+        .lines()
+        .map(|line| {
+            let (role, tier) = line.split_once('|').unwrap();
+            let db = if tier == "isolated" { role.to_owned() } else { apps.clone() };
+            (role.to_owned(), tier.to_owned(), db)
+        })
+        .collect();
+    assert_eq!(tenants.len(), 6, "two apps' roles under isolated and schema, two namespaces' under shared: {listed}");
+    for (role, tier, db) in &tenants {
+        let schema = if tier == "isolated" { "public" } else { role.as_str() };
+        let (own, said) = psql(role, db, &format!("SELECT count(*) FROM {schema}.expenses"));
+        assert!(own && said.trim() == "1", "{role} reads its own rows: {said}");
+        for escape in ["SET ROLE terrarium", "SET SESSION AUTHORIZATION terrarium", "CREATE EXTENSION dblink"] {
+            let (ran, said) = psql(role, db, escape);
+            assert!(!ran, "{role}: {escape}: {said}");
+        }
+        for (other, other_tier, other_db) in tenants.iter().filter(|(other, ..)| other != role) {
+            let other_schema = if other_tier == "isolated" { "public" } else { other.as_str() };
+            let (ran, said) = psql(role, other_db, &format!("SELECT count(*) FROM {other_schema}.expenses"));
+            assert!(!ran, "{role} reached {other}'s rows: {said}");
+            assert!(said.contains("permission denied"), "{role} → {other}: {said}");
+        }
+    }
+}
