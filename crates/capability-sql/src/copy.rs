@@ -43,7 +43,7 @@ impl Object {
 
 /// An imported object's SQL must be one `CREATE` of its own kind: a crafted file's catalog can
 /// hold anything after the first statement, which SQLite itself ignores but a copy would run.
-fn check_definition(conn: &Connection, object: &Object) -> Result<(), SqlAdminError> {
+pub(crate) fn check_definition(conn: &Connection, object: &Object) -> Result<(), SqlAdminError> {
     let refuse = |why: &str| {
         SqlAdminError::Invalid(format!(
             "the file's definition of {} {} {why}; it is not imported",

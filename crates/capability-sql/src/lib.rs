@@ -13,6 +13,7 @@ pub mod authorizer;
 pub mod config;
 mod copy;
 mod database;
+pub mod portable;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

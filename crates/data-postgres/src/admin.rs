@@ -164,3 +164,85 @@ pub(crate) async fn drop_tenant(
     run(&client, &format!("DROP ROLE IF EXISTS {role}")).await?;
     Ok(said)
 }
+
+fn tier_named(name: &str) -> Option<SqlTier> {
+    [SqlTier::Isolated, SqlTier::Schema, SqlTier::Shared].into_iter().find(|tier| tier.as_str() == name)
+}
+
+type Moves = std::collections::HashMap<deployment::AppKey, (SqlTier, SqlTier)>;
+
+/// Where apps' own data is (`isolated`, `schema`), read from this installation's tenant roles,
+/// and the moves `migrate` made (its table is created when missing).
+pub(crate) async fn load_state(
+    admin: &tokio_postgres::Config,
+    apps: &str,
+) -> Result<(std::collections::HashMap<deployment::AppKey, SqlTier>, Moves), String> {
+    let client = connect(admin, None).await?;
+    run(
+        &client,
+        "CREATE TABLE IF NOT EXISTS terrarium_sql_moves (namespace TEXT NOT NULL, app TEXT NOT NULL, \
+         target TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (namespace, app))",
+    )
+    .await?;
+    let prefix = format!("terrarium: {apps} ");
+    let mut existing = std::collections::HashMap::new();
+    for row in client
+        .query(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles \
+             WHERE starts_with(coalesce(shobj_description(oid, 'pg_authid'), ''), $1)",
+            &[&prefix],
+        )
+        .await
+        .map_err(|error| describe(&error))?
+    {
+        let comment: String = row.get(0);
+        let mut words = comment[prefix.len()..].split(' ');
+        if let (Some(tier), Some((namespace, name))) =
+            (words.next().and_then(tier_named), words.next().and_then(|owner| owner.split_once('/')))
+        {
+            existing.insert(deployment::AppKey::new(namespace, name), tier);
+        }
+    }
+    let mut moves = Moves::new();
+    for row in client
+        .query("SELECT namespace, app, target, source FROM terrarium_sql_moves", &[])
+        .await
+        .map_err(|error| describe(&error))?
+    {
+        let (namespace, name, target, source): (String, String, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if let (Some(target), Some(source)) = (tier_named(&target), tier_named(&source)) {
+            moves.insert(deployment::AppKey::new(namespace, name), (target, source));
+        }
+    }
+    Ok((existing, moves))
+}
+
+/// Records that `app`'s data is in `target` now, the manifest having named `source`.
+pub(crate) async fn record_move(
+    admin: &tokio_postgres::Config,
+    app: &deployment::AppKey,
+    target: SqlTier,
+    source: SqlTier,
+) -> Result<(), String> {
+    let client = connect(admin, None).await?;
+    client
+        .execute(
+            "INSERT INTO terrarium_sql_moves (namespace, app, target, source) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (namespace, app) DO UPDATE SET target = excluded.target, source = excluded.source",
+            &[&app.namespace, &app.name, &target.as_str(), &source.as_str()],
+        )
+        .await
+        .map(drop)
+        .map_err(|error| describe(&error))
+}
+
+/// Forgets a deleted app's move.
+pub(crate) async fn forget_move(admin: &tokio_postgres::Config, app: &deployment::AppKey) -> Result<(), String> {
+    let client = connect(admin, None).await?;
+    client
+        .execute("DELETE FROM terrarium_sql_moves WHERE namespace = $1 AND app = $2", &[&app.namespace, &app.name])
+        .await
+        .map(drop)
+        .map_err(|error| describe(&error))
+}

@@ -22,6 +22,7 @@
 //! `sealed` service, to which their calls are routed.
 
 mod admin;
+mod copy;
 pub mod translate;
 mod values;
 
@@ -87,6 +88,16 @@ struct Inner {
     sealed: Arc<dyn SqlService>,
     /// Apps whose calls go to `sealed`.
     routed: Mutex<std::collections::HashSet<AppKey>>,
+    /// Where each app's own data is (`isolated`, `schema`), from the tenants' roles.
+    existing: Mutex<HashMap<AppKey, SqlTier>>,
+    /// Apps whose data `migrate` moved (to, from): calls of every revision follow it (also in
+    /// the table `terrarium_sql_moves`, for restarts and other replicas).
+    moved: Mutex<HashMap<AppKey, (SqlTier, SqlTier)>>,
+    /// Apps whose data is moving now: their writes wait for the switch (they are refused with
+    /// "try again"), their reads go on.
+    moving: Mutex<std::collections::HashSet<AppKey>>,
+    /// Scratch files of exports and imports.
+    scratch: std::path::PathBuf,
 }
 
 impl PgSql {
@@ -113,7 +124,7 @@ impl PgSql {
         let Some(database) = database else {
             return Err("the PostgreSQL URL names no database; add one (postgres://user@host/database)".to_owned());
         };
-        let (limits, _) = section.build(data_dir);
+        let (limits, scratch) = section.build(data_dir);
         let sql = Arc::new(Inner {
             admin,
             apps_database: format!("{database}_apps"),
@@ -126,8 +137,15 @@ impl PgSql {
             keys,
             sealed,
             routed: Mutex::new(std::collections::HashSet::new()),
+            existing: Mutex::new(HashMap::new()),
+            moved: Mutex::new(HashMap::new()),
+            moving: Mutex::new(std::collections::HashSet::new()),
+            scratch,
         });
         admin::prepare_apps_database(&sql.admin, &sql.apps_database).await?;
+        let (existing, moved) = admin::load_state(&sql.admin, &sql.apps_database).await?;
+        *sql.existing.lock().unwrap_or_else(PoisonError::into_inner) = existing;
+        *sql.moved.lock().unwrap_or_else(PoisonError::into_inner) = moved;
         Ok(PgSql(sql))
     }
 }
@@ -161,6 +179,23 @@ impl Inner {
         self.routed.lock().unwrap_or_else(PoisonError::into_inner).contains(app)
     }
 
+    /// The tier an app's calls go to now: where `migrate` moved its data, else its manifest's.
+    fn effective_tier(&self, app: &AppKey, declared: SqlTier) -> SqlTier {
+        self.moved.lock().unwrap_or_else(PoisonError::into_inner).get(app).map_or(declared, |(target, _)| *target)
+    }
+
+    fn left_behind(app: &AppKey, declared: SqlTier, actual: SqlTier) -> String {
+        let (namespace, name) = (&app.namespace, &app.name);
+        format!(
+            "spec.data.sql.isolation: {} asks for another tier than the one {namespace}/{name}'s data is in ({}); \
+             move the data first with `terrarium data migrate {namespace}/{name} --isolation {}`, or keep isolation: {}",
+            declared.as_str(),
+            actual.as_str(),
+            declared.as_str(),
+            actual.as_str()
+        )
+    }
+
     /// The tenant's role's password: derived from its namespace's data key, never stored.
     async fn password(&self, tenant: &Tenant) -> Result<String, String> {
         let key = self.keys.key(&tenant.namespace, &format!("sql postgres {}", tenant.role)).await?;
@@ -181,6 +216,14 @@ impl Inner {
         if !created {
             admin::create_tenant(&self.admin, &self.apps_database, tenant, &password).await?;
             self.ready.lock().unwrap_or_else(PoisonError::into_inner).insert(tenant.role.clone());
+            if let (SqlTier::Isolated | SqlTier::Schema, Some((namespace, name))) =
+                (tenant.tier, tenant.owner.split_once('/'))
+            {
+                self.existing
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(AppKey::new(namespace, name), tenant.tier);
+            }
         }
         let mut config = self.admin.clone();
         config.user(&tenant.role).password(&password).dbname(&tenant.database).application_name("terrarium-app");
@@ -219,9 +262,27 @@ impl Inner {
         })
     }
 
-    async fn call(&self, app: &AppKey, tenant: &Tenant, max_mib: u32, op: SqlOp) -> Result<SqlAnswer, SqlError> {
-        let conn = self.app_connection(app, tenant).await?;
+    async fn call(&self, app: &AppKey, declared: SqlTier, max_mib: u32, op: SqlOp) -> Result<SqlAnswer, SqlError> {
+        let tier = self.effective_tier(app, declared);
+        let tenant = self.tenant(app, tier);
+        let conn = self.app_connection(app, &tenant).await?;
         let mut conn = conn.lock().await;
+        // The data moved since this call looked, or is moving: never write to the copy being
+        // left behind.
+        let moving = self.moving.lock().unwrap_or_else(PoisonError::into_inner).contains(app);
+        let writes = moving
+            && match &op {
+                SqlOp::Batch(statements) => statements.iter().any(|statement| {
+                    translate::translate(&statement.sql).map_or(true, |translated| translated.iter().any(|t| t.writes))
+                }),
+                SqlOp::Exec(_) => true,
+            };
+        if self.effective_tier(app, declared) != tier || writes {
+            return Err(SqlError(
+                "D1_ERROR: the database is moving to another tier; try again in a moment: SQLITE_BUSY".to_owned(),
+            ));
+        }
+        let tenant = &tenant;
         let answer = match op {
             SqlOp::Batch(statements) => self.batch(&mut conn, &statements, max_mib).await.map(SqlAnswer::Results),
             SqlOp::Exec(text) => {
@@ -496,6 +557,87 @@ impl Inner {
         SqlError(format!("D1_ERROR: {message}: {code}"))
     }
 
+    /// The tenant that holds the deployed app's data now.
+    fn app_tenant(&self, app: &AppKey) -> Result<Tenant, SqlAdminError> {
+        let database = self.deployed(app)?;
+        Ok(self.tenant(app, self.effective_tier(app, database.isolation)))
+    }
+
+    /// Moves an app's data to `target`: its writes wait (refused with "try again") while its
+    /// tables and rows are copied in one transaction; each table's rows are compared by
+    /// checksum before the app is switched, and only then is the old copy dropped (a `shared`
+    /// schema, the namespace's, stays).
+    async fn migrate(&self, app: &AppKey, target: SqlTier) -> Result<Vec<String>, SqlAdminError> {
+        let database = self.deployed(app)?;
+        let current = self.effective_tier(app, database.isolation);
+        if current == target {
+            return Err(SqlAdminError::Invalid(format!(
+                "{}/{}'s data is in isolation: {} already",
+                app.namespace,
+                app.name,
+                target.as_str()
+            )));
+        }
+        if database.restricted && target != SqlTier::Isolated {
+            return Err(SqlAdminError::Invalid(format!(
+                "{}/{} is labelled dataClass: restricted, whose data stays in isolation: isolated",
+                app.namespace, app.name
+            )));
+        }
+        if !self.moving.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone()) {
+            return Err(SqlAdminError::Invalid(format!(
+                "{}/{}'s data is moving already; wait for that move to end",
+                app.namespace, app.name
+            )));
+        }
+        let moved = self.move_data(app, current, target).await;
+        self.moving.lock().unwrap_or_else(PoisonError::into_inner).remove(app);
+        moved
+    }
+
+    async fn move_data(&self, app: &AppKey, current: SqlTier, target: SqlTier) -> Result<Vec<String>, SqlAdminError> {
+        let (source, destination) = (self.tenant(app, current), self.tenant(app, target));
+        let source_conn = self.connection(&source).await.map_err(SqlAdminError::Storage)?;
+        let destination_conn = self.connection(&destination).await.map_err(SqlAdminError::Storage)?;
+        // Held through the switch: a write that began before the move ends first.
+        let source_conn = source_conn.lock().await;
+        let objects = copy::dump(&source_conn.client).await?;
+        let expected = copy::checksums(&objects);
+        let mut copy = destination_conn.lock().await;
+        copy.prepared.clear();
+        let tables = in_transaction(&copy.client, async {
+            let tables = copy::load(&copy.client, &objects).await?;
+            let copied = copy::checksums(&copy::dump(&copy.client).await?);
+            let wanted: Vec<_> = copied.iter().filter(|sum| expected.iter().any(|e| e.0 == sum.0)).cloned().collect();
+            if wanted != expected {
+                return Err(SqlAdminError::Storage(
+                    "the copy's rows differ from the original's; nothing moved".to_owned(),
+                ));
+            }
+            Ok(tables)
+        })
+        .await?;
+        // A second move keeps the tier the manifest names as where the data came from.
+        let named =
+            self.moved.lock().unwrap_or_else(PoisonError::into_inner).get(app).map_or(current, |(_, from)| *from);
+        admin::record_move(&self.admin, app, target, named).await.map_err(SqlAdminError::Storage)?;
+        self.moved.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), (target, named));
+        drop(copy);
+        drop(source_conn);
+        if current != SqlTier::Shared {
+            self.open.invalidate(&source.role);
+            let _connecting = self.connecting.lock().await;
+            self.ready.lock().unwrap_or_else(PoisonError::into_inner).remove(&source.role);
+            admin::drop_tenant(&self.admin, &self.apps_database, &source).await.map_err(SqlAdminError::Storage)?;
+        }
+        let mut existing = self.existing.lock().unwrap_or_else(PoisonError::into_inner);
+        match target {
+            SqlTier::Shared => existing.remove(app),
+            tier => existing.insert(app.clone(), tier),
+        };
+        Ok(tables)
+    }
+
     async fn usage_of(&self, app: &AppKey, tenant: &Tenant) -> Result<SqlUsage, SqlAdminError> {
         let conn = self.connection(tenant).await.map_err(SqlAdminError::Storage)?;
         let conn = conn.lock().await;
@@ -531,29 +673,30 @@ impl SqlService for PgSql {
             self.0.routed.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone());
             return self.0.sealed.for_app(app, database);
         }
+        let declared = database.isolation;
+        let moved = self.0.moved.lock().unwrap_or_else(PoisonError::into_inner).get(app).copied();
+        match moved {
+            // The move record stays the routing truth for every revision, the one naming the new
+            // tier and any still live that names the old one.
+            Some((target, source)) if target == declared || source == declared => {}
+            Some((target, _)) => return Err(Inner::left_behind(app, declared, target)),
+            None => match self.0.existing.lock().unwrap_or_else(PoisonError::into_inner).get(app) {
+                Some(actual) if *actual != declared => return Err(Inner::left_behind(app, declared, *actual)),
+                _ => {}
+            },
+        }
         self.0.routed.lock().unwrap_or_else(PoisonError::into_inner).remove(app);
         self.0.apps.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), database.clone());
         let max_mib = database.max_mib.unwrap_or(self.0.limits.default_database_mib);
-        Ok(Arc::new(AppSql {
-            sql: self.0.clone(),
-            app: app.clone(),
-            tenant: self.0.tenant(app, database.isolation),
-            max_mib,
-        }))
+        Ok(Arc::new(AppSql { sql: self.0.clone(), app: app.clone(), declared, max_mib }))
     }
 
     fn migrate(&self, app: &AppKey, target: SqlTier) -> BoxFuture<'static, Result<Vec<String>, SqlAdminError>> {
         if self.0.is_sealed(app) {
             return self.0.sealed.migrate(app, target);
         }
-        let app = app.clone();
-        Box::pin(async move {
-            Err(SqlAdminError::Invalid(format!(
-                "moving {}/{}'s data between tiers is not supported on PostgreSQL yet; export it \
-                 (`terrarium data export`), redeploy with the new isolation and import it",
-                app.namespace, app.name
-            )))
-        })
+        let (sql, app) = (self.0.clone(), app.clone());
+        Box::pin(async move { sql.migrate(&app, target).await })
     }
 
     fn usage(&self, app: &AppKey) -> BoxFuture<'static, Result<SqlUsage, SqlAdminError>> {
@@ -565,7 +708,8 @@ impl SqlService for PgSql {
             let Ok(database) = sql.deployed(&app) else {
                 return Ok(SqlUsage::default());
             };
-            sql.usage_of(&app, &sql.tenant(&app, database.isolation)).await
+            let tier = sql.effective_tier(&app, database.isolation);
+            sql.usage_of(&app, &sql.tenant(&app, tier)).await
         })
     }
 
@@ -578,7 +722,7 @@ impl SqlService for PgSql {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .iter()
-                .map(|(app, database)| (app.clone(), database.isolation))
+                .map(|(app, database)| (app.clone(), sql.effective_tier(app, database.isolation)))
                 .collect();
             let mut sharing: HashMap<String, u64> = HashMap::new();
             for (app, tier) in &apps {
@@ -608,12 +752,21 @@ impl SqlService for PgSql {
         if self.0.is_sealed(app) {
             return self.0.sealed.export(app);
         }
-        let app = app.clone();
+        let (sql, app) = (self.0.clone(), app.clone());
         Box::pin(async move {
-            Err(SqlAdminError::Invalid(format!(
-                "exporting {}/{}'s SQL data is not supported on PostgreSQL yet; use pg_dump on its schema",
-                app.namespace, app.name
-            )))
+            let tenant = sql.app_tenant(&app)?;
+            let conn = sql.connection(&tenant).await.map_err(SqlAdminError::Storage)?;
+            let objects = {
+                let conn = conn.lock().await;
+                copy::dump(&conn.client).await?
+            };
+            let scratch = sql.scratch.clone();
+            tokio::task::spawn_blocking(move || {
+                create_private_dir(&scratch)?;
+                capability_sql::portable::write_file(&objects, &scratch)
+            })
+            .await
+            .map_err(|error| SqlAdminError::Storage(format!("the export failed: {error}")))?
         })
     }
 
@@ -621,12 +774,20 @@ impl SqlService for PgSql {
         if self.0.is_sealed(app) {
             return self.0.sealed.import(app, file);
         }
-        let app = app.clone();
+        let (sql, app) = (self.0.clone(), app.clone());
         Box::pin(async move {
-            Err(SqlAdminError::Invalid(format!(
-                "importing into {}/{}'s SQL data is not supported on PostgreSQL yet",
-                app.namespace, app.name
-            )))
+            let tenant = sql.app_tenant(&app)?;
+            let scratch = sql.scratch.clone();
+            let objects = tokio::task::spawn_blocking(move || {
+                create_private_dir(&scratch)?;
+                capability_sql::portable::read_file(&file, &scratch)
+            })
+            .await
+            .map_err(|error| SqlAdminError::Storage(format!("the import failed: {error}")))??;
+            let conn = sql.connection(&tenant).await.map_err(SqlAdminError::Storage)?;
+            let mut conn = conn.lock().await;
+            conn.prepared.clear();
+            in_transaction(&conn.client, copy::load(&conn.client, &objects)).await
         })
     }
 
@@ -636,6 +797,10 @@ impl SqlService for PgSql {
             let mut said: Vec<String> = sql.sealed.delete_app(&app).await?.into_iter().collect();
             sql.apps.lock().unwrap_or_else(PoisonError::into_inner).remove(&app);
             sql.routed.lock().unwrap_or_else(PoisonError::into_inner).remove(&app);
+            sql.existing.lock().unwrap_or_else(PoisonError::into_inner).remove(&app);
+            if sql.moved.lock().unwrap_or_else(PoisonError::into_inner).remove(&app).is_some() {
+                admin::forget_move(&sql.admin, &app).await.map_err(SqlAdminError::Storage)?;
+            }
             for tier in [SqlTier::Isolated, SqlTier::Schema] {
                 let tenant = sql.tenant(&app, tier);
                 sql.open.invalidate(&tenant.role);
@@ -656,15 +821,16 @@ impl SqlService for PgSql {
 struct AppSql {
     sql: Arc<Inner>,
     app: AppKey,
-    tenant: Tenant,
+    /// The tier the revision's manifest names (its data may have moved since).
+    declared: SqlTier,
     max_mib: u32,
 }
 
 impl SqlHost for AppSql {
     fn call(&self, op: SqlOp) -> BoxFuture<'static, Result<SqlAnswer, SqlError>> {
-        let (sql, app, tenant, max_mib) = (self.sql.clone(), self.app.clone(), self.tenant.clone(), self.max_mib);
+        let (sql, app, declared, max_mib) = (self.sql.clone(), self.app.clone(), self.declared, self.max_mib);
         Box::pin(async move {
-            let answer = sql.call(&app, &tenant, max_mib, op).await;
+            let answer = sql.call(&app, declared, max_mib, op).await;
             let rows = match &answer {
                 Ok(SqlAnswer::Results(results)) => Some((
                     results.iter().map(|result| result.meta.rows_read).sum(),
@@ -679,4 +845,32 @@ impl SqlHost for AppSql {
             answer
         })
     }
+}
+
+/// Runs `work` in a transaction on `client`: committed when it succeeds, rolled back otherwise.
+async fn in_transaction<T>(
+    client: &tokio_postgres::Client,
+    work: impl std::future::Future<Output = Result<T, SqlAdminError>>,
+) -> Result<T, SqlAdminError> {
+    let storage = |error: tokio_postgres::Error| SqlAdminError::Storage(admin::describe(&error));
+    client.batch_execute("BEGIN").await.map_err(storage)?;
+    match work.await {
+        Ok(done) => {
+            client.batch_execute("COMMIT").await.map_err(storage)?;
+            Ok(done)
+        }
+        Err(error) => {
+            client.batch_execute("ROLLBACK").await.map_err(storage)?;
+            Err(error)
+        }
+    }
+}
+
+fn create_private_dir(path: &std::path::Path) -> Result<(), SqlAdminError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|error| SqlAdminError::Storage(error.to_string()))
 }

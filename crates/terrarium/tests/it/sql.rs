@@ -53,6 +53,8 @@ on_both_backends!(
     nothing_acknowledged_is_lost_and_nothing_half_written_shows_after_a_kill,
     data_calls_and_storage_are_metered_priced_and_exposed,
     restricted_data_must_be_isolated,
+    the_owner_exports_and_imports_a_database,
+    data_moves_between_tiers_and_a_revision_cannot_leave_it_behind,
 );
 
 fn expenses_survive_a_restart_and_stay_in_their_namespace(backend: DataBackend) {
@@ -248,9 +250,8 @@ fn nothing_acknowledged_is_lost_and_nothing_half_written_shows_after_a_kill(back
     assert_eq!(check["orphans"], 0, "{check}");
 }
 
-#[test]
-fn the_owner_exports_and_imports_a_database() {
-    let server = Server::start("");
+fn the_owner_exports_and_imports_a_database(backend: DataBackend) {
+    let server = Server::start_on(&backend.settings(), &tempfile::tempdir().unwrap().keep());
     server.cli_ok(&["namespaces", "create", "other"]);
     deploy_expenses(&server, "it", "expenses", "schema");
     add(&server, "it", "expenses", "ana", "lunch", 1250);
@@ -335,9 +336,9 @@ fn manifest_for(app: &std::path::Path, isolation: &str, labels: &str) {
     std::fs::write(app.join("terrarium.yaml"), manifest).unwrap();
 }
 
-#[test]
-fn data_moves_between_tiers_and_a_revision_cannot_leave_it_behind() {
-    let server = Server::start("");
+fn data_moves_between_tiers_and_a_revision_cannot_leave_it_behind(backend: DataBackend) {
+    let settings = backend.settings();
+    let server = Server::start_on(&settings, &tempfile::tempdir().unwrap().keep());
     let app = copy_fixture("d1-expenses");
     manifest_for(app.path(), "schema", "");
     server.deploy(app.path());
@@ -366,7 +367,7 @@ fn data_moves_between_tiers_and_a_revision_cannot_leave_it_behind() {
 
     // A restart keeps the move; a revision still naming the old tier keeps using the moved data.
     let data_dir = server.kill();
-    let server = Server::start_in("", &data_dir, &[]);
+    let server = Server::start_on(&settings, &data_dir);
     assert_eq!(call(&server, "it", "expenses", "/list", None).as_array().unwrap().len(), 3);
     manifest_for(app.path(), "shared", "");
     let third = server.cli(&["deploy", app.path().to_str().unwrap()]);
