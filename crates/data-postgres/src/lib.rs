@@ -670,6 +670,18 @@ impl Inner {
 impl SqlService for PgSql {
     fn for_app(&self, app: &AppKey, database: &SqlDatabase) -> Result<Arc<dyn SqlHost>, String> {
         if database.encrypted {
+            // Its data would stay behind on PostgreSQL, in clear, where the label says it may not be.
+            if let Some(tier) = self.0.existing.lock().unwrap_or_else(PoisonError::into_inner).get(app) {
+                return Err(format!(
+                    "metadata.labels.dataClass: {ns}/{name}'s SQL data is on PostgreSQL (isolation: {}), which the \
+                     platform does not encrypt; a confidential or restricted app's SQL is kept in an encrypted file \
+                     instead, and moving it there is not supported yet: export it (`terrarium data export {ns}/{name} \
+                     --sql -f data.sqlite`), delete the app, deploy it with the label and import the file",
+                    tier.as_str(),
+                    ns = app.namespace,
+                    name = app.name
+                ));
+            }
             self.0.routed.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone());
             return self.0.sealed.for_app(app, database);
         }

@@ -525,3 +525,33 @@ fn on_postgres_no_tenant_role_reaches_another_tenant() {
         }
     }
 }
+
+/// On PostgreSQL, a confidential app's SQL goes to an encrypted file on the server instead; an
+/// app whose rows are on PostgreSQL already cannot be relabelled and leave them there in clear.
+#[test]
+fn on_postgres_a_confidential_apps_sql_is_in_an_encrypted_file() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on(&DataBackend::Postgres.settings(), data_dir.path());
+    let labelled = |name: &str| {
+        let app = copy_fixture("d1-expenses");
+        let manifest = std::fs::read_to_string(app.path().join("terrarium.yaml")).unwrap();
+        let manifest = manifest
+            .replace("name: expenses", &format!("name: {name}"))
+            .replace("  namespace: it\n", "  namespace: it\n  labels:\n    dataClass: confidential\n");
+        std::fs::write(app.path().join("terrarium.yaml"), manifest).unwrap();
+        app
+    };
+    server.deploy(labelled("payroll").path());
+    add(&server, "it", "payroll", "ana", "salary-marker-5e1", 100);
+    let file = data_dir.path().join("sql/it/app-payroll.sqlite");
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(!bytes.starts_with(b"SQLite format 3\0"), "the file is encrypted");
+    assert!(!bytes.windows(17).any(|window| window == b"salary-marker-5e1"));
+
+    deploy_expenses(&server, "it", "expenses", "isolated");
+    add(&server, "it", "expenses", "ana", "lunch", 1250);
+    let refused = server.cli(&["deploy", labelled("expenses").path().to_str().unwrap()]);
+    let said = format!("{}{}", stdout(&refused), crate::support::stderr(&refused));
+    assert!(!refused.status.success() && said.contains("SQL data is on PostgreSQL (isolation: isolated)"), "{said}");
+    assert_eq!(call(&server, "it", "expenses", "/total?who=ana", None), json!({ "total": 1250 }), "still served");
+}
