@@ -109,11 +109,25 @@ async fn load(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<LoadResult> {
+    load_as(address, host, path, None, connections, duration).await
+}
+
+/// [`load`] as a signed-in caller: each request carries `Authorization: Bearer TOKEN`.
+async fn load_as(
+    address: SocketAddr,
+    host: &str,
+    path: &str,
+    bearer: Option<&str>,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
+    let authorization = bearer.map(|token| format!("Bearer {token}"));
     for _ in 0..connections {
         let host = host.to_owned();
         let path = path.to_owned();
+        let authorization = authorization.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
@@ -122,7 +136,11 @@ async fn load(
             let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(connection);
             while Instant::now() < deadline {
-                let request = Request::get(&path).header("host", &host).body(Empty::<Bytes>::new())?;
+                let mut request = Request::get(&path).header("host", &host);
+                if let Some(authorization) = &authorization {
+                    request = request.header("authorization", authorization);
+                }
+                let request = request.body(Empty::<Bytes>::new())?;
                 let started = Instant::now();
                 let response = sender.send_request(request).await?;
                 let ok = response.status().is_success();
@@ -385,9 +403,16 @@ async fn data(args: &Args, address: SocketAddr, token: &str) -> anyhow::Result<(
         "  runtime: function\n",
         "  runtime: function\n  data:\n    kv: true\n    sql:\n      isolation: isolated\n",
     );
+    // The same app for employees only: every request signed in (a bearer token), checked by
+    // the access rules and metered, the path users take.
+    let org = manifest.replace("name: data\n", "name: data-org\n").replace("visibility: public", "visibility: org");
     deploy(address, token, &[("terrarium.yaml", manifest), ("fn.js", DATA_WORKER_JS.into())]).await?;
+    deploy(address, token, &[("terrarium.yaml", org), ("fn.js", DATA_WORKER_JS.into())]).await?;
     let (_, status) = one_request(address, "/apps/bench/data/setup").await?;
     anyhow::ensure!(status == 200, "the data app's setup answered {status}");
+    let setup =
+        load_as(address, "127.0.0.1", "/apps/bench/data-org/setup", Some(token), 1, Duration::from_millis(50)).await?;
+    anyhow::ensure!(setup.errors == 0, "the signed-in data app's setup failed");
     let state = tempfile::tempdir()?;
     let miniflare = match &args.miniflare {
         Some(script) => {
@@ -413,7 +438,10 @@ async fn data(args: &Args, address: SocketAddr, token: &str) -> anyhow::Result<(
             }
             None => None,
         };
-        rows.push((label, terrarium, theirs));
+        let signed_in = format!("/apps/bench/data-org/{path}");
+        load_as(address, "127.0.0.1", &signed_in, Some(token), args.connections, Duration::from_millis(500)).await?;
+        let signed_in = load_as(address, "127.0.0.1", &signed_in, Some(token), args.connections, duration).await?;
+        rows.push((label, terrarium, signed_in, theirs));
     }
     println!();
     println!("App data: {} connections, {} s each, loopback, same run", args.connections, args.seconds);
@@ -422,9 +450,11 @@ async fn data(args: &Args, address: SocketAddr, token: &str) -> anyhow::Result<(
         "target", "ops/s", "p50 ms", "p99 ms", "errors", "÷ miniflare"
     );
     println!("|{:-<34}|{:->12}|{:->10}|{:->10}|{:->8}|{:->14}|", "", "", "", "", "", "");
-    for (label, terrarium, theirs) in &rows {
-        let ratio = theirs.as_ref().map(|theirs| terrarium.requests_per_second / theirs.requests_per_second);
-        data_row(&format!("terrarium {label}"), terrarium, ratio);
+    for (label, terrarium, signed_in, theirs) in &rows {
+        let ratio =
+            |ours: &LoadResult| theirs.as_ref().map(|theirs| ours.requests_per_second / theirs.requests_per_second);
+        data_row(&format!("terrarium {label}"), terrarium, ratio(terrarium));
+        data_row("  signed in (org app, bearer)", signed_in, ratio(signed_in));
         if let Some(theirs) = theirs {
             data_row(&format!("miniflare {label}"), theirs, Some(1.0));
         }
