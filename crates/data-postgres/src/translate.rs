@@ -567,7 +567,9 @@ fn is_now(arg: &str) -> bool {
 /// as SQLite does (a column `createdAt` is read back as `createdAt`, not `createdat`); turns
 /// SQLite's other identifier quotes (`` ` ``, `[ ]`) into double quotes.
 fn keep_case(sql: &str) -> Result<String, Refused> {
+    // Strings keep their escapes (`''`): printed back as read, never unescaped into SQL.
     let tokens = Tokenizer::new(&SQLiteDialect {}, sql)
+        .with_unescape(false)
         .tokenize()
         .map_err(|error| refused(format_args!("{error}: syntax error")))?;
     let mut out = String::with_capacity(sql.len() + 16);

@@ -169,6 +169,17 @@ pub fn payload_too_large(limit: usize) -> Response<Body> {
     )
 }
 
+pub fn malformed_body() -> Response<Body> {
+    let mut response = page(
+        StatusCode::BAD_REQUEST,
+        "Malformed request",
+        "The request body does not match its framing (Content-Length or chunked encoding).",
+        None,
+    );
+    response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response
+}
+
 pub fn redirect(location: &str) -> Response<Body> {
     Response::builder()
         .status(StatusCode::PERMANENT_REDIRECT)

@@ -571,7 +571,9 @@ async fn invoke(
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, state.config.max_app_body_bytes).await {
         Ok(body) => body,
-        Err(_) => return pages::payload_too_large(state.config.max_app_body_bytes),
+        Err(error) if is_length_limit(&error) => return pages::payload_too_large(state.config.max_app_body_bytes),
+        // A body that breaks its framing (a bad chunk size, fewer bytes than announced).
+        Err(_) => return pages::malformed_body(),
     };
     let query = parts.uri.query().map(|query| format!("?{query}")).unwrap_or_default();
     let host = if context.host.is_empty() { "localhost" } else { context.host.as_str() };
@@ -841,4 +843,16 @@ fn is_platform_owned(name: &HeaderName) -> bool {
 
 fn request_header<B>(request: &Request<B>, name: header::HeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Whether reading a body failed on its size cap (413), not on its framing (400).
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }

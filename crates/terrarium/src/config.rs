@@ -64,11 +64,18 @@ pub struct ServerConfig {
     /// Lets a platform admin move the server's clock forward (`POST /api/v1/clock`), so TTLs,
     /// expiries and budgets' months can be rehearsed: for tests and drills, never production.
     pub adjustable_clock: bool,
+    /// The front door's limits (`[server.limits]`).
+    pub limits: crate::front_door::FrontDoorLimits,
 }
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None, adjustable_clock: false }
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            adjustable_clock: false,
+            limits: crate::front_door::FrontDoorLimits::default(),
+        }
     }
 }
 
@@ -77,6 +84,7 @@ impl PlatformConfig {
     /// component checks its own section (`validate` in its crate's `config` module).
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        problems.extend(self.server.limits.validate());
         problems.extend(self.gateway.validate());
         problems.extend(self.limits.validate());
         problems.extend(self.egress.validate());

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod front_door;
 mod hooks;
 mod init;
 mod policies;

@@ -387,8 +387,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let app = gateway::build_stack(state.clone(), api);
 
     // Serve at once (health answers, readiness waits), then load what was deployed before.
-    let server =
-        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await });
+    let front_door = config.server.limits.clone();
+    let server = tokio::spawn(crate::front_door::serve(listener, app, front_door, shutdown_signal()));
     let n_loaded = control.load_active().await?;
     if args.demo {
         deploy_demo_apps(&control).await?;

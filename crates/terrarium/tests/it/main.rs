@@ -10,6 +10,7 @@ mod cookies;
 mod demo;
 mod deploy;
 mod federation;
+mod front_door;
 mod functions;
 mod gateway;
 mod governance;
