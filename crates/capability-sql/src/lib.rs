@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use deployment::{AppKey, SqlDatabase, SqlTier};
 use futures::future::BoxFuture;
+use runtime::DataMeter;
 use runtime::sql::{SqlAnswer, SqlError, SqlHost, SqlOp};
-use runtime::{DataMeter, DataOps};
 
 use crate::config::Limits;
 use crate::database::Database;
@@ -696,16 +696,8 @@ impl SqlHost for AppSql {
             let answer = tokio::task::spawn_blocking(run)
                 .await
                 .map_err(|_| SqlError("D1_ERROR: the query failed: SQLITE_INTERNAL".to_owned()))?;
-            let rows = match &answer {
-                Ok(SqlAnswer::Results(results)) => Some((
-                    results.iter().map(|result| result.meta.rows_read).sum(),
-                    results.iter().map(|result| result.meta.rows_written).sum(),
-                )),
-                Ok(SqlAnswer::Executed { rows_read, rows_written, .. }) => Some((*rows_read, *rows_written)),
-                Err(_) => None,
-            };
-            if let Some((sql_rows_read, sql_rows_written)) = rows {
-                sql.meter.record_data(&app, DataOps { sql_rows_read, sql_rows_written, ..DataOps::default() });
+            if let Ok(answer) = &answer {
+                sql.meter.record_data(&app, answer.data_ops());
             }
             answer
         })

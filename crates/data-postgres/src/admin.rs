@@ -88,8 +88,10 @@ pub(crate) async fn create_tenant(
         )
         .await?;
     }
-    // The password is hex, never from an app: safe in the statement.
-    run(&client, &format!("ALTER ROLE {role} PASSWORD '{password}'")).await?;
+    // The server is sent the SCRAM verifier, never the password: a statement log or
+    // `pg_stat_statements` shows nothing that logs in. (Base64 and `$:`: safe in the statement.)
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    run(&client, &format!("ALTER ROLE {role} PASSWORD '{verifier}'")).await?;
     // Says whose the role is, for operators (`\du+`): the installation, tier and owner.
     let comment = format!("terrarium: {apps} {} {}", tenant.tier.as_str(), tenant.owner).replace('\'', "''");
     run(&client, &format!("COMMENT ON ROLE {role} IS '{comment}'")).await?;
@@ -98,11 +100,20 @@ pub(crate) async fn create_tenant(
     run(&client, &format!("GRANT {role} TO CURRENT_USER")).await.ok();
     match tenant.tier {
         SqlTier::Isolated => {
+            // The platform owns the database; the tenant may connect to it and owns its schema,
+            // but may not create temporary tables or schemas (an owner could).
             let database = quote(&tenant.database);
             if !exists(&client, "SELECT 1 FROM pg_database WHERE datname = $1", &tenant.database).await? {
-                run(&client, &format!("CREATE DATABASE {database} OWNER {role}")).await?;
+                run(&client, &format!("CREATE DATABASE {database}")).await?;
             }
-            run(&client, &format!("REVOKE ALL ON DATABASE {database} FROM PUBLIC")).await?;
+            run(
+                &client,
+                &format!(
+                    "ALTER DATABASE {database} OWNER TO CURRENT_USER; REVOKE ALL ON DATABASE {database} FROM PUBLIC, \
+                     {role}; GRANT CONNECT ON DATABASE {database} TO {role}"
+                ),
+            )
+            .await?;
             let own = connect(admin, Some(&tenant.database)).await?;
             run(&own, &format!("REVOKE ALL ON SCHEMA public FROM PUBLIC; ALTER SCHEMA public OWNER TO {role}")).await?;
             run(&client, &format!("ALTER ROLE {role} IN DATABASE {database} SET search_path TO public")).await

@@ -26,6 +26,9 @@ mod copy;
 pub mod translate;
 mod values;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -34,8 +37,8 @@ use capability_sql::config::Limits;
 use capability_sql::{DatabaseKeys, SqlAdminError, SqlService, SqlUsage, TableUsage};
 use deployment::{AppKey, SqlDatabase, SqlTier};
 use futures::future::BoxFuture;
+use runtime::DataMeter;
 use runtime::sql::{SqlAnswer, SqlError, SqlHost, SqlMeta, SqlOp, SqlResult, SqlStatement, SqlValue};
-use runtime::{DataMeter, DataOps};
 use sha2::Digest;
 use tokio_postgres::NoTls;
 
@@ -60,9 +63,41 @@ struct Tenant {
 struct Conn {
     client: tokio_postgres::Client,
     prepared: HashMap<String, tokio_postgres::Statement>,
-    /// `lastval()` has a value in this session (some insert drew from a sequence).
-    lastval: bool,
+    /// Identity columns of the tenant's tables, by table (for `last_row_id`).
+    identity: HashMap<String, String>,
+    /// A transaction began and has not ended: the call that began it was dropped midway (its
+    /// caller went away). The next user rolls it back first, never commits its half.
+    dirty: bool,
 }
+
+impl Conn {
+    fn new(client: tokio_postgres::Client) -> Conn {
+        Conn { client, prepared: HashMap::new(), identity: HashMap::new(), dirty: false }
+    }
+
+    /// Forgets what was prepared or learnt against the tables, which may have changed.
+    fn forget_plans(&mut self) {
+        self.prepared.clear();
+        self.identity.clear();
+    }
+
+    /// Rolls back what a dropped call left open.
+    async fn settle(&mut self) -> Result<(), tokio_postgres::Error> {
+        if self.dirty {
+            self.forget_plans();
+            self.client.batch_execute("ROLLBACK").await?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+/// How many locks tenants' connections are made under: one tenant's slow connect never holds
+/// up the others'.
+const CONNECTING_STRIPES: usize = 32;
+
+/// How long a connection to PostgreSQL may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 type Shared<T> = Arc<tokio::sync::Mutex<T>>;
 
@@ -78,8 +113,9 @@ struct Inner {
     apps: Mutex<HashMap<AppKey, SqlDatabase>>,
     /// Open connections by role; the least recently used close first.
     open: moka::sync::Cache<String, Shared<Conn>>,
-    /// Held while a tenant is created or connected: once at a time.
-    connecting: tokio::sync::Mutex<()>,
+    /// Held while a tenant is created, connected or dropped: once at a time per tenant (a
+    /// lock per stripe of roles).
+    connecting: Vec<tokio::sync::Mutex<()>>,
     /// Tenants created (or found) since the process started.
     ready: Mutex<std::collections::HashSet<String>>,
     meter: Arc<dyn DataMeter>,
@@ -111,8 +147,11 @@ impl PgSql {
         keys: Arc<dyn DatabaseKeys>,
         sealed: Arc<dyn SqlService>,
     ) -> Result<PgSql, String> {
-        let admin: tokio_postgres::Config =
+        let mut admin: tokio_postgres::Config =
             url.parse().map_err(|error| format!("the PostgreSQL URL is not valid: {error}"))?;
+        if admin.get_connect_timeout().is_none() {
+            admin.connect_timeout(CONNECT_TIMEOUT);
+        }
         if admin.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
             return Err(
                 "the PostgreSQL URL asks for sslmode=require, which apps' SQL does not speak yet; reach the server \
@@ -131,7 +170,7 @@ impl PgSql {
             limits,
             apps: Mutex::new(HashMap::new()),
             open: moka::sync::Cache::builder().max_capacity(section.max_open_databases.max(1)).build(),
-            connecting: tokio::sync::Mutex::new(()),
+            connecting: (0..CONNECTING_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             ready: Mutex::new(std::collections::HashSet::new()),
             meter,
             keys,
@@ -202,12 +241,20 @@ impl Inner {
         Ok(key.iter().map(|byte| format!("{byte:02x}")).collect())
     }
 
+    /// The lock under which `role` is created, connected or dropped.
+    async fn connecting(&self, role: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        role.hash(&mut hasher);
+        self.connecting[hasher.finish() as usize % self.connecting.len()].lock().await
+    }
+
     /// A connection as the tenant, creating the tenant first when this process has not.
     async fn connection(&self, tenant: &Tenant) -> Result<Shared<Conn>, String> {
         if let Some(conn) = self.open.get(&tenant.role) {
             return Ok(conn);
         }
-        let _connecting = self.connecting.lock().await;
+        let _connecting = self.connecting(&tenant.role).await;
         if let Some(conn) = self.open.get(&tenant.role) {
             return Ok(conn);
         }
@@ -240,7 +287,7 @@ impl Inner {
             ))
             .await
             .map_err(|error| admin::describe(&error))?;
-        let conn = Arc::new(tokio::sync::Mutex::new(Conn { client, prepared: HashMap::new(), lastval: false }));
+        let conn = Arc::new(tokio::sync::Mutex::new(Conn::new(client)));
         self.open.insert(tenant.role.clone(), conn.clone());
         Ok(conn)
     }
@@ -267,6 +314,7 @@ impl Inner {
         let tenant = self.tenant(app, tier);
         let conn = self.app_connection(app, &tenant).await?;
         let mut conn = conn.lock().await;
+        conn.settle().await.map_err(|error| self.error(&error))?;
         // The data moved since this call looked, or is moving: never write to the copy being
         // left behind.
         let moving = self.moving.lock().unwrap_or_else(PoisonError::into_inner).contains(app);
@@ -287,6 +335,7 @@ impl Inner {
             SqlOp::Batch(statements) => self.batch(&mut conn, &statements, max_mib).await.map(SqlAnswer::Results),
             SqlOp::Exec(text) => {
                 let started = Instant::now();
+                self.check_size(&text)?;
                 let statements = translate::translate(&text).map_err(|refused| SqlError(refused.0))?;
                 let results =
                     self.run_translated(&mut conn, statements.into_iter().map(|t| (t, Vec::new())), max_mib).await;
@@ -304,6 +353,16 @@ impl Inner {
         answer
     }
 
+    fn check_size(&self, sql: &str) -> Result<(), SqlError> {
+        if sql.len() > self.limits.statement_bytes as usize {
+            return Err(SqlError(format!(
+                "D1_ERROR: the statement is longer than {} bytes ([data.sql] max_statement_bytes): SQLITE_TOOBIG",
+                self.limits.statement_bytes
+            )));
+        }
+        Ok(())
+    }
+
     async fn batch(
         &self,
         conn: &mut Conn,
@@ -312,12 +371,7 @@ impl Inner {
     ) -> Result<Vec<SqlResult>, SqlError> {
         let mut work = Vec::with_capacity(statements.len());
         for statement in statements {
-            if statement.sql.len() > self.limits.statement_bytes as usize {
-                return Err(SqlError(format!(
-                    "D1_ERROR: the statement is longer than {} bytes ([data.sql] max_statement_bytes): SQLITE_TOOBIG",
-                    self.limits.statement_bytes
-                )));
-            }
+            self.check_size(&statement.sql)?;
             let mut translated = translate::translate(&statement.sql).map_err(|refused| SqlError(refused.0))?;
             if translated.len() > 1 {
                 return Err(SqlError(
@@ -363,15 +417,52 @@ impl Inner {
         statements: impl Iterator<Item = (Translated, Vec<SqlValue>)>,
         max_mib: u32,
     ) -> Result<Vec<SqlResult>, SqlError> {
+        let statements: Vec<_> = statements.collect();
+        if statements.iter().any(|(translated, _)| translated.changes_schema) {
+            // Plans prepared before a table changes shape would be stale within the batch.
+            conn.forget_plans();
+        }
+        conn.dirty = true;
         conn.client.batch_execute("BEGIN").await.map_err(|error| self.error(&error))?;
-        let ran = self.run_in_transaction(conn, statements, max_mib).await;
+        let ran = self.run_in_transaction(conn, statements.into_iter(), max_mib).await;
         let ended = match &ran {
             Ok(_) => conn.client.batch_execute("COMMIT").await,
-            Err(_) => conn.client.batch_execute("ROLLBACK").await,
+            Err(_) => {
+                // Whatever failed may have been a stale plan (the table changed under it, in
+                // another process or a rolled-back batch): the next call prepares afresh.
+                conn.forget_plans();
+                conn.client.batch_execute("ROLLBACK").await
+            }
         };
+        if ended.is_ok() {
+            conn.dirty = false;
+        }
         let results = ran?;
         ended.map_err(|error| self.error(&error))?;
         Ok(results)
+    }
+
+    /// The identity column of the tenant's table `table` (learnt once per connection), or
+    /// `None` when it has none (or no such table exists yet).
+    async fn identity_column(&self, conn: &mut Conn, table: &str) -> Result<Option<String>, SqlError> {
+        if let Some(column) = conn.identity.get(table) {
+            return Ok(Some(column.clone()));
+        }
+        let row = conn
+            .client
+            .query_opt(
+                "SELECT a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+                 WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = $1 \
+                 AND a.attidentity <> '' AND NOT a.attisdropped LIMIT 1",
+                &[&table],
+            )
+            .await
+            .map_err(|error| self.error(&error))?;
+        let column: Option<String> = row.map(|row| row.get(0));
+        if let Some(column) = &column {
+            conn.identity.insert(table.to_owned(), column.clone());
+        }
+        Ok(column)
     }
 
     async fn run_in_transaction(
@@ -385,18 +476,36 @@ impl Inner {
         let mut changed_schema = false;
         for (translated, params) in statements {
             let started = Instant::now();
-            let prepared = match conn.prepared.get(&translated.sql) {
+            // An insert into a table with an identity column answers that column too
+            // (`RETURNING`, after the app's own list): it is the row's id, `last_row_id`, the
+            // one the statement made and never another table's or app's.
+            let id_column = match &translated.insert_table {
+                Some(table) => self.identity_column(conn, table).await?,
+                None => None,
+            };
+            let sql = match &id_column {
+                Some(column) => format!(
+                    "{} {} {}",
+                    translated.sql,
+                    if translated.returning { "," } else { "RETURNING" },
+                    admin::quote(column)
+                ),
+                None => translated.sql.clone(),
+            };
+            // Only the id was asked for: the rows are not the app's, and not kept.
+            let id_only = id_column.is_some() && !translated.returning;
+            let prepared = match conn.prepared.get(&sql) {
                 Some(prepared) => prepared.clone(),
                 None => {
-                    let prepared = conn.client.prepare(&translated.sql).await.map_err(|error| self.error(&error))?;
+                    let prepared = conn.client.prepare(&sql).await.map_err(|error| self.error(&error))?;
                     if conn.prepared.len() >= 256 {
                         conn.prepared.clear();
                     }
-                    conn.prepared.insert(translated.sql.clone(), prepared.clone());
+                    conn.prepared.insert(sql, prepared.clone());
                     prepared
                 }
             };
-            let columns: Vec<String> = prepared.columns().iter().map(|column| column.name().to_owned()).collect();
+            let mut columns: Vec<String> = prepared.columns().iter().map(|column| column.name().to_owned()).collect();
             let types: Vec<tokio_postgres::types::Type> =
                 prepared.columns().iter().map(|column| column.type_().clone()).collect();
             let stream =
@@ -404,8 +513,16 @@ impl Inner {
             let mut stream = std::pin::pin!(stream);
             let mut rows = Vec::new();
             let mut bytes: u64 = 0;
+            let mut last_row_id = 0;
             while let Some(row) = futures::StreamExt::next(&mut stream).await {
                 let row = row.map_err(|error| self.error(&error))?;
+                if id_only {
+                    let id: Raw<'_> = row.try_get(types.len() - 1).map_err(|error| self.error(&error))?;
+                    if let Ok(SqlValue::Integer(id)) = values::decode(&types[types.len() - 1], id.0) {
+                        last_row_id = id;
+                    }
+                    continue;
+                }
                 if rows.len() as u64 >= self.limits.result_rows {
                     return Err(SqlError(format!(
                         "D1_ERROR: the query returns more than {} rows ([data.sql] max_result_rows); add a LIMIT or a WHERE: SQLITE_TOOBIG",
@@ -415,7 +532,8 @@ impl Inner {
                 let mut values = Vec::with_capacity(types.len());
                 for (index, ty) in types.iter().enumerate() {
                     let raw: Raw<'_> = row.try_get(index).map_err(|error| self.error(&error))?;
-                    bytes += raw.0.map_or(0, |raw| raw.len() as u64);
+                    // As on SQLite: a value's bytes and 8 for its place, NULL or not.
+                    bytes += raw.0.map_or(0, |raw| raw.len() as u64) + 8;
                     let value = values::decode(ty, raw.0).map_err(|problem| {
                         SqlError(format!("D1_ERROR: the column {} holds {problem}: SQLITE_MISMATCH", columns[index]))
                     })?;
@@ -431,9 +549,16 @@ impl Inner {
             }
             let affected = stream.rows_affected().unwrap_or(0);
             let changes = if translated.writes { affected } else { 0 };
-            let mut last_row_id = 0;
-            if translated.inserts && changes > 0 {
-                last_row_id = self.last_id(conn).await?;
+            if id_only {
+                columns.clear();
+            } else if id_column.is_some() {
+                // The app's RETURNING list, without the id asked after it.
+                columns.pop();
+                for row in &mut rows {
+                    if let Some(SqlValue::Integer(id)) = row.pop() {
+                        last_row_id = id;
+                    }
+                }
             }
             wrote |= translated.writes;
             changed_schema |= translated.changes_schema;
@@ -465,33 +590,6 @@ impl Inner {
             result.meta.size_after = size;
         }
         Ok(results)
-    }
-
-    /// The id the last insert generated (`lastval()`), 0 when none has in this session.
-    async fn last_id(&self, conn: &mut Conn) -> Result<i64, SqlError> {
-        if conn.lastval {
-            let row = conn.client.query_one("SELECT lastval()", &[]).await.map_err(|error| self.error(&error))?;
-            return Ok(row.get(0));
-        }
-        // Until some insert drew from a sequence, lastval() fails: try it in a savepoint.
-        conn.client.batch_execute("SAVEPOINT terrarium_lastval").await.map_err(|error| self.error(&error))?;
-        match conn.client.query_one("SELECT lastval()", &[]).await {
-            Ok(row) => {
-                conn.lastval = true;
-                conn.client
-                    .batch_execute("RELEASE SAVEPOINT terrarium_lastval")
-                    .await
-                    .map_err(|error| self.error(&error))?;
-                Ok(row.get(0))
-            }
-            Err(_) => {
-                conn.client
-                    .batch_execute("ROLLBACK TO SAVEPOINT terrarium_lastval; RELEASE SAVEPOINT terrarium_lastval")
-                    .await
-                    .map_err(|error| self.error(&error))?;
-                Ok(0)
-            }
-        }
     }
 
     /// The bytes of the tenant's tables, with their indexes and TOAST.
@@ -600,11 +698,14 @@ impl Inner {
         let source_conn = self.connection(&source).await.map_err(SqlAdminError::Storage)?;
         let destination_conn = self.connection(&destination).await.map_err(SqlAdminError::Storage)?;
         // Held through the switch: a write that began before the move ends first.
-        let source_conn = source_conn.lock().await;
+        let mut source_conn = source_conn.lock().await;
+        source_conn.settle().await.map_err(storage)?;
         let objects = copy::dump(&source_conn.client).await?;
         let expected = copy::checksums(&objects);
         let mut copy = destination_conn.lock().await;
-        copy.prepared.clear();
+        copy.settle().await.map_err(storage)?;
+        copy.forget_plans();
+        copy.dirty = true;
         let tables = in_transaction(&copy.client, async {
             let tables = copy::load(&copy.client, &objects).await?;
             let copied = copy::checksums(&copy::dump(&copy.client).await?);
@@ -616,19 +717,43 @@ impl Inner {
             }
             Ok(tables)
         })
-        .await?;
+        .await;
+        copy.dirty = false;
+        let tables = tables?;
         // A second move keeps the tier the manifest names as where the data came from.
         let named =
             self.moved.lock().unwrap_or_else(PoisonError::into_inner).get(app).map_or(current, |(_, from)| *from);
-        admin::record_move(&self.admin, app, target, named).await.map_err(SqlAdminError::Storage)?;
+        if let Err(error) = admin::record_move(&self.admin, app, target, named).await {
+            // Not recorded, not moved: the app stays on its data, and the copy goes.
+            let removed = match target {
+                SqlTier::Shared => {
+                    let names: Vec<String> = tables.iter().map(|table| admin::quote(table)).collect();
+                    copy.client.batch_execute(&format!("DROP TABLE IF EXISTS {}", names.join(", "))).await.map(drop)
+                }
+                _ => Ok(()),
+            };
+            drop(copy);
+            drop(source_conn);
+            if target != SqlTier::Shared {
+                self.forget_tenant(&destination).await;
+                if let Err(error) = admin::drop_tenant(&self.admin, &self.apps_database, &destination).await {
+                    tracing::warn!(namespace = %app.namespace, app = %app.name, %error, "the copy of a failed move could not be dropped");
+                }
+            } else if let Err(error) = removed {
+                tracing::warn!(namespace = %app.namespace, app = %app.name, %error, "the copy of a failed move could not be dropped");
+            }
+            return Err(SqlAdminError::Storage(format!("the move could not be recorded, so nothing moved: {error}")));
+        }
         self.moved.lock().unwrap_or_else(PoisonError::into_inner).insert(app.clone(), (target, named));
         drop(copy);
         drop(source_conn);
         if current != SqlTier::Shared {
-            self.open.invalidate(&source.role);
-            let _connecting = self.connecting.lock().await;
-            self.ready.lock().unwrap_or_else(PoisonError::into_inner).remove(&source.role);
-            admin::drop_tenant(&self.admin, &self.apps_database, &source).await.map_err(SqlAdminError::Storage)?;
+            // The move is done and recorded; an old copy left behind is the operator's to see,
+            // not a failed move.
+            self.forget_tenant(&source).await;
+            if let Err(error) = admin::drop_tenant(&self.admin, &self.apps_database, &source).await {
+                tracing::warn!(namespace = %app.namespace, app = %app.name, %error, "the data moved, but its old copy could not be dropped");
+            }
         }
         let mut existing = self.existing.lock().unwrap_or_else(PoisonError::into_inner);
         match target {
@@ -638,10 +763,17 @@ impl Inner {
         Ok(tables)
     }
 
+    /// Closes the tenant's connection and forgets it was created (it is about to be dropped).
+    async fn forget_tenant(&self, tenant: &Tenant) {
+        self.open.invalidate(&tenant.role);
+        let _connecting = self.connecting(&tenant.role).await;
+        self.ready.lock().unwrap_or_else(PoisonError::into_inner).remove(&tenant.role);
+    }
+
     async fn usage_of(&self, app: &AppKey, tenant: &Tenant) -> Result<SqlUsage, SqlAdminError> {
         let conn = self.connection(tenant).await.map_err(SqlAdminError::Storage)?;
-        let conn = conn.lock().await;
-        let storage = |error: tokio_postgres::Error| SqlAdminError::Storage(admin::describe(&error));
+        let mut conn = conn.lock().await;
+        conn.settle().await.map_err(storage)?;
         let names = conn
             .client
             .query(
@@ -747,7 +879,13 @@ impl SqlService for PgSql {
                     Some(size) => *size,
                     None => {
                         let size = match sql.connection(&tenant).await {
-                            Ok(conn) => sql.size(&*conn.lock().await).await.unwrap_or(0),
+                            Ok(conn) => {
+                                let mut conn = conn.lock().await;
+                                match conn.settle().await {
+                                    Ok(()) => sql.size(&conn).await.unwrap_or(0),
+                                    Err(_) => 0,
+                                }
+                            }
                             Err(_) => 0,
                         };
                         sizes.insert(tenant.role.clone(), size);
@@ -769,7 +907,8 @@ impl SqlService for PgSql {
             let tenant = sql.app_tenant(&app)?;
             let conn = sql.connection(&tenant).await.map_err(SqlAdminError::Storage)?;
             let objects = {
-                let conn = conn.lock().await;
+                let mut conn = conn.lock().await;
+                conn.settle().await.map_err(storage)?;
                 copy::dump(&conn.client).await?
             };
             let scratch = sql.scratch.clone();
@@ -798,8 +937,12 @@ impl SqlService for PgSql {
             .map_err(|error| SqlAdminError::Storage(format!("the import failed: {error}")))??;
             let conn = sql.connection(&tenant).await.map_err(SqlAdminError::Storage)?;
             let mut conn = conn.lock().await;
-            conn.prepared.clear();
-            in_transaction(&conn.client, copy::load(&conn.client, &objects)).await
+            conn.settle().await.map_err(storage)?;
+            conn.forget_plans();
+            conn.dirty = true;
+            let loaded = in_transaction(&conn.client, copy::load(&conn.client, &objects)).await;
+            conn.dirty = false;
+            loaded
         })
     }
 
@@ -815,9 +958,7 @@ impl SqlService for PgSql {
             }
             for tier in [SqlTier::Isolated, SqlTier::Schema] {
                 let tenant = sql.tenant(&app, tier);
-                sql.open.invalidate(&tenant.role);
-                let _connecting = sql.connecting.lock().await;
-                sql.ready.lock().unwrap_or_else(PoisonError::into_inner).remove(&tenant.role);
+                sql.forget_tenant(&tenant).await;
                 if let Some(gone) =
                     admin::drop_tenant(&sql.admin, &sql.apps_database, &tenant).await.map_err(SqlAdminError::Storage)?
                 {
@@ -843,20 +984,16 @@ impl SqlHost for AppSql {
         let (sql, app, declared, max_mib) = (self.sql.clone(), self.app.clone(), self.declared, self.max_mib);
         Box::pin(async move {
             let answer = sql.call(&app, declared, max_mib, op).await;
-            let rows = match &answer {
-                Ok(SqlAnswer::Results(results)) => Some((
-                    results.iter().map(|result| result.meta.rows_read).sum(),
-                    results.iter().map(|result| result.meta.rows_written).sum(),
-                )),
-                Ok(SqlAnswer::Executed { rows_read, rows_written, .. }) => Some((*rows_read, *rows_written)),
-                Err(_) => None,
-            };
-            if let Some((sql_rows_read, sql_rows_written)) = rows {
-                sql.meter.record_data(&app, DataOps { sql_rows_read, sql_rows_written, ..DataOps::default() });
+            if let Ok(answer) = &answer {
+                sql.meter.record_data(&app, answer.data_ops());
             }
             answer
         })
     }
+}
+
+fn storage(error: tokio_postgres::Error) -> SqlAdminError {
+    SqlAdminError::Storage(admin::describe(&error))
 }
 
 /// Runs `work` in a transaction on `client`: committed when it succeeds, rolled back otherwise.

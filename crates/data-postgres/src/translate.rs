@@ -27,7 +27,8 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{
     CastKind, ColumnOption, ColumnOptionDef, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
     GeneratedAs, Ident, LimitClause, ObjectName, ObjectNamePart, ObjectType, Offset, OffsetRows, OnConflict,
-    OnConflictAction, OnInsert, SelectItem, SqliteOnConflict, Statement, TableFactor, Value, VisitMut, VisitorMut,
+    OnConflictAction, OnInsert, SelectItem, SetExpr, SqliteOnConflict, Statement, TableFactor, TableObject, Value,
+    VisitMut, VisitorMut,
 };
 use sqlparser::dialect::{PostgreSqlDialect, SQLiteDialect};
 use sqlparser::keywords::Keyword;
@@ -44,6 +45,11 @@ pub struct Translated {
     pub writes: bool,
     /// It is an `INSERT`: its meta carries the last id generated.
     pub inserts: bool,
+    /// The table a plain `INSERT` (not one inside `WITH`) writes to, as PostgreSQL names it:
+    /// its identity column is asked back with `RETURNING`, for `last_row_id`.
+    pub insert_table: Option<String>,
+    /// The `INSERT` has a `RETURNING` list of its own (the identity column goes after it).
+    pub returning: bool,
     /// It creates, changes or drops a table, index or view.
     pub changes_schema: bool,
 }
@@ -86,6 +92,17 @@ pub fn translate(sql: &str) -> Result<Vec<Translated>, Refused> {
 
 fn translate_statement(mut statement: Statement) -> Result<Translated, Refused> {
     let (writes, inserts) = check_statement(&mut statement)?;
+    let (insert_table, returning) = match &statement {
+        Statement::Insert(insert) => match &insert.table {
+            TableObject::TableName(name) => match name.0.as_slice() {
+                [ObjectNamePart::Identifier(ident)] => (Some(ident.value.clone()), insert.returning.is_some()),
+                _ => (None, false),
+            },
+            _ => (None, false),
+        },
+        _ => (None, false),
+    };
+    let top_query = matches!(statement, Statement::Query(_));
     let changes_schema = matches!(
         statement,
         Statement::CreateTable(_)
@@ -94,7 +111,7 @@ fn translate_statement(mut statement: Statement) -> Result<Translated, Refused> 
             | Statement::Drop { .. }
             | Statement::AlterTable(_)
     );
-    let mut rewrite = Rewrite::default();
+    let mut rewrite = Rewrite { dml_body_allowed: top_query, ..Rewrite::default() };
     if let ControlFlow::Break(refusal) = statement.visit(&mut rewrite) {
         return Err(refusal);
     }
@@ -106,6 +123,8 @@ fn translate_statement(mut statement: Statement) -> Result<Translated, Refused> 
         parameters: rewrite.max_param,
         writes,
         inserts,
+        insert_table,
+        returning,
         changes_schema,
     })
 }
@@ -114,8 +133,15 @@ fn translate_statement(mut statement: Statement) -> Result<Translated, Refused> 
 /// it writes and whether it inserts.
 fn check_statement(statement: &mut Statement) -> Result<(bool, bool), Refused> {
     match statement {
-        Statement::Query(_) => Ok((false, false)),
+        // SQLite's `WITH … INSERT | UPDATE | DELETE`: the statement inside is checked as one.
+        Statement::Query(query) => match query.body.as_mut() {
+            SetExpr::Insert(inner) | SetExpr::Update(inner) | SetExpr::Delete(inner) => check_statement(inner),
+            _ => Ok((false, false)),
+        },
         Statement::Insert(insert) => {
+            if !matches!(insert.table, TableObject::TableName(_)) {
+                return Err(refused("INSERT INTO takes a table's name"));
+            }
             if insert.replace_into || insert.or == Some(SqliteOnConflict::Replace) {
                 return Err(refused(
                     "INSERT OR REPLACE is not supported on PostgreSQL; write INSERT ... ON CONFLICT (column) DO UPDATE \
@@ -313,6 +339,9 @@ struct Rewrite {
     max_param: usize,
     named: bool,
     numbered: bool,
+    /// The next query visited may be `WITH … INSERT | UPDATE | DELETE`: it is the statement
+    /// itself, not a query inside one (where a write would pass for a read).
+    dml_body_allowed: bool,
 }
 
 /// Functions both dialects have under one name, with the same meaning.
@@ -338,8 +367,7 @@ impl VisitorMut for Rewrite {
                 "{relation} names another schema or database; an app's tables are named by their own name"
             )));
         }
-        let name = &parts[0];
-        if name.starts_with("sqlite_") || name.starts_with("pg_") || name == "information_schema" || name == "_cf_kv" {
+        if is_catalog(&parts[0]) {
             return ControlFlow::Break(not_authorized(format_args!(
                 "{relation} is not readable: the catalog is the platform's; `terrarium data usage` lists an app's tables"
             )));
@@ -359,6 +387,10 @@ impl VisitorMut for Rewrite {
     }
 
     fn pre_visit_query(&mut self, query: &mut sqlparser::ast::Query) -> ControlFlow<Refused> {
+        let dml_body_allowed = std::mem::take(&mut self.dml_body_allowed);
+        if let Err(refusal) = check_query(query, dml_body_allowed) {
+            return ControlFlow::Break(refusal);
+        }
         if let Some(LimitClause::OffsetCommaLimit { offset, limit }) = &query.limit_clause {
             query.limit_clause = Some(LimitClause::LimitOffset {
                 limit: Some(limit.clone()),
@@ -370,6 +402,11 @@ impl VisitorMut for Rewrite {
     }
 
     fn pre_visit_select(&mut self, select: &mut sqlparser::ast::Select) -> ControlFlow<Refused> {
+        if select.into.is_some() {
+            return ControlFlow::Break(refused(
+                "SELECT INTO is not supported; write CREATE TABLE and INSERT ... SELECT",
+            ));
+        }
         // SQLite names a result column by its expression as written; PostgreSQL by the
         // function's name (`count`) or `?column?`.
         for item in &mut select.projection {
@@ -400,6 +437,38 @@ impl VisitorMut for Rewrite {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Refuses the query forms SQLite does not have and that would read or write past the
+/// checks: `TABLE name`, writes inside a query (a data-modifying `WITH`), row locks and
+/// PostgreSQL's other clauses.
+fn check_query(query: &sqlparser::ast::Query, dml_body_allowed: bool) -> Result<(), Refused> {
+    if !query.locks.is_empty() || query.for_clause.is_some() {
+        return Err(refused("FOR UPDATE and FOR SHARE are not supported; batch() is the transaction"));
+    }
+    if query.fetch.is_some() || query.settings.is_some() || query.format_clause.is_some() {
+        return Err(refused("FETCH, SETTINGS and FORMAT are not supported; write LIMIT"));
+    }
+    if !query.pipe_operators.is_empty() {
+        return Err(refused("pipe syntax is not supported"));
+    }
+    check_body(&query.body, dml_body_allowed)
+}
+
+fn check_body(body: &SetExpr, dml_body_allowed: bool) -> Result<(), Refused> {
+    match body {
+        SetExpr::Select(_) | SetExpr::Query(_) | SetExpr::Values(_) => Ok(()),
+        SetExpr::SetOperation { left, right, .. } => {
+            check_body(left, false)?;
+            check_body(right, false)
+        }
+        SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) if dml_body_allowed => Ok(()),
+        SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) => {
+            Err(refused("INSERT, UPDATE and DELETE inside a query are not supported; run them as statements"))
+        }
+        SetExpr::Table(_) => Err(refused("TABLE name is not supported; write SELECT * FROM name")),
+        SetExpr::Merge(_) => Err(refused("MERGE is not supported; write INSERT ... ON CONFLICT")),
     }
 }
 
@@ -563,6 +632,12 @@ fn is_now(arg: &str) -> bool {
     arg.eq_ignore_ascii_case("'now'")
 }
 
+/// A name of PostgreSQL's or SQLite's catalogs, or of the platform's own tables.
+fn is_catalog(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("pg_") || name.starts_with("sqlite_") || name == "information_schema" || name == "_cf_kv"
+}
+
 /// Quotes each unquoted identifier that has upper-case letters, so PostgreSQL keeps its case
 /// as SQLite does (a column `createdAt` is read back as `createdAt`, not `createdat`); turns
 /// SQLite's other identifier quotes (`` ` ``, `[ ]`) into double quotes.
@@ -574,6 +649,16 @@ fn keep_case(sql: &str) -> Result<String, Refused> {
         .map_err(|error| refused(format_args!("{error}: syntax error")))?;
     let mut out = String::with_capacity(sql.len() + 16);
     for token in tokens {
+        // The second wall, on the final text: no name of the catalogs, quoted or not, wherever
+        // it stands (a `TABLE`, a `DROP`, a `REFERENCES`, a type).
+        if let Token::Word(word) = &token
+            && is_catalog(&word.value)
+        {
+            return Err(not_authorized(format_args!(
+                "{} is not readable: the catalog is the platform's; `terrarium data usage` lists an app's tables",
+                word.value
+            )));
+        }
         match token {
             Token::Word(word)
                 if (word.quote_style.is_none()
@@ -677,9 +762,62 @@ mod tests {
             ("CREATE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql", "FUNCTION"),
             ("SELECT datetime(created, '+1 day') FROM t", "'now' only"),
             ("SELEKT 1", "near \"SELEKT\": syntax error"),
+            ("TABLE pg_catalog.pg_authid", "syntax error"),
+            ("SELECT * FROM (TABLE pg_authid)", "TABLE name"),
+            ("SELECT 1 UNION TABLE secrets", "SELECT * FROM"),
+            ("DROP TABLE pg_catalog.pg_class", "catalog"),
+            ("CREATE TABLE t (x INTEGER REFERENCES pg_authid (oid))", "catalog"),
+            ("SELECT \"PG_ROLES\".rolname FROM t", "catalog"),
+            ("WITH gone AS (DELETE FROM t RETURNING *) SELECT * FROM gone", "inside a query"),
+            ("SELECT * FROM (WITH x AS (INSERT INTO t VALUES (1) RETURNING *) SELECT * FROM x)", "inside a query"),
+            ("SELECT * INTO copy FROM t", "SELECT INTO"),
+            ("SELECT * FROM t FOR UPDATE", "FOR UPDATE"),
         ] {
             let refusal = refusal(sql);
             assert!(refusal.starts_with("D1_ERROR: ") && refusal.contains(says), "{sql}: {refusal}");
+        }
+    }
+
+    #[test]
+    fn a_write_under_with_is_a_write() {
+        let translated = translate("WITH x AS (SELECT 1 AS n) INSERT INTO t (n) SELECT n FROM x").unwrap();
+        assert!(translated[0].writes && translated[0].inserts);
+        assert_eq!(translated[0].insert_table, None);
+        let translated =
+            translate("WITH old AS (SELECT id FROM t) DELETE FROM t WHERE id IN (SELECT id FROM old)").unwrap();
+        assert!(translated[0].writes && !translated[0].inserts);
+        assert!(refusal("WITH x AS (SELECT 1) INSERT OR REPLACE INTO t VALUES (1)").contains("ON CONFLICT"));
+        let translated = translate("INSERT INTO \"Todos\" (title) VALUES (?) RETURNING id").unwrap();
+        assert_eq!(translated[0].insert_table.as_deref(), Some("Todos"));
+        assert!(translated[0].returning);
+    }
+
+    /// What reaches PostgreSQL is read back as the same statements: a string stays one string,
+    /// whatever quotes and semicolons are in it.
+    #[test]
+    fn the_translation_parses_back_to_the_same_statements() {
+        for sql in [
+            "INSERT INTO t (s) VALUES ('it''s; DROP TABLE t; --')",
+            "SELECT 'a''' || \"b\"\"c\" AS x FROM t WHERE s = 'x'';SELECT 1'",
+            "UPDATE t SET s = 'O''Brien' WHERE note LIKE '%''%'",
+        ] {
+            let translated = one(sql);
+            let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &translated).unwrap();
+            assert_eq!(parsed.len(), 1, "{translated}");
+            let original = Parser::parse_sql(&SQLiteDialect {}, sql).unwrap();
+            let strings = |statements: &Vec<Statement>| {
+                let mut found = Vec::new();
+                let _ = sqlparser::ast::visit_expressions(statements, |expr| {
+                    if let Expr::Value(value) = expr
+                        && let Value::SingleQuotedString(text) = &value.value
+                    {
+                        found.push(text.clone());
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+                found
+            };
+            assert_eq!(strings(&parsed), strings(&original), "{translated}");
         }
     }
 

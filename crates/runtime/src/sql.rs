@@ -61,6 +61,20 @@ pub enum SqlAnswer {
     Executed { count: u64, duration_ms: f64, rows_read: u64, rows_written: u64 },
 }
 
+impl SqlAnswer {
+    /// The SQL rows the call read and wrote, as metering counts them.
+    pub fn data_ops(&self) -> crate::DataOps {
+        let (sql_rows_read, sql_rows_written) = match self {
+            SqlAnswer::Results(results) => (
+                results.iter().map(|result| result.meta.rows_read).sum(),
+                results.iter().map(|result| result.meta.rows_written).sum(),
+            ),
+            SqlAnswer::Executed { rows_read, rows_written, .. } => (*rows_read, *rows_written),
+        };
+        crate::DataOps { sql_rows_read, sql_rows_written, ..crate::DataOps::default() }
+    }
+}
+
 /// Why a call failed, in D1's words (`D1_ERROR: no such table: x: SQLITE_ERROR`). Every SQL
 /// failure is the app's to read; a storage failure's details go to the server log only.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

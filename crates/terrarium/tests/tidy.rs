@@ -69,6 +69,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("sqlx", &["store-sqlite", "store-postgres"]),
     ("rusqlite", &["capability-sql"]),
     ("tokio-postgres", &["data-postgres"]),
+    ("postgres-protocol", &["data-postgres"]),
     ("sqlparser", &["data-postgres"]),
     ("rquickjs", &["engine-js"]),
     ("regorus", &["policy"]),
