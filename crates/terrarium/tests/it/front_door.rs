@@ -164,3 +164,149 @@ fn a_client_over_its_connection_cap_gets_503_at_once_and_slow_clients_are_cut_of
         crate::support::holds(status(&answer) == "200", || answer.clone())
     });
 }
+
+/// HTTP/2 in the clear, frame by frame: the probes below send what a client library would
+/// never send (more streams than allowed, streams opened and reset at once).
+mod h2 {
+    use super::*;
+
+    pub const SETTINGS: u8 = 0x4;
+    pub const HEADERS: u8 = 0x1;
+    pub const RST_STREAM: u8 = 0x3;
+    pub const GOAWAY: u8 = 0x7;
+    pub const END_STREAM: u8 = 0x1;
+    pub const END_HEADERS: u8 = 0x4;
+    pub const ACK: u8 = 0x1;
+    pub const REFUSED_STREAM: u32 = 0x7;
+    pub const CANCEL: u32 = 0x8;
+
+    pub struct Frame {
+        pub kind: u8,
+        pub flags: u8,
+        pub stream: u32,
+        pub payload: Vec<u8>,
+    }
+
+    pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let length = payload.len() as u32;
+        let mut bytes = length.to_be_bytes()[1..].to_vec();
+        bytes.extend_from_slice(&[kind, flags]);
+        bytes.extend_from_slice(&stream.to_be_bytes());
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    /// A request's header block in HPACK, every field a literal of the static table's names
+    /// (no dynamic table, so each block stands alone).
+    pub fn request(method_get: bool, path: &str) -> Vec<u8> {
+        let mut block = vec![if method_get { 0x82 } else { 0x83 }, 0x86, 0x04, path.len() as u8];
+        block.extend_from_slice(path.as_bytes());
+        block.extend_from_slice(&[0x01, 9]);
+        block.extend_from_slice(b"localhost");
+        block
+    }
+
+    /// The next frame, or `None` when the server closed the connection (or the read bound
+    /// passed).
+    pub fn read_frame(stream: &mut TcpStream) -> Option<Frame> {
+        let mut head = [0u8; 9];
+        stream.read_exact(&mut head).ok()?;
+        let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; length];
+        stream.read_exact(&mut payload).ok()?;
+        let stream_id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        Some(Frame { kind: head[3], flags: head[4], stream: stream_id, payload })
+    }
+
+    /// Opens an HTTP/2 connection (prior knowledge), acknowledges the server's settings and
+    /// answers them.
+    pub fn open(server: &Server) -> (TcpStream, Vec<(u16, u32)>) {
+        let mut stream = connect(server);
+        stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        stream.write_all(&frame(SETTINGS, 0, 0, &[])).unwrap();
+        loop {
+            let frame = read_frame(&mut stream).expect("the server's SETTINGS");
+            if frame.kind == SETTINGS && frame.flags & ACK == 0 {
+                let settings = frame
+                    .payload
+                    .chunks(6)
+                    .map(|entry| {
+                        (
+                            u16::from_be_bytes([entry[0], entry[1]]),
+                            u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]),
+                        )
+                    })
+                    .collect();
+                stream.write_all(&frame_ack()).unwrap();
+                return (stream, settings);
+            }
+        }
+    }
+
+    fn frame_ack() -> Vec<u8> {
+        frame(SETTINGS, ACK, 0, &[])
+    }
+}
+
+#[test]
+fn http2_limits_are_stated_and_a_stream_flood_is_refused() {
+    let server = start();
+    let (mut stream, settings) = h2::open(&server);
+    // SETTINGS_MAX_CONCURRENT_STREAMS (3) and SETTINGS_MAX_HEADER_LIST_SIZE (6), as configured.
+    assert!(settings.contains(&(0x3, 100)), "{settings:?}");
+    assert!(settings.contains(&(0x6, 64 * 1024)), "{settings:?}");
+
+    // 150 requests whose bodies never come: each stream stays open. Those past 100 are
+    // refused one by one; a client that goes on past the reset cap (20) loses the connection
+    // (GOAWAY, ENHANCE_YOUR_CALM), the first 100 streams still its last processed.
+    let mut burst = Vec::new();
+    for index in 0..150u32 {
+        let block = h2::request(false, "/apps/it/expenses/add");
+        burst.extend(h2::frame(h2::HEADERS, h2::END_HEADERS, 2 * index + 1, &block));
+    }
+    stream.write_all(&burst).unwrap();
+    let mut refused = 0;
+    let goaway = loop {
+        let frame = h2::read_frame(&mut stream).expect("the server refuses the streams past its limit");
+        if frame.kind == h2::RST_STREAM && frame.payload == h2::REFUSED_STREAM.to_be_bytes() {
+            assert!(frame.stream > 2 * 100, "stream {} is within the limit", frame.stream);
+            refused += 1;
+        }
+        if frame.kind == h2::GOAWAY {
+            break frame.payload;
+        }
+    };
+    assert_eq!(refused, 20, "each stream past the limit is refused until the reset cap");
+    let last_stream = u32::from_be_bytes([goaway[0], goaway[1], goaway[2], goaway[3]]);
+    let code = u32::from_be_bytes([goaway[4], goaway[5], goaway[6], goaway[7]]);
+    assert_eq!((last_stream, code), (199, 0xb), "GOAWAY after the hundredth stream, ENHANCE_YOUR_CALM");
+    drop(stream);
+    healthy(&server);
+}
+
+#[test]
+fn a_rapid_reset_flood_ends_the_connection_and_the_server_holds() {
+    let server = start();
+    let before = server.resident_kib();
+    let (mut stream, _) = h2::open(&server);
+    // Streams opened and cancelled at once (CVE-2023-44487), far past the pending-reset cap.
+    let mut burst = Vec::new();
+    for index in 0..2000u32 {
+        let id = 2 * index + 1;
+        burst.extend(h2::frame(h2::HEADERS, h2::END_HEADERS | h2::END_STREAM, id, &h2::request(true, "/healthz")));
+        burst.extend(h2::frame(h2::RST_STREAM, 0, id, &h2::CANCEL.to_be_bytes()));
+    }
+    // The server may close while the burst is still being written.
+    let _ = stream.write_all(&burst);
+    let mut goaway = None;
+    while let Some(frame) = h2::read_frame(&mut stream) {
+        if frame.kind == h2::GOAWAY {
+            goaway = Some(u32::from_be_bytes([frame.payload[4], frame.payload[5], frame.payload[6], frame.payload[7]]));
+        }
+    }
+    // ENHANCE_YOUR_CALM (0xb), or the connection closed without a word.
+    assert!(matches!(goaway, None | Some(0xb)), "GOAWAY {goaway:?}");
+    healthy(&server);
+    let after = server.resident_kib();
+    assert!(after < before + 64 * 1024, "resident memory grew from {before} to {after} KiB");
+}

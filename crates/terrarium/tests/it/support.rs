@@ -258,6 +258,13 @@ impl Server {
     }
 
     /// Stops the server as a crash would (SIGKILL), keeping its data directory.
+    /// The server's resident memory in KiB, from `/proc`.
+    pub fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS in /proc/PID/status");
+        line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("VmRSS in KiB")
+    }
+
     pub fn kill(mut self) -> PathBuf {
         let _ = self.child.kill();
         let _ = self.child.wait();
