@@ -5,6 +5,8 @@
 //! server when `bench/run` could install it; then density: N apps deployed, each sent its first
 //! request, with first-request latency and resident memory per app.
 
+mod idle;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,6 +65,13 @@ struct Args {
     /// bench/miniflare/serve.mjs, run with Node.js (bench/run installs Miniflare beside it).
     #[arg(long)]
     miniflare: Option<PathBuf>,
+    /// Measure the front door holding this many idle keep-alive connections instead: a static
+    /// file's throughput and the server's memory without and with them, beside nginx (--nginx).
+    #[arg(long)]
+    idle: Option<usize>,
+    /// nginx's binary (Debian's nginx-light), for the --idle comparison.
+    #[arg(long)]
+    nginx: Option<PathBuf>,
 }
 
 struct Process {
@@ -546,6 +555,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.data {
         return data(&args, address, &token).await;
+    }
+    if let Some(idle) = args.idle {
+        return idle::run(&args, address, &token, terrarium.child.id(), idle).await;
     }
 
     deploy(
