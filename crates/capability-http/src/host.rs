@@ -58,6 +58,8 @@ struct Trace {
     host: String,
     /// The address of the last connection.
     address: Option<std::net::IpAddr>,
+    /// Bytes of the response body as they came on the wire (before decoding), for the log.
+    wire_bytes: u64,
 }
 
 /// The state of one `fetch` call, for checks and log lines.
@@ -188,9 +190,11 @@ impl AppInner {
 
         let result = self.fetch_checked(&call, url, &request, &mut trace).await;
         let outcome = match &result {
-            Ok((response, redirects)) => {
-                FetchOutcome::Response { status: response.status, bytes: response.body.len(), redirects: *redirects }
-            }
+            Ok((response, redirects)) => FetchOutcome::Response {
+                status: response.status,
+                bytes: trace.wire_bytes as usize,
+                redirects: *redirects,
+            },
             Err(failure) => FetchOutcome::Error { error_code: failure.code },
         };
         FetchFinished {
@@ -203,7 +207,7 @@ impl AppInner {
         }
         .emit();
         let summary = match &result {
-            Ok((response, _)) => Ok((response.status, response.body.len() as u64)),
+            Ok((response, _)) => Ok((response.status, trace.wire_bytes)),
             Err(failure) => Err(failure.code_and_kind()),
         };
         self.record(&call, &request, &trace, &summary, started);
@@ -291,7 +295,10 @@ impl AppInner {
             };
             // A redirect without a Location header is an ordinary response, as in browsers.
             let Some(location) = location else {
-                let (body, headers) = read_body(response, self.shared.config.max_response_bytes, &host).await?;
+                let limit = self.shared.config.max_response_bytes;
+                let (raw, headers) = read_body(response, limit, &host).await?;
+                trace.wire_bytes = raw.len() as u64;
+                let (body, headers) = decode_body(raw, headers, limit, &host).await?;
                 let response = OutboundResponse {
                     status: status.as_u16(),
                     headers: response_headers(&headers),
@@ -493,6 +500,59 @@ async fn read_body(mut response: reqwest::Response, limit: u64, host: &str) -> R
         }
         body.extend_from_slice(&chunk);
     }
+}
+
+/// The body as the app reads it, as Workers' `fetch` hands it over: a `gzip`, `deflate`, `br` or
+/// `zstd` body decoded (within `limit` bytes decoded, so a small bomb cannot fill memory), without
+/// its `Content-Encoding` and with the decoded `Content-Length`. A coding it does not know is
+/// left as it came, headers and all.
+pub(crate) async fn decode_body(
+    raw: Bytes,
+    mut headers: HeaderMap,
+    limit: u64,
+    host: &str,
+) -> Result<(Bytes, HeaderMap), Failure> {
+    use async_compression::tokio::bufread::{BrotliDecoder, GzipDecoder, ZlibDecoder, ZstdDecoder};
+    use tokio::io::{AsyncRead, AsyncReadExt};
+
+    let codings: Vec<String> = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|coding| coding.trim().to_ascii_lowercase())
+        .filter(|coding| !coding.is_empty() && coding != "identity")
+        .collect();
+    let known = |coding: &str| matches!(coding, "gzip" | "x-gzip" | "deflate" | "br" | "zstd");
+    if codings.is_empty() || raw.is_empty() || !codings.iter().all(|coding| known(coding)) {
+        return Ok((raw, headers));
+    }
+    let mut body = raw;
+    // Codings are listed in the order they were applied: undone last first.
+    for coding in codings.iter().rev() {
+        let input: &[u8] = &body;
+        let reader: std::pin::Pin<Box<dyn AsyncRead + Send + '_>> = match coding.as_str() {
+            "gzip" | "x-gzip" => Box::pin(GzipDecoder::new(input)),
+            "deflate" => Box::pin(ZlibDecoder::new(input)),
+            "br" => Box::pin(BrotliDecoder::new(input)),
+            _ => Box::pin(ZstdDecoder::new(input)),
+        };
+        let mut decoded = Vec::new();
+        reader.take(limit + 1).read_to_end(&mut decoded).await.map_err(|error| {
+            Failure::failed("body", host, format_args!("the response body is not valid {coding}: {error}"))
+        })?;
+        if decoded.len() as u64 > limit {
+            return Err(Failure::failed(
+                "too_large",
+                host,
+                format_args!("the response body, decoded, is larger than the limit of {limit} bytes"),
+            ));
+        }
+        body = Bytes::from(decoded);
+    }
+    headers.remove(header::CONTENT_ENCODING);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    Ok((body, headers))
 }
 
 fn response_headers(headers: &HeaderMap) -> Vec<(String, String)> {

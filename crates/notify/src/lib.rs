@@ -7,6 +7,10 @@
 //! the caller's: [`Notifier::notify_once`] sends an event key at most once.
 
 pub mod config;
+mod retry;
+
+pub use retry::RetryPolicy;
+use retry::{AttemptFailed, with_retries};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,10 +49,6 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn record_notification(&self, row: NotificationRow) -> Result<(), StorageError>;
     async fn list_notifications(&self, limit: u32) -> Result<Vec<NotificationRow>, StorageError>;
 }
-
-/// Attempts per delivery: the first and up to three retries with doubling pauses.
-const ATTEMPTS: u32 = 4;
-const FIRST_PAUSE: Duration = Duration::from_millis(250);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WebhookFormat {
@@ -136,6 +136,7 @@ pub struct Notifier {
     webhooks: Vec<Webhook>,
     mail: Option<Mail>,
     store: Arc<dyn NotificationStore>,
+    retry: RetryPolicy,
 }
 
 fn build_mail(settings: SmtpSettings) -> Result<Mail, String> {
@@ -190,7 +191,13 @@ impl Notifier {
             .build()
             .unwrap_or_default();
         let mail = smtp.map(build_mail).transpose()?;
-        Ok(Notifier { http, webhooks, mail, store })
+        Ok(Notifier { http, webhooks, mail, store, retry: RetryPolicy::default() })
+    }
+
+    /// Retries deliveries under `retry` instead of the default policy.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Notifier {
+        self.retry = retry;
+        self
     }
 
     /// Sends the notification to every webhook unless `key` was notified before. Returns at once;
@@ -232,23 +239,20 @@ impl Notifier {
         let (status, attempts, error) = match builder.body(body) {
             Err(error) => ("failed", 0, Some(format!("the message could not be built: {error}"))),
             Ok(message) => {
-                let mut pause = FIRST_PAUSE;
-                let mut attempts = 0;
-                let mut last_error = None;
-                while attempts < ATTEMPTS {
-                    attempts += 1;
-                    match lettre::AsyncTransport::send(&mail.transport, message.clone()).await {
-                        Ok(_) => {
-                            last_error = None;
-                            break;
-                        }
-                        Err(error) => last_error = Some(error.to_string()),
+                let (attempts, last_error) = with_retries(self.retry, || {
+                    let message = message.clone();
+                    async move {
+                        lettre::AsyncTransport::send(&mail.transport, message).await.map(drop).map_err(|error| {
+                            // A permanent refusal (5xx) will not change; a transient one (4xx),
+                            // a timeout or a lost connection may.
+                            match error.is_permanent() {
+                                true => AttemptFailed::for_good(error.to_string()),
+                                false => AttemptFailed::for_now(error.to_string()),
+                            }
+                        })
                     }
-                    if attempts < ATTEMPTS {
-                        tokio::time::sleep(pause).await;
-                        pause *= 2;
-                    }
-                }
+                })
+                .await;
                 (if last_error.is_none() { "sent" } else { "failed" }, attempts, last_error)
             }
         };
@@ -288,30 +292,18 @@ impl Notifier {
                 serde_json::json!({ "text": format!("*{}*\n{}", notification.subject, notification.text) })
             }
         };
-        let mut pause = FIRST_PAUSE;
-        let mut last_error = None;
-        let mut attempts = 0;
-        while attempts < ATTEMPTS {
-            attempts += 1;
+        let (attempts, last_error) = with_retries(self.retry, || async {
             match self.http.post(&webhook.url).json(&body).send().await {
-                Ok(response) if response.status().is_success() => {
-                    last_error = None;
-                    break;
-                }
-                Ok(response) => last_error = Some(format!("the webhook answered {}", response.status())),
+                Ok(response) if response.status().is_success() => Ok(()),
+                Ok(response) => Err(AttemptFailed::from_status(response.status(), response.headers())),
                 // Only the cause: the webhook URL may carry a token.
-                Err(error) => {
-                    last_error = Some(match error.is_timeout() {
-                        true => "timed out".to_owned(),
-                        false => "could not connect".to_owned(),
-                    })
-                }
+                Err(error) => Err(AttemptFailed::for_now(match error.is_timeout() {
+                    true => "timed out",
+                    false => "could not connect",
+                })),
             }
-            if attempts < ATTEMPTS {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-        }
+        })
+        .await;
         let status = if last_error.is_none() { "sent" } else { "failed" };
         if let Some(error) = &last_error {
             tracing::warn!(kind = notification.kind, key, attempts, %error, "a webhook notification failed");

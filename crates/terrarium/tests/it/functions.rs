@@ -114,6 +114,15 @@ fn operator_may_allow_an_internal_upstream() {
     assert_eq!(response.text().unwrap(), "upstream says hi");
     assert_eq!(upstream.hits(), 1);
 
+    // A compressed answer reaches the app decoded, as Workers' fetch hands it over.
+    let response = client()
+        .get(server.app_url("it", "upstream", "/"))
+        .query(&[("url", format!("http://127.0.0.1:{}/gzip", upstream.port))])
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().unwrap(), "upstream says hi, compressed");
+
     // The operator range does not open other internal addresses.
     let response = client()
         .get(server.app_url("it", "upstream", "/"))
@@ -157,6 +166,12 @@ fn logs_follow_streams_new_lines() {
     let _ = follower.wait();
 }
 
+/// `upstream says hi, compressed`, gzipped.
+const GZIPPED: &[u8] = &[
+    31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 43, 45, 40, 46, 41, 74, 77, 204, 85, 40, 78, 172, 44, 86, 200, 200, 212, 81, 72,
+    206, 207, 45, 40, 74, 45, 46, 78, 77, 1, 0, 197, 31, 70, 43, 28, 0, 0, 0,
+];
+
 /// A tiny HTTP server on 127.0.0.1 standing in for an internal service; counts its requests.
 struct Upstream {
     port: u16,
@@ -174,7 +189,17 @@ impl Upstream {
                 let Ok(mut stream) = stream else { continue };
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let mut buffer = [0u8; 4096];
-                let _ = stream.read(&mut buffer);
+                let read = stream.read(&mut buffer).unwrap_or(0);
+                // GET /gzip answers a gzip-compressed body, as many servers do whatever was asked.
+                if buffer[..read].starts_with(b"GET /gzip ") {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        GZIPPED.len()
+                    );
+                    let _ = stream.write_all(GZIPPED);
+                    continue;
+                }
                 let body = "upstream says hi";
                 let _ = write!(
                     stream,
