@@ -3,8 +3,6 @@
 //! sign-in: the user's row (created on first sign-in, groups refreshed from the provider each
 //! time) and a platform access token.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use api_types::LoginResponse;
@@ -19,9 +17,10 @@ use crate::{AccountError, Accounts};
 /// How long a browser may take between leaving for the provider and coming back.
 const PENDING_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// Sign-ins in progress at once; beyond it the oldest are forgotten (bounded memory).
-const MAX_PENDING: usize = 10_000;
+const MAX_PENDING: u64 = 10_000;
 
 /// A browser sign-in between the redirect to the provider and the callback.
+#[derive(Clone)]
 struct Pending {
     nonce: String,
     pkce_verifier: String,
@@ -35,7 +34,8 @@ pub struct Federation {
     provider: OidcProvider,
     /// What the sign-in page's button says (`Sign in with Company account`).
     pub display_name: String,
-    pending: Mutex<HashMap<String, Pending>>,
+    /// By state: expire after their lifetime, and past the bound the least used go first.
+    pending: moka::sync::Cache<String, Pending>,
 }
 
 /// What the device flow answers the CLI, and what it polls with.
@@ -52,21 +52,14 @@ pub enum DeviceOutcome {
 
 impl Federation {
     pub fn new(provider: OidcProvider, display_name: String) -> Federation {
-        Federation { provider, display_name, pending: Mutex::new(HashMap::new()) }
+        let pending = moka::sync::Cache::builder().max_capacity(MAX_PENDING).time_to_live(PENDING_LIFETIME).build();
+        Federation { provider, display_name, pending }
     }
 
     /// Starts a browser sign-in: where to send the browser.
     pub fn start(&self, redirect_uri: &str, return_to: String) -> String {
         let request = self.provider.authorization_request(redirect_uri);
-        let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        pending.retain(|_, login| login.started.elapsed() < PENDING_LIFETIME);
-        if pending.len() >= MAX_PENDING {
-            let oldest = pending.iter().min_by_key(|(_, login)| login.started).map(|(state, _)| state.clone());
-            if let Some(oldest) = oldest {
-                pending.remove(&oldest);
-            }
-        }
-        pending.insert(
+        self.pending.insert(
             request.state.clone(),
             Pending {
                 nonce: request.nonce,
@@ -81,7 +74,8 @@ impl Federation {
 
     /// The provider's answer to a browser sign-in: the identity and where the browser was going.
     pub async fn finish(&self, state: &str, code: &str) -> Result<(ExternalIdentity, String), AccountError> {
-        let pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(state);
+        // Taken once: a replayed callback finds nothing.
+        let pending = self.pending.remove(state);
         let Some(pending) = pending.filter(|login| login.started.elapsed() < PENDING_LIFETIME) else {
             return Err(AccountError::Unauthenticated(
                 "this sign-in expired or was already used; start again from the sign-in page".to_owned(),

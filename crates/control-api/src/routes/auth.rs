@@ -405,11 +405,10 @@ pub(crate) fn login_html(
     ))
 }
 
+/// A posted form, decoded by `serde_urlencoded` (as axum's `Form` does): a field missing or of
+/// the wrong shape is a 400 that says which.
 pub(crate) fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    let pairs: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(body)
-        .map(|(name, value)| (name.into_owned(), serde_json::Value::String(value.into_owned())))
-        .collect();
-    serde_json::from_value(serde_json::Value::Object(pairs)).map_err(|error| {
+    serde_urlencoded::from_bytes(body).map_err(|error| {
         failure(StatusCode::BAD_REQUEST, "invalid_request", format!("the sign-in form is incomplete: {error}"), vec![])
     })
 }
@@ -420,4 +419,23 @@ pub(crate) async fn jwks(State(state): State<Arc<ApiState>>) -> Response {
 
 pub(crate) async fn discovery(State(state): State<Arc<ApiState>>) -> Response {
     Json(state.accounts.tokens.discovery()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_in_form_is_decoded_as_a_form() {
+        let form: LoginForm = serde_urlencoded_form(&Bytes::from_static(
+            b"username=ana+lee&password=p%26w%3D1&return_to=%2Fconsole&csrf=t",
+        ))
+        .ok()
+        .unwrap();
+        assert_eq!((form.username.as_str(), form.password.as_str()), ("ana lee", "p&w=1"));
+        assert_eq!((form.return_to.as_deref(), form.csrf.as_deref()), (Some("/console"), Some("t")));
+        let missing = serde_urlencoded_form::<LoginForm>(&Bytes::from_static(b"username=ana")).err().unwrap();
+        assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+        assert!(missing.1.message.contains("password"), "{}", missing.1.message);
+    }
 }

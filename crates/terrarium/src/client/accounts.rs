@@ -237,14 +237,11 @@ pub fn roles(args: &ClientArgs, command: RolesCommand) -> anyhow::Result<()> {
     let client = ApiClient::new(args)?;
     match command {
         RolesCommand::List { namespace } => {
-            let path = match &namespace {
-                Some(namespace) => format!("/roles?namespace={namespace}"),
-                None => "/roles".to_owned(),
-            };
             if namespace.as_deref().is_some_and(|ns| ns != "*" && !super::http::is_plain_name(ns)) {
                 bail!("{namespace:?} is not a namespace name");
             }
-            let bindings: Vec<RoleBindingInfo> = client.get_json(&path)?;
+            let bindings: Vec<RoleBindingInfo> =
+                client.get_json_query("/roles", &[("namespace", namespace.as_deref())])?;
             print(args.output, &bindings, || {
                 let mut table = Table::new();
                 table.load_preset(presets::NOTHING).set_header(["NAMESPACE", "SUBJECT", "ROLE", "GRANTED", "BY"]);

@@ -37,11 +37,10 @@ pub fn approvals(args: &ClientArgs, command: ApprovalsCommand) -> anyhow::Result
     let client = ApiClient::new(args)?;
     let request: ApprovalRequest = match command {
         ApprovalsCommand::List { namespace, state } => {
-            let mut path = format!("/approvals?state={state}");
-            if let Some(namespace) = namespace {
-                path.push_str(&format!("&namespace={namespace}"));
-            }
-            let requests: Vec<ApprovalRequest> = client.get_json(&path)?;
+            let requests: Vec<ApprovalRequest> = client.get_json_query(
+                "/approvals",
+                &[("state", Some(&state.to_string())), ("namespace", namespace.as_deref())],
+            )?;
             match args.output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&requests)?),
                 Output::Table if requests.is_empty() => println!("No approval requests ({state})."),

@@ -70,14 +70,10 @@ pub fn namespaces(args: &ClientArgs, command: NamespacesCommand) -> anyhow::Resu
 
 fn list_apps(args: &ClientArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let client = ApiClient::new(args)?;
-    let path = match namespace {
-        Some(namespace) if is_plain_name(namespace) => format!("/apps?namespace={namespace}"),
-        Some(namespace) => {
-            bail!("{namespace:?} is not a namespace name; namespaces are lowercase letters, digits and dashes")
-        }
-        None => "/apps".to_owned(),
-    };
-    let mut apps: Vec<AppSummary> = client.get_json(&path)?;
+    if let Some(namespace) = namespace.filter(|namespace| !is_plain_name(namespace)) {
+        bail!("{namespace:?} is not a namespace name; namespaces are lowercase letters, digits and dashes")
+    }
+    let mut apps: Vec<AppSummary> = client.get_json_query("/apps", &[("namespace", namespace)])?;
     // Filter here too, so the flag works whether or not the server filters.
     if let Some(namespace) = namespace {
         apps.retain(|app| app.namespace == namespace);

@@ -32,8 +32,8 @@ pub struct AuditArgs {
     pub before: Option<i64>,
 }
 
-/// The query string of a listing, each value escaped.
-fn query(audit: &AuditArgs) -> anyhow::Result<String> {
+/// The query of a listing: each pair, escaped by the client.
+fn query(audit: &AuditArgs) -> anyhow::Result<Vec<(&'static str, Option<String>)>> {
     let (namespace, app) = match audit.app.as_deref().map(|app| app.split_once('/')) {
         None => (audit.namespace.clone(), None),
         Some(Some((namespace, name))) if !namespace.is_empty() && !name.is_empty() => {
@@ -44,8 +44,7 @@ fn query(audit: &AuditArgs) -> anyhow::Result<String> {
         }
         Some(_) => anyhow::bail!("--app takes NAMESPACE/APP, like growth/where2eat"),
     };
-    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-    let pairs = [
+    Ok(vec![
         ("namespace", namespace),
         ("app", app),
         ("actor", audit.actor.clone()),
@@ -53,18 +52,14 @@ fn query(audit: &AuditArgs) -> anyhow::Result<String> {
         ("since", audit.since.clone()),
         ("before", audit.before.map(|id| id.to_string())),
         ("limit", Some(audit.limit.to_string())),
-    ];
-    for (name, value) in pairs {
-        if let Some(value) = value {
-            serializer.append_pair(name, &value);
-        }
-    }
-    Ok(serializer.finish())
+    ])
 }
 
 pub fn audit(args: &ClientArgs, audit: AuditArgs) -> anyhow::Result<()> {
     let client = ApiClient::new(args)?;
-    let events: Vec<AuditEvent> = client.get_json(&format!("/audit?{}", query(&audit)?))?;
+    let pairs = query(&audit)?;
+    let pairs: Vec<(&str, Option<&str>)> = pairs.iter().map(|(name, value)| (*name, value.as_deref())).collect();
+    let events: Vec<AuditEvent> = client.get_json_query("/audit", &pairs)?;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&events)?),
         Output::Table => {
@@ -117,8 +112,12 @@ mod tests {
 
     #[test]
     fn the_query_escapes_every_value_and_splits_the_app() {
+        let pairs = query(&args(Some("growth/lunch"), None)).unwrap();
+        let pairs: Vec<(&str, &str)> =
+            pairs.iter().filter_map(|(name, value)| value.as_deref().map(|value| (*name, value))).collect();
+        let request = reqwest::blocking::Client::new().get("http://127.0.0.1/audit").query(&pairs).build().unwrap();
         assert_eq!(
-            query(&args(Some("growth/lunch"), None)).unwrap(),
+            request.url().query().unwrap(),
             "namespace=growth&app=lunch&actor=ana+lee&action=app.&since=2026-12-01T00%3A00%3A00%2B01%3A00&before=90&limit=20"
         );
         assert!(query(&args(Some("lunch"), None)).unwrap_err().to_string().contains("NAMESPACE/APP"));

@@ -48,7 +48,7 @@ pub enum DataCommand {
 
 /// What each app of a namespace stores, one row per app.
 fn namespace_usage(client: &ApiClient, args: &ClientArgs, namespace: &str) -> anyhow::Result<()> {
-    let apps: Vec<api_types::AppSummary> = client.get_json(&format!("/apps?namespace={namespace}"))?;
+    let apps: Vec<api_types::AppSummary> = client.get_json_query("/apps", &[("namespace", Some(namespace))])?;
     let mut rows = Vec::new();
     for app in apps {
         let usage: serde_json::Value = client.get_json(&format!("/apps/{}/{}/data", app.namespace, app.name))?;

@@ -112,6 +112,14 @@ impl ApiClient {
         self.read_json(response)
     }
 
+    /// [`ApiClient::get_json`] with a query string: each pair escaped (`None` values left out).
+    pub fn get_json_query<T: DeserializeOwned>(&self, path: &str, query: &[(&str, Option<&str>)]) -> anyhow::Result<T> {
+        let pairs: Vec<(&str, &str)> =
+            query.iter().filter_map(|(name, value)| value.map(|value| (*name, value))).collect();
+        let response = self.send(self.get(path).query(&pairs))?;
+        self.read_json(response)
+    }
+
     pub fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
         let response = self.send(self.post(path).json(body))?;
         self.read_json(response)

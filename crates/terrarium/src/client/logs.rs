@@ -12,12 +12,13 @@ use crate::{ClientArgs, Output};
 pub fn logs(args: &ClientArgs, app: &str, follow: bool, tail: usize) -> anyhow::Result<()> {
     let (namespace, name) = parse_app_ref(app)?;
     let client = ApiClient::new(args)?;
-    let path = format!("/apps/{namespace}/{name}/logs?tail={tail}&follow={follow}");
+    let path = format!("/apps/{namespace}/{name}/logs");
     let request = match follow {
         // A followed stream stays open as long as the user wants; Ctrl-C ends the process.
         true => client.get_without_deadline(&path),
         false => client.get(&path),
-    };
+    }
+    .query(&[("tail", tail.to_string()), ("follow", follow.to_string())]);
     let response = client.send(request).with_context(|| format!("cannot read the logs of {namespace}/{name}"))?;
 
     // The body is NDJSON: one LogEntry per line, flushed by the server as lines happen.

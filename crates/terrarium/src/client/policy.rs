@@ -94,21 +94,17 @@ pub fn policy(args: &ClientArgs, command: PolicyCommand) -> anyhow::Result<()> {
             print_status(output, &status)
         }
         PolicyCommand::Violations { namespace, app, policy } => {
-            let mut query = Vec::new();
             let mut namespace = namespace;
+            let mut app_name = None;
             if let Some(app) = app {
                 let (app_namespace, name) = parse_app_ref(&app)?;
                 namespace = Some(app_namespace);
-                query.push(format!("app={name}"));
+                app_name = Some(name);
             }
-            if let Some(namespace) = namespace {
-                query.push(format!("namespace={namespace}"));
-            }
-            if let Some(policy) = policy {
-                query.push(format!("policy={policy}"));
-            }
-            let violations: Vec<StoredViolation> =
-                ApiClient::new(args)?.get_json(&format!("/policy/violations?{}", query.join("&")))?;
+            let violations: Vec<StoredViolation> = ApiClient::new(args)?.get_json_query(
+                "/policy/violations",
+                &[("app", app_name.as_deref()), ("namespace", namespace.as_deref()), ("policy", policy.as_deref())],
+            )?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&violations)?),
                 Output::Table if violations.is_empty() => println!("No violations found."),
@@ -215,11 +211,7 @@ fn exceptions(args: &ClientArgs, command: ExceptionsCommand) -> anyhow::Result<(
             vec![client.post_json("/policy/exceptions", &request)?]
         }
         ExceptionsCommand::List { namespace } => {
-            let path = match namespace {
-                Some(namespace) => format!("/policy/exceptions?namespace={namespace}"),
-                None => "/policy/exceptions".to_owned(),
-            };
-            client.get_json(&path)?
+            client.get_json_query("/policy/exceptions", &[("namespace", namespace.as_deref())])?
         }
         ExceptionsCommand::Rm { id } => {
             let response = client.send(client.delete(&format!("/policy/exceptions/{id}")))?;

@@ -73,10 +73,11 @@ pub fn secrets(args: &ClientArgs, command: SecretsCommand) -> anyhow::Result<()>
                     let (namespace, app) = parse_app_ref(&scope)?;
                     format!("/apps/{namespace}/{app}/secrets")
                 }
-                None if is_plain_name(&scope) => format!("/secrets?namespace={scope}"),
+                None if is_plain_name(&scope) => "/secrets".to_owned(),
                 None => bail!("{scope:?} is neither a namespace nor NAMESPACE/NAME"),
             };
-            let secrets: Vec<SecretInfo> = client.get_json(&path)?;
+            let namespace = (!scope.contains('/')).then_some(scope.as_str());
+            let secrets: Vec<SecretInfo> = client.get_json_query(&path, &[("namespace", namespace)])?;
             print(args.output, &secrets, || secrets_table(&secrets))
         }
         SecretsCommand::Versions { app, name } => {
@@ -194,16 +195,23 @@ pub fn egress(args: &ClientArgs, command: EgressCommand) -> anyhow::Result<()> {
     let client = ApiClient::new(args)?;
     match command {
         EgressCommand::Log { scope, denied, limit } => {
-            let query = match scope.split_once('/') {
+            let (namespace, app) = match scope.split_once('/') {
                 Some(_) => {
                     let (namespace, app) = parse_app_ref(&scope)?;
-                    format!("namespace={namespace}&app={app}")
+                    (namespace, Some(app))
                 }
-                None if is_plain_name(&scope) => format!("namespace={scope}"),
+                None if is_plain_name(&scope) => (scope.clone(), None),
                 None => bail!("{scope:?} is neither a namespace nor NAMESPACE/NAME"),
             };
-            let entries: Vec<EgressEntry> =
-                client.get_json(&format!("/egress?{query}&denied={denied}&limit={limit}"))?;
+            let entries: Vec<EgressEntry> = client.get_json_query(
+                "/egress",
+                &[
+                    ("namespace", Some(&namespace)),
+                    ("app", app.as_deref()),
+                    ("denied", Some(&denied.to_string())),
+                    ("limit", Some(&limit.to_string())),
+                ],
+            )?;
             print(args.output, &entries, || {
                 let mut table = Table::new();
                 table.load_preset(presets::NOTHING).set_header([

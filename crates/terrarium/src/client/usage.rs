@@ -38,16 +38,17 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
     if let Some(by) = &usage.chargeback {
         return chargeback(args, &client, by, usage.month.as_deref(), usage.csv);
     }
-    let mut query = vec![format!("by={}", usage.by)];
-    if let Some(namespace) = &usage.namespace {
-        if !is_plain_name(namespace) {
-            bail!("{namespace:?} is not a namespace name");
-        }
-        query.push(format!("namespace={namespace}"));
+    let mut namespace = usage.namespace.clone();
+    if let Some(namespace) = &namespace
+        && !is_plain_name(namespace)
+    {
+        bail!("{namespace:?} is not a namespace name");
     }
-    if let Some(app) = &usage.app {
-        let (namespace, name) = parse_app_ref(app)?;
-        query.push(format!("namespace={namespace}&app={name}"));
+    let mut app = None;
+    if let Some(reference) = &usage.app {
+        let (app_namespace, name) = parse_app_ref(reference)?;
+        namespace = Some(app_namespace);
+        app = Some(name);
     }
     if let Some(owner) = &usage.owner {
         let valid = owner.split_once(':').is_some_and(|(kind, name)| {
@@ -58,15 +59,22 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
         if !valid {
             bail!("--owner {owner:?} is not an owner; write user:NAME or group:NAME");
         }
-        query.push(format!("owner={owner}"));
     }
-    if let Some(month) = &usage.month {
-        if month.len() != 7 || !month.chars().all(|c| c.is_ascii_digit() || c == '-') {
-            bail!("--month {month:?} is not YYYY-MM, like 2026-11");
-        }
-        query.push(format!("month={month}"));
+    if let Some(month) = &usage.month
+        && (month.len() != 7 || !month.chars().all(|c| c.is_ascii_digit() || c == '-'))
+    {
+        bail!("--month {month:?} is not YYYY-MM, like 2026-11");
     }
-    let entries: Vec<UsageEntry> = client.get_json(&format!("/usage?{}", query.join("&")))?;
+    let entries: Vec<UsageEntry> = client.get_json_query(
+        "/usage",
+        &[
+            ("by", Some(&usage.by)),
+            ("namespace", namespace.as_deref()),
+            ("app", app.as_deref()),
+            ("owner", usage.owner.as_deref()),
+            ("month", usage.month.as_deref()),
+        ],
+    )?;
     print(args.output, &entries, || {
         if entries.is_empty() {
             return "No usage recorded for this period.".to_owned();
@@ -133,22 +141,22 @@ struct ChargebackRow {
 }
 
 fn chargeback(args: &ClientArgs, client: &ApiClient, by: &str, month: Option<&str>, csv: bool) -> anyhow::Result<()> {
-    let month_query = month.map(|month| format!("&month={month}")).unwrap_or_default();
-    let rows: Vec<ChargebackRow> = client.get_json(&format!("/chargeback?by={by}{month_query}"))?;
+    let rows: Vec<ChargebackRow> = client.get_json_query("/chargeback", &[("by", Some(by)), ("month", month)])?;
     if csv {
-        println!("{by},apps,requests,cpu_seconds,bytes_out,cost,currency");
+        let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
+        writer.write_record([by, "apps", "requests", "cpu_seconds", "bytes_out", "cost", "currency"])?;
         for row in &rows {
-            println!(
-                "{},{},{},{:.6},{},{:.6},{}",
-                csv_field(&row.key),
-                row.apps,
-                row.requests,
-                row.cpu_seconds,
-                row.bytes_out,
-                row.cost,
-                row.currency
-            );
+            writer.write_record([
+                row.key.clone(),
+                row.apps.to_string(),
+                row.requests.to_string(),
+                format!("{:.6}", row.cpu_seconds),
+                row.bytes_out.to_string(),
+                format!("{:.6}", row.cost),
+                row.currency.clone(),
+            ])?;
         }
+        writer.flush()?;
         return Ok(());
     }
     print(args.output, &rows, || {
@@ -173,12 +181,4 @@ fn chargeback(args: &ClientArgs, client: &ApiClient, by: &str, month: Option<&st
         }
         table.to_string()
     })
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(value: &str) -> String {
-    match value.contains([',', '"', '\n']) {
-        true => format!("\"{}\"", value.replace('"', "\"\"")),
-        false => value.to_owned(),
-    }
 }
