@@ -252,3 +252,80 @@ fn every_configured_component_owns_its_section() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Dependencies declared for what they switch on, not for code that names them: each with why.
+const USED_WITHOUT_A_NAME: &[(&str, &str, &str)] = &[(
+    "capability-sql",
+    "libsqlite3-sys",
+    "its feature builds SQLCipher in place of SQLite, for rusqlite and sqlx alike",
+)];
+
+/// Every `.rs` file under `dir`, as one text (sources, tests, benches and the build script).
+fn crate_sources(dir: &Path) -> String {
+    let mut text = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !matches!(name.as_str(), "target" | "node_modules") {
+                    stack.push(path);
+                }
+            } else if name.ends_with(".rs") {
+                text.push_str(&std::fs::read_to_string(&path).unwrap());
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
+/// `cargo machete`'s check, without installing it: a dependency no source of its crate names
+/// (`name::`, `use name`) is unused, and the suite fails until it goes (or is listed above with
+/// the reason it is there).
+#[test]
+fn every_declared_dependency_is_used() {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(output.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&output.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut unused = Vec::new();
+    for package in metadata["packages"].as_array().unwrap() {
+        let name = package["name"].as_str().unwrap();
+        let dir = Path::new(package["manifest_path"].as_str().unwrap()).parent().unwrap().to_path_buf();
+        let sources = crate_sources(&dir);
+        for dependency in package["dependencies"].as_array().unwrap() {
+            let declared = dependency["rename"].as_str().or(dependency["name"].as_str()).unwrap();
+            let ident = declared.replace('-', "_");
+            let named = [format!("{ident}::"), format!("use {ident}"), format!("extern crate {ident}")]
+                .iter()
+                .any(|needle| sources.contains(needle.as_str()));
+            let excused = USED_WITHOUT_A_NAME.iter().any(|(krate, dep, _)| *krate == name && *dep == declared);
+            if !named && !excused {
+                let kind = dependency["kind"].as_str().unwrap_or("normal");
+                unused.push(format!("{name}: {declared} ({kind})"));
+            }
+        }
+    }
+    // And every `[workspace.dependencies]` entry is some member's dependency.
+    let root: toml::Table = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap().parse().unwrap();
+    let declared: std::collections::BTreeSet<&str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|package| package["dependencies"].as_array().unwrap())
+        .map(|dependency| dependency["name"].as_str().unwrap())
+        .collect();
+    for name in root["workspace"]["dependencies"].as_table().unwrap().keys() {
+        if !declared.contains(name.as_str()) {
+            unused.push(format!("[workspace.dependencies]: {name}"));
+        }
+    }
+    unused.sort();
+    unused.dedup();
+    assert!(unused.is_empty(), "declared but never named in the crate's sources; remove them:\n{}", unused.join("\n"));
+}

@@ -105,9 +105,8 @@ fn csrf_matches(state: &ApiState, headers: &HeaderMap, form: Option<&str>) -> bo
     let (Some(cookie), Some(form)) = (cookie, form) else {
         return false;
     };
-    cookie.len() == form.len()
-        && !cookie.is_empty()
-        && cookie.bytes().zip(form.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+    // Compared in constant time (aws-lc-rs, the workspace's crypto provider).
+    !cookie.is_empty() && aws_lc_rs::constant_time::verify_slices_are_equal(cookie.as_bytes(), form.as_bytes()).is_ok()
 }
 
 /// The sign-in page with a fresh form token, and the cookie that holds it.
