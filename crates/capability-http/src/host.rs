@@ -256,9 +256,18 @@ impl AppInner {
         trace: &mut Trace,
     ) -> Result<(OutboundResponse, u32), Failure> {
         let host = url.host_str().unwrap_or_default().to_owned();
+        let mut headers = request_headers(&request.headers, &host)?;
+        // The request's trace goes on to the next hop, unless the app names a context itself.
+        for (name, value) in &request.trace_context {
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+                && !headers.contains_key(&name)
+            {
+                headers.insert(name, value);
+            }
+        }
         let first_hop = Hop {
             method: parse_method(&request.method, &host)?,
-            headers: request_headers(&request.headers, &host)?,
+            headers,
             body: request.body.clone(),
             url,
             number: 0,

@@ -51,6 +51,8 @@ pub(crate) struct RequestState {
     /// False between requests (and while an app is checked at load time): I/O is refused then.
     pub active: bool,
     pub request_id: String,
+    /// The request's trace context, carried by its `fetch` calls.
+    pub trace_context: Vec<(String, String)>,
     pub log: Option<Arc<dyn AppLog>>,
     pub outbound: Option<Arc<dyn OutboundHttp>>,
     pub outbound_left: u32,
@@ -84,6 +86,7 @@ impl RequestState {
         RequestState {
             active: false,
             request_id: String::new(),
+            trace_context: Vec::new(),
             log: None,
             outbound: None,
             outbound_left: 0,
@@ -362,8 +365,14 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
                 request.outbound_left -= 1;
                 let id = request.next_fetch_id;
                 request.next_fetch_id += 1;
-                let request_id = request.request_id.clone();
-                let outbound = OutboundRequest { method, url, headers: flat_pairs(headers), body, request_id };
+                let outbound = OutboundRequest {
+                    method,
+                    url,
+                    headers: flat_pairs(headers),
+                    body,
+                    request_id: request.request_id.clone(),
+                    trace_context: request.trace_context.clone(),
+                };
                 request.new_fetches.push((id, outbound));
                 Ok(id)
             },

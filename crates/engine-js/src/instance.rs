@@ -259,6 +259,7 @@ impl Instance {
             *state = RequestState::idle();
             state.active = true;
             state.request_id = request.request_id.clone();
+            state.trace_context = request.trace_context.clone();
             state.log = Some(app.host.log.clone());
             state.outbound = Some(app.host.outbound.clone());
             state.outbound_left = app.limits.max_outbound_requests;
@@ -756,6 +757,7 @@ mod tests {
                 headers: vec![("a".into(), "b".into())],
                 body: Default::default(),
                 request_id: "r".into(),
+                trace_context: Vec::new(),
                 user: None,
             };
             let reply = Reply { sender: Some(sender), app: image.clone(), request_id: "r".into() };

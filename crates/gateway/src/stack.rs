@@ -110,7 +110,7 @@ pub trait Meter: Send + Sync + 'static {
 }
 
 /// An app request's span without traces: its fields still reach the log lines inside it.
-pub fn default_request_span(request_id: &str) -> tracing::Span {
+pub fn default_request_span(request_id: &str, _headers: &http::HeaderMap) -> tracing::Span {
     tracing::info_span!(target: "gateway", "app request", request_id = %request_id, namespace = tracing::field::Empty, app = tracing::field::Empty, status = tracing::field::Empty)
 }
 
@@ -189,9 +189,12 @@ pub struct GatewayState {
     pub suspensions: Arc<Suspensions>,
     /// Ceilings per namespace, from its tier.
     pub ceilings: Arc<crate::admission::NamespaceCeilings>,
-    /// Makes the span of one app request from its request id (the binary's makes the request
-    /// id the trace id when traces are exported).
-    pub request_span: fn(&str) -> tracing::Span,
+    /// Makes the span of one app request from its request id and headers (the binary's joins
+    /// the caller's W3C trace context when traces are exported).
+    pub request_span: fn(&str, &http::HeaderMap) -> tracing::Span,
+    /// The trace context (`traceparent`, `tracestate`) an app's outbound calls carry, from the
+    /// current span or else the incoming request's headers.
+    pub outgoing_trace_context: fn(&http::HeaderMap) -> Vec<(String, String)>,
     /// Set once the active deployments are loaded after start; `/readyz` reports it.
     pub ready: AtomicBool,
     /// The apps' logs, where the gateway tells an owner what it did to their app's responses.
@@ -217,6 +220,7 @@ impl GatewayState {
             suspensions,
             ceilings,
             request_span: default_request_span,
+            outgoing_trace_context: |_| Vec::new(),
             ready: AtomicBool::new(false),
             app_log: None,
         }
@@ -296,7 +300,7 @@ async fn handle(state: Arc<GatewayState>, platform: axum::Router, request: Reque
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
         .unwrap_or(0);
     let context = AppRequest { request_id, started: Instant::now(), host, address, bytes_in };
-    let span = (state.request_span)(&context.request_id);
+    let span = (state.request_span)(&context.request_id, request.headers());
     handle_app_request(&state, &context, request).instrument(span).await
 }
 
@@ -597,6 +601,7 @@ async fn invoke(
         headers,
         body,
         request_id: request_id.to_owned(),
+        trace_context: (state.outgoing_trace_context)(&parts.headers),
         user: user.map(|user| runtime::FunctionUser {
             subject: user.visitor.subject.clone(),
             email: user.email.clone(),

@@ -128,6 +128,9 @@ pub struct FunctionRequest {
     pub body: Bytes,
     /// The platform's request id, also in every log line of this request.
     pub request_id: String,
+    /// W3C trace context (`traceparent`, `tracestate`) the function's outbound calls carry, so
+    /// the next hop joins the request's trace; empty when there is none.
+    pub trace_context: Vec<(String, String)>,
     /// The signed-in user, given to the function as `env.USER` (null when anonymous).
     pub user: Option<FunctionUser>,
 }
@@ -232,6 +235,8 @@ pub struct OutboundRequest {
     pub body: Bytes,
     /// The incoming request on whose behalf the call is made.
     pub request_id: String,
+    /// Its trace context, added to the call's headers unless the app set its own.
+    pub trace_context: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]

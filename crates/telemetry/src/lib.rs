@@ -2,16 +2,21 @@
 //!
 //! Logs go to standard error through `tracing`. With an OTLP endpoint configured, spans (an app
 //! request and its phases) are exported as OpenTelemetry traces over OTLP/HTTP (JSON), in
-//! batches from a thread of their own. A request's trace id is its request id: the same 128 bits
-//! (`x-request-id` 0194e1c2-…, trace id 0194e1c2…), so a log line and its trace find each other.
+//! batches from a thread of their own. W3C trace context is honoured both ways: a request that
+//! comes with `traceparent` (and `tracestate`) is a child of the caller's span, one without starts
+//! a trace of its own, and an app's outbound `fetch` carries the current span's `traceparent` so
+//! the next hop joins the trace. The request id is an attribute of the request's span
+//! (`request_id`), so a log line and its trace find each other.
 
 pub mod config;
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer as _;
@@ -72,9 +77,10 @@ pub fn init(config: TelemetryConfig) -> anyhow::Result<Telemetry> {
     Ok(Telemetry { provider: Some(provider) })
 }
 
-/// The span of one app request, in the trace whose id is the request id (a UUID). Phases are
-/// its children.
-pub fn request_span(request_id: &str) -> tracing::Span {
+/// The span of one app request: a child of the caller's span when the request carries W3C trace
+/// context (`traceparent`, `tracestate`), else the root of a trace of its own. Phases are its
+/// children; the request id is its attribute.
+pub fn request_span(request_id: &str, headers: &http::HeaderMap) -> tracing::Span {
     let span = tracing::info_span!(
         target: "gateway",
         "app request",
@@ -83,29 +89,64 @@ pub fn request_span(request_id: &str) -> tracing::Span {
         app = tracing::field::Empty,
         status = tracing::field::Empty
     );
-    if let Some(trace_id) = trace_id_of(request_id) {
-        let span_id = SpanId::from_bytes(trace_id.to_bytes()[8..].try_into().unwrap_or([1; 8]));
-        let remote = SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, true, TraceState::default());
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    let caller = TraceContextPropagator::new().extract(&Headers(headers));
+    if caller.span().span_context().is_valid() {
+        let _ = span.set_parent(caller);
     }
     span
 }
 
-/// The 128 bits of a UUID request id as a trace id.
-fn trace_id_of(request_id: &str) -> Option<TraceId> {
-    let hex: String = request_id.chars().filter(|c| *c != '-').collect();
-    (hex.len() == 32).then(|| TraceId::from_hex(&hex).ok()).flatten().filter(|id| *id != TraceId::INVALID)
+/// The trace context an outbound call made now carries (`traceparent`, and `tracestate` when
+/// there is one): the current span's, so the next hop is its child. When no span is traced (no
+/// OTLP endpoint), the caller's context as it came in (`incoming`), so the trace still goes on.
+pub fn outgoing_trace_context(incoming: &http::HeaderMap) -> Vec<(String, String)> {
+    let propagator = TraceContextPropagator::new();
+    let current = tracing::Span::current().context();
+    let context = match current.span().span_context().is_valid() {
+        true => current,
+        false => propagator.extract(&Headers(incoming)),
+    };
+    if !context.span().span_context().is_valid() {
+        return Vec::new();
+    }
+    let mut fields = std::collections::HashMap::new();
+    propagator.inject_context(&context, &mut fields);
+    let mut fields: Vec<(String, String)> = fields.into_iter().filter(|(_, value)| !value.is_empty()).collect();
+    fields.sort();
+    fields
+}
+
+/// Request headers as OpenTelemetry's propagators read them.
+struct Headers<'a>(&'a http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        pairs.iter().map(|(name, value)| (http::HeaderName::from_static(name), value.parse().unwrap())).collect()
+    }
+
     #[test]
-    fn a_uuid_request_id_is_the_trace_id() {
-        let id = trace_id_of("0194e1c2-7a3b-7cde-8f01-23456789abcd").unwrap();
-        assert_eq!(id.to_string(), "0194e1c27a3b7cde8f0123456789abcd");
-        assert!(trace_id_of("not-a-uuid").is_none());
-        assert!(trace_id_of("00000000-0000-0000-0000-000000000000").is_none());
+    fn without_a_traced_span_the_callers_context_goes_on_unchanged() {
+        let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let incoming = headers(&[("traceparent", caller), ("tracestate", "vendor=1")]);
+        assert_eq!(
+            outgoing_trace_context(&incoming),
+            [("traceparent".to_owned(), caller.to_owned()), ("tracestate".to_owned(), "vendor=1".to_owned())]
+        );
+        // A malformed or absent context is not invented.
+        assert!(outgoing_trace_context(&headers(&[("traceparent", "00-nonsense-01")])).is_empty());
+        assert!(outgoing_trace_context(&http::HeaderMap::new()).is_empty());
     }
 }

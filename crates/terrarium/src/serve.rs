@@ -382,6 +382,8 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     if config.telemetry.otlp_endpoint.is_some() {
         state.request_span = telemetry::request_span;
     }
+    // Traced or not, an app's outbound calls carry the request's trace context on.
+    state.outgoing_trace_context = telemetry::outgoing_trace_context;
     state.app_log = Some(logs);
     let state = Arc::new(state);
     let app = gateway::build_stack(state.clone(), api);

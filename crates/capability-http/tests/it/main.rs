@@ -148,6 +148,7 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Out
         headers: headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
         body: Bytes::from(body.to_owned()),
         request_id: format!("req-test-{}", NEXT_REQUEST.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+        trace_context: Vec::new(),
     }
 }
 

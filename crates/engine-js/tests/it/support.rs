@@ -212,6 +212,7 @@ pub fn request(method: &str, path: &str) -> FunctionRequest {
         headers: vec![("host".to_owned(), "localhost:8080".to_owned()), ("user-agent".to_owned(), "it".to_owned())],
         body: Bytes::new(),
         request_id: format!("req-{}", uuid::Uuid::new_v4()),
+        trace_context: Vec::new(),
         user: None,
     }
 }

@@ -274,8 +274,26 @@ fn start_otlp_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<serde_json
     (port, received)
 }
 
+/// Every span the receiver has been sent.
+fn exported_spans(received: &std::sync::Mutex<Vec<serde_json::Value>>) -> Vec<serde_json::Value> {
+    let mut spans = Vec::new();
+    for export in received.lock().unwrap().iter() {
+        for resource in export["resourceSpans"].as_array().into_iter().flatten() {
+            for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                spans.extend(scope["spans"].as_array().into_iter().flatten().cloned());
+            }
+        }
+    }
+    spans
+}
+
+/// A span's string attribute.
+fn attribute<'a>(span: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    span["attributes"].as_array()?.iter().find(|attribute| attribute["key"] == key)?["value"]["stringValue"].as_str()
+}
+
 #[test]
-fn app_requests_are_traced_over_otlp_with_the_request_id_as_trace_id() {
+fn app_requests_are_traced_over_otlp_with_the_request_id_as_an_attribute() {
     let (port, received) = start_otlp_receiver();
     let config = format!("[telemetry]\notlp_endpoint = \"http://127.0.0.1:{port}\"\nexport_every_ms = 200\n");
     let server = Server::start(&config);
@@ -285,27 +303,89 @@ fn app_requests_are_traced_over_otlp_with_the_request_id_as_trace_id() {
     let response = crate::support::client().get(server.app_url("it", "traced", "/")).send().unwrap();
     assert_eq!(response.status(), 200);
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let trace_id = request_id.replace('-', "");
 
     let names = crate::support::wait_for("the app request's spans at the OTLP receiver", || {
-        let mut names = Vec::new();
-        for export in received.lock().unwrap().iter() {
-            for resource in export["resourceSpans"].as_array().into_iter().flatten() {
-                for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
-                    for span in scope["spans"].as_array().into_iter().flatten() {
-                        if span["traceId"].as_str() == Some(trace_id.as_str()) {
-                            names.push(span["name"].as_str().unwrap_or_default().to_owned());
-                        }
-                    }
-                }
-            }
-        }
+        let spans = exported_spans(&received);
+        // The request's span is a root (no invented parent), found by its request id.
+        let Some(root) = spans.iter().find(|span| attribute(span, "request_id") == Some(request_id.as_str())) else {
+            return Err(format!("no span with request_id {request_id} yet"));
+        };
+        assert_eq!(root["name"], "app request");
+        assert!(root["parentSpanId"].as_str().unwrap_or_default().is_empty(), "a root span: {root}");
+        let trace = root["traceId"].clone();
+        let names: Vec<String> = spans
+            .iter()
+            .filter(|span| span["traceId"] == trace)
+            .map(|span| span["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
         match names.len() >= 4 {
             true => Ok(names),
             false => Err(format!("{names:?}")),
         }
     });
     for phase in ["app request", "authenticate", "admit", "dispatch"] {
-        assert!(names.iter().any(|name| name == phase), "no {phase:?} span in trace {trace_id}: {names:?}");
+        assert!(names.iter().any(|name| name == phase), "no {phase:?} span: {names:?}");
     }
+}
+
+/// A caller's W3C trace context is honoured: the request's span is the caller's span's child,
+/// and the app's outbound `fetch` carries the trace on to the next hop, as a child of a span the
+/// platform exported.
+#[test]
+fn a_callers_trace_continues_through_the_app_and_out_of_it() {
+    use std::io::{Read, Write};
+    let (otlp_port, received) = start_otlp_receiver();
+    // The next hop: keeps the traceparent of each request it is sent.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hop_port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buffer = [0u8; 8192];
+            let read = stream.read(&mut buffer).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buffer[..read]).to_ascii_lowercase();
+            if let Some(line) = head.lines().find(|line| line.starts_with("traceparent:")) {
+                record.lock().unwrap().push(line["traceparent:".len()..].trim().to_owned());
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    let config = format!(
+        "[telemetry]\notlp_endpoint = \"http://127.0.0.1:{otlp_port}\"\nexport_every_ms = 200\n\n[egress]\nallow_internal = [\"127.0.0.1/32\"]\n"
+    );
+    let server = Server::start(&config);
+    let app = crate::support::copy_fixture("upstream");
+    let manifest_path = app.path().join("terrarium.yaml");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(&manifest_path, manifest.replace("- 127.0.0.1", &format!("- 127.0.0.1:{hop_port}"))).unwrap();
+    server.deploy(app.path());
+
+    let (trace, caller_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let response = crate::support::client()
+        .get(server.app_url("it", "upstream", "/"))
+        .query(&[("url", format!("http://127.0.0.1:{hop_port}/next"))])
+        .header("traceparent", format!("00-{trace}-{caller_span}-01"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let outgoing = seen.lock().unwrap().clone();
+    assert_eq!(outgoing.len(), 1, "the next hop was called once with a traceparent: {outgoing:?}");
+    let parts: Vec<&str> = outgoing[0].split('-').collect();
+    assert_eq!((parts[0], parts[1]), ("00", trace), "the next hop is in the caller's trace: {outgoing:?}");
+    assert_ne!(parts[2], caller_span, "its parent is a span of the platform's, not the caller's");
+
+    crate::support::wait_for("the request's spans, in the caller's trace", || {
+        let spans = exported_spans(&received);
+        let Some(root) = spans.iter().find(|span| attribute(span, "request_id") == Some(request_id.as_str())) else {
+            return Err("not exported yet".to_owned());
+        };
+        assert_eq!(root["traceId"], trace, "{root}");
+        assert_eq!(root["parentSpanId"], caller_span, "{root}");
+        match spans.iter().any(|span| span["traceId"] == trace && span["spanId"] == parts[2]) {
+            true => Ok(()),
+            false => Err(format!("no exported span {} in the trace yet", parts[2])),
+        }
+    });
 }
