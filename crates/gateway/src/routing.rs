@@ -25,12 +25,17 @@ impl LiveApp {
     }
 }
 
+/// Told of an app whose deployment changed or went.
+pub type ChangeListener = Box<dyn Fn(&AppKey) + Send + Sync>;
+
 /// Readers never block: a lookup is one atomic load. Writers copy the map under a mutex,
 /// which is fine because deploys are rare next to requests.
 #[derive(Default)]
 pub struct RoutingTable {
     apps: ArcSwap<HashMap<AppKey, Arc<LiveApp>>>,
     write_lock: Mutex<()>,
+    /// Told of every app whose deployment changed or went (the response cache purges it).
+    on_change: std::sync::OnceLock<ChangeListener>,
 }
 
 impl RoutingTable {
@@ -44,15 +49,29 @@ impl RoutingTable {
 
     /// Makes `app` the active deployment of its app; requests already running keep the old one.
     pub fn insert(&self, app: LiveApp) {
+        let key = app.deployment.app.clone();
         self.update(|apps| {
-            apps.insert(app.deployment.app.clone(), Arc::new(app));
+            apps.insert(key.clone(), Arc::new(app));
         });
+        self.changed(&key);
     }
 
     pub fn remove(&self, app: &AppKey) {
         self.update(|apps| {
             apps.remove(app);
         });
+        self.changed(app);
+    }
+
+    /// Calls `listener` for each app whose deployment changes or goes, from now on (once).
+    pub fn on_change(&self, listener: ChangeListener) {
+        let _ = self.on_change.set(listener);
+    }
+
+    fn changed(&self, app: &AppKey) {
+        if let Some(listener) = self.on_change.get() {
+            listener(app);
+        }
     }
 
     /// Every live app, at one instant.

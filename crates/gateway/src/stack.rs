@@ -15,7 +15,7 @@ use deployment::AccessDecision;
 use crate::cookies;
 use futures::future::BoxFuture;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use runtime::FunctionRequest;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::compression::CompressionLayer;
@@ -199,6 +199,8 @@ pub struct GatewayState {
     pub ready: AtomicBool,
     /// The apps' logs, where the gateway tells an owner what it did to their app's responses.
     pub app_log: Option<Arc<dyn runtime::AppLog>>,
+    /// Responses apps mark shareable, served again without running the app (`[cache]`).
+    pub cache: Option<Arc<cache::ResponseCache>>,
 }
 
 impl GatewayState {
@@ -223,6 +225,7 @@ impl GatewayState {
             outgoing_trace_context: |_| Vec::new(),
             ready: AtomicBool::new(false),
             app_log: None,
+            cache: None,
         }
     }
 }
@@ -422,9 +425,7 @@ async fn phases(
     // The user's own credential never reaches the app.
     let mut request = request;
     strip_credential(request.headers_mut(), credential);
-    let mut response = dispatch(state, context, live, request, user.as_ref())
-        .instrument(tracing::info_span!(target: "gateway", "dispatch"))
-        .await;
+    let mut response = cached_dispatch(state, context, live, request, user.as_ref()).await;
     let headers = response.headers_mut();
     headers.insert("ratelimit-limit", HeaderValue::from(live.admission.limits().burst));
     headers.insert("ratelimit-remaining", HeaderValue::from(admitted.app.remaining));
@@ -546,6 +547,86 @@ fn account(
         answered_by = answer.code(),
         "app request"
     );
+}
+
+/// dispatch through the response cache: a fresh stored response is served without running the
+/// app; a response the app marks shareable is stored for the next caller. Only GET and HEAD
+/// without `Range` are looked up, only GET answers stored; the key is the routed app, its
+/// revision and the path and query the app sees, never anything a client names. Every answer
+/// says which it was (`x-cache: HIT | MISS | EXPIRED | BYPASS`).
+async fn cached_dispatch(
+    state: &GatewayState,
+    context: &AppRequest,
+    live: &LiveApp,
+    request: Request<Body>,
+    user: Option<&SignedIn>,
+) -> Response<Body> {
+    let method = request.method().clone();
+    let looked_up = matches!(method, Method::GET | Method::HEAD) && !request.headers().contains_key(header::RANGE);
+    let Some(cache) = state.cache.as_ref().filter(|_| looked_up) else {
+        return dispatch(state, context, live, request, user)
+            .instrument(tracing::info_span!(target: "gateway", "dispatch"))
+            .await;
+    };
+    let query = request.uri().query().map(|query| format!("?{query}")).unwrap_or_default();
+    let key = cache::Key {
+        app: context.address.app.clone(),
+        revision: live.deployment.revision,
+        path_and_query: format!("{}{query}", context.address.path),
+    };
+    let mut label = "MISS";
+    if let Some(entry) = cache.get(&key) {
+        if entry.is_fresh() {
+            let (status, headers, with_body) = cache::answer_headers(&entry, request.headers());
+            let body = match with_body && method == Method::GET {
+                true => Body::from(entry.body.clone()),
+                false => Body::empty(),
+            };
+            let mut response = Response::new(body);
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            if method == Method::HEAD {
+                response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+            }
+            return response;
+        }
+        label = "EXPIRED";
+    }
+    let response = dispatch(state, context, live, request, user)
+        .instrument(tracing::info_span!(target: "gateway", "dispatch"))
+        .await;
+    let lifetime = match cache::storable(response.status(), response.headers()) {
+        cache::Storable::For(lifetime) if method == Method::GET => Some(lifetime),
+        _ => None,
+    };
+    let size = http_body::Body::size_hint(response.body()).exact();
+    let (mut parts, body) = response.into_parts();
+    let body = match (lifetime, size) {
+        (Some(lifetime), Some(size)) if size <= cache.limits().max_entry_bytes => {
+            match http_body_util::BodyExt::collect(body).await {
+                Ok(collected) => {
+                    let bytes = collected.to_bytes();
+                    let mut stored = parts.headers.clone();
+                    // What is this call's alone stays out of the copy.
+                    stored.remove("server-timing");
+                    if !cache.insert(key, parts.status, stored, bytes.clone(), lifetime) {
+                        label = "BYPASS";
+                    }
+                    Body::from(bytes)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, request_id = %context.request_id, "a response body could not be read for the cache");
+                    return pages::internal_error_with_id(&context.request_id);
+                }
+            }
+        }
+        _ => {
+            label = "BYPASS";
+            body
+        }
+    };
+    parts.headers.insert(HeaderName::from_static("x-cache"), HeaderValue::from_static(label));
+    Response::from_parts(parts, body)
 }
 
 /// dispatch: a function whose route matches, else a static file.

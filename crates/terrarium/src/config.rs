@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub struct PlatformConfig {
     pub server: ServerConfig,
     pub gateway: gateway::config::GatewaySection,
+    /// The gateway's response cache.
+    pub cache: cache::CacheSection,
     pub limits: plan::config::LimitsSection,
     pub egress: capability_http::EgressSection,
     pub engine: engine_js::config::EngineSection,
@@ -86,6 +88,7 @@ impl PlatformConfig {
         let mut problems = Vec::new();
         problems.extend(self.server.limits.validate());
         problems.extend(self.gateway.validate());
+        problems.extend(self.cache.validate());
         problems.extend(self.limits.validate());
         problems.extend(self.egress.validate());
         problems.extend(self.engine.validate());

@@ -191,6 +191,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let blobs = Arc::new(LocalBlobStore::new(&data_dir, config.gateway.blob_cache_bytes()));
     let logs = Arc::new(LogHub::new());
     let routes = Arc::new(RoutingTable::new());
+    // Responses apps mark shareable; a deploy, rollback or delete of an app purges its entries.
+    let response_cache = config.cache.build().map(|limits| Arc::new(cache::ResponseCache::new(limits)));
+    if let Some(cache) = &response_cache {
+        let cache = cache.clone();
+        routes.on_change(Box::new(move |app| cache.purge_app(app)));
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen.unwrap_or(config.server.listen))
         .await
@@ -385,6 +391,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     // Traced or not, an app's outbound calls carry the request's trace context on.
     state.outgoing_trace_context = telemetry::outgoing_trace_context;
     state.app_log = Some(logs);
+    state.cache = response_cache;
     let state = Arc::new(state);
     let app = gateway::build_stack(state.clone(), api);
 

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("capability-http", 1),
     ("capability-kv", 1),
     ("capability-sql", 1),
+    ("cache", 1),
     ("gateway", 1),
     ("secrets", 1),
     ("notify", 1),
@@ -219,6 +220,7 @@ fn every_module_says_what_it_is_for() {
 /// with `validate` and `build` (see ARCHITECTURE.md, "Configuration and the shape of a component").
 const CONFIGURED: &[&str] = &[
     "accounts",
+    "cache",
     "capability-http",
     "capability-kv",
     "capability-sql",

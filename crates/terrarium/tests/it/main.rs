@@ -5,6 +5,7 @@ mod access;
 mod admission;
 mod audit;
 mod budgets;
+mod cache;
 mod console;
 mod cookies;
 mod demo;

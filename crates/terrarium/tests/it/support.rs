@@ -257,7 +257,6 @@ impl Server {
         client().get(self.app_url(namespace, app, path)).send().unwrap()
     }
 
-    /// Stops the server as a crash would (SIGKILL), keeping its data directory.
     /// The server's resident memory in KiB, from `/proc`.
     pub fn resident_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -265,6 +264,7 @@ impl Server {
         line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("VmRSS in KiB")
     }
 
+    /// Stops the server as a crash would (SIGKILL), keeping its data directory.
     pub fn kill(mut self) -> PathBuf {
         let _ = self.child.kill();
         let _ = self.child.wait();
