@@ -10,6 +10,7 @@
 //! with `Set-Cookie`, one that varies on anything but `Accept-Encoding`, a status other than
 //! 200, 203, 301, 308, 404 and 410, and one larger than the entry cap.
 
+mod api;
 pub mod config;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use deployment::AppKey;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
+pub use api::AppCaches;
 pub use config::{CacheLimits, CacheSection};
 
 /// What identifies a stored response.
@@ -69,7 +71,7 @@ pub enum Storable {
 }
 
 /// One `Cache-Control`-style header as directives (lower-case names, values unquoted).
-fn directives(headers: &HeaderMap, name: &str) -> Option<Vec<(String, Option<String>)>> {
+pub(crate) fn directives(headers: &HeaderMap, name: &str) -> Option<Vec<(String, Option<String>)>> {
     let mut found = None;
     for value in headers.get_all(name) {
         let text = value.to_str().ok()?;
@@ -89,7 +91,7 @@ fn directives(headers: &HeaderMap, name: &str) -> Option<Vec<(String, Option<Str
     found
 }
 
-fn seconds(directives: &[(String, Option<String>)], name: &str) -> Option<u64> {
+pub(crate) fn seconds(directives: &[(String, Option<String>)], name: &str) -> Option<u64> {
     directives.iter().find(|(directive, _)| directive == name).and_then(|(_, value)| value.as_deref()?.parse().ok())
 }
 
@@ -208,6 +210,11 @@ impl ResponseCache {
         true
     }
 
+    /// Forgets one entry; answers whether there was one.
+    pub fn remove(&self, key: &Key) -> bool {
+        self.entries.remove(key).is_some()
+    }
+
     /// Forgets every entry of `app` (a deploy, a rollback, a delete).
     pub fn purge_app(&self, app: &AppKey) {
         let app = app.clone();
@@ -263,7 +270,7 @@ pub fn answer_headers(entry: &Entry, request: &HeaderMap) -> (StatusCode, Header
     }
 }
 
-fn weak(tag: &str) -> &str {
+pub(crate) fn weak(tag: &str) -> &str {
     tag.strip_prefix("W/").unwrap_or(tag)
 }
 

@@ -69,6 +69,9 @@ pub(crate) struct RequestState {
     /// SQL calls started by JavaScript that the event loop has not picked up yet.
     pub new_sql: Vec<(u32, runtime::sql::SqlOp)>,
     pub next_sql_id: u32,
+    /// Cache API calls started by JavaScript that the event loop has not picked up yet.
+    pub new_cache: Vec<(u32, runtime::cache::CacheOp)>,
+    pub next_cache_id: u32,
     /// Timers this request may still start, and log lines it may still write.
     pub timers_left: u32,
     pub log_lines_left: u32,
@@ -98,6 +101,8 @@ impl RequestState {
             next_kv_id: 1,
             new_sql: Vec::new(),
             next_sql_id: 1,
+            new_cache: Vec::new(),
+            next_cache_id: 1,
             timers_left: MAX_TIMERS_PER_REQUEST,
             log_lines_left: MAX_LOG_LINES_PER_REQUEST,
             streamed_body: Vec::new(),
@@ -424,6 +429,23 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
 
     let state = shared.clone();
     host.set(
+        "cache",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, call: String, body: Opt<TypedArray<'js, u8>>| {
+            let mut request = state.request.borrow_mut();
+            if !request.active {
+                return Err(Exception::throw_type(&ctx, "the Cache API can only be used while handling a request"));
+            }
+            let body = body.0.map(|array| Bytes::from(copy_bytes(&array))).unwrap_or_default();
+            let op = cache_op(&call, body).map_err(|message| Exception::throw_type(&ctx, &message))?;
+            let id = request.next_cache_id;
+            request.next_cache_id += 1;
+            request.new_cache.push((id, op));
+            Ok(id)
+        })?,
+    )?;
+
+    let state = shared.clone();
+    host.set(
         "timer",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: u32, delay_ms: f64| {
             let mut request = state.request.borrow_mut();
@@ -515,6 +537,34 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     host.set("finished", Function::new(ctx.clone(), move || state.request.borrow_mut().finished = true)?)?;
 
     Ok(host)
+}
+
+/// A Cache API call as the prelude passes it (JSON; a put's body beside it).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CacheCall {
+    op: String,
+    cache: String,
+    url: String,
+    if_none_match: Option<String>,
+    status: Option<u16>,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+}
+
+fn cache_op(call: &str, body: Bytes) -> Result<runtime::cache::CacheOp, String> {
+    use runtime::cache::{CacheOp, CachedResponse};
+    let call: CacheCall = serde_json::from_str(call).map_err(|error| format!("Cache: invalid call: {error}"))?;
+    Ok(match call.op.as_str() {
+        "match" => CacheOp::Match { cache: call.cache, url: call.url, if_none_match: call.if_none_match },
+        "put" => CacheOp::Put {
+            cache: call.cache,
+            url: call.url,
+            response: CachedResponse { status: call.status.unwrap_or(200), headers: call.headers, body },
+        },
+        "delete" => CacheOp::Delete { cache: call.cache, url: call.url },
+        other => return Err(format!("Cache: unknown operation {other:?}")),
+    })
 }
 
 /// The options of a KV call as the prelude passes them (JSON).

@@ -63,6 +63,7 @@ struct EntryPoints {
     settle_fetch: Persistent<Function<'static>>,
     settle_kv: Persistent<Function<'static>>,
     settle_sql: Persistent<Function<'static>>,
+    settle_cache: Persistent<Function<'static>>,
     fire_timer: Persistent<Function<'static>>,
 }
 
@@ -86,6 +87,7 @@ type PendingFetch = BoxFuture<'static, (u32, String, Result<OutboundResponse, Ou
 /// A key-value operation in flight: its id and how it ended.
 type PendingKv = BoxFuture<'static, (u32, Result<KvAnswer, KvError>)>;
 type PendingSql = BoxFuture<'static, (u32, Result<SqlAnswer, SqlError>)>;
+type PendingCache = BoxFuture<'static, (u32, Result<runtime::cache::CacheAnswer, String>)>;
 
 /// How often an instance measures its heap for metering.
 const HEAP_SAMPLE_EVERY: u64 = 16;
@@ -185,6 +187,7 @@ impl Instance {
                 settle_fetch: entry_point("settleFetch").map_err(prelude_failed)?,
                 settle_kv: entry_point("settleKv").map_err(prelude_failed)?,
                 settle_sql: entry_point("settleSql").map_err(prelude_failed)?,
+                settle_cache: entry_point("settleCache").map_err(prelude_failed)?,
                 fire_timer: entry_point("fireTimer").map_err(prelude_failed)?,
             };
             let env = Object::new(ctx.clone()).map_err(prelude_failed)?;
@@ -315,6 +318,7 @@ impl Instance {
 
         let mut fetches: FuturesUnordered<PendingFetch> = FuturesUnordered::new();
         let mut kv_calls: FuturesUnordered<PendingKv> = FuturesUnordered::new();
+        let mut cache_calls: FuturesUnordered<PendingCache> = FuturesUnordered::new();
         let mut sql_calls: FuturesUnordered<PendingSql> = FuturesUnordered::new();
         let mut timers: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
         let mut failure = started.err();
@@ -355,6 +359,18 @@ impl Instance {
                     };
                     kv_calls.push(Box::pin(async move { (id, future.await) }));
                 }
+                for (id, op) in state.new_cache.drain(..) {
+                    let future = match &app.host.cache {
+                        Some(cache) => cache.call(op),
+                        // A server that caches nothing: nothing is kept, nothing found.
+                        None => Box::pin(std::future::ready(Ok(match op {
+                            runtime::cache::CacheOp::Match { .. } => runtime::cache::CacheAnswer::Found(None),
+                            runtime::cache::CacheOp::Put { .. } => runtime::cache::CacheAnswer::Stored(false),
+                            runtime::cache::CacheOp::Delete { .. } => runtime::cache::CacheAnswer::Deleted(false),
+                        }))),
+                    };
+                    cache_calls.push(Box::pin(async move { (id, future.await) }));
+                }
                 for (id, op) in state.new_sql.drain(..) {
                     let future = match &app.host.sql {
                         Some(sql) => sql.database.call(op),
@@ -388,7 +404,12 @@ impl Instance {
             if finished {
                 break Disposition::Keep;
             }
-            if fetches.is_empty() && timers.is_empty() && kv_calls.is_empty() && sql_calls.is_empty() {
+            if fetches.is_empty()
+                && timers.is_empty()
+                && kv_calls.is_empty()
+                && sql_calls.is_empty()
+                && cache_calls.is_empty()
+            {
                 if reply.is_pending() {
                     let message =
                         "the handler's promise never settled: it awaits something that no fetch or timer will complete"
@@ -415,6 +436,12 @@ impl Instance {
                 Some((id, result)) = kv_calls.next(), if !kv_calls.is_empty() => {
                     let settled = run_js(context, shared, &mut budget, |ctx| {
                         settle_kv(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
+                    });
+                    failure = settled.err();
+                }
+                Some((id, result)) = cache_calls.next(), if !cache_calls.is_empty() => {
+                    let settled = run_js(context, shared, &mut budget, |ctx| {
+                        settle_cache(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
                     });
                     failure = settled.err();
                 }
@@ -597,6 +624,34 @@ fn sql_json(value: SqlValue) -> serde_json::Value {
 
 /// Completes a KV operation in JavaScript: `ok` with the answer as JSON and the value's bytes,
 /// or the message with whether it is the app's mistake (a `TypeError`).
+/// Completes a Cache API call: `ok` with its answer as JSON (a found response's status and
+/// headers) and the body's bytes, or the failure's message.
+fn settle_cache(
+    ctx: &Ctx<'_>,
+    entry_points: &EntryPoints,
+    id: u32,
+    result: Result<runtime::cache::CacheAnswer, String>,
+) -> rquickjs::Result<()> {
+    use runtime::cache::CacheAnswer;
+    let settle = entry_points.settle_cache.clone().restore(ctx)?;
+    let (json, bytes) = match result {
+        Err(message) => return settle.call((id, false, message, None::<TypedArray<u8>>)),
+        Ok(CacheAnswer::Found(None)) => (serde_json::Value::Null, None),
+        Ok(CacheAnswer::Found(Some(found))) => {
+            let headers: Vec<&str> =
+                found.headers.iter().flat_map(|(name, value)| [name.as_str(), value.as_str()]).collect();
+            (serde_json::json!({ "status": found.status, "headers": headers }), Some(found.body))
+        }
+        Ok(CacheAnswer::Stored(stored)) => (serde_json::json!(stored), None),
+        Ok(CacheAnswer::Deleted(deleted)) => (serde_json::json!(deleted), None),
+    };
+    let bytes = match bytes {
+        Some(bytes) => Some(TypedArray::<u8>::new_copy(ctx.clone(), &bytes)?),
+        None => None,
+    };
+    settle.call((id, true, json.to_string(), bytes))
+}
+
 fn settle_kv(
     ctx: &Ctx<'_>,
     entry_points: &EntryPoints,
@@ -720,7 +775,13 @@ mod tests {
             vars: BTreeMap::new(),
             secrets: BTreeMap::new(),
             limits,
-            host: HostServices { outbound: Arc::new(NoOutbound), log: Arc::new(NoLog), kv: None, sql: None },
+            host: HostServices {
+                outbound: Arc::new(NoOutbound),
+                log: Arc::new(NoLog),
+                kv: None,
+                sql: None,
+                cache: None,
+            },
         });
         let mut instance = Instance::new(&image, &mut CpuBudget::new(1000)).unwrap();
         let installed = instance._runtime.memory_usage().malloc_size;

@@ -5,6 +5,7 @@
 //! service in [`HostServices`], built once per deployment by the capability crates, so every
 //! engine enforces the same rules and only translates types.
 
+pub mod cache;
 pub mod kv;
 pub mod loader;
 pub mod mask;
@@ -78,6 +79,9 @@ pub struct HostServices {
     pub kv: Option<KvBinding>,
     /// The app's SQL database, bound as `env.<binding>`, when `spec.data.sql` asks for one.
     pub sql: Option<SqlBinding>,
+    /// The app's caches (`caches.default`, `caches.open`); `None` when the server caches nothing,
+    /// and then nothing is ever found.
+    pub cache: Option<std::sync::Arc<dyn cache::CacheHost>>,
 }
 
 /// What apps' data calls did, for usage, cost and metrics; the capability crates report each

@@ -73,6 +73,8 @@ struct Capabilities {
     logs: Arc<LogHub>,
     kv: Arc<capability_kv::Kv>,
     sql: Arc<dyn capability_sql::SqlService>,
+    /// The store of the apps' Cache API, the gateway's response cache (`None`: caching is off).
+    cache: Option<Arc<cache::ResponseCache>>,
 }
 
 impl runtime::loader::Capabilities for Capabilities {
@@ -99,7 +101,10 @@ impl runtime::loader::Capabilities for Capabilities {
             }
             None => None,
         };
-        Ok(HostServices { outbound, log: self.logs.clone(), kv, sql })
+        let cache = self.cache.as_ref().map(|store| {
+            Arc::new(cache::AppCaches::new(store.clone(), deployment.app.clone())) as Arc<dyn runtime::cache::CacheHost>
+        });
+        Ok(HostServices { outbound, log: self.logs.clone(), kv, sql, cache })
     }
 }
 
@@ -293,7 +298,13 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let loader = Arc::new(runtime::loader::Loader::new(
         engine,
         blobs.clone(),
-        Arc::new(Capabilities { outbound, logs: logs.clone(), kv: kv.clone(), sql: sql.clone() }),
+        Arc::new(Capabilities {
+            outbound,
+            logs: logs.clone(),
+            kv: kv.clone(),
+            sql: sql.clone(),
+            cache: response_cache.clone(),
+        }),
         app_secrets.clone(),
     ));
 

@@ -585,6 +585,85 @@ export default function install(host) {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Cache: the Workers Cache API (caches.default, caches.open) over the host's store for this
+  // app. The host builds every key from the app and the URL; app code names only URLs.
+
+  const pendingCache = new Map();
+
+  function cacheCall(call, body) {
+    const json = JSON.stringify(call);
+    const id = body === undefined ? host.cache(json) : host.cache(json, body);
+    const { promise, resolve, reject } = Promise.withResolvers();
+    pendingCache.set(id, { resolve, reject });
+    return promise;
+  }
+
+  function cacheRequest(request) {
+    return request instanceof Request ? request : new Request(request);
+  }
+
+  const cacheNames = new WeakMap();
+
+  class Cache {
+    async match(request, options = undefined) {
+      const asked = cacheRequest(request);
+      if (asked.method !== "GET" && !options?.ignoreMethod) return undefined;
+      const call = { op: "match", cache: cacheNames.get(this), url: asked.url };
+      const condition = asked.headers.get("if-none-match");
+      if (condition !== null) call.ifNoneMatch = condition;
+      const answer = await cacheCall(call);
+      if (answer.json === null) return undefined;
+      return responseFromHost(answer.json.status, answer.json.headers, asked.url, answer.bytes, false);
+    }
+
+    async put(request, response) {
+      const asked = cacheRequest(request);
+      if (asked.method !== "GET") throw new TypeError("Cannot cache response to non-GET request.");
+      if (!(response instanceof Response)) throw new TypeError("Cache.put(): the response must be a Response.");
+      if (response.status === 206) throw new TypeError("Cannot cache response to a range request (206 Partial Content).");
+      const vary = response.headers.get("vary");
+      if (vary !== null && vary.split(",").some((field) => field.trim() === "*")) {
+        throw new TypeError("Cannot cache response with 'Vary: *' header.");
+      }
+      if (response.bodyUsed) throw new TypeError("Cache.put(): the response's body has already been used.");
+      const body = new Uint8Array(await response.arrayBuffer());
+      const headers = [];
+      for (const [name, value] of headersList(response.headers)) headers.push([name, value]);
+      await cacheCall({ op: "put", cache: cacheNames.get(this), url: asked.url, status: response.status, headers }, body);
+      return undefined;
+    }
+
+    async delete(request, options = undefined) {
+      const asked = cacheRequest(request);
+      if (asked.method !== "GET" && !options?.ignoreMethod) return false;
+      const answer = await cacheCall({ op: "delete", cache: cacheNames.get(this), url: asked.url });
+      return answer.json === true;
+    }
+  }
+
+  function makeCache(name) {
+    const cache = new Cache();
+    cacheNames.set(cache, name);
+    return freeze(cache);
+  }
+
+  const defaultCache = makeCache("default");
+
+  class CacheStorage {
+    get default() { return defaultCache; }
+    async open(name) { return makeCache(`named:${String(name)}`); }
+  }
+
+  // Completes a Cache API call: `ok` with the answer's JSON and a found body's bytes, or a message.
+  function settleCache(id, ok, json, bytes) {
+    const pending = pendingCache.get(id);
+    if (pending === undefined) return;
+    pendingCache.delete(id);
+    if (ok) pending.resolve({ json: JSON.parse(json), bytes });
+    else pending.reject(new Error(json));
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // D1: the Workers D1 API over the host's SQL database of this app. Every call is one
   // transaction on the host; first(), all(), run() and raw() shape the same answer.
 
@@ -737,6 +816,7 @@ export default function install(host) {
   internal.define("Request", Request);
   internal.define("Response", Response);
   internal.define("fetch", fetch);
+  internal.define("caches", freeze(new CacheStorage()));
   internal.define("setTimeout", (callback, delay, ...args) => setTimer(callback, delay, args, false));
   internal.define("setInterval", (callback, delay, ...args) => setTimer(callback, delay, args, true));
   internal.define("clearTimeout", (id) => { activeTimers.delete(id); });
@@ -818,5 +898,5 @@ export default function install(host) {
     timer.callback(...timer.args);
   }
 
-  return { invoke, settleFetch, settleKv, makeKv, settleSql, makeD1, fireTimer };
+  return { invoke, settleFetch, settleKv, makeKv, settleSql, makeD1, settleCache, fireTimer };
 }

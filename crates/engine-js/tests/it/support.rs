@@ -192,7 +192,7 @@ impl AppBuilder {
         let code = AppCode {
             deployment: Arc::new(deployment),
             modules: self.modules,
-            host: HostServices { outbound: outbound.clone(), log: log.clone(), kv: None, sql: None },
+            host: HostServices { outbound: outbound.clone(), log: log.clone(), kv: None, sql: None, cache: None },
             secrets: self.secrets,
         };
         let app = engine.load(code)?;

@@ -104,3 +104,100 @@ fn a_public_response_is_served_again_and_stays_with_its_app() {
     let (label, _, _) = fetch(&server, "team", "menu", "/public");
     assert_eq!(label, "HIT");
 }
+
+/// An app using the Workers Cache API as Workers code does: `caches.default` and `caches.open`.
+fn write_cache_api_app(dir: &Path, namespace: &str, name: &str) {
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(
+        dir.join("terrarium.yaml"),
+        format!(
+            "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  owner: user:admin\n  access:\n    visibility: public\n  runtime: function\n  functions:\n    - route: /*\n      entry: functions/index.js\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("functions/index.js"),
+        format!(
+            r#"const item = "https://data.example/item?id=1";
+export default {{
+  async fetch(request) {{
+    const url = new URL(request.url);
+    const cache = url.searchParams.has("named") ? await caches.open("mine") : caches.default;
+    switch (url.pathname) {{
+      case "/put":
+        await cache.put(item, new Response("kept by {namespace}/{name}", {{ headers: {{ "cache-control": "max-age=60", etag: '"e1"' }} }}));
+        return new Response("ok");
+      case "/get": {{
+        const found = await cache.match(new Request(item));
+        return new Response(found ? `${{await found.text()}} ${{found.headers.get("cf-cache-status")}}` : "miss");
+      }}
+      case "/conditional": {{
+        const found = await cache.match(new Request(item, {{ headers: {{ "if-none-match": '"e1"' }} }}));
+        return new Response(String(found && found.status));
+      }}
+      case "/delete":
+        return new Response(String(await cache.delete(item)));
+      case "/refused": {{
+        const messages = [];
+        for (const attempt of [
+          () => cache.put(new Request(item, {{ method: "POST" }}), new Response("x")),
+          () => cache.put(item, new Response("x", {{ status: 206 }})),
+          () => cache.put(item, new Response("x", {{ headers: {{ vary: "*" }} }})),
+        ]) {{
+          try {{ await attempt(); messages.push("stored"); }} catch (error) {{ messages.push(error.message); }}
+        }}
+        const post = await cache.match(new Request(item, {{ method: "POST" }}));
+        messages.push(String(post));
+        return new Response(messages.join("\n"));
+      }}
+    }}
+    return new Response("?", {{ status: 404 }});
+  }},
+}};
+"#
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn workers_cache_api_code_runs_unmodified_and_sees_only_its_own_entries() {
+    let server = Server::start("");
+    let folders = tempfile::tempdir().unwrap();
+    for (folder, namespace, name) in [("a", "team", "menu"), ("b", "team", "board"), ("c", "other", "menu")] {
+        write_cache_api_app(&folders.path().join(folder), namespace, name);
+        server.deploy(&folders.path().join(folder));
+    }
+    let text = |namespace: &str, app: &str, path: &str| server.get(namespace, app, path).text().unwrap();
+
+    assert_eq!(text("team", "menu", "/get"), "miss");
+    assert_eq!(text("team", "menu", "/put"), "ok");
+    assert_eq!(text("team", "menu", "/get"), "kept by team/menu HIT");
+    assert_eq!(text("team", "menu", "/conditional"), "304");
+    // The same URL in another app, another namespace and another cache of its own: nothing.
+    assert_eq!(text("team", "board", "/get"), "miss");
+    assert_eq!(text("other", "menu", "/get"), "miss");
+    assert_eq!(text("team", "menu", "/get?named"), "miss");
+
+    // Workers' refusals, word for word.
+    let refused = text("team", "menu", "/refused");
+    assert_eq!(
+        refused,
+        "Cannot cache response to non-GET request.\nCannot cache response to a range request (206 Partial Content).\n\
+         Cannot cache response with 'Vary: *' header.\nundefined"
+    );
+
+    assert_eq!(text("team", "menu", "/delete"), "true");
+    assert_eq!(text("team", "menu", "/get"), "miss");
+    assert_eq!(text("team", "menu", "/delete"), "false");
+
+    // A deploy purges the app's entries.
+    assert_eq!(text("team", "board", "/put"), "ok");
+    assert_eq!(text("team", "board", "/get"), "kept by team/board HIT");
+    // (a new revision: the same bundle again deploys nothing)
+    let code = folders.path().join("b/functions/index.js");
+    let changed = std::fs::read_to_string(&code).unwrap() + "// v2\n";
+    std::fs::write(&code, changed).unwrap();
+    server.deploy(&folders.path().join("b"));
+    assert_eq!(text("team", "board", "/get"), "miss");
+}
