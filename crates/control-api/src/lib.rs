@@ -30,6 +30,8 @@ pub struct ApiState {
     pub kv: Arc<capability_kv::Kv>,
     /// Apps' SQL databases, for export, import and usage.
     pub sql: Arc<dyn capability_sql::SqlService>,
+    /// The response cache and the apps' Cache API store (`None`: caching is off).
+    pub cache: Option<Arc<cache::ResponseCache>>,
     /// This server's base URL; a sign-in may only return to it or to an app under `apps_domain`.
     pub public_url: String,
     pub apps_domain: String,
@@ -63,6 +65,10 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
             get(data::export_kv.layer(audited(Action::DataExport)))
                 .put(data::import_kv.layer(audited(Action::DataImport)))
                 .layer(DefaultBodyLimit::max(max_upload_bytes)),
+        )
+        .route(
+            "/api/v1/apps/{namespace}/{name}/cache/purge",
+            post(data::purge_cache.layer(audited(Action::CachePurge))),
         )
         .route(
             "/api/v1/apps/{namespace}/{name}/data/sql/migrate",

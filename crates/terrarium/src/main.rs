@@ -181,6 +181,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Cached responses: purge an app's, all or under a path or a tag.
+    Cache {
+        #[command(subcommand)]
+        command: client::CacheCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// The server's background tasks: list them, or run one now (platform admins).
     Tasks {
         #[command(subcommand)]
@@ -217,6 +224,7 @@ fn main() -> std::process::ExitCode {
         Command::Audit { audit, client } => client::audit(&client, audit),
         Command::Usage { usage, client } => client::usage(&client, usage),
         Command::Tasks { command, client } => client::tasks(&client, command),
+        Command::Cache { command, client } => client::cache(&client, command),
         Command::Data { command, client } => client::data(&client, command),
     };
     match result {

@@ -369,6 +369,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         );
     }
     let api_state = Arc::new(control_api::ApiState {
+        cache: response_cache.clone(),
         control: control.clone(),
         accounts: accounts.clone(),
         secrets: secrets_admin.clone(),

@@ -97,6 +97,44 @@ fn sql_failure(error: capability_sql::SqlAdminError) -> crate::ApiFailure {
     }
 }
 
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PurgeRequest {
+    /// Only entries whose path starts with this (`/menu/`).
+    prefix: Option<String>,
+    /// Only entries whose response carried this `Cache-Tag`.
+    tag: Option<String>,
+}
+
+/// `POST /api/v1/apps/{ns}/{name}/cache/purge` with `{ "prefix"?, "tag"? }`: forgets the app's
+/// cached responses and Cache API entries (all of them, or those under a path or with a tag).
+pub(crate) async fn purge_cache(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    Json(request): Json<PurgeRequest>,
+) -> ApiResult<Response> {
+    let app = app_key(namespace, name);
+    if let Some(prefix) = &request.prefix
+        && !prefix.starts_with('/')
+    {
+        let message = format!("prefix {prefix:?} is not a path; give one that starts with /, like /menu/");
+        return Err(failure(StatusCode::BAD_REQUEST, "invalid_request", message, vec![]));
+    }
+    state.control.authorize_app_data(&principal, &app, Action::CachePurge).await?;
+    let Some(cache) = &state.cache else {
+        return Ok(Json(
+            serde_json::json!({ "purged": false, "reason": "this server caches nothing ([cache] enabled = false)" }),
+        )
+        .into_response());
+    };
+    match (&request.prefix, &request.tag) {
+        (None, None) => cache.purge_app(&app),
+        (prefix, tag) => cache.purge(&app, prefix.as_deref(), tag.as_deref()),
+    }
+    Ok(Json(serde_json::json!({ "purged": true, "prefix": request.prefix, "tag": request.tag })).into_response())
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MigrateRequest {

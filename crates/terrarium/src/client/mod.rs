@@ -7,6 +7,7 @@ mod accounts;
 mod approvals;
 mod apps;
 mod audit;
+mod cache;
 pub mod credentials;
 mod data;
 mod deploy;
@@ -23,6 +24,7 @@ pub use accounts::{KeysCommand, RolesCommand, UsersCommand, keys, login, logout,
 pub use approvals::{ApprovalsCommand, approvals};
 pub use apps::{AppsCommand, NamespacesCommand, apps, namespaces};
 pub use audit::{AuditArgs, audit};
+pub use cache::{CacheCommand, cache};
 pub use data::{DataCommand, data};
 pub use deploy::{deploy, validate};
 pub use logs::logs;

@@ -95,6 +95,17 @@ fn a_public_response_is_served_again_and_stays_with_its_app() {
         assert_eq!(label, "BYPASS", "{path}");
     }
 
+    // A purge by tag from the CLI (audited as cache.purge): the next request runs the code.
+    let said = server.cli_ok(&["cache", "purge", "team/menu", "--tag", "menu"]);
+    assert!(said.contains("Purged cached responses tagged menu of team/menu"), "{said}");
+    let (label, _, _) = fetch(&server, "team", "menu", "/public");
+    assert_eq!(label, "MISS");
+    let said = server.cli(&["cache", "purge", "team/menu", "--prefix", "public"]);
+    assert!(!said.status.success());
+    assert!(String::from_utf8_lossy(&said.stderr).contains("starts with /"), "{said:?}");
+    let audit = server.cli_ok(&["audit", "--app", "team/menu", "--action", "cache.purge"]);
+    assert!(audit.contains("cache.purge"), "{audit}");
+
     // A deploy purges at once: the new code answers.
     write_app(&folders.path().join("a"), "team", "menu", "v2");
     server.deploy(&folders.path().join("a"));
