@@ -102,6 +102,8 @@ pub struct RequestUsage {
     pub bytes_out: u64,
     /// `rate_limited` or `busy` when admission refused the request.
     pub refused: Option<&'static str>,
+    /// What the response cache did: `hit`, `miss`, `expired` or `bypass` (`None`: not looked up).
+    pub cache: Option<&'static str>,
 }
 
 /// Receives every app request's usage. Must not block: it is called on the request path.
@@ -535,6 +537,13 @@ fn account(
                 Some(_) => 0,
             },
             refused,
+            cache: response.headers().get("x-cache").and_then(|value| match value.as_bytes() {
+                b"HIT" => Some("hit"),
+                b"MISS" => Some("miss"),
+                b"EXPIRED" => Some("expired"),
+                b"BYPASS" => Some("bypass"),
+                _ => None,
+            }),
         });
     }
     tracing::info!(

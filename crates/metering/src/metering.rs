@@ -10,7 +10,7 @@ use gateway::{Meter, RequestUsage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::metrics::{AppCodeLabels, AppLabels, AppRefusedLabels, DataOpLabels, Metrics};
+use crate::metrics::{AppCodeLabels, AppLabels, AppRefusedLabels, CacheLabels, DataOpLabels, Metrics};
 use crate::store::{UsageCounts, UsageDelta, UsageStore};
 
 pub struct Metering {
@@ -141,6 +141,14 @@ impl Meter for Metering {
                 }
             }
             None => {
+                if let Some(result) = usage.cache {
+                    let labels =
+                        CacheLabels { namespace: app_labels.namespace.clone(), app: app_labels.app.clone(), result };
+                    self.metrics.app_cache_responses.get_or_create(&labels).inc();
+                    if result == "hit" {
+                        self.metrics.app_cache_bytes_served.get_or_create(&app_labels).inc_by(usage.bytes_out);
+                    }
+                }
                 let code = status_class(usage.status);
                 let labels =
                     AppCodeLabels { namespace: app_labels.namespace.clone(), app: app_labels.app.clone(), code };

@@ -49,6 +49,14 @@ pub(crate) struct EgressBytesLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CacheLabels {
+    pub(crate) namespace: String,
+    pub(crate) app: String,
+    /// `hit`, `miss`, `expired` or `bypass`.
+    pub(crate) result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct DataOpLabels {
     pub(crate) namespace: String,
     pub(crate) app: String,
@@ -71,6 +79,8 @@ pub struct Metrics {
     pub(crate) app_spend: Family<AppLabels, Gauge<f64, AtomicU64>>,
     /// Apps' data calls (key-value operations, SQL rows) and what they store.
     pub(crate) app_data_ops: Family<DataOpLabels, Counter>,
+    pub(crate) app_cache_responses: Family<CacheLabels, Counter>,
+    pub(crate) app_cache_bytes_served: Family<AppLabels, Counter>,
     pub(crate) app_storage_bytes: Family<AppLabels, Gauge>,
     /// Platform health: apps serving, apps stopped by budgets or quotas, up since.
     pub(crate) apps_live: Gauge,
@@ -128,6 +138,18 @@ impl Metrics {
             "Apps' data calls by kind: kv_read, kv_write, kv_list, and SQL rows sql_row_read, sql_row_written",
             app_data_ops.clone(),
         );
+        let app_cache_responses = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "app_cache_responses",
+            "App responses by what the response cache did: hit (served from it), miss (stored), expired, bypass (not storable)",
+            app_cache_responses.clone(),
+        );
+        let app_cache_bytes_served = Family::<AppLabels, Counter>::default();
+        registry.register(
+            "app_cache_bytes_served",
+            "Body bytes of app responses served from the response cache",
+            app_cache_bytes_served.clone(),
+        );
         let app_storage_bytes = Family::<AppLabels, Gauge>::default();
         registry.register(
             "app_storage_bytes",
@@ -164,6 +186,8 @@ impl Metrics {
             app_cpu_seconds,
             app_spend,
             app_data_ops,
+            app_cache_responses,
+            app_cache_bytes_served,
             app_storage_bytes,
             apps_live,
             apps_suspended,

@@ -95,6 +95,28 @@ fn a_public_response_is_served_again_and_stays_with_its_app() {
         assert_eq!(label, "BYPASS", "{path}");
     }
 
+    // Hits, misses and what was served from the cache are counted per app.
+    let metrics =
+        client().get(format!("{}/metrics", server.url)).bearer_auth(&server.token).send().unwrap().text().unwrap();
+    let counted = |line: &str| {
+        metrics
+            .lines()
+            .find(|found| found.starts_with(line))
+            .and_then(|found| found.rsplit(' ').next()?.parse::<u64>().ok())
+    };
+    assert!(
+        counted("terrarium_app_cache_responses_total{namespace=\"team\",app=\"menu\",result=\"hit\"}") >= Some(2),
+        "{metrics}"
+    );
+    assert!(
+        counted("terrarium_app_cache_responses_total{namespace=\"team\",app=\"menu\",result=\"bypass\"}") >= Some(6),
+        "{metrics}"
+    );
+    assert!(
+        counted("terrarium_app_cache_bytes_served_total{namespace=\"team\",app=\"menu\"}") >= Some(26),
+        "{metrics}"
+    );
+
     // A purge by tag from the CLI (audited as cache.purge): the next request runs the code.
     let said = server.cli_ok(&["cache", "purge", "team/menu", "--tag", "menu"]);
     assert!(said.contains("Purged cached responses tagged menu of team/menu"), "{said}");
