@@ -109,7 +109,7 @@ async fn measure(
 }
 
 /// nginx serving `root` on a free loopback port: its process and address.
-fn start_nginx(nginx: &Path, dir: &Path) -> anyhow::Result<(Process, SocketAddr)> {
+pub(crate) fn start_nginx(nginx: &Path, dir: &Path) -> anyhow::Result<(Process, SocketAddr)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;

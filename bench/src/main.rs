@@ -5,6 +5,7 @@
 //! server when `bench/run` could install it; then density: N apps deployed, each sent its first
 //! request, with first-request latency and resident memory per app.
 
+mod cached;
 mod idle;
 
 use std::io::{BufRead, BufReader};
@@ -69,7 +70,11 @@ struct Args {
     /// file's throughput and the server's memory without and with them, beside nginx (--nginx).
     #[arg(long)]
     idle: Option<usize>,
-    /// nginx's binary (Debian's nginx-light), for the --idle comparison.
+    /// Measure the response cache instead: a function's response served from the cache, the
+    /// same response run every time, and nginx (--nginx) serving the same bytes.
+    #[arg(long)]
+    cache: bool,
+    /// nginx's binary (Debian's nginx-light), for the --idle and --cache comparisons.
     #[arg(long)]
     nginx: Option<PathBuf>,
 }
@@ -555,6 +560,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.data {
         return data(&args, address, &token).await;
+    }
+    if args.cache {
+        return cached::run(&args, address, &token, terrarium.child.id()).await;
     }
     if let Some(idle) = args.idle {
         return idle::run(&args, address, &token, terrarium.child.id(), idle).await;

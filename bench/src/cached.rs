@@ -1,0 +1,91 @@
+//! `--cache`: a function's response served from the gateway's response cache, the same
+//! response run every time, and nginx serving the same bytes, in one run; with the server's
+//! CPU time per request for the first two.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::{LoadResult, load};
+
+const CACHED_JS: &str = "export default { fetch(request) {\n\
+  const cached = new URL(request.url).pathname === '/hit';\n\
+  return new Response('Hello, world!', { headers: { 'content-type': 'text/plain', 'cache-control': cached ? 'public, s-maxage=300' : 'no-store' } });\n\
+} };\n";
+
+/// CPU seconds (user and system) the process has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    // utime and stime are the 14th and 15th fields: 12th and 13th after the command.
+    let ticks: f64 = fields.get(11).and_then(|value| value.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|value| value.parse().ok()).unwrap_or(0.0);
+    Ok(ticks / 100.0)
+}
+
+/// A load run and the server's CPU microseconds per request during it.
+async fn measured(
+    address: SocketAddr,
+    path: &str,
+    pid: u32,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<(LoadResult, f64)> {
+    load(address, "127.0.0.1", path, connections, Duration::from_millis(500)).await?;
+    let before = cpu_seconds(pid)?;
+    let result = load(address, "127.0.0.1", path, connections, duration).await?;
+    let used = cpu_seconds(pid)? - before;
+    let requests = result.requests_per_second * duration.as_secs_f64();
+    Ok((result, used / requests.max(1.0) * 1e6))
+}
+
+pub async fn run(args: &crate::Args, address: SocketAddr, token: &str, terrarium_pid: u32) -> anyhow::Result<()> {
+    crate::deploy(
+        address,
+        token,
+        &[("terrarium.yaml", crate::manifest("cached", "function")), ("fn.js", CACHED_JS.into())],
+    )
+    .await?;
+    let duration = Duration::from_secs(args.seconds);
+    let (hit, hit_cpu) = measured(address, "/apps/bench/cached/hit", terrarium_pid, args.connections, duration).await?;
+    let (run, run_cpu) =
+        measured(address, "/apps/bench/cached/miss", terrarium_pid, args.connections, duration).await?;
+    let nginx_dir = tempfile::tempdir()?;
+    let nginx = match &args.nginx {
+        Some(nginx) => {
+            let (process, nginx_address) = crate::idle::start_nginx(nginx, nginx_dir.path())?;
+            load(nginx_address, "127.0.0.1", "/", args.connections, Duration::from_millis(500)).await?;
+            let result = load(nginx_address, "127.0.0.1", "/", args.connections, duration).await?;
+            drop(process);
+            Some(result)
+        }
+        None => None,
+    };
+
+    println!();
+    println!("Response cache: {} connections, {} s each, loopback, same run", args.connections, args.seconds);
+    println!("| {:<36} | {:>10} | {:>8} | {:>8} | {:>12} |", "target", "req/s", "p50 ms", "p99 ms", "CPU µs/req");
+    println!("|{:-<38}|{:->12}|{:->10}|{:->10}|{:->14}|", "", "", "", "", "");
+    let row = |name: &str, result: &LoadResult, cpu: Option<f64>| {
+        println!(
+            "| {:<36} | {:>10.0} | {:>8.3} | {:>8.3} | {:>12} |",
+            name,
+            result.requests_per_second,
+            result.p50.as_secs_f64() * 1e3,
+            result.p99.as_secs_f64() * 1e3,
+            cpu.map_or(String::new(), |cpu| format!("{cpu:.1}"))
+        );
+    };
+    row("terrarium function, cached (HIT)", &hit, Some(hit_cpu));
+    row("terrarium function, run each time", &run, Some(run_cpu));
+    if let Some(nginx) = &nginx {
+        row("nginx, the same bytes", nginx, None);
+        println!("cached ÷ nginx, req/s: {:.2}", hit.requests_per_second / nginx.requests_per_second);
+    }
+    println!(
+        "cached ÷ run each time, req/s: {:.2}; CPU per request: {:.2}",
+        hit.requests_per_second / run.requests_per_second,
+        hit_cpu / run_cpu
+    );
+    Ok(())
+}
