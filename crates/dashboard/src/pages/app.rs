@@ -170,6 +170,21 @@ pub(crate) async fn show(
             } }
         }
 
+        @if can_change && state.cache.is_some() {
+            section aria-labelledby="cache" {
+                h2 id="cache" { "Cache" }
+                p class="hint" {
+                    "Responses marked Cache-Control: public with a lifetime are served from the cache until it ends; "
+                    "a deploy purges them. Purge them now after changing data the app shows."
+                }
+                form class="inline" method="post" action=(format!("{}/cache/purge", app_page(&namespace, &name)))
+                    data-confirm="Purge every cached response of this app?" {
+                    (csrf_field(&session))
+                    button type="submit" class="secondary" { "Purge cached responses" }
+                }
+            }
+        }
+
         section aria-labelledby="secrets" {
             h2 id="secrets" { "Secrets" }
             p class="hint" { "Values are never shown again once saved. The app reads them as env.NAME." }
@@ -284,6 +299,29 @@ pub(crate) async fn rollback(
     let revision = form.revision.ok_or_else(|| bad_form("say which revision to make live"))?;
     state.control.rollback(&session.principal, &AppKey::new(&namespace, &name), Some(revision)).await?;
     Ok(see_other(&format!("{}?notice=rolled-back&revision={revision}", app_page(&namespace, &name))))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PurgeForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The app's cached responses, purged (as `terrarium cache purge`), audited as `cache.purge`.
+pub(crate) async fn purge_cache(
+    State(state): State<Arc<ApiState>>,
+    session: Session,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<PurgeForm>,
+) -> PageResult {
+    session.check_form(&state, &headers, &form.csrf)?;
+    let app = AppKey::new(&namespace, &name);
+    state.control.authorize_app_data(&session.principal, &app, control::Action::CachePurge).await?;
+    if let Some(cache) = &state.cache {
+        cache.purge_app(&app);
+    }
+    Ok(see_other(&format!("{}?notice=cache-purged", app_page(&namespace, &name))))
 }
 
 #[derive(Deserialize)]

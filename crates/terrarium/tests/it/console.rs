@@ -178,6 +178,21 @@ fn console_pages_are_walled_off_from_scripts_other_sites_and_other_tenants() {
     let shown = get("/console/apps/team/poll", Some(&bea), &[]).text().unwrap();
     assert!(shown.contains("API_TOKEN") && !shown.contains(secret), "{shown}");
 
+    // The app's cached responses, purged from its page with the form's token only.
+    let app_page = get("/console/apps/team/poll", Some(&bea), &[]).text().unwrap();
+    assert!(app_page.contains("Purge cached responses"), "{app_page}");
+    let purge = |token: &str| {
+        http.post(format!("{}/console/apps/team/poll/cache/purge", server.url))
+            .header("cookie", session(&bea))
+            .form(&[("csrf", token)])
+            .send()
+            .unwrap()
+    };
+    assert_eq!(purge(&"0".repeat(64)).status(), 403);
+    let purged = purge(&csrf_in(&app_page));
+    assert_eq!(purged.status(), 303);
+    assert_eq!(purged.headers()["location"], "/console/apps/team/poll?notice=cache-purged");
+
     // The live log: only with the page's token, which is not the form token.
     let app_page = get("/console/apps/team/poll", Some(&bea), &[]).text().unwrap();
     let start = app_page.find("data-stream=\"").unwrap() + "data-stream=\"".len();
