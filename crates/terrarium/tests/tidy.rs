@@ -303,9 +303,19 @@ fn every_declared_dependency_is_used() {
         for dependency in package["dependencies"].as_array().unwrap() {
             let declared = dependency["rename"].as_str().or(dependency["name"].as_str()).unwrap();
             let ident = declared.replace('-', "_");
-            let named = [format!("{ident}::"), format!("use {ident}"), format!("extern crate {ident}")]
-                .iter()
-                .any(|needle| sources.contains(needle.as_str()));
+            // `name::` after no identifier character, or `use name` and `extern crate name` as a
+            // whole word (`use tokio` must not pass for `use tokio_stream`).
+            let ident_char = |c: char| c.is_alphanumeric() || c == '_';
+            let found = |needle: &str, word_end: bool| {
+                sources.match_indices(needle).any(|(at, _)| {
+                    let before = sources[..at].chars().next_back().is_none_or(|c| !ident_char(c));
+                    let after = !word_end || sources[at + needle.len()..].chars().next().is_none_or(|c| !ident_char(c));
+                    before && after
+                })
+            };
+            let named = found(&format!("{ident}::"), false)
+                || found(&format!("use {ident}"), true)
+                || found(&format!("extern crate {ident}"), true);
             let excused = USED_WITHOUT_A_NAME.iter().any(|(krate, dep, _)| *krate == name && *dep == declared);
             if !named && !excused {
                 let kind = dependency["kind"].as_str().unwrap_or("normal");
