@@ -123,14 +123,15 @@ async fn load(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<LoadResult> {
-    load_as(address, host, path, None, connections, duration).await
+    load_as(address, host, &[path], None, connections, duration).await
 }
 
-/// [`load`] as a signed-in caller: each request carries `Authorization: Bearer TOKEN`.
+/// [`load`] as a signed-in caller (each request carries `Authorization: Bearer TOKEN`), over a
+/// mix of paths: each connection goes through `paths` in turn, from its own place in the list.
 async fn load_as(
     address: SocketAddr,
     host: &str,
-    path: &str,
+    paths: &[&str],
     bearer: Option<&str>,
     connections: usize,
     duration: Duration,
@@ -138,9 +139,10 @@ async fn load_as(
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     let authorization = bearer.map(|token| format!("Bearer {token}"));
-    for _ in 0..connections {
+    for connection in 0..connections {
         let host = host.to_owned();
-        let path = path.to_owned();
+        let paths: Vec<String> = paths.iter().map(|path| (*path).to_owned()).collect();
+        let mut turn = connection;
         let authorization = authorization.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -150,7 +152,9 @@ async fn load_as(
             let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(connection);
             while Instant::now() < deadline {
-                let mut request = Request::get(&path).header("host", &host);
+                let path = &paths[turn % paths.len()];
+                turn += 1;
+                let mut request = Request::get(path).header("host", &host);
                 if let Some(authorization) = &authorization {
                     request = request.header("authorization", authorization);
                 }
@@ -425,7 +429,8 @@ async fn data(args: &Args, address: SocketAddr, token: &str) -> anyhow::Result<(
     let (_, status) = one_request(address, "/apps/bench/data/setup").await?;
     anyhow::ensure!(status == 200, "the data app's setup answered {status}");
     let setup =
-        load_as(address, "127.0.0.1", "/apps/bench/data-org/setup", Some(token), 1, Duration::from_millis(50)).await?;
+        load_as(address, "127.0.0.1", &["/apps/bench/data-org/setup"], Some(token), 1, Duration::from_millis(50))
+            .await?;
     anyhow::ensure!(setup.errors == 0, "the signed-in data app's setup failed");
     let state = tempfile::tempdir()?;
     let miniflare = match &args.miniflare {
@@ -453,8 +458,8 @@ async fn data(args: &Args, address: SocketAddr, token: &str) -> anyhow::Result<(
             None => None,
         };
         let signed_in = format!("/apps/bench/data-org/{path}");
-        load_as(address, "127.0.0.1", &signed_in, Some(token), args.connections, Duration::from_millis(500)).await?;
-        let signed_in = load_as(address, "127.0.0.1", &signed_in, Some(token), args.connections, duration).await?;
+        load_as(address, "127.0.0.1", &[&signed_in], Some(token), args.connections, Duration::from_millis(500)).await?;
+        let signed_in = load_as(address, "127.0.0.1", &[&signed_in], Some(token), args.connections, duration).await?;
         rows.push((label, terrarium, signed_in, theirs));
     }
     println!();

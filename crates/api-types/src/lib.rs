@@ -303,6 +303,14 @@ pub struct UsageEntry {
     /// The most the app stored (key-value and SQL) at a daily measure in the period.
     #[serde(default)]
     pub storage_bytes_max: u64,
+    /// Requests the response cache answered without running the app, requests it looked up
+    /// and did not find fresh, and the body bytes it served.
+    #[serde(default)]
+    pub cache_hits: u64,
+    #[serde(default)]
+    pub cache_misses: u64,
+    #[serde(default)]
+    pub cache_bytes_served: u64,
 }
 
 /// The body of every error response.

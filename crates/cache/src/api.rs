@@ -29,6 +29,7 @@ const MAX_NAME_BYTES: usize = 1024;
 const MAX_URL_BYTES: usize = 16 * 1024;
 
 /// One app's caches.
+#[derive(Clone)]
 pub struct AppCaches {
     store: Arc<ResponseCache>,
     app: AppKey,
@@ -54,11 +55,11 @@ impl AppCaches {
         Ok(Key { app: self.app.clone(), revision: CACHE_API, path_and_query: format!("{cache}\0{parsed}") })
     }
 
-    fn run(&self, op: CacheOp) -> Result<CacheAnswer, String> {
+    async fn run(self, op: CacheOp) -> Result<CacheAnswer, String> {
         match op {
             CacheOp::Match { cache, url, if_none_match } => {
                 let key = self.key(&cache, &url)?;
-                let Some(entry) = self.store.get(&key).filter(|entry| entry.is_fresh()) else {
+                let Some(entry) = self.store.lookup(&key).await.filter(|entry| entry.is_fresh()) else {
                     return Ok(CacheAnswer::Found(None));
                 };
                 let mut headers: Vec<(String, String)> = entry
@@ -103,7 +104,7 @@ impl AppCaches {
 
 impl CacheHost for AppCaches {
     fn call(&self, op: CacheOp) -> BoxFuture<'static, Result<CacheAnswer, String>> {
-        Box::pin(std::future::ready(self.run(op)))
+        Box::pin(self.clone().run(op))
     }
 }
 
@@ -161,6 +162,11 @@ mod tests {
         (store, caches)
     }
 
+    /// Runs one op to its end.
+    fn run(caches: &AppCaches, op: CacheOp) -> Result<CacheAnswer, String> {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(caches.clone().run(op))
+    }
+
     fn response(headers: &[(&str, &str)], body: &'static str) -> CachedResponse {
         CachedResponse {
             status: 200,
@@ -170,14 +176,14 @@ mod tests {
     }
 
     fn put(caches: &AppCaches, cache: &str, url: &str, response: CachedResponse) -> bool {
-        match caches.run(CacheOp::Put { cache: cache.into(), url: url.into(), response }).unwrap() {
+        match run(caches, CacheOp::Put { cache: cache.into(), url: url.into(), response }).unwrap() {
             CacheAnswer::Stored(stored) => stored,
             other => panic!("{other:?}"),
         }
     }
 
     fn found(caches: &AppCaches, cache: &str, url: &str) -> Option<CachedResponse> {
-        match caches.run(CacheOp::Match { cache: cache.into(), url: url.into(), if_none_match: None }).unwrap() {
+        match run(caches, CacheOp::Match { cache: cache.into(), url: url.into(), if_none_match: None }).unwrap() {
             CacheAnswer::Found(found) => found,
             other => panic!("{other:?}"),
         }
@@ -192,11 +198,11 @@ mod tests {
         assert!(found(&board, "", "https://example.com/a").is_none(), "another app's");
         assert!(found(&menu, "named", "https://example.com/a").is_none(), "another cache's");
         assert!(matches!(
-            menu.run(CacheOp::Delete { cache: "".into(), url: "https://example.com/a".into() }).unwrap(),
+            run(&menu, CacheOp::Delete { cache: "".into(), url: "https://example.com/a".into() }).unwrap(),
             CacheAnswer::Deleted(true)
         ));
         assert!(found(&menu, "", "https://example.com/a").is_none());
-        assert!(menu.run(CacheOp::Delete { cache: "".into(), url: "file:///etc/passwd".into() }).is_err());
+        assert!(run(&menu, CacheOp::Delete { cache: "".into(), url: "file:///etc/passwd".into() }).is_err());
     }
 
     #[test]
@@ -229,7 +235,7 @@ mod tests {
             url: "https://example.com/".into(),
             if_none_match: Some("W/\"v1\"".into()),
         };
-        match menu.run(op).unwrap() {
+        match run(&menu, op).unwrap() {
             CacheAnswer::Found(Some(found)) => assert_eq!((found.status, found.body.len()), (304, 0)),
             other => panic!("{other:?}"),
         }

@@ -14,6 +14,12 @@ pub struct CacheSection {
     /// The most of `max_bytes` one namespace may hold, in percent: one team's hot set cannot
     /// evict everyone else's.
     pub namespace_share_percent: u8,
+    /// A directory for the on-disk tier (relative to the data directory), which keeps what the
+    /// memory tier has no room for; none by default. Emptied at start.
+    pub disk_path: Option<std::path::PathBuf>,
+    /// Bytes the on-disk tier may hold (bodies and headers); each namespace gets the same share
+    /// of it as of memory.
+    pub disk_max_bytes: u64,
 }
 
 impl Default for CacheSection {
@@ -23,6 +29,8 @@ impl Default for CacheSection {
             max_bytes: 64 * 1024 * 1024,
             max_entry_bytes: 1024 * 1024,
             namespace_share_percent: 25,
+            disk_path: None,
+            disk_max_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -54,7 +62,29 @@ impl CacheSection {
                 self.namespace_share_percent
             ));
         }
+        if self.disk_path.is_some() && self.disk_max_bytes < self.max_entry_bytes {
+            problems.push(format!(
+                "cache.disk_max_bytes is {}; give at least cache.max_entry_bytes ({}), or leave out cache.disk_path",
+                self.disk_max_bytes, self.max_entry_bytes
+            ));
+        }
+        if self.disk_path.as_ref().is_some_and(|path| path.as_os_str().is_empty()) {
+            problems.push(
+                "cache.disk_path is empty; name a directory, or leave it out for a cache in memory only".to_owned(),
+            );
+        }
         problems
+    }
+
+    /// The on-disk tier's limits, its directory under `data_dir` when relative; `None` without
+    /// one or when the cache is off.
+    pub fn disk(&self, data_dir: &std::path::Path) -> Option<crate::DiskLimits> {
+        let path = self.disk_path.as_ref().filter(|_| self.enabled)?;
+        Some(crate::DiskLimits {
+            dir: data_dir.join(path),
+            max_bytes: self.disk_max_bytes,
+            namespace_bytes: self.disk_max_bytes * u64::from(self.namespace_share_percent) / 100,
+        })
     }
 
     /// The limits, or `None` when the cache is off.
@@ -73,10 +103,21 @@ mod tests {
 
     #[test]
     fn mistakes_are_named_by_key() {
-        let bad = CacheSection { max_bytes: 10, max_entry_bytes: 20, namespace_share_percent: 0, enabled: true };
+        let bad = CacheSection {
+            max_bytes: 10,
+            max_entry_bytes: 20,
+            namespace_share_percent: 0,
+            disk_path: Some("cache".into()),
+            disk_max_bytes: 5,
+            ..CacheSection::default()
+        };
         let problems = bad.validate();
         assert!(problems.iter().any(|problem| problem.starts_with("cache.max_entry_bytes")), "{problems:?}");
         assert!(problems.iter().any(|problem| problem.starts_with("cache.namespace_share_percent")), "{problems:?}");
+        assert!(problems.iter().any(|problem| problem.starts_with("cache.disk_max_bytes")), "{problems:?}");
+        let disk = CacheSection { disk_path: Some("cache".into()), ..CacheSection::default() };
+        assert_eq!(disk.disk(std::path::Path::new("/data")).unwrap().dir, std::path::Path::new("/data/cache"));
+        assert_eq!(CacheSection::default().disk(std::path::Path::new("/data")), None);
         assert!(CacheSection::default().validate().is_empty());
         assert_eq!(CacheSection { enabled: false, ..CacheSection::default() }.build(), None);
     }

@@ -12,6 +12,7 @@
 
 mod api;
 pub mod config;
+mod disk;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,6 +24,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 pub use api::AppCaches;
 pub use config::{CacheLimits, CacheSection};
+pub use disk::DiskLimits;
 
 /// What identifies a stored response.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -141,18 +143,67 @@ pub fn storable(status: StatusCode, headers: &HeaderMap) -> Storable {
     }
 }
 
-/// The response cache: bounded in bytes, each namespace within its share.
+/// Bytes each namespace holds in a tier, each within its share.
+pub(crate) struct Shares {
+    limit: u64,
+    held: Mutex<HashMap<String, u64>>,
+}
+
+impl Shares {
+    pub(crate) fn new(limit: u64) -> Shares {
+        Shares { limit, held: Mutex::default() }
+    }
+
+    /// Takes `weight` bytes of `namespace`'s share; `false` when they do not fit.
+    pub(crate) fn take(&self, namespace: &str, weight: u64) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let bytes = held.entry(namespace.to_owned()).or_default();
+        if *bytes + weight > self.limit {
+            return false;
+        }
+        *bytes += weight;
+        true
+    }
+
+    pub(crate) fn give_back(&self, namespace: &str, weight: u64) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bytes) = held.get_mut(namespace) {
+            *bytes = bytes.saturating_sub(weight);
+            if *bytes == 0 {
+                held.remove(namespace);
+            }
+        }
+    }
+
+    pub(crate) fn held_by(&self, namespace: &str) -> u64 {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).get(namespace).copied().unwrap_or(0)
+    }
+}
+
+/// The response cache: bounded in bytes, each namespace within its share, with an optional
+/// on-disk tier below the memory one.
 pub struct ResponseCache {
     limits: CacheLimits,
     entries: moka::sync::Cache<Key, Arc<Entry>>,
-    /// Bytes each namespace holds now (kept by inserts and the eviction listener).
-    held: Arc<Mutex<HashMap<String, u64>>>,
+    shares: Arc<Shares>,
+    disk: Option<Arc<disk::DiskTier>>,
 }
 
 impl ResponseCache {
+    /// A cache in memory only.
     pub fn new(limits: CacheLimits) -> ResponseCache {
-        let held: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-        let released = held.clone();
+        ResponseCache::build(limits, None)
+    }
+
+    /// A cache in memory with an on-disk tier in `disk.dir` (emptied at start).
+    pub fn with_disk(limits: CacheLimits, disk: &DiskLimits) -> std::io::Result<ResponseCache> {
+        Ok(ResponseCache::build(limits, Some(disk::DiskTier::open(disk)?)))
+    }
+
+    fn build(limits: CacheLimits, disk: Option<Arc<disk::DiskTier>>) -> ResponseCache {
+        let shares = Arc::new(Shares::new(limits.namespace_bytes));
+        let released = shares.clone();
+        let below = disk.clone();
         let entries = moka::sync::Cache::builder()
             .max_capacity(limits.max_bytes)
             .weigher(|_key: &Key, entry: &Arc<Entry>| u32::try_from(entry.weight()).unwrap_or(u32::MAX))
@@ -160,30 +211,43 @@ impl ResponseCache {
             .time_to_live(Duration::from_secs(365 * 24 * 3600))
             .expire_after(StaleAfter)
             .support_invalidation_closures()
-            .eviction_listener(move |key: Arc<Key>, entry: Arc<Entry>, _cause| {
-                let mut held = released.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(bytes) = held.get_mut(&key.app.namespace) {
-                    *bytes = bytes.saturating_sub(entry.weight());
-                    if *bytes == 0 {
-                        held.remove(&key.app.namespace);
-                    }
+            .eviction_listener(move |key: Arc<Key>, entry: Arc<Entry>, cause| {
+                released.give_back(&key.app.namespace, entry.weight());
+                // Pushed out for room, not purged or expired: the disk tier keeps it.
+                if cause == moka::notification::RemovalCause::Size
+                    && let Some(disk) = &below
+                {
+                    disk.demote(Key::clone(&key), entry);
                 }
             })
             .build();
-        ResponseCache { limits, entries, held }
+        ResponseCache { limits, entries, shares, disk }
     }
 
     pub fn limits(&self) -> CacheLimits {
         self.limits
     }
 
-    /// The stored response for `key`, fresh or stale.
+    /// The stored response for `key` in memory, fresh or stale.
     pub fn get(&self, key: &Key) -> Option<Arc<Entry>> {
         self.entries.get(key)
     }
 
-    /// Stores a response for `lifetime`; `false` when it is over the entry cap or its
-    /// namespace's share is full.
+    /// The stored response for `key`: in memory (fresh or stale), else a fresh one from the disk
+    /// tier, which comes back into memory.
+    pub async fn lookup(&self, key: &Key) -> Option<Arc<Entry>> {
+        if let Some(entry) = self.entries.get(key) {
+            return Some(entry);
+        }
+        let entry = self.disk.as_ref()?.load(key).await?;
+        if self.shares.take(&key.app.namespace, entry.weight()) {
+            self.entries.insert(key.clone(), entry.clone());
+        }
+        Some(entry)
+    }
+
+    /// Stores a response for `lifetime`; `false` when it is over the entry cap, or its
+    /// namespace's share is full and there is no disk tier to take it.
     pub fn insert(&self, key: Key, status: StatusCode, headers: HeaderMap, body: Bytes, lifetime: Duration) -> bool {
         let tags = headers
             .get_all(HeaderName::from_static("cache-tag"))
@@ -198,13 +262,8 @@ impl ResponseCache {
         if weight > self.limits.max_entry_bytes {
             return false;
         }
-        {
-            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-            let namespace = held.entry(key.app.namespace.clone()).or_default();
-            if *namespace + weight > self.limits.namespace_bytes {
-                return false;
-            }
-            *namespace += weight;
+        if !self.shares.take(&key.app.namespace, weight) {
+            return self.disk.as_ref().is_some_and(|disk| disk.demote(key, entry));
         }
         self.entries.insert(key, entry);
         true
@@ -212,39 +271,50 @@ impl ResponseCache {
 
     /// Forgets one entry; answers whether there was one.
     pub fn remove(&self, key: &Key) -> bool {
-        self.entries.remove(key).is_some()
+        let on_disk = self.disk.as_ref().is_some_and(|disk| disk.remove(key));
+        self.entries.remove(key).is_some() || on_disk
     }
 
     /// Forgets every entry of `app` (a deploy, a rollback, a delete).
     pub fn purge_app(&self, app: &AppKey) {
-        let app = app.clone();
-        let _ = self.entries.invalidate_entries_if(move |key, _| key.app == app);
+        self.purge(app, None, None);
     }
 
     /// Forgets `app`'s entries whose path starts with `prefix` and, when given, that carry `tag`.
     pub fn purge(&self, app: &AppKey, prefix: Option<&str>, tag: Option<&str>) {
         let (app, prefix, tag) = (app.clone(), prefix.map(str::to_owned), tag.map(str::to_owned));
-        let _ = self.entries.invalidate_entries_if(move |key, entry| {
+        let picks = move |key: &Key, tags: &[String]| {
             key.app == app
                 && prefix.as_deref().is_none_or(|prefix| key.path_and_query.starts_with(prefix))
-                && tag.as_deref().is_none_or(|tag| entry.tags.iter().any(|held| held == tag))
-        });
+                && tag.as_deref().is_none_or(|tag| tags.iter().any(|held| held == tag))
+        };
+        let picks = Arc::new(picks);
+        if let Some(disk) = &self.disk {
+            let picks = picks.clone();
+            disk.purge(move |key, tags| picks(key, tags));
+        }
+        let _ = self.entries.invalidate_entries_if(move |key, entry| picks(key, &entry.tags));
     }
 
-    /// Bytes held by `namespace` now.
-    pub fn held_by(&self, namespace: &str) -> u64 {
+    /// Bytes held by `namespace` now, in memory and on disk.
+    pub fn held_by(&self, namespace: &str) -> (u64, u64) {
         self.entries.run_pending_tasks();
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).get(namespace).copied().unwrap_or(0)
+        let on_disk = self.disk.as_ref().map_or(0, |disk| disk.held_by(namespace));
+        (self.shares.held_by(namespace), on_disk)
     }
 
-    /// Runs the store's pending maintenance (evictions, listener calls) now.
+    /// Runs the store's pending maintenance (evictions, listener calls, the disk tier's writes
+    /// and removals) now.
     pub fn settle(&self) {
         self.entries.run_pending_tasks();
+        if let Some(disk) = &self.disk {
+            disk.settle();
+        }
     }
 }
 
 /// Each entry lives its lifetime and a minute more (then it is only a stale copy worth a miss).
-struct StaleAfter;
+pub(crate) struct StaleAfter;
 
 impl moka::Expiry<Key, Arc<Entry>> for StaleAfter {
     fn expire_after_create(&self, _key: &Key, entry: &Arc<Entry>, _created_at: Instant) -> Option<Duration> {
@@ -349,7 +419,7 @@ mod tests {
             }
         }
         assert!((5..=6).contains(&stored), "{stored} entries of 4 KB within a 25 KB share");
-        assert!(cache.held_by("noisy") <= 25_000);
+        assert!(cache.held_by("noisy").0 <= 25_000);
         // Another namespace still has its own room.
         assert!(cache.insert(
             key("quiet", "app", "/"),
@@ -371,7 +441,7 @@ mod tests {
         // A purge gives the share back.
         cache.purge_app(&AppKey::new("noisy", "app"));
         cache.settle();
-        assert_eq!(cache.held_by("noisy"), 0);
+        assert_eq!(cache.held_by("noisy"), (0, 0));
         assert!(cache.get(&key("noisy", "app", "/0")).is_none());
     }
 
@@ -417,6 +487,118 @@ mod tests {
         assert!(cache.get(&key("team", "lunch", "/menu/2")).is_none());
         assert!(cache.get(&key("team", "lunch", "/about")).is_some());
         assert!(cache.get(&key("team", "other", "/menu/1")).is_some(), "another app's entries stay");
+    }
+
+    fn on_disk(dir: &std::path::Path) -> ResponseCache {
+        let disk = DiskLimits { dir: dir.to_owned(), max_bytes: 1_000_000, namespace_bytes: 200_000 };
+        ResponseCache::with_disk(limits(), &disk).unwrap()
+    }
+
+    fn body_files(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_memory_cannot_hold_is_served_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("0000000000000007.body"), b"from an earlier run").unwrap();
+        let cache = on_disk(dir.path());
+        assert_eq!(body_files(dir.path()), 0, "files of an earlier run are removed at start");
+        // 20 responses of 4 KB: the memory share is 25 KB, the rest goes to disk.
+        for index in 0..20 {
+            let body = Bytes::from(format!("{index:04}").repeat(1_000));
+            let tagged = headers(&[("cache-tag", if index % 2 == 0 { "even" } else { "odd" })]);
+            assert!(cache.insert(
+                key("team", "app", &format!("/{index}")),
+                StatusCode::OK,
+                tagged,
+                body,
+                Duration::from_secs(60)
+            ));
+        }
+        cache.settle();
+        let (memory, disk) = cache.held_by("team");
+        assert!(memory <= 25_000, "{memory}");
+        assert!(disk >= 14 * 4_000, "{disk} bytes on disk");
+        for index in 0..20 {
+            let entry = cache.lookup(&key("team", "app", &format!("/{index}"))).await.expect("in memory or on disk");
+            assert_eq!(entry.body, Bytes::from(format!("{index:04}").repeat(1_000)), "/{index}");
+            assert!(entry.is_fresh());
+        }
+        // Another app's key finds nothing in either tier.
+        assert!(cache.lookup(&key("team", "other", "/0")).await.is_none());
+        assert!(cache.lookup(&key("else", "app", "/0")).await.is_none());
+
+        // A purge reaches the disk: by tag, then the whole app; the files go with it.
+        cache.purge(&AppKey::new("team", "app"), None, Some("odd"));
+        cache.settle();
+        for index in (1..20).step_by(2) {
+            assert!(cache.lookup(&key("team", "app", &format!("/{index}"))).await.is_none(), "/{index}");
+        }
+        assert!(cache.lookup(&key("team", "app", "/0")).await.is_some());
+        cache.purge_app(&AppKey::new("team", "app"));
+        cache.settle();
+        assert!(cache.lookup(&key("team", "app", "/0")).await.is_none());
+        assert_eq!(cache.held_by("team"), (0, 0));
+        assert_eq!(body_files(dir.path()), 0, "purged files are removed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_memory_evicts_for_room_goes_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        // Each namespace may hold 60 KB of memory's 100 KB: two full ones make memory evict.
+        let limits = CacheLimits { max_bytes: 100_000, max_entry_bytes: 10_000, namespace_bytes: 60_000 };
+        let disk = DiskLimits { dir: dir.path().to_owned(), max_bytes: 1_000_000, namespace_bytes: 600_000 };
+        let cache = ResponseCache::with_disk(limits, &disk).unwrap();
+        for namespace in ["one", "two"] {
+            for index in 0..14 {
+                let body = Bytes::from(format!("{namespace}{index:02}").repeat(1_000));
+                cache.insert(
+                    key(namespace, "app", &format!("/{index}")),
+                    StatusCode::OK,
+                    HeaderMap::new(),
+                    body,
+                    Duration::from_secs(60),
+                );
+                cache.settle();
+            }
+        }
+        for namespace in ["one", "two"] {
+            for index in 0..14 {
+                let entry = cache.lookup(&key(namespace, "app", &format!("/{index}"))).await;
+                assert_eq!(entry.expect("kept").body, Bytes::from(format!("{namespace}{index:02}").repeat(1_000)));
+            }
+        }
+        let on_disk = cache.held_by("one").1 + cache.held_by("two").1;
+        assert!(on_disk > 0, "memory evicted to disk");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newer_answer_is_never_shadowed_by_an_older_one_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = on_disk(dir.path());
+        let body = |text: &str| Bytes::from(text.repeat(2_000));
+        // Fill the memory share so /page goes to disk, then answer /page anew.
+        for index in 0..8 {
+            cache.insert(
+                key("team", "app", &format!("/{index}")),
+                StatusCode::OK,
+                HeaderMap::new(),
+                body("x"),
+                Duration::from_secs(60),
+            );
+        }
+        cache.insert(key("team", "app", "/page"), StatusCode::OK, HeaderMap::new(), body("1"), Duration::from_secs(60));
+        cache.settle();
+        cache.purge(&AppKey::new("team", "app"), Some("/0"), None);
+        cache.settle();
+        cache.insert(key("team", "app", "/page"), StatusCode::OK, HeaderMap::new(), body("2"), Duration::from_secs(60));
+        cache.settle();
+        assert_eq!(cache.lookup(&key("team", "app", "/page")).await.unwrap().body, body("2"));
+        // A delete removes it from both tiers.
+        assert!(cache.remove(&key("team", "app", "/page")));
+        cache.settle();
+        assert!(cache.lookup(&key("team", "app", "/page")).await.is_none());
     }
 
     #[test]

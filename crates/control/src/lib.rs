@@ -800,6 +800,9 @@ impl ControlPlane {
                 sql_rows_read: counts.sql_rows_read,
                 sql_rows_written: counts.sql_rows_written,
                 storage_bytes_max: counts.storage_bytes_max,
+                cache_hits: counts.cache_hits,
+                cache_misses: counts.cache_misses,
+                cache_bytes_served: counts.cache_bytes_served,
             })
             .collect())
     }

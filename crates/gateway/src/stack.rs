@@ -584,7 +584,7 @@ async fn cached_dispatch(
         path_and_query: format!("{}{query}", context.address.path),
     };
     let mut label = "MISS";
-    if let Some(entry) = cache.get(&key) {
+    if let Some(entry) = cache.lookup(&key).await {
         if entry.is_fresh() {
             let (status, headers, with_body) = cache::answer_headers(&entry, request.headers());
             let body = match with_body && method == Method::GET {

@@ -38,11 +38,16 @@ pub struct Pricing {
     pub per_million_sql_rows_written: f64,
     /// Per GB a month of stored data, on the period's largest daily measure.
     pub per_gb_month_stored: f64,
+    /// Per million requests the response cache answered without running the app (instead of
+    /// the request price).
+    pub per_million_cache_hits: f64,
 }
 
 impl Pricing {
     pub fn cost(&self, counts: &UsageCounts) -> f64 {
-        counts.requests as f64 / 1e6 * self.per_million_requests
+        let hits = counts.cache_hits.min(counts.requests);
+        (counts.requests - hits) as f64 / 1e6 * self.per_million_requests
+            + hits as f64 / 1e6 * self.per_million_cache_hits
             + counts.cpu_us as f64 / 1e6 * self.per_cpu_second
             + counts.bytes_out as f64 / 1e9 * self.per_gb_out
             + counts.kv_reads as f64 / 1e6 * self.per_million_kv_reads
@@ -51,6 +56,21 @@ impl Pricing {
             + counts.sql_rows_read as f64 / 1e6 * self.per_million_sql_rows_read
             + counts.sql_rows_written as f64 / 1e6 * self.per_million_sql_rows_written
             + counts.storage_bytes_max as f64 / 1e9 * self.per_gb_month_stored
+    }
+
+    /// What one app's cache hits would have cost more had the app run for each: the request
+    /// price instead of the hit price, and the CPU of the app's mean run. An estimate from the
+    /// app's own runs in the same counts; zero without hits or without a run to go by.
+    pub fn saved_by_cache(&self, counts: &UsageCounts) -> f64 {
+        let hits = counts.cache_hits.min(counts.requests);
+        let runs = counts.requests - hits;
+        if hits == 0 || runs == 0 {
+            return 0.0;
+        }
+        let cpu_per_run = counts.cpu_us as f64 / runs as f64 / 1e6;
+        let per_hit =
+            (self.per_million_requests - self.per_million_cache_hits) / 1e6 + cpu_per_run * self.per_cpu_second;
+        (hits as f64 * per_hit).max(0.0)
     }
 }
 
@@ -86,6 +106,12 @@ pub struct ChargebackRow {
     pub bytes_out: u64,
     pub cost: f64,
     pub currency: String,
+    /// Requests answered from the response cache, and what they would have cost more had the
+    /// apps run for them (`Pricing::saved_by_cache`).
+    #[serde(default)]
+    pub cache_hits: u64,
+    #[serde(default)]
+    pub saved_by_cache: f64,
 }
 
 /// What budgets read and act on: usage (stored and still in memory), owners, the live apps,
@@ -342,7 +368,8 @@ impl Budgets {
     pub async fn chargeback(&self, month: Option<&str>, by_owner: bool) -> Result<Vec<ChargebackRow>, MeteringError> {
         let usage = self.month_to_date(month).await?;
         let owners: HashMap<AppKey, String> = self.registry.owners().await?.into_iter().collect();
-        let mut rows: BTreeMap<String, (u64, UsageCounts)> = BTreeMap::new();
+        let pricing = &self.settings.pricing;
+        let mut rows: BTreeMap<String, (u64, UsageCounts, f64)> = BTreeMap::new();
         for (app, counts) in &usage {
             let key = match by_owner {
                 true => owners.get(app).cloned().unwrap_or_else(|| "(deleted app)".to_owned()),
@@ -351,17 +378,21 @@ impl Budgets {
             let entry = rows.entry(key).or_default();
             entry.0 += 1;
             entry.1.add(counts);
+            // Each app's saving by its own mean run, not the row's.
+            entry.2 += pricing.saved_by_cache(counts);
         }
         Ok(rows
             .into_iter()
-            .map(|(key, (apps, counts))| ChargebackRow {
+            .map(|(key, (apps, counts, saved_by_cache))| ChargebackRow {
                 key,
                 apps,
                 requests: counts.requests,
                 cpu_seconds: counts.cpu_us as f64 / 1e6,
                 bytes_out: counts.bytes_out,
-                cost: self.settings.pricing.cost(&counts),
-                currency: self.settings.pricing.currency.clone(),
+                cost: pricing.cost(&counts),
+                currency: pricing.currency.clone(),
+                cache_hits: counts.cache_hits,
+                saved_by_cache,
             })
             .collect())
     }
@@ -403,6 +434,26 @@ mod tests {
         };
         let cost = pricing.cost(&data);
         assert!((cost - (0.50 + 10.0 + 3.0 + 1.50)).abs() < 1e-9, "{cost}");
+    }
+
+    #[test]
+    fn cache_hits_are_priced_apart_and_say_what_they_saved() {
+        let pricing = crate::config::PricingConfig::default().build();
+        // 4 M requests, 3 M of them cache hits; the 1 M runs took 100 s of CPU (100 µs each).
+        let counts =
+            UsageCounts { requests: 4_000_000, cache_hits: 3_000_000, cpu_us: 100_000_000, ..UsageCounts::default() };
+        let cost = pricing.cost(&counts);
+        // 1 M runs at $0.40, 3 M hits at $0.05, 100 CPU seconds at $0.00002.
+        assert!((cost - (0.40 + 0.15 + 0.002)).abs() < 1e-9, "{cost}");
+        // Each hit would have cost the request price less the hit price, plus a mean run's CPU.
+        let saved = pricing.saved_by_cache(&counts);
+        assert!((saved - 3.0 * (0.40 - 0.05 + 100.0 * 0.00002)).abs() < 1e-9, "{saved}");
+        // Nothing saved without hits, and no guess without a run to go by.
+        assert_eq!(pricing.saved_by_cache(&UsageCounts { requests: 5, cpu_us: 9, ..UsageCounts::default() }), 0.0);
+        assert_eq!(pricing.saved_by_cache(&UsageCounts { requests: 5, cache_hits: 5, ..UsageCounts::default() }), 0.0);
+        // Hits never outnumber requests in the price, whatever the counts say.
+        let odd = UsageCounts { requests: 1, cache_hits: 2, ..UsageCounts::default() };
+        assert!((pricing.cost(&odd) - 0.05 / 1e6).abs() < 1e-15);
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct PricingConfig {
     pub per_million_sql_rows_written: f64,
     /// Per GB a month of stored key-value and SQL data (the month's largest daily measure).
     pub per_gb_month_stored: f64,
+    /// Per million requests the response cache answers without running the app; they are not
+    /// charged the request price.
+    pub per_million_cache_hits: f64,
 }
 
 impl Default for PricingConfig {
@@ -75,6 +78,7 @@ impl Default for PricingConfig {
             per_million_sql_rows_read: 0.001,
             per_million_sql_rows_written: 1.00,
             per_gb_month_stored: 0.75,
+            per_million_cache_hits: 0.05,
         }
     }
 }
@@ -95,6 +99,7 @@ impl PricingConfig {
             ("per_million_sql_rows_read", self.per_million_sql_rows_read),
             ("per_million_sql_rows_written", self.per_million_sql_rows_written),
             ("per_gb_month_stored", self.per_gb_month_stored),
+            ("per_million_cache_hits", self.per_million_cache_hits),
         ] {
             if !(price.is_finite() && price >= 0.0) {
                 problems.push(format!("pricing.{key}: {price} is not a price; give 0 or more"));
@@ -115,6 +120,7 @@ impl PricingConfig {
             per_million_sql_rows_read: self.per_million_sql_rows_read,
             per_million_sql_rows_written: self.per_million_sql_rows_written,
             per_gb_month_stored: self.per_gb_month_stored,
+            per_million_cache_hits: self.per_million_cache_hits,
         }
     }
 }

@@ -145,8 +145,14 @@ impl Meter for Metering {
                     let labels =
                         CacheLabels { namespace: app_labels.namespace.clone(), app: app_labels.app.clone(), result };
                     self.metrics.app_cache_responses.get_or_create(&labels).inc();
-                    if result == "hit" {
-                        self.metrics.app_cache_bytes_served.get_or_create(&app_labels).inc_by(usage.bytes_out);
+                    match result {
+                        "hit" => {
+                            self.metrics.app_cache_bytes_served.get_or_create(&app_labels).inc_by(usage.bytes_out);
+                            counts.cache_hits = 1;
+                            counts.cache_bytes_served = usage.bytes_out;
+                        }
+                        "miss" | "expired" => counts.cache_misses = 1,
+                        _ => {}
                     }
                 }
                 let code = status_class(usage.status);

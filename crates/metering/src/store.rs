@@ -59,6 +59,11 @@ pub struct UsageCounts {
     pub sql_rows_written: u64,
     /// The most the app stored (key-value and SQL) at a daily measure in the period (a maximum).
     pub storage_bytes_max: u64,
+    /// Requests the gateway's response cache answered without running the app, requests it
+    /// looked up and did not find fresh (the app ran), and the body bytes it served.
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_bytes_served: u64,
 }
 
 impl UsageCounts {
@@ -81,6 +86,9 @@ impl UsageCounts {
         self.sql_rows_read += other.sql_rows_read;
         self.sql_rows_written += other.sql_rows_written;
         self.storage_bytes_max = self.storage_bytes_max.max(other.storage_bytes_max);
+        self.cache_hits += other.cache_hits;
+        self.cache_misses += other.cache_misses;
+        self.cache_bytes_served += other.cache_bytes_served;
     }
 }
 

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "kv", include_str!("../migrations/0009_kv.sql")),
     (10, "usage_data", include_str!("../migrations/0010_usage_data.sql")),
     (11, "kv_sealed", include_str!("../migrations/0011_kv_sealed.sql")),
+    (12, "usage_cache", include_str!("../migrations/0012_usage_cache.sql")),
 ];
 
 pub struct SqliteStore {

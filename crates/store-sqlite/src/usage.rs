@@ -15,8 +15,8 @@ macro_rules! upsert {
             "INSERT INTO ", $table, " (namespace, app, start, requests, client_errors, server_errors, rate_limited, busy,
                                        cpu_us, bytes_in, bytes_out, duration_us, outbound_requests, outbound_bytes,
                                        heap_bytes_max, kv_reads, kv_writes, kv_lists, sql_rows_read, sql_rows_written,
-                                       storage_bytes_max)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       storage_bytes_max, cache_hits, cache_misses, cache_bytes_served)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (namespace, app, start) DO UPDATE SET
                requests = requests + excluded.requests, client_errors = client_errors + excluded.client_errors,
                server_errors = server_errors + excluded.server_errors, rate_limited = rate_limited + excluded.rate_limited,
@@ -28,7 +28,9 @@ macro_rules! upsert {
                kv_reads = kv_reads + excluded.kv_reads, kv_writes = kv_writes + excluded.kv_writes,
                kv_lists = kv_lists + excluded.kv_lists, sql_rows_read = sql_rows_read + excluded.sql_rows_read,
                sql_rows_written = sql_rows_written + excluded.sql_rows_written,
-               storage_bytes_max = MAX(storage_bytes_max, excluded.storage_bytes_max)"
+               storage_bytes_max = MAX(storage_bytes_max, excluded.storage_bytes_max),
+               cache_hits = cache_hits + excluded.cache_hits, cache_misses = cache_misses + excluded.cache_misses,
+               cache_bytes_served = cache_bytes_served + excluded.cache_bytes_served"
         )
     };
 }
@@ -45,7 +47,7 @@ macro_rules! select {
     };
 }
 
-fn values(counts: &UsageCounts) -> [u64; 18] {
+fn values(counts: &UsageCounts) -> [u64; 21] {
     [
         counts.requests,
         counts.client_errors,
@@ -65,6 +67,9 @@ fn values(counts: &UsageCounts) -> [u64; 18] {
         counts.sql_rows_read,
         counts.sql_rows_written,
         counts.storage_bytes_max,
+        counts.cache_hits,
+        counts.cache_misses,
+        counts.cache_bytes_served,
     ]
 }
 
@@ -127,6 +132,9 @@ impl UsageStore for SqliteStore {
                         sql_rows_read: get("sql_rows_read"),
                         sql_rows_written: get("sql_rows_written"),
                         storage_bytes_max: get("storage_bytes_max"),
+                        cache_hits: get("cache_hits"),
+                        cache_misses: get("cache_misses"),
+                        cache_bytes_served: get("cache_bytes_served"),
                     },
                 }
             })

@@ -197,7 +197,15 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     let logs = Arc::new(LogHub::new());
     let routes = Arc::new(RoutingTable::new());
     // Responses apps mark shareable; a deploy, rollback or delete of an app purges its entries.
-    let response_cache = config.cache.build().map(|limits| Arc::new(cache::ResponseCache::new(limits)));
+    let response_cache = match (config.cache.build(), config.cache.disk(&data_dir)) {
+        (Some(limits), Some(disk)) => {
+            Some(Arc::new(cache::ResponseCache::with_disk(limits, &disk).with_context(|| {
+                format!("failed to open the response cache's disk tier in {} (cache.disk_path)", disk.dir.display())
+            })?))
+        }
+        (Some(limits), None) => Some(Arc::new(cache::ResponseCache::new(limits))),
+        (None, _) => None,
+    };
     if let Some(cache) = &response_cache {
         let cache = cache.clone();
         routes.on_change(Box::new(move |app| cache.purge_app(app)));

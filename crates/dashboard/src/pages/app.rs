@@ -69,6 +69,8 @@ pub(crate) async fn show(
     let server_errors: u64 = days.iter().map(|day| day.server_errors).sum();
     let client_errors: u64 = days.iter().map(|day| day.client_errors).sum();
     let cpu: f64 = days.iter().fold(0.0, |total, day| total + day.cpu_seconds);
+    let cache_hits: u64 = days.iter().map(|day| day.cache_hits).sum();
+    let cache_bytes: u64 = days.iter().map(|day| day.cache_bytes_served).sum();
     let error_rate = match requests {
         0 => "no requests yet".to_owned(),
         n => format!("{:.2} %", server_errors as f64 * 100.0 / n as f64),
@@ -122,6 +124,10 @@ pub(crate) async fn show(
                 div { dt { "Server errors" } dd { (error_rate) } }
                 div { dt { "Refused requests (4xx)" } dd { (client_errors) } }
                 div { dt { "CPU" } dd { (format!("{cpu:.2} s")) } }
+                div { dt { "Served from cache" } dd { @match requests {
+                    0 => "no requests yet",
+                    n => (format!("{cache_hits} ({:.0} %), {}", cache_hits as f64 * 100.0 / n as f64, crate::layout::bytes(cache_bytes))),
+                } } }
                 div { dt { "Cost" } dd { (format!("{cost:.4} {currency}")) } }
             }
             @if requests > 0 {

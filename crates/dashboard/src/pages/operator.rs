@@ -359,6 +359,7 @@ pub(crate) async fn spend(
     let budgets = &state.budgets;
     let table = |title: &str, by: &str, rows: &[metering::budgets::ChargebackRow]| {
         let total: f64 = rows.iter().map(|row| row.cost).sum();
+        let saved: f64 = rows.iter().map(|row| row.saved_by_cache).sum();
         let currency = rows.first().map(|row| row.currency.as_str()).unwrap_or("");
         let by_owner = by == "owner";
         html! {
@@ -366,12 +367,13 @@ pub(crate) async fn spend(
                 h2 { (title) }
                 p { a href=(format!("/console/spend.csv?by={by}{month_query}")) { "Download as CSV" } }
                 div class="scroll" { table {
-                    thead { tr { th { (if by_owner { "Owner" } else { "Namespace" }) } th { "Apps" } th { "Requests" } th { "CPU s" } th { "Sent" } th { "Cost" } th { "Budget" } } }
+                    thead { tr { th { (if by_owner { "Owner" } else { "Namespace" }) } th { "Apps" } th { "Requests" } th { "CPU s" } th { "Sent" } th { "Cost" } th { "From cache" } th { "Budget" } } }
                     tbody {
                         @for row in rows {
                             @let budget = budgets.budget_for(by_owner, &row.key);
                             tr { td { (row.key) } td { (row.apps) } td { (row.requests) } td { (format!("{:.2}", row.cpu_seconds)) }
                                  td { (crate::layout::bytes(row.bytes_out)) } td { (format!("{:.4} {}", row.cost, row.currency)) }
+                                 td { (row.cache_hits) " requests, saved " (format!("{:.4} {}", row.saved_by_cache, row.currency)) }
                                  td { @match budget {
                                      Some(amount) if amount > 0.0 => {
                                          @let used = row.cost / amount * 100.0;
@@ -381,7 +383,7 @@ pub(crate) async fn spend(
                                      _ => "none",
                                  } } }
                         }
-                        tr { th { "Total" } td {} td {} td {} td {} th { (format!("{total:.4} {currency}")) } td {} }
+                        tr { th { "Total" } td {} td {} td {} td {} th { (format!("{total:.4} {currency}")) } th { "saved " (format!("{saved:.4} {currency}")) } td {} }
                     }
                 } }
             }
@@ -433,7 +435,9 @@ pub(crate) async fn spend_csv(
     let write = |writer: &mut csv::Writer<Vec<u8>>, record: &[String]| {
         writer.write_record(record).map_err(|error| Failure(control_api::internal(&format!("writing CSV: {error}"))))
     };
-    write(&mut writer, &[key, "apps", "requests", "cpu_seconds", "bytes_out", "cost", "currency"].map(str::to_owned))?;
+    let columns =
+        [key, "apps", "requests", "cpu_seconds", "bytes_out", "cost", "currency", "cache_hits", "saved_by_cache"];
+    write(&mut writer, &columns.map(str::to_owned))?;
     for row in rows {
         write(
             &mut writer,
@@ -445,6 +449,8 @@ pub(crate) async fn spend_csv(
                 row.bytes_out.to_string(),
                 format!("{:.6}", row.cost),
                 row.currency,
+                row.cache_hits.to_string(),
+                format!("{:.6}", row.saved_by_cache),
             ],
         )?;
     }

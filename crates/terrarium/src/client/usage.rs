@@ -99,6 +99,7 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
             "KV R/W/L",
             "SQL ROWS R/W",
             "STORED",
+            "CACHE HIT/MISS",
         ]);
         for entry in &entries {
             let start = match usage.by.as_str() {
@@ -123,6 +124,7 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
                 format!("{}/{}/{}", entry.kv_reads, entry.kv_writes, entry.kv_lists),
                 format!("{}/{}", entry.sql_rows_read, entry.sql_rows_written),
                 format!("{} KiB", entry.storage_bytes_max / 1024),
+                format!("{}/{}", entry.cache_hits, entry.cache_misses),
             ]);
         }
         table.to_string()
@@ -138,13 +140,27 @@ struct ChargebackRow {
     bytes_out: u64,
     cost: f64,
     currency: String,
+    #[serde(default)]
+    cache_hits: u64,
+    #[serde(default)]
+    saved_by_cache: f64,
 }
 
 fn chargeback(args: &ClientArgs, client: &ApiClient, by: &str, month: Option<&str>, csv: bool) -> anyhow::Result<()> {
     let rows: Vec<ChargebackRow> = client.get_json_query("/chargeback", &[("by", Some(by)), ("month", month)])?;
     if csv {
         let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
-        writer.write_record([by, "apps", "requests", "cpu_seconds", "bytes_out", "cost", "currency"])?;
+        writer.write_record([
+            by,
+            "apps",
+            "requests",
+            "cpu_seconds",
+            "bytes_out",
+            "cost",
+            "currency",
+            "cache_hits",
+            "saved_by_cache",
+        ])?;
         for row in &rows {
             writer.write_record([
                 row.key.clone(),
@@ -154,6 +170,8 @@ fn chargeback(args: &ClientArgs, client: &ApiClient, by: &str, month: Option<&st
                 row.bytes_out.to_string(),
                 format!("{:.6}", row.cost),
                 row.currency.clone(),
+                row.cache_hits.to_string(),
+                format!("{:.6}", row.saved_by_cache),
             ])?;
         }
         writer.flush()?;
@@ -168,6 +186,8 @@ fn chargeback(args: &ClientArgs, client: &ApiClient, by: &str, month: Option<&st
             "CPU S",
             "OUT",
             "COST",
+            "CACHE HITS",
+            "SAVED",
         ]);
         for row in &rows {
             table.add_row([
@@ -177,6 +197,8 @@ fn chargeback(args: &ClientArgs, client: &ApiClient, by: &str, month: Option<&st
                 format!("{:.3}", row.cpu_seconds),
                 row.bytes_out.to_string(),
                 format!("{:.4} {}", row.cost, row.currency),
+                row.cache_hits.to_string(),
+                format!("{:.4} {}", row.saved_by_cache, row.currency),
             ]);
         }
         table.to_string()

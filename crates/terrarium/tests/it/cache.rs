@@ -117,6 +117,27 @@ fn a_public_response_is_served_again_and_stays_with_its_app() {
         "{metrics}"
     );
 
+    // And in the usage roll-ups and the chargeback, which prices hits apart and says what they saved.
+    server.run_task("metering.flush");
+    let usage: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--app", "team/menu", "-o", "json"])).unwrap();
+    let entry = &usage[0];
+    assert!(entry["cache_hits"].as_u64() >= Some(2), "{usage}");
+    assert!(entry["cache_misses"].as_u64() >= Some(2), "{usage}");
+    assert!(entry["cache_bytes_served"].as_u64() >= Some(26), "{usage}");
+    let table = server.cli_ok(&["usage", "--app", "team/menu"]);
+    assert!(table.contains("CACHE HIT/MISS"), "{table}");
+    let rows: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--chargeback", "namespace", "-o", "json"])).unwrap();
+    let team = rows.as_array().unwrap().iter().find(|row| row["key"] == "team").unwrap();
+    assert!(team["cache_hits"].as_u64() >= Some(2), "{rows}");
+    assert!(team["saved_by_cache"].as_f64() > Some(0.0), "{rows}");
+    let csv = server.cli_ok(&["usage", "--chargeback", "namespace", "--csv"]);
+    assert!(
+        csv.starts_with("namespace,apps,requests,cpu_seconds,bytes_out,cost,currency,cache_hits,saved_by_cache\n"),
+        "{csv}"
+    );
+
     // A purge by tag from the CLI (audited as cache.purge): the next request runs the code.
     let said = server.cli_ok(&["cache", "purge", "team/menu", "--tag", "menu"]);
     assert!(said.contains("Purged cached responses tagged menu of team/menu"), "{said}");
@@ -233,4 +254,52 @@ fn workers_cache_api_code_runs_unmodified_and_sees_only_its_own_entries() {
     std::fs::write(&code, changed).unwrap();
     server.deploy(&folders.path().join("b"));
     assert_eq!(text("team", "board", "/get"), "miss");
+}
+
+/// With `[cache] disk_path`, what memory has no room for is kept on disk and served from there;
+/// a purge reaches it.
+#[test]
+fn responses_memory_cannot_hold_are_served_from_the_disk_tier() {
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let config = "[cache]\nmax_bytes = 65536\nmax_entry_bytes = 16384\nnamespace_share_percent = 100\ndisk_path = \"response-cache\"\ndisk_max_bytes = 10485760\n";
+    let server = Server::start_in(config, &data_dir, &[]);
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(folder.path().join("functions")).unwrap();
+    std::fs::write(
+        folder.path().join("terrarium.yaml"),
+        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: pages\n  namespace: team\nspec:\n  owner: user:admin\n  access:\n    visibility: public\n  runtime: function\n  functions:\n    - route: /*\n      entry: functions/index.js\n",
+    )
+    .unwrap();
+    // 8 KB pages: 30 of them are nearly four times what memory holds.
+    std::fs::write(
+        folder.path().join("functions/index.js"),
+        "export default { fetch(request) {\n\
+           const path = new URL(request.url).pathname;\n\
+           return new Response(path.padEnd(8000, '.'), { headers: { 'cache-control': 'public, s-maxage=300' } });\n\
+         } };\n",
+    )
+    .unwrap();
+    server.deploy(folder.path());
+    // The tier's directory is the server's user's alone.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(data_dir.join("response-cache")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o700);
+    let page = |index: usize| format!("/page/{index}");
+    for index in 0..30 {
+        let (label, body, _) = fetch(&server, "team", "pages", &page(index));
+        assert_eq!((label.as_str(), body.len()), ("MISS", 8000), "{}", page(index));
+    }
+    // Every page is served again without running the app: most of them from disk.
+    for index in 0..30 {
+        let (label, body, _) = fetch(&server, "team", "pages", &page(index));
+        assert_eq!(label, "HIT", "{}", page(index));
+        assert_eq!(body, format!("{:.<8000}", page(index)));
+    }
+    // A purge of the app reaches the disk tier: every page runs again.
+    server.cli_ok(&["cache", "purge", "team/pages"]);
+    for index in 0..30 {
+        let (label, _, _) = fetch(&server, "team", "pages", &page(index));
+        assert_eq!(label, "MISS", "{}", page(index));
+    }
 }

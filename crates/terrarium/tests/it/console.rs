@@ -388,7 +388,10 @@ fn a_builder_and_an_operator_use_the_console_in_a_real_browser() {
     assert_eq!(seen["csv"]["status"], 200);
     assert!(seen["csv"]["type"].as_str().unwrap().starts_with("text/csv"));
     let csv = seen["csv"]["body"].as_str().unwrap();
-    assert!(csv.starts_with("namespace,apps,requests,cpu_seconds,bytes_out,cost,currency\n"), "{csv}");
+    assert!(
+        csv.starts_with("namespace,apps,requests,cpu_seconds,bytes_out,cost,currency,cache_hits,saved_by_cache\n"),
+        "{csv}"
+    );
     assert!(csv.contains("\nteam,"), "{csv}");
 
     // Usable on a phone: nothing wider than the screen.
