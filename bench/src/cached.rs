@@ -77,6 +77,12 @@ pub async fn run(args: &crate::Args, address: SocketAddr, token: &str, terrarium
         mix.push(order.as_str());
         read_heavy.push(measured(address, &mix, terrarium_pid, args.connections, duration).await?);
     }
+    // The floor a Rust server on hyper starts from: hello world with no platform around it.
+    let hyper = {
+        let (_process, hyper_address) = crate::start(std::process::Command::new(&args.hyper), "listening on ")?;
+        load(hyper_address, "127.0.0.1", "/", args.connections, Duration::from_millis(500)).await?;
+        load(hyper_address, "127.0.0.1", "/", args.connections, duration).await?
+    };
     let nginx_dir = tempfile::tempdir()?;
     let nginx = match &args.nginx {
         Some(nginx) => {
@@ -105,10 +111,12 @@ pub async fn run(args: &crate::Args, address: SocketAddr, token: &str, terrarium
     };
     row("terrarium function, cached (HIT)", &hit, Some(hit_cpu));
     row("terrarium function, run each time", &run, Some(run_cpu));
+    row("bare hyper hello, no platform", &hyper, None);
     if let Some(nginx) = &nginx {
         row("nginx, the same bytes", nginx, None);
         println!("cached ÷ nginx, req/s: {:.2}", hit.requests_per_second / nginx.requests_per_second);
     }
+    println!("cached ÷ bare hyper, req/s: {:.2}", hit.requests_per_second / hyper.requests_per_second);
     println!(
         "cached ÷ run each time, req/s: {:.2}; CPU per request: {:.2}",
         hit.requests_per_second / run.requests_per_second,
