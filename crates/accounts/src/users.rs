@@ -98,6 +98,22 @@ fn check_name(name: &str, what: &str) -> Result<(), AccountError> {
     }
 }
 
+/// An e-mail address as mail servers take it: one `@` with text on both sides, no spaces or
+/// control characters, at most 254 bytes.
+fn check_email(email: &str) -> Result<(), AccountError> {
+    let shaped = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
+    match shaped {
+        true => Ok(()),
+        false => {
+            Err(AccountError::Invalid(format!("{email:?} is not an e-mail address; write it like ana@example.com")))
+        }
+    }
+}
+
 async fn hash(password: String) -> Result<String, AccountError> {
     tokio::task::spawn_blocking(move || identity::hash_password(&password))
         .await
@@ -228,6 +244,7 @@ impl Accounts {
         principal: &Principal,
         name: &str,
         groups: Vec<String>,
+        email: Option<String>,
         password: Option<String>,
     ) -> Result<(UserInfo, Option<String>), AccountError> {
         if let Err(message) = self.require_platform_admin(principal, "add users") {
@@ -236,6 +253,9 @@ impl Accounts {
         check_name(name, "user")?;
         for group in &groups {
             check_name(group, "group")?;
+        }
+        if let Some(email) = &email {
+            check_email(email)?;
         }
         let generated = password.is_none();
         let password = password.unwrap_or_else(identity::generate_password);
@@ -246,7 +266,7 @@ impl Accounts {
             name: name.to_owned(),
             password_hash: Some(hash(password.clone()).await?),
             display_name: None,
-            email: None,
+            email,
             groups,
             disabled: false,
             created_at: now(),
@@ -371,6 +391,22 @@ impl Accounts {
             }
         }
         Ok(owners.into_iter().collect())
+    }
+
+    /// The e-mail addresses that reach an owner: the user's, or every enabled member's of the
+    /// group (users without an address are left out).
+    pub async fn addresses(&self, owner: &str) -> Result<Vec<String>, AccountError> {
+        let users = self.store.list_users().await?;
+        let reaches = |user: &crate::store::UserRow| match owner.split_once(':') {
+            Some(("user", name)) => user.name == name,
+            Some(("group", group)) => user.groups.iter().any(|held| held == group),
+            _ => false,
+        };
+        Ok(users
+            .into_iter()
+            .filter(|user| !user.disabled && reaches(user))
+            .filter_map(|user| user.email.filter(|email| !email.is_empty()))
+            .collect())
     }
 
     /// Rotates the platform's token signing key (platform admins).

@@ -153,6 +153,15 @@ impl RevisionChanges {
     }
 }
 
+/// `POST /api/v1/apps/{ns}/{app}/extend`: keep an app with a TTL longer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExtendRequest {
+    /// Days added to the expiry (counted from today when it has passed).
+    pub days: u32,
+    /// Why the app is still needed; kept in the audit log.
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct RollbackRequest {
     /// The revision to make active; the one before the active one when absent.
@@ -367,6 +376,9 @@ pub struct CreateUserRequest {
     pub name: String,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Where the platform reaches them (an app's expiry reminders, for its owner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// The new user and its one-time password, shown once.

@@ -11,6 +11,10 @@ pub enum Action {
     AppAccess,
     AppDelete,
     AppDeploy,
+    /// An app's expiry was moved later.
+    AppExtend,
+    /// An app's owner was told it expires soon.
+    AppExpiryNotice,
     /// An app's files were read (the web console's editor).
     AppFiles,
     AppGet,
@@ -89,6 +93,8 @@ impl Action {
         Action::AppAccess,
         Action::AppDelete,
         Action::AppDeploy,
+        Action::AppExtend,
+        Action::AppExpiryNotice,
         Action::AppFiles,
         Action::AppGet,
         Action::AppList,
@@ -156,6 +162,8 @@ impl Action {
             Action::AppAccess => "app.access",
             Action::AppDelete => "app.delete",
             Action::AppDeploy => "app.deploy",
+            Action::AppExtend => "app.extend",
+            Action::AppExpiryNotice => "app.expiry_notice",
             Action::AppFiles => "app.files",
             Action::AppGet => "app.get",
             Action::AppList => "app.list",

@@ -58,6 +58,7 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
                 .delete(apps::delete_app.layer(audited(Action::AppDelete))),
         )
         .route("/api/v1/apps/{namespace}/{name}/rollback", post(apps::rollback.layer(audited(Action::AppRollback))))
+        .route("/api/v1/apps/{namespace}/{name}/extend", post(apps::extend.layer(audited(Action::AppExtend))))
         .route("/api/v1/apps/{namespace}/{name}/logs", get(apps::logs.layer(audited(Action::AppLogs))))
         .route("/api/v1/apps/{namespace}/{name}/data", get(data::usage.layer(audited(Action::DataUsage))))
         .route(
@@ -225,6 +226,7 @@ impl From<ControlError> for ApiFailure {
                 failure(StatusCode::CONFLICT, "conflict", message, vec![])
             }
             ControlError::InvalidName(_) => failure(StatusCode::BAD_REQUEST, "invalid_name", message, vec![]),
+            ControlError::InvalidRequest(_) => failure(StatusCode::BAD_REQUEST, "invalid_request", message, vec![]),
             ControlError::Forbidden(_) => failure(StatusCode::FORBIDDEN, "forbidden", message, vec![]),
             ControlError::NotFound(_) => failure(StatusCode::NOT_FOUND, "not_found", message, vec![]),
             ControlError::Internal(detail) => internal(&detail),

@@ -8,6 +8,7 @@
 pub mod blobs;
 pub mod governance;
 pub mod hooks;
+pub mod lifecycle;
 pub mod logs;
 mod reads;
 mod secrets_host;
@@ -32,6 +33,11 @@ pub use identity::{ALL_NAMESPACES, Principal, Role};
 #[async_trait::async_trait]
 pub trait OwnerDirectory: Send + Sync + 'static {
     async fn owners(&self) -> Result<Vec<String>, String>;
+    /// The e-mail addresses that reach an owner (a user's own, a group's members'); empty when
+    /// none is known.
+    async fn addresses(&self, _owner: &str) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Every way a control-plane call can fail, each with what the caller can do about it.
@@ -71,6 +77,9 @@ pub enum ControlError {
     Conflict(String),
     #[error("{0}")]
     InvalidName(String),
+    /// A request's values are out of range; the message says which and what is allowed.
+    #[error("{0}")]
+    InvalidRequest(String),
     #[error("{0}")]
     NotFound(String),
     /// The caller is known but lacks the role; the message says which role, where, and who grants it.
@@ -457,6 +466,7 @@ impl ControlPlane {
             created_at: now(),
             size_bytes: bundle.total_bytes(),
             create_namespace: principal.is_platform_admin(),
+            expires_at: None,
         };
         if !ungranted.is_empty() {
             drop(live);
@@ -516,6 +526,9 @@ impl ControlPlane {
             Err(error) => return Err(error.into()),
         };
         let new_owner = new.owner.clone();
+        // A new revision renews the app's TTL from now (also one that waited for approval).
+        let mut new = new;
+        new.expires_at = self.expiry_from_now(new.deployment.ttl_days);
         self.store.insert_revision(new, event).await?;
         self.routes.insert(live);
         self.changed.notify_one();
@@ -978,11 +991,8 @@ impl ControlPlane {
     fn summary(&self, row: AppRow) -> AppSummary {
         let live = self.routes.get(&row.app);
         let data_class = live.as_ref().and_then(|live| live.deployment.data_class.clone());
-        let expires_at = live.as_ref().and_then(|live| live.deployment.ttl_days).and_then(|days| {
-            let format = time::format_description::well_known::Rfc3339;
-            let updated = time::OffsetDateTime::parse(&row.updated_at, &format).ok()?;
-            (updated + time::Duration::days(i64::from(days))).format(&format).ok()
-        });
+        let phase = lifecycle::phase(row.expires_at.as_deref(), self.settings.clock.now());
+        let expires_at = row.expires_at;
         AppSummary {
             data_class,
             expires_at,
@@ -992,7 +1002,7 @@ impl ControlPlane {
             owner: row.owner,
             runtime: row.runtime,
             active_revision: row.active_revision,
-            phase: "Active".to_owned(),
+            phase: phase.to_owned(),
             updated_at: row.updated_at,
         }
     }

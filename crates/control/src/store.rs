@@ -42,6 +42,9 @@ pub struct AppRow {
     pub active_revision: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// When the app expires (RFC 3339): its last deploy plus `ttlDays`, moved by extensions;
+    /// `None` for an app without a TTL.
+    pub expires_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +72,9 @@ pub struct NewRevision {
     pub size_bytes: u64,
     /// Create the namespace in the same transaction if it does not exist yet.
     pub create_namespace: bool,
+    /// The app's expiry from this revision on (a deploy renews it); `None`: no TTL. Set when
+    /// the revision is committed, from the control plane's clock.
+    pub expires_at: Option<String>,
 }
 
 /// An audit event to append: built with [`audit::AuditEvent::new`].
@@ -129,6 +135,8 @@ pub trait RegistryStore: Send + Sync + 'static {
         revision: i64,
         audit: NewAuditEvent,
     ) -> Result<Deployment, StoreError>;
+    /// Moves the app's expiry and records the audit event, atomically.
+    async fn set_expiry(&self, app: &AppKey, expires_at: &str, audit: NewAuditEvent) -> Result<(), StoreError>;
     /// Removes the app and its revisions (blobs stay until collected) and records the audit event.
     async fn delete_app(&self, app: &AppKey, audit: NewAuditEvent) -> Result<(), StoreError>;
 

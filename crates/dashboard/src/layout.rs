@@ -129,6 +129,7 @@ pub(crate) fn notice(code: Option<&str>, revision: Option<i64>) -> Markup {
         },
         Some("secret-set") => "The secret is saved; the app reads the new value from its next request.".to_owned(),
         Some("secret-removed") => "The secret is removed.".to_owned(),
+        Some("extended") => "The app's expiry is moved; the new date is shown above.".to_owned(),
         Some("cache-purged") => "The app's cached responses are purged: the next requests run its code.".to_owned(),
         Some("voted") => "Your decision is recorded.".to_owned(),
         Some("exception-added") => "The exception is recorded.".to_owned(),

@@ -203,12 +203,25 @@ impl Notifier {
     /// Sends the notification to every webhook unless `key` was notified before. Returns at once;
     /// delivery and its retries run in the background.
     pub async fn notify_once(self: &Arc<Self>, key: &str, notification: Notification) {
+        self.notify_once_to(key, notification, &[]).await;
+    }
+
+    /// [`Notifier::notify_once`], with the e-mail going to `recipients` (an app's owner) instead
+    /// of the platform team's addresses when there are any; the webhooks get it either way.
+    /// A recipient that is not an address is left out, saying so in the log.
+    /// Answers whether it was sent (`false`: sent before, or not recordable).
+    pub async fn notify_once_to(
+        self: &Arc<Self>,
+        key: &str,
+        notification: Notification,
+        recipients: &[String],
+    ) -> bool {
         match self.store.first_time(key, &now()).await {
             Ok(true) => {}
-            Ok(false) => return,
+            Ok(false) => return false,
             Err(error) => {
                 tracing::error!(%error, key, "could not record a notification; not sending it");
-                return;
+                return false;
             }
         }
         tracing::info!(kind = notification.kind, key, "{}", notification.subject);
@@ -220,19 +233,29 @@ impl Notifier {
             tokio::spawn(async move { notifier.deliver(&webhook, &key, &notification).await });
         }
         if self.mail.is_some() {
+            let mut to = Vec::new();
+            for recipient in recipients {
+                match recipient.parse::<lettre::message::Mailbox>() {
+                    Ok(mailbox) => to.push(mailbox),
+                    Err(error) => tracing::warn!(%error, key, "a recipient is not an e-mail address; left out"),
+                }
+            }
             let notifier = Arc::clone(self);
             let key = key.to_owned();
-            tokio::spawn(async move { notifier.deliver_mail(&key, &notification).await });
+            tokio::spawn(async move { notifier.deliver_mail(&key, &notification, to).await });
         }
+        true
     }
 
-    async fn deliver_mail(&self, key: &str, notification: &Notification) {
+    /// Mails `notification` to `to`, or to the platform team's addresses when `to` is empty.
+    async fn deliver_mail(&self, key: &str, notification: &Notification, to: Vec<lettre::message::Mailbox>) {
         let Some(mail) = &self.mail else { return };
+        let to = if to.is_empty() { mail.to.clone() } else { to };
         let mut builder = lettre::Message::builder()
             .from(mail.from.clone())
             .subject(fill(&mail.subject_template, notification))
             .header(lettre::message::header::ContentType::TEXT_PLAIN);
-        for to in &mail.to {
+        for to in &to {
             builder = builder.to(to.clone());
         }
         let body = fill(&mail.body_template, notification);
@@ -263,7 +286,7 @@ impl Notifier {
             id: 0,
             time: now(),
             channel: "email".to_owned(),
-            target: mail.to.iter().map(|to| to.email.to_string()).collect::<Vec<_>>().join(", "),
+            target: to.iter().map(|to| to.email.to_string()).collect::<Vec<_>>().join(", "),
             key: key.to_owned(),
             subject: notification.subject.clone(),
             status: status.to_owned(),

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "usage_data", include_str!("../migrations/0010_usage_data.sql")),
     (11, "kv_sealed", include_str!("../migrations/0011_kv_sealed.sql")),
     (12, "usage_cache", include_str!("../migrations/0012_usage_cache.sql")),
+    (13, "lifecycle", include_str!("../migrations/0013_lifecycle.sql")),
 ];
 
 pub struct SqliteStore {
@@ -128,6 +129,7 @@ fn app_row(row: &SqliteRow) -> AppRow {
         active_revision: row.get("active_revision"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
+        expires_at: row.get("expires_at"),
     }
 }
 
@@ -220,11 +222,12 @@ impl RegistryStore for SqliteStore {
             }
         }
         sqlx::query(
-            "INSERT INTO apps (namespace, name, owner, runtime, description, active_revision, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO apps (namespace, name, owner, runtime, description, active_revision, created_at, updated_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (namespace, name) DO UPDATE SET
                 owner = excluded.owner, runtime = excluded.runtime, description = excluded.description,
-                active_revision = excluded.active_revision, updated_at = excluded.updated_at",
+                active_revision = excluded.active_revision, updated_at = excluded.updated_at,
+                expires_at = excluded.expires_at",
         )
         .bind(&app.namespace)
         .bind(&app.name)
@@ -234,6 +237,7 @@ impl RegistryStore for SqliteStore {
         .bind(deployment.revision)
         .bind(&new.created_at)
         .bind(&new.created_at)
+        .bind(&new.expires_at)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -305,6 +309,22 @@ impl RegistryStore for SqliteStore {
         insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(backend)?;
         parse_deployment(&json)
+    }
+
+    async fn set_expiry(&self, app: &AppKey, expires_at: &str, audit: NewAuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query("UPDATE apps SET expires_at = ? WHERE namespace = ? AND name = ?")
+            .bind(expires_at)
+            .bind(&app.namespace)
+            .bind(&app.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::UnknownApp { app: app.clone() });
+        }
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn delete_app(&self, app: &AppKey, audit: NewAuditEvent) -> Result<(), StoreError> {

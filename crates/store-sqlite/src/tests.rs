@@ -60,6 +60,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
         created_at: "2026-11-22T00:00:00Z".into(),
         size_bytes: 10,
         create_namespace,
+        expires_at: None,
     }
 }
 

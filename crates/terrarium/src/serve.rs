@@ -484,6 +484,10 @@ impl control::OwnerDirectory for AccountsDirectory {
     async fn owners(&self) -> Result<Vec<String>, String> {
         self.0.owners().await.map_err(|error| error.to_string())
     }
+
+    async fn addresses(&self, owner: &str) -> Result<Vec<String>, String> {
+        self.0.addresses(owner).await.map_err(|error| error.to_string())
+    }
 }
 
 /// The notifier from `[notify]`: the operator's webhooks and mail server.
@@ -644,6 +648,26 @@ fn add_background_tasks(
             }),
         );
     }
+    let lifecycle = control.clone();
+    tasks.add(
+        TaskSpec {
+            name: "lifecycle.reminders",
+            about: "tells owners of apps that expire in 30 days, in 7 days and today (each once per expiry date)",
+            every: Duration::from_secs(3600),
+            wake: None,
+            at_start: true,
+        },
+        job(move || {
+            let control = lifecycle.clone();
+            async move {
+                control
+                    .send_expiry_reminders()
+                    .await
+                    .map(drop)
+                    .map_err(|error| format!("the expiry reminders failed: {error}"))
+            }
+        }),
+    );
     control.add_governance_tasks(tasks);
 }
 

@@ -33,7 +33,8 @@ pub(crate) async fn create_user(
     body: Bytes,
 ) -> ApiResult<Response> {
     let request: CreateUserRequest = parse_json(&body, "{\"name\": \"...\", \"groups\": [...]}")?;
-    let (user, password) = state.accounts.create_user(&principal, &request.name, request.groups, None).await?;
+    let (user, password) =
+        state.accounts.create_user(&principal, &request.name, request.groups, request.email, None).await?;
     let password = password.expect("a generated password is returned");
     Ok((StatusCode::CREATED, Json(CreateUserResponse { user, password })).into_response())
 }

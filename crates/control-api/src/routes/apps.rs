@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use api_types::{CreateNamespaceRequest, RollbackRequest};
+use api_types::{CreateNamespaceRequest, ExtendRequest, RollbackRequest};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -38,12 +38,33 @@ pub(crate) struct NamespaceQuery {
     pub(crate) namespace: Option<String>,
 }
 
+/// `?namespace=…&expiring_within_days=N`.
+#[derive(Deserialize)]
+pub(crate) struct ListAppsQuery {
+    namespace: Option<String>,
+    expiring_within_days: Option<u32>,
+}
+
 pub(crate) async fn list_apps(
     State(state): State<Arc<ApiState>>,
     Caller(principal): Caller,
-    Query(query): Query<NamespaceQuery>,
+    Query(query): Query<ListAppsQuery>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.control.visible_apps(&principal, query.namespace.as_deref()).await?).into_response())
+    let mut apps = state.control.visible_apps(&principal, query.namespace.as_deref()).await?;
+    if let Some(days) = query.expiring_within_days {
+        apps = state.control.expiring_within(apps, days);
+    }
+    Ok(Json(apps).into_response())
+}
+
+pub(crate) async fn extend(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: ExtendRequest = parse_json(&body, "{\"days\": 30, \"reason\": \"...\"}")?;
+    Ok(Json(state.control.extend_app(&principal, &app_key(namespace, name), &request).await?).into_response())
 }
 
 pub(crate) async fn get_app(

@@ -116,7 +116,7 @@ impl Governance {
         }
     }
 
-    fn namespace(&self, namespace: &str) -> &plan::NamespaceSettings {
+    pub(crate) fn namespace(&self, namespace: &str) -> &plan::NamespaceSettings {
         self.namespaces.get(namespace)
     }
 

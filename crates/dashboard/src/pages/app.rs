@@ -98,6 +98,9 @@ pub(crate) async fn show(
             div { dt { "Runtime" } dd { (summary.runtime) } }
             div { dt { "Revision" } dd { (summary.active_revision) } }
             div { dt { "Updated" } dd { (when(&summary.updated_at)) } }
+            @if let Some(expires) = &summary.expires_at {
+                div { dt { "Expires" } dd { (when(expires)) } }
+            }
         }
         @if can_change {
             p {
@@ -174,6 +177,22 @@ pub(crate) async fn show(
                     }
                 }
             } }
+        }
+
+        @if let (true, Some(expires)) = (can_change, &summary.expires_at) {
+            section aria-labelledby="lifetime" {
+                h2 id="lifetime" { "Lifetime" }
+                p class="hint" {
+                    "This app expires " (when(expires)) " unless it is extended or a new revision is published. "
+                    "Say why it is still needed; the reason is kept in the audit log."
+                }
+                form class="inline" method="post" action=(format!("{}/extend", app_page(&namespace, &name))) {
+                    (csrf_field(&session))
+                    label { "Days to add" input type="number" name="days" min="1" max="3650" value="30" required; }
+                    label { "Why it is still needed" input type="text" name="reason" maxlength="1000" required; }
+                    button type="submit" { "Extend" }
+                }
+            }
         }
 
         @if can_change && state.cache.is_some() {
@@ -305,6 +324,31 @@ pub(crate) async fn rollback(
     let revision = form.revision.ok_or_else(|| bad_form("say which revision to make live"))?;
     state.control.rollback(&session.principal, &AppKey::new(&namespace, &name), Some(revision)).await?;
     Ok(see_other(&format!("{}?notice=rolled-back&revision={revision}", app_page(&namespace, &name))))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ExtendForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The app's expiry moved later (as `terrarium apps extend`), audited as `app.extend`.
+pub(crate) async fn extend(
+    State(state): State<Arc<ApiState>>,
+    session: Session,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<ExtendForm>,
+) -> PageResult {
+    session.check_form(&state, &headers, &form.csrf)?;
+    let days = form.days.trim().parse::<u32>().map_err(|_| bad_form("days must be a whole number, like 30"))?;
+    let request = api_types::ExtendRequest { days, reason: form.reason };
+    state.control.extend_app(&session.principal, &AppKey::new(&namespace, &name), &request).await?;
+    Ok(see_other(&format!("{}?notice=extended", app_page(&namespace, &name))))
 }
 
 #[derive(Deserialize)]

@@ -23,6 +23,9 @@ pub enum UsersCommand {
         /// Groups, comma-separated (`growth,finance`).
         #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
+        /// Their e-mail address, for what the platform tells owners (expiry reminders).
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Disable an account: its tokens stop working at once.
     Disable { name: String },
@@ -205,8 +208,8 @@ pub fn users(args: &ClientArgs, command: UsersCommand) -> anyhow::Result<()> {
             let users: Vec<UserInfo> = client.get_json("/users")?;
             print(args.output, &users, || users_table(&users))
         }
-        UsersCommand::Add { name, groups } => {
-            let created: CreateUserResponse = client.post_json("/users", &CreateUserRequest { name, groups })?;
+        UsersCommand::Add { name, groups, email } => {
+            let created: CreateUserResponse = client.post_json("/users", &CreateUserRequest { name, groups, email })?;
             print(args.output, &created, || {
                 format!(
                     "Added user {} (shown once) with password:\n  {}\nThey sign in with `terrarium login --password --server {}`; grant roles with `terrarium roles grant NAMESPACE user:{} builder`.",

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
-use api_types::{AppDetail, AppSummary, CreateNamespaceRequest, NamespaceInfo, RollbackRequest};
+use api_types::{AppDetail, AppSummary, CreateNamespaceRequest, ExtendRequest, NamespaceInfo, RollbackRequest};
 use comfy_table::{Table, presets};
 
 use super::deploy::{human_size, short_digest};
@@ -17,6 +17,9 @@ pub enum AppsCommand {
         /// Only the apps of this namespace.
         #[arg(long, short = 'n')]
         namespace: Option<String>,
+        /// Only the apps that expire within this many days (`30d` or `30`), or have expired.
+        #[arg(long, value_parser = parse_days)]
+        expiring: Option<u32>,
     },
     /// Show one app and all its revisions.
     Get {
@@ -30,6 +33,18 @@ pub enum AppsCommand {
         /// The revision to bring back; by default the one before the active one.
         #[arg(long)]
         to: Option<i64>,
+    },
+    /// Keep an app with a TTL longer: move its expiry some days later (within the namespace's
+    /// longest TTL), saying why. A deploy of a new revision renews it too.
+    Extend {
+        /// The app, as NAMESPACE/NAME.
+        app: String,
+        /// Days to add (`30d` or `30`), counted from today when it has expired.
+        #[arg(long, value_parser = parse_days)]
+        days: u32,
+        /// Why the app is still needed; kept in the audit log.
+        #[arg(long)]
+        reason: String,
     },
     /// Delete an app and all its revisions; its address stops working.
     Delete {
@@ -54,7 +69,8 @@ pub enum NamespacesCommand {
 
 pub fn apps(args: &ClientArgs, command: AppsCommand) -> anyhow::Result<()> {
     match command {
-        AppsCommand::List { namespace } => list_apps(args, namespace.as_deref()),
+        AppsCommand::List { namespace, expiring } => list_apps(args, namespace.as_deref(), expiring),
+        AppsCommand::Extend { app, days, reason } => extend_app(args, &app, days, reason),
         AppsCommand::Get { app } => get_app(args, &app),
         AppsCommand::Rollback { app, to } => rollback_app(args, &app, to),
         AppsCommand::Delete { app, yes } => delete_app(args, &app, yes),
@@ -68,12 +84,23 @@ pub fn namespaces(args: &ClientArgs, command: NamespacesCommand) -> anyhow::Resu
     }
 }
 
-fn list_apps(args: &ClientArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+/// `30d` or `30`: a number of days.
+fn parse_days(text: &str) -> Result<u32, String> {
+    let number = text.strip_suffix('d').unwrap_or(text);
+    match number.parse::<u32>() {
+        Ok(days) if days <= 3650 => Ok(days),
+        _ => Err(format!("{text:?} is not a number of days; write it like 30d or 30 (at most 3650)")),
+    }
+}
+
+fn list_apps(args: &ClientArgs, namespace: Option<&str>, expiring: Option<u32>) -> anyhow::Result<()> {
     let client = ApiClient::new(args)?;
     if let Some(namespace) = namespace.filter(|namespace| !is_plain_name(namespace)) {
         bail!("{namespace:?} is not a namespace name; namespaces are lowercase letters, digits and dashes")
     }
-    let mut apps: Vec<AppSummary> = client.get_json_query("/apps", &[("namespace", namespace)])?;
+    let days = expiring.map(|days| days.to_string());
+    let query = [("namespace", namespace), ("expiring_within_days", days.as_deref())];
+    let mut apps: Vec<AppSummary> = client.get_json_query("/apps", &query)?;
     // Filter here too, so the flag works whether or not the server filters.
     if let Some(namespace) = namespace {
         apps.retain(|app| app.namespace == namespace);
@@ -83,13 +110,19 @@ fn list_apps(args: &ClientArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         return Ok(());
     }
     if apps.is_empty() {
-        match namespace {
-            Some(namespace) => println!("No apps in namespace {namespace}."),
-            None => println!("No apps yet. Create one with `terrarium init NAME`, then `terrarium deploy NAME`."),
+        match (namespace, expiring) {
+            (_, Some(days)) => println!("No app expires within {days} days."),
+            (Some(namespace), None) => println!("No apps in namespace {namespace}."),
+            (None, None) => {
+                println!("No apps yet. Create one with `terrarium init NAME`, then `terrarium deploy NAME`.")
+            }
         }
         return Ok(());
     }
-    println!("{}", apps_table(&apps));
+    match expiring {
+        Some(_) => println!("{}", expiring_table(&apps)),
+        None => println!("{}", apps_table(&apps)),
+    }
     Ok(())
 }
 
@@ -106,6 +139,38 @@ pub fn apps_table(apps: &[AppSummary]) -> String {
         ]
     });
     plain_table(&["NAMESPACE", "NAME", "REVISION", "PHASE", "OWNER", "URL"], rows)
+}
+
+/// The `apps list --expiring` table: when each app expires and who owns it.
+fn expiring_table(apps: &[AppSummary]) -> String {
+    let rows = apps.iter().map(|app| {
+        vec![
+            app.namespace.clone(),
+            app.name.clone(),
+            app.phase.clone(),
+            app.expires_at.clone().unwrap_or_default(),
+            app.owner.clone(),
+        ]
+    });
+    plain_table(&["NAMESPACE", "NAME", "PHASE", "EXPIRES", "OWNER"], rows)
+}
+
+fn extend_app(args: &ClientArgs, app: &str, days: u32, reason: String) -> anyhow::Result<()> {
+    let (namespace, name) = parse_app_ref(app)?;
+    let client = ApiClient::new(args)?;
+    let summary: AppSummary = client
+        .post_json(&format!("/apps/{namespace}/{name}/extend"), &ExtendRequest { days, reason })
+        .with_context(|| format!("{namespace}/{name} was not extended"))?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!(
+        "Extended {namespace}/{name}: it now expires {} ({})",
+        summary.expires_at.as_deref().unwrap_or("never"),
+        summary.phase
+    );
+    Ok(())
 }
 
 fn get_app(args: &ClientArgs, app: &str) -> anyhow::Result<()> {
@@ -135,6 +200,12 @@ pub fn describe_app(detail: &AppDetail) -> String {
     }
     lines.push(format!("Created:      {}", detail.created_at));
     lines.push(format!("Updated:      {}", summary.updated_at));
+    if let Some(expires_at) = &summary.expires_at {
+        lines.push(format!(
+            "Expires:      {expires_at} (extend with `terrarium apps extend {}/{} --days 30 --reason \"...\"`)",
+            summary.namespace, summary.name
+        ));
+    }
     for (url_idx, url) in summary.urls.iter().enumerate() {
         let label = if url_idx == 0 { "URLs:" } else { "" };
         lines.push(format!("{label:<14}{url}"));

@@ -64,7 +64,7 @@ fn config(webhook_port: u16) -> String {
 }
 
 /// Waits for a notification the receiver got (delivery is asynchronous and retried).
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     wait_for(what, || holds(done(), || "not yet".to_owned()));
 }
 
@@ -254,10 +254,10 @@ fn clock_now(server: &Server) -> String {
 
 /// A real SMTP server (aiosmtpd from tests/smtp/.venv, installed by scripts/test) on 127.0.0.1,
 /// printing every message it receives; the lines are collected here.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: std::process::Child,
-    port: u16,
-    output: Arc<Mutex<String>>,
+    pub(crate) port: u16,
+    pub(crate) output: Arc<Mutex<String>>,
 }
 
 impl Drop for SmtpServer {
@@ -267,7 +267,7 @@ impl Drop for SmtpServer {
     }
 }
 
-fn start_smtp() -> SmtpServer {
+pub(crate) fn start_smtp() -> SmtpServer {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/.venv/bin/python");
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = std::process::Command::new(python)

@@ -16,6 +16,7 @@ mod functions;
 mod gateway;
 mod governance;
 mod kv;
+mod lifecycle;
 mod secrets;
 mod sql;
 mod support;

@@ -1,0 +1,199 @@
+//! The TTL lifecycle: each app with `spec.ttlDays` expires that many days after its last
+//! deploy. It is `Expiring` in its last 30 days and `Expired` after; its owner is told at 30
+//! and 7 days and on the day (each once per expiry date, by e-mail to the owner and on the
+//! operators' webhooks); an extension moves the date within the namespace's maximum.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::*;
+
+/// An app is `Expiring` this many days before its expiry.
+pub const EXPIRING_DAYS: i64 = 30;
+
+/// When the owner is told, in days before the expiry, most urgent last.
+const REMINDERS: [(i64, &str); 3] = [(30, "30 days"), (7, "7 days"), (0, "today")];
+
+/// What an app's expiry makes of its phase at `now`.
+pub fn phase(expires_at: Option<&str>, now: OffsetDateTime) -> &'static str {
+    let Some(expires) = expires_at.and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok()) else {
+        return "Active";
+    };
+    if expires <= now {
+        "Expired"
+    } else if expires - now <= time::Duration::days(EXPIRING_DAYS) {
+        "Expiring"
+    } else {
+        "Active"
+    }
+}
+
+/// The most urgent reminder due for an expiry at `now`, if any.
+fn reminder_due(expires: OffsetDateTime, now: OffsetDateTime) -> Option<&'static str> {
+    let left = expires - now;
+    REMINDERS.iter().rev().find(|(days, _)| left <= time::Duration::days(*days)).map(|(_, name)| *name)
+}
+
+pub(crate) fn format_time(at: OffsetDateTime) -> String {
+    at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
+}
+
+impl ControlPlane {
+    /// The expiry a revision committed now gets: now plus its `ttlDays`.
+    pub(crate) fn expiry_from_now(&self, ttl_days: Option<u32>) -> Option<String> {
+        ttl_days.map(|days| format_time(self.settings.clock.now() + time::Duration::days(i64::from(days))))
+    }
+
+    /// Moves an app's expiry `days` later (from now, if it has passed), for its owner or an
+    /// operator, within the namespace's longest TTL counted from now. Audited with the reason.
+    pub async fn extend_app(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        request: &api_types::ExtendRequest,
+    ) -> Result<AppSummary, ControlError> {
+        let _guard = self.change_lock.lock().await;
+        let row = self.authorize_change(principal, app, Action::AppExtend).await?;
+        let reason = request.reason.trim();
+        if reason.is_empty() {
+            return Err(ControlError::InvalidRequest(
+                "say why the app is still needed: --reason \"the team uses it every Monday\"".to_owned(),
+            ));
+        }
+        if reason.len() > 1000 {
+            return Err(ControlError::InvalidRequest("the reason is at most 1,000 characters".to_owned()));
+        }
+        let max_days = self.governance.namespace(&app.namespace).max_ttl_days;
+        if request.days == 0 || request.days > max_days {
+            return Err(ControlError::InvalidRequest(format!(
+                "--days must be from 1 to {max_days} (namespace {:?} keeps apps at most {max_days} days)",
+                app.namespace
+            )));
+        }
+        let Some(current) = row.expires_at.as_deref().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok()) else {
+            return Err(ControlError::InvalidRequest(format!(
+                "app {app} has no TTL (spec.ttlDays), so it does not expire and needs no extension"
+            )));
+        };
+        let now = self.settings.clock.now();
+        let extended = current.max(now) + time::Duration::days(i64::from(request.days));
+        let longest = now + time::Duration::days(i64::from(max_days));
+        if extended > longest {
+            let message = format!(
+                "extending app {app} by {} days would keep it until {}, past namespace {:?}'s maximum of {max_days} days from today ({}); extend by fewer days, or ask an operator for a `ttl` policy exception",
+                request.days,
+                format_time(extended),
+                app.namespace,
+                format_time(longest),
+            );
+            return Err(self.deny(principal, Action::AppExtend, Some(&app.namespace), Some(&app.name), message).await);
+        }
+        let expires_at = format_time(extended);
+        let detail = format!("until {expires_at} (was {}): {reason}", format_time(current));
+        let event = audit(principal, Action::AppExtend, app, None, detail);
+        self.store.set_expiry(app, &expires_at, event).await?;
+        let row = self.store.get_app(app).await?;
+        Ok(self.summary(row))
+    }
+
+    /// The apps among `apps` that expire within `days` from now (or have expired).
+    pub fn expiring_within(&self, apps: Vec<AppSummary>, days: u32) -> Vec<AppSummary> {
+        let until = self.settings.clock.now() + time::Duration::days(i64::from(days));
+        apps.into_iter()
+            .filter(|app| {
+                app.expires_at
+                    .as_deref()
+                    .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+                    .is_some_and(|at| at <= until)
+            })
+            .collect()
+    }
+
+    /// Tells the owner of every app whose expiry is near (30 days, 7 days, the day), each
+    /// reminder once per expiry date: e-mail to the owner (the user, or the group's members)
+    /// and the operators' webhooks, and an audit event. The `lifecycle.reminders` task.
+    pub async fn send_expiry_reminders(&self) -> Result<u64, ControlError> {
+        let now = self.settings.clock.now();
+        let mut sent = 0;
+        for row in self.store.list_apps(None).await? {
+            let Some(expires) = row.expires_at.as_deref().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+            else {
+                continue;
+            };
+            let Some(due) = reminder_due(expires, now) else { continue };
+            let expires_at = format_time(expires);
+            let key = format!("app.expiring {} {expires_at} {due}", row.app);
+            let recipients = match self.owners.addresses(&row.owner).await {
+                Ok(addresses) => addresses,
+                Err(error) => {
+                    tracing::warn!(%error, owner = %row.owner, "the owner's addresses could not be read; telling the platform team");
+                    Vec::new()
+                }
+            };
+            let app = &row.app;
+            let when = match due {
+                "today" => "today".to_owned(),
+                _ => format!("in {due}"),
+            };
+            let subject = format!("App {app} expires {when} ({expires_at})");
+            let text = format!(
+                "{app}, owned by {}, expires {when}, on {expires_at}. If it is still needed, extend it: `terrarium apps extend {app} --days 30 --reason \"...\"`, or deploy a new revision, which renews it. Its URL: {}",
+                row.owner,
+                self.urls(app).first().cloned().unwrap_or_default()
+            );
+            let details = serde_json::json!({
+                "namespace": app.namespace,
+                "app": app.name,
+                "owner": row.owner,
+                "expires_at": expires_at,
+                "reminder": due,
+                "recipients": recipients,
+            });
+            let notification = notify::Notification { kind: "app.expiring", subject, text, details };
+            if !self.notifier.notify_once_to(&key, notification, &recipients).await {
+                continue;
+            }
+            sent += 1;
+            let told = match recipients.is_empty() {
+                true => "the platform team (the owner has no e-mail address)".to_owned(),
+                false => recipients.join(", "),
+            };
+            let detail = format!("expires {when} ({expires_at}); told {told}");
+            let event =
+                NewAuditEvent::new("terrarium", Action::AppExpiryNotice, Outcome::Success).app(app).detail(detail);
+            if let Err(error) = self.store.append_audit(event).await {
+                tracing::error!(%error, "audit event could not be written");
+            }
+        }
+        Ok(sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(text, &Rfc3339).unwrap()
+    }
+
+    #[test]
+    fn the_phase_follows_the_expiry() {
+        let now = at("2026-12-01T00:00:00Z");
+        assert_eq!(phase(None, now), "Active");
+        assert_eq!(phase(Some("2027-02-01T00:00:00Z"), now), "Active");
+        assert_eq!(phase(Some("2026-12-31T00:00:00Z"), now), "Expiring");
+        assert_eq!(phase(Some("2026-12-01T00:00:00Z"), now), "Expired");
+        assert_eq!(phase(Some("not a time"), now), "Active");
+    }
+
+    #[test]
+    fn the_most_urgent_reminder_is_due() {
+        let expires = at("2026-12-31T12:00:00Z");
+        assert_eq!(reminder_due(expires, at("2026-11-30T00:00:00Z")), None);
+        assert_eq!(reminder_due(expires, at("2026-12-01T12:00:00Z")), Some("30 days"));
+        assert_eq!(reminder_due(expires, at("2026-12-24T12:00:00Z")), Some("7 days"));
+        assert_eq!(reminder_due(expires, at("2026-12-31T12:00:00Z")), Some("today"));
+        assert_eq!(reminder_due(expires, at("2027-01-05T00:00:00Z")), Some("today"));
+    }
+}
