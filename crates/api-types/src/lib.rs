@@ -162,6 +162,14 @@ pub struct ExtendRequest {
     pub reason: String,
 }
 
+/// `POST /api/v1/apps/{ns}/{app}/archive`.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct ArchiveRequest {
+    /// Why; kept in the audit log.
+    #[serde(default)]
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct RollbackRequest {
     /// The revision to make active; the one before the active one when absent.

@@ -13,6 +13,10 @@ pub enum Action {
     AppDeploy,
     /// An app's expiry was moved later.
     AppExtend,
+    /// An app was archived (its TTL ran out, or by hand) with its data.
+    AppArchive,
+    /// An archived app was brought back.
+    AppRestore,
     /// An app's owner was told it expires soon.
     AppExpiryNotice,
     /// An app's files were read (the web console's editor).
@@ -94,6 +98,8 @@ impl Action {
         Action::AppDelete,
         Action::AppDeploy,
         Action::AppExtend,
+        Action::AppArchive,
+        Action::AppRestore,
         Action::AppExpiryNotice,
         Action::AppFiles,
         Action::AppGet,
@@ -163,6 +169,8 @@ impl Action {
             Action::AppDelete => "app.delete",
             Action::AppDeploy => "app.deploy",
             Action::AppExtend => "app.extend",
+            Action::AppArchive => "app.archive",
+            Action::AppRestore => "app.restore",
             Action::AppExpiryNotice => "app.expiry_notice",
             Action::AppFiles => "app.files",
             Action::AppGet => "app.get",

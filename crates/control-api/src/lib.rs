@@ -59,6 +59,8 @@ pub fn router(state: Arc<ApiState>, max_upload_bytes: usize) -> axum::Router {
         )
         .route("/api/v1/apps/{namespace}/{name}/rollback", post(apps::rollback.layer(audited(Action::AppRollback))))
         .route("/api/v1/apps/{namespace}/{name}/extend", post(apps::extend.layer(audited(Action::AppExtend))))
+        .route("/api/v1/apps/{namespace}/{name}/archive", post(apps::archive.layer(audited(Action::AppArchive))))
+        .route("/api/v1/apps/{namespace}/{name}/restore", post(apps::restore.layer(audited(Action::AppRestore))))
         .route("/api/v1/apps/{namespace}/{name}/logs", get(apps::logs.layer(audited(Action::AppLogs))))
         .route("/api/v1/apps/{namespace}/{name}/data", get(data::usage.layer(audited(Action::DataUsage))))
         .route(

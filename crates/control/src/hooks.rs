@@ -5,8 +5,15 @@
 //! it, a notification to the app's people, a warning for the caller.
 
 use audit::Action;
-use deployment::AppKey;
+use deployment::{AppKey, Deployment};
 use futures::future::BoxFuture;
+
+/// One part of an app's archived data: `kv` (JSON lines) or `sql` (a SQLite file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataPart {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
 
 /// One thing a hook did.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +43,22 @@ pub trait AppHooks: Send + Sync + 'static {
 
     /// A deploy gave the app a new owner: what the previous owner knew should be replaced.
     fn owner_changed<'a>(&'a self, app: &'a AppKey, previous: &'a str, new: &'a str) -> BoxFuture<'a, Vec<HookEvent>>;
+
+    /// An archive of the app's stored data (key-value entries, SQL database), as named parts
+    /// in the services' export formats, for the revision `deployment` describes.
+    fn archive_data<'a>(&'a self, _deployment: &'a Deployment) -> BoxFuture<'a, Result<Vec<DataPart>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Frees what the app stores once its archive is kept (its secrets stay, sealed).
+    fn drop_data<'a>(&'a self, _app: &'a AppKey) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Puts an archived app's data back, into empty stores.
+    fn restore_data<'a>(&'a self, _app: &'a AppKey, _parts: &'a [DataPart]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// The names of the secrets the platform keeps for `app` (never values), so a deploy can
     /// tell an `env.NAME` that is none of them; `None` when they are not known.

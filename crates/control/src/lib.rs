@@ -157,6 +157,8 @@ pub struct ControlParts {
     pub hooks: Arc<dyn hooks::AppHooks>,
     pub slo: Arc<metering::slo::SloTracker>,
     pub notifier: Arc<notify::Notifier>,
+    /// The archived apps the gateway answers 410 for.
+    pub archived: Arc<gateway::ArchivedApps>,
     pub settings: ControlSettings,
 }
 
@@ -183,6 +185,8 @@ pub struct ControlPlane {
     slo: Arc<metering::slo::SloTracker>,
     /// Tells people about secrets that expire or need rotating.
     notifier: Arc<notify::Notifier>,
+    /// The archived apps the gateway answers 410 for.
+    archived: Arc<gateway::ArchivedApps>,
     /// Signalled whenever the routing table changes (deploy, rollback, reload), so budgets and
     /// quotas of a new revision apply at once.
     pub changed: Arc<tokio::sync::Notify>,
@@ -214,6 +218,7 @@ impl ControlPlane {
             hooks,
             slo,
             notifier,
+            archived,
             settings,
         } = parts;
         Ok(ControlPlane {
@@ -231,6 +236,7 @@ impl ControlPlane {
             settings,
             slo,
             notifier,
+            archived,
             changed: Arc::new(tokio::sync::Notify::new()),
             change_lock: tokio::sync::Mutex::new(()),
         })
@@ -265,6 +271,11 @@ impl ControlPlane {
     /// Loads every app's active revision into the routing table (at start). An app whose code
     /// no longer loads is logged and skipped; the others serve.
     pub async fn load_active(&self) -> Result<usize, ControlError> {
+        for row in self.store.list_apps(None).await? {
+            if let Some((archived_at, _)) = row.archived {
+                self.archived.insert(row.app, gateway::ArchivedApp { archived_at, owner: row.owner });
+            }
+        }
         let deployments = self.store.active_deployments().await?;
         let mut n_loaded = 0;
         for deployment in deployments {
@@ -375,6 +386,7 @@ impl ControlPlane {
 
         let _guard = self.change_lock.lock().await;
         self.authorize_deploy(principal, &app, &validated.manifest().spec.owner.to_string()).await?;
+        self.refuse_if_archived(&app).await?;
         if create_only {
             let exists = match self.store.get_app(&app).await {
                 Ok(_) => true,
@@ -583,6 +595,7 @@ impl ControlPlane {
     ) -> Result<AppDetail, ControlError> {
         let _guard = self.change_lock.lock().await;
         let row = self.authorize_change(principal, app, Action::AppRollback).await?;
+        self.refuse_if_archived(app).await?;
         let target = match to {
             Some(revision) => revision,
             None => self
@@ -991,7 +1004,10 @@ impl ControlPlane {
     fn summary(&self, row: AppRow) -> AppSummary {
         let live = self.routes.get(&row.app);
         let data_class = live.as_ref().and_then(|live| live.deployment.data_class.clone());
-        let phase = lifecycle::phase(row.expires_at.as_deref(), self.settings.clock.now());
+        let phase = match row.archived {
+            Some(_) => "Archived",
+            None => lifecycle::phase(row.expires_at.as_deref(), self.settings.clock.now()),
+        };
         let expires_at = row.expires_at;
         AppSummary {
             data_class,

@@ -54,6 +54,11 @@ impl ControlPlane {
     ) -> Result<AppSummary, ControlError> {
         let _guard = self.change_lock.lock().await;
         let row = self.authorize_change(principal, app, Action::AppExtend).await?;
+        if row.archived.is_some() {
+            return Err(ControlError::Conflict(format!(
+                "app {app} is archived; `terrarium apps restore {app}` brings it back with a fresh TTL"
+            )));
+        }
         let reason = request.reason.trim();
         if reason.is_empty() {
             return Err(ControlError::InvalidRequest(
@@ -166,6 +171,175 @@ impl ControlPlane {
             }
         }
         Ok(sent)
+    }
+}
+
+/// What an archive holds, stored as JSON in the blob store under its own digest; the data
+/// parts are blobs of their own, named by digest.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ArchiveManifest {
+    format: u32,
+    namespace: String,
+    app: String,
+    /// The revision that was live; its bundle and manifest stay in the registry and blobs.
+    revision: i64,
+    bundle_digest: String,
+    archived_at: String,
+    archived_by: String,
+    reason: String,
+    /// `name` → the digest of its bytes.
+    data: Vec<(String, String)>,
+}
+
+impl ControlPlane {
+    /// A deploy or a rollback of an archived app is refused: restoring brings its data back.
+    pub(crate) async fn refuse_if_archived(&self, app: &AppKey) -> Result<(), ControlError> {
+        match self.store.get_app(app).await {
+            Ok(row) if row.archived.is_some() => Err(ControlError::Conflict(format!(
+                "app {app} is archived; bring it back with its data first: `terrarium apps restore {app}`"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Archives an app: its data goes into an archive in the blob store (content-addressed),
+    /// the registry marks it archived in one transaction with the audit event, and only then
+    /// does it stop serving (410) and its stores are freed. A crash before the mark leaves it
+    /// live; after it, archived with its data kept.
+    pub async fn archive_app(
+        &self,
+        principal: &Principal,
+        app: &AppKey,
+        reason: &str,
+    ) -> Result<AppSummary, ControlError> {
+        let _guard = self.change_lock.lock().await;
+        let row = self.authorize_change(principal, app, Action::AppArchive).await?;
+        self.archive_locked(&principal.subject, row, reason).await
+    }
+
+    async fn archive_locked(&self, by: &str, row: AppRow, reason: &str) -> Result<AppSummary, ControlError> {
+        let app = row.app.clone();
+        if row.archived.is_some() {
+            return Err(ControlError::Conflict(format!("app {app} is archived already")));
+        }
+        let deployment = self.store.get_deployment(&app, row.active_revision).await?;
+        let parts = self
+            .hooks
+            .archive_data(&deployment)
+            .await
+            .map_err(|error| ControlError::Internal(format!("the data of {app} could not be archived: {error}")))?;
+        let mut data = Vec::new();
+        for part in &parts {
+            let digest =
+                self.blobs.put(&part.bytes).await.map_err(|error| ControlError::Internal(error.to_string()))?;
+            data.push((part.name.clone(), digest));
+        }
+        let archived_at = format_time(self.settings.clock.now());
+        let manifest = ArchiveManifest {
+            format: 1,
+            namespace: app.namespace.clone(),
+            app: app.name.clone(),
+            revision: row.active_revision,
+            bundle_digest: deployment.bundle_digest.clone(),
+            archived_at: archived_at.clone(),
+            archived_by: by.to_owned(),
+            reason: reason.to_owned(),
+            data,
+        };
+        let json = serde_json::to_vec(&manifest).map_err(|error| ControlError::Internal(error.to_string()))?;
+        let digest = self.blobs.put(&json).await.map_err(|error| ControlError::Internal(error.to_string()))?;
+        let sizes: Vec<String> = parts.iter().map(|part| format!("{} {} bytes", part.name, part.bytes.len())).collect();
+        let detail = format!(
+            "revision {} archived as {digest} ({}): {reason}",
+            row.active_revision,
+            if sizes.is_empty() { "no data".to_owned() } else { sizes.join(", ") }
+        );
+        let event = NewAuditEvent::new(by, Action::AppArchive, Outcome::Success)
+            .app(&app)
+            .revision(Some(row.active_revision))
+            .detail(detail);
+        self.store.set_archived(&app, Some((&archived_at, &digest)), row.expires_at.as_deref(), event).await?;
+        self.archived.insert(app.clone(), gateway::ArchivedApp { archived_at, owner: row.owner.clone() });
+        self.routes.remove(&app);
+        self.changed.notify_one();
+        if let Err(error) = self.hooks.drop_data(&app).await {
+            tracing::error!(%error, %app, "the archived app's live data could not be freed; its archive is kept");
+        }
+        let row = self.store.get_app(&app).await?;
+        Ok(self.summary(row))
+    }
+
+    /// Brings an archived app back: its data from the archive into its (emptied) stores, its
+    /// revision loaded and serving, a fresh TTL. Audited.
+    pub async fn restore_app(&self, principal: &Principal, app: &AppKey) -> Result<AppSummary, ControlError> {
+        let _guard = self.change_lock.lock().await;
+        let row = self.authorize_change(principal, app, Action::AppRestore).await?;
+        let Some((_, digest)) = row.archived.clone() else {
+            return Err(ControlError::Conflict(format!(
+                "app {app} is not archived; it is {}",
+                self.summary(row).phase
+            )));
+        };
+        let json = self.blobs.get(&digest).await.map_err(|error| {
+            ControlError::Internal(format!("the archive {digest} of {app} could not be read: {error}"))
+        })?;
+        let manifest: ArchiveManifest = serde_json::from_slice(&json)
+            .map_err(|error| ControlError::Internal(format!("the archive {digest} of {app} is unreadable: {error}")))?;
+        let mut parts = Vec::new();
+        for (name, part_digest) in &manifest.data {
+            let bytes = self.blobs.get(part_digest).await.map_err(|error| {
+                ControlError::Internal(format!("part {name} of the archive of {app} could not be read: {error}"))
+            })?;
+            parts.push(hooks::DataPart { name: name.clone(), bytes: bytes.to_vec() });
+        }
+        let deployment = self.store.get_deployment(app, row.active_revision).await?;
+        // Whatever a crash between an archive's mark and its freeing left behind goes first
+        // (the archive itself is untouched).
+        self.hooks
+            .drop_data(app)
+            .await
+            .map_err(|error| ControlError::Internal(format!("the stores of {app} could not be emptied: {error}")))?;
+        // Loaded before the data goes back (the stores learn the app's bindings from it); a
+        // revision that no longer loads stays archived.
+        let live = self.load(Arc::new(deployment.clone())).await.map_err(ControlError::Load)?;
+        self.hooks
+            .restore_data(app, &parts)
+            .await
+            .map_err(|error| ControlError::Internal(format!("the data of {app} could not be restored: {error}")))?;
+        let expires_at = self.expiry_from_now(deployment.ttl_days);
+        let detail = format!("revision {} from archive {digest} of {}", row.active_revision, manifest.archived_at);
+        let event = audit(principal, Action::AppRestore, app, Some(row.active_revision), detail);
+        self.store.set_archived(app, None, expires_at.as_deref(), event).await?;
+        self.archived.remove(app);
+        self.routes.insert(live);
+        self.changed.notify_one();
+        let row = self.store.get_app(app).await?;
+        Ok(self.summary(row))
+    }
+
+    /// Archives every app past its expiry (the `lifecycle.archive` task); answers how many.
+    pub async fn archive_expired(&self) -> Result<u64, ControlError> {
+        let _guard = self.change_lock.lock().await;
+        let now = self.settings.clock.now();
+        let mut archived = 0;
+        for row in self.store.list_apps(None).await? {
+            let expired = row.archived.is_none()
+                && row
+                    .expires_at
+                    .as_deref()
+                    .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+                    .is_some_and(|at| at <= now);
+            if !expired {
+                continue;
+            }
+            let app = row.app.clone();
+            let reason = format!("its TTL ran out on {}", row.expires_at.clone().unwrap_or_default());
+            match self.archive_locked("terrarium", row, &reason).await {
+                Ok(_) => archived += 1,
+                Err(error) => tracing::error!(%error, %app, "an expired app could not be archived; it keeps serving"),
+            }
+        }
+        Ok(archived)
     }
 }
 

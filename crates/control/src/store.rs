@@ -45,6 +45,8 @@ pub struct AppRow {
     /// When the app expires (RFC 3339): its last deploy plus `ttlDays`, moved by extensions;
     /// `None` for an app without a TTL.
     pub expires_at: Option<String>,
+    /// When the app was archived and the digest of its archive; `None` for a live app.
+    pub archived: Option<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -137,6 +139,15 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> Result<Deployment, StoreError>;
     /// Moves the app's expiry and records the audit event, atomically.
     async fn set_expiry(&self, app: &AppKey, expires_at: &str, audit: NewAuditEvent) -> Result<(), StoreError>;
+    /// Marks the app archived (when, the archive's digest) or live again (`None`, with its new
+    /// expiry), and records the audit event, atomically.
+    async fn set_archived(
+        &self,
+        app: &AppKey,
+        archived: Option<(&str, &str)>,
+        expires_at: Option<&str>,
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError>;
     /// Removes the app and its revisions (blobs stay until collected) and records the audit event.
     async fn delete_app(&self, app: &AppKey, audit: NewAuditEvent) -> Result<(), StoreError>;
 

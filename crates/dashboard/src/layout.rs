@@ -129,6 +129,8 @@ pub(crate) fn notice(code: Option<&str>, revision: Option<i64>) -> Markup {
         },
         Some("secret-set") => "The secret is saved; the app reads the new value from its next request.".to_owned(),
         Some("secret-removed") => "The secret is removed.".to_owned(),
+        Some("archived") => "The app is archived with its data: it answers 410 until it is restored.".to_owned(),
+        Some("restored") => "The app is back with its data, with a fresh time to live.".to_owned(),
         Some("extended") => "The app's expiry is moved; the new date is shown above.".to_owned(),
         Some("cache-purged") => "The app's cached responses are purged: the next requests run its code.".to_owned(),
         Some("voted") => "Your decision is recorded.".to_owned(),
@@ -160,7 +162,8 @@ pub(crate) fn phase_badge(phase: &str) -> Markup {
     let class = match phase {
         phase if phase.starts_with("Active, ") => "badge warn",
         "Active" => "badge ok",
-        "Suspended" | "Failed" => "badge bad",
+        "Expiring" => "badge warn",
+        "Suspended" | "Failed" | "Expired" => "badge bad",
         _ => "badge",
     };
     html! { span class=(class) { (phase) } }

@@ -42,6 +42,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/console/apps/{namespace}/{name}/secrets/remove", post(pages::app::remove_secret))
         .route("/console/apps/{namespace}/{name}/cache/purge", post(pages::app::purge_cache))
         .route("/console/apps/{namespace}/{name}/extend", post(pages::app::extend))
+        .route("/console/apps/{namespace}/{name}/restore", post(pages::app::restore))
         .route("/console/log-stream/{namespace}/{name}", get(pages::app::log_stream))
         .route("/console/apps/{namespace}/{name}/edit", get(pages::editor::show).post(pages::editor::submit))
         .route("/console/apps/{namespace}/{name}/request", get(pages::request::show).post(pages::request::submit))

@@ -20,6 +20,6 @@ pub use cookies::{SESSION_COOKIE, session_cookie_header};
 pub use resolve::{AppAddress, resolve_host};
 pub use routing::{LiveApp, RoutingTable};
 pub use stack::{
-    AccessControl, Allowance, BlobReader, GatewayConfig, GatewayState, Meter, RequestUsage, SESSION_PATH, SignedIn,
-    Suspension, Suspensions, X_TERRARIUM_IDENTITY, build_stack,
+    AccessControl, Allowance, ArchivedApp, ArchivedApps, BlobReader, GatewayConfig, GatewayState, Meter, RequestUsage,
+    SESSION_PATH, SignedIn, Suspension, Suspensions, X_TERRARIUM_IDENTITY, build_stack,
 };

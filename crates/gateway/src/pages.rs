@@ -153,6 +153,19 @@ pub fn suspended(app: &AppKey, suspension: &crate::Suspension, request_id: &str)
     response
 }
 
+/// 410: the app is archived; who can bring it back and how.
+pub fn archived(app: &AppKey, archived: &crate::ArchivedApp, request_id: &str) -> Response<Body> {
+    let day = archived.archived_at.get(..10).unwrap_or(&archived.archived_at);
+    let message = format!(
+        "<code>{app}</code> was archived on {day}: its time to live ran out, or it was archived by hand.          Its code and data are kept. Its owner, <code>{owner}</code>, or an operator of namespace          <code>{namespace}</code> can bring it back with <code>terrarium apps restore {app}</code>.",
+        app = escape(&app.to_string()),
+        day = escape(day),
+        owner = escape(&archived.owner),
+        namespace = escape(&app.namespace),
+    );
+    page(StatusCode::GONE, "App archived", &message, Some(request_id))
+}
+
 pub fn method_not_allowed() -> Response<Body> {
     let mut response =
         page(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "Static files answer GET and HEAD only.", None);

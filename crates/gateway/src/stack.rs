@@ -170,6 +170,34 @@ impl Suspensions {
     }
 }
 
+/// An app its lifecycle archived: not served, answered 410 with how to get it back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivedApp {
+    /// RFC 3339.
+    pub archived_at: String,
+    pub owner: String,
+}
+
+/// The archived apps, kept by the control plane (at start, archive and restore).
+#[derive(Default)]
+pub struct ArchivedApps {
+    apps: std::sync::RwLock<std::collections::HashMap<deployment::AppKey, ArchivedApp>>,
+}
+
+impl ArchivedApps {
+    pub fn insert(&self, app: deployment::AppKey, archived: ArchivedApp) {
+        self.apps.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(app, archived);
+    }
+
+    pub fn remove(&self, app: &deployment::AppKey) {
+        self.apps.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(app);
+    }
+
+    pub fn get(&self, app: &deployment::AppKey) -> Option<ArchivedApp> {
+        self.apps.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(app).cloned()
+    }
+}
+
 /// What a function's response cost, carried from dispatch to the account phase.
 #[derive(Clone, Copy, Debug)]
 struct FunctionCost {
@@ -203,6 +231,8 @@ pub struct GatewayState {
     pub app_log: Option<Arc<dyn runtime::AppLog>>,
     /// Responses apps mark shareable, served again without running the app (`[cache]`).
     pub cache: Option<Arc<cache::ResponseCache>>,
+    /// Apps archived by their lifecycle (410 instead of 404).
+    pub archived: Arc<ArchivedApps>,
 }
 
 impl GatewayState {
@@ -228,6 +258,7 @@ impl GatewayState {
             ready: AtomicBool::new(false),
             app_log: None,
             cache: None,
+            archived: Arc::default(),
         }
     }
 }
@@ -334,6 +365,8 @@ enum Answer {
     /// A sign-in ticket redeemed for the app's host.
     Session,
     UnknownApp,
+    /// Archived by its lifecycle.
+    Archived,
     SignInRequired,
     Forbidden,
     /// Stopped by a budget or a monthly quota.
@@ -350,6 +383,7 @@ impl Answer {
             Answer::Redirect => "redirect",
             Answer::Session => "session",
             Answer::UnknownApp => "unknown_app",
+            Answer::Archived => "archived",
             Answer::SignInRequired => "sign_in_required",
             Answer::Forbidden => "forbidden",
             Answer::Suspended => "suspended",
@@ -364,7 +398,7 @@ impl Answer {
     fn metered(self) -> Option<Option<&'static str>> {
         match self {
             Answer::App => Some(None),
-            Answer::Redirect | Answer::Session | Answer::UnknownApp => None,
+            Answer::Redirect | Answer::Session | Answer::UnknownApp | Answer::Archived => None,
             refusal => Some(Some(refusal.code())),
         }
     }
@@ -412,6 +446,9 @@ async fn phases(
         return Err(Refused(redeem_ticket(state, &context.host, &request), Answer::Session));
     }
     let Some(live) = live else {
+        if let Some(archived) = state.archived.get(&address.app) {
+            return Err(Refused(pages::archived(&address.app, &archived, &context.request_id), Answer::Archived));
+        }
         return Err(Refused(pages::unknown_app(&address.app, &context.request_id), Answer::UnknownApp));
     };
     let (user, credential) = authenticate(state, request.headers(), address.mount.is_empty())

@@ -130,6 +130,7 @@ fn app_row(row: &SqliteRow) -> AppRow {
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
         expires_at: row.get("expires_at"),
+        archived: row.get::<Option<String>, _>("archived_at").zip(row.get::<Option<String>, _>("archive_digest")),
     }
 }
 
@@ -327,6 +328,33 @@ impl RegistryStore for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
+    async fn set_archived(
+        &self,
+        app: &AppKey,
+        archived: Option<(&str, &str)>,
+        expires_at: Option<&str>,
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let (archived_at, digest) = archived.unzip();
+        let updated = sqlx::query(
+            "UPDATE apps SET archived_at = ?, archive_digest = ?, expires_at = ? WHERE namespace = ? AND name = ?",
+        )
+        .bind(archived_at)
+        .bind(digest)
+        .bind(expires_at)
+        .bind(&app.namespace)
+        .bind(&app.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::UnknownApp { app: app.clone() });
+        }
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await.map_err(backend)
+    }
+
     async fn delete_app(&self, app: &AppKey, audit: NewAuditEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM apps WHERE namespace = ? AND name = ?")
@@ -406,6 +434,7 @@ impl RegistryStore for SqliteStore {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT r.deployment FROM apps a JOIN revisions r
              ON r.namespace = a.namespace AND r.app = a.name AND r.revision = a.active_revision
+             WHERE a.archived_at IS NULL
              ORDER BY a.namespace, a.name",
         )
         .fetch_all(&self.pool)

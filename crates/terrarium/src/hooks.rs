@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use control::hooks::{AppHooks, HookEvent, HookNotification};
+use control::hooks::{AppHooks, DataPart, HookEvent, HookNotification};
 use control::{Action, now};
-use deployment::AppKey;
+use deployment::{AppKey, Deployment};
 use futures::future::BoxFuture;
 use secrets::SecretName;
 use secrets::apps::AppSecrets;
@@ -28,6 +28,52 @@ impl AppHooks for Hooks {
 
     fn owner_changed<'a>(&'a self, app: &'a AppKey, previous: &'a str, new: &'a str) -> BoxFuture<'a, Vec<HookEvent>> {
         Box::pin(async move { secrets_owner_changed(&self.secrets, app, previous, new).await.into_iter().collect() })
+    }
+
+    fn archive_data<'a>(&'a self, deployment: &'a Deployment) -> BoxFuture<'a, Result<Vec<DataPart>, String>> {
+        Box::pin(async move {
+            let app = &deployment.app;
+            let mut parts = Vec::new();
+            if deployment.kv_binding.is_some() {
+                let lines = self.kv.export(app).await.map_err(|error| format!("KV export: {error}"))?;
+                parts.push(DataPart { name: "kv".to_owned(), bytes: lines.into_bytes() });
+            }
+            if deployment.sql.is_some() {
+                let file = self.sql.export(app).await.map_err(|error| format!("SQL export: {error}"))?;
+                parts.push(DataPart { name: "sql".to_owned(), bytes: file });
+            }
+            Ok(parts)
+        })
+    }
+
+    fn drop_data<'a>(&'a self, app: &'a AppKey) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.kv.store().delete_app(app).await.map_err(|error| format!("KV: {error}"))?;
+            self.sql.delete_app(app).await.map_err(|error| format!("SQL: {error}"))?;
+            Ok(())
+        })
+    }
+
+    fn restore_data<'a>(&'a self, app: &'a AppKey, parts: &'a [DataPart]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            for part in parts {
+                match part.name.as_str() {
+                    "kv" => {
+                        let lines =
+                            std::str::from_utf8(&part.bytes).map_err(|_| "KV: the archive is not UTF-8".to_owned())?;
+                        self.kv.import(app, lines).await.map_err(|error| format!("KV import: {error}"))?;
+                    }
+                    "sql" => {
+                        self.sql
+                            .import(app, part.bytes.clone())
+                            .await
+                            .map_err(|error| format!("SQL import: {error}"))?;
+                    }
+                    other => return Err(format!("the archive holds a part this server does not know: {other:?}")),
+                }
+            }
+            Ok(())
+        })
     }
 
     fn secret_names<'a>(&'a self, app: &'a AppKey) -> BoxFuture<'a, Option<std::collections::BTreeSet<String>>> {

@@ -325,7 +325,9 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
     ));
     let accounts = Arc::new(accounts::Accounts::new(store.clone(), tokens, federation)?);
     let notifier = notifier(&config, store.clone())?;
+    let archived = Arc::new(gateway::ArchivedApps::default());
     let control = Arc::new(ControlPlane::new(control::ControlParts {
+        archived: archived.clone(),
         store: store.clone(),
         blobs: blobs.clone(),
         loader,
@@ -405,6 +407,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             gateway::NamespaceCeilings::new(default, named.into_iter().collect())
         }),
     );
+    state.archived = archived;
     if config.telemetry.otlp_endpoint.is_some() {
         state.request_span = telemetry::request_span;
     }
@@ -648,6 +651,26 @@ fn add_background_tasks(
             }),
         );
     }
+    let archiver = control.clone();
+    tasks.add(
+        TaskSpec {
+            name: "lifecycle.archive",
+            about: "archives apps past their TTL with their data (410 until restored)",
+            every: Duration::from_secs(3600),
+            wake: None,
+            at_start: true,
+        },
+        job(move || {
+            let control = archiver.clone();
+            async move {
+                control
+                    .archive_expired()
+                    .await
+                    .map(drop)
+                    .map_err(|error| format!("archiving expired apps failed: {error}"))
+            }
+        }),
+    );
     let lifecycle = control.clone();
     tasks.add(
         TaskSpec {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use api_types::{CreateNamespaceRequest, ExtendRequest, RollbackRequest};
+use api_types::{ArchiveRequest, CreateNamespaceRequest, ExtendRequest, RollbackRequest};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -55,6 +55,31 @@ pub(crate) async fn list_apps(
         apps = state.control.expiring_within(apps, days);
     }
     Ok(Json(apps).into_response())
+}
+
+pub(crate) async fn archive(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: ArchiveRequest = match body.is_empty() {
+        true => ArchiveRequest::default(),
+        false => parse_json(&body, "{\"reason\": \"...\"} or an empty body")?,
+    };
+    let reason = match request.reason.trim() {
+        "" => "archived by hand",
+        reason => reason,
+    };
+    Ok(Json(state.control.archive_app(&principal, &app_key(namespace, name), reason).await?).into_response())
+}
+
+pub(crate) async fn restore(
+    State(state): State<Arc<ApiState>>,
+    Caller(principal): Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    Ok(Json(state.control.restore_app(&principal, &app_key(namespace, name)).await?).into_response())
 }
 
 pub(crate) async fn extend(

@@ -179,7 +179,16 @@ pub(crate) async fn show(
             } }
         }
 
-        @if let (true, Some(expires)) = (can_change, &summary.expires_at) {
+        @if can_change && summary.phase == "Archived" {
+            section aria-labelledby="lifetime" {
+                h2 id="lifetime" { "Lifetime" }
+                p { "This app is archived: it answers 410, and its code and data are kept in its archive." }
+                form class="inline" method="post" action=(format!("{}/restore", app_page(&namespace, &name))) {
+                    (csrf_field(&session))
+                    button type="submit" { "Restore with its data" }
+                }
+            }
+        } @else if let (true, Some(expires)) = (can_change, &summary.expires_at) {
             section aria-labelledby="lifetime" {
                 h2 id="lifetime" { "Lifetime" }
                 p class="hint" {
@@ -334,6 +343,19 @@ pub(crate) struct ExtendForm {
     days: String,
     #[serde(default)]
     reason: String,
+}
+
+/// The archived app brought back with its data (as `terrarium apps restore`).
+pub(crate) async fn restore(
+    State(state): State<Arc<ApiState>>,
+    session: Session,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<PurgeForm>,
+) -> PageResult {
+    session.check_form(&state, &headers, &form.csrf)?;
+    state.control.restore_app(&session.principal, &AppKey::new(&namespace, &name)).await?;
+    Ok(see_other(&format!("{}?notice=restored", app_page(&namespace, &name))))
 }
 
 /// The app's expiry moved later (as `terrarium apps extend`), audited as `app.extend`.

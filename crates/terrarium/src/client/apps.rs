@@ -3,7 +3,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
-use api_types::{AppDetail, AppSummary, CreateNamespaceRequest, ExtendRequest, NamespaceInfo, RollbackRequest};
+use api_types::{
+    AppDetail, AppSummary, ArchiveRequest, CreateNamespaceRequest, ExtendRequest, NamespaceInfo, RollbackRequest,
+};
 use comfy_table::{Table, presets};
 
 use super::deploy::{human_size, short_digest};
@@ -46,6 +48,20 @@ pub enum AppsCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Archive an app: its data is kept in an archive, it stops serving (410) and frees what it
+    /// held. Apps past their TTL are archived by themselves.
+    Archive {
+        /// The app, as NAMESPACE/NAME.
+        app: String,
+        /// Why; kept in the audit log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Bring an archived app back with its data, serving again, with a fresh TTL.
+    Restore {
+        /// The app, as NAMESPACE/NAME.
+        app: String,
+    },
     /// Delete an app and all its revisions; its address stops working.
     Delete {
         /// The app, as NAMESPACE/NAME.
@@ -71,6 +87,8 @@ pub fn apps(args: &ClientArgs, command: AppsCommand) -> anyhow::Result<()> {
     match command {
         AppsCommand::List { namespace, expiring } => list_apps(args, namespace.as_deref(), expiring),
         AppsCommand::Extend { app, days, reason } => extend_app(args, &app, days, reason),
+        AppsCommand::Archive { app, reason } => archive_app(args, &app, reason),
+        AppsCommand::Restore { app } => restore_app(args, &app),
         AppsCommand::Get { app } => get_app(args, &app),
         AppsCommand::Rollback { app, to } => rollback_app(args, &app, to),
         AppsCommand::Delete { app, yes } => delete_app(args, &app, yes),
@@ -170,6 +188,42 @@ fn extend_app(args: &ClientArgs, app: &str, days: u32, reason: String) -> anyhow
         summary.expires_at.as_deref().unwrap_or("never"),
         summary.phase
     );
+    Ok(())
+}
+
+fn archive_app(args: &ClientArgs, app: &str, reason: String) -> anyhow::Result<()> {
+    let (namespace, name) = parse_app_ref(app)?;
+    let client = ApiClient::new(args)?;
+    let summary: AppSummary = client
+        .post_json(&format!("/apps/{namespace}/{name}/archive"), &ArchiveRequest { reason })
+        .with_context(|| format!("{namespace}/{name} was not archived"))?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!(
+        "Archived {namespace}/{name} with its data; it answers 410 until `terrarium apps restore {namespace}/{name}`."
+    );
+    Ok(())
+}
+
+fn restore_app(args: &ClientArgs, app: &str) -> anyhow::Result<()> {
+    let (namespace, name) = parse_app_ref(app)?;
+    let client = ApiClient::new(args)?;
+    let summary: AppSummary = client
+        .post_json(&format!("/apps/{namespace}/{name}/restore"), &serde_json::json!({}))
+        .with_context(|| format!("{namespace}/{name} was not restored"))?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!("Restored {namespace}/{name} with its data (revision {}).", summary.active_revision);
+    if let Some(expires_at) = &summary.expires_at {
+        println!("  It expires {expires_at}.");
+    }
+    for url in &summary.urls {
+        println!("  {url}");
+    }
     Ok(())
 }
 

@@ -148,3 +148,118 @@ fn an_app_with_a_ttl_reminds_its_owner_is_extended_and_renewed_by_a_deploy() {
     let renewed = app(&server);
     assert_eq!((renewed["phase"].as_str(), days_left(&server, &renewed)), (Some("Active"), 40));
 }
+
+/// An app with key-value and SQL data, which lists both.
+fn write_notes(dir: &Path) {
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(
+        dir.join("terrarium.yaml"),
+        "apiVersion: terrarium.dev/v1\nkind: MicroApp\nmetadata:\n  name: notes\n  namespace: team\nspec:\n  owner: user:admin\n  ttlDays: 30\n  access:\n    visibility: public\n  runtime: function\n  functions:\n    - route: /*\n      entry: functions/index.js\n  data:\n    kv: true\n    sql:\n      isolation: isolated\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("functions/index.js"),
+        "export default { async fetch(request, env) {\n\
+           const url = new URL(request.url);\n\
+           await env.DB.prepare('CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)').run();\n\
+           if (url.pathname === '/add') {\n\
+             const n = url.searchParams.get('n');\n\
+             await env.KV.put('note:' + n, 'text ' + n, { metadata: { n } });\n\
+             await env.DB.prepare('INSERT INTO notes (body) VALUES (?)').bind('note ' + n).run();\n\
+             return new Response('added');\n\
+           }\n\
+           const { results } = await env.DB.prepare('SELECT id, body FROM notes ORDER BY id').all();\n\
+           const listed = await env.KV.list();\n\
+           const values = await Promise.all(listed.keys.map((key) => env.KV.get(key.name)));\n\
+           return Response.json({ rows: results, keys: listed.keys, values });\n\
+         } };\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_archived_app_answers_410_and_restores_with_its_data_byte_identical() {
+    let server = Server::start("");
+    let folder = tempfile::tempdir().unwrap();
+    write_notes(folder.path());
+    server.deploy(folder.path());
+    let http = crate::support::client();
+    for n in 1..=5 {
+        let added = http.get(server.app_url("team", "notes", &format!("/add?n={n}"))).send().unwrap();
+        assert_eq!(added.status(), 200);
+    }
+    let listing = || {
+        let response = http.get(server.app_url("team", "notes", "/")).send().unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    let export_kv = || {
+        http.get(format!("{}/api/v1/apps/team/notes/data/kv", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap()
+    };
+    let (status, before) = listing();
+    assert_eq!(status, 200);
+    assert!(before.contains("note 5") && before.contains("text 5"), "{before}");
+    let kv_before = export_kv();
+    assert!(!kv_before.is_empty());
+    let revision_before = app_named(&server, "team/notes")["active_revision"].clone();
+
+    // Archived by hand: 410 with who to ask and how to restore; its phase says so.
+    let archived = server.cli_ok(&["apps", "archive", "team/notes", "--reason", "the quarter is over"]);
+    assert!(archived.contains("Archived team/notes"), "{archived}");
+    let gone = http.get(server.app_url("team", "notes", "/")).send().unwrap();
+    assert_eq!(gone.status(), 410);
+    let page = gone.text().unwrap();
+    assert!(page.contains("terrarium apps restore team/notes") && page.contains("user:admin"), "{page}");
+    assert_eq!(app_named(&server, "team/notes")["phase"], "Archived");
+    let audit = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.archive"]);
+    assert!(audit.contains("the quarter is over"), "{audit}");
+    // Its stores are freed; a deploy over it is refused until it is restored.
+    assert!(export_kv().is_empty(), "the live KV entries are gone");
+    let redeploy = server.cli(&["deploy", folder.path().to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&redeploy.stderr).contains("is archived"), "{redeploy:?}");
+
+    // Restored with one command: the same revision, the same rows and keys, byte for byte.
+    let restored = server.cli_ok(&["apps", "restore", "team/notes"]);
+    assert!(restored.contains("Restored team/notes"), "{restored}");
+    let (status, after) = listing();
+    assert_eq!(status, 200);
+    assert_eq!(after, before, "the app reads the same data");
+    assert_eq!(export_kv(), kv_before, "the KV export is byte-identical");
+    let back = app_named(&server, "team/notes");
+    assert_eq!(back["active_revision"], revision_before);
+    assert_eq!(back["phase"], "Expiring", "a 30-day TTL, renewed");
+
+    // Past its TTL, the archive task archives it by itself; restoring gives a fresh TTL.
+    server.advance_clock(Duration::from_secs(31 * DAY));
+    server.run_task("lifecycle.archive");
+    assert_eq!(listing().0, 410);
+    // This time from the console's app page, with its form token.
+    let page = http
+        .get(format!("{}/console/apps/team/notes", server.url))
+        .header("cookie", format!("__Host-terrarium_session={}", server.token))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("This app is archived") && page.contains("Restore with its data"), "{page}");
+    let start = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let restored = http
+        .post(format!("{}/console/apps/team/notes/restore", server.url))
+        .header("cookie", format!("__Host-terrarium_session={}", server.token))
+        .form(&[("csrf", &page[start..start + 64])])
+        .send()
+        .unwrap();
+    assert_eq!(restored.status(), 303);
+    assert_eq!(restored.headers()["location"], "/console/apps/team/notes?notice=restored");
+    let (status, again) = listing();
+    assert_eq!((status, again), (200, before));
+    assert_eq!(days_left(&server, &app_named(&server, "team/notes")), 30);
+}
+
+fn app_named(server: &Server, app: &str) -> serde_json::Value {
+    serde_json::from_str(&server.cli_ok(&["apps", "get", app, "-o", "json"])).unwrap()
+}
