@@ -532,6 +532,8 @@ impl ControlPlane {
         event: NewAuditEvent,
     ) -> Result<Option<String>, ControlError> {
         let app = new.deployment.app.clone();
+        // Also for a revision approved while the app was archived: restoring comes first.
+        self.refuse_if_archived(&app).await?;
         let previous_owner = match self.store.get_app(&app).await {
             Ok(row) => Some(row.owner),
             Err(StoreError::UnknownApp { .. }) => None,
