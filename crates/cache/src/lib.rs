@@ -263,7 +263,10 @@ impl ResponseCache {
             return false;
         }
         if !self.shares.take(&key.app.namespace, weight) {
-            return self.disk.as_ref().is_some_and(|disk| disk.demote(key, entry));
+            let Some(disk) = &self.disk else { return false };
+            // An older copy in memory would shadow this one on disk.
+            self.entries.invalidate(&key);
+            return disk.demote(key, entry);
         }
         self.entries.insert(key, entry);
         true
