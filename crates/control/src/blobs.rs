@@ -53,6 +53,16 @@ impl LocalBlobStore {
         Ok(digest)
     }
 
+    /// Deletes a blob (an archive's part once its retention has ended); a missing one is fine.
+    pub async fn remove(&self, digest: &str) -> io::Result<()> {
+        let path = self.path_of(digest)?;
+        self.hot.invalidate(digest);
+        match tokio::fs::remove_file(path).await {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+
     pub async fn get(&self, digest: &str) -> io::Result<Bytes> {
         let path = self.path_of(digest)?;
         tokio::fs::read(path).await.map(Bytes::from)

@@ -140,6 +140,8 @@ pub struct ControlSettings {
     pub block_on_secrets: bool,
     /// "Now" for TTLs, expiries, exceptions and approval timeouts.
     pub clock: background::Clock,
+    /// `[lifecycle]`: how long archives are kept.
+    pub lifecycle: lifecycle::LifecycleSection,
 }
 
 /// What the control plane is built from: its stores, the services it calls, its settings.

@@ -8,6 +8,35 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::*;
 
+/// `[lifecycle]` in `terrarium.toml`.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleSection {
+    /// Days an archive is kept; then it is deleted, with the app, after a last notice a week
+    /// before.
+    pub archive_retention_days: u32,
+}
+
+impl Default for LifecycleSection {
+    fn default() -> LifecycleSection {
+        LifecycleSection { archive_retention_days: 180 }
+    }
+}
+
+impl LifecycleSection {
+    pub fn validate(&self) -> Vec<String> {
+        match self.archive_retention_days {
+            8..=3650 => Vec::new(),
+            days => vec![format!(
+                "lifecycle.archive_retention_days is {days}; give from 8 to 3650 days (the last notice goes out a week before)"
+            )],
+        }
+    }
+}
+
+/// The last notice before an archive is deleted goes out this many days before.
+const LAST_NOTICE_DAYS: i64 = 7;
+
 /// An app is `Expiring` this many days before its expiry.
 pub const EXPIRING_DAYS: i64 = 30;
 
@@ -317,12 +346,20 @@ impl ControlPlane {
         Ok(self.summary(row))
     }
 
-    /// Archives every app past its expiry (the `lifecycle.archive` task); answers how many.
+    /// Archives every app past its expiry, tells owners of archives deleted within a week and
+    /// deletes archives past their retention, with their apps (the `lifecycle.archive` task);
+    /// answers how many apps were archived.
     pub async fn archive_expired(&self) -> Result<u64, ControlError> {
         let _guard = self.change_lock.lock().await;
         let now = self.settings.clock.now();
         let mut archived = 0;
-        for row in self.store.list_apps(None).await? {
+        let rows = self.store.list_apps(None).await?;
+        for row in &rows {
+            if let Some((archived_at, digest)) = &row.archived {
+                self.keep_or_delete_archive(row, archived_at, digest, &rows, now).await;
+            }
+        }
+        for row in rows {
             let expired = row.archived.is_none()
                 && row
                     .expires_at
@@ -340,6 +377,90 @@ impl ControlPlane {
             }
         }
         Ok(archived)
+    }
+}
+
+impl ControlPlane {
+    /// An archive past its retention goes, with its app; a week before, its owner is told.
+    async fn keep_or_delete_archive(
+        &self,
+        row: &AppRow,
+        archived_at: &str,
+        digest: &str,
+        rows: &[AppRow],
+        now: OffsetDateTime,
+    ) {
+        let Ok(at) = OffsetDateTime::parse(archived_at, &Rfc3339) else { return };
+        let app = &row.app;
+        let deleted_at = at + time::Duration::days(i64::from(self.settings.lifecycle.archive_retention_days));
+        if now < deleted_at - time::Duration::days(LAST_NOTICE_DAYS) {
+            return;
+        }
+        if now < deleted_at {
+            let when = format_time(deleted_at);
+            let key = format!("app.archive_deleting {app} {archived_at}");
+            let recipients = self.owners.addresses(&row.owner).await.unwrap_or_default();
+            let notification = notify::Notification {
+                kind: "app.archive_deleting",
+                subject: format!("The archive of {app} will be deleted on {when}"),
+                text: format!(
+                    "{app}, owned by {}, was archived on {archived_at}. Its archive (code and data) will be deleted on {when}. To keep it, restore it before: `terrarium apps restore {app}`.",
+                    row.owner
+                ),
+                details: serde_json::json!({ "namespace": app.namespace, "app": app.name, "deleted_at": when }),
+            };
+            if self.notifier.notify_once_to(&key, notification, &recipients).await {
+                let detail = format!("the archive will be deleted on {when}");
+                let event =
+                    NewAuditEvent::new("terrarium", Action::AppExpiryNotice, Outcome::Success).app(app).detail(detail);
+                if let Err(error) = self.store.append_audit(event).await {
+                    tracing::error!(%error, "audit event could not be written");
+                }
+            }
+            return;
+        }
+        // The parts no other archive names, and never an empty one (an empty file can be a
+        // bundle's too); the record itself is this archive's alone.
+        let parts = match self
+            .blobs
+            .get(digest)
+            .await
+            .ok()
+            .and_then(|json| serde_json::from_slice::<ArchiveManifest>(&json).ok())
+        {
+            Some(manifest) => manifest.data.into_iter().map(|(_, part)| part).collect::<Vec<_>>(),
+            None => Vec::new(),
+        };
+        let mut named_elsewhere = std::collections::HashSet::new();
+        for other in rows.iter().filter(|other| other.app != *app) {
+            if let Some((_, other_digest)) = &other.archived
+                && let Ok(json) = self.blobs.get(other_digest).await
+                && let Ok(manifest) = serde_json::from_slice::<ArchiveManifest>(&json)
+            {
+                named_elsewhere.extend(manifest.data.into_iter().map(|(_, part)| part));
+            }
+        }
+        let detail = format!(
+            "the archive of {archived_at} ({digest}) reached its retention of {} days",
+            self.settings.lifecycle.archive_retention_days
+        );
+        let event = NewAuditEvent::new("terrarium", Action::AppDelete, Outcome::Success).app(app).detail(detail);
+        if let Err(error) = self.store.delete_app(app, event).await {
+            tracing::error!(%error, %app, "an archive past its retention could not be deleted; it is kept");
+            return;
+        }
+        self.archived.remove(app);
+        let events = self.hooks.deleted(app).await;
+        let principal = Principal { subject: "terrarium".to_owned(), groups: Vec::new(), roles: Vec::new() };
+        self.record_hook_events(&principal, app, events).await;
+        let empty = bundle::file_digest(&[]);
+        for part in
+            parts.iter().filter(|part| !named_elsewhere.contains(*part) && **part != empty).chain([&digest.to_owned()])
+        {
+            if let Err(error) = self.blobs.remove(part).await {
+                tracing::warn!(%error, %app, part, "an archive part could not be removed");
+            }
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub struct PlatformConfig {
     pub scan: scan::config::ScanSection,
     pub policy: control::governance::config::PolicySection,
     pub approvals: control::governance::config::ApprovalsSection,
+    /// `[lifecycle]`: how long archived apps are kept.
+    pub lifecycle: control::lifecycle::LifecycleSection,
     /// Apps' data services: `[data.kv]`, `[data.sql]`.
     pub data: DataConfig,
 }
@@ -89,6 +91,7 @@ impl PlatformConfig {
         problems.extend(self.server.limits.validate());
         problems.extend(self.gateway.validate());
         problems.extend(self.cache.validate());
+        problems.extend(self.lifecycle.validate());
         problems.extend(self.limits.validate());
         problems.extend(self.egress.validate());
         problems.extend(self.engine.validate());

@@ -350,6 +350,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             scanner: Arc::new(config.scan.build().map_err(|error| anyhow::anyhow!(error))?),
             block_on_secrets: config.scan.block,
             clock: clock.clone(),
+            lifecycle: config.lifecycle.clone(),
         },
     })?);
     let secrets_admin = Arc::new(secrets::admin::SecretsAdmin::new(app_secrets.clone(), control.clone()));

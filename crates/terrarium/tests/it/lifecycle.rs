@@ -263,3 +263,38 @@ fn an_archived_app_answers_410_and_restores_with_its_data_byte_identical() {
 fn app_named(server: &Server, app: &str) -> serde_json::Value {
     serde_json::from_str(&server.cli_ok(&["apps", "get", app, "-o", "json"])).unwrap()
 }
+
+#[test]
+fn an_archive_is_deleted_with_its_app_after_its_retention_and_a_last_notice() {
+    let data_dir = tempfile::tempdir().unwrap().keep();
+    let server = Server::start_in("[lifecycle]\narchive_retention_days = 10\n", &data_dir, &[]);
+    let folder = tempfile::tempdir().unwrap();
+    write_notes(folder.path());
+    server.deploy(folder.path());
+    let http = crate::support::client();
+    assert_eq!(http.get(server.app_url("team", "notes", "/add?n=1")).send().unwrap().status(), 200);
+    server.cli_ok(&["apps", "archive", "team/notes", "--reason", "done"]);
+    let audit = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.archive", "-o", "json"]);
+    let start = audit.find("archived as sha256:").unwrap() + "archived as ".len();
+    let digest = &audit[start..start + "sha256:".len() + 64];
+    let blob = data_dir.join("blobs/sha256").join(&digest[7..9]).join(&digest[7..]);
+    assert!(blob.exists(), "the archive record is in the blob store: {}", blob.display());
+
+    // Three days before the end: the last notice, once; the archive is kept.
+    server.advance_clock(Duration::from_secs(4 * DAY));
+    server.run_task("lifecycle.archive");
+    server.run_task("lifecycle.archive");
+    let notices = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.expiry_notice"]);
+    assert_eq!(notices.matches("will be deleted on").count(), 1, "{notices}");
+    assert_eq!(app_named(&server, "team/notes")["phase"], "Archived");
+
+    // Past the retention: the app and its archive are gone.
+    server.advance_clock(Duration::from_secs(7 * DAY));
+    server.run_task("lifecycle.archive");
+    let gone = server.cli(&["apps", "get", "team/notes"]);
+    assert!(!gone.status.success());
+    assert_eq!(http.get(server.app_url("team", "notes", "/")).send().unwrap().status(), 404);
+    assert!(!blob.exists(), "the archive record is deleted");
+    let audit = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.delete"]);
+    assert!(audit.contains("reached its retention of 10 days"), "{audit}");
+}
