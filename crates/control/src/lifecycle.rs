@@ -149,7 +149,8 @@ impl ControlPlane {
     pub async fn send_expiry_reminders(&self) -> Result<u64, ControlError> {
         let now = self.settings.clock.now();
         let mut sent = 0;
-        for row in self.store.list_apps(None).await? {
+        // An archived app is told of its archive's end instead (`keep_or_delete_archive`).
+        for row in self.store.list_apps(None).await?.into_iter().filter(|row| row.archived.is_none()) {
             let Some(expires) = row.expires_at.as_deref().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
             else {
                 continue;

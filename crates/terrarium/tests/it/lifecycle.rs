@@ -280,10 +280,14 @@ fn an_archive_is_deleted_with_its_app_after_its_retention_and_a_last_notice() {
     let blob = data_dir.join("blobs/sha256").join(&digest[7..9]).join(&digest[7..]);
     assert!(blob.exists(), "the archive record is in the blob store: {}", blob.display());
 
-    // Three days before the end: the last notice, once; the archive is kept.
+    // Three days before the end: the last notice, once; the archive is kept. Its TTL's
+    // reminders are not sent for an archived app.
     server.advance_clock(Duration::from_secs(4 * DAY));
     server.run_task("lifecycle.archive");
     server.run_task("lifecycle.archive");
+    server.run_task("lifecycle.reminders");
+    let reminders = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.expiry_notice"]);
+    assert!(!reminders.contains("expires in"), "{reminders}");
     let notices = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.expiry_notice"]);
     assert_eq!(notices.matches("will be deleted on").count(), 1, "{notices}");
     assert_eq!(app_named(&server, "team/notes")["phase"], "Archived");
