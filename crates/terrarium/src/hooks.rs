@@ -33,6 +33,13 @@ impl AppHooks for Hooks {
     fn archive_data<'a>(&'a self, deployment: &'a Deployment) -> BoxFuture<'a, Result<Vec<DataPart>, String>> {
         Box::pin(async move {
             let app = &deployment.app;
+            // Exports open sealed values; an archive in clear would undo the seal. Refused (the
+            // app keeps serving) until archives are sealed with the namespace's data key.
+            if deployment.seal_data {
+                return Err(format!(
+                    "{app} holds confidential or restricted data, which archives cannot seal yet; it was not archived"
+                ));
+            }
             let mut parts = Vec::new();
             if deployment.kv_binding.is_some() {
                 let lines = self.kv.export(app).await.map_err(|error| format!("KV export: {error}"))?;
