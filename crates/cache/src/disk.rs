@@ -264,7 +264,11 @@ impl Writer {
     }
 }
 
+/// Writes a body to a new file only the server's user reads.
 fn write_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.write_all(body)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(body)
 }

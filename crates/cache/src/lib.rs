@@ -180,6 +180,9 @@ impl Shares {
     }
 }
 
+/// Which entries a purge forgets, by key and tags.
+type Picks = dyn Fn(&Key, &[String]) -> bool + Send + Sync;
+
 /// The response cache: bounded in bytes, each namespace within its share, with an optional
 /// on-disk tier below the memory one.
 pub struct ResponseCache {
@@ -187,6 +190,9 @@ pub struct ResponseCache {
     entries: moka::sync::Cache<Key, Arc<Entry>>,
     shares: Arc<Shares>,
     disk: Option<Arc<disk::DiskTier>>,
+    /// Moved by every purge and removal, after the disk's part: a lookup that brought an entry
+    /// up from disk while one ran drops it again rather than keep what was forgotten.
+    forgets: std::sync::atomic::AtomicU64,
 }
 
 impl ResponseCache {
@@ -221,7 +227,7 @@ impl ResponseCache {
                 }
             })
             .build();
-        ResponseCache { limits, entries, shares, disk }
+        ResponseCache { limits, entries, shares, disk, forgets: std::sync::atomic::AtomicU64::new(0) }
     }
 
     pub fn limits(&self) -> CacheLimits {
@@ -239,9 +245,18 @@ impl ResponseCache {
         if let Some(entry) = self.entries.get(key) {
             return Some(entry);
         }
-        let entry = self.disk.as_ref()?.load(key).await?;
+        let disk = self.disk.as_ref()?;
+        let forgets = self.forgets.load(std::sync::atomic::Ordering::Acquire);
+        let entry = disk.load(key).await?;
         if self.shares.take(&key.app.namespace, entry.weight()) {
-            self.entries.insert(key.clone(), entry.clone());
+            // Never over a newer answer stored meanwhile.
+            let promoted = self.entries.entry(key.clone()).or_insert_with(|| entry.clone());
+            if !promoted.is_fresh() {
+                self.shares.give_back(&key.app.namespace, entry.weight());
+            } else if self.forgets.load(std::sync::atomic::Ordering::Acquire) != forgets {
+                // A purge or removal ran while it was read: it may have been meant to go.
+                self.entries.invalidate(key);
+            }
         }
         Some(entry)
     }
@@ -268,14 +283,23 @@ impl ResponseCache {
             self.entries.invalidate(&key);
             return disk.demote(key, entry);
         }
+        // An older copy on disk is of no use beside it.
+        if let Some(disk) = &self.disk {
+            disk.remove(&key);
+        }
         self.entries.insert(key, entry);
         true
     }
 
-    /// Forgets one entry; answers whether there was one.
+    /// Forgets one entry; answers whether there was one. Memory goes first, so a copy it
+    /// evicts to disk meanwhile is caught by the disk's part.
     pub fn remove(&self, key: &Key) -> bool {
+        let in_memory = self.entries.remove(key).is_some();
+        self.entries.run_pending_tasks();
         let on_disk = self.disk.as_ref().is_some_and(|disk| disk.remove(key));
-        self.entries.remove(key).is_some() || on_disk
+        self.forgets.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.entries.invalidate(key);
+        in_memory || on_disk
     }
 
     /// Forgets every entry of `app` (a deploy, a rollback, a delete).
@@ -291,12 +315,20 @@ impl ResponseCache {
                 && prefix.as_deref().is_none_or(|prefix| key.path_and_query.starts_with(prefix))
                 && tag.as_deref().is_none_or(|tag| tags.iter().any(|held| held == tag))
         };
-        let picks = Arc::new(picks);
-        if let Some(disk) = &self.disk {
-            let picks = picks.clone();
-            disk.purge(move |key, tags| picks(key, tags));
-        }
-        let _ = self.entries.invalidate_entries_if(move |key, entry| picks(key, &entry.tags));
+        let picks: Arc<Picks> = Arc::new(picks);
+        let in_memory = |picks: Arc<Picks>| {
+            let _ = self.entries.invalidate_entries_if(move |key, entry| picks(key, &entry.tags));
+        };
+        // Memory first, its evictions settled (what it pushed out to disk is then on the
+        // disk's queue), then the disk, then memory again for what lookups brought up from
+        // disk meanwhile.
+        in_memory(picks.clone());
+        let Some(disk) = &self.disk else { return };
+        self.entries.run_pending_tasks();
+        let below = picks.clone();
+        disk.purge(move |key, tags| below(key, tags));
+        self.forgets.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        in_memory(picks);
     }
 
     /// Bytes held by `namespace` now, in memory and on disk.
@@ -526,6 +558,11 @@ mod tests {
         let (memory, disk) = cache.held_by("team");
         assert!(memory <= 25_000, "{memory}");
         assert!(disk >= 14 * 4_000, "{disk} bytes on disk");
+        #[cfg(unix)]
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&file.unwrap().metadata().unwrap().permissions());
+            assert_eq!(mode & 0o777, 0o600, "only the server's user reads a cached body");
+        }
         for index in 0..20 {
             let entry = cache.lookup(&key("team", "app", &format!("/{index}"))).await.expect("in memory or on disk");
             assert_eq!(entry.body, Bytes::from(format!("{index:04}").repeat(1_000)), "/{index}");
@@ -601,6 +638,11 @@ mod tests {
         cache.insert(key("team", "app", "/page"), StatusCode::OK, HeaderMap::new(), body("2"), Duration::from_secs(60));
         cache.settle();
         assert_eq!(cache.lookup(&key("team", "app", "/page")).await.unwrap().body, body("2"));
+        // The older copy on disk went when the newer one was stored in memory.
+        assert_eq!(
+            cache.disk.as_ref().unwrap().load(&key("team", "app", "/page")).await.map(|entry| entry.body.clone()),
+            None
+        );
         // A delete removes it from both tiers.
         assert!(cache.remove(&key("team", "app", "/page")));
         cache.settle();

@@ -50,8 +50,9 @@ pub trait AppHooks: Send + Sync + 'static {
         Box::pin(async { Ok(Vec::new()) })
     }
 
-    /// Frees what the app stores once its archive is kept (its secrets stay, sealed).
-    fn drop_data<'a>(&'a self, _app: &'a AppKey) -> BoxFuture<'a, Result<(), String>> {
+    /// Frees what the revision `deployment` describes binds (what [`AppHooks::archive_data`]
+    /// archived), once its archive is kept; stores it does not bind, and its secrets, stay.
+    fn drop_data<'a>(&'a self, _deployment: &'a Deployment) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
 

@@ -275,7 +275,7 @@ impl ControlPlane {
     pub async fn load_active(&self) -> Result<usize, ControlError> {
         for row in self.store.list_apps(None).await? {
             if let Some((archived_at, _)) = row.archived {
-                self.archived.insert(row.app, gateway::ArchivedApp { archived_at, owner: row.owner });
+                self.archived.insert(row.app, gateway::ArchivedApp { archived_at });
             }
         }
         let deployments = self.store.active_deployments().await?;
@@ -626,12 +626,29 @@ impl ControlPlane {
 
     pub async fn delete(&self, principal: &Principal, app: &AppKey) -> Result<(), ControlError> {
         let _guard = self.change_lock.lock().await;
-        self.authorize_change(principal, app, Action::AppDelete).await?;
-        self.store.delete_app(app, audit(principal, Action::AppDelete, app, None, String::new())).await?;
+        let row = self.authorize_change(principal, app, Action::AppDelete).await?;
+        let event = audit(principal, Action::AppDelete, app, None, String::new());
+        self.delete_locked(principal, row, event).await
+    }
+
+    /// Deletes an app (the change lock held): its registry rows with the audit event, then what
+    /// serves it, what it stored and, when it is archived, its archive.
+    async fn delete_locked(
+        &self,
+        principal: &Principal,
+        row: AppRow,
+        event: NewAuditEvent,
+    ) -> Result<(), ControlError> {
+        let app = &row.app;
+        self.store.delete_app(app, event).await?;
         self.routes.remove(app);
+        self.archived.remove(app);
         self.logs.forget(app);
         let events = self.hooks.deleted(app).await;
         self.record_hook_events(principal, app, events).await;
+        if let Some((_, digest)) = &row.archived {
+            self.remove_archive(app, digest).await;
+        }
         Ok(())
     }
 
@@ -922,7 +939,16 @@ impl ControlPlane {
         app: &AppKey,
         action: Action,
     ) -> Result<(), ControlError> {
-        self.authorize_change(principal, app, action).await?;
+        let row = self.authorize_change(principal, app, action).await?;
+        // An archived app's live stores are empty and its data is in its archive: writing
+        // into them would be lost on restore, which empties them first.
+        if matches!(action, Action::DataImport | Action::DataMigrate)
+            && (row.archived.is_some() || self.archived.get(app).is_some())
+        {
+            return Err(ControlError::Conflict(format!(
+                "app {app} is archived; restore it first (`terrarium apps restore {app}`), then import"
+            )));
+        }
         let event = NewAuditEvent::new(&principal.subject, action, Outcome::Success).app(app);
         if let Err(error) = self.store.append_audit(event).await {
             tracing::error!(%error, "audit event could not be written");

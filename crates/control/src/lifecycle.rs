@@ -1,7 +1,9 @@
 //! The TTL lifecycle: each app with `spec.ttlDays` expires that many days after its last
 //! deploy. It is `Expiring` in its last 30 days and `Expired` after; its owner is told at 30
-//! and 7 days and on the day (each once per expiry date, by e-mail to the owner and on the
-//! operators' webhooks); an extension moves the date within the namespace's maximum.
+//! and 7 days and the day before (each once per expiry date, by e-mail to the owner and on the
+//! operators' webhooks); an extension moves the date within the namespace's maximum. Once
+//! expired it is archived (its owner told again), and its archive is deleted after the
+//! retention, a week after a last notice.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -37,11 +39,15 @@ impl LifecycleSection {
 /// The last notice before an archive is deleted goes out this many days before.
 const LAST_NOTICE_DAYS: i64 = 7;
 
+/// How long an archive waits for the app's running requests to finish before giving up.
+const ARCHIVE_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// An app is `Expiring` this many days before its expiry.
 pub const EXPIRING_DAYS: i64 = 30;
 
-/// When the owner is told, in days before the expiry, most urgent last.
-const REMINDERS: [(i64, &str); 3] = [(30, "30 days"), (7, "7 days"), (0, "today")];
+/// When the owner is told, in days before the expiry, most urgent last. The last is a day
+/// ahead, so it is not lost to the archive that comes on the day.
+const REMINDERS: [(i64, &str); 3] = [(30, "30 days"), (7, "7 days"), (1, "1 day")];
 
 /// What an app's expiry makes of its phase at `now`.
 pub fn phase(expires_at: Option<&str>, now: OffsetDateTime) -> &'static str {
@@ -132,18 +138,28 @@ impl ControlPlane {
 
     /// The apps among `apps` that expire within `days` from now (or have expired).
     pub fn expiring_within(&self, apps: Vec<AppSummary>, days: u32) -> Vec<AppSummary> {
-        let until = self.settings.clock.now() + time::Duration::days(i64::from(days));
+        // Days past what a date can hold mean every app that expires at all.
+        let until = self.settings.clock.now().checked_add(time::Duration::days(i64::from(days)));
         apps.into_iter()
             .filter(|app| {
                 app.expires_at
                     .as_deref()
                     .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
-                    .is_some_and(|at| at <= until)
+                    .is_some_and(|at| until.is_none_or(|until| at <= until))
             })
             .collect()
     }
 
-    /// Tells the owner of every app whose expiry is near (30 days, 7 days, the day), each
+    /// The e-mail addresses of an app's owner; none (the platform team is told instead) when
+    /// they cannot be read.
+    async fn owner_addresses(&self, owner: &str) -> Vec<String> {
+        self.owners.addresses(owner).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, owner, "the owner's addresses could not be read; telling the platform team");
+            Vec::new()
+        })
+    }
+
+    /// Tells the owner of every app whose expiry is near (30 days, 7 days, the day before), each
     /// reminder once per expiry date: e-mail to the owner (the user, or the group's members)
     /// and the operators' webhooks, and an audit event. The `lifecycle.reminders` task.
     pub async fn send_expiry_reminders(&self) -> Result<u64, ControlError> {
@@ -158,21 +174,20 @@ impl ControlPlane {
             let Some(due) = reminder_due(expires, now) else { continue };
             let expires_at = format_time(expires);
             let key = format!("app.expiring {} {expires_at} {due}", row.app);
-            let recipients = match self.owners.addresses(&row.owner).await {
-                Ok(addresses) => addresses,
-                Err(error) => {
-                    tracing::warn!(%error, owner = %row.owner, "the owner's addresses could not be read; telling the platform team");
-                    Vec::new()
-                }
-            };
+            let recipients = self.owner_addresses(&row.owner).await;
             let app = &row.app;
-            let when = match due {
-                "today" => "today".to_owned(),
-                _ => format!("in {due}"),
+            // The days really left (a reminder sent late says so), rounded up.
+            let left = expires - now;
+            let when = match left.whole_seconds() {
+                ..=0 => format!("expired on {expires_at}"),
+                seconds => match (seconds + 86_399) / 86_400 {
+                    1 => format!("expires within a day, on {expires_at}"),
+                    days => format!("expires in {days} days, on {expires_at}"),
+                },
             };
-            let subject = format!("App {app} expires {when} ({expires_at})");
+            let subject = format!("App {app} {when}");
             let text = format!(
-                "{app}, owned by {}, expires {when}, on {expires_at}. If it is still needed, extend it: `terrarium apps extend {app} --days 30 --reason \"...\"`, or deploy a new revision, which renews it. Its URL: {}",
+                "{app}, owned by {}, {when}; then it is archived and stops serving. If it is still needed, extend it: `terrarium apps extend {app} --days 30 --reason \"...\"`, or deploy a new revision, which renews it. Its URL: {}",
                 row.owner,
                 self.urls(app).first().cloned().unwrap_or_default()
             );
@@ -193,7 +208,7 @@ impl ControlPlane {
                 true => "the platform team (the owner has no e-mail address)".to_owned(),
                 false => recipients.join(", "),
             };
-            let detail = format!("expires {when} ({expires_at}); told {told}");
+            let detail = format!("{when}; told {told}");
             let event =
                 NewAuditEvent::new("terrarium", Action::AppExpiryNotice, Outcome::Success).app(app).detail(detail);
             if let Err(error) = self.store.append_audit(event).await {
@@ -232,10 +247,12 @@ impl ControlPlane {
         }
     }
 
-    /// Archives an app: its data goes into an archive in the blob store (content-addressed),
-    /// the registry marks it archived in one transaction with the audit event, and only then
-    /// does it stop serving (410) and its stores are freed. A crash before the mark leaves it
-    /// live; after it, archived with its data kept.
+    /// Archives an app. It stops serving first (410), and its requests still running finish,
+    /// so the archive holds every write; then its data goes into an archive in the blob store
+    /// (content-addressed), the registry marks it archived in one transaction with the audit
+    /// event, and only then are its stores freed. Anything failing before the mark puts the app
+    /// back as it was, serving; a crash leaves it live (it loads at start) or archived with its
+    /// data kept.
     pub async fn archive_app(
         &self,
         principal: &Principal,
@@ -253,9 +270,72 @@ impl ControlPlane {
             return Err(ControlError::Conflict(format!("app {app} is archived already")));
         }
         let deployment = self.store.get_deployment(&app, row.active_revision).await?;
+        let archived_at = format_time(self.settings.clock.now());
+        let live = self.routes.get(&app);
+        self.archived.insert(app.clone(), gateway::ArchivedApp { archived_at: archived_at.clone() });
+        self.routes.remove(&app);
+        // Held until the app is archived or back: a request that found the app just before it
+        // went is refused (503), never let in after its data was read.
+        let drained = match &live {
+            Some(live) => live.admission.drain(ARCHIVE_DRAIN).await.map(Some),
+            None => Ok(None),
+        };
+        let kept = match &drained {
+            Ok(_) => self.keep_archive(by, &row, &deployment, &archived_at, reason).await,
+            Err(running) => Err(ControlError::Conflict(format!(
+                "app {app} still had {running} request(s) running after {} seconds; it was not archived and \
+                 serves again. Try again when it is quieter",
+                ARCHIVE_DRAIN.as_secs()
+            ))),
+        };
+        if let Err(error) = kept {
+            drop(drained);
+            self.archived.remove(&app);
+            if let Some(live) = live {
+                self.routes.put_back(live);
+            }
+            return Err(error);
+        }
+        self.changed.notify_one();
+        if let Err(error) = self.hooks.drop_data(&deployment).await {
+            tracing::error!(%error, %app, "the archived app's live data could not be freed; its archive is kept");
+        }
+        self.tell_archived(&row, &archived_at, reason).await;
+        let row = self.store.get_app(&app).await?;
+        Ok(self.summary(row))
+    }
+
+    /// Tells an archived app's owner (and the operators' webhooks) what happened and how to
+    /// bring it back, once per archive.
+    async fn tell_archived(&self, row: &AppRow, archived_at: &str, reason: &str) {
+        let app = &row.app;
+        let retention = self.settings.lifecycle.archive_retention_days;
+        let notification = notify::Notification {
+            kind: "app.archived",
+            subject: format!("App {app} was archived"),
+            text: format!(
+                "{app}, owned by {}, was archived on {archived_at} ({reason}) and no longer serves. Its code and data are kept for {retention} days; `terrarium apps restore {app}` brings it back as it was.",
+                row.owner
+            ),
+            details: serde_json::json!({ "namespace": app.namespace, "app": app.name, "archived_at": archived_at }),
+        };
+        let recipients = self.owner_addresses(&row.owner).await;
+        self.notifier.notify_once_to(&format!("app.archived {app} {archived_at}"), notification, &recipients).await;
+    }
+
+    /// Writes the archive of an app that no longer serves, and marks it archived.
+    async fn keep_archive(
+        &self,
+        by: &str,
+        row: &AppRow,
+        deployment: &Deployment,
+        archived_at: &str,
+        reason: &str,
+    ) -> Result<(), ControlError> {
+        let app = &row.app;
         let parts = self
             .hooks
-            .archive_data(&deployment)
+            .archive_data(deployment)
             .await
             .map_err(|error| ControlError::Internal(format!("the data of {app} could not be archived: {error}")))?;
         let mut data = Vec::new();
@@ -264,14 +344,13 @@ impl ControlPlane {
                 self.blobs.put(&part.bytes).await.map_err(|error| ControlError::Internal(error.to_string()))?;
             data.push((part.name.clone(), digest));
         }
-        let archived_at = format_time(self.settings.clock.now());
         let manifest = ArchiveManifest {
             format: 1,
             namespace: app.namespace.clone(),
             app: app.name.clone(),
             revision: row.active_revision,
             bundle_digest: deployment.bundle_digest.clone(),
-            archived_at: archived_at.clone(),
+            archived_at: archived_at.to_owned(),
             archived_by: by.to_owned(),
             reason: reason.to_owned(),
             data,
@@ -285,18 +364,11 @@ impl ControlPlane {
             if sizes.is_empty() { "no data".to_owned() } else { sizes.join(", ") }
         );
         let event = NewAuditEvent::new(by, Action::AppArchive, Outcome::Success)
-            .app(&app)
+            .app(app)
             .revision(Some(row.active_revision))
             .detail(detail);
-        self.store.set_archived(&app, Some((&archived_at, &digest)), row.expires_at.as_deref(), event).await?;
-        self.archived.insert(app.clone(), gateway::ArchivedApp { archived_at, owner: row.owner.clone() });
-        self.routes.remove(&app);
-        self.changed.notify_one();
-        if let Err(error) = self.hooks.drop_data(&app).await {
-            tracing::error!(%error, %app, "the archived app's live data could not be freed; its archive is kept");
-        }
-        let row = self.store.get_app(&app).await?;
-        Ok(self.summary(row))
+        self.store.set_archived(app, Some((archived_at, &digest)), row.expires_at.as_deref(), event).await?;
+        Ok(())
     }
 
     /// Brings an archived app back: its data from the archive into its (emptied) stores, its
@@ -326,7 +398,7 @@ impl ControlPlane {
         // Whatever a crash between an archive's mark and its freeing left behind goes first
         // (the archive itself is untouched).
         self.hooks
-            .drop_data(app)
+            .drop_data(&deployment)
             .await
             .map_err(|error| ControlError::Internal(format!("the stores of {app} could not be emptied: {error}")))?;
         // Loaded before the data goes back (the stores learn the app's bindings from it); a
@@ -357,7 +429,7 @@ impl ControlPlane {
         let rows = self.store.list_apps(None).await?;
         for row in &rows {
             if let Some((archived_at, digest)) = &row.archived {
-                self.keep_or_delete_archive(row, archived_at, digest, &rows, now).await;
+                self.keep_or_delete_archive(row, archived_at, digest, now).await;
             }
         }
         for row in rows {
@@ -382,25 +454,21 @@ impl ControlPlane {
 }
 
 impl ControlPlane {
-    /// An archive past its retention goes, with its app; a week before, its owner is told.
-    async fn keep_or_delete_archive(
-        &self,
-        row: &AppRow,
-        archived_at: &str,
-        digest: &str,
-        rows: &[AppRow],
-        now: OffsetDateTime,
-    ) {
+    /// An archive past its retention goes, with its app, but never sooner than a week after its
+    /// owner was told: a notice that went out late (the server was down in that week) pushes the
+    /// deletion back.
+    async fn keep_or_delete_archive(&self, row: &AppRow, archived_at: &str, digest: &str, now: OffsetDateTime) {
         let Ok(at) = OffsetDateTime::parse(archived_at, &Rfc3339) else { return };
         let app = &row.app;
-        let deleted_at = at + time::Duration::days(i64::from(self.settings.lifecycle.archive_retention_days));
-        if now < deleted_at - time::Duration::days(LAST_NOTICE_DAYS) {
+        let notice = time::Duration::days(LAST_NOTICE_DAYS);
+        let retained_until = at + time::Duration::days(i64::from(self.settings.lifecycle.archive_retention_days));
+        if now < retained_until - notice {
             return;
         }
-        if now < deleted_at {
-            let when = format_time(deleted_at);
-            let key = format!("app.archive_deleting {app} {archived_at}");
-            let recipients = self.owners.addresses(&row.owner).await.unwrap_or_default();
+        let told_at = row.archive_notice_at.as_deref().and_then(|told| OffsetDateTime::parse(told, &Rfc3339).ok());
+        let Some(told_at) = told_at else {
+            let when = format_time(retained_until.max(now + notice));
+            let recipients = self.owner_addresses(&row.owner).await;
             let notification = notify::Notification {
                 kind: "app.archive_deleting",
                 subject: format!("The archive of {app} will be deleted on {when}"),
@@ -410,18 +478,33 @@ impl ControlPlane {
                 ),
                 details: serde_json::json!({ "namespace": app.namespace, "app": app.name, "deleted_at": when }),
             };
-            if self.notifier.notify_once_to(&key, notification, &recipients).await {
-                let detail = format!("the archive will be deleted on {when}");
-                let event =
-                    NewAuditEvent::new("terrarium", Action::AppExpiryNotice, Outcome::Success).app(app).detail(detail);
-                if let Err(error) = self.store.append_audit(event).await {
-                    tracing::error!(%error, "audit event could not be written");
-                }
+            let key = format!("app.archive_deleting {app} {archived_at}");
+            self.notifier.notify_once_to(&key, notification, &recipients).await;
+            let detail = format!("the archive will be deleted on {when}");
+            let event =
+                NewAuditEvent::new("terrarium", Action::AppExpiryNotice, Outcome::Success).app(app).detail(detail);
+            if let Err(error) = self.store.set_archive_notice(app, &format_time(now), event).await {
+                tracing::error!(%error, %app, "the archive's last notice could not be recorded");
             }
             return;
+        };
+        if now < retained_until.max(told_at + notice) {
+            return;
         }
-        // The parts no other archive names, and never an empty one (an empty file can be a
-        // bundle's too); the record itself is this archive's alone.
+        let detail = format!(
+            "the archive of {archived_at} ({digest}) reached its retention of {} days",
+            self.settings.lifecycle.archive_retention_days
+        );
+        let event = NewAuditEvent::new("terrarium", Action::AppDelete, Outcome::Success).app(app).detail(detail);
+        let principal = Principal { subject: "terrarium".to_owned(), groups: Vec::new(), roles: Vec::new() };
+        if let Err(error) = self.delete_locked(&principal, row.clone(), event).await {
+            tracing::error!(%error, %app, "an archive past its retention could not be deleted; it is kept");
+        }
+    }
+
+    /// Removes a deleted app's archive from the blob store: its record, and the parts no other
+    /// archive names (never an empty one: an empty file can be a bundle's too).
+    pub(crate) async fn remove_archive(&self, app: &AppKey, digest: &str) {
         let parts = match self
             .blobs
             .get(digest)
@@ -433,7 +516,16 @@ impl ControlPlane {
             None => Vec::new(),
         };
         let mut named_elsewhere = std::collections::HashSet::new();
-        for other in rows.iter().filter(|other| other.app != *app) {
+        let others = match self.store.list_apps(None).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                // Which parts are shared is unknown: only the record goes.
+                tracing::error!(%error, %app, "the archives could not be listed; the deleted archive's parts are kept");
+                named_elsewhere.extend(parts.iter().cloned());
+                Vec::new()
+            }
+        };
+        for other in others.iter().filter(|other| other.app != *app) {
             if let Some((_, other_digest)) = &other.archived
                 && let Ok(json) = self.blobs.get(other_digest).await
                 && let Ok(manifest) = serde_json::from_slice::<ArchiveManifest>(&json)
@@ -441,19 +533,6 @@ impl ControlPlane {
                 named_elsewhere.extend(manifest.data.into_iter().map(|(_, part)| part));
             }
         }
-        let detail = format!(
-            "the archive of {archived_at} ({digest}) reached its retention of {} days",
-            self.settings.lifecycle.archive_retention_days
-        );
-        let event = NewAuditEvent::new("terrarium", Action::AppDelete, Outcome::Success).app(app).detail(detail);
-        if let Err(error) = self.store.delete_app(app, event).await {
-            tracing::error!(%error, %app, "an archive past its retention could not be deleted; it is kept");
-            return;
-        }
-        self.archived.remove(app);
-        let events = self.hooks.deleted(app).await;
-        let principal = Principal { subject: "terrarium".to_owned(), groups: Vec::new(), roles: Vec::new() };
-        self.record_hook_events(&principal, app, events).await;
         let empty = bundle::file_digest(&[]);
         for part in
             parts.iter().filter(|part| !named_elsewhere.contains(*part) && **part != empty).chain([&digest.to_owned()])
@@ -489,7 +568,7 @@ mod tests {
         assert_eq!(reminder_due(expires, at("2026-11-30T00:00:00Z")), None);
         assert_eq!(reminder_due(expires, at("2026-12-01T12:00:00Z")), Some("30 days"));
         assert_eq!(reminder_due(expires, at("2026-12-24T12:00:00Z")), Some("7 days"));
-        assert_eq!(reminder_due(expires, at("2026-12-31T12:00:00Z")), Some("today"));
-        assert_eq!(reminder_due(expires, at("2027-01-05T00:00:00Z")), Some("today"));
+        assert_eq!(reminder_due(expires, at("2026-12-30T12:00:00Z")), Some("1 day"));
+        assert_eq!(reminder_due(expires, at("2027-01-05T00:00:00Z")), Some("1 day"));
     }
 }

@@ -47,6 +47,8 @@ pub struct AppRow {
     pub expires_at: Option<String>,
     /// When the app was archived and the digest of its archive; `None` for a live app.
     pub archived: Option<(String, String)>,
+    /// When its owner was told the archive will be deleted; `None` until then.
+    pub archive_notice_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -148,6 +150,9 @@ pub trait RegistryStore: Send + Sync + 'static {
         expires_at: Option<&str>,
         audit: NewAuditEvent,
     ) -> Result<(), StoreError>;
+    /// Records that the owner of an archived app was told its archive will be deleted, with the
+    /// audit event, atomically.
+    async fn set_archive_notice(&self, app: &AppKey, at: &str, audit: NewAuditEvent) -> Result<(), StoreError>;
     /// Removes the app and its revisions (blobs stay until collected) and records the audit event.
     async fn delete_app(&self, app: &AppKey, audit: NewAuditEvent) -> Result<(), StoreError>;
 

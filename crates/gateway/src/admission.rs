@@ -67,6 +67,24 @@ impl AppAdmission {
     }
 }
 
+impl AppAdmission {
+    /// Waits up to `within` for every running request to finish and takes every slot, so no
+    /// request is let in until the answer is dropped (archiving an app reads its data after
+    /// this). `Err` says how many were still running.
+    pub async fn drain(&self, within: Duration) -> Result<Drained, u32> {
+        let slots = self.limits.concurrency.max(1);
+        match tokio::time::timeout(within, self.in_flight.clone().acquire_many_owned(slots)).await {
+            Ok(Ok(permit)) => Ok(Drained { _permit: permit }),
+            _ => Err(slots.saturating_sub(self.in_flight.available_permits() as u32)),
+        }
+    }
+}
+
+/// Every slot of an app, held: nothing is admitted until it is dropped.
+pub struct Drained {
+    _permit: OwnedSemaphorePermit,
+}
+
 /// Ceilings shared by all the apps of a namespace, from its tier: built on first use per
 /// namespace, and refused before the app's own limits are checked.
 pub struct NamespaceCeilings {
@@ -122,5 +140,19 @@ mod tests {
             Err(Refusal::RateLimited { retry_after }) => assert!(retry_after <= Duration::from_secs(1)),
             _ => panic!("the fourth request within a second is over the rate"),
         }
+    }
+
+    /// Draining waits for running requests (on tokio's paused clock: the timeout passes
+    /// without waiting) and then lets nothing in until it is dropped.
+    #[tokio::test(start_paused = true)]
+    async fn drain_waits_for_running_requests_and_holds_every_slot() {
+        let admission = AppAdmission::new(Admission { requests_per_second: 1000, burst: 1000, concurrency: 3 });
+        let running = admission.admit().ok().unwrap();
+        assert_eq!(admission.drain(Duration::from_secs(30)).await.err(), Some(1));
+        drop(running);
+        let drained = admission.drain(Duration::from_secs(30)).await.ok().unwrap();
+        assert!(matches!(admission.admit(), Err(Refusal::Busy)));
+        drop(drained);
+        assert!(admission.admit().is_ok());
     }
 }

@@ -153,14 +153,16 @@ pub fn suspended(app: &AppKey, suspension: &crate::Suspension, request_id: &str)
     response
 }
 
-/// 410: the app is archived; who can bring it back and how.
+/// 410: the app is archived; who can bring it back and how. Its owner is not named: anyone
+/// can reach this page, signed in or not, and a private app's owner is not theirs to know.
 pub fn archived(app: &AppKey, archived: &crate::ArchivedApp, request_id: &str) -> Response<Body> {
     let day = archived.archived_at.get(..10).unwrap_or(&archived.archived_at);
     let message = format!(
-        "<code>{app}</code> was archived on {day}: its time to live ran out, or it was archived by hand.          Its code and data are kept. Its owner, <code>{owner}</code>, or an operator of namespace          <code>{namespace}</code> can bring it back with <code>terrarium apps restore {app}</code>.",
+        "<code>{app}</code> was archived on {day}: its time to live ran out, or it was archived by hand. \
+         Its code and data are kept. Its owner, or an operator of namespace <code>{namespace}</code>, \
+         can bring it back with <code>terrarium apps restore {app}</code>.",
         app = escape(&app.to_string()),
         day = escape(day),
-        owner = escape(&archived.owner),
         namespace = escape(&app.namespace),
     );
     page(StatusCode::GONE, "App archived", &message, Some(request_id))

@@ -56,6 +56,15 @@ impl RoutingTable {
         self.changed(&key);
     }
 
+    /// Puts back an app taken out with [`RoutingTable::remove`] (an archive that failed).
+    pub fn put_back(&self, app: Arc<LiveApp>) {
+        let key = app.deployment.app.clone();
+        self.update(|apps| {
+            apps.insert(key.clone(), app);
+        });
+        self.changed(&key);
+    }
+
     pub fn remove(&self, app: &AppKey) {
         self.update(|apps| {
             apps.remove(app);

@@ -175,7 +175,6 @@ impl Suspensions {
 pub struct ArchivedApp {
     /// RFC 3339.
     pub archived_at: String,
-    pub owner: String,
 }
 
 /// The archived apps, kept by the control plane (at start, archive and restore).
@@ -575,13 +574,9 @@ fn account(
                 Some(_) => 0,
             },
             refused,
-            cache: response.headers().get("x-cache").and_then(|value| match value.as_bytes() {
-                b"HIT" => Some("hit"),
-                b"MISS" => Some("miss"),
-                b"EXPIRED" => Some("expired"),
-                b"BYPASS" => Some("bypass"),
-                _ => None,
-            }),
+            // What the cache did, from the gateway's own mark: never from a header the app
+            // could set itself to be priced as a hit.
+            cache: response.extensions().get::<CacheOutcome>().map(|outcome| outcome.0),
         });
     }
     tracing::info!(
@@ -595,6 +590,11 @@ fn account(
         "app request"
     );
 }
+
+/// What the response cache did for one request (`hit`, `miss`, `expired`, `bypass`): a
+/// response extension only the gateway sets, read by metering.
+#[derive(Clone, Copy, Debug)]
+struct CacheOutcome(&'static str);
 
 /// dispatch through the response cache: a fresh stored response is served without running the
 /// app; a response the app marks shareable is stored for the next caller. Only GET and HEAD
@@ -635,6 +635,7 @@ async fn cached_dispatch(
             if method == Method::HEAD {
                 response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
             }
+            response.extensions_mut().insert(CacheOutcome("hit"));
             return response;
         }
         label = "EXPIRED";
@@ -673,6 +674,11 @@ async fn cached_dispatch(
         }
     };
     parts.headers.insert(HeaderName::from_static("x-cache"), HeaderValue::from_static(label));
+    parts.extensions.insert(CacheOutcome(match label {
+        "MISS" => "miss",
+        "EXPIRED" => "expired",
+        _ => "bypass",
+    }));
     Response::from_parts(parts, body)
 }
 

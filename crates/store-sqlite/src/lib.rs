@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "kv_sealed", include_str!("../migrations/0011_kv_sealed.sql")),
     (12, "usage_cache", include_str!("../migrations/0012_usage_cache.sql")),
     (13, "lifecycle", include_str!("../migrations/0013_lifecycle.sql")),
+    (14, "archive_notice", include_str!("../migrations/0014_archive_notice.sql")),
 ];
 
 pub struct SqliteStore {
@@ -120,6 +121,32 @@ pub(crate) async fn insert_audit(
     Ok(())
 }
 
+impl SqliteStore {
+    /// Sets columns of one app's row (`set`, with a `?` per value) and records the audit event,
+    /// in one transaction.
+    async fn update_app(
+        &self,
+        app: &AppKey,
+        set: &'static str,
+        values: &[Option<&str>],
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // `set` is this file's own text; every value is bound.
+        let sql = format!("UPDATE apps SET {set} WHERE namespace = ? AND name = ?");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in values {
+            query = query.bind(*value);
+        }
+        let updated = query.bind(&app.namespace).bind(&app.name).execute(&mut *tx).await.map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::UnknownApp { app: app.clone() });
+        }
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await.map_err(backend)
+    }
+}
+
 fn app_row(row: &SqliteRow) -> AppRow {
     AppRow {
         app: AppKey::new(row.get::<String, _>("namespace"), row.get::<String, _>("name")),
@@ -131,6 +158,7 @@ fn app_row(row: &SqliteRow) -> AppRow {
         updated_at: row.get("updated_at"),
         expires_at: row.get("expires_at"),
         archived: row.get::<Option<String>, _>("archived_at").zip(row.get::<Option<String>, _>("archive_digest")),
+        archive_notice_at: row.get("archive_notice_at"),
     }
 }
 
@@ -313,19 +341,7 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn set_expiry(&self, app: &AppKey, expires_at: &str, audit: NewAuditEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let updated = sqlx::query("UPDATE apps SET expires_at = ? WHERE namespace = ? AND name = ?")
-            .bind(expires_at)
-            .bind(&app.namespace)
-            .bind(&app.name)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::UnknownApp { app: app.clone() });
-        }
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(backend)
+        self.update_app(app, "expires_at = ?", &[Some(expires_at)], audit).await
     }
 
     async fn set_archived(
@@ -335,24 +351,13 @@ impl RegistryStore for SqliteStore {
         expires_at: Option<&str>,
         audit: NewAuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
         let (archived_at, digest) = archived.unzip();
-        let updated = sqlx::query(
-            "UPDATE apps SET archived_at = ?, archive_digest = ?, expires_at = ? WHERE namespace = ? AND name = ?",
-        )
-        .bind(archived_at)
-        .bind(digest)
-        .bind(expires_at)
-        .bind(&app.namespace)
-        .bind(&app.name)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::UnknownApp { app: app.clone() });
-        }
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(backend)
+        let set = "archived_at = ?, archive_digest = ?, expires_at = ?, archive_notice_at = NULL";
+        self.update_app(app, set, &[archived_at, digest, expires_at], audit).await
+    }
+
+    async fn set_archive_notice(&self, app: &AppKey, at: &str, audit: NewAuditEvent) -> Result<(), StoreError> {
+        self.update_app(app, "archive_notice_at = ?", &[Some(at)], audit).await
     }
 
     async fn delete_app(&self, app: &AppKey, audit: NewAuditEvent) -> Result<(), StoreError> {

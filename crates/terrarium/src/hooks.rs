@@ -53,10 +53,17 @@ impl AppHooks for Hooks {
         })
     }
 
-    fn drop_data<'a>(&'a self, app: &'a AppKey) -> BoxFuture<'a, Result<(), String>> {
+    fn drop_data<'a>(&'a self, deployment: &'a Deployment) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.kv.store().delete_app(app).await.map_err(|error| format!("KV: {error}"))?;
-            self.sql.delete_app(app).await.map_err(|error| format!("SQL: {error}"))?;
+            // Only what the archive holds: a store an earlier revision used and this one does
+            // not bind was not archived, and stays.
+            let app = &deployment.app;
+            if deployment.kv_binding.is_some() {
+                self.kv.store().delete_app(app).await.map_err(|error| format!("KV: {error}"))?;
+            }
+            if deployment.sql.is_some() {
+                self.sql.delete_app(app).await.map_err(|error| format!("SQL: {error}"))?;
+            }
             Ok(())
         })
     }

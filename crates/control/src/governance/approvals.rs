@@ -130,6 +130,11 @@ impl ControlPlane {
         if row.votes.iter().any(|vote| vote.approver == principal.subject) {
             return Err(ControlError::Conflict(format!("you have voted on approval request {id} already")));
         }
+        // An approval would activate the revision, which an archived app cannot take: refused
+        // before the vote is counted, so the approver can vote again once it is restored.
+        if approve {
+            self.refuse_if_archived(&app).await?;
+        }
         let vote = ApprovalVote {
             approver: principal.subject.clone(),
             decision: if approve { "approve" } else { "deny" }.to_owned(),

@@ -28,6 +28,7 @@ fn write_app(dir: &Path, namespace: &str, name: &str, version: &str) {
                if (path === '/public') {{ headers['cache-control'] = 'public, s-maxage=60'; headers.etag = '\"{version}\"'; headers['cache-tag'] = 'menu'; }}\n\
                if (path === '/private') headers['cache-control'] = 'private, max-age=60';\n\
                if (path === '/cookie') {{ headers['cache-control'] = 'public, max-age=60'; headers['set-cookie'] = 'a=b'; }}\n\
+               if (path === '/spoof') headers['x-cache'] = 'HIT';\n\
                if (path === '/denied') return new Response('no', {{ status: 403, headers: {{ 'cache-control': 'public, max-age=60' }} }});\n\
                return new Response(body, {{ headers }});\n\
              }} }};\n"
@@ -95,6 +96,12 @@ fn a_public_response_is_served_again_and_stays_with_its_app() {
         assert_eq!(label, "BYPASS", "{path}");
     }
 
+    // An app saying `x-cache: HIT` itself is not priced as a hit: another app, never cached.
+    for _ in 0..3 {
+        let response = client().post(server.app_url("other", "menu", "/spoof")).send().unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
     // Hits, misses and what was served from the cache are counted per app.
     let metrics =
         client().get(format!("{}/metrics", server.url)).bearer_auth(&server.token).send().unwrap().text().unwrap();
@@ -125,6 +132,10 @@ fn a_public_response_is_served_again_and_stays_with_its_app() {
     assert!(entry["cache_hits"].as_u64() >= Some(2), "{usage}");
     assert!(entry["cache_misses"].as_u64() >= Some(2), "{usage}");
     assert!(entry["cache_bytes_served"].as_u64() >= Some(26), "{usage}");
+    let other: serde_json::Value =
+        serde_json::from_str(&server.cli_ok(&["usage", "--app", "other/menu", "-o", "json"])).unwrap();
+    assert_eq!(other[0]["requests"].as_u64(), Some(4), "{other}");
+    assert_eq!(other[0]["cache_hits"].as_u64(), Some(0), "{other}");
     let table = server.cli_ok(&["usage", "--app", "team/menu"]);
     assert!(table.contains("CACHE HIT/MISS"), "{table}");
     let rows: serde_json::Value =

@@ -127,6 +127,13 @@ fn a_new_egress_host_waits_for_an_operator_then_goes_live() {
     assert!(request["requests"][0]["message"].as_str().unwrap().contains("api.stripe.dev"));
     let id = request["id"].as_i64().unwrap().to_string();
 
+    // While the app is archived, an approval is refused before it counts: Pat can still
+    // decide once it is restored.
+    server.cli_ok(&["apps", "archive", "shop/weather", "--reason", "paused"]);
+    let archived = server.cli_as(&pat, &["approvals", "approve", &id, "--reason", "fine"]);
+    assert!(stderr(&archived).contains("is archived"), "{}", stderr(&archived));
+    server.cli_ok(&["apps", "restore", "shop/weather"]);
+
     // Pat denies it: the request ends and revision 3 keeps serving.
     let denied =
         json(&server.cli_as(&pat, &["approvals", "deny", &id, "--reason", "payments need a review", "-o", "json"]));

@@ -80,17 +80,17 @@ fn an_app_with_a_ttl_reminds_its_owner_is_extended_and_renewed_by_a_deploy() {
     server.run_task("lifecycle.reminders");
     assert_eq!(notices(&server), 1, "once per reminder");
     wait_until("the 30-day reminder is mailed to the owner", || {
-        smtp.output.lock().unwrap().contains("App team/board expires in 30 days")
+        smtp.output.lock().unwrap().contains("App team/board expires in 29 days")
     });
     let mail = smtp.output.lock().unwrap().clone();
     assert!(mail.contains("To: ana@test.example"), "{mail}");
     assert!(mail.contains("terrarium apps extend team/board"), "the mail says how to keep it: {mail}");
 
-    // Six days left: the 7-day reminder.
+    // Six days left: the 7-day reminder, saying the days really left.
     server.advance_clock(Duration::from_secs(23 * DAY));
     server.run_task("lifecycle.reminders");
     assert_eq!(notices(&server), 2);
-    wait_until("the 7-day reminder is mailed", || smtp.output.lock().unwrap().contains("expires in 7 days"));
+    wait_until("the 7-day reminder is mailed", || smtp.output.lock().unwrap().contains("expires in 6 days"));
 
     // An extension within the namespace's maximum is immediate and audited with its reason;
     // beyond it, or without a reason, it is refused saying why.
@@ -136,17 +136,31 @@ fn an_app_with_a_ttl_reminds_its_owner_is_extended_and_renewed_by_a_deploy() {
     assert_eq!(extend("200").status(), 400, "past the maximum");
     assert_eq!(days_left(&server, &app(&server)), 38);
 
-    // Past the date: Expired, and the owner is told on the day.
-    server.advance_clock(Duration::from_secs(39 * DAY));
+    // A day before: the last reminder.
+    server.advance_clock(Duration::from_secs(37 * DAY + DAY / 2));
+    server.run_task("lifecycle.reminders");
+    wait_until("the last reminder is mailed", || smtp.output.lock().unwrap().contains("expires within a day"));
+
+    // Past the date: Expired; a reminder missed (the server was down) says it has expired.
+    server.advance_clock(Duration::from_secs(DAY));
     assert_eq!(app(&server)["phase"], "Expired");
     server.run_task("lifecycle.reminders");
-    wait_until("the reminder of the day is mailed", || smtp.output.lock().unwrap().contains("expires today"));
+    assert_eq!(notices(&server), 3, "the reminder of the day before was sent already");
 
     // A deploy of a new revision renews the TTL from now.
     write_app(folder.path(), "v2");
     server.deploy(folder.path());
     let renewed = app(&server);
     assert_eq!((renewed["phase"].as_str(), days_left(&server, &renewed)), (Some("Active"), 40));
+
+    // Past the renewed date, the archive task archives it and tells its owner how to get it back.
+    server.advance_clock(Duration::from_secs(41 * DAY));
+    server.run_task("lifecycle.archive");
+    assert_eq!(app(&server)["phase"], "Archived");
+    wait_until("the archive is mailed to the owner", || {
+        let mail = smtp.output.lock().unwrap();
+        mail.contains("App team/board was archived") && mail.contains("terrarium apps restore team/board")
+    });
 }
 
 /// An app with key-value and SQL data, which lists both.
@@ -213,12 +227,22 @@ fn an_archived_app_answers_410_and_restores_with_its_data_byte_identical() {
     let gone = http.get(server.app_url("team", "notes", "/")).send().unwrap();
     assert_eq!(gone.status(), 410);
     let page = gone.text().unwrap();
-    assert!(page.contains("terrarium apps restore team/notes") && page.contains("user:admin"), "{page}");
+    assert!(page.contains("terrarium apps restore team/notes"), "{page}");
+    assert!(!page.contains("user:admin"), "anyone can read this page: no owner on it: {page}");
     assert_eq!(app_named(&server, "team/notes")["phase"], "Archived");
     let audit = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.archive"]);
     assert!(audit.contains("the quarter is over"), "{audit}");
     // Its stores are freed; a deploy over it is refused until it is restored.
     assert!(export_kv().is_empty(), "the live KV entries are gone");
+    // Nothing is imported into an archived app's stores (restoring empties them first).
+    let import = http
+        .put(format!("{}/api/v1/apps/team/notes/data/kv", server.url))
+        .bearer_auth(&server.token)
+        .body(kv_before.clone())
+        .send()
+        .unwrap();
+    assert_eq!(import.status(), 409);
+    assert!(import.text().unwrap().contains("restore it first"));
     let redeploy = server.cli(&["deploy", folder.path().to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&redeploy.stderr).contains("is archived"), "{redeploy:?}");
 
@@ -258,6 +282,22 @@ fn an_archived_app_answers_410_and_restores_with_its_data_byte_identical() {
     let (status, again) = listing();
     assert_eq!((status, again), (200, before));
     assert_eq!(days_left(&server, &app_named(&server, "team/notes")), 30);
+
+    // A revision that no longer binds KV: its KV entries are not in its archive, so they are
+    // not freed either; deleting the archived app removes its archive and its 410.
+    let manifest = std::fs::read_to_string(folder.path().join("terrarium.yaml")).unwrap();
+    std::fs::write(folder.path().join("terrarium.yaml"), manifest.replace("    kv: true\n", "")).unwrap();
+    server.deploy(folder.path());
+    server.cli_ok(&["apps", "archive", "team/notes", "--reason", "done"]);
+    assert_eq!(export_kv(), kv_before, "the unbound KV entries stay");
+    let audit = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.archive", "-o", "json"]);
+    let start = audit.find("archived as sha256:").unwrap() + "archived as ".len();
+    let digest = &audit[start..start + "sha256:".len() + 64];
+    let record = server.data_dir.join("blobs/sha256").join(&digest[7..9]).join(&digest[7..]);
+    assert!(record.exists(), "{}", record.display());
+    server.cli_ok(&["apps", "delete", "team/notes", "--yes"]);
+    assert_eq!(listing().0, 404);
+    assert!(!record.exists(), "the archive went with its app");
 }
 
 fn app_named(server: &Server, app: &str) -> serde_json::Value {
@@ -301,4 +341,20 @@ fn an_archive_is_deleted_with_its_app_after_its_retention_and_a_last_notice() {
     assert!(!blob.exists(), "the archive record is deleted");
     let audit = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.delete"]);
     assert!(audit.contains("reached its retention of 10 days"), "{audit}");
+
+    // An archive whose last notice never went out (the task did not run that week) is not
+    // deleted on its date: its owner is told first, and it is kept a week from then.
+    server.deploy(folder.path());
+    server.cli_ok(&["apps", "archive", "team/notes", "--reason", "done again"]);
+    server.advance_clock(Duration::from_secs(11 * DAY));
+    server.run_task("lifecycle.archive");
+    assert_eq!(app_named(&server, "team/notes")["phase"], "Archived", "told, not deleted");
+    let notices = server.cli_ok(&["audit", "--app", "team/notes", "--action", "app.expiry_notice"]);
+    assert_eq!(notices.matches("will be deleted on").count(), 2, "{notices}");
+    server.advance_clock(Duration::from_secs(6 * DAY));
+    server.run_task("lifecycle.archive");
+    assert_eq!(app_named(&server, "team/notes")["phase"], "Archived", "a week after the notice, not sooner");
+    server.advance_clock(Duration::from_secs(DAY));
+    server.run_task("lifecycle.archive");
+    assert!(!server.cli(&["apps", "get", "team/notes"]).status.success());
 }
