@@ -209,6 +209,53 @@ fn log_level(level: i32) -> LogLevel {
     }
 }
 
+/// Streaming decodes one instance may hold open at once (each is a few dozen bytes).
+const MAX_STREAMING_DECODERS: usize = 1024;
+
+/// The streaming decoders of one instance, by number.
+#[derive(Default)]
+struct Decoders {
+    next: u32,
+    open: std::collections::HashMap<u32, encoding_rs::Decoder>,
+}
+
+/// A decoder for an encoding the prelude named (from `encodingFor`): with `ignore_bom`, a BOM is
+/// kept as U+FEFF; without, the encoding's own BOM is dropped (never sniffed as another encoding).
+fn new_decoder(ctx: &Ctx<'_>, encoding: &str, ignore_bom: bool) -> rquickjs::Result<encoding_rs::Decoder> {
+    let Some(encoding) = encoding_rs::Encoding::for_label(encoding.as_bytes()) else {
+        return Err(Exception::throw_range(ctx, &format!("TextDecoder: unknown encoding {encoding:?}")));
+    };
+    Ok(match ignore_bom {
+        true => encoding.new_decoder_without_bom_handling(),
+        false => encoding.new_decoder_with_bom_removal(),
+    })
+}
+
+/// Decodes `bytes` with `decoder`; with `fatal`, malformed input is a TypeError.
+fn decode_with(
+    ctx: &Ctx<'_>,
+    decoder: &mut encoding_rs::Decoder,
+    bytes: &[u8],
+    last: bool,
+    fatal: bool,
+) -> rquickjs::Result<String> {
+    let room = decoder.max_utf8_buffer_length(bytes.len()).unwrap_or(usize::MAX);
+    if room == usize::MAX {
+        return Err(Exception::throw_range(ctx, "TextDecoder: the input is too large"));
+    }
+    let mut text = String::with_capacity(room);
+    if fatal {
+        let (result, _) = decoder.decode_to_string_without_replacement(bytes, &mut text, last);
+        if let encoding_rs::DecoderResult::Malformed(..) = result {
+            let name = decoder.encoding().name();
+            return Err(Exception::throw_type(ctx, &format!("TextDecoder: the data is not valid {name}")));
+        }
+    } else {
+        let _ = decoder.decode_to_string(bytes, &mut text, last);
+    }
+    Ok(text)
+}
+
 /// Builds the `host` object handed to the prelude.
 pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<Object<'js>> {
     let host = Object::new(ctx.clone())?;
@@ -298,6 +345,97 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     host.set(
         "encodeUtf8",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| TypedArray::<u8>::new(ctx, text.into_bytes()))?,
+    )?;
+
+    host.set(
+        "encodeInto",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, text: String, room: usize| -> rquickjs::Result<rquickjs::Array<'js>> {
+                // Whole characters only, as many as fit; `read` counts UTF-16 code units.
+                let (mut read, mut written) = (0u32, 0usize);
+                for character in text.chars() {
+                    if written + character.len_utf8() > room {
+                        break;
+                    }
+                    written += character.len_utf8();
+                    read += character.len_utf16() as u32;
+                }
+                let answer = rquickjs::Array::new(ctx.clone())?;
+                answer.set(0, read)?;
+                answer.set(1, TypedArray::<u8>::new(ctx, text.as_bytes()[..written].to_vec())?)?;
+                Ok(answer)
+            },
+        )?,
+    )?;
+
+    // The Encoding Standard's decoders (encoding_rs): a label's encoding, a one-shot decode, and
+    // streaming decoders this instance holds by number until their last call.
+    host.set(
+        "encodingFor",
+        Function::new(ctx.clone(), |label: String| {
+            let encoding = encoding_rs::Encoding::for_label(label.as_bytes())?;
+            // The replacement encoding is for documents, never a TextDecoder's.
+            (encoding != encoding_rs::REPLACEMENT).then(|| encoding.name().to_ascii_lowercase())
+        })?,
+    )?;
+
+    host.set(
+        "decodeOnce",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, encoding: String, bytes: TypedArray<'js, u8>, fatal: bool, ignore_bom: bool| {
+                let mut decoder = new_decoder(&ctx, &encoding, ignore_bom)?;
+                decode_with(&ctx, &mut decoder, &copy_bytes(&bytes), true, fatal)
+            },
+        )?,
+    )?;
+
+    let decoders: Rc<RefCell<Decoders>> = Rc::default();
+    let open = decoders.clone();
+    host.set(
+        "decoderOpen",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, encoding: String, ignore_bom: bool| {
+            let decoder = new_decoder(&ctx, &encoding, ignore_bom)?;
+            let mut decoders = open.borrow_mut();
+            if decoders.open.len() >= MAX_STREAMING_DECODERS {
+                return Err(Exception::throw_range(
+                    &ctx,
+                    "TextDecoder: too many streaming decodes are open; finish one with decode() without { stream: true }",
+                ));
+            }
+            decoders.next = decoders.next.wrapping_add(1);
+            let id = decoders.next;
+            decoders.open.insert(id, decoder);
+            Ok(id)
+        })?,
+    )?;
+
+    let decode = decoders.clone();
+    host.set(
+        "decoderDecode",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: u32, bytes: TypedArray<'js, u8>, last: bool, fatal: bool| {
+                let bytes = copy_bytes(&bytes);
+                let mut decoders = decode.borrow_mut();
+                let Some(decoder) = decoders.open.get_mut(&id) else {
+                    return Err(Exception::throw_type(&ctx, "TextDecoder: this streaming decode was closed"));
+                };
+                let decoded = decode_with(&ctx, decoder, &bytes, last, fatal);
+                if last || decoded.is_err() {
+                    decoders.open.remove(&id);
+                }
+                decoded
+            },
+        )?,
+    )?;
+
+    host.set(
+        "decoderClose",
+        Function::new(ctx.clone(), move |id: u32| {
+            decoders.borrow_mut().open.remove(&id);
+        })?,
     )?;
 
     host.set(

@@ -8,14 +8,81 @@
 export default function install(host) {
   const LOG_ERROR = 3;
 
-  // Built-ins the prelude relies on, taken before app code runs and can replace them.
+  // Built-ins the prelude relies on, taken before app code runs and can replace them or their
+  // prototypes' methods. Methods are uncurried (`ArrayPush(list, item)`), so a replaced
+  // `Array.prototype.push` or `Promise.prototype.then` never runs inside the platform's code.
   const { defineProperty, freeze, assign } = Object;
+  const uncurry = (method) => Function.prototype.call.bind(method);
+  const PromiseCtor = Promise;
+  const primordials = freeze({
+    __proto__: null,
+    StringCtor: String,
+    PromiseCtor,
+    PromiseResolve: Promise.resolve.bind(Promise),
+    PromiseReject: Promise.reject.bind(Promise),
+    PromiseWithResolvers: Promise.withResolvers.bind(Promise),
+    PromiseThen: uncurry(Promise.prototype.then),
+    ArrayPush: uncurry(Array.prototype.push),
+    ArraySplice: uncurry(Array.prototype.splice),
+    ArraySort: uncurry(Array.prototype.sort),
+    ArrayIndexOf: uncurry(Array.prototype.indexOf),
+    ArrayJoin: uncurry(Array.prototype.join),
+    ArrayIsArray: Array.isArray,
+    MapGet: uncurry(Map.prototype.get),
+    MapSet: uncurry(Map.prototype.set),
+    MapDelete: uncurry(Map.prototype.delete),
+    MapHas: uncurry(Map.prototype.has),
+    MapClear: uncurry(Map.prototype.clear),
+    SetHas: uncurry(Set.prototype.has),
+    SetAdd: uncurry(Set.prototype.add),
+    StringToLowerCase: uncurry(String.prototype.toLowerCase),
+    StringToUpperCase: uncurry(String.prototype.toUpperCase),
+    StringSlice: uncurry(String.prototype.slice),
+    StringIndexOf: uncurry(String.prototype.indexOf),
+    StringReplace: uncurry(String.prototype.replace),
+    StringTrim: uncurry(String.prototype.trim),
+    StringSplit: uncurry(String.prototype.split),
+    StringStartsWith: uncurry(String.prototype.startsWith),
+    StringCharCodeAt: uncurry(String.prototype.charCodeAt),
+    RegExpTest: uncurry(RegExp.prototype.test),
+    isWellFormed: uncurry(String.prototype.isWellFormed),
+    toWellFormed: uncurry(String.prototype.toWellFormed),
+    TypedArraySet: uncurry(Object.getPrototypeOf(Uint8Array.prototype).set),
+    TypedArraySubarray: uncurry(Object.getPrototypeOf(Uint8Array.prototype).subarray),
+    TypedArraySlice: uncurry(Object.getPrototypeOf(Uint8Array.prototype).slice),
+    ArrayBufferSlice: uncurry(ArrayBuffer.prototype.slice),
+    Uint8ArrayCtor: Uint8Array,
+    ArrayBufferCtor: ArrayBuffer,
+    isView: ArrayBuffer.isView,
+    JSONParse: JSON.parse,
+    JSONStringify: JSON.stringify,
+    ObjectKeys: Object.keys,
+    freeze,
+    defineProperty,
+    ReflectApply: Reflect.apply,
+    SymbolIterator: Symbol.iterator,
+    SymbolAsyncIterator: Symbol.asyncIterator,
+    SymbolToStringTag: Symbol.toStringTag,
+    IteratorPrototype: Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())),
+  });
+  const {
+    StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArraySplice,
+    ArraySort, MapGet, MapSet, MapDelete, MapClear, SetHas, SetAdd, StringToLowerCase, StringReplace, RegExpTest,
+    TypedArraySet, TypedArraySlice, ArrayBufferSlice, Uint8ArrayCtor, ArrayBufferCtor, isView, JSONParse,
+    JSONStringify, ObjectKeys, ReflectApply,
+  } = primordials;
+  // A record no prototype reaches: what the prelude resolves its own promises with, so a
+  // `then` added to Object.prototype is never called by the platform's own awaits.
+  const record = (fields) => assign({ __proto__: null }, fields);
 
   // Shared between the parts of the prelude. A part's checks stay false until it is loaded:
   // no URL can exist before the URL part defines the class. It has no prototype, so app code
   // that changes Object.prototype cannot observe it.
   const internal = { __proto__: null,
+    primordials,
+    record,
     isSearchParams: () => false,
+    isBlob: () => false,
     isFormData: () => false,
     isURL: () => false,
     isStream: () => false,
@@ -28,8 +95,8 @@ export default function install(host) {
   // Evaluates a part of the prelude once and returns `internal`, which the part extended.
   const loaded = new Set();
   internal.load = (part) => {
-    if (!loaded.has(part)) {
-      loaded.add(part);
+    if (!SetHas(loaded, part)) {
+      SetAdd(loaded, part);
       host.loadPart(part)(host, internal);
     }
     return internal;
@@ -52,7 +119,8 @@ export default function install(host) {
       });
     }
   };
-  lazy("url", ["URL", "URLSearchParams", "FormData"]);
+  lazy("url", ["URL", "URLSearchParams"]);
+  lazy("blob", ["Blob", "File", "FormData"]);
   lazy("streams", ["ReadableStream", "ReadableStreamDefaultReader"]);
   lazy("encoding", ["TextEncoder", "TextDecoder"]);
   lazy("console", ["console"]);
@@ -62,141 +130,236 @@ export default function install(host) {
   // ---------------------------------------------------------------------------------------------
   // Bytes.
 
-  const isBufferSource = (value) => value instanceof ArrayBuffer || ArrayBuffer.isView(value);
+  const isBufferSource = (value) => value instanceof ArrayBufferCtor || isView(value);
 
   // A fresh Uint8Array with a copy of the bytes of any BufferSource.
   function copyBytes(value) {
-    if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
-    return new Uint8Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+    if (value instanceof ArrayBufferCtor) return new Uint8ArrayCtor(ArrayBufferSlice(value, 0));
+    return new Uint8ArrayCtor(ArrayBufferSlice(value.buffer, value.byteOffset, value.byteOffset + value.byteLength));
   }
 
   // A Uint8Array view of any BufferSource, without copying.
   function viewBytes(value) {
-    if (value instanceof Uint8Array) return value;
-    if (value instanceof ArrayBuffer) return new Uint8Array(value);
-    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    if (value instanceof Uint8ArrayCtor) return value;
+    if (value instanceof ArrayBufferCtor) return new Uint8ArrayCtor(value);
+    return new Uint8ArrayCtor(value.buffer, value.byteOffset, value.byteLength);
   }
 
   function concatBytes(chunks) {
     let length = 0;
-    for (const chunk of chunks) length += chunk.byteLength;
-    const out = new Uint8Array(length);
+    for (let i = 0; i < chunks.length; i++) length += chunks[i].byteLength;
+    const out = new Uint8ArrayCtor(length);
     let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.byteLength;
+    for (let i = 0; i < chunks.length; i++) {
+      TypedArraySet(out, chunks[i], offset);
+      offset += chunks[i].byteLength;
     }
     return out;
   }
 
+  // UTF-8 of any string: lone surrogates become U+FFFD, as the Encoding Standard says.
+  const encodeText = (text) => host.encodeUtf8(primordials.isWellFormed(text) ? text : primordials.toWellFormed(text));
+  const decodeText = (bytes) => host.decodeUtf8(bytes, false, false);
+
+  // A USVString, as WebIDL converts one: lone surrogates become U+FFFD.
+  const usv = (value) => {
+    const text = StringCtor(value);
+    return primordials.isWellFormed(text) ? text : primordials.toWellFormed(text);
+  };
+  internal.usv = usv;
   internal.isBufferSource = isBufferSource;
   internal.viewBytes = viewBytes;
+  internal.copyBytes = copyBytes;
+  internal.concatBytes = concatBytes;
+  internal.encodeText = encodeText;
+  internal.decodeText = decodeText;
+
+  // An iterator object as WebIDL makes them for pair iterables: `next()` reads the live list
+  // through `pairs()` at each step, and the prototype is the engine's %IteratorPrototype%.
+  function pairIterator(tag, kind) {
+    const prototype = {
+      __proto__: primordials.IteratorPrototype,
+      next() {
+        const state = iterators.get(this);
+        if (state === undefined) throw new TypeError(`next() called on an object that is not a ${tag}`);
+        const list = state.pairs();
+        if (state.index >= list.length) return { value: undefined, done: true };
+        const pair = list[state.index++];
+        const value = kind === "keys" ? pair[0] : kind === "values" ? pair[1] : [pair[0], pair[1]];
+        return { value, done: false };
+      },
+    };
+    defineProperty(prototype, primordials.SymbolToStringTag, { __proto__: null, value: tag, configurable: true });
+    return prototype;
+  }
+  const iterators = new WeakMap();
+  // `Class.prototype[Symbol.iterator]` is its `entries`, not enumerable, as WebIDL defines it.
+  internal.iterable = (Class) => defineProperty(Class.prototype, primordials.SymbolIterator, {
+    __proto__: null, value: Class.prototype.entries, writable: true, configurable: true, enumerable: false,
+  });
+  internal.pairIterators = (tag) => {
+    const prototypes = { __proto__: null };
+    for (const kind of ["entries", "keys", "values"]) prototypes[kind] = pairIterator(tag, kind);
+    return (pairs, kind) => {
+      const iterator = { __proto__: prototypes[kind] };
+      iterators.set(iterator, { pairs, index: 0 });
+      return iterator;
+    };
+  };
 
   // ---------------------------------------------------------------------------------------------
   // Headers.
 
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+  const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
 
   function normalizeName(name) {
-    name = String(name);
-    if (!TOKEN.test(name)) throw new TypeError(`Headers: "${name}" is not a valid header name`);
-    return name.toLowerCase();
+    name = StringCtor(name);
+    if (!RegExpTest(TOKEN, name)) throw new TypeError(`Headers: "${name}" is not a valid header name`);
+    return StringToLowerCase(name);
   }
 
   function normalizeValue(value) {
-    value = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
-    if (/[\0\r\n]/.test(value)) throw new TypeError("Headers: a header value must not contain NUL, CR or LF");
+    value = StringReplace(StringCtor(value), EDGE_WHITESPACE, "");
+    if (RegExpTest(FORBIDDEN_IN_VALUE, value)) throw new TypeError("Headers: a header value must not contain NUL, CR or LF");
+    // A ByteString: no code unit above U+00FF.
+    for (let i = 0; i < value.length; i++) {
+      if (primordials.StringCharCodeAt(value, i) > 0xff) {
+        throw new TypeError("Headers: a header value must be a ByteString (no character above U+00FF)");
+      }
+    }
     return value;
   }
 
-  let headersList, headersFromTrustedPairs, headersSetGuard;
+  let headersList, headersFromTrustedPairs, headersSetGuard, headersGuarded;
+  const headersIterator = internal.pairIterators("Headers Iterator");
 
   class Headers {
     // A list of [lowercase name, value] pairs in insertion order.
     #list = [];
     #immutable = false;
-    constructor(init) {
-      if (init === undefined || init === null) return;
+    constructor(init = undefined) {
+      if (init === undefined) return;
       if (init instanceof Headers) {
-        this.#list = init.#list.map(([name, value]) => [name, value]);
-      } else if (typeof init === "object" && typeof init[Symbol.iterator] === "function") {
+        const list = init.#list;
+        for (let i = 0; i < list.length; i++) ArrayPush(this.#list, [list[i][0], list[i][1]]);
+        return;
+      }
+      if (init === null || (typeof init !== "object" && typeof init !== "function")) {
+        throw new TypeError("Headers: expected an object, an array of [name, value] pairs or Headers");
+      }
+      const iterate = init[primordials.SymbolIterator];
+      if (iterate !== undefined) {
+        if (typeof iterate !== "function") throw new TypeError("Headers: the init's Symbol.iterator is not a function");
         for (const pair of init) {
-          const entry = [...pair];
+          if (pair === null || typeof pair !== "object") throw new TypeError("Headers: each header must be a [name, value] pair");
+          const entry = [];
+          for (const item of pair) ArrayPush(entry, item);
           if (entry.length !== 2) throw new TypeError("Headers: each header must be a [name, value] pair");
           this.append(entry[0], entry[1]);
         }
-      } else if (typeof init === "object") {
-        for (const key of Object.keys(init)) this.append(key, init[key]);
       } else {
-        throw new TypeError("Headers: expected an object, an array of pairs or Headers");
+        const keys = ObjectKeys(init);
+        for (let i = 0; i < keys.length; i++) this.append(keys[i], init[keys[i]]);
       }
     }
     static {
       headersList = (headers) => headers.#list;
       headersFromTrustedPairs = (flat) => {
         const headers = new Headers();
-        for (let i = 0; i < flat.length; i += 2) headers.#list.push([flat[i].toLowerCase(), flat[i + 1]]);
+        for (let i = 0; i < flat.length; i += 2) ArrayPush(headers.#list, [StringToLowerCase(flat[i]), flat[i + 1]]);
         return headers;
       };
       headersSetGuard = (headers) => { headers.#immutable = true; return headers; };
+      headersGuarded = (headers) => headers.#immutable;
     }
     #check() {
       if (this.#immutable) throw new TypeError("Headers: these headers are immutable");
     }
     append(name, value) {
+      name = normalizeName(name);
+      value = normalizeValue(value);
       this.#check();
-      this.#list.push([normalizeName(name), normalizeValue(value)]);
+      ArrayPush(this.#list, [name, value]);
     }
     delete(name) {
-      this.#check();
       name = normalizeName(name);
-      this.#list = this.#list.filter(([n]) => n !== name);
+      this.#check();
+      const kept = [];
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] !== name) ArrayPush(kept, this.#list[i]);
+      this.#list = kept;
     }
     get(name) {
       name = normalizeName(name);
       let result = null;
-      for (const [n, v] of this.#list) {
-        if (n === name) result = result === null ? v : `${result}, ${v}`;
+      for (let i = 0; i < this.#list.length; i++) {
+        if (this.#list[i][0] === name) result = result === null ? this.#list[i][1] : `${result}, ${this.#list[i][1]}`;
       }
       return result;
     }
     getSetCookie() {
-      return this.#list.filter(([n]) => n === "set-cookie").map(([, v]) => v);
+      const values = [];
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === "set-cookie") ArrayPush(values, this.#list[i][1]);
+      return values;
     }
     has(name) {
       name = normalizeName(name);
-      return this.#list.some(([n]) => n === name);
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) return true;
+      return false;
     }
     set(name, value) {
-      this.#check();
       name = normalizeName(name);
       value = normalizeValue(value);
-      const index = this.#list.findIndex(([n]) => n === name);
-      if (index < 0) {
-        this.#list.push([name, value]);
-      } else {
-        this.#list[index] = [name, value];
-        this.#list = this.#list.filter(([n], i) => n !== name || i === index);
+      this.#check();
+      const kept = [];
+      let found = false;
+      for (let i = 0; i < this.#list.length; i++) {
+        if (this.#list[i][0] !== name) ArrayPush(kept, this.#list[i]);
+        else if (!found) { found = true; ArrayPush(kept, [name, value]); }
       }
+      if (!found) ArrayPush(kept, [name, value]);
+      this.#list = kept;
     }
     // Sorted by name with the values of one name combined, except `set-cookie`, as the standard says.
-    *entries() {
-      const names = [...new Set(this.#list.map(([n]) => n))].sort();
-      for (const name of names) {
+    #sorted() {
+      const names = [];
+      const seen = new Set();
+      for (let i = 0; i < this.#list.length; i++) {
+        const name = this.#list[i][0];
+        if (!SetHas(seen, name)) { SetAdd(seen, name); ArrayPush(names, name); }
+      }
+      ArraySort(names, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const pairs = [];
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i];
         if (name === "set-cookie") {
-          for (const value of this.getSetCookie()) yield [name, value];
+          const cookies = this.getSetCookie();
+          for (let j = 0; j < cookies.length; j++) ArrayPush(pairs, [name, cookies[j]]);
         } else {
-          yield [name, this.get(name)];
+          ArrayPush(pairs, [name, this.get(name)]);
         }
       }
+      return pairs;
     }
-    *keys() { for (const [name] of this.entries()) yield name; }
-    *values() { for (const [, value] of this.entries()) yield value; }
-    forEach(callback, thisArg) {
-      for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this);
+    entries() { return headersIterator(() => this.#sorted(), "entries"); }
+    keys() { return headersIterator(() => this.#sorted(), "keys"); }
+    values() { return headersIterator(() => this.#sorted(), "values"); }
+    forEach(callback, thisArg = undefined) {
+      if (typeof callback !== "function") throw new TypeError("Headers.forEach: the callback must be a function");
+      const pairs = this.#sorted();
+      for (let i = 0; i < pairs.length; i++) ReflectApply(callback, thisArg, [pairs[i][1], pairs[i][0], this]);
     }
-    [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return "Headers"; }
+  }
+  internal.iterable(Headers);
+
+  // Headers as the host takes them: name, value, name, value, ...
+  function flatHeaders(headers) {
+    const list = headersList(headers);
+    const flat = [];
+    for (let i = 0; i < list.length; i++) ArrayPush(flat, list[i][0], list[i][1]);
+    return flat;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -204,89 +367,108 @@ export default function install(host) {
 
   // Turns what a constructor was given into a body source and the content type it implies.
   function extractBody(body) {
-    if (body === undefined || body === null) return [null, null];
-    if (typeof body === "string") return [body, "text/plain;charset=UTF-8"];
-    if (isBufferSource(body)) return [copyBytes(body), null];
-    if (internal.isSearchParams(body)) return [body.toString(), "application/x-www-form-urlencoded;charset=UTF-8"];
-    if (internal.isStream(body)) return [body, null];
-    if (internal.isFormData(body)) {
-      throw new TypeError("FormData bodies are not supported yet; send a URLSearchParams or JSON instead");
+    const extracted = (source, type) => record({ source, type });
+    if (body === undefined || body === null) return extracted(null, null);
+    if (typeof body === "string") return extracted(body, "text/plain;charset=UTF-8");
+    if (isBufferSource(body)) return extracted(copyBytes(body), null);
+    if (internal.isSearchParams(body)) return extracted(body.toString(), "application/x-www-form-urlencoded;charset=UTF-8");
+    if (internal.isStream(body)) {
+      if (internal.streamIsLocked(body) || internal.streamIsDisturbed(body)) {
+        throw new TypeError("the body stream is locked or has been read already");
+      }
+      return extracted(body, null);
     }
-    return [String(body), "text/plain;charset=UTF-8"];
+    if (internal.isBlob(body)) return extracted(internal.blobBytes(body), body.type === "" ? null : body.type);
+    if (internal.isFormData(body)) return internal.serializeFormData(body);
+    return extracted(StringCtor(body), "text/plain;charset=UTF-8");
   }
 
-  let bodySource, bodyInit, bodyCloneSource;
+  let bodySource, bodyInit, bodyCloneSource, bodyIsUnusable, bodyTransfer;
 
   class Body {
-    // null, a string, a Uint8Array or a ReadableStream.
+    // null, a string, a Uint8Array or a ReadableStream. Once `body` is read, always the stream.
     #source = null;
-    #used = false;
-    #stream = null;
+    // Consumed without a stream ever made (text() of a string or bytes).
+    #consumed = false;
     static {
       bodySource = (body) => body.#source;
       bodyInit = (body, source) => { body.#source = source; };
       bodyCloneSource = (body) => body.#cloneSource();
+      bodyIsUnusable = (body) => body.#unusable();
+      // A new Request made from one with a body takes that body: the old one reads as used.
+      bodyTransfer = (body) => {
+        if (body.#unusable()) throw new TypeError("Request: the input request's body has already been used");
+        const source = body.#source;
+        if (source !== null && !internal.isStream(source)) body.#consumed = true;
+        else if (source !== null) internal.streamMarkDisturbed(source);
+        return source;
+      };
     }
     get body() {
       if (this.#source === null) return null;
       if (internal.isStream(this.#source)) return this.#source;
-      if (this.#stream === null) {
-        const source = this.#source;
-        const { ReadableStream } = internal.load("streams");
-        this.#stream = new ReadableStream({
-          start: (controller) => {
-            this.#used = true;
-            controller.enqueue(typeof source === "string" ? host.encodeUtf8(source) : source);
-            controller.close();
-          },
-        });
-      }
-      return this.#stream;
+      const source = this.#source;
+      const stream = new (internal.load("streams").ReadableStream)({
+        __proto__: null,
+        start(controller) {
+          controller.enqueue(typeof source === "string" ? encodeText(source) : source);
+          controller.close();
+        },
+      });
+      // A body consumed already: its stream is read and locked, as the Fetch standard's is.
+      if (this.#consumed) internal.streamConsume(stream);
+      this.#source = stream;
+      return stream;
     }
     get bodyUsed() {
-      return this.#used || (internal.isStream(this.#source) && internal.streamIsDisturbed(this.#source));
+      if (this.#source === null) return false;
+      if (internal.isStream(this.#source)) return internal.streamIsDisturbed(this.#source);
+      return this.#consumed;
     }
-    #take() {
-      if (this.bodyUsed) return Promise.reject(new TypeError("Body has already been used; use clone() to read it twice"));
-      this.#used = true;
-      return Promise.resolve(this.#source);
+    #unusable() {
+      if (this.#source === null) return false;
+      if (internal.isStream(this.#source)) return internal.streamIsDisturbed(this.#source) || internal.streamIsLocked(this.#source);
+      return this.#consumed;
     }
+    // The body's bytes, as a record (never a bare object an app-made `then` could intercept).
     async #bytes() {
-      const source = await this.#take();
-      if (source === null) return new Uint8Array(0);
-      if (typeof source === "string") return host.encodeUtf8(source);
-      if (source instanceof Uint8Array) return source.slice();
+      if (this.#unusable()) throw new TypeError("Body has already been used; use clone() to read it twice");
+      const source = this.#source;
+      if (source === null) return record({ bytes: new Uint8ArrayCtor(0) });
+      if (!internal.isStream(source)) {
+        this.#consumed = true;
+        return record({ bytes: typeof source === "string" ? encodeText(source) : TypedArraySlice(source) });
+      }
       const chunks = [];
-      await internal.readAllChunks(source, (chunk) => { chunks.push(typeof chunk === "string" ? host.encodeUtf8(chunk) : chunk.slice()); });
-      return concatBytes(chunks);
+      await internal.consumeStream(source, (chunk) => { ArrayPush(chunks, typeof chunk === "string" ? encodeText(chunk) : TypedArraySlice(chunk)); });
+      return record({ bytes: concatBytes(chunks) });
     }
     async text() {
-      if (typeof this.#source === "string" && !this.bodyUsed) {
-        this.#used = true;
+      if (typeof this.#source === "string" && !this.#unusable()) {
+        this.#consumed = true;
         return this.#source;
       }
-      return host.decodeUtf8(await this.#bytes(), false, false);
+      return decodeText((await this.#bytes()).bytes);
     }
-    async json() { return JSON.parse(await this.text()); }
-    async arrayBuffer() { return (await this.#bytes()).buffer; }
-    async bytes() { return this.#bytes(); }
+    async json() { return JSONParse(await this.text()); }
+    async arrayBuffer() { return (await this.#bytes()).bytes.buffer; }
+    async bytes() { return (await this.#bytes()).bytes; }
+    async blob() {
+      const { bytes } = await this.#bytes();
+      return internal.load("blob").makeBlob(bytes, this.headers.get("content-type") ?? "");
+    }
     async formData() {
-      const type = (this.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-      if (type !== "application/x-www-form-urlencoded") {
-        throw new TypeError(`formData(): only application/x-www-form-urlencoded bodies are supported, not "${type || "(none)"}"`);
-      }
-      const { FormData, URLSearchParams } = internal.load("url");
-      const form = new FormData();
-      for (const [name, value] of new URLSearchParams(await this.text())) form.append(name, value);
-      return form;
+      const contentType = this.headers.get("content-type") ?? "";
+      const { bytes } = await this.#bytes();
+      return internal.load("blob").parseFormData(bytes, contentType);
     }
     // A second, independent copy of this body's source, for clone().
     #cloneSource() {
-      if (this.bodyUsed) throw new TypeError("clone(): the body has already been used");
+      if (this.#unusable()) throw new TypeError("clone(): the body has already been used");
       if (internal.isStream(this.#source)) {
-        const [first, second] = this.#source.tee();
-        this.#source = first;
-        return second;
+        const branches = internal.streamTee(this.#source);
+        this.#source = branches[0];
+        return branches[1];
       }
       return this.#source;
     }
@@ -296,55 +478,108 @@ export default function install(host) {
   // Request.
 
   const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
+  const FORBIDDEN_METHODS = ["CONNECT", "TRACE", "TRACK"];
+
+  // RequestInit's enumerations: a value outside one is a TypeError, as WebIDL says.
+  const REQUEST_ENUMS = {
+    __proto__: null,
+    mode: ["navigate", "same-origin", "no-cors", "cors"],
+    credentials: ["omit", "same-origin", "include"],
+    cache: ["default", "no-store", "reload", "no-cache", "force-cache", "only-if-cached"],
+    redirect: ["follow", "error", "manual"],
+    referrerPolicy: ["", "no-referrer", "no-referrer-when-downgrade", "same-origin", "origin", "strict-origin",
+      "origin-when-cross-origin", "strict-origin-when-cross-origin", "unsafe-url"],
+    priority: ["high", "low", "auto"],
+  };
+
+  function enumMember(what, value) {
+    const text = StringCtor(value);
+    if (primordials.ArrayIndexOf(REQUEST_ENUMS[what], text) < 0) {
+      throw new TypeError(`Request: "${text}" is not a valid value for ${what} (${primordials.ArrayJoin(REQUEST_ENUMS[what], ", ")})`);
+    }
+    return text;
+  }
 
   // Passed as `input` by the engine to build the incoming request; app code cannot name it.
   const INCOMING = Symbol("incoming request");
 
+  // A dictionary argument: undefined and null are empty, anything else must be an object.
+  function dictionary(value, what) {
+    if (value === undefined || value === null) return { __proto__: null };
+    if (typeof value !== "object" && typeof value !== "function") throw new TypeError(`${what}: the options must be an object`);
+    return value;
+  }
+
   class Request extends Body {
-    #method; #url; #headers; #redirect; #signal;
+    #method; #url; #headers; #signal;
+    #options;
     #rawHeaders = null;
-    constructor(input, init = {}) {
+    constructor(input, init = undefined) {
       super();
       if (input === INCOMING) {
         // Trusted values from the host; the headers are built on first use.
-        const [method, url, flatHeaders, body] = init;
-        this.#method = method;
-        this.#url = url;
+        this.#method = init[0];
+        this.#url = init[1];
         this.#headers = null;
-        this.#rawHeaders = flatHeaders;
-        this.#redirect = "manual";
+        this.#rawHeaders = init[2];
+        this.#options = INCOMING_OPTIONS;
         this.#signal = null;
-        bodyInit(this, body);
+        bodyInit(this, init[3]);
         return;
       }
+      init = dictionary(init, "Request");
       let source = null;
+      let options;
       if (input instanceof Request) {
-        this.#method = input.method;
-        this.#url = input.url;
+        this.#method = input.#method;
+        this.#url = input.#url;
         this.#headers = new Headers(input.headers);
-        this.#redirect = input.redirect;
-        this.#signal = input.signal;
-        if (init.body === undefined) source = bodyCloneSource(input);
+        this.#signal = input.#signal;
+        options = assign({ __proto__: null }, input.#options);
+        if (init.body === undefined) source = bodyTransfer(input);
       } else {
-        this.#url = new (internal.load("url").URL)(String(input)).href;
+        const url = new (internal.load("url").URL)(StringCtor(input));
+        if (url.username !== "" || url.password !== "") {
+          throw new TypeError(`Request: the URL ${url.href} has credentials in it; send them in a header instead`);
+        }
+        this.#url = url.href;
         this.#method = "GET";
         this.#headers = new Headers();
-        this.#redirect = "follow";
         this.#signal = null;
+        options = assign({ __proto__: null }, DEFAULT_OPTIONS);
       }
+      for (const what of ["mode", "credentials", "cache", "redirect", "referrerPolicy", "priority"]) {
+        if (init[what] !== undefined) options[what] = enumMember(what, init[what]);
+      }
+      if (options.mode === "navigate") {
+        if (init.mode !== undefined) throw new TypeError('Request: mode "navigate" cannot be set');
+        options.mode = "same-origin";
+      }
+      if (options.cache === "only-if-cached" && options.mode !== "same-origin") {
+        throw new TypeError('Request: cache "only-if-cached" needs mode "same-origin"');
+      }
+      if (init.integrity !== undefined) options.integrity = StringCtor(init.integrity);
+      if (init.keepalive !== undefined) options.keepalive = Boolean(init.keepalive);
+      if (init.referrer !== undefined) options.referrer = StringCtor(init.referrer) === "" ? "" : "about:client";
       if (init.method !== undefined) {
-        const method = String(init.method);
-        this.#method = METHODS.includes(method.toUpperCase()) ? method.toUpperCase() : method;
-        if (!TOKEN.test(this.#method)) throw new TypeError(`Request: "${method}" is not a valid method`);
+        const method = StringCtor(init.method);
+        if (!RegExpTest(TOKEN, method)) throw new TypeError(`Request: "${method}" is not a valid method`);
+        const upper = primordials.StringToUpperCase(method);
+        if (primordials.ArrayIndexOf(FORBIDDEN_METHODS, upper) >= 0) throw new TypeError(`Request: the method ${method} is forbidden`);
+        this.#method = primordials.ArrayIndexOf(METHODS, upper) >= 0 ? upper : method;
       }
+      this.#options = freeze(options);
       if (init.headers !== undefined) this.#headers = new Headers(init.headers);
-      if (init.redirect !== undefined) this.#redirect = String(init.redirect);
       if (init.signal !== undefined) this.#signal = init.signal;
+      if ((init.body !== undefined && init.body !== null) || source !== null) {
+        if (this.#method === "GET" || this.#method === "HEAD") {
+          throw new TypeError("Request: a GET or HEAD request cannot have a body");
+        }
+      }
       if (init.body !== undefined && init.body !== null) {
-        if (this.#method === "GET" || this.#method === "HEAD") throw new TypeError("Request: a GET or HEAD request cannot have a body");
-        const [body, type] = extractBody(init.body);
-        source = body;
-        if (type !== null && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
+        const extracted = extractBody(init.body);
+        source = extracted.source;
+        if (extracted.type !== null && !this.#headers.has("content-type")) this.#headers.set("content-type", extracted.type);
       }
       bodyInit(this, source);
     }
@@ -357,52 +592,89 @@ export default function install(host) {
       }
       return this.#headers;
     }
-    get redirect() { return this.#redirect; }
+    get redirect() { return this.#options.redirect; }
+    get mode() { return this.#options.mode; }
+    get credentials() { return this.#options.credentials; }
+    get cache() { return this.#options.cache; }
+    get integrity() { return this.#options.integrity; }
+    get keepalive() { return this.#options.keepalive; }
+    get referrer() { return this.#options.referrer; }
+    get referrerPolicy() { return this.#options.referrerPolicy; }
+    get destination() { return ""; }
     get signal() { return this.#signal; }
-    clone() { return new Request(this); }
+    clone() {
+      if (bodyIsUnusable(this)) throw new TypeError("clone(): the body has already been used");
+      const copy = new Request(INCOMING, [this.#method, this.#url, [], null]);
+      copy.#headers = new Headers(this.headers);
+      copy.#options = this.#options;
+      copy.#signal = this.#signal;
+      bodyInit(copy, bodyCloneSource(this));
+      return copy;
+    }
     get [Symbol.toStringTag]() { return "Request"; }
   }
+  const DEFAULT_OPTIONS = freeze({
+    __proto__: null, mode: "cors", credentials: "same-origin", cache: "default", redirect: "follow",
+    referrerPolicy: "", priority: "auto", integrity: "", keepalive: false, referrer: "about:client",
+  });
+  const INCOMING_OPTIONS = freeze(assign({ __proto__: null }, DEFAULT_OPTIONS, { redirect: "manual", mode: "same-origin" }));
 
   // ---------------------------------------------------------------------------------------------
   // Response.
 
   const NULL_BODY_STATUSES = [101, 103, 204, 205, 304];
   const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
+  const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
   class Response extends Body {
     #status; #statusText; #headers; #url = ""; #type = "default"; #redirected = false;
-    constructor(body = null, init = {}) {
+    constructor(body = null, init = undefined) {
       super();
+      init = dictionary(init, "Response");
       const status = init.status === undefined ? 200 : Number(init.status);
       if (!Number.isInteger(status) || status < 200 || status > 599) {
         throw new RangeError(`Response: status ${init.status} is not in the range 200 to 599`);
       }
       this.#status = status;
-      this.#statusText = init.statusText === undefined ? "" : String(init.statusText);
+      this.#statusText = init.statusText === undefined ? "" : StringCtor(init.statusText);
+      if (!RegExpTest(REASON_PHRASE, this.#statusText)) {
+        throw new TypeError("Response: the statusText must be a reason phrase (no CR, LF or characters above U+00FF)");
+      }
       this.#headers = new Headers(init.headers);
-      const [source, type] = extractBody(body);
-      if (source !== null && NULL_BODY_STATUSES.includes(status)) {
+      const extracted = extractBody(body);
+      if (extracted.source !== null && primordials.ArrayIndexOf(NULL_BODY_STATUSES, status) >= 0) {
         throw new TypeError(`Response: a response with status ${status} cannot have a body`);
       }
-      if (type !== null && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
-      bodyInit(this, source);
+      if (extracted.type !== null && !this.#headers.has("content-type")) this.#headers.set("content-type", extracted.type);
+      bodyInit(this, extracted.source);
     }
-    static json(data, init = {}) {
-      const text = JSON.stringify(data);
+    static json(data, init = undefined) {
+      init = dictionary(init, "Response.json");
+      const text = JSONStringify(data);
       if (text === undefined) throw new TypeError("Response.json: the value cannot be serialised as JSON");
-      const headers = new Headers(init.headers);
-      if (!headers.has("content-type")) headers.set("content-type", "application/json");
-      return new Response(text, { ...init, headers });
+      if (init.status !== undefined && primordials.ArrayIndexOf(NULL_BODY_STATUSES, Number(init.status)) >= 0) {
+        throw new TypeError(`Response.json: a response with status ${init.status} cannot have a body`);
+      }
+      const response = new Response(null, init);
+      bodyInit(response, text);
+      if (!response.#headers.has("content-type")) response.#headers.set("content-type", "application/json");
+      return response;
     }
     static redirect(url, status = 302) {
-      if (!REDIRECT_STATUSES.includes(status)) throw new RangeError(`Response.redirect: ${status} is not a redirect status`);
-      const location = new (internal.load("url").URL)(String(url)).href;
-      return new Response(null, { status, headers: { location } });
+      status = Number(status);
+      if (primordials.ArrayIndexOf(REDIRECT_STATUSES, status) < 0) {
+        throw new RangeError(`Response.redirect: ${status} is not a redirect status (301, 302, 303, 307 or 308)`);
+      }
+      const location = new (internal.load("url").URL)(StringCtor(url)).href;
+      const response = new Response(null, { __proto__: null, status, headers: [["location", location]] });
+      headersSetGuard(response.#headers);
+      return response;
     }
     static error() {
-      const response = new Response(null, { status: 200 });
+      const response = new Response(null, { __proto__: null, status: 200 });
       response.#status = 0;
       response.#type = "error";
+      headersSetGuard(response.#headers);
       return response;
     }
     static {
@@ -413,7 +685,7 @@ export default function install(host) {
         response.#url = url;
         response.#type = "basic";
         response.#redirected = redirected;
-        bodyInit(response, NULL_BODY_STATUSES.includes(status) ? null : bytes);
+        bodyInit(response, primordials.ArrayIndexOf(NULL_BODY_STATUSES, status) >= 0 ? null : bytes);
         return response;
       };
     }
@@ -425,10 +697,12 @@ export default function install(host) {
     get type() { return this.#type; }
     get redirected() { return this.#redirected; }
     clone() {
-      const copy = new Response(null, { status: 200 });
+      if (bodyIsUnusable(this)) throw new TypeError("clone(): the body has already been used");
+      const copy = new Response(null, { __proto__: null, status: 200 });
       copy.#status = this.#status;
       copy.#statusText = this.#statusText;
       copy.#headers = new Headers(this.#headers);
+      if (headersGuarded(this.#headers)) headersSetGuard(copy.#headers);
       copy.#url = this.#url;
       copy.#type = this.#type;
       copy.#redirected = this.#redirected;
@@ -454,17 +728,16 @@ export default function install(host) {
     let body;
     const source = bodySource(request);
     if (source !== null) body = new Uint8Array(await request.arrayBuffer());
-    const flat = [];
-    for (const [name, value] of headersList(request.headers)) flat.push(name, value);
+    const flat = flatHeaders(request.headers);
     const signal = request.signal;
     if (internal.isAbortSignal(signal)) signal.throwIfAborted();
     const id = body === undefined ? host.fetch(request.method, request.url, flat) : host.fetch(request.method, request.url, flat, body);
-    const { promise, resolve, reject } = Promise.withResolvers();
-    pendingFetches.set(id, { resolve, reject });
+    const { promise, resolve, reject } = PromiseWithResolvers();
+    MapSet(pendingFetches, id, { resolve, reject });
     // An abort rejects the app's promise at once; the host's answer, when it comes, is ignored.
     if (internal.isAbortSignal(signal)) {
       signal.addEventListener("abort", () => {
-        if (pendingFetches.delete(id)) reject(signal.reason);
+        if (MapDelete(pendingFetches, id)) reject(signal.reason);
       }, { once: true });
     }
     return promise;
@@ -474,7 +747,7 @@ export default function install(host) {
     if (typeof callback !== "function") throw new TypeError("setTimeout: the callback must be a function");
     const id = nextTimerId++;
     const ms = Math.max(0, Number(delay) || 0);
-    activeTimers.set(id, { callback, args, repeat, ms });
+    MapSet(activeTimers, id, { callback, args, repeat, ms });
     host.timer(id, ms);
     return id;
   }
@@ -486,10 +759,10 @@ export default function install(host) {
   const pendingKv = new Map();
 
   function kvCall(op, key, options, value) {
-    const json = JSON.stringify(options ?? {});
+    const json = JSONStringify(options ?? {});
     const id = value === undefined ? host.kv(op, key, json) : host.kv(op, key, json, value);
-    const { promise, resolve, reject } = Promise.withResolvers();
-    pendingKv.set(id, { resolve, reject });
+    const { promise, resolve, reject } = PromiseWithResolvers();
+    MapSet(pendingKv, id, { resolve, reject });
     return promise;
   }
 
@@ -500,7 +773,7 @@ export default function install(host) {
 
   function kvType(options, what) {
     const type = typeof options === "string" ? options : (options?.type ?? "text");
-    if (!["text", "json", "arrayBuffer", "stream"].includes(type)) {
+    if (primordials.ArrayIndexOf(["text", "json", "arrayBuffer", "stream"], type) < 0) {
       throw new TypeError(`KV ${what} failed: Unknown response type "${type}"; use "text", "json", "arrayBuffer" or "stream"`);
     }
     return type;
@@ -510,7 +783,7 @@ export default function install(host) {
     if (type === "arrayBuffer") return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
     if (type === "stream") return new Response(bytes).body;
     const text = host.decodeUtf8(bytes, false, false);
-    return type === "json" ? JSON.parse(text) : text;
+    return type === "json" ? JSONParse(text) : text;
   }
 
   async function kvBytes(value) {
@@ -541,7 +814,7 @@ export default function install(host) {
       const sent = {};
       if (options.expiration !== undefined) sent.expiration = Number(options.expiration);
       if (options.expirationTtl !== undefined) sent.expirationTtl = Number(options.expirationTtl);
-      if (options.metadata !== undefined && options.metadata !== null) sent.metadata = JSON.stringify(options.metadata);
+      if (options.metadata !== undefined && options.metadata !== null) sent.metadata = JSONStringify(options.metadata);
       if (options.onlyIf !== undefined) sent.onlyIf = options.onlyIf;
       const answer = await kvCall("put", name, sent, bytes);
       // Workers' put answers nothing; with onlyIf, the new etag, or null when the condition failed.
@@ -577,10 +850,10 @@ export default function install(host) {
   // Completes a KV operation: `ok` with the answer's JSON and the value's bytes, or a message and
   // whether it is a TypeError (the app's mistake) or an Error (the platform's).
   function settleKv(id, ok, json, extra) {
-    const pending = pendingKv.get(id);
+    const pending = MapGet(pendingKv, id);
     if (pending === undefined) return;
-    pendingKv.delete(id);
-    if (ok) pending.resolve({ json: JSON.parse(json), bytes: extra });
+    MapDelete(pendingKv, id);
+    if (ok) pending.resolve(record({ json: JSONParse(json), bytes: extra }));
     else pending.reject(extra ? new TypeError(json) : new Error(json));
   }
 
@@ -591,10 +864,10 @@ export default function install(host) {
   const pendingCache = new Map();
 
   function cacheCall(call, body) {
-    const json = JSON.stringify(call);
+    const json = JSONStringify(call);
     const id = body === undefined ? host.cache(json) : host.cache(json, body);
-    const { promise, resolve, reject } = Promise.withResolvers();
-    pendingCache.set(id, { resolve, reject });
+    const { promise, resolve, reject } = PromiseWithResolvers();
+    MapSet(pendingCache, id, { resolve, reject });
     return promise;
   }
 
@@ -628,7 +901,8 @@ export default function install(host) {
       if (response.bodyUsed) throw new TypeError("Cache.put(): the response's body has already been used.");
       const body = new Uint8Array(await response.arrayBuffer());
       const headers = [];
-      for (const [name, value] of headersList(response.headers)) headers.push([name, value]);
+      const list = headersList(response.headers);
+      for (let i = 0; i < list.length; i++) ArrayPush(headers, [list[i][0], list[i][1]]);
       await cacheCall({ op: "put", cache: cacheNames.get(this), url: asked.url, status: response.status, headers }, body);
       return undefined;
     }
@@ -656,10 +930,10 @@ export default function install(host) {
 
   // Completes a Cache API call: `ok` with the answer's JSON and a found body's bytes, or a message.
   function settleCache(id, ok, json, bytes) {
-    const pending = pendingCache.get(id);
+    const pending = MapGet(pendingCache, id);
     if (pending === undefined) return;
-    pendingCache.delete(id);
-    if (ok) pending.resolve({ json: JSON.parse(json), bytes });
+    MapDelete(pendingCache, id);
+    if (ok) pending.resolve(record({ json: JSONParse(json), bytes }));
     else pending.reject(new Error(json));
   }
 
@@ -670,9 +944,9 @@ export default function install(host) {
   const pendingSql = new Map();
 
   function sqlCall(call) {
-    const id = host.sql(JSON.stringify(call));
-    const { promise, resolve, reject } = Promise.withResolvers();
-    pendingSql.set(id, { resolve, reject });
+    const id = host.sql(JSONStringify(call));
+    const { promise, resolve, reject } = PromiseWithResolvers();
+    MapSet(pendingSql, id, { resolve, reject });
     return promise;
   }
 
@@ -729,8 +1003,7 @@ export default function install(host) {
     }
 
     async #run() {
-      const [result] = await sqlCall({ batch: [statements.get(this)] });
-      return result;
+      return (await sqlCall({ batch: [statements.get(this)] })).answer[0];
     }
 
     async first(column) {
@@ -769,13 +1042,13 @@ export default function install(host) {
         throw new TypeError("D1: batch() takes an array of statements made by prepare()");
       }
       if (list.length === 0) throw new Error("D1_ERROR: No SQL statements detected.");
-      const results = await sqlCall({ batch: list.map((statement) => statements.get(statement)) });
+      const results = (await sqlCall({ batch: list.map((statement) => statements.get(statement)) })).answer;
       return results.map(d1Result);
     }
 
     async exec(sql) {
       if (typeof sql !== "string") throw new TypeError("D1: exec() takes the SQL as a string");
-      return await sqlCall({ exec: sql });
+      return (await sqlCall({ exec: sql })).answer;
     }
 
     async dump() {
@@ -799,10 +1072,10 @@ export default function install(host) {
 
   // Completes a D1 call: `ok` with the answer's JSON, or D1's error message.
   function settleSql(id, ok, json) {
-    const pending = pendingSql.get(id);
+    const pending = MapGet(pendingSql, id);
     if (pending === undefined) return;
-    pendingSql.delete(id);
-    if (ok) pending.resolve(JSON.parse(json));
+    MapDelete(pendingSql, id);
+    if (ok) pending.resolve(record({ answer: JSONParse(json) }));
     else pending.reject(d1Error(json));
   }
 
@@ -819,8 +1092,8 @@ export default function install(host) {
   internal.define("caches", freeze(new CacheStorage()));
   internal.define("setTimeout", (callback, delay, ...args) => setTimer(callback, delay, args, false));
   internal.define("setInterval", (callback, delay, ...args) => setTimer(callback, delay, args, true));
-  internal.define("clearTimeout", (id) => { activeTimers.delete(id); });
-  internal.define("clearInterval", (id) => { activeTimers.delete(id); });
+  internal.define("clearTimeout", (id) => { MapDelete(activeTimers, id); });
+  internal.define("clearInterval", (id) => { MapDelete(activeTimers, id); });
   internal.define("navigator", { userAgent: "Terrarium" });
   internal.define("self", globalThis);
 
@@ -835,21 +1108,22 @@ export default function install(host) {
   }
 
   // Runs one request through the app's handler and reports the outcome to the host.
-  async function invoke(handler, method, url, flatHeaders, body, baseEnv, user) {
+  async function invoke(handler, method, url, rawHeaders, body, baseEnv, user) {
     // A reused instance starts clean: nothing an earlier request left pending can fire now.
-    pendingFetches.clear();
-    pendingKv.clear();
-    pendingSql.clear();
-    activeTimers.clear();
+    MapClear(pendingFetches);
+    MapClear(pendingKv);
+    MapClear(pendingSql);
+    MapClear(pendingCache);
+    MapClear(activeTimers);
     const waits = [];
     const ctx = {
       waitUntil(promise) {
-        waits.push(Promise.resolve(promise).catch((error) => host.log(LOG_ERROR, "ctx.waitUntil promise rejected: " + internal.describe(error))));
+        ArrayPush(waits, PromiseThen(PromiseResolve(promise), undefined, (error) => host.log(LOG_ERROR, "ctx.waitUntil promise rejected: " + internal.describe(error))));
       },
       passThroughOnException() {},
     };
     try {
-      const request = new Request(INCOMING, [method, url, flatHeaders, body]);
+      const request = new Request(INCOMING, [method, url, rawHeaders, body]);
       // env.USER is the platform's: it wins over a var of the same name, and is null when anonymous.
       if (user !== null) {
         freeze(user.groups);
@@ -862,11 +1136,10 @@ export default function install(host) {
       } else if (response.type === "error") {
         host.badReturn("Response.error()");
       } else {
-        const flat = [];
-        for (const [name, value] of headersList(response.headers)) flat.push(name, value);
+        const flat = flatHeaders(response.headers);
         const source = response.bodyUsed ? undefined : bodySource(response);
         if (internal.isStream(source)) {
-          await internal.readAllChunks(source, (chunk) => host.chunk(chunk));
+          await internal.consumeStream(source, (chunk) => host.chunk(chunk));
           host.respond(response.status, flat, undefined);
         } else if (response.bodyUsed) {
           throw new TypeError("the Response's body has already been read");
@@ -877,25 +1150,26 @@ export default function install(host) {
     } catch (error) {
       host.fail(error);
     }
-    if (waits.length > 0) await Promise.all(waits);
+    // Native promises awaited one by one: nothing here looks up a `then` app code could set.
+    for (let i = 0; i < waits.length; i++) await waits[i];
     host.finished();
   }
 
   // Completes a pending outbound fetch: `ok` with [status, flat headers, url, bytes, redirected], or a message.
   function settleFetch(id, ok, value) {
-    const pending = pendingFetches.get(id);
+    const pending = MapGet(pendingFetches, id);
     if (pending === undefined) return;
-    pendingFetches.delete(id);
+    MapDelete(pendingFetches, id);
     if (ok) pending.resolve(responseFromHost(value[0], value[1], value[2], value[3], value[4]));
     else pending.reject(new TypeError(value));
   }
 
   function fireTimer(id) {
-    const timer = activeTimers.get(id);
+    const timer = MapGet(activeTimers, id);
     if (timer === undefined) return;
     if (timer.repeat) host.timer(id, timer.ms);
-    else activeTimers.delete(id);
-    timer.callback(...timer.args);
+    else MapDelete(activeTimers, id);
+    ReflectApply(timer.callback, undefined, timer.args);
   }
 
   return { invoke, settleFetch, settleKv, makeKv, settleSql, makeD1, settleCache, fireTimer };

@@ -1,42 +1,78 @@
-// TextEncoder and TextDecoder (UTF-8 only), over the host's encoder.
+// TextEncoder and TextDecoder per the WHATWG Encoding Standard, over the host's encoders (the
+// encoding_rs crate): every label of the standard, UTF-16, the legacy encodings, `fatal`,
+// `ignoreBOM` and streaming with `{ stream: true }`.
 //
 // A part of the prelude: compiled to bytecode once per process and evaluated in an instance only
 // when app code first touches one of its globals, which keeps instances small and quick to create.
 
 export default function install(host, internal) {
+  const { StringCtor, freeze } = internal.primordials;
+  const usv = internal.usv;
+
   class TextEncoder {
     get encoding() { return "utf-8"; }
-    encode(input = "") { return host.encodeUtf8(String(input)); }
+    encode(input = "") { return host.encodeUtf8(usv(input)); }
     encodeInto(input, destination) {
-      const bytes = host.encodeUtf8(String(input));
-      // Copy whole characters only: stop before a UTF-8 continuation byte that does not fit.
-      let written = Math.min(bytes.length, destination.length);
-      while (written > 0 && written < bytes.length && (bytes[written] & 0xc0) === 0x80) written--;
-      destination.set(bytes.subarray(0, written));
-      const read = host.decodeUtf8(bytes.subarray(0, written), false, true).length;
-      return { read, written };
+      if (!(destination instanceof Uint8Array)) throw new TypeError("TextEncoder.encodeInto: the destination must be a Uint8Array");
+      const answer = host.encodeInto(usv(input), destination.length);
+      internal.primordials.TypedArraySet(destination, answer[1]);
+      return { read: answer[0], written: answer[1].length };
     }
+    get [Symbol.toStringTag]() { return "TextEncoder"; }
   }
 
-  const UTF8_LABELS = ["utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8"];
+  // Streaming decoders the host holds for this instance, closed when their TextDecoder is
+  // collected (or flushed).
+  const finalizer = typeof FinalizationRegistry === "function"
+    ? new FinalizationRegistry((id) => host.decoderClose(id))
+    : null;
 
   class TextDecoder {
-    #fatal; #ignoreBOM;
-    constructor(label = "utf-8", options = {}) {
-      if (!UTF8_LABELS.includes(String(label).trim().toLowerCase())) {
-        throw new RangeError(`TextDecoder: the encoding "${label}" is not supported (only utf-8 is)`);
+    #encoding; #fatal; #ignoreBOM; #stream = null; #token = null;
+    constructor(label = "utf-8", options = undefined) {
+      if (options !== undefined && options !== null && typeof options !== "object") {
+        throw new TypeError("TextDecoder: the options must be an object");
       }
-      this.#fatal = Boolean(options.fatal);
-      this.#ignoreBOM = Boolean(options.ignoreBOM);
+      const name = host.encodingFor(StringCtor(label));
+      if (name === null) throw new RangeError(`TextDecoder: "${label}" is not an encoding label this decoder knows`);
+      this.#encoding = name;
+      this.#fatal = Boolean(options?.fatal);
+      this.#ignoreBOM = Boolean(options?.ignoreBOM);
     }
-    get encoding() { return "utf-8"; }
+    get encoding() { return this.#encoding; }
     get fatal() { return this.#fatal; }
     get ignoreBOM() { return this.#ignoreBOM; }
-    decode(input, options) {
-      if (input === undefined) return "";
-      if (!internal.isBufferSource(input)) throw new TypeError("TextDecoder.decode: input must be an ArrayBuffer or a view of one");
-      return host.decodeUtf8(internal.viewBytes(input), this.#fatal, this.#ignoreBOM);
+    decode(input = undefined, options = undefined) {
+      const stream = Boolean(options?.stream);
+      let bytes;
+      if (input === undefined || input === null) bytes = new Uint8Array(0);
+      else if (internal.isBufferSource(input)) bytes = internal.viewBytes(input);
+      else throw new TypeError("TextDecoder.decode: the input must be an ArrayBuffer or a view of one");
+      if (this.#stream === null && !stream) return host.decodeOnce(this.#encoding, bytes, this.#fatal, this.#ignoreBOM);
+      if (this.#stream === null) {
+        this.#stream = host.decoderOpen(this.#encoding, this.#ignoreBOM);
+        if (finalizer !== null) {
+          this.#token = freeze({ __proto__: null });
+          finalizer.register(this, this.#stream, this.#token);
+        }
+      }
+      const id = this.#stream;
+      if (!stream) this.#closeStream();
+      try {
+        return host.decoderDecode(id, bytes, !stream, this.#fatal);
+      } catch (error) {
+        // A fatal error ends the stream: the next call starts afresh.
+        if (this.#stream !== null) this.#closeStream();
+        host.decoderClose(id);
+        throw error;
+      }
     }
+    #closeStream() {
+      if (finalizer !== null && this.#token !== null) finalizer.unregister(this.#token);
+      this.#stream = null;
+      this.#token = null;
+    }
+    get [Symbol.toStringTag]() { return "TextDecoder"; }
   }
 
   internal.define("TextEncoder", TextEncoder);

@@ -2,10 +2,15 @@
 //
 // A part of the prelude: compiled to bytecode once per process and evaluated in an instance only
 // when app code first touches one of its globals, which keeps instances small and quick to create.
+// The platform's own reads (a body's text(), the response the host sends) go through
+// `consumeStream`, whose promises resolve with records no prototype reaches, so nothing app code
+// adds to Object.prototype or Promise.prototype runs inside them.
 
 export default function install(host, internal) {
+  const { PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ReflectApply } = internal.primordials;
+  const record = internal.record;
 
-  let streamIsDisturbed, streamRead, streamCancel, streamLock, streamUnlock;
+  let streamIsDisturbed, streamIsLocked, streamRead, streamCancel, streamLock, streamUnlock, streamDisturb;
 
   class ReadableStream {
     #queue = [];
@@ -32,16 +37,19 @@ export default function install(host, internal) {
         close() { stream.#close(); },
         error(reason) { stream.#fail(reason); },
       };
-      const started = typeof source.start === "function" ? source.start.call(source, this.#controller) : undefined;
-      Promise.resolve(started).then(
+      const started = typeof source.start === "function" ? ReflectApply(source.start, source, [this.#controller]) : undefined;
+      PromiseThen(
+        PromiseResolve(started),
         () => { this.#started = true; this.#pullIfNeeded(); },
         (reason) => this.#fail(reason),
       );
     }
 
     static {
-      streamIsDisturbed = (stream) => stream.#disturbed || stream.#reader !== null;
-      streamRead = (stream) => stream.#read();
+      streamIsDisturbed = (stream) => stream.#disturbed;
+      streamIsLocked = (stream) => stream.#reader !== null;
+      streamDisturb = (stream) => { stream.#disturbed = true; };
+      streamRead = (stream, internalRead) => stream.#read(internalRead);
       streamCancel = (stream, reason) => stream.#cancelSource(reason);
       streamLock = (stream, reader) => {
         if (stream.#reader !== null) throw new TypeError("ReadableStream: the stream is already locked to a reader");
@@ -64,8 +72,12 @@ export default function install(host, internal) {
 
     #enqueue(chunk) {
       if (this.#state !== "readable") throw new TypeError("ReadableStream: cannot enqueue into a closed stream");
-      if (this.#reads.length > 0) this.#reads.shift().resolve({ value: chunk, done: false });
-      else this.#queue.push(chunk);
+      if (this.#reads.length > 0) {
+        const read = this.#reads.shift();
+        read.resolve(read.result(chunk, false));
+      } else {
+        ArrayPush(this.#queue, chunk);
+      }
     }
     #close() {
       if (this.#state !== "readable") throw new TypeError("ReadableStream: the stream is already closed");
@@ -74,14 +86,18 @@ export default function install(host, internal) {
     }
     #finish() {
       this.#state = "closed";
-      for (const read of this.#reads.splice(0)) read.resolve({ value: undefined, done: true });
+      const reads = this.#reads;
+      this.#reads = [];
+      for (let i = 0; i < reads.length; i++) reads[i].resolve(reads[i].result(undefined, true));
     }
     #fail(reason) {
       if (this.#state === "closed" || this.#state === "errored") return;
       this.#state = "errored";
       this.#error = reason;
       this.#queue = [];
-      for (const read of this.#reads.splice(0)) read.reject(reason);
+      const reads = this.#reads;
+      this.#reads = [];
+      for (let i = 0; i < reads.length; i++) reads[i].reject(reason);
     }
     // Calls the source's pull() when a reader waits and the queue is empty, one pull at a time.
     #pullIfNeeded() {
@@ -89,42 +105,45 @@ export default function install(host, internal) {
       if (this.#reads.length === 0 && this.#queue.length > 0) return;
       if (this.#pulling) { this.#pullAgain = true; return; }
       this.#pulling = true;
-      Promise.resolve()
-        .then(() => this.#source.pull.call(this.#source, this.#controller))
-        .then(
-          () => {
-            this.#pulling = false;
-            if (this.#pullAgain || this.#reads.length > 0) { this.#pullAgain = false; this.#pullIfNeeded(); }
-          },
-          (reason) => this.#fail(reason),
-        );
+      const pulled = PromiseThen(PromiseResolve(), () => ReflectApply(this.#source.pull, this.#source, [this.#controller]));
+      PromiseThen(
+        pulled,
+        () => {
+          this.#pulling = false;
+          if (this.#pullAgain || this.#reads.length > 0) { this.#pullAgain = false; this.#pullIfNeeded(); }
+        },
+        (reason) => this.#fail(reason),
+      );
     }
-    #read() {
+    // A read: app code gets `{ value, done }` objects; the platform's reads get records.
+    #read(internalRead) {
       this.#disturbed = true;
+      const result = internalRead ? internalResult : publicResult;
       if (this.#queue.length > 0) {
         const value = this.#queue.shift();
         if (this.#state === "closing" && this.#queue.length === 0) this.#finish();
         else this.#pullIfNeeded();
-        return Promise.resolve({ value, done: false });
+        return PromiseResolve(result(value, false));
       }
-      if (this.#state === "closed" || this.#state === "closing") return Promise.resolve({ value: undefined, done: true });
-      if (this.#state === "errored") return Promise.reject(this.#error);
-      const { promise, resolve, reject } = Promise.withResolvers();
-      this.#reads.push({ resolve, reject });
+      if (this.#state === "closed" || this.#state === "closing") return PromiseResolve(result(undefined, true));
+      if (this.#state === "errored") return PromiseReject(this.#error);
+      const { promise, resolve, reject } = PromiseWithResolvers();
+      ArrayPush(this.#reads, { __proto__: null, resolve, reject, result });
       this.#pullIfNeeded();
       return promise;
     }
     #cancelSource(reason) {
       this.#disturbed = true;
-      if (this.#state === "closed" || this.#state === "errored") return Promise.resolve();
+      if (this.#state === "closed") return PromiseResolve();
+      if (this.#state === "errored") return PromiseReject(this.#error);
       this.#queue = [];
       this.#finish();
-      const cancel = typeof this.#source.cancel === "function" ? this.#source.cancel.call(this.#source, reason) : undefined;
-      return Promise.resolve(cancel).then(() => undefined);
+      const cancel = typeof this.#source.cancel === "function" ? ReflectApply(this.#source.cancel, this.#source, [reason]) : undefined;
+      return PromiseThen(PromiseResolve(cancel), () => undefined);
     }
     get locked() { return this.#reader !== null; }
     cancel(reason) {
-      if (this.#reader !== null) return Promise.reject(new TypeError("ReadableStream: the stream is locked to a reader"));
+      if (this.#reader !== null) return PromiseReject(new TypeError("ReadableStream: the stream is locked to a reader"));
       return this.#cancelSource(reason);
     }
     getReader(options = {}) {
@@ -145,39 +164,27 @@ export default function install(host, internal) {
       }
     }
     [Symbol.asyncIterator](options) { return this.values(options); }
-    tee() {
-      const reader = this.getReader();
-      const branches = [[], []];
-      let done = false;
-      const makeBranch = (index) => new ReadableStream({
-        async pull(controller) {
-          if (branches[index].length === 0 && !done) {
-            const result = await reader.read();
-            if (result.done) done = true;
-            else { branches[0].push(result.value); branches[1].push(result.value); }
-          }
-          if (branches[index].length > 0) controller.enqueue(branches[index].shift());
-          else if (done) controller.close();
-        },
-      });
-      return [makeBranch(0), makeBranch(1)];
-    }
+    tee() { return tee(this); }
     get [Symbol.toStringTag]() { return "ReadableStream"; }
   }
 
+  const publicResult = (value, done) => ({ value, done });
+  const internalResult = (value, done) => record({ value, done });
+
   class ReadableStreamDefaultReader {
     #stream;
+    #closed;
     constructor(stream) {
       if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamDefaultReader: expected a ReadableStream");
       streamLock(stream, this);
       this.#stream = stream;
     }
     read() {
-      if (this.#stream === null) return Promise.reject(new TypeError("ReadableStreamDefaultReader: the reader was released"));
-      return streamRead(this.#stream);
+      if (this.#stream === null) return PromiseReject(new TypeError("ReadableStreamDefaultReader: the reader was released"));
+      return streamRead(this.#stream, false);
     }
     cancel(reason) {
-      if (this.#stream === null) return Promise.resolve();
+      if (this.#stream === null) return PromiseReject(new TypeError("ReadableStreamDefaultReader: the reader was released"));
       return streamCancel(this.#stream, reason);
     }
     releaseLock() {
@@ -185,27 +192,56 @@ export default function install(host, internal) {
       streamUnlock(this.#stream);
       this.#stream = null;
     }
-    get closed() { return Promise.resolve(); }
+    get closed() {
+      if (this.#closed === undefined) this.#closed = PromiseResolve();
+      return this.#closed;
+    }
+    get [Symbol.toStringTag]() { return "ReadableStreamDefaultReader"; }
   }
 
-  // Every chunk of a stream as bytes, checking that chunks are strings or BufferSources.
-  async function readAllChunks(stream, onChunk) {
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        if (typeof value === "string") {
-          if (onChunk(value) === false) { await reader.cancel(); return; }
-        } else if (internal.isBufferSource(value)) {
-          if (onChunk(internal.viewBytes(value)) === false) { await reader.cancel(); return; }
-        } else {
-          throw new TypeError("ReadableStream: a body chunk must be a Uint8Array, an ArrayBuffer or a string");
-        }
+  // The platform reading a whole stream: it stays locked (a consumed body's stream is), and its
+  // reads resolve with records. Chunks must be strings or BufferSources.
+  async function consumeStream(stream, onChunk) {
+    const reader = new ReadableStreamDefaultReader(stream);
+    for (;;) {
+      const { value, done } = await streamRead(stream, true);
+      if (done) return;
+      if (typeof value === "string") {
+        if (onChunk(value) === false) { await streamCancel(stream); return; }
+      } else if (internal.isBufferSource(value)) {
+        if (onChunk(internal.viewBytes(value)) === false) { await streamCancel(stream); return; }
+      } else {
+        reader.releaseLock();
+        throw new TypeError("ReadableStream: a body chunk must be a Uint8Array, an ArrayBuffer or a string");
       }
-    } finally {
-      reader.releaseLock();
     }
+  }
+
+  // Two branches that each see every chunk of `stream`, read through the platform's own reads.
+  function tee(stream) {
+    new ReadableStreamDefaultReader(stream);
+    const branches = [[], []];
+    let done = false;
+    let failure = null;
+    const makeBranch = (index) => new ReadableStream({
+      __proto__: null,
+      async pull(controller) {
+        if (branches[index].length === 0 && !done) {
+          try {
+            const result = await streamRead(stream, true);
+            if (result.done) done = true;
+            else { ArrayPush(branches[0], result.value); ArrayPush(branches[1], result.value); }
+          } catch (error) {
+            failure = { __proto__: null, error };
+            done = true;
+          }
+        }
+        if (branches[index].length > 0) controller.enqueue(branches[index].shift());
+        else if (failure !== null) controller.error(failure.error);
+        else if (done) controller.close();
+      },
+    });
+    return [makeBranch(0), makeBranch(1)];
   }
 
   internal.define("ReadableStream", ReadableStream);
@@ -213,5 +249,10 @@ export default function install(host, internal) {
   internal.ReadableStream = ReadableStream;
   internal.isStream = (value) => value instanceof ReadableStream;
   internal.streamIsDisturbed = streamIsDisturbed;
-  internal.readAllChunks = readAllChunks;
+  internal.streamIsLocked = streamIsLocked;
+  internal.streamMarkDisturbed = streamDisturb;
+  internal.streamTee = tee;
+  // Locks and reads a stream made for a body that was consumed before it existed.
+  internal.streamConsume = (stream) => { new ReadableStreamDefaultReader(stream); streamDisturb(stream); };
+  internal.consumeStream = consumeStream;
 }

@@ -1,10 +1,13 @@
-// URL, URLSearchParams and FormData (string values only).
+// URL and URLSearchParams.
 //
 // A part of the prelude: compiled to bytecode once per process and evaluated in an instance only
 // when app code first touches one of its globals, which keeps instances small and quick to create.
 
 export default function install(host, internal) {
   // Parsing is the `url` crate's (WHATWG URL Standard) through the host.
+  const usv = internal.usv;
+  const { ArrayPush, ReflectApply, SymbolIterator } = internal.primordials;
+  const paramsIterator = internal.pairIterators("URLSearchParams Iterator");
 
 
   const URL_FIELDS = ["href", "origin", "protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"];
@@ -14,19 +17,28 @@ export default function install(host, internal) {
     #url = null;
     constructor(init = "") {
       if (init instanceof URLSearchParams) {
-        this.#list = init.#list.map(([name, value]) => [name, value]);
-      } else if (typeof init === "object" && init !== null) {
-        if (typeof init[Symbol.iterator] === "function") {
+        for (let i = 0; i < init.#list.length; i++) ArrayPush(this.#list, [init.#list[i][0], init.#list[i][1]]);
+      } else if ((typeof init === "object" || typeof init === "function") && init !== null) {
+        const iterate = init[SymbolIterator];
+        if (iterate !== undefined) {
+          if (typeof iterate !== "function") throw new TypeError("URLSearchParams: the init's Symbol.iterator is not a function");
           for (const pair of init) {
-            const entry = [...pair];
+            if (pair === null || typeof pair !== "object") throw new TypeError("URLSearchParams: each pair must be a sequence");
+            const entry = [];
+            for (const item of pair) ArrayPush(entry, item);
             if (entry.length !== 2) throw new TypeError("URLSearchParams: each pair must have exactly two items");
-            this.#list.push([String(entry[0]), String(entry[1])]);
+            ArrayPush(this.#list, [usv(entry[0]), usv(entry[1])]);
           }
         } else {
-          for (const key of Object.keys(init)) this.#list.push([key, String(init[key])]);
+          for (const key of Reflect.ownKeys(init)) {
+            const descriptor = Reflect.getOwnPropertyDescriptor(init, key);
+            if (descriptor === undefined || !descriptor.enumerable) continue;
+            if (typeof key === "symbol") throw new TypeError("URLSearchParams: a record's keys must be strings");
+            ArrayPush(this.#list, [usv(key), usv(init[key])]);
+          }
         }
       } else {
-        this.#parse(String(init));
+        this.#parse(usv(init));
       }
     }
     #parse(query) {
@@ -42,28 +54,41 @@ export default function install(host, internal) {
       params.#parse(query);
     }
     get size() { return this.#list.length; }
-    append(name, value) { this.#list.push([String(name), String(value)]); this.#update(); }
-    delete(name, value) {
-      name = String(name);
-      this.#list = this.#list.filter(([n, v]) => n !== name || (value !== undefined && v !== String(value)));
+    append(name, value) { ArrayPush(this.#list, [usv(name), usv(value)]); this.#update(); }
+    delete(name, value = undefined) {
+      name = usv(name);
+      if (value !== undefined) value = usv(value);
+      const kept = [];
+      for (let i = 0; i < this.#list.length; i++) {
+        const n = this.#list[i][0];
+        const v = this.#list[i][1];
+        if (n !== name || (value !== undefined && v !== value)) ArrayPush(kept, this.#list[i]);
+      }
+      this.#list = kept;
       this.#update();
     }
     get(name) {
-      name = String(name);
-      const entry = this.#list.find(([n]) => n === name);
-      return entry ? entry[1] : null;
+      name = usv(name);
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) return this.#list[i][1];
+      return null;
     }
     getAll(name) {
-      name = String(name);
-      return this.#list.filter(([n]) => n === name).map(([, v]) => v);
+      name = usv(name);
+      const values = [];
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) ArrayPush(values, this.#list[i][1]);
+      return values;
     }
-    has(name, value) {
-      name = String(name);
-      return this.#list.some(([n, v]) => n === name && (value === undefined || v === String(value)));
+    has(name, value = undefined) {
+      name = usv(name);
+      if (value !== undefined) value = usv(value);
+      for (let i = 0; i < this.#list.length; i++) {
+        if (this.#list[i][0] === name && (value === undefined || this.#list[i][1] === value)) return true;
+      }
+      return false;
     }
     set(name, value) {
-      name = String(name);
-      value = String(value);
+      name = usv(name);
+      value = usv(value);
       const index = this.#list.findIndex(([n]) => n === name);
       if (index < 0) {
         this.#list.push([name, value]);
@@ -80,16 +105,18 @@ export default function install(host, internal) {
         .map(([entry]) => entry);
       this.#update();
     }
-    forEach(callback, thisArg) {
-      for (const [name, value] of this.#list) callback.call(thisArg, value, name, this);
+    forEach(callback, thisArg = undefined) {
+      if (typeof callback !== "function") throw new TypeError("URLSearchParams.forEach: the callback must be a function");
+      for (let i = 0; i < this.#list.length; i++) ReflectApply(callback, thisArg, [this.#list[i][1], this.#list[i][0], this]);
     }
-    *entries() { for (const [name, value] of this.#list) yield [name, value]; }
-    *keys() { for (const [name] of this.#list) yield name; }
-    *values() { for (const [, value] of this.#list) yield value; }
-    [Symbol.iterator]() { return this.entries(); }
+    // Live: an entry appended while iterating is visited, as WebIDL's pair iterators do.
+    entries() { return paramsIterator(() => this.#list, "entries"); }
+    keys() { return paramsIterator(() => this.#list, "keys"); }
+    values() { return paramsIterator(() => this.#list, "values"); }
     toString() { return host.formSerialize(this.#list.flat()); }
     get [Symbol.toStringTag]() { return "URLSearchParams"; }
   }
+  internal.iterable(URLSearchParams);
 
   let urlSetSearchFromParams;
 
@@ -146,35 +173,10 @@ export default function install(host, internal) {
   }
 
 
-  class FormData {
-    #list = [];
-    append(name, value) { this.#list.push([String(name), String(value)]); }
-    delete(name) { name = String(name); this.#list = this.#list.filter(([n]) => n !== name); }
-    get(name) { name = String(name); const entry = this.#list.find(([n]) => n === name); return entry ? entry[1] : null; }
-    getAll(name) { name = String(name); return this.#list.filter(([n]) => n === name).map(([, v]) => v); }
-    has(name) { name = String(name); return this.#list.some(([n]) => n === name); }
-    set(name, value) {
-      name = String(name);
-      const index = this.#list.findIndex(([n]) => n === name);
-      if (index < 0) { this.#list.push([name, String(value)]); return; }
-      this.#list[index] = [name, String(value)];
-      this.#list = this.#list.filter(([n], i) => n !== name || i === index);
-    }
-    forEach(callback, thisArg) { for (const [name, value] of this.#list) callback.call(thisArg, value, name, this); }
-    *entries() { for (const [name, value] of this.#list) yield [name, value]; }
-    *keys() { for (const [name] of this.#list) yield name; }
-    *values() { for (const [, value] of this.#list) yield value; }
-    [Symbol.iterator]() { return this.entries(); }
-    get [Symbol.toStringTag]() { return "FormData"; }
-  }
-
   internal.define("URL", URL);
   internal.define("URLSearchParams", URLSearchParams);
-  internal.define("FormData", FormData);
   internal.URL = URL;
   internal.URLSearchParams = URLSearchParams;
-  internal.FormData = FormData;
   internal.isURL = (value) => value instanceof URL;
   internal.isSearchParams = (value) => value instanceof URLSearchParams;
-  internal.isFormData = (value) => value instanceof FormData;
 }

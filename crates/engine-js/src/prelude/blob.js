@@ -1,0 +1,333 @@
+// Blob, File and FormData, with the multipart/form-data and urlencoded forms bodies use.
+//
+// A part of the prelude: compiled to bytecode once per process and evaluated in an instance only
+// when app code first touches one of its globals (or a body is read as a blob or form).
+
+export default function install(host, internal) {
+  const {
+    StringCtor, ArrayPush, StringToLowerCase, RegExpTest, TypedArraySlice, TypedArraySubarray, Uint8ArrayCtor,
+    SymbolIterator, ReflectApply, StringReplace, freeze, PromiseResolve,
+  } = internal.primordials;
+  const { copyBytes, viewBytes, concatBytes, encodeText, decodeText, usv, record } = internal;
+
+  // A type as the File API keeps it: lowercase, or "" when it has a character outside U+0020-U+007E.
+  const PRINTABLE = /^[\x20-\x7e]*$/;
+  const normalizeType = (type) => {
+    const text = StringCtor(type);
+    return RegExpTest(PRINTABLE, text) ? StringToLowerCase(text) : "";
+  };
+
+  let blobBytes, blobSet;
+
+  class Blob {
+    #bytes;
+    #type;
+    constructor(parts = undefined, options = undefined) {
+      const chunks = [];
+      if (options !== undefined && options !== null && typeof options !== "object" && typeof options !== "function") {
+        throw new TypeError("Blob: the options must be an object");
+      }
+      const native = options?.endings === undefined ? false : endings(options.endings);
+      if (parts !== undefined) {
+        if (parts === null || typeof parts !== "object" || typeof parts[SymbolIterator] !== "function") {
+          throw new TypeError("Blob: the parts must be an array (or another iterable) of strings, BufferSources and Blobs");
+        }
+        for (const part of parts) {
+          if (part instanceof Blob) ArrayPush(chunks, part.#bytes);
+          else if (internal.isBufferSource(part)) ArrayPush(chunks, copyBytes(part));
+          else {
+            let text = usv(part);
+            if (native) text = StringReplace(text, /\r\n|\r/g, "\n");
+            ArrayPush(chunks, encodeText(text));
+          }
+        }
+      }
+      this.#bytes = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
+      this.#type = options?.type === undefined ? "" : normalizeType(options.type);
+    }
+    static {
+      blobBytes = (blob) => blob.#bytes;
+      // Points a fresh Blob (or File) at bytes nobody else holds.
+      blobSet = (blob, bytes, type) => {
+        blob.#bytes = bytes;
+        blob.#type = normalizeType(type);
+        return blob;
+      };
+    }
+    get size() { return this.#bytes.byteLength; }
+    get type() { return this.#type; }
+    slice(start = undefined, end = undefined, contentType = undefined) {
+      const size = this.#bytes.byteLength;
+      const clamp = (value, fallback) => {
+        if (value === undefined) return fallback;
+        const number = Math.trunc(Number(value)) || 0;
+        return number < 0 ? Math.max(size + number, 0) : Math.min(number, size);
+      };
+      const from = clamp(start, 0);
+      const to = Math.max(clamp(end, size), from);
+      return blobSet(new Blob(), TypedArraySubarray(this.#bytes, from, to), contentType === undefined ? "" : contentType);
+    }
+    text() { return PromiseResolve(decodeText(this.#bytes)); }
+    arrayBuffer() { return PromiseResolve(TypedArraySlice(this.#bytes).buffer); }
+    bytes() { return PromiseResolve(TypedArraySlice(this.#bytes)); }
+    stream() {
+      const bytes = this.#bytes;
+      return new (internal.load("streams").ReadableStream)({
+        __proto__: null,
+        start(controller) {
+          if (bytes.byteLength > 0) controller.enqueue(TypedArraySlice(bytes));
+          controller.close();
+        },
+      });
+    }
+    get [Symbol.toStringTag]() { return "Blob"; }
+  }
+
+  function endings(value) {
+    const text = StringCtor(value);
+    if (text !== "transparent" && text !== "native") {
+      throw new TypeError(`Blob: endings must be "transparent" or "native", not "${text}"`);
+    }
+    return text === "native";
+  }
+
+  class File extends Blob {
+    #name;
+    #lastModified;
+    constructor(bits, name, options = undefined) {
+      if (arguments.length < 2) throw new TypeError("File: a name is required: new File(parts, name, options)");
+      super(bits, options);
+      this.#name = usv(name);
+      const modified = options?.lastModified;
+      this.#lastModified = modified === undefined ? Date.now() : Math.trunc(Number(modified)) || 0;
+    }
+    get name() { return this.#name; }
+    get lastModified() { return this.#lastModified; }
+    get webkitRelativePath() { return ""; }
+    get [Symbol.toStringTag]() { return "File"; }
+  }
+
+  // A File over bytes (a part of a parsed form, a Blob appended to a FormData).
+  const makeFile = (bytes, name, type, lastModified) =>
+    blobSet(new File([], name, { __proto__: null, lastModified }), bytes, type);
+
+  const formIterator = internal.pairIterators("FormData Iterator");
+  let formEntries;
+
+  // An entry's value: a string, or a File (a Blob becomes one named "blob").
+  function entryValue(value, filename, count) {
+    if (value instanceof Blob) {
+      if (count > 2 || filename !== undefined || !(value instanceof File)) {
+        const name = filename !== undefined ? usv(filename) : value instanceof File ? value.name : "blob";
+        const lastModified = value instanceof File ? value.lastModified : undefined;
+        return makeFile(blobBytes(value), name, value.type, lastModified);
+      }
+      return value;
+    }
+    if (count > 2) throw new TypeError("FormData: a filename can only be given with a Blob or File value");
+    return usv(value);
+  }
+
+  class FormData {
+    #list = [];
+    constructor(form = undefined) {
+      if (form !== undefined) throw new TypeError("FormData: there are no HTML forms here; create it empty and append()");
+    }
+    append(name, value, filename = undefined) {
+      ArrayPush(this.#list, [usv(name), entryValue(value, filename, arguments.length)]);
+    }
+    delete(name) {
+      name = usv(name);
+      const kept = [];
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] !== name) ArrayPush(kept, this.#list[i]);
+      this.#list = kept;
+    }
+    get(name) {
+      name = usv(name);
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) return this.#list[i][1];
+      return null;
+    }
+    getAll(name) {
+      name = usv(name);
+      const values = [];
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) ArrayPush(values, this.#list[i][1]);
+      return values;
+    }
+    has(name) {
+      name = usv(name);
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) return true;
+      return false;
+    }
+    set(name, value, filename = undefined) {
+      name = usv(name);
+      const entry = [name, entryValue(value, filename, arguments.length)];
+      const kept = [];
+      let found = false;
+      for (let i = 0; i < this.#list.length; i++) {
+        if (this.#list[i][0] !== name) ArrayPush(kept, this.#list[i]);
+        else if (!found) { found = true; ArrayPush(kept, entry); }
+      }
+      if (!found) ArrayPush(kept, entry);
+      this.#list = kept;
+    }
+    forEach(callback, thisArg = undefined) {
+      if (typeof callback !== "function") throw new TypeError("FormData.forEach: the callback must be a function");
+      for (let i = 0; i < this.#list.length; i++) ReflectApply(callback, thisArg, [this.#list[i][1], this.#list[i][0], this]);
+    }
+    entries() { return formIterator(() => this.#list, "entries"); }
+    keys() { return formIterator(() => this.#list, "keys"); }
+    values() { return formIterator(() => this.#list, "values"); }
+    get [Symbol.toStringTag]() { return "FormData"; }
+    static {
+      formEntries = (form) => form.#list;
+    }
+  }
+  internal.iterable(FormData);
+
+  // ---------------------------------------------------------------------------------------------
+  // multipart/form-data (RFC 7578, as the HTML standard writes it).
+
+  // A name or filename in a Content-Disposition: newlines normalised, then LF, CR and '"'
+  // percent-encoded, as the HTML standard's form encoding does.
+  const escapeName = (name) => StringReplace(StringReplace(StringReplace(StringReplace(name, /\r\n|\r(?!\n)|\n/g, "\r\n"), /\n/g, "%0A"), /\r/g, "%0D"), /"/g, "%22");
+
+  function serializeFormData(form) {
+    const random = host.randomBytes(16);
+    let boundary = "----TerrariumFormBoundary";
+    for (let i = 0; i < random.length; i++) boundary += "0123456789abcdef"[random[i] & 15];
+    const chunks = [];
+    const list = formEntries(form);
+    for (let i = 0; i < list.length; i++) {
+      const name = list[i][0];
+      const value = list[i][1];
+      let head = `--${boundary}\r\nContent-Disposition: form-data; name="${escapeName(name)}"`;
+      if (value instanceof File) {
+        head += `; filename="${escapeName(value.name)}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
+        ArrayPush(chunks, encodeText(head), blobBytes(value), encodeText("\r\n"));
+      } else {
+        ArrayPush(chunks, encodeText(`${head}\r\n\r\n${StringReplace(value, /\r\n|\r(?!\n)|\n/g, "\r\n")}\r\n`));
+      }
+    }
+    ArrayPush(chunks, encodeText(`--${boundary}--\r\n`));
+    return record({ source: concatBytes(chunks), type: `multipart/form-data; boundary=${boundary}` });
+  }
+
+  // Where `needle` starts in `bytes` at or after `from`, or -1.
+  function find(bytes, needle, from) {
+    const last = bytes.length - needle.length;
+    outer: for (let i = from; i <= last; i++) {
+      for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
+      return i;
+    }
+    return -1;
+  }
+
+  // Bytes as Latin-1 text (headers of a part).
+  function latin1(bytes) {
+    let text = "";
+    for (let i = 0; i < bytes.length; i++) text += StringCtor.fromCharCode(bytes[i]);
+    return text;
+  }
+
+  // A parameter of a header value: `name="value"` or `name=value`.
+  function parameter(value, name) {
+    const match = new RegExp(`(?:^|;)\\s*${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]*))`, "i").exec(value);
+    if (match === null) return undefined;
+    return match[1] !== undefined ? StringReplace(match[1], /\\(.)/g, "$1") : match[2];
+  }
+
+  const malformed = (why) => new TypeError(`formData(): the multipart/form-data body is malformed: ${why}`);
+
+  function parseMultipart(bytes, boundary) {
+    const form = new FormData();
+    const list = formEntries(form);
+    const delimiter = encodeText(`--${boundary}`);
+    let at = find(bytes, delimiter, 0);
+    if (at < 0) throw malformed(`the boundary ${boundary} is not in it`);
+    for (;;) {
+      at += delimiter.length;
+      // "--" after a delimiter closes the body.
+      if (bytes[at] === 0x2d && bytes[at + 1] === 0x2d) return form;
+      // Transport padding, then CRLF.
+      while (bytes[at] === 0x20 || bytes[at] === 0x09) at++;
+      if (bytes[at] !== 0x0d || bytes[at + 1] !== 0x0a) throw malformed("a boundary line does not end with CRLF");
+      at += 2;
+      const headersEnd = find(bytes, CRLF_CRLF, at);
+      if (headersEnd < 0) throw malformed("a part has no blank line after its headers");
+      let name, filename, type = "";
+      const lines = latin1(TypedArraySubarray(bytes, at, headersEnd)).split("\r\n");
+      for (let i = 0; i < lines.length; i++) {
+        const colon = lines[i].indexOf(":");
+        if (colon < 0) throw malformed(`a part has a header line without a colon: ${lines[i]}`);
+        const header = StringToLowerCase(lines[i].slice(0, colon).trim());
+        const value = lines[i].slice(colon + 1).trim();
+        if (header === "content-disposition") {
+          if (!/^form-data\s*(;|$)/i.test(value)) throw malformed("a part's Content-Disposition is not form-data");
+          name = parameter(value, "name");
+          filename = parameter(value, "filename");
+        } else if (header === "content-type") {
+          type = value;
+        }
+      }
+      if (name === undefined) throw malformed("a part has no name in its Content-Disposition");
+      const start = headersEnd + 4;
+      const next = find(bytes, CRLF_DELIMITER(delimiter), start);
+      if (next < 0) throw malformed("the last part is not closed by the boundary");
+      const content = TypedArraySlice(bytes, start, next);
+      // Names and filenames are UTF-8 in the header bytes.
+      const utf8 = (text) => decodeText(encodeLatin1(text));
+      if (filename !== undefined) {
+        ArrayPush(list, [utf8(name), makeFile(content, utf8(filename), type, undefined)]);
+      } else {
+        ArrayPush(list, [utf8(name), decodeText(content)]);
+      }
+      at = next + 2;
+    }
+  }
+
+  const CRLF_CRLF = new Uint8ArrayCtor([13, 10, 13, 10]);
+  const CRLF_DELIMITER = (delimiter) => {
+    const out = new Uint8ArrayCtor(delimiter.length + 2);
+    out[0] = 13;
+    out[1] = 10;
+    out.set(delimiter, 2);
+    return out;
+  };
+  function encodeLatin1(text) {
+    const out = new Uint8ArrayCtor(text.length);
+    for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+    return out;
+  }
+
+  // A body's bytes as a FormData, by its Content-Type.
+  function parseFormData(bytes, contentType) {
+    const essence = StringToLowerCase(contentType.split(";")[0].trim());
+    if (essence === "multipart/form-data") {
+      const boundary = parameter(contentType, "boundary");
+      if (!boundary) throw new TypeError("formData(): the multipart/form-data Content-Type has no boundary");
+      return parseMultipart(viewBytes(bytes), boundary);
+    }
+    if (essence === "application/x-www-form-urlencoded") {
+      const form = new FormData();
+      const list = formEntries(form);
+      const params = new (internal.load("url").URLSearchParams)(decodeText(bytes));
+      for (const [name, value] of params) ArrayPush(list, [name, value]);
+      return form;
+    }
+    throw new TypeError(
+      `formData(): the body's Content-Type is "${contentType || "(none)"}"; it must be multipart/form-data or application/x-www-form-urlencoded`,
+    );
+  }
+
+  internal.define("Blob", Blob);
+  internal.define("File", File);
+  internal.define("FormData", FormData);
+  internal.isBlob = (value) => value instanceof Blob;
+  internal.isFile = (value) => value instanceof File;
+  internal.isFormData = (value) => value instanceof FormData;
+  internal.blobBytes = blobBytes;
+  internal.makeBlob = (bytes, type) => blobSet(new Blob(), bytes, type);
+  internal.makeFile = makeFile;
+  internal.serializeFormData = serializeFormData;
+  internal.parseFormData = parseFormData;
+}
