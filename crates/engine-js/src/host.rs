@@ -178,7 +178,7 @@ fn url_parts(url: &url::Url) -> Vec<String> {
     use url::quirks;
     vec![
         quirks::href(url).to_owned(),
-        quirks::origin(url),
+        origin(url),
         quirks::protocol(url).to_owned(),
         quirks::username(url).to_owned(),
         quirks::password(url).to_owned(),
@@ -189,6 +189,17 @@ fn url_parts(url: &url::Url) -> Vec<String> {
         quirks::search(url).to_owned(),
         quirks::hash(url).to_owned(),
     ]
+}
+
+/// A URL's origin as the URL Standard serialises it: a `blob:` URL has its inner URL's origin
+/// only when that is HTTP(S); any other is opaque.
+fn origin(url: &url::Url) -> String {
+    if url.scheme() == "blob"
+        && url::Url::parse(url.path()).is_ok_and(|inner| !matches!(inner.scheme(), "http" | "https"))
+    {
+        return "null".to_owned();
+    }
+    url::quirks::origin(url)
 }
 
 fn flat_pairs(flat: Vec<String>) -> Vec<(String, String)> {

@@ -187,9 +187,9 @@ export default function install(host, internal) {
   // ---------------------------------------------------------------------------------------------
   // multipart/form-data (RFC 7578, as the HTML standard writes it).
 
-  // A name or filename in a Content-Disposition: newlines normalised, then LF, CR and '"'
-  // percent-encoded, as the HTML standard's form encoding does.
-  const escapeName = (name) => StringReplace(StringReplace(StringReplace(StringReplace(name, /\r\n|\r(?!\n)|\n/g, "\r\n"), /\n/g, "%0A"), /\r/g, "%0D"), /"/g, "%22");
+  // A name or filename in a Content-Disposition: LF, CR and '"' percent-encoded, as the HTML
+  // standard's form encoding does.
+  const escapeName = (name) => StringReplace(StringReplace(StringReplace(name, /\n/g, "%0A"), /\r/g, "%0D"), /"/g, "%22");
 
   function serializeFormData(form) {
     const random = host.randomBytes(16);

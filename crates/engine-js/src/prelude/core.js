@@ -477,7 +477,8 @@ export default function install(host) {
   // ---------------------------------------------------------------------------------------------
   // Request.
 
-  const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
+  // The methods the standard normalises to uppercase (PATCH is not one of them).
+  const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
   const FORBIDDEN_METHODS = ["CONNECT", "TRACE", "TRACK"];
 
   // RequestInit's enumerations: a value outside one is a TypeError, as WebIDL says.
@@ -499,6 +500,8 @@ export default function install(host) {
     }
     return text;
   }
+
+  let requestSignal;
 
   // Passed as `input` by the engine to build the incoming request; app code cannot name it.
   const INCOMING = Symbol("incoming request");
@@ -601,7 +604,14 @@ export default function install(host) {
     get referrer() { return this.#options.referrer; }
     get referrerPolicy() { return this.#options.referrerPolicy; }
     get destination() { return ""; }
-    get signal() { return this.#signal; }
+    // Always a signal, as the standard says; made on first use (it loads AbortSignal's part).
+    get signal() {
+      if (this.#signal === null) this.#signal = new (internal.load("extras").AbortSignal)();
+      return this.#signal;
+    }
+    static {
+      requestSignal = (request) => request.#signal;
+    }
     clone() {
       if (bodyIsUnusable(this)) throw new TypeError("clone(): the body has already been used");
       const copy = new Request(INCOMING, [this.#method, this.#url, [], null]);
@@ -729,7 +739,7 @@ export default function install(host) {
     const source = bodySource(request);
     if (source !== null) body = new Uint8Array(await request.arrayBuffer());
     const flat = flatHeaders(request.headers);
-    const signal = request.signal;
+    const signal = requestSignal(request);
     if (internal.isAbortSignal(signal)) signal.throwIfAborted();
     const id = body === undefined ? host.fetch(request.method, request.url, flat) : host.fetch(request.method, request.url, flat, body);
     const { promise, resolve, reject } = PromiseWithResolvers();

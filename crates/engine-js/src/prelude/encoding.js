@@ -34,7 +34,7 @@ export default function install(host, internal) {
         throw new TypeError("TextDecoder: the options must be an object");
       }
       const name = host.encodingFor(StringCtor(label));
-      if (name === null) throw new RangeError(`TextDecoder: "${label}" is not an encoding label this decoder knows`);
+      if (name == null) throw new RangeError(`TextDecoder: "${label}" is not an encoding label this decoder knows`);
       this.#encoding = name;
       this.#fatal = Boolean(options?.fatal);
       this.#ignoreBOM = Boolean(options?.ignoreBOM);

@@ -53,6 +53,12 @@ export default function install(host, internal) {
       else if (input instanceof DataView) output = new DataView(clone(input.buffer), input.byteOffset, input.byteLength);
       else if (ArrayBuffer.isView(input)) output = new input.constructor(clone(input.buffer), input.byteOffset, input.length);
       else if (input instanceof Boolean || input instanceof Number || input instanceof String) output = Object(input.valueOf());
+      else if (internal.isBlob(input)) {
+        // A Blob's bytes never change: the copy shares them.
+        output = internal.isFile(input)
+          ? internal.makeFile(internal.blobBytes(input), input.name, input.type, input.lastModified)
+          : internal.makeBlob(internal.blobBytes(input), input.type);
+      }
       else if (input instanceof Map) {
         output = new Map();
         seen.set(input, output);
@@ -170,4 +176,5 @@ export default function install(host, internal) {
   internal.define("AbortSignal", AbortSignal);
   internal.define("AbortController", AbortController);
   internal.isAbortSignal = (value) => value instanceof AbortSignal;
+  internal.AbortSignal = AbortSignal;
 }

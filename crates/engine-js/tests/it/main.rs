@@ -4,6 +4,7 @@
 mod support;
 
 mod basics;
+mod conformance;
 mod limits;
 mod measure;
 mod modules;
