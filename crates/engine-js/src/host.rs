@@ -173,33 +173,22 @@ fn body_bytes(value: &Value<'_>) -> rquickjs::Result<Option<Vec<u8>>> {
 }
 
 /// The URL's components in the order the prelude expects: href, origin, protocol, username,
-/// password, host, hostname, port, pathname, search, hash.
-fn url_parts(url: &url::Url) -> Vec<String> {
-    use url::quirks;
+/// password, host, hostname, port, pathname, search, hash. Parsing is ada's (the WHATWG URL
+/// Standard's parser Node.js uses, which passes the Web Platform Tests).
+fn url_parts(url: &ada_url::Url) -> Vec<String> {
     vec![
-        quirks::href(url).to_owned(),
-        origin(url),
-        quirks::protocol(url).to_owned(),
-        quirks::username(url).to_owned(),
-        quirks::password(url).to_owned(),
-        quirks::host(url).to_owned(),
-        quirks::hostname(url).to_owned(),
-        quirks::port(url).to_owned(),
-        quirks::pathname(url).to_owned(),
-        quirks::search(url).to_owned(),
-        quirks::hash(url).to_owned(),
+        url.href().to_owned(),
+        url.origin(),
+        url.protocol().to_owned(),
+        url.username().to_owned(),
+        url.password().to_owned(),
+        url.host().to_owned(),
+        url.hostname().to_owned(),
+        url.port().to_owned(),
+        url.pathname().to_owned(),
+        url.search().to_owned(),
+        url.hash().to_owned(),
     ]
-}
-
-/// A URL's origin as the URL Standard serialises it: a `blob:` URL has its inner URL's origin
-/// only when that is HTTP(S); any other is opaque.
-fn origin(url: &url::Url) -> String {
-    if url.scheme() == "blob"
-        && url::Url::parse(url.path()).is_ok_and(|inner| !matches!(inner.scheme(), "http" | "https"))
-    {
-        return "null".to_owned();
-    }
-    url::quirks::origin(url)
 }
 
 fn flat_pairs(flat: Vec<String>) -> Vec<(String, String)> {
@@ -291,37 +280,30 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     host.set(
         "urlParse",
         Function::new(ctx.clone(), |input: String, base: Opt<String>| {
-            let parsed = match base.0 {
-                Some(base) => url::Url::parse(&base).and_then(|base| base.join(&input)),
-                None => url::Url::parse(&input),
-            };
-            parsed.ok().map(|url| url_parts(&url))
+            ada_url::Url::parse(input.as_str(), base.0.as_deref()).ok().map(|url| url_parts(&url))
         })?,
     )?;
 
     host.set(
         "urlSet",
         Function::new(ctx.clone(), |href: String, field: String, value: String| {
-            use url::quirks;
-            let mut url = url::Url::parse(&href).ok()?;
+            let mut url = ada_url::Url::parse(href.as_str(), None).ok()?;
             // Setters that refuse a value leave the URL unchanged, as the URL Standard says.
+            let value = Some(value.as_str());
             let _ = match field.as_str() {
-                "protocol" => quirks::set_protocol(&mut url, &value),
-                "username" => quirks::set_username(&mut url, &value),
-                "password" => quirks::set_password(&mut url, &value),
-                "host" => quirks::set_host(&mut url, &value),
-                "hostname" => quirks::set_hostname(&mut url, &value),
-                "port" => quirks::set_port(&mut url, &value),
-                "pathname" => {
-                    quirks::set_pathname(&mut url, &value);
-                    Ok(())
-                }
+                "protocol" => url.set_protocol(value.unwrap_or_default()),
+                "username" => url.set_username(value),
+                "password" => url.set_password(value),
+                "host" => url.set_host(value),
+                "hostname" => url.set_hostname(value),
+                "port" => url.set_port(value),
+                "pathname" => url.set_pathname(value),
                 "search" => {
-                    quirks::set_search(&mut url, &value);
+                    url.set_search(value);
                     Ok(())
                 }
                 "hash" => {
-                    quirks::set_hash(&mut url, &value);
+                    url.set_hash(value);
                     Ok(())
                 }
                 _ => Err(()),

@@ -120,7 +120,7 @@ export default function install(host, internal) {
 
   let urlSetSearchFromParams;
 
-  const parseUrl = (url, base) => (base === undefined ? host.urlParse(String(url)) : host.urlParse(String(url), String(base)));
+  const parseUrl = (url, base) => (base === undefined ? host.urlParse(usv(url)) : host.urlParse(usv(url), usv(base)));
 
   class URL {
     #parts;
@@ -146,11 +146,11 @@ export default function install(host, internal) {
         if (field !== "origin") {
           descriptor.set = function (value) {
             if (field === "href") {
-              const parts = host.urlParse(String(value));
+              const parts = host.urlParse(usv(value));
               if (parts == null) throw new TypeError(`Invalid URL: ${value}`);
               this.#parts = parts;
             } else {
-              this.#parts = host.urlSet(this.#parts[0], field, String(value)) ?? this.#parts;
+              this.#parts = host.urlSet(this.#parts[0], field, usv(value)) ?? this.#parts;
             }
             if (this.#searchParams !== null && (field === "href" || field === "search")) {
               URLSearchParams.attach(this.#searchParams, this, this.#parts[9]);

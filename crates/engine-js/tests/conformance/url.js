@@ -6,6 +6,14 @@ import setters from "./wpt/setters_tests.js";
 const FIELDS = ["href", "protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"];
 
 export default function (test, assert) {
+  test("a lone surrogate in a URL becomes U+FFFD", () => assert.equals(new URL("https://example.com/\ud800").pathname, "/%EF%BF%BD"));
+  test("a lone surrogate in a setter becomes U+FFFD", () => {
+    const url = new URL("https://example.com/");
+    url.hash = "\udc00";
+    assert.equals(url.hash, "#%EF%BF%BD");
+  });
+  test("an invalid URL throws TypeError", () => assert.throws(TypeError, () => new URL("http://[::1")));
+  test("URL.parse() of an invalid URL is null", () => assert.equals(URL.parse("nope"), null));
   for (const entry of parsing) {
     if (typeof entry === "string") continue;
     const name = `parse ${JSON.stringify(entry.input)}${entry.base === null || entry.base === undefined ? "" : ` against ${JSON.stringify(entry.base)}`}`;
