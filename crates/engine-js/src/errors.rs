@@ -10,6 +10,9 @@ pub(crate) struct JsException {
     pub name: String,
     pub message: String,
     pub stack: String,
+    /// `null` was thrown: what QuickJS throws when it has no memory left even for its
+    /// out-of-memory error (an app's own `throw null` reads the same, and is rare).
+    pub null: bool,
 }
 
 impl JsException {
@@ -20,12 +23,13 @@ impl JsException {
                 .get::<Coerced<String>>()
                 .map(|text| text.0)
                 .unwrap_or_else(|_| "(a value that cannot be printed)".to_owned());
-            return JsException { name: String::new(), message, stack: String::new() };
+            return JsException { name: String::new(), message, stack: String::new(), null: value.is_null() };
         };
         JsException {
             name: text_property(object, "name"),
             message: text_property(object, "message"),
             stack: text_property(object, "stack"),
+            null: false,
         }
     }
 
@@ -46,6 +50,9 @@ impl JsException {
     pub(crate) fn classify(&self, interrupted: bool, limits: &FunctionLimits) -> InvokeError {
         if interrupted {
             return InvokeError::CpuLimit { limit_ms: limits.cpu_ms_per_request };
+        }
+        if self.null {
+            return InvokeError::MemoryLimit { limit_bytes: limits.memory_bytes };
         }
         match (self.name.as_str(), self.message.as_str()) {
             ("InternalError", "out of memory") => InvokeError::MemoryLimit { limit_bytes: limits.memory_bytes },

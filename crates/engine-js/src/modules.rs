@@ -16,12 +16,16 @@ use rquickjs::{Context, Ctx, Error, Module, Runtime};
 /// The parts of the prelude, by name: `core` is evaluated in every instance, the others when app
 /// code first touches one of their globals. Their module names start with `terrarium:`, which the
 /// resolver never produces, so app code cannot import them.
-const PRELUDE_PARTS: [(&str, &str); 7] = [
+const PRELUDE_PARTS: [(&str, &str); 11] = [
     ("core", include_str!("prelude/core.js")),
     ("url", include_str!("prelude/url.js")),
     ("streams", include_str!("prelude/streams.js")),
     ("encoding", include_str!("prelude/encoding.js")),
     ("blob", include_str!("prelude/blob.js")),
+    ("request", include_str!("prelude/request.js")),
+    ("kv", include_str!("prelude/kv.js")),
+    ("cache", include_str!("prelude/cache.js")),
+    ("d1", include_str!("prelude/d1.js")),
     ("console", include_str!("prelude/console.js")),
     ("extras", include_str!("prelude/extras.js")),
 ];

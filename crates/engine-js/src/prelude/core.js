@@ -27,22 +27,15 @@ export default function install(host) {
     ArraySort: uncurry(Array.prototype.sort),
     ArrayIndexOf: uncurry(Array.prototype.indexOf),
     ArrayJoin: uncurry(Array.prototype.join),
-    ArrayIsArray: Array.isArray,
     MapGet: uncurry(Map.prototype.get),
     MapSet: uncurry(Map.prototype.set),
     MapDelete: uncurry(Map.prototype.delete),
-    MapHas: uncurry(Map.prototype.has),
     MapClear: uncurry(Map.prototype.clear),
     SetHas: uncurry(Set.prototype.has),
     SetAdd: uncurry(Set.prototype.add),
     StringToLowerCase: uncurry(String.prototype.toLowerCase),
     StringToUpperCase: uncurry(String.prototype.toUpperCase),
-    StringSlice: uncurry(String.prototype.slice),
-    StringIndexOf: uncurry(String.prototype.indexOf),
     StringReplace: uncurry(String.prototype.replace),
-    StringTrim: uncurry(String.prototype.trim),
-    StringSplit: uncurry(String.prototype.split),
-    StringStartsWith: uncurry(String.prototype.startsWith),
     StringCharCodeAt: uncurry(String.prototype.charCodeAt),
     RegExpTest: uncurry(RegExp.prototype.test),
     isWellFormed: uncurry(String.prototype.isWellFormed),
@@ -59,9 +52,9 @@ export default function install(host) {
     ObjectKeys: Object.keys,
     freeze,
     defineProperty,
+    ObjectAssign: assign,
     ReflectApply: Reflect.apply,
     SymbolIterator: Symbol.iterator,
-    SymbolAsyncIterator: Symbol.asyncIterator,
     SymbolToStringTag: Symbol.toStringTag,
     IteratorPrototype: Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())),
   });
@@ -83,6 +76,8 @@ export default function install(host) {
     record,
     isSearchParams: () => false,
     isBlob: () => false,
+    // Each binding's part adds what clears its pending calls when a request starts.
+    resets: [],
     isFormData: () => false,
     isURL: () => false,
     isStream: () => false,
@@ -120,6 +115,7 @@ export default function install(host) {
     }
   };
   lazy("url", ["URL", "URLSearchParams"]);
+  lazy("cache", ["caches"]);
   lazy("blob", ["Blob", "File", "FormData"]);
   lazy("streams", ["ReadableStream", "ReadableStreamDefaultReader"]);
   lazy("encoding", ["TextEncoder", "TextDecoder"]);
@@ -233,7 +229,9 @@ export default function install(host) {
   }
 
   let headersList, headersFromTrustedPairs, headersSetGuard, headersGuarded;
-  const headersIterator = internal.pairIterators("Headers Iterator");
+  // Made on the first iteration: most instances never iterate headers.
+  let headersIterators = null;
+  const headersIterator = (pairs, kind) => (headersIterators ??= internal.pairIterators("Headers Iterator"))(pairs, kind);
 
   class Headers {
     // A list of [lowercase name, value] pairs in insertion order.
@@ -477,31 +475,7 @@ export default function install(host) {
   // ---------------------------------------------------------------------------------------------
   // Request.
 
-  // The methods the standard normalises to uppercase (PATCH is not one of them).
-  const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
-  const FORBIDDEN_METHODS = ["CONNECT", "TRACE", "TRACK"];
-
-  // RequestInit's enumerations: a value outside one is a TypeError, as WebIDL says.
-  const REQUEST_ENUMS = {
-    __proto__: null,
-    mode: ["navigate", "same-origin", "no-cors", "cors"],
-    credentials: ["omit", "same-origin", "include"],
-    cache: ["default", "no-store", "reload", "no-cache", "force-cache", "only-if-cached"],
-    redirect: ["follow", "error", "manual"],
-    referrerPolicy: ["", "no-referrer", "no-referrer-when-downgrade", "same-origin", "origin", "strict-origin",
-      "origin-when-cross-origin", "strict-origin-when-cross-origin", "unsafe-url"],
-    priority: ["high", "low", "auto"],
-  };
-
-  function enumMember(what, value) {
-    const text = StringCtor(value);
-    if (primordials.ArrayIndexOf(REQUEST_ENUMS[what], text) < 0) {
-      throw new TypeError(`Request: "${text}" is not a valid value for ${what} (${primordials.ArrayJoin(REQUEST_ENUMS[what], ", ")})`);
-    }
-    return text;
-  }
-
-  let requestSignal;
+  let requestSignal, requestFields;
 
   // Passed as `input` by the engine to build the incoming request; app code cannot name it.
   const INCOMING = Symbol("incoming request");
@@ -530,61 +504,22 @@ export default function install(host) {
         bodyInit(this, init[3]);
         return;
       }
-      init = dictionary(init, "Request");
-      let source = null;
-      let options;
-      if (input instanceof Request) {
-        this.#method = input.#method;
-        this.#url = input.#url;
-        this.#headers = new Headers(input.headers);
-        this.#signal = input.#signal;
-        options = assign({ __proto__: null }, input.#options);
-        if (init.body === undefined) source = bodyTransfer(input);
-      } else {
-        const url = new (internal.load("url").URL)(StringCtor(input));
-        if (url.username !== "" || url.password !== "") {
-          throw new TypeError(`Request: the URL ${url.href} has credentials in it; send them in a header instead`);
-        }
-        this.#url = url.href;
-        this.#method = "GET";
-        this.#headers = new Headers();
-        this.#signal = null;
-        options = assign({ __proto__: null }, DEFAULT_OPTIONS);
-      }
-      for (const what of ["mode", "credentials", "cache", "redirect", "referrerPolicy", "priority"]) {
-        if (init[what] !== undefined) options[what] = enumMember(what, init[what]);
-      }
-      if (options.mode === "navigate") {
-        if (init.mode !== undefined) throw new TypeError('Request: mode "navigate" cannot be set');
-        options.mode = "same-origin";
-      }
-      if (options.cache === "only-if-cached" && options.mode !== "same-origin") {
-        throw new TypeError('Request: cache "only-if-cached" needs mode "same-origin"');
-      }
-      if (init.integrity !== undefined) options.integrity = StringCtor(init.integrity);
-      if (init.keepalive !== undefined) options.keepalive = Boolean(init.keepalive);
-      if (init.referrer !== undefined) options.referrer = StringCtor(init.referrer) === "" ? "" : "about:client";
-      if (init.method !== undefined) {
-        const method = StringCtor(init.method);
-        if (!RegExpTest(TOKEN, method)) throw new TypeError(`Request: "${method}" is not a valid method`);
-        const upper = primordials.StringToUpperCase(method);
-        if (primordials.ArrayIndexOf(FORBIDDEN_METHODS, upper) >= 0) throw new TypeError(`Request: the method ${method} is forbidden`);
-        this.#method = primordials.ArrayIndexOf(METHODS, upper) >= 0 ? upper : method;
-      }
-      this.#options = freeze(options);
-      if (init.headers !== undefined) this.#headers = new Headers(init.headers);
-      if (init.signal !== undefined) this.#signal = init.signal;
-      if ((init.body !== undefined && init.body !== null) || source !== null) {
-        if (this.#method === "GET" || this.#method === "HEAD") {
-          throw new TypeError("Request: a GET or HEAD request cannot have a body");
-        }
-      }
-      if (init.body !== undefined && init.body !== null) {
-        const extracted = extractBody(init.body);
-        source = extracted.source;
-        if (extracted.type !== null && !this.#headers.has("content-type")) this.#headers.set("content-type", extracted.type);
-      }
-      bodyInit(this, source);
+      // What an app-made Request takes from its input and init: in a part of its own, so a
+      // warm instance that only answers requests never holds that code.
+      const made = internal.load("request").requestInit(input, init, requestFields);
+      this.#method = made.method;
+      this.#url = made.url;
+      this.#headers = made.headers;
+      this.#signal = made.signal;
+      this.#options = made.options;
+      bodyInit(this, made.source);
+    }
+    static {
+      // A Request input's fields, for the request part.
+      requestFields = (request) => record({
+        method: request.#method, url: request.#url, headers: request.headers, signal: request.#signal,
+        options: request.#options, hasBody: bodySource(request) !== null,
+      });
     }
     get method() { return this.#method; }
     get url() { return this.#url; }
@@ -623,11 +558,11 @@ export default function install(host) {
     }
     get [Symbol.toStringTag]() { return "Request"; }
   }
-  const DEFAULT_OPTIONS = freeze({
-    __proto__: null, mode: "cors", credentials: "same-origin", cache: "default", redirect: "follow",
+  // The incoming request's RequestInit members (an app-made one's come from the request part).
+  const INCOMING_OPTIONS = freeze({
+    __proto__: null, mode: "same-origin", credentials: "same-origin", cache: "default", redirect: "manual",
     referrerPolicy: "", priority: "auto", integrity: "", keepalive: false, referrer: "about:client",
   });
-  const INCOMING_OPTIONS = freeze(assign({ __proto__: null }, DEFAULT_OPTIONS, { redirect: "manual", mode: "same-origin" }));
 
   // ---------------------------------------------------------------------------------------------
   // Response.
@@ -723,6 +658,15 @@ export default function install(host) {
   }
   const responseFromHost = Response.fromHost;
   delete Response.fromHost;
+  internal.responseFromHost = responseFromHost;
+  internal.headersList = headersList;
+  internal.Request = Request;
+  internal.Headers = Headers;
+  internal.extractBody = extractBody;
+  internal.bodyTransfer = bodyTransfer;
+  internal.dictionary = dictionary;
+  internal.TOKEN = TOKEN;
+  internal.Response = Response;
 
   // ---------------------------------------------------------------------------------------------
   // Operations the host completes later: outbound fetch and timers.
@@ -763,333 +707,6 @@ export default function install(host) {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // KV: the Workers KV API over the host's key-value namespace of this app, plus increment()
-  // and compare-and-set (put with onlyIf).
-
-  const pendingKv = new Map();
-
-  function kvCall(op, key, options, value) {
-    const json = JSONStringify(options ?? {});
-    const id = value === undefined ? host.kv(op, key, json) : host.kv(op, key, json, value);
-    const { promise, resolve, reject } = PromiseWithResolvers();
-    MapSet(pendingKv, id, { resolve, reject });
-    return promise;
-  }
-
-  function kvKey(key, what) {
-    if (key === undefined || key === null) throw new TypeError(`KV ${what} failed: a key is required`);
-    return String(key);
-  }
-
-  function kvType(options, what) {
-    const type = typeof options === "string" ? options : (options?.type ?? "text");
-    if (primordials.ArrayIndexOf(["text", "json", "arrayBuffer", "stream"], type) < 0) {
-      throw new TypeError(`KV ${what} failed: Unknown response type "${type}"; use "text", "json", "arrayBuffer" or "stream"`);
-    }
-    return type;
-  }
-
-  function kvDecode(bytes, type) {
-    if (type === "arrayBuffer") return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-    if (type === "stream") return new Response(bytes).body;
-    const text = host.decodeUtf8(bytes, false, false);
-    return type === "json" ? JSONParse(text) : text;
-  }
-
-  async function kvBytes(value) {
-    if (typeof value === "string") return host.encodeUtf8(value);
-    if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
-    if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
-    if (internal.isStream(value)) return new Uint8Array(await new Response(value).arrayBuffer());
-    throw new TypeError("KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.");
-  }
-
-  class KVNamespace {
-    async get(key, options) {
-      const type = kvType(options, "GET");
-      const answer = await kvCall("get", kvKey(key, "GET"));
-      return answer.json === null ? null : kvDecode(answer.bytes, type);
-    }
-
-    async getWithMetadata(key, options) {
-      const type = kvType(options, "GET");
-      const answer = await kvCall("get", kvKey(key, "GET"));
-      if (answer.json === null) return { value: null, metadata: null, cacheStatus: null };
-      return { value: kvDecode(answer.bytes, type), metadata: answer.json.metadata ?? null, cacheStatus: null, etag: answer.json.etag };
-    }
-
-    async put(key, value, options = {}) {
-      const name = kvKey(key, "PUT");
-      const bytes = await kvBytes(value);
-      const sent = {};
-      if (options.expiration !== undefined) sent.expiration = Number(options.expiration);
-      if (options.expirationTtl !== undefined) sent.expirationTtl = Number(options.expirationTtl);
-      if (options.metadata !== undefined && options.metadata !== null) sent.metadata = JSONStringify(options.metadata);
-      if (options.onlyIf !== undefined) sent.onlyIf = options.onlyIf;
-      const answer = await kvCall("put", name, sent, bytes);
-      // Workers' put answers nothing; with onlyIf, the new etag, or null when the condition failed.
-      return options.onlyIf === undefined ? undefined : answer.json.etag;
-    }
-
-    async delete(key) {
-      await kvCall("delete", kvKey(key, "DELETE"));
-    }
-
-    async list(options = {}) {
-      const sent = {};
-      if (options.prefix !== undefined && options.prefix !== null) sent.prefix = String(options.prefix);
-      if (options.limit !== undefined) sent.limit = Number(options.limit);
-      if (options.cursor !== undefined && options.cursor !== null && options.cursor !== "") sent.cursor = String(options.cursor);
-      const answer = await kvCall("list", "", sent);
-      const listed = { keys: answer.json.keys, list_complete: answer.json.cursor === null, cacheStatus: null };
-      if (answer.json.cursor !== null) listed.cursor = answer.json.cursor;
-      return listed;
-    }
-
-    // Beside the Workers API: an atomic counter.
-    async increment(key, by = 1) {
-      const answer = await kvCall("increment", kvKey(key, "INCREMENT"), { by: Number(by) });
-      return answer.json.count;
-    }
-  }
-
-  function makeKv() {
-    return freeze(new KVNamespace());
-  }
-
-  // Completes a KV operation: `ok` with the answer's JSON and the value's bytes, or a message and
-  // whether it is a TypeError (the app's mistake) or an Error (the platform's).
-  function settleKv(id, ok, json, extra) {
-    const pending = MapGet(pendingKv, id);
-    if (pending === undefined) return;
-    MapDelete(pendingKv, id);
-    if (ok) pending.resolve(record({ json: JSONParse(json), bytes: extra }));
-    else pending.reject(extra ? new TypeError(json) : new Error(json));
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Cache: the Workers Cache API (caches.default, caches.open) over the host's store for this
-  // app. The host builds every key from the app and the URL; app code names only URLs.
-
-  const pendingCache = new Map();
-
-  function cacheCall(call, body) {
-    const json = JSONStringify(call);
-    const id = body === undefined ? host.cache(json) : host.cache(json, body);
-    const { promise, resolve, reject } = PromiseWithResolvers();
-    MapSet(pendingCache, id, { resolve, reject });
-    return promise;
-  }
-
-  function cacheRequest(request) {
-    return request instanceof Request ? request : new Request(request);
-  }
-
-  const cacheNames = new WeakMap();
-
-  class Cache {
-    async match(request, options = undefined) {
-      const asked = cacheRequest(request);
-      if (asked.method !== "GET" && !options?.ignoreMethod) return undefined;
-      const call = { op: "match", cache: cacheNames.get(this), url: asked.url };
-      const condition = asked.headers.get("if-none-match");
-      if (condition !== null) call.ifNoneMatch = condition;
-      const answer = await cacheCall(call);
-      if (answer.json === null) return undefined;
-      return responseFromHost(answer.json.status, answer.json.headers, asked.url, answer.bytes, false);
-    }
-
-    async put(request, response) {
-      const asked = cacheRequest(request);
-      if (asked.method !== "GET") throw new TypeError("Cannot cache response to non-GET request.");
-      if (!(response instanceof Response)) throw new TypeError("Cache.put(): the response must be a Response.");
-      if (response.status === 206) throw new TypeError("Cannot cache response to a range request (206 Partial Content).");
-      const vary = response.headers.get("vary");
-      if (vary !== null && vary.split(",").some((field) => field.trim() === "*")) {
-        throw new TypeError("Cannot cache response with 'Vary: *' header.");
-      }
-      if (response.bodyUsed) throw new TypeError("Cache.put(): the response's body has already been used.");
-      const body = new Uint8Array(await response.arrayBuffer());
-      const headers = [];
-      const list = headersList(response.headers);
-      for (let i = 0; i < list.length; i++) ArrayPush(headers, [list[i][0], list[i][1]]);
-      await cacheCall({ op: "put", cache: cacheNames.get(this), url: asked.url, status: response.status, headers }, body);
-      return undefined;
-    }
-
-    async delete(request, options = undefined) {
-      const asked = cacheRequest(request);
-      if (asked.method !== "GET" && !options?.ignoreMethod) return false;
-      const answer = await cacheCall({ op: "delete", cache: cacheNames.get(this), url: asked.url });
-      return answer.json === true;
-    }
-  }
-
-  function makeCache(name) {
-    const cache = new Cache();
-    cacheNames.set(cache, name);
-    return freeze(cache);
-  }
-
-  const defaultCache = makeCache("default");
-
-  class CacheStorage {
-    get default() { return defaultCache; }
-    async open(name) { return makeCache(`named:${String(name)}`); }
-  }
-
-  // Completes a Cache API call: `ok` with the answer's JSON and a found body's bytes, or a message.
-  function settleCache(id, ok, json, bytes) {
-    const pending = MapGet(pendingCache, id);
-    if (pending === undefined) return;
-    MapDelete(pendingCache, id);
-    if (ok) pending.resolve(record({ json: JSONParse(json), bytes }));
-    else pending.reject(new Error(json));
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // D1: the Workers D1 API over the host's SQL database of this app. Every call is one
-  // transaction on the host; first(), all(), run() and raw() shape the same answer.
-
-  const pendingSql = new Map();
-
-  function sqlCall(call) {
-    const id = host.sql(JSONStringify(call));
-    const { promise, resolve, reject } = PromiseWithResolvers();
-    MapSet(pendingSql, id, { resolve, reject });
-    return promise;
-  }
-
-  function d1Error(message) {
-    const cause = message.startsWith("D1_ERROR: ") ? message.slice("D1_ERROR: ".length) : message;
-    return new Error(message, { cause: new Error(cause) });
-  }
-
-  // A bound value as D1 takes it: null, numbers, strings, booleans (as 1 and 0), ArrayBuffers
-  // and views (as BLOBs); anything else is D1_TYPE_ERROR, thrown by bind() as in Workers.
-  function d1Value(value) {
-    if (value === null) return null;
-    switch (typeof value) {
-      case "string":
-        return value;
-      case "number":
-        if (Number.isFinite(value)) return value;
-        break;
-      case "boolean":
-        return value ? 1 : 0;
-      case "object":
-        if (value instanceof ArrayBuffer) return { blob: Array.from(new Uint8Array(value)) };
-        if (ArrayBuffer.isView(value)) {
-          return { blob: Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) };
-        }
-        // As on D1, an array of bytes binds as a BLOB (the shape D1 answers BLOBs in).
-        if (Array.isArray(value) && value.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)) {
-          return { blob: value.slice() };
-        }
-        break;
-    }
-    throw new Error(`D1_TYPE_ERROR: Type '${typeof value}' not supported for value '${String(value)}'`);
-  }
-
-  function d1Result(result) {
-    const results = result.rows.map((row) => {
-      const object = {};
-      result.columns.forEach((column, index) => { object[column] = row[index]; });
-      return object;
-    });
-    return { success: true, meta: assign({ served_by: "terrarium" }, result.meta), results };
-  }
-
-  // Each prepared statement's SQL and parameters, as the host takes them; not the app's to see.
-  const statements = new WeakMap();
-
-  class D1PreparedStatement {
-    constructor(sql, params) {
-      statements.set(this, { sql, params });
-    }
-
-    bind(...values) {
-      return new D1PreparedStatement(statements.get(this).sql, values.map(d1Value));
-    }
-
-    async #run() {
-      return (await sqlCall({ batch: [statements.get(this)] })).answer[0];
-    }
-
-    async first(column) {
-      const result = d1Result(await this.#run());
-      const row = result.results[0];
-      if (column === undefined) return row ?? null;
-      if (row === undefined) return null;
-      if (!Object.prototype.hasOwnProperty.call(row, column)) {
-        throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`);
-      }
-      return row[column];
-    }
-
-    async all() {
-      return d1Result(await this.#run());
-    }
-
-    async run() {
-      return d1Result(await this.#run());
-    }
-
-    async raw(options = {}) {
-      const result = await this.#run();
-      return options?.columnNames ? [result.columns, ...result.rows] : result.rows;
-    }
-  }
-
-  class D1Database {
-    prepare(sql) {
-      if (typeof sql !== "string") throw new TypeError("D1: prepare() takes the SQL as a string");
-      return new D1PreparedStatement(sql, []);
-    }
-
-    async batch(list) {
-      if (!Array.isArray(list) || !list.every((statement) => statement instanceof D1PreparedStatement)) {
-        throw new TypeError("D1: batch() takes an array of statements made by prepare()");
-      }
-      if (list.length === 0) throw new Error("D1_ERROR: No SQL statements detected.");
-      const results = (await sqlCall({ batch: list.map((statement) => statements.get(statement)) })).answer;
-      return results.map(d1Result);
-    }
-
-    async exec(sql) {
-      if (typeof sql !== "string") throw new TypeError("D1: exec() takes the SQL as a string");
-      return (await sqlCall({ exec: sql })).answer;
-    }
-
-    async dump() {
-      throw new Error("D1_DUMP_ERROR: dump() is not available; the app's owner can run terrarium data export --sql");
-    }
-
-    // The Sessions API: reads here always see the latest write, so a session is the database.
-    withSession() {
-      const database = this;
-      return freeze({
-        prepare: (sql) => database.prepare(sql),
-        batch: (statements) => database.batch(statements),
-        getBookmark: () => null,
-      });
-    }
-  }
-
-  function makeD1() {
-    return freeze(new D1Database());
-  }
-
-  // Completes a D1 call: `ok` with the answer's JSON, or D1's error message.
-  function settleSql(id, ok, json) {
-    const pending = MapGet(pendingSql, id);
-    if (pending === undefined) return;
-    MapDelete(pendingSql, id);
-    if (ok) pending.resolve(record({ answer: JSONParse(json) }));
-    else pending.reject(d1Error(json));
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // Globals.
 
   internal.isHeaders = (value) => value instanceof Headers;
@@ -1099,7 +716,6 @@ export default function install(host) {
   internal.define("Request", Request);
   internal.define("Response", Response);
   internal.define("fetch", fetch);
-  internal.define("caches", freeze(new CacheStorage()));
   internal.define("setTimeout", (callback, delay, ...args) => setTimer(callback, delay, args, false));
   internal.define("setInterval", (callback, delay, ...args) => setTimer(callback, delay, args, true));
   internal.define("clearTimeout", (id) => { MapDelete(activeTimers, id); });
@@ -1121,10 +737,8 @@ export default function install(host) {
   async function invoke(handler, method, url, rawHeaders, body, baseEnv, user) {
     // A reused instance starts clean: nothing an earlier request left pending can fire now.
     MapClear(pendingFetches);
-    MapClear(pendingKv);
-    MapClear(pendingSql);
-    MapClear(pendingCache);
     MapClear(activeTimers);
+    for (let i = 0; i < internal.resets.length; i++) internal.resets[i]();
     const waits = [];
     const ctx = {
       waitUntil(promise) {
@@ -1182,5 +796,15 @@ export default function install(host) {
     ReflectApply(timer.callback, undefined, timer.args);
   }
 
-  return { invoke, settleFetch, settleKv, makeKv, settleSql, makeD1, settleCache, fireTimer };
+  // The bindings' parts load when the app has the binding (the engine makes it at start).
+  return {
+    invoke,
+    settleFetch,
+    fireTimer,
+    makeKv: () => internal.load("kv").makeKv(),
+    settleKv: (id, ok, json, extra) => internal.settleKv(id, ok, json, extra),
+    makeD1: () => internal.load("d1").makeD1(),
+    settleSql: (id, ok, json) => internal.settleSql(id, ok, json),
+    settleCache: (id, ok, json, bytes) => internal.settleCache(id, ok, json, bytes),
+  };
 }
