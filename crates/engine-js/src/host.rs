@@ -289,9 +289,10 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
         Function::new(ctx.clone(), |href: String, field: String, value: String| {
             let mut url = ada_url::Url::parse(href.as_str(), None).ok()?;
             // Setters that refuse a value leave the URL unchanged, as the URL Standard says.
-            let value = Some(value.as_str());
+            let given = value.as_str();
+            let value = Some(given);
             let _ = match field.as_str() {
-                "protocol" => url.set_protocol(value.unwrap_or_default()),
+                "protocol" => url.set_protocol(given),
                 "username" => url.set_username(value),
                 "password" => url.set_password(value),
                 "host" => url.set_host(value),
