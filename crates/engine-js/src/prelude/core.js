@@ -53,6 +53,10 @@ export default function install(host) {
     freeze,
     defineProperty,
     ObjectAssign: assign,
+    ObjectPrototype: Object.prototype,
+    setPrototypeOf: Object.setPrototypeOf,
+    ArrayShift: uncurry(Array.prototype.shift),
+    FinalizationRegistryCtor: typeof FinalizationRegistry === "function" ? FinalizationRegistry : null,
     ReflectApply: Reflect.apply,
     SymbolIterator: Symbol.iterator,
     SymbolToStringTag: Symbol.toStringTag,
@@ -62,7 +66,7 @@ export default function install(host) {
     StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArraySplice,
     ArraySort, MapGet, MapSet, MapDelete, MapClear, SetHas, SetAdd, StringToLowerCase, StringReplace, RegExpTest,
     TypedArraySet, TypedArraySlice, ArrayBufferSlice, Uint8ArrayCtor, ArrayBufferCtor, isView, JSONParse,
-    JSONStringify, ObjectKeys, ReflectApply,
+    JSONStringify, ObjectKeys, ReflectApply, ObjectPrototype,
   } = primordials;
   // A record no prototype reaches: what the prelude resolves its own promises with, so a
   // `then` added to Object.prototype is never called by the platform's own awaits.
@@ -91,8 +95,9 @@ export default function install(host) {
   const loaded = new Set();
   internal.load = (part) => {
     if (!SetHas(loaded, part)) {
-      SetAdd(loaded, part);
       host.loadPart(part)(host, internal);
+      // Marked only once it loaded: a part that failed is tried again, not left half-made.
+      SetAdd(loaded, part);
     }
     return internal;
   };
@@ -397,9 +402,13 @@ export default function install(host) {
       bodyTransfer = (body) => {
         if (body.#unusable()) throw new TypeError("Request: the input request's body has already been used");
         const source = body.#source;
-        if (source !== null && !internal.isStream(source)) body.#consumed = true;
-        else if (source !== null) internal.streamMarkDisturbed(source);
-        return source;
+        if (source === null) return null;
+        if (!internal.isStream(source)) {
+          body.#consumed = true;
+          return source;
+        }
+        // The old request's stream is locked and read from here on; the new one reads through it.
+        return internal.streamProxy(source);
       };
     }
     get body() {
@@ -409,7 +418,8 @@ export default function install(host) {
       const stream = new (internal.load("streams").ReadableStream)({
         __proto__: null,
         start(controller) {
-          controller.enqueue(typeof source === "string" ? encodeText(source) : source);
+          // A copy: the bytes may be shared with a clone or a Blob.
+          controller.enqueue(typeof source === "string" ? encodeText(source) : TypedArraySlice(source));
           controller.close();
         },
       });
@@ -624,7 +634,7 @@ export default function install(host) {
     }
     static {
       Response.fromHost = (status, flatHeaders, url, bytes, redirected) => {
-        const response = new Response(null, { status: 200 });
+        const response = new Response(null, { __proto__: null, status: 200 });
         response.#status = status;
         response.#headers = headersSetGuard(headersFromTrustedPairs(flatHeaders));
         response.#url = url;
@@ -687,12 +697,19 @@ export default function install(host) {
     if (internal.isAbortSignal(signal)) signal.throwIfAborted();
     const id = body === undefined ? host.fetch(request.method, request.url, flat) : host.fetch(request.method, request.url, flat, body);
     const { promise, resolve, reject } = PromiseWithResolvers();
-    MapSet(pendingFetches, id, { resolve, reject });
+    const entry = { __proto__: null, resolve, reject, forget: null };
+    MapSet(pendingFetches, id, entry);
     // An abort rejects the app's promise at once; the host's answer, when it comes, is ignored.
+    // Only this fetch's own entry (ids start again each request), and the listener goes when
+    // the fetch settles, so a long-lived signal does not collect them.
     if (internal.isAbortSignal(signal)) {
-      signal.addEventListener("abort", () => {
-        if (MapDelete(pendingFetches, id)) reject(signal.reason);
-      }, { once: true });
+      const onAbort = () => {
+        if (MapGet(pendingFetches, id) !== entry) return;
+        MapDelete(pendingFetches, id);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      entry.forget = () => signal.removeEventListener("abort", onAbort);
     }
     return promise;
   }
@@ -733,8 +750,14 @@ export default function install(host) {
     return `${typeof value} ${internal.describe(value, 1).slice(0, 200)}`;
   }
 
+  // Which request the instance serves now: an earlier request's invoke that resumes later (its
+  // handler or a waitUntil promise settled by this request's code) must never answer for it.
+  let serving = 0;
+
   // Runs one request through the app's handler and reports the outcome to the host.
   async function invoke(handler, method, url, rawHeaders, body, baseEnv, user) {
+    const generation = ++serving;
+    const current = () => generation === serving;
     // A reused instance starts clean: nothing an earlier request left pending can fire now.
     MapClear(pendingFetches);
     MapClear(activeTimers);
@@ -742,19 +765,26 @@ export default function install(host) {
     const waits = [];
     const ctx = {
       waitUntil(promise) {
-        ArrayPush(waits, PromiseThen(PromiseResolve(promise), undefined, (error) => host.log(LOG_ERROR, "ctx.waitUntil promise rejected: " + internal.describe(error))));
+        ArrayPush(waits, PromiseThen(PromiseResolve(promise), undefined, (error) => {
+          if (current()) host.log(LOG_ERROR, "ctx.waitUntil promise rejected: " + internal.describe(error));
+        }));
       },
       passThroughOnException() {},
     };
     try {
       const request = new Request(INCOMING, [method, url, rawHeaders, body]);
-      // env.USER is the platform's: it wins over a var of the same name, and is null when anonymous.
+      // env.USER is the platform's: it wins over a var of the same name, and is null when anonymous
+      // (defined, never assigned: an accessor app code put on Object.prototype cannot see it).
       if (user !== null) {
         freeze(user.groups);
         freeze(user);
       }
-      const env = freeze(assign({}, baseEnv, { USER: user }));
+      const env = assign({ __proto__: null }, baseEnv);
+      defineProperty(env, "USER", { __proto__: null, value: user, enumerable: true });
+      primordials.setPrototypeOf(env, ObjectPrototype);
+      freeze(env);
       const response = await handler.fetch(request, env, ctx);
+      if (!current()) return;
       if (!(response instanceof Response)) {
         host.badReturn(describeReturn(response));
       } else if (response.type === "error") {
@@ -763,20 +793,24 @@ export default function install(host) {
         const flat = flatHeaders(response.headers);
         const source = response.bodyUsed ? undefined : bodySource(response);
         if (internal.isStream(source)) {
-          await internal.consumeStream(source, (chunk) => host.chunk(chunk));
-          host.respond(response.status, flat, undefined);
+          await internal.consumeStream(source, (chunk) => {
+            if (!current()) return false;
+            host.chunk(typeof chunk === "string" ? encodeText(chunk) : chunk);
+          });
+          if (current()) host.respond(response.status, flat, undefined);
         } else if (response.bodyUsed) {
           throw new TypeError("the Response's body has already been read");
         } else {
-          host.respond(response.status, flat, source);
+          // A string with a lone surrogate is sent as UTF-8 with U+FFFD, as the standard encodes it.
+          host.respond(response.status, flat, typeof source === "string" ? encodeText(source) : source);
         }
       }
     } catch (error) {
-      host.fail(error);
+      if (current()) host.fail(error);
     }
-    // Native promises awaited one by one: nothing here looks up a `then` app code could set.
+    // Native promises awaited one by one.
     for (let i = 0; i < waits.length; i++) await waits[i];
-    host.finished();
+    if (current()) host.finished();
   }
 
   // Completes a pending outbound fetch: `ok` with [status, flat headers, url, bytes, redirected], or a message.
@@ -784,6 +818,7 @@ export default function install(host) {
     const pending = MapGet(pendingFetches, id);
     if (pending === undefined) return;
     MapDelete(pendingFetches, id);
+    if (pending.forget !== null) pending.forget();
     if (ok) pending.resolve(responseFromHost(value[0], value[1], value[2], value[3], value[4]));
     else pending.reject(new TypeError(value));
   }

@@ -23,9 +23,8 @@ export default function install(host, internal) {
 
   // Streaming decoders the host holds for this instance, closed when their TextDecoder is
   // collected (or flushed).
-  const finalizer = typeof FinalizationRegistry === "function"
-    ? new FinalizationRegistry((id) => host.decoderClose(id))
-    : null;
+  const Registry = internal.primordials.FinalizationRegistryCtor;
+  const finalizer = Registry === null ? null : new Registry((id) => host.decoderClose(id));
 
   class TextDecoder {
     #encoding; #fatal; #ignoreBOM; #stream = null; #token = null;

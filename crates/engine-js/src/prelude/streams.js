@@ -7,7 +7,7 @@
 // adds to Object.prototype or Promise.prototype runs inside them.
 
 export default function install(host, internal) {
-  const { PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ReflectApply } = internal.primordials;
+  const { PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArrayShift, ReflectApply } = internal.primordials;
   const record = internal.record;
 
   let streamIsDisturbed, streamIsLocked, streamRead, streamCancel, streamLock, streamUnlock, streamDisturb;
@@ -73,7 +73,7 @@ export default function install(host, internal) {
     #enqueue(chunk) {
       if (this.#state !== "readable") throw new TypeError("ReadableStream: cannot enqueue into a closed stream");
       if (this.#reads.length > 0) {
-        const read = this.#reads.shift();
+        const read = ArrayShift(this.#reads);
         read.resolve(read.result(chunk, false));
       } else {
         ArrayPush(this.#queue, chunk);
@@ -120,7 +120,7 @@ export default function install(host, internal) {
       this.#disturbed = true;
       const result = internalRead ? internalResult : publicResult;
       if (this.#queue.length > 0) {
-        const value = this.#queue.shift();
+        const value = ArrayShift(this.#queue);
         if (this.#state === "closing" && this.#queue.length === 0) this.#finish();
         else this.#pullIfNeeded();
         return PromiseResolve(result(value, false));
@@ -236,7 +236,7 @@ export default function install(host, internal) {
             done = true;
           }
         }
-        if (branches[index].length > 0) controller.enqueue(branches[index].shift());
+        if (branches[index].length > 0) controller.enqueue(ArrayShift(branches[index]));
         else if (failure !== null) controller.error(failure.error);
         else if (done) controller.close();
       },
@@ -255,4 +255,20 @@ export default function install(host, internal) {
   // Locks and reads a stream made for a body that was consumed before it existed.
   internal.streamConsume = (stream) => { new ReadableStreamDefaultReader(stream); streamDisturb(stream); };
   internal.consumeStream = consumeStream;
+  // A stream that reads `stream` (locked and disturbed from now on): the body a new Request
+  // takes from the one it was made from.
+  internal.streamProxy = (stream) => {
+    new ReadableStreamDefaultReader(stream);
+    streamDisturb(stream);
+    return new ReadableStream({
+      __proto__: null,
+      pull(controller) {
+        return PromiseThen(streamRead(stream, true), (result) => {
+          if (result.done) controller.close();
+          else controller.enqueue(result.value);
+        });
+      },
+      cancel(reason) { return streamCancel(stream, reason); },
+    });
+  };
 }

@@ -185,6 +185,13 @@ export default function (test, assert) {
     await request.text();
     assert.true(request.bodyUsed);
   });
+  test("a chunk read from a clone's body does not change the original", async () => {
+    const response = new Response(new Uint8Array([1, 2]));
+    const copy = response.clone();
+    const { value } = await copy.body.getReader().read();
+    value[0] = 9;
+    assert.array(new Uint8Array(await response.arrayBuffer()), [1, 2]);
+  });
   test("body streams enqueue Uint8Arrays", async () => {
     const { value } = await new Response("abc").body.getReader().read();
     assert.true(value instanceof Uint8Array);

@@ -76,6 +76,18 @@ export default function (test, assert) {
     assert.true(first.bodyUsed);
     assert.equals(await second.text(), "moved");
   });
+  test("a Request made from one with a stream body reads it", async () => {
+    const stream = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("streamed")); c.close(); } });
+    const first = new Request(url, { method: "POST", body: stream });
+    const second = new Request(first);
+    assert.true(first.bodyUsed);
+    assert.equals(await second.text(), "streamed");
+  });
+  test("a Request whose body was touched can be wrapped again", async () => {
+    const first = new Request(url, { method: "POST", body: "touched" });
+    first.body;
+    assert.equals(await new Request(first).text(), "touched");
+  });
   test("a used Request cannot make another", async () => {
     const first = new Request(url, { method: "POST", body: "x" });
     await first.text();

@@ -369,3 +369,38 @@ async fn digest_and_abort_controller() {
         })
     );
 }
+
+/// An earlier request's handler that resumes while a later one runs (its promise settled by the
+/// later request's code) never answers for the later request.
+#[tokio::test]
+async fn an_earlier_request_never_answers_for_a_later_one() {
+    let engine = engine();
+    let source = r#"
+        let release = null;
+        export default {
+            async fetch(request) {
+                const path = new URL(request.url).pathname;
+                if (path === "/a") {
+                    await new Promise((resolve) => { release = resolve; });
+                    return new Response("from A");
+                }
+                if (release !== null) release();
+                await null;
+                await null;
+                return new Response("from B");
+            }
+        };
+    "#;
+    let app = app(&engine, "generations", source);
+    assert!(app.get("/a").await.is_err(), "A never settles");
+    assert_eq!(app.text("/b").await, "from B");
+}
+
+/// A string body with a lone surrogate is sent as UTF-8 with U+FFFD, not refused.
+#[tokio::test]
+async fn a_lone_surrogate_in_a_string_body_is_sent_as_the_replacement_character() {
+    let engine = engine();
+    let app = app(&engine, "surrogate", r#"export default { fetch() { return new Response("a\ud800b"); } };"#);
+    let response = app.get("/").await.unwrap();
+    assert_eq!(&response.body[..], "a\u{fffd}b".as_bytes());
+}
