@@ -633,6 +633,11 @@ export default function install(host) {
       return response;
     }
     static {
+      // A Response's own status, type and headers, or null for anything that is not one (a
+      // brand check: a Symbol.hasInstance app code put on Response cannot fool it).
+      Response.parts = (value) => (value !== null && typeof value === "object" && #status in value
+        ? record({ status: value.#status, type: value.#type, headers: value.#headers })
+        : null);
       Response.fromHost = (status, flatHeaders, url, bytes, redirected) => {
         const response = new Response(null, { __proto__: null, status: 200 });
         response.#status = status;
@@ -667,6 +672,8 @@ export default function install(host) {
     get [Symbol.toStringTag]() { return "Response"; }
   }
   const responseFromHost = Response.fromHost;
+  const responseParts = Response.parts;
+  delete Response.parts;
   delete Response.fromHost;
   internal.responseFromHost = responseFromHost;
   internal.headersList = headersList;
@@ -785,24 +792,28 @@ export default function install(host) {
       freeze(env);
       const response = await handler.fetch(request, env, ctx);
       if (!current()) return;
-      if (!(response instanceof Response)) {
+      // Read through the Response's own fields, never its (redefinable) getters or instanceof.
+      const parts = responseParts(response);
+      if (parts === null) {
         host.badReturn(describeReturn(response));
-      } else if (response.type === "error") {
+      } else if (parts.type === "error") {
         host.badReturn("Response.error()");
       } else {
-        const flat = flatHeaders(response.headers);
-        const source = response.bodyUsed ? undefined : bodySource(response);
+        const flat = flatHeaders(parts.headers);
+        const used = bodyIsUnusable(response);
+        const source = used ? undefined : bodySource(response);
         if (internal.isStream(source)) {
           await internal.consumeStream(source, (chunk) => {
             if (!current()) return false;
-            host.chunk(typeof chunk === "string" ? encodeText(chunk) : chunk);
+            // false: over the response cap; the stream is cancelled.
+            return host.chunk(typeof chunk === "string" ? encodeText(chunk) : chunk);
           });
-          if (current()) host.respond(response.status, flat, undefined);
-        } else if (response.bodyUsed) {
-          throw new TypeError("the Response's body has already been read");
+          if (current()) host.respond(parts.status, flat, undefined);
+        } else if (used) {
+          throw new TypeError("the Response's body has already been read (or its stream is locked to a reader)");
         } else {
           // A string with a lone surrogate is sent as UTF-8 with U+FFFD, as the standard encodes it.
-          host.respond(response.status, flat, typeof source === "string" ? encodeText(source) : source);
+          host.respond(parts.status, flat, typeof source === "string" ? encodeText(source) : source);
         }
       }
     } catch (error) {

@@ -404,3 +404,29 @@ async fn a_lone_surrogate_in_a_string_body_is_sent_as_the_replacement_character(
     let response = app.get("/").await.unwrap();
     assert_eq!(&response.body[..], "a\u{fffd}b".as_bytes());
 }
+
+/// What is sent is the Response's own status and headers: getters app code redefines on
+/// Response.prototype, or a Symbol.hasInstance it adds, change nothing the platform reads.
+#[tokio::test]
+async fn the_platform_reads_a_responses_own_fields() {
+    let engine = engine();
+    let source = r#"
+        export default {
+            fetch(request) {
+                Object.defineProperty(Response.prototype, "status", { get() { return 101; }, configurable: true });
+                Object.defineProperty(Response.prototype, "headers", { get() { return new Headers({ "x-forged": "1" }); }, configurable: true });
+                if (new URL(request.url).pathname === "/fake") {
+                    Object.defineProperty(Response, Symbol.hasInstance, { value: () => true, configurable: true });
+                    return { status: 200, body: "not a response" };
+                }
+                return new Response("real", { status: 201, headers: { "x-real": "1" } });
+            }
+        };
+    "#;
+    let app = app(&engine, "own-fields", source);
+    let response = app.get("/").await.unwrap();
+    assert_eq!(response.status, 201);
+    assert_eq!(header(&response, "x-real"), Some("1"));
+    assert_eq!(header(&response, "x-forged"), None);
+    assert!(app.get("/fake").await.is_err(), "an object that is not a Response is refused");
+}
