@@ -231,7 +231,9 @@ fn new_decoder(ctx: &Ctx<'_>, encoding: &str, ignore_bom: bool) -> rquickjs::Res
     })
 }
 
-/// Decodes `bytes` with `decoder`; with `fatal`, malformed input is a TypeError.
+/// Decodes `bytes` with `decoder`; with `fatal`, malformed input is a TypeError. The text grows
+/// as it is decoded (never a worst-case reservation up front, which for a single-byte encoding is
+/// three times the input, outside the instance's memory limit).
 fn decode_with(
     ctx: &Ctx<'_>,
     decoder: &mut encoding_rs::Decoder,
@@ -239,21 +241,32 @@ fn decode_with(
     last: bool,
     fatal: bool,
 ) -> rquickjs::Result<String> {
-    let room = decoder.max_utf8_buffer_length(bytes.len()).unwrap_or(usize::MAX);
-    if room == usize::MAX {
-        return Err(Exception::throw_range(ctx, "TextDecoder: the input is too large"));
-    }
-    let mut text = String::with_capacity(room);
-    if fatal {
-        let (result, _) = decoder.decode_to_string_without_replacement(bytes, &mut text, last);
-        if let encoding_rs::DecoderResult::Malformed(..) = result {
-            let name = decoder.encoding().name();
-            return Err(Exception::throw_type(ctx, &format!("TextDecoder: the data is not valid {name}")));
+    const STEP: usize = 64 * 1024;
+    let mut text = String::with_capacity(bytes.len().min(STEP));
+    let mut read = 0;
+    loop {
+        text.reserve(STEP.min(bytes.len() - read).max(16));
+        let input = &bytes[read..];
+        let empty = if fatal {
+            let (result, used) = decoder.decode_to_string_without_replacement(input, &mut text, last);
+            read += used;
+            match result {
+                encoding_rs::DecoderResult::InputEmpty => true,
+                encoding_rs::DecoderResult::OutputFull => false,
+                encoding_rs::DecoderResult::Malformed(..) => {
+                    let name = decoder.encoding().name();
+                    return Err(Exception::throw_type(ctx, &format!("TextDecoder: the data is not valid {name}")));
+                }
+            }
+        } else {
+            let (result, used, _) = decoder.decode_to_string(input, &mut text, last);
+            read += used;
+            result == encoding_rs::CoderResult::InputEmpty
+        };
+        if empty {
+            return Ok(text);
         }
-    } else {
-        let _ = decoder.decode_to_string(bytes, &mut text, last);
     }
-    Ok(text)
 }
 
 /// Builds the `host` object handed to the prelude.

@@ -229,11 +229,45 @@ export default function install(host, internal) {
     return text;
   }
 
-  // A parameter of a header value: `name="value"` or `name=value`.
+  // A parameter of a header value (`type; name="value"; other=value`): read left to right,
+  // quoted strings as one token, so a ';' or 'name=' inside quotes is never a parameter.
   function parameter(value, name) {
-    const match = new RegExp(`(?:^|;)\\s*${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]*))`, "i").exec(value);
-    if (match === null) return undefined;
-    return match[1] !== undefined ? StringReplace(match[1], /\\(.)/g, "$1") : match[2];
+    const wanted = StringToLowerCase(name);
+    let at = 0;
+    // Skip the value itself (`form-data`, `multipart/form-data`), then each parameter.
+    while (at < value.length && value[at] !== ";") at = value[at] === '"' ? skipQuoted(value, at) : at + 1;
+    while (at < value.length) {
+      at++; // past ';'
+      while (value[at] === " " || value[at] === "\t") at++;
+      let key = "";
+      while (at < value.length && value[at] !== "=" && value[at] !== ";") key += value[at++];
+      key = StringToLowerCase(StringReplace(key, /[ \t]+$/, ""));
+      if (value[at] !== "=") continue;
+      at++;
+      while (value[at] === " " || value[at] === "\t") at++;
+      let found = "";
+      if (value[at] === '"') {
+        at++;
+        while (at < value.length && value[at] !== '"') {
+          if (value[at] === "\\" && at + 1 < value.length) at++;
+          found += value[at++];
+        }
+        at++;
+        while (at < value.length && value[at] !== ";") at++;
+      } else {
+        while (at < value.length && value[at] !== ";") found += value[at++];
+        found = StringReplace(found, /[ \t]+$/, "");
+      }
+      if (key === wanted) return found;
+    }
+    return undefined;
+  }
+
+  // Past the quoted string that starts at `at`.
+  function skipQuoted(value, at) {
+    at++;
+    while (at < value.length && value[at] !== '"') at += value[at] === "\\" ? 2 : 1;
+    return at + 1;
   }
 
   const malformed = (why) => new TypeError(`formData(): the multipart/form-data body is malformed: ${why}`);

@@ -122,6 +122,17 @@ export default function (test, assert) {
     assert.equals(form.get("upload").name, "notes.txt");
     assert.equals(await form.get("upload").text(), "file body");
   });
+  test("a ';' or 'filename=' inside a quoted name is part of the name", async () => {
+    const body = '--b\r\nContent-Disposition: form-data; name="a;filename=b"\r\n\r\nv\r\n--b--\r\n';
+    const form = await new Response(body, { headers: { "content-type": "multipart/form-data; boundary=b" } }).formData();
+    assert.equals(form.get("a;filename=b"), "v");
+  });
+  test("a quoted filename cannot carry the field's name", async () => {
+    const body = '--b\r\nContent-Disposition: form-data; filename="x;name=evil"; name="real"\r\n\r\nv\r\n--b--\r\n';
+    const form = await new Response(body, { headers: { "content-type": "multipart/form-data; boundary=b" } }).formData();
+    assert.equals(form.get("real").name, "x;name=evil");
+    assert.false(form.has("evil"));
+  });
   test("a urlencoded body", async () => {
     const form = await new Request("https://example.com/", { method: "POST", body: new URLSearchParams("a=1&a=2&b=%C3%A9") }).formData();
     assert.array(form.getAll("a"), ["1", "2"]);
