@@ -73,6 +73,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("postgres-protocol", &["data-postgres"]),
     ("sqlparser", &["data-postgres"]),
     ("rquickjs", &["engine-js"]),
+    ("ada-url", &["engine-js"]),
     ("regorus", &["policy"]),
     ("lettre", &["notify"]),
     ("opentelemetry", &["telemetry"]),
