@@ -6,7 +6,7 @@ use audit::AuditEvent;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::{SqliteStore, insert_audit, is_unique_violation};
+use crate::{BEGIN_WRITE, SqliteStore, insert_audit, is_unique_violation};
 
 fn account_backend(error: impl std::fmt::Display) -> AccountStoreError {
     AccountStoreError::Backend(error.to_string())
@@ -46,7 +46,7 @@ impl AccountStore for SqliteStore {
 
     async fn create_user(&self, user: UserRow, audit: AuditEvent) -> Result<(), AccountStoreError> {
         let groups = serde_json::to_string(&user.groups).map_err(account_backend)?;
-        let mut tx = self.pool.begin().await.map_err(account_backend)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(account_backend)?;
         let inserted = sqlx::query(
             "INSERT INTO users (name, password_hash, display_name, email, groups, disabled, created_at, created_by)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -94,7 +94,7 @@ impl AccountStore for SqliteStore {
         audit: AuditEvent,
     ) -> Result<UserRow, AccountStoreError> {
         let groups = change.groups.as_ref().map(serde_json::to_string).transpose().map_err(account_backend)?;
-        let mut tx = self.pool.begin().await.map_err(account_backend)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(account_backend)?;
         let updated = sqlx::query(
             "UPDATE users SET disabled = COALESCE(?, disabled), groups = COALESCE(?, groups),
              password_hash = COALESCE(?, password_hash) WHERE name = ?",
@@ -115,7 +115,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn grant_role(&self, binding: RoleBindingRow, audit: AuditEvent) -> Result<(), AccountStoreError> {
-        let mut tx = self.pool.begin().await.map_err(account_backend)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(account_backend)?;
         sqlx::query(
             // ON CONFLICT, not OR IGNORE: OR IGNORE would also swallow a failed CHECK on the role.
             "INSERT INTO role_bindings (namespace, subject, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)
@@ -140,7 +140,7 @@ impl AccountStore for SqliteStore {
         role: &str,
         audit: AuditEvent,
     ) -> Result<(), AccountStoreError> {
-        let mut tx = self.pool.begin().await.map_err(account_backend)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(account_backend)?;
         let deleted = sqlx::query("DELETE FROM role_bindings WHERE namespace = ? AND subject = ? AND role = ?")
             .bind(namespace)
             .bind(subject)
@@ -185,7 +185,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn append_audit(&self, event: AuditEvent) -> Result<(), AccountStoreError> {
-        let mut tx = self.pool.begin().await.map_err(account_backend)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(account_backend)?;
         insert_audit(&mut tx, &event).await.map_err(account_backend)?;
         tx.commit().await.map_err(account_backend)
     }

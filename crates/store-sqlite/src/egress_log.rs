@@ -6,12 +6,12 @@ use metering::StorageError;
 use metering::store::{EgressFilter, EgressLogStore};
 use sqlx::Row;
 
-use crate::{SqliteStore, storage};
+use crate::{BEGIN_WRITE, SqliteStore, storage};
 
 #[async_trait]
 impl EgressLogStore for SqliteStore {
     async fn append_egress(&self, entries: &[EgressEntry]) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await.map_err(storage)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(storage)?;
         for entry in entries {
             sqlx::query(
                 "INSERT INTO egress_log (time, namespace, app, request_id, method, host, address, decision, code,

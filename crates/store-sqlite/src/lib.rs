@@ -16,6 +16,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
+/// How every transaction here starts: taking the write lock at once, so it waits its turn
+/// (`busy_timeout`) instead of failing with "database is locked" when a transaction that read
+/// first must become a writer after another connection wrote (SQLite refuses that upgrade in WAL).
+pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../migrations/0001_registry.sql")),
     (2, "identity", include_str!("../migrations/0002_identity.sql")),
@@ -95,7 +100,7 @@ impl SqliteStore {
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin().await.map_err(backend)
+        self.pool.begin_with(BEGIN_WRITE).await.map_err(backend)
     }
 }
 

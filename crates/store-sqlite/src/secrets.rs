@@ -7,7 +7,7 @@ use secrets::records::{NewSecretVersion, SealedSecret, SecretRecords, SecretRow,
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::SqliteStore;
+use crate::{BEGIN_WRITE, SqliteStore};
 
 fn storage(error: impl std::fmt::Display) -> SecretError {
     SecretError::Storage(error.to_string())
@@ -81,7 +81,7 @@ impl SecretRecords for SqliteStore {
     }
 
     async fn insert_version(&self, row: NewSecretVersion) -> Result<i64, SecretError> {
-        let mut tx = self.pool.begin().await.map_err(storage)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(storage)?;
         // One statement picks the next number and inserts it, so concurrent sets of one secret
         // are ordered by SQLite's write lock rather than racing on a read.
         let version: i64 = sqlx::query_scalar(
@@ -200,7 +200,7 @@ impl SecretRecords for SqliteStore {
     }
 
     async fn remove_secret(&self, namespace: &str, app: &str, name: &str) -> Result<u64, SecretError> {
-        let mut tx = self.pool.begin().await.map_err(storage)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(storage)?;
         let removed = sqlx::query("DELETE FROM secret_versions WHERE namespace = ? AND app = ? AND name = ?")
             .bind(namespace)
             .bind(app)
@@ -221,7 +221,7 @@ impl SecretRecords for SqliteStore {
     }
 
     async fn record_reads(&self, namespace: &str, app: &str, names: &[String], at: &str) -> Result<(), SecretError> {
-        let mut tx = self.pool.begin().await.map_err(storage)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(storage)?;
         for name in names {
             sqlx::query(
                 "INSERT INTO secret_state (namespace, app, name, last_read_at) VALUES (?, ?, ?, ?)
@@ -239,7 +239,7 @@ impl SecretRecords for SqliteStore {
     }
 
     async fn flag_rotation(&self, namespace: &str, app: &str, reason: &str) -> Result<Vec<String>, SecretError> {
-        let mut tx = self.pool.begin().await.map_err(storage)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(storage)?;
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT name FROM secret_versions WHERE namespace = ? AND app = ? ORDER BY name",
         )

@@ -6,7 +6,7 @@ use metering::StorageError;
 use metering::store::{UsageCounts, UsageDelta, UsageFilter, UsagePeriod, UsageRow, UsageStore};
 use sqlx::Row;
 
-use crate::{SqliteStore, storage};
+use crate::{BEGIN_WRITE, SqliteStore, storage};
 
 /// The upsert of one period's counts into `$table`, adding to what is there.
 macro_rules! upsert {
@@ -78,7 +78,7 @@ impl UsageStore for SqliteStore {
     async fn add_usage(&self, deltas: &[UsageDelta]) -> Result<(), StorageError> {
         let hourly: &'static str = upsert!("usage_hourly");
         let daily: &'static str = upsert!("usage_daily");
-        let mut tx = self.pool.begin().await.map_err(storage)?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(storage)?;
         for delta in deltas {
             // `2026-11-22T06:00:00Z` → its day `2026-11-22T00:00:00Z`.
             let day = format!("{}T00:00:00Z", delta.hour.get(..10).unwrap_or_default());

@@ -223,14 +223,28 @@ export default function install(host, internal) {
     const branches = [[], []];
     let done = false;
     let failure = null;
+    // The source is cancelled once both branches are, with both reasons, as the standard says;
+    // a cancelled branch stops buffering.
+    const cancelled = [false, false];
+    const reasons = [undefined, undefined];
     const makeBranch = (index) => new ReadableStream({
       __proto__: null,
+      cancel(reason) {
+        cancelled[index] = true;
+        reasons[index] = reason;
+        branches[index] = [];
+        if (cancelled[0] && cancelled[1]) return streamCancel(stream, [reasons[0], reasons[1]]);
+        return undefined;
+      },
       async pull(controller) {
         if (branches[index].length === 0 && !done) {
           try {
             const result = await streamRead(stream, true);
             if (result.done) done = true;
-            else { ArrayPush(branches[0], result.value); ArrayPush(branches[1], result.value); }
+            else {
+              if (!cancelled[0]) ArrayPush(branches[0], result.value);
+              if (!cancelled[1]) ArrayPush(branches[1], result.value);
+            }
           } catch (error) {
             failure = { __proto__: null, error };
             done = true;

@@ -112,6 +112,15 @@ export default function (test, assert) {
     assert.equals(await new Response(one).text(), "xy");
     assert.equals(await new Response(two).text(), "xy");
   });
+  test("cancelling both tee() branches cancels the source, with both reasons", async () => {
+    let reason = null;
+    const stream = new ReadableStream({ pull(c) { c.enqueue(new Uint8Array([1])); }, cancel(why) { reason = why; } });
+    const [one, two] = stream.tee();
+    await one.cancel("first");
+    assert.equals(reason, null, "one branch is not enough");
+    await two.cancel("second");
+    assert.array(reason, ["first", "second"]);
+  });
   test("tee() locks the original", () => {
     const stream = streamOf("x");
     stream.tee();
