@@ -8,7 +8,7 @@ export default function install(host, internal) {
     StringCtor, ArrayPush, StringToLowerCase, RegExpTest, TypedArraySlice, TypedArraySubarray, Uint8ArrayCtor,
     SymbolIterator, ReflectApply, StringReplace, freeze, PromiseResolve,
   } = internal.primordials;
-  const { copyBytes, viewBytes, concatBytes, encodeText, decodeText, usv, record } = internal;
+  const { copyBytes, viewBytes, concatBytes, encodeText, decodeText, usv, record, entries } = internal;
 
   // A type as the File API keeps it: lowercase, or "" when it has a character outside U+0020-U+007E.
   const PRINTABLE = /^[\x20-\x7e]*$/;
@@ -136,39 +136,12 @@ export default function install(host, internal) {
     append(name, value, filename = undefined) {
       ArrayPush(this.#list, [usv(name), entryValue(value, filename, arguments.length)]);
     }
-    delete(name) {
-      name = usv(name);
-      const kept = [];
-      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] !== name) ArrayPush(kept, this.#list[i]);
-      this.#list = kept;
-    }
-    get(name) {
-      name = usv(name);
-      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) return this.#list[i][1];
-      return null;
-    }
-    getAll(name) {
-      name = usv(name);
-      const values = [];
-      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) ArrayPush(values, this.#list[i][1]);
-      return values;
-    }
-    has(name) {
-      name = usv(name);
-      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) return true;
-      return false;
-    }
+    delete(name) { this.#list = entries.without(this.#list, usv(name)); }
+    get(name) { return entries.get(this.#list, usv(name)); }
+    getAll(name) { return entries.getAll(this.#list, usv(name)); }
+    has(name) { return entries.has(this.#list, usv(name)); }
     set(name, value, filename = undefined) {
-      name = usv(name);
-      const entry = [name, entryValue(value, filename, arguments.length)];
-      const kept = [];
-      let found = false;
-      for (let i = 0; i < this.#list.length; i++) {
-        if (this.#list[i][0] !== name) ArrayPush(kept, this.#list[i]);
-        else if (!found) { found = true; ArrayPush(kept, entry); }
-      }
-      if (!found) ArrayPush(kept, entry);
-      this.#list = kept;
+      this.#list = entries.replaced(this.#list, [usv(name), entryValue(value, filename, arguments.length)]);
     }
     forEach(callback, thisArg = undefined) {
       if (typeof callback !== "function") throw new TypeError("FormData.forEach: the callback must be a function");

@@ -168,6 +168,46 @@ export default function install(host) {
     return primordials.isWellFormed(text) ? text : primordials.toWellFormed(text);
   };
   internal.usv = usv;
+
+  // A list of [name, value] entries, as FormData and URLSearchParams keep them: the value of the
+  // first entry named `name` (or null), every value of that name, the list without the entries
+  // of that name (and that value, when given), and the list with `entry` in place of the first
+  // entry of its name and without the others.
+  internal.entries = freeze({
+    __proto__: null,
+    get(list, name) {
+      for (let i = 0; i < list.length; i++) if (list[i][0] === name) return list[i][1];
+      return null;
+    },
+    getAll(list, name) {
+      const values = [];
+      for (let i = 0; i < list.length; i++) if (list[i][0] === name) ArrayPush(values, list[i][1]);
+      return values;
+    },
+    has(list, name, value = undefined) {
+      for (let i = 0; i < list.length; i++) {
+        if (list[i][0] === name && (value === undefined || list[i][1] === value)) return true;
+      }
+      return false;
+    },
+    without(list, name, value = undefined) {
+      const kept = [];
+      for (let i = 0; i < list.length; i++) {
+        if (list[i][0] !== name || (value !== undefined && list[i][1] !== value)) ArrayPush(kept, list[i]);
+      }
+      return kept;
+    },
+    replaced(list, entry) {
+      const kept = [];
+      let found = false;
+      for (let i = 0; i < list.length; i++) {
+        if (list[i][0] !== entry[0]) ArrayPush(kept, list[i]);
+        else if (!found) { found = true; ArrayPush(kept, entry); }
+      }
+      if (!found) ArrayPush(kept, entry);
+      return kept;
+    },
+  });
   internal.isBufferSource = isBufferSource;
   internal.viewBytes = viewBytes;
   internal.copyBytes = copyBytes;

@@ -5,7 +5,7 @@
 
 export default function install(host, internal) {
   // Parsing is the `url` crate's (WHATWG URL Standard) through the host.
-  const usv = internal.usv;
+  const { usv, entries } = internal;
   const { ArrayPush, ReflectApply, SymbolIterator } = internal.primordials;
   const paramsIterator = internal.pairIterators("URLSearchParams Iterator");
 
@@ -56,46 +56,16 @@ export default function install(host, internal) {
     get size() { return this.#list.length; }
     append(name, value) { ArrayPush(this.#list, [usv(name), usv(value)]); this.#update(); }
     delete(name, value = undefined) {
-      name = usv(name);
-      if (value !== undefined) value = usv(value);
-      const kept = [];
-      for (let i = 0; i < this.#list.length; i++) {
-        const n = this.#list[i][0];
-        const v = this.#list[i][1];
-        if (n !== name || (value !== undefined && v !== value)) ArrayPush(kept, this.#list[i]);
-      }
-      this.#list = kept;
+      this.#list = entries.without(this.#list, usv(name), value === undefined ? undefined : usv(value));
       this.#update();
     }
-    get(name) {
-      name = usv(name);
-      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) return this.#list[i][1];
-      return null;
-    }
-    getAll(name) {
-      name = usv(name);
-      const values = [];
-      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === name) ArrayPush(values, this.#list[i][1]);
-      return values;
-    }
+    get(name) { return entries.get(this.#list, usv(name)); }
+    getAll(name) { return entries.getAll(this.#list, usv(name)); }
     has(name, value = undefined) {
-      name = usv(name);
-      if (value !== undefined) value = usv(value);
-      for (let i = 0; i < this.#list.length; i++) {
-        if (this.#list[i][0] === name && (value === undefined || this.#list[i][1] === value)) return true;
-      }
-      return false;
+      return entries.has(this.#list, usv(name), value === undefined ? undefined : usv(value));
     }
     set(name, value) {
-      name = usv(name);
-      value = usv(value);
-      const index = this.#list.findIndex(([n]) => n === name);
-      if (index < 0) {
-        this.#list.push([name, value]);
-      } else {
-        this.#list[index][1] = value;
-        this.#list = this.#list.filter(([n], i) => n !== name || i === index);
-      }
+      this.#list = entries.replaced(this.#list, [usv(name), usv(value)]);
       this.#update();
     }
     sort() {
