@@ -269,18 +269,25 @@ fn decode_with(
     }
 }
 
-/// Builds the `host` object handed to the prelude.
+/// Builds the `host` object handed to the prelude's core: what every instance needs. A part's own
+/// host functions are made when the part loads ([`part_host`]): each function costs an instance
+/// some 240 bytes, and most instances never load most parts.
 pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<Object<'js>> {
     let host = Object::new(ctx.clone())?;
 
+    let state = shared.clone();
     host.set(
         "loadPart",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, name: String| -> rquickjs::Result<Function<'js>> {
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| -> rquickjs::Result<rquickjs::Array<'js>> {
             let Some(bytecode) = prelude_part(&name) else {
                 return Err(Exception::throw_internal(&ctx, &format!("no prelude part {name}")));
             };
             let (module, _evaluated) = load_bytecode(&ctx, bytecode)?.eval()?;
-            module.get("default")
+            let install: Function<'js> = module.get("default")?;
+            let answer = rquickjs::Array::new(ctx.clone())?;
+            answer.set(0, install)?;
+            answer.set(1, part_host(&ctx, &name, &state)?)?;
+            Ok(answer)
         })?,
     )?;
 
@@ -291,158 +298,8 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     )?;
 
     host.set(
-        "urlParse",
-        Function::new(ctx.clone(), |input: String, base: Opt<String>| {
-            ada_url::Url::parse(input.as_str(), base.0.as_deref()).ok().map(|url| url_parts(&url))
-        })?,
-    )?;
-
-    host.set(
-        "urlSet",
-        Function::new(ctx.clone(), |href: String, field: String, value: String| {
-            let mut url = ada_url::Url::parse(href.as_str(), None).ok()?;
-            // Setters that refuse a value leave the URL unchanged, as the URL Standard says.
-            let given = value.as_str();
-            let value = Some(given);
-            let _ = match field.as_str() {
-                "protocol" => url.set_protocol(given),
-                "username" => url.set_username(value),
-                "password" => url.set_password(value),
-                "host" => url.set_host(value),
-                "hostname" => url.set_hostname(value),
-                "port" => url.set_port(value),
-                "pathname" => url.set_pathname(value),
-                "search" => {
-                    url.set_search(value);
-                    Ok(())
-                }
-                "hash" => {
-                    url.set_hash(value);
-                    Ok(())
-                }
-                _ => Err(()),
-            };
-            Some(url_parts(&url))
-        })?,
-    )?;
-
-    host.set(
-        "formParse",
-        Function::new(ctx.clone(), |query: String| {
-            let mut flat = Vec::new();
-            for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-                flat.push(name.into_owned());
-                flat.push(value.into_owned());
-            }
-            flat
-        })?,
-    )?;
-
-    host.set(
-        "formSerialize",
-        Function::new(ctx.clone(), |flat: Vec<String>| {
-            let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-            for (name, value) in flat_pairs(flat) {
-                serializer.append_pair(&name, &value);
-            }
-            serializer.finish()
-        })?,
-    )?;
-
-    host.set(
         "encodeUtf8",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| TypedArray::<u8>::new(ctx, text.into_bytes()))?,
-    )?;
-
-    host.set(
-        "encodeInto",
-        Function::new(
-            ctx.clone(),
-            |ctx: Ctx<'js>, text: String, room: usize| -> rquickjs::Result<rquickjs::Array<'js>> {
-                // Whole characters only, as many as fit; `read` counts UTF-16 code units.
-                let (mut read, mut written) = (0u32, 0usize);
-                for character in text.chars() {
-                    if written + character.len_utf8() > room {
-                        break;
-                    }
-                    written += character.len_utf8();
-                    read += character.len_utf16() as u32;
-                }
-                let answer = rquickjs::Array::new(ctx.clone())?;
-                answer.set(0, read)?;
-                answer.set(1, TypedArray::<u8>::new(ctx, text.as_bytes()[..written].to_vec())?)?;
-                Ok(answer)
-            },
-        )?,
-    )?;
-
-    // The Encoding Standard's decoders (encoding_rs): a label's encoding, a one-shot decode, and
-    // streaming decoders this instance holds by number until their last call.
-    host.set(
-        "encodingFor",
-        Function::new(ctx.clone(), |label: String| {
-            let encoding = encoding_rs::Encoding::for_label(label.as_bytes())?;
-            // The replacement encoding is for documents, never a TextDecoder's.
-            (encoding != encoding_rs::REPLACEMENT).then(|| encoding.name().to_ascii_lowercase())
-        })?,
-    )?;
-
-    host.set(
-        "decodeOnce",
-        Function::new(
-            ctx.clone(),
-            |ctx: Ctx<'js>, encoding: String, bytes: TypedArray<'js, u8>, fatal: bool, ignore_bom: bool| {
-                let mut decoder = new_decoder(&ctx, &encoding, ignore_bom)?;
-                decode_with(&ctx, &mut decoder, &copy_bytes(&bytes), true, fatal)
-            },
-        )?,
-    )?;
-
-    let decoders: Rc<RefCell<Decoders>> = Rc::default();
-    let open = decoders.clone();
-    host.set(
-        "decoderOpen",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, encoding: String, ignore_bom: bool| {
-            let decoder = new_decoder(&ctx, &encoding, ignore_bom)?;
-            let mut decoders = open.borrow_mut();
-            if decoders.open.len() >= MAX_STREAMING_DECODERS {
-                return Err(Exception::throw_range(
-                    &ctx,
-                    "TextDecoder: too many streaming decodes are open; finish one with decode() without { stream: true }",
-                ));
-            }
-            decoders.next = decoders.next.wrapping_add(1);
-            let id = decoders.next;
-            decoders.open.insert(id, decoder);
-            Ok(id)
-        })?,
-    )?;
-
-    let decode = decoders.clone();
-    host.set(
-        "decoderDecode",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, id: u32, bytes: TypedArray<'js, u8>, last: bool, fatal: bool| {
-                let bytes = copy_bytes(&bytes);
-                let mut decoders = decode.borrow_mut();
-                let Some(decoder) = decoders.open.get_mut(&id) else {
-                    return Err(Exception::throw_type(&ctx, "TextDecoder: this streaming decode was closed"));
-                };
-                let decoded = decode_with(&ctx, decoder, &bytes, last, fatal);
-                if last || decoded.is_err() {
-                    decoders.open.remove(&id);
-                }
-                decoded
-            },
-        )?,
-    )?;
-
-    host.set(
-        "decoderClose",
-        Function::new(ctx.clone(), move |id: u32| {
-            decoders.borrow_mut().open.remove(&id);
-        })?,
     )?;
 
     host.set(
@@ -458,32 +315,6 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
                 (false, Err(_)) => Ok(String::from_utf8_lossy(bytes).into_owned()),
                 (true, Err(_)) => Err(Exception::throw_type(&ctx, "TextDecoder: the data is not valid UTF-8")),
             }
-        })?,
-    )?;
-
-    host.set(
-        "digest",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, algorithm: String, data: TypedArray<'js, u8>| {
-            use sha2::Digest;
-            let data = copy_bytes(&data);
-            let digest = match algorithm.as_str() {
-                "sha256" => sha2::Sha256::digest(&data).to_vec(),
-                "sha384" => sha2::Sha384::digest(&data).to_vec(),
-                "sha512" => sha2::Sha512::digest(&data).to_vec(),
-                _ => return Err(Exception::throw_type(&ctx, "unsupported digest")),
-            };
-            TypedArray::<u8>::new(ctx, digest)
-        })?,
-    )?;
-
-    host.set("randomUUID", Function::new(ctx.clone(), || uuid::Uuid::new_v4().to_string())?)?;
-
-    host.set(
-        "randomBytes",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, length: usize| {
-            let mut bytes = vec![0u8; length.min(65536)];
-            rand::rng().fill_bytes(&mut bytes);
-            TypedArray::<u8>::new(ctx, bytes)
         })?,
     )?;
 
@@ -527,66 +358,6 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
                 Ok(id)
             },
         )?,
-    )?;
-
-    let state = shared.clone();
-    host.set(
-        "kv",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, op: String, key: String, options: Opt<String>, value: Opt<TypedArray<'js, u8>>| {
-                let mut request = state.request.borrow_mut();
-                if !request.active {
-                    return Err(Exception::throw_type(&ctx, "KV can only be used while handling a request"));
-                }
-                let op = kv_op(&op, key, options.0.as_deref(), value.0.map(|array| Bytes::from(copy_bytes(&array))))
-                    .map_err(|message| Exception::throw_type(&ctx, &message))?;
-                let id = request.next_kv_id;
-                request.next_kv_id += 1;
-                request.new_kv.push((id, op));
-                Ok(id)
-            },
-        )?,
-    )?;
-
-    let state = shared.clone();
-    host.set(
-        "sql",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, call: String| {
-            let mut request = state.request.borrow_mut();
-            if !request.active {
-                return Err(Exception::throw_type(&ctx, "D1 can only be used while handling a request"));
-            }
-            // D1's limit on queries per invocation: a request cannot park the server's threads.
-            if request.next_sql_id > MAX_SQL_CALLS_PER_REQUEST {
-                let message = format!(
-                    "D1: this request already made {MAX_SQL_CALLS_PER_REQUEST} queries, the limit per request; batch() several statements into one call"
-                );
-                return Err(Exception::throw_message(&ctx, &message));
-            }
-            let op = sql_op(&call).map_err(|message| Exception::throw_type(&ctx, &message))?;
-            let id = request.next_sql_id;
-            request.next_sql_id += 1;
-            request.new_sql.push((id, op));
-            Ok(id)
-        })?,
-    )?;
-
-    let state = shared.clone();
-    host.set(
-        "cache",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, call: String, body: Opt<TypedArray<'js, u8>>| {
-            let mut request = state.request.borrow_mut();
-            if !request.active {
-                return Err(Exception::throw_type(&ctx, "the Cache API can only be used while handling a request"));
-            }
-            let body = body.0.map(|array| Bytes::from(copy_bytes(&array))).unwrap_or_default();
-            let op = cache_op(&call, body).map_err(|message| Exception::throw_type(&ctx, &message))?;
-            let id = request.next_cache_id;
-            request.next_cache_id += 1;
-            request.new_cache.push((id, op));
-            Ok(id)
-        })?,
     )?;
 
     let state = shared.clone();
@@ -682,6 +453,282 @@ pub(crate) fn host_object<'js>(ctx: &Ctx<'js>, shared: &Rc<InstanceShared>) -> r
     host.set("finished", Function::new(ctx.clone(), move || state.request.borrow_mut().finished = true)?)?;
 
     Ok(host)
+}
+
+/// The host functions of one part of the prelude, in an object the part receives as its `host`
+/// (the core's host object is its prototype, set by the core).
+fn part_host<'js>(ctx: &Ctx<'js>, part: &str, shared: &Rc<InstanceShared>) -> rquickjs::Result<Object<'js>> {
+    let host = Object::new(ctx.clone())?;
+    match part {
+        "url" => url_functions(ctx, &host)?,
+        "encoding" => encoding_functions(ctx, &host)?,
+        "extras" | "blob" => crypto_functions(ctx, &host)?,
+        "kv" => kv_functions(ctx, &host, shared)?,
+        "d1" => sql_functions(ctx, &host, shared)?,
+        "cache" => cache_functions(ctx, &host, shared)?,
+        _ => {}
+    }
+    Ok(host)
+}
+
+/// URL parsing (ada, the WHATWG parser) and `application/x-www-form-urlencoded`.
+fn url_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
+    host.set(
+        "urlParse",
+        Function::new(ctx.clone(), |input: String, base: Opt<String>| {
+            ada_url::Url::parse(input.as_str(), base.0.as_deref()).ok().map(|url| url_parts(&url))
+        })?,
+    )?;
+
+    host.set(
+        "urlSet",
+        Function::new(ctx.clone(), |href: String, field: String, value: String| {
+            let mut url = ada_url::Url::parse(href.as_str(), None).ok()?;
+            // Setters that refuse a value leave the URL unchanged, as the URL Standard says.
+            let given = value.as_str();
+            let value = Some(given);
+            let _ = match field.as_str() {
+                "protocol" => url.set_protocol(given),
+                "username" => url.set_username(value),
+                "password" => url.set_password(value),
+                "host" => url.set_host(value),
+                "hostname" => url.set_hostname(value),
+                "port" => url.set_port(value),
+                "pathname" => url.set_pathname(value),
+                "search" => {
+                    url.set_search(value);
+                    Ok(())
+                }
+                "hash" => {
+                    url.set_hash(value);
+                    Ok(())
+                }
+                _ => Err(()),
+            };
+            Some(url_parts(&url))
+        })?,
+    )?;
+
+    host.set(
+        "formParse",
+        Function::new(ctx.clone(), |query: String| {
+            let mut flat = Vec::new();
+            for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                flat.push(name.into_owned());
+                flat.push(value.into_owned());
+            }
+            flat
+        })?,
+    )?;
+
+    host.set(
+        "formSerialize",
+        Function::new(ctx.clone(), |flat: Vec<String>| {
+            let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+            for (name, value) in flat_pairs(flat) {
+                serializer.append_pair(&name, &value);
+            }
+            serializer.finish()
+        })?,
+    )?;
+    Ok(())
+}
+
+/// `TextEncoder.encodeInto` and the Encoding Standard's decoders (encoding_rs).
+fn encoding_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
+    host.set(
+        "encodeInto",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, text: String, room: usize| -> rquickjs::Result<rquickjs::Array<'js>> {
+                // Whole characters only, as many as fit; `read` counts UTF-16 code units.
+                let (mut read, mut written) = (0u32, 0usize);
+                for character in text.chars() {
+                    if written + character.len_utf8() > room {
+                        break;
+                    }
+                    written += character.len_utf8();
+                    read += character.len_utf16() as u32;
+                }
+                let answer = rquickjs::Array::new(ctx.clone())?;
+                answer.set(0, read)?;
+                answer.set(1, TypedArray::<u8>::new(ctx, text.as_bytes()[..written].to_vec())?)?;
+                Ok(answer)
+            },
+        )?,
+    )?;
+
+    // The Encoding Standard's decoders (encoding_rs): a label's encoding, a one-shot decode, and
+    // streaming decoders this instance holds by number until their last call.
+    host.set(
+        "encodingFor",
+        Function::new(ctx.clone(), |label: String| {
+            let encoding = encoding_rs::Encoding::for_label(label.as_bytes())?;
+            // The replacement encoding is for documents, never a TextDecoder's.
+            (encoding != encoding_rs::REPLACEMENT).then(|| encoding.name().to_ascii_lowercase())
+        })?,
+    )?;
+
+    host.set(
+        "decodeOnce",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, encoding: String, bytes: TypedArray<'js, u8>, fatal: bool, ignore_bom: bool| {
+                let mut decoder = new_decoder(&ctx, &encoding, ignore_bom)?;
+                decode_with(&ctx, &mut decoder, &copy_bytes(&bytes), true, fatal)
+            },
+        )?,
+    )?;
+
+    let decoders: Rc<RefCell<Decoders>> = Rc::default();
+    let open = decoders.clone();
+    host.set(
+        "decoderOpen",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, encoding: String, ignore_bom: bool| {
+            let decoder = new_decoder(&ctx, &encoding, ignore_bom)?;
+            let mut decoders = open.borrow_mut();
+            if decoders.open.len() >= MAX_STREAMING_DECODERS {
+                return Err(Exception::throw_range(
+                    &ctx,
+                    "TextDecoder: too many streaming decodes are open; finish one with decode() without { stream: true }",
+                ));
+            }
+            decoders.next = decoders.next.wrapping_add(1);
+            let id = decoders.next;
+            decoders.open.insert(id, decoder);
+            Ok(id)
+        })?,
+    )?;
+
+    let decode = decoders.clone();
+    host.set(
+        "decoderDecode",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: u32, bytes: TypedArray<'js, u8>, last: bool, fatal: bool| {
+                let bytes = copy_bytes(&bytes);
+                let mut decoders = decode.borrow_mut();
+                let Some(decoder) = decoders.open.get_mut(&id) else {
+                    return Err(Exception::throw_type(&ctx, "TextDecoder: this streaming decode was closed"));
+                };
+                let decoded = decode_with(&ctx, decoder, &bytes, last, fatal);
+                if last || decoded.is_err() {
+                    decoders.open.remove(&id);
+                }
+                decoded
+            },
+        )?,
+    )?;
+
+    host.set(
+        "decoderClose",
+        Function::new(ctx.clone(), move |id: u32| {
+            decoders.borrow_mut().open.remove(&id);
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Digests and random bytes for `crypto` (and multipart boundaries).
+fn crypto_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>) -> rquickjs::Result<()> {
+    host.set(
+        "digest",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, algorithm: String, data: TypedArray<'js, u8>| {
+            use sha2::Digest;
+            let data = copy_bytes(&data);
+            let digest = match algorithm.as_str() {
+                "sha256" => sha2::Sha256::digest(&data).to_vec(),
+                "sha384" => sha2::Sha384::digest(&data).to_vec(),
+                "sha512" => sha2::Sha512::digest(&data).to_vec(),
+                _ => return Err(Exception::throw_type(&ctx, "unsupported digest")),
+            };
+            TypedArray::<u8>::new(ctx, digest)
+        })?,
+    )?;
+
+    host.set("randomUUID", Function::new(ctx.clone(), || uuid::Uuid::new_v4().to_string())?)?;
+
+    host.set(
+        "randomBytes",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, length: usize| {
+            let mut bytes = vec![0u8; length.min(65536)];
+            rand::rng().fill_bytes(&mut bytes);
+            TypedArray::<u8>::new(ctx, bytes)
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Workers KV calls, queued for the event loop.
+fn kv_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<()> {
+    let state = shared.clone();
+    host.set(
+        "kv",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, op: String, key: String, options: Opt<String>, value: Opt<TypedArray<'js, u8>>| {
+                let mut request = state.request.borrow_mut();
+                if !request.active {
+                    return Err(Exception::throw_type(&ctx, "KV can only be used while handling a request"));
+                }
+                let op = kv_op(&op, key, options.0.as_deref(), value.0.map(|array| Bytes::from(copy_bytes(&array))))
+                    .map_err(|message| Exception::throw_type(&ctx, &message))?;
+                let id = request.next_kv_id;
+                request.next_kv_id += 1;
+                request.new_kv.push((id, op));
+                Ok(id)
+            },
+        )?,
+    )?;
+    Ok(())
+}
+
+/// D1 calls, queued for the event loop.
+fn sql_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<()> {
+    let state = shared.clone();
+    host.set(
+        "sql",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, call: String| {
+            let mut request = state.request.borrow_mut();
+            if !request.active {
+                return Err(Exception::throw_type(&ctx, "D1 can only be used while handling a request"));
+            }
+            // D1's limit on queries per invocation: a request cannot park the server's threads.
+            if request.next_sql_id > MAX_SQL_CALLS_PER_REQUEST {
+                let message = format!(
+                    "D1: this request already made {MAX_SQL_CALLS_PER_REQUEST} queries, the limit per request; batch() several statements into one call"
+                );
+                return Err(Exception::throw_message(&ctx, &message));
+            }
+            let op = sql_op(&call).map_err(|message| Exception::throw_type(&ctx, &message))?;
+            let id = request.next_sql_id;
+            request.next_sql_id += 1;
+            request.new_sql.push((id, op));
+            Ok(id)
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Cache API calls, queued for the event loop.
+fn cache_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<()> {
+    let state = shared.clone();
+    host.set(
+        "cache",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, call: String, body: Opt<TypedArray<'js, u8>>| {
+            let mut request = state.request.borrow_mut();
+            if !request.active {
+                return Err(Exception::throw_type(&ctx, "the Cache API can only be used while handling a request"));
+            }
+            let body = body.0.map(|array| Bytes::from(copy_bytes(&array))).unwrap_or_default();
+            let op = cache_op(&call, body).map_err(|message| Exception::throw_type(&ctx, &message))?;
+            let id = request.next_cache_id;
+            request.next_cache_id += 1;
+            request.new_cache.push((id, op));
+            Ok(id)
+        })?,
+    )?;
+    Ok(())
 }
 
 /// A Cache API call as the prelude passes it (JSON; a put's body beside it).

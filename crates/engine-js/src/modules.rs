@@ -16,7 +16,7 @@ use rquickjs::{Context, Ctx, Error, Module, Runtime};
 /// The parts of the prelude, by name: `core` is evaluated in every instance, the others when app
 /// code first touches one of their globals. Their module names start with `terrarium:`, which the
 /// resolver never produces, so app code cannot import them.
-const PRELUDE_PARTS: [(&str, &str); 11] = [
+const PRELUDE_PARTS: [(&str, &str); 12] = [
     ("core", include_str!("prelude/core.js")),
     ("url", include_str!("prelude/url.js")),
     ("streams", include_str!("prelude/streams.js")),
@@ -28,6 +28,7 @@ const PRELUDE_PARTS: [(&str, &str); 11] = [
     ("d1", include_str!("prelude/d1.js")),
     ("console", include_str!("prelude/console.js")),
     ("extras", include_str!("prelude/extras.js")),
+    ("lists", include_str!("prelude/lists.js")),
 ];
 
 /// Bytecode of every module of one app, by bundle path.

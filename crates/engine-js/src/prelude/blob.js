@@ -5,16 +5,16 @@
 
 export default function install(host, internal) {
   const {
-    StringCtor, ArrayPush, StringToLowerCase, RegExpTest, TypedArraySlice, TypedArraySubarray, Uint8ArrayCtor,
+    call, StringCtor, ArrayPush, StringToLowerCase, RegExpTest, TypedArraySlice, TypedArraySubarray, Uint8ArrayCtor,
     SymbolIterator, ReflectApply, StringReplace, freeze, PromiseResolve,
   } = internal.primordials;
-  const { copyBytes, viewBytes, concatBytes, encodeText, decodeText, usv, record, entries } = internal;
+  const { copyBytes, viewBytes, concatBytes, encodeText, decodeText, usv, record, entries } = internal.load("lists");
 
   // A type as the File API keeps it: lowercase, or "" when it has a character outside U+0020-U+007E.
   const PRINTABLE = /^[\x20-\x7e]*$/;
   const normalizeType = (type) => {
     const text = StringCtor(type);
-    return RegExpTest(PRINTABLE, text) ? StringToLowerCase(text) : "";
+    return call(RegExpTest, PRINTABLE, text) ? call(StringToLowerCase, text) : "";
   };
 
   let blobBytes, blobSet;
@@ -33,12 +33,12 @@ export default function install(host, internal) {
           throw new TypeError("Blob: the parts must be an array (or another iterable) of strings, BufferSources and Blobs");
         }
         for (const part of parts) {
-          if (part instanceof Blob) ArrayPush(chunks, part.#bytes);
-          else if (internal.isBufferSource(part)) ArrayPush(chunks, copyBytes(part));
+          if (part instanceof Blob) call(ArrayPush, chunks, part.#bytes);
+          else if (internal.isBufferSource(part)) call(ArrayPush, chunks, copyBytes(part));
           else {
             let text = usv(part);
-            if (native) text = StringReplace(text, /\r\n|\r/g, "\n");
-            ArrayPush(chunks, encodeText(text));
+            if (native) text = call(StringReplace, text, /\r\n|\r/g, "\n");
+            call(ArrayPush, chunks, encodeText(text));
           }
         }
       }
@@ -65,17 +65,17 @@ export default function install(host, internal) {
       };
       const from = clamp(start, 0);
       const to = Math.max(clamp(end, size), from);
-      return blobSet(new Blob(), TypedArraySubarray(this.#bytes, from, to), contentType === undefined ? "" : contentType);
+      return blobSet(new Blob(), call(TypedArraySubarray, this.#bytes, from, to), contentType === undefined ? "" : contentType);
     }
     text() { return PromiseResolve(decodeText(this.#bytes)); }
-    arrayBuffer() { return PromiseResolve(TypedArraySlice(this.#bytes).buffer); }
-    bytes() { return PromiseResolve(TypedArraySlice(this.#bytes)); }
+    arrayBuffer() { return PromiseResolve(call(TypedArraySlice, this.#bytes).buffer); }
+    bytes() { return PromiseResolve(call(TypedArraySlice, this.#bytes)); }
     stream() {
       const bytes = this.#bytes;
       return new (internal.load("streams").ReadableStream)({
         __proto__: null,
         start(controller) {
-          if (bytes.byteLength > 0) controller.enqueue(TypedArraySlice(bytes));
+          if (bytes.byteLength > 0) controller.enqueue(call(TypedArraySlice, bytes));
           controller.close();
         },
       });
@@ -134,7 +134,7 @@ export default function install(host, internal) {
       if (form !== undefined) throw new TypeError("FormData: there are no HTML forms here; create it empty and append()");
     }
     append(name, value, filename = undefined) {
-      ArrayPush(this.#list, [usv(name), entryValue(value, filename, arguments.length)]);
+      call(ArrayPush, this.#list, [usv(name), entryValue(value, filename, arguments.length)]);
     }
     delete(name) { this.#list = entries.without(this.#list, usv(name)); }
     get(name) { return entries.get(this.#list, usv(name)); }
@@ -162,7 +162,7 @@ export default function install(host, internal) {
 
   // A name or filename in a Content-Disposition: LF, CR and '"' percent-encoded, as the HTML
   // standard's form encoding does.
-  const escapeName = (name) => StringReplace(StringReplace(StringReplace(name, /\n/g, "%0A"), /\r/g, "%0D"), /"/g, "%22");
+  const escapeName = (name) => call(StringReplace, call(StringReplace, call(StringReplace, name, /\n/g, "%0A"), /\r/g, "%0D"), /"/g, "%22");
 
   function serializeFormData(form) {
     const random = host.randomBytes(16);
@@ -176,12 +176,12 @@ export default function install(host, internal) {
       let head = `--${boundary}\r\nContent-Disposition: form-data; name="${escapeName(name)}"`;
       if (value instanceof File) {
         head += `; filename="${escapeName(value.name)}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
-        ArrayPush(chunks, encodeText(head), blobBytes(value), encodeText("\r\n"));
+        call(ArrayPush, chunks, encodeText(head), blobBytes(value), encodeText("\r\n"));
       } else {
-        ArrayPush(chunks, encodeText(`${head}\r\n\r\n${StringReplace(value, /\r\n|\r(?!\n)|\n/g, "\r\n")}\r\n`));
+        call(ArrayPush, chunks, encodeText(`${head}\r\n\r\n${call(StringReplace, value, /\r\n|\r(?!\n)|\n/g, "\r\n")}\r\n`));
       }
     }
-    ArrayPush(chunks, encodeText(`--${boundary}--\r\n`));
+    call(ArrayPush, chunks, encodeText(`--${boundary}--\r\n`));
     return record({ source: concatBytes(chunks), type: `multipart/form-data; boundary=${boundary}` });
   }
 
@@ -205,7 +205,7 @@ export default function install(host, internal) {
   // A parameter of a header value (`type; name="value"; other=value`): read left to right,
   // quoted strings as one token, so a ';' or 'name=' inside quotes is never a parameter.
   function parameter(value, name) {
-    const wanted = StringToLowerCase(name);
+    const wanted = call(StringToLowerCase, name);
     let at = 0;
     // Skip the value itself (`form-data`, `multipart/form-data`), then each parameter.
     while (at < value.length && value[at] !== ";") at = value[at] === '"' ? skipQuoted(value, at) : at + 1;
@@ -214,7 +214,7 @@ export default function install(host, internal) {
       while (value[at] === " " || value[at] === "\t") at++;
       let key = "";
       while (at < value.length && value[at] !== "=" && value[at] !== ";") key += value[at++];
-      key = StringToLowerCase(StringReplace(key, /[ \t]+$/, ""));
+      key = call(StringToLowerCase, call(StringReplace, key, /[ \t]+$/, ""));
       if (value[at] !== "=") continue;
       at++;
       while (value[at] === " " || value[at] === "\t") at++;
@@ -229,7 +229,7 @@ export default function install(host, internal) {
         while (at < value.length && value[at] !== ";") at++;
       } else {
         while (at < value.length && value[at] !== ";") found += value[at++];
-        found = StringReplace(found, /[ \t]+$/, "");
+        found = call(StringReplace, found, /[ \t]+$/, "");
       }
       if (key === wanted) return found;
     }
@@ -262,11 +262,11 @@ export default function install(host, internal) {
       const headersEnd = find(bytes, CRLF_CRLF, at);
       if (headersEnd < 0) throw malformed("a part has no blank line after its headers");
       let name, filename, type = "";
-      const lines = latin1(TypedArraySubarray(bytes, at, headersEnd)).split("\r\n");
+      const lines = latin1(call(TypedArraySubarray, bytes, at, headersEnd)).split("\r\n");
       for (let i = 0; i < lines.length; i++) {
         const colon = lines[i].indexOf(":");
         if (colon < 0) throw malformed(`a part has a header line without a colon: ${lines[i]}`);
-        const header = StringToLowerCase(lines[i].slice(0, colon).trim());
+        const header = call(StringToLowerCase, lines[i].slice(0, colon).trim());
         const value = lines[i].slice(colon + 1).trim();
         if (header === "content-disposition") {
           if (!/^form-data\s*(;|$)/i.test(value)) throw malformed("a part's Content-Disposition is not form-data");
@@ -280,13 +280,13 @@ export default function install(host, internal) {
       const start = headersEnd + 4;
       const next = find(bytes, CRLF_DELIMITER(delimiter), start);
       if (next < 0) throw malformed("the last part is not closed by the boundary");
-      const content = TypedArraySlice(bytes, start, next);
+      const content = call(TypedArraySlice, bytes, start, next);
       // Names and filenames are UTF-8 in the header bytes.
       const utf8 = (text) => decodeText(encodeLatin1(text));
       if (filename !== undefined) {
-        ArrayPush(list, [utf8(name), makeFile(content, utf8(filename), type, undefined)]);
+        call(ArrayPush, list, [utf8(name), makeFile(content, utf8(filename), type, undefined)]);
       } else {
-        ArrayPush(list, [utf8(name), decodeText(content)]);
+        call(ArrayPush, list, [utf8(name), decodeText(content)]);
       }
       at = next + 2;
     }
@@ -308,7 +308,7 @@ export default function install(host, internal) {
 
   // A body's bytes as a FormData, by its Content-Type.
   function parseFormData(bytes, contentType) {
-    const essence = StringToLowerCase(contentType.split(";")[0].trim());
+    const essence = call(StringToLowerCase, contentType.split(";")[0].trim());
     if (essence === "multipart/form-data") {
       const boundary = parameter(contentType, "boundary");
       if (!boundary) throw new TypeError("formData(): the multipart/form-data Content-Type has no boundary");
@@ -318,7 +318,7 @@ export default function install(host, internal) {
       const form = new FormData();
       const list = formEntries(form);
       const params = new (internal.load("url").URLSearchParams)(decodeText(bytes));
-      for (const [name, value] of params) ArrayPush(list, [name, value]);
+      for (const [name, value] of params) call(ArrayPush, list, [name, value]);
       return form;
     }
     throw new TypeError(

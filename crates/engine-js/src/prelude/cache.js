@@ -4,7 +4,7 @@
 // when the app has the binding (or touches the global), so apps without it never pay for it.
 
 export default function install(host, internal) {
-  const { PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
+  const { call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
   const { record } = internal;
   const { Request, Response, responseFromHost, headersList } = internal;
 
@@ -18,7 +18,7 @@ export default function install(host, internal) {
     const json = JSONStringify(call);
     const id = body === undefined ? host.cache(json) : host.cache(json, body);
     const { promise, resolve, reject } = PromiseWithResolvers();
-    MapSet(pendingCache, id, { resolve, reject });
+    call(MapSet, pendingCache, id, { resolve, reject });
     return promise;
   }
 
@@ -53,7 +53,7 @@ export default function install(host, internal) {
       const body = new Uint8ArrayCtor(await response.arrayBuffer());
       const headers = [];
       const list = headersList(response.headers);
-      for (let i = 0; i < list.length; i++) ArrayPush(headers, [list[i][0], list[i][1]]);
+      for (let i = 0; i < list.length; i++) call(ArrayPush, headers, [list[i][0], list[i][1]]);
       await cacheCall({ op: "put", cache: cacheNames.get(this), url: asked.url, status: response.status, headers }, body);
       return undefined;
     }
@@ -81,14 +81,14 @@ export default function install(host, internal) {
 
   // Completes a Cache API call: `ok` with the answer's JSON and a found body's bytes, or a message.
   function settleCache(id, ok, json, bytes) {
-    const pending = MapGet(pendingCache, id);
+    const pending = call(MapGet, pendingCache, id);
     if (pending === undefined) return;
-    MapDelete(pendingCache, id);
+    call(MapDelete, pendingCache, id);
     if (ok) pending.resolve(record({ json: JSONParse(json), bytes }));
     else pending.reject(new Error(json));
   }
 
   internal.define("caches", freeze(new CacheStorage()));
   internal.settleCache = settleCache;
-  ArrayPush(internal.resets, () => MapClear(pendingCache));
+  call(ArrayPush, internal.resets, () => call(MapClear, pendingCache));
 }

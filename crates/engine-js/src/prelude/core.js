@@ -9,41 +9,44 @@ export default function install(host) {
   const LOG_ERROR = 3;
 
   // Built-ins the prelude relies on, taken before app code runs and can replace them or their
-  // prototypes' methods. Methods are uncurried (`ArrayPush(list, item)`), so a replaced
-  // `Array.prototype.push` or `Promise.prototype.then` never runs inside the platform's code.
+  // prototypes' methods. Methods are called through `call`: `call(ArrayPush, list, item)` is
+  // `list.push(item)` with the push taken here, so a replaced `Array.prototype.push` or
+  // `Promise.prototype.then` never runs inside the platform's code. One bound `call` serves every
+  // method (a bound function per method would cost each instance some 300 bytes apiece).
   const { defineProperty, freeze, assign } = Object;
-  const uncurry = (method) => Function.prototype.call.bind(method);
+  const FunctionCall = Function.prototype.call;
   const PromiseCtor = Promise;
   const primordials = freeze({
     __proto__: null,
+    call: Function.prototype.bind.call(FunctionCall, FunctionCall),
     StringCtor: String,
     PromiseCtor,
     PromiseResolve: Promise.resolve.bind(Promise),
     PromiseReject: Promise.reject.bind(Promise),
     PromiseWithResolvers: Promise.withResolvers.bind(Promise),
-    PromiseThen: uncurry(Promise.prototype.then),
-    ArrayPush: uncurry(Array.prototype.push),
-    ArraySplice: uncurry(Array.prototype.splice),
-    ArraySort: uncurry(Array.prototype.sort),
-    ArrayIndexOf: uncurry(Array.prototype.indexOf),
-    ArrayJoin: uncurry(Array.prototype.join),
-    MapGet: uncurry(Map.prototype.get),
-    MapSet: uncurry(Map.prototype.set),
-    MapDelete: uncurry(Map.prototype.delete),
-    MapClear: uncurry(Map.prototype.clear),
-    SetHas: uncurry(Set.prototype.has),
-    SetAdd: uncurry(Set.prototype.add),
-    StringToLowerCase: uncurry(String.prototype.toLowerCase),
-    StringToUpperCase: uncurry(String.prototype.toUpperCase),
-    StringReplace: uncurry(String.prototype.replace),
-    StringCharCodeAt: uncurry(String.prototype.charCodeAt),
-    RegExpTest: uncurry(RegExp.prototype.test),
-    isWellFormed: uncurry(String.prototype.isWellFormed),
-    toWellFormed: uncurry(String.prototype.toWellFormed),
-    TypedArraySet: uncurry(Object.getPrototypeOf(Uint8Array.prototype).set),
-    TypedArraySubarray: uncurry(Object.getPrototypeOf(Uint8Array.prototype).subarray),
-    TypedArraySlice: uncurry(Object.getPrototypeOf(Uint8Array.prototype).slice),
-    ArrayBufferSlice: uncurry(ArrayBuffer.prototype.slice),
+    PromiseThen: Promise.prototype.then,
+    ArrayPush: Array.prototype.push,
+    ArraySplice: Array.prototype.splice,
+    ArraySort: Array.prototype.sort,
+    ArrayIndexOf: Array.prototype.indexOf,
+    ArrayJoin: Array.prototype.join,
+    MapGet: Map.prototype.get,
+    MapSet: Map.prototype.set,
+    MapDelete: Map.prototype.delete,
+    MapClear: Map.prototype.clear,
+    SetHas: Set.prototype.has,
+    SetAdd: Set.prototype.add,
+    StringToLowerCase: String.prototype.toLowerCase,
+    StringToUpperCase: String.prototype.toUpperCase,
+    StringReplace: String.prototype.replace,
+    StringCharCodeAt: String.prototype.charCodeAt,
+    RegExpTest: RegExp.prototype.test,
+    isWellFormed: String.prototype.isWellFormed,
+    toWellFormed: String.prototype.toWellFormed,
+    TypedArraySet: Object.getPrototypeOf(Uint8Array.prototype).set,
+    TypedArraySubarray: Object.getPrototypeOf(Uint8Array.prototype).subarray,
+    TypedArraySlice: Object.getPrototypeOf(Uint8Array.prototype).slice,
+    ArrayBufferSlice: ArrayBuffer.prototype.slice,
     Uint8ArrayCtor: Uint8Array,
     ArrayBufferCtor: ArrayBuffer,
     isView: ArrayBuffer.isView,
@@ -55,7 +58,7 @@ export default function install(host) {
     ObjectAssign: assign,
     ObjectPrototype: Object.prototype,
     setPrototypeOf: Object.setPrototypeOf,
-    ArrayShift: uncurry(Array.prototype.shift),
+    ArrayShift: Array.prototype.shift,
     FinalizationRegistryCtor: typeof FinalizationRegistry === "function" ? FinalizationRegistry : null,
     ReflectApply: Reflect.apply,
     SymbolIterator: Symbol.iterator,
@@ -63,7 +66,7 @@ export default function install(host) {
     IteratorPrototype: Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())),
   });
   const {
-    StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArraySplice,
+    call, StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArraySplice,
     ArraySort, MapGet, MapSet, MapDelete, MapClear, SetHas, SetAdd, StringToLowerCase, StringReplace, RegExpTest,
     TypedArraySet, TypedArraySlice, ArrayBufferSlice, Uint8ArrayCtor, ArrayBufferCtor, isView, JSONParse,
     JSONStringify, ObjectKeys, ReflectApply, ObjectPrototype,
@@ -91,32 +94,35 @@ export default function install(host) {
     },
   };
 
-  // Evaluates a part of the prelude once and returns `internal`, which the part extended.
+  // Evaluates a part of the prelude once and returns `internal`, which the part extended. The
+  // part gets its own host functions, with the core's behind them.
+  primordials.setPrototypeOf(host, null);
   const loaded = new Set();
   internal.load = (part) => {
-    if (!SetHas(loaded, part)) {
-      host.loadPart(part)(host, internal);
+    if (!call(SetHas, loaded, part)) {
+      const made = host.loadPart(part);
+      const partHost = primordials.setPrototypeOf(made[1], host);
+      made[0](partHost, internal);
       // Marked only once it loaded: a part that failed is tried again, not left half-made.
-      SetAdd(loaded, part);
+      call(SetAdd, loaded, part);
     }
     return internal;
   };
 
-  // Globals that load their part when first read; assigning one first simply replaces it.
+  // Globals that load their part when first read; assigning one first simply replaces it. One
+  // function is both the getter and the setter (a getter is called with no argument), which
+  // halves what the lazy globals cost an instance.
   const lazy = (part, names) => {
-    for (const name of names) {
-      defineProperty(globalThis, name, {
-        __proto__: null,
-        configurable: true,
-        enumerable: false,
-        get() {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      const access = function (...value) {
+        if (value.length === 0) {
           internal.load(part);
           return globalThis[name];
-        },
-        set(value) {
-          internal.define(name, value);
-        },
-      });
+        }
+        internal.define(name, value[0]);
+      };
+      defineProperty(globalThis, name, { __proto__: null, configurable: true, enumerable: false, get: access, set: access });
     }
   };
   lazy("url", ["URL", "URLSearchParams"]);
@@ -135,8 +141,8 @@ export default function install(host) {
 
   // A fresh Uint8Array with a copy of the bytes of any BufferSource.
   function copyBytes(value) {
-    if (value instanceof ArrayBufferCtor) return new Uint8ArrayCtor(ArrayBufferSlice(value, 0));
-    return new Uint8ArrayCtor(ArrayBufferSlice(value.buffer, value.byteOffset, value.byteOffset + value.byteLength));
+    if (value instanceof ArrayBufferCtor) return new Uint8ArrayCtor(call(ArrayBufferSlice, value, 0));
+    return new Uint8ArrayCtor(call(ArrayBufferSlice, value.buffer, value.byteOffset, value.byteOffset + value.byteLength));
   }
 
   // A Uint8Array view of any BufferSource, without copying.
@@ -152,101 +158,29 @@ export default function install(host) {
     const out = new Uint8ArrayCtor(length);
     let offset = 0;
     for (let i = 0; i < chunks.length; i++) {
-      TypedArraySet(out, chunks[i], offset);
+      call(TypedArraySet, out, chunks[i], offset);
       offset += chunks[i].byteLength;
     }
     return out;
   }
 
   // UTF-8 of any string: lone surrogates become U+FFFD, as the Encoding Standard says.
-  const encodeText = (text) => host.encodeUtf8(primordials.isWellFormed(text) ? text : primordials.toWellFormed(text));
+  const encodeText = (text) => host.encodeUtf8(call(primordials.isWellFormed, text) ? text : call(primordials.toWellFormed, text));
   const decodeText = (bytes) => host.decodeUtf8(bytes, false, false);
 
   // A USVString, as WebIDL converts one: lone surrogates become U+FFFD.
   const usv = (value) => {
     const text = StringCtor(value);
-    return primordials.isWellFormed(text) ? text : primordials.toWellFormed(text);
+    return call(primordials.isWellFormed, text) ? text : call(primordials.toWellFormed, text);
   };
   internal.usv = usv;
 
-  // A list of [name, value] entries, as FormData and URLSearchParams keep them: the value of the
-  // first entry named `name` (or null), every value of that name, the list without the entries
-  // of that name (and that value, when given), and the list with `entry` in place of the first
-  // entry of its name and without the others.
-  internal.entries = freeze({
-    __proto__: null,
-    get(list, name) {
-      for (let i = 0; i < list.length; i++) if (list[i][0] === name) return list[i][1];
-      return null;
-    },
-    getAll(list, name) {
-      const values = [];
-      for (let i = 0; i < list.length; i++) if (list[i][0] === name) ArrayPush(values, list[i][1]);
-      return values;
-    },
-    has(list, name, value = undefined) {
-      for (let i = 0; i < list.length; i++) {
-        if (list[i][0] === name && (value === undefined || list[i][1] === value)) return true;
-      }
-      return false;
-    },
-    without(list, name, value = undefined) {
-      const kept = [];
-      for (let i = 0; i < list.length; i++) {
-        if (list[i][0] !== name || (value !== undefined && list[i][1] !== value)) ArrayPush(kept, list[i]);
-      }
-      return kept;
-    },
-    replaced(list, entry) {
-      const kept = [];
-      let found = false;
-      for (let i = 0; i < list.length; i++) {
-        if (list[i][0] !== entry[0]) ArrayPush(kept, list[i]);
-        else if (!found) { found = true; ArrayPush(kept, entry); }
-      }
-      if (!found) ArrayPush(kept, entry);
-      return kept;
-    },
-  });
   internal.isBufferSource = isBufferSource;
   internal.viewBytes = viewBytes;
   internal.copyBytes = copyBytes;
   internal.concatBytes = concatBytes;
   internal.encodeText = encodeText;
   internal.decodeText = decodeText;
-
-  // An iterator object as WebIDL makes them for pair iterables: `next()` reads the live list
-  // through `pairs()` at each step, and the prototype is the engine's %IteratorPrototype%.
-  function pairIterator(tag, kind) {
-    const prototype = {
-      __proto__: primordials.IteratorPrototype,
-      next() {
-        const state = iterators.get(this);
-        if (state === undefined) throw new TypeError(`next() called on an object that is not a ${tag}`);
-        const list = state.pairs();
-        if (state.index >= list.length) return { value: undefined, done: true };
-        const pair = list[state.index++];
-        const value = kind === "keys" ? pair[0] : kind === "values" ? pair[1] : [pair[0], pair[1]];
-        return { value, done: false };
-      },
-    };
-    defineProperty(prototype, primordials.SymbolToStringTag, { __proto__: null, value: tag, configurable: true });
-    return prototype;
-  }
-  const iterators = new WeakMap();
-  // `Class.prototype[Symbol.iterator]` is its `entries`, not enumerable, as WebIDL defines it.
-  internal.iterable = (Class) => defineProperty(Class.prototype, primordials.SymbolIterator, {
-    __proto__: null, value: Class.prototype.entries, writable: true, configurable: true, enumerable: false,
-  });
-  internal.pairIterators = (tag) => {
-    const prototypes = { __proto__: null };
-    for (const kind of ["entries", "keys", "values"]) prototypes[kind] = pairIterator(tag, kind);
-    return (pairs, kind) => {
-      const iterator = { __proto__: prototypes[kind] };
-      iterators.set(iterator, { pairs, index: 0 });
-      return iterator;
-    };
-  };
 
   // ---------------------------------------------------------------------------------------------
   // Headers.
@@ -257,16 +191,16 @@ export default function install(host) {
 
   function normalizeName(name) {
     name = StringCtor(name);
-    if (!RegExpTest(TOKEN, name)) throw new TypeError(`Headers: "${name}" is not a valid header name`);
-    return StringToLowerCase(name);
+    if (!call(RegExpTest, TOKEN, name)) throw new TypeError(`Headers: "${name}" is not a valid header name`);
+    return call(StringToLowerCase, name);
   }
 
   function normalizeValue(value) {
-    value = StringReplace(StringCtor(value), EDGE_WHITESPACE, "");
-    if (RegExpTest(FORBIDDEN_IN_VALUE, value)) throw new TypeError("Headers: a header value must not contain NUL, CR or LF");
+    value = call(StringReplace, StringCtor(value), EDGE_WHITESPACE, "");
+    if (call(RegExpTest, FORBIDDEN_IN_VALUE, value)) throw new TypeError("Headers: a header value must not contain NUL, CR or LF");
     // A ByteString: no code unit above U+00FF.
     for (let i = 0; i < value.length; i++) {
-      if (primordials.StringCharCodeAt(value, i) > 0xff) {
+      if (call(primordials.StringCharCodeAt, value, i) > 0xff) {
         throw new TypeError("Headers: a header value must be a ByteString (no character above U+00FF)");
       }
     }
@@ -276,7 +210,7 @@ export default function install(host) {
   let headersList, headersFromTrustedPairs, headersSetGuard, headersGuarded;
   // Made on the first iteration: most instances never iterate headers.
   let headersIterators = null;
-  const headersIterator = (pairs, kind) => (headersIterators ??= internal.pairIterators("Headers Iterator"))(pairs, kind);
+  const headersIterator = (pairs, kind) => (headersIterators ??= internal.load("lists").pairIterators("Headers Iterator"))(pairs, kind);
 
   class Headers {
     // A list of [lowercase name, value] pairs in insertion order.
@@ -286,7 +220,7 @@ export default function install(host) {
       if (init === undefined) return;
       if (init instanceof Headers) {
         const list = init.#list;
-        for (let i = 0; i < list.length; i++) ArrayPush(this.#list, [list[i][0], list[i][1]]);
+        for (let i = 0; i < list.length; i++) call(ArrayPush, this.#list, [list[i][0], list[i][1]]);
         return;
       }
       if (init === null || (typeof init !== "object" && typeof init !== "function")) {
@@ -298,7 +232,7 @@ export default function install(host) {
         for (const pair of init) {
           if (pair === null || typeof pair !== "object") throw new TypeError("Headers: each header must be a [name, value] pair");
           const entry = [];
-          for (const item of pair) ArrayPush(entry, item);
+          for (const item of pair) call(ArrayPush, entry, item);
           if (entry.length !== 2) throw new TypeError("Headers: each header must be a [name, value] pair");
           this.append(entry[0], entry[1]);
         }
@@ -311,7 +245,7 @@ export default function install(host) {
       headersList = (headers) => headers.#list;
       headersFromTrustedPairs = (flat) => {
         const headers = new Headers();
-        for (let i = 0; i < flat.length; i += 2) ArrayPush(headers.#list, [StringToLowerCase(flat[i]), flat[i + 1]]);
+        for (let i = 0; i < flat.length; i += 2) call(ArrayPush, headers.#list, [call(StringToLowerCase, flat[i]), flat[i + 1]]);
         return headers;
       };
       headersSetGuard = (headers) => { headers.#immutable = true; return headers; };
@@ -324,13 +258,13 @@ export default function install(host) {
       name = normalizeName(name);
       value = normalizeValue(value);
       this.#check();
-      ArrayPush(this.#list, [name, value]);
+      call(ArrayPush, this.#list, [name, value]);
     }
     delete(name) {
       name = normalizeName(name);
       this.#check();
       const kept = [];
-      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] !== name) ArrayPush(kept, this.#list[i]);
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] !== name) call(ArrayPush, kept, this.#list[i]);
       this.#list = kept;
     }
     get(name) {
@@ -343,7 +277,7 @@ export default function install(host) {
     }
     getSetCookie() {
       const values = [];
-      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === "set-cookie") ArrayPush(values, this.#list[i][1]);
+      for (let i = 0; i < this.#list.length; i++) if (this.#list[i][0] === "set-cookie") call(ArrayPush, values, this.#list[i][1]);
       return values;
     }
     has(name) {
@@ -358,10 +292,10 @@ export default function install(host) {
       const kept = [];
       let found = false;
       for (let i = 0; i < this.#list.length; i++) {
-        if (this.#list[i][0] !== name) ArrayPush(kept, this.#list[i]);
-        else if (!found) { found = true; ArrayPush(kept, [name, value]); }
+        if (this.#list[i][0] !== name) call(ArrayPush, kept, this.#list[i]);
+        else if (!found) { found = true; call(ArrayPush, kept, [name, value]); }
       }
-      if (!found) ArrayPush(kept, [name, value]);
+      if (!found) call(ArrayPush, kept, [name, value]);
       this.#list = kept;
     }
     // Sorted by name with the values of one name combined, except `set-cookie`, as the standard says.
@@ -370,17 +304,17 @@ export default function install(host) {
       const seen = new Set();
       for (let i = 0; i < this.#list.length; i++) {
         const name = this.#list[i][0];
-        if (!SetHas(seen, name)) { SetAdd(seen, name); ArrayPush(names, name); }
+        if (!call(SetHas, seen, name)) { call(SetAdd, seen, name); call(ArrayPush, names, name); }
       }
-      ArraySort(names, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      call(ArraySort, names, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
       const pairs = [];
       for (let i = 0; i < names.length; i++) {
         const name = names[i];
         if (name === "set-cookie") {
           const cookies = this.getSetCookie();
-          for (let j = 0; j < cookies.length; j++) ArrayPush(pairs, [name, cookies[j]]);
+          for (let j = 0; j < cookies.length; j++) call(ArrayPush, pairs, [name, cookies[j]]);
         } else {
-          ArrayPush(pairs, [name, this.get(name)]);
+          call(ArrayPush, pairs, [name, this.get(name)]);
         }
       }
       return pairs;
@@ -395,13 +329,16 @@ export default function install(host) {
     }
     get [Symbol.toStringTag]() { return "Headers"; }
   }
-  internal.iterable(Headers);
+  // `Headers.prototype[Symbol.iterator]` is its `entries`, not enumerable, as WebIDL defines it.
+  defineProperty(Headers.prototype, primordials.SymbolIterator, {
+    __proto__: null, value: Headers.prototype.entries, writable: true, configurable: true, enumerable: false,
+  });
 
   // Headers as the host takes them: name, value, name, value, ...
   function flatHeaders(headers) {
     const list = headersList(headers);
     const flat = [];
-    for (let i = 0; i < list.length; i++) ArrayPush(flat, list[i][0], list[i][1]);
+    for (let i = 0; i < list.length; i++) call(ArrayPush, flat, list[i][0], list[i][1]);
     return flat;
   }
 
@@ -459,7 +396,7 @@ export default function install(host) {
         __proto__: null,
         start(controller) {
           // A copy: the bytes may be shared with a clone or a Blob.
-          controller.enqueue(typeof source === "string" ? encodeText(source) : TypedArraySlice(source));
+          controller.enqueue(typeof source === "string" ? encodeText(source) : call(TypedArraySlice, source));
           controller.close();
         },
       });
@@ -485,10 +422,10 @@ export default function install(host) {
       if (source === null) return record({ bytes: new Uint8ArrayCtor(0) });
       if (!internal.isStream(source)) {
         this.#consumed = true;
-        return record({ bytes: typeof source === "string" ? encodeText(source) : TypedArraySlice(source) });
+        return record({ bytes: typeof source === "string" ? encodeText(source) : call(TypedArraySlice, source) });
       }
       const chunks = [];
-      await internal.consumeStream(source, (chunk) => { ArrayPush(chunks, typeof chunk === "string" ? encodeText(chunk) : TypedArraySlice(chunk)); });
+      await internal.consumeStream(source, (chunk) => { call(ArrayPush, chunks, typeof chunk === "string" ? encodeText(chunk) : call(TypedArraySlice, chunk)); });
       return record({ bytes: concatBytes(chunks) });
     }
     async text() {
@@ -632,12 +569,12 @@ export default function install(host) {
       }
       this.#status = status;
       this.#statusText = init.statusText === undefined ? "" : StringCtor(init.statusText);
-      if (!RegExpTest(REASON_PHRASE, this.#statusText)) {
+      if (!call(RegExpTest, REASON_PHRASE, this.#statusText)) {
         throw new TypeError("Response: the statusText must be a reason phrase (no CR, LF or characters above U+00FF)");
       }
       this.#headers = new Headers(init.headers);
       const extracted = extractBody(body);
-      if (extracted.source !== null && primordials.ArrayIndexOf(NULL_BODY_STATUSES, status) >= 0) {
+      if (extracted.source !== null && call(primordials.ArrayIndexOf, NULL_BODY_STATUSES, status) >= 0) {
         throw new TypeError(`Response: a response with status ${status} cannot have a body`);
       }
       if (extracted.type !== null && !this.#headers.has("content-type")) this.#headers.set("content-type", extracted.type);
@@ -647,7 +584,7 @@ export default function install(host) {
       init = dictionary(init, "Response.json");
       const text = JSONStringify(data);
       if (text === undefined) throw new TypeError("Response.json: the value cannot be serialised as JSON");
-      if (init.status !== undefined && primordials.ArrayIndexOf(NULL_BODY_STATUSES, Number(init.status)) >= 0) {
+      if (init.status !== undefined && call(primordials.ArrayIndexOf, NULL_BODY_STATUSES, Number(init.status)) >= 0) {
         throw new TypeError(`Response.json: a response with status ${init.status} cannot have a body`);
       }
       const response = new Response(null, init);
@@ -657,7 +594,7 @@ export default function install(host) {
     }
     static redirect(url, status = 302) {
       status = Number(status);
-      if (primordials.ArrayIndexOf(REDIRECT_STATUSES, status) < 0) {
+      if (call(primordials.ArrayIndexOf, REDIRECT_STATUSES, status) < 0) {
         throw new RangeError(`Response.redirect: ${status} is not a redirect status (301, 302, 303, 307 or 308)`);
       }
       const location = new (internal.load("url").URL)(StringCtor(url)).href;
@@ -685,7 +622,7 @@ export default function install(host) {
         response.#url = url;
         response.#type = "basic";
         response.#redirected = redirected;
-        bodyInit(response, primordials.ArrayIndexOf(NULL_BODY_STATUSES, status) >= 0 ? null : bytes);
+        bodyInit(response, call(primordials.ArrayIndexOf, NULL_BODY_STATUSES, status) >= 0 ? null : bytes);
         return response;
       };
     }
@@ -745,14 +682,14 @@ export default function install(host) {
     const id = body === undefined ? host.fetch(request.method, request.url, flat) : host.fetch(request.method, request.url, flat, body);
     const { promise, resolve, reject } = PromiseWithResolvers();
     const entry = { __proto__: null, resolve, reject, forget: null };
-    MapSet(pendingFetches, id, entry);
+    call(MapSet, pendingFetches, id, entry);
     // An abort rejects the app's promise at once; the host's answer, when it comes, is ignored.
     // Only this fetch's own entry (ids start again each request), and the listener goes when
     // the fetch settles, so a long-lived signal does not collect them.
     if (internal.isAbortSignal(signal)) {
       const onAbort = () => {
-        if (MapGet(pendingFetches, id) !== entry) return;
-        MapDelete(pendingFetches, id);
+        if (call(MapGet, pendingFetches, id) !== entry) return;
+        call(MapDelete, pendingFetches, id);
         reject(signal.reason);
       };
       signal.addEventListener("abort", onAbort, { once: true });
@@ -765,7 +702,7 @@ export default function install(host) {
     if (typeof callback !== "function") throw new TypeError("setTimeout: the callback must be a function");
     const id = nextTimerId++;
     const ms = Math.max(0, Number(delay) || 0);
-    MapSet(activeTimers, id, { callback, args, repeat, ms });
+    call(MapSet, activeTimers, id, { callback, args, repeat, ms });
     host.timer(id, ms);
     return id;
   }
@@ -782,8 +719,8 @@ export default function install(host) {
   internal.define("fetch", fetch);
   internal.define("setTimeout", (callback, delay, ...args) => setTimer(callback, delay, args, false));
   internal.define("setInterval", (callback, delay, ...args) => setTimer(callback, delay, args, true));
-  internal.define("clearTimeout", (id) => { MapDelete(activeTimers, id); });
-  internal.define("clearInterval", (id) => { MapDelete(activeTimers, id); });
+  internal.define("clearTimeout", (id) => { call(MapDelete, activeTimers, id); });
+  internal.define("clearInterval", (id) => { call(MapDelete, activeTimers, id); });
   internal.define("navigator", { userAgent: "Terrarium" });
   internal.define("self", globalThis);
 
@@ -806,13 +743,13 @@ export default function install(host) {
     const generation = ++serving;
     const current = () => generation === serving;
     // A reused instance starts clean: nothing an earlier request left pending can fire now.
-    MapClear(pendingFetches);
-    MapClear(activeTimers);
+    call(MapClear, pendingFetches);
+    call(MapClear, activeTimers);
     for (let i = 0; i < internal.resets.length; i++) internal.resets[i]();
     const waits = [];
     const ctx = {
       waitUntil(promise) {
-        ArrayPush(waits, PromiseThen(PromiseResolve(promise), undefined, (error) => {
+        call(ArrayPush, waits, call(PromiseThen, PromiseResolve(promise), undefined, (error) => {
           if (current()) host.log(LOG_ERROR, "ctx.waitUntil promise rejected: " + internal.describe(error));
         }));
       },
@@ -866,19 +803,19 @@ export default function install(host) {
 
   // Completes a pending outbound fetch: `ok` with [status, flat headers, url, bytes, redirected], or a message.
   function settleFetch(id, ok, value) {
-    const pending = MapGet(pendingFetches, id);
+    const pending = call(MapGet, pendingFetches, id);
     if (pending === undefined) return;
-    MapDelete(pendingFetches, id);
+    call(MapDelete, pendingFetches, id);
     if (pending.forget !== null) pending.forget();
     if (ok) pending.resolve(responseFromHost(value[0], value[1], value[2], value[3], value[4]));
     else pending.reject(new TypeError(value));
   }
 
   function fireTimer(id) {
-    const timer = MapGet(activeTimers, id);
+    const timer = call(MapGet, activeTimers, id);
     if (timer === undefined) return;
     if (timer.repeat) host.timer(id, timer.ms);
-    else MapDelete(activeTimers, id);
+    else call(MapDelete, activeTimers, id);
     ReflectApply(timer.callback, undefined, timer.args);
   }
 

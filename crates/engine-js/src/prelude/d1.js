@@ -4,7 +4,7 @@
 // when the app has the binding (or touches the global), so apps without it never pay for it.
 
 export default function install(host, internal) {
-  const { PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
+  const { call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
   const { record } = internal;
 
   // ---------------------------------------------------------------------------------------------
@@ -16,7 +16,7 @@ export default function install(host, internal) {
   function sqlCall(call) {
     const id = host.sql(JSONStringify(call));
     const { promise, resolve, reject } = PromiseWithResolvers();
-    MapSet(pendingSql, id, { resolve, reject });
+    call(MapSet, pendingSql, id, { resolve, reject });
     return promise;
   }
 
@@ -142,14 +142,14 @@ export default function install(host, internal) {
 
   // Completes a D1 call: `ok` with the answer's JSON, or D1's error message.
   function settleSql(id, ok, json) {
-    const pending = MapGet(pendingSql, id);
+    const pending = call(MapGet, pendingSql, id);
     if (pending === undefined) return;
-    MapDelete(pendingSql, id);
+    call(MapDelete, pendingSql, id);
     if (ok) pending.resolve(record({ answer: JSONParse(json) }));
     else pending.reject(d1Error(json));
   }
 
   internal.makeD1 = makeD1;
   internal.settleSql = settleSql;
-  ArrayPush(internal.resets, () => MapClear(pendingSql));
+  call(ArrayPush, internal.resets, () => call(MapClear, pendingSql));
 }

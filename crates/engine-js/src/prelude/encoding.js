@@ -6,7 +6,7 @@
 // when app code first touches one of its globals, which keeps instances small and quick to create.
 
 export default function install(host, internal) {
-  const { StringCtor, freeze } = internal.primordials;
+  const { call, StringCtor, freeze } = internal.primordials;
   const usv = internal.usv;
 
   class TextEncoder {
@@ -15,7 +15,7 @@ export default function install(host, internal) {
     encodeInto(input, destination) {
       if (!(destination instanceof Uint8Array)) throw new TypeError("TextEncoder.encodeInto: the destination must be a Uint8Array");
       const answer = host.encodeInto(usv(input), destination.length);
-      internal.primordials.TypedArraySet(destination, answer[1]);
+      call(internal.primordials.TypedArraySet, destination, answer[1]);
       return { read: answer[0], written: answer[1].length };
     }
     get [Symbol.toStringTag]() { return "TextEncoder"; }

@@ -5,7 +5,7 @@
 // when the app has the binding (or touches the global), so apps without it never pay for it.
 
 export default function install(host, internal) {
-  const { PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
+  const { call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
   const { record } = internal;
   const { Response } = internal;
 
@@ -19,7 +19,7 @@ export default function install(host, internal) {
     const json = JSONStringify(options ?? {});
     const id = value === undefined ? host.kv(op, key, json) : host.kv(op, key, json, value);
     const { promise, resolve, reject } = PromiseWithResolvers();
-    MapSet(pendingKv, id, { resolve, reject });
+    call(MapSet, pendingKv, id, { resolve, reject });
     return promise;
   }
 
@@ -30,7 +30,7 @@ export default function install(host, internal) {
 
   function kvType(options, what) {
     const type = typeof options === "string" ? options : (options?.type ?? "text");
-    if (ArrayIndexOf(["text", "json", "arrayBuffer", "stream"], type) < 0) {
+    if (call(ArrayIndexOf, ["text", "json", "arrayBuffer", "stream"], type) < 0) {
       throw new TypeError(`KV ${what} failed: Unknown response type "${type}"; use "text", "json", "arrayBuffer" or "stream"`);
     }
     return type;
@@ -107,14 +107,14 @@ export default function install(host, internal) {
   // Completes a KV operation: `ok` with the answer's JSON and the value's bytes, or a message and
   // whether it is a TypeError (the app's mistake) or an Error (the platform's).
   function settleKv(id, ok, json, extra) {
-    const pending = MapGet(pendingKv, id);
+    const pending = call(MapGet, pendingKv, id);
     if (pending === undefined) return;
-    MapDelete(pendingKv, id);
+    call(MapDelete, pendingKv, id);
     if (ok) pending.resolve(record({ json: JSONParse(json), bytes: extra }));
     else pending.reject(extra ? new TypeError(json) : new Error(json));
   }
 
   internal.makeKv = makeKv;
   internal.settleKv = settleKv;
-  ArrayPush(internal.resets, () => MapClear(pendingKv));
+  call(ArrayPush, internal.resets, () => call(MapClear, pendingKv));
 }

@@ -7,7 +7,7 @@
 // when app code first makes a Request (or calls fetch).
 
 export default function install(host, internal) {
-  const { StringCtor, RegExpTest, StringToUpperCase, ArrayIndexOf, ArrayJoin, freeze, ObjectAssign: assign } = internal.primordials;
+  const { call, StringCtor, RegExpTest, StringToUpperCase, ArrayIndexOf, ArrayJoin, freeze, ObjectAssign: assign } = internal.primordials;
   const { record, Headers, Request, extractBody, bodyTransfer, dictionary, TOKEN } = internal;
 
   // The methods the standard normalises to uppercase (PATCH is not one of them).
@@ -34,8 +34,8 @@ export default function install(host, internal) {
 
   function enumMember(what, value) {
     const text = StringCtor(value);
-    if (ArrayIndexOf(ENUMS[what], text) < 0) {
-      throw new TypeError(`Request: "${text}" is not a valid value for ${what} (${ArrayJoin(ENUMS[what], ", ")})`);
+    if (call(ArrayIndexOf, ENUMS[what], text) < 0) {
+      throw new TypeError(`Request: "${text}" is not a valid value for ${what} (${call(ArrayJoin, ENUMS[what], ", ")})`);
     }
     return text;
   }
@@ -78,10 +78,10 @@ export default function install(host, internal) {
     if (init.referrer !== undefined) options.referrer = StringCtor(init.referrer) === "" ? "" : "about:client";
     if (init.method !== undefined) {
       const given = StringCtor(init.method);
-      if (!RegExpTest(TOKEN, given)) throw new TypeError(`Request: "${given}" is not a valid method`);
-      const upper = StringToUpperCase(given);
-      if (ArrayIndexOf(FORBIDDEN_METHODS, upper) >= 0) throw new TypeError(`Request: the method ${given} is forbidden`);
-      method = ArrayIndexOf(METHODS, upper) >= 0 ? upper : given;
+      if (!call(RegExpTest, TOKEN, given)) throw new TypeError(`Request: "${given}" is not a valid method`);
+      const upper = call(StringToUpperCase, given);
+      if (call(ArrayIndexOf, FORBIDDEN_METHODS, upper) >= 0) throw new TypeError(`Request: the method ${given} is forbidden`);
+      method = call(ArrayIndexOf, METHODS, upper) >= 0 ? upper : given;
     }
     if (init.headers !== undefined) headers = new Headers(init.headers);
     if (init.signal !== undefined) signal = init.signal;

@@ -7,7 +7,7 @@
 // adds to Object.prototype or Promise.prototype runs inside them.
 
 export default function install(host, internal) {
-  const { PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArrayShift, ReflectApply } = internal.primordials;
+  const { call, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArrayShift, ReflectApply } = internal.primordials;
   const record = internal.record;
 
   let streamIsDisturbed, streamIsLocked, streamRead, streamCancel, streamLock, streamUnlock, streamDisturb;
@@ -38,7 +38,7 @@ export default function install(host, internal) {
         error(reason) { stream.#fail(reason); },
       };
       const started = typeof source.start === "function" ? ReflectApply(source.start, source, [this.#controller]) : undefined;
-      PromiseThen(
+      call(PromiseThen, 
         PromiseResolve(started),
         () => { this.#started = true; this.#pullIfNeeded(); },
         (reason) => this.#fail(reason),
@@ -73,10 +73,10 @@ export default function install(host, internal) {
     #enqueue(chunk) {
       if (this.#state !== "readable") throw new TypeError("ReadableStream: cannot enqueue into a closed stream");
       if (this.#reads.length > 0) {
-        const read = ArrayShift(this.#reads);
+        const read = call(ArrayShift, this.#reads);
         read.resolve(read.result(chunk, false));
       } else {
-        ArrayPush(this.#queue, chunk);
+        call(ArrayPush, this.#queue, chunk);
       }
     }
     #close() {
@@ -105,8 +105,8 @@ export default function install(host, internal) {
       if (this.#reads.length === 0 && this.#queue.length > 0) return;
       if (this.#pulling) { this.#pullAgain = true; return; }
       this.#pulling = true;
-      const pulled = PromiseThen(PromiseResolve(), () => ReflectApply(this.#source.pull, this.#source, [this.#controller]));
-      PromiseThen(
+      const pulled = call(PromiseThen, PromiseResolve(), () => ReflectApply(this.#source.pull, this.#source, [this.#controller]));
+      call(PromiseThen, 
         pulled,
         () => {
           this.#pulling = false;
@@ -120,7 +120,7 @@ export default function install(host, internal) {
       this.#disturbed = true;
       const result = internalRead ? internalResult : publicResult;
       if (this.#queue.length > 0) {
-        const value = ArrayShift(this.#queue);
+        const value = call(ArrayShift, this.#queue);
         if (this.#state === "closing" && this.#queue.length === 0) this.#finish();
         else this.#pullIfNeeded();
         return PromiseResolve(result(value, false));
@@ -128,7 +128,7 @@ export default function install(host, internal) {
       if (this.#state === "closed" || this.#state === "closing") return PromiseResolve(result(undefined, true));
       if (this.#state === "errored") return PromiseReject(this.#error);
       const { promise, resolve, reject } = PromiseWithResolvers();
-      ArrayPush(this.#reads, { __proto__: null, resolve, reject, result });
+      call(ArrayPush, this.#reads, { __proto__: null, resolve, reject, result });
       this.#pullIfNeeded();
       return promise;
     }
@@ -139,7 +139,7 @@ export default function install(host, internal) {
       this.#queue = [];
       this.#finish();
       const cancel = typeof this.#source.cancel === "function" ? ReflectApply(this.#source.cancel, this.#source, [reason]) : undefined;
-      return PromiseThen(PromiseResolve(cancel), () => undefined);
+      return call(PromiseThen, PromiseResolve(cancel), () => undefined);
     }
     get locked() { return this.#reader !== null; }
     cancel(reason) {
@@ -242,15 +242,15 @@ export default function install(host, internal) {
             const result = await streamRead(stream, true);
             if (result.done) done = true;
             else {
-              if (!cancelled[0]) ArrayPush(branches[0], result.value);
-              if (!cancelled[1]) ArrayPush(branches[1], result.value);
+              if (!cancelled[0]) call(ArrayPush, branches[0], result.value);
+              if (!cancelled[1]) call(ArrayPush, branches[1], result.value);
             }
           } catch (error) {
             failure = { __proto__: null, error };
             done = true;
           }
         }
-        if (branches[index].length > 0) controller.enqueue(ArrayShift(branches[index]));
+        if (branches[index].length > 0) controller.enqueue(call(ArrayShift, branches[index]));
         else if (failure !== null) controller.error(failure.error);
         else if (done) controller.close();
       },
@@ -277,7 +277,7 @@ export default function install(host, internal) {
     return new ReadableStream({
       __proto__: null,
       pull(controller) {
-        return PromiseThen(streamRead(stream, true), (result) => {
+        return call(PromiseThen, streamRead(stream, true), (result) => {
           if (result.done) controller.close();
           else controller.enqueue(result.value);
         });

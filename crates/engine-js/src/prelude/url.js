@@ -5,8 +5,8 @@
 
 export default function install(host, internal) {
   // Parsing is the `url` crate's (WHATWG URL Standard) through the host.
-  const { usv, entries } = internal;
-  const { ArrayPush, ReflectApply, SymbolIterator } = internal.primordials;
+  const { usv, entries } = internal.load("lists");
+  const { call, ArrayPush, ReflectApply, SymbolIterator } = internal.primordials;
   const paramsIterator = internal.pairIterators("URLSearchParams Iterator");
 
 
@@ -17,7 +17,7 @@ export default function install(host, internal) {
     #url = null;
     constructor(init = "") {
       if (init instanceof URLSearchParams) {
-        for (let i = 0; i < init.#list.length; i++) ArrayPush(this.#list, [init.#list[i][0], init.#list[i][1]]);
+        for (let i = 0; i < init.#list.length; i++) call(ArrayPush, this.#list, [init.#list[i][0], init.#list[i][1]]);
       } else if ((typeof init === "object" || typeof init === "function") && init !== null) {
         const iterate = init[SymbolIterator];
         if (iterate !== undefined) {
@@ -25,16 +25,16 @@ export default function install(host, internal) {
           for (const pair of init) {
             if (pair === null || typeof pair !== "object") throw new TypeError("URLSearchParams: each pair must be a sequence");
             const entry = [];
-            for (const item of pair) ArrayPush(entry, item);
+            for (const item of pair) call(ArrayPush, entry, item);
             if (entry.length !== 2) throw new TypeError("URLSearchParams: each pair must have exactly two items");
-            ArrayPush(this.#list, [usv(entry[0]), usv(entry[1])]);
+            call(ArrayPush, this.#list, [usv(entry[0]), usv(entry[1])]);
           }
         } else {
           for (const key of Reflect.ownKeys(init)) {
             const descriptor = Reflect.getOwnPropertyDescriptor(init, key);
             if (descriptor === undefined || !descriptor.enumerable) continue;
             if (typeof key === "symbol") throw new TypeError("URLSearchParams: a record's keys must be strings");
-            ArrayPush(this.#list, [usv(key), usv(init[key])]);
+            call(ArrayPush, this.#list, [usv(key), usv(init[key])]);
           }
         }
       } else {
@@ -54,7 +54,7 @@ export default function install(host, internal) {
       params.#parse(query);
     }
     get size() { return this.#list.length; }
-    append(name, value) { ArrayPush(this.#list, [usv(name), usv(value)]); this.#update(); }
+    append(name, value) { call(ArrayPush, this.#list, [usv(name), usv(value)]); this.#update(); }
     delete(name, value = undefined) {
       this.#list = entries.without(this.#list, usv(name), value === undefined ? undefined : usv(value));
       this.#update();
