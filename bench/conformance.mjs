@@ -3,7 +3,7 @@
 // or `bun bench/conformance.mjs bun DIR`. DIR holds the suites with the WPT data as modules.
 // Prints one JSON line: { suite: [passed, total], ... }.
 const [runtime, dir] = process.argv.slice(2);
-const SUITES = ["headers", "body", "request", "response", "encoding", "labels", "blob", "formdata", "urlsearchparams", "url", "tamper"];
+const SUITES = ["headers", "body", "request", "response", "encoding", "labels", "blob", "formdata", "urlsearchparams", "url", "streams", "tamper"];
 
 let call;
 let close = async () => {};

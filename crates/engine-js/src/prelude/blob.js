@@ -72,13 +72,12 @@ export default function install(host, internal) {
     bytes() { return PromiseResolve(call(TypedArraySlice, this.#bytes)); }
     stream() {
       const bytes = this.#bytes;
-      return new (internal.load("streams").ReadableStream)({
-        __proto__: null,
-        start(controller) {
-          if (bytes.byteLength > 0) controller.enqueue(call(TypedArraySlice, bytes));
-          controller.close();
-        },
-      });
+      if (bytes.byteLength === 0) {
+        const empty = new (internal.load("streams").ReadableStream)();
+        internal.readableOps.close(empty);
+        return empty;
+      }
+      return internal.chunkStream(call(TypedArraySlice, bytes));
     }
     get [Symbol.toStringTag]() { return "Blob"; }
   }

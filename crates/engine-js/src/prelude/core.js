@@ -40,6 +40,7 @@ export default function install(host) {
     StringToUpperCase: String.prototype.toUpperCase,
     StringReplace: String.prototype.replace,
     StringCharCodeAt: String.prototype.charCodeAt,
+    StringSlice: String.prototype.slice,
     RegExpTest: RegExp.prototype.test,
     isWellFormed: String.prototype.isWellFormed,
     toWellFormed: String.prototype.toWellFormed,
@@ -129,6 +130,7 @@ export default function install(host) {
   lazy("cache", ["caches"]);
   lazy("blob", ["Blob", "File", "FormData"]);
   lazy("streams", ["ReadableStream", "ReadableStreamDefaultReader"]);
+  lazy("writable", ["WritableStream", "TransformStream", "TextEncoderStream", "TextDecoderStream"]);
   lazy("encoding", ["TextEncoder", "TextDecoder"]);
   lazy("console", ["console"]);
   lazy("extras", ["crypto", "structuredClone", "Event", "EventTarget", "AbortSignal", "AbortController"]);
@@ -392,14 +394,8 @@ export default function install(host) {
       if (this.#source === null) return null;
       if (internal.isStream(this.#source)) return this.#source;
       const source = this.#source;
-      const stream = new (internal.load("streams").ReadableStream)({
-        __proto__: null,
-        start(controller) {
-          // A copy: the bytes may be shared with a clone or a Blob.
-          controller.enqueue(typeof source === "string" ? encodeText(source) : call(TypedArraySlice, source));
-          controller.close();
-        },
-      });
+      // A copy: the bytes may be shared with a clone or a Blob.
+      const stream = internal.load("streams").chunkStream(typeof source === "string" ? encodeText(source) : call(TypedArraySlice, source));
       // A body consumed already: its stream is read and locked, as the Fetch standard's is.
       if (this.#consumed) internal.streamConsume(stream);
       this.#source = stream;
@@ -669,18 +665,25 @@ export default function install(host) {
   const activeTimers = new Map();
   let nextTimerId = 1;
 
-  async function fetch(input, init = undefined) {
+  // Not an async function: one returning the pending promise would resolve with it, which calls
+  // that promise's (replaceable) `then`.
+  function fetch(input, init = undefined) {
+    const { promise, resolve, reject } = PromiseWithResolvers();
+    call(PromiseThen, send(input, init, resolve, reject), undefined, reject);
+    return promise;
+  }
+
+  async function send(input, init, resolve, reject) {
     const request = new Request(input, init);
     const scheme = new (internal.load("url").URL)(request.url).protocol;
     if (scheme !== "http:" && scheme !== "https:") throw new TypeError(`fetch: the scheme "${scheme}" is not supported`);
     let body;
     const source = bodySource(request);
-    if (source !== null) body = new Uint8Array(await request.arrayBuffer());
+    if (source !== null) body = new Uint8ArrayCtor(await request.arrayBuffer());
     const flat = flatHeaders(request.headers);
     const signal = requestSignal(request);
     if (internal.isAbortSignal(signal)) signal.throwIfAborted();
     const id = body === undefined ? host.fetch(request.method, request.url, flat) : host.fetch(request.method, request.url, flat, body);
-    const { promise, resolve, reject } = PromiseWithResolvers();
     const entry = { __proto__: null, resolve, reject, forget: null };
     call(MapSet, pendingFetches, id, entry);
     // An abort rejects the app's promise at once; the host's answer, when it comes, is ignored.
@@ -695,7 +698,6 @@ export default function install(host) {
       signal.addEventListener("abort", onAbort, { once: true });
       entry.forget = () => signal.removeEventListener("abort", onAbort);
     }
-    return promise;
   }
 
   function setTimer(callback, delay, args, repeat) {

@@ -42,7 +42,14 @@ export default function install(host, internal) {
     get fatal() { return this.#fatal; }
     get ignoreBOM() { return this.#ignoreBOM; }
     decode(input = undefined, options = undefined) {
-      const stream = Boolean(options?.stream);
+      return this.#decode(input, Boolean(options?.stream));
+    }
+    static {
+      // TextDecoderStream decodes through these, never through the (redefinable) prototype.
+      internal.decodeWith = (decoder, input, stream) => decoder.#decode(input, stream);
+      internal.decoderInfo = (decoder) => internal.record({ encoding: decoder.#encoding, fatal: decoder.#fatal, ignoreBOM: decoder.#ignoreBOM });
+    }
+    #decode(input, stream) {
       let bytes;
       if (input === undefined || input === null) bytes = new Uint8Array(0);
       else if (internal.isBufferSource(input)) bytes = internal.viewBytes(input);
@@ -76,4 +83,5 @@ export default function install(host, internal) {
 
   internal.define("TextEncoder", TextEncoder);
   internal.define("TextDecoder", TextDecoder);
+  internal.TextDecoder = TextDecoder;
 }

@@ -177,4 +177,5 @@ export default function install(host, internal) {
   internal.define("AbortController", AbortController);
   internal.isAbortSignal = (value) => value instanceof AbortSignal;
   internal.AbortSignal = AbortSignal;
+  internal.AbortController = AbortController;
 }

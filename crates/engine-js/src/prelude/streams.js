@@ -1,4 +1,6 @@
-// ReadableStream with start/pull/cancel sources, default readers and async iteration.
+// ReadableStream per the WHATWG Streams Standard: underlying sources with start/pull/cancel,
+// queuing strategies (highWaterMark and size), default readers, tee, async iteration, and
+// pipeTo/pipeThrough (which the writable part carries out).
 //
 // A part of the prelude: compiled to bytecode once per process and evaluated in an instance only
 // when app code first touches one of its globals, which keeps instances small and quick to create.
@@ -7,196 +9,419 @@
 // adds to Object.prototype or Promise.prototype runs inside them.
 
 export default function install(host, internal) {
-  const { call, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArrayShift, ReflectApply } = internal.primordials;
+  const {
+    call, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArrayShift, ReflectApply,
+    SymbolToStringTag, freeze,
+  } = internal.primordials;
   const record = internal.record;
+  // Passed by the platform to constructors app code must not call.
+  const INTERNAL = freeze({ __proto__: null });
 
-  let streamIsDisturbed, streamIsLocked, streamRead, streamCancel, streamLock, streamUnlock, streamDisturb;
+  // ---------------------------------------------------------------------------------------------
+  // Shared by the readable and the writable part.
+
+  // A method of an app-given source, sink or transformer: undefined, or a function.
+  function method(object, name, what) {
+    const value = object[name];
+    if (value !== undefined && typeof value !== "function") throw new TypeError(`${what}: ${name} must be a function`);
+    return value;
+  }
+
+  // Calls an optional method and answers a promise: a throw becomes a rejection.
+  function promiseCall(fn, thisArg, args) {
+    if (fn === undefined) return PromiseResolve();
+    try {
+      return PromiseResolve(ReflectApply(fn, thisArg, args));
+    } catch (error) {
+      return PromiseReject(error);
+    }
+  }
+
+  // A queuing strategy's high-water mark and size function, validated.
+  function strategyOf(strategy, defaultHighWaterMark, what) {
+    strategy = internal.dictionary(strategy, what);
+    let highWaterMark = strategy.highWaterMark;
+    const size = strategy.size;
+    if (highWaterMark === undefined) highWaterMark = defaultHighWaterMark;
+    else {
+      highWaterMark = +highWaterMark;
+      if (highWaterMark !== highWaterMark || highWaterMark < 0) throw new RangeError(`${what}: highWaterMark must be a non-negative number`);
+    }
+    if (size !== undefined && typeof size !== "function") throw new TypeError(`${what}: the strategy's size must be a function`);
+    return record({ highWaterMark, size });
+  }
+
+  // A chunk's size by a strategy: a finite, non-negative number.
+  function sizeOf(size, chunk) {
+    if (size === undefined) return 1;
+    const value = +ReflectApply(size, undefined, [chunk]);
+    if (!(value >= 0) || value === Infinity) throw new RangeError("the queuing strategy's size must be a finite, non-negative number");
+    return value;
+  }
+
+  // A queue of chunks with their sizes, as the standard's "queue-with-sizes".
+  class SizedQueue {
+    chunks = [];
+    sizes = [];
+    total = 0;
+    push(chunk, size) {
+      call(ArrayPush, this.chunks, chunk);
+      call(ArrayPush, this.sizes, size);
+      this.total += size;
+    }
+    shift() {
+      const size = call(ArrayShift, this.sizes);
+      this.total -= size;
+      if (this.total < 0) this.total = 0;
+      return call(ArrayShift, this.chunks);
+    }
+    reset() {
+      this.chunks = [];
+      this.sizes = [];
+      this.total = 0;
+    }
+  }
+
+  internal.streamSupport = freeze({ __proto__: null, INTERNAL, method, promiseCall, strategyOf, sizeOf, SizedQueue });
+
+  // ---------------------------------------------------------------------------------------------
+  // ReadableStream.
+
+  const streamOps = { __proto__: null };
+
+  class ReadableStreamDefaultController {
+    #stream;
+    constructor(token, stream) {
+      if (token !== INTERNAL) throw new TypeError("ReadableStreamDefaultController cannot be constructed by app code");
+      this.#stream = stream;
+    }
+    get desiredSize() { return streamOps.desiredSize(this.#stream); }
+    enqueue(chunk = undefined) {
+      if (!streamOps.canCloseOrEnqueue(this.#stream)) throw new TypeError("ReadableStream: cannot enqueue into a stream that is closed, closing or errored");
+      streamOps.enqueue(this.#stream, chunk);
+    }
+    close() {
+      if (!streamOps.canCloseOrEnqueue(this.#stream)) throw new TypeError("ReadableStream: the stream is already closed, closing or errored");
+      streamOps.close(this.#stream);
+    }
+    error(reason = undefined) { streamOps.error(this.#stream, reason); }
+    get [SymbolToStringTag]() { return "ReadableStreamDefaultController"; }
+  }
 
   class ReadableStream {
-    #queue = [];
     #state = "readable";
-    #error = undefined;
-    #reads = [];
+    #storedError = undefined;
+    #queue = new SizedQueue();
+    #highWaterMark;
+    #size;
     #source;
+    #pull;
+    #cancel;
     #controller;
     #started = false;
     #pulling = false;
     #pullAgain = false;
-    #reader = null;
+    #closeRequested = false;
     #disturbed = false;
+    // The reader, its pending reads and the resolvers of its `closed` promise.
+    #reader = null;
+    #reads = [];
+    #closed = null;
 
-    constructor(source = {}, strategy = {}) {
-      if (source === null) source = {};
-      if (source.type !== undefined) throw new RangeError("ReadableStream: only default streams are supported (no 'bytes' type)");
+    constructor(source = undefined, strategy = undefined) {
+      if (source === undefined) source = { __proto__: null };
+      else if (source === null || (typeof source !== "object" && typeof source !== "function")) {
+        throw new TypeError("ReadableStream: the underlying source must be an object");
+      }
+      const cancel = method(source, "cancel", "ReadableStream");
+      const pull = method(source, "pull", "ReadableStream");
+      const start = method(source, "start", "ReadableStream");
+      const type = source.type;
+      if (type !== undefined) {
+        if (`${type}` === "bytes") throw new RangeError("ReadableStream: byte streams (type: 'bytes') are not supported; use a default stream");
+        throw new TypeError(`ReadableStream: "${type}" is not a stream type`);
+      }
+      const { highWaterMark, size } = strategyOf(strategy, 1, "ReadableStream");
       this.#source = source;
-      const highWaterMark = strategy.highWaterMark ?? 1;
-      const stream = this;
-      this.#controller = {
-        get desiredSize() { return stream.#state === "readable" ? highWaterMark - stream.#queue.length : 0; },
-        enqueue(chunk) { stream.#enqueue(chunk); },
-        close() { stream.#close(); },
-        error(reason) { stream.#fail(reason); },
-      };
-      const started = typeof source.start === "function" ? ReflectApply(source.start, source, [this.#controller]) : undefined;
-      call(PromiseThen, 
-        PromiseResolve(started),
-        () => { this.#started = true; this.#pullIfNeeded(); },
-        (reason) => this.#fail(reason),
-      );
+      this.#pull = pull;
+      this.#cancel = cancel;
+      this.#highWaterMark = highWaterMark;
+      this.#size = size;
+      this.#controller = new ReadableStreamDefaultController(INTERNAL, this);
+      const started = start === undefined ? undefined : ReflectApply(start, source, [this.#controller]);
+      call(PromiseThen, PromiseResolve(started), () => {
+        this.#started = true;
+        this.#pullIfNeeded();
+      }, (reason) => this.#error(reason));
     }
 
     static {
-      streamIsDisturbed = (stream) => stream.#disturbed;
-      streamIsLocked = (stream) => stream.#reader !== null;
-      streamDisturb = (stream) => { stream.#disturbed = true; };
-      streamRead = (stream, internalRead) => stream.#read(internalRead);
-      streamCancel = (stream, reason) => stream.#cancelSource(reason);
-      streamLock = (stream, reader) => {
-        if (stream.#reader !== null) throw new TypeError("ReadableStream: the stream is already locked to a reader");
-        stream.#reader = reader;
-      };
-      streamUnlock = (stream) => { stream.#reader = null; };
+      streamOps.desiredSize = (stream) => stream.#desiredSize();
+      streamOps.canCloseOrEnqueue = (stream) => !stream.#closeRequested && stream.#state === "readable";
+      streamOps.enqueue = (stream, chunk) => stream.#enqueue(chunk);
+      streamOps.close = (stream) => stream.#close();
+      streamOps.error = (stream, reason) => stream.#error(reason);
+      streamOps.state = (stream) => stream.#state;
+      streamOps.storedError = (stream) => stream.#storedError;
+      streamOps.controller = (stream) => stream.#controller;
+      streamOps.hasBackpressure = (stream) => !stream.#shouldPull();
+      streamOps.isDisturbed = (stream) => stream.#disturbed;
+      streamOps.isLocked = (stream) => stream.#reader !== null;
+      streamOps.disturb = (stream) => { stream.#disturbed = true; };
+      streamOps.read = (stream, internalRead) => stream.#read(internalRead);
+      streamOps.readWith = (stream, request) => stream.#readWith(request);
+      streamOps.cancel = (stream, reason) => stream.#cancelStream(reason);
+      streamOps.lock = (stream, reader) => stream.#lock(reader);
+      streamOps.unlock = (stream) => stream.#unlock();
+      streamOps.is = (value) => value !== null && typeof value === "object" && #state in value;
     }
 
     static from(iterable) {
-      if (iterable instanceof ReadableStream) return iterable;
-      const iterator = iterable[Symbol.asyncIterator] ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
+      if (streamOps.is(iterable)) return iterable;
+      const asyncMethod = iterable?.[Symbol.asyncIterator];
+      const iterator = asyncMethod != null ? ReflectApply(asyncMethod, iterable, []) : iterable[Symbol.iterator]();
       return new ReadableStream({
+        __proto__: null,
         async pull(controller) {
           const { value, done } = await iterator.next();
-          if (done) controller.close(); else controller.enqueue(value);
+          if (done) controller.close(); else controller.enqueue(await value);
         },
-        async cancel(reason) { await iterator.return?.(reason); },
-      });
+        async cancel(reason) { if (typeof iterator.return === "function") await iterator.return(reason); },
+      }, { __proto__: null, highWaterMark: 0 });
     }
 
+    #desiredSize() {
+      if (this.#state === "errored") return null;
+      if (this.#state === "closed") return 0;
+      return this.#highWaterMark - this.#queue.total;
+    }
     #enqueue(chunk) {
-      if (this.#state !== "readable") throw new TypeError("ReadableStream: cannot enqueue into a closed stream");
-      if (this.#reads.length > 0) {
-        const read = call(ArrayShift, this.#reads);
-        read.resolve(read.result(chunk, false));
+      if (this.#reader !== null && this.#reads.length > 0) {
+        call(ArrayShift, this.#reads).chunk(chunk);
       } else {
-        call(ArrayPush, this.#queue, chunk);
+        let size;
+        try {
+          size = sizeOf(this.#size, chunk);
+        } catch (error) {
+          this.#error(error);
+          throw error;
+        }
+        this.#queue.push(chunk, size);
       }
+      this.#pullIfNeeded();
     }
     #close() {
-      if (this.#state !== "readable") throw new TypeError("ReadableStream: the stream is already closed");
-      this.#state = "closing";
-      if (this.#queue.length === 0) this.#finish();
+      this.#closeRequested = true;
+      if (this.#queue.chunks.length === 0) this.#finish();
     }
+    // The stream is closed: pending reads end, the reader's `closed` resolves.
     #finish() {
       this.#state = "closed";
+      this.#pull = undefined;
+      this.#cancel = undefined;
       const reads = this.#reads;
       this.#reads = [];
-      for (let i = 0; i < reads.length; i++) reads[i].resolve(reads[i].result(undefined, true));
+      for (let i = 0; i < reads.length; i++) reads[i].close();
+      if (this.#closed !== null) this.#closed.resolve();
     }
-    #fail(reason) {
-      if (this.#state === "closed" || this.#state === "errored") return;
+    #error(reason) {
+      if (this.#state !== "readable") return;
       this.#state = "errored";
-      this.#error = reason;
-      this.#queue = [];
+      this.#storedError = reason;
+      this.#queue.reset();
+      this.#pull = undefined;
+      this.#cancel = undefined;
       const reads = this.#reads;
       this.#reads = [];
-      for (let i = 0; i < reads.length; i++) reads[i].reject(reason);
+      for (let i = 0; i < reads.length; i++) reads[i].error(reason);
+      if (this.#closed !== null) this.#closed.reject(reason);
     }
-    // Calls the source's pull() when a reader waits and the queue is empty, one pull at a time.
+    #shouldPull() {
+      if (!this.#started || this.#closeRequested || this.#state !== "readable") return false;
+      if (this.#reader !== null && this.#reads.length > 0) return true;
+      return this.#desiredSize() > 0;
+    }
+    // Calls the source's pull() when the queue wants chunks, one pull at a time.
     #pullIfNeeded() {
-      if (!this.#started || this.#state !== "readable" || typeof this.#source.pull !== "function") return;
-      if (this.#reads.length === 0 && this.#queue.length > 0) return;
-      if (this.#pulling) { this.#pullAgain = true; return; }
-      this.#pulling = true;
-      const pulled = call(PromiseThen, PromiseResolve(), () => ReflectApply(this.#source.pull, this.#source, [this.#controller]));
-      call(PromiseThen, 
-        pulled,
-        () => {
-          this.#pulling = false;
-          if (this.#pullAgain || this.#reads.length > 0) { this.#pullAgain = false; this.#pullIfNeeded(); }
-        },
-        (reason) => this.#fail(reason),
-      );
-    }
-    // A read: app code gets `{ value, done }` objects; the platform's reads get records.
-    #read(internalRead) {
-      this.#disturbed = true;
-      const result = internalRead ? internalResult : publicResult;
-      if (this.#queue.length > 0) {
-        const value = call(ArrayShift, this.#queue);
-        if (this.#state === "closing" && this.#queue.length === 0) this.#finish();
-        else this.#pullIfNeeded();
-        return PromiseResolve(result(value, false));
+      if (!this.#shouldPull()) return;
+      if (this.#pulling) {
+        this.#pullAgain = true;
+        return;
       }
-      if (this.#state === "closed" || this.#state === "closing") return PromiseResolve(result(undefined, true));
-      if (this.#state === "errored") return PromiseReject(this.#error);
+      this.#pulling = true;
+      call(PromiseThen, promiseCall(this.#pull, this.#source, [this.#controller]), () => {
+        this.#pulling = false;
+        if (this.#pullAgain) {
+          this.#pullAgain = false;
+          this.#pullIfNeeded();
+        }
+      }, (reason) => this.#error(reason));
+    }
+    // A read request, as the standard has them: `chunk(value)`, `close()` or `error(reason)` is
+    // called as soon as the answer is known, synchronously when a chunk is queued.
+    #readWith(request) {
+      this.#disturbed = true;
+      if (this.#state === "closed") request.close();
+      else if (this.#state === "errored") request.error(this.#storedError);
+      else if (this.#queue.chunks.length > 0) {
+        const chunk = this.#queue.shift();
+        if (this.#closeRequested && this.#queue.chunks.length === 0) this.#finish();
+        else this.#pullIfNeeded();
+        request.chunk(chunk);
+      } else {
+        call(ArrayPush, this.#reads, request);
+        this.#pullIfNeeded();
+      }
+    }
+    // A read as a promise: app code gets `{ value, done }` objects; the platform's reads get records.
+    #read(internalRead) {
+      const result = internalRead ? internalResult : publicResult;
       const { promise, resolve, reject } = PromiseWithResolvers();
-      call(ArrayPush, this.#reads, { __proto__: null, resolve, reject, result });
-      this.#pullIfNeeded();
+      this.#readWith(record({
+        chunk: (value) => resolve(result(value, false)),
+        close: () => resolve(result(undefined, true)),
+        error: reject,
+      }));
       return promise;
     }
-    #cancelSource(reason) {
+    #cancelStream(reason) {
       this.#disturbed = true;
       if (this.#state === "closed") return PromiseResolve();
-      if (this.#state === "errored") return PromiseReject(this.#error);
-      this.#queue = [];
+      if (this.#state === "errored") return PromiseReject(this.#storedError);
+      const cancel = this.#cancel;
+      this.#queue.reset();
       this.#finish();
-      const cancel = typeof this.#source.cancel === "function" ? ReflectApply(this.#source.cancel, this.#source, [reason]) : undefined;
-      return call(PromiseThen, PromiseResolve(cancel), () => undefined);
+      return call(PromiseThen, promiseCall(cancel, this.#source, [reason]), () => undefined);
     }
+    // A reader takes the stream: answers the reader's `closed` promise.
+    #lock(reader) {
+      if (this.#reader !== null) throw new TypeError("ReadableStream: the stream is already locked to a reader");
+      this.#reader = reader;
+      if (this.#state === "closed") return PromiseResolve();
+      if (this.#state === "errored") return PromiseReject(this.#storedError);
+      const closed = PromiseWithResolvers();
+      this.#closed = record({ resolve: closed.resolve, reject: closed.reject });
+      return closed.promise;
+    }
+    // The reader lets go: its pending reads and its `closed` reject.
+    #unlock() {
+      const released = new TypeError("ReadableStreamDefaultReader: the reader's lock was released");
+      if (this.#closed !== null) this.#closed.reject(released);
+      this.#closed = null;
+      this.#reader = null;
+      const reads = this.#reads;
+      this.#reads = [];
+      for (let i = 0; i < reads.length; i++) reads[i].error(released);
+      return released;
+    }
+
     get locked() { return this.#reader !== null; }
-    cancel(reason) {
+    cancel(reason = undefined) {
+      if (!streamOps.is(this)) return PromiseReject(new TypeError("cancel() called on an object that is not a ReadableStream"));
       if (this.#reader !== null) return PromiseReject(new TypeError("ReadableStream: the stream is locked to a reader"));
-      return this.#cancelSource(reason);
+      return this.#cancelStream(reason);
     }
-    getReader(options = {}) {
-      if (options.mode !== undefined) throw new RangeError("ReadableStream: only default readers are supported");
+    getReader(options = undefined) {
+      const mode = internal.dictionary(options, "ReadableStream.getReader").mode;
+      if (mode !== undefined) {
+        if (`${mode}` === "byob") throw new TypeError("ReadableStream.getReader: BYOB readers need a byte stream, which is not supported");
+        throw new TypeError(`ReadableStream.getReader: "${mode}" is not a reader mode`);
+      }
       return new ReadableStreamDefaultReader(this);
     }
-    async *values(options = {}) {
-      const reader = this.getReader();
+    pipeTo(destination, options = undefined) {
+      try {
+        if (!streamOps.is(this)) throw new TypeError("pipeTo() called on an object that is not a ReadableStream");
+        if (!internal.isWritable(destination)) throw new TypeError("ReadableStream.pipeTo: the destination must be a WritableStream");
+        const pipeOptions = pipeOptionsOf(options);
+        if (this.#reader !== null) throw new TypeError("ReadableStream.pipeTo: the stream is locked to a reader");
+        if (internal.writableIsLocked(destination)) throw new TypeError("ReadableStream.pipeTo: the destination is locked to a writer");
+        return internal.pipe(this, destination, pipeOptions);
+      } catch (error) {
+        return PromiseReject(error);
+      }
+    }
+    pipeThrough(transform, options = undefined) {
+      if (!streamOps.is(this)) throw new TypeError("pipeThrough() called on an object that is not a ReadableStream");
+      transform = internal.dictionary(transform, "ReadableStream.pipeThrough");
+      const readable = transform.readable;
+      if (!streamOps.is(readable)) throw new TypeError("ReadableStream.pipeThrough: the transform's readable must be a ReadableStream");
+      const writable = transform.writable;
+      if (!internal.isWritable(writable)) throw new TypeError("ReadableStream.pipeThrough: the transform's writable must be a WritableStream");
+      const pipeOptions = pipeOptionsOf(options);
+      if (this.#reader !== null) throw new TypeError("ReadableStream.pipeThrough: the stream is locked to a reader");
+      if (internal.writableIsLocked(writable)) throw new TypeError("ReadableStream.pipeThrough: the transform's writable is locked to a writer");
+      // Its failures show on the streams; the promise itself is not the caller's.
+      call(PromiseThen, internal.pipe(this, writable, pipeOptions), undefined, () => undefined);
+      return readable;
+    }
+    async *values(options = undefined) {
+      const preventCancel = Boolean(internal.dictionary(options, "ReadableStream.values").preventCancel);
+      const reader = new ReadableStreamDefaultReader(this);
+      let finished = false;
       try {
         for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
+          const { value, done } = await streamOps.read(this, true);
+          if (done) { finished = true; return; }
           yield value;
         }
       } finally {
-        if (!options.preventCancel) await reader.cancel();
-        reader.releaseLock();
+        if (!finished && !preventCancel) await streamOps.cancel(this, undefined);
+        readerRelease(reader);
       }
     }
-    [Symbol.asyncIterator](options) { return this.values(options); }
+    [Symbol.asyncIterator](options = undefined) { return this.values(options); }
     tee() { return tee(this); }
-    get [Symbol.toStringTag]() { return "ReadableStream"; }
+    get [SymbolToStringTag]() { return "ReadableStream"; }
+  }
+
+  // pipeTo's options, read in the order WebIDL reads a dictionary's members.
+  function pipeOptionsOf(options) {
+    options = internal.dictionary(options, "ReadableStream.pipeTo");
+    const preventAbort = Boolean(options.preventAbort);
+    const preventCancel = Boolean(options.preventCancel);
+    const preventClose = Boolean(options.preventClose);
+    const signal = options.signal;
+    if (signal !== undefined && !internal.isAbortSignal(signal)) {
+      throw new TypeError("ReadableStream.pipeTo: the signal must be an AbortSignal");
+    }
+    return record({ preventAbort, preventCancel, preventClose, signal });
   }
 
   const publicResult = (value, done) => ({ value, done });
   const internalResult = (value, done) => record({ value, done });
 
+  let readerRelease, readerClosed;
+
   class ReadableStreamDefaultReader {
-    #stream;
+    #stream = null;
     #closed;
     constructor(stream) {
-      if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamDefaultReader: expected a ReadableStream");
-      streamLock(stream, this);
+      if (!streamOps.is(stream)) throw new TypeError("ReadableStreamDefaultReader: expected a ReadableStream");
+      this.#closed = streamOps.lock(stream, this);
       this.#stream = stream;
+    }
+    static {
+      readerRelease = (reader) => {
+        if (reader.#stream === null) return;
+        const released = streamOps.unlock(reader.#stream);
+        // A reader released after its stream closed or errored gets a rejected `closed` anew.
+        if (streamOps.state(reader.#stream) !== "readable") reader.#closed = PromiseReject(released);
+        reader.#stream = null;
+      };
+      readerClosed = (reader) => reader.#closed;
     }
     read() {
       if (this.#stream === null) return PromiseReject(new TypeError("ReadableStreamDefaultReader: the reader was released"));
-      return streamRead(this.#stream, false);
+      return streamOps.read(this.#stream, false);
     }
-    cancel(reason) {
+    cancel(reason = undefined) {
       if (this.#stream === null) return PromiseReject(new TypeError("ReadableStreamDefaultReader: the reader was released"));
-      return streamCancel(this.#stream, reason);
+      return streamOps.cancel(this.#stream, reason);
     }
-    releaseLock() {
-      if (this.#stream === null) return;
-      streamUnlock(this.#stream);
-      this.#stream = null;
-    }
-    get closed() {
-      if (this.#closed === undefined) this.#closed = PromiseResolve();
-      return this.#closed;
-    }
-    get [Symbol.toStringTag]() { return "ReadableStreamDefaultReader"; }
+    releaseLock() { readerRelease(this); }
+    get closed() { return this.#closed; }
+    get [SymbolToStringTag]() { return "ReadableStreamDefaultReader"; }
   }
 
   // The platform reading a whole stream: it stays locked (a consumed body's stream is), and its
@@ -204,14 +429,14 @@ export default function install(host, internal) {
   async function consumeStream(stream, onChunk) {
     const reader = new ReadableStreamDefaultReader(stream);
     for (;;) {
-      const { value, done } = await streamRead(stream, true);
+      const { value, done } = await streamOps.read(stream, true);
       if (done) return;
       if (typeof value === "string") {
-        if (onChunk(value) === false) { await streamCancel(stream); return; }
+        if (onChunk(value) === false) { await streamOps.cancel(stream); return; }
       } else if (internal.isBufferSource(value)) {
-        if (onChunk(internal.viewBytes(value)) === false) { await streamCancel(stream); return; }
+        if (onChunk(internal.viewBytes(value)) === false) { await streamOps.cancel(stream); return; }
       } else {
-        reader.releaseLock();
+        readerRelease(reader);
         throw new TypeError("ReadableStream: a body chunk must be a Uint8Array, an ArrayBuffer or a string");
       }
     }
@@ -227,62 +452,114 @@ export default function install(host, internal) {
     // a cancelled branch stops buffering.
     const cancelled = [false, false];
     const reasons = [undefined, undefined];
-    const makeBranch = (index) => new ReadableStream({
+    // Each branch's cancel() settles when the source's cancel does.
+    const sourceCancelled = PromiseWithResolvers();
+    const makeBranch = (index) => {
+      const branch = new ReadableStream({
       __proto__: null,
       cancel(reason) {
         cancelled[index] = true;
         reasons[index] = reason;
         branches[index] = [];
-        if (cancelled[0] && cancelled[1]) return streamCancel(stream, [reasons[0], reasons[1]]);
-        return undefined;
+        if (cancelled[0] && cancelled[1]) {
+          call(PromiseThen, streamOps.cancel(stream, [reasons[0], reasons[1]]), sourceCancelled.resolve, sourceCancelled.reject);
+        }
+        return sourceCancelled.promise;
       },
-      async pull(controller) {
+      async pull() {
         if (branches[index].length === 0 && !done) {
           try {
-            const result = await streamRead(stream, true);
+            const result = await streamOps.read(stream, true);
             if (result.done) done = true;
             else {
               if (!cancelled[0]) call(ArrayPush, branches[0], result.value);
               if (!cancelled[1]) call(ArrayPush, branches[1], result.value);
             }
           } catch (error) {
-            failure = { __proto__: null, error };
+            failure = record({ error });
             done = true;
           }
         }
-        if (branches[index].length > 0) controller.enqueue(call(ArrayShift, branches[index]));
-        else if (failure !== null) controller.error(failure.error);
-        else if (done) controller.close();
+        if (branches[index].length > 0) enqueue(branch, call(ArrayShift, branches[index]));
+        else if (failure !== null) streamOps.error(branch, failure.error);
+        else if (done) close(branch);
       },
-    });
+      });
+      return branch;
+    };
     return [makeBranch(0), makeBranch(1)];
+  }
+
+  // The platform's own sources put chunks in through these, never through the controller's
+  // (redefinable) methods.
+  const enqueue = (stream, chunk) => { if (streamOps.canCloseOrEnqueue(stream)) streamOps.enqueue(stream, chunk); };
+  const close = (stream) => { if (streamOps.canCloseOrEnqueue(stream)) streamOps.close(stream); };
+
+  // The standard's queuing strategies.
+  const strategyInit = (init, what) => {
+    init = internal.dictionary(init, what);
+    if (init.highWaterMark === undefined) throw new TypeError(`${what}: highWaterMark is required`);
+    return +init.highWaterMark;
+  };
+  const byteLength = function size(chunk) { return chunk.byteLength; };
+  const one = function size() { return 1; };
+  class ByteLengthQueuingStrategy {
+    #highWaterMark;
+    constructor(init) { this.#highWaterMark = strategyInit(init, "ByteLengthQueuingStrategy"); }
+    get highWaterMark() { return this.#highWaterMark; }
+    get size() { return byteLength; }
+    get [SymbolToStringTag]() { return "ByteLengthQueuingStrategy"; }
+  }
+  class CountQueuingStrategy {
+    #highWaterMark;
+    constructor(init) { this.#highWaterMark = strategyInit(init, "CountQueuingStrategy"); }
+    get highWaterMark() { return this.#highWaterMark; }
+    get size() { return one; }
+    get [SymbolToStringTag]() { return "CountQueuingStrategy"; }
   }
 
   internal.define("ReadableStream", ReadableStream);
   internal.define("ReadableStreamDefaultReader", ReadableStreamDefaultReader);
+  internal.define("ReadableStreamDefaultController", ReadableStreamDefaultController);
+  internal.define("ByteLengthQueuingStrategy", ByteLengthQueuingStrategy);
+  internal.define("CountQueuingStrategy", CountQueuingStrategy);
   internal.ReadableStream = ReadableStream;
-  internal.isStream = (value) => value instanceof ReadableStream;
-  internal.streamIsDisturbed = streamIsDisturbed;
-  internal.streamIsLocked = streamIsLocked;
-  internal.streamMarkDisturbed = streamDisturb;
+  internal.ReadableStreamDefaultReader = ReadableStreamDefaultReader;
+  internal.readableOps = streamOps;
+  internal.readerRelease = readerRelease;
+  internal.readerClosed = readerClosed;
+  internal.isStream = streamOps.is;
+  internal.streamIsDisturbed = streamOps.isDisturbed;
+  internal.streamIsLocked = streamOps.isLocked;
+  internal.streamMarkDisturbed = streamOps.disturb;
   internal.streamTee = tee;
   // Locks and reads a stream made for a body that was consumed before it existed.
-  internal.streamConsume = (stream) => { new ReadableStreamDefaultReader(stream); streamDisturb(stream); };
+  internal.streamConsume = (stream) => { new ReadableStreamDefaultReader(stream); streamOps.disturb(stream); };
   internal.consumeStream = consumeStream;
   // A stream that reads `stream` (locked and disturbed from now on): the body a new Request
   // takes from the one it was made from.
   internal.streamProxy = (stream) => {
     new ReadableStreamDefaultReader(stream);
-    streamDisturb(stream);
-    return new ReadableStream({
+    streamOps.disturb(stream);
+    const proxy = new ReadableStream({
       __proto__: null,
-      pull(controller) {
-        return call(PromiseThen, streamRead(stream, true), (result) => {
-          if (result.done) controller.close();
-          else controller.enqueue(result.value);
+      pull() {
+        return call(PromiseThen, streamOps.read(stream, true), (result) => {
+          if (result.done) close(proxy);
+          else enqueue(proxy, result.value);
         });
       },
-      cancel(reason) { return streamCancel(stream, reason); },
-    });
+      cancel(reason) { return streamOps.cancel(stream, reason); },
+    }, { __proto__: null, highWaterMark: 0 });
+    return proxy;
   };
+  // A closed stream of one chunk (a body's bytes or string).
+  internal.chunkStream = (chunk) => {
+    const stream = new ReadableStream();
+    streamOps.enqueue(stream, chunk);
+    streamOps.close(stream);
+    return stream;
+  };
+  // Until the writable part loads, nothing is a WritableStream.
+  if (internal.isWritable === undefined) internal.isWritable = () => false;
 }

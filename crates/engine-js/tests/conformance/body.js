@@ -116,9 +116,11 @@ export default function (test, assert) {
     let reason = null;
     const stream = new ReadableStream({ pull(c) { c.enqueue(new Uint8Array([1])); }, cancel(why) { reason = why; } });
     const [one, two] = stream.tee();
-    await one.cancel("first");
+    const first = one.cancel("first");
+    await new Promise((resolve) => setTimeout(resolve, 0));
     assert.equals(reason, null, "one branch is not enough");
     await two.cancel("second");
+    await first;
     assert.array(reason, ["first", "second"]);
   });
   test("tee() locks the original", () => {

@@ -125,6 +125,49 @@ export default function (test, assert) {
     assert.equals(text, "safe");
     assert.equals(seen, 0);
   });
+  test("Promise.prototype.then replaced: a TransformStream still carries a body", async () => {
+    const text = await patched(Promise.prototype, "then", function () { throw new Error("tampered"); }, async () => {
+      const { readable, writable } = new TransformStream();
+      const writer = writable.getWriter();
+      writer.write(encoder.encode("trans"));
+      writer.write(encoder.encode("formed"));
+      writer.close();
+      return await new Response(readable).text();
+    });
+    assert.equals(text, "transformed");
+  });
+  test("Array.prototype.push and shift replaced: streams and pipes still flow", async () => {
+    const broken = () => { throw new Error("tampered"); };
+    const text = await patched(Array.prototype, "push", broken, () => patched(Array.prototype, "shift", broken, async () => {
+      const source = new ReadableStream({ start(c) { c.enqueue("a"); c.enqueue("b"); c.close(); } });
+      return await new Response(source.pipeThrough(new TextEncoderStream())).text();
+    }));
+    assert.equals(text, "ab");
+  });
+  test("the streams' prototype methods replaced: pipes, clones and encoder streams still work", async () => {
+    const broken = () => { throw new Error("tampered"); };
+    const text = await patched(ReadableStreamDefaultController.prototype, "enqueue", broken, () =>
+      patched(WritableStreamDefaultWriter.prototype, "write", broken, () =>
+        patched(ReadableStreamDefaultReader.prototype, "read", broken, () =>
+          patched(TextDecoder.prototype, "decode", broken, async () => {
+            const response = new Response(new Blob(["cloned"]).stream());
+            const copy = response.clone();
+            const decoded = new Response(copy.body).body.pipeThrough(new TextDecoderStream());
+            let out = "";
+            const sink = new WritableStream({ write(chunk) { out += chunk; } });
+            await decoded.pipeTo(sink);
+            return `${await response.text()} ${out}`;
+          }))));
+    assert.equals(text, "cloned cloned");
+  });
+  test("Reflect.apply replaced: sources and sinks are still called", async () => {
+    const seen = [];
+    await patched(Reflect, "apply", () => { throw new Error("tampered"); }, async () => {
+      const source = new ReadableStream({ pull(c) { c.enqueue("x"); c.close(); } });
+      await source.pipeTo(new WritableStream({ write(chunk) { seen.push(chunk); } }));
+    });
+    assert.array(seen, ["x"]);
+  });
   test("a replaced global Response does not change what the platform builds", async () => {
     const kept = Response;
     const status = await patched(globalThis, "Response", function () { throw new Error("tampered"); }, () => kept.json({}).status);

@@ -11,7 +11,7 @@ use deployment::FunctionLimits;
 
 use crate::support::{AppBuilder, engine};
 
-const SUITES: [&str; 11] = [
+const SUITES: [&str; 12] = [
     "headers",
     "body",
     "request",
@@ -22,6 +22,7 @@ const SUITES: [&str; 11] = [
     "formdata",
     "urlsearchparams",
     "url",
+    "streams",
     "tamper",
 ];
 
