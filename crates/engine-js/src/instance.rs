@@ -61,10 +61,17 @@ pub(crate) enum Disposition {
 struct EntryPoints {
     invoke: Persistent<Function<'static>>,
     settle_fetch: Persistent<Function<'static>>,
-    settle_kv: Persistent<Function<'static>>,
-    settle_sql: Persistent<Function<'static>>,
-    settle_cache: Persistent<Function<'static>>,
     fire_timer: Persistent<Function<'static>>,
+    /// The object the three above came from: the bindings' parts add `settleKv`, `settleSql` and
+    /// `settleCache` to it when they load.
+    points: Persistent<Object<'static>>,
+}
+
+impl EntryPoints {
+    /// A binding part's settle function (its part made the call being settled, so it is loaded).
+    fn settle<'js>(&self, ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Function<'js>> {
+        self.points.clone().restore(ctx)?.get(name)
+    }
 }
 
 pub(crate) struct Instance {
@@ -185,10 +192,8 @@ impl Instance {
             let entry_points = EntryPoints {
                 invoke: entry_point("invoke").map_err(prelude_failed)?,
                 settle_fetch: entry_point("settleFetch").map_err(prelude_failed)?,
-                settle_kv: entry_point("settleKv").map_err(prelude_failed)?,
-                settle_sql: entry_point("settleSql").map_err(prelude_failed)?,
-                settle_cache: entry_point("settleCache").map_err(prelude_failed)?,
                 fire_timer: entry_point("fireTimer").map_err(prelude_failed)?,
+                points: Persistent::save(ctx, points.clone()),
             };
             let env = Object::new(ctx.clone()).map_err(prelude_failed)?;
             for (name, value) in &image.vars {
@@ -574,7 +579,7 @@ fn settle_sql(
     id: u32,
     result: Result<SqlAnswer, SqlError>,
 ) -> rquickjs::Result<()> {
-    let settle = entry_points.settle_sql.clone().restore(ctx)?;
+    let settle = entry_points.settle(ctx, "settleSql")?;
     let answer = match result {
         Ok(answer) => answer,
         Err(SqlError(message)) => return settle.call((id, false, message)),
@@ -633,7 +638,7 @@ fn settle_cache(
     result: Result<runtime::cache::CacheAnswer, String>,
 ) -> rquickjs::Result<()> {
     use runtime::cache::CacheAnswer;
-    let settle = entry_points.settle_cache.clone().restore(ctx)?;
+    let settle = entry_points.settle(ctx, "settleCache")?;
     let (json, bytes) = match result {
         Err(message) => return settle.call((id, false, message, None::<TypedArray<u8>>)),
         Ok(CacheAnswer::Found(None)) => (serde_json::Value::Null, None),
@@ -658,7 +663,7 @@ fn settle_kv(
     id: u32,
     result: Result<KvAnswer, KvError>,
 ) -> rquickjs::Result<()> {
-    let settle = entry_points.settle_kv.clone().restore(ctx)?;
+    let settle = entry_points.settle(ctx, "settleKv")?;
     let answer = match result {
         Ok(answer) => answer,
         Err(KvError::Invalid(message)) => return settle.call((id, false, message, true)),

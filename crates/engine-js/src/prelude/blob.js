@@ -5,16 +5,17 @@
 
 export default function install(host, internal) {
   const {
-    call, StringCtor, ArrayPush, StringToLowerCase, RegExpTest, TypedArraySlice, TypedArraySubarray, Uint8ArrayCtor,
-    SymbolIterator, ReflectApply, StringReplace, freeze, PromiseResolve,
+    call, StringCtor, ArrayPush, ArrayJoin, StringToLowerCase, StringSlice, StringCharCodeAt, StringFromCharCode, ReflectApply,
+    TypedArraySet, TypedArraySlice, TypedArraySubarray, Uint8ArrayCtor, SymbolIterator, freeze, PromiseResolve,
   } = internal.primordials;
+  const { matches, trimHttp } = internal;
   const { copyBytes, viewBytes, concatBytes, encodeText, decodeText, usv, record, entries } = internal.load("lists");
 
   // A type as the File API keeps it: lowercase, or "" when it has a character outside U+0020-U+007E.
   const PRINTABLE = /^[\x20-\x7e]*$/;
   const normalizeType = (type) => {
     const text = StringCtor(type);
-    return call(RegExpTest, PRINTABLE, text) ? call(StringToLowerCase, text) : "";
+    return matches(PRINTABLE, text) ? call(StringToLowerCase, text) : "";
   };
 
   let blobBytes, blobSet;
@@ -37,7 +38,7 @@ export default function install(host, internal) {
           else if (internal.isBufferSource(part)) call(ArrayPush, chunks, copyBytes(part));
           else {
             let text = usv(part);
-            if (native) text = call(StringReplace, text, /\r\n|\r/g, "\n");
+            if (native) text = newlines(text, "\n");
             call(ArrayPush, chunks, encodeText(text));
           }
         }
@@ -161,7 +162,7 @@ export default function install(host, internal) {
 
   // A name or filename in a Content-Disposition: LF, CR and '"' percent-encoded, as the HTML
   // standard's form encoding does.
-  const escapeName = (name) => call(StringReplace, call(StringReplace, call(StringReplace, name, /\n/g, "%0A"), /\r/g, "%0D"), /"/g, "%22");
+  const escapeName = (name) => replaceEach(name, (c) => (c === "\n" ? "%0A" : c === "\r" ? "%0D" : c === '"' ? "%22" : null));
 
   function serializeFormData(form) {
     const random = host.randomBytes(16);
@@ -177,7 +178,7 @@ export default function install(host, internal) {
         head += `; filename="${escapeName(value.name)}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
         call(ArrayPush, chunks, encodeText(head), blobBytes(value), encodeText("\r\n"));
       } else {
-        call(ArrayPush, chunks, encodeText(`${head}\r\n\r\n${call(StringReplace, value, /\r\n|\r(?!\n)|\n/g, "\r\n")}\r\n`));
+        call(ArrayPush, chunks, encodeText(`${head}\r\n\r\n${newlines(value, "\r\n")}\r\n`));
       }
     }
     call(ArrayPush, chunks, encodeText(`--${boundary}--\r\n`));
@@ -197,7 +198,7 @@ export default function install(host, internal) {
   // Bytes as Latin-1 text (headers of a part).
   function latin1(bytes) {
     let text = "";
-    for (let i = 0; i < bytes.length; i++) text += StringCtor.fromCharCode(bytes[i]);
+    for (let i = 0; i < bytes.length; i++) text += StringFromCharCode(bytes[i]);
     return text;
   }
 
@@ -213,7 +214,7 @@ export default function install(host, internal) {
       while (value[at] === " " || value[at] === "\t") at++;
       let key = "";
       while (at < value.length && value[at] !== "=" && value[at] !== ";") key += value[at++];
-      key = call(StringToLowerCase, call(StringReplace, key, /[ \t]+$/, ""));
+      key = call(StringToLowerCase, trimEndBlanks(key));
       if (value[at] !== "=") continue;
       at++;
       while (value[at] === " " || value[at] === "\t") at++;
@@ -228,7 +229,7 @@ export default function install(host, internal) {
         while (at < value.length && value[at] !== ";") at++;
       } else {
         while (at < value.length && value[at] !== ";") found += value[at++];
-        found = call(StringReplace, found, /[ \t]+$/, "");
+        found = trimEndBlanks(found);
       }
       if (key === wanted) return found;
     }
@@ -240,6 +241,62 @@ export default function install(host, internal) {
     at++;
     while (at < value.length && value[at] !== '"') at += value[at] === "\\" ? 2 : 1;
     return at + 1;
+  }
+
+  const FORM_DATA = /^form-data\s*(;|$)/i;
+
+  // String helpers that call no method a changed String.prototype could supply.
+  function indexOfChar(text, char) {
+    for (let i = 0; i < text.length; i++) if (text[i] === char) return i;
+    return -1;
+  }
+  // `text` with each character `replacement(c)` names (non-null) replaced.
+  function replaceEach(text, replacement) {
+    const parts = [];
+    let from = 0;
+    for (let i = 0; i < text.length; i++) {
+      const replaced = replacement(text[i]);
+      if (replaced !== null) {
+        call(ArrayPush, parts, call(StringSlice, text, from, i), replaced);
+        from = i + 1;
+      }
+    }
+    if (from === 0) return text;
+    call(ArrayPush, parts, call(StringSlice, text, from));
+    return call(ArrayJoin, parts, "");
+  }
+  // `text` with every CR LF, lone CR and lone LF as `newline`.
+  function newlines(text, newline) {
+    const parts = [];
+    let from = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (c !== "\r" && c !== "\n") continue;
+      call(ArrayPush, parts, call(StringSlice, text, from, i), newline);
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      from = i + 1;
+    }
+    if (from === 0) return text;
+    call(ArrayPush, parts, call(StringSlice, text, from));
+    return call(ArrayJoin, parts, "");
+  }
+  function splitLines(text) {
+    const lines = [];
+    let from = 0;
+    for (let i = 0; i + 1 < text.length; i++) {
+      if (text[i] === "\r" && text[i + 1] === "\n") {
+        call(ArrayPush, lines, call(StringSlice, text, from, i));
+        from = i + 2;
+        i++;
+      }
+    }
+    call(ArrayPush, lines, call(StringSlice, text, from));
+    return lines;
+  }
+  function trimEndBlanks(text) {
+    let end = text.length;
+    while (end > 0 && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
+    return call(StringSlice, text, 0, end);
   }
 
   const malformed = (why) => new TypeError(`formData(): the multipart/form-data body is malformed: ${why}`);
@@ -261,14 +318,14 @@ export default function install(host, internal) {
       const headersEnd = find(bytes, CRLF_CRLF, at);
       if (headersEnd < 0) throw malformed("a part has no blank line after its headers");
       let name, filename, type = "";
-      const lines = latin1(call(TypedArraySubarray, bytes, at, headersEnd)).split("\r\n");
+      const lines = splitLines(latin1(call(TypedArraySubarray, bytes, at, headersEnd)));
       for (let i = 0; i < lines.length; i++) {
-        const colon = lines[i].indexOf(":");
+        const colon = indexOfChar(lines[i], ":");
         if (colon < 0) throw malformed(`a part has a header line without a colon: ${lines[i]}`);
-        const header = call(StringToLowerCase, lines[i].slice(0, colon).trim());
-        const value = lines[i].slice(colon + 1).trim();
+        const header = call(StringToLowerCase, trimHttp(call(StringSlice, lines[i], 0, colon)));
+        const value = trimHttp(call(StringSlice, lines[i], colon + 1));
         if (header === "content-disposition") {
-          if (!/^form-data\s*(;|$)/i.test(value)) throw malformed("a part's Content-Disposition is not form-data");
+          if (!matches(FORM_DATA, value)) throw malformed("a part's Content-Disposition is not form-data");
           name = parameter(value, "name");
           filename = parameter(value, "filename");
         } else if (header === "content-type") {
@@ -296,18 +353,19 @@ export default function install(host, internal) {
     const out = new Uint8ArrayCtor(delimiter.length + 2);
     out[0] = 13;
     out[1] = 10;
-    out.set(delimiter, 2);
+    call(TypedArraySet, out, delimiter, 2);
     return out;
   };
   function encodeLatin1(text) {
     const out = new Uint8ArrayCtor(text.length);
-    for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+    for (let i = 0; i < text.length; i++) out[i] = call(StringCharCodeAt, text, i) & 0xff;
     return out;
   }
 
   // A body's bytes as a FormData, by its Content-Type.
   function parseFormData(bytes, contentType) {
-    const essence = call(StringToLowerCase, contentType.split(";")[0].trim());
+    const semicolon = indexOfChar(contentType, ";");
+    const essence = call(StringToLowerCase, trimHttp(semicolon < 0 ? contentType : call(StringSlice, contentType, 0, semicolon)));
     if (essence === "multipart/form-data") {
       const boundary = parameter(contentType, "boundary");
       if (!boundary) throw new TypeError("formData(): the multipart/form-data Content-Type has no boundary");
@@ -316,8 +374,8 @@ export default function install(host, internal) {
     if (essence === "application/x-www-form-urlencoded") {
       const form = new FormData();
       const list = formEntries(form);
-      const params = new (internal.load("url").URLSearchParams)(decodeText(bytes));
-      for (const [name, value] of params) call(ArrayPush, list, [name, value]);
+      const flat = internal.load("url").parseQuery(decodeText(bytes));
+      for (let i = 0; i < flat.length; i += 2) call(ArrayPush, list, [flat[i], flat[i + 1]]);
       return form;
     }
     throw new TypeError(

@@ -4,8 +4,8 @@
 // when the app has the binding (or touches the global), so apps without it never pay for it.
 
 export default function install(host, internal) {
-  const { call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
-  const { record } = internal;
+  const { call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayPush, StringSlice, StringCtor, Uint8ArrayCtor, freeze } = internal.primordials;
+  const { record, trimHttp } = internal;
   const { Request, Response, responseFromHost, headersList } = internal;
 
   // ---------------------------------------------------------------------------------------------
@@ -14,8 +14,8 @@ export default function install(host, internal) {
 
   const pendingCache = new Map();
 
-  function cacheCall(call, body) {
-    const json = JSONStringify(call);
+  function cacheCall(message, body) {
+    const json = JSONStringify(message);
     const id = body === undefined ? host.cache(json) : host.cache(json, body);
     const { promise, resolve, reject } = PromiseWithResolvers();
     call(MapSet, pendingCache, id, { resolve, reject });
@@ -26,16 +26,31 @@ export default function install(host, internal) {
     return request instanceof Request ? request : new Request(request);
   }
 
-  const cacheNames = new WeakMap();
+
+  // Whether a Vary value lists `*`.
+  function varyAll(vary) {
+    let from = 0;
+    for (let i = 0; i <= vary.length; i++) {
+      if (i < vary.length && vary[i] !== ",") continue;
+      if (trimHttp(call(StringSlice, vary, from, i)) === "*") return true;
+      from = i + 1;
+    }
+    return false;
+  }
 
   class Cache {
+    // The cache's name as the host keys it (`default` or `named:NAME`); not the app's to see.
+    #name;
+    constructor(name) {
+      this.#name = name;
+    }
     async match(request, options = undefined) {
       const asked = cacheRequest(request);
       if (asked.method !== "GET" && !options?.ignoreMethod) return undefined;
-      const call = { op: "match", cache: cacheNames.get(this), url: asked.url };
+      const message = { op: "match", cache: this.#name, url: asked.url };
       const condition = asked.headers.get("if-none-match");
-      if (condition !== null) call.ifNoneMatch = condition;
-      const answer = await cacheCall(call);
+      if (condition !== null) message.ifNoneMatch = condition;
+      const answer = await cacheCall(message);
       if (answer.json === null) return undefined;
       return responseFromHost(answer.json.status, answer.json.headers, asked.url, answer.bytes, false);
     }
@@ -46,7 +61,7 @@ export default function install(host, internal) {
       if (!(response instanceof Response)) throw new TypeError("Cache.put(): the response must be a Response.");
       if (response.status === 206) throw new TypeError("Cannot cache response to a range request (206 Partial Content).");
       const vary = response.headers.get("vary");
-      if (vary !== null && vary.split(",").some((field) => field.trim() === "*")) {
+      if (vary !== null && varyAll(vary)) {
         throw new TypeError("Cannot cache response with 'Vary: *' header.");
       }
       if (response.bodyUsed) throw new TypeError("Cache.put(): the response's body has already been used.");
@@ -54,29 +69,25 @@ export default function install(host, internal) {
       const headers = [];
       const list = headersList(response.headers);
       for (let i = 0; i < list.length; i++) call(ArrayPush, headers, [list[i][0], list[i][1]]);
-      await cacheCall({ op: "put", cache: cacheNames.get(this), url: asked.url, status: response.status, headers }, body);
+      await cacheCall({ op: "put", cache: this.#name, url: asked.url, status: response.status, headers }, body);
       return undefined;
     }
 
     async delete(request, options = undefined) {
       const asked = cacheRequest(request);
       if (asked.method !== "GET" && !options?.ignoreMethod) return false;
-      const answer = await cacheCall({ op: "delete", cache: cacheNames.get(this), url: asked.url });
+      const answer = await cacheCall({ op: "delete", cache: this.#name, url: asked.url });
       return answer.json === true;
     }
   }
 
-  function makeCache(name) {
-    const cache = new Cache();
-    cacheNames.set(cache, name);
-    return freeze(cache);
-  }
+  const makeCache = (name) => freeze(new Cache(name));
 
   const defaultCache = makeCache("default");
 
   class CacheStorage {
     get default() { return defaultCache; }
-    async open(name) { return makeCache(`named:${String(name)}`); }
+    async open(name) { return makeCache(`named:${StringCtor(name)}`); }
   }
 
   // Completes a Cache API call: `ok` with the answer's JSON and a found body's bytes, or a message.
@@ -89,6 +100,6 @@ export default function install(host, internal) {
   }
 
   internal.define("caches", freeze(new CacheStorage()));
-  internal.settleCache = settleCache;
+  internal.entryPoints.settleCache = settleCache;
   call(ArrayPush, internal.resets, () => call(MapClear, pendingCache));
 }

@@ -22,10 +22,10 @@ export default function install(host, internal) {
     if (value instanceof RegExp) return String(value);
     if (value instanceof Map) return `Map(${value.size}) ${describe(Object.fromEntries(value), depth + 1)}`;
     if (value instanceof Set) return `Set(${value.size}) ${describe([...value], depth + 1)}`;
-    if (internal.isHeaders(value) || internal.isSearchParams(value)) return `${value.constructor.name} ${describe(Object.fromEntries(value), depth + 1)}`;
+    if (value instanceof internal.Headers || internal.isSearchParams(value)) return `${value.constructor.name} ${describe(Object.fromEntries(value), depth + 1)}`;
     if (internal.isURL(value)) return `URL ${value.href}`;
-    if (internal.isRequest(value)) return `Request ${value.method} ${value.url}`;
-    if (internal.isResponse(value)) return `Response ${value.status}`;
+    if (value instanceof internal.Request) return `Request ${value.method} ${value.url}`;
+    if (value instanceof internal.Response) return `Response ${value.status}`;
     const seen = new WeakSet();
     try {
       return JSON.stringify(value, (key, inner) => {

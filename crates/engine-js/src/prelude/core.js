@@ -38,10 +38,10 @@ export default function install(host) {
     SetAdd: Set.prototype.add,
     StringToLowerCase: String.prototype.toLowerCase,
     StringToUpperCase: String.prototype.toUpperCase,
-    StringReplace: String.prototype.replace,
+    StringFromCharCode: String.fromCharCode,
     StringCharCodeAt: String.prototype.charCodeAt,
     StringSlice: String.prototype.slice,
-    RegExpTest: RegExp.prototype.test,
+    RegExpExec: RegExp.prototype.exec,
     isWellFormed: String.prototype.isWellFormed,
     toWellFormed: String.prototype.toWellFormed,
     TypedArraySet: Object.getPrototypeOf(Uint8Array.prototype).set,
@@ -60,6 +60,7 @@ export default function install(host) {
     ObjectPrototype: Object.prototype,
     setPrototypeOf: Object.setPrototypeOf,
     ArrayShift: Array.prototype.shift,
+    ArrayIsArray: Array.isArray,
     FinalizationRegistryCtor: typeof FinalizationRegistry === "function" ? FinalizationRegistry : null,
     ReflectApply: Reflect.apply,
     SymbolIterator: Symbol.iterator,
@@ -68,7 +69,7 @@ export default function install(host) {
   });
   const {
     call, StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArraySplice,
-    ArraySort, MapGet, MapSet, MapDelete, MapClear, SetHas, SetAdd, StringToLowerCase, StringReplace, RegExpTest,
+    ArraySort, MapGet, MapSet, MapDelete, MapClear, SetHas, SetAdd, StringToLowerCase, RegExpExec, StringSlice,
     TypedArraySet, TypedArraySlice, ArrayBufferSlice, Uint8ArrayCtor, ArrayBufferCtor, isView, JSONParse,
     JSONStringify, ObjectKeys, ReflectApply, ObjectPrototype,
   } = primordials;
@@ -177,6 +178,21 @@ export default function install(host) {
   };
   internal.usv = usv;
 
+  // Whether a regular expression matches: through the exec taken at start, which reads no
+  // property a changed RegExp.prototype could supply (test() and replace() both do).
+  const matches = (regex, text) => call(RegExpExec, regex, text) !== null;
+  internal.matches = matches;
+
+  // A string without the HTTP whitespace (tab, LF, CR, space) at either end.
+  function trimHttp(text) {
+    let start = 0;
+    let end = text.length;
+    for (let c = text[start]; start < end && (c === " " || c === "\t" || c === "\n" || c === "\r"); c = text[++start]);
+    for (let c = text[end - 1]; end > start && (c === " " || c === "\t" || c === "\n" || c === "\r"); c = text[--end - 1]);
+    return start === 0 && end === text.length ? text : call(StringSlice, text, start, end);
+  }
+  internal.trimHttp = trimHttp;
+
   internal.isBufferSource = isBufferSource;
   internal.viewBytes = viewBytes;
   internal.copyBytes = copyBytes;
@@ -188,18 +204,17 @@ export default function install(host) {
   // Headers.
 
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-  const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
   const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
 
   function normalizeName(name) {
     name = StringCtor(name);
-    if (!call(RegExpTest, TOKEN, name)) throw new TypeError(`Headers: "${name}" is not a valid header name`);
+    if (!matches(TOKEN, name)) throw new TypeError(`Headers: "${name}" is not a valid header name`);
     return call(StringToLowerCase, name);
   }
 
   function normalizeValue(value) {
-    value = call(StringReplace, StringCtor(value), EDGE_WHITESPACE, "");
-    if (call(RegExpTest, FORBIDDEN_IN_VALUE, value)) throw new TypeError("Headers: a header value must not contain NUL, CR or LF");
+    value = trimHttp(StringCtor(value));
+    if (matches(FORBIDDEN_IN_VALUE, value)) throw new TypeError("Headers: a header value must not contain NUL, CR or LF");
     // A ByteString: no code unit above U+00FF.
     for (let i = 0; i < value.length; i++) {
       if (call(primordials.StringCharCodeAt, value, i) > 0xff) {
@@ -565,7 +580,7 @@ export default function install(host) {
       }
       this.#status = status;
       this.#statusText = init.statusText === undefined ? "" : StringCtor(init.statusText);
-      if (!call(RegExpTest, REASON_PHRASE, this.#statusText)) {
+      if (!matches(REASON_PHRASE, this.#statusText)) {
         throw new TypeError("Response: the statusText must be a reason phrase (no CR, LF or characters above U+00FF)");
       }
       this.#headers = new Headers(init.headers);
@@ -712,9 +727,6 @@ export default function install(host) {
   // ---------------------------------------------------------------------------------------------
   // Globals.
 
-  internal.isHeaders = (value) => value instanceof Headers;
-  internal.isRequest = (value) => value instanceof Request;
-  internal.isResponse = (value) => value instanceof Response;
   internal.define("Headers", Headers);
   internal.define("Request", Request);
   internal.define("Response", Response);
@@ -732,8 +744,8 @@ export default function install(host) {
   function describeReturn(value) {
     if (value === undefined) return "undefined (did the handler forget to return a Response?)";
     if (value === null) return "null";
-    if (typeof value === "object") return `an object (${internal.describe(value, 1).slice(0, 200)})`;
-    return `${typeof value} ${internal.describe(value, 1).slice(0, 200)}`;
+    if (typeof value === "object") return `an object (${call(StringSlice, internal.describe(value, 1), 0, 200)})`;
+    return `${typeof value} ${call(StringSlice, internal.describe(value, 1), 0, 200)}`;
   }
 
   // Which request the instance serves now: an earlier request's invoke that resumes later (its
@@ -821,15 +833,15 @@ export default function install(host) {
     ReflectApply(timer.callback, undefined, timer.args);
   }
 
-  // The bindings' parts load when the app has the binding (the engine makes it at start).
-  return {
+  // The bindings' parts load when the app has the binding (the engine makes it at start), and
+  // add their settle functions here.
+  internal.entryPoints = {
+    __proto__: null,
     invoke,
     settleFetch,
     fireTimer,
     makeKv: () => internal.load("kv").makeKv(),
-    settleKv: (id, ok, json, extra) => internal.settleKv(id, ok, json, extra),
     makeD1: () => internal.load("d1").makeD1(),
-    settleSql: (id, ok, json) => internal.settleSql(id, ok, json),
-    settleCache: (id, ok, json, bytes) => internal.settleCache(id, ok, json, bytes),
   };
+  return internal.entryPoints;
 }

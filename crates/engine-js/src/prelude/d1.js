@@ -4,7 +4,10 @@
 // when the app has the binding (or touches the global), so apps without it never pay for it.
 
 export default function install(host, internal) {
-  const { call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
+  const {
+    call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush,
+    ArrayIsArray, StringSlice, StringCtor, Uint8ArrayCtor, ArrayBufferCtor, isView, freeze, ObjectAssign: assign,
+  } = internal.primordials;
   const { record } = internal;
 
   // ---------------------------------------------------------------------------------------------
@@ -13,15 +16,16 @@ export default function install(host, internal) {
 
   const pendingSql = new Map();
 
-  function sqlCall(call) {
-    const id = host.sql(JSONStringify(call));
+  function sqlCall(message) {
+    const id = host.sql(JSONStringify(message));
     const { promise, resolve, reject } = PromiseWithResolvers();
     call(MapSet, pendingSql, id, { resolve, reject });
     return promise;
   }
 
   function d1Error(message) {
-    const cause = message.startsWith("D1_ERROR: ") ? message.slice("D1_ERROR: ".length) : message;
+    const prefix = "D1_ERROR: ";
+    const cause = call(StringSlice, message, 0, prefix.length) === prefix ? call(StringSlice, message, prefix.length) : message;
     return new Error(message, { cause: new Error(cause) });
   }
 
@@ -33,55 +37,79 @@ export default function install(host, internal) {
       case "string":
         return value;
       case "number":
-        if (Number.isFinite(value)) return value;
+        if (value === value && value !== Infinity && value !== -Infinity) return value;
         break;
       case "boolean":
         return value ? 1 : 0;
       case "object":
-        if (value instanceof ArrayBufferCtor) return { blob: Array.from(new Uint8ArrayCtor(value)) };
-        if (ArrayBuffer.isView(value)) {
-          return { blob: Array.from(new Uint8ArrayCtor(value.buffer, value.byteOffset, value.byteLength)) };
-        }
+        if (value instanceof ArrayBufferCtor) return { blob: byteList(new Uint8ArrayCtor(value)) };
+        if (isView(value)) return { blob: byteList(new Uint8ArrayCtor(value.buffer, value.byteOffset, value.byteLength)) };
         // As on D1, an array of bytes binds as a BLOB (the shape D1 answers BLOBs in).
-        if (Array.isArray(value) && value.every((byte) => Number.isInteger(byte) && byte >= 0 && byte <= 255)) {
-          return { blob: value.slice() };
+        if (ArrayIsArray(value)) {
+          const bytes = [];
+          for (let i = 0; i < value.length; i++) {
+            const byte = value[i];
+            if (typeof byte !== "number" || !(byte >= 0 && byte <= 255) || byte % 1 !== 0) return unsupported(value);
+            call(ArrayPush, bytes, byte);
+          }
+          return { blob: bytes };
         }
         break;
     }
-    throw new Error(`D1_TYPE_ERROR: Type '${typeof value}' not supported for value '${String(value)}'`);
+    return unsupported(value);
+  }
+  function unsupported(value) {
+    throw new Error(`D1_TYPE_ERROR: Type '${typeof value}' not supported for value '${StringCtor(value)}'`);
+  }
+  function byteList(bytes) {
+    const list = [];
+    for (let i = 0; i < bytes.length; i++) call(ArrayPush, list, bytes[i]);
+    return list;
   }
 
   function d1Result(result) {
-    const results = result.rows.map((row) => {
+    const results = [];
+    for (let i = 0; i < result.rows.length; i++) {
+      const row = result.rows[i];
       const object = {};
-      result.columns.forEach((column, index) => { object[column] = row[index]; });
-      return object;
-    });
+      // Defined, not assigned: a setter on Object.prototype never sees a row.
+      for (let j = 0; j < result.columns.length; j++) {
+        internal.primordials.defineProperty(object, result.columns[j], { __proto__: null, value: row[j], writable: true, enumerable: true, configurable: true });
+      }
+      call(ArrayPush, results, object);
+    }
     return { success: true, meta: assign({ served_by: "terrarium" }, result.meta), results };
   }
 
-  // Each prepared statement's SQL and parameters, as the host takes them; not the app's to see.
-  const statements = new WeakMap();
+  let statementOf;
 
   class D1PreparedStatement {
+    // The SQL and parameters, as the host takes them; not the app's to see.
+    #statement;
     constructor(sql, params) {
-      statements.set(this, { sql, params });
+      this.#statement = { sql, params };
+    }
+    static {
+      statementOf = (statement) => statement.#statement;
     }
 
     bind(...values) {
-      return new D1PreparedStatement(statements.get(this).sql, values.map(d1Value));
+      const params = [];
+      for (let i = 0; i < values.length; i++) call(ArrayPush, params, d1Value(values[i]));
+      return new D1PreparedStatement(this.#statement.sql, params);
     }
 
     async #run() {
-      return (await sqlCall({ batch: [statements.get(this)] })).answer[0];
+      return (await sqlCall({ batch: [this.#statement] })).answer[0];
     }
 
     async first(column) {
-      const result = d1Result(await this.#run());
+      const answer = await this.#run();
+      const result = d1Result(answer);
       const row = result.results[0];
       if (column === undefined) return row ?? null;
       if (row === undefined) return null;
-      if (!Object.prototype.hasOwnProperty.call(row, column)) {
+      if (call(ArrayIndexOf, answer.columns, StringCtor(column)) < 0) {
         throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`);
       }
       return row[column];
@@ -97,7 +125,10 @@ export default function install(host, internal) {
 
     async raw(options = {}) {
       const result = await this.#run();
-      return options?.columnNames ? [result.columns, ...result.rows] : result.rows;
+      if (!options?.columnNames) return result.rows;
+      const rows = [result.columns];
+      for (let i = 0; i < result.rows.length; i++) call(ArrayPush, rows, result.rows[i]);
+      return rows;
     }
   }
 
@@ -108,12 +139,21 @@ export default function install(host, internal) {
     }
 
     async batch(list) {
-      if (!Array.isArray(list) || !list.every((statement) => statement instanceof D1PreparedStatement)) {
+      const batch = [];
+      if (ArrayIsArray(list)) {
+        for (let i = 0; i < list.length; i++) {
+          if (!(list[i] instanceof D1PreparedStatement)) break;
+          call(ArrayPush, batch, statementOf(list[i]));
+        }
+      }
+      if (!ArrayIsArray(list) || batch.length !== list.length) {
         throw new TypeError("D1: batch() takes an array of statements made by prepare()");
       }
       if (list.length === 0) throw new Error("D1_ERROR: No SQL statements detected.");
-      const results = (await sqlCall({ batch: list.map((statement) => statements.get(statement)) })).answer;
-      return results.map(d1Result);
+      const answers = (await sqlCall({ batch })).answer;
+      const results = [];
+      for (let i = 0; i < answers.length; i++) call(ArrayPush, results, d1Result(answers[i]));
+      return results;
     }
 
     async exec(sql) {
@@ -150,6 +190,6 @@ export default function install(host, internal) {
   }
 
   internal.makeD1 = makeD1;
-  internal.settleSql = settleSql;
+  internal.entryPoints.settleSql = settleSql;
   call(ArrayPush, internal.resets, () => call(MapClear, pendingSql));
 }

@@ -5,11 +5,15 @@
 // when app code first touches one of its globals, which keeps instances small and quick to create.
 
 export default function install(host, internal) {
+  const {
+    call, MapGet, MapSet, SetAdd, ArrayPush, ArrayIsArray, ArrayBufferSlice, ObjectKeys, ReflectApply, isView, StringCtor,
+    StringToUpperCase,
+  } = internal.primordials;
   const DIGESTS = { "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
 
   const subtle = {
     async digest(algorithm, data) {
-      const name = String(typeof algorithm === "object" && algorithm !== null ? algorithm.name : algorithm).toUpperCase();
+      const name = call(StringToUpperCase, StringCtor(typeof algorithm === "object" && algorithm !== null ? algorithm.name : algorithm));
       const digest = DIGESTS[name];
       if (digest === undefined) throw new DOMException(`crypto.subtle.digest: ${name} is not supported (SHA-256, SHA-384, SHA-512 are)`, "NotSupportedError");
       if (!internal.isBufferSource(data)) throw new TypeError("crypto.subtle.digest: data must be an ArrayBuffer or a view of one");
@@ -21,13 +25,13 @@ export default function install(host, internal) {
     subtle,
     randomUUID: () => host.randomUUID(),
     getRandomValues(array) {
-      if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView) {
+      if (!isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView) {
         throw new TypeError("crypto.getRandomValues: the argument must be an integer typed array");
       }
       if (array.byteLength > 65536) {
         throw new DOMException("crypto.getRandomValues: at most 65536 bytes may be requested", "QuotaExceededError");
       }
-      internal.viewBytes(array).set(host.randomBytes(array.byteLength));
+      call(internal.primordials.TypedArraySet, internal.viewBytes(array), host.randomBytes(array.byteLength));
       return array;
     },
   };
@@ -39,19 +43,21 @@ export default function install(host, internal) {
       if (input === null || (typeof input !== "object" && typeof input !== "function" && typeof input !== "symbol")) return input;
       if (typeof input === "function") throw cloneError(`function ${input.name || "(anonymous)"}`);
       if (typeof input === "symbol") throw cloneError("a symbol");
-      if (seen.has(input)) return seen.get(input);
+      const known = call(MapGet, seen, input);
+      if (known !== undefined) return known;
       let output;
-      if (Array.isArray(input)) {
+      if (ArrayIsArray(input)) {
         output = new Array(input.length);
-        seen.set(input, output);
-        for (const key of Object.keys(input)) output[key] = clone(input[key]);
+        call(MapSet, seen, input, output);
+        const keys = ObjectKeys(input);
+        for (let i = 0; i < keys.length; i++) output[keys[i]] = clone(input[keys[i]]);
         return output;
       }
       if (input instanceof Date) output = new Date(input.getTime());
       else if (input instanceof RegExp) output = new RegExp(input.source, input.flags);
-      else if (input instanceof ArrayBuffer) output = input.slice(0);
+      else if (input instanceof ArrayBuffer) output = call(ArrayBufferSlice, input, 0);
       else if (input instanceof DataView) output = new DataView(clone(input.buffer), input.byteOffset, input.byteLength);
-      else if (ArrayBuffer.isView(input)) output = new input.constructor(clone(input.buffer), input.byteOffset, input.length);
+      else if (isView(input)) output = new input.constructor(clone(input.buffer), input.byteOffset, input.length);
       else if (input instanceof Boolean || input instanceof Number || input instanceof String) output = Object(input.valueOf());
       else if (internal.isBlob(input)) {
         // A Blob's bytes never change: the copy shares them.
@@ -61,18 +67,18 @@ export default function install(host, internal) {
       }
       else if (input instanceof Map) {
         output = new Map();
-        seen.set(input, output);
-        for (const [key, inner] of input) output.set(clone(key), clone(inner));
+        call(MapSet, seen, input, output);
+        for (const [key, inner] of input) call(MapSet, output, clone(key), clone(inner));
         return output;
       } else if (input instanceof Set) {
         output = new Set();
-        seen.set(input, output);
-        for (const inner of input) output.add(clone(inner));
+        call(MapSet, seen, input, output);
+        for (const inner of input) call(SetAdd, output, clone(inner));
         return output;
       } else if (input instanceof Error) {
         const Constructor = globalThis[input.name] ?? Error;
         output = Object.create(Constructor.prototype);
-        seen.set(input, output);
+        call(MapSet, seen, input, output);
         for (const key of ["message", "stack", "cause"]) {
           if (Object.prototype.hasOwnProperty.call(input, key)) {
             Object.defineProperty(output, key, { __proto__: null, value: clone(input[key]), writable: true, configurable: true });
@@ -83,11 +89,12 @@ export default function install(host, internal) {
         throw cloneError(`a ${input.constructor.name}`);
       } else {
         output = {};
-        seen.set(input, output);
-        for (const key of Object.keys(input)) output[key] = clone(input[key]);
+        call(MapSet, seen, input, output);
+        const keys = ObjectKeys(input);
+        for (let i = 0; i < keys.length; i++) output[keys[i]] = clone(input[keys[i]]);
         return output;
       }
-      seen.set(input, output);
+      call(MapSet, seen, input, output);
       return output;
     }
     return clone(value);
@@ -95,7 +102,7 @@ export default function install(host, internal) {
 
   class Event {
     #type; #defaultPrevented = false;
-    constructor(type) { this.#type = String(type); }
+    constructor(type) { this.#type = StringCtor(type); }
     get type() { return this.#type; }
     get defaultPrevented() { return this.#defaultPrevented; }
     preventDefault() { this.#defaultPrevented = true; }
@@ -105,19 +112,27 @@ export default function install(host, internal) {
     #listeners = new Map();
     addEventListener(type, listener, options = {}) {
       if (typeof listener !== "function" && typeof listener?.handleEvent !== "function") return;
-      const list = this.#listeners.get(type) ?? [];
-      if (list.some((entry) => entry.listener === listener)) return;
-      list.push({ listener, once: Boolean(options?.once) });
-      this.#listeners.set(type, list);
+      const list = call(MapGet, this.#listeners, type) ?? [];
+      for (let i = 0; i < list.length; i++) if (list[i].listener === listener) return;
+      call(ArrayPush, list, { __proto__: null, listener, once: Boolean(options?.once) });
+      call(MapSet, this.#listeners, type, list);
     }
     removeEventListener(type, listener) {
-      const list = this.#listeners.get(type);
-      if (list) this.#listeners.set(type, list.filter((entry) => entry.listener !== listener));
+      const list = call(MapGet, this.#listeners, type);
+      if (list === undefined) return;
+      const kept = [];
+      for (let i = 0; i < list.length; i++) if (list[i].listener !== listener) call(ArrayPush, kept, list[i]);
+      call(MapSet, this.#listeners, type, kept);
     }
     dispatchEvent(event) {
-      for (const entry of [...(this.#listeners.get(event.type) ?? [])]) {
+      // The listeners when the event is dispatched, as the DOM standard has it.
+      const list = call(MapGet, this.#listeners, event.type) ?? [];
+      const entries = [];
+      for (let i = 0; i < list.length; i++) call(ArrayPush, entries, list[i]);
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i];
         if (entry.once) this.removeEventListener(event.type, entry.listener);
-        if (typeof entry.listener === "function") entry.listener.call(this, event);
+        if (typeof entry.listener === "function") ReflectApply(entry.listener, this, [event]);
         else entry.listener.handleEvent(event);
       }
       return !event.defaultPrevented;

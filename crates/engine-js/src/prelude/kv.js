@@ -5,7 +5,10 @@
 // when the app has the binding (or touches the global), so apps without it never pay for it.
 
 export default function install(host, internal) {
-  const { call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush, Uint8ArrayCtor, ArrayBufferCtor, freeze, ObjectAssign: assign } = internal.primordials;
+  const {
+    call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush,
+    ArrayBufferSlice, StringCtor, Uint8ArrayCtor, ArrayBufferCtor, isView, freeze,
+  } = internal.primordials;
   const { record } = internal;
   const { Response } = internal;
 
@@ -25,7 +28,7 @@ export default function install(host, internal) {
 
   function kvKey(key, what) {
     if (key === undefined || key === null) throw new TypeError(`KV ${what} failed: a key is required`);
-    return String(key);
+    return StringCtor(key);
   }
 
   function kvType(options, what) {
@@ -37,7 +40,7 @@ export default function install(host, internal) {
   }
 
   function kvDecode(bytes, type) {
-    if (type === "arrayBuffer") return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    if (type === "arrayBuffer") return call(ArrayBufferSlice, bytes.buffer, bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
     if (type === "stream") return new Response(bytes).body;
     const text = host.decodeUtf8(bytes, false, false);
     return type === "json" ? JSONParse(text) : text;
@@ -45,8 +48,7 @@ export default function install(host, internal) {
 
   async function kvBytes(value) {
     if (typeof value === "string") return host.encodeUtf8(value);
-    if (value instanceof ArrayBufferCtor) return new Uint8ArrayCtor(value.slice(0));
-    if (ArrayBuffer.isView(value)) return new Uint8ArrayCtor(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+    if (value instanceof ArrayBufferCtor || isView(value)) return internal.copyBytes(value);
     if (internal.isStream(value)) return new Uint8ArrayCtor(await new Response(value).arrayBuffer());
     throw new TypeError("KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.");
   }
@@ -69,8 +71,8 @@ export default function install(host, internal) {
       const name = kvKey(key, "PUT");
       const bytes = await kvBytes(value);
       const sent = {};
-      if (options.expiration !== undefined) sent.expiration = Number(options.expiration);
-      if (options.expirationTtl !== undefined) sent.expirationTtl = Number(options.expirationTtl);
+      if (options.expiration !== undefined) sent.expiration = +options.expiration;
+      if (options.expirationTtl !== undefined) sent.expirationTtl = +options.expirationTtl;
       if (options.metadata !== undefined && options.metadata !== null) sent.metadata = JSONStringify(options.metadata);
       if (options.onlyIf !== undefined) sent.onlyIf = options.onlyIf;
       const answer = await kvCall("put", name, sent, bytes);
@@ -84,9 +86,9 @@ export default function install(host, internal) {
 
     async list(options = {}) {
       const sent = {};
-      if (options.prefix !== undefined && options.prefix !== null) sent.prefix = String(options.prefix);
-      if (options.limit !== undefined) sent.limit = Number(options.limit);
-      if (options.cursor !== undefined && options.cursor !== null && options.cursor !== "") sent.cursor = String(options.cursor);
+      if (options.prefix !== undefined && options.prefix !== null) sent.prefix = StringCtor(options.prefix);
+      if (options.limit !== undefined) sent.limit = +options.limit;
+      if (options.cursor !== undefined && options.cursor !== null && options.cursor !== "") sent.cursor = StringCtor(options.cursor);
       const answer = await kvCall("list", "", sent);
       const listed = { keys: answer.json.keys, list_complete: answer.json.cursor === null, cacheStatus: null };
       if (answer.json.cursor !== null) listed.cursor = answer.json.cursor;
@@ -95,7 +97,7 @@ export default function install(host, internal) {
 
     // Beside the Workers API: an atomic counter.
     async increment(key, by = 1) {
-      const answer = await kvCall("increment", kvKey(key, "INCREMENT"), { by: Number(by) });
+      const answer = await kvCall("increment", kvKey(key, "INCREMENT"), { by: +by });
       return answer.json.count;
     }
   }
@@ -115,6 +117,6 @@ export default function install(host, internal) {
   }
 
   internal.makeKv = makeKv;
-  internal.settleKv = settleKv;
+  internal.entryPoints.settleKv = settleKv;
   call(ArrayPush, internal.resets, () => call(MapClear, pendingKv));
 }

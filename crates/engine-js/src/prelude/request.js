@@ -7,7 +7,7 @@
 // when app code first makes a Request (or calls fetch).
 
 export default function install(host, internal) {
-  const { call, StringCtor, RegExpTest, StringToUpperCase, ArrayIndexOf, ArrayJoin, freeze, ObjectAssign: assign } = internal.primordials;
+  const { call, StringCtor, StringToUpperCase, ArrayIndexOf, ArrayJoin, freeze, ObjectAssign: assign } = internal.primordials;
   const { record, Headers, Request, extractBody, bodyTransfer, dictionary, TOKEN } = internal;
 
   // The methods the standard normalises to uppercase (PATCH is not one of them).
@@ -78,7 +78,7 @@ export default function install(host, internal) {
     if (init.referrer !== undefined) options.referrer = StringCtor(init.referrer) === "" ? "" : "about:client";
     if (init.method !== undefined) {
       const given = StringCtor(init.method);
-      if (!call(RegExpTest, TOKEN, given)) throw new TypeError(`Request: "${given}" is not a valid method`);
+      if (!internal.matches(TOKEN, given)) throw new TypeError(`Request: "${given}" is not a valid method`);
       const upper = call(StringToUpperCase, given);
       if (call(ArrayIndexOf, FORBIDDEN_METHODS, upper) >= 0) throw new TypeError(`Request: the method ${given} is forbidden`);
       method = call(ArrayIndexOf, METHODS, upper) >= 0 ? upper : given;

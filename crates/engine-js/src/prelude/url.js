@@ -6,7 +6,10 @@
 export default function install(host, internal) {
   // Parsing is the `url` crate's (WHATWG URL Standard) through the host.
   const { usv, entries } = internal.load("lists");
-  const { call, ArrayPush, ReflectApply, SymbolIterator } = internal.primordials;
+  const { call, ArrayPush, ArraySort, ReflectApply, SymbolIterator, StringSlice } = internal.primordials;
+  // A query's name, value, name, value, … (a leading '?' skipped).
+  const parseQuery = (query) => host.formParse(query[0] === "?" ? call(StringSlice, query, 1) : query);
+  internal.parseQuery = parseQuery;
   const paramsIterator = internal.pairIterators("URLSearchParams Iterator");
 
 
@@ -42,9 +45,9 @@ export default function install(host, internal) {
       }
     }
     #parse(query) {
-      const flat = host.formParse(query.startsWith("?") ? query.slice(1) : query);
+      const flat = parseQuery(query);
       this.#list = [];
-      for (let i = 0; i < flat.length; i += 2) this.#list.push([flat[i], flat[i + 1]]);
+      for (let i = 0; i < flat.length; i += 2) call(ArrayPush, this.#list, [flat[i], flat[i + 1]]);
     }
     #update() {
       if (this.#url !== null) urlSetSearchFromParams(this.#url, this.toString());
@@ -69,10 +72,11 @@ export default function install(host, internal) {
       this.#update();
     }
     sort() {
-      // A stable sort by UTF-16 code units, as the standard says.
-      this.#list = this.#list.map((entry, index) => [entry, index])
-        .sort(([a, i], [b, j]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : i - j))
-        .map(([entry]) => entry);
+      // A stable sort (as the engine's sort is) by UTF-16 code units, as the standard says.
+      const sorted = [];
+      for (let i = 0; i < this.#list.length; i++) call(ArrayPush, sorted, this.#list[i]);
+      call(ArraySort, sorted, (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      this.#list = sorted;
       this.#update();
     }
     forEach(callback, thisArg = undefined) {
@@ -83,7 +87,11 @@ export default function install(host, internal) {
     entries() { return paramsIterator(() => this.#list, "entries"); }
     keys() { return paramsIterator(() => this.#list, "keys"); }
     values() { return paramsIterator(() => this.#list, "values"); }
-    toString() { return host.formSerialize(this.#list.flat()); }
+    toString() {
+      const flat = [];
+      for (let i = 0; i < this.#list.length; i++) call(ArrayPush, flat, this.#list[i][0], this.#list[i][1]);
+      return host.formSerialize(flat);
+    }
     get [Symbol.toStringTag]() { return "URLSearchParams"; }
   }
   internal.iterable(URLSearchParams);

@@ -168,6 +168,52 @@ export default function (test, assert) {
     });
     assert.array(seen, ["x"]);
   });
+  test("RegExp.prototype.exec replaced: header names and values are still checked", async () => {
+    const result = await patched(RegExp.prototype, "exec", function () { return null; }, () => {
+      const headers = new Headers({ "x-ok": "1" });
+      let refused = false;
+      try { headers.append("bad name", "v"); } catch (error) { refused = error instanceof TypeError; }
+      return `${headers.get("x-ok")} ${refused}`;
+    });
+    assert.equals(result, "1 true");
+  });
+  test("String.prototype methods replaced: multipart bodies still parse and serialise", async () => {
+    const broken = () => { throw new Error("tampered"); };
+    const names = ["split", "trim", "indexOf", "slice", "replace", "startsWith", "toLowerCase", "charCodeAt"];
+    const run = async () => {
+      const form = new FormData();
+      form.append("field", "a\nb");
+      form.append("file", new Blob(["bytes"]), "f.txt");
+      const request = new Request("https://example.com/", { method: "POST", body: form });
+      const parsed = await request.formData();
+      return `${JSON.stringify(parsed.get("field"))} ${await parsed.get("file").text()} ${new Blob(["x\r\ny"], { endings: "native" }).size}`;
+    };
+    let wrapped = run;
+    for (const name of names) {
+      const inner = wrapped;
+      wrapped = () => patched(String.prototype, name, broken, inner);
+    }
+    assert.equals(await wrapped(), `"a\\r\\nb" bytes 3`);
+  });
+  test("Array.prototype.map, sort and flat replaced: URLSearchParams still sorts and serialises", async () => {
+    const broken = () => { throw new Error("tampered"); };
+    const text = await patched(Array.prototype, "map", broken, () => patched(Array.prototype, "sort", broken, () =>
+      patched(Array.prototype, "flat", broken, () => {
+        const params = new URLSearchParams("b=2&a=1&b=1");
+        params.sort();
+        return params.toString();
+      })));
+    assert.equals(text, "a=1&b=2&b=1");
+  });
+  test("Map.prototype.get replaced: an AbortSignal still tells its listeners", async () => {
+    let heard = 0;
+    await patched(Map.prototype, "get", () => undefined, () => {
+      const controller = new AbortController();
+      controller.signal.addEventListener("abort", () => { heard++; });
+      controller.abort();
+    });
+    assert.equals(heard, 1);
+  });
   test("a replaced global Response does not change what the platform builds", async () => {
     const kept = Response;
     const status = await patched(globalThis, "Response", function () { throw new Error("tampered"); }, () => kept.json({}).status);
