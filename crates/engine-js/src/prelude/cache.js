@@ -4,7 +4,7 @@
 // when the app has the binding (or touches the global), so apps without it never pay for it.
 
 export default function install(host, internal) {
-  const { call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayPush, StringSlice, StringCtor, Uint8ArrayCtor, freeze } = internal.primordials;
+  const { call, PromiseWithResolvers, JSONParse, JSONStringify, ArrayPush, StringSlice, StringCtor, Uint8ArrayCtor, freeze } = internal.primordials;
   const { record, trimHttp } = internal;
   const { Request, Response, responseFromHost, headersList } = internal;
 
@@ -12,13 +12,13 @@ export default function install(host, internal) {
   // Cache: the Workers Cache API (caches.default, caches.open) over the host's store for this
   // app. The host builds every key from the app and the URL; app code names only URLs.
 
-  const pendingCache = new Map();
+  let pendingCache = { __proto__: null };
 
   function cacheCall(message, body) {
     const json = JSONStringify(message);
     const id = body === undefined ? host.cache(json) : host.cache(json, body);
     const { promise, resolve, reject } = PromiseWithResolvers();
-    call(MapSet, pendingCache, id, { resolve, reject });
+    pendingCache[id] = { resolve, reject };
     return promise;
   }
 
@@ -92,14 +92,14 @@ export default function install(host, internal) {
 
   // Completes a Cache API call: `ok` with the answer's JSON and a found body's bytes, or a message.
   function settleCache(id, ok, json, bytes) {
-    const pending = call(MapGet, pendingCache, id);
+    const pending = pendingCache[id];
     if (pending === undefined) return;
-    call(MapDelete, pendingCache, id);
+    delete pendingCache[id];
     if (ok) pending.resolve(record({ json: JSONParse(json), bytes }));
     else pending.reject(new Error(json));
   }
 
   internal.define("caches", freeze(new CacheStorage()));
   internal.entryPoints.settleCache = settleCache;
-  call(ArrayPush, internal.resets, () => call(MapClear, pendingCache));
+  call(ArrayPush, internal.resets, () => { pendingCache = { __proto__: null }; });
 }

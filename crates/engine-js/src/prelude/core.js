@@ -26,15 +26,11 @@ export default function install(host) {
     PromiseWithResolvers: Promise.withResolvers.bind(Promise),
     PromiseThen: Promise.prototype.then,
     ArrayPush: Array.prototype.push,
-    ArraySplice: Array.prototype.splice,
     ArraySort: Array.prototype.sort,
     ArrayIndexOf: Array.prototype.indexOf,
     ArrayJoin: Array.prototype.join,
     MapGet: Map.prototype.get,
     MapSet: Map.prototype.set,
-    MapDelete: Map.prototype.delete,
-    MapClear: Map.prototype.clear,
-    SetHas: Set.prototype.has,
     SetAdd: Set.prototype.add,
     StringToLowerCase: String.prototype.toLowerCase,
     StringToUpperCase: String.prototype.toUpperCase,
@@ -68,8 +64,8 @@ export default function install(host) {
     IteratorPrototype: Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())),
   });
   const {
-    call, StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArraySplice,
-    ArraySort, MapGet, MapSet, MapDelete, MapClear, SetHas, SetAdd, StringToLowerCase, RegExpExec, StringSlice,
+    call, StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush,
+    ArraySort, StringToLowerCase, RegExpExec, StringSlice,
     TypedArraySet, TypedArraySlice, ArrayBufferSlice, Uint8ArrayCtor, ArrayBufferCtor, isView, JSONParse,
     JSONStringify, ObjectKeys, ReflectApply, ObjectPrototype,
   } = primordials;
@@ -99,14 +95,14 @@ export default function install(host) {
   // Evaluates a part of the prelude once and returns `internal`, which the part extended. The
   // part gets its own host functions, with the core's behind them.
   primordials.setPrototypeOf(host, null);
-  const loaded = new Set();
+  const loaded = { __proto__: null };
   internal.load = (part) => {
-    if (!call(SetHas, loaded, part)) {
+    if (loaded[part] !== true) {
       const made = host.loadPart(part);
       const partHost = primordials.setPrototypeOf(made[1], host);
       made[0](partHost, internal);
       // Marked only once it loaded: a part that failed is tried again, not left half-made.
-      call(SetAdd, loaded, part);
+      loaded[part] = true;
     }
     return internal;
   };
@@ -204,7 +200,8 @@ export default function install(host) {
   // Headers.
 
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-  const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
+  // NUL, CR, LF, or a character no byte encodes (a header value is a ByteString).
+  const FORBIDDEN_IN_VALUE = /[\0\r\n\u0100-\uffff]/;
 
   function normalizeName(name) {
     name = StringCtor(name);
@@ -214,17 +211,15 @@ export default function install(host) {
 
   function normalizeValue(value) {
     value = trimHttp(StringCtor(value));
-    if (matches(FORBIDDEN_IN_VALUE, value)) throw new TypeError("Headers: a header value must not contain NUL, CR or LF");
-    // A ByteString: no code unit above U+00FF.
-    for (let i = 0; i < value.length; i++) {
-      if (call(primordials.StringCharCodeAt, value, i) > 0xff) {
-        throw new TypeError("Headers: a header value must be a ByteString (no character above U+00FF)");
-      }
+    const found = call(RegExpExec, FORBIDDEN_IN_VALUE, value);
+    if (found !== null) {
+      if (found[0] > "\u00ff") throw new TypeError("Headers: a header value must be a ByteString (no character above U+00FF)");
+      throw new TypeError("Headers: a header value must not contain NUL, CR or LF");
     }
     return value;
   }
 
-  let headersList, headersFromTrustedPairs, headersSetGuard, headersGuarded;
+  let headersList, headersFromTrustedPairs, headersSetGuard, headersGuarded, headersDefaultType;
   // Made on the first iteration: most instances never iterate headers.
   let headersIterators = null;
   const headersIterator = (pairs, kind) => (headersIterators ??= internal.load("lists").pairIterators("Headers Iterator"))(pairs, kind);
@@ -267,6 +262,13 @@ export default function install(host) {
       };
       headersSetGuard = (headers) => { headers.#immutable = true; return headers; };
       headersGuarded = (headers) => headers.#immutable;
+      // A body's content type, unless the headers have one: the name and value are the
+      // platform's own, so they skip the checks.
+      headersDefaultType = (headers, type) => {
+        const list = headers.#list;
+        for (let i = 0; i < list.length; i++) if (list[i][0] === "content-type") return;
+        call(ArrayPush, list, ["content-type", type]);
+      };
     }
     #check() {
       if (this.#immutable) throw new TypeError("Headers: these headers are immutable");
@@ -318,10 +320,10 @@ export default function install(host) {
     // Sorted by name with the values of one name combined, except `set-cookie`, as the standard says.
     #sorted() {
       const names = [];
-      const seen = new Set();
+      const seen = { __proto__: null };
       for (let i = 0; i < this.#list.length; i++) {
         const name = this.#list[i][0];
-        if (!call(SetHas, seen, name)) { call(SetAdd, seen, name); call(ArrayPush, names, name); }
+        if (seen[name] !== true) { seen[name] = true; call(ArrayPush, names, name); }
       }
       call(ArraySort, names, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
       const pairs = [];
@@ -364,7 +366,7 @@ export default function install(host) {
 
   // Turns what a constructor was given into a body source and the content type it implies.
   function extractBody(body) {
-    const extracted = (source, type) => record({ source, type });
+    const extracted = (source, type) => ({ __proto__: null, source, type });
     if (body === undefined || body === null) return extracted(null, null);
     if (typeof body === "string") return extracted(body, "text/plain;charset=UTF-8");
     if (isBufferSource(body)) return extracted(copyBytes(body), null);
@@ -430,14 +432,14 @@ export default function install(host) {
     async #bytes() {
       if (this.#unusable()) throw new TypeError("Body has already been used; use clone() to read it twice");
       const source = this.#source;
-      if (source === null) return record({ bytes: new Uint8ArrayCtor(0) });
+      if (source === null) return { __proto__: null, bytes: new Uint8ArrayCtor(0) };
       if (!internal.isStream(source)) {
         this.#consumed = true;
-        return record({ bytes: typeof source === "string" ? encodeText(source) : call(TypedArraySlice, source) });
+        return { __proto__: null, bytes: typeof source === "string" ? encodeText(source) : call(TypedArraySlice, source) };
       }
       const chunks = [];
       await internal.consumeStream(source, (chunk) => { call(ArrayPush, chunks, typeof chunk === "string" ? encodeText(chunk) : call(TypedArraySlice, chunk)); });
-      return record({ bytes: concatBytes(chunks) });
+      return { __proto__: null, bytes: concatBytes(chunks) };
     }
     async text() {
       if (typeof this.#source === "string" && !this.#unusable()) {
@@ -580,7 +582,7 @@ export default function install(host) {
       }
       this.#status = status;
       this.#statusText = init.statusText === undefined ? "" : StringCtor(init.statusText);
-      if (!matches(REASON_PHRASE, this.#statusText)) {
+      if (this.#statusText !== "" && !matches(REASON_PHRASE, this.#statusText)) {
         throw new TypeError("Response: the statusText must be a reason phrase (no CR, LF or characters above U+00FF)");
       }
       this.#headers = new Headers(init.headers);
@@ -588,7 +590,7 @@ export default function install(host) {
       if (extracted.source !== null && call(primordials.ArrayIndexOf, NULL_BODY_STATUSES, status) >= 0) {
         throw new TypeError(`Response: a response with status ${status} cannot have a body`);
       }
-      if (extracted.type !== null && !this.#headers.has("content-type")) this.#headers.set("content-type", extracted.type);
+      if (extracted.type !== null) headersDefaultType(this.#headers, extracted.type);
       bodyInit(this, extracted.source);
     }
     static json(data, init = undefined) {
@@ -600,7 +602,7 @@ export default function install(host) {
       }
       const response = new Response(null, init);
       bodyInit(response, text);
-      if (!response.#headers.has("content-type")) response.#headers.set("content-type", "application/json");
+      headersDefaultType(response.#headers, "application/json");
       return response;
     }
     static redirect(url, status = 302) {
@@ -624,7 +626,7 @@ export default function install(host) {
       // A Response's own status, type and headers, or null for anything that is not one (a
       // brand check: a Symbol.hasInstance app code put on Response cannot fool it).
       Response.parts = (value) => (value !== null && typeof value === "object" && #status in value
-        ? record({ status: value.#status, type: value.#type, headers: value.#headers })
+        ? { __proto__: null, status: value.#status, type: value.#type, headers: value.#headers }
         : null);
       Response.fromHost = (status, flatHeaders, url, bytes, redirected) => {
         const response = new Response(null, { __proto__: null, status: 200 });
@@ -667,6 +669,7 @@ export default function install(host) {
   internal.headersList = headersList;
   internal.Request = Request;
   internal.Headers = Headers;
+  internal.headersDefaultType = headersDefaultType;
   internal.extractBody = extractBody;
   internal.bodyTransfer = bodyTransfer;
   internal.dictionary = dictionary;
@@ -676,8 +679,8 @@ export default function install(host) {
   // ---------------------------------------------------------------------------------------------
   // Operations the host completes later: outbound fetch and timers.
 
-  const pendingFetches = new Map();
-  const activeTimers = new Map();
+  let pendingFetches = { __proto__: null };
+  let activeTimers = { __proto__: null };
   let nextTimerId = 1;
 
   // Not an async function: one returning the pending promise would resolve with it, which calls
@@ -700,14 +703,14 @@ export default function install(host) {
     if (internal.isAbortSignal(signal)) signal.throwIfAborted();
     const id = body === undefined ? host.fetch(request.method, request.url, flat) : host.fetch(request.method, request.url, flat, body);
     const entry = { __proto__: null, resolve, reject, forget: null };
-    call(MapSet, pendingFetches, id, entry);
+    pendingFetches[id] = entry;
     // An abort rejects the app's promise at once; the host's answer, when it comes, is ignored.
     // Only this fetch's own entry (ids start again each request), and the listener goes when
     // the fetch settles, so a long-lived signal does not collect them.
     if (internal.isAbortSignal(signal)) {
       const onAbort = () => {
-        if (call(MapGet, pendingFetches, id) !== entry) return;
-        call(MapDelete, pendingFetches, id);
+        if (pendingFetches[id] !== entry) return;
+        delete pendingFetches[id];
         reject(signal.reason);
       };
       signal.addEventListener("abort", onAbort, { once: true });
@@ -719,7 +722,7 @@ export default function install(host) {
     if (typeof callback !== "function") throw new TypeError("setTimeout: the callback must be a function");
     const id = nextTimerId++;
     const ms = Math.max(0, Number(delay) || 0);
-    call(MapSet, activeTimers, id, { callback, args, repeat, ms });
+    activeTimers[id] = { callback, args, repeat, ms };
     host.timer(id, ms);
     return id;
   }
@@ -733,8 +736,8 @@ export default function install(host) {
   internal.define("fetch", fetch);
   internal.define("setTimeout", (callback, delay, ...args) => setTimer(callback, delay, args, false));
   internal.define("setInterval", (callback, delay, ...args) => setTimer(callback, delay, args, true));
-  internal.define("clearTimeout", (id) => { call(MapDelete, activeTimers, id); });
-  internal.define("clearInterval", (id) => { call(MapDelete, activeTimers, id); });
+  internal.define("clearTimeout", (id) => { delete activeTimers[id]; });
+  internal.define("clearInterval", (id) => { delete activeTimers[id]; });
   internal.define("navigator", { userAgent: "Terrarium" });
   internal.define("self", globalThis);
 
@@ -753,12 +756,33 @@ export default function install(host) {
   let serving = 0;
 
   // Runs one request through the app's handler and reports the outcome to the host.
+  // env.USER is the platform's: it wins over a var of the same name, and is null when anonymous
+  // (defined by the literal, never assigned: an accessor app code put on Object.prototype cannot
+  // see it). Anonymous requests share one env, as every request of a Workers isolate does.
+  let anonymousEnv = null;
+  let anonymousBase = null;
+  function envFor(baseEnv, user) {
+    if (user === null && baseEnv === anonymousBase) return anonymousEnv;
+    if (user !== null) {
+      freeze(user.groups);
+      freeze(user);
+    }
+    const env = { __proto__: null, ...baseEnv, USER: user };
+    primordials.setPrototypeOf(env, ObjectPrototype);
+    freeze(env);
+    if (user === null) {
+      anonymousBase = baseEnv;
+      anonymousEnv = env;
+    }
+    return env;
+  }
+
   async function invoke(handler, method, url, rawHeaders, body, baseEnv, user) {
     const generation = ++serving;
     const current = () => generation === serving;
     // A reused instance starts clean: nothing an earlier request left pending can fire now.
-    call(MapClear, pendingFetches);
-    call(MapClear, activeTimers);
+    pendingFetches = { __proto__: null };
+    activeTimers = { __proto__: null };
     for (let i = 0; i < internal.resets.length; i++) internal.resets[i]();
     const waits = [];
     const ctx = {
@@ -771,16 +795,7 @@ export default function install(host) {
     };
     try {
       const request = new Request(INCOMING, [method, url, rawHeaders, body]);
-      // env.USER is the platform's: it wins over a var of the same name, and is null when anonymous
-      // (defined, never assigned: an accessor app code put on Object.prototype cannot see it).
-      if (user !== null) {
-        freeze(user.groups);
-        freeze(user);
-      }
-      const env = assign({ __proto__: null }, baseEnv);
-      defineProperty(env, "USER", { __proto__: null, value: user, enumerable: true });
-      primordials.setPrototypeOf(env, ObjectPrototype);
-      freeze(env);
+      const env = envFor(baseEnv, user);
       const response = await handler.fetch(request, env, ctx);
       if (!current()) return;
       // Read through the Response's own fields, never its (redefinable) getters or instanceof.
@@ -804,7 +819,8 @@ export default function install(host) {
           throw new TypeError("the Response's body has already been read (or its stream is locked to a reader)");
         } else {
           // A string with a lone surrogate is sent as UTF-8 with U+FFFD, as the standard encodes it.
-          host.respond(parts.status, flat, typeof source === "string" ? encodeText(source) : source);
+          const wellFormed = typeof source !== "string" || call(primordials.isWellFormed, source);
+          host.respond(parts.status, flat, wellFormed ? source : encodeText(source));
         }
       }
     } catch (error) {
@@ -817,19 +833,19 @@ export default function install(host) {
 
   // Completes a pending outbound fetch: `ok` with [status, flat headers, url, bytes, redirected], or a message.
   function settleFetch(id, ok, value) {
-    const pending = call(MapGet, pendingFetches, id);
+    const pending = pendingFetches[id];
     if (pending === undefined) return;
-    call(MapDelete, pendingFetches, id);
+    delete pendingFetches[id];
     if (pending.forget !== null) pending.forget();
     if (ok) pending.resolve(responseFromHost(value[0], value[1], value[2], value[3], value[4]));
     else pending.reject(new TypeError(value));
   }
 
   function fireTimer(id) {
-    const timer = call(MapGet, activeTimers, id);
+    const timer = activeTimers[id];
     if (timer === undefined) return;
     if (timer.repeat) host.timer(id, timer.ms);
-    else call(MapDelete, activeTimers, id);
+    else delete activeTimers[id];
     ReflectApply(timer.callback, undefined, timer.args);
   }
 

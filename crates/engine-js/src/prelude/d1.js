@@ -5,7 +5,7 @@
 
 export default function install(host, internal) {
   const {
-    call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush,
+    call, PromiseWithResolvers, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush,
     ArrayIsArray, StringSlice, StringCtor, Uint8ArrayCtor, ArrayBufferCtor, isView, freeze, ObjectAssign: assign,
   } = internal.primordials;
   const { record } = internal;
@@ -14,12 +14,12 @@ export default function install(host, internal) {
   // D1: the Workers D1 API over the host's SQL database of this app. Every call is one
   // transaction on the host; first(), all(), run() and raw() shape the same answer.
 
-  const pendingSql = new Map();
+  let pendingSql = { __proto__: null };
 
   function sqlCall(message) {
     const id = host.sql(JSONStringify(message));
     const { promise, resolve, reject } = PromiseWithResolvers();
-    call(MapSet, pendingSql, id, { resolve, reject });
+    pendingSql[id] = { resolve, reject };
     return promise;
   }
 
@@ -182,14 +182,14 @@ export default function install(host, internal) {
 
   // Completes a D1 call: `ok` with the answer's JSON, or D1's error message.
   function settleSql(id, ok, json) {
-    const pending = call(MapGet, pendingSql, id);
+    const pending = pendingSql[id];
     if (pending === undefined) return;
-    call(MapDelete, pendingSql, id);
+    delete pendingSql[id];
     if (ok) pending.resolve(record({ answer: JSONParse(json) }));
     else pending.reject(d1Error(json));
   }
 
   internal.makeD1 = makeD1;
   internal.entryPoints.settleSql = settleSql;
-  call(ArrayPush, internal.resets, () => call(MapClear, pendingSql));
+  call(ArrayPush, internal.resets, () => { pendingSql = { __proto__: null }; });
 }

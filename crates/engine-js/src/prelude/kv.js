@@ -6,7 +6,7 @@
 
 export default function install(host, internal) {
   const {
-    call, PromiseWithResolvers, MapGet, MapSet, MapDelete, MapClear, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush,
+    call, PromiseWithResolvers, JSONParse, JSONStringify, ArrayIndexOf, ArrayPush,
     ArrayBufferSlice, StringCtor, Uint8ArrayCtor, ArrayBufferCtor, isView, freeze,
   } = internal.primordials;
   const { record } = internal;
@@ -16,13 +16,13 @@ export default function install(host, internal) {
   // KV: the Workers KV API over the host's key-value namespace of this app, plus increment()
   // and compare-and-set (put with onlyIf).
 
-  const pendingKv = new Map();
+  let pendingKv = { __proto__: null };
 
   function kvCall(op, key, options, value) {
     const json = JSONStringify(options ?? {});
     const id = value === undefined ? host.kv(op, key, json) : host.kv(op, key, json, value);
     const { promise, resolve, reject } = PromiseWithResolvers();
-    call(MapSet, pendingKv, id, { resolve, reject });
+    pendingKv[id] = { resolve, reject };
     return promise;
   }
 
@@ -109,14 +109,14 @@ export default function install(host, internal) {
   // Completes a KV operation: `ok` with the answer's JSON and the value's bytes, or a message and
   // whether it is a TypeError (the app's mistake) or an Error (the platform's).
   function settleKv(id, ok, json, extra) {
-    const pending = call(MapGet, pendingKv, id);
+    const pending = pendingKv[id];
     if (pending === undefined) return;
-    call(MapDelete, pendingKv, id);
+    delete pendingKv[id];
     if (ok) pending.resolve(record({ json: JSONParse(json), bytes: extra }));
     else pending.reject(extra ? new TypeError(json) : new Error(json));
   }
 
   internal.makeKv = makeKv;
   internal.entryPoints.settleKv = settleKv;
-  call(ArrayPush, internal.resets, () => call(MapClear, pendingKv));
+  call(ArrayPush, internal.resets, () => { pendingKv = { __proto__: null }; });
 }

@@ -94,7 +94,7 @@ export default function install(host, internal) {
     if (hasBody) {
       const extracted = extractBody(init.body);
       source = extracted.source;
-      if (extracted.type !== null && !headers.has("content-type")) headers.set("content-type", extracted.type);
+      if (extracted.type !== null) internal.headersDefaultType(headers, extracted.type);
     } else if (inherits) {
       // The new request takes the input's body: the input reads as used from now on.
       source = bodyTransfer(input);
