@@ -28,7 +28,7 @@ const PRELUDE_PARTS: [(&str, &str); 13] = [
     ("d1", include_str!("prelude/d1.js")),
     ("console", include_str!("prelude/console.js")),
     ("extras", include_str!("prelude/extras.js")),
-    ("lists", include_str!("prelude/lists.js")),
+    ("shared", include_str!("prelude/shared.js")),
     ("writable", include_str!("prelude/writable.js")),
 ];
 

@@ -9,7 +9,7 @@ export default function install(host, internal) {
     TypedArraySet, TypedArraySlice, TypedArraySubarray, Uint8ArrayCtor, SymbolIterator, freeze, PromiseResolve,
   } = internal.primordials;
   const { matches, trimHttp } = internal;
-  const { copyBytes, viewBytes, concatBytes, encodeText, decodeText, usv, record, entries } = internal.load("lists");
+  const { copyBytes, viewBytes, concatBytes, encodeText, decodeText, usv, record, entries } = internal.load("shared");
 
   // A type as the File API keeps it: lowercase, or "" when it has a character outside U+0020-U+007E.
   const PRINTABLE = /^[\x20-\x7e]*$/;

@@ -24,7 +24,6 @@ export default function install(host) {
     PromiseResolve: Promise.resolve.bind(Promise),
     PromiseReject: Promise.reject.bind(Promise),
     PromiseWithResolvers: Promise.withResolvers.bind(Promise),
-    PromiseThen: Promise.prototype.then,
     ArrayPush: Array.prototype.push,
     ArraySort: Array.prototype.sort,
     ArrayIndexOf: Array.prototype.indexOf,
@@ -64,7 +63,7 @@ export default function install(host) {
     IteratorPrototype: Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())),
   });
   const {
-    call, StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush,
+    call, StringCtor, PromiseResolve, PromiseReject, PromiseWithResolvers, ArrayPush,
     ArraySort, StringToLowerCase, RegExpExec, StringSlice,
     TypedArraySet, TypedArraySlice, ArrayBufferSlice, Uint8ArrayCtor, ArrayBufferCtor, isView, JSONParse,
     JSONStringify, ObjectKeys, ReflectApply, ObjectPrototype,
@@ -222,7 +221,7 @@ export default function install(host) {
   let headersList, headersFromTrustedPairs, headersSetGuard, headersGuarded, headersDefaultType;
   // Made on the first iteration: most instances never iterate headers.
   let headersIterators = null;
-  const headersIterator = (pairs, kind) => (headersIterators ??= internal.load("lists").pairIterators("Headers Iterator"))(pairs, kind);
+  const headersIterator = (pairs, kind) => (headersIterators ??= internal.load("shared").pairIterators("Headers Iterator"))(pairs, kind);
 
   class Headers {
     // A list of [lowercase name, value] pairs in insertion order.
@@ -687,7 +686,7 @@ export default function install(host) {
   // that promise's (replaceable) `then`.
   function fetch(input, init = undefined) {
     const { promise, resolve, reject } = PromiseWithResolvers();
-    call(PromiseThen, send(input, init, resolve, reject), undefined, reject);
+    internal.load("shared").react(send(input, init, resolve, reject), undefined, reject);
     return promise;
   }
 
@@ -787,7 +786,7 @@ export default function install(host) {
     const waits = [];
     const ctx = {
       waitUntil(promise) {
-        call(ArrayPush, waits, call(PromiseThen, PromiseResolve(promise), undefined, (error) => {
+        call(ArrayPush, waits, internal.load("shared").then(promise, undefined, (error) => {
           if (current()) host.log(LOG_ERROR, "ctx.waitUntil promise rejected: " + internal.describe(error));
         }));
       },

@@ -10,10 +10,10 @@
 
 export default function install(host, internal) {
   const {
-    call, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArrayShift, ReflectApply,
+    call, PromiseResolve, PromiseReject, PromiseWithResolvers, ArrayPush, ArrayShift, ReflectApply,
     SymbolToStringTag, freeze,
   } = internal.primordials;
-  const record = internal.record;
+  const { record, react, then } = internal.load("shared");
   // Passed by the platform to constructors app code must not call.
   const INTERNAL = freeze({ __proto__: null });
 
@@ -149,7 +149,7 @@ export default function install(host, internal) {
       this.#size = size;
       this.#controller = new ReadableStreamDefaultController(INTERNAL, this);
       const started = start === undefined ? undefined : ReflectApply(start, source, [this.#controller]);
-      call(PromiseThen, PromiseResolve(started), () => {
+      react(started, () => {
         this.#started = true;
         this.#pullIfNeeded();
       }, (reason) => this.#error(reason));
@@ -249,7 +249,7 @@ export default function install(host, internal) {
         return;
       }
       this.#pulling = true;
-      call(PromiseThen, promiseCall(this.#pull, this.#source, [this.#controller]), () => {
+      react(promiseCall(this.#pull, this.#source, [this.#controller]), () => {
         this.#pulling = false;
         if (this.#pullAgain) {
           this.#pullAgain = false;
@@ -291,7 +291,7 @@ export default function install(host, internal) {
       const cancel = this.#cancel;
       this.#queue.reset();
       this.#finish();
-      return call(PromiseThen, promiseCall(cancel, this.#source, [reason]), () => undefined);
+      return then(promiseCall(cancel, this.#source, [reason]), () => undefined);
     }
     // A reader takes the stream: answers the reader's `closed` promise.
     #lock(reader) {
@@ -352,7 +352,7 @@ export default function install(host, internal) {
       if (this.#reader !== null) throw new TypeError("ReadableStream.pipeThrough: the stream is locked to a reader");
       if (internal.writableIsLocked(writable)) throw new TypeError("ReadableStream.pipeThrough: the transform's writable is locked to a writer");
       // Its failures show on the streams; the promise itself is not the caller's.
-      call(PromiseThen, internal.pipe(this, writable, pipeOptions), undefined, () => undefined);
+      react(internal.pipe(this, writable, pipeOptions), undefined, () => undefined);
       return readable;
     }
     async *values(options = undefined) {
@@ -462,7 +462,7 @@ export default function install(host, internal) {
         reasons[index] = reason;
         branches[index] = [];
         if (cancelled[0] && cancelled[1]) {
-          call(PromiseThen, streamOps.cancel(stream, [reasons[0], reasons[1]]), sourceCancelled.resolve, sourceCancelled.reject);
+          react(streamOps.cancel(stream, [reasons[0], reasons[1]]), sourceCancelled.resolve, sourceCancelled.reject);
         }
         return sourceCancelled.promise;
       },
@@ -544,7 +544,7 @@ export default function install(host, internal) {
     const proxy = new ReadableStream({
       __proto__: null,
       pull() {
-        return call(PromiseThen, streamOps.read(stream, true), (result) => {
+        return then(streamOps.read(stream, true), (result) => {
           if (result.done) close(proxy);
           else enqueue(proxy, result.value);
         });

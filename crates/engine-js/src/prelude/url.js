@@ -5,7 +5,7 @@
 
 export default function install(host, internal) {
   // Parsing is the `url` crate's (WHATWG URL Standard) through the host.
-  const { usv, entries } = internal.load("lists");
+  const { usv, entries } = internal.load("shared");
   const { call, ArrayPush, ArraySort, ReflectApply, SymbolIterator, StringSlice } = internal.primordials;
   // A query's name, value, name, value, … (a leading '?' skipped).
   const parseQuery = (query) => host.formParse(query[0] === "?" ? call(StringSlice, query, 1) : query);

@@ -6,14 +6,14 @@
 
 export default function install(host, internal) {
   const {
-    call, PromiseResolve, PromiseReject, PromiseWithResolvers, PromiseThen, ArrayPush, ArrayShift, ReflectApply,
+    call, PromiseResolve, PromiseReject, PromiseWithResolvers, ArrayPush, ArrayShift, ReflectApply,
     SymbolToStringTag, StringCharCodeAt, StringSlice,
   } = internal.primordials;
   const record = internal.record;
   internal.load("streams");
   const { INTERNAL, method, promiseCall, strategyOf, sizeOf, SizedQueue } = internal.streamSupport;
   const readable = internal.readableOps;
-  const then = (promise, onFulfilled, onRejected) => call(PromiseThen, promise, onFulfilled, onRejected);
+  const { then } = internal.load("shared");
   // `promise`'s outcome, passed on to `made` (a deferred). The platform never resolves a promise
   // with a promise, or returns one from a reaction: either would call its (replaceable) `then`.
   const forward = (promise, made) => { then(promise, made.resolve, made.reject); };

@@ -214,6 +214,22 @@ export default function (test, assert) {
     });
     assert.equals(heard, 1);
   });
+  test("Promise[Symbol.species] replaced: bodies, streams and pipes still settle", async () => {
+    // A species whose promises never settle: a platform that chained through it would hang.
+    const Stuck = function (executor) { executor(() => {}, () => {}); };
+    const text = await patched(Promise, Symbol.species, Stuck, async () => {
+      const { readable, writable } = new TransformStream();
+      const writer = writable.getWriter();
+      writer.write(encoder.encode("spec"));
+      writer.write(encoder.encode("ies"));
+      writer.close();
+      const piped = new ReadableStream({ start(c) { c.enqueue("x"); c.close(); } }).pipeTo(new WritableStream());
+      const body = await new Response(readable).text();
+      await piped;
+      return body;
+    });
+    assert.equals(text, "species");
+  });
   test("a replaced global Response does not change what the platform builds", async () => {
     const kept = Response;
     const status = await patched(globalThis, "Response", function () { throw new Error("tampered"); }, () => kept.json({}).status);

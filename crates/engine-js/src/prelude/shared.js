@@ -1,12 +1,44 @@
-// Lists of [name, value] entries and WebIDL's pair iterators, shared by URLSearchParams,
-// FormData and Headers' iterators.
+// What several parts share: promise reactions that read no species, lists of [name, value]
+// entries (URLSearchParams, FormData) and WebIDL's pair iterators (those and Headers).
 //
 // A part of the prelude: compiled to bytecode once per process and evaluated in an instance only
-// when a part that needs it loads (or Headers are first iterated).
+// when a part that needs it loads (or fetch, ctx.waitUntil or a Headers iteration first runs).
 
 export default function install(host, internal) {
-  const { call, ArrayPush, freeze, defineProperty, setPrototypeOf } = internal.primordials;
+  const { call, ArrayPush, PromiseWithResolvers, freeze, defineProperty, setPrototypeOf } = internal.primordials;
   const primordials = internal.primordials;
+
+  // Reacts to a promise's outcome without Promise.prototype.then, which makes its result through
+  // Promise[Symbol.species] (app code can replace it); an await reads no species. `then` is the
+  // same with a promise of the platform's own for the reaction's result.
+  async function react(promise, onFulfilled, onRejected) {
+    let value;
+    try {
+      value = await promise;
+    } catch (error) {
+      if (onRejected !== undefined) onRejected(error);
+      return;
+    }
+    if (onFulfilled !== undefined) onFulfilled(value);
+  }
+  function then(promise, onFulfilled, onRejected) {
+    const { promise: result, resolve, reject } = PromiseWithResolvers();
+    const settle = (handler, value, otherwise) => {
+      if (handler === undefined) {
+        otherwise(value);
+        return;
+      }
+      try {
+        resolve(handler(value));
+      } catch (error) {
+        reject(error);
+      }
+    };
+    react(promise, (value) => settle(onFulfilled, value, resolve), (error) => settle(onRejected, error, reject));
+    return result;
+  }
+  internal.react = react;
+  internal.then = then;
 
   // A list of [name, value] entries, as FormData and URLSearchParams keep them: the value of the
   // first entry named `name` (or null), every value of that name, the list without the entries
