@@ -64,6 +64,17 @@ fn every_limit_is_contained() {
 }
 
 #[test]
+fn a_function_streams_its_response_through_a_transform_stream() {
+    let server = Server::start("");
+    server.deploy(&fixture("neighbour"));
+    let response = server.get("it", "neighbour", "/api/stream");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(response.text().unwrap(), "streamed through a TransformStream");
+    neighbour_answers(&server);
+}
+
+#[test]
 fn egress_is_denied_by_default() {
     let upstream = Upstream::start();
     let server = Server::start("");
