@@ -98,6 +98,9 @@ pub struct Deployment {
     /// `spec.data.sql`: the app's SQL database, its binding and isolation tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<SqlDatabase>,
+    /// `spec.ai.models`: the model aliases the app may run through `env.AI`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ai_models: Vec<String>,
 }
 
 /// An app's SQL database as the manifest asks for it.

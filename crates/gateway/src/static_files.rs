@@ -146,6 +146,7 @@ mod tests {
             slo: None,
             kv_binding: None,
             kv_max_mib: None,
+            ai_models: Vec::new(),
             seal_data: false,
             data_class: None,
             sql: None,

@@ -140,6 +140,7 @@ pub fn plan(
             .and_then(manifest::KvSpec::binding)
             .map(str::to_owned),
         kv_max_mib: quotas.and_then(|q| q.kv_storage_mib),
+        ai_models: spec.ai.as_ref().and_then(|ai| ai.models.clone()).unwrap_or_default(),
         seal_data: sealed,
         data_class: validated.manifest().metadata.labels.as_ref().and_then(|labels| labels.get("dataClass")).cloned(),
         sql: spec.data.as_ref().and_then(|data| data.sql.as_ref()).map(|sql| deployment::SqlDatabase {

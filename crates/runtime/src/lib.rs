@@ -5,6 +5,7 @@
 //! service in [`HostServices`], built once per deployment by the capability crates, so every
 //! engine enforces the same rules and only translates types.
 
+pub mod ai;
 pub mod cache;
 pub mod kv;
 pub mod loader;
@@ -82,6 +83,8 @@ pub struct HostServices {
     /// The app's caches (`caches.default`, `caches.open`); `None` when the server caches nothing,
     /// and then nothing is ever found.
     pub cache: Option<std::sync::Arc<dyn cache::CacheHost>>,
+    /// The app's AI models, bound as `env.AI` when `spec.ai.models` lists any.
+    pub ai: Option<std::sync::Arc<dyn ai::AiHost>>,
 }
 
 /// What apps' data calls did, for usage, cost and metrics; the capability crates report each

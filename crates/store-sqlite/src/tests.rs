@@ -34,6 +34,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             slo: None,
             kv_binding: None,
             kv_max_mib: None,
+            ai_models: Vec::new(),
             seal_data: false,
             data_class: None,
             sql: None,

@@ -113,6 +113,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         slo: None,
         kv_binding: None,
         kv_max_mib: None,
+        ai_models: Vec::new(),
         seal_data: false,
         data_class: None,
         sql: None,
