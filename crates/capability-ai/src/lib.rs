@@ -179,3 +179,45 @@ mod tests {
         assert!(host.run(embed(EMBED_DEFAULT, &[&"é".repeat(MAX_TEXT_CHARS)])).await.is_ok());
     }
 }
+
+pub mod config {
+    //! `[ai]` in `terrarium.toml`: where the local models are and how many cores they may use.
+
+    use std::path::{Path, PathBuf};
+
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct AiSection {
+        /// The directory `terrarium models fetch` installs models into; `models` in the data
+        /// directory when absent.
+        pub models_dir: Option<PathBuf>,
+        /// Threads the local embedding model computes on; half the cores (at least one) when
+        /// absent, so embeddings never take every core from the apps' functions.
+        pub embedding_threads: Option<usize>,
+    }
+
+    impl AiSection {
+        pub fn validate(&self) -> Vec<String> {
+            match self.embedding_threads {
+                Some(0) => vec!["[ai] embedding_threads must be at least 1".to_owned()],
+                Some(threads) if threads > 256 => {
+                    vec![format!(
+                        "[ai] embedding_threads is {threads}; at most 256 (one per core is the most that helps)"
+                    )]
+                }
+                _ => Vec::new(),
+            }
+        }
+
+        pub fn models_dir(&self, data_dir: &Path) -> PathBuf {
+            self.models_dir.clone().unwrap_or_else(|| data_dir.join("models"))
+        }
+
+        pub fn embedding_threads(&self) -> usize {
+            self.embedding_threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1)))
+        }
+    }
+}

@@ -72,6 +72,9 @@ pub(crate) struct RequestState {
     /// Cache API calls started by JavaScript that the event loop has not picked up yet.
     pub new_cache: Vec<(u32, runtime::cache::CacheOp)>,
     pub next_cache_id: u32,
+    /// `env.AI.run` calls started by JavaScript that the event loop has not picked up yet.
+    pub new_ai: Vec<(u32, runtime::ai::AiOp)>,
+    pub next_ai_id: u32,
     /// Timers this request may still start, and log lines it may still write.
     pub timers_left: u32,
     pub log_lines_left: u32,
@@ -103,6 +106,8 @@ impl RequestState {
             next_sql_id: 1,
             new_cache: Vec::new(),
             next_cache_id: 1,
+            new_ai: Vec::new(),
+            next_ai_id: 1,
             timers_left: MAX_TIMERS_PER_REQUEST,
             log_lines_left: MAX_LOG_LINES_PER_REQUEST,
             streamed_body: Vec::new(),
@@ -466,6 +471,7 @@ fn part_host<'js>(ctx: &Ctx<'js>, part: &str, shared: &Rc<InstanceShared>) -> rq
         "kv" => kv_functions(ctx, &host, shared)?,
         "d1" => sql_functions(ctx, &host, shared)?,
         "cache" => cache_functions(ctx, &host, shared)?,
+        "ai" => ai_functions(ctx, &host, shared)?,
         _ => {}
     }
     Ok(host)
@@ -725,6 +731,25 @@ fn cache_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>, shared: &Rc<Instance
             let id = request.next_cache_id;
             request.next_cache_id += 1;
             request.new_cache.push((id, op));
+            Ok(id)
+        })?,
+    )?;
+    Ok(())
+}
+
+/// `env.AI.run` calls, queued for the event loop: the model's alias and the texts to embed.
+fn ai_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<()> {
+    let state = shared.clone();
+    host.set(
+        "ai",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, model: String, texts: Vec<String>| {
+            let mut request = state.request.borrow_mut();
+            if !request.active {
+                return Err(Exception::throw_type(&ctx, "env.AI can only be used while handling a request"));
+            }
+            let id = request.next_ai_id;
+            request.next_ai_id += 1;
+            request.new_ai.push((id, runtime::ai::AiOp::Embed { model, texts }));
             Ok(id)
         })?,
     )?;

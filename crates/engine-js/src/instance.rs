@@ -95,6 +95,7 @@ type PendingFetch = BoxFuture<'static, (u32, String, Result<OutboundResponse, Ou
 type PendingKv = BoxFuture<'static, (u32, Result<KvAnswer, KvError>)>;
 type PendingSql = BoxFuture<'static, (u32, Result<SqlAnswer, SqlError>)>;
 type PendingCache = BoxFuture<'static, (u32, Result<runtime::cache::CacheAnswer, String>)>;
+type PendingAi = BoxFuture<'static, (u32, Result<runtime::ai::AiAnswer, runtime::ai::AiError>)>;
 
 /// How often an instance measures its heap for metering.
 const HEAP_SAMPLE_EVERY: u64 = 16;
@@ -206,6 +207,11 @@ impl Instance {
                 let make_kv: Function = points.get("makeKv").map_err(prelude_failed)?;
                 let namespace: Object = make_kv.call(()).map_err(prelude_failed)?;
                 env.set(kv.binding.as_str(), namespace).map_err(prelude_failed)?;
+            }
+            if image.host.ai.is_some() {
+                let make_ai: Function = points.get("makeAi").map_err(prelude_failed)?;
+                let ai: Object = make_ai.call(()).map_err(prelude_failed)?;
+                env.set("AI", ai).map_err(prelude_failed)?;
             }
             if let Some(sql) = &image.host.sql {
                 let make_d1: Function = points.get("makeD1").map_err(prelude_failed)?;
@@ -324,6 +330,7 @@ impl Instance {
         let mut fetches: FuturesUnordered<PendingFetch> = FuturesUnordered::new();
         let mut kv_calls: FuturesUnordered<PendingKv> = FuturesUnordered::new();
         let mut cache_calls: FuturesUnordered<PendingCache> = FuturesUnordered::new();
+        let mut ai_calls: FuturesUnordered<PendingAi> = FuturesUnordered::new();
         let mut sql_calls: FuturesUnordered<PendingSql> = FuturesUnordered::new();
         let mut timers: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
         let mut failure = started.err();
@@ -376,6 +383,15 @@ impl Instance {
                     };
                     cache_calls.push(Box::pin(async move { (id, future.await) }));
                 }
+                for (id, op) in state.new_ai.drain(..) {
+                    let future = match &app.host.ai {
+                        Some(ai) => ai.run(op),
+                        None => Box::pin(std::future::ready(Err(runtime::ai::AiError::Invalid(
+                            "env.AI is bound only for apps whose manifest lists models in spec.ai.models".to_owned(),
+                        )))),
+                    };
+                    ai_calls.push(Box::pin(async move { (id, future.await) }));
+                }
                 for (id, op) in state.new_sql.drain(..) {
                     let future = match &app.host.sql {
                         Some(sql) => sql.database.call(op),
@@ -414,6 +430,7 @@ impl Instance {
                 && kv_calls.is_empty()
                 && sql_calls.is_empty()
                 && cache_calls.is_empty()
+                && ai_calls.is_empty()
             {
                 if reply.is_pending() {
                     let message =
@@ -447,6 +464,12 @@ impl Instance {
                 Some((id, result)) = cache_calls.next(), if !cache_calls.is_empty() => {
                     let settled = run_js(context, shared, &mut budget, |ctx| {
                         settle_cache(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
+                    });
+                    failure = settled.err();
+                }
+                Some((id, result)) = ai_calls.next(), if !ai_calls.is_empty() => {
+                    let settled = run_js(context, shared, &mut budget, |ctx| {
+                        settle_ai(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
                     });
                     failure = settled.err();
                 }
@@ -657,6 +680,27 @@ fn settle_cache(
     settle.call((id, true, json.to_string(), bytes))
 }
 
+/// Completes an `env.AI.run` call in JavaScript: the vectors (as one Float32Array of n × d
+/// numbers and the dimensions), or the message and whether it is the app's mistake (TypeError).
+fn settle_ai(
+    ctx: &Ctx<'_>,
+    entry_points: &EntryPoints,
+    id: u32,
+    result: Result<runtime::ai::AiAnswer, runtime::ai::AiError>,
+) -> rquickjs::Result<()> {
+    use runtime::ai::{AiAnswer, AiError};
+    let settle = entry_points.settle(ctx, "settleAi")?;
+    match result {
+        Ok(AiAnswer::Embeddings { dimensions, vectors }) => {
+            let flat: Vec<f32> = vectors.iter().flat_map(|vector| vector.iter().copied()).collect();
+            let array = TypedArray::<f32>::new(ctx.clone(), flat)?;
+            settle.call((id, true, array, dimensions))
+        }
+        Err(AiError::Invalid(message)) => settle.call((id, false, message, true)),
+        Err(AiError::Unavailable(message)) => settle.call((id, false, message, false)),
+    }
+}
+
 fn settle_kv(
     ctx: &Ctx<'_>,
     entry_points: &EntryPoints,
@@ -786,6 +830,7 @@ mod tests {
                 kv: None,
                 sql: None,
                 cache: None,
+                ai: None,
             },
         });
         let mut instance = Instance::new(&image, &mut CpuBudget::new(1000)).unwrap();

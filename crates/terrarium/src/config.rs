@@ -36,6 +36,8 @@ pub struct PlatformConfig {
     pub lifecycle: control::lifecycle::LifecycleSection,
     /// Apps' data services: `[data.kv]`, `[data.sql]`.
     pub data: DataConfig,
+    /// `[ai]`: the models apps reach through `env.AI`.
+    pub ai: capability_ai::config::AiSection,
 }
 
 /// `[data]`: the data services apps bind in their manifest's `spec.data`.
@@ -108,6 +110,7 @@ impl PlatformConfig {
         problems.extend(self.data.kv.validate());
         problems.extend(self.data.sql.validate());
         problems.extend(self.data.postgres.validate());
+        problems.extend(self.ai.validate());
         problems.extend(self.namespaces().err().unwrap_or_default());
         problems
     }

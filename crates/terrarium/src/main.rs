@@ -5,6 +5,7 @@ mod config;
 mod front_door;
 mod hooks;
 mod init;
+mod models;
 mod policies;
 mod serve;
 
@@ -45,6 +46,11 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create a new app folder from a template.
     Init(init::InitArgs),
+    /// Install the models the server runs itself (the embedding model behind embed-default).
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
+    },
     /// Check an app folder's terrarium.yaml without deploying.
     Validate {
         /// The app folder.
@@ -205,6 +211,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Init(args) => init::run(args),
+        Command::Models { command } => models::run(command),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&manifest::json_schema()).expect("schema is JSON"));
             Ok(())

@@ -75,6 +75,8 @@ struct Capabilities {
     sql: Arc<dyn capability_sql::SqlService>,
     /// The store of the apps' Cache API, the gateway's response cache (`None`: caching is off).
     cache: Option<Arc<cache::ResponseCache>>,
+    /// The models apps may name in `spec.ai.models`.
+    ai: capability_ai::Ai,
 }
 
 impl runtime::loader::Capabilities for Capabilities {
@@ -104,8 +106,23 @@ impl runtime::loader::Capabilities for Capabilities {
         let cache = self.cache.as_ref().map(|store| {
             Arc::new(cache::AppCaches::new(store.clone(), deployment.app.clone())) as Arc<dyn runtime::cache::CacheHost>
         });
-        Ok(HostServices { outbound, log: self.logs.clone(), kv, sql, cache })
+        let ai = self.ai.for_app(&deployment.app, &deployment.ai_models);
+        Ok(HostServices { outbound, log: self.logs.clone(), kv, sql, cache, ai })
     }
+}
+
+/// The models this server offers: the local all-MiniLM-L6-v2 as `embed-default`, loaded from the
+/// models directory on first use (a server without it says so to the app that asks).
+fn ai_models(section: &capability_ai::config::AiSection, data_dir: &std::path::Path) -> capability_ai::Ai {
+    let dir = section.models_dir(data_dir).join(embed_candle::MODEL);
+    let embedder = embed_candle::LocalEmbedder::new(dir, section.embedding_threads());
+    if !embedder.installed() {
+        tracing::info!(
+            model = embed_candle::MODEL,
+            "the embedding model is not installed; apps asking for embed-default are told to have it installed with `terrarium models fetch`"
+        );
+    }
+    capability_ai::Ai::new().with_embedder(capability_ai::EMBED_DEFAULT, Arc::new(embedder))
 }
 
 /// Apps' stored data sealed under their namespace's data key, by the secret store's envelope
@@ -312,6 +329,7 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             kv: kv.clone(),
             sql: sql.clone(),
             cache: response_cache.clone(),
+            ai: ai_models(&config.ai, &data_dir),
         }),
         app_secrets.clone(),
     ));

@@ -857,6 +857,7 @@ export default function install(host) {
     fireTimer,
     makeKv: () => internal.load("kv").makeKv(),
     makeD1: () => internal.load("d1").makeD1(),
+    makeAi: () => internal.load("ai").makeAi(),
   };
   return internal.entryPoints;
 }

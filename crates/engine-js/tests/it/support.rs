@@ -193,7 +193,14 @@ impl AppBuilder {
         let code = AppCode {
             deployment: Arc::new(deployment),
             modules: self.modules,
-            host: HostServices { outbound: outbound.clone(), log: log.clone(), kv: None, sql: None, cache: None },
+            host: HostServices {
+                outbound: outbound.clone(),
+                log: log.clone(),
+                kv: None,
+                sql: None,
+                cache: None,
+                ai: None,
+            },
             secrets: self.secrets,
         };
         let app = engine.load(code)?;

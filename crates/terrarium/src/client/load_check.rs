@@ -39,7 +39,14 @@ impl AppLog for Offline {
 
 impl Capabilities for Offline {
     fn host_services(&self, _deployment: &deployment::Deployment) -> Result<HostServices, String> {
-        Ok(HostServices { outbound: Arc::new(Offline), log: Arc::new(Offline), kv: None, sql: None, cache: None })
+        Ok(HostServices {
+            outbound: Arc::new(Offline),
+            log: Arc::new(Offline),
+            kv: None,
+            sql: None,
+            cache: None,
+            ai: None,
+        })
     }
 }
 

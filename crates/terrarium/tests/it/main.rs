@@ -3,6 +3,7 @@
 
 mod access;
 mod admission;
+mod ai;
 mod audit;
 mod budgets;
 mod cache;
