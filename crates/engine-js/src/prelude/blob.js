@@ -78,9 +78,9 @@ export default function install(host, internal) {
         internal.readableOps.close(empty);
         return empty;
       }
-      return internal.chunkStream(call(TypedArraySlice, bytes));
+      return internal.load("streams").chunkStream(call(TypedArraySlice, bytes));
     }
-    get [Symbol.toStringTag]() { return "Blob"; }
+    get [internal.primordials.SymbolToStringTag]() { return "Blob"; }
   }
 
   function endings(value) {
@@ -104,7 +104,7 @@ export default function install(host, internal) {
     get name() { return this.#name; }
     get lastModified() { return this.#lastModified; }
     get webkitRelativePath() { return ""; }
-    get [Symbol.toStringTag]() { return "File"; }
+    get [internal.primordials.SymbolToStringTag]() { return "File"; }
   }
 
   // A File over bytes (a part of a parsed form, a Blob appended to a FormData).
@@ -150,7 +150,7 @@ export default function install(host, internal) {
     entries() { return formIterator(() => this.#list, "entries"); }
     keys() { return formIterator(() => this.#list, "keys"); }
     values() { return formIterator(() => this.#list, "values"); }
-    get [Symbol.toStringTag]() { return "FormData"; }
+    get [internal.primordials.SymbolToStringTag]() { return "FormData"; }
     static {
       formEntries = (form) => form.#list;
     }
@@ -383,9 +383,9 @@ export default function install(host, internal) {
     );
   }
 
-  internal.define("Blob", Blob);
-  internal.define("File", File);
-  internal.define("FormData", FormData);
+  internal.provide("Blob", Blob);
+  internal.provide("File", File);
+  internal.provide("FormData", FormData);
   internal.isBlob = (value) => value instanceof Blob;
   internal.isFile = (value) => value instanceof File;
   internal.isFormData = (value) => value instanceof FormData;

@@ -99,7 +99,7 @@ export default function install(host, internal) {
     else pending.reject(new Error(json));
   }
 
-  internal.define("caches", freeze(new CacheStorage()));
+  internal.provide("caches", freeze(new CacheStorage()));
   internal.entryPoints.settleCache = settleCache;
   call(ArrayPush, internal.resets, () => { pendingCache = { __proto__: null }; });
 }

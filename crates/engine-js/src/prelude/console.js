@@ -100,5 +100,5 @@ export default function install(host, internal) {
   };
 
   internal.describe = describe;
-  internal.define("console", console);
+  internal.provide("console", console);
 }

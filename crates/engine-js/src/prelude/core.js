@@ -49,6 +49,7 @@ export default function install(host) {
     JSONParse: JSON.parse,
     JSONStringify: JSON.stringify,
     ObjectKeys: Object.keys,
+    getOwnPropertyDescriptor: Object.getOwnPropertyDescriptor,
     freeze,
     defineProperty,
     ObjectAssign: assign,
@@ -59,6 +60,7 @@ export default function install(host) {
     FinalizationRegistryCtor: typeof FinalizationRegistry === "function" ? FinalizationRegistry : null,
     ReflectApply: Reflect.apply,
     SymbolIterator: Symbol.iterator,
+    SymbolAsyncIterator: Symbol.asyncIterator,
     SymbolToStringTag: Symbol.toStringTag,
     IteratorPrototype: Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())),
   });
@@ -122,11 +124,23 @@ export default function install(host) {
       defineProperty(globalThis, name, { __proto__: null, configurable: true, enumerable: false, get: access, set: access });
     }
   };
+  // A part's global, unless app code got there first: it assigned or redefined the lazy global
+  // (still a lazy one: an accessor whose getter is its setter), and its choice stands.
+  internal.provide = (name, value) => {
+    const current = primordials.getOwnPropertyDescriptor(globalThis, name);
+    if (current === undefined || (current.get !== undefined && current.get === current.set)) internal.define(name, value);
+  };
   lazy("url", ["URL", "URLSearchParams"]);
   lazy("cache", ["caches"]);
   lazy("blob", ["Blob", "File", "FormData"]);
-  lazy("streams", ["ReadableStream", "ReadableStreamDefaultReader"]);
-  lazy("writable", ["WritableStream", "TransformStream", "TextEncoderStream", "TextDecoderStream"]);
+  lazy("streams", [
+    "ReadableStream", "ReadableStreamDefaultReader", "ReadableStreamDefaultController", "ByteLengthQueuingStrategy",
+    "CountQueuingStrategy",
+  ]);
+  lazy("writable", [
+    "WritableStream", "WritableStreamDefaultWriter", "WritableStreamDefaultController", "TransformStream",
+    "TransformStreamDefaultController", "TextEncoderStream", "TextDecoderStream",
+  ]);
   lazy("encoding", ["TextEncoder", "TextDecoder"]);
   lazy("console", ["console"]);
   lazy("extras", ["crypto", "structuredClone", "Event", "EventTarget", "AbortSignal", "AbortController"]);

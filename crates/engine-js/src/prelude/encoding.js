@@ -18,7 +18,7 @@ export default function install(host, internal) {
       call(internal.primordials.TypedArraySet, destination, answer[1]);
       return { read: answer[0], written: answer[1].length };
     }
-    get [Symbol.toStringTag]() { return "TextEncoder"; }
+    get [internal.primordials.SymbolToStringTag]() { return "TextEncoder"; }
   }
 
   // Streaming decoders the host holds for this instance, closed when their TextDecoder is
@@ -51,7 +51,7 @@ export default function install(host, internal) {
     }
     #decode(input, stream) {
       let bytes;
-      if (input === undefined || input === null) bytes = new Uint8Array(0);
+      if (input === undefined || input === null) bytes = new internal.primordials.Uint8ArrayCtor(0);
       else if (internal.isBufferSource(input)) bytes = internal.viewBytes(input);
       else throw new TypeError("TextDecoder.decode: the input must be an ArrayBuffer or a view of one");
       if (this.#stream === null && !stream) return host.decodeOnce(this.#encoding, bytes, this.#fatal, this.#ignoreBOM);
@@ -78,10 +78,10 @@ export default function install(host, internal) {
       this.#stream = null;
       this.#token = null;
     }
-    get [Symbol.toStringTag]() { return "TextDecoder"; }
+    get [internal.primordials.SymbolToStringTag]() { return "TextDecoder"; }
   }
 
-  internal.define("TextEncoder", TextEncoder);
-  internal.define("TextDecoder", TextDecoder);
+  internal.provide("TextEncoder", TextEncoder);
+  internal.provide("TextDecoder", TextDecoder);
   internal.TextDecoder = TextDecoder;
 }

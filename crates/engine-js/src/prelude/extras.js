@@ -184,12 +184,12 @@ export default function install(host, internal) {
     abort(reason) { abortSignal(this.#signal, reason); }
   }
 
-  internal.define("crypto", crypto);
-  internal.define("structuredClone", structuredClone);
-  internal.define("Event", Event);
-  internal.define("EventTarget", EventTarget);
-  internal.define("AbortSignal", AbortSignal);
-  internal.define("AbortController", AbortController);
+  internal.provide("crypto", crypto);
+  internal.provide("structuredClone", structuredClone);
+  internal.provide("Event", Event);
+  internal.provide("EventTarget", EventTarget);
+  internal.provide("AbortSignal", AbortSignal);
+  internal.provide("AbortController", AbortController);
   internal.isAbortSignal = (value) => value instanceof AbortSignal;
   internal.AbortSignal = AbortSignal;
   internal.AbortController = AbortController;

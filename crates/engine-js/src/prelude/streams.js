@@ -11,8 +11,9 @@
 export default function install(host, internal) {
   const {
     call, PromiseResolve, PromiseReject, PromiseWithResolvers, ArrayPush, ArrayShift, ReflectApply,
-    SymbolToStringTag, freeze,
+    SymbolToStringTag, SymbolIterator, freeze,
   } = internal.primordials;
+  const SymbolAsyncIterator = internal.primordials.SymbolAsyncIterator;
   const { record, react, then } = internal.load("shared");
   // Passed by the platform to constructors app code must not call.
   const INTERNAL = freeze({ __proto__: null });
@@ -178,16 +179,31 @@ export default function install(host, internal) {
 
     static from(iterable) {
       if (streamOps.is(iterable)) return iterable;
-      const asyncMethod = iterable?.[Symbol.asyncIterator];
-      const iterator = asyncMethod != null ? ReflectApply(asyncMethod, iterable, []) : iterable[Symbol.iterator]();
-      return new ReadableStream({
+      if (iterable === null || iterable === undefined) throw new TypeError("ReadableStream.from: expected an iterable or async iterable");
+      const asyncMethod = iterable[SymbolAsyncIterator];
+      const isAsync = asyncMethod !== undefined && asyncMethod !== null;
+      const method = isAsync ? asyncMethod : iterable[SymbolIterator];
+      if (typeof method !== "function") throw new TypeError("ReadableStream.from: expected an iterable or async iterable");
+      const iterator = ReflectApply(method, iterable, []);
+      if (iterator === null || typeof iterator !== "object") throw new TypeError("ReadableStream.from: the iterator is not an object");
+      const next = iterator.next;
+      const stream = new ReadableStream({
         __proto__: null,
-        async pull(controller) {
-          const { value, done } = await iterator.next();
-          if (done) controller.close(); else controller.enqueue(await value);
+        async pull() {
+          const result = await ReflectApply(next, iterator, []);
+          if (result === null || typeof result !== "object") throw new TypeError("ReadableStream.from: the iterator's next() gave a non-object");
+          if (result.done) close(stream);
+          // A sync iterator's values are awaited, as the async-from-sync iterator does.
+          else enqueue(stream, isAsync ? result.value : await result.value);
         },
-        async cancel(reason) { if (typeof iterator.return === "function") await iterator.return(reason); },
+        async cancel(reason) {
+          const finish = iterator.return;
+          if (finish === undefined || finish === null) return;
+          const result = await ReflectApply(finish, iterator, [reason]);
+          if (result === null || typeof result !== "object") throw new TypeError("ReadableStream.from: the iterator's return() gave a non-object");
+        },
       }, { __proto__: null, highWaterMark: 0 });
+      return stream;
     }
 
     #desiredSize() {
@@ -366,11 +382,15 @@ export default function install(host, internal) {
           yield value;
         }
       } finally {
-        if (!finished && !preventCancel) await streamOps.cancel(this, undefined);
-        readerRelease(reader);
+        // An early exit cancels (unless asked not to); an error only lets go of the stream.
+        try {
+          if (!finished && !preventCancel && streamOps.state(this) === "readable") await streamOps.cancel(this, undefined);
+        } finally {
+          readerRelease(reader);
+        }
       }
     }
-    [Symbol.asyncIterator](options = undefined) { return this.values(options); }
+    [SymbolAsyncIterator](options = undefined) { return this.values(options); }
     tee() { return tee(this); }
     get [SymbolToStringTag]() { return "ReadableStream"; }
   }
@@ -442,52 +462,59 @@ export default function install(host, internal) {
     }
   }
 
-  // Two branches that each see every chunk of `stream`, read through the platform's own reads.
+  // Two branches that each see every chunk of `stream`, as the standard's ReadableStreamDefaultTee:
+  // one read at a time from the source, each chunk into both branches; the source is cancelled
+  // once both branches are (with both reasons), and each branch's cancel() settles then, or when
+  // the source closes or errors.
   function tee(stream) {
-    new ReadableStreamDefaultReader(stream);
-    const branches = [[], []];
-    let done = false;
-    let failure = null;
-    // The source is cancelled once both branches are, with both reasons, as the standard says;
-    // a cancelled branch stops buffering.
+    const reader = new ReadableStreamDefaultReader(stream);
+    let reading = false;
+    let readAgain = false;
     const cancelled = [false, false];
     const reasons = [undefined, undefined];
-    // Each branch's cancel() settles when the source's cancel does.
     const sourceCancelled = PromiseWithResolvers();
-    const makeBranch = (index) => {
-      const branch = new ReadableStream({
-      __proto__: null,
-      cancel(reason) {
-        cancelled[index] = true;
-        reasons[index] = reason;
-        branches[index] = [];
-        if (cancelled[0] && cancelled[1]) {
-          react(streamOps.cancel(stream, [reasons[0], reasons[1]]), sourceCancelled.resolve, sourceCancelled.reject);
-        }
-        return sourceCancelled.promise;
-      },
-      async pull() {
-        if (branches[index].length === 0 && !done) {
-          try {
-            const result = await streamOps.read(stream, true);
-            if (result.done) done = true;
-            else {
-              if (!cancelled[0]) call(ArrayPush, branches[0], result.value);
-              if (!cancelled[1]) call(ArrayPush, branches[1], result.value);
-            }
-          } catch (error) {
-            failure = record({ error });
-            done = true;
-          }
-        }
-        if (branches[index].length > 0) enqueue(branch, call(ArrayShift, branches[index]));
-        else if (failure !== null) streamOps.error(branch, failure.error);
-        else if (done) close(branch);
-      },
-      });
-      return branch;
+    const branches = [null, null];
+    const pull = () => {
+      if (reading) {
+        readAgain = true;
+        return PromiseResolve();
+      }
+      reading = true;
+      streamOps.readWith(stream, record({
+        // In a microtask, as the standard has it: a cancel in the same turn still counts.
+        chunk: (chunk) => react(PromiseResolve(), () => {
+          readAgain = false;
+          if (!cancelled[0]) enqueue(branches[0], chunk);
+          if (!cancelled[1]) enqueue(branches[1], chunk);
+          reading = false;
+          if (readAgain) pull();
+        }),
+        close: () => {
+          reading = false;
+          if (!cancelled[0]) close(branches[0]);
+          if (!cancelled[1]) close(branches[1]);
+          if (!cancelled[0] || !cancelled[1]) sourceCancelled.resolve();
+        },
+        error: () => { reading = false; },
+      }));
+      return PromiseResolve();
     };
-    return [makeBranch(0), makeBranch(1)];
+    const cancel = (index) => (reason) => {
+      cancelled[index] = true;
+      reasons[index] = reason;
+      if (cancelled[1 - index]) {
+        react(streamOps.cancel(stream, [reasons[0], reasons[1]]), sourceCancelled.resolve, sourceCancelled.reject);
+      }
+      return sourceCancelled.promise;
+    };
+    branches[0] = new ReadableStream({ __proto__: null, pull, cancel: cancel(0) });
+    branches[1] = new ReadableStream({ __proto__: null, pull, cancel: cancel(1) });
+    react(readerClosed(reader), undefined, (reason) => {
+      streamOps.error(branches[0], reason);
+      streamOps.error(branches[1], reason);
+      if (!cancelled[0] || !cancelled[1]) sourceCancelled.resolve();
+    });
+    return [branches[0], branches[1]];
   }
 
   // The platform's own sources put chunks in through these, never through the controller's
@@ -518,11 +545,11 @@ export default function install(host, internal) {
     get [SymbolToStringTag]() { return "CountQueuingStrategy"; }
   }
 
-  internal.define("ReadableStream", ReadableStream);
-  internal.define("ReadableStreamDefaultReader", ReadableStreamDefaultReader);
-  internal.define("ReadableStreamDefaultController", ReadableStreamDefaultController);
-  internal.define("ByteLengthQueuingStrategy", ByteLengthQueuingStrategy);
-  internal.define("CountQueuingStrategy", CountQueuingStrategy);
+  internal.provide("ReadableStream", ReadableStream);
+  internal.provide("ReadableStreamDefaultReader", ReadableStreamDefaultReader);
+  internal.provide("ReadableStreamDefaultController", ReadableStreamDefaultController);
+  internal.provide("ByteLengthQueuingStrategy", ByteLengthQueuingStrategy);
+  internal.provide("CountQueuingStrategy", CountQueuingStrategy);
   internal.ReadableStream = ReadableStream;
   internal.ReadableStreamDefaultReader = ReadableStreamDefaultReader;
   internal.readableOps = streamOps;

@@ -92,7 +92,7 @@ export default function install(host, internal) {
       for (let i = 0; i < this.#list.length; i++) call(ArrayPush, flat, this.#list[i][0], this.#list[i][1]);
       return host.formSerialize(flat);
     }
-    get [Symbol.toStringTag]() { return "URLSearchParams"; }
+    get [internal.primordials.SymbolToStringTag]() { return "URLSearchParams"; }
   }
   internal.iterable(URLSearchParams);
 
@@ -147,12 +147,12 @@ export default function install(host, internal) {
     }
     toString() { return this.#parts[0]; }
     toJSON() { return this.#parts[0]; }
-    get [Symbol.toStringTag]() { return "URL"; }
+    get [internal.primordials.SymbolToStringTag]() { return "URL"; }
   }
 
 
-  internal.define("URL", URL);
-  internal.define("URLSearchParams", URLSearchParams);
+  internal.provide("URL", URL);
+  internal.provide("URLSearchParams", URLSearchParams);
   internal.URL = URL;
   internal.URLSearchParams = URLSearchParams;
   internal.isURL = (value) => value instanceof URL;

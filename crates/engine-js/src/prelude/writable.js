@@ -740,7 +740,7 @@ export default function install(host, internal) {
   // TextEncoderStream and TextDecoderStream.
 
   const isHighSurrogate = (unit) => unit >= 0xd800 && unit <= 0xdbff;
-  const REPLACEMENT = new Uint8Array([0xef, 0xbf, 0xbd]);
+  const REPLACEMENT = new internal.primordials.Uint8ArrayCtor([0xef, 0xbf, 0xbd]);
 
   class TextEncoderStream {
     #transform;
@@ -759,7 +759,7 @@ export default function install(host, internal) {
           if (text.length > 0) transformOps.enqueue(this.#transform, internal.encodeText(text));
         },
         flush: () => {
-          if (pending !== "") transformOps.enqueue(this.#transform, new Uint8Array(REPLACEMENT));
+          if (pending !== "") transformOps.enqueue(this.#transform, new internal.primordials.Uint8ArrayCtor(REPLACEMENT));
         },
       });
     }
@@ -799,11 +799,11 @@ export default function install(host, internal) {
   internal.isWritable = ops.is;
   internal.writableIsLocked = (stream) => ops.writer(stream) !== null;
   internal.pipe = pipe;
-  internal.define("WritableStream", WritableStream);
-  internal.define("WritableStreamDefaultWriter", WritableStreamDefaultWriter);
-  internal.define("WritableStreamDefaultController", WritableStreamDefaultController);
-  internal.define("TransformStream", TransformStream);
-  internal.define("TransformStreamDefaultController", TransformStreamDefaultController);
-  internal.define("TextEncoderStream", TextEncoderStream);
-  internal.define("TextDecoderStream", TextDecoderStream);
+  internal.provide("WritableStream", WritableStream);
+  internal.provide("WritableStreamDefaultWriter", WritableStreamDefaultWriter);
+  internal.provide("WritableStreamDefaultController", WritableStreamDefaultController);
+  internal.provide("TransformStream", TransformStream);
+  internal.provide("TransformStreamDefaultController", TransformStreamDefaultController);
+  internal.provide("TextEncoderStream", TextEncoderStream);
+  internal.provide("TextDecoderStream", TextDecoderStream);
 }

@@ -322,6 +322,52 @@ async fn streams_readers_and_iteration() {
 }
 
 #[tokio::test]
+async fn stream_globals_work_as_the_first_thing_an_app_touches() {
+    // Each in a fresh instance: no other global has loaded the parts before.
+    assert_eq!(eval(r#"return await new Response(new Blob(["blob first"]).stream()).text();"#).await, "blob first");
+    assert_eq!(eval(r#"return new CountQueuingStrategy({ highWaterMark: 3 }).highWaterMark;"#).await, 3);
+    assert_eq!(eval(r#"return new ByteLengthQueuingStrategy({ highWaterMark: 4 }).size(new Uint8Array(2));"#).await, 2);
+    assert_eq!(eval(r#"return typeof WritableStreamDefaultWriter + typeof TransformStreamDefaultController + typeof ReadableStreamDefaultController;"#).await, "functionfunctionfunction");
+}
+
+#[tokio::test]
+async fn a_global_the_app_set_stays_when_its_part_loads_later() {
+    let result = eval(
+        r#"
+        globalThis.crypto = { mine: true };
+        // The writable part loads extras (for the controller's signal) on abort.
+        const stream = new WritableStream({ start(c) { void c.signal; } });
+        await stream.abort("stop");
+        return { mine: globalThis.crypto.mine === true, abortController: typeof AbortController };
+    "#,
+    )
+    .await;
+    assert_eq!(result, serde_json::json!({ "mine": true, "abortController": "function" }));
+}
+
+#[tokio::test]
+async fn clones_read_independently_and_settle_their_cancels() {
+    let result = eval(r#"
+        // A source that answers each pull with one chunk: both branches get every chunk.
+        let n = 0;
+        const source = new ReadableStream({ pull(c) { n++; if (n > 3) c.close(); else c.enqueue(new TextEncoder().encode(String(n))); } }, { highWaterMark: 0 });
+        const response = new Response(source);
+        const copy = response.clone();
+        const both = await Promise.all([copy.text(), response.text()]);
+        // Cancelling a branch after the source closed settles.
+        const original = new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("x")); c.close(); } }));
+        const other = original.clone();
+        await original.text();
+        const settled = await Promise.race([other.body.cancel().then(() => "settled"), new Promise((r) => setTimeout(() => r("hung"), 50))]);
+        // An errored stream is let go by for-await, not left locked.
+        const failing = new ReadableStream({ pull(c) { c.error(new Error("broken")); } });
+        try { for await (const chunk of failing) void chunk; } catch (error) { void error; }
+        return { both, settled, locked: failing.locked };
+    "#).await;
+    assert_eq!(result, serde_json::json!({ "both": ["123", "123"], "settled": "settled", "locked": false }));
+}
+
+#[tokio::test]
 async fn misc_globals() {
     let result = eval(
         r#"
