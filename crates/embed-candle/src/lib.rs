@@ -23,8 +23,9 @@ pub const DIMENSIONS: usize = 384;
 pub const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 /// Tokens read from each text, as sentence-transformers configures this model.
 const MAX_TOKENS: usize = 256;
-/// Texts embedded in one forward pass, at most.
-const MAX_BATCH: usize = 64;
+/// Texts embedded in one forward pass, at most: larger batches bought nothing on this model
+/// (57 embeddings/s on one thread at 16 and at 64), and each text waits for the longest.
+const MAX_BATCH: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
