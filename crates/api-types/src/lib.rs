@@ -328,6 +328,13 @@ pub struct UsageEntry {
     pub cache_misses: u64,
     #[serde(default)]
     pub cache_bytes_served: u64,
+    /// Vector searches, vectors written, and tokens the platform's embedding model read.
+    #[serde(default)]
+    pub vector_queries: u64,
+    #[serde(default)]
+    pub vectors_written: u64,
+    #[serde(default)]
+    pub embedding_tokens: u64,
 }
 
 /// The body of every error response.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use deployment::AppKey;
 use futures::future::BoxFuture;
 use runtime::ai::{AiAnswer, AiError, AiHost, AiOp};
+use runtime::{DataMeter, DataOps};
 
 /// The alias of the embedding model every server offers.
 pub const EMBED_DEFAULT: &str = "embed-default";
@@ -25,18 +26,39 @@ pub trait Embedder: Send + Sync + 'static {
     fn dimensions(&self) -> usize;
     /// One L2-normalised vector per text, in order. The error says what the operator must do
     /// (a model that is not installed names the command that installs it).
-    fn embed(&self, texts: Vec<String>) -> BoxFuture<'static, Result<Vec<Vec<f32>>, String>>;
+    fn embed(&self, texts: Vec<String>) -> BoxFuture<'static, Result<Embedded, String>>;
+}
+
+/// What an embedding call computed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Embedded {
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens the model read (every text's, after truncation), for usage and cost.
+    pub tokens: u64,
 }
 
 /// The models this server offers, by alias.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Ai {
     embedders: BTreeMap<String, Arc<dyn Embedder>>,
+    meter: Arc<dyn DataMeter>,
+}
+
+impl Default for Ai {
+    fn default() -> Ai {
+        Ai { embedders: BTreeMap::new(), meter: Arc::new(runtime::NoDataMeter) }
+    }
 }
 
 impl Ai {
     pub fn new() -> Ai {
         Ai::default()
+    }
+
+    /// Where the tokens apps' calls cost are counted.
+    pub fn with_meter(mut self, meter: Arc<dyn DataMeter>) -> Ai {
+        self.meter = meter;
+        self
     }
 
     pub fn with_embedder(mut self, alias: &str, embedder: Arc<dyn Embedder>) -> Ai {
@@ -89,11 +111,13 @@ impl AiHost for AppAi {
     fn run(&self, op: AiOp) -> BoxFuture<'static, Result<AiAnswer, AiError>> {
         let AiOp::Embed { model, texts } = op;
         let checked = self.embedder(&model).and_then(|embedder| check_texts(&texts).map(|()| embedder));
+        let (meter, app) = (self.ai.meter.clone(), self.app.clone());
         Box::pin(async move {
             let embedder = checked?;
             let dimensions = embedder.dimensions();
-            let vectors = embedder.embed(texts).await.map_err(AiError::Unavailable)?;
-            Ok(AiAnswer::Embeddings { dimensions, vectors })
+            let embedded = embedder.embed(texts).await.map_err(AiError::Unavailable)?;
+            meter.record_data(&app, DataOps { embedding_tokens: embedded.tokens, ..DataOps::default() });
+            Ok(AiAnswer::Embeddings { dimensions, vectors: embedded.vectors })
         })
     }
 }
@@ -130,8 +154,9 @@ mod tests {
         fn dimensions(&self) -> usize {
             1
         }
-        fn embed(&self, texts: Vec<String>) -> BoxFuture<'static, Result<Vec<Vec<f32>>, String>> {
-            Box::pin(async move { Ok(texts.iter().map(|text| vec![text.len() as f32]).collect()) })
+        fn embed(&self, texts: Vec<String>) -> BoxFuture<'static, Result<Embedded, String>> {
+            let vectors = texts.iter().map(|text| vec![text.len() as f32]).collect();
+            Box::pin(async move { Ok(Embedded { vectors, tokens: texts.len() as u64 }) })
         }
     }
 

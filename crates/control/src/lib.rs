@@ -850,6 +850,9 @@ impl ControlPlane {
                 cache_hits: counts.cache_hits,
                 cache_misses: counts.cache_misses,
                 cache_bytes_served: counts.cache_bytes_served,
+                vector_queries: counts.vector_queries,
+                vectors_written: counts.vectors_written,
+                embedding_tokens: counts.embedding_tokens,
             })
             .collect())
     }

@@ -101,6 +101,23 @@ pub struct Deployment {
     /// `spec.ai.models`: the model aliases the app may run through `env.AI`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ai_models: Vec<String>,
+    /// `spec.data.vectors`: the app's vector index, its binding and ingestion rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<VectorIndex>,
+}
+
+/// An app's vector index as the manifest asks for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VectorIndex {
+    /// The name in `env` (`VECTORS` by default).
+    pub binding: String,
+    /// Numbers per vector.
+    pub dimensions: u32,
+    /// Personal data is removed from text before it is stored (`piiRedaction`, on by default).
+    pub pii_redaction: bool,
+    /// Vectors are deleted this many days after they were written, unless an upsert says sooner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_days: Option<u32>,
 }
 
 /// An app's SQL database as the manifest asks for it.

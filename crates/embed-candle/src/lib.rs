@@ -73,8 +73,13 @@ impl MiniLm {
 
     /// One L2-normalised vector per text (mean of the token embeddings, padding excluded).
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        self.embed_counted(texts).map(|(vectors, _)| vectors)
+    }
+
+    /// [`MiniLm::embed`], and the tokens each text was read as (after truncation), for metering.
+    pub fn embed_counted(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, Vec<u64>), String> {
         if texts.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let encodings = self.tokenizer.encode_batch(inputs, true).map_err(|error| error.to_string())?;
@@ -83,6 +88,10 @@ impl MiniLm {
         let flat = |field: fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
             encodings.iter().flat_map(|encoding| field(encoding).iter().copied()).collect()
         };
+        let tokens: Vec<u64> = encodings
+            .iter()
+            .map(|encoding| encoding.get_attention_mask().iter().map(|&real| u64::from(real)).sum())
+            .collect();
         let tensor = |values: Vec<u32>| Tensor::from_vec(values, (rows, columns), &Device::Cpu);
         let compute = || -> candle_core::Result<Vec<Vec<f32>>> {
             let ids = tensor(flat(tokenizers::Encoding::get_ids))?;
@@ -97,7 +106,7 @@ impl MiniLm {
             let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
             pooled.broadcast_div(&norms)?.to_vec2::<f32>()
         };
-        compute().map_err(|error| error.to_string())
+        compute().map(|vectors| (vectors, tokens)).map_err(|error| error.to_string())
     }
 
     /// Tokens each text is read as (after truncation), for metering.
@@ -113,7 +122,7 @@ impl MiniLm {
 /// A request waiting for the pool: its texts and where the vectors go.
 struct Job {
     texts: Vec<String>,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<Vec<f32>>, String>>,
+    reply: tokio::sync::oneshot::Sender<Result<capability_ai::Embedded, String>>,
 }
 
 /// The local model as the platform's [`capability_ai::Embedder`]: loaded on first use from the
@@ -202,11 +211,12 @@ fn batch_loop(
             }
         };
         let all: Vec<String> = jobs.iter().flat_map(|job| job.texts.iter().cloned()).collect();
-        match pool.install(|| model.embed(&all)) {
-            Ok(mut vectors) => {
+        match pool.install(|| model.embed_counted(&all)) {
+            Ok((mut vectors, mut tokens)) => {
                 for job in jobs.into_iter().rev() {
                     let own = vectors.split_off(vectors.len() - job.texts.len());
-                    let _ = job.reply.send(Ok(own));
+                    let tokens = tokens.split_off(tokens.len() - job.texts.len()).iter().sum();
+                    let _ = job.reply.send(Ok(capability_ai::Embedded { vectors: own, tokens }));
                 }
             }
             Err(error) => {
@@ -227,7 +237,7 @@ impl capability_ai::Embedder for LocalEmbedder {
         DIMENSIONS
     }
 
-    fn embed(&self, texts: Vec<String>) -> BoxFuture<'static, Result<Vec<Vec<f32>>, String>> {
+    fn embed(&self, texts: Vec<String>) -> BoxFuture<'static, Result<capability_ai::Embedded, String>> {
         // Said before queueing: a server without the model answers at once, saying what to do.
         if !self.installed() && self.model.get().is_none() {
             let missing =

@@ -90,8 +90,10 @@ async fn concurrent_requests_each_get_their_own_vectors() {
     let calls = sentences.iter().map(|sentence| embedder.embed(vec![sentence.clone()]));
     let answers = futures::future::join_all(calls).await;
     for (index, answer) in answers.into_iter().enumerate() {
-        let vector = &answer.unwrap()[0];
-        assert!(cosine(vector, &expected[index]) > 0.9999, "request {index} got another request's vector");
+        let answer = answer.unwrap();
+        assert!(cosine(&answer.vectors[0], &expected[index]) > 0.9999, "request {index} got another request's vector");
+        // Each request is charged its own tokens, whatever it was batched with.
+        assert_eq!(answer.tokens, model().tokens(&sentences[index..=index]).unwrap(), "request {index}");
     }
 }
 

@@ -75,6 +75,11 @@ pub(crate) struct RequestState {
     /// `env.AI.run` calls started by JavaScript that the event loop has not picked up yet.
     pub new_ai: Vec<(u32, runtime::ai::AiOp)>,
     pub next_ai_id: u32,
+    /// Vector index calls started by JavaScript that the event loop has not picked up yet.
+    pub new_vectors: Vec<(u32, runtime::vectors::VectorOp)>,
+    pub next_vectors_id: u32,
+    /// The signed-in user's subject, the author of texts the request stores.
+    pub author: Option<String>,
     /// Timers this request may still start, and log lines it may still write.
     pub timers_left: u32,
     pub log_lines_left: u32,
@@ -108,6 +113,9 @@ impl RequestState {
             next_cache_id: 1,
             new_ai: Vec::new(),
             next_ai_id: 1,
+            new_vectors: Vec::new(),
+            next_vectors_id: 1,
+            author: None,
             timers_left: MAX_TIMERS_PER_REQUEST,
             log_lines_left: MAX_LOG_LINES_PER_REQUEST,
             streamed_body: Vec::new(),
@@ -472,6 +480,7 @@ fn part_host<'js>(ctx: &Ctx<'js>, part: &str, shared: &Rc<InstanceShared>) -> rq
         "d1" => sql_functions(ctx, &host, shared)?,
         "cache" => cache_functions(ctx, &host, shared)?,
         "ai" => ai_functions(ctx, &host, shared)?,
+        "vectorize" => vector_functions(ctx, &host, shared)?,
         _ => {}
     }
     Ok(host)
@@ -750,6 +759,37 @@ fn ai_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>, shared: &Rc<InstanceSha
             let id = request.next_ai_id;
             request.next_ai_id += 1;
             request.new_ai.push((id, runtime::ai::AiOp::Embed { model, texts }));
+            Ok(id)
+        })?,
+    )?;
+    Ok(())
+}
+
+/// Vector index calls, queued for the event loop: the call as JSON, its shape already checked
+/// by the prelude.
+fn vector_functions<'js>(ctx: &Ctx<'js>, host: &Object<'js>, shared: &Rc<InstanceShared>) -> rquickjs::Result<()> {
+    let state = shared.clone();
+    host.set(
+        "vectors",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, call: String| {
+            let mut request = state.request.borrow_mut();
+            if !request.active {
+                return Err(Exception::throw_type(&ctx, "a vector index can only be used while handling a request"));
+            }
+            if request.next_vectors_id > MAX_SQL_CALLS_PER_REQUEST {
+                let message = format!(
+                    "Vectorize: this request already made {MAX_SQL_CALLS_PER_REQUEST} calls, the limit per request; batch vectors into fewer calls"
+                );
+                return Err(Exception::throw_message(&ctx, &message));
+            }
+            let mut op: runtime::vectors::VectorOp = serde_json::from_str(&call)
+                .map_err(|error| Exception::throw_type(&ctx, &format!("Vectorize: {error}")))?;
+            if let runtime::vectors::VectorOp::UpsertText { author, .. } = &mut op {
+                author.clone_from(&request.author);
+            }
+            let id = request.next_vectors_id;
+            request.next_vectors_id += 1;
+            request.new_vectors.push((id, op));
             Ok(id)
         })?,
     )?;

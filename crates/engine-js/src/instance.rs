@@ -95,6 +95,7 @@ type PendingFetch = BoxFuture<'static, (u32, String, Result<OutboundResponse, Ou
 type PendingKv = BoxFuture<'static, (u32, Result<KvAnswer, KvError>)>;
 type PendingSql = BoxFuture<'static, (u32, Result<SqlAnswer, SqlError>)>;
 type PendingCache = BoxFuture<'static, (u32, Result<runtime::cache::CacheAnswer, String>)>;
+type PendingVectors = BoxFuture<'static, (u32, Result<serde_json::Value, runtime::vectors::VectorError>)>;
 type PendingAi = BoxFuture<'static, (u32, Result<runtime::ai::AiAnswer, runtime::ai::AiError>)>;
 
 /// How often an instance measures its heap for metering.
@@ -213,6 +214,11 @@ impl Instance {
                 let ai: Object = make_ai.call(()).map_err(prelude_failed)?;
                 env.set("AI", ai).map_err(prelude_failed)?;
             }
+            if let Some(vectors) = &image.host.vectors {
+                let make_vectorize: Function = points.get("makeVectorize").map_err(prelude_failed)?;
+                let index: Object = make_vectorize.call(()).map_err(prelude_failed)?;
+                env.set(vectors.binding.as_str(), index).map_err(prelude_failed)?;
+            }
             if let Some(sql) = &image.host.sql {
                 let make_d1: Function = points.get("makeD1").map_err(prelude_failed)?;
                 let database: Object = make_d1.call(()).map_err(prelude_failed)?;
@@ -278,6 +284,7 @@ impl Instance {
             state.outbound = Some(app.host.outbound.clone());
             state.outbound_left = app.limits.max_outbound_requests;
             state.outbound_bytes_left = app.limits.max_outbound_bytes;
+            state.author = request.user.as_ref().map(|user| user.subject.clone());
         }
         self.shared.interrupted.set(false);
 
@@ -332,6 +339,7 @@ impl Instance {
         let mut cache_calls: FuturesUnordered<PendingCache> = FuturesUnordered::new();
         let mut ai_calls: FuturesUnordered<PendingAi> = FuturesUnordered::new();
         let mut sql_calls: FuturesUnordered<PendingSql> = FuturesUnordered::new();
+        let mut vector_calls: FuturesUnordered<PendingVectors> = FuturesUnordered::new();
         let mut timers: BinaryHeap<Reverse<(Instant, u32)>> = BinaryHeap::new();
         let mut failure = started.err();
         let disposition = loop {
@@ -392,6 +400,15 @@ impl Instance {
                     };
                     ai_calls.push(Box::pin(async move { (id, future.await) }));
                 }
+                for (id, op) in state.new_vectors.drain(..) {
+                    let future = match &app.host.vectors {
+                        Some(vectors) => vectors.index.call(op),
+                        None => Box::pin(std::future::ready(Err(runtime::vectors::VectorError::Invalid(
+                            "no vector index is bound; ask for one with spec.data.vectors".to_owned(),
+                        )))),
+                    };
+                    vector_calls.push(Box::pin(async move { (id, future.await) }));
+                }
                 for (id, op) in state.new_sql.drain(..) {
                     let future = match &app.host.sql {
                         Some(sql) => sql.database.call(op),
@@ -431,6 +448,7 @@ impl Instance {
                 && sql_calls.is_empty()
                 && cache_calls.is_empty()
                 && ai_calls.is_empty()
+                && vector_calls.is_empty()
             {
                 if reply.is_pending() {
                     let message =
@@ -470,6 +488,12 @@ impl Instance {
                 Some((id, result)) = ai_calls.next(), if !ai_calls.is_empty() => {
                     let settled = run_js(context, shared, &mut budget, |ctx| {
                         settle_ai(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
+                    });
+                    failure = settled.err();
+                }
+                Some((id, result)) = vector_calls.next(), if !vector_calls.is_empty() => {
+                    let settled = run_js(context, shared, &mut budget, |ctx| {
+                        settle_vectors(ctx, entry_points, id, result).map_err(|error| js_error(ctx, shared, error))
                     });
                     failure = settled.err();
                 }
@@ -701,6 +725,23 @@ fn settle_ai(
     }
 }
 
+/// Completes a vector index call in JavaScript: the answer as JSON, or the message and whether it
+/// is the app's mistake (TypeError).
+fn settle_vectors(
+    ctx: &Ctx<'_>,
+    entry_points: &EntryPoints,
+    id: u32,
+    result: Result<serde_json::Value, runtime::vectors::VectorError>,
+) -> rquickjs::Result<()> {
+    use runtime::vectors::VectorError;
+    let settle = entry_points.settle(ctx, "settleVectors")?;
+    match result {
+        Ok(answer) => settle.call((id, true, answer.to_string(), false)),
+        Err(VectorError::Invalid(message)) => settle.call((id, false, message, true)),
+        Err(VectorError::Failed(message)) => settle.call((id, false, message, false)),
+    }
+}
+
 fn settle_kv(
     ctx: &Ctx<'_>,
     entry_points: &EntryPoints,
@@ -831,6 +872,7 @@ mod tests {
                 sql: None,
                 cache: None,
                 ai: None,
+                vectors: None,
             },
         });
         let mut instance = Instance::new(&image, &mut CpuBudget::new(1000)).unwrap();

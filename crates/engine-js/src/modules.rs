@@ -16,7 +16,7 @@ use rquickjs::{Context, Ctx, Error, Module, Runtime};
 /// The parts of the prelude, by name: `core` is evaluated in every instance, the others when app
 /// code first touches one of their globals. Their module names start with `terrarium:`, which the
 /// resolver never produces, so app code cannot import them.
-const PRELUDE_PARTS: [(&str, &str); 14] = [
+const PRELUDE_PARTS: [(&str, &str); 15] = [
     ("core", include_str!("prelude/core.js")),
     ("url", include_str!("prelude/url.js")),
     ("streams", include_str!("prelude/streams.js")),
@@ -31,6 +31,7 @@ const PRELUDE_PARTS: [(&str, &str); 14] = [
     ("shared", include_str!("prelude/shared.js")),
     ("writable", include_str!("prelude/writable.js")),
     ("ai", include_str!("prelude/ai.js")),
+    ("vectorize", include_str!("prelude/vectorize.js")),
 ];
 
 /// Bytecode of every module of one app, by bundle path.

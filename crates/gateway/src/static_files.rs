@@ -147,6 +147,7 @@ mod tests {
             kv_binding: None,
             kv_max_mib: None,
             ai_models: Vec::new(),
+            vectors: None,
             seal_data: false,
             data_class: None,
             sql: None,

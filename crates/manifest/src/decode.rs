@@ -489,7 +489,8 @@ impl Decoder<'_> {
     fn check_bindings(&mut self, data: &Data, vars: Option<&BTreeMap<String, String>>, data_node: &Node<'_>) {
         let kv = data.kv.as_ref().and_then(KvSpec::binding).map(|binding| ("spec.data.kv", "KV", binding));
         let sql = data.sql.as_ref().map(|sql| ("spec.data.sql", "SQL", sql.binding()));
-        for (path, what, binding) in [kv, sql].into_iter().flatten() {
+        let vectors = data.vectors.as_ref().map(|vectors| ("spec.data.vectors", "vectors", vectors.binding()));
+        for (path, what, binding) in [kv, sql, vectors].into_iter().flatten() {
             if vars.is_some_and(|vars| vars.contains_key(binding)) {
                 let message = format!(
                     "the {what} binding {binding} has the name of a variable in spec.vars; env.{binding} can only be one of them"
@@ -497,16 +498,19 @@ impl Decoder<'_> {
                 self.error(data_node, path, message, Some("rename one of them".into()));
             }
         }
-        if let (Some((_, _, kv)), Some((_, _, sql))) = (kv, sql)
-            && kv == sql
-        {
-            let message = format!("the KV and SQL bindings are both named {kv}; env.{kv} can only be one of them");
-            self.error(
-                data_node,
-                "spec.data.sql.binding",
-                message,
-                Some("write binding: DB (or another name) under sql".into()),
-            );
+        let bindings: Vec<_> = [kv, sql, vectors].into_iter().flatten().collect();
+        for (index, (path, what, binding)) in bindings.iter().enumerate() {
+            if let Some((_, other, _)) = bindings[..index].iter().find(|(_, _, earlier)| earlier == binding) {
+                let message = format!(
+                    "the {other} and {what} bindings are both named {binding}; env.{binding} can only be one of them"
+                );
+                self.error(
+                    data_node,
+                    &format!("{path}.binding"),
+                    message,
+                    Some(format!("write binding: ANOTHER_NAME under {}", &path["spec.data.".len()..])),
+                );
+            }
         }
     }
 
@@ -522,8 +526,15 @@ impl Decoder<'_> {
             Some(Sql { isolation: d.optional(&fields, "isolation", Self::choice), binding })
         });
         let vectors = self.optional(&fields, "vectors", |d, node, path| {
-            let fields = d.fields(node, path, &["piiRedaction", "ttlDays"], &[])?;
+            let fields = d.fields(node, path, &["binding", "dimensions", "piiRedaction", "ttlDays"], &[])?;
+            let binding = d.optional(&fields, "binding", |d, node, path| {
+                let name = d.text(node, path)?;
+                d.check(node, path, rules::var_name(&name)).then_some(name)
+            });
             Some(Vectors {
+                binding,
+                dimensions: d
+                    .optional(&fields, "dimensions", |d, node, path| d.whole_number(node, path, "dimensions", 1, 1536)),
                 pii_redaction: d.optional(&fields, "piiRedaction", Self::boolean),
                 ttl_days: d.optional(&fields, "ttlDays", |d, node, path| d.whole_number(node, path, "days", 1, 3650)),
             })

@@ -398,6 +398,13 @@ pub enum SqlIsolation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Vectors {
+    /// The name in `env` (`VECTORS` by default): letters, digits and `_`, not starting with a digit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
+    /// Numbers per vector (384 by default, what `embed-default` gives; 1 to 1536).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1536))]
+    pub dimensions: Option<u32>,
     /// Remove personal data from text before it is stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pii_redaction: Option<bool>,
@@ -405,6 +412,21 @@ pub struct Vectors {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 3650))]
     pub ttl_days: Option<u32>,
+}
+
+impl Vectors {
+    /// The binding the default is `VECTORS`.
+    pub const DEFAULT_BINDING: &str = "VECTORS";
+    /// The dimensions of `embed-default` (all-MiniLM-L6-v2).
+    pub const DEFAULT_DIMENSIONS: u32 = 384;
+
+    pub fn binding(&self) -> &str {
+        self.binding.as_deref().unwrap_or(Vectors::DEFAULT_BINDING)
+    }
+
+    pub fn dimensions(&self) -> u32 {
+        self.dimensions.unwrap_or(Vectors::DEFAULT_DIMENSIONS)
+    }
 }
 
 /// Access to AI models through the platform.

@@ -1166,6 +1166,15 @@ fn data_and_template_ref() {
         terrarium.yaml:13:25: spec.data.vectors.ttlDays: must be from 1 to 3650 days, found 0
         "#,
     );
+    check(&app("data:\n  vectors: { binding: WIKI, dimensions: 768 }"), "ok");
+    check(
+        &app("data:\n  kv: { binding: WIKI }\n  vectors: { binding: WIKI, dimensions: 2000 }"),
+        r#"
+        terrarium.yaml:12:5: spec.data.vectors.binding: the KV and vectors bindings are both named WIKI; env.WIKI can only be one of them
+          hint: write binding: ANOTHER_NAME under vectors
+        terrarium.yaml:13:43: spec.data.vectors.dimensions: must be from 1 to 1536 dimensions, found 2000
+        "#,
+    );
 }
 
 // ----- Types and the schema. -----

@@ -41,6 +41,11 @@ pub struct Pricing {
     /// Per million requests the response cache answered without running the app (instead of
     /// the request price).
     pub per_million_cache_hits: f64,
+    /// Per million vector searches and vectors written, and per million tokens the platform's
+    /// embedding model reads.
+    pub per_million_vector_queries: f64,
+    pub per_million_vectors_written: f64,
+    pub per_million_embedding_tokens: f64,
 }
 
 impl Pricing {
@@ -56,6 +61,9 @@ impl Pricing {
             + counts.sql_rows_read as f64 / 1e6 * self.per_million_sql_rows_read
             + counts.sql_rows_written as f64 / 1e6 * self.per_million_sql_rows_written
             + counts.storage_bytes_max as f64 / 1e9 * self.per_gb_month_stored
+            + counts.vector_queries as f64 / 1e6 * self.per_million_vector_queries
+            + counts.vectors_written as f64 / 1e6 * self.per_million_vectors_written
+            + counts.embedding_tokens as f64 / 1e6 * self.per_million_embedding_tokens
     }
 
     /// What one app's cache hits would have cost more had the app run for each: the request

@@ -63,6 +63,11 @@ pub struct PricingConfig {
     /// Per million requests the response cache answers without running the app; they are not
     /// charged the request price.
     pub per_million_cache_hits: f64,
+    /// Per million vector searches (`query`, `queryText`) and vectors written.
+    pub per_million_vector_queries: f64,
+    pub per_million_vectors_written: f64,
+    /// Per million tokens the platform's embedding model reads for apps.
+    pub per_million_embedding_tokens: f64,
 }
 
 impl Default for PricingConfig {
@@ -79,6 +84,9 @@ impl Default for PricingConfig {
             per_million_sql_rows_written: 1.00,
             per_gb_month_stored: 0.75,
             per_million_cache_hits: 0.05,
+            per_million_vector_queries: 0.04,
+            per_million_vectors_written: 0.05,
+            per_million_embedding_tokens: 0.01,
         }
     }
 }
@@ -100,6 +108,9 @@ impl PricingConfig {
             ("per_million_sql_rows_written", self.per_million_sql_rows_written),
             ("per_gb_month_stored", self.per_gb_month_stored),
             ("per_million_cache_hits", self.per_million_cache_hits),
+            ("per_million_vector_queries", self.per_million_vector_queries),
+            ("per_million_vectors_written", self.per_million_vectors_written),
+            ("per_million_embedding_tokens", self.per_million_embedding_tokens),
         ] {
             if !(price.is_finite() && price >= 0.0) {
                 problems.push(format!("pricing.{key}: {price} is not a price; give 0 or more"));
@@ -121,6 +132,9 @@ impl PricingConfig {
             per_million_sql_rows_written: self.per_million_sql_rows_written,
             per_gb_month_stored: self.per_gb_month_stored,
             per_million_cache_hits: self.per_million_cache_hits,
+            per_million_vector_queries: self.per_million_vector_queries,
+            per_million_vectors_written: self.per_million_vectors_written,
+            per_million_embedding_tokens: self.per_million_embedding_tokens,
         }
     }
 }

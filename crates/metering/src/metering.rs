@@ -186,6 +186,9 @@ impl runtime::DataMeter for Metering {
             ("kv_list", ops.kv_lists),
             ("sql_row_read", ops.sql_rows_read),
             ("sql_row_written", ops.sql_rows_written),
+            ("vector_query", ops.vector_queries),
+            ("vector_written", ops.vectors_written),
+            ("embedding_token", ops.embedding_tokens),
         ] {
             if count > 0 {
                 let labels = DataOpLabels { namespace: app.namespace.clone(), app: app.name.clone(), op };
@@ -198,6 +201,9 @@ impl runtime::DataMeter for Metering {
             kv_lists: ops.kv_lists,
             sql_rows_read: ops.sql_rows_read,
             sql_rows_written: ops.sql_rows_written,
+            vector_queries: ops.vector_queries,
+            vectors_written: ops.vectors_written,
+            embedding_tokens: ops.embedding_tokens,
             ..UsageCounts::default()
         };
         self.add(app.clone(), &counts);

@@ -135,7 +135,7 @@ impl Metrics {
         let app_data_ops = Family::<DataOpLabels, Counter>::default();
         registry.register(
             "app_data_operations",
-            "Apps' data calls by kind: kv_read, kv_write, kv_list, and SQL rows sql_row_read, sql_row_written",
+            "Apps' data calls by kind: kv_read, kv_write, kv_list, SQL rows sql_row_read, sql_row_written, vector_query, vector_written, embedding_token",
             app_data_ops.clone(),
         );
         let app_cache_responses = Family::<CacheLabels, Counter>::default();

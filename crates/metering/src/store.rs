@@ -64,6 +64,11 @@ pub struct UsageCounts {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub cache_bytes_served: u64,
+    /// Vector searches, vectors written (inserted, upserted, deleted) and the tokens the
+    /// platform's embedding model read for the app.
+    pub vector_queries: u64,
+    pub vectors_written: u64,
+    pub embedding_tokens: u64,
 }
 
 impl UsageCounts {
@@ -89,6 +94,9 @@ impl UsageCounts {
         self.cache_hits += other.cache_hits;
         self.cache_misses += other.cache_misses;
         self.cache_bytes_served += other.cache_bytes_served;
+        self.vector_queries += other.vector_queries;
+        self.vectors_written += other.vectors_written;
+        self.embedding_tokens += other.embedding_tokens;
     }
 }
 

@@ -141,6 +141,12 @@ pub fn plan(
             .map(str::to_owned),
         kv_max_mib: quotas.and_then(|q| q.kv_storage_mib),
         ai_models: spec.ai.as_ref().and_then(|ai| ai.models.clone()).unwrap_or_default(),
+        vectors: spec.data.as_ref().and_then(|data| data.vectors.as_ref()).map(|vectors| deployment::VectorIndex {
+            binding: vectors.binding().to_owned(),
+            dimensions: vectors.dimensions(),
+            pii_redaction: vectors.pii_redaction.unwrap_or(true),
+            ttl_days: vectors.ttl_days,
+        }),
         seal_data: sealed,
         data_class: validated.manifest().metadata.labels.as_ref().and_then(|labels| labels.get("dataClass")).cloned(),
         sql: spec.data.as_ref().and_then(|data| data.sql.as_ref()).map(|sql| deployment::SqlDatabase {

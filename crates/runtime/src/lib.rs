@@ -11,6 +11,7 @@ pub mod kv;
 pub mod loader;
 pub mod mask;
 pub mod sql;
+pub mod vectors;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -85,6 +86,8 @@ pub struct HostServices {
     pub cache: Option<std::sync::Arc<dyn cache::CacheHost>>,
     /// The app's AI models, bound as `env.AI` when `spec.ai.models` lists any.
     pub ai: Option<std::sync::Arc<dyn ai::AiHost>>,
+    /// The app's vector index, bound as `env.<binding>`, when `spec.data.vectors` asks for one.
+    pub vectors: Option<vectors::VectorBinding>,
 }
 
 /// What apps' data calls did, for usage, cost and metrics; the capability crates report each
@@ -102,6 +105,13 @@ pub struct DataOps {
     pub kv_lists: u64,
     pub sql_rows_read: u64,
     pub sql_rows_written: u64,
+    /// Vector searches (`query`, `queryText`).
+    pub vector_queries: u64,
+    /// Vectors written (inserted, upserted, deleted).
+    pub vectors_written: u64,
+    /// Tokens the platform's embedding model read for the app (`env.AI.run`, `upsertText`,
+    /// `queryText`).
+    pub embedding_tokens: u64,
 }
 
 /// A meter that counts nothing, for tests and tools.

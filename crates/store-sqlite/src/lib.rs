@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "usage_cache", include_str!("../migrations/0012_usage_cache.sql")),
     (13, "lifecycle", include_str!("../migrations/0013_lifecycle.sql")),
     (14, "archive_notice", include_str!("../migrations/0014_archive_notice.sql")),
+    (15, "usage_vectors", include_str!("../migrations/0015_usage_vectors.sql")),
 ];
 
 pub struct SqliteStore {

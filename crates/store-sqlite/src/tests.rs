@@ -35,6 +35,7 @@ fn revision(revision: i64, create_namespace: bool) -> NewRevision {
             kv_binding: None,
             kv_max_mib: None,
             ai_models: Vec::new(),
+            vectors: None,
             seal_data: false,
             data_class: None,
             sql: None,

@@ -15,8 +15,9 @@ macro_rules! upsert {
             "INSERT INTO ", $table, " (namespace, app, start, requests, client_errors, server_errors, rate_limited, busy,
                                        cpu_us, bytes_in, bytes_out, duration_us, outbound_requests, outbound_bytes,
                                        heap_bytes_max, kv_reads, kv_writes, kv_lists, sql_rows_read, sql_rows_written,
-                                       storage_bytes_max, cache_hits, cache_misses, cache_bytes_served)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       storage_bytes_max, cache_hits, cache_misses, cache_bytes_served,
+                                       vector_queries, vectors_written, embedding_tokens)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (namespace, app, start) DO UPDATE SET
                requests = requests + excluded.requests, client_errors = client_errors + excluded.client_errors,
                server_errors = server_errors + excluded.server_errors, rate_limited = rate_limited + excluded.rate_limited,
@@ -30,7 +31,10 @@ macro_rules! upsert {
                sql_rows_written = sql_rows_written + excluded.sql_rows_written,
                storage_bytes_max = MAX(storage_bytes_max, excluded.storage_bytes_max),
                cache_hits = cache_hits + excluded.cache_hits, cache_misses = cache_misses + excluded.cache_misses,
-               cache_bytes_served = cache_bytes_served + excluded.cache_bytes_served"
+               cache_bytes_served = cache_bytes_served + excluded.cache_bytes_served,
+               vector_queries = vector_queries + excluded.vector_queries,
+               vectors_written = vectors_written + excluded.vectors_written,
+               embedding_tokens = embedding_tokens + excluded.embedding_tokens"
         )
     };
 }
@@ -47,7 +51,7 @@ macro_rules! select {
     };
 }
 
-fn values(counts: &UsageCounts) -> [u64; 21] {
+fn values(counts: &UsageCounts) -> [u64; 24] {
     [
         counts.requests,
         counts.client_errors,
@@ -70,6 +74,9 @@ fn values(counts: &UsageCounts) -> [u64; 21] {
         counts.cache_hits,
         counts.cache_misses,
         counts.cache_bytes_served,
+        counts.vector_queries,
+        counts.vectors_written,
+        counts.embedding_tokens,
     ]
 }
 
@@ -135,6 +142,9 @@ impl UsageStore for SqliteStore {
                         cache_hits: get("cache_hits"),
                         cache_misses: get("cache_misses"),
                         cache_bytes_served: get("cache_bytes_served"),
+                        vector_queries: get("vector_queries"),
+                        vectors_written: get("vectors_written"),
+                        embedding_tokens: get("embedding_tokens"),
                     },
                 }
             })

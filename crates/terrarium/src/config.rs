@@ -49,6 +49,7 @@ pub struct DataConfig {
     pub backend: DataBackend,
     pub kv: capability_kv::config::KvSection,
     pub sql: capability_sql::config::SqlSection,
+    pub vectors: capability_vectors::config::VectorsSection,
     pub postgres: store_postgres::config::PostgresSection,
 }
 
@@ -109,6 +110,7 @@ impl PlatformConfig {
         problems.extend(self.approvals.validate());
         problems.extend(self.data.kv.validate());
         problems.extend(self.data.sql.validate());
+        problems.extend(self.data.vectors.validate());
         problems.extend(self.data.postgres.validate());
         problems.extend(self.ai.validate());
         problems.extend(self.namespaces().err().unwrap_or_default());

@@ -14,6 +14,7 @@ pub struct Hooks {
     pub secrets: Arc<AppSecrets>,
     pub kv: Arc<capability_kv::Kv>,
     pub sql: Arc<dyn capability_sql::SqlService>,
+    pub vectors: Arc<capability_vectors::Vectors>,
 }
 
 impl AppHooks for Hooks {
@@ -22,6 +23,7 @@ impl AppHooks for Hooks {
             let mut events = secrets_deleted(&self.secrets, app).await;
             events.extend(kv_deleted(&self.kv, app).await);
             events.extend(sql_deleted(&self.sql, app).await);
+            events.extend(vectors_deleted(&self.vectors, app).await);
             events
         })
     }
@@ -49,6 +51,10 @@ impl AppHooks for Hooks {
                 let file = self.sql.export(app).await.map_err(|error| format!("SQL export: {error}"))?;
                 parts.push(DataPart { name: "sql".to_owned(), bytes: file });
             }
+            // Index files as stored: sealed under the namespace's data key, opened only by this app.
+            for (binding, file) in self.vectors.export(app).await.map_err(|error| format!("vectors export: {error}"))? {
+                parts.push(DataPart { name: format!("vectors:{binding}"), bytes: file });
+            }
             Ok(parts)
         })
     }
@@ -64,6 +70,7 @@ impl AppHooks for Hooks {
             if deployment.sql.is_some() {
                 self.sql.delete_app(app).await.map_err(|error| format!("SQL: {error}"))?;
             }
+            self.vectors.delete_app(app).await.map_err(|error| format!("vectors: {error}"))?;
             Ok(())
         })
     }
@@ -83,7 +90,14 @@ impl AppHooks for Hooks {
                             .await
                             .map_err(|error| format!("SQL import: {error}"))?;
                     }
-                    other => return Err(format!("the archive holds a part this server does not know: {other:?}")),
+                    other => match other.strip_prefix("vectors:") {
+                        Some(binding) => self
+                            .vectors
+                            .import(app, binding, &part.bytes)
+                            .await
+                            .map_err(|error| format!("vectors import: {error}"))?,
+                        None => return Err(format!("the archive holds a part this server does not know: {other:?}")),
+                    },
                 }
             }
             Ok(())
@@ -110,6 +124,23 @@ async fn kv_deleted(kv: &capability_kv::Kv, app: &AppKey) -> Option<HookEvent> {
         }),
         Err(error) => {
             tracing::error!(%error, namespace = %app.namespace, app = %app.name, "the deleted app's KV entries could not be deleted");
+            None
+        }
+    }
+}
+
+/// Deletes a deleted app's vector indexes.
+async fn vectors_deleted(vectors: &capability_vectors::Vectors, app: &AppKey) -> Option<HookEvent> {
+    match vectors.delete_app(app).await {
+        Ok(0) => None,
+        Ok(files) => Some(HookEvent {
+            action: Action::DataDelete,
+            detail: format!("vectors: {files} index file(s) deleted with the app"),
+            notification: None,
+            warning: None,
+        }),
+        Err(error) => {
+            tracing::error!(%error, namespace = %app.namespace, app = %app.name, "the deleted app's vectors could not be deleted");
             None
         }
     }

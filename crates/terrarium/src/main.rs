@@ -6,6 +6,7 @@ mod front_door;
 mod hooks;
 mod init;
 mod models;
+mod pii;
 mod policies;
 mod serve;
 
@@ -50,6 +51,11 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: models::ModelsCommand,
+    },
+    /// Find personal data in text, as vector indexes' text pipeline redacts it.
+    Pii {
+        #[command(subcommand)]
+        command: pii::PiiCommand,
     },
     /// Check an app folder's terrarium.yaml without deploying.
     Validate {
@@ -212,6 +218,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Init(args) => init::run(args),
         Command::Models { command } => models::run(command),
+        Command::Pii { command } => pii::run(command),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&manifest::json_schema()).expect("schema is JSON"));
             Ok(())

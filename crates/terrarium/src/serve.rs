@@ -77,6 +77,7 @@ struct Capabilities {
     cache: Option<Arc<cache::ResponseCache>>,
     /// The models apps may name in `spec.ai.models`.
     ai: capability_ai::Ai,
+    vectors: Arc<capability_vectors::Vectors>,
 }
 
 impl runtime::loader::Capabilities for Capabilities {
@@ -107,13 +108,20 @@ impl runtime::loader::Capabilities for Capabilities {
             Arc::new(cache::AppCaches::new(store.clone(), deployment.app.clone())) as Arc<dyn runtime::cache::CacheHost>
         });
         let ai = self.ai.for_app(&deployment.app, &deployment.ai_models);
-        Ok(HostServices { outbound, log: self.logs.clone(), kv, sql, cache, ai })
+        let vectors = deployment
+            .vectors
+            .as_ref()
+            .map(|index| self.vectors.for_app(&deployment.app, index, deployment.revision, &deployment.ai_models));
+        Ok(HostServices { outbound, log: self.logs.clone(), kv, sql, cache, ai, vectors })
     }
 }
 
-/// The models this server offers: the local all-MiniLM-L6-v2 as `embed-default`, loaded from the
-/// models directory on first use (a server without it says so to the app that asks).
-fn ai_models(section: &capability_ai::config::AiSection, data_dir: &std::path::Path) -> capability_ai::Ai {
+/// The local all-MiniLM-L6-v2, `embed-default` for apps and the text pipeline of vector indexes,
+/// loaded from the models directory on first use (a server without it says so to the app that asks).
+fn local_embedder(
+    section: &capability_ai::config::AiSection,
+    data_dir: &std::path::Path,
+) -> Arc<dyn capability_ai::Embedder> {
     let dir = section.models_dir(data_dir).join(embed_candle::MODEL);
     let embedder = embed_candle::LocalEmbedder::new(dir, section.embedding_threads());
     if !embedder.installed() {
@@ -122,7 +130,7 @@ fn ai_models(section: &capability_ai::config::AiSection, data_dir: &std::path::P
             "the embedding model is not installed; apps asking for embed-default are told to have it installed with `terrarium models fetch`"
         );
     }
-    capability_ai::Ai::new().with_embedder(capability_ai::EMBED_DEFAULT, Arc::new(embedder))
+    Arc::new(embedder)
 }
 
 /// Apps' stored data sealed under their namespace's data key, by the secret store's envelope
@@ -183,10 +191,16 @@ impl capability_sql::DatabaseKeys for DataSealer {
 async fn measure_storage(
     kv: &capability_kv::Kv,
     sql: &Arc<dyn capability_sql::SqlService>,
+    vectors: &capability_vectors::Vectors,
     metering: &metering::Metering,
     control: &ControlPlane,
 ) -> Result<(), String> {
     let mut stored: std::collections::HashMap<deployment::AppKey, u64> = sql.stored_bytes().await.into_iter().collect();
+    for (app, bytes) in
+        vectors.stored_bytes().await.map_err(|error| format!("vector storage could not be read: {error}"))?
+    {
+        *stored.entry(app).or_default() += bytes;
+    }
     let apps = control.list_apps(None).await.map_err(|error| format!("the apps could not be listed: {error}"))?;
     for app in apps {
         let key = deployment::AppKey::new(app.namespace, app.name);
@@ -316,6 +330,15 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             )
         }
     };
+    let embedder = local_embedder(&config.ai, &data_dir);
+    let vectors = Arc::new(capability_vectors::Vectors::new(
+        &data_dir,
+        config.data.vectors.clone(),
+        sealer.clone(),
+        Some(embedder.clone()),
+        clock.clone(),
+        metering.clone(),
+    ));
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         secret_store,
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),
@@ -329,7 +352,10 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             kv: kv.clone(),
             sql: sql.clone(),
             cache: response_cache.clone(),
-            ai: ai_models(&config.ai, &data_dir),
+            ai: capability_ai::Ai::new()
+                .with_embedder(capability_ai::EMBED_DEFAULT, embedder)
+                .with_meter(metering.clone()),
+            vectors: vectors.clone(),
         }),
         app_secrets.clone(),
     ));
@@ -356,7 +382,12 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         usage_store: store.clone(),
         governance,
         owners: Arc::new(AccountsDirectory(accounts.clone())),
-        hooks: Arc::new(crate::hooks::Hooks { secrets: app_secrets.clone(), kv: kv.clone(), sql: sql.clone() }),
+        hooks: Arc::new(crate::hooks::Hooks {
+            secrets: app_secrets.clone(),
+            kv: kv.clone(),
+            sql: sql.clone(),
+            vectors: vectors.clone(),
+        }),
         slo: slo.clone(),
         notifier: notifier.clone(),
         settings: ControlSettings {
@@ -460,19 +491,50 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
             async move { kv.sweep().await.map(drop).map_err(|error| format!("the KV sweep failed: {error}")) }
         }),
     );
-    let (measured_kv, measured_sql, measuring, apps) = (kv.clone(), sql.clone(), metering.clone(), control.clone());
+    let (sweeper, unloader) = (vectors.clone(), vectors.clone());
+    tasks.add(
+        background::TaskSpec {
+            name: "vectors.sweep",
+            about: "deletes apps' vectors that have expired (ttlDays; they are never answered once expired)",
+            every: std::time::Duration::from_secs(config.data.vectors.sweep_secs),
+            wake: None,
+            at_start: false,
+        },
+        background::job(move || {
+            let vectors = sweeper.clone();
+            async move { vectors.sweep().await.map(drop).map_err(|error| format!("the vector sweep failed: {error}")) }
+        }),
+    );
+    tasks.add(
+        background::TaskSpec {
+            name: "vectors.unload",
+            about: "takes vector indexes nobody used lately out of memory (their next use loads them from disk)",
+            every: std::time::Duration::from_secs(60),
+            wake: None,
+            at_start: false,
+        },
+        background::job(move || {
+            let vectors = unloader.clone();
+            async move {
+                vectors.unload_idle();
+                Ok(())
+            }
+        }),
+    );
+    let (measured_kv, measured_sql, measured_vectors, measuring, apps) =
+        (kv.clone(), sql.clone(), vectors.clone(), metering.clone(), control.clone());
     tasks.add(
         background::TaskSpec {
             name: "data.storage",
-            about: "measures what each app stores (key-value and SQL) for usage, cost and metrics",
+            about: "measures what each app stores (key-value, SQL and vector indexes) for usage, cost and metrics",
             every: config.metering.storage_every(),
             wake: None,
             at_start: false,
         },
         background::job(move || {
-            let (kv, sql, metering, control) =
-                (measured_kv.clone(), measured_sql.clone(), measuring.clone(), apps.clone());
-            async move { measure_storage(&kv, &sql, &metering, &control).await }
+            let (kv, sql, vectors, metering, control) =
+                (measured_kv.clone(), measured_sql.clone(), measured_vectors.clone(), measuring.clone(), apps.clone());
+            async move { measure_storage(&kv, &sql, &vectors, &metering, &control).await }
         }),
     );
     tasks.spawn_all();

@@ -114,6 +114,7 @@ fn deployment(allowed_egress: &[String]) -> Deployment {
         kv_binding: None,
         kv_max_mib: None,
         ai_models: Vec::new(),
+        vectors: None,
         seal_data: false,
         data_class: None,
         sql: None,

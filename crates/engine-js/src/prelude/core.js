@@ -872,6 +872,7 @@ export default function install(host) {
     makeKv: () => internal.load("kv").makeKv(),
     makeD1: () => internal.load("d1").makeD1(),
     makeAi: () => internal.load("ai").makeAi(),
+    makeVectorize: () => internal.load("vectorize").makeVectorize(),
   };
   return internal.entryPoints;
 }

@@ -181,6 +181,7 @@ impl AppBuilder {
             kv_binding: None,
             kv_max_mib: None,
             ai_models: Vec::new(),
+            vectors: None,
             seal_data: false,
             data_class: None,
             sql: None,
@@ -200,6 +201,7 @@ impl AppBuilder {
                 sql: None,
                 cache: None,
                 ai: None,
+                vectors: None,
             },
             secrets: self.secrets,
         };

@@ -46,6 +46,7 @@ impl Capabilities for Offline {
             sql: None,
             cache: None,
             ai: None,
+            vectors: None,
         })
     }
 }

@@ -100,6 +100,8 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
             "SQL ROWS R/W",
             "STORED",
             "CACHE HIT/MISS",
+            "VECTOR Q/W",
+            "EMBED TOKENS",
         ]);
         for entry in &entries {
             let start = match usage.by.as_str() {
@@ -125,6 +127,8 @@ pub fn usage(args: &ClientArgs, usage: UsageArgs) -> anyhow::Result<()> {
                 format!("{}/{}", entry.sql_rows_read, entry.sql_rows_written),
                 format!("{} KiB", entry.storage_bytes_max / 1024),
                 format!("{}/{}", entry.cache_hits, entry.cache_misses),
+                format!("{}/{}", entry.vector_queries, entry.vectors_written),
+                entry.embedding_tokens.to_string(),
             ]);
         }
         table.to_string()

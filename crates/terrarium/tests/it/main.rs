@@ -23,4 +23,5 @@ mod sql;
 mod support;
 mod tasks;
 mod usage;
+mod vectors;
 mod visibility;
