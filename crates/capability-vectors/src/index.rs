@@ -105,6 +105,15 @@ impl Index {
         }
     }
 
+    /// Room for `additional` more vectors without moving the arrays (a load knows its count).
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        self.unit.reserve(additional * self.dimensions);
+        self.quantized.reserve(additional * self.dimensions);
+        self.scales.reserve(additional);
+        self.by_id.reserve(additional);
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }

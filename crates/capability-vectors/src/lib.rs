@@ -73,7 +73,8 @@ pub struct Vectors {
     sealer: Arc<dyn Sealer>,
     /// The platform's embedding model (`embed-default`), for the text pipeline.
     embedder: Option<Arc<dyn Embedder>>,
-    detector: Arc<pii::Detector>,
+    /// Built on the first text that needs redacting (compiling its patterns takes milliseconds).
+    detector: std::sync::OnceLock<pii::Detector>,
     clock: background::Clock,
     meter: Arc<dyn DataMeter>,
     open: Mutex<HashMap<IndexKey, Arc<tokio::sync::OnceCell<Arc<Collection>>>>>,
@@ -123,7 +124,7 @@ impl Vectors {
             section,
             sealer,
             embedder,
-            detector: Arc::new(pii::Detector::new()),
+            detector: std::sync::OnceLock::new(),
             clock,
             meter,
             open: Mutex::default(),
@@ -234,6 +235,9 @@ impl Vectors {
             };
             match record {
                 Record::Put(entries) => {
+                    if let Some(first) = entries.first() {
+                        index.get_or_insert_with(|| Index::new(first.values.len())).reserve(entries.len());
+                    }
                     for entry in entries {
                         records += 1;
                         let index = index.get_or_insert_with(|| Index::new(entry.values.len()));
@@ -917,7 +921,7 @@ impl AppVectors {
                 let normal = normalise(&item.text);
                 let (stored, kinds) = match self.pii_redaction {
                     true => {
-                        let redacted = self.vectors.detector.redact(&normal);
+                        let redacted = self.vectors.detector.get_or_init(pii::Detector::new).redact(&normal);
                         redacted_entities += redacted.entities.len();
                         let mut kinds: Vec<String> =
                             redacted.entities.iter().map(|entity| entity.entity_type.as_str().to_owned()).collect();
