@@ -38,6 +38,10 @@ struct Args {
     /// Where to write the data and the exact answers for bench/vectors/baselines.py.
     #[arg(long)]
     export: Option<PathBuf>,
+    /// HNSW search expansions to measure (tenants from capability_vectors::index::GRAPH_FROM
+    /// vectors get a graph); 0 measures the scan alone.
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 32, 64, 128])]
+    expansions: Vec<usize>,
 }
 
 #[global_allocator]
@@ -171,26 +175,53 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(tiers(&args, &data))?;
 
-    let indexes: Vec<Index> = data
-        .tenants
-        .iter()
-        .map(|vectors| {
-            let mut index = Index::new(data.dimensions);
-            for (id, values) in vectors.iter().enumerate() {
-                index.put(entry(id, values));
-            }
-            index
-        })
-        .collect();
+    println!("| traffic | HNSW expansion | queries/s (1 thread) | recall@10 | p50 µs | p99 µs |");
+    println!("|---|---|---|---|---|---|");
+    for &expansion in &args.expansions {
+        let began = Instant::now();
+        let indexes: Vec<Index> = data
+            .tenants
+            .iter()
+            .map(|vectors| {
+                let mut index = Index::new(data.dimensions);
+                for (id, values) in vectors.iter().enumerate() {
+                    index.put(entry(id, values));
+                }
+                if expansion > 0 && index.needs_graph() {
+                    use capability_vectors::graph::GraphBuilder;
+                    let snapshot = index.start_graph();
+                    let graph = ann_usearch::Usearch { expansion }.new_graph(data.dimensions, snapshot.len()).unwrap();
+                    for (slot, unit) in &snapshot {
+                        graph.add(*slot, unit).unwrap();
+                    }
+                    index.finish_graph(Arc::from(graph)).unwrap();
+                }
+                index
+            })
+            .collect();
+        if expansion > 0 {
+            let graphs = indexes.iter().filter(|index| index.has_graph()).count();
+            eprintln!(
+                "({graphs} graphs built in {:.1} s; USearch SIMD: {})",
+                began.elapsed().as_secs_f64(),
+                ann_usearch::acceleration()
+            );
+        }
+        measure(&args, &data, &indexes, expansion);
+    }
+    Ok(())
+}
 
-    println!("| traffic | queries/s (1 thread) | recall@10 | p50 µs | p99 µs |");
-    println!("|---|---|---|---|---|");
+/// Queries/s and recall of both traffic shapes over `indexes`.
+fn measure(args: &Args, data: &Data, indexes: &[Index], expansion: usize) {
+    let search = capability_vectors::index::Search { top_k: TOP_K, rerank: true, filter: None, narrowed: false };
+    let shown = if expansion == 0 { "scan only".to_owned() } else { expansion.to_string() };
     for (name, queries) in [("uniform over tenants", &data.uniform), ("weighted by tenant size", &data.weighted)] {
         let mut found_right = 0usize;
         for (tenant, query) in queries.iter() {
             let truth = exact(&data.tenants[*tenant], query);
             let index = &indexes[*tenant];
-            let found = index.search(query, TOP_K, |_| true, true, None);
+            let found = index.search(query, |_| true, &search);
             found_right += found
                 .iter()
                 .filter(|scored| {
@@ -208,7 +239,7 @@ fn main() -> anyhow::Result<()> {
         while Instant::now() < deadline {
             for (tenant, query) in queries.iter() {
                 let at = Instant::now();
-                std::hint::black_box(indexes[*tenant].search(query, TOP_K, |_| true, true, None));
+                std::hint::black_box(indexes[*tenant].search(query, |_| true, &search));
                 latencies.push(at.elapsed());
                 done += 1;
             }
@@ -218,9 +249,8 @@ fn main() -> anyhow::Result<()> {
         let at = |share: f64| {
             latencies[((latencies.len() as f64 * share) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e6
         };
-        println!("| {name} | {rate:.0} | {recall:.4} | {:.1} | {:.1} |", at(0.5), at(0.99));
+        println!("| {name} | {shown} | {rate:.0} | {recall:.4} | {:.1} | {:.1} |", at(0.5), at(0.99));
     }
-    Ok(())
 }
 
 /// Memory of hot tenants, a cold tenant's first query and a restart, through the service with

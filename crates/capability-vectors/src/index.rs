@@ -1,9 +1,11 @@
 //! One vector index in memory: its entries, their unit vectors for cosine scores, and an int8
 //! copy for the scan of large indexes. Below [`QUANTIZED_FROM`] live vectors a query scans the
 //! f32 unit vectors exactly; above it, it scans the int8 copy (a quarter of the bytes) and
-//! rescores the best candidates in full precision. Filters are evaluated on each candidate
-//! before it is scored, so a filtered query finds what an unfiltered one would among the vectors
-//! that pass.
+//! rescores the best candidates in full precision. From [`GRAPH_FROM`] vectors an HNSW graph
+//! ([`crate::graph`]) is built in the background; once attached, unfiltered queries take their
+//! candidates from it (and rescore them exactly). Filtered queries and queries in one namespace
+//! always scan, evaluating the filter on each candidate before it is scored, so a filter never
+//! loses results (the graph could, when few vectors pass).
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -12,9 +14,12 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::filter::Filter;
+use crate::graph::Graph;
 
 /// Live vectors from which queries scan the int8 copy first.
-pub const QUANTIZED_FROM: usize = 4096;
+pub const QUANTIZED_FROM: usize = 512;
+/// Live vectors from which an index gets an HNSW graph.
+pub const GRAPH_FROM: usize = 2048;
 
 /// Who wrote a text and from where, returned with its matches.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -89,6 +94,21 @@ pub struct Index {
     scales: Vec<f32>,
     /// Slots whose text has each fingerprint, for deduplication.
     by_fingerprint: HashMap<[u8; 32], Vec<u32>>,
+    /// The HNSW graph over the unit vectors, once built.
+    graph: Option<Arc<dyn Graph>>,
+    /// While a graph is being built: the slots changed since its snapshot.
+    building: Option<Vec<u32>>,
+}
+
+/// What a query asks of [`Index::search`].
+pub struct Search<'a> {
+    pub top_k: usize,
+    /// Rescore the quantised scan's or the graph's candidates in full precision.
+    pub rerank: bool,
+    pub filter: Option<&'a Filter>,
+    /// The query is limited to a namespace (or otherwise narrowed by `keep`): scan, never the
+    /// graph, so nothing that passes is lost.
+    pub narrowed: bool,
 }
 
 impl Index {
@@ -102,6 +122,68 @@ impl Index {
             quantized: Vec::new(),
             scales: Vec::new(),
             by_fingerprint: HashMap::new(),
+            graph: None,
+            building: None,
+        }
+    }
+
+    /// Whether the index is large enough for a graph and has none, nor one being built.
+    pub fn needs_graph(&self) -> bool {
+        self.graph.is_none() && self.building.is_none() && self.len() >= GRAPH_FROM
+    }
+
+    /// Starts a graph: answers the live slots and their unit vectors to build it from, and
+    /// records every slot changed from now until [`Index::finish_graph`].
+    pub fn start_graph(&mut self) -> Vec<(u32, Vec<f32>)> {
+        self.building = Some(Vec::new());
+        (0..self.entries.len())
+            .filter(|&slot| self.entries[slot].is_some())
+            .map(|slot| (slot as u32, self.unit(slot).to_vec()))
+            .collect()
+    }
+
+    /// Attaches a graph built from [`Index::start_graph`]'s snapshot, bringing it up to date
+    /// with the slots changed meanwhile.
+    pub fn finish_graph(&mut self, graph: Arc<dyn Graph>) -> Result<(), String> {
+        for slot in self.building.take().unwrap_or_default() {
+            match self.entries[slot as usize].is_some() {
+                true => graph.add(slot, self.unit(slot as usize))?,
+                false => graph.remove(slot)?,
+            }
+        }
+        self.graph = Some(graph);
+        Ok(())
+    }
+
+    /// A build that failed: the index keeps scanning, and may try again.
+    pub fn abandon_graph(&mut self) {
+        self.building = None;
+    }
+
+    pub fn has_graph(&self) -> bool {
+        self.graph.is_some()
+    }
+
+    fn unit(&self, slot: usize) -> &[f32] {
+        &self.unit[slot * self.dimensions..(slot + 1) * self.dimensions]
+    }
+
+    /// Keeps the graph in step with a changed slot; a graph that fails is dropped (queries scan).
+    fn changed(&mut self, slot: u32, added: bool) {
+        if let Some(building) = &mut self.building {
+            building.push(slot);
+        }
+        if let Some(graph) = &self.graph {
+            let done = match added {
+                true => {
+                    graph.add(slot, &self.unit[slot as usize * self.dimensions..(slot as usize + 1) * self.dimensions])
+                }
+                false => graph.remove(slot),
+            };
+            if let Err(error) = done {
+                tracing::warn!(%error, "a vector graph failed to update; the index scans until it is rebuilt");
+                self.graph = None;
+            }
         }
     }
 
@@ -164,6 +246,7 @@ impl Index {
             self.by_fingerprint.entry(fingerprint).or_default().push(slot);
         }
         self.entries[slot as usize] = Some(entry);
+        self.changed(slot, true);
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Entry> {
@@ -178,6 +261,7 @@ impl Index {
             }
         }
         self.free.push(slot);
+        self.changed(slot, false);
         Some(entry)
     }
 
@@ -187,15 +271,9 @@ impl Index {
     }
 
     /// The `top_k` live entries closest to `query` (cosine), among those `keep` accepts, best
-    /// first. `rerank` rescores the int8 scan's candidates in full precision.
-    pub fn search(
-        &self,
-        query: &[f32],
-        top_k: usize,
-        keep: impl Fn(&Entry) -> bool,
-        rerank: bool,
-        filter: Option<&Filter>,
-    ) -> Vec<Scored> {
+    /// first.
+    pub fn search(&self, query: &[f32], keep: impl Fn(&Entry) -> bool, search: &Search<'_>) -> Vec<Scored> {
+        let Search { top_k, rerank, filter, narrowed } = *search;
         let dimensions = self.dimensions;
         let norm = norm(query);
         let unit: Vec<f32> = query.iter().map(|value| value / norm).collect();
@@ -204,6 +282,23 @@ impl Index {
                 .as_ref()
                 .is_some_and(|entry| keep(entry) && filter.is_none_or(|filter| filter.matches(entry.metadata.as_ref())))
         };
+        let candidates = if rerank { (top_k * 4).max(top_k + 32) } else { top_k };
+        if let Some(graph) = self.graph.as_ref().filter(|_| filter.is_none() && !narrowed) {
+            let accept = |slot: u32| accepted(slot as usize);
+            match graph.search(&unit, candidates, &accept) {
+                Ok(slots) => {
+                    let mut found: Vec<Scored> = slots
+                        .into_iter()
+                        .filter(|&slot| accepted(slot as usize))
+                        .map(|slot| Scored { slot, score: dot(&unit, self.unit(slot as usize)) })
+                        .collect();
+                    found.sort_by(|a, b| b.cmp(a));
+                    found.truncate(top_k);
+                    return found;
+                }
+                Err(error) => tracing::warn!(%error, "a vector graph search failed; scanning instead"),
+            }
+        }
         if self.len() < QUANTIZED_FROM {
             let mut best = TopK::new(top_k);
             for slot in 0..self.entries.len() {
@@ -217,7 +312,6 @@ impl Index {
         let mut quantized_query = vec![0i8; dimensions];
         let query_scale = quantize(&unit, &mut quantized_query);
         // Enough candidates that rescoring recovers what int8 rounding reordered.
-        let candidates = if rerank { (top_k * 4).max(top_k + 32) } else { top_k };
         let mut best = TopK::new(candidates);
         for slot in 0..self.entries.len() {
             if accepted(slot) {
@@ -312,8 +406,12 @@ fn quantize(values: &[f32], out: &mut [i8]) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    fn exhaustive(top_k: usize) -> Search<'static> {
+        Search { top_k, rerank: true, filter: None, narrowed: false }
+    }
 
     fn entry(id: &str, values: &[f32]) -> Entry {
         Entry {
@@ -345,7 +443,7 @@ mod tests {
         index.put(entry("x", &[1.0, 0.0, 0.0]));
         index.put(entry("y", &[0.0, 2.0, 0.0]));
         index.put(entry("xy", &[1.0, 1.0, 0.0]));
-        let found = index.search(&[3.0, 0.1, 0.0], 2, |_| true, true, None);
+        let found = index.search(&[3.0, 0.1, 0.0], |_| true, &exhaustive(2));
         let ids: Vec<&str> = found.iter().map(|scored| &*index.slot(scored.slot).unwrap().id).collect();
         assert_eq!(ids, ["x", "xy"]);
         assert!((found[0].score - 0.99944).abs() < 1e-4, "{found:?}");
@@ -369,7 +467,7 @@ mod tests {
         let mut agreed = 0;
         for seed in 0..20 {
             let query = vector(1_000_000 + seed, dimensions);
-            let approximate = index.search(&query, 10, |_| true, true, None);
+            let approximate = index.search(&query, |_| true, &exhaustive(10));
             // The exact answer, by brute force over every entry.
             let mut exact: Vec<(f32, &str)> = index
                 .entries()
@@ -387,6 +485,66 @@ mod tests {
         assert!(agreed >= 190, "recall@10 of the int8 scan with rerank: {agreed}/200");
     }
 
+    /// A "graph" that searches exactly: enough to check that the index keeps it in step.
+    #[derive(Default)]
+    pub(crate) struct ExactGraph(std::sync::Mutex<HashMap<u32, Vec<f32>>>);
+
+    impl Graph for ExactGraph {
+        fn add(&self, slot: u32, unit: &[f32]) -> Result<(), String> {
+            self.0.lock().unwrap().insert(slot, unit.to_vec());
+            Ok(())
+        }
+        fn remove(&self, slot: u32) -> Result<(), String> {
+            self.0.lock().unwrap().remove(&slot);
+            Ok(())
+        }
+        fn search(&self, query: &[f32], count: usize, accept: &dyn Fn(u32) -> bool) -> Result<Vec<u32>, String> {
+            let nodes = self.0.lock().unwrap();
+            let mut scored: Vec<(f32, u32)> =
+                nodes.iter().filter(|(slot, _)| accept(**slot)).map(|(slot, unit)| (dot(query, unit), *slot)).collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            Ok(scored.into_iter().take(count).map(|(_, slot)| slot).collect())
+        }
+        fn len(&self) -> usize {
+            self.0.lock().unwrap().len()
+        }
+    }
+
+    #[test]
+    fn a_graph_built_from_a_snapshot_catches_up_with_what_changed_meanwhile() {
+        let dimensions = 16;
+        let mut index = Index::new(dimensions);
+        for seed in 0..GRAPH_FROM as u64 {
+            index.put(entry(&format!("v{seed}"), &vector(seed, dimensions)));
+        }
+        assert!(index.needs_graph());
+        let snapshot = index.start_graph();
+        assert!(!index.needs_graph(), "one build at a time");
+        // Changes while the graph is built from the snapshot.
+        index.remove("v3");
+        index.put(entry("v5", &vector(99_999, dimensions)));
+        index.put(entry("new", &vector(123_456, dimensions)));
+        let graph = Arc::new(ExactGraph::default());
+        for (slot, unit) in &snapshot {
+            graph.add(*slot, unit).unwrap();
+        }
+        index.finish_graph(graph.clone()).unwrap();
+        assert!(index.has_graph());
+        assert_eq!(graph.len(), index.len(), "removed slots left, added ones joined");
+        // And after: kept in step as vectors come and go.
+        index.remove("v7");
+        index.put(entry("later", &vector(777, dimensions)));
+        assert_eq!(graph.len(), index.len());
+        for seed in [123_456, 99_999, 777, 42] {
+            let query = vector(seed, dimensions);
+            let through_graph = index.search(&query, |_| true, &exhaustive(5));
+            let scanned = index.search(&query, |_| true, &Search { narrowed: true, ..exhaustive(5) });
+            assert_eq!(through_graph, scanned, "query {seed}");
+        }
+        let best = index.search(&vector(123_456, dimensions), |_| true, &exhaustive(1));
+        assert_eq!(&*index.slot(best[0].slot).unwrap().id, "new");
+    }
+
     #[test]
     fn filters_and_liveness_apply_before_scoring() {
         let mut index = Index::new(2);
@@ -396,7 +554,7 @@ mod tests {
             index.put(entry);
         }
         // Half are expired at 100: the 10 best live ones are the odd ones.
-        let found = index.search(&[1.0, 0.0], 10, |entry| entry.live(100), true, None);
+        let found = index.search(&[1.0, 0.0], |entry| entry.live(100), &exhaustive(10));
         assert_eq!(found.len(), 10);
         assert!(found.iter().all(|scored| index.slot(scored.slot).unwrap().expires_at.is_none()));
         assert_eq!(index.expired(100).len(), 25);

@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod filter;
+pub mod graph;
 pub mod index;
 pub mod segment;
 #[cfg(test)]
@@ -82,6 +83,10 @@ pub struct Vectors {
     /// once per namespace. Never across namespaces: whether a text is already known would tell
     /// one tenant what another stored (by the time it takes).
     embedded: Mutex<HashMap<Fingerprinted, Arc<[f32]>>>,
+    /// Builds HNSW graphs for large indexes; without it, they scan.
+    graphs: Option<Arc<dyn graph::GraphBuilder>>,
+    /// Graph builds under way, for [`Vectors::settle`].
+    builds: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// A text's fingerprint in a namespace.
@@ -129,6 +134,58 @@ impl Vectors {
             meter,
             open: Mutex::default(),
             embedded: Mutex::default(),
+            graphs: None,
+            builds: Mutex::default(),
+        }
+    }
+
+    /// Large indexes get HNSW graphs from `builder`, built in the background.
+    pub fn with_graphs(mut self, builder: Arc<dyn graph::GraphBuilder>) -> Vectors {
+        self.graphs = Some(builder);
+        self
+    }
+
+    /// Starts building a graph for the index when it is large enough and has none: on a
+    /// blocking thread, from a snapshot of its unit vectors; queries scan until it is attached.
+    fn ensure_graph(&self, collection: &Arc<Collection>) {
+        let Some(builder) = self.graphs.clone() else { return };
+        if !collection.index.read().unwrap_or_else(std::sync::PoisonError::into_inner).needs_graph() {
+            return;
+        }
+        let (dimensions, snapshot) = {
+            let mut index = collection.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !index.needs_graph() {
+                return;
+            }
+            (index.dimensions, index.start_graph())
+        };
+        let collection = collection.clone();
+        let build = tokio::task::spawn_blocking(move || {
+            let built = builder.new_graph(dimensions, snapshot.len() * 2).and_then(|graph| {
+                for (slot, unit) in &snapshot {
+                    graph.add(*slot, unit)?;
+                }
+                Ok(Arc::<dyn graph::Graph>::from(graph))
+            });
+            let mut index = collection.index.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let attached = built.and_then(|graph| index.finish_graph(graph));
+            if let Err(error) = attached {
+                index.abandon_graph();
+                let key = &collection.key;
+                tracing::warn!(namespace = %key.app.namespace, app = %key.app.name, binding = %key.binding, %error, "a vector graph could not be built; the index scans");
+            }
+        });
+        let mut builds = self.builds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        builds.retain(|build| !build.is_finished());
+        builds.push(build);
+    }
+
+    /// Waits for the graph builds under way (tests and benchmarks drive them this way).
+    pub async fn settle(&self) {
+        let builds: Vec<_> =
+            std::mem::take(&mut *self.builds.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for build in builds {
+            let _ = build.await;
         }
     }
 
@@ -170,6 +227,7 @@ impl Vectors {
     async fn collection(&self, key: &IndexKey, dimensions: usize) -> Result<Arc<Collection>, VectorError> {
         let collection = self.opened(key, dimensions).await?;
         collection.last_used.store(self.now(), Ordering::Relaxed);
+        self.ensure_graph(&collection);
         let held = collection.index.read().unwrap_or_else(std::sync::PoisonError::into_inner).dimensions;
         let held = match held == dimensions {
             true => held,
@@ -282,7 +340,7 @@ impl Vectors {
 
     /// Appends `record` to the index's file, then applies it in memory: what a reader sees is
     /// always on disk first.
-    async fn write(&self, collection: &Collection, record: Record) -> Result<u64, VectorError> {
+    async fn write(&self, collection: &Arc<Collection>, record: Record) -> Result<u64, VectorError> {
         let key = &collection.key;
         let failed = |what: String| {
             tracing::error!(namespace = %key.app.namespace, app = %key.app.name, binding = %key.binding, error = %what, "a vector index could not be written");
@@ -328,6 +386,7 @@ impl Vectors {
         if log.records > 2 * live + 1024 {
             self.compact(collection, &mut log).await.map_err(failed)?;
         }
+        self.ensure_graph(collection);
         Ok(collection.mutations.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
@@ -759,12 +818,12 @@ impl AppVectors {
         let now = self.vectors.now();
         let index = collection.index.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let namespace = options.namespace.as_deref();
+        let search =
+            index::Search { top_k, rerank: options.rerank.unwrap_or(true), filter, narrowed: namespace.is_some() };
         let found = index.search(
             vector,
-            top_k,
             |entry| entry.live(now) && namespace.is_none_or(|namespace| entry.namespace.as_deref() == Some(namespace)),
-            options.rerank.unwrap_or(true),
-            filter,
+            &search,
         );
         let matches: Vec<Value> = found
             .iter()

@@ -454,3 +454,78 @@ async fn the_text_pipeline_redacts_deduplicates_and_records_provenance() {
     let found = kept.call(VectorOp::QueryText { text: "mail".to_owned(), options }).await.unwrap();
     assert_eq!(found["matches"][0]["text"], "mail bob@example.com");
 }
+
+#[tokio::test]
+async fn large_indexes_get_a_graph_in_the_background() {
+    let setup = Setup::new();
+    let vectors = Arc::new(
+        Vectors::new(
+            setup.dir.path(),
+            config::VectorsSection::default(),
+            Arc::new(TestSealer),
+            None,
+            setup.clock.clone(),
+            Arc::new(runtime::NoDataMeter),
+        )
+        .with_graphs(Arc::new(ExactGraphs)),
+    );
+    let host = host(&vectors, "team", "wiki", &index(3));
+    let batch = |from: usize, to: usize| -> Vec<VectorRecord> {
+        (from..to).map(|n| record(&format!("v{n}"), &[1.0, n as f32 / 1000.0, (n % 7) as f32], json!({}))).collect()
+    };
+    upsert(&host, batch(0, 1000)).await;
+    upsert(&host, batch(1000, 2000)).await;
+    vectors.settle().await;
+    let key = IndexKey { app: AppKey::new("team", "wiki"), binding: "VECTORS".to_owned() };
+    let has_graph = |vectors: &Arc<Vectors>| {
+        let open = vectors.open.lock().unwrap();
+        open[&key].get().unwrap().index.read().unwrap().has_graph()
+    };
+    assert!(!has_graph(&vectors), "below {} vectors, no graph", index::GRAPH_FROM);
+    upsert(&host, batch(2000, 3000)).await;
+    vectors.settle().await;
+    assert!(has_graph(&vectors));
+    let found = call(&host, query(&[1.0, 2.5, 3.0], QueryOptions { top_k: Some(3), ..QueryOptions::default() })).await;
+    // A filter makes the query scan; an empty one passes everything.
+    let scanned = QueryOptions { top_k: Some(3), filter: json!({}).as_object().cloned(), ..QueryOptions::default() };
+    let exact = call(&host, query(&[1.0, 2.5, 3.0], scanned)).await;
+    // The same scores, within what int8 rounding of these near-equal 3-d vectors reorders.
+    let scores = |answer: &Value| -> Vec<f64> {
+        answer["matches"].as_array().unwrap().iter().map(|found| found["score"].as_f64().unwrap()).collect()
+    };
+    for (graph, scan) in scores(&found).iter().zip(scores(&exact)) {
+        assert!((graph - scan).abs() < 1e-5, "the graph's answer is the scan's: {found} {exact}");
+    }
+    // A restart loads the index and builds its graph again; queries scan meanwhile.
+    drop(host);
+    let restarted = Arc::new(
+        Vectors::new(
+            setup.dir.path(),
+            config::VectorsSection::default(),
+            Arc::new(TestSealer),
+            None,
+            setup.clock.clone(),
+            Arc::new(runtime::NoDataMeter),
+        )
+        .with_graphs(Arc::new(ExactGraphs)),
+    );
+    let host = host_of(&restarted);
+    let again = call(&host, query(&[1.0, 2.5, 3.0], QueryOptions { top_k: Some(3), ..QueryOptions::default() })).await;
+    for (scanned, graph) in scores(&again).iter().zip(scores(&found)) {
+        assert!((scanned - graph).abs() < 1e-5, "{again} {found}");
+    }
+    restarted.settle().await;
+    assert!(has_graph(&restarted));
+}
+
+fn host_of(vectors: &Arc<Vectors>) -> Arc<dyn VectorHost> {
+    host(vectors, "team", "wiki", &index(3))
+}
+
+struct ExactGraphs;
+
+impl graph::GraphBuilder for ExactGraphs {
+    fn new_graph(&self, _: usize, _: usize) -> Result<Box<dyn graph::Graph>, String> {
+        Ok(Box::new(index::tests::ExactGraph::default()))
+    }
+}

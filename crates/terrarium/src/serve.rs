@@ -331,14 +331,17 @@ async fn serve(args: ServeArgs, config: PlatformConfig) -> anyhow::Result<()> {
         }
     };
     let embedder = local_embedder(&config.ai, &data_dir);
-    let vectors = Arc::new(capability_vectors::Vectors::new(
-        &data_dir,
-        config.data.vectors.clone(),
-        sealer.clone(),
-        Some(embedder.clone()),
-        clock.clone(),
-        metering.clone(),
-    ));
+    let vectors = Arc::new(
+        capability_vectors::Vectors::new(
+            &data_dir,
+            config.data.vectors.clone(),
+            sealer.clone(),
+            Some(embedder.clone()),
+            clock.clone(),
+            metering.clone(),
+        )
+        .with_graphs(Arc::new(ann_usearch::Usearch::default())),
+    );
     let app_secrets = Arc::new(secrets::apps::AppSecrets::new(
         secret_store,
         vault.map(|vault| vault as Arc<dyn secrets::apps::KvSource>),
